@@ -1,0 +1,58 @@
+"""mltools: a terminal toolbox for ML engineers, and the same answers as imports.
+
+Importing ``mltools`` is cheap: the public helpers below are resolved lazily, so
+``from mltools import select_gpus`` imports only the GPU module, and nothing
+imports torch, pandas, pynvml or libmagic until a helper that needs it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    # errors
+    "MltoolsError": "mltools.errors",
+    "ExitCode": "mltools.errors",
+    # cpu
+    "cpu_report": "mltools.cpu",
+    "cpu_topology": "mltools.cpu",
+    # gpu
+    "snapshot": "mltools.gpu",
+    "select_gpus": "mltools.gpu",
+    "gpu_topology": "mltools.gpu",
+    # ddp
+    "ddp_setup": "mltools.ddp",
+    "seed_everything": "mltools.ddp",
+    "is_main_process": "mltools.ddp",
+    "rank_zero_only": "mltools.ddp",
+    "setup_logging": "mltools.ddp",
+    "analyze_log": "mltools.ddp",
+    # checkpoints
+    "load_checkpoint": "mltools.ckpt",
+    "load_state_dict": "mltools.ckpt",
+    "inspect_checkpoint": "mltools.ckpt",
+    # files
+    "detect_type": "mltools.files",
+    "disk_usage": "mltools.files",
+    # dataframes
+    "parallel_apply": "mltools.frame",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'mltools' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,243 @@
+"""The one place that turns results into JSON, CSV, tables and stderr messages.
+
+Conventions: stdout carries data only; hints, warnings and progress go to
+stderr. Tables are rich tables on a TTY and plain aligned text when stdout is
+piped. ``NO_COLOR`` is respected (rich reads it too).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as _dt
+import enum
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import PurePath
+from typing import Annotated, Any
+
+import typer
+
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON on stdout (stable keys).")
+]
+CsvFlag = Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")]
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def color_enabled() -> bool:
+    """Colour only on a TTY and only when ``NO_COLOR`` is unset (https://no-color.org)."""
+    return stdout_is_tty() and not os.environ.get("NO_COLOR")
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert dataclasses, paths, enums, datetimes, sets and NaN to plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj) if isinstance(obj, (set, frozenset)) else obj
+        return [to_jsonable(v) for v in items]
+    if isinstance(obj, enum.Enum):
+        return to_jsonable(obj.value)
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "backslashreplace")
+    return obj
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as indented JSON to stdout."""
+    sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def print_csv(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> None:
+    """Write ``rows`` as CSV with the header ``fields`` to stdout."""
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_cell(v) for k, v in to_jsonable(row).items()})
+    sys.stdout.flush()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    title: str | None = None,
+    justify: Sequence[str] | None = None,
+) -> None:
+    """Print a table: rich on a TTY, plain aligned columns when piped.
+
+    ``justify`` gives "left"/"right" per column (default: left).
+    """
+    rows = [["" if c is None else str(c) for c in row] for row in rows]
+    justify = list(justify or ["left"] * len(columns))
+    if stdout_is_tty():
+        from rich import box
+        from rich.table import Table
+
+        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+        for name, just in zip(columns, justify):
+            table.add_column(name, justify=just, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        stdout_console().print(table)
+        return
+    if title:
+        sys.stdout.write(title + "\n")
+    widths = [len(c) for c in columns]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
+    for row in [list(columns), *rows]:
+        cells = [
+            cell.rjust(w) if just == "right" else cell.ljust(w)
+            for cell, w, just in zip(row, widths, justify)
+        ]
+        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+    sys.stdout.flush()
+
+
+def print_kv(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
+    """Print ``key: value`` lines (a small report block), aligned."""
+    pairs = [(k, "" if v is None else str(v)) for k, v in pairs]
+    if title:
+        sys.stdout.write(title + "\n")
+    width = max((len(k) for k, _ in pairs), default=0)
+    for key, value in pairs:
+        sys.stdout.write(f"{key + ':':<{width + 1}} {value}\n")
+    sys.stdout.flush()
+
+
+def stdout_console() -> Any:
+    """A rich Console on stdout (colour off when NO_COLOR is set or not a TTY)."""
+    from rich.console import Console
+
+    return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+
+
+def stderr_console() -> Any:
+    """A rich Console on stderr for hints, warnings and progress."""
+    from rich.console import Console
+
+    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+
+
+def _err(prefix: str, message: str) -> None:
+    sys.stderr.write(f"{prefix}{message}\n")
+    sys.stderr.flush()
+
+
+def warn(message: str) -> None:
+    """A warning on stderr."""
+    _err("warning: ", message)
+
+
+def hint(message: str) -> None:
+    """A hint (what to do next) on stderr."""
+    _err("hint: ", message)
+
+
+def info(message: str) -> None:
+    """A status line on stderr."""
+    _err("", message)
+
+
+class _NullProgress:
+    def advance(self, n: float = 1) -> None:
+        pass
+
+    def update(self, *, completed: float | None = None, total: float | None = None) -> None:
+        pass
+
+    def describe(self, description: str) -> None:
+        pass
+
+
+class _RichProgress(_NullProgress):
+    def __init__(self, progress: Any, task: Any) -> None:
+        self._progress, self._task = progress, task
+
+    def advance(self, n: float = 1) -> None:
+        self._progress.advance(self._task, n)
+
+    def update(self, *, completed: float | None = None, total: float | None = None) -> None:
+        self._progress.update(self._task, completed=completed, total=total)
+
+    def describe(self, description: str) -> None:
+        self._progress.update(self._task, description=description)
+
+
+@contextmanager
+def progress(
+    description: str, total: float | None = None, *, enabled: bool = True
+) -> Iterator[_NullProgress]:
+    """A transient rich progress bar on stderr; a no-op when stderr is not a TTY."""
+    if not (enabled and stderr_is_tty()):
+        yield _NullProgress()
+        return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield _RichProgress(bar, task)
+
+
+def confirm(question: str) -> bool:
+    """Ask yes/no on a TTY; without a TTY on stdin, the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm(question, default=False, err=True)
+
+
+def human_bytes(n: float | None) -> str:
+    """1536 -> '1.5 KiB' (binary units, like ``ls -h`` and ``free -h``)."""
+    if n is None:
+        return "n/a"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(value) < 1024 or unit == "PiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

@@ -1,0 +1,78 @@
+"""Typed errors and the documented exit codes.
+
+The library raises these; it never prints or exits. The CLI maps each to a
+one-line message, a hint (what to do next) and ``exit_code``. Domain modules
+subclass them (e.g. ``NoGPUError``) so that scripts can catch one family.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes shared by every command (the README's table mirrors this)."""
+
+    OK = 0
+    ERROR = 1  # the command failed: bad file, corrupt input, permission, ...
+    USAGE = 2  # bad option or argument
+    NO_GPU = 3  # no NVIDIA driver / NVML not usable on this machine
+    UNAVAILABLE = 4  # what was asked for is not there now (too few free GPUs, wait timed out)
+    CHECK_FAILED = 5  # a check or diagnosis found a problem (ddp-doctor check FAIL)
+    PARTIAL = 6  # some items failed while the rest went on (clean, kill, multi-host)
+    MISSING_DEPENDENCY = 7  # an optional extra (torch, pandas, ...) is not installed
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class MltoolsError(Exception):
+    """Base of every error mltools raises on purpose.
+
+    ``message`` is one line saying what went wrong; ``hint`` says what to do.
+    """
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(MltoolsError):
+    """The arguments make no sense together (beyond what the parser catches)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InputError(MltoolsError):
+    """An input file or value is missing, unreadable, corrupt or of the wrong kind."""
+
+
+class MissingDependencyError(MltoolsError):
+    """An optional dependency is not installed."""
+
+    exit_code = ExitCode.MISSING_DEPENDENCY
+
+
+class NoGPUError(MltoolsError):
+    """No usable NVIDIA driver / NVML on this machine."""
+
+    exit_code = ExitCode.NO_GPU
+
+
+class UnavailableError(MltoolsError):
+    """The resource asked for is not available now (e.g. fewer free GPUs than requested)."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class CheckFailedError(MltoolsError):
+    """A check or diagnosis found a problem."""
+
+    exit_code = ExitCode.CHECK_FAILED
+
+
+class PartialFailureError(MltoolsError):
+    """Some items failed while the others were processed."""
+
+    exit_code = ExitCode.PARTIAL
