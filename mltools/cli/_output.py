@@ -15,8 +15,9 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Annotated, Any
 
@@ -122,6 +123,68 @@ def print_table(
         ]
         sys.stdout.write("  ".join(cells).rstrip() + "\n")
     sys.stdout.flush()
+
+
+@dataclass
+class Section:
+    """A titled table: what ``print_sections`` prints and ``watch`` redraws."""
+
+    title: str | None
+    columns: Sequence[str]
+    rows: list[Sequence[Any]]
+    justify: Sequence[str] | None = None
+
+
+def print_sections(sections: Iterable[Section]) -> None:
+    """Print several tables one after the other, separated by a blank line."""
+    for i, section in enumerate(sections):
+        if i:
+            sys.stdout.write("\n")
+        print_table(section.columns, section.rows, title=section.title, justify=section.justify)
+
+
+def rich_sections(sections: Iterable[Section]) -> Any:
+    """The same tables as one rich renderable (for ``rich.live.Live``)."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+
+    tables = []
+    for section in sections:
+        table = Table(title=section.title, box=box.SIMPLE_HEAD, title_justify="left")
+        justify = list(section.justify or ["left"] * len(section.columns))
+        for name, just in zip(section.columns, justify):
+            table.add_column(name, justify=just, overflow="fold")
+        for row in section.rows:
+            table.add_row(*["" if c is None else str(c) for c in row])
+        tables.append(table)
+    return Group(*tables)
+
+
+def watch(render: Callable[[], list[Section]], interval: float) -> None:
+    """Redraw ``render()`` every ``interval`` seconds until Ctrl-C, which ends it cleanly.
+
+    On a TTY the screen is redrawn in place (rich Live); when piped, each frame is
+    printed after the previous one. ``render`` may block (e.g. to sample usage).
+    """
+    import time
+
+    try:
+        if stdout_is_tty():
+            from rich.live import Live
+
+            with Live(console=stdout_console(), auto_refresh=False, screen=False) as live:
+                while True:
+                    live.update(rich_sections(render()), refresh=True)
+                    time.sleep(interval)
+        else:
+            while True:
+                print_sections(render())
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        return
 
 
 def print_kv(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:

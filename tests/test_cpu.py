@@ -1,0 +1,357 @@
+"""`mltools cpu`: checked against lscpu/nproc/free here, and against sysfs fixtures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mltools import cpu as cpu_lib
+from mltools.cli.cpu import format_cpulist
+from mltools.errors import InputError
+from tests.conftest import mltools_env
+
+# --------------------------------------------------------------------------- fake sysfs
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+
+
+def make_sysfs(
+    root: Path,
+    *,
+    sockets: int,
+    cores_per_socket: int,
+    threads: int,
+    numa_per_socket: int = 1,
+    caches: bool = True,
+    drop_cache_files: tuple[str, ...] = (),
+) -> Path:
+    """A sysfs tree numbered the way Linux numbers a 2-socket HT server.
+
+    CPUs 0..N-1 are the first thread of every core, N..2N-1 the second threads.
+    """
+    cpu_dir = root / "sys" / "devices" / "system" / "cpu"
+    physical = sockets * cores_per_socket
+    logical = physical * threads
+    write(cpu_dir / "online", f"0-{logical - 1}")
+    node_cpus: dict[int, list[int]] = {}
+    for cpu in range(logical):
+        core = cpu % physical
+        socket = core // cores_per_socket
+        siblings = [core + t * physical for t in range(threads)]
+        topo = cpu_dir / f"cpu{cpu}" / "topology"
+        write(topo / "physical_package_id", str(socket))
+        write(topo / "core_id", str(core % cores_per_socket))
+        write(topo / "thread_siblings_list", ",".join(map(str, siblings)))
+        node = (
+            socket * numa_per_socket
+            + (core % cores_per_socket) * numa_per_socket // cores_per_socket
+        )
+        node_cpus.setdefault(node, []).append(cpu)
+        if caches:
+            socket_cpus = [
+                c for c in range(logical) if (c % physical) // cores_per_socket == socket
+            ]
+            for index, (level, ctype, size, shared) in enumerate(
+                [
+                    (1, "Data", "48K", siblings),
+                    (1, "Instruction", "32K", siblings),
+                    (2, "Unified", "2048K", siblings),
+                    (3, "Unified", "105M", socket_cpus),
+                ]
+            ):
+                d = cpu_dir / f"cpu{cpu}" / "cache" / f"index{index}"
+                for name, value in (
+                    ("level", str(level)),
+                    ("type", ctype),
+                    ("size", size),
+                    ("shared_cpu_list", format_cpulist(shared)),
+                ):
+                    if f"index{index}/{name}" not in drop_cache_files:
+                        write(d / name, value)
+        freq = cpu_dir / f"cpu{cpu}" / "cpufreq"
+        write(freq / "scaling_cur_freq", "2000000")
+        write(freq / "cpuinfo_min_freq", "800000")
+        write(freq / "cpuinfo_max_freq", "3800000")
+    for node, cpus in node_cpus.items():
+        d = root / "sys" / "devices" / "system" / "node" / f"node{node}"
+        write(d / "cpulist", format_cpulist(cpus))
+        write(d / "meminfo", f"Node {node} MemTotal:       263856588 kB")
+    cpuinfo = "\n\n".join(
+        f"processor\t: {c}\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n"
+        f"physical id\t: {(c % physical) // cores_per_socket}\ncore id\t\t: {c % physical}"
+        for c in range(logical)
+    )
+    write(root / "proc" / "cpuinfo", cpuinfo)
+    write(root / "proc" / "self" / "cgroup", "0::/")
+    return root
+
+
+def test_two_sockets_with_hyperthreading(tmp_path: Path) -> None:
+    root = make_sysfs(tmp_path, sockets=2, cores_per_socket=56, threads=2, numa_per_socket=2)
+    topo = cpu_lib.topology(root / "sys", root / "proc")
+    assert (topo.sockets, topo.cores_per_socket, topo.physical_cores) == (2, 56, 112)
+    assert (topo.logical_cpus, topo.threads_per_core, topo.hyperthreading) == (224, 2, True)
+    assert topo.model_name == "Intel(R) Xeon(R) Platinum 8480+"
+    assert [n.id for n in topo.numa_nodes] == [0, 1, 2, 3]
+    assert sorted(c for n in topo.numa_nodes for c in n.cpus) == list(range(224))
+    assert topo.numa_nodes[0].cpus == [*range(0, 28), *range(112, 140)]
+    assert topo.numa_nodes[0].memory_total_bytes == 263856588 * 1024
+    caches = {c.name: c for c in topo.caches}
+    # lscpu's figures for this machine: L1d 5.3 MiB (112 instances), L3 210 MiB (2 instances)
+    assert (caches["L1d"].size_bytes, caches["L1d"].instances) == (48 * 1024, 112)
+    assert caches["L1d"].total_bytes == 112 * 48 * 1024
+    assert (caches["L1i"].instances, caches["L2"].instances) == (112, 112)
+    assert (caches["L3"].instances, caches["L3"].total_bytes) == (2, 2 * 105 * 2**20)
+    assert (topo.frequency_current_mhz, topo.frequency_min_mhz, topo.frequency_max_mhz) == (
+        2000.0,
+        800.0,
+        3800.0,
+    )
+
+
+def test_missing_cache_files_are_skipped_not_fatal(tmp_path: Path) -> None:
+    root = make_sysfs(
+        tmp_path,
+        sockets=1,
+        cores_per_socket=4,
+        threads=1,
+        drop_cache_files=("index3/size", "index1/type"),
+    )
+    topo = cpu_lib.topology(root / "sys", root / "proc")
+    assert [c.name for c in topo.caches] == ["L1d", "L2"]
+    assert topo.physical_cores == 4
+
+
+def test_no_cache_dirs_at_all(tmp_path: Path) -> None:
+    root = make_sysfs(tmp_path, sockets=1, cores_per_socket=2, threads=2, caches=False)
+    topo = cpu_lib.topology(root / "sys", root / "proc")
+    assert topo.caches == []
+    assert (topo.physical_cores, topo.threads_per_core) == (2, 2)
+
+
+def test_cpuinfo_fallback_without_sysfs_topology(tmp_path: Path) -> None:
+    root = make_sysfs(tmp_path, sockets=2, cores_per_socket=4, threads=2, caches=False)
+    for topo_dir in (root / "sys" / "devices" / "system" / "cpu").glob("cpu*/topology"):
+        shutil.rmtree(topo_dir)
+    topo = cpu_lib.topology(root / "sys", root / "proc")
+    assert (topo.sockets, topo.physical_cores, topo.logical_cpus) == (2, 8, 16)
+    assert topo.threads_per_core == 2
+
+
+def test_no_cpus_anywhere_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot find any CPU"):
+        cpu_lib.topology(tmp_path / "sys", tmp_path / "proc")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0-3,8,10-11", [0, 1, 2, 3, 8, 10, 11]), ("5", [5]), ("", []), ("0-6:2", [0, 2, 4, 6])],
+)
+def test_parse_cpulist(text: str, expected: list[int]) -> None:
+    assert cpu_lib.parse_cpulist(text) == expected
+    if expected and ":" not in text:
+        assert cpu_lib.parse_cpulist(format_cpulist(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("32K", 32768), ("1024K", 2**20), ("32M", 2**25), ("512", 512)]
+)
+def test_parse_size(text: str, expected: int) -> None:
+    assert cpu_lib.parse_size(text) == expected
+
+
+# --------------------------------------------------------------------------- cgroups
+
+
+def test_cgroup_v2_quota_and_memory_limit(tmp_path: Path) -> None:
+    cg = tmp_path / "sys" / "fs" / "cgroup"
+    write(cg / "cgroup.controllers", "cpu memory")
+    write(cg / "cpu.max", "max 100000")
+    write(cg / "kubepods" / "pod1" / "cpu.max", "250000 100000")
+    write(cg / "kubepods" / "pod1" / "memory.max", str(8 * 2**30))
+    write(cg / "kubepods" / "memory.max", str(16 * 2**30))
+    write(tmp_path / "proc" / "self" / "cgroup", "0::/kubepods/pod1")
+    limits = cpu_lib.container_limits(
+        tmp_path / "sys", tmp_path / "proc", affinity=list(range(8)), gpus=2
+    )
+    assert limits.cgroup_version == 2
+    assert limits.cpu_quota_cpus == 2.5
+    assert limits.memory_limit_bytes == 8 * 2**30
+    assert limits.effective_cpus == 2.5
+    assert limits.suggested_num_workers == 1  # 2.5 CPUs for 2 GPU processes
+
+
+def test_cgroup_v2_unlimited(tmp_path: Path) -> None:
+    cg = tmp_path / "sys" / "fs" / "cgroup"
+    write(cg / "cgroup.controllers", "cpu memory")
+    write(cg / "cpu.max", "max 100000")
+    write(cg / "memory.max", "max")
+    write(tmp_path / "proc" / "self" / "cgroup", "0::/")
+    limits = cpu_lib.container_limits(
+        tmp_path / "sys", tmp_path / "proc", affinity=list(range(32)), gpus=4
+    )
+    assert (limits.cpu_quota_cpus, limits.memory_limit_bytes) == (None, None)
+    assert limits.effective_cpus == 32
+    assert limits.suggested_num_workers == 7
+
+
+def test_cgroup_v1_docker_limits(tmp_path: Path) -> None:
+    cg = tmp_path / "sys" / "fs" / "cgroup"
+    write(cg / "cpu,cpuacct" / "cpu.cfs_quota_us", "400000")
+    write(cg / "cpu,cpuacct" / "cpu.cfs_period_us", "100000")
+    write(cg / "memory" / "memory.limit_in_bytes", str(4 * 2**30))
+    write(
+        tmp_path / "proc" / "self" / "cgroup",
+        "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n0::/",
+    )
+    limits = cpu_lib.container_limits(
+        tmp_path / "sys", tmp_path / "proc", affinity=list(range(64)), gpus=1
+    )
+    assert limits.cgroup_version == 1
+    assert (limits.cpu_quota_cpus, limits.memory_limit_bytes) == (4.0, 4 * 2**30)
+    assert limits.effective_cpus == 4
+    assert limits.suggested_num_workers == 3
+
+
+def test_cgroup_v1_unlimited_sentinel(tmp_path: Path) -> None:
+    cg = tmp_path / "sys" / "fs" / "cgroup"
+    write(cg / "cpu" / "cpu.cfs_quota_us", "-1")
+    write(cg / "cpu" / "cpu.cfs_period_us", "100000")
+    write(cg / "memory" / "memory.limit_in_bytes", "9223372036854771712")
+    write(tmp_path / "proc" / "self" / "cgroup", "4:memory:/\n1:cpu:/")
+    limits = cpu_lib.container_limits(tmp_path / "sys", tmp_path / "proc", affinity=[0, 1], gpus=0)
+    assert (limits.cpu_quota_cpus, limits.memory_limit_bytes) == (None, None)
+    assert limits.suggested_num_workers == 1
+
+
+def test_small_shm_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    usage = shutil._ntuple_diskusage(64 * 2**20, 10 * 2**20, 54 * 2**20)
+    monkeypatch.setattr(cpu_lib.shutil, "disk_usage", lambda path: usage)
+    info = cpu_lib.shm("/dev/shm")
+    assert info.total_bytes == 64 * 2**20
+    assert info.warning is not None
+    assert "64 MiB" in info.warning and "--shm-size" in info.warning
+
+
+def test_missing_shm(tmp_path: Path) -> None:
+    info = cpu_lib.shm(tmp_path / "nope")
+    assert info.total_bytes is None
+    assert "missing" in (info.warning or "")
+
+
+# --------------------------------------------------------------------------- this machine
+
+
+def lscpu() -> dict[str, str]:
+    out = subprocess.run(["lscpu", "-J"], capture_output=True, text=True, check=True).stdout
+    return {e["field"].rstrip(":"): e["data"] for e in json.loads(out)["lscpu"]}
+
+
+@pytest.mark.skipif(shutil.which("lscpu") is None, reason="lscpu (util-linux) is not installed")
+def test_json_agrees_with_lscpu_nproc_and_free(cli) -> None:
+    result = cli("cpu", "--json", "--interval", "0.1")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in ("sockets", "physical_cores", "logical_cpus", "threads_per_core", "numa_nodes"):
+        assert key in data
+    ref = lscpu()
+    assert data["logical_cpus"] == int(ref["CPU(s)"])
+    assert data["sockets"] == int(ref["Socket(s)"])
+    assert data["cores_per_socket"] == int(ref["Core(s) per socket"])
+    assert data["threads_per_core"] == int(ref["Thread(s) per core"])
+    assert len(data["numa_nodes"]) == int(ref.get("NUMA node(s)", "1"))
+    assert data["model_name"] == ref["Model name"]
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout
+    assert int(data["limits"]["effective_cpus"]) == int(nproc)
+    assert len(data["per_cpu"]) == data["logical_cpus"]
+    for row in data["per_cpu"]:
+        total = sum(v for k, v in row.items() if k.endswith("_percent"))
+        assert 0 <= total <= 100.5
+    free = subprocess.run(["free", "-b"], capture_output=True, text=True, check=True).stdout
+    mem_total = int(free.splitlines()[1].split()[1])
+    assert data["memory"]["total_bytes"] == mem_total
+    assert data["shm"]["total_bytes"] == shutil.disk_usage("/dev/shm").total
+    if "L1d cache" in ref:
+        caches = {c["name"]: c for c in data["caches"]}
+        # lscpu -J prints e.g. "64 KiB (2 instances)"
+        assert f"({caches['L1d']['instances']} instance" in ref["L1d cache"]
+
+
+def test_table_output(cli) -> None:
+    result = cli("cpu", "--interval", "0.1")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "Sockets" in out and "Threads per core" in out
+    assert "%iowait" in out and "%steal" in out
+    assert out.count("\n") > 20
+    assert f"Logical CPUs      {os.cpu_count()}" in out
+
+
+@pytest.mark.parametrize(
+    "args", [["--interval", "-1"], ["--gpus", "-2"], ["--interval", "abc"], ["--bogus"]]
+)
+def test_bad_options_are_usage_errors(cli, args: list[str]) -> None:
+    result = cli("cpu", *args)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_gpus_option_drives_num_workers(cli) -> None:
+    data = json.loads(cli("cpu", "--json", "-i", "0", "--gpus", "1").stdout)
+    effective = data["limits"]["effective_cpus"]
+    assert data["limits"]["gpus"] == 1
+    assert data["limits"]["suggested_num_workers"] == cpu_lib.suggest_num_workers(effective, 1)
+
+
+def test_watch_stops_cleanly_on_ctrl_c() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltools", "cpu", "--watch", "--interval", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=mltools_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        seen = ""
+        deadline = time.monotonic() + 60
+        while "%idle" not in seen and time.monotonic() < deadline:
+            seen += proc.stdout.readline()
+        assert "%idle" in seen
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+
+
+def test_watch_json_lines(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltools", "cpu", "--watch", "--json", "-i", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=mltools_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    docs = [json.loads(line) for line in lines]
+    assert all(d["logical_cpus"] == os.cpu_count() for d in docs)
+    assert proc.returncode == 0
