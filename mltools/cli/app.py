@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from mltools import __version__
-from mltools.cli import _errors, apply, ckpt, cpu, ddp_doctor, files, gpu
+from mltools.cli import _errors, apply, ckpt, completion, cpu, ddp_doctor, files, gpu
 
 
 class MltoolsGroup(TyperGroup):
@@ -70,7 +71,7 @@ def build_app() -> typer.Typer:
         Set MLTOOLS_DEBUG=1 for tracebacks.
         """
 
-    for module in (cpu, gpu, ddp_doctor, ckpt, files, apply):
+    for module in (cpu, gpu, ddp_doctor, ckpt, files, apply, completion):
         module.register(app)
     return app
 
@@ -80,6 +81,11 @@ app = build_app()
 
 def main() -> None:
     """Console-script entry point."""
+    if os.environ.get(completion.COMPLETE_VAR):
+        # A TAB press: register Typer's bash/zsh/fish completion classes (cheap, only now).
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
         app(prog_name="mltools")
     except KeyboardInterrupt:
