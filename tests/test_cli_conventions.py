@@ -97,3 +97,72 @@ def test_lazy_public_import_is_cheap():
         [sys.executable, "-c", code], capture_output=True, text=True, env=mltools_env()
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def _app_with(func):
+    from mltools.cli.app import build_app
+
+    app = build_app()
+    app.command("boom")(func)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "line"),
+    [
+        (InputError("corrupt header in x.pt", hint="re-download it"), 1, "corrupt header in x.pt"),
+        (
+            FileNotFoundError(2, "No such file", "-weird.pt"),
+            1,
+            "no such file or directory: -weird.pt",
+        ),
+        (PermissionError(13, "Permission denied", "/x"), 1, "permission denied: /x"),
+        (RuntimeError("unexpected"), 1, "internal error: RuntimeError: unexpected"),
+    ],
+)
+def test_exceptions_become_one_line_and_exit_code(exc, code, line):
+    from typer.testing import CliRunner
+
+    def boom() -> None:
+        """Raise on purpose."""
+        raise exc
+
+    result = CliRunner().invoke(_app_with(boom), ["boom"], env={"MLTOOLS_DEBUG": ""})
+    assert result.exit_code == code
+    assert result.stderr.splitlines()[0] == f"mltools: error: {line}"
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_debug_env_shows_the_traceback():
+    from typer.testing import CliRunner
+
+    def boom() -> None:
+        """Raise on purpose."""
+        raise InputError("bad")
+
+    result = CliRunner().invoke(_app_with(boom), ["boom"], env={"MLTOOLS_DEBUG": "1"})
+    assert isinstance(result.exception, InputError)
+
+
+def test_ctrl_c_exits_130():
+    from typer.testing import CliRunner
+
+    def boom() -> None:
+        """Raise on purpose."""
+        raise KeyboardInterrupt
+
+    result = CliRunner().invoke(_app_with(boom), ["boom"])
+    assert result.exit_code == 130
+
+
+def test_readme_test_command_is_what_ci_runs():
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    block = readme.split("## Run the tests", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0]
+    command = block.strip()
+    assert "\n" not in command
+    assert command in ci.splitlines(), "README's test command and .ci/run disagree"
+    assert "pytest" in command
