@@ -5,7 +5,8 @@ the real ``NVML_*`` constants and the real ``NVMLError_*`` classes (taken from
 the installed nvidia-ml-py), so code under test catches exactly what it would
 catch on a GPU machine. Install it with ``install(monkeypatch, spec)`` in
 process, or run ``tests/_fake_run.py`` with ``MLTOOLS_TEST_FAKE_NVML`` set to
-the JSON spec for a real ``mltools`` subprocess (also used over ssh).
+the JSON spec for a real ``mltools`` subprocess (also used over ssh). With
+``spec_file`` set, every ``nvmlInit`` re-reads the GPU list from that file.
 
 Spec per GPU (all optional but ``index``): see :func:`gpu`. ``not_supported``
 lists field names whose call raises NVMLError_NotSupported, ``no_permission``
@@ -100,6 +101,9 @@ def make_module(spec: dict[str, Any]) -> types.ModuleType:
         return s
 
     def nvmlInit() -> None:
+        if spec.get("spec_file"):  # re-read, so a test can change the GPUs under a running command
+            with open(spec["spec_file"]) as fh:
+                gpus[:] = json.load(fh)["gpus"]
         if spec.get("init_error"):
             _raise(f"NVMLError_{spec['init_error']}")
         state["init"] += 1

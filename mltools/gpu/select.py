@@ -110,6 +110,7 @@ def select_gpus(
     user: str | None = None,
     snap: Snapshot | None = None,
     topology: Topology | None = None,
+    use_topology: bool = True,
 ) -> Selection:
     """Pick ``n`` GPUs that are free now.
 
@@ -119,6 +120,8 @@ def select_gpus(
     best-connected set wins (NVLink, then same PCIe switch, ... see
     :mod:`mltools.gpu.topology`); ties go to more free memory. Raises
     :class:`~mltools.errors.UnavailableError` when fewer than ``n`` qualify.
+    ``use_topology=False`` skips reading the link matrix (e.g. for another
+    host's snapshot).
     """
     if n < 1:
         raise UsageError(f"the number of GPUs must be at least 1, not {n}")
@@ -142,7 +145,7 @@ def select_gpus(
             + (f" ({busy})" if busy else ""),
             hint="relax --min-free-mem / --max-util, or wait with `mltools gpu run --wait`",
         )
-    if n > 1 and topology is None:
+    if n > 1 and topology is None and use_topology:
         topology = gpu_topology()
     chosen = _best_set(free, n, topology)
     by_bus = sorted(chosen, key=lambda c: (c.pci_bus_id or "", c.index))
