@@ -261,7 +261,7 @@ def _print_gpu_table(snaps: list[tuple[str | None, Any]], *, title: str | None =
             rows.append([*prefix, *_gpu_cells(g)])
             for m in g.mig_devices:
                 mem = f"{human_bytes(m.memory_used_bytes)} / {human_bytes(m.memory_total_bytes)}"
-                label = f"  MIG {m.gpu_instance_id}/{m.compute_instance_id} {_na(m.name)}"
+                label = f"  {_na(m.name)} (GI {_na(m.gpu_instance_id)}, CI {_na(m.compute_instance_id)})"
                 rows.append([*prefix, f"{g.index}:{m.index}", label, _na(m.uuid), *[""] * 5, mem])
                 rows[-1] += [""] * (len(columns) + len(prefix) - len(rows[-1]))
     if multi:
