@@ -266,7 +266,8 @@ def make_module(spec: dict[str, Any]) -> types.ModuleType:
     def nvmlDeviceGetCpuAffinity(h: _Handle, words: int) -> list[int]:
         mask = [0] * words
         for cpu in dev(h, "affinity")["cpus"]:
-            mask[cpu // 64] |= 1 << (cpu % 64)
+            if cpu // 64 < words:  # NVML fills only the words it is given
+                mask[cpu // 64] |= 1 << (cpu % 64)
         return mask
 
     def nvmlDeviceGetNumaNodeId(h: _Handle) -> int:

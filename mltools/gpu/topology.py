@@ -138,7 +138,7 @@ def _link(
 def _affinity(nv: ModuleType, handle: Any) -> str | None:
     if handle is None:
         return None
-    words = max(1, ((os.cpu_count() or 1) + 63) // 64)
+    words = max(16, ((os.cpu_count() or 1) + 63) // 64)  # at least 1024 CPUs' worth of bits
     mask = _guard(nv, nv.nvmlDeviceGetCpuAffinity, handle, words)
     if mask is None:
         return None
