@@ -39,9 +39,9 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen]]:
     """Start real long-running child processes; all are killed and reaped at teardown."""
     children: list[subprocess.Popen] = []
 
-    def start(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start(*argv: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.Popen:
         argv = argv or ("sleep", "300")
-        proc = subprocess.Popen(list(argv), env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(list(argv), env={**os.environ, **(env or {})}, **kwargs)
         children.append(proc)
         return proc
 
