@@ -246,8 +246,15 @@ def _gpu_cells(g: Any) -> list[str]:
     ]
 
 
-def _print_gpu_table(snaps: list[tuple[str | None, Any]], *, title: str | None = None) -> None:
+def _print_gpu_table(
+    snaps: list[tuple[str | None, Any]],
+    *,
+    title: str | None = None,
+    host_errors: dict[str, str] | None = None,
+) -> None:
+    """GPU rows (and MIG rows); with hosts, a HOST column and one error row per failed host."""
     multi = any(host is not None for host, _ in snaps)
+    host_errors = host_errors or {}
     columns = ["GPU", "NAME", "BUS-ID", "TEMP", "FAN", "POWER", "UTIL", "MEM-UTIL", "MEMORY"]
     columns += ["CLOCKS SM/MEM", "PSTATE", "THROTTLE", "ECC-UNCORR", "PERSIST", "MIG", "PROBLEM"]
     justify = ["right", "left", "left", *["right"] * 7, "left", "left", "right", "left", "left"]
@@ -255,6 +262,8 @@ def _print_gpu_table(snaps: list[tuple[str | None, Any]], *, title: str | None =
     rows: list[list[str]] = []
     for host, snap in snaps:
         prefix = [host or ""] if multi else []
+        if host is not None and host in host_errors:
+            rows.append([*prefix, "-", "ERROR", *[""] * 13, host_errors[host]])
         if snap is None:
             continue
         for g in snap.gpus:
@@ -409,11 +418,7 @@ def _show_hosts(
         print_csv(rows, CSV_FIELDS)
     else:
         snaps = [(r.host, r.snapshot) for r in results]
-        _print_gpu_table(snaps)
-        errors = [["", r.host, f"ERROR: {r.error}"] for r in results if r.error]
-        if errors:
-            sys.stdout.write("\n")
-            print_table(["", "HOST", "PROBLEM"], errors)
+        _print_gpu_table(snaps, host_errors={r.host: r.error for r in results if r.error})
         _print_process_table([(h, s) for h, s in snaps if s is not None])
     if failed:
         raise PartialFailureError(
