@@ -240,6 +240,26 @@ def make_module(spec: dict[str, Any]) -> types.ModuleType:
         plain = "plain" if api == "legacy" else "v3"
         setattr(mod, f"nvmlDeviceGet{kind}RunningProcesses", variant(key, plain))
 
+    # what gpustat and other tools look up besides the calls above
+    mod._nvmlGetFunctionPointer_cache = {}  # type: ignore[attr-defined]
+
+    def _nvmlGetFunctionPointer(name: str) -> Any:
+        missing = {"v2": ("_v3",), "legacy": ("_v3", "_v2")}.get(api, ())
+        if name.endswith(missing) and "RunningProcesses" in name:
+            _raise("NVMLError_FunctionNotFound")
+        return getattr(mod, name, name)
+
+    mod._nvmlGetFunctionPointer = _nvmlGetFunctionPointer  # type: ignore[attr-defined]
+
+    def nvmlDeviceGetIndex(h: _Handle) -> int:
+        return dev(h, "index")["index"]
+
+    def nvmlDeviceGetEncoderUtilization(h: _Handle) -> list[int]:
+        return [dev(h, "encoder")["util_gpu"] // 4, 167_000]
+
+    def nvmlDeviceGetDecoderUtilization(h: _Handle) -> list[int]:
+        return [dev(h, "decoder")["util_gpu"] // 8, 167_000]
+
     # topology
     def nvmlDeviceGetNvLinkState(h: _Handle, link: int) -> int:
         links = dev(h, "nvlink")["nvlink"]

@@ -244,10 +244,17 @@ def _fill(nv: ModuleType, handle: Any, gpu: GPU) -> None:
 
 
 def _memory(nv: ModuleType, handle: Any) -> Any:
-    """Memory info v2 (``used`` excludes driver-reserved memory, as nvidia-smi shows it)."""
+    """Memory info v2 (``used`` excludes driver-reserved memory, as nvidia-smi shows it).
+
+    Falls back to v1 on drivers without v2, and when another library (gpustat)
+    has replaced ``nvmlDeviceGetMemoryInfo`` with a one-argument version.
+    """
     version = getattr(nv, "nvmlMemory_v2", None)
     if version is not None:
-        mem = nvml.field(nv, nv.nvmlDeviceGetMemoryInfo, handle, version)
+        try:
+            mem = nvml.field(nv, nv.nvmlDeviceGetMemoryInfo, handle, version)
+        except TypeError:
+            mem = None
         if mem is not None:
             return mem
     return nvml.field(nv, nv.nvmlDeviceGetMemoryInfo, handle)
