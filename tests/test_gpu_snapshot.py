@@ -297,3 +297,23 @@ def test_import_is_cheap():
         [sys.executable, "-c", code], capture_output=True, text=True, env=mltools_env()
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_survives_gpustat_patching_pynvml(fake_nvml):
+    """gpustat replaces pynvml.nvmlDeviceGetMemoryInfo with a one-argument function."""
+    mod = fake_nvml({"gpus": [gpu(0, mem_used=GiB)]})
+    original = mod.nvmlDeviceGetMemoryInfo
+    mod.nvmlDeviceGetMemoryInfo = lambda handle: original(handle, mod.nvmlMemory_v2)
+    (g,) = snapshot(cpu_interval=0).gpus
+    assert g.memory_used_bytes == GiB and g.error is None
+
+
+def test_public_lazy_imports(fake_nvml):
+    fake_nvml({"gpus": [gpu(0), gpu(1)], "ancestors": {"0,1": 10}})
+    from mltools import gpu_topology as top
+    from mltools import select_gpus as sel
+    from mltools import snapshot as snap
+
+    assert [g.index for g in snap().gpus] == [0, 1]
+    assert sel(2).indices == [0, 1]
+    assert top().links[0][1] == "PIX"

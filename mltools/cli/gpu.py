@@ -557,7 +557,10 @@ def _pick_hosts(
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )
 def run(
-    command: Annotated[list[str], typer.Argument(help="The command and its arguments (after --).")],
+    command: Annotated[
+        list[str],
+        typer.Argument(metavar="CMD [ARGS]...", help="The command and its arguments (after --)."),
+    ],
     count: CountOpt = 1,
     min_free_mem: MinFreeOpt = None,
     max_util: MaxUtilOpt = 10.0,
@@ -663,7 +666,7 @@ def kill(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Act without asking.")] = False,
     json_: JsonFlag = False,
 ) -> None:
-    """Stop the processes holding GPUs (e.g. orphaned DDP ranks after a crash).
+    """Stop the processes holding GPUs, such as orphaned DDP ranks after a crash.
 
     Lists them first; acts only with --yes (or a yes on a terminal): SIGTERM, then
     SIGKILL after --grace seconds. Never touches mltools itself or its parents.
