@@ -52,6 +52,8 @@ def gpu(index: int, **kw: Any) -> dict[str, Any]:
         "throttle": 0x1,
         "ecc_uncorrected": 0,
         "persistence": 1,
+        "compute_mode": 0,
+        "display_active": 0,
         "mig": [0, 0],
         "mig_devices": [],
         "compute": [],
@@ -255,10 +257,16 @@ def make_module(spec: dict[str, Any]) -> types.ModuleType:
         return dev(h, "index")["index"]
 
     def nvmlDeviceGetEncoderUtilization(h: _Handle) -> list[int]:
-        return [dev(h, "encoder")["util_gpu"] // 4, 167_000]
+        return [dev(h, "encoder")["util_gpu"] // 4, 167_000]  # [percent, sampling period us]
 
     def nvmlDeviceGetDecoderUtilization(h: _Handle) -> list[int]:
         return [dev(h, "decoder")["util_gpu"] // 8, 167_000]
+
+    def nvmlDeviceGetComputeMode(h: _Handle) -> int:
+        return dev(h, "compute_mode")["compute_mode"]
+
+    def nvmlDeviceGetDisplayActive(h: _Handle) -> int:
+        return dev(h, "display_active")["display_active"]
 
     # topology
     def nvmlDeviceGetNvLinkState(h: _Handle, link: int) -> int:

@@ -23,10 +23,10 @@ fake_nvml = _gpu_fixtures.fake_nvml
 spawn = _gpu_fixtures.spawn
 
 GOLDEN_GPUS = """\
-GPU  NAME                        BUS-ID            TEMP  FAN        POWER  UTIL  MEM-UTIL              MEMORY   CLOCKS SM/MEM  PSTATE  THROTTLE      ECC-UNCORR  PERSIST  MIG  PROBLEM
-  0  NVIDIA A100-SXM4-80GB       00000000:10:00.0   30C   0%   60 / 400 W   97%        0%  6.0 GiB / 80.0 GiB  210 / 1593 MHz  P0      sw_power_cap           0  on       off
-  1  ERROR                                                                                                                                                                     GPU has fallen off the bus (NVML: GPU is lost)
-  2  NVIDIA A100-SXM4-80GB       00000000:30:00.0   32C  n/a  n/a / 400 W   n/a       n/a  1.0 GiB / 80.0 GiB  210 / 1593 MHz  P0      -                    n/a  on       on
+GPU  NAME                        BUS-ID            TEMP  FAN        POWER  UTIL  MEM-UTIL              MEMORY   CLOCKS SM/MEM  PSTATE  THROTTLE      ECC-UNCORR  PERSIST  COMPUTE-M   MIG  PROBLEM
+  0  NVIDIA A100-SXM4-80GB       00000000:10:00.0   30C   0%   60 / 400 W   97%        0%  6.0 GiB / 80.0 GiB  210 / 1593 MHz  P0      sw_power_cap           0  on       Default     off
+  1  ERROR                                                                                                                                                                                 GPU has fallen off the bus (NVML: GPU is lost)
+  2  NVIDIA A100-SXM4-80GB       00000000:30:00.0   32C  n/a  n/a / 400 W   n/a       n/a  1.0 GiB / 80.0 GiB  210 / 1593 MHz  P0      -                    n/a  on       Prohibited  on
 2:0    MIG 1g.10gb (GI 1, CI 0)  MIG-0001                                                  1.0 GiB / 10.0 GiB
 
 GPU      PID  USER  GPU-MEM  CPU  HOST-RSS  TIME  OWNER  COMMAND
@@ -45,7 +45,7 @@ def golden_spec() -> dict:
                 compute=[{"pid": 4_000_000, "mem": 4 * GiB}]),
             gpu(1, lost=True),
             gpu(2, not_supported=["fan", "power", "ecc"], mig=[1, 1], mig_devices=mig,
-                mem_used=GiB),
+                mem_used=GiB, compute_mode=2),
         ]
     }  # fmt: skip
 

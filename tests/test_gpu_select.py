@@ -58,6 +58,7 @@ def test_thresholds_and_reasons(fake_nvml, spawn):
                 gpu(3, lost=True),
                 gpu(4, mig=[1, 1]),
                 gpu(5),
+                gpu(6, compute_mode=2),
             ]
         }
     )
@@ -71,10 +72,11 @@ def test_thresholds_and_reasons(fake_nvml, spawn):
     assert reasons[2] == ["1 process(es) of other users or not visible here"]
     assert reasons[3][0].startswith("GPU has fallen off the bus")
     assert reasons[4] == ["MIG mode is on (pick a MIG instance by UUID instead)"]
+    assert reasons[6] == ["compute mode is Prohibited"]
     with pytest.raises(UnavailableError) as info:
         select_gpus(2, min_free_memory_bytes=10 * GiB)
     assert info.value.exit_code == ExitCode.UNAVAILABLE
-    assert info.value.message.startswith("1 of 6 GPUs qualify, 2 needed (GPU 0: utilization")
+    assert info.value.message.startswith("1 of 7 GPUs qualify, 2 needed (GPU 0: utilization")
 
 
 def test_own_processes_allowed_unless_exclusive(fake_nvml, spawn):

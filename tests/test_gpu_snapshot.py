@@ -7,7 +7,7 @@ import os
 import pynvml
 import pytest
 
-from mltools.errors import ExitCode, NoGPUError
+from mltools.errors import ExitCode, MltoolsError, NoGPUError
 from mltools.gpu import GPU, GPUProcess, NoDriverError, procinfo, snapshot
 from mltools.gpu.procinfo import apply_environ, parse_cgroup
 from mltools.gpu.snapshot import ghost_memory
@@ -45,6 +45,8 @@ def test_every_field(fake_nvml):
                     throttle=0x1 | 0x4 | 0x40,
                     ecc_uncorrected=3,
                     persistence=0,
+                    compute_mode=3,
+                    display_active=1,
                 )
             ]
         }
@@ -69,6 +71,8 @@ def test_every_field(fake_nvml):
     assert g.throttle_reasons == ["sw_power_cap", "hw_thermal_slowdown"]
     assert g.ecc_errors_uncorrected_volatile == 3
     assert g.persistence_mode is False and g.mig_mode is False
+    assert (g.compute_mode, g.display_active) == ("exclusive_process", True)
+    assert (g.utilization_encoder_percent, g.utilization_decoder_percent) == (21, 10)
     assert g.processes == [] and g.ghost_memory_bytes == 30 * GiB
     assert g.error is None
 
@@ -131,6 +135,19 @@ def test_no_driver_raises_no_gpu_error(fake_nvml, init_error):
     assert info.value.exit_code == ExitCode.NO_GPU
     assert info.value.message.startswith("no usable NVIDIA driver: ")
     assert "driver" in info.value.hint
+
+
+def test_unexpected_nvml_error_is_a_one_line_error(fake_nvml):
+    mod = fake_nvml({"gpus": [gpu(0)]})
+
+    def broken():
+        raise pynvml.NVMLError_Unknown()
+
+    mod.nvmlDeviceGetCount = broken
+    with pytest.raises(MltoolsError) as info:
+        snapshot()
+    assert info.value.message == "NVML error: Unknown Error"
+    assert mod._state["init"] == 0
 
 
 def test_session_is_closed_after_snapshot(fake_nvml):

@@ -34,6 +34,14 @@ app = typer.Typer(
     invoke_without_command=True,
 )
 
+# nvidia-smi's abbreviations
+_COMPUTE_MODE_LABELS = {
+    "default": "Default",
+    "exclusive_process": "E.Process",
+    "exclusive_thread": "E.Thread",
+    "prohibited": "Prohibited",
+}
+
 # A ghost-memory row appears in the table from this size on (JSON always has the exact number).
 GHOST_MIN_BYTES = 1024**2
 
@@ -46,6 +54,8 @@ CSV_FIELDS = [
     "pci_bus_id",
     "utilization_gpu_percent",
     "utilization_memory_percent",
+    "utilization_encoder_percent",
+    "utilization_decoder_percent",
     "memory_used_bytes",
     "memory_total_bytes",
     "memory_free_bytes",
@@ -59,6 +69,8 @@ CSV_FIELDS = [
     "throttle_reasons",
     "ecc_errors_uncorrected_volatile",
     "persistence_mode",
+    "compute_mode",
+    "display_active",
     "mig_mode",
     "process_count",
     "ghost_memory_bytes",
@@ -215,7 +227,7 @@ def _csv_rows(snaps: list[Any]) -> list[dict[str, Any]]:
 
 def _gpu_cells(g: Any) -> list[str]:
     if g.error:
-        return [str(g.index), "ERROR", *[""] * 13, g.error]
+        return [str(g.index), "ERROR", *[""] * 14, g.error]
     mem = (
         f"{human_bytes(g.memory_used_bytes)} / {human_bytes(g.memory_total_bytes)}"
         if g.memory_total_bytes is not None
@@ -226,6 +238,7 @@ def _gpu_cells(g: Any) -> list[str]:
     throttle = "n/a" if g.throttle_reasons is None else (",".join(g.throttle_reasons) or "-")
     persist = "n/a" if g.persistence_mode is None else ("on" if g.persistence_mode else "off")
     mig = "n/a" if g.mig_mode is None else ("on" if g.mig_mode else "off")
+    mode = _COMPUTE_MODE_LABELS.get(g.compute_mode, g.compute_mode) if g.compute_mode else "n/a"
     return [
         str(g.index),
         _na(g.name),
@@ -241,6 +254,7 @@ def _gpu_cells(g: Any) -> list[str]:
         throttle,
         _na(g.ecc_errors_uncorrected_volatile),
         persist,
+        mode,
         mig,
         "",
     ]
@@ -256,14 +270,15 @@ def _print_gpu_table(
     multi = any(host is not None for host, _ in snaps)
     host_errors = host_errors or {}
     columns = ["GPU", "NAME", "BUS-ID", "TEMP", "FAN", "POWER", "UTIL", "MEM-UTIL", "MEMORY"]
-    columns += ["CLOCKS SM/MEM", "PSTATE", "THROTTLE", "ECC-UNCORR", "PERSIST", "MIG", "PROBLEM"]
-    justify = ["right", "left", "left", *["right"] * 7, "left", "left", "right", "left", "left"]
-    justify.append("left")
+    columns += ["CLOCKS SM/MEM", "PSTATE", "THROTTLE", "ECC-UNCORR", "PERSIST", "COMPUTE-M"]
+    columns += ["MIG", "PROBLEM"]
+    justify = ["right", "left", "left", *["right"] * 7, "left", "left", "right"]
+    justify += ["left"] * 4
     rows: list[list[str]] = []
     for host, snap in snaps:
         prefix = [host or ""] if multi else []
         if host is not None and host in host_errors:
-            rows.append([*prefix, "-", "ERROR", *[""] * 13, host_errors[host]])
+            rows.append([*prefix, "-", "ERROR", *[""] * 14, host_errors[host]])
         if snap is None:
             continue
         for g in snap.gpus:

@@ -32,6 +32,13 @@ class NoDriverError(NoGPUError):
     """NVML cannot be used here: no NVIDIA driver, no libnvidia-ml, or no GPU."""
 
 
+NVML_ERROR_HINT = "run `nvidia-smi` to see whether the driver itself is healthy"
+
+
+class NVMLCallError(MltoolsError):
+    """An NVML call failed in a way that is not about one GPU or one field."""
+
+
 class GPULostError(MltoolsError):
     """NVML says the GPU fell off the bus (Xid 79 and friends); it needs a reset or reboot."""
 
@@ -55,6 +62,8 @@ def session() -> Iterator[ModuleType]:
         raise NoDriverError(f"no usable NVIDIA driver: {exc}", hint=NO_DRIVER_HINT) from exc
     try:
         yield nv
+    except nv.NVMLError as exc:  # anything the per-field handling did not absorb
+        raise NVMLCallError(f"NVML error: {exc}", hint=NVML_ERROR_HINT) from exc
     finally:
         with suppress(nv.NVMLError):
             nv.nvmlShutdown()

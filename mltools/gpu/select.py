@@ -79,6 +79,10 @@ def check(
         reasons.append(gpu.error)
     if gpu.mig_mode:
         reasons.append("MIG mode is on (pick a MIG instance by UUID instead)")
+    if gpu.compute_mode == "prohibited":
+        reasons.append("compute mode is Prohibited")
+    elif gpu.compute_mode in ("exclusive_process", "exclusive_thread") and gpu.processes:
+        reasons.append("compute mode is exclusive and a process holds it")
     free = gpu.memory_free_bytes
     if min_free_memory_bytes is not None and (free is None or free < min_free_memory_bytes):
         reasons.append("not enough free memory")

@@ -19,6 +19,8 @@ from mltools.gpu.procinfo import Attribution, describe_processes
 
 SCHEMA_VERSION = 1
 
+_COMPUTE_MODES = {0: "default", 1: "exclusive_thread", 2: "prohibited", 3: "exclusive_process"}
+
 # (bit, name) of NVML's clocks-event (throttle) reasons; idle is not a throttle.
 _THROTTLE_BITS: tuple[tuple[int, str], ...] = (
     (0x0000000000000002, "applications_clocks_setting"),
@@ -92,6 +94,8 @@ class GPU:
     pci_bus_id: str | None = None
     utilization_gpu_percent: int | None = None
     utilization_memory_percent: int | None = None
+    utilization_encoder_percent: int | None = None
+    utilization_decoder_percent: int | None = None
     memory_used_bytes: int | None = None
     memory_total_bytes: int | None = None
     memory_free_bytes: int | None = None
@@ -106,6 +110,8 @@ class GPU:
     throttle_reasons: list[str] | None = None
     ecc_errors_uncorrected_volatile: int | None = None
     persistence_mode: bool | None = None
+    compute_mode: str | None = None  # "default", "exclusive_process", "prohibited"
+    display_active: bool | None = None
     mig_mode: bool | None = None
     mig_devices: list[MIGDevice] = field(default_factory=list)
     processes: list[GPUProcess] | None = field(default_factory=list)
@@ -215,6 +221,10 @@ def _fill(nv: ModuleType, handle: Any, gpu: GPU) -> None:
     util = f(nv, nv.nvmlDeviceGetUtilizationRates, handle)
     if util is not None:
         gpu.utilization_gpu_percent, gpu.utilization_memory_percent = util.gpu, util.memory
+    enc = f(nv, nv.nvmlDeviceGetEncoderUtilization, handle)
+    gpu.utilization_encoder_percent = enc[0] if enc is not None else None
+    dec = f(nv, nv.nvmlDeviceGetDecoderUtilization, handle)
+    gpu.utilization_decoder_percent = dec[0] if dec is not None else None
     mem = _memory(nv, handle)
     if mem is not None:
         gpu.memory_used_bytes, gpu.memory_total_bytes = mem.used, mem.total
@@ -237,6 +247,10 @@ def _fill(nv: ModuleType, handle: Any, gpu: GPU) -> None:
     )  # fmt: skip
     persistence = f(nv, nv.nvmlDeviceGetPersistenceMode, handle)
     gpu.persistence_mode = bool(persistence) if persistence is not None else None
+    mode = f(nv, nv.nvmlDeviceGetComputeMode, handle)
+    gpu.compute_mode = _COMPUTE_MODES.get(mode) if mode is not None else None
+    display = f(nv, nv.nvmlDeviceGetDisplayActive, handle)
+    gpu.display_active = bool(display) if display is not None else None
     mig = f(nv, nv.nvmlDeviceGetMigMode, handle)
     gpu.mig_mode = bool(mig[0]) if mig is not None else None
     if gpu.mig_mode:
