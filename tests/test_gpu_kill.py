@@ -10,6 +10,7 @@ import sys
 import psutil
 
 from mltools.errors import ExitCode
+from mltools.gpu.kill import KillResult
 from tests import _gpu_fixtures
 from tests._fake_nvml import GiB, gpu
 
@@ -129,3 +130,17 @@ def test_bad_arguments(fake_nvml, cli):
     assert result.exit_code == ExitCode.USAGE
     result = cli("gpu", "kill", "--gpu", "0", "--grace", "-1")
     assert result.exit_code == ExitCode.USAGE
+
+
+def test_pid_reused_after_preview_is_not_signalled(fake_nvml, spawn):
+    from mltools.gpu import snapshot
+    from mltools.gpu.kill import find_targets, terminate
+
+    child = spawn()
+    fake_nvml(spec_with([child.pid]))
+    (target,) = find_targets(snapshot(cpu_interval=0), gpus=[0])
+    target.create_time -= 100  # as if the preview had seen an older process with this pid
+    assert terminate([target], grace=0.1) == [
+        KillResult(child.pid, "gone", "pid reused since the preview")
+    ]
+    assert child.poll() is None

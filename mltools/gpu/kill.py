@@ -24,6 +24,7 @@ class Target:
     gpu_memory_bytes: int | None
     command: str | None
     skip_reason: str | None = None  # set: shown in the preview, never signalled
+    create_time: float | None = None  # to refuse a pid reused since the preview
 
 
 @dataclass
@@ -64,10 +65,22 @@ def find_targets(
             elif proc.pid in seen:
                 skip = "listed on an earlier GPU"
             seen.add(proc.pid)
-            targets.append(
-                Target(gpu.index, proc.pid, proc.user, proc.gpu_memory_bytes, proc.command, skip)
+            target = Target(
+                gpu.index, proc.pid, proc.user, proc.gpu_memory_bytes, proc.command, skip
             )
+            if skip is None:
+                target.create_time = _create_time(proc.pid)
+            targets.append(target)
     return targets
+
+
+def _create_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
 
 
 def terminate(targets: list[Target], *, grace: float = 5.0) -> list[KillResult]:
@@ -82,6 +95,9 @@ def terminate(targets: list[Target], *, grace: float = 5.0) -> list[KillResult]:
             continue
         try:
             proc = psutil.Process(target.pid)
+            if target.create_time is not None and proc.create_time() != target.create_time:
+                results[target.pid] = KillResult(target.pid, "gone", "pid reused since the preview")
+                continue
             proc.terminate()
             procs.append(proc)
             results[target.pid] = KillResult(target.pid, "terminated")
