@@ -23,11 +23,12 @@ fake_nvml = _gpu_fixtures.fake_nvml
 spawn = _gpu_fixtures.spawn
 
 GOLDEN_GPUS = """\
-GPU  NAME                        BUS-ID            TEMP  FAN        POWER  UTIL  MEM-UTIL              MEMORY   CLOCKS SM/MEM  PSTATE  THROTTLE      ECC-UNCORR  PERSIST  COMPUTE-M   MIG  PROBLEM
-  0  NVIDIA A100-SXM4-80GB       00000000:10:00.0   30C   0%   60 / 400 W   97%        0%  6.0 GiB / 80.0 GiB  210 / 1593 MHz  P0      sw_power_cap           0  on       Default     off
-  1  ERROR                                                                                                                                                                                 GPU has fallen off the bus (NVML: GPU is lost)
-  2  NVIDIA A100-SXM4-80GB       00000000:30:00.0   32C  n/a  n/a / 400 W   n/a       n/a  1.0 GiB / 80.0 GiB  210 / 1593 MHz  P0      -                    n/a  on       Prohibited  on
-2:0    MIG 1g.10gb (GI 1, CI 0)  MIG-0001                                                  1.0 GiB / 10.0 GiB
+GPU  NAME                     BUS      TEMP  FAN      POWER  UTIL SM/MEM        MEMORY  CLOCKS SM/MEM  PERF  THROTTLE    ECC  PERSIST  COMPUTE     MIG
+  0  A100-SXM4-80GB           10:00.0   30C   0%   60/400 W       97%/0%  6.0/80.0 GiB   210/1593 MHz  P0    SwPowerCap    0  on       Default     off
+  1  ERROR                    n/a
+  2  A100-SXM4-80GB           30:00.0   32C  n/a  n/a/400 W      n/a/n/a  1.0/80.0 GiB   210/1593 MHz  P0    -           n/a  on       Prohibited  on
+2:0    MIG 1g.10gb GI 1/CI 0                                              1.0/10.0 GiB
+ERROR GPU 1: GPU has fallen off the bus (NVML: GPU is lost)
 
 GPU      PID  USER  GPU-MEM  CPU  HOST-RSS  TIME  OWNER  COMMAND
 0    4000000  ?     4.0 GiB  n/a       n/a   n/a  -      (not visible: another PID namespace)

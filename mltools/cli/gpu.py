@@ -225,39 +225,94 @@ def _csv_rows(snaps: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _gpu_cells(g: Any) -> list[str]:
+# (header, justify) of the GPU table; a PROBLEM column follows when some row has one
+_GPU_COLUMNS = [
+    ("GPU", "right"),
+    ("NAME", "left"),
+    ("BUS", "left"),
+    ("TEMP", "right"),
+    ("FAN", "right"),
+    ("POWER", "right"),
+    ("UTIL SM/MEM", "right"),
+    ("MEMORY", "right"),
+    ("CLOCKS SM/MEM", "right"),
+    ("PERF", "left"),
+    ("THROTTLE", "left"),
+    ("ECC", "right"),
+    ("PERSIST", "left"),
+    ("COMPUTE", "left"),
+    ("MIG", "left"),
+]
+# short table names for NVML's clocks-event (throttle) reasons; JSON has the long ones
+_THROTTLE_SHORT = {
+    "applications_clocks_setting": "AppClocks",
+    "sw_power_cap": "SwPowerCap",
+    "hw_slowdown": "HwSlowdown",
+    "sync_boost": "SyncBoost",
+    "sw_thermal_slowdown": "SwThermal",
+    "hw_thermal_slowdown": "HwThermal",
+    "hw_power_brake_slowdown": "HwPowerBrake",
+    "display_clock_setting": "DisplayClocks",
+}
+
+
+def _pair(used: int | None, total: int | None) -> str:
+    """'3.0 / 80.0 GiB' (the unit once when both share it)."""
+    if total is None:
+        return "n/a"
+    a, b = human_bytes(used), human_bytes(total)
+    if a.split()[-1] == b.split()[-1]:
+        return f"{a.split()[0]}/{b}"
+    return f"{a}/{b}"
+
+
+def _short_bus(bus: str | None) -> str:
+    """'00000000:3B:00.0' -> '3B:00.0' (lspci's form when the PCI domain is 0)."""
+    if bus is None:
+        return "n/a"
+    domain, _, rest = bus.partition(":")
+    return rest if rest and set(domain) == {"0"} else bus
+
+
+def _short_name(name: str | None) -> str:
+    """'NVIDIA A100-SXM4-80GB' -> 'A100-SXM4-80GB' (the table is wide enough already)."""
+    if name is None:
+        return "n/a"
+    return name.removeprefix("NVIDIA ") or name
+
+
+def _on_off(value: bool | None) -> str:
+    return "n/a" if value is None else ("on" if value else "off")
+
+
+def _gpu_cells(g: Any) -> tuple[list[str], str]:
+    """The GPU's table cells and its problem text ("" when none)."""
     if g.error:
-        return [str(g.index), "ERROR", *[""] * 14, g.error]
-    mem = (
-        f"{human_bytes(g.memory_used_bytes)} / {human_bytes(g.memory_total_bytes)}"
-        if g.memory_total_bytes is not None
-        else "n/a"
-    )
-    power = f"{_na(g.power_draw_watts, '{:.0f}')} / {_na(g.power_limit_watts, '{:.0f}')} W"
-    clocks = f"{_na(g.clock_sm_mhz)} / {_na(g.clock_memory_mhz)} MHz"
-    throttle = "n/a" if g.throttle_reasons is None else (",".join(g.throttle_reasons) or "-")
-    persist = "n/a" if g.persistence_mode is None else ("on" if g.persistence_mode else "off")
-    mig = "n/a" if g.mig_mode is None else ("on" if g.mig_mode else "off")
+        return [str(g.index), "ERROR", _short_bus(g.pci_bus_id)] + [""] * (
+            len(_GPU_COLUMNS) - 3
+        ), g.error
+    throttle = "n/a"
+    if g.throttle_reasons is not None:
+        throttle = ",".join(_THROTTLE_SHORT.get(r, r) for r in g.throttle_reasons) or "-"
     mode = _COMPUTE_MODE_LABELS.get(g.compute_mode, g.compute_mode) if g.compute_mode else "n/a"
-    return [
+    cells = [
         str(g.index),
-        _na(g.name),
-        _na(g.pci_bus_id),
+        _short_name(g.name),
+        _short_bus(g.pci_bus_id),
         _na(g.temperature_gpu_celsius, "{}C"),
         _na(g.fan_speed_percent, "{}%"),
-        power,
-        _na(g.utilization_gpu_percent, "{}%"),
-        _na(g.utilization_memory_percent, "{}%"),
-        mem,
-        clocks,
+        f"{_na(g.power_draw_watts, '{:.0f}')}/{_na(g.power_limit_watts, '{:.0f}')} W",
+        f"{_na(g.utilization_gpu_percent, '{}%')}/{_na(g.utilization_memory_percent, '{}%')}",
+        _pair(g.memory_used_bytes, g.memory_total_bytes),
+        f"{_na(g.clock_sm_mhz)}/{_na(g.clock_memory_mhz)} MHz",
         _na(g.performance_state),
         throttle,
         _na(g.ecc_errors_uncorrected_volatile),
-        persist,
+        _on_off(g.persistence_mode),
         mode,
-        mig,
-        "",
+        _on_off(g.mig_mode),
     ]
+    return cells, ""
 
 
 def _print_gpu_table(
@@ -266,31 +321,41 @@ def _print_gpu_table(
     title: str | None = None,
     host_errors: dict[str, str] | None = None,
 ) -> None:
-    """GPU rows (and MIG rows); with hosts, a HOST column and one error row per failed host."""
+    """GPU rows (and MIG rows), then one ``WHERE: problem`` line per error row.
+
+    With hosts there is a HOST column, and a host that did not answer is an
+    error row of its own.
+    """
     multi = any(host is not None for host, _ in snaps)
     host_errors = host_errors or {}
-    columns = ["GPU", "NAME", "BUS-ID", "TEMP", "FAN", "POWER", "UTIL", "MEM-UTIL", "MEMORY"]
-    columns += ["CLOCKS SM/MEM", "PSTATE", "THROTTLE", "ECC-UNCORR", "PERSIST", "COMPUTE-M"]
-    columns += ["MIG", "PROBLEM"]
-    justify = ["right", "left", "left", *["right"] * 7, "left", "left", "right"]
-    justify += ["left"] * 4
+    blank = [""] * len(_GPU_COLUMNS)
     rows: list[list[str]] = []
+    problems: list[str] = []
     for host, snap in snaps:
         prefix = [host or ""] if multi else []
         if host is not None and host in host_errors:
-            rows.append([*prefix, "-", "ERROR", *[""] * 14, host_errors[host]])
-        if snap is None:
-            continue
-        for g in snap.gpus:
-            rows.append([*prefix, *_gpu_cells(g)])
+            rows.append([*prefix, "-", "ERROR", *blank[2:]])
+            problems.append(f"{host}: {host_errors[host]}")
+        for g in snap.gpus if snap is not None else []:
+            cells, problem = _gpu_cells(g)
+            rows.append([*prefix, *cells])
+            if problem:
+                problems.append(f"{host + ' ' if multi else ''}GPU {g.index}: {problem}")
             for m in g.mig_devices:
-                mem = f"{human_bytes(m.memory_used_bytes)} / {human_bytes(m.memory_total_bytes)}"
-                label = f"  {_na(m.name)} (GI {_na(m.gpu_instance_id)}, CI {_na(m.compute_instance_id)})"
-                rows.append([*prefix, f"{g.index}:{m.index}", label, _na(m.uuid), *[""] * 5, mem])
-                rows[-1] += [""] * (len(columns) + len(prefix) - len(rows[-1]))
+                cells = list(blank)
+                cells[0] = f"{g.index}:{m.index}"
+                gi, ci = _na(m.gpu_instance_id), _na(m.compute_instance_id)
+                cells[1] = f"  {_short_name(m.name)} GI {gi}/CI {ci}"
+                cells[7] = _pair(m.memory_used_bytes, m.memory_total_bytes)
+                rows.append([*prefix, *cells])
+    columns = [c for c, _ in _GPU_COLUMNS]
+    justify = [j for _, j in _GPU_COLUMNS]
     if multi:
         columns, justify = ["HOST", *columns], ["left", *justify]
     print_table(columns, rows, title=title, justify=justify)
+    for line in problems:
+        sys.stdout.write(f"ERROR {line}\n")
+    sys.stdout.flush()
 
 
 def _print_process_table(snaps: list[tuple[str | None, Any]]) -> None:
