@@ -225,6 +225,17 @@ def make_module(spec: dict[str, Any]) -> types.ModuleType:
             out.append(obj)
         return out
 
+    def nvmlDeviceGetProcessUtilization(h: _Handle, timestamp: int) -> list[Any]:
+        s = dev(h, "process_utilization")
+        samples = [
+            types.SimpleNamespace(pid=p["pid"], timeStamp=1_700_000_000_000_000 + k,
+                                  smUtil=p["sm"], memUtil=0, encUtil=0, decUtil=0)
+            for k, p in enumerate(s["compute"] + s["graphics"]) if "sm" in p
+        ]  # fmt: skip
+        if not samples:  # what NVML answers when it has no samples newer than timestamp
+            _raise("NVMLError_NotFound")
+        return samples
+
     def variant(kind: str, version: str) -> Any:
         def call(h: _Handle) -> list[Any]:
             if api == "legacy" and version in ("v3", "v2"):

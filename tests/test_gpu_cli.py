@@ -30,10 +30,10 @@ GPU  NAME                     BUS      TEMP  FAN      POWER  UTIL SM/MEM        
 2:0    MIG 1g.10gb GI 1/CI 0                                              1.0/10.0 GiB
 ERROR GPU 1: GPU has fallen off the bus (NVML: GPU is lost)
 
-GPU      PID  USER  GPU-MEM  CPU  HOST-RSS  TIME  OWNER  COMMAND
-0    4000000  ?     4.0 GiB  n/a       n/a   n/a  -      (not visible: another PID namespace)
-0          -  -     6.0 GiB                              ghost memory: 4.0 GiB by pids not visible here, 2.0 GiB by no listed process (leaked context?)
-2          -  -     1.0 GiB                              ghost memory: 1.0 GiB by no listed process (leaked context?)
+GPU      PID  USER  GPU-MEM   SM  CPU  HOST-RSS  TIME  OWNER  COMMAND
+0    4000000  ?     4.0 GiB  n/a  n/a       n/a   n/a  -      (not visible: another PID namespace)
+0          -  -     6.0 GiB                                   ghost memory: 4.0 GiB by pids not visible here, 2.0 GiB by no listed process (leaked context?)
+2          -  -     1.0 GiB                                   ghost memory: 1.0 GiB by no listed process (leaked context?)
 """
 
 

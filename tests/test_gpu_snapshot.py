@@ -160,7 +160,7 @@ def test_session_is_closed_after_snapshot(fake_nvml):
 def test_process_list_variants_with_real_processes(fake_nvml, spawn, api):
     a = spawn(env={"SLURM_JOB_ID": "4242", "SLURM_STEP_ID": "0"})
     b = spawn()
-    compute = [{"pid": a.pid, "mem": 3 * GiB}, {"pid": b.pid, "mem": GiB}]
+    compute = [{"pid": a.pid, "mem": 3 * GiB, "sm": 73}, {"pid": b.pid, "mem": GiB}]
     graphics = [{"pid": b.pid, "mem": GiB}]
     fake_nvml(
         {
@@ -174,6 +174,7 @@ def test_process_list_variants_with_real_processes(fake_nvml, spawn, api):
     pa, pb = by_pid[a.pid], by_pid[b.pid]
     assert pa.type == "compute" and pb.type == "compute+graphics"
     assert pa.gpu_memory_bytes == 3 * GiB
+    assert (pa.gpu_sm_percent, pb.gpu_sm_percent) == (73, None)
     assert pa.visible and pa.command == "sleep 300"
     import getpass
 
@@ -185,6 +186,20 @@ def test_process_list_variants_with_real_processes(fake_nvml, spawn, api):
     assert pa.owner_label == "slurm:4242.0"
     assert pb.slurm_job_id is None
     assert g.ghost_memory_bytes == 0
+
+
+def test_process_utilization_not_found_or_odd_error_is_none(fake_nvml, spawn):
+    child = spawn()
+    mod = fake_nvml({"gpus": [gpu(0, mem_used=GiB, compute=[{"pid": child.pid, "mem": GiB}])]})
+    (p,) = snapshot(cpu_interval=0).gpus[0].processes  # no samples: NVMLError_NotFound
+    assert p.gpu_sm_percent is None
+
+    def success_without_samples(handle, ts):
+        raise pynvml.NVMLError(0)  # what the bindings raise when NVML has zero samples
+
+    mod.nvmlDeviceGetProcessUtilization = success_without_samples
+    (g,) = snapshot(cpu_interval=0).gpus
+    assert g.error is None and g.processes[0].gpu_sm_percent is None
 
 
 def test_cpu_percent_without_a_window_is_none_then_known(fake_nvml, spawn):

@@ -365,7 +365,7 @@ def _print_process_table(snaps: list[tuple[str | None, Any]]) -> None:
         prefix = [host or ""] if multi else []
         for g in snap.gpus if snap is not None else []:
             if g.processes is None and not g.error:
-                rows.append([*prefix, str(g.index), "", "", "n/a", "", "", "", "", "(NVML cannot list processes on this GPU)"])  # fmt: skip
+                rows.append([*prefix, str(g.index), "", "", "n/a", "", "", "", "", "", "(NVML cannot list processes on this GPU)"])  # fmt: skip
                 continue
             for p in g.processes or []:
                 gpu_label = str(g.index)
@@ -379,6 +379,7 @@ def _print_process_table(snaps: list[tuple[str | None, Any]]) -> None:
                         str(p.pid),
                         _na(p.user) if p.visible else "?",
                         human_bytes(p.gpu_memory_bytes),
+                        _na(p.gpu_sm_percent, "{}%"),
                         _na(p.cpu_percent, "{:.0f}%"),
                         human_bytes(p.host_memory_rss_bytes) if p.visible else "n/a",
                         _duration(p.running_seconds),
@@ -388,11 +389,11 @@ def _print_process_table(snaps: list[tuple[str | None, Any]]) -> None:
                 )
             ghost = g.ghost_memory_bytes
             if ghost is not None and ghost >= GHOST_MIN_BYTES:
-                rows.append([*prefix, str(g.index), "-", "-", human_bytes(ghost), "", "", "", "", _ghost_text(g)])  # fmt: skip
+                rows.append([*prefix, str(g.index), "-", "-", human_bytes(ghost), "", "", "", "", "", _ghost_text(g)])  # fmt: skip
     if not rows:
         return
-    columns = ["GPU", "PID", "USER", "GPU-MEM", "CPU", "HOST-RSS", "TIME", "OWNER", "COMMAND"]
-    justify = ["left", "right", "left", "right", "right", "right", "right", "left", "left"]
+    columns = ["GPU", "PID", "USER", "GPU-MEM", "SM", "CPU", "HOST-RSS", "TIME", "OWNER", "COMMAND"]
+    justify = ["left", "right", "left", "right", "right", "right", "right", "right", "left", "left"]
     if multi:
         columns, justify = ["HOST", *columns], ["left", *justify]
     sys.stdout.write("\n")

@@ -42,6 +42,7 @@ class GPUProcess:
     type: str  # "compute", "graphics" or "compute+graphics"
     gpu_memory_bytes: int | None
     visible: bool  # False: not in this PID namespace (another container, or exited)
+    gpu_sm_percent: int | None = None  # the process's share of SM time (latest NVML sample)
     user: str | None = None
     command: str | None = None
     cpu_percent: float | None = None
@@ -145,17 +146,19 @@ def snapshot(*, cpu_interval: float = 0.1, processes: bool = True) -> Snapshot:
         cuda = nvml.field(nv, nv.nvmlSystemGetCudaDriverVersion)
         count = nv.nvmlDeviceGetCount()
         gpus: list[GPU] = []
-        raw_procs: dict[int, list[tuple[Any, str]]] = {}
+        raw_procs: dict[int, list[tuple[Any, str, int | None]]] = {}
         for index in range(count):
             gpu, procs = _read_gpu(nv, index, processes)
             gpus.append(gpu)
             if procs is not None:
                 raw_procs[index] = procs
-    pids = {p.pid for procs in raw_procs.values() for p, _ in procs}
+    pids = {p.pid for procs in raw_procs.values() for p, _, _ in procs}
     hosts = describe_processes(pids, cpu_interval) if pids else {}
     for gpu in gpus:
         if gpu.index in raw_procs:
-            gpu.processes = [_process(p, kind, hosts[p.pid]) for p, kind in raw_procs[gpu.index]]
+            gpu.processes = [
+                _process(p, kind, sm, hosts[p.pid]) for p, kind, sm in raw_procs[gpu.index]
+            ]
             gpu.ghost_memory_bytes = ghost_memory(gpu)
     return Snapshot(
         host=socket.gethostname(),
@@ -186,11 +189,15 @@ def _cuda_version(value: int | None) -> str | None:
 
 
 def _read_gpu(nv: ModuleType, index: int, with_procs: bool) -> tuple[GPU, list | None]:
+    """One GPU's fields, and its raw (process, kind, SM %) entries; an error row if it is lost."""
     gpu = GPU(index=index)
     try:
         handle = nv.nvmlDeviceGetHandleByIndex(index)
         _fill(nv, handle, gpu)
         procs = _raw_processes(nv, handle) if with_procs else None
+        if procs:
+            gpu_sm = _process_sm(nv, handle)
+            procs = [(p, kind, gpu_sm.get(p.pid)) for p, kind in procs]
     except nvml.GPULostError as exc:
         return _error_row(gpu, exc.message), None
     except nv.NVMLError as exc:
@@ -326,7 +333,25 @@ def _raw_processes(nv: ModuleType, handle: Any) -> list[tuple[Any, str]] | None:
     return list(merged.values())
 
 
-def _process(raw: Any, kind: str, host: Any) -> GPUProcess:
+def _process_sm(nv: ModuleType, handle: Any) -> dict[int, int]:
+    """pid -> SM % from NVML's latest utilization sample of each process ({} if none)."""
+    fn = getattr(nv, "nvmlDeviceGetProcessUtilization", None)
+    if fn is None:
+        return {}
+    try:
+        samples = fn(handle, 0)
+    except nv.NVMLError as exc:  # NotFound (no samples yet), NotSupported, and odd codes
+        if nvml.is_lost(nv, exc):
+            raise
+        return {}
+    latest: dict[int, Any] = {}
+    for sample in samples:
+        if sample.pid not in latest or sample.timeStamp > latest[sample.pid].timeStamp:
+            latest[sample.pid] = sample
+    return {pid: int(sample.smUtil) for pid, sample in latest.items()}
+
+
+def _process(raw: Any, kind: str, sm: int | None, host: Any) -> GPUProcess:
     used = raw.usedGpuMemory
     att = host.attribution or Attribution()
     gi = getattr(raw, "gpuInstanceId", None)
@@ -337,6 +362,7 @@ def _process(raw: Any, kind: str, host: Any) -> GPUProcess:
         type=kind,
         gpu_memory_bytes=used if isinstance(used, int) else None,
         visible=host.visible,
+        gpu_sm_percent=sm,
         user=host.user,
         command=host.command,
         cpu_percent=host.cpu_percent,
