@@ -486,16 +486,12 @@ def _show_hosts(
             }
         )
     elif csv:
-        rows = _csv_rows([r.snapshot for r in results if r.snapshot is not None])
+        rows: list[dict[str, Any]] = []
         for r in results:
-            for row in rows:
-                if r.snapshot is not None and row["host"] == r.snapshot.host:
-                    row["host"] = r.host
-        rows += [
-            {"schema_version": 1, "host": r.host, "error": r.error}
-            for r in results
-            if r.snapshot is None or not r.snapshot.gpus
-        ]
+            host_rows = _csv_rows([r.snapshot]) if r.snapshot is not None else []
+            for row in host_rows:
+                row["host"] = r.host  # the name asked for, not the remote's hostname
+            rows += host_rows or [{"schema_version": 1, "host": r.host, "error": r.error}]
         print_csv(rows, CSV_FIELDS)
     else:
         snaps = [(r.host, r.snapshot) for r in results]
