@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -47,6 +46,8 @@ def snapshot_hosts(
     remote_command: str = "mltools",
 ) -> list[HostResult]:
     """Run ``REMOTE_COMMAND gpu --json`` on every host (in parallel) and parse the answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
         return list(pool.map(lambda h: _one(h, timeout, ssh_config, remote_command), hosts))
 
