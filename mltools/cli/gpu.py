@@ -2,9 +2,808 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import sys
+import time
+from typing import Annotated, Any
+
 import typer
 
-app = typer.Typer(help="Inspect NVIDIA GPUs (NVML): who uses them, which are free.")
+from mltools.cli._output import (
+    CsvFlag,
+    JsonFlag,
+    confirm,
+    hint,
+    human_bytes,
+    info,
+    print_csv,
+    print_json,
+    print_table,
+    stderr_is_tty,
+    stdout_is_tty,
+    to_jsonable,
+    warn,
+)
+
+app = typer.Typer(
+    help="Inspect NVIDIA GPUs (NVML): who uses them, which are free.\n\n"
+    "Without a subcommand: a snapshot of every GPU and its processes "
+    "(like nvidia-smi, gpustat, nvitop). Exit code 3 when there is no NVIDIA driver.",
+    invoke_without_command=True,
+)
+
+# nvidia-smi's abbreviations
+_COMPUTE_MODE_LABELS = {
+    "default": "Default",
+    "exclusive_process": "E.Process",
+    "exclusive_thread": "E.Thread",
+    "prohibited": "Prohibited",
+}
+
+# A ghost-memory row appears in the table from this size on (JSON always has the exact number).
+GHOST_MIN_BYTES = 1024**2
+
+CSV_FIELDS = [
+    "schema_version",
+    "host",
+    "index",
+    "name",
+    "uuid",
+    "pci_bus_id",
+    "utilization_gpu_percent",
+    "utilization_memory_percent",
+    "utilization_encoder_percent",
+    "utilization_decoder_percent",
+    "memory_used_bytes",
+    "memory_total_bytes",
+    "memory_free_bytes",
+    "temperature_gpu_celsius",
+    "power_draw_watts",
+    "power_limit_watts",
+    "fan_speed_percent",
+    "clock_sm_mhz",
+    "clock_memory_mhz",
+    "performance_state",
+    "throttle_reasons",
+    "ecc_errors_uncorrected_volatile",
+    "persistence_mode",
+    "compute_mode",
+    "display_active",
+    "mig_mode",
+    "process_count",
+    "ghost_memory_bytes",
+    "error",
+]
+
+HostsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hosts",
+        help="Comma-separated hosts to query over ssh (BatchMode; mltools must be installed there).",
+    ),
+]
+HostTimeoutOpt = Annotated[
+    float, typer.Option("--host-timeout", min=1, help="Seconds to wait for each host.")
+]
+SshConfigOpt = Annotated[
+    str | None, typer.Option("--ssh-config", help="ssh config file to use (ssh -F) for --hosts.")
+]
+RemoteCmdOpt = Annotated[
+    str,
+    typer.Option("--remote-mltools", help="How to run mltools on the remote hosts."),
+]
+MinFreeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--min-free-mem", help="Least free memory a GPU needs, e.g. 20GiB, 512MiB (binary units)."
+    ),
+]
+MaxUtilOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-util", min=0, max=100, help="Most GPU utilization (%) a free GPU may have."
+    ),
+]
+ExclusiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--exclusive", help="Require GPUs with no processes at all (by default your own are fine)."
+    ),
+]
+CountOpt = Annotated[int, typer.Option("-n", "--count", min=1, help="How many GPUs.")]
+
+
+def _na(value: Any, fmt: str = "{}") -> str:
+    return "n/a" if value is None else fmt.format(value)
+
+
+@app.callback()
+def gpu(
+    ctx: typer.Context,
+    json_: JsonFlag = False,
+    csv: CsvFlag = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C (JSON: one line per frame).")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="Seconds between --watch refreshes.")
+    ] = 2.0,
+    hosts: HostsOpt = None,
+    host_timeout: HostTimeoutOpt = 20.0,
+    ssh_config: SshConfigOpt = None,
+    remote_mltools: RemoteCmdOpt = "mltools",
+) -> None:
+    """Snapshot every GPU: utilization, memory, temperature, power, clocks, throttling, ECC, MIG.
+
+    Lists each GPU's processes with user, command, CPU %, host RSS, running time
+    and the container, Kubernetes pod or Slurm job they belong to. GPU memory that
+    no process visible here accounts for is shown as ghost memory. Fields NVML
+    does not support on a GPU show as "n/a" (null in JSON); a lost GPU is an error
+    row. nvidia-smi equivalent: nvidia-smi -q.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if json_ and csv:
+        _usage("--json and --csv cannot be combined")
+    if hosts is not None:
+        if watch:
+            _usage("--watch cannot be combined with --hosts")
+        _show_hosts(hosts, json_, csv, host_timeout, ssh_config, remote_mltools)
+        return
+    if watch:
+        _watch(json_, csv, interval)
+        return
+    snap = _local_snapshot(json_, csv, cpu_interval=0.1)
+    _render(snap, json_, csv)
+
+
+def _usage(message: str) -> None:
+    from mltools.errors import UsageError
+
+    raise UsageError(message)
+
+
+def _local_snapshot(json_: bool, csv: bool, cpu_interval: float) -> Any:
+    """Take a snapshot; without a driver, still print a valid empty document, then fail (exit 3)."""
+    from mltools.gpu import NoDriverError, snapshot
+
+    try:
+        return snapshot(cpu_interval=cpu_interval)
+    except NoDriverError as exc:
+        if json_:
+            print_json(_empty_doc(exc.message))
+        elif csv:
+            print_csv([], CSV_FIELDS)
+        raise
+
+
+def _empty_doc(error: str) -> dict[str, Any]:
+    import datetime as dt
+    import socket
+
+    from mltools.gpu.snapshot import SCHEMA_VERSION
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "host": socket.gethostname(),
+        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "gpus": [],
+        "error": error,
+    }
+
+
+def _render(snap: Any, json_: bool, csv: bool) -> None:
+    if json_:
+        print_json(snap)
+    elif csv:
+        print_csv(_csv_rows([snap]), CSV_FIELDS)
+    else:
+        title = (
+            f"{snap.host}  driver {_na(snap.driver_version)}  CUDA {_na(snap.cuda_driver_version)}"
+            f"  {snap.timestamp}"
+        )
+        _print_gpu_table([(None, snap)], title=title)
+        _print_process_table([(None, snap)])
+
+
+def _csv_rows(snaps: list[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for snap in snaps:
+        for g in snap.gpus:
+            row = to_jsonable(g)
+            row.update(
+                schema_version=snap.schema_version,
+                host=snap.host,
+                process_count=None if g.processes is None else len(g.processes),
+                throttle_reasons=None
+                if g.throttle_reasons is None
+                else ";".join(g.throttle_reasons),
+            )
+            rows.append(row)
+    return rows
+
+
+# (header, justify) of the GPU table; a PROBLEM column follows when some row has one
+_GPU_COLUMNS = [
+    ("GPU", "right"),
+    ("NAME", "left"),
+    ("BUS", "left"),
+    ("TEMP", "right"),
+    ("FAN", "right"),
+    ("POWER", "right"),
+    ("UTIL SM/MEM", "right"),
+    ("MEMORY", "right"),
+    ("CLOCKS SM/MEM", "right"),
+    ("PERF", "left"),
+    ("THROTTLE", "left"),
+    ("ECC", "right"),
+    ("PERSIST", "left"),
+    ("COMPUTE", "left"),
+    ("MIG", "left"),
+]
+# short table names for NVML's clocks-event (throttle) reasons; JSON has the long ones
+_THROTTLE_SHORT = {
+    "applications_clocks_setting": "AppClocks",
+    "sw_power_cap": "SwPowerCap",
+    "hw_slowdown": "HwSlowdown",
+    "sync_boost": "SyncBoost",
+    "sw_thermal_slowdown": "SwThermal",
+    "hw_thermal_slowdown": "HwThermal",
+    "hw_power_brake_slowdown": "HwPowerBrake",
+    "display_clock_setting": "DisplayClocks",
+}
+
+
+def _pair(used: int | None, total: int | None) -> str:
+    """'3.0 / 80.0 GiB' (the unit once when both share it)."""
+    if total is None:
+        return "n/a"
+    a, b = human_bytes(used), human_bytes(total)
+    if a.split()[-1] == b.split()[-1]:
+        return f"{a.split()[0]}/{b}"
+    return f"{a}/{b}"
+
+
+def _short_bus(bus: str | None) -> str:
+    """'00000000:3B:00.0' -> '3B:00.0' (lspci's form when the PCI domain is 0)."""
+    if bus is None:
+        return "n/a"
+    domain, _, rest = bus.partition(":")
+    return rest if rest and set(domain) == {"0"} else bus
+
+
+def _short_name(name: str | None) -> str:
+    """'NVIDIA A100-SXM4-80GB' -> 'A100-SXM4-80GB' (the table is wide enough already)."""
+    if name is None:
+        return "n/a"
+    return name.removeprefix("NVIDIA ") or name
+
+
+def _on_off(value: bool | None) -> str:
+    return "n/a" if value is None else ("on" if value else "off")
+
+
+def _gpu_cells(g: Any) -> tuple[list[str], str]:
+    """The GPU's table cells and its problem text ("" when none)."""
+    if g.error:
+        return [str(g.index), "ERROR", _short_bus(g.pci_bus_id)] + [""] * (
+            len(_GPU_COLUMNS) - 3
+        ), g.error
+    throttle = "n/a"
+    if g.throttle_reasons is not None:
+        throttle = ",".join(_THROTTLE_SHORT.get(r, r) for r in g.throttle_reasons) or "-"
+    mode = _COMPUTE_MODE_LABELS.get(g.compute_mode, g.compute_mode) if g.compute_mode else "n/a"
+    cells = [
+        str(g.index),
+        _short_name(g.name),
+        _short_bus(g.pci_bus_id),
+        _na(g.temperature_gpu_celsius, "{}C"),
+        _na(g.fan_speed_percent, "{}%"),
+        f"{_na(g.power_draw_watts, '{:.0f}')}/{_na(g.power_limit_watts, '{:.0f}')} W",
+        f"{_na(g.utilization_gpu_percent, '{}%')}/{_na(g.utilization_memory_percent, '{}%')}",
+        _pair(g.memory_used_bytes, g.memory_total_bytes),
+        f"{_na(g.clock_sm_mhz)}/{_na(g.clock_memory_mhz)} MHz",
+        _na(g.performance_state),
+        throttle,
+        _na(g.ecc_errors_uncorrected_volatile),
+        _on_off(g.persistence_mode),
+        mode,
+        _on_off(g.mig_mode),
+    ]
+    return cells, ""
+
+
+def _print_gpu_table(
+    snaps: list[tuple[str | None, Any]],
+    *,
+    title: str | None = None,
+    host_errors: dict[str, str] | None = None,
+) -> None:
+    """GPU rows (and MIG rows), then one ``WHERE: problem`` line per error row.
+
+    With hosts there is a HOST column, and a host that did not answer is an
+    error row of its own.
+    """
+    multi = any(host is not None for host, _ in snaps)
+    host_errors = host_errors or {}
+    blank = [""] * len(_GPU_COLUMNS)
+    rows: list[list[str]] = []
+    problems: list[str] = []
+    for host, snap in snaps:
+        prefix = [host or ""] if multi else []
+        if host is not None and host in host_errors:
+            rows.append([*prefix, "-", "ERROR", *blank[2:]])
+            problems.append(f"{host}: {host_errors[host]}")
+        for g in snap.gpus if snap is not None else []:
+            cells, problem = _gpu_cells(g)
+            rows.append([*prefix, *cells])
+            if problem:
+                problems.append(f"{host + ' ' if multi else ''}GPU {g.index}: {problem}")
+            for m in g.mig_devices:
+                cells = list(blank)
+                cells[0] = f"{g.index}:{m.index}"
+                gi, ci = _na(m.gpu_instance_id), _na(m.compute_instance_id)
+                cells[1] = f"  {_short_name(m.name)} GI {gi}/CI {ci}"
+                cells[7] = _pair(m.memory_used_bytes, m.memory_total_bytes)
+                rows.append([*prefix, *cells])
+    columns = [c for c, _ in _GPU_COLUMNS]
+    justify = [j for _, j in _GPU_COLUMNS]
+    if multi:
+        columns, justify = ["HOST", *columns], ["left", *justify]
+    print_table(columns, rows, title=title, justify=justify)
+    for line in problems:
+        sys.stdout.write(f"ERROR {line}\n")
+    sys.stdout.flush()
+
+
+def _print_process_table(snaps: list[tuple[str | None, Any]]) -> None:
+    multi = any(host is not None for host, _ in snaps)
+    rows: list[list[str]] = []
+    for host, snap in snaps:
+        prefix = [host or ""] if multi else []
+        for g in snap.gpus if snap is not None else []:
+            if g.processes is None and not g.error:
+                rows.append([*prefix, str(g.index), "", "", "n/a", "", "", "", "", "", "(NVML cannot list processes on this GPU)"])  # fmt: skip
+                continue
+            for p in g.processes or []:
+                gpu_label = str(g.index)
+                if p.gpu_instance_id is not None:
+                    gpu_label += f" (MIG {p.gpu_instance_id}/{_na(p.compute_instance_id)})"
+                command = p.command if p.visible else "(not visible: another PID namespace)"
+                rows.append(
+                    [
+                        *prefix,
+                        gpu_label,
+                        str(p.pid),
+                        _na(p.user) if p.visible else "?",
+                        human_bytes(p.gpu_memory_bytes),
+                        _na(p.gpu_sm_percent, "{}%"),
+                        _na(p.cpu_percent, "{:.0f}%"),
+                        human_bytes(p.host_memory_rss_bytes) if p.visible else "n/a",
+                        _duration(p.running_seconds),
+                        _owner(p),
+                        _na(command),
+                    ]
+                )
+            ghost = g.ghost_memory_bytes
+            if ghost is not None and ghost >= GHOST_MIN_BYTES:
+                rows.append([*prefix, str(g.index), "-", "-", human_bytes(ghost), "", "", "", "", "", _ghost_text(g)])  # fmt: skip
+    if not rows:
+        return
+    columns = ["GPU", "PID", "USER", "GPU-MEM", "SM", "CPU", "HOST-RSS", "TIME", "OWNER", "COMMAND"]
+    justify = ["left", "right", "left", "right", "right", "right", "right", "right", "left", "left"]
+    if multi:
+        columns, justify = ["HOST", *columns], ["left", *justify]
+    sys.stdout.write("\n")
+    print_table(columns, rows, justify=justify)
+
+
+def _ghost_text(g: Any) -> str:
+    """Explain ghost memory: pids from other PID namespaces, and memory no listed pid claims."""
+    hidden = sum(p.gpu_memory_bytes or 0 for p in g.processes or [] if not p.visible)
+    parts = []
+    if hidden:
+        parts.append(f"{human_bytes(hidden)} by pids not visible here")
+    unclaimed = (g.ghost_memory_bytes or 0) - hidden
+    if unclaimed > 0:
+        parts.append(f"{human_bytes(unclaimed)} by no listed process (leaked context?)")
+    return "ghost memory: " + ", ".join(parts)
+
+
+def _owner(p: Any) -> str:
+    return p.owner_label or "-"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    s = int(seconds)
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    return f"{hours}:{minutes:02d}:{s:02d}" if hours else f"{minutes}:{s:02d}"
+
+
+def _watch(json_: bool, csv: bool, interval: float) -> None:
+    """Refresh until Ctrl-C; Ctrl-C is the normal way out (exit 0)."""
+    clear = stdout_is_tty() and not (json_ or csv)
+    first = True
+    try:
+        while True:
+            snap = _local_snapshot(json_, csv, cpu_interval=0.1 if first else 0.0)
+            if json_:
+                sys.stdout.write(json.dumps(to_jsonable(snap), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            elif csv:
+                rows = _csv_rows([snap])
+                if first:
+                    print_csv(rows, CSV_FIELDS)
+                else:
+                    import csv as _csv
+
+                    writer = _csv.DictWriter(sys.stdout, CSV_FIELDS, extrasaction="ignore")
+                    for row in rows:
+                        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+                    sys.stdout.flush()
+            else:
+                if clear:
+                    sys.stdout.write("\x1b[H\x1b[2J")
+                elif not first:
+                    sys.stdout.write("\n")
+                _render(snap, False, False)
+            first = False
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
+def _show_hosts(
+    hosts_text: str,
+    json_: bool,
+    csv: bool,
+    timeout: float,
+    ssh_config: str | None,
+    remote: str,
+) -> None:
+    from mltools.errors import PartialFailureError
+    from mltools.gpu.remote import parse_hosts, snapshot_hosts
+
+    results = snapshot_hosts(
+        parse_hosts(hosts_text), timeout=timeout, ssh_config=ssh_config, remote_command=remote
+    )
+    failed = [r for r in results if r.error]
+    if json_:
+        print_json(
+            {
+                "schema_version": 1,
+                "hosts": [
+                    {"host": r.host, "error": r.error, "snapshot": r.snapshot} for r in results
+                ],
+            }
+        )
+    elif csv:
+        rows: list[dict[str, Any]] = []
+        for r in results:
+            host_rows = _csv_rows([r.snapshot]) if r.snapshot is not None else []
+            for row in host_rows:
+                row["host"] = r.host  # the name asked for, not the remote's hostname
+            rows += host_rows or [{"schema_version": 1, "host": r.host, "error": r.error}]
+        print_csv(rows, CSV_FIELDS)
+    else:
+        snaps = [(r.host, r.snapshot) for r in results]
+        _print_gpu_table(snaps, host_errors={r.host: r.error for r in results if r.error})
+        _print_process_table([(h, s) for h, s in snaps if s is not None])
+    if failed:
+        raise PartialFailureError(
+            f"{len(failed)} of {len(results)} hosts did not report: "
+            + ", ".join(f"{r.host} ({r.error})" for r in failed),
+            hint="check `ssh -o BatchMode=yes HOST mltools gpu` by hand",
+        )
+
+
+def _thresholds(min_free_mem: str | None) -> int | None:
+    from mltools.gpu import parse_size
+
+    return parse_size(min_free_mem) if min_free_mem is not None else None
+
+
+@app.command()
+def pick(
+    count: CountOpt = 1,
+    min_free_mem: MinFreeOpt = None,
+    max_util: MaxUtilOpt = 10.0,
+    exclusive: ExclusiveOpt = False,
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="env: KEY=VALUE lines (for `export $(...)`); "
+            "csv: just the index list; json: the choice and every GPU's reasons.",
+        ),
+    ] = "env",
+    json_: JsonFlag = False,
+    hosts: HostsOpt = None,
+    host_timeout: HostTimeoutOpt = 20.0,
+    ssh_config: SshConfigOpt = None,
+    remote_mltools: RemoteCmdOpt = "mltools",
+) -> None:
+    """Choose N free GPUs and print CUDA_DEVICE_ORDER and CUDA_VISIBLE_DEVICES.
+
+    A GPU is free when it has --min-free-mem free, at most --max-util % load,
+    MIG off, and no process of another user. For N > 1 the best-connected set wins
+    (NVLink, same PCIe switch, ...). Indices are listed in PCI bus order and always
+    come with CUDA_DEVICE_ORDER=PCI_BUS_ID, so CUDA numbers GPUs as nvidia-smi does.
+    Exit code 4 when fewer than N GPUs qualify. Example: export $(mltools gpu pick -n 2)
+    """
+    fmt = "json" if json_ else format_
+    if fmt not in ("env", "csv", "json"):
+        _usage(f"unknown --format {format_!r}; use env, csv or json")
+    min_free = _thresholds(min_free_mem)
+    if hosts is not None:
+        _pick_hosts(
+            hosts,
+            count,
+            min_free,
+            max_util,
+            exclusive,
+            fmt,
+            host_timeout,
+            ssh_config,
+            remote_mltools,
+        )
+        return
+    from mltools.gpu import select_gpus
+
+    sel = select_gpus(
+        count, min_free_memory_bytes=min_free, max_utilization_percent=max_util, exclusive=exclusive
+    )
+    if fmt == "json":
+        print_json(
+            {
+                "cuda_device_order": "PCI_BUS_ID",
+                "cuda_visible_devices": sel.cuda_visible_devices,
+                "indices": sel.indices,
+                "uuids": sel.uuids,
+                "candidates": sel.candidates,
+            }
+        )
+    elif fmt == "csv":
+        sys.stdout.write(sel.cuda_visible_devices + "\n")
+    else:
+        for key, value in sel.env.items():
+            sys.stdout.write(f"{key}={value}\n")
+    if fmt == "csv":
+        hint("set CUDA_DEVICE_ORDER=PCI_BUS_ID too, or CUDA may number the GPUs differently")
+
+
+def _pick_hosts(
+    hosts_text: str,
+    count: int,
+    min_free: int | None,
+    max_util: float,
+    exclusive: bool,
+    fmt: str,
+    timeout: float,
+    ssh_config: str | None,
+    remote: str,
+) -> None:
+    from mltools.errors import UnavailableError
+    from mltools.gpu import select_gpus
+    from mltools.gpu.remote import parse_hosts, snapshot_hosts
+
+    results = snapshot_hosts(
+        parse_hosts(hosts_text), timeout=timeout, ssh_config=ssh_config, remote_command=remote
+    )
+    rows: list[dict[str, Any]] = []
+    for r in results:
+        row: dict[str, Any] = {"host": r.host, "cuda_visible_devices": None, "error": r.error}
+        if r.snapshot is not None and not r.error:
+            try:
+                sel = select_gpus(
+                    count,
+                    min_free_memory_bytes=min_free,
+                    max_utilization_percent=max_util,
+                    exclusive=exclusive,
+                    snap=r.snapshot,
+                    use_topology=False,
+                )
+                row["cuda_visible_devices"] = sel.cuda_visible_devices
+            except UnavailableError as exc:
+                row["error"] = exc.message
+        rows.append(row)
+    if fmt == "json":
+        print_json({"cuda_device_order": "PCI_BUS_ID", "hosts": rows})
+    else:
+        print_table(
+            ["HOST", "CUDA_VISIBLE_DEVICES", "PROBLEM"],
+            [[r["host"], r["cuda_visible_devices"] or "-", r["error"] or ""] for r in rows],
+        )
+        hint("run with CUDA_DEVICE_ORDER=PCI_BUS_ID so CUDA numbers GPUs as listed")
+    if not any(r["cuda_visible_devices"] for r in rows):
+        raise UnavailableError(
+            f"no host has {count} free GPU(s)",
+            hint="relax --min-free-mem / --max-util, or add hosts",
+        )
+
+
+@app.command(
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+def run(
+    command: Annotated[
+        list[str],
+        typer.Argument(metavar="CMD [ARGS]...", help="The command and its arguments (after --)."),
+    ],
+    count: CountOpt = 1,
+    min_free_mem: MinFreeOpt = None,
+    max_util: MaxUtilOpt = 10.0,
+    exclusive: ExclusiveOpt = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait until N GPUs are free instead of failing.")
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0, help="With --wait: give up after this many seconds."),
+    ] = None,
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.1, help="With --wait: seconds between checks.")
+    ] = 5.0,
+) -> None:
+    """Pick N free GPUs, set CUDA_DEVICE_ORDER and CUDA_VISIBLE_DEVICES, and exec CMD.
+
+    The command replaces mltools, so its exit code is ours. Example:
+    mltools gpu run -n 2 --wait --timeout 3600 -- torchrun --nproc-per-node 2 train.py
+    """
+    from mltools.errors import InputError, UnavailableError
+    from mltools.gpu import select_gpus
+
+    exe = shutil.which(command[0])
+    if exe is None:
+        raise InputError(f"command not found: {command[0]}", hint="check the name and your PATH")
+    min_free = _thresholds(min_free_mem)
+    start = time.monotonic()
+    tty = stderr_is_tty()
+    while True:
+        try:
+            sel = select_gpus(
+                count,
+                min_free_memory_bytes=min_free,
+                max_utilization_percent=max_util,
+                exclusive=exclusive,
+            )
+            break
+        except UnavailableError as exc:
+            waited = time.monotonic() - start
+            if not wait:
+                raise
+            if timeout is not None and waited + poll > timeout:
+                raise UnavailableError(
+                    f"timed out after {waited:.0f} s waiting for {count} free GPU(s)",
+                    hint="raise --timeout, or relax --min-free-mem / --max-util",
+                ) from exc
+            status = f"waiting for {count} free GPU(s), {waited:.0f} s so far: {exc.message}"
+            if tty:
+                sys.stderr.write("\r\x1b[K" + status[: shutil.get_terminal_size().columns - 1])
+                sys.stderr.flush()
+            else:
+                info(status)
+            time.sleep(poll)
+    if tty and wait:
+        sys.stderr.write("\r\x1b[K")
+    info(f"mltools: running on GPU(s) {sel.cuda_visible_devices} (CUDA_DEVICE_ORDER=PCI_BUS_ID)")
+    sys.stdout.flush()
+    os.execve(exe, command, {**os.environ, **sel.env})
+
+
+@app.command()
+def topo(json_: JsonFlag = False) -> None:
+    """Show how the GPUs connect (NVLink, PCIe switch, host bridge, CPU socket).
+
+    Also each GPU's CPU affinity and NUMA node. nvidia-smi equivalent: nvidia-smi topo -m.
+    Legend: X self, NV# # NVLinks, PIX one PCIe switch, PXB several PCIe switches,
+    PHB a PCIe host bridge, NODE within a NUMA node, SYS across CPU sockets.
+    """
+    from mltools.gpu import gpu_topology
+
+    topology = gpu_topology()
+    if json_:
+        print_json(topology)
+        return
+    n = len(topology.gpus)
+    columns = ["", *[f"GPU{i}" for i in range(n)], "CPU AFFINITY", "NUMA"]
+    rows = [
+        [
+            f"GPU{g.index}",
+            *[_na(link) for link in topology.links[i]],
+            _na(g.cpu_affinity),
+            _na(g.numa_node),
+        ]
+        for i, g in enumerate(topology.gpus)
+    ]
+    print_table(columns, rows)
+    sys.stdout.write(
+        "\nX = self, NV# = # NVLinks, PIX = one PCIe switch, PXB = several PCIe switches,\n"
+        "PHB = PCIe host bridge, NODE = within a NUMA node, SYS = across CPU sockets\n"
+    )
+
+
+@app.command()
+def kill(
+    gpu_index: Annotated[
+        list[int] | None, typer.Option("--gpu", help="GPU index whose processes to stop (repeat).")
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's processes.")] = None,
+    grace: Annotated[
+        float, typer.Option("--grace", min=0, help="Seconds between SIGTERM and SIGKILL.")
+    ] = 5.0,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Act without asking.")] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """Stop the processes holding GPUs, such as orphaned DDP ranks after a crash.
+
+    Lists them first; acts only with --yes (or a yes on a terminal): SIGTERM, then
+    SIGKILL after --grace seconds. Never touches mltools itself or its parents.
+    Exit code 6 when some processes could not be stopped.
+    """
+    from mltools.errors import PartialFailureError, UsageError
+    from mltools.gpu import snapshot
+    from mltools.gpu.kill import find_targets, terminate
+
+    if not gpu_index and user is None:
+        raise UsageError(
+            "say which processes: --gpu I (repeatable) and/or --user NAME",
+            hint="preview everything with `mltools gpu kill --user $USER`",
+        )
+    snap = snapshot(cpu_interval=0.0)
+    known = {g.index for g in snap.gpus}
+    unknown = sorted(set(gpu_index or []) - known)
+    if unknown:
+        raise UsageError(
+            f"no GPU {', '.join(map(str, unknown))} here (GPUs: {', '.join(map(str, sorted(known))) or 'none'})"
+        )
+    targets = find_targets(snap, gpus=list(gpu_index or []), user=user)
+    actionable = [t for t in targets if not t.skip_reason]
+    if not json_:
+        if targets:
+            rows = [
+                [t.gpu_index, t.pid, _na(t.user), human_bytes(t.gpu_memory_bytes), _na(t.command),
+                 f"skipped: {t.skip_reason}" if t.skip_reason else ""]
+                for t in targets
+            ]  # fmt: skip
+            print_table(
+                ["GPU", "PID", "USER", "GPU-MEM", "COMMAND", "NOTE"],
+                rows,
+                justify=["right", "right", "left", "right", "left", "left"],
+            )
+        else:
+            info("no matching GPU processes")
+    go = bool(actionable) and (
+        yes or (not json_ and confirm(f"Send SIGTERM to {len(actionable)} process(es)?"))
+    )
+    results = terminate(actionable, grace=grace) if go else []
+    if json_:
+        print_json({"dry_run": not go, "targets": targets, "results": results})
+    elif results:
+        sys.stdout.write("\n")
+        print_table(
+            ["PID", "OUTCOME"],
+            [[r.pid, r.outcome + (f" ({r.error})" if r.error else "")] for r in results],
+        )
+    elif actionable:
+        hint("nothing was signalled; re-run with --yes to stop these processes")
+    failed = [r for r in results if r.outcome == "failed"]
+    if failed:
+        raise PartialFailureError(
+            f"{len(failed)} of {len(results)} processes could not be stopped: "
+            + ", ".join(f"{r.pid} ({r.error})" for r in failed),
+            hint="run as their owner or as root",
+        )
+    if any(t.skip_reason == "not visible in this PID namespace" for t in targets):
+        warn("some processes live in another PID namespace; stop them from the host or container")
 
 
 def register(root: typer.Typer) -> None:

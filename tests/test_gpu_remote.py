@@ -1,0 +1,202 @@
+"""`--hosts` over a real sshd on loopback (started here on a high port; skipped if it cannot start)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mltools.errors import ExitCode, UsageError
+from mltools.gpu.remote import parse_hosts, snapshot_from_dict, ssh_argv
+from tests._fake_nvml import GiB, gpu
+from tests._gpu_fixtures import FAKE_RUN, REPO
+
+SSHD = "/usr/sbin/sshd"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ssh_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    if not (os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen")):
+        pytest.skip("openssh server/client not installed")
+    d = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "client_key"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True
+        )
+    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
+    os.chmod(d / "authorized_keys", 0o600)
+    port = free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\n"
+        f"PidFile {d / 'sshd.pid'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
+        "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nLogLevel ERROR\n"
+    )
+    if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
+        # sshd's privilege-separation directory, which the Debian service creates at start
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    check = subprocess.run(
+        [SSHD, "-t", "-f", str(d / "sshd_config")], capture_output=True, text=True
+    )
+    if check.returncode != 0:
+        pytest.skip(f"sshd cannot start here: {check.stderr.strip()}")
+    server = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if server.poll() is not None:
+                pytest.skip(f"sshd exited: {server.stderr.read().decode(errors='replace')}")
+            time.sleep(0.1)
+    else:
+        server.kill()
+        server.wait()
+        pytest.skip("sshd did not start listening")
+    closed = free_port()
+    common = (
+        f"  HostName 127.0.0.1\n  User {getpass.getuser()}\n  IdentityFile {d / 'client_key'}\n"
+        "  IdentitiesOnly yes\n  UserKnownHostsFile /dev/null\n  StrictHostKeyChecking no\n"
+        "  LogLevel ERROR\n"
+    )
+    config = d / "ssh_config"
+    config.write_text(
+        f"Host node-a node-b\n  Port {port}\n{common}Host node-down\n  Port {closed}\n{common}"
+    )
+    spec = {"gpus": [gpu(0, mem_used=GiB), gpu(1, util_gpu=90), gpu(2, lost=True)]}
+    remote = (
+        f"env MLTOOLS_TEST_FAKE_NVML={shlex.quote(json.dumps(spec))} PYTHONPATH={shlex.quote(str(REPO))} "
+        f"{shlex.quote(sys.executable)} {shlex.quote(FAKE_RUN)}"
+    )
+    probe = subprocess.run(
+        ssh_argv("node-a", "true", timeout=10, ssh_config=str(config)),
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        server.kill()
+        server.wait()
+        pytest.skip(f"cannot log in to the test sshd: {probe.stderr.strip()}")
+    yield {"config": str(config), "remote": remote}
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def hosts_cli(run_mltools, setup: dict, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_mltools(
+        "gpu", *args, "--ssh-config", setup["config"], "--remote-mltools", setup["remote"],
+        "--host-timeout", "20",
+    )  # fmt: skip
+
+
+def test_table_with_host_column_and_unreachable_host(run_mltools, ssh_setup):
+    result = hosts_cli(run_mltools, ssh_setup, "--hosts", "node-a,node-down,node-b")
+    assert result.returncode == ExitCode.PARTIAL, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["HOST", "GPU", "NAME"]
+    rows = [line.split() for line in lines[1:8] if not line.startswith("node-down")]
+    assert [(r[0], r[1]) for r in rows] == [
+        ("node-a", "0"), ("node-a", "1"), ("node-a", "2"),
+        ("node-b", "0"), ("node-b", "1"), ("node-b", "2"),
+    ]  # fmt: skip
+    assert rows[2][2] == "ERROR"
+    down = next(line.split() for line in lines if line.startswith("node-down"))
+    assert down[1:] == ["-", "ERROR"]
+    assert "ERROR node-down: ssh failed: " in result.stdout
+    assert "ERROR node-a GPU 2: GPU has fallen off the bus (NVML: GPU is lost)" in result.stdout
+    assert result.stderr.startswith("mltools: error: 1 of 3 hosts did not report: node-down")
+
+
+def test_json_merges_hosts(run_mltools, ssh_setup):
+    result = hosts_cli(run_mltools, ssh_setup, "--hosts", "node-a,node-down", "--json")
+    assert result.returncode == ExitCode.PARTIAL
+    doc = json.loads(result.stdout)
+    assert doc["schema_version"] == 1
+    a, down = doc["hosts"]
+    assert a["host"] == "node-a" and a["error"] is None
+    assert [g["index"] for g in a["snapshot"]["gpus"]] == [0, 1, 2]
+    assert a["snapshot"]["gpus"][0]["memory_used_bytes"] == GiB
+    assert down["host"] == "node-down" and down["snapshot"] is None
+    assert down["error"].startswith("ssh failed")
+
+
+def test_all_hosts_fine_is_exit_zero_and_csv(run_mltools, ssh_setup):
+    result = hosts_cli(run_mltools, ssh_setup, "--hosts", "node-a", "--csv")
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()
+    assert rows[0].startswith("schema_version,host,index")
+    assert [r.split(",")[1:3] for r in rows[1:]] == [
+        ["node-a", "0"],
+        ["node-a", "1"],
+        ["node-a", "2"],
+    ]
+
+
+def test_pick_across_hosts(run_mltools, ssh_setup):
+    result = hosts_cli(run_mltools, ssh_setup, "pick", "--hosts", "node-a,node-down", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["cuda_device_order"] == "PCI_BUS_ID"
+    assert doc["hosts"][0] == {"host": "node-a", "cuda_visible_devices": "0", "error": None}
+    assert doc["hosts"][1]["cuda_visible_devices"] is None
+    result = hosts_cli(run_mltools, ssh_setup, "pick", "-n", "2", "--hosts", "node-a")
+    assert result.returncode == ExitCode.UNAVAILABLE
+    assert "1 of 3 GPUs qualify, 2 needed" in result.stdout
+
+
+def test_mltools_missing_on_host(run_mltools, ssh_setup):
+    result = run_mltools(
+        "gpu", "--hosts", "node-a", "--ssh-config", ssh_setup["config"],
+        "--remote-mltools", "/nonexistent/mltools",
+    )  # fmt: skip
+    assert result.returncode == ExitCode.PARTIAL
+    assert "/nonexistent/mltools not found on the host" in result.stdout
+    assert result.stdout.startswith("HOST")
+
+
+def test_host_names_that_look_like_options_are_refused(cli):
+    for bad in ("-oProxyCommand=touch /tmp/pwned", "node a", ","):
+        with pytest.raises(UsageError):
+            parse_hosts(bad)
+    result = cli("gpu", "--hosts", "-oProxyCommand=x")
+    assert result.exit_code == ExitCode.USAGE
+    result = cli("gpu", "--hosts=-oProxyCommand=x")
+    assert result.exit_code == ExitCode.USAGE
+    assert "not a host name" in result.stderr
+
+
+def test_snapshot_from_dict_rejects_other_documents():
+    with pytest.raises(ValueError):
+        snapshot_from_dict({"gpus": []})
+    snap = snapshot_from_dict(
+        {"schema_version": 1, "host": "h", "gpus": [{"index": 0, "new_key": 1}]}
+    )
+    assert snap.gpus[0].index == 0 and snap.gpus[0].processes is None  # unknown, not empty
+
+
+def test_ssh_argv_is_batch_mode():
+    argv = ssh_argv("node", "mltools gpu --json", timeout=7, ssh_config=None)
+    assert argv[:2] == ["ssh", "-n"]
+    assert "BatchMode=yes" in argv and "ConnectTimeout=7" in argv
+    assert argv[-3:] == ["--", "node", "mltools gpu --json"]
+    assert Path(argv[0]).name == "ssh"
