@@ -35,9 +35,8 @@ MAX_EVIDENCE = 6  # evidence lines kept per finding
 _PREFIX = re.compile(
     r"^(?:\[(?:rank|[A-Za-z_][\w-]*?)(?P<torchrun>\d+)\]:\s?"
     r"|(?P<slurm>\d+): "
-    r"|\S+:\d+:\d+ \[(?P<nccl>\d+)\] (?=NCCL))"
+    r"|\S+:\d+:\d+ \[(?P<nccl>\d+)\] (?=(?:\S+ )?NCCL ))"
 )
-_NCCL_AFTER_PREFIX = re.compile(r"^\S+:\d+:\d+ \[(\d+)\] NCCL")
 _EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w]*\.)*(?P<name>[A-Z]\w*(?:Error|Exception))(?::|\s*$)")
 _NOT_A_CAUSE = {"ChildFailedError"}
 
