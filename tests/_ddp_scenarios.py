@@ -58,6 +58,47 @@ def clean() -> None:
     dist.destroy_process_group()
 
 
+def helpers() -> None:
+    """The import helpers under torchrun: setup, per-rank seeds, rank-0-only work, logging."""
+    import json
+    import os
+    import random
+
+    from mltools.ddp import is_main_process, rank_zero_only, seed_everything, setup, setup_logging
+
+    info = setup()
+    seed = seed_everything(100)
+    log = setup_logging(os.environ["LOG_DIR"], name="train")
+    log.info("hello from the training loop")
+
+    @rank_zero_only
+    def save() -> str:
+        return "saved"
+
+    t = torch.ones(1) * (info.rank + 1)
+    dist.all_reduce(t)
+    # one write per line: print() writes the text and the newline separately, and the two
+    # ranks share the pipe
+    sys.stdout.write(
+        json.dumps(
+            {
+                "rank": info.rank,
+                "world_size": info.world_size,
+                "local_rank": info.local_rank,
+                "device": str(info.device),
+                "backend": info.backend,
+                "seed": seed,
+                "draw": random.random(),
+                "main": is_main_process(),
+                "saved": save(),
+                "sum": float(t.item()),
+            }
+        )
+        + "\n"
+    )
+    sys.stdout.flush()
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()
     if dist.is_initialized():
