@@ -59,6 +59,30 @@ def test_fixture_root_cause_is_named(path):
     assert report.findings[0].evidence
 
 
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_grep_prefilter_and_pure_python_scan_agree(path):
+    from dataclasses import asdict
+
+    assert asdict(analyze_log(path)) == asdict(analyze_log(path, use_grep=False))
+
+
+def test_grep_path_handles_huge_lines_and_missing_final_newline(tmp_path, monkeypatch):
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 1024)
+    path = tmp_path / "x.log"
+    path.write_text("Error " + "y" * 5000 + "\nok\n[rank1]: RuntimeError: CUDA out of memory. x")
+    for use_grep in (True, False):
+        report = analyze_log(path, use_grep=use_grep)
+        assert [f.id for f in report.findings] == ["cuda_oom"]
+        assert report.findings[0].line == 3
+        assert report.lines_scanned == 3
+
+
+def test_without_grep_on_path(monkeypatch):
+    monkeypatch.setattr(logscan.shutil, "which", lambda name: None)
+    report = analyze_log(FIXTURES / "duplicate_gpu__1.log")
+    assert report.findings[0].id == "duplicate_gpu"
+
+
 @pytest.mark.parametrize("path", CLEAN, ids=lambda p: p.name)
 def test_clean_logs_give_no_finding(path):
     report = analyze_log(path)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
+import stat
+import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -194,9 +197,16 @@ class _Acc:
 
 
 class LogScanner:
-    """Feed lines (or whole files); ``report()`` gives the findings. Memory is bounded."""
+    """Feed lines (or whole files); ``report()`` gives the findings. Memory is bounded.
 
-    def __init__(self) -> None:
+    With ``use_grep`` (the default) a regular file's candidate lines are found by
+    ``grep -F`` (multi-string search in C, several times faster than Python's
+    substring search); pipes, and machines without grep, use the pure-Python scan.
+    Both find the same lines: grep only pre-selects, the catalogue decides.
+    """
+
+    def __init__(self, *, use_grep: bool = True) -> None:
+        self._grep = shutil.which("grep") if use_grep else None
         self._acc: dict[str, _Acc] = {}
         self._generic: dict[int | None, _Acc] = {}
         self._loading: dict[int | None, bool] = {}
@@ -216,6 +226,8 @@ class LogScanner:
         """Scan a binary stream chunk by chunk (never holds more than ~2 chunks)."""
         self.files.append(name)
         self._summary_rank, self._in_root_block = None, False
+        if self._grep and _is_regular_file(stream) and self._feed_with_grep(stream, name):
+            return
         line_no = 0
         rest = b""
         while True:
@@ -235,6 +247,43 @@ class LogScanner:
         if rest:
             line_no = self._scan_bytes(rest + b"\n", name, line_no)
         self.lines += line_no
+
+    def _feed_with_grep(self, stream: IO[bytes], name: str) -> bool:
+        """Let grep pick the candidate lines of a regular file; False if grep failed."""
+        start = stream.tell()
+        args = [self._grep or "grep", "-a", "-n", "-F"]
+        for needle in NEEDLES:
+            args += ["-e", needle.decode()]
+        proc = subprocess.Popen(
+            args,
+            stdin=stream,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "LC_ALL": "C"},
+        )
+        assert proc.stdout is not None
+        with proc.stdout as out:
+            while raw := out.readline(CHUNK_BYTES):
+                if not raw.endswith(b"\n"):  # a huge line: keep its head, skip the rest
+                    tail = raw
+                    while tail and not tail.endswith(b"\n"):
+                        tail = out.readline(CHUNK_BYTES)
+                number, _, line = raw.partition(b":")
+                text = line.rstrip(b"\n")[: MAX_LINE_CHARS * 4].decode("utf-8", "replace")
+                self._line(text.rstrip("\r"), name, int(number))
+        if proc.wait() not in (0, 1):
+            stream.seek(start)
+            return False
+        stream.seek(start)
+        lines = size = 0
+        last = b"\n"
+        while chunk := stream.read(CHUNK_BYTES):
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+            last = chunk[-1:]
+        self.lines += lines + (last != b"\n")
+        self.bytes += size
+        return True
 
     def feed_text(self, text: str, name: str = "<text>") -> None:
         """Scan an in-memory string (convenience for tests and short logs)."""
@@ -370,6 +419,13 @@ def _finding(acc: _Acc) -> Finding:
     )
 
 
+def _is_regular_file(stream: IO[bytes]) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and stream.seekable()
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
 def _split_prefix(line: str) -> tuple[int | None, str]:
     """Return (rank, line without its launcher prefix)."""
     m = _PREFIX.match(line)
@@ -397,6 +453,8 @@ def _open_sources(sources: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[I
 
 def analyze_log(
     sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    use_grep: bool = True,
 ) -> LogReport:
     """Analyse one or more DDP logs (paths, or ``-`` for stdin) and name the root cause.
 
@@ -409,7 +467,7 @@ def analyze_log(
     sources = list(sources)
     if not sources:
         raise InputError("no log given", hint="pass one or more log files, or - for stdin")
-    scanner = LogScanner()
+    scanner = LogScanner(use_grep=use_grep)
     for stream, name in _open_sources(sources):
         scanner.feed_stream(stream, name)
     return scanner.report()
