@@ -49,11 +49,15 @@ def rows(report, name_prefix: str):
 
 def test_healthy_machine_passes(quiet):
     report = run_checks(ctx(quiet))
-    assert report.status == PASS, [r for r in report.results if r.status != PASS]
-    assert {r.name for r in report.results} >= {
+    assert not report.failed, [r for r in report.results if r.status == FAIL]
+    by_name = {r.name: r for r in report.results}
+    assert by_name.keys() >= {
         "versions", "gpus", "shm", "ulimit_nofile", "ulimit_memlock", "infiniband",
         "master_port", "env", "leftovers",
     }  # fmt: skip
+    # the rows this test controls (the rest depend on the host: limits, interfaces)
+    for name in ("versions", "gpus", "shm", "infiniband", "master_port", "env", "leftovers"):
+        assert by_name[name].status == PASS, by_name[name]
 
 
 @pytest.mark.parametrize(
