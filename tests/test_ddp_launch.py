@@ -47,8 +47,9 @@ def test_cli_run_passes_exit_code_and_prints_diagnosis(cli, tmp_path):
     script = (
         "echo step 1; echo 'RuntimeError: CUDA out of memory. Tried to allocate 2 GiB' >&2; exit 7"
     )
-    result = cli("ddp-doctor", "run", "--log", str(log), "--", "sh", "-c", script)
+    result = cli("ddp-doctor", "run", "-p", "p2p-off", "--log", str(log), "--", "sh", "-c", script)
     assert result.exit_code == 7
+    assert "ddp-doctor: NCCL_P2P_DISABLE=1" in result.stderr
     assert result.stdout == "step 1\n"
     assert "root cause: cuda_oom" in result.stderr
     assert f"log: {log}" in result.stderr

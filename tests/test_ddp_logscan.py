@@ -141,6 +141,13 @@ def test_root_cause_before_victims_with_elastic_summary():
     assert report.findings[2].ranks == [0]
 
 
+def test_generic_exception_evidence_names_the_raising_frame():
+    report = analyze_log(FIXTURES / "rank_exception__1.log")
+    texts = [e.text for e in report.findings[0].evidence]
+    assert texts[0].startswith("[rank1]: FileNotFoundError")
+    assert 'File "train.py", line 50' in texts[1]
+
+
 def test_specific_cause_beats_generic_exception_and_generic_needs_no_cause():
     log = (
         "[rank0]: ValueError: bad config value\n"

@@ -141,7 +141,10 @@ def run(
     Example: `mltools ddp-doctor run -p fail-fast -- torchrun --nproc-per-node 8 train.py`.
     """
     from mltools.ddp.launch import run_guarded
+    from mltools.ddp.presets import resolve_all
 
+    for name, value in resolve_all(preset or []).items():
+        info(f"ddp-doctor: {name}={value}")
     result = run_guarded(
         command,
         presets=preset or [],

@@ -66,6 +66,7 @@ _ORDER = {str(entry["id"]): i for i, entry in enumerate(CATALOGUE)}
 # needles that find the structural lines (each is a substring of every such line)
 _STRUCTURAL_NEEDLES = [
     "Traceback (most recent call last)",
+    'File "',
     "serialization.py",
     "torch.load(",
     "load_state_dict",
@@ -210,6 +211,7 @@ class LogScanner:
         self._acc: dict[str, _Acc] = {}
         self._generic: dict[int | None, _Acc] = {}
         self._loading: dict[int | None, bool] = {}
+        self._frame: dict[int | None, tuple[int, str]] = {}
         self._ranks_with_cause: set[int | None] = set()
         self._seq = 0
         self._summary_rank: int | None = None
@@ -321,8 +323,14 @@ class LogScanner:
         self._structure(body, rank)
         if "Traceback (most recent call last)" in body:
             self._loading[rank] = False
+            self._frame.pop(rank, None)
             return
-        if _LOADING.search(body) and body.lstrip().startswith(("File ", "at ")):
+        if body.lstrip().startswith('File "'):  # a traceback frame: remember the innermost
+            self._frame[rank] = (line_no, raw[:MAX_LINE_CHARS])
+            if _LOADING.search(body):
+                self._loading[rank] = True
+            return
+        if rank in self._frame and _LOADING.search(body):  # the code line under a frame
             self._loading[rank] = True
         matched = False
         for entry, patterns in _ENTRIES:
@@ -336,8 +344,11 @@ class LogScanner:
         if not matched:
             exc = _EXCEPTION.match(body)
             if exc and exc.group("name") not in _NOT_A_CAUSE and rank not in self._generic:
-                self._generic[rank] = self._new_acc(GENERIC_EXCEPTION, rank, name, line_no)
-                self._push(self._generic[rank], rank, name, line_no, raw)
+                acc = self._generic[rank] = self._new_acc(GENERIC_EXCEPTION, rank, name, line_no)
+                self._push(acc, rank, name, line_no, raw)
+                if rank in self._frame:  # where it was raised
+                    frame_line, frame = self._frame[rank]
+                    acc.evidence.append(Evidence(name, frame_line, rank, frame))
 
     def _structure(self, body: str, rank: int | None) -> None:
         if "Root Cause (first observed failure)" in body:
