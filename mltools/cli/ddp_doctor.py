@@ -2,9 +2,233 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated, Any
+
 import typer
 
-app = typer.Typer(help="Diagnose PyTorch DDP hangs and errors.")
+from mltools.cli._output import JsonFlag, info, print_json, print_table
+
+app = typer.Typer(
+    help="Diagnose PyTorch DDP hangs and errors: preflight check (the default), env presets, "
+    "guarded launch and log triage.",
+    invoke_without_command=True,
+)
+
+CHECK_FAILED = (
+    5  # mltools.errors.ExitCode.CHECK_FAILED (kept literal: no library import at startup)
+)
+
+
+def _complete_preset(incomplete: str) -> list[str]:
+    from mltools.ddp.presets import preset_names
+
+    return [name for name in preset_names() if name.startswith(incomplete)]
+
+
+@app.callback(invoke_without_command=True)
+def doctor(
+    ctx: typer.Context,
+    json: JsonFlag = False,
+) -> None:
+    """Diagnose PyTorch DDP hangs and errors. Without a subcommand, runs `check`.
+
+    Exit code 5 when a check FAILs (or `log` finds a known failure).
+    """
+    if ctx.invoked_subcommand is None:
+        _run_check(json)
+
+
+@app.command("check")
+def check(json: JsonFlag = False) -> None:
+    """Preflight lint of this machine for DDP: versions, GPUs, /dev/shm, limits, network,
+    MASTER_ADDR/PORT, deprecated or non-existent variables, leftover processes.
+
+    Each row is PASS, WARN or FAIL with the fix. Exits 5 when any row FAILs, so it
+    can run in a job prologue: `mltools ddp-doctor check || exit 1`.
+    """
+    _run_check(json)
+
+
+def _run_check(as_json: bool) -> None:
+    from mltools.ddp.check import run_checks
+
+    report = run_checks()
+    if as_json:
+        print_json({"status": report.status, "checks": report.results})
+    else:
+        print_table(
+            ["STATUS", "CHECK", "DETAIL", "FIX"],
+            [[r.status, r.name, r.message, r.fix] for r in report.results],
+        )
+    if report.failed:
+        raise typer.Exit(CHECK_FAILED)
+
+
+@app.command("env")
+def env(
+    presets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[PRESET[=ARG]]...",
+            help="Presets to combine (see --list); some take an argument, e.g. ifname=eth0.",
+            autocompletion=_complete_preset,
+        ),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="Output format: sh (export lines), fish, dotenv or json."
+        ),
+    ] = "sh",
+    list_: Annotated[
+        bool, typer.Option("--list", "-l", help="List the presets and what each one does.")
+    ] = False,
+    json: JsonFlag = False,
+) -> None:
+    """Print debugging variables for named presets, spelled for the installed torch.
+
+    Example: `eval "$(mltools ddp-doctor env nccl-debug hang)"`.
+    """
+    from mltools.ddp import presets as lib
+
+    if list_:
+        if json:
+            print_json([{"name": n, "description": d} for n, d in lib.PRESETS.items()])
+        else:
+            print_table(["PRESET", "WHAT IT DOES"], list(lib.PRESETS.items()))
+        return
+    if not presets:
+        from mltools.errors import UsageError
+
+        raise UsageError("name at least one preset", hint="mltools ddp-doctor env --list")
+    variables = lib.resolve_all(presets)
+    sys.stdout.write(lib.render(variables, "json" if json else fmt))
+    sys.stdout.flush()
+
+
+@app.command(
+    "run",
+    context_settings={"allow_interspersed_args": False},
+)
+def run(
+    command: Annotated[
+        list[str],
+        typer.Argument(metavar="-- CMD [ARGS]...", help="The training command, after `--`."),
+    ],
+    preset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--preset",
+            "-p",
+            help="Apply a preset's variables (repeatable); see `ddp-doctor env --list`.",
+            autocompletion=_complete_preset,
+        ),
+    ] = None,
+    log: Annotated[
+        str | None,
+        typer.Option("--log", help="Tee the output to this file (default ./ddp-doctor-DATE.log)."),
+    ] = None,
+    diagnose: Annotated[
+        str,
+        typer.Option(help="When to analyse the log: failure (non-zero exit), always or never."),
+    ] = "failure",
+) -> None:
+    """Run a training command with presets applied, tee its output, and diagnose a failure.
+
+    The command's output streams through unchanged; when it exits non-zero the log
+    is analysed and the root cause printed on stderr. The exit code is the command's.
+    Example: `mltools ddp-doctor run -p fail-fast -- torchrun --nproc-per-node 8 train.py`.
+    """
+    from mltools.ddp.launch import run_guarded
+    from mltools.ddp.presets import resolve_all
+
+    for name, value in resolve_all(preset or []).items():
+        info(f"ddp-doctor: {name}={value}")
+    result = run_guarded(
+        command,
+        presets=preset or [],
+        log_path=log,
+        stdout=sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None,
+        stderr=sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None,
+        diagnose=diagnose,
+    )
+    info(f"ddp-doctor: exit code {result.returncode}; log: {result.log_path}")
+    if result.report is not None:
+        if result.report.findings:
+            _render_findings(result.report, out=sys.stderr)
+        else:
+            info("ddp-doctor: no known DDP failure in the log")
+    raise typer.Exit(result.returncode)
+
+
+@app.command("log")
+def log(
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[FILE]...", help="Log files to read; `-` (or nothing on a pipe) reads stdin."
+        ),
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Find known DDP failures in logs and name the root cause first.
+
+    Understands torchrun's `[rankN]:` and `--tee`/role prefixes, Slurm `--label`,
+    NCCL INFO/WARN lines and the elastic agent's failure summary. Reports the culprit
+    rank versus the victims, evidence lines with line numbers, the cause and the fix.
+    Exits 5 when it finds something, 0 when the log looks clean.
+    """
+    from mltools.ddp.logscan import analyze_log
+
+    sources = files or ["-"]
+    if sources == ["-"] and sys.stdin.isatty():
+        from mltools.errors import UsageError
+
+        raise UsageError(
+            "no log given and stdin is a terminal",
+            hint="mltools ddp-doctor log train.log  (or pipe a log in)",
+        )
+    report = analyze_log(sources)
+    if json:
+        print_json(
+            {
+                "findings": report.findings,
+                "files": report.files,
+                "lines_scanned": report.lines_scanned,
+                "bytes_scanned": report.bytes_scanned,
+            }
+        )
+    elif report.findings:
+        _render_findings(report, out=sys.stdout)
+    else:
+        info(f"no known DDP failure in {report.lines_scanned} lines")
+    if report.findings:
+        raise typer.Exit(CHECK_FAILED)
+
+
+def _rank(rank: int | None) -> str:
+    return "?" if rank is None else str(rank)
+
+
+def _render_findings(report: Any, out: Any) -> None:
+    lines: list[str] = []
+    for i, f in enumerate(report.findings):
+        head = "root cause" if i == 0 else ("victim symptom" if f.role == "symptom" else "also")
+        ranks = ", ".join(map(str, f.ranks)) if f.ranks else "?"
+        lines.append(
+            f"{head}: {f.id} on rank {_rank(f.rank)} (ranks {ranks}; first at {f.file}:{f.line}): {f.title}"
+        )
+        if f.victims:
+            lines.append(f"  victims (failed after it): rank {', '.join(map(str, f.victims))}")
+        for ev in f.evidence:
+            lines.append(f"  {ev.file}:{ev.line}: {ev.text.strip()[:300]}")
+        lines.append(f"  cause: {f.cause}")
+        lines.append(f"  fix:   {f.fix}")
+        lines.append(f"  see:   {f.reference}")
+        lines.append("")
+    out.write("\n".join(lines))
+    out.flush()
 
 
 def register(root: typer.Typer) -> None:

@@ -1,0 +1,373 @@
+"""The failure catalogue: one entry per known DDP failure, as data.
+
+Each entry has a stable ``id``, ``patterns`` (regular expressions that survive
+wording changes across torch/NCCL versions: several phrasings, anchored on the
+stable part of each message), a ``role`` (``cause`` names a root cause,
+``symptom`` is what a *victim* rank prints after another rank failed), the
+``cause`` and ``fix`` in plain words, and a ``reference``.
+
+The analyser (``mltools.ddp.logscan``) reads only this table; adding an entry
+needs no code.
+"""
+
+from __future__ import annotations
+
+CATALOGUE: tuple[dict[str, object], ...] = (
+    {
+        "id": "unused_parameters",
+        "title": "DDP found parameters that received no gradient",
+        "role": "cause",
+        "patterns": [
+            r"[Ee]xpected to have finished reduction in the prior iteration",
+            r"parameters that were not used in producing (?:the )?loss",
+            r"(?:did not|didn't) receive grad(?:ient)? for rank",
+        ],
+        "cause": "Some parameters took no part in the loss on this step (an unused branch, "
+        "a frozen head, an early return), so DDP's reducer waited for gradients that never came.",
+        "fix": "Pass find_unused_parameters=True to DistributedDataParallel (costs a graph walk "
+        "per step), or make every output feed the loss, or freeze unused parameters "
+        "(requires_grad=False) before wrapping. TORCH_DISTRIBUTED_DEBUG=INFO names the parameters.",
+        "reference": "https://pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html",
+    },
+    {
+        "id": "mark_ready_twice",
+        "title": "A parameter was marked ready twice in one backward",
+        "role": "cause",
+        "patterns": [
+            r"marked as ready twice",
+            r"[Ee]xpected to mark a variable ready only once",
+        ],
+        "cause": "A parameter's gradient hook fired twice in one backward pass: the same module is "
+        "reused (weight sharing, a layer called twice), activation checkpointing re-runs forward, "
+        "or find_unused_parameters=True meets a graph that changes between iterations.",
+        "fix": "Use static_graph=True (or model._set_static_graph()) when the graph is fixed, "
+        "use torch.utils.checkpoint with use_reentrant=False, or avoid calling a shared module "
+        "twice under DDP; drop find_unused_parameters=True if it is not needed.",
+        "reference": "https://github.com/pytorch/pytorch/issues/46166",
+    },
+    {
+        "id": "grad_strides",
+        "title": "Gradient strides differ from DDP's bucket view",
+        "role": "cause",
+        "patterns": [
+            r"[Gg]rad strides (?:do not|don't|does not) match bucket view strides",
+            r"grad\.strides\(\) = .*bucket_view\.strides\(\)",
+        ],
+        "cause": "A parameter's layout changed after DDP was built (channels_last, a transpose, "
+        "a non-contiguous view), so every step copies gradients into the bucket.",
+        "fix": "Convert the model (e.g. model.to(memory_format=torch.channels_last)) before "
+        "wrapping it in DDP, or pass gradient_as_bucket_view=True; make parameters contiguous.",
+        "reference": "https://github.com/pytorch/pytorch/issues/47163",
+    },
+    {
+        "id": "local_rank_arg",
+        "title": "The script and the launcher disagree on how the local rank is passed",
+        "role": "cause",
+        "patterns": [
+            r"unrecognized arguments?:.*--local[-_]rank",
+            r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR)'",
+            r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT) expected, but not set",
+        ],
+        "cause": "torch.distributed.launch passes --local-rank/--local_rank as an argument while "
+        "torchrun sets the LOCAL_RANK variable; the script expects the other one (or was started "
+        "with plain python, so no rank variables exist).",
+        "fix": "Launch with torchrun and read int(os.environ['LOCAL_RANK']) (mltools.ddp.setup() "
+        "does this); if you keep the old launcher, accept both --local-rank and --local_rank "
+        "in argparse.",
+        "reference": "https://pytorch.org/docs/stable/elastic/run.html",
+    },
+    {
+        "id": "device_side_assert",
+        "title": "A CUDA kernel assertion failed (device-side assert)",
+        "role": "cause",
+        "patterns": [
+            r"device-side assert(?:ion)? triggered",
+            r"\.cu:\d+: .*Assertion `.*` failed",
+        ],
+        "cause": "A kernel checked its input and failed: almost always an index out of range "
+        "(labels >= num_classes, a negative label, an embedding id past the vocabulary). CUDA "
+        "reports it asynchronously, so the traceback often points at a later line.",
+        "fix": "Re-run with CUDA_LAUNCH_BLOCKING=1 (preset cuda-sync) for the real line, or run "
+        "the step on the CPU; check label ranges and embedding sizes.",
+        "reference": "https://pytorch.org/docs/stable/notes/cuda.html#asynchronous-execution",
+    },
+    {
+        "id": "dataloader_killed",
+        "title": "A DataLoader worker was killed",
+        "role": "cause",
+        "patterns": [
+            r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is killed by signal|exited unexpectedly)",
+            r"insufficient shared memory \(shm\)",
+            r"workers are out of shared memory",
+        ],
+        "cause": "A DataLoader worker process died: usually /dev/shm too small for the batches "
+        "workers pass back (Bus error), or the host ran out of RAM and the OOM killer took it.",
+        "fix": "Enlarge /dev/shm (docker run --shm-size=16g or --ipc=host), lower num_workers or "
+        "prefetch_factor, or re-run with num_workers=0 to see the worker's own error.",
+        "reference": "https://pytorch.org/docs/stable/data.html#multi-process-data-loading",
+    },
+    {
+        "id": "nccl_timeout",
+        "title": "A collective timed out (watchdog)",
+        "role": "symptom",
+        "patterns": [
+            r"[Ww]atchdog caught collective operation timeout",
+            r"ran for \d+ milliseconds before timing out",
+            r"Timed out waiting \d+ ?ms for (?:recv|send) operation",
+            r"Timeout at NCCL work",
+            r"timed out in monitoredBarrier",
+        ],
+        "cause": "This rank waited in a collective that the others never joined: another rank "
+        "crashed, is stuck (data loading, a deadlock, a rank-dependent branch), or is running a "
+        "different collective. The rank that timed out is usually a victim, not the culprit.",
+        "fix": "Look for the rank that failed first (above). If none did, run `mltools ddp-doctor "
+        "hang` while it is stuck, or re-run with the `hang` preset for the flight recorder; raise "
+        "the timeout only for known slow steps (init_process_group(timeout=...)).",
+        "reference": "https://pytorch.org/docs/stable/distributed.html#debugging-torch-distributed-applications",
+    },
+    {
+        "id": "nccl_system_error",
+        "title": "NCCL hit a system or network error",
+        "role": "cause",
+        "patterns": [
+            r"unhandled system error",
+            r"ncclSystemError",
+            r"NCCL WARN (?:NET/\w+ ?: ?)?(?:Call to \w+ failed|[Cc]onnect to .* failed|socketProgress|Net : Connection)",
+            r"ncclRemoteError",
+        ],
+        "cause": "NCCL could not talk over the network or shared memory: wrong interface "
+        "(docker0, lo, a virtual bridge), a firewall, InfiniBand misconfigured, /dev/shm too "
+        "small, or a peer that died.",
+        "fix": "Re-run with the nccl-debug preset and read the NCCL WARN lines; set "
+        "NCCL_SOCKET_IFNAME to the interface that reaches the other nodes (preset ifname); try "
+        "the ib-off, p2p-off or shm-off presets to isolate the transport.",
+        "reference": "https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html",
+    },
+    {
+        "id": "address_in_use",
+        "title": "The master port is already in use",
+        "role": "cause",
+        "patterns": [
+            r"EADDRINUSE",
+            r"[Aa]ddress already in use",
+            r"errno:? 98\b",
+        ],
+        "cause": "Another process (often a previous run that did not exit, or a second job on "
+        "the same node) already listens on MASTER_PORT.",
+        "fix": "Pick another port (--master-port, or --rdzv-endpoint host:0 / "
+        "--standalone), or find and stop the leftover: `mltools ddp-doctor check` names the "
+        "process holding the port.",
+        "reference": "https://pytorch.org/docs/stable/elastic/run.html",
+    },
+    {
+        "id": "duplicate_gpu",
+        "title": "Two ranks use the same GPU",
+        "role": "cause",
+        "patterns": [
+            r"Duplicate GPU detected",
+            r"both on CUDA device",
+        ],
+        "cause": "Two ranks selected the same GPU: torch.cuda.set_device(local_rank) was not "
+        "called (everyone uses cuda:0), or CUDA_VISIBLE_DEVICES hides the other GPUs.",
+        "fix": "Call torch.cuda.set_device(int(os.environ['LOCAL_RANK'])) before "
+        "init_process_group (mltools.ddp.setup() does), and check CUDA_VISIBLE_DEVICES.",
+        "reference": "https://pytorch.org/tutorials/intermediate/ddp_tutorial.html",
+    },
+    {
+        "id": "oom_on_resume",
+        "title": "Out of memory while loading a checkpoint (every rank loads onto one GPU)",
+        "role": "cause",
+        "patterns": [
+            r"Process \d+ has [\d.]+ [KMGT]i?B memory in use\. (?:Including non-PyTorch memory, this process has [\d.]+ [KMGT]i?B memory in use\. )?Process \d+ has",
+        ],
+        "cause": "The checkpoint was saved from cuda:0 and torch.load restores tensors where "
+        "they were saved, so every rank puts a copy on GPU 0 and it runs out of memory on resume.",
+        "fix": "Load with map_location='cpu' (or map_location=f'cuda:{local_rank}'), then "
+        "load_state_dict; `mltools ckpt` loads safely.",
+        "reference": "https://pytorch.org/docs/stable/generated/torch.load.html",
+    },
+    {
+        "id": "cuda_init_fork",
+        "title": "CUDA was initialised before a fork",
+        "role": "cause",
+        "patterns": [
+            r"[Cc]annot re-initialize CUDA in forked subprocess",
+            r"you must use the 'spawn' start method",
+        ],
+        "cause": "The parent process touched CUDA (a .cuda() call, torch.cuda.device_count() in "
+        "some versions) and then forked workers (DataLoader workers, multiprocessing) that use "
+        "CUDA.",
+        "fix": "Keep CUDA out of the parent before forking, use "
+        "multiprocessing_context='spawn' (or mp.set_start_method('spawn')), and launch ranks "
+        "with torchrun rather than forking them yourself.",
+        "reference": "https://pytorch.org/docs/stable/notes/multiprocessing.html#cuda-in-multiprocessing",
+    },
+    {
+        "id": "cuda_oom",
+        "title": "CUDA out of memory",
+        "role": "cause",
+        "patterns": [
+            r"CUDA out of memory",
+            r"(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
+            r"CUDA error: out of memory",
+            r"NCCL WARN Cuda failure 'out of memory'",
+        ],
+        "cause": "The GPU ran out of memory on this rank (batch too large, activations kept "
+        "alive, fragmentation, or another process on the same GPU).",
+        "fix": "Lower the per-GPU batch size or use gradient accumulation, enable activation "
+        "checkpointing or mixed precision, set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True "
+        "against fragmentation, and check that no other process holds the GPU.",
+        "reference": "https://pytorch.org/docs/stable/notes/cuda.html#memory-management",
+    },
+    {
+        "id": "version_mismatch",
+        "title": "Driver, CUDA, NCCL or GPU architecture versions do not match",
+        "role": "cause",
+        "patterns": [
+            r"driver version is insufficient for CUDA runtime version",
+            r"NVIDIA driver on your system is too old",
+            r"undefined symbol: \w*(?:nccl|cuda|cublas)\w*",
+            r"NCCL version mismatch|[Mm]ismatched NCCL version",
+            r"no kernel image is available for execution on the device",
+            r"CUDA capability sm_\d+ is not compatible with the current PyTorch installation",
+        ],
+        "cause": "The installed pieces were built for different versions: a torch wheel newer "
+        "than the driver supports, a system libnccl shadowing torch's, nodes with different "
+        "torch/NCCL builds, or a GPU architecture the wheel was not compiled for.",
+        "fix": "Install a torch wheel whose CUDA version the driver supports (`mltools "
+        "ddp-doctor check` lists both), unset LD_LIBRARY_PATH entries that point at another "
+        "NCCL, and use the same environment image on every node.",
+        "reference": "https://pytorch.org/get-started/locally/",
+    },
+    {
+        "id": "rank_mismatch_collective",
+        "title": "Ranks called different collectives (or different shapes)",
+        "role": "cause",
+        "patterns": [
+            r"Detected mismatch between collectives on ranks",
+            r"Collectives differ in the following aspects",
+            r"op\.preamble\.length <= op\.nbytes",
+            r"Message truncated ?: received \d+ bytes instead of \d+",
+        ],
+        "cause": "The ranks left the same code path: one rank runs a different collective, a "
+        "different tensor shape or dtype, or skips a collective (a rank-dependent if, uneven "
+        "data so one rank runs an extra step, logging/eval only on rank 0 that calls a "
+        "collective).",
+        "fix": "Make every rank call the same collectives in the same order with the same "
+        "shapes; use DistributedSampler(drop_last=True) or the Join context for uneven inputs. "
+        "TORCH_DISTRIBUTED_DEBUG=DETAIL names both sides.",
+        "reference": "https://pytorch.org/docs/stable/distributed.html#torch-distributed-debug",
+    },
+    {
+        "id": "rendezvous_timeout",
+        "title": "Not all ranks joined the rendezvous in time",
+        "role": "cause",
+        "patterns": [
+            r"RendezvousTimeoutError",
+            r"[Tt]imed out after \d+ seconds waiting for clients",
+            r"client socket has timed out after .* while trying to connect to",
+            r"DistStoreError: .*[Tt]imed out",
+            r"TCP client failed to connect/validate to host .* timed out",
+        ],
+        "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "
+        "firewall, a node that started late or failed before init, or different --nnodes / "
+        "world sizes across nodes.",
+        "fix": "Check that every node uses the same MASTER_ADDR:MASTER_PORT, --nnodes and "
+        "--nproc-per-node, that the port is reachable (`mltools ddp-doctor check` on each node), "
+        "and raise the rendezvous timeout for slow-starting clusters.",
+        "reference": "https://pytorch.org/docs/stable/elastic/rendezvous.html",
+    },
+    {
+        "id": "no_backend_for_device",
+        "title": "The process group has no backend for the tensor's device",
+        "role": "cause",
+        "patterns": [
+            r"No backend type associated with device type",
+            r"Distributed package doesn't have NCCL built in",
+            r"ProcessGroupNCCL is only supported with GPUs",
+            r"Could not find the default backend type",
+        ],
+        "cause": "A collective got a tensor on a device the process group was not created for "
+        "(a CUDA tensor with a gloo-only group, a CPU tensor with NCCL), or the backend is not "
+        "built into this torch (NCCL on a CPU-only wheel).",
+        "fix": "Move the tensor to the group's device, or create the group with both backends: "
+        "init_process_group('cpu:gloo,cuda:nccl'); on CPU-only machines use backend='gloo'.",
+        "reference": "https://pytorch.org/docs/stable/distributed.html#torch.distributed.init_process_group",
+    },
+    {
+        "id": "pg_not_initialized",
+        "title": "A collective was called before init_process_group",
+        "role": "cause",
+        "patterns": [
+            r"[Dd]efault process group (?:has not been|is not|was not) initialized",
+            r"init_process_group\(\)? (?:must|should|has to) be called",
+        ],
+        "cause": "Code used torch.distributed (a collective, get_rank, DDP) before "
+        "init_process_group ran, or after destroy_process_group, or in a process not started "
+        "by the launcher.",
+        "fix": "Call torch.distributed.init_process_group (mltools.ddp.setup()) first, guard "
+        "single-process code with dist.is_initialized(), and launch with torchrun.",
+        "reference": "https://pytorch.org/docs/stable/distributed.html#initialization",
+    },
+    {
+        "id": "peer_crashed",
+        "title": "A peer rank went away mid-collective",
+        "role": "symptom",
+        "patterns": [
+            r"Connection closed by peer",
+            r"Connection reset by peer",
+            r"remote process exited or there was a network error",
+            r"Failed to recv, got 0 bytes\. Connection was likely closed",
+        ],
+        "cause": "This rank lost its connection to another rank, which almost always means the "
+        "other rank crashed or was killed first. This rank is a victim.",
+        "fix": "Read the failure of the rank that died first (the root cause above); fix that.",
+        "reference": "https://pytorch.org/docs/stable/elastic/errors.html",
+    },
+    {
+        "id": "rank_terminated",
+        "title": "The launcher stopped this rank after another failed",
+        "role": "symptom",
+        "patterns": [
+            r"exitcode\s*:\s*-15\b",
+            r"Signal 15 \(SIGTERM\) received by PID",
+            r"Received Signals\.SIGTERM death signal",
+        ],
+        "cause": "torchrun sends SIGTERM to the surviving ranks once one rank fails; these "
+        "ranks are victims.",
+        "fix": "Read the failure of the rank that died first (the root cause above).",
+        "reference": "https://pytorch.org/docs/stable/elastic/run.html",
+    },
+    {
+        "id": "killed_by_signal",
+        "title": "A rank was killed by SIGKILL (often the kernel's OOM killer)",
+        "role": "cause",
+        "patterns": [
+            r"exitcode\s*:\s*-9\b",
+            r"Signal 9 \(SIGKILL\) received by PID",
+        ],
+        "cause": "The process was killed with SIGKILL: usually the host ran out of RAM and the "
+        "kernel's OOM killer picked it (check `dmesg`/`journalctl -k`), or a scheduler (Slurm, "
+        "Kubernetes) enforced a memory limit.",
+        "fix": "Lower host-memory use (fewer DataLoader workers, mmap'd datasets, "
+        "torch.load(mmap=True, map_location='cpu')), or request more memory from the scheduler.",
+        "reference": "https://pytorch.org/docs/stable/elastic/errors.html",
+    },
+)
+
+#: Used when a rank raised an exception that no entry above recognises.
+GENERIC_EXCEPTION: dict[str, object] = {
+    "id": "rank_exception",
+    "title": "A rank raised an exception",
+    "role": "cause",
+    "patterns": [],
+    "cause": "This rank raised an exception first; the other ranks failed after it.",
+    "fix": "Read this rank's traceback (the evidence lines); fix that error. The other ranks' "
+    "timeouts and terminations are consequences.",
+    "reference": "https://pytorch.org/docs/stable/elastic/errors.html",
+}
+
+
+def catalogue_ids() -> list[str]:
+    """The stable ids of every catalogue entry (plus the generic fallback)."""
+    return [str(entry["id"]) for entry in CATALOGUE] + [str(GENERIC_EXCEPTION["id"])]

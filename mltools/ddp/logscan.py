@@ -1,0 +1,491 @@
+"""Streaming log analyser: match the failure catalogue and name the root cause first.
+
+The analyser reads logs in fixed-size chunks (memory stays bounded whatever
+the file size), finds candidate lines with one combined regular expression,
+and only then parses a line's prefix (torchrun ``[rankN]:``, ``--tee``/role
+``[default0]:``, Slurm ``--label`` ``N:``, NCCL ``host:pid:tid [N] NCCL``)
+and matches the catalogue entries. The elastic agent's summary (``Root Cause
+(first observed failure)``, ``rank : N``, ``exitcode : -15 (SIGTERM)``,
+``error_file``) tells which rank failed first.
+
+Ordering of findings: specific causes before the generic "a rank raised",
+the rank the agent saw fail first before others, then first appearance; the
+symptoms that victims print (timeouts, closed connections, SIGTERM) come last,
+and their ranks are listed as ``victims`` of the root cause.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from mltools.ddp.catalogue import CATALOGUE, GENERIC_EXCEPTION
+from mltools.errors import InputError
+
+CHUNK_BYTES = 4 * 1024 * 1024
+MAX_LINE_CHARS = 2000  # evidence lines are cut to this length
+MAX_EVIDENCE = 6  # evidence lines kept per finding
+
+_PREFIX = re.compile(
+    r"^(?:\[(?:rank|[A-Za-z_][\w-]*?)(?P<torchrun>\d+)\]:\s?"
+    r"|(?P<slurm>\d+): "
+    r"|\S+:\d+:\d+ \[(?P<nccl>\d+)\] (?=(?:\S+ )?NCCL ))"
+)
+_EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w]*\.)*(?P<name>[A-Z]\w*(?:Error|Exception))(?::|\s*$)")
+_NOT_A_CAUSE = {"ChildFailedError"}
+
+# structural lines: tracebacks, checkpoint loading frames, the elastic summary
+_STRUCTURAL = {
+    "traceback": r"Traceback \(most recent call last\)",
+    "loading": r"serialization\.py|torch\.load\(|load_state_dict|load_checkpoint|map_location",
+    "root_block": r"Root Cause \(first observed failure\)",
+    "failures_block": r"^Failures:",
+    "summary_rank": r"^\s*rank\s*:\s*\d+",
+    "summary_field": r"^\s*(?:exitcode|error_file|traceback)\s*:",
+    "agent_failed": r"failed \(exitcode: -?\d+\) local_rank: \d+",
+    "exception": r"[A-Z]\w*(?:Error|Exception)\b",
+}
+_SUMMARY_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")
+_AGENT_FAILED = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+)")
+_LOADING = re.compile(_STRUCTURAL["loading"])
+
+_ENTRIES = [
+    (entry, [re.compile(p) for p in entry["patterns"]])  # type: ignore[union-attr]
+    for entry in CATALOGUE
+]
+_ORDER = {str(entry["id"]): i for i, entry in enumerate(CATALOGUE)}
+# needles that find the structural lines (each is a substring of every such line)
+_STRUCTURAL_NEEDLES = [
+    "Traceback (most recent call last)",
+    'File "',
+    "serialization.py",
+    "torch.load(",
+    "load_state_dict",
+    "load_checkpoint",
+    "map_location",
+    "Root Cause (first observed failure)",
+    "Failures:",
+    "local_rank:",
+    "exitcode",
+    "error_file",
+    "traceback",
+    "Error",
+    "Exception",
+]
+
+
+def _literal_runs(parsed: object) -> list[str]:
+    """Maximal runs of literal characters in a parsed regex sequence (mandatory parts only)."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    runs, current = [], []
+    for op, arg in parsed:  # type: ignore[attr-defined]
+        if op is c.LITERAL:
+            current.append(chr(arg))
+            continue
+        if current:
+            runs.append("".join(current))
+            current = []
+        if op is c.SUBPATTERN and arg[-1] is not None:
+            runs.extend(_literal_runs(arg[-1]))
+    if current:
+        runs.append("".join(current))
+    return runs
+
+
+def _needles_for(pattern: str) -> list[str]:
+    """Literal strings, one of which every match of ``pattern`` contains."""
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    parsed = _parser.parse(pattern)
+    items = list(parsed)
+    if len(items) == 1 and items[0][0] is c.BRANCH:
+        return [n for branch in items[0][1][1] for n in _needles_for_seq(branch)]
+    return _needles_for_seq(parsed)
+
+
+def _needles_for_seq(seq: object) -> list[str]:
+    runs = _literal_runs(seq)
+    if not runs:
+        raise ValueError("catalogue pattern has no literal part to search for")
+    return [max(runs, key=len)]
+
+
+def _minimal(needles: Iterable[str]) -> list[str]:
+    """Drop every needle that contains a shorter one: the shorter one finds its lines too."""
+    unique = sorted(set(needles), key=len)
+    kept: list[str] = []
+    for n in unique:
+        if not any(k in n for k in kept):
+            kept.append(n)
+    return kept
+
+
+NEEDLES: list[bytes] = [
+    n.encode()
+    for n in _minimal(
+        [n for entry in CATALOGUE for p in entry["patterns"] for n in _needles_for(p)]  # type: ignore[union-attr]
+        + _STRUCTURAL_NEEDLES
+    )
+]
+
+
+@dataclass
+class Evidence:
+    """One log line that supports a finding."""
+
+    file: str
+    line: int
+    rank: int | None
+    text: str
+
+
+@dataclass
+class Finding:
+    """A recognised failure: what, where (rank, first line), why and how to fix it."""
+
+    id: str
+    title: str
+    role: str  # "cause" or "symptom"
+    rank: int | None
+    line: int
+    file: str
+    ranks: list[int]
+    victims: list[int]
+    count: int
+    evidence: list[Evidence]
+    cause: str
+    fix: str
+    reference: str
+    root_cause: bool = False
+
+
+@dataclass
+class LogReport:
+    """The analyser's answer: findings with the root cause first, and what was read."""
+
+    findings: list[Finding]
+    files: list[str]
+    lines_scanned: int
+    bytes_scanned: int
+    first_failed_rank: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+@dataclass
+class _Acc:
+    entry: dict[str, object]
+    seq: int
+    file: str
+    line: int
+    rank: int | None
+    ranks: list[int] = field(default_factory=list)
+    count: int = 0
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+class LogScanner:
+    """Feed lines (or whole files); ``report()`` gives the findings. Memory is bounded.
+
+    With ``use_grep`` (the default) a regular file's candidate lines are found by
+    ``grep -F`` (multi-string search in C, several times faster than Python's
+    substring search); pipes, and machines without grep, use the pure-Python scan.
+    Both find the same lines: grep only pre-selects, the catalogue decides.
+    """
+
+    def __init__(self, *, use_grep: bool = True) -> None:
+        self._grep = shutil.which("grep") if use_grep else None
+        self._acc: dict[str, _Acc] = {}
+        self._generic: dict[int | None, _Acc] = {}
+        self._loading: dict[int | None, bool] = {}
+        self._frame: dict[int | None, tuple[int, str]] = {}
+        self._ranks_with_cause: set[int | None] = set()
+        self._seq = 0
+        self._summary_rank: int | None = None
+        self._in_root_block = False
+        self._root_rank: int | None = None
+        self._agent_rank: int | None = None
+        self.files: list[str] = []
+        self.lines = 0
+        self.bytes = 0
+
+    # ---- input -------------------------------------------------------------
+
+    def feed_stream(self, stream: IO[bytes], name: str) -> None:
+        """Scan a binary stream chunk by chunk (never holds more than ~2 chunks)."""
+        self.files.append(name)
+        self._summary_rank, self._in_root_block = None, False
+        if self._grep and _is_regular_file(stream) and self._feed_with_grep(stream, name):
+            return
+        line_no = 0
+        rest = b""
+        while True:
+            chunk = stream.read(CHUNK_BYTES)
+            if not chunk:
+                break
+            self.bytes += len(chunk)
+            data = rest + chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                if len(data) < CHUNK_BYTES:
+                    rest = data
+                    continue
+                cut = len(data) - 1  # a line longer than a chunk: split it
+            rest = data[cut + 1 :]
+            line_no = self._scan_bytes(data[: cut + 1], name, line_no)
+        if rest:
+            line_no = self._scan_bytes(rest + b"\n", name, line_no)
+        self.lines += line_no
+
+    def _feed_with_grep(self, stream: IO[bytes], name: str) -> bool:
+        """Let grep pick the candidate lines of a regular file; False if grep failed."""
+        start = stream.tell()
+        args = [self._grep or "grep", "-a", "-n", "-F"]
+        for needle in NEEDLES:
+            args += ["-e", needle.decode()]
+        proc = subprocess.Popen(
+            args,
+            stdin=stream,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "LC_ALL": "C"},
+        )
+        assert proc.stdout is not None
+        with proc.stdout as out:
+            while raw := out.readline(CHUNK_BYTES):
+                if not raw.endswith(b"\n"):  # a huge line: keep its head, skip the rest
+                    tail = raw
+                    while tail and not tail.endswith(b"\n"):
+                        tail = out.readline(CHUNK_BYTES)
+                number, _, line = raw.partition(b":")
+                text = line.rstrip(b"\n")[: MAX_LINE_CHARS * 4].decode("utf-8", "replace")
+                self._line(text.rstrip("\r"), name, int(number))
+        if proc.wait() not in (0, 1):
+            stream.seek(start)
+            return False
+        stream.seek(start)
+        lines = size = 0
+        last = b"\n"
+        while chunk := stream.read(CHUNK_BYTES):
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+            last = chunk[-1:]
+        self.lines += lines + (last != b"\n")
+        self.bytes += size
+        return True
+
+    def feed_text(self, text: str, name: str = "<text>") -> None:
+        """Scan an in-memory string (convenience for tests and short logs)."""
+        self.feed_stream(io.BytesIO(text.encode("utf-8")), name)
+
+    def _scan_bytes(self, data: bytes, name: str, line_no: int) -> int:
+        """Find candidate lines with fast substring search, then parse only those."""
+        starts: set[int] = set()
+        for needle in NEEDLES:
+            pos = data.find(needle)
+            while pos >= 0:
+                start = data.rfind(b"\n", 0, pos) + 1
+                starts.add(start)
+                end = data.find(b"\n", pos)
+                pos = data.find(needle, end)
+        counted_to = 0
+        for start in sorted(starts):
+            line_no += data.count(b"\n", counted_to, start)
+            counted_to = start
+            end = data.find(b"\n", start)
+            raw = data[start:end].decode("utf-8", "replace").rstrip("\r")
+            self._line(raw, name, line_no + 1)
+        return line_no + data.count(b"\n", counted_to)
+
+    # ---- one candidate line ------------------------------------------------
+
+    def _line(self, raw: str, name: str, line_no: int) -> None:
+        rank, body = _split_prefix(raw)
+        if (
+            rank is None
+            and self._summary_rank is not None
+            and re.match(_STRUCTURAL["summary_field"], body)
+        ):
+            rank = self._summary_rank
+        self._structure(body, rank)
+        if "Traceback (most recent call last)" in body:
+            self._loading[rank] = False
+            self._frame.pop(rank, None)
+            return
+        if body.lstrip().startswith('File "'):  # a traceback frame: remember the innermost
+            self._frame[rank] = (line_no, raw[:MAX_LINE_CHARS])
+            if _LOADING.search(body):
+                self._loading[rank] = True
+            return
+        if rank in self._frame and _LOADING.search(body):  # the code line under a frame
+            self._loading[rank] = True
+        matched = False
+        for entry, patterns in _ENTRIES:
+            if any(p.search(body) for p in patterns):
+                entry_id = str(entry["id"])
+                if entry_id == "cuda_oom" and self._loading.get(rank):
+                    entry = next(e for e, _ in _ENTRIES if e["id"] == "oom_on_resume")
+                self._add(entry, rank, name, line_no, raw)
+                matched = True
+                break
+        if not matched:
+            exc = _EXCEPTION.match(body)
+            if exc and exc.group("name") not in _NOT_A_CAUSE and rank not in self._generic:
+                acc = self._generic[rank] = self._new_acc(GENERIC_EXCEPTION, rank, name, line_no)
+                self._push(acc, rank, name, line_no, raw)
+                if rank in self._frame:  # where it was raised
+                    frame_line, frame = self._frame[rank]
+                    acc.evidence.append(Evidence(name, frame_line, rank, frame))
+
+    def _structure(self, body: str, rank: int | None) -> None:
+        if "Root Cause (first observed failure)" in body:
+            self._in_root_block = True
+        elif body.startswith("Failures:"):
+            self._in_root_block = False
+        elif m := _SUMMARY_RANK.match(body):
+            self._summary_rank = int(m.group(1))
+            if self._in_root_block and self._root_rank is None:
+                self._root_rank = self._summary_rank
+        elif (m := _AGENT_FAILED.search(body)) and self._agent_rank is None:
+            self._agent_rank = int(m.group(2))
+
+    def _new_acc(self, entry: dict[str, object], rank: int | None, name: str, line: int) -> _Acc:
+        self._seq += 1
+        return _Acc(entry=entry, seq=self._seq, file=name, line=line, rank=rank)
+
+    def _add(self, entry: dict[str, object], rank: int | None, name: str, line: int, raw: str):
+        entry_id = str(entry["id"])
+        acc = self._acc.get(entry_id)
+        if acc is None:
+            acc = self._acc[entry_id] = self._new_acc(entry, rank, name, line)
+        if entry["role"] == "cause":
+            self._ranks_with_cause.add(rank)
+        self._push(acc, rank, name, line, raw)
+
+    @staticmethod
+    def _push(acc: _Acc, rank: int | None, name: str, line: int, raw: str) -> None:
+        acc.count += 1
+        new_rank = rank is not None and rank not in acc.ranks
+        if new_rank:
+            acc.ranks.append(rank)  # type: ignore[arg-type]
+        if len(acc.evidence) < MAX_EVIDENCE and (new_rank or len(acc.evidence) < 3):
+            acc.evidence.append(Evidence(name, line, rank, raw[:MAX_LINE_CHARS]))
+
+    # ---- the answer --------------------------------------------------------
+
+    def report(self) -> LogReport:
+        """Findings ordered root cause first, victims attached to it."""
+        first_failed = self._root_rank if self._root_rank is not None else self._agent_rank
+        accs = list(self._acc.values())
+        accs += [a for r, a in self._generic.items() if r not in self._ranks_with_cause]
+
+        def key(acc: _Acc) -> tuple[int, int, int]:
+            if acc.entry["role"] == "symptom":  # timeouts happen before closed sockets and SIGTERM
+                return (2, _ORDER[str(acc.entry["id"])], acc.seq)
+            role = 1 if acc.entry is GENERIC_EXCEPTION else 0
+            on_first = 0 if first_failed is not None and first_failed in acc.ranks else 1
+            return (role, on_first, acc.seq)
+
+        accs.sort(key=key)
+        findings = [_finding(acc) for acc in accs]
+        if findings:
+            root = findings[0]
+            root.root_cause = True
+            culprits = {r for f in findings if f.role == "cause" for r in f.ranks}
+            seen = {r for f in findings for r in f.ranks}
+            if root.rank is not None:
+                root.victims = sorted(seen - culprits - {root.rank})
+        return LogReport(findings, self.files, self.lines, self.bytes, first_failed)
+
+
+def _finding(acc: _Acc) -> Finding:
+    e = acc.entry
+    return Finding(
+        id=str(e["id"]),
+        title=str(e["title"]),
+        role=str(e["role"]),
+        rank=acc.ranks[0] if acc.ranks else acc.rank,
+        line=acc.line,
+        file=acc.file,
+        ranks=sorted(acc.ranks),
+        victims=[],
+        count=acc.count,
+        evidence=acc.evidence,
+        cause=str(e["cause"]),
+        fix=str(e["fix"]),
+        reference=str(e["reference"]),
+    )
+
+
+def _is_regular_file(stream: IO[bytes]) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and stream.seekable()
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
+def _split_prefix(line: str) -> tuple[int | None, str]:
+    """Return (rank, line without its launcher prefix)."""
+    m = _PREFIX.match(line)
+    if not m:
+        return None, line
+    if m.group("nccl") is not None:
+        return int(m.group("nccl")), line
+    rank = int(m.group("torchrun") or m.group("slurm"))
+    body = line[m.end() :]
+    return rank, body
+
+
+def _open_sources(sources: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[IO[bytes], str]]:
+    for source in sources:
+        name = os.fspath(source)
+        if name == "-":
+            yield sys.stdin.buffer, "<stdin>"
+            continue
+        path = Path(name)
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory", name)
+        with path.open("rb") as fh:
+            yield fh, name
+
+
+def analyze_log(
+    sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    use_grep: bool = True,
+) -> LogReport:
+    """Analyse one or more DDP logs (paths, or ``-`` for stdin) and name the root cause.
+
+    Returns a ``LogReport`` whose ``findings`` list has the root cause at index 0
+    (empty when nothing known went wrong). Memory stays bounded: files are read
+    in chunks and only a few evidence lines per finding are kept.
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    sources = list(sources)
+    if not sources:
+        raise InputError("no log given", hint="pass one or more log files, or - for stdin")
+    scanner = LogScanner(use_grep=use_grep)
+    for stream, name in _open_sources(sources):
+        scanner.feed_stream(stream, name)
+    return scanner.report()
+
+
+def analyze_text(text: str, name: str = "<text>") -> LogReport:
+    """Analyse a log held in a string."""
+    scanner = LogScanner()
+    scanner.feed_text(text, name)
+    return scanner.report()

@@ -1,0 +1,105 @@
+"""Small DDP programs that fail on purpose (gloo, CPU), run under torchrun by the tests.
+
+Usage: ``torchrun --nproc-per-node 2 tests/_ddp_scenarios.py SCENARIO``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+
+import torch
+import torch.distributed as dist
+
+
+def unused_parameters() -> None:
+    """A model with a branch that never runs: DDP's reducer complains on the 2nd step."""
+    dist.init_process_group("gloo")
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.used = torch.nn.Linear(4, 4)
+            self.unused = torch.nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.used(x)
+
+    model = torch.nn.parallel.DistributedDataParallel(Net())
+    for _ in range(2):
+        model(torch.randn(2, 4)).sum().backward()
+
+
+def mismatched_collectives() -> None:
+    """Rank 0 all-reduces while rank 1 broadcasts a tensor of another shape."""
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=10))
+    t = torch.ones(4 if dist.get_rank() == 0 else 8)
+    if dist.get_rank() == 0:
+        dist.all_reduce(t)
+    else:
+        dist.broadcast(t, src=0)
+    dist.barrier()
+
+
+def crashed_rank() -> None:
+    """Rank 1 raises mid-training; rank 0 waits in a collective until torchrun stops it."""
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=30))
+    if dist.get_rank() == 1:
+        raise RuntimeError("simulated failure in the data pipeline on rank 1")
+    dist.barrier()
+
+
+def clean() -> None:
+    """A short, successful run."""
+    dist.init_process_group("gloo")
+    t = torch.ones(2)
+    dist.all_reduce(t)
+    print(f"step 1 loss {float(t.sum()):.3f}", flush=True)
+    dist.destroy_process_group()
+
+
+def helpers() -> None:
+    """The import helpers under torchrun: setup, per-rank seeds, rank-0-only work, logging."""
+    import json
+    import os
+    import random
+
+    from mltools.ddp import is_main_process, rank_zero_only, seed_everything, setup, setup_logging
+
+    info = setup()
+    seed = seed_everything(100)
+    log = setup_logging(os.environ["LOG_DIR"], name="train")
+    log.info("hello from the training loop")
+
+    @rank_zero_only
+    def save() -> str:
+        return "saved"
+
+    t = torch.ones(1) * (info.rank + 1)
+    dist.all_reduce(t)
+    # one write per line: print() writes the text and the newline separately, and the two
+    # ranks share the pipe
+    sys.stdout.write(
+        json.dumps(
+            {
+                "rank": info.rank,
+                "world_size": info.world_size,
+                "local_rank": info.local_rank,
+                "device": str(info.device),
+                "backend": info.backend,
+                "seed": seed,
+                "draw": random.random(),
+                "main": is_main_process(),
+                "saved": save(),
+                "sum": float(t.item()),
+            }
+        )
+        + "\n"
+    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]]()
+    if dist.is_initialized():
+        dist.destroy_process_group()
