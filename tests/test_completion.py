@@ -126,3 +126,10 @@ def test_completion_path_imports_nothing_heavy() -> None:
     )
     assert out.stderr == "[]"
     assert "cpu" in out.stdout.split()
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completes_values(shim: dict[str, str]) -> None:
+    presets = bash_complete(shim, "mltools", "ddp-doctor", "env", "")
+    assert {"nccl-debug", "hang", "p2p-off", "ib-off", "fail-fast"} <= set(presets)
+    assert bash_complete(shim, "mltools", "ddp-doctor", "env", "nc") == ["nccl-debug"]
