@@ -53,5 +53,10 @@ def read_dcp(path: str | os.PathLike[str]) -> Checkpoint:
         else:
             root[str(fqn)] = entry
     files = sorted(str(p) for p in meta_file.parent.glob("*.distcp"))
-    return Checkpoint(path=str(meta_file.parent), format="torch-dcp", root=root, files=files,
-                      globals=unpickler.globals)
+    return Checkpoint(
+        path=str(meta_file.parent),
+        format="torch-dcp",
+        root=root,
+        files=files,
+        globals=unpickler.globals,
+    )

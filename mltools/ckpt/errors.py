@@ -36,3 +36,7 @@ class StateDictMismatchError(CheckpointError):
         self.missing = missing
         self.unexpected = unexpected
         self.mismatched = mismatched
+
+
+class OutputExistsError(CheckpointError):
+    """The output of a conversion exists and overwriting was not allowed."""

@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from mltools.ckpt.records import OpaqueObject, TensorMeta
 from mltools.ckpt.reader import read_checkpoint, state_dict_of, walk
+from mltools.ckpt.records import OpaqueObject, TensorMeta
 from mltools.errors import UsageError
 
 KNOWN_PREFIXES = ("module.", "_orig_mod.")
@@ -83,7 +83,9 @@ def jsonable_value(value: Any, depth: int = 0) -> Any:
         out: dict[str, Any] = {"__class__": value.qualname}
         attrs = value.attributes()
         if attrs:
-            out.update({str(k): jsonable_value(v, depth + 1) for k, v in list(attrs.items())[:_MAX_ITEMS]})
+            out.update(
+                {str(k): jsonable_value(v, depth + 1) for k, v in list(attrs.items())[:_MAX_ITEMS]}
+            )
         elif value.args:
             out["args"] = jsonable_value(list(value.args), depth + 1)
         elif value.state is not None:

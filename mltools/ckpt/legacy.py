@@ -8,12 +8,13 @@ data is read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from pathlib import Path
 
 from mltools.ckpt.errors import CheckpointError
-from mltools.ckpt.records import Checkpoint, ITEMSIZE
+from mltools.ckpt.records import ITEMSIZE, Checkpoint
 from mltools.ckpt.unpickler import SymbolicUnpickler
 
 
@@ -62,8 +63,9 @@ def read_legacy_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
                     f"truncated legacy torch checkpoint: {p} (storage {key} runs past the end)",
                     hint="the file was cut short; re-copy or re-save it",
                 )
-    return Checkpoint(path=str(p), format="torch-legacy", root=root, files=[str(p)],
-                      globals=unpickler.globals)
+    return Checkpoint(
+        path=str(p), format="torch-legacy", root=root, files=[str(p)], globals=unpickler.globals
+    )
 
 
 def read_legacy_pickles(path: Path) -> bytes:
@@ -73,10 +75,8 @@ def read_legacy_pickles(path: Path) -> bytes:
             _load_one(f, path)
         start = f.tell()
         unpickler = SymbolicUnpickler(f, legacy=True, record_only=True, file_name=str(path))
-        try:
+        with contextlib.suppress(Exception):
             unpickler.load()
-        except Exception:
-            pass
         end = f.tell()
         f.seek(start)
         return f.read(max(end - start, 0) or 1 << 20)

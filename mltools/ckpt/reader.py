@@ -39,8 +39,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     from mltools.ckpt.unpickler import symbolic_load
 
     root, unpickler = symbolic_load(p.read_bytes(), file_name=str(p))
-    return Checkpoint(path=str(p), format=fmt, root=root, files=[str(p)],
-                      globals=unpickler.globals)
+    return Checkpoint(path=str(p), format=fmt, root=root, files=[str(p)], globals=unpickler.globals)
 
 
 def walk(obj: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -87,8 +86,10 @@ def state_dict_of(obj: Any, select: str | None = None) -> tuple[dict[str, Tensor
     if select:
         node = select_path(obj, select)
         where = select
-    elif select is None and isinstance(obj, dict) and not all(
-        isinstance(v, TensorMeta) for v in obj.values()
+    elif (
+        select is None
+        and isinstance(obj, dict)
+        and not all(isinstance(v, TensorMeta) for v in obj.values())
     ):
         for key in STATE_DICT_KEYS:
             if isinstance(obj.get(key), dict) and _has_tensor(obj[key]):

@@ -73,7 +73,9 @@ def read_safetensors(path: str | os.PathLike[str]) -> Checkpoint:
             shape = tuple(int(d) for d in entry["shape"])
             begin, end = (int(x) for x in entry["data_offsets"])
         except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"corrupt safetensors header in {p}: bad entry {name!r}") from None
+            raise CheckpointError(
+                f"corrupt safetensors header in {p}: bad entry {name!r}"
+            ) from None
         ref = StorageRef(
             key=name,
             dtype=dtype,

@@ -55,5 +55,6 @@ def read_sharded(path: str | os.PathLike[str]) -> Checkpoint:
             f"incomplete sharded checkpoint: {len(missing)} tensors in {index.name} are in no "
             f"shard (first: {missing[0]})"
         )
-    return Checkpoint(path=str(index), format="sharded", root=root, files=files,
-                      globals=globals_, metadata=meta)
+    return Checkpoint(
+        path=str(index), format="sharded", root=root, files=files, globals=globals_, metadata=meta
+    )

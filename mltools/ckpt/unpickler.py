@@ -478,7 +478,10 @@ def pickle_globals(data: bytes) -> list[str]:
                 memo[int(arg)] = recent[-1] if recent else None
             elif name in ("GET", "BINGET", "LONG_BINGET"):
                 recent.append(memo.get(int(arg)))
-            elif isinstance(arg, str) and "UNICODE" in name or name in ("STRING", "SHORT_BINSTRING"):
+            elif (isinstance(arg, str) and "UNICODE" in name) or name in (
+                "STRING",
+                "SHORT_BINSTRING",
+            ):
                 recent.append(arg)
             elif name not in ("FRAME", "PROTO", "MARK", "STOP"):
                 recent.append(None)

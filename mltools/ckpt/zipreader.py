@@ -8,6 +8,7 @@ taken from the zip's local headers so tensors can later be memory-mapped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import zipfile
@@ -71,10 +72,8 @@ def read_zip_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise CheckpointError(f"corrupt torch checkpoint: {p} ({exc})") from None
         byteorder = "little"
-        try:
+        with contextlib.suppress(KeyError):
             byteorder = zf.read(f"{prefix}/byteorder").decode().strip() or "little"
-        except KeyError:
-            pass
         if byteorder != "little":
             raise CheckpointError(f"{p} was saved on a big-endian machine; not supported")
         root, unpickler = symbolic_load(data, file_name=str(p))
@@ -91,5 +90,6 @@ def read_zip_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
                     f"truncated torch checkpoint: {p} (storage {key} runs past the end)",
                     hint="the file was cut short; re-copy or re-save it",
                 )
-    return Checkpoint(path=str(p), format="torch-zip", root=root, files=[str(p)],
-                      globals=unpickler.globals)
+    return Checkpoint(
+        path=str(p), format="torch-zip", root=root, files=[str(p)], globals=unpickler.globals
+    )
