@@ -67,7 +67,7 @@ def build(root: Path) -> Ckpts:
 
     root.mkdir(parents=True, exist_ok=True)
     model = make_model()
-    sd = model.state_dict()
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
     paths = {name: root / name for name in ("plain.pt", "ddp.pt", "compiled.pt", "train.ckpt")}
     torch.save(sd, paths["plain.pt"])
     torch.save(_ddp_state_dict(make_model(), root), paths["ddp.pt"])

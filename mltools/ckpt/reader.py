@@ -115,6 +115,12 @@ def select_path(obj: Any, select: str) -> Any:
                 rest = rest[len(key) + 1 :]
                 break
         else:
+            # flat dotted keys (distributed checkpoints, flattened state dicts): a prefix
+            nested = {
+                str(k)[len(rest) + 1 :]: v for k, v in node.items() if str(k).startswith(rest + ".")
+            }
+            if nested:
+                return nested
             keys = ", ".join(sorted(str(k) for k in node)[:10])
             raise CheckpointError(
                 f"--select {select!r}: no key {rest!r} (keys here: {keys})",
