@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mltools.ckpt.errors import CheckpointError
@@ -89,6 +90,7 @@ def diff_checkpoints(
     select: str | None = None,
     strip_prefixes: list[str] | None = None,
     values: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> DiffReport:
     """Compare the state dicts of two checkpoints: keys, shapes, dtypes and (``values``) values.
 
@@ -96,6 +98,7 @@ def diff_checkpoints(
     ``state_dict``/``model`` entry, ``""``: everything). ``strip_prefixes`` are removed
     from names on both sides first (e.g. ``["module.", "_orig_mod."]``). ``values``
     needs torch; tensors are memory-mapped and compared chunk by chunk.
+    ``on_progress(done_bytes, total_bytes)`` is called after each compared tensor.
     """
     ca, cb = read_checkpoint(a), read_checkpoint(b)
     sa, where_a = state_dict_of(ca.root, select)
@@ -128,6 +131,8 @@ def diff_checkpoints(
 
         require("torch")
         bad_shape = {m.name for m in shapes}
+        total = sum(sa[n].nbytes for n in common if n not in bad_shape)
+        done = 0
         with TensorSource(ca) as src_a, TensorSource(cb) as src_b:
             for name in common:
                 if name in bad_shape:
@@ -142,6 +147,9 @@ def diff_checkpoints(
                     continue
                 max_abs, max_rel = compare_values(ta, tb)
                 report.value_diffs.append(ValueDiff(name, max_abs, max_rel, max_abs == 0.0))
+                done += ma.nbytes
+                if on_progress is not None:
+                    on_progress(done, total)
         report.values_compared = True
     report.identical = not (
         only_a or only_b or shapes or dtypes or any(not v.equal for v in report.value_diffs)

@@ -16,6 +16,7 @@ from mltools.cli._output import (
     print_json,
     print_kv,
     print_table,
+    progress,
     warn,
 )
 
@@ -160,7 +161,15 @@ def diff(
     prefixes = list(strip_prefix or [])
     if normalize:
         prefixes += ["module.", "_orig_mod."]
-    report = diff_checkpoints(a, b, select=select, strip_prefixes=prefixes, values=values)
+    with progress("comparing values", enabled=values) as bar:
+        report = diff_checkpoints(
+            a,
+            b,
+            select=select,
+            strip_prefixes=prefixes,
+            values=values,
+            on_progress=lambda done, total: bar.update(completed=done, total=total),
+        )
     if json:
         print_json(report)
     else:
