@@ -40,6 +40,7 @@ class Ckpts:
     evil_zip: Path
     evil_legacy: Path
     evil_pickle: Path
+    evil_dotted: Path
 
 
 def make_model():  # type: ignore[no-untyped-def]
@@ -134,6 +135,8 @@ def build(root: Path) -> Ckpts:
     )
     evil_pickle = root / "evil.pkl"
     evil_pickle.write_bytes(pickle.dumps({"payload": evil}))
+    evil_dotted = root / "evil_dotted.pt"
+    _replace_data_pkl(paths["plain.pt"], evil_dotted, _dotted_system_pickle(marker))
     assert not marker.exists()
     return Ckpts(
         root=root,
@@ -152,7 +155,35 @@ def build(root: Path) -> Ckpts:
         evil_zip=evil_zip,
         evil_legacy=evil_legacy,
         evil_pickle=evil_pickle,
+        evil_dotted=evil_dotted,
     )
+
+
+def _dotted_system_pickle(marker: Path) -> bytes:
+    """Protocol 4 reaching os.system as the dotted name ``pathlib`` / ``os.system``."""
+
+    def unicode(text: str) -> bytes:
+        raw = text.encode()
+        return b"\x8c" + bytes([len(raw)]) + raw
+
+    return (
+        b"\x80\x04"
+        + unicode("pathlib")
+        + unicode("os.system")
+        + b"\x93"  # STACK_GLOBAL
+        + unicode(f"touch {marker}")
+        + b"\x85R."  # TUPLE1, REDUCE, STOP
+    )
+
+
+def _replace_data_pkl(src: Path, dst: Path, data: bytes) -> None:
+    """Copy a torch zip checkpoint with its data.pkl replaced."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            payload = data if info.filename.endswith("/data.pkl") else zin.read(info)
+            zout.writestr(info, payload)
 
 
 def _save_as_if_from(location: str, obj: object, path: Path) -> None:

@@ -276,3 +276,39 @@ def test_missing_torch_exit_code_for_values(ckpts):
     )
     assert out.returncode == ExitCode.MISSING_DEPENDENCY, out.stderr
     assert "PyTorch" in out.stderr
+
+
+def test_lightning_style_checkpoint(tmp_path):
+    import torch
+
+    from mltools.ckpt import load_state_dict, scan_checkpoint
+    from tests._ckpt_factory import make_model
+
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    ckpt = {
+        "epoch": 3,
+        "global_step": 1200,
+        "pytorch-lightning_version": "2.4.0",
+        "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+        "optimizer_states": [opt.state_dict()],
+        "lr_schedulers": [{"step_size": 10, "gamma": 0.5}],
+        "callbacks": {
+            "ModelCheckpoint{'monitor': 'val_loss'}": {"best_model_score": torch.tensor(0.25)}
+        },
+        "hyper_parameters": {"lr": 0.1, "layers": [8, 4, 2]},
+    }
+    path = tmp_path / "epoch=3-step=1200.ckpt"
+    torch.save(ckpt, path)
+    report = inspect_checkpoint(path)
+    assert report.state_dict_key == "state_dict"
+    assert report.totals["parameters"] == 46
+    assert report.metadata["pytorch-lightning_version"] == "2.4.0"
+    assert report.metadata["hyper_parameters.layers"] == [8, 4, 2]
+    assert "callbacks.ModelCheckpoint{'monitor': 'val_loss'}.best_model_score" in {
+        t.name for t in report.tensors
+    }
+    assert scan_checkpoint(path).weights_only_loadable
+    plain = torch.nn.Module()
+    plain.model = make_model()
+    assert load_state_dict(plain, path).loaded == 4

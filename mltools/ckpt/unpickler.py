@@ -101,7 +101,6 @@ DANGEROUS_MODULES: frozenset[str] = frozenset(
         "platform",
         "commands",
         "popen2",
-        "types",
         "inspect",
         "linecache",
         "site",
@@ -152,10 +151,13 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
         "_io.FileIO",
         "operator.attrgetter",
         "operator.methodcaller",
-        "operator.itemgetter",
         "functools.reduce",
-        "functools.partial",
         "copyreg._reconstructor",
+        "types.FunctionType",
+        "types.LambdaType",
+        "types.CodeType",
+        "types.MethodType",
+        "types.ModuleType",
         "torch.load",
         "torch.save",
         "torch.classes",
@@ -165,6 +167,51 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
         "numpy.fromfile",
         "numpy.lib.npyio.load",
         "pathlib.Path.write_text",
+    }
+)
+
+# Attribute names that, anywhere after the module (protocol 4 resolves dotted names such as
+# ``pathlib.os.system``), reach code execution or the interpreter's internals.
+DANGEROUS_COMPONENTS: frozenset[str] = frozenset(
+    {
+        "os",
+        "posix",
+        "nt",
+        "sys",
+        "subprocess",
+        "builtins",
+        "__builtins__",
+        "importlib",
+        "system",
+        "popen",
+        "spawnl",
+        "spawnv",
+        "execl",
+        "execv",
+        "execve",
+        "eval",
+        "exec",
+        "compile",
+        "__import__",
+        "getattr",
+        "setattr",
+        "globals",
+        "__globals__",
+        "__subclasses__",
+        "__code__",
+        "__dict__",
+        "__class__",
+        "__base__",
+        "__bases__",
+        "__mro__",
+        "__init__",
+        "__call__",
+        "__getattribute__",
+        "__reduce__",
+        "__reduce_ex__",
+        "__setstate__",
+        "load",
+        "loads",
     }
 )
 
@@ -258,6 +305,8 @@ def classify_global(name: str) -> str:
     for i in range(1, len(parts) + 1):
         if ".".join(parts[:i]) in DANGEROUS_MODULES:
             return DANGEROUS
+    if any(part in DANGEROUS_COMPONENTS for part in name.split(".")[1:]):
+        return DANGEROUS
     if name in WEIGHTS_ONLY_ALLOWED:
         return ALLOWED
     if module in ("torch", "torch.cuda") and (
