@@ -79,6 +79,8 @@ def detect_prefix(names: list[str]) -> tuple[str | None, str | None]:
 
 def jsonable_value(value: Any, depth: int = 0) -> Any:
     """A small, JSON-friendly rendering of a non-tensor value (opaque objects as dicts)."""
+    if depth > 4 and isinstance(value, (OpaqueObject, dict, list, tuple, set, frozenset)):
+        return "..."
     if isinstance(value, OpaqueObject):
         out: dict[str, Any] = {"__class__": value.qualname}
         attrs = value.attributes()
@@ -93,8 +95,6 @@ def jsonable_value(value: Any, depth: int = 0) -> Any:
         return out
     if isinstance(value, TensorMeta):
         return {"__tensor__": value.dtype, "shape": list(value.shape)}
-    if depth > 4:
-        return "..."
     if isinstance(value, dict):
         items = list(value.items())
         out = {str(k): jsonable_value(v, depth + 1) for k, v in items[:_MAX_ITEMS]}

@@ -42,9 +42,15 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     return Checkpoint(path=str(p), format=fmt, root=root, files=[str(p)], globals=unpickler.globals)
 
 
+_MAX_DEPTH = 64
+
+
 def walk(obj: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """Yield (key path, leaf) for every leaf of nested dicts, lists and opaque objects' state."""
-    if isinstance(obj, TensorMeta):
+    """Yield (key path, leaf) for every leaf of nested dicts, lists and opaque objects' state.
+
+    Below ``_MAX_DEPTH`` levels a node is yielded whole (a leaf), whatever it holds.
+    """
+    if len(path) >= _MAX_DEPTH or isinstance(obj, TensorMeta):
         yield path, obj
     elif isinstance(obj, dict) and obj:
         for key, value in obj.items():

@@ -489,8 +489,10 @@ def symbolic_load(
     unpickler = SymbolicUnpickler(stream, record_only=record_only, file_name=file_name)
     try:
         obj = unpickler.load()
-    except (CheckpointError, RecursionError):
+    except CheckpointError:
         raise
+    except RecursionError:
+        raise CheckpointError("corrupt checkpoint: its pickle is nested too deeply") from None
     except Exception as exc:
         raise CheckpointError(
             f"corrupt checkpoint: its pickle cannot be read ({type(exc).__name__}: {exc})"
