@@ -218,6 +218,22 @@ def test_permission_denied(cli, ckpts, tmp_path):
     assert "permission denied" in _one_line_error(cli("ckpt", "inspect", str(locked)))
 
 
+def test_permission_error_is_one_line(cli, ckpts, monkeypatch):
+    """Root reads everything, so the OS error is raised where the file is opened."""
+    import builtins
+
+    real_open = builtins.open
+
+    def deny(file, *args, **kwargs):
+        if str(file) == str(ckpts.plain):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", deny)
+    line = _one_line_error(cli("ckpt", "inspect", str(ckpts.plain)))
+    assert line == f"mltools: error: permission denied: {ckpts.plain}"
+
+
 def test_name_starting_with_dash(cli, ckpts, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "-model.pt").write_bytes(ckpts.plain.read_bytes())
