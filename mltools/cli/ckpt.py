@@ -54,8 +54,10 @@ def inspect(
     ] = None,
     json: JsonFlag = False,
 ) -> None:
-    """Show a checkpoint's tensors (name, shape, dtype, bytes, saved-from device), totals and metadata.
+    """Show tensors, totals and metadata without loading the data.
 
+    Lists every tensor (name, shape, dtype, bytes, the device it was saved from),
+    totals and scalar/config values.
     Reads only the safetensors header or the pickle (with a restricted unpickler that
     runs nothing), so a 14 GB file takes well under a second and no torch is needed.
     Reports the DDP `module.` and torch.compile `_orig_mod.` prefixes.
@@ -150,8 +152,10 @@ def diff(
     ] = None,
     json: JsonFlag = False,
 ) -> None:
-    """Compare two checkpoints: keys only in A or B, shape and dtype mismatches, values.
+    """Compare two checkpoints' keys, shapes, dtypes and values.
 
+    Lists keys only in A or only in B, shape and dtype mismatches and, with
+    --values, the largest absolute and relative value differences.
     Exactly what load_state_dict(strict=True) would complain about, before running it.
     Exit code 0 when they match, 5 when they differ.
     """
@@ -250,8 +254,9 @@ def convert(
     ] = False,
     json: JsonFlag = False,
 ) -> None:
-    """Convert a checkpoint: select a part, strip/add a prefix, cast, save as safetensors or pt.
+    """Select, rename, cast and re-save a checkpoint, atomically.
 
+    Saves as safetensors or a torch file (--to, or DST's suffix).
     Writes a temporary file next to DST and renames it into place, so a failure leaves
     the input and any existing DST untouched. Refuses to overwrite DST without --yes.
     """
@@ -304,8 +309,9 @@ def convert(
 
 @app.command()
 def scan(path: PathArg, json: JsonFlag = False) -> None:
-    """List the pickle globals a checkpoint would import, without executing anything.
+    """List the pickle globals a checkpoint imports; judge safety.
 
+    Nothing in the file is executed.
     Says whether torch.load(weights_only=True) will succeed and which globals to allow
     (torch.serialization.add_safe_globals) if you trust the file. Exits 1 naming the
     global when the pickle imports something that can run code (os.system, eval, ...).
