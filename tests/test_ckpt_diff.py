@@ -123,3 +123,17 @@ def test_bad_select(cli, ckpts):
     result = cli("ckpt", "diff", str(ckpts.train), str(ckpts.plain), "--select", "nope")
     assert result.exit_code == ExitCode.ERROR
     assert "--select 'nope'" in result.stderr
+
+
+@pytest.mark.parametrize("shape", [(10, 10), (3, 50), (100,), (2, 3, 20), (0, 5)])
+def test_chunks_are_bounded_and_in_order(monkeypatch, shape):
+    import torch
+
+    from mltools.ckpt import diff as diff_mod
+
+    monkeypatch.setattr(diff_mod, "CHUNK_ELEMENTS", 7)
+    t = torch.arange(float(torch.Size(shape).numel())).reshape(shape)
+    for view in (t, t.transpose(0, -1)):
+        pieces = list(diff_mod._chunks(view))
+        assert all(p.numel() <= 7 for p in pieces)
+        assert torch.equal(torch.cat(pieces), view.reshape(-1))

@@ -79,4 +79,4 @@ def read_legacy_pickles(path: Path) -> bytes:
             unpickler.load()
         end = f.tell()
         f.seek(start)
-        return f.read(max(end - start, 0) or 1 << 20)
+        return f.read(max(end - start, 1 << 20))  # more if the load broke off early
