@@ -137,3 +137,24 @@ def test_chunks_are_bounded_and_in_order(monkeypatch, shape):
         pieces = list(diff_mod._chunks(view))
         assert all(p.numel() <= 7 for p in pieces)
         assert torch.equal(torch.cat(pieces), view.reshape(-1))
+
+
+def test_quantized_and_exotic_dtypes(tmp_path):
+    import torch
+
+    from mltools.ckpt import inspect_checkpoint
+
+    q = torch.quantize_per_tensor(torch.tensor([0.1, 0.2, 0.3]), 0.1, 0, torch.qint8)
+    sd = {
+        "q": q,
+        "c": torch.tensor([1 + 2j, 3 - 1j], dtype=torch.complex64),
+        "f8": torch.tensor([0.5, 1.0]).to(torch.float8_e4m3fn),
+    }
+    torch.save(sd, tmp_path / "a.pt")
+    q2 = torch.quantize_per_tensor(torch.tensor([0.1, 0.2, 0.5]), 0.1, 0, torch.qint8)
+    torch.save({**sd, "q": q2}, tmp_path / "b.pt")
+    dtypes = {t.name: t.dtype for t in inspect_checkpoint(tmp_path / "a.pt").tensors}
+    assert dtypes == {"q": "qint8", "c": "complex64", "f8": "float8_e4m3fn"}
+    report = diff_checkpoints(tmp_path / "a.pt", tmp_path / "b.pt", values=True)
+    values = {v.name: v.max_abs_diff for v in report.value_diffs}
+    assert values == {"q": 2.0, "c": 0.0, "f8": 0.0}  # q compares the raw integers (3 vs 5)

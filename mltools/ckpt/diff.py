@@ -161,7 +161,8 @@ def diff_checkpoints(
                     continue
                 ma, mb = sa[name], sb[name]
                 ma.name, mb.name = _orig_name(sa, ca, name), _orig_name(sb, cb, name)
-                ta, tb = src_a.tensor(ma), src_b.tensor(mb)
+                ta = src_a.tensor(ma, raw_quantized=True)
+                tb = src_b.tensor(mb, raw_quantized=True)
                 if not (isinstance(ta, torch.Tensor) and isinstance(tb, torch.Tensor)):
                     continue
                 max_abs, max_rel = compare_values(ta, tb)

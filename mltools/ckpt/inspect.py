@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mltools.ckpt.reader import read_checkpoint, state_dict_of, walk
-from mltools.ckpt.records import OpaqueObject, TensorMeta
+from mltools.ckpt.records import OpaqueObject, StorageRef, TensorMeta
 from mltools.errors import UsageError
 
 KNOWN_PREFIXES = ("module.", "_orig_mod.")
@@ -95,6 +95,10 @@ def jsonable_value(value: Any, depth: int = 0) -> Any:
         return out
     if isinstance(value, TensorMeta):
         return {"__tensor__": value.dtype, "shape": list(value.shape)}
+    if isinstance(value, type) and issubclass(value, OpaqueObject):
+        return value.qualname
+    if isinstance(value, StorageRef):
+        return f"<storage {value.dtype}[{value.numel}]>"
     if isinstance(value, dict):
         items = list(value.items())
         out = {str(k): jsonable_value(v, depth + 1) for k, v in items[:_MAX_ITEMS]}

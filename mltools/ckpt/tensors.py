@@ -31,6 +31,16 @@ _DCP_OK_NAMES = frozenset(
 )
 
 
+# quantized dtypes: their bytes are plain integers; scale and zero point live in the pickle
+RAW_QUANTIZED = {
+    "qint8": "int8",
+    "quint8": "uint8",
+    "qint32": "int32",
+    "quint4x2": "uint8",
+    "quint2x4": "uint8",
+}
+
+
 def torch_dtype(name: str) -> Any:
     torch = require("torch")
     dtype = getattr(torch, name, None)
@@ -75,7 +85,7 @@ class TensorSource:
         key = (ref.file, ref.key)
         base = self._bases.get(key)
         if base is None:
-            dtype = torch_dtype(ref.dtype)
+            dtype = torch_dtype(RAW_QUANTIZED.get(ref.dtype, ref.dtype))
             if ref.offset is None:
                 raise CheckpointError(f"storage {ref.key} of {ref.file} has no known location")
             if ref.numel == 0:
@@ -89,10 +99,21 @@ class TensorSource:
             self._bases[key] = base
         return base
 
-    def tensor(self, meta: TensorMeta) -> Any:
-        """The tensor for ``meta`` (a view into the mapped file; clone it to own it)."""
+    def tensor(self, meta: TensorMeta, *, raw_quantized: bool = False) -> Any:
+        """The tensor for ``meta`` (a view into the mapped file; clone it to own it).
+
+        Quantized tensors come back as their raw integers with ``raw_quantized=True``
+        (enough to compare two files); otherwise they are refused, since rebuilding
+        them needs the quantizer parameters from the pickle.
+        """
         if self.ckpt.format == "torch-dcp":
             return self._dcp_values()[meta.name]
+        if meta.dtype in RAW_QUANTIZED and not raw_quantized:
+            raise CheckpointError(
+                f"{meta.name or 'a tensor'} is quantized ({meta.dtype}); mltools reads only "
+                "its raw integers",
+                hint="--unsafe loads the file with torch instead",
+            )
         if meta.storage is None:
             raise CheckpointError(f"tensor {meta.name} has no data in this checkpoint")
         base = self._base(meta.storage)

@@ -385,6 +385,12 @@ def _rebuild_tensor_v3(
     return _tensor_from_storage(storage, storage_offset, size, stride, str(dtype))
 
 
+def _rebuild_qtensor(
+    storage: Any, storage_offset: Any, size: Any, stride: Any, *_rest: Any
+) -> TensorMeta:
+    return _tensor_from_storage(storage, storage_offset, size, stride)
+
+
 def _rebuild_parameter(data: Any, *_rest: Any) -> Any:
     if isinstance(data, TensorMeta):
         data.parameter = True
@@ -405,6 +411,7 @@ _RECORDERS: dict[str, Callable[..., Any]] = {
     "torch._utils._rebuild_tensor": _rebuild_tensor,
     "torch._utils._rebuild_tensor_v2": _rebuild_tensor_v2,
     "torch._utils._rebuild_tensor_v3": _rebuild_tensor_v3,
+    "torch._utils._rebuild_qtensor": _rebuild_qtensor,
     "torch._utils._rebuild_parameter": _rebuild_parameter,
     "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
     "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
