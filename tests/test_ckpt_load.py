@@ -185,3 +185,24 @@ def test_corrupt_file_gives_checkpoint_error(tmp_path, ckpts):
     bad.write_bytes(ckpts.plain.read_bytes()[:-40])
     with warnings.catch_warnings(), pytest.raises(CheckpointError):
         load_checkpoint(bad, map_location="cpu")
+
+
+def test_auto_location_reaches_torch_load(monkeypatch, ckpts):
+    """Under torchrun (LOCAL_RANK=1) with CUDA, torch.load is asked for cuda:1 and mmap."""
+    import torch
+
+    seen = {}
+    real_load = torch.load
+
+    def recording_load(path, **kwargs):
+        seen.update(kwargs)
+        return real_load(path, **{**kwargs, "map_location": "cpu"})
+
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch, "load", recording_load)
+    load_checkpoint(ckpts.plain)
+    assert seen == {"map_location": "cuda:1", "weights_only": True, "mmap": True}
+    load_checkpoint(ckpts.legacy)  # the legacy format cannot be memory-mapped
+    assert seen["mmap"] is False
