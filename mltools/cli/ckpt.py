@@ -2,9 +2,351 @@
 
 from __future__ import annotations
 
+import json as json_lib
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="Inspect, diff, convert and scan checkpoints without loading them.")
+from mltools.cli._output import (
+    JsonFlag,
+    confirm,
+    hint,
+    human_bytes,
+    print_json,
+    print_kv,
+    print_table,
+    progress,
+    warn,
+)
+
+app = typer.Typer(
+    help="Inspect, diff, convert and scan checkpoints without loading them.",
+    no_args_is_help=True,
+)
+
+PathArg = Annotated[
+    Path,
+    typer.Argument(
+        help="Checkpoint: .pt/.pth/.bin/.ckpt, .safetensors, *.index.json (or its folder), "
+        "or a torch distributed checkpoint folder.",
+        allow_dash=False,
+    ),
+]
+
+
+def _shape(shape: list[int]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+@app.command()
+def inspect(
+    path: PathArg,
+    filter: Annotated[
+        str | None,
+        typer.Option("--filter", "-f", help="Only tensors whose name matches this regex."),
+    ] = None,
+    depth: Annotated[
+        int | None,
+        typer.Option(
+            "--depth", "-d", help="Group tensors by their first N key-path levels.", min=1
+        ),
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Show tensors, totals and metadata without loading the data.
+
+    Lists every tensor (name, shape, dtype, bytes, the device it was saved from),
+    totals and scalar/config values.
+    Reads only the safetensors header or the pickle (with a restricted unpickler that
+    runs nothing), so a 14 GB file takes well under a second and no torch is needed.
+    Reports the DDP `module.` and torch.compile `_orig_mod.` prefixes.
+    """
+    from mltools.ckpt.inspect import inspect_checkpoint
+
+    report = inspect_checkpoint(path, filter=filter, depth=depth)
+    if json:
+        data = {
+            "format": report.format,
+            "path": report.path,
+            "files": report.files,
+            "tensors": report.tensors,
+            "totals": report.totals,
+            "metadata": report.metadata,
+            "state_dict_key": report.state_dict_key,
+            "prefix": report.prefix,
+            "prefix_kind": report.prefix_kind,
+            "globals": report.globals,
+        }
+        if depth is not None:
+            data["groups"] = report.groups
+        print_json(data)
+        return
+    if depth is not None:
+        print_table(
+            ["group", "tensors", "numel", "size"],
+            [(g.name, g.tensors, f"{g.numel:,}", human_bytes(g.bytes)) for g in report.groups],
+            justify=["left", "right", "right", "right"],
+        )
+    else:
+        print_table(
+            ["name", "shape", "dtype", "size", "device"],
+            [
+                (t.name, _shape(t.shape), t.dtype, human_bytes(t.bytes), t.device)
+                for t in report.tensors
+            ],
+            justify=["left", "left", "left", "right", "left"],
+        )
+    totals = report.totals
+    by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in totals["bytes_by_dtype"].items())
+    pairs = [
+        ("format", report.format),
+        ("tensors", totals["tensors"]),
+        ("parameters", f"{totals['parameters']:,}"),
+        ("size", human_bytes(totals["bytes"])),
+        ("by dtype", by_dtype or "-"),
+    ]
+    if report.state_dict_key:
+        pairs.append(("state dict", report.state_dict_key))
+    if report.prefix:
+        pairs.append(("prefix", f"{report.prefix} ({report.prefix_kind})"))
+    for key, value in report.metadata.items():
+        shown = value if isinstance(value, (str, int, float)) else json_lib.dumps(value)
+        pairs.append((key, shown if len(str(shown)) <= 200 else str(shown)[:200] + "..."))
+    typer.echo("")
+    print_kv(pairs)
+    if report.prefix:
+        hint(
+            f"keys start with {report.prefix!r}: mltools.load_state_dict matches it, or "
+            f"`mltools ckpt convert --strip-prefix {report.prefix}`"
+        )
+
+
+@app.command()
+def diff(
+    a: Annotated[Path, typer.Argument(help="First checkpoint (A).")],
+    b: Annotated[Path, typer.Argument(help="Second checkpoint (B).")],
+    values: Annotated[
+        bool,
+        typer.Option("--values", help="Also compare tensor values chunk by chunk (needs torch)."),
+    ] = False,
+    strip_prefix: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strip-prefix", help="Remove this prefix from names on both sides (repeatable)."
+        ),
+    ] = None,
+    normalize: Annotated[
+        bool,
+        typer.Option(
+            "--normalize", help="Strip the DDP 'module.' and compile '_orig_mod.' prefixes."
+        ),
+    ] = False,
+    select: Annotated[
+        str | None,
+        typer.Option(
+            "--select",
+            help="Compare this entry of both (dotted key path, e.g. state_dict); "
+            "default: a training checkpoint's model entry.",
+        ),
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Compare two checkpoints' keys, shapes, dtypes and values.
+
+    Lists keys only in A or only in B, shape and dtype mismatches and, with
+    --values, the largest absolute and relative value differences.
+    Exactly what load_state_dict(strict=True) would complain about, before running it.
+    Exit code 0 when they match, 5 when they differ.
+    """
+    from mltools.ckpt.diff import diff_checkpoints
+    from mltools.errors import ExitCode
+
+    prefixes = list(strip_prefix or [])
+    if normalize:
+        prefixes += ["module.", "_orig_mod."]
+    with progress("comparing values", enabled=values) as bar:
+        report = diff_checkpoints(
+            a,
+            b,
+            select=select,
+            strip_prefixes=prefixes,
+            values=values,
+            on_progress=lambda done, total: bar.update(completed=done, total=total),
+        )
+    if json:
+        print_json(report)
+    else:
+        rows = [(n, "only in A", "", "") for n in report.only_in_a]
+        rows += [(n, "only in B", "", "") for n in report.only_in_b]
+        rows += [(m.name, "shape", _shape(m.a), _shape(m.b)) for m in report.shape_mismatches]
+        rows += [(m.name, "dtype", m.a, m.b) for m in report.dtype_mismatches]
+        rows += [
+            (v.name, "values", f"max abs {v.max_abs_diff:.3g}", f"max rel {v.max_rel_diff:.3g}")
+            for v in report.value_diffs
+            if not v.equal
+        ]
+        if rows:
+            print_table(["name", "difference", "A", "B"], rows)
+            typer.echo("")
+        print_kv(
+            [
+                ("common tensors", report.common),
+                ("only in A", len(report.only_in_a)),
+                ("only in B", len(report.only_in_b)),
+                ("shape mismatches", len(report.shape_mismatches)),
+                ("dtype mismatches", len(report.dtype_mismatches)),
+                (
+                    "value differences",
+                    sum(not v.equal for v in report.value_diffs)
+                    if report.values_compared
+                    else "not compared",
+                ),
+                ("identical", "yes" if report.identical else "no"),
+            ]
+        )
+    if not normalize and report.only_in_a and report.only_in_b:
+        from mltools.ckpt.inspect import detect_prefix
+
+        pa, _ = detect_prefix(report.only_in_a)
+        pb, _ = detect_prefix(report.only_in_b)
+        if pa or pb:
+            hint("the names differ by a module./_orig_mod. prefix: try --normalize")
+    if not report.identical:
+        raise typer.Exit(int(ExitCode.CHECK_FAILED))
+
+
+@app.command()
+def convert(
+    src: Annotated[Path, typer.Argument(help="Input checkpoint.")],
+    dst: Annotated[
+        Path, typer.Argument(help="Output file (.safetensors, or a torch .pt/.pth/.bin).")
+    ],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Output format: safetensors or pt (default: from DST's suffix)."),
+    ] = None,
+    select: Annotated[
+        str | None,
+        typer.Option(
+            "--select", help="Write only this entry (dotted key path, e.g. state_dict or model)."
+        ),
+    ] = None,
+    strip_prefix: Annotated[
+        str | None,
+        typer.Option("--strip-prefix", help="Remove this prefix from the keys (e.g. module.)."),
+    ] = None,
+    add_prefix: Annotated[
+        str | None, typer.Option("--add-prefix", help="Prepend this prefix to the keys.")
+    ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option("--dtype", help="Cast floating-point tensors: bf16, fp16 or fp32."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Overwrite DST if it exists.")] = False,
+    unsafe: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe",
+            help="Unpickle the input with torch (weights_only=False) to keep non-tensor "
+            "objects; only for trusted files.",
+        ),
+    ] = False,
+    json: JsonFlag = False,
+) -> None:
+    """Select, rename, cast and re-save a checkpoint, atomically.
+
+    Saves as safetensors or a torch file (--to, or DST's suffix).
+    Writes a temporary file next to DST and renames it into place, so a failure leaves
+    the input and any existing DST untouched. Refuses to overwrite DST without --yes.
+    """
+    from mltools.ckpt.convert import convert_checkpoint, target_format
+
+    if dst.exists() and not yes:
+        if not confirm(f"{dst} exists. Replace it?"):
+            from mltools.ckpt.errors import OutputExistsError
+
+            raise OutputExistsError(
+                f"{dst} exists; not overwriting it", hint="pass --yes to replace it"
+            )
+        yes = True
+    if unsafe:
+        warn(
+            f"--unsafe: unpickling {src} with torch; its pickle may run code (globals known to run code are still refused)"
+        )
+    fmt = target_format(dst, to)
+    report = convert_checkpoint(
+        src,
+        dst,
+        to=fmt,
+        select=select,
+        strip_prefix=strip_prefix,
+        add_prefix=add_prefix,
+        dtype=dtype,
+        overwrite=yes,
+        unsafe=unsafe,
+    )
+    if report.shared_copied:
+        warn(
+            f"{len(report.shared_copied)} tensors shared storage with another and were written "
+            f"as copies: {', '.join(report.shared_copied[:3])}"
+        )
+    if json:
+        print_json(report)
+        return
+    print_kv(
+        [
+            ("input", report.input),
+            ("output", report.output),
+            ("format", report.format),
+            ("tensors", report.tensors),
+            ("cast", f"{report.cast} to {report.dtype}" if report.dtype else "-"),
+            ("renamed", report.renamed),
+            ("size", human_bytes(report.bytes_written)),
+        ]
+    )
+
+
+@app.command()
+def scan(path: PathArg, json: JsonFlag = False) -> None:
+    """List the pickle globals a checkpoint imports; judge safety.
+
+    Nothing in the file is executed.
+    Says whether torch.load(weights_only=True) will succeed and which globals to allow
+    (torch.serialization.add_safe_globals) if you trust the file. Exits 1 naming the
+    global when the pickle imports something that can run code (os.system, eval, ...).
+    """
+    from mltools.ckpt.scan import scan_checkpoint
+    from mltools.ckpt.unpickler import unsafe_error
+
+    report = scan_checkpoint(path)
+    if json:
+        print_json(report)
+    else:
+        if report.globals:
+            print_table(
+                ["global", "category", "file"],
+                [(g.name, g.category, g.file) for g in report.globals],
+            )
+            typer.echo("")
+        print_kv(
+            [
+                ("format", report.format),
+                ("pickle", "none (safe by construction)" if report.pickle_free else "yes"),
+                ("weights_only=True", "will load" if report.weights_only_loadable else "will fail"),
+                ("verdict", report.verdict),
+            ]
+        )
+        for note in report.notes:
+            hint(note)
+        if report.to_allow and not report.dangerous:
+            names = ", ".join(report.to_allow)
+            hint(
+                f"if you trust this file: torch.serialization.add_safe_globals([{names}]) "
+                "before torch.load(weights_only=True)"
+            )
+    if report.dangerous:
+        raise unsafe_error(report.dangerous[0])
 
 
 def register(root: typer.Typer) -> None:

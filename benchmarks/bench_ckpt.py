@@ -1,0 +1,141 @@
+"""`mltools ckpt inspect` vs `torch.load(path, map_location="cpu")` on a >= 1 GiB checkpoint.
+
+Writes a training-style checkpoint (a transformer-ish state dict plus optimizer
+moments) under /tmp, times both side by side (interleaved, median), measures each
+one's peak RSS (``/usr/bin/time -f %M``), prints the ratios, and deletes the file.
+
+    python benchmarks/bench_ckpt.py            # 1.1 GiB, 5 rounds (about a minute)
+    python benchmarks/bench_ckpt.py --quick    # 1.1 GiB, 3 rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import REPO, Case, compare, mltools_argv, save
+
+sys.path.insert(0, str(REPO))
+
+GIB = 1 << 30
+
+
+def make_checkpoint(path: Path, target_bytes: int) -> None:
+    """A state dict of 4 MiB-64 MiB float32 tensors plus Adam moments, ``target_bytes`` in all."""
+    import torch
+
+    layers = {}
+    total = 0
+    i = 0
+    while total < target_bytes // 2:
+        for name, shape in (("attn.qkv.weight", (3072, 1024)), ("mlp.fc.weight", (4096, 1024))):
+            t = torch.full(shape, float(i), dtype=torch.float32)
+            layers[f"layers.{i}.{name}"] = t
+            layers[f"layers.{i}.{name.replace('weight', 'bias')}"] = torch.zeros(shape[0])
+            total += t.numel() * 4 + shape[0] * 4
+        i += 1
+    optimizer = {
+        "state": {n: {"exp_avg": torch.zeros_like(t)} for n, t in enumerate(layers.values())},
+        "param_groups": [{"lr": 1e-4, "params": list(range(len(layers)))}],
+    }
+    torch.save({"model": layers, "optimizer": optimizer, "step": 1000}, path)
+
+
+def peak_rss_bytes(argv: list[str]) -> int:
+    """Run ``argv`` once and return its peak RSS in bytes.
+
+    ``/usr/bin/time -f %M`` when present (the measured process is forked from the small
+    ``time`` process); otherwise ``os.wait4``'s ru_maxrss. Linux carries the RSS
+    high-water mark across fork+exec, so this script keeps its own memory small (the
+    checkpoint is written by a child process).
+    """
+    if Path("/usr/bin/time").exists():
+        out = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        return int(out.stderr.strip().splitlines()[-1]) * 1024
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(argv)}")
+    return usage.ru_maxrss * 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 5")
+    parser.add_argument("--size-gib", type=float, default=1.1, help="checkpoint size (GiB)")
+    parser.add_argument("--make", metavar="PATH", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.make:  # child mode: write the checkpoint and exit
+        make_checkpoint(Path(args.make), int(args.size_gib * GIB))
+        return
+    env = {"PYTHONPATH": str(REPO)}
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
+    )
+    with tempfile.TemporaryDirectory(prefix="bench_ckpt_", dir="/tmp") as tmp:
+        path = Path(tmp) / "big.ckpt"
+        subprocess.run(
+            [sys.executable, __file__, "--make", str(path), "--size-gib", str(args.size_gib)],
+            check=True,
+        )
+        size = path.stat().st_size
+        print(f"checkpoint: {path} ({size / GIB:.2f} GiB)")
+        inspect_argv = mltools_argv("ckpt", "inspect", "--json", str(path))
+        load_code = f"import torch; torch.load({str(path)!r}, map_location='cpu')"
+        mmap_code = f"import torch; torch.load({str(path)!r}, map_location='cpu', mmap=True)"
+        cases = [
+            Case("mltools ckpt inspect", argv=inspect_argv, env=env),
+            Case("torch.load(map_location=cpu)", argv=[sys.executable, "-c", load_code]),
+            Case("torch.load(mmap=True)", argv=[sys.executable, "-c", mmap_code]),
+        ]
+        result = compare(
+            f"inspect a {size / GIB:.2f} GiB checkpoint",
+            cases,
+            baseline="mltools ckpt inspect",
+            repeat=3 if args.quick else 5,
+        )
+        import torch
+
+        from mltools.ckpt import inspect_checkpoint
+
+        library = compare(
+            "the same, as library calls in this process (no interpreter start-up)",
+            [
+                Case("inspect_checkpoint()", func=lambda: inspect_checkpoint(path)),
+                Case(
+                    "torch.load(map_location=cpu)",
+                    func=lambda: torch.load(path, map_location="cpu"),
+                ),
+            ],
+            baseline="inspect_checkpoint()",
+            repeat=3 if args.quick else 5,
+        )
+        rss = {c.name: peak_rss_bytes(list(c.argv or [])) for c in cases}
+        print("\n## peak RSS (one run each)")
+        for name, value in rss.items():
+            print(f"  {name:<30} {value / 2**20:8.1f} MiB")
+        t_inspect = cases[0].median
+        t_load = cases[1].median
+        print(
+            f"\ninspect is {t_load / t_inspect:.1f}x faster than torch.load "
+            f"and uses {rss[cases[1].name] / rss[cases[0].name]:.1f}x less peak memory "
+            f"({rss[cases[0].name] / 2**20:.1f} MiB vs {rss[cases[1].name] / 2**20:.1f} MiB)"
+        )
+        result["peak_rss_bytes"] = rss
+        result["checkpoint_bytes"] = size
+        print(f"saved {save('ckpt', [result, library])}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Typed errors of the checkpoint tools (all exit 1 through the CLI's error table)."""
+
+from __future__ import annotations
+
+from mltools.errors import InputError
+
+
+class CheckpointError(InputError):
+    """A checkpoint is missing, truncated, corrupt, of an unknown kind, or cannot be used as asked."""
+
+
+class UnsafePickleError(CheckpointError):
+    """A checkpoint's pickle would import a global that mltools refuses to load.
+
+    ``global_name`` is the offending ``module.name`` (e.g. ``posix.system``).
+    """
+
+    def __init__(self, message: str, *, global_name: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.global_name = global_name
+
+
+class StateDictMismatchError(CheckpointError):
+    """``load_state_dict(strict=True)`` found missing or unexpected keys (or shape mismatches)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing: list[str],
+        unexpected: list[str],
+        mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.missing = missing
+        self.unexpected = unexpected
+        self.mismatched = mismatched
+
+
+class OutputExistsError(CheckpointError):
+    """The output of a conversion exists and overwriting was not allowed."""

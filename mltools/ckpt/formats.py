@@ -1,0 +1,91 @@
+"""Which kind of checkpoint a path is, from its first bytes (not its name)."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+from mltools.ckpt.errors import CheckpointError
+
+ZIP = "torch-zip"
+LEGACY = "torch-legacy"
+SAFETENSORS = "safetensors"
+SHARDED = "sharded"
+DCP = "torch-dcp"
+PICKLE = "pickle"
+
+FORMATS = (ZIP, LEGACY, SAFETENSORS, SHARDED, DCP, PICKLE)
+
+# torch's legacy format starts with pickle protocol 2 and this magic number (a long)
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_PREFIX = b"\x80\x02\x8a\x0a" + _LEGACY_MAGIC.to_bytes(10, "little")
+
+
+def _not_a_checkpoint(path: Path, why: str) -> CheckpointError:
+    return CheckpointError(
+        f"not a checkpoint: {path} ({why})",
+        hint="expected a torch .pt/.pth/.bin/.ckpt, a .safetensors file, an *.index.json "
+        "of a sharded checkpoint or a torch distributed checkpoint directory",
+    )
+
+
+def find_index(directory: Path) -> Path | None:
+    """The single ``*.index.json`` in ``directory`` (None if there is none)."""
+    found = sorted(directory.glob("*.index.json"))
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise CheckpointError(
+            f"{directory} holds several index files ({names})", hint="name one of them"
+        )
+    return found[0] if found else None
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """Return one of ``FORMATS`` for ``path`` or raise ``CheckpointError``.
+
+    Directories: a torch distributed checkpoint (``.metadata``) or a folder with one
+    ``*.index.json``. Files: by magic bytes (zip, legacy pickle, safetensors header).
+    """
+    p = Path(path)
+    if p.is_dir():
+        if (p / ".metadata").is_file():
+            return DCP
+        if find_index(p) is not None:
+            return SHARDED
+        raise _not_a_checkpoint(p, "a directory without .metadata or *.index.json")
+    if p.name == ".metadata":
+        return DCP
+    with open(p, "rb") as f:
+        head = f.read(16)
+        size = os.fstat(f.fileno()).st_size
+    if not head:
+        raise CheckpointError(f"empty file: {p}", hint="the checkpoint was not written; re-save it")
+    if p.name.endswith(".index.json"):
+        return SHARDED
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return ZIP
+    if head.startswith(_LEGACY_PREFIX):
+        return LEGACY
+    if len(head) >= 9:
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if head[8:9] == b"{" and 8 + header_len <= size:
+            return SAFETENSORS
+        if head[8:9] == b"{":
+            raise CheckpointError(
+                f"truncated safetensors file: {p} (header says {header_len} bytes, file has {size})"
+            )
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        if head.startswith(b"\x80\x02\x8a\x0a"):
+            raise CheckpointError(f"truncated or corrupt legacy torch checkpoint: {p}")
+        return PICKLE
+    if head.lstrip()[:1] == b"{":
+        try:
+            with open(p, encoding="utf-8") as f:
+                doc = json.load(f)
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+        if isinstance(doc, dict) and "weight_map" in doc:
+            return SHARDED
+    raise _not_a_checkpoint(p, "unknown file signature")

@@ -1,0 +1,193 @@
+"""``inspect_checkpoint``: what a checkpoint holds, from its header or pickle alone."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from mltools.ckpt.reader import read_checkpoint, state_dict_of, walk
+from mltools.ckpt.records import OpaqueObject, StorageRef, TensorMeta
+from mltools.errors import UsageError
+
+KNOWN_PREFIXES = ("module.", "_orig_mod.")
+_MAX_STR = 200
+_MAX_ITEMS = 20
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: list[int]
+    dtype: str
+    bytes: int
+    device: str
+
+
+@dataclass
+class GroupInfo:
+    name: str
+    tensors: int
+    numel: int
+    bytes: int
+
+
+@dataclass
+class InspectReport:
+    """The answer of ``inspect_checkpoint`` (its ``--json`` is this, field by field)."""
+
+    path: str
+    format: str
+    files: list[str]
+    tensors: list[TensorInfo]
+    totals: dict[str, Any]
+    metadata: dict[str, Any]
+    state_dict_key: str
+    prefix: str | None
+    prefix_kind: str | None
+    groups: list[GroupInfo] = field(default_factory=list)
+    globals: list[str] = field(default_factory=list)
+
+
+def detect_prefix(names: list[str]) -> tuple[str | None, str | None]:
+    """The prefix every name shares among ``module.``/``_orig_mod.`` (and nested), with its kind.
+
+    Kinds: ``ddp`` (DistributedDataParallel/DataParallel ``module.``), ``compile``
+    (``torch.compile``'s ``_orig_mod.``) or ``ddp+compile``.
+    """
+    if not names:
+        return None, None
+    prefix = ""
+    while True:
+        for p in KNOWN_PREFIXES:
+            if all(n.startswith(prefix + p) for n in names):
+                prefix += p
+                break
+        else:
+            break
+    if not prefix:
+        return None, None
+    kinds = []
+    if "module." in prefix:
+        kinds.append("ddp")
+    if "_orig_mod." in prefix:
+        kinds.append("compile")
+    return prefix, "+".join(kinds)
+
+
+def jsonable_value(value: Any, depth: int = 0) -> Any:
+    """A small, JSON-friendly rendering of a non-tensor value (opaque objects as dicts)."""
+    if depth > 4 and isinstance(value, (OpaqueObject, dict, list, tuple, set, frozenset)):
+        return "..."
+    if isinstance(value, OpaqueObject):
+        out: dict[str, Any] = {"__class__": value.qualname}
+        attrs = value.attributes()
+        if attrs:
+            out.update(
+                {str(k): jsonable_value(v, depth + 1) for k, v in list(attrs.items())[:_MAX_ITEMS]}
+            )
+        elif value.args:
+            out["args"] = jsonable_value(list(value.args), depth + 1)
+        elif value.state is not None:
+            out["state"] = jsonable_value(value.state, depth + 1)
+        return out
+    if isinstance(value, TensorMeta):
+        return {"__tensor__": value.dtype, "shape": list(value.shape)}
+    if isinstance(value, type) and issubclass(value, OpaqueObject):
+        return value.qualname
+    if isinstance(value, StorageRef):
+        return f"<storage {value.dtype}[{value.numel}]>"
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {str(k): jsonable_value(v, depth + 1) for k, v in items[:_MAX_ITEMS]}
+        if len(items) > _MAX_ITEMS:
+            out["..."] = f"{len(items) - _MAX_ITEMS} more"
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+        rendered = [jsonable_value(v, depth + 1) for v in items[:_MAX_ITEMS]]
+        if len(items) > _MAX_ITEMS:
+            rendered.append(f"... {len(items) - _MAX_ITEMS} more")
+        return rendered
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, str) and len(value) > _MAX_STR:
+        return value[:_MAX_STR] + "..."
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, complex):
+        return str(value)
+    return repr(value)[:_MAX_STR]
+
+
+def inspect_checkpoint(
+    path: str | os.PathLike[str], *, filter: str | None = None, depth: int | None = None
+) -> InspectReport:
+    """Describe a checkpoint (tensors, totals, metadata, prefixes) without loading tensor data.
+
+    ``filter`` is a regular expression matched (``re.search``) against tensor names;
+    ``depth`` groups tensors by their first ``depth`` key-path components. Works
+    without torch for zip, legacy, safetensors, sharded and distributed checkpoints.
+    """
+    if depth is not None and depth < 1:
+        raise UsageError("--depth must be at least 1")
+    try:
+        pattern = re.compile(filter) if filter else None
+    except re.error as exc:
+        raise UsageError(f"bad --filter regular expression {filter!r}: {exc}") from None
+    ckpt = read_checkpoint(path)
+    tensors: list[TensorMeta] = []
+    metadata: dict[str, Any] = {}
+    for key_path, leaf in walk(ckpt.root):
+        name = ".".join(key_path)
+        if isinstance(leaf, TensorMeta):
+            leaf.path, leaf.name = key_path, name
+            tensors.append(leaf)
+        else:
+            metadata[name or "<root>"] = jsonable_value(leaf)
+    if ckpt.metadata:
+        metadata["__metadata__"] = jsonable_value(ckpt.metadata)
+    selected = [t for t in tensors if pattern is None or pattern.search(t.name)]
+
+    state_dict, sd_key = state_dict_of(ckpt.root)
+    prefix, kind = detect_prefix(list(state_dict))
+    by_dtype: Counter[str] = Counter()
+    storages: dict[tuple[str, str], int] = {}
+    for t in selected:
+        by_dtype[t.dtype] += t.nbytes
+        if t.storage is not None:
+            storages[(t.storage.file, t.storage.key)] = t.storage.nbytes
+    sd_names = {id(t) for t in state_dict.values()}
+    totals = {
+        "tensors": len(selected),
+        "numel": sum(t.numel for t in selected),
+        "parameters": sum(t.numel for t in selected if id(t) in sd_names),
+        "bytes": sum(t.nbytes for t in selected),
+        "storage_bytes": sum(storages.values()),
+        "bytes_by_dtype": dict(sorted(by_dtype.items(), key=lambda kv: -kv[1])),
+    }
+    groups: list[GroupInfo] = []
+    if depth is not None:
+        acc: dict[str, GroupInfo] = {}
+        for t in selected:
+            key = ".".join(t.path[:depth])
+            g = acc.setdefault(key, GroupInfo(key, 0, 0, 0))
+            g.tensors += 1
+            g.numel += t.numel
+            g.bytes += t.nbytes
+        groups = list(acc.values())
+    return InspectReport(
+        path=str(ckpt.path),
+        format=ckpt.format,
+        files=ckpt.files,
+        tensors=[TensorInfo(t.name, list(t.shape), t.dtype, t.nbytes, t.device) for t in selected],
+        totals=totals,
+        metadata=metadata,
+        state_dict_key=sd_key,
+        prefix=prefix,
+        prefix_kind=kind,
+        groups=groups,
+        globals=ckpt.globals,
+    )

@@ -1,0 +1,139 @@
+"""One entry point that parses any supported checkpoint into a ``Checkpoint``, and tree walks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mltools.ckpt import formats
+from mltools.ckpt.errors import CheckpointError
+from mltools.ckpt.records import Checkpoint, OpaqueObject, TensorMeta
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Parse ``path`` (any supported format) without reading tensor data and without torch."""
+    p = Path(path)
+    fmt = formats.detect_format(p)
+    if fmt == formats.ZIP:
+        from mltools.ckpt.zipreader import read_zip_checkpoint
+
+        return read_zip_checkpoint(p)
+    if fmt == formats.LEGACY:
+        from mltools.ckpt.legacy import read_legacy_checkpoint
+
+        return read_legacy_checkpoint(p)
+    if fmt == formats.SAFETENSORS:
+        from mltools.ckpt.safetensors_header import read_safetensors
+
+        return read_safetensors(p)
+    if fmt == formats.SHARDED:
+        from mltools.ckpt.sharded import read_sharded
+
+        return read_sharded(p)
+    if fmt == formats.DCP:
+        from mltools.ckpt.dcp import read_dcp
+
+        return read_dcp(p)
+    from mltools.ckpt.unpickler import symbolic_load
+
+    root, unpickler = symbolic_load(p.read_bytes(), file_name=str(p))
+    return Checkpoint(path=str(p), format=fmt, root=root, files=[str(p)], globals=unpickler.globals)
+
+
+_MAX_DEPTH = 64
+
+
+def walk(obj: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Yield (key path, leaf) for every leaf of nested dicts, lists and opaque objects' state.
+
+    Below ``_MAX_DEPTH`` levels a node is yielded whole (a leaf), whatever it holds.
+    """
+    if len(path) >= _MAX_DEPTH or isinstance(obj, TensorMeta):
+        yield path, obj
+    elif isinstance(obj, dict) and obj:
+        for key, value in obj.items():
+            yield from walk(value, (*path, str(key)))
+    elif isinstance(obj, (list, tuple)) and obj and any(_has_tensor(v) for v in obj):
+        for i, value in enumerate(obj):
+            yield from walk(value, (*path, str(i)))
+    elif isinstance(obj, OpaqueObject) and _has_tensor(obj):
+        yield from walk(obj.attributes(), path)
+    else:
+        yield path, obj
+
+
+def _has_tensor(obj: Any, depth: int = 0) -> bool:
+    if depth > 50:
+        return False
+    if isinstance(obj, TensorMeta):
+        return True
+    if isinstance(obj, dict):
+        return any(_has_tensor(v, depth + 1) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_has_tensor(v, depth + 1) for v in obj)
+    if isinstance(obj, OpaqueObject):
+        return _has_tensor(obj.attributes(), depth + 1)
+    return False
+
+
+STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network")
+
+
+def state_dict_of(obj: Any, select: str | None = None) -> tuple[dict[str, TensorMeta], str]:
+    """The flat state dict (name -> tensor) inside ``obj`` and the key path it came from.
+
+    ``select`` is a dotted key path (``"state_dict"``, ``"model"``); ``""`` means the whole
+    object; ``None`` picks the first of the usual keys (``state_dict``, ``model`` ...) of a
+    training checkpoint, or the whole object.
+    """
+    node, where = obj, ""
+    if select:
+        node = select_path(obj, select)
+        where = select
+    elif (
+        select is None
+        and isinstance(obj, dict)
+        and not all(isinstance(v, TensorMeta) for v in obj.values())
+    ):
+        for key in STATE_DICT_KEYS:
+            if isinstance(obj.get(key), dict) and _has_tensor(obj[key]):
+                node, where = obj[key], key
+                break
+    flat: dict[str, TensorMeta] = {}
+    for key_path, leaf in walk(node):
+        if isinstance(leaf, TensorMeta):
+            flat[".".join(key_path)] = leaf
+    return flat, where
+
+
+def select_path(obj: Any, select: str) -> Any:
+    """Follow a dotted key path into nested dicts; a key may itself contain dots."""
+    node = obj
+    rest = select
+    while rest:
+        if not isinstance(node, dict):
+            raise CheckpointError(f"--select {select!r}: {rest!r} is not inside a dict")
+        for key in sorted((str(k) for k in node), key=len, reverse=True):
+            if rest == key or rest.startswith(key + "."):
+                node = node[key] if key in node else node[_orig_key(node, key)]
+                rest = rest[len(key) + 1 :]
+                break
+        else:
+            # flat dotted keys (distributed checkpoints, flattened state dicts): a prefix
+            nested = {
+                str(k)[len(rest) + 1 :]: v for k, v in node.items() if str(k).startswith(rest + ".")
+            }
+            if nested:
+                return nested
+            keys = ", ".join(sorted(str(k) for k in node)[:10])
+            raise CheckpointError(
+                f"--select {select!r}: no key {rest!r} (keys here: {keys})",
+                hint="`mltools ckpt inspect --depth 1 PATH` shows the top-level keys",
+            )
+    return node
+
+
+def _orig_key(node: dict[Any, Any], key: str) -> Any:
+    return next(k for k in node if str(k) == key)
