@@ -57,6 +57,10 @@ COLLECTIVES = frozenset(
     }
 )
 _LIBRARY = re.compile(r"(/lib(64)?/python3\.\d+/|site-packages/|dist-packages/|^<frozen )")
+# The smoke test's own rank code plays the part of user code in its stacks.
+_USER_EVEN_IF_INSTALLED = re.compile(r"mltools/ddp/smoke\.py$")
+# Stuck in autograd's backward under DDP means waiting for the gradient all_reduce.
+_BACKWARD = frozenset({"backward", "_engine_run_backward", "run_backward"})
 _LAUNCHERS = ("torchrun", "torch.distributed.run", "torch.distributed.launch")
 
 
@@ -323,7 +327,7 @@ def discover_ranks(pids: Iterable[int] = ()) -> list[RankProcess]:
 
 def is_library_file(filename: str) -> bool:
     """True for the standard library, installed packages and frozen modules."""
-    return bool(_LIBRARY.search(filename))
+    return bool(_LIBRARY.search(filename)) and not _USER_EVEN_IF_INSTALLED.search(filename)
 
 
 def _fmt(f: pyspy.Frame) -> str:
@@ -338,6 +342,9 @@ def signature(frames: list[pyspy.Frame]) -> tuple[str | None, str | None, str | 
     for f in reversed(library):  # outermost library frame first: what the user called
         if f.name in COLLECTIVES and "distributed" in f.filename:
             collective = f.name
+            break
+        if f.name in _BACKWARD and "torch" in f.filename:
+            collective = "backward (gradient all_reduce)"
             break
     call = None
     if collective:
