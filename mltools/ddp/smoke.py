@@ -788,9 +788,10 @@ def _judge(
         extra = ""
         if s0.detail.get("unused_parameters"):
             extra = f" (parameters without grad: {', '.join(s0.detail['unused_parameters'])})"
+        first = (s0.error or "").split(". ")[0][:200]
         return (
             False,
-            f"rank {r0.rank} failed in {s0.step}: {s0.kind}{extra}: {s0.error}",
+            f"rank {r0.rank} failed in {s0.step}: {s0.kind}{extra}: {first}",
             kind or "error",
             culprits,
         )
