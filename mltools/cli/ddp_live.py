@@ -182,8 +182,11 @@ def smoke(
     step passes on every rank, 5 when the smoke finds a failure.
     For several nodes: `torchrun --nnodes ... -m mltools.ddp.smoke` on each node.
     """
+    from mltools._deps import require
     from mltools.ddp.smoke import FAULTS, run_smoke
     from mltools.errors import CheckFailedError, UsageError
+
+    require("torch")
 
     if backend not in ("auto", "gloo", "nccl"):
         raise UsageError(f"unknown backend {backend!r}", hint="use auto, gloo or nccl")

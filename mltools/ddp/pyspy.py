@@ -140,6 +140,8 @@ def dump_stacks(pid: int, *, native: bool = False, timeout: float = 30.0) -> lis
         )
     except subprocess.TimeoutExpired as exc:
         raise AttachError(f"py-spy did not answer within {timeout:.0f}s for pid {pid}") from exc
+    except OSError as exc:
+        raise AttachError(f"cannot run py-spy ({exe}): {exc.strerror or exc}") from exc
     if proc.returncode != 0:
         err = (proc.stderr or proc.stdout).strip().splitlines()
         first = err[0] if err else f"py-spy exited with {proc.returncode}"

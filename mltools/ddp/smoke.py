@@ -210,7 +210,7 @@ def _ddp_step(dist: Any, device: Any, inject: bool, fault: str | None) -> dict[s
     values = [float(g) for g in gathered]
     if max(values) - min(values) > 1e-6 * max(1.0, abs(values[0])):
         raise _WrongResult(f"parameters differ across ranks after the DDP step: {values}")
-    return {"loss": float(loss), "param_checksum": values[0]}
+    return {"loss": float(loss.detach()), "param_checksum": values[0]}
 
 
 class _WrongResult(Exception):
