@@ -28,7 +28,7 @@ def _smoke_processes(parent_pid: int) -> list[int]:
     return left
 
 
-def _smoke(run_mltools, *args: str) -> tuple[int, dict]:
+def _smoke(*args: str) -> tuple[int, dict]:
     import subprocess
     import sys
 
@@ -46,8 +46,8 @@ def _smoke(run_mltools, *args: str) -> tuple[int, dict]:
     return proc.returncode, json.loads(out)
 
 
-def test_smoke_passes_on_healthy_gloo(run_mltools):
-    code, data = _smoke(run_mltools, "--nproc", "2", "--backend", "gloo", "--timeout", "120")
+def test_smoke_passes_on_healthy_gloo():
+    code, data = _smoke("--nproc", "2", "--backend", "gloo", "--timeout", "120")
     assert code == 0
     assert data["ok"] is True and data["kind"] == "ok" and data["culprits"] == []
     assert data["backend"] == "gloo"
@@ -72,9 +72,9 @@ def test_smoke_passes_on_healthy_gloo(run_mltools):
         ("mismatch", 1, "mismatch"),
     ],
 )
-def test_smoke_names_the_injected_fault(run_mltools, fault, rank, kind):
+def test_smoke_names_the_injected_fault(fault, rank, kind):
     code, data = _smoke(
-        run_mltools, "--backend", "gloo", "--timeout", STEP_TIMEOUT,
+        "--backend", "gloo", "--timeout", STEP_TIMEOUT,
         "--inject", fault, "--inject-rank", str(rank),
     )  # fmt: skip
     assert code == 5
@@ -94,11 +94,19 @@ def test_smoke_names_the_injected_fault(run_mltools, fault, rank, kind):
     if fault in ("stall", "mismatch"):
         hang = data["hang"]
         by_rank = {r["rank"]: r for r in hang["ranks"]}
+        flight = hang["flight_recorder"]  # dumped live by the ranks when the step hung
+        assert [t["rank"] for t in flight["ranks"]] == [0, 1]
         if fault == "stall":
             assert by_rank[rank]["frame"].endswith("(_FakeLoader.__next__)")
             assert by_rank[1 - rank]["collective"] == "backward (gradient all_reduce)"
             assert "ddp_step hung" in data["verdict"]
+            assert flight["behind_ranks"] == [rank]
+            assert flight["ranks"][1 - rank]["last_enqueued_op"] == "all_reduce"
         else:
             assert by_rank[rank]["collective"] == "broadcast"
             assert by_rank[1 - rank]["collective"] == "all_reduce"
             assert "all_reduce hung" in data["verdict"]
+            assert flight["divergence_seq"] == 2
+            assert (
+                flight["divergence"] == "collective #2 differs: rank 0 all_reduce, rank 1 broadcast"
+            )

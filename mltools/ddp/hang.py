@@ -570,6 +570,8 @@ def analyze_hang(
     paths = list(flight_recorder or [])
     flight = fr.read_flight_recorder(paths, env) if (paths or flight_recorder is None) else None
     sentence, kind, culprits = verdict(states, flight)
+    if flight is not None and flight.divergence and flight.divergence not in sentence:
+        sentence += f" (flight recorder: {flight.divergence})"
     return HangReport(
         verdict=sentence,
         kind=kind,

@@ -54,6 +54,8 @@ FAULTS = ("mismatch", "stall", "crash", "unused-params")
 CRASH_EXIT_CODE = 17
 _DIR_ENV = "MLTOOLS_SMOKE_DIR"
 _PARENT_ENV = "MLTOOLS_SMOKE_PARENT"
+_FR_TRIGGER = "dump-flight-recorder"
+_FR_PREFIX = "fr_rank_"
 _ERROR_KINDS = (
     (
         "unused_parameters",
@@ -297,10 +299,15 @@ def _watchdog(rec: _Recorder, hard_timeout: float, parent: int | None) -> None:
     """Bound every step even without a parent watching (torchrun mode), and never orphan."""
     import faulthandler
 
+    dumped = False
+    trigger = rec.path.parent / _FR_TRIGGER if rec.path is not None else None
     while True:
-        time.sleep(0.5)
+        time.sleep(0.2)
         if parent is not None and not _alive(parent):
             os._exit(125)
+        if trigger is not None and not dumped and trigger.exists():
+            dumped = True
+            _dump_flight_recorder(trigger.parent / f"{_FR_PREFIX}{rec.rank}")
         current = rec.open_step
         if current and time.monotonic() - current[1] > hard_timeout:
             rec.write(
@@ -313,6 +320,20 @@ def _watchdog(rec: _Recorder, hard_timeout: float, parent: int | None) -> None:
             sys.stderr.write(f"[rank {rec.rank}] step {current[0]} hung; Python stacks follow\n")
             faulthandler.dump_traceback(all_threads=True)
             os._exit(124)
+
+
+def _dump_flight_recorder(path: Path) -> None:
+    """Write this rank's flight-recorder buffer (the parent asked: a step hangs)."""
+    try:
+        import torch._C._distributed_c10d as c10d
+
+        data = c10d._dump_fr_trace()
+    except Exception as exc:  # an old torch, or no recorder: the stacks still tell
+        sys.stderr.write(f"[flight recorder] no dump: {exc}\n")
+        return
+    tmp = path.parent / f".{path.name}.tmp"
+    tmp.write_bytes(data)
+    tmp.rename(path)
 
 
 def _alive(pid: int) -> bool:
@@ -603,6 +624,9 @@ def run_smoke(
             "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
             "PYTHONPATH": os.pathsep.join(filter(None, [repo_root, env.get("PYTHONPATH")])),
             "PYTHONUNBUFFERED": "1",
+            # the flight recorder (its name before torch 2.7, then now) for hang evidence
+            "TORCH_NCCL_TRACE_BUFFER_SIZE": env.get("TORCH_NCCL_TRACE_BUFFER_SIZE", "2000"),
+            "TORCH_FR_BUFFER_SIZE": env.get("TORCH_FR_BUFFER_SIZE", "2000"),
         }
     )
     argv = [
@@ -705,9 +729,16 @@ def _watch(
             live = [p for p in worker_pids if _alive(p)]
             report = None
             if live:
+                (workdir / _FR_TRIGGER).touch()
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline and len(
+                    list(workdir.glob(f"{_FR_PREFIX}*"))
+                ) < len(live):
+                    time.sleep(0.1)
+                dumps = [str(workdir / _FR_PREFIX)] if any(workdir.glob(f"{_FR_PREFIX}*")) else []
                 try:
                     report = hang.analyze_hang(
-                        live, samples=hang_samples, interval=hang_interval, flight_recorder=[]
+                        live, samples=hang_samples, interval=hang_interval, flight_recorder=dumps
                     )
                 except MltoolsError as exc:
                     report = {"error": exc.message}
