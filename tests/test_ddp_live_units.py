@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from mltools.ddp import flight_recorder as fr
@@ -387,3 +388,28 @@ def test_smoke_nccl_without_gpu_says_so(cli):
     result = cli("ddp-doctor", "smoke", "--backend", "nccl")
     assert result.exit_code == 1
     assert "backend nccl needs CUDA GPUs" in result.stderr
+
+
+def test_discovery_keeps_the_rank_process_not_its_children_or_wrapper(tmp_path):
+    """A shell wrapper and a DataLoader-like child inherit RANK; only the rank itself counts."""
+    child_code = "import time; time.sleep(60)"
+    rank_code = (
+        "import subprocess, sys, time\n"
+        f"c = subprocess.Popen([sys.executable, '-c', {child_code!r}])\n"
+        "print(c.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = {**os.environ, "RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"}
+    wrapper = subprocess.Popen(
+        ["bash", "-c", f'"{sys.executable}" -c "$RANK_CODE"; true'],
+        env={**env, "RANK_CODE": rank_code}, stdout=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        child_pid = int(wrapper.stdout.readline())
+        rank_pid = psutil.Process(child_pid).ppid()
+        found = hang.discover_ranks([wrapper.pid, rank_pid, child_pid])
+        assert [(r.pid, r.rank, r.local_rank, r.world_size) for r in found] == [(rank_pid, 3, 1, 4)]
+    finally:
+        os.killpg(wrapper.pid, 9)
+        wrapper.wait()
