@@ -216,31 +216,33 @@ def _gpu_pids() -> list[int]:
 
 
 def _dedupe(found: list[RankProcess]) -> list[RankProcess]:
-    """One process per (job, rank): the topmost Python process (drops DataLoader workers)."""
+    """One process per (job, rank): the topmost Python one.
+
+    DataLoader workers and other children inherit the rank's environment, and a
+    shell wrapper carries it too; neither is the rank.
+    """
     import psutil
 
-    by_key: dict[tuple[str | None, int | None, int], RankProcess] = {}
-    pids = {r.pid for r in found}
+    ancestors: dict[int, set[int]] = {}
+    python: set[int] = set()
     for r in found:
         try:
             proc = psutil.Process(r.pid)
-            ancestors = {p.pid for p in proc.parents()}
+            ancestors[r.pid] = {p.pid for p in proc.parents()}
         except psutil.Error:
+            continue  # exited meanwhile
+        if _is_python(proc):
+            python.add(r.pid)
+    by_key: dict[tuple[str | None, int | None, int], RankProcess] = {}
+    for r in found:
+        if r.pid not in python:
             continue
-        parent_same = any(
-            o.pid in ancestors and o.rank == r.rank and o.job == r.job and o.pid != r.pid
+        if any(
+            o.pid in python and o.pid in ancestors[r.pid] and (o.rank, o.job) == (r.rank, r.job)
             for o in found
-        )
-        if parent_same and any(
-            o.pid in ancestors and o.rank == r.rank and _is_python(psutil.Process(o.pid))
-            for o in found
-            if o.pid in pids and o.pid != r.pid
         ):
-            continue  # a child (DataLoader worker, subprocess) of the rank process
-        if not _is_python(proc):
-            continue  # a shell wrapper; its python child carries the same rank
-        key = (r.job, r.rank, 0 if r.rank is not None else r.pid)
-        by_key.setdefault(key, r)
+            continue
+        by_key.setdefault((r.job, r.rank, 0 if r.rank is not None else r.pid), r)
     return sorted(by_key.values(), key=lambda r: (r.rank is None, r.rank or 0, r.pid))
 
 
