@@ -37,6 +37,9 @@ def main():
     rank = dist.get_rank()
     t = torch.ones(4)
     step(t)
+    import torch._C._distributed_c10d as c10d
+    with open(os.environ["TORCH_FR_DUMP_TEMP_FILE"] + str(rank), "wb") as fh:
+        fh.write(c10d._dump_fr_trace())
     print(f"ready rank={rank} pid={os.getpid()}", flush=True)
     if rank == 1:
         slow_loader()
@@ -67,7 +70,9 @@ def hung_job(tmp_path_factory):
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
          "train.py"],
         cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env=mltools_env({"OMP_NUM_THREADS": "1"}), start_new_session=True,
+        env=mltools_env({"OMP_NUM_THREADS": "1", "TORCH_FR_BUFFER_SIZE": "100",
+                         "TORCH_FR_DUMP_TEMP_FILE": str(workdir / "fr_rank_")}),
+        start_new_session=True,
     )  # fmt: skip
     ranks: dict[int, int] = {}
     try:
@@ -118,6 +123,18 @@ def _assert_names_rank1(data: dict, ranks: dict[int, int]) -> None:
 def test_hang_discovers_the_ranks_and_names_the_stalled_one(hung_job, run_mltools):
     _, ranks = hung_job
     _assert_names_rank1(_hang_json(run_mltools), ranks)
+
+
+def test_hang_reads_the_jobs_flight_recorder_dumps(hung_job, run_mltools):
+    """The dump prefix comes from the ranks' environment, not from ours."""
+    agent_pid, _ = hung_job
+    data = _hang_json(run_mltools, "--pid", str(agent_pid))
+    flight = data["flight_recorder"]
+    assert [(t["rank"], t["last_completed"], t["last_completed_op"]) for t in flight["ranks"]] == [
+        (0, 1, "all_reduce"),
+        (1, 1, "all_reduce"),
+    ]
+    assert flight["missing_ranks"] == [] and flight["divergence_seq"] is None
 
 
 def test_hang_with_rank_pids(hung_job, run_mltools):

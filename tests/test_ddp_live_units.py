@@ -216,6 +216,13 @@ def test_flight_recorder_corrupt_file_is_an_input_error(tmp_path):
     assert fr.read_flight_recorder(env={"TORCH_FR_DUMP_TEMP_FILE": str(tmp_path / "none_")}) is None
 
 
+def test_flight_recorder_skips_stale_dumps(tmp_path):
+    _dump(tmp_path / "fr_rank_0", [_entry(1, "barrier")])
+    env = {"TORCH_FR_DUMP_TEMP_FILE": str(tmp_path / "fr_rank_")}
+    assert fr.read_flight_recorder(env=env, newer_than=time.time() + 60) is None
+    assert fr.read_flight_recorder(env=env, newer_than=time.time() - 60) is not None
+
+
 @pytest.mark.slow
 def test_flight_recorder_reads_a_real_gloo_dump(tmp_path):
     pytest.importorskip("torch")

@@ -223,10 +223,21 @@ def analyze(traces: list[RankTrace], world_size: int | None = None) -> FlightRec
 
 
 def read_flight_recorder(
-    paths: Iterable[str | Path] = (), env: Mapping[str, str] | None = None
+    paths: Iterable[str | Path] = (),
+    env: Mapping[str, str] | None = None,
+    *,
+    newer_than: float | None = None,
 ) -> FlightRecorderReport | None:
-    """Find, load and analyse dumps; None when there are none. Unreadable files are skipped."""
+    """Find, load and analyse dumps; None when there are none.
+
+    Unreadable files are skipped unless the user named them (then the first
+    error is raised). ``newer_than`` (epoch seconds) skips stale dumps left by an
+    earlier run at the default path.
+    """
+    paths = list(paths)
     files = find_dumps(paths, env)
+    if newer_than is not None:
+        files = [f for f in files if f.stat().st_mtime >= newer_than]
     traces = []
     errors = []
     for f in files:
@@ -235,7 +246,7 @@ def read_flight_recorder(
         except (InputError, OSError) as exc:
             errors.append(str(exc))
     if not traces:
-        if errors and list(paths):
+        if errors and paths:
             raise InputError(errors[0])
         return None
     return analyze(traces)

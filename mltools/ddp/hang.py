@@ -79,6 +79,7 @@ class RankProcess:
     source: str = "pid"  # how it was found: environ, torchrun, nvml, pid
     agent_pid: int | None = None
     job: str | None = None
+    fr_prefix: str | None = None  # where the job writes flight-recorder dumps, if set
 
 
 @dataclass
@@ -189,6 +190,7 @@ def _from_env(pid: int, env: Mapping[str, str], source: str) -> RankProcess:
         world_size=_int(env.get("WORLD_SIZE")),
         source=source,
         job=job,
+        fr_prefix=next((env[k] for k in fr.ENV_NAMES if env.get(k)), None),
     )
 
 
@@ -547,6 +549,17 @@ def verdict(
     )
 
 
+def _started(ranks: list[RankProcess]) -> float | None:
+    """When the earliest rank process started (epoch seconds)."""
+    import psutil
+
+    times = []
+    for r in ranks:
+        with contextlib.suppress(psutil.Error):
+            times.append(psutil.Process(r.pid).create_time())
+    return min(times) if times else None
+
+
 def analyze_hang(
     pids: Iterable[int] = (),
     *,
@@ -559,7 +572,8 @@ def analyze_hang(
     """Find the ranks (or use ``pids``), sample their stacks and name the odd one(s) out.
 
     ``flight_recorder``: dump files/directories/prefixes to read; None reads the
-    dumps at the configured prefix (``TORCH_FR_DUMP_TEMP_FILE``) when there are any.
+    dumps written since the ranks started at the job's ``TORCH_FR_DUMP_TEMP_FILE``
+    (read from the ranks' environment; else ours, else torch's default prefix).
     """
     if samples < 1:
         raise HangError("--samples must be at least 1")
@@ -569,8 +583,13 @@ def analyze_hang(
     pyspy.pyspy_path()
     ranks = discover_ranks(pids)
     states = sample_stacks(ranks, samples=samples, interval=interval, native=native)
-    paths = list(flight_recorder or [])
-    flight = fr.read_flight_recorder(paths, env) if (paths or flight_recorder is None) else None
+    if flight_recorder is None:
+        # the job's own dump path (its environment) else ours; only dumps from this run
+        prefixes = sorted({r.fr_prefix for r in ranks if r.fr_prefix})
+        flight = fr.read_flight_recorder(prefixes, env, newer_than=_started(ranks))
+    else:
+        paths = list(flight_recorder)
+        flight = fr.read_flight_recorder(paths, env) if paths else None
     sentence, kind, culprits = verdict(states, flight)
     if flight is not None and flight.divergence and flight.divergence not in sentence:
         sentence += f" (flight recorder: {flight.divergence})"
