@@ -130,7 +130,8 @@ def test_hang_reads_the_jobs_flight_recorder_dumps(hung_job, run_mltools):
     agent_pid, _ = hung_job
     data = _hang_json(run_mltools, "--pid", str(agent_pid))
     flight = data["flight_recorder"]
-    assert [(t["rank"], t["last_completed"], t["last_completed_op"]) for t in flight["ranks"]] == [
+    # (completion is marked asynchronously, so only what was enqueued is certain)
+    assert [(t["rank"], t["last_enqueued"], t["last_enqueued_op"]) for t in flight["ranks"]] == [
         (0, 1, "all_reduce"),
         (1, 1, "all_reduce"),
     ]
