@@ -39,7 +39,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mltools.errors import MltoolsError, UsageError
 
@@ -349,8 +349,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def rank_main(argv: list[str] | None = None) -> int:
-    """Entry point of one rank (``torchrun ... -m mltools.ddp.smoke``)."""
+def rank_main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of one rank (``torchrun ... -m mltools.ddp.smoke``); exits 0 ok, 1 failed."""
     parser = argparse.ArgumentParser(
         prog="python -m mltools.ddp.smoke", description=__doc__.split("\n")[0]
     )
@@ -844,4 +844,4 @@ def _behind(ranks: list[RankResult]) -> list[int]:
 
 
 if __name__ == "__main__":
-    sys.exit(rank_main())
+    rank_main()
