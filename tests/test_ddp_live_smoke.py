@@ -110,3 +110,24 @@ def test_smoke_names_the_injected_fault(fault, rank, kind):
             assert (
                 flight["divergence"] == "collective #2 differs: rank 0 all_reduce, rank 1 broadcast"
             )
+
+
+def test_smoke_module_runs_under_torchrun():
+    """The multi-node path: torchrun launches the ranks, rank 0 prints the JSON summary."""
+    import subprocess
+    import sys
+
+    from tests.conftest import mltools_env
+
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "mltools.ddp.smoke", "--backend", "gloo", "--timeout", "120", "--json"],
+        capture_output=True, text=True, env=mltools_env({"OMP_NUM_THREADS": "1"}),
+        timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    assert data["ok"] is True and data["nproc"] == 2
+    assert [r["status"] for r in data["ranks"]] == ["ok", "ok"]
+    assert data["busbw"][-1]["size_bytes"] == 4 << 20
+    assert psutil.Process().children(recursive=True) == []
