@@ -1,0 +1,133 @@
+"""`ddp-doctor smoke` on 2 gloo ranks: healthy, then each injected fault named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.slow
+
+# Generous: the machine is small and shared; a hang is declared after this many seconds.
+STEP_TIMEOUT = "15"
+
+
+def _smoke_processes(parent_pid: int) -> list[int]:
+    """Processes started by the smoke run of ``parent_pid`` still alive (launcher or ranks)."""
+    left = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            env = Path(f"/proc/{proc.pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if f"MLTOOLS_SMOKE_PARENT={parent_pid}\0".encode() in env and proc.status() != "zombie":
+            left.append(proc.pid)
+    return left
+
+
+def _smoke(*args: str) -> tuple[int, dict]:
+    import subprocess
+    import sys
+
+    from tests.conftest import mltools_env
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltools", "ddp-doctor", "smoke", "--json", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        text=True, env=mltools_env(),
+    )  # fmt: skip
+    out, err = proc.communicate(timeout=300)  # the bound: a fault must be named well within it
+    assert _smoke_processes(proc.pid) == [], "smoke left processes behind"
+    assert psutil.Process().children(recursive=True) == []
+    assert out, err
+    return proc.returncode, json.loads(out)
+
+
+def test_smoke_passes_on_healthy_gloo():
+    code, data = _smoke("--nproc", "2", "--backend", "gloo", "--timeout", "120")
+    assert code == 0
+    assert data["ok"] is True and data["kind"] == "ok" and data["culprits"] == []
+    assert data["backend"] == "gloo"
+    for rank in data["ranks"]:
+        assert rank["status"] == "ok"
+        assert [s["step"] for s in rank["steps"]] == [
+            "init", "barrier", "all_reduce", "broadcast", "all_gather", "ddp_step", "busbw",
+        ]  # fmt: skip
+        assert all(s["status"] == "ok" for s in rank["steps"])
+    assert data["ranks"][0]["steps"][2]["detail"] == {"value": 3.0}  # 1 + 2
+    sizes = [row["size_bytes"] for row in data["busbw"]]
+    assert sizes[0] == 4096 and sizes[-1] == 4 << 20
+    assert all(row["busbw_gbps"] > 0 for row in data["busbw"])
+
+
+@pytest.mark.parametrize(
+    ("fault", "rank", "kind"),
+    [
+        ("crash", 0, "crash"),
+        ("unused-params", 1, "unused_parameters"),
+        ("stall", 1, "hang"),
+        ("mismatch", 1, "mismatch"),
+    ],
+)
+def test_smoke_names_the_injected_fault(fault, rank, kind):
+    code, data = _smoke(
+        "--backend", "gloo", "--timeout", STEP_TIMEOUT,
+        "--inject", fault, "--inject-rank", str(rank),
+    )  # fmt: skip
+    assert code == 5
+    assert data["ok"] is False
+    assert data["kind"] == kind
+    assert data["culprits"] == [rank]
+    statuses = {r["rank"]: r["status"] for r in data["ranks"]}
+    if fault == "crash":
+        assert statuses[rank] == "died"
+        assert data["ranks"][rank]["exit_code"] == 17
+        assert data["verdict"].startswith(f"rank died: rank {rank} ")
+        assert statuses[1 - rank] == "failed"
+    if fault == "unused-params":
+        assert "parameters without grad: head.weight, head.bias" in data["verdict"]
+        step = data["ranks"][rank]["steps"][5]
+        assert step["step"] == "ddp_step" and step["kind"] == "unused_parameters"
+    if fault in ("stall", "mismatch"):
+        hang = data["hang"]
+        by_rank = {r["rank"]: r for r in hang["ranks"]}
+        flight = hang["flight_recorder"]  # dumped live by the ranks when the step hung
+        assert [t["rank"] for t in flight["ranks"]] == [0, 1]
+        if fault == "stall":
+            assert by_rank[rank]["frame"].endswith("(_FakeLoader.__next__)")
+            assert by_rank[1 - rank]["collective"] == "backward (gradient all_reduce)"
+            assert "ddp_step hung" in data["verdict"]
+            assert flight["behind_ranks"] == [rank]
+            assert flight["ranks"][1 - rank]["last_enqueued_op"] == "all_reduce"
+        else:
+            assert by_rank[rank]["collective"] == "broadcast"
+            assert by_rank[1 - rank]["collective"] == "all_reduce"
+            assert "all_reduce hung" in data["verdict"]
+            assert flight["divergence_seq"] == 2
+            assert (
+                flight["divergence"] == "collective #2 differs: rank 0 all_reduce, rank 1 broadcast"
+            )
+
+
+def test_smoke_module_runs_under_torchrun():
+    """The multi-node path: torchrun launches the ranks, rank 0 prints the JSON summary."""
+    import subprocess
+    import sys
+
+    from tests.conftest import mltools_env
+
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "mltools.ddp.smoke", "--backend", "gloo", "--timeout", "120", "--json"],
+        capture_output=True, text=True, env=mltools_env({"OMP_NUM_THREADS": "1"}),
+        timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    assert data["ok"] is True and data["nproc"] == 2
+    assert [r["status"] for r in data["ranks"]] == ["ok", "ok"]
+    assert data["busbw"][-1]["size_bytes"] == 4 << 20
+    assert psutil.Process().children(recursive=True) == []
