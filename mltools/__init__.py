@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "snapshot": "mltools.gpu",
     "select_gpus": "mltools.gpu",
     "gpu_topology": "mltools.gpu",
+    "snapshot_hosts": "mltools.gpu",
     # ddp
     "ddp_setup": "mltools.ddp",
     "seed_everything": "mltools.ddp",
@@ -31,10 +32,17 @@ _LAZY: dict[str, str] = {
     "rank_zero_only": "mltools.ddp",
     "setup_logging": "mltools.ddp",
     "analyze_log": "mltools.ddp",
+    "analyze_hang": "mltools.ddp.hang",
+    "discover_ranks": "mltools.ddp.hang",
+    "read_flight_recorder": "mltools.ddp.flight_recorder",
+    "run_smoke": "mltools.ddp.smoke",
     # checkpoints
     "load_checkpoint": "mltools.ckpt",
     "load_state_dict": "mltools.ckpt",
     "inspect_checkpoint": "mltools.ckpt",
+    "diff_checkpoints": "mltools.ckpt",
+    "convert_checkpoint": "mltools.ckpt",
+    "scan_checkpoint": "mltools.ckpt",
     # files
     "detect_type": "mltools.files",
     "disk_usage": "mltools.files",

@@ -166,3 +166,15 @@ def test_readme_test_command_is_what_ci_runs():
     assert "\n" not in command
     assert command in ci.splitlines(), "README's test command and .ci/run disagree"
     assert "pytest" in command
+
+
+def test_every_public_name_resolves():
+    import mltools
+
+    missing = []
+    for name in mltools.__all__:
+        try:
+            getattr(mltools, name)
+        except (AttributeError, ImportError) as exc:
+            missing.append(f"{name}: {exc}")
+    assert missing == []
