@@ -87,15 +87,7 @@ def parallel_apply(
         return target.apply(func, args=args, **kwargs)  # pandas vectorises ufuncs: no per-row calls
     f = Bound(func, args, kwargs) if (args or kwargs) else func
 
-    serial_reason = _serial_reason(pd, op, target)
-    if op.kind == "groups" and serial_reason is None:
-        spec, why = group_spec_for(target)
-        if spec is None:
-            serial_reason = why
-        else:
-            op = Op("groups", group_spec=spec, apply_options=op.apply_options)
-
-    chosen = _choose_backend(backend, scheduler, workers, op, target, serial_reason)
+    op, chosen = _plan(pd, op, target, backend, scheduler, workers)
     if chosen == "serial":
         return run_whole(op, target, f)
 
@@ -121,6 +113,39 @@ def parallel_apply(
                 per_chunk = backends.run_loky(tasks, workers, advance)
     values = [value for chunk_values in per_chunk for value in chunk_values]
     return op.replay(target, values)
+
+
+def which_backend(
+    obj: Any,
+    axis: int | str = 0,
+    *,
+    backend: str = "auto",
+    workers: int | None = None,
+    scheduler: Any = None,
+    method: str = "apply",
+) -> str:
+    """The backend ``parallel_apply`` would use for these arguments (``"serial"``, ``"loky"``...)."""
+    pd = require("pandas")
+    if backend not in backends.BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}")
+    op, target = _make_op(pd, obj, axis, method, False, None, None, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _plan(pd, op, target, backend, scheduler, workers)[1]
+
+
+def _plan(
+    pd: Any, op: Op, target: Any, backend: str, scheduler: Any, workers: int | None
+) -> tuple[Op, str]:
+    """The op to run (with its groupby rebuild spec) and the backend that will run it."""
+    serial_reason = _serial_reason(pd, op, target)
+    if op.kind == "groups" and serial_reason is None:
+        spec, why = group_spec_for(target)
+        if spec is None:
+            serial_reason = why
+        else:
+            op = Op("groups", group_spec=spec, apply_options=op.apply_options)
+    return op, _choose_backend(backend, scheduler, workers, op, target, serial_reason)
 
 
 def _make_op(
@@ -186,7 +211,7 @@ def _choose_backend(
     if serial_reason is not None:
         if backend != "auto" and serial_reason != "the input is empty":
             warnings.warn(
-                f"parallel_apply runs serially here: {serial_reason}", RuntimeWarning, stacklevel=3
+                f"parallel_apply runs serially here: {serial_reason}", RuntimeWarning, stacklevel=4
             )
         return "serial"
     if backend == "auto":
@@ -208,7 +233,7 @@ def _choose_backend(
             "parallel_apply runs with loky: pandarallel splits DataFrame.map by rows "
             "and cannot keep pandas' result for categorical columns",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return "loky"
     return backend
