@@ -32,6 +32,14 @@ class Bound:
         return self.func(x, *self.args, **self.kwargs)
 
 
+def show(label: Any) -> str:
+    """``repr`` of an index label, numpy scalars as plain Python values (``12``, not ``np.int64(12)``)."""
+    item = getattr(label, "item", None)
+    if callable(item) and type(label).__module__ == "numpy":
+        label = item()
+    return repr(label)
+
+
 def mark(exc: BaseException, where: str) -> None:
     """Attach where ``func`` raised to ``exc`` (an attribute and a traceback note)."""
     if getattr(exc, "mltools_location", None) is not None:
@@ -101,17 +109,17 @@ class Op:
         if self.kind == "series":
             positions = _called_positions(chunk, self.method, self.na_action)
             if k < len(positions):
-                return f"row label {chunk.index[positions[k]]!r}"
-            return f"value {x!r}"
+                return f"row label {show(chunk.index[positions[k]])}"
+            return f"value {show(x)}"
         if self.kind == "rows":
             label = name if not self.raw else chunk.index[k]
-            return f"row label {label!r}"
+            return f"row label {show(label)}"
         if self.kind == "columns":
             label = name if not self.raw else chunk.columns[k]
-            return f"column {label!r}"
+            return f"column {show(label)}"
         if self.kind == "cells":
-            return f"value {x!r}"
-        return f"group {name!r}"
+            return f"value {show(x)}"
+        return f"group {show(name)}"
 
     # -- splitting --------------------------------------------------------------------------
     def units(self, obj: Any) -> int:

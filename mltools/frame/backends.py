@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mltools.errors import UnavailableError, UsageError
-from mltools.frame._ops import Op, Task, mark, run_task
+from mltools.frame._ops import Op, Task, mark, run_task, show
 from mltools.frame.errors import BackendUnavailableError, WorkerDiedError
 
 BACKENDS = ("auto", "serial", "loky", "pandarallel", "dask")
@@ -73,7 +73,8 @@ def _pandarallel_reason() -> str | None:
         except ImportError as exc:
             import pandas as pd
 
-            reason = f"pandarallel does not import with pandas {pd.__version__} ({exc})"
+            detail = re.sub(r"\s*\(/[^)]*\)$", "", str(exc))
+            reason = f"pandarallel does not import with pandas {pd.__version__} ({detail})"
             if "No module named 'pandarallel'" in str(exc):
                 reason = "pandarallel is not installed"
             _PANDARALLEL_REASON.append(reason)
@@ -282,11 +283,11 @@ class _Boxing:
         try:
             return _Box(self.func(x))
         except Exception as exc:
-            where = f"row label {x.name!r}" if hasattr(x, "name") else f"value {x!r}"
+            where = f"row label {show(x.name)}" if hasattr(x, "name") else f"value {show(x)}"
             if self.op.kind == "groups":
-                where = f"group {getattr(x, 'name', None)!r}"
+                where = f"group {show(getattr(x, 'name', None))}"
             elif self.op.kind == "columns":
-                where = f"column {getattr(x, 'name', None)!r}"
+                where = f"column {show(getattr(x, 'name', None))}"
             mark(exc, where)
             return _Box(error=exc)
 
