@@ -115,7 +115,6 @@ def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
         batch_size=1,
         max_nbytes=None,
         temp_folder=tempfile.gettempdir(),
-        pre_dispatch="all",
     )
     results: list[list[Any]] = []
     try:
