@@ -275,12 +275,16 @@ class _Box:
 class _Boxing:
     """``func`` returning ``_Box``es; errors are boxed too and re-raised in the caller."""
 
-    def __init__(self, op: Op, func: Callable[[Any], Any]) -> None:
-        self.op, self.func = op, func
+    def __init__(self, op: Op, func: Callable[[Any], Any], drop: list[Any] | None = None) -> None:
+        self.op, self.func, self.drop = op, func, drop
 
     def __call__(self, x: Any) -> _Box:
+        import pandas as pd
+
+        if self.drop:  # groupby.apply(include_groups=False): the group without its keys
+            x = x.drop(columns=[c for c in self.drop if c in x.columns])
         try:
-            return _Box(self.func(x))
+            value = self.func(x)
         except Exception as exc:
             where = f"row label {show(x.name)}" if hasattr(x, "name") else f"value {show(x)}"
             if self.op.kind == "groups":
@@ -289,6 +293,8 @@ class _Boxing:
                 where = f"column {show(getattr(x, 'name', None))}"
             mark(exc, where)
             return _Box(error=exc)
+        # pandas re-uses one row Series for every row; keep what it held at this call
+        return _Box(value.copy(deep=False) if isinstance(value, pd.Series) else value)
 
 
 def pandarallel_supports(op: Op, obj: Any) -> bool:
@@ -316,7 +322,13 @@ def run_pandarallel(
     pandarallel.initialize(
         nb_workers=workers, progress_bar=progress, verbose=0, use_memory_fs=False
     )
-    boxing = _Boxing(op, func)
+    drop = None
+    if op.kind == "groups":
+        include = op.apply_options.get("include_groups", _include_groups_default())
+        keys = op.group_spec.keys if op.group_spec is not None else None
+        if not include and keys is not None:
+            drop = keys if isinstance(keys, list) else [keys]
+    boxing = _Boxing(op, func, drop)
     if op.kind == "series":
         out = (
             obj.parallel_map(boxing, na_action=op.na_action)
@@ -332,13 +344,20 @@ def run_pandarallel(
         out = obj.parallel_applymap(boxing, na_action=op.na_action)
         cells = [v for j in range(out.shape[1]) for v in out.iloc[:, j].to_numpy()]
     else:
-        out = obj.parallel_apply(boxing, **op.apply_options)
+        out = obj.parallel_apply(boxing)
         cells = list(out.to_numpy()) if isinstance(out, pd.Series) else []
     boxes = [c for c in cells if isinstance(c, _Box)]
     for box in boxes:
         if box.error is not None:
             raise box.error
     return [box.value for box in boxes]
+
+
+def _include_groups_default() -> bool:
+    """``groupby.apply``'s default: grouping columns included before pandas 3, excluded since."""
+    import pandas as pd
+
+    return int(pd.__version__.split(".")[0]) < 3
 
 
 # -- helpers -----------------------------------------------------------------------------------------
