@@ -339,3 +339,22 @@ def test_works_with_a_64_mib_dev_shm():
     status, used = out.stdout.split()
     assert status == "ok"
     assert int(used) < 4 * 2**20  # nothing big went through /dev/shm
+
+
+def test_progress_bar_on_a_terminal(monkeypatch):
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    df = pd.DataFrame({"a": range(50)})
+    got = parallel_apply(df, h.row_scalar, axis=1, backend="loky", workers=2, chunksize=10)
+    pd.testing.assert_series_equal(got, df.apply(h.row_scalar, axis=1))
+    assert "parallel_apply" in err.getvalue()
+    quiet = Tty()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    parallel_apply(df, h.row_scalar, axis=1, backend="loky", workers=2, progress=False)
+    assert quiet.getvalue() == ""

@@ -245,3 +245,12 @@ def test_ctrl_c_stops_the_workers(work):
     _, alive = psutil.wait_procs(workers, timeout=20)
     assert alive == []
     assert not (tmp / "out.csv").exists()
+
+
+def test_result_the_output_format_cannot_store(cli, work):
+    tmp, _ = work
+    (tmp / "mixed.py").write_text("def f(row):\n    return 1 if row['a'] % 2 else 'x'\n")
+    result = cli("apply", "in.csv", "-f", "mixed.py:f", "--axis", "1", "-o", "out.parquet")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("mltools: error: cannot write the result as parquet")
+    assert not list(tmp.glob("*.tmp"))

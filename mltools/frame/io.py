@@ -108,6 +108,16 @@ def write_table(df: Any, path: str | os.PathLike[str]) -> None:
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"cannot write the result as {fmt}: {first}",
+            hint="a column holds values this format cannot store; try .jsonl or .csv",
+        ) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
