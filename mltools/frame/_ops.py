@@ -107,6 +107,8 @@ class Op:
         """Name the ``k``-th call on ``chunk`` (argument ``x``) for an error message."""
         name = getattr(x, "name", None) if self.kind != "series" else None
         if self.kind == "series":
+            if str(chunk.dtype) == "category":  # pandas calls once per category
+                return f"category {show(x)}"
             positions = _called_positions(chunk, self.method, self.na_action)
             if k < len(positions):
                 return f"row label {show(chunk.index[positions[k]])}"
