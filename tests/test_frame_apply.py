@@ -358,3 +358,18 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     monkeypatch.setattr(sys, "stderr", quiet)
     parallel_apply(df, h.row_scalar, axis=1, backend="loky", workers=2, progress=False)
     assert quiet.getvalue() == ""
+
+
+def test_without_pandarallel_installed(monkeypatch):
+    from mltools.frame import backends
+
+    monkeypatch.setitem(sys.modules, "pandarallel", None)
+    backends._pandarallel_reason.cache_clear()
+    try:
+        assert available_backends()["pandarallel"] == "pandarallel is not installed"
+        df = pd.DataFrame({"a": range(20_000)})
+        assert which_backend(df, axis=1, workers=2) == "loky"
+        with pytest.raises(BackendUnavailableError, match="not installed"):
+            parallel_apply(df, len, axis=1, backend="pandarallel")
+    finally:
+        backends._pandarallel_reason.cache_clear()

@@ -7,6 +7,7 @@ through pandas. ``serial`` needs no backend: it is pandas' own apply.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -63,24 +64,19 @@ def _import_reason(module: str) -> str | None:
     return None
 
 
-_PANDARALLEL_REASON: list[str | None] = []
-
-
+@functools.lru_cache(maxsize=1)
 def _pandarallel_reason() -> str | None:
-    if not _PANDARALLEL_REASON:
-        try:
-            import pandarallel  # noqa: F401
-        except ImportError as exc:
-            import pandas as pd
+    """Import pandarallel once: 1.6.5 fails on pandas 3.1 (private window classes moved)."""
+    try:
+        import pandarallel  # noqa: F401
+    except ImportError as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "pandarallel":
+            return "pandarallel is not installed"
+        import pandas as pd
 
-            detail = re.sub(r"\s*\(/[^)]*\)$", "", str(exc))
-            reason = f"pandarallel does not import with pandas {pd.__version__} ({detail})"
-            if "No module named 'pandarallel'" in str(exc):
-                reason = "pandarallel is not installed"
-            _PANDARALLEL_REASON.append(reason)
-        else:
-            _PANDARALLEL_REASON.append(None)
-    return _PANDARALLEL_REASON[0]
+        detail = re.sub(r"\s*\(/[^)]*\)$", "", str(exc))
+        return f"pandarallel does not import with pandas {pd.__version__} ({detail})"
+    return None
 
 
 def require_backend(name: str) -> None:
