@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,7 +32,7 @@ WORKERS = 2
 def heavy(row: pd.Series) -> int:
     """A Python-level row function costing some tens of microseconds (no numpy inside)."""
     acc = int(row["a"])
-    for i in range(150):
+    for i in range(300):
         acc = (acc * 31 + i) % 1_000_003
     return acc + len(row["s"])
 
@@ -51,12 +52,51 @@ def frame(n: int) -> pd.DataFrame:
     )
 
 
+def cpu_accounting(df: pd.DataFrame, rows: int) -> None:
+    """CPU seconds spent, which machine load does not inflate the way wall time is.
+
+    On a shared, loaded machine the wall-clock speedup says more about the
+    neighbours than about parallel_apply; the CPU split tells what it would be
+    with 2 idle cores: the parent's serial part plus half of the workers' part.
+    """
+    import psutil
+
+    me = psutil.Process()
+
+    def children_cpu() -> float:
+        total = 0.0
+        for child in me.children(recursive=True):
+            try:
+                times = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    start = time.process_time()
+    df.apply(heavy, axis=1)
+    plain = time.process_time() - start
+    parallel_apply(df.head(20_000), heavy, axis=1, backend="loky", workers=WORKERS)  # warm pool
+    start, start_children = time.process_time(), children_cpu()
+    parallel_apply(df, heavy, axis=1, backend="loky", workers=WORKERS, progress=False)
+    parent = time.process_time() - start
+    workers = children_cpu() - start_children
+    ideal = plain / (parent + workers / WORKERS)
+    print(f"\n## CPU seconds, {rows:,} rows (load-independent)")
+    print(f"  df.apply                 {plain:7.2f} s")
+    print(f"  parallel_apply[loky]     {parent:7.2f} s in the caller + {workers:.2f} s in workers")
+    print(
+        f"  work overhead: {(parent + workers) / plain:.2f}x the CPU of df.apply; "
+        f"speedup on {WORKERS} idle cores: {ideal:.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50,000 rows, fewer repeats")
     opts = parser.parse_args()
     rows = 50_000 if opts.quick else 200_000
-    repeat = 2 if opts.quick else 3
+    repeat = 2
     status = available_backends()
     print(
         f"pandas {pd.__version__}; backends: "
@@ -92,10 +132,14 @@ def main() -> None:
         cases,
         baseline="df.apply",
         repeat=repeat,
+        warmup=0,  # the equality check above already ran every case once (and warmed the pool)
     )
     for row in heavy_result["cases"]:
         if row["name"] != "df.apply":
             print(f"  speedup {row['name']}: {1 / row['ratio']:.2f}x over df.apply")
+
+    if status["loky"] is None:
+        cpu_accounting(df, rows)
 
     small = frame(1_000)
     small_cases = [
