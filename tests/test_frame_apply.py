@@ -54,14 +54,18 @@ def _quiet(call):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @PROPERTY
-@given(df=h.frames(), func=st.sampled_from(h.ROW_FUNCS), raw=st.booleans())
-def test_dataframe_apply_rows_equals_pandas(backend, df, func, raw):
+@given(
+    df=h.frames(),
+    func=st.sampled_from(h.ROW_FUNCS),
+    raw=st.booleans(),
+    result_type=st.sampled_from([None, None, "expand", "reduce"]),
+)
+def test_dataframe_apply_rows_equals_pandas(backend, df, func, raw, result_type):
     if raw and func in (h.row_series, h.row_series_varying, h.row_self, h.row_dict):
         raw = False  # these read .name/.iloc: Series only
-    expected = h.outcome(_quiet(lambda: df.apply(func, axis=1, raw=raw)))
-    got = h.outcome(
-        _quiet(lambda: parallel_apply(df, func, axis=1, raw=raw, backend=backend, **PAR))
-    )
+    opts = {"axis": 1, "raw": raw, "result_type": result_type}
+    expected = h.outcome(_quiet(lambda: df.apply(func, **opts)))
+    got = h.outcome(_quiet(lambda: parallel_apply(df, func, backend=backend, **opts, **PAR)))
     h.assert_same(got, expected)
 
 

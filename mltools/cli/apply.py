@@ -116,6 +116,7 @@ def apply_command(
     """
     from mltools.errors import UsageError
     from mltools.frame import io
+    from mltools.frame.backends import default_workers
 
     if (column is None) == (axis is None):
         raise UsageError(
@@ -161,7 +162,7 @@ def apply_command(
                 "rows": len(df),
                 "columns_written": written,
                 "backend": used,
-                "workers": workers,
+                "workers": 1 if used == "serial" else (workers or default_workers()),
                 "duration_seconds": round(duration, 3),
             }
         )

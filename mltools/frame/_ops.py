@@ -173,6 +173,7 @@ class Op:
     # -- replaying --------------------------------------------------------------------------
     def replay(self, obj: Any, values: list[Any]) -> Any:
         """Let pandas build the result of the apply on ``obj`` from the recorded ``values``."""
+        import numpy as np
         import pandas as pd
 
         if (
@@ -189,6 +190,19 @@ class Op:
             result = pd.Series(dict(enumerate(values)))
             result.index = obj.index
             return result.__finalize__(obj, method="apply")
+        if (
+            self.kind == "rows"
+            and not self.raw
+            and self.result_type != "broadcast"
+            and type(obj) is pd.DataFrame
+        ):
+            # pandas builds a row-wise result from the results and the index alone
+            # (wrap_results / infer_to_same_shape), so replay over a one-column frame
+            # with the same index: no second pass of row Series over wide or mixed data.
+            stand_in = pd.DataFrame({"_": np.zeros(len(obj), dtype="int8")}, index=obj.index)
+            stand_in.attrs = obj.attrs
+            stand_in.flags.allows_duplicate_labels = obj.flags.allows_duplicate_labels
+            obj = stand_in
         feed = _Feed(values)
         result = self.call(obj, feed)
         feed.check_done()
