@@ -108,6 +108,7 @@ def test_column_map_by_module_name_with_json_summary(cli, work):
     assert summary["rows"] == 6
     assert summary["columns_written"] == ["s"]
     assert summary["backend"] == "serial"  # 6 rows: auto stays serial
+    assert summary["workers"] == 1
     assert isinstance(summary["duration_seconds"], float)
     assert _read(tmp / "out.parquet")["s"].tolist() == [c.upper() + "!" for c in "abcdef"]
 

@@ -187,8 +187,7 @@ def _apply(
 ) -> tuple[list[Any], str]:
     """Run the function into ``df`` (in place); return the columns written and the backend used."""
     from mltools.errors import UsageError
-    from mltools.frame import parallel_apply
-    from mltools.frame.apply import which_backend
+    from mltools.frame import parallel_apply, which_backend
 
     if column is not None:
         if column not in df.columns:

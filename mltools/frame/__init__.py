@@ -6,7 +6,7 @@ Importing this package is cheap: pandas, joblib and dask load when a function ru
 from __future__ import annotations
 
 from mltools.frame._ops import failure_location
-from mltools.frame.apply import parallel_apply
+from mltools.frame.apply import parallel_apply, which_backend
 from mltools.frame.backends import available_backends
 from mltools.frame.errors import BackendUnavailableError, FunctionError, WorkerDiedError
 
@@ -17,4 +17,5 @@ __all__ = [
     "available_backends",
     "failure_location",
     "parallel_apply",
+    "which_backend",
 ]
