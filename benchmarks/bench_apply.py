@@ -1,0 +1,166 @@
+"""parallel_apply vs plain ``df.apply`` (and pandarallel where it imports), side by side.
+
+1. A CPU-heavy row function over 200,000 rows (``--quick``: 50,000):
+   ``df.apply(f, axis=1)`` vs ``parallel_apply`` with each available backend and
+   2 workers, plus raw ``df.parallel_apply`` when pandarallel imports.
+   Target: at least 1.8x faster than ``df.apply``.
+2. Overhead on a 1,000-row frame with a cheap function: ``df.apply`` vs
+   ``parallel_apply`` (auto, which stays serial) and forced loky.
+   Target: auto no more than 10% slower than ``df.apply``.
+
+Run: python benchmarks/bench_apply.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import pandas as pd
+
+from benchmarks._harness import Case, compare, save
+from mltools.frame import available_backends, parallel_apply
+
+WORKERS = 2
+
+
+def heavy(row: pd.Series) -> int:
+    """A Python-level row function costing some tens of microseconds (no numpy inside)."""
+    acc = int(row["a"])
+    for i in range(300):
+        acc = (acc * 31 + i) % 1_000_003
+    return acc + len(row["s"])
+
+
+def cheap(row: pd.Series) -> float:
+    return row["a"] * 2.0 + row["b"]
+
+
+def frame(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "a": rng.integers(0, 1000, n),
+            "b": rng.random(n),
+            "s": rng.choice(["alpha", "beta", "gamma"], n),
+        }
+    )
+
+
+def cpu_accounting(df: pd.DataFrame, rows: int) -> None:
+    """CPU seconds spent, which machine load does not inflate the way wall time is.
+
+    On a shared, loaded machine the wall-clock speedup says more about the
+    neighbours than about parallel_apply; the CPU split tells what it would be
+    with 2 idle cores: the parent's serial part plus half of the workers' part.
+    """
+    import psutil
+
+    me = psutil.Process()
+
+    def children_cpu() -> float:
+        total = 0.0
+        for child in me.children(recursive=True):
+            try:
+                times = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    start = time.process_time()
+    df.apply(heavy, axis=1)
+    plain = time.process_time() - start
+    parallel_apply(df.head(20_000), heavy, axis=1, backend="loky", workers=WORKERS)  # warm pool
+    start, start_children = time.process_time(), children_cpu()
+    parallel_apply(df, heavy, axis=1, backend="loky", workers=WORKERS, progress=False)
+    parent = time.process_time() - start
+    workers = children_cpu() - start_children
+    ideal = plain / (parent + workers / WORKERS)
+    print(f"\n## CPU seconds, {rows:,} rows (load-independent)")
+    print(f"  df.apply                 {plain:7.2f} s")
+    print(f"  parallel_apply[loky]     {parent:7.2f} s in the caller + {workers:.2f} s in workers")
+    print(
+        f"  work overhead: {(parent + workers) / plain:.2f}x the CPU of df.apply; "
+        f"speedup on {WORKERS} idle cores: {ideal:.2f}x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="50,000 rows, fewer repeats")
+    opts = parser.parse_args()
+    rows = 50_000 if opts.quick else 200_000
+    repeat = 2
+    status = available_backends()
+    print(
+        f"pandas {pd.__version__}; backends: "
+        + ", ".join(f"{k}={'ok' if v is None else 'unavailable'}" for k, v in status.items())
+    )
+    if status["pandarallel"]:
+        print(f"  pandarallel skipped: {status['pandarallel']}")
+    if status["dask"] is None:
+        print("  dask: needs a cluster; measured by the tests, not here")
+
+    df = frame(rows)
+    expected = df.apply(heavy, axis=1)
+    cases = [Case("df.apply", func=lambda: df.apply(heavy, axis=1))]
+    for backend in ("serial", "loky", "pandarallel"):
+        if status[backend] is None:
+            cases.append(
+                Case(
+                    f"parallel_apply[{backend}]",
+                    func=lambda b=backend: parallel_apply(
+                        df, heavy, axis=1, backend=b, workers=WORKERS, progress=False
+                    ),
+                )
+            )
+    if status["pandarallel"] is None:
+        from pandarallel import pandarallel
+
+        pandarallel.initialize(nb_workers=WORKERS, progress_bar=False, verbose=0)
+        cases.append(Case("pandarallel raw", func=lambda: df.parallel_apply(heavy, axis=1)))
+    for case in cases[1:]:  # every contender gives pandas' answer
+        pd.testing.assert_series_equal(case.func(), expected)
+    heavy_result = compare(
+        f"CPU-heavy row function, {rows:,} rows, {WORKERS} workers",
+        cases,
+        baseline="df.apply",
+        repeat=repeat,
+        warmup=0,  # the equality check above already ran every case once (and warmed the pool)
+    )
+    for row in heavy_result["cases"]:
+        if row["name"] != "df.apply":
+            print(f"  speedup {row['name']}: {1 / row['ratio']:.2f}x over df.apply")
+
+    if status["loky"] is None:
+        cpu_accounting(df, rows)
+
+    small = frame(1_000)
+    small_cases = [
+        Case("df.apply", func=lambda: small.apply(cheap, axis=1)),
+        Case(
+            "parallel_apply[auto]",
+            func=lambda: parallel_apply(small, cheap, axis=1, workers=WORKERS, progress=False),
+        ),
+        Case(
+            "parallel_apply[loky] forced",
+            func=lambda: parallel_apply(
+                small, cheap, axis=1, backend="loky", workers=WORKERS, progress=False
+            ),
+        ),
+    ]
+    small_result = compare(
+        "overhead: cheap function, 1,000 rows", small_cases, baseline="df.apply", repeat=31
+    )
+    path = save("bench_apply", [heavy_result, small_result])
+    print(f"\nresults: {path}")
+
+
+if __name__ == "__main__":
+    main()

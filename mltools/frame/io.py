@@ -1,0 +1,201 @@
+"""Tables in and out for ``mltools apply``: CSV, Parquet, JSON Lines (by extension), atomic writes,
+and loading a user function from ``module:function`` or ``path.py:function``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mltools._deps import require
+from mltools.errors import InputError, MissingDependencyError, UsageError
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+
+
+def table_format(path: str | os.PathLike[str]) -> str:
+    """``csv``, ``tsv``, ``parquet`` or ``jsonl`` from the file name (``.gz`` etc. allowed for text)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".bz2", ".xz", ".zst") and len(suffixes) > 1:
+        suffixes = suffixes[:-1]
+        if FORMATS.get(suffixes[-1]) == "parquet":
+            suffixes = []
+    fmt = FORMATS.get(suffixes[-1]) if suffixes else None
+    if fmt is None:
+        raise UsageError(
+            f"cannot tell the table format of {os.fspath(path)!r} from its extension",
+            hint="use .csv, .tsv, .parquet, .pq, .jsonl or .ndjson (text formats may end in .gz)",
+        )
+    return fmt
+
+
+def read_table(path: str | os.PathLike[str]) -> Any:
+    """Read a CSV/TSV, Parquet or JSON Lines file into a DataFrame."""
+    fmt = table_format(path)
+    pd = require("pandas")
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"no such file: {p}", hint="check the path")
+    if p.is_dir():
+        raise InputError(f"is a directory, not a table: {p}")
+    try:
+        if fmt == "csv":
+            return pd.read_csv(p)
+        if fmt == "tsv":
+            return pd.read_csv(p, sep="\t")
+        if fmt == "parquet":
+            require("pyarrow")
+            return pd.read_parquet(p)
+        return pd.read_json(p, lines=True)
+    except (PermissionError, FileNotFoundError, MissingDependencyError):
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"cannot read {p} as {fmt}: {first}",
+            hint="check that the file is complete and that its extension matches its content",
+        ) from exc
+
+
+def write_table(df: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``df`` (without its index) to ``path`` atomically: a temp file, then a rename.
+
+    A crash or Ctrl-C never leaves a half-written ``path``; the old file, if
+    any, stays until the new one is complete.
+    """
+    fmt = table_format(path)
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"the output directory does not exist: {directory}")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    compression = _compression(target)
+    try:
+        if fmt == "csv":
+            df.to_csv(tmp, index=False, compression=compression)
+        elif fmt == "tsv":
+            df.to_csv(tmp, index=False, sep="\t", compression=compression)
+        elif fmt == "parquet":
+            require("pyarrow")
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_json(
+                tmp,
+                orient="records",
+                lines=True,
+                date_format="iso",
+                force_ascii=False,
+                compression=compression,
+            )
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"cannot write the result as {fmt}: {first}",
+            hint="a column holds values this format cannot store; try .jsonl or .csv",
+        ) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _compression(path: Path) -> str | None:
+    return {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}.get(path.suffix.lower())
+
+
+def load_function(spec: str) -> Callable[..., Any]:
+    """Load ``module:function`` (importable, or from the current directory) or ``file.py:function``.
+
+    A function from a file is pickled by value, so that worker processes that
+    cannot import the file still get it.
+    """
+    where, sep, name = spec.rpartition(":")
+    if not sep or not where or not name:
+        raise UsageError(
+            f"--func must look like module:function or path.py:function, not {spec!r}",
+            hint="e.g. --func mypackage.features:score or --func ./features.py:score",
+        )
+    if where.endswith(".py") or os.sep in where:
+        module = _module_from_file(Path(where))
+    else:
+        module = _import_module(where)
+    func: Any = module
+    for part in name.split("."):
+        func = getattr(func, part, None)
+        if func is None:
+            raise UsageError(
+                f"{where} has no function {name!r}",
+                hint=f"define {name} in {where}, or check the spelling",
+            )
+    if not callable(func):
+        raise UsageError(f"{spec} is a {type(func).__name__}, not a function")
+    return func
+
+
+def _import_module(name: str) -> Any:
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name):
+            raise UsageError(
+                f"cannot import module {name!r} for --func",
+                hint="check the name, or give a file: --func path/to/file.py:function",
+            ) from exc
+        raise InputError(f"importing {name} failed: {exc}") from exc
+    except Exception as exc:
+        raise InputError(f"importing {name} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _module_from_file(path: Path) -> Any:
+    if not path.is_file():
+        raise UsageError(f"--func file not found: {path}", hint="check the path to the .py file")
+    module_name = f"_mltools_func_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot load {path} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise InputError(f"running {path} failed: {type(exc).__name__}: {exc}") from exc
+    _pickle_by_value(module)
+    return module
+
+
+def _pickle_by_value(module: Any) -> None:
+    """Tell cloudpickle (joblib's copy, and dask's) to ship this module's functions by value."""
+    for name in ("joblib.externals.cloudpickle", "cloudpickle"):
+        try:
+            cloudpickle = importlib.import_module(name)
+        except ImportError:
+            continue
+        cloudpickle.register_pickle_by_value(module)
