@@ -25,6 +25,8 @@ class MltoolsGroup(TyperGroup):
             return super().invoke(ctx)
         except BrokenPipeError:
             raise
+        except KeyboardInterrupt:
+            raise typer.Exit(_errors.report(KeyboardInterrupt())) from None
         except Exception as exc:
             if _errors.is_framework_exception(exc) or _errors.debug_enabled():
                 raise
