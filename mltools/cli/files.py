@@ -575,7 +575,8 @@ def sync(
         preview = run_sync(src, dst, delete=True, dry_run=True, **kwargs)
         doomed = preview.deleted
         if doomed:
-            print_table(["would delete"], [(_show(p),) for p in doomed], title=None)
+            if not json_out:
+                print_table(["would delete"], [(_show(p),) for p in doomed])
             if not confirm(f"Delete these {len(doomed)} files from {dst}?"):
                 hint("nothing was changed; re-run with --yes to sync and delete them")
                 if json_out:

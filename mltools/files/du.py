@@ -79,7 +79,7 @@ def _walk(root: str, depth: int, top: int, want_files: bool, one_file_system: bo
     seen: set[tuple[int, int]] = set()
     # per directory: [path, depth, parent index, apparent, disk, files]
     dirs: list[list] = [[root, 0, -1, root_st.st_size, root_st.st_blocks * 512, 0]]
-    heap: list[tuple[int, str, int]] = []
+    heap: list[tuple[int, int, str]] = []
     errors: list[str] = []
     linked = 0
     i = 0
@@ -115,7 +115,7 @@ def _walk(root: str, depth: int, top: int, want_files: bool, one_file_system: bo
                 disk += blocks
                 nfiles += 1
                 if want_files:
-                    item = (blocks, entry.path, st.st_size)
+                    item = (blocks, st.st_size, entry.path)
                     if len(heap) < top:
                         heapq.heappush(heap, item)
                     elif item > heap[0]:
@@ -142,7 +142,7 @@ def _walk(root: str, depth: int, top: int, want_files: bool, one_file_system: bo
         hardlinks_counted_once=linked,
         df=disk_free(root),
         biggest_dirs=[DuEntry(r[0], r[3], r[4], r[5]) for r in biggest],
-        biggest_files=[DuEntry(p, a, d) for d, p, a in sorted(heap, reverse=True)],
+        biggest_files=[DuEntry(p, a, d) for d, a, p in sorted(heap, reverse=True)],
         errors=errors,
     )
 

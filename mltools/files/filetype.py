@@ -246,11 +246,13 @@ def _detect_path(path: str, follow_symlinks: bool, describe: bool) -> FileType:
         ok, expected = _extension_ok(path, "empty", "empty")
         return FileType(path, "inode/x-empty", "empty", "empty", ok, 0, "empty", None, expected)
     mime_h, desc_h = _magic_handles(describe)
+    # libmagic itself never follows symlinks: hand it the target when asked to
+    target = os.path.realpath(path) if follow_symlinks else path
     try:
-        with open(path, "rb") as f:
+        with open(target, "rb") as f:
             head = f.read(HEAD_BYTES)
-            mime = mime_h.from_file(path)
-            description = desc_h.from_file(path) if desc_h is not None else ""
+            mime = mime_h.from_file(target)
+            description = desc_h.from_file(target) if desc_h is not None else ""
             found = refine(head, f, size, mime)
     except Exception as exc:  # OSError, or magic.MagicException for files libmagic cannot open
         return _unreadable(path, exc)

@@ -223,7 +223,10 @@ def _stream_lines(stream, on_line: Callable[[str], None]) -> None:
 
 
 def _error_for(code: int, stderr: str, used_password: bool, host: str | None) -> SyncError:
-    tail = next((ln.strip() for ln in reversed(stderr.splitlines()) if ln.strip()), "")
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    # ssh's own complaint says more than rsync's "protocol data stream" aftermath
+    ssh_lines = [ln for ln in lines if ln.startswith("ssh:") or "Permission denied" in ln]
+    tail = (ssh_lines or lines or [""])[-1 if not ssh_lines else 0]
     if used_password and code in SSHPASS_EXIT and (code == 6 or "rsync error" not in stderr):
         message = SSHPASS_EXIT[code]
         hint = (
@@ -235,7 +238,7 @@ def _error_for(code: int, stderr: str, used_password: bool, host: str | None) ->
     message = RSYNC_EXIT.get(code, f"rsync exited with code {code}")
     detail = f" ({tail})" if tail and code != 0 else ""
     hint = None
-    if code == 255:
+    if code == 255 or (ssh_lines and code == 12):
         hint = "check the host, port and login with plain ssh first"
         if "Permission denied" in stderr and not used_password:
             hint = "the host wants a password: use --password-file, SSHPASS or --ask-password"
