@@ -497,6 +497,8 @@ def _password(password_file: str | None, ask: bool) -> str | None:
     if os.environ.get("SSHPASS"):
         return os.environ["SSHPASS"]
     if ask:
+        if not sys.stdin.isatty():  # piped: `pass show host | mltools sync --ask-password ...`
+            return sys.stdin.readline().rstrip("\r\n")
         return typer.prompt("ssh password", hide_input=True, err=True)
     return None
 
@@ -545,7 +547,8 @@ def sync(
     ask_password: Annotated[
         bool,
         typer.Option(
-            "--ask-password", help="Prompt for the ssh password (SSHPASS is used when set)."
+            "--ask-password",
+            help="Prompt for the ssh password (read from stdin when piped; SSHPASS wins when set).",
         ),
     ] = False,
     json_out: JsonFlag = False,

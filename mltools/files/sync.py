@@ -227,7 +227,8 @@ def _error_for(code: int, stderr: str, used_password: bool, host: str | None) ->
     # ssh's own complaint says more than rsync's "protocol data stream" aftermath
     ssh_lines = [ln for ln in lines if ln.startswith("ssh:") or "Permission denied" in ln]
     tail = (ssh_lines or lines or [""])[-1 if not ssh_lines else 0]
-    if used_password and code in SSHPASS_EXIT and (code == 6 or "rsync error" not in stderr):
+    refused = code == 5 and "Permission denied" in stderr
+    if used_password and (refused or (code == 6 and "rsync error" not in stderr)):
         message = SSHPASS_EXIT[code]
         hint = (
             "check the password (file, SSHPASS or prompt)"
