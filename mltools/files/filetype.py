@@ -9,13 +9,22 @@ module-level python-magic functions share handles without a lock).
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mltools.files.ml_formats import HEAD_BYTES, VIDEO_KINDS, refine
+from mltools.files.ml_formats import (
+    HEAD_BYTES,
+    VIDEO_KINDS,
+    is_text_mime,
+    needs_libmagic,
+    refine,
+    sniff_binary,
+    sniff_text,
+)
 
 # Below this many files, forking workers costs more than it saves.
 _POOL_THRESHOLD = 200
@@ -245,17 +254,32 @@ def _detect_path(path: str, follow_symlinks: bool, describe: bool) -> FileType:
     if size == 0:
         ok, expected = _extension_ok(path, "empty", "empty")
         return FileType(path, "inode/x-empty", "empty", "empty", ok, 0, "empty", None, expected)
-    mime_h, desc_h = _magic_handles(describe)
-    # libmagic itself never follows symlinks: hand it the target when asked to
-    target = os.path.realpath(path) if follow_symlinks else path
+    # One open per file: the ML sniffers and libmagic read the same descriptor. O_NOFOLLOW
+    # and O_NONBLOCK: a file swapped for a symlink or a FIFO since the lstat is not opened
+    # through / blocked on.
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
-        with open(target, "rb") as f:
-            head = f.read(HEAD_BYTES)
-            mime = mime_h.from_file(target)
-            description = desc_h.from_file(target) if desc_h is not None else ""
-            found = refine(head, f, size, mime)
-    except Exception as exc:  # OSError, or magic.MagicException for files libmagic cannot open
+        fd = os.open(path, flags)
+    except OSError as exc:
         return _unreadable(path, exc)
+    try:
+        with io.FileIO(fd, "rb", closefd=False) as f:
+            head = os.pread(fd, HEAD_BYTES, 0)
+            found = sniff_binary(head, f, size)
+            mime = description = ""
+            if needs_libmagic(found):
+                mime_h, desc_h = _magic_handles(describe)
+                os.lseek(fd, 0, os.SEEK_SET)
+                mime = mime_h.from_descriptor(fd)
+                if desc_h is not None:
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    description = desc_h.from_descriptor(fd)
+                if found is None and is_text_mime(mime) and mime != "application/x-ndjson":
+                    found = sniff_text(head, f, size)
+    except Exception as exc:  # OSError, or magic.MagicException for what libmagic cannot read
+        return _unreadable(path, exc)
+    finally:
+        os.close(fd)
     return _verdict(path, mime, description, found, size)
 
 
@@ -266,8 +290,7 @@ def _verdict(path: str, mime: str, description: str, found: Any, size: int) -> F
         keep_libmagic = found.kind in VIDEO_KINDS and found.problem is None and kind == found.kind
         if not keep_libmagic:
             mime, kind, problem = found.mime, found.kind, found.problem
-            if description or found.problem:
-                description = found.description
+            description = found.description
     ok, expected = _extension_ok(path, kind, problem)
     return FileType(path, mime, description, kind, ok, size, problem, None, expected)
 
@@ -286,8 +309,6 @@ def detect_type(
         if not data:
             return FileType("<bytes>", "inode/x-empty", "empty", "empty", None, 0, "empty")
         mime_h, desc_h = _magic_handles(True)
-        import io
-
         mime = mime_h.from_buffer(data)
         found = refine(data[:HEAD_BYTES], io.BytesIO(data), len(data), mime)
         result = _verdict("<bytes>", mime, desc_h.from_buffer(data), found, len(data))

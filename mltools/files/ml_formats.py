@@ -302,19 +302,21 @@ def _onnx(head: bytes, f: BinaryIO, size: int) -> Refinement | None:
 
 
 def _jsonl(head: bytes, f: BinaryIO, size: int) -> Refinement | None:
-    lines = [line for line in head.split(b"\n") if line.strip()]
-    if len(head) == HEAD_BYTES and lines and not head.endswith(b"\n"):
+    if head.lstrip()[:1] not in (b"{", b"["):
+        return None
+    lines = [line for line in head.split(b"\n", 12) if line.strip()]
+    if len(head) == HEAD_BYTES or len(lines) > 11:
         lines = lines[:-1]  # the last line may be cut by the read size
     if len(lines) < 2:
         return None
-    for line in lines[:50]:
+    for line in lines[:10]:
         try:
             value = json.loads(line)
         except ValueError:
             return None
         if not isinstance(value, (dict, list)):
             return None
-    return Refinement("jsonl", "application/jsonl", "JSON Lines text")
+    return Refinement("jsonl", "application/x-ndjson", "JSON Lines text")
 
 
 _MP4_BRANDS_MOV = {b"qt  "}
@@ -383,18 +385,8 @@ BINARY_SNIFFERS = (
 VIDEO_KINDS = {"mp4", "mov", "mkv", "webm"}
 
 
-def refine(head: bytes, f: BinaryIO | None, size: int, mime: str) -> Refinement | None:
-    """Return a more precise verdict than libmagic's ``mime``, or None to keep libmagic's.
-
-    ``head`` is the first ``HEAD_BYTES`` bytes; ``f`` an open binary file (or a
-    BytesIO over a buffer) for checks that need more; ``size`` the full size.
-    """
-    if f is None:
-        import io
-
-        f = io.BytesIO(head)
-    if mime.startswith("text/") or mime in ("application/json", "application/x-ndjson"):
-        return _jsonl(head, f, size)
+def sniff_binary(head: bytes, f: BinaryIO, size: int) -> Refinement | None:
+    """The ML/video binary format ``head`` starts with, if any (cheap signature checks)."""
     for sniff in BINARY_SNIFFERS:
         try:
             found = sniff(head, f, size)
@@ -403,3 +395,32 @@ def refine(head: bytes, f: BinaryIO | None, size: int, mime: str) -> Refinement 
         if found is not None:
             return found
     return None
+
+
+def is_text_mime(mime: str) -> bool:
+    return mime.startswith("text/") or mime in ("application/json", "application/x-ndjson")
+
+
+def sniff_text(head: bytes, f: BinaryIO, size: int) -> Refinement | None:
+    """JSON Lines, for a file libmagic already called text or JSON."""
+    return _jsonl(head, f, size)
+
+
+def needs_libmagic(found: Refinement | None) -> bool:
+    """libmagic's words are still wanted: nothing recognised, or a container it knows well."""
+    return found is None or (found.kind in VIDEO_KINDS and found.problem is None)
+
+
+def refine(head: bytes, f: BinaryIO | None, size: int, mime: str) -> Refinement | None:
+    """A more precise verdict than libmagic's ``mime``, or None to keep libmagic's.
+
+    ``head`` is the first ``HEAD_BYTES`` bytes; ``f`` an open binary file (or a
+    BytesIO over a buffer) for checks that need more; ``size`` the full size.
+    """
+    if f is None:
+        import io
+
+        f = io.BytesIO(head)
+    if is_text_mime(mime):
+        return sniff_text(head, f, size)
+    return sniff_binary(head, f, size)
