@@ -144,14 +144,21 @@ def find_candidates(
                 f"not a directory: {root}", hint="clean walks directories; give the folder"
             )
     wants_name = bool(spec.names or spec.presets)
+    # a name must match before anything else counts: most entries are ruled out by name alone
+    names_only = wants_name and "empty" not in spec.presets
+    need_empty_dir = spec.empty_dirs or "empty" in spec.presets
     out: list[Candidate] = []
+
+    def name_reason(name: str, is_dir: bool) -> str | None:
+        reason = _preset_match(name, is_dir, spec.presets)
+        if reason is None:
+            reason = next((g for g in spec.names if fnmatch.fnmatchcase(name, g)), None)
+        return reason
 
     def matches(name: str, st: os.stat_result, is_dir: bool, empty_dir: bool) -> str | None:
         reason = None
         if wants_name:
-            reason = _preset_match(name, is_dir, spec.presets)
-            if reason is None:
-                reason = next((g for g in spec.names if fnmatch.fnmatchcase(name, g)), None)
+            reason = name_reason(name, is_dir)
             if reason is None and not (
                 "empty" in spec.presets and (empty_dir if is_dir else st.st_size == 0)
             ):
@@ -194,6 +201,14 @@ def find_candidates(
             subdirs = []
             for entry in entries:
                 try:
+                    # d_type from the directory listing: no stat needed to skip most entries
+                    if entry.is_symlink():
+                        continue
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    if names_only and name_reason(entry.name, is_dir) is None:
+                        if is_dir:
+                            subdirs.append(entry.path)
+                        continue
                     st = entry.stat(follow_symlinks=False)
                 except OSError as exc:
                     if on_error:
@@ -203,7 +218,7 @@ def find_candidates(
                     continue
                 is_dir = stat.S_ISDIR(st.st_mode)
                 empty_dir = False
-                if is_dir:
+                if is_dir and need_empty_dir:
                     try:
                         with os.scandir(entry.path) as sub:
                             empty_dir = next(sub, None) is None
