@@ -106,12 +106,24 @@ def test_size_age_and_type_filters(tmp_path):
     def names(**kw):
         return sorted(Path(c.path).name for c in find_candidates([root], CleanSpec(**kw)))
 
-    assert names(older_than_seconds=8 * 86400) == ["big-old", "olddir", "small-old"]
+    assert names(older_than_seconds=8 * 86400) == ["big-old", "small-old"]  # files only
     assert names(older_than_seconds=8 * 86400, type="f") == ["big-old", "small-old"]
     assert names(older_than_seconds=8 * 86400, type="d") == ["olddir"]
     assert names(larger_bytes=1024) == ["big-new", "big-old"]
     assert names(smaller_bytes=1024) == ["small-old"]
     assert names(newer_than_seconds=3600, type="f") == ["big-new"]
+
+
+def test_old_directory_with_new_file_is_not_taken_whole(tmp_path):
+    root = tmp_path / "r"
+    (root / "run1").mkdir(parents=True)
+    (root / "run1" / "fresh.log").write_text("new")
+    (root / "run1" / "stale.log").write_text("old")
+    old = time.time() - 30 * 86400
+    os.utime(root / "run1" / "stale.log", (old, old))
+    os.utime(root / "run1", (old, old))
+    candidates = find_candidates([root], CleanSpec(older_than_seconds=8 * 86400))
+    assert [os.path.relpath(c.path, root) for c in candidates] == ["run1/stale.log"]
 
 
 def test_symlinks_never_followed_or_matched(cli, tmp_path):

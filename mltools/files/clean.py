@@ -28,7 +28,11 @@ PRESETS: dict[str, str] = {
 
 @dataclass
 class CleanSpec:
-    """What to match. Name globs and presets are alternatives (OR); the rest narrow (AND)."""
+    """What to match. Name globs and presets are alternatives (OR); the rest narrow (AND).
+
+    Directories match only by name/preset, ``empty_dirs`` or ``type="d"``: an age or
+    size filter alone selects files.
+    """
 
     names: list[str] = field(default_factory=list)
     presets: list[str] = field(default_factory=list)
@@ -165,6 +169,10 @@ def find_candidates(
                 return None
             reason = reason or "empty"
         if (spec.type == "f" and is_dir) or (spec.type == "d" and not is_dir):
+            return None
+        if is_dir and reason is None and spec.type != "d" and not (spec.empty_dirs and empty_dir):
+            # age/size alone never take a whole directory (a dir's mtime says nothing about
+            # the files inside): directories go only by name, preset, --empty-dirs or --type d
             return None
         if spec.empty_files or spec.empty_dirs:
             ok = (spec.empty_dirs and is_dir and empty_dir) or (
