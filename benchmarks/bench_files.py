@@ -9,8 +9,9 @@ Contenders (interleaved, median of N):
             `mltools filetype TREE --summary` (MIME only, like `file --mime-type`) and
             `mltools filetype TREE --json` (MIME + description + ML refinement)
   du:       `du -sx TREE` vs `mltools du TREE --json` and `disk_usage()` in-process
+            (`mltools --version` shows the interpreter + Typer startup floor)
   clean:    `find TREE ( -name .DS_Store -o -name '._*' ) -type f` vs
-            `mltools clean TREE -p mac-junk --json` (dry run)
+            `mltools clean TREE -p mac-junk --json` (dry run) and `find_candidates()`
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def main() -> None:
             )
         )
         from mltools.files import disk_usage
+        from mltools.files.clean import CleanSpec, find_candidates
 
         results.append(
             compare(
@@ -120,6 +122,7 @@ def main() -> None:
                     Case("du -sx", ["du", "-sx", t]),
                     Case("mltools du --json", mltools_argv("du", t, "--json")),
                     Case("disk_usage() in-process", func=lambda: disk_usage(t)),
+                    Case("mltools --version (startup floor)", mltools_argv("--version")),
                 ],
                 baseline="du -sx",
                 repeat=repeat * 3,
@@ -148,6 +151,10 @@ def main() -> None:
                     Case(
                         "mltools clean -p mac-junk --json",
                         mltools_argv("clean", t, "-p", "mac-junk", "--json"),
+                    ),
+                    Case(
+                        "find_candidates() in-process",
+                        func=lambda: find_candidates([t], CleanSpec(presets=["mac-junk"])),
                     ),
                 ],
                 baseline="find -name .DS_Store -o -name '._*'",
