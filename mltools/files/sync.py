@@ -115,7 +115,6 @@ class SyncResult:
     stats: dict[str, int] = field(default_factory=dict)
     used_password: bool = False
     remote_host: str | None = None
-    ssh_port: int | None = None
 
     @property
     def deleted(self) -> list[str]:
@@ -307,7 +306,6 @@ def sync(
         0,
         used_password=use_password,
         remote_host=remote_host(src, dst),
-        ssh_port=port,
     )
     stderr_lines: list[str] = []
 
