@@ -297,3 +297,22 @@ def test_clean_deletes_exactly_the_preview(cli, entries, presets):
         assert json.loads(result.stdout)["candidates"] == preview["candidates"]
         assert before - snapshot(root) == expected_gone
         assert snapshot(outside) == outside_before
+
+
+def test_size_and_age_parsing():
+    from mltools.errors import UsageError
+    from mltools.files.sizes import parse_age, parse_size
+
+    assert parse_size("500") == 500
+    assert parse_size("10k") == 10 * 1024
+    assert parse_size("1.5M") == int(1.5 * 1024**2)
+    assert parse_size("100MB") == 100_000_000
+    assert parse_size("3GiB") == 3 * 1024**3
+    assert parse_age("90s") == 90 and parse_age("30m") == 1800
+    assert parse_age("1d12h") == 36 * 3600 and parse_age("2w") == 14 * 86400
+    for bad in ("", "ten", "5 parsecs", "-3k"):
+        with pytest.raises(UsageError):
+            parse_size(bad)
+    for bad in ("", "8", "yesterday", "3 fortnights"):
+        with pytest.raises(UsageError):
+            parse_age(bad)

@@ -103,6 +103,10 @@ def test_regex_and_user_filter(cli, spawn, marker):
     out = json.loads(cli("kill", rf"{marker} epoch=\d+$", "--regex", "--json").stdout)
     assert [m["pid"] for m in out["matched"]] == [proc.pid]
     assert cli("kill", rf"{marker} epoch=\d+$", "--json").exit_code == ExitCode.UNAVAILABLE
+    import getpass
+
+    mine = json.loads(cli("kill", marker, "--user", getpass.getuser(), "--json").stdout)
+    assert [m["pid"] for m in mine["matched"]] == [proc.pid]
     none = cli("kill", marker, "--user", "no-such-user-xyz")
     assert none.exit_code == ExitCode.UNAVAILABLE
     assert "no process matches" in none.stderr
