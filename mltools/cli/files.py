@@ -2,8 +2,735 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Annotated, Any
+
 import typer
+
+from mltools.cli._output import (
+    CsvFlag,
+    JsonFlag,
+    confirm,
+    hint,
+    human_bytes,
+    info,
+    print_csv,
+    print_json,
+    print_kv,
+    print_table,
+    progress,
+    warn,
+)
+
+_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {10: "\\n", 9: "\\t", 13: "\\r", 127: "\\x7f"}
+
+
+def _text(path: str) -> str:
+    """A path as valid text: undecodable bytes become ``\\xNN`` (for JSON and CSV)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _show(path: str) -> str:
+    """A path for a table: also newlines and other control characters escaped."""
+    return _text(path).translate(_CONTROL)
+
+
+def _age(seconds: float) -> str:
+    seconds = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            rest = seconds % size
+            sub = {"d": ("h", 3600), "h": ("m", 60), "m": ("s", 1)}[unit]
+            tail = f"{rest // sub[1]}{sub[0]}" if rest // sub[1] else ""
+            return f"{seconds // size}{unit}{tail}"
+    return f"{seconds}s"
+
+
+def _exit(code: int) -> None:
+    if code:
+        raise typer.Exit(code)
+
+
+# --- filetype ---------------------------------------------------------------------------
+
+
+def filetype(
+    paths: Annotated[list[str], typer.Argument(help="Files or directories (walked recursively).")],
+    mismatch: Annotated[
+        bool,
+        typer.Option(
+            "--mismatch",
+            help="Only list files whose content disagrees with their extension, or that are "
+            "empty, truncated or damaged (exit 5 when any are found).",
+        ),
+    ] = False,
+    summary: Annotated[
+        bool,
+        typer.Option("--summary", help="Counts and bytes per type instead of one line per file."),
+    ] = False,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks", "-L", help="Type what symlinks point to (and walk linked dirs)."
+        ),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-j", min=1, help="Worker processes (default: all CPUs)."),
+    ] = None,
+    json_out: JsonFlag = False,
+    csv_out: CsvFlag = False,
+) -> None:
+    """What is this file really? MIME type and description from libmagic, refined for ML formats.
+
+    Recognises safetensors (header checked against the size), PyTorch zip and legacy
+    checkpoints, pickle, .npy/.npz, parquet, HDF5, ONNX, GGUF, TFRecord (length CRC),
+    JSON Lines and mp4/mov/mkv/webm (truncation check), and flags files whose content
+    disagrees with their extension. Replaces `file`, `find | xargs file --mime-type`.
+    Exit 6 when some files could not be read, 5 when --mismatch found any.
+    """
+    from mltools.files.filetype import mismatches, scan_types, summarize
+
+    with progress("typing files") as bar:
+        results = scan_types(
+            paths,
+            follow_symlinks=follow_symlinks,
+            # the mismatch table and the summary show no descriptions: skip half the work
+            describe=not summary and not (mismatch and not (json_out or csv_out)),
+            workers=workers,
+            on_total=lambda n: bar.update(total=n),
+            on_progress=bar.advance,
+        )
+    unreadable = [r for r in results if r.kind == "unreadable"]
+    if summary:
+        groups = summarize(results)
+        if json_out:
+            print_json(groups)
+        elif csv_out:
+            print_csv(groups, ["kind", "mime", "files", "size_bytes"])
+        else:
+            print_table(
+                ["kind", "mime", "files", "size"],
+                [(g["kind"], g["mime"], g["files"], human_bytes(g["size_bytes"])) for g in groups],
+                justify=["left", "left", "right", "right"],
+            )
+    else:
+        shown = mismatches(results) if mismatch else results
+        rows = [
+            {
+                "path": _text(r.path),
+                "mime": r.mime,
+                "description": r.description,
+                "kind": r.kind,
+                "extension_ok": r.extension_ok,
+                "size_bytes": r.size_bytes,
+                "problem": r.problem,
+                "expected_kinds": r.expected,
+            }
+            for r in shown
+        ]
+        if json_out:
+            print_json(rows)
+        elif csv_out:
+            print_csv(
+                rows,
+                list(rows[0]) if rows else ["path", "mime", "description", "kind", "extension_ok"],
+            )
+        elif mismatch:
+            print_table(
+                ["path", "kind", "expected", "problem", "mime"],
+                [
+                    (_show(r.path), r.kind, "/".join(r.expected) or "-", r.problem or "-", r.mime)
+                    for r in shown
+                ],
+            )
+        else:
+            print_table(
+                ["path", "kind", "ext ok", "mime", "description"],
+                [
+                    (
+                        _show(r.path),
+                        r.kind,
+                        {True: "yes", False: "NO", None: "-"}[r.extension_ok],
+                        r.mime,
+                        r.description,
+                    )
+                    for r in shown
+                ],
+            )
+    if unreadable:
+        warn(f"{len(unreadable)} file(s) could not be read:")
+        for r in unreadable[:20]:
+            info(f"  {_show(r.path)}: {r.error}")
+        _exit(6)
+    if mismatch and mismatches(results):
+        _exit(5)
+
+
+# --- clean --------------------------------------------------------------------------------
+
+
+def clean(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Directories to clean (never left, symlinks never followed)."),
+    ],
+    name: Annotated[
+        list[str] | None,
+        typer.Option("--name", help="Match names by glob, e.g. '*.tmp' (repeatable)."),
+    ] = None,
+    preset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--preset",
+            "-p",
+            help="mac-junk (.DS_Store, ._*), pycache, ipynb-checkpoints, empty (repeatable).",
+        ),
+    ] = None,
+    empty: Annotated[bool, typer.Option("--empty", help="Only empty files.")] = False,
+    empty_dirs: Annotated[
+        bool, typer.Option("--empty-dirs", help="Only empty directories.")
+    ] = False,
+    smaller: Annotated[
+        str | None, typer.Option("--smaller", help="Files smaller than SIZE (e.g. 1k).")
+    ] = None,
+    larger: Annotated[
+        str | None, typer.Option("--larger", help="Files larger than SIZE (e.g. 2G).")
+    ] = None,
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Modified more than AGE ago (e.g. 8d, 12h).")
+    ] = None,
+    newer_than: Annotated[
+        str | None, typer.Option("--newer-than", help="Modified less than AGE ago.")
+    ] = None,
+    type_: Annotated[
+        str | None, typer.Option("--type", help="f (files) or d (directories).")
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete without asking (default: preview only).")
+    ] = False,
+    trash: Annotated[
+        bool, typer.Option("--trash", help="Move to the FreeDesktop trash instead of deleting.")
+    ] = False,
+    print_cron: Annotated[
+        str | None,
+        typer.Option(
+            "--print-cron",
+            metavar="SCHEDULE",
+            help='Print a crontab line running this clean on SCHEDULE, e.g. "30 23 * * *".',
+        ),
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Delete junk safely: preview first, delete with --yes, or move to the trash.
+
+    Filters narrow each other; --name globs and presets are alternatives. Dry run by
+    default (a table and the total size). Replaces `find . -name .DS_Store -delete`,
+    `find . -size 0 | xargs rm`, `find dir -mtime +8 -exec rm {} \\;`.
+    Exit 6 when some entries could not be removed (the rest are).
+    """
+    from mltools.files.clean import CleanSpec, cron_line, delete_candidates, find_candidates
+    from mltools.files.sizes import parse_age, parse_size
+
+    spec = CleanSpec(
+        names=list(name or []),
+        presets=list(preset or []),
+        empty_files=empty,
+        empty_dirs=empty_dirs,
+        smaller_bytes=parse_size(smaller) if smaller else None,
+        larger_bytes=parse_size(larger) if larger else None,
+        older_than_seconds=parse_age(older_than) if older_than else None,
+        newer_than_seconds=parse_age(newer_than) if newer_than else None,
+        type=type_,
+    )
+    if print_cron is not None:
+        spec.validate()
+        argv = [*_mltools_argv(), "clean", *(os.path.abspath(p) for p in paths)]
+        argv += [a for g in spec.names for a in ("--name", g)]
+        argv += [a for p in spec.presets for a in ("--preset", p)]
+        for flag, value in (
+            ("--empty", empty),
+            ("--empty-dirs", empty_dirs),
+            ("--trash", trash),
+        ):
+            if value:
+                argv.append(flag)
+        for flag, value in (
+            ("--smaller", smaller),
+            ("--larger", larger),
+            ("--older-than", older_than),
+            ("--newer-than", newer_than),
+            ("--type", type_),
+        ):
+            if value:
+                argv += [flag, value]
+        argv.append("--yes")
+        typer.echo(cron_line(print_cron, argv))
+        return
+    problems: list[str] = []
+    candidates = find_candidates(
+        paths, spec, on_error=lambda p, e: problems.append(f"{_show(p)}: {e.strerror or e}")
+    )
+    for line in problems:
+        warn(f"cannot read {line}")
+    total = sum(c.size_bytes for c in candidates)
+    verb = "trash" if trash else "delete"
+
+    def rows(items):
+        import time
+
+        now = time.time()
+        return [
+            (_show(c.path), c.type, human_bytes(c.size_bytes), _age(now - c.mtime), c.reason)
+            for c in items
+        ]
+
+    def jsonable(items):
+        return [
+            {
+                "path": _text(c.path),
+                "type": c.type,
+                "size_bytes": c.size_bytes,
+                "files": c.files,
+                "mtime": c.mtime,
+                "reason": c.reason,
+            }
+            for c in items
+        ]
+
+    if not json_out:
+        print_table(
+            ["path", "type", "size", "age", "matched"],
+            rows(candidates),
+            justify=["left", "left", "right", "right", "left"],
+        )
+        info(f"{len(candidates)} entries, {human_bytes(total)}")
+    go = bool(candidates) and (
+        yes or (not json_out and confirm(f"{verb.capitalize()} these {len(candidates)} entries?"))
+    )
+    if not go:
+        if json_out:
+            print_json(
+                {
+                    "dry_run": True,
+                    "total_bytes": total,
+                    "candidates": jsonable(candidates),
+                    "deleted": [],
+                    "failed": [],
+                }
+            )
+        elif candidates:
+            hint(f"dry run: nothing was deleted; re-run with --yes to {verb} them")
+        _exit(6 if problems else 0)
+        return
+    with progress(f"{verb}", total=len(candidates)) as bar:
+        result = delete_candidates(
+            candidates, paths, trash=trash, on_progress=lambda _c: bar.advance()
+        )
+    if json_out:
+        print_json(
+            {
+                "dry_run": False,
+                "total_bytes": total,
+                "freed_bytes": result.freed_bytes,
+                "candidates": jsonable(candidates),
+                "deleted": jsonable(result.deleted),
+                "failed": [{"path": _text(c.path), "error": err} for c, err in result.failed],
+            }
+        )
+    else:
+        done = "moved to the trash" if trash else "deleted"
+        info(f"{done}: {len(result.deleted)} entries, {human_bytes(result.freed_bytes)}")
+    for cand, err in result.failed:
+        warn(f"could not {verb} {_show(cand.path)}: {err}")
+    if result.failed or problems:
+        _exit(6)
+
+
+def _mltools_argv() -> list[str]:
+    import shutil
+
+    exe = shutil.which("mltools")
+    return [exe] if exe else [sys.executable, "-m", "mltools"]
+
+
+# --- du -------------------------------------------------------------------------------------
+
+
+def du(
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Directories or files (default: .).")
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", "-n", min=1, help="How many directories/files to list.")
+    ] = 10,
+    depth: Annotated[
+        int, typer.Option("--depth", "-d", min=1, help="List directories down to this depth.")
+    ] = 1,
+    files: Annotated[bool, typer.Option("--files", help="Also list the biggest files.")] = False,
+    cross_mounts: Annotated[
+        bool,
+        typer.Option(
+            "--cross-mounts", help="Descend into other filesystems mounted inside (du without -x)."
+        ),
+    ] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Where did the disk go? Biggest directories and files, apparent and on-disk sizes, and df.
+
+    Hard-linked files are counted once; symlinks are not followed; other filesystems
+    are skipped unless --cross-mounts. Replaces `du -hs`, `du -h -d1 | sort -h`,
+    `ls -Shlr` and `df -h`.
+    """
+    from mltools.files.du import disk_usage
+
+    with progress("measuring"):
+        reports = disk_usage(
+            paths or ["."], depth=depth, top=top, files=files, one_file_system=not cross_mounts
+        )
+    if json_out:
+        out = []
+        for r in reports:
+            item: dict[str, Any] = {
+                "path": _text(r.path),
+                "apparent_bytes": r.apparent_bytes,
+                "disk_bytes": r.disk_bytes,
+                "files": r.files,
+                "dirs": r.dirs,
+                "hardlinks_counted_once": r.hardlinks_counted_once,
+                "filesystem": {
+                    "mount_point": r.df.mount_point,
+                    "total_bytes": r.df.total_bytes,
+                    "used_bytes": r.df.used_bytes,
+                    "free_bytes": r.df.free_bytes,
+                    "used_percent": r.df.used_percent,
+                },
+                "biggest_dirs": [
+                    {
+                        "path": _text(e.path),
+                        "apparent_bytes": e.apparent_bytes,
+                        "disk_bytes": e.disk_bytes,
+                        "files": e.files,
+                    }
+                    for e in r.biggest_dirs
+                ],
+                "errors": r.errors,
+            }
+            if files:
+                item["biggest_files"] = [
+                    {
+                        "path": _text(e.path),
+                        "apparent_bytes": e.apparent_bytes,
+                        "disk_bytes": e.disk_bytes,
+                    }
+                    for e in r.biggest_files
+                ]
+            out.append(item)
+        print_json(out)
+    else:
+        for i, r in enumerate(reports):
+            if i:
+                sys.stdout.write("\n")
+            print_kv(
+                [
+                    ("path", _show(r.path)),
+                    ("on disk", human_bytes(r.disk_bytes)),
+                    ("apparent", human_bytes(r.apparent_bytes)),
+                    (
+                        "files",
+                        f"{r.files} in {r.dirs} dirs"
+                        + (
+                            f" ({r.hardlinks_counted_once} hard links counted once)"
+                            if r.hardlinks_counted_once
+                            else ""
+                        ),
+                    ),
+                    (
+                        "filesystem",
+                        f"{r.df.mount_point}: {human_bytes(r.df.total_bytes)} total, "
+                        f"{human_bytes(r.df.used_bytes)} used ({r.df.used_percent}%), "
+                        f"{human_bytes(r.df.free_bytes)} free",
+                    ),
+                ]
+            )
+            if r.biggest_dirs:
+                print_table(
+                    ["on disk", "apparent", "files", "directory"],
+                    [
+                        (
+                            human_bytes(e.disk_bytes),
+                            human_bytes(e.apparent_bytes),
+                            e.files,
+                            _show(e.path),
+                        )
+                        for e in r.biggest_dirs
+                    ],
+                    title="biggest directories",
+                    justify=["right", "right", "right", "left"],
+                )
+            if files and r.biggest_files:
+                print_table(
+                    ["on disk", "apparent", "file"],
+                    [
+                        (human_bytes(e.disk_bytes), human_bytes(e.apparent_bytes), _show(e.path))
+                        for e in r.biggest_files
+                    ],
+                    title="biggest files",
+                    justify=["right", "right", "left"],
+                )
+    errors = [e for r in reports for e in r.errors]
+    if errors:
+        warn(f"{len(errors)} entries could not be read, e.g. {errors[0]}")
+        _exit(6)
+
+
+# --- sync -----------------------------------------------------------------------------------
+
+
+def _password(password_file: str | None, ask: bool) -> str | None:
+    if password_file:
+        with open(password_file, encoding="utf-8") as f:
+            value = f.readline().rstrip("\r\n")
+        if os.stat(password_file).st_mode & 0o077:
+            warn(f"{password_file} is readable by others; chmod 600 it")
+        return value
+    if os.environ.get("SSHPASS"):
+        return os.environ["SSHPASS"]
+    if ask:
+        if not sys.stdin.isatty():  # piped: `pass show host | mltools sync --ask-password ...`
+            return sys.stdin.readline().rstrip("\r\n")
+        return typer.prompt("ssh password", hide_input=True, err=True)
+    return None
+
+
+def sync(
+    src: Annotated[str, typer.Argument(help="Source: a local path or [user@]host:path.")],
+    dst: Annotated[str, typer.Argument(help="Destination: a local path or [user@]host:path.")],
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="rsync exclude pattern (repeatable).")
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include", help="rsync include pattern, applied before excludes (repeatable)."
+        ),
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="ssh port of the remote host.")] = None,
+    identity: Annotated[
+        str | None, typer.Option("--identity", "-i", help="ssh private key file.")
+    ] = None,
+    ssh_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ssh-option", "-o", help="Extra ssh -o option, e.g. ConnectTimeout=5 (repeatable)."
+        ),
+    ] = None,
+    delete: Annotated[
+        bool,
+        typer.Option(
+            "--delete",
+            help="Delete destination files missing from the source (previewed first unless --yes).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Show what would change; change nothing.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do deletions without the preview/confirmation.")
+    ] = False,
+    password_file: Annotated[
+        str | None,
+        typer.Option(
+            "--password-file", help="Read the ssh password from the first line of this file."
+        ),
+    ] = None,
+    ask_password: Annotated[
+        bool,
+        typer.Option(
+            "--ask-password",
+            help="Prompt for the ssh password (read from stdin when piped; SSHPASS wins when set).",
+        ),
+    ] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Copy a directory tree with rsync (-a, resumable), one progress bar and clear errors.
+
+    A password for password-only hosts comes from --password-file, the SSHPASS variable
+    or a prompt, and goes to ssh through sshpass and a pipe: never on a command line.
+    Replaces `rsync -avh --progress` and `rsync -e "sshpass -p PASS ssh -p PORT"`.
+    Exit 6 on a partial transfer (rsync 23/24).
+    """
+    from mltools.files.sync import is_remote
+    from mltools.files.sync import sync as run_sync
+
+    password = (
+        _password(password_file, ask_password) if (is_remote(src) or is_remote(dst)) else None
+    )
+    kwargs: dict[str, Any] = {
+        "excludes": exclude or [],
+        "includes": include or [],
+        "port": port,
+        "identity": identity,
+        "ssh_options": ssh_option or [],
+        "password": password,
+    }
+    if delete and not dry_run and not yes:
+        preview = run_sync(src, dst, delete=True, dry_run=True, **kwargs)
+        doomed = preview.deleted
+        if doomed:
+            if not json_out:
+                print_table(["would delete"], [(_show(p),) for p in doomed])
+            if not confirm(f"Delete these {len(doomed)} files from {dst}?"):
+                hint("nothing was changed; re-run with --yes to sync and delete them")
+                if json_out:
+                    print_json(
+                        {"source": src, "destination": dst, "dry_run": True, "would_delete": doomed}
+                    )
+                return
+    with progress("syncing", total=100) as bar:
+
+        def on_progress(p):
+            bar.update(completed=p.percent)
+            bar.describe(f"{human_bytes(p.bytes_done)} at {human_bytes(p.bytes_per_second)}/s")
+
+        result = run_sync(
+            src, dst, delete=delete, dry_run=dry_run, on_progress=on_progress, **kwargs
+        )
+    if json_out:
+        print_json(
+            {
+                "source": src,
+                "destination": dst,
+                "dry_run": result.dry_run,
+                "returncode": result.returncode,
+                "stats": result.stats,
+                "changes": [{"path": c.path, "change": c.change} for c in result.changes],
+                "deleted": result.deleted,
+            }
+        )
+    elif dry_run:
+        print_table(["change", "path"], [(c.change, _show(c.path)) for c in result.changes])
+        hint("dry run: nothing was changed")
+    else:
+        n = result.stats.get("files_transferred", 0)
+        size = human_bytes(result.stats.get("transferred_bytes", 0))
+        info(
+            f"synced {src} -> {dst}: {n} files ({size})"
+            + (f", {len(result.deleted)} deleted" if result.deleted else "")
+        )
+    if result.used_password and result.remote_host:
+        port_arg = f"-p {port} " if port else ""
+        hint(f"skip the password next time: ssh-copy-id {port_arg}{result.remote_host}")
+
+
+# --- kill -----------------------------------------------------------------------------------
+
+
+def kill(
+    pattern: Annotated[
+        str, typer.Argument(help="Substring (or --regex) matched against full command lines.")
+    ],
+    regex: Annotated[
+        bool, typer.Option("--regex", "-E", help="Treat PATTERN as a Python regular expression.")
+    ] = False,
+    signal: Annotated[
+        str,
+        typer.Option(
+            "--signal", "-s", help="Signal to send first: TERM, INT, HUP, KILL, USR1 or a number."
+        ),
+    ] = "TERM",
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=0,
+            help="Seconds to wait before SIGKILL for survivors of TERM/INT/HUP/QUIT.",
+        ),
+    ] = 5.0,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Only processes of this user.")
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Send the signals (default: preview only).")
+    ] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Stop processes by command line: preview, then SIGTERM, then SIGKILL after a grace period.
+
+    Never matches itself, its parent shells or pid 1. Replaces
+    `ps aux | grep "python train.py" | awk '{print $2}' | xargs kill -9`.
+    Exit 4 when nothing matches, 6 when some could not be signalled.
+    """
+    from mltools.files.kill import find_processes, kill_processes, parse_signal
+
+    sig = parse_signal(signal)
+    procs = find_processes(pattern, regex=regex, user=user)
+
+    def as_json(p):
+        return {
+            "pid": p.pid,
+            "user": p.user,
+            "age_seconds": round(p.age_seconds, 1),
+            "cmdline": p.cmdline,
+        }
+
+    if not procs:
+        if json_out:
+            print_json({"matched": [], "dry_run": not yes})
+        from mltools.errors import UnavailableError
+
+        raise UnavailableError(
+            f"no process matches {pattern!r}", hint="check with: ps -eo pid,user,args"
+        )
+    if not json_out:
+        print_table(
+            ["pid", "user", "age", "command"],
+            [(p.pid, p.user, _age(p.age_seconds), _show(p.cmdline)) for p in procs],
+            justify=["right", "left", "right", "left"],
+        )
+    go = yes or (
+        not json_out
+        and confirm(f"Send SIG{sig.name.removeprefix('SIG')} to these {len(procs)} processes?")
+    )
+    if not go:
+        if json_out:
+            print_json({"matched": [as_json(p) for p in procs], "dry_run": True})
+        else:
+            hint(f"preview only: re-run with --yes to send {sig.name}")
+        return
+    result = kill_processes(procs, sig=sig, grace=grace)
+    if json_out:
+        print_json(
+            {
+                "matched": [as_json(p) for p in procs],
+                "dry_run": False,
+                "signal": sig.name,
+                "terminated": result.terminated,
+                "killed": result.killed,
+                "signalled": result.signalled,
+                "gone": result.gone,
+                "failed": [{"pid": pid, "error": err} for pid, err in result.failed],
+            }
+        )
+    else:
+        parts = [
+            f"{len(result.terminated)} ended after {sig.name}" if result.terminated else "",
+            f"{len(result.killed)} needed SIGKILL" if result.killed else "",
+            f"{len(result.signalled)} signalled" if result.signalled else "",
+            f"{len(result.gone)} had already exited" if result.gone else "",
+        ]
+        info(", ".join(p for p in parts if p) or "nothing signalled")
+    for pid, err in result.failed:
+        warn(f"pid {pid}: {err}")
+    if result.failed:
+        _exit(6)
 
 
 def register(root: typer.Typer) -> None:
     """Add the file-chore commands to the root app."""
+    root.command("filetype")(filetype)
+    root.command("clean")(clean)
+    root.command("du")(du)
+    root.command("sync")(sync)
+    root.command("kill")(kill)

@@ -1,0 +1,450 @@
+"""What is this file really? libmagic's verdict, refined for ML formats, checked against the name.
+
+libmagic (python-magic) gives the MIME type and description; ``ml_formats``
+recognises what libmagic calls ``data``/``zip`` (safetensors, torch, npy, ...)
+and spots truncated downloads. Directories are walked in the parent; the
+files are typed in a process pool, one ``magic.Magic`` per worker (the
+module-level python-magic functions share handles without a lock).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from mltools.files.ml_formats import (
+    HEAD_BYTES,
+    VIDEO_KINDS,
+    is_text_mime,
+    needs_libmagic,
+    refine,
+    sniff_binary,
+    sniff_text,
+)
+
+# Below this many files, forking workers costs more than it saves.
+_POOL_THRESHOLD = 200
+_CHUNK = 128
+
+
+@dataclass
+class FileType:
+    """One file's verdict. ``path`` is the OS path (may hold undecodable bytes as surrogates)."""
+
+    path: str
+    mime: str
+    description: str
+    kind: str
+    extension_ok: bool | None
+    size_bytes: int = 0
+    problem: str | None = None  # "empty", "truncated", "corrupt", "unreadable"
+    error: str | None = None
+    expected: list[str] = field(default_factory=list)  # kinds the extension promises
+
+
+# extension -> kinds that content may have; ``True`` in the second slot: empty is fine
+_TEXT = ("text", "json", "jsonl", "html", "xml", "csv", "svg", "script")
+_EXT: dict[str, tuple[tuple[str, ...], bool]] = {
+    ".jpg": (("jpeg",), False),
+    ".jpeg": (("jpeg",), False),
+    ".png": (("png",), False),
+    ".gif": (("gif",), False),
+    ".webp": (("webp",), False),
+    ".bmp": (("bmp",), False),
+    ".tif": (("tiff",), False),
+    ".tiff": (("tiff",), False),
+    ".svg": (("svg", "xml"), False),
+    ".mp4": (("mp4", "mov"), False),
+    ".m4v": (("mp4", "mov"), False),
+    ".mov": (("mov", "mp4"), False),
+    ".mkv": (("mkv", "webm"), False),
+    ".webm": (("webm", "mkv"), False),
+    ".avi": (("avi",), False),
+    ".wav": (("wav",), False),
+    ".mp3": (("mp3",), False),
+    ".flac": (("flac",), False),
+    ".pdf": (("pdf",), False),
+    ".zip": (("zip", "torch", "npz"), False),
+    ".gz": (("gzip",), False),
+    ".tgz": (("gzip",), False),
+    ".tar": (("tar",), False),
+    ".bz2": (("bzip2",), False),
+    ".xz": (("xz",), False),
+    ".zst": (("zstd",), False),
+    ".7z": (("7z",), False),
+    ".safetensors": (("safetensors",), False),
+    ".pt": (("torch", "torch-legacy", "pickle"), False),
+    ".pth": (("torch", "torch-legacy", "pickle"), False),
+    ".ckpt": (("torch", "torch-legacy", "pickle"), False),
+    ".pkl": (("pickle", "torch-legacy"), False),
+    ".pickle": (("pickle", "torch-legacy"), False),
+    ".npy": (("npy",), False),
+    ".npz": (("npz", "zip"), False),
+    ".parquet": (("parquet",), False),
+    ".h5": (("hdf5",), False),
+    ".hdf5": (("hdf5",), False),
+    ".onnx": (("onnx",), False),
+    ".gguf": (("gguf",), False),
+    ".tfrecord": (("tfrecord",), False),
+    ".tfrecords": (("tfrecord",), False),
+    ".json": (("json", "jsonl", "text"), False),
+    ".jsonl": (("jsonl", "json", "text"), True),
+    ".ndjson": (("jsonl", "json", "text"), True),
+    ".html": (("html", "text", "xml"), False),
+    ".htm": (("html", "text", "xml"), False),
+    ".xml": (("xml", "text", "html"), False),
+    ".csv": (("csv", "text"), True),
+    ".tsv": (("csv", "text"), True),
+    ".txt": (_TEXT, True),
+    ".md": (_TEXT, True),
+    ".py": (_TEXT, True),
+    ".sh": (_TEXT, True),
+    ".yaml": (_TEXT, True),
+    ".yml": (_TEXT, True),
+    ".toml": (_TEXT, True),
+    ".cfg": (_TEXT, True),
+    ".ini": (_TEXT, True),
+    ".log": (_TEXT, True),
+}
+
+_MIME_KIND: dict[str, str] = {
+    "image/jpeg": "jpeg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/bmp": "bmp",
+    "image/x-ms-bmp": "bmp",
+    "image/tiff": "tiff",
+    "image/svg+xml": "svg",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/x-matroska": "mkv",
+    "video/webm": "webm",
+    "video/x-msvideo": "avi",
+    "audio/x-wav": "wav",
+    "audio/wav": "wav",
+    "audio/mpeg": "mp3",
+    "audio/flac": "flac",
+    "audio/x-flac": "flac",
+    "application/pdf": "pdf",
+    "application/zip": "zip",
+    "application/gzip": "gzip",
+    "application/x-gzip": "gzip",
+    "application/x-tar": "tar",
+    "application/x-bzip2": "bzip2",
+    "application/x-xz": "xz",
+    "application/zstd": "zstd",
+    "application/x-7z-compressed": "7z",
+    "application/x-hdf5": "hdf5",
+    "application/x-hdf": "hdf5",
+    "application/vnd.apache.parquet": "parquet",
+    "application/json": "json",
+    "application/x-ndjson": "jsonl",
+    "text/html": "html",
+    "text/xml": "xml",
+    "application/xml": "xml",
+    "text/csv": "csv",
+    "text/x-script.python": "script",
+    "text/x-shellscript": "script",
+    "inode/x-empty": "empty",
+    "inode/symlink": "symlink",
+    "inode/directory": "directory",
+    "inode/fifo": "special",
+    "inode/socket": "special",
+    "inode/blockdevice": "special",
+    "inode/chardevice": "special",
+}
+
+
+def kind_of(mime: str) -> str:
+    """A short family name for a MIME type: ``png``, ``pdf``, ``text``, ``binary`` ..."""
+    if mime in _MIME_KIND:
+        return _MIME_KIND[mime]
+    top = mime.split("/", 1)[0]
+    if top in ("text", "image", "video", "audio"):
+        return top
+    return "binary"
+
+
+def expected_kinds(path: str) -> tuple[tuple[str, ...], bool] | None:
+    """Kinds the file name promises (``None``: an extension we have no opinion on)."""
+    name = os.path.basename(path).lower()
+    if name.endswith(".tar.gz"):
+        return _EXT[".tgz"]
+    return _EXT.get(os.path.splitext(name)[1])
+
+
+def _extension_ok(path: str, kind: str, problem: str | None) -> tuple[bool | None, list[str]]:
+    promise = expected_kinds(path)
+    if promise is None:
+        return None, []
+    kinds, empty_ok = promise
+    if problem == "empty":
+        return empty_ok, list(kinds)
+    if problem is not None:
+        return False, list(kinds)
+    return kind in kinds, list(kinds)
+
+
+# --- libmagic, one pair of handles per process -------------------------------------------
+
+_HANDLES: dict[str, Any] = {}
+
+
+def _magic_handles(describe: bool) -> tuple[Any, Any | None]:
+    """(mime handle, description handle) for this process, created on first use."""
+    pid = os.getpid()
+    if _HANDLES.get("pid") != pid:
+        from mltools._deps import require
+
+        magic = require("magic")
+        _HANDLES.clear()
+        _HANDLES.update(pid=pid, mime=magic.Magic(mime=True), desc=None, module=magic)
+    if describe and _HANDLES["desc"] is None:
+        _HANDLES["desc"] = _HANDLES["module"].Magic()
+    return _HANDLES["mime"], _HANDLES["desc"] if describe else None
+
+
+def _special(path: str, st: os.stat_result) -> FileType | None:
+    mode = st.st_mode
+    if stat.S_ISLNK(mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return FileType(
+            path, "inode/symlink", f"symbolic link to {target}", "symlink", None, st.st_size
+        )
+    if stat.S_ISDIR(mode):
+        return FileType(path, "inode/directory", "directory", "directory", None, 0)
+    if not stat.S_ISREG(mode):
+        what = (
+            ("inode/fifo", "fifo (named pipe)")
+            if stat.S_ISFIFO(mode)
+            else ("inode/socket", "socket")
+            if stat.S_ISSOCK(mode)
+            else ("inode/blockdevice", "block special")
+            if stat.S_ISBLK(mode)
+            else ("inode/chardevice", "character special")
+        )
+        return FileType(path, what[0], what[1], "special", None, 0)
+    return None
+
+
+def _unreadable(path: str, exc: BaseException) -> FileType:
+    reason = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
+    return FileType(
+        path, "", f"cannot read: {reason}", "unreadable", None, problem="unreadable", error=reason
+    )
+
+
+def _detect_path(path: str, follow_symlinks: bool, describe: bool) -> FileType:
+    try:
+        st = os.stat(path) if follow_symlinks else os.lstat(path)
+    except OSError as exc:
+        return _unreadable(path, exc)
+    special = _special(path, st)
+    if special is not None:
+        return special
+    size = st.st_size
+    if size == 0:
+        ok, expected = _extension_ok(path, "empty", "empty")
+        return FileType(path, "inode/x-empty", "empty", "empty", ok, 0, "empty", None, expected)
+    # One open per file: the ML sniffers and libmagic read the same descriptor. O_NOFOLLOW
+    # and O_NONBLOCK: a file swapped for a symlink or a FIFO since the lstat is not opened
+    # through / blocked on.
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        return _unreadable(path, exc)
+    try:
+        with io.FileIO(fd, "rb", closefd=False) as f:
+            head = os.pread(fd, HEAD_BYTES, 0)
+            found = sniff_binary(head, f, size)
+            mime = description = ""
+            if needs_libmagic(found):
+                mime_h, desc_h = _magic_handles(describe)
+                os.lseek(fd, 0, os.SEEK_SET)
+                mime = mime_h.from_descriptor(fd)
+                if desc_h is not None:
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    description = desc_h.from_descriptor(fd)
+                if found is None and is_text_mime(mime) and mime != "application/x-ndjson":
+                    found = sniff_text(head, f, size)
+    except Exception as exc:  # OSError, or magic.MagicException for what libmagic cannot read
+        return _unreadable(path, exc)
+    finally:
+        os.close(fd)
+    return _verdict(path, mime, description, found, size)
+
+
+def _verdict(path: str, mime: str, description: str, found: Any, size: int) -> FileType:
+    kind, problem = kind_of(mime), None
+    if found is not None:
+        # libmagic knows the video containers; keep its words unless the box walk found damage
+        keep_libmagic = found.kind in VIDEO_KINDS and found.problem is None and kind == found.kind
+        if not keep_libmagic:
+            mime, kind, problem = found.mime, found.kind, found.problem
+            description = found.description
+    ok, expected = _extension_ok(path, kind, problem)
+    return FileType(path, mime, description, kind, ok, size, problem, None, expected)
+
+
+def detect_type(
+    path_or_bytes: str | os.PathLike[str] | bytes, *, follow_symlinks: bool = False
+) -> FileType:
+    """Type one file (a path) or an in-memory buffer (bytes).
+
+    For bytes, ``path`` is ``"<bytes>"`` and the extension check is ``None``.
+    Unreadable files come back with ``kind == "unreadable"`` rather than raising,
+    except a path that does not exist at all (``FileNotFoundError``).
+    """
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        data = bytes(path_or_bytes)
+        if not data:
+            return FileType("<bytes>", "inode/x-empty", "empty", "empty", None, 0, "empty")
+        mime_h, desc_h = _magic_handles(True)
+        mime = mime_h.from_buffer(data)
+        found = refine(data[:HEAD_BYTES], io.BytesIO(data), len(data), mime)
+        result = _verdict("<bytes>", mime, desc_h.from_buffer(data), found, len(data))
+        result.extension_ok, result.expected = None, []
+        return result
+    path = os.fspath(path_or_bytes)
+    if not os.path.lexists(path):
+        raise FileNotFoundError(2, "No such file or directory", path)
+    return _detect_path(path, follow_symlinks, True)
+
+
+# --- walking and the pool -----------------------------------------------------------------
+
+
+def iter_files(
+    roots: Iterable[str], *, follow_symlinks: bool = False, errors: list[FileType] | None = None
+) -> Iterator[str]:
+    """Every non-directory path under ``roots`` (roots that are files are yielded as is).
+
+    Symlinks are yielded, not followed, unless ``follow_symlinks``; then
+    directory loops are cut by remembering (st_dev, st_ino). Unreadable
+    directories are appended to ``errors``.
+    """
+    seen: set[tuple[int, int]] = set()
+    for root in roots:
+        try:
+            st = os.stat(root) if follow_symlinks else os.lstat(root)
+        except OSError as exc:
+            if errors is not None:
+                errors.append(_unreadable(root, exc))
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            yield root
+            continue
+        stack = [root]
+        seen.add((st.st_dev, st.st_ino))
+        while stack:
+            top = stack.pop()
+            try:
+                with os.scandir(top) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                if errors is not None:
+                    errors.append(_unreadable(top, exc))
+                continue
+            subdirs = []
+            for entry in entries:
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=follow_symlinks)
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    yield entry.path
+                    continue
+                if follow_symlinks:
+                    try:
+                        est = entry.stat()
+                    except OSError as exc:
+                        if errors is not None:
+                            errors.append(_unreadable(entry.path, exc))
+                        continue
+                    key = (est.st_dev, est.st_ino)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                subdirs.append(entry.path)
+            stack.extend(reversed(subdirs))
+
+
+def _worker_chunk(args: tuple[list[str], bool, bool]) -> list[FileType]:
+    paths, follow, describe = args
+    return [_detect_path(p, follow, describe) for p in paths]
+
+
+def _chunks(paths: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(paths), size):
+        yield paths[i : i + size]
+
+
+def scan_types(
+    roots: Iterable[str | os.PathLike[str]],
+    *,
+    follow_symlinks: bool = False,
+    describe: bool = True,
+    workers: int | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[FileType]:
+    """Type every file under ``roots`` in parallel; results in walk order.
+
+    ``describe=False`` skips libmagic's description (half the work) when only
+    MIME types, kinds and the extension check are needed. ``workers`` defaults
+    to the CPUs this process may use. Missing roots raise ``FileNotFoundError``.
+    """
+    root_list = [os.fspath(r) for r in roots]
+    for root in root_list:
+        if not os.path.lexists(root):
+            raise FileNotFoundError(2, "No such file or directory", root)
+    errors: list[FileType] = []
+    paths = list(iter_files(root_list, follow_symlinks=follow_symlinks, errors=errors))
+    if on_total:
+        on_total(len(paths))
+    if workers is None:
+        workers = len(os.sched_getaffinity(0))
+    results: list[FileType] = []
+    if workers <= 1 or len(paths) < _POOL_THRESHOLD:
+        for chunk in _chunks(paths, _CHUNK):
+            results.extend(_worker_chunk((chunk, follow_symlinks, describe)))
+            if on_progress:
+                on_progress(len(chunk))
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        chunk_size = max(16, min(_CHUNK, len(paths) // (workers * 8) or 16))
+        jobs = [(c, follow_symlinks, describe) for c in _chunks(paths, chunk_size)]
+        with ctx.Pool(workers) as pool:
+            for part in pool.imap(_worker_chunk, jobs):
+                results.extend(part)
+                if on_progress:
+                    on_progress(len(part))
+    return errors + results
+
+
+def summarize(results: Iterable[FileType]) -> list[dict[str, Any]]:
+    """Counts and bytes per (kind, mime), biggest first."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in results:
+        g = groups.setdefault(
+            (r.kind, r.mime), {"kind": r.kind, "mime": r.mime, "files": 0, "size_bytes": 0}
+        )
+        g["files"] += 1
+        g["size_bytes"] += r.size_bytes
+    return sorted(groups.values(), key=lambda g: (-g["size_bytes"], -g["files"], g["kind"]))
+
+
+def mismatches(results: Iterable[FileType]) -> list[FileType]:
+    """Files whose content disagrees with their extension, or that are damaged/unreadable."""
+    return [r for r in results if r.extension_ok is False or r.problem in ("truncated", "corrupt")]

@@ -1,0 +1,182 @@
+"""Find processes by their full command line and stop them gracefully: ``mltools kill``.
+
+``find_processes`` matches a substring (or a regex) against each process's
+whole command line, never matching the caller, its ancestors or pid 1.
+``kill_processes`` sends SIGTERM (or the chosen signal), waits ``grace``
+seconds, then SIGKILLs survivors. psutil checks each pid's start time before
+signalling, so a pid reused since the preview is not hit.
+"""
+
+from __future__ import annotations
+
+import re
+import signal as _signal
+import time
+from dataclasses import dataclass, field
+
+from mltools.errors import UsageError
+
+
+@dataclass
+class ProcInfo:
+    pid: int
+    user: str
+    age_seconds: float
+    cmdline: str
+    create_time: float
+
+
+@dataclass
+class KillResult:
+    """What happened to each previewed process."""
+
+    terminated: list[int] = field(default_factory=list)  # ended after the first signal
+    killed: list[int] = field(default_factory=list)  # needed SIGKILL after the grace period
+    signalled: list[int] = field(default_factory=list)  # got a non-terminating signal
+    gone: list[int] = field(default_factory=list)  # had already exited
+    failed: list[tuple[int, str]] = field(default_factory=list)  # permission denied, ...
+
+
+def parse_signal(name: str | int) -> _signal.Signals:
+    """``"TERM"``, ``"SIGKILL"``, ``"9"`` -> a ``signal.Signals``."""
+    text = str(name).strip().upper()
+    try:
+        if text.isdigit():
+            return _signal.Signals(int(text))
+        return _signal.Signals[text if text.startswith("SIG") else "SIG" + text]
+    except (KeyError, ValueError):
+        raise UsageError(
+            f"unknown signal {name!r}", hint="use TERM, INT, HUP, KILL, USR1 ... or a number"
+        ) from None
+
+
+def _protected() -> set[int]:
+    import psutil
+
+    me = psutil.Process()
+    return {1, me.pid, *(p.pid for p in me.parents())}
+
+
+def find_processes(pattern: str, *, regex: bool = False, user: str | None = None) -> list[ProcInfo]:
+    """Processes whose full command line contains ``pattern`` (or matches it as a regex).
+
+    Never returns this process, its ancestors (the shell, sudo, ...) or pid 1;
+    kernel threads (empty command lines) never match.
+    """
+    import psutil
+
+    if not pattern:
+        raise UsageError("empty pattern would match every process", hint="give a pattern")
+    if regex:
+        try:
+            matcher = re.compile(pattern).search
+        except re.error as exc:
+            raise UsageError(f"bad regex {pattern!r}: {exc}") from None
+    else:
+
+        def matcher(text: str) -> bool:
+            return pattern in text
+
+    protected = _protected()
+    now = time.time()
+    found: list[ProcInfo] = []
+    for proc in psutil.process_iter(["pid", "cmdline", "username", "create_time"]):
+        info = proc.info
+        if info["pid"] in protected or not info["cmdline"]:
+            continue
+        if user is not None and info["username"] != user:
+            continue
+        cmdline = " ".join(info["cmdline"])
+        if not matcher(cmdline):
+            continue
+        found.append(
+            ProcInfo(
+                info["pid"],
+                info["username"] or "?",
+                max(0.0, now - (info["create_time"] or now)),
+                cmdline,
+                info["create_time"] or 0.0,
+            )
+        )
+    return sorted(found, key=lambda p: p.pid)
+
+
+def _ended(proc) -> bool:
+    import psutil
+
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_ended(procs: list, timeout: float) -> list:
+    """Wait until each process exited (zombies count as exited); return the survivors."""
+    deadline = time.monotonic() + timeout
+    alive = list(procs)
+    delay = 0.01
+    while alive:
+        alive = [p for p in alive if not _ended(p)]
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    return alive
+
+
+def kill_processes(
+    targets: list[ProcInfo],
+    *,
+    sig: _signal.Signals = _signal.SIGTERM,
+    grace: float = 5.0,
+) -> KillResult:
+    """Signal each target; after ``grace`` seconds SIGKILL those still alive.
+
+    Escalation happens only for terminating signals (TERM, INT, QUIT, HUP); a
+    USR1 stays a USR1. Pids whose start time changed since the preview are
+    treated as gone, never signalled.
+    """
+    import psutil
+
+    result = KillResult()
+    protected = _protected()
+    sent = []
+    for target in targets:
+        if target.pid in protected:
+            result.failed.append((target.pid, "refusing to signal mltools, its parents or pid 1"))
+            continue
+        try:
+            proc = psutil.Process(target.pid)
+            if target.create_time and abs(proc.create_time() - target.create_time) > 0.01:
+                result.gone.append(target.pid)  # the pid now belongs to another process
+                continue
+            proc.send_signal(sig)
+            sent.append(proc)
+        except psutil.NoSuchProcess:
+            result.gone.append(target.pid)
+        except psutil.AccessDenied:
+            result.failed.append((target.pid, "permission denied"))
+    terminating = sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGHUP)
+    if sig == _signal.SIGKILL:
+        _wait_ended(sent, max(grace, 1.0))
+        result.killed.extend(p.pid for p in sent)
+        return result
+    if not terminating:
+        result.signalled.extend(p.pid for p in sent)
+        return result
+    survivors = _wait_ended(sent, grace)
+    survivor_pids = {p.pid for p in survivors}
+    result.terminated.extend(p.pid for p in sent if p.pid not in survivor_pids)
+    for proc in survivors:
+        try:
+            proc.kill()
+            result.killed.append(proc.pid)
+        except psutil.NoSuchProcess:
+            result.terminated.append(proc.pid)
+        except psutil.AccessDenied:
+            result.failed.append((proc.pid, "permission denied (SIGKILL)"))
+    still = _wait_ended([p for p in survivors if p.pid in result.killed], 5.0)
+    for proc in still:
+        result.killed.remove(proc.pid)
+        result.failed.append((proc.pid, "still running after SIGKILL (uninterruptible sleep?)"))
+    return result

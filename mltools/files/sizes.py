@@ -1,0 +1,76 @@
+"""Parse human SIZE and AGE strings (``10M``, ``1.5GiB``, ``8d``, ``2h30m``).
+
+Sizes use binary multiples for single letters (``K`` = 1024), like ``find -size``
+and ``du``; ``KB``/``MB`` are decimal and ``KiB``/``MiB`` binary, as written.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mltools.errors import UsageError
+
+_SIZE_UNITS: dict[str, int] = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "m": 1024**2,
+    "g": 1024**3,
+    "t": 1024**4,
+    "p": 1024**5,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+    "pib": 1024**5,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "pb": 1000**5,
+}
+
+_AGE_UNITS: dict[str, float] = {
+    "s": 1,
+    "sec": 1,
+    "m": 60,
+    "min": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+    "y": 365 * 86400,
+}
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_AGE_PART_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]+)")
+
+
+def parse_size(text: str) -> int:
+    """``"10M"`` -> 10485760 bytes. Raises ``UsageError`` on anything else."""
+    match = _SIZE_RE.match(text)
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _SIZE_UNITS:
+        raise UsageError(
+            f"not a size: {text!r}",
+            hint="write a number with an optional unit: 500, 10k, 1.5M, 2G, 100MB, 3GiB",
+        )
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def parse_age(text: str) -> float:
+    """``"8d"`` -> 691200.0 seconds; parts add up (``"1d12h"``). Raises ``UsageError``."""
+    cleaned = text.strip().lower()
+    parts = _AGE_PART_RE.findall(cleaned)
+    if not parts or _AGE_PART_RE.sub("", cleaned).strip():
+        raise UsageError(
+            f"not an age: {text!r}",
+            hint="write a number with a unit: 90s, 30m (minutes), 12h, 8d, 2w, 1y, or 1d12h",
+        )
+    total = 0.0
+    for number, unit in parts:
+        if unit not in _AGE_UNITS:
+            raise UsageError(
+                f"unknown age unit {unit!r} in {text!r}", hint="use s, m, h, d, w or y"
+            )
+        total += float(number) * _AGE_UNITS[unit]
+    return total

@@ -1,0 +1,359 @@
+"""rsync with one progress bar, previews for deletions, and passwords kept out of argv.
+
+``build_command`` turns options into an rsync argument list (``-a --partial``,
+``--info=progress2`` for one overall progress figure, ``--itemize-changes``
+for a list of what changed). ``sync`` runs it, parses progress from rsync's
+``\\r``-separated lines, and translates rsync's exit code into a message.
+
+A password for a password-only ssh host is handed to ``sshpass -d FD``
+through a pipe: it is never in any process's argument list or environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from mltools.errors import (
+    ExitCode,
+    MissingDependencyError,
+    MltoolsError,
+    UsageError,
+)
+
+
+class SyncError(MltoolsError):
+    """rsync (or ssh under it) failed; ``returncode`` is rsync's own exit code."""
+
+    def __init__(self, message: str, *, hint: str | None = None, returncode: int = 1) -> None:
+        super().__init__(message, hint=hint)
+        self.returncode = returncode
+
+
+class PartialSyncError(SyncError):
+    """rsync copied what it could but some files failed or vanished (codes 23 and 24)."""
+
+    exit_code = ExitCode.PARTIAL
+
+
+RSYNC_EXIT: dict[int, str] = {
+    1: "rsync syntax or usage error",
+    2: "rsync protocol incompatibility (different rsync versions?)",
+    3: "errors selecting input/output files or directories",
+    4: "requested action not supported by the remote rsync",
+    5: "error starting the client-server protocol",
+    6: "the rsync daemon could not write its log",
+    10: "socket I/O error",
+    11: "file I/O error (disk full, or a file could not be written)",
+    12: "error in the rsync data stream (connection dropped?)",
+    13: "rsync program diagnostics error",
+    14: "error in rsync's inter-process communication",
+    20: "rsync was interrupted by a signal",
+    21: "error in rsync's waitpid()",
+    22: "rsync could not allocate memory",
+    23: "partial transfer: some files could not be copied",
+    24: "partial transfer: some source files vanished during the copy",
+    25: "--max-delete stopped deletions",
+    30: "timeout in data send/receive",
+    35: "timeout waiting for the rsync daemon",
+    255: "ssh failed: host unreachable, authentication refused, or the connection dropped",
+}
+
+# sshpass' own codes, seen only when sshpass wraps rsync
+SSHPASS_EXIT: dict[int, str] = {
+    5: "the ssh password was refused",
+    6: "the host's key is not known yet (first connection)",
+}
+
+_REMOTE_RE = re.compile(r"^(?:[^/:@]+@)?(?:\[[^\]]+\]|[^/:]+):")
+_PROGRESS_RE = re.compile(r"^\s*([\d,.]+)\s+(\d+)%\s+([\d.]+)([kMGT]?B)/s\s+(\d+):(\d{2}):(\d{2})")
+_RATE_UNITS = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+_ITEM_RE = re.compile(r"^([<>ch.*][fdLDS][^ ]*|\*deleting) +(.*)$")
+_STATS = {
+    "Number of regular files transferred": "files_transferred",
+    "Total file size": "total_size_bytes",
+    "Total transferred file size": "transferred_bytes",
+    "Number of deleted files": "files_deleted",
+}
+
+
+@dataclass
+class SyncProgress:
+    """One progress2 update: bytes so far, overall percent, rate and ETA."""
+
+    bytes_done: int
+    percent: int
+    bytes_per_second: float
+    eta_seconds: int
+
+
+@dataclass
+class Change:
+    """One itemized change: ``change`` is rsync's code (``>f+++++++++``, ``*deleting`` ...)."""
+
+    path: str
+    change: str
+
+    @property
+    def is_delete(self) -> bool:
+        return self.change == "*deleting"
+
+
+@dataclass
+class SyncResult:
+    source: str
+    destination: str
+    dry_run: bool
+    returncode: int
+    changes: list[Change] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    used_password: bool = False
+    remote_host: str | None = None
+
+    @property
+    def deleted(self) -> list[str]:
+        return [c.path for c in self.changes if c.is_delete]
+
+
+def is_remote(spec: str) -> bool:
+    """``host:path`` / ``user@host:path`` / ``rsync://`` (a local path with '/' before ':' is not)."""
+    return spec.startswith("rsync://") or bool(_REMOTE_RE.match(spec))
+
+
+def remote_host(src: str, dst: str) -> str | None:
+    """``user@host`` of the remote side, if any."""
+    for spec in (src, dst):
+        if spec.startswith("rsync://"):
+            return spec[len("rsync://") :].split("/", 1)[0]
+        if is_remote(spec):
+            return spec.split(":", 1)[0]
+    return None
+
+
+def parse_progress(line: str) -> SyncProgress | None:
+    """Parse one ``--info=progress2`` line (``  1,234,567  45%  12.34MB/s  0:00:10 ...``)."""
+    m = _PROGRESS_RE.match(line)
+    if not m:
+        return None
+    done = int(m.group(1).replace(",", "").replace(".", ""))
+    rate = float(m.group(3)) * _RATE_UNITS.get(m.group(4), 1)
+    eta = int(m.group(5)) * 3600 + int(m.group(6)) * 60 + int(m.group(7))
+    return SyncProgress(done, int(m.group(2)), rate, eta)
+
+
+def parse_change(line: str) -> Change | None:
+    """Parse one ``--itemize-changes`` line into a ``Change``."""
+    m = _ITEM_RE.match(line)
+    if not m:
+        return None
+    return Change(m.group(2), m.group(1))
+
+
+def ssh_command(
+    port: int | None = None, identity: str | None = None, options: Sequence[str] = ()
+) -> list[str]:
+    """The ssh command rsync should run (``-e``)."""
+    cmd = ["ssh"]
+    if port is not None:
+        cmd += ["-p", str(port)]
+    if identity:
+        cmd += ["-i", identity]
+    for opt in options:
+        cmd += ["-o", opt]
+    return cmd
+
+
+def build_command(
+    src: str,
+    dst: str,
+    *,
+    excludes: Sequence[str] = (),
+    includes: Sequence[str] = (),
+    delete: bool = False,
+    dry_run: bool = False,
+    port: int | None = None,
+    identity: str | None = None,
+    ssh_options: Sequence[str] = (),
+) -> list[str]:
+    """rsync's argument list (no password ever goes in here)."""
+    cmd = [
+        "rsync",
+        "-a",
+        "--partial",
+        "--info=progress2",
+        "--no-inc-recursive",
+        "--itemize-changes",
+        "--stats",
+    ]
+    if dry_run:
+        cmd.append("--dry-run")
+    if delete:
+        cmd.append("--delete")
+    # rsync applies the first matching rule: includes go before excludes
+    cmd += [f"--include={pattern}" for pattern in includes]
+    cmd += [f"--exclude={pattern}" for pattern in excludes]
+    if (is_remote(src) or is_remote(dst)) and (port is not None or identity or ssh_options):
+        cmd += ["-e", shlex.join(ssh_command(port, identity, ssh_options))]
+    cmd += ["--", src, dst]
+    return cmd
+
+
+def _stream_lines(stream, on_line: Callable[[str], None]) -> None:
+    """Split a byte stream on both \\r and \\n and hand over decoded lines."""
+    buf = b""
+    while True:
+        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+        if not chunk:
+            break
+        buf += chunk
+        parts = re.split(rb"[\r\n]", buf)
+        buf = parts.pop()
+        for part in parts:
+            if part.strip():
+                on_line(part.decode("utf-8", "backslashreplace"))
+    if buf.strip():
+        on_line(buf.decode("utf-8", "backslashreplace"))
+
+
+def _error_for(code: int, stderr: str, used_password: bool, host: str | None) -> SyncError:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    # ssh's own complaint says more than rsync's "protocol data stream" aftermath
+    ssh_lines = [ln for ln in lines if ln.startswith("ssh:") or "Permission denied" in ln]
+    tail = (ssh_lines or lines or [""])[-1 if not ssh_lines else 0]
+    refused = code == 5 and "Permission denied" in stderr
+    if used_password and (refused or (code == 6 and "rsync error" not in stderr)):
+        message = SSHPASS_EXIT[code]
+        hint = (
+            "check the password (file, SSHPASS or prompt)"
+            if code == 5
+            else f"connect once with plain `ssh {host or 'HOST'}` to accept the host key"
+        )
+        return SyncError(f"sync failed: {message}", hint=hint, returncode=code)
+    message = RSYNC_EXIT.get(code, f"rsync exited with code {code}")
+    detail = f" ({tail})" if tail and code != 0 else ""
+    hint = None
+    if code == 255 or (ssh_lines and code == 12):
+        hint = "check the host, port and login with plain ssh first"
+        if "Permission denied" in stderr and not used_password:
+            hint = "the host wants a password: use --password-file, SSHPASS or --ask-password"
+    cls = PartialSyncError if code in (23, 24) else SyncError
+    return cls(f"sync failed: {message}{detail}", hint=hint, returncode=code)
+
+
+def sync(
+    src: str,
+    dst: str,
+    *,
+    excludes: Sequence[str] = (),
+    includes: Sequence[str] = (),
+    delete: bool = False,
+    dry_run: bool = False,
+    port: int | None = None,
+    identity: str | None = None,
+    ssh_options: Sequence[str] = (),
+    password: str | None = None,
+    on_progress: Callable[[SyncProgress], None] | None = None,
+    on_change: Callable[[Change], None] | None = None,
+) -> SyncResult:
+    """Run rsync from ``src`` to ``dst``; raise ``SyncError`` with rsync's reason on failure.
+
+    ``password`` (for password-only ssh hosts) goes to ``sshpass -d`` through
+    a pipe, never through argv or the environment.
+    """
+    if shutil.which("rsync") is None:
+        raise MissingDependencyError("rsync is not installed", hint="apt-get install -y rsync")
+    remote = is_remote(src) or is_remote(dst)
+    if not is_remote(src) and not os.path.lexists(src):
+        raise FileNotFoundError(2, "No such file or directory", src)
+    if port is not None and not remote:
+        raise UsageError("--port only applies to a remote host:path", hint="write HOST:PATH")
+    argv = build_command(
+        src,
+        dst,
+        excludes=excludes,
+        includes=includes,
+        delete=delete,
+        dry_run=dry_run,
+        port=port,
+        identity=identity,
+        ssh_options=ssh_options,
+    )
+    pass_fds: tuple[int, ...] = ()
+    read_fd = None
+    use_password = password is not None and remote
+    if use_password:
+        if shutil.which("sshpass") is None:
+            raise MissingDependencyError(
+                "sshpass is needed to give ssh a password", hint="apt-get install -y sshpass"
+            )
+        read_fd, write_fd = os.pipe()
+        os.write(write_fd, password.encode() + b"\n")  # type: ignore[union-attr]
+        os.close(write_fd)
+        pass_fds = (read_fd,)
+        argv = ["sshpass", "-d", str(read_fd), *argv]
+    env = dict(os.environ)
+    env.pop("SSHPASS", None)  # the password travels by pipe only
+    result = SyncResult(
+        src,
+        dst,
+        dry_run,
+        0,
+        used_password=use_password,
+        remote_host=remote_host(src, dst),
+    )
+    stderr_lines: list[str] = []
+
+    def handle(line: str) -> None:
+        progress = parse_progress(line)
+        if progress is not None:
+            if on_progress:
+                on_progress(progress)
+            return
+        change = parse_change(line)
+        if change is not None:
+            result.changes.append(change)
+            if on_change:
+                on_change(change)
+            return
+        key, _, value = line.partition(":")
+        name = _STATS.get(key.strip())
+        if name:
+            digits = re.sub(r"[^\d]", "", value.split("(")[0])
+            if digits:
+                result.stats[name] = int(digits)
+
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=pass_fds,
+            env=env,
+        )
+    finally:
+        if read_fd is not None:
+            os.close(read_fd)
+    reader = threading.Thread(
+        target=_stream_lines, args=(proc.stderr, stderr_lines.append), daemon=True
+    )
+    reader.start()
+    try:
+        _stream_lines(proc.stdout, handle)
+        proc.wait()
+    except BaseException:
+        proc.terminate()
+        proc.wait()
+        raise
+    finally:
+        reader.join(timeout=5)
+    result.returncode = proc.returncode
+    if proc.returncode != 0:
+        raise _error_for(proc.returncode, "\n".join(stderr_lines), use_password, result.remote_host)
+    return result

@@ -1,0 +1,109 @@
+"""`mltools du` / `disk_usage` against real trees and against GNU du."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mltools.errors import ExitCode
+from mltools.files import disk_usage
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    (root / "big").mkdir(parents=True)
+    (root / "small" / "deep").mkdir(parents=True)
+    (root / "big" / "weights.bin").write_bytes(b"\1" * 300_000)
+    (root / "small" / "a.txt").write_bytes(b"a" * 1000)
+    (root / "small" / "deep" / "b.txt").write_bytes(b"b" * 5000)
+    os.link(root / "big" / "weights.bin", root / "small" / "weights-link.bin")
+    os.symlink("/usr", root / "usr-link")
+    with open(root / "sparse.img", "wb") as f:
+        f.truncate(10_000_000)
+    return root
+
+
+def gnu_du(path: Path, *extra: str) -> int:
+    out = subprocess.run(
+        ["du", "-sx", "-B1", *extra, str(path)], capture_output=True, text=True, check=True
+    )
+    return int(out.stdout.split()[0])
+
+
+def test_totals_match_gnu_du(tree):
+    (report,) = disk_usage(tree)
+    assert report.disk_bytes == gnu_du(tree)
+    assert report.apparent_bytes == gnu_du(tree, "--apparent-size")
+    assert report.files == 5  # 4 regular + the symlink itself; the hard link once
+    assert report.hardlinks_counted_once == 1
+    assert report.dirs == 3
+
+
+def test_sparse_file_apparent_vs_disk(tree):
+    (report,) = disk_usage(tree, top=10)
+    sparse = next(e for e in report.biggest_files if e.path.endswith("sparse.img"))
+    assert sparse.apparent_bytes == 10_000_000
+    assert sparse.disk_bytes < 100_000
+
+
+def test_biggest_dirs_sorted_and_depth(tree):
+    (report,) = disk_usage(tree, depth=1)
+    names = [os.path.relpath(e.path, tree) for e in report.biggest_dirs]
+    assert sorted(names) == ["big", "small"]
+    # the hard-linked 300 kB is charged to whichever directory the walk met first, once
+    assert sum(e.apparent_bytes >= 300_000 for e in report.biggest_dirs) == 1
+    (deeper,) = disk_usage(tree, depth=2)
+    assert "small/deep" in {os.path.relpath(e.path, tree) for e in deeper.biggest_dirs}
+    assert report.biggest_dirs[0].disk_bytes >= report.biggest_dirs[1].disk_bytes
+
+
+def test_df_numbers(tree):
+    (report,) = disk_usage(tree)
+    vfs = os.statvfs(tree)
+    assert report.df.total_bytes == vfs.f_blocks * vfs.f_frsize
+    assert 0 < report.df.used_bytes <= report.df.total_bytes
+    assert os.path.ismount(report.df.mount_point)
+
+
+def test_cli_json(cli, tree):
+    result = cli("du", str(tree), "--files", "--top", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    (item,) = json.loads(result.stdout)
+    assert item["disk_bytes"] == gnu_du(tree)
+    assert set(item["filesystem"]) == {
+        "mount_point",
+        "total_bytes",
+        "used_bytes",
+        "free_bytes",
+        "used_percent",
+    }
+    names = [Path(f["path"]).name for f in item["biggest_files"]]
+    assert names[0] in ("weights.bin", "weights-link.bin") and names[1] == "b.txt"
+    assert len(item["biggest_files"]) == 2
+    assert item["hardlinks_counted_once"] == 1
+
+
+def test_cli_table_and_odd_names(cli, tmp_path):
+    root = tmp_path / "r"
+    (root / "-x").mkdir(parents=True)
+    (root / "-x" / "new\nline").write_bytes(b"z" * 10_000)
+    result = cli("du", str(root), "--files")
+    assert result.exit_code == 0
+    assert "new\\nline" in result.stdout and "biggest directories" in result.stdout
+    assert "filesystem:" in result.stdout
+
+
+def test_missing_path(cli, tmp_path):
+    result = cli("du", str(tmp_path / "nope"))
+    assert result.exit_code == ExitCode.ERROR
+    assert result.stderr.startswith("mltools: error: no such file or directory")
+
+
+def test_single_file(tree):
+    (report,) = disk_usage(tree / "big" / "weights.bin")
+    assert report.apparent_bytes == 300_000 and report.files == 1

@@ -1,0 +1,305 @@
+"""`mltools sync` with real rsync locally and over a real sshd on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from mltools.errors import ExitCode
+from mltools.files.sync import (
+    PartialSyncError,
+    _error_for,
+    build_command,
+    is_remote,
+    parse_change,
+    parse_progress,
+)
+from tests.conftest import mltools_env
+
+pytestmark = pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync not installed")
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text("alpha\n")
+    (root / "sub" / "b.bin").write_bytes(os.urandom(50_000))
+    (root / "-dash & space.txt").write_text("odd\n")
+    (root / "new\nline.txt").write_text("nl\n")
+    (root / "scratch.tmp").write_text("tmp\n")
+    return root
+
+
+def tree_files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_parse_progress_and_changes():
+    p = parse_progress("     32,768,000  45%   12.34MB/s    0:00:10 (xfr#3, to-chk=10/20)")
+    assert (p.bytes_done, p.percent, p.eta_seconds) == (32_768_000, 45, 10)
+    assert p.bytes_per_second == pytest.approx(12.34 * 1024**2)
+    assert parse_progress("sending incremental file list") is None
+    assert parse_change(">f+++++++++ sub/b.bin").path == "sub/b.bin"
+    deleting = parse_change("*deleting   old file.txt")
+    assert deleting.is_delete and deleting.path == "old file.txt"
+
+
+def test_remote_detection_and_command():
+    assert is_remote("host:/data") and is_remote("me@host:x") and is_remote("rsync://h/m")
+    assert not is_remote("./a:b") and not is_remote("/abs/path") and not is_remote("plain")
+    cmd = build_command("src/", "me@h:/d", port=2222, excludes=["*.tmp"], includes=["*.keep"])
+    assert cmd[-3:] == ["--", "src/", "me@h:/d"]
+    assert cmd.index("--include=*.keep") < cmd.index("--exclude=*.tmp")
+    assert cmd[cmd.index("-e") + 1] == "ssh -p 2222"
+    assert {"-a", "--partial", "--info=progress2"} <= set(cmd)
+
+
+def test_exit_code_translation():
+    err = _error_for(23, "rsync error: some files could not be transferred (code 23)", False, None)
+    assert isinstance(err, PartialSyncError) and err.exit_code == ExitCode.PARTIAL
+    refused = _error_for(5, "Permission denied, please try again.", True, "me@h")
+    assert "password was refused" in refused.message
+    ssh = _error_for(255, "root@h: Permission denied (publickey,password).", False, "root@h")
+    assert "password" in ssh.hint
+
+
+def test_local_sync_json(cli, src, tmp_path):
+    dst = tmp_path / "dst"
+    result = cli("sync", f"{src}/", f"{dst}/", "--exclude", "*.tmp", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["returncode"] == 0 and out["stats"]["files_transferred"] == 4
+    expected = tree_files(src)
+    del expected["scratch.tmp"]
+    assert tree_files(dst) == expected
+    assert {c["path"] for c in out["changes"]} >= {"a.txt", "sub/b.bin", "-dash & space.txt"}
+    again = json.loads(cli("sync", f"{src}/", f"{dst}/", "--exclude", "*.tmp", "--json").stdout)
+    assert again["stats"]["files_transferred"] == 0
+
+
+def test_dry_run_changes_nothing(cli, src, tmp_path):
+    dst = tmp_path / "dst"
+    result = cli("sync", f"{src}/", f"{dst}/", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert not dst.exists()
+    assert "a.txt" in result.stdout and "dry run" in result.stderr
+
+
+def test_delete_is_previewed_unless_yes(cli, src, tmp_path):
+    dst = tmp_path / "dst"
+    assert cli("sync", f"{src}/", f"{dst}/").exit_code == 0
+    (dst / "stale.ckpt").write_text("old")
+    (src / "a.txt").write_text("changed\n")
+    preview = cli("sync", f"{src}/", f"{dst}/", "--delete")
+    assert preview.exit_code == 0
+    assert "stale.ckpt" in preview.stdout and "--yes" in preview.stderr
+    assert (dst / "stale.ckpt").exists() and (dst / "a.txt").read_text() == "alpha\n"
+    done = cli("sync", f"{src}/", f"{dst}/", "--delete", "--yes", "--json")
+    assert json.loads(done.stdout)["deleted"] == ["stale.ckpt"]
+    assert tree_files(dst) == tree_files(src)
+
+
+def test_errors_are_one_line(cli, src, tmp_path):
+    missing = cli("sync", str(tmp_path / "nope"), str(tmp_path / "d"))
+    assert missing.exit_code == ExitCode.ERROR
+    assert missing.stderr.startswith("mltools: error: no such file or directory")
+    (tmp_path / "afile").write_text("x")
+    bad = cli("sync", f"{src}/", str(tmp_path / "afile" / "sub") + "/")
+    assert bad.exit_code == ExitCode.ERROR
+    assert bad.stderr.startswith("mltools: error: sync failed: ")
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert cli("sync", f"{src}/", str(tmp_path / "d"), "--port", "22").exit_code == ExitCode.USAGE
+
+
+# --- a real sshd on loopback --------------------------------------------------------------
+
+
+@dataclass
+class Sshd:
+    port: int
+    key: Path
+    proc: subprocess.Popen
+    options: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory) -> Iterator[Sshd]:
+    if not (Path("/usr/sbin/sshd").exists() and shutil.which("ssh") and shutil.which("sshpass")):
+        pytest.skip("sshd, ssh or sshpass not installed")
+    d = tmp_path_factory.mktemp("sshd")
+    for name in ("host", "client"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True
+        )
+    shutil.copy(d / "client.pub", d / "authorized_keys")
+    port = _free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nPidFile {d / 'pid'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+        "PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin yes\n"
+    )
+    proc = subprocess.Popen(
+        ["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
+        stdout=subprocess.DEVNULL,
+        stderr=open(d / "log", "wb"),  # noqa: SIM115
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    if proc.poll() is not None:
+        pytest.skip(f"sshd could not start: {(d / 'log').read_text()[-300:]}")
+    options = [
+        "StrictHostKeyChecking=no",
+        f"UserKnownHostsFile={d / 'known_hosts'}",
+        "ConnectTimeout=10",
+    ]
+    yield Sshd(port, d / "client", proc, options)
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _ssh_args(sshd: Sshd, *extra: str) -> list[str]:
+    args = ["--port", str(sshd.port)]
+    for opt in [*sshd.options, *extra]:
+        args += ["-o", opt]
+    return args
+
+
+def test_sync_over_real_sshd_with_key(cli, sshd, src, tmp_path):
+    dst = tmp_path / "remote-dst"
+    result = cli(
+        "sync",
+        f"{src}/",
+        f"root@127.0.0.1:{dst}/",
+        "-i",
+        str(sshd.key),
+        *_ssh_args(sshd),
+        "--json",
+        env={"SSHPASS": ""},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["stats"]["files_transferred"] == 5
+    assert tree_files(dst) == tree_files(src)
+
+
+class ProcWatch:
+    """Scan every /proc/*/cmdline (and the environ of sshpass/rsync/ssh) while a run lasts."""
+
+    def __init__(self, secret: str, exclude_pid: int | None = None) -> None:
+        self.secret = secret.encode()
+        self.exclude = exclude_pid
+        self.leaks: list[str] = []
+        self.seen: set[str] = set()
+        self.scans = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit() or int(pid) == self.exclude:
+                    continue
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmdline = f.read()
+                except OSError:
+                    continue
+                name = os.path.basename(cmdline.split(b"\0", 1)[0]).decode(errors="replace")
+                if self.secret in cmdline:
+                    self.leaks.append(f"cmdline of {pid}: {cmdline!r}")
+                if name in ("sshpass", "rsync", "ssh"):
+                    self.seen.add(name)
+                    try:
+                        with open(f"/proc/{pid}/environ", "rb") as f:
+                            if self.secret in f.read():
+                                self.leaks.append(f"environ of {pid} ({name})")
+                    except OSError:
+                        pass
+            self.scans += 1
+
+    def __enter__(self) -> ProcWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.mark.parametrize("how", ["env", "file", "prompt"])
+def test_password_never_in_any_cmdline(sshd, src, tmp_path, how):
+    """The real sshd refuses the password (no test user can have one), so the password really
+    travels sshpass -> ssh -> sshd while every process's argv is scanned."""
+    secret = f"S3cret-{os.getpid()}-{how}-pw"
+    args = [
+        sys.executable,
+        "-m",
+        "mltools",
+        "sync",
+        f"{src}/",
+        f"root@127.0.0.1:{tmp_path}/never/",
+        *_ssh_args(sshd, "PubkeyAuthentication=no", "PreferredAuthentications=password"),
+    ]
+    env = mltools_env()
+    env.pop("SSHPASS", None)
+    stdin = subprocess.DEVNULL
+    if how == "env":
+        env["SSHPASS"] = secret
+    elif how == "file":
+        pw = tmp_path / "pw"
+        pw.write_text(secret + "\n")
+        pw.chmod(0o600)
+        args += ["--password-file", str(pw)]
+    with ProcWatch(secret) as watch:
+        if how == "prompt":
+            # typer.prompt reads stdin when it is not a terminal
+            proc = subprocess.Popen(
+                [*args, "--ask-password"],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            watch.exclude = proc.pid
+            out, err = proc.communicate(secret + "\n", timeout=60)
+        else:
+            proc = subprocess.Popen(
+                args,
+                env=env,
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            watch.exclude = proc.pid  # the mltools process itself was handed SSHPASS by us
+            out, err = proc.communicate(timeout=60)
+    assert watch.leaks == []
+    assert watch.scans > 0 and "sshpass" in watch.seen
+    assert proc.returncode == ExitCode.ERROR, err
+    assert "password was refused" in err
+    assert secret not in out + err
