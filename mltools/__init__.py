@@ -7,8 +7,7 @@ imports torch, pandas, pynvml or libmagic until a helper that needs it runs.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mltools._lazy import attach
 
 __version__ = "0.1.0"
 
@@ -50,17 +49,6 @@ _LAZY: dict[str, str] = {
     "parallel_apply": "mltools.frame",
 }
 
-__all__ = ["__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'mltools' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, _public = attach("mltools", _LAZY)
+__all__ = ["__version__", *_public]

@@ -5,8 +5,7 @@ Importing this package is cheap (no torch): the names below resolve lazily.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mltools._lazy import attach
 
 _LAZY: dict[str, str] = {
     "load_checkpoint": "mltools.ckpt.load",
@@ -28,17 +27,6 @@ _LAZY: dict[str, str] = {
     "OutputExistsError": "mltools.ckpt.errors",
 }
 
-__all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mltools.ckpt' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, _public = attach("mltools.ckpt", _LAZY)
+__all__ = _public

@@ -11,8 +11,7 @@ none of them imports torch until it runs.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mltools._lazy import attach
 
 _LAZY: dict[str, str] = {
     "setup": "mltools.ddp.helpers",
@@ -33,20 +32,8 @@ _LAZY: dict[str, str] = {
     "resolve_preset": "mltools.ddp.presets",
     "run_guarded": "mltools.ddp.launch",
 }
+
 _RENAMED = {"ddp_setup": "setup", "resolve_preset": "resolve"}
 
-__all__ = ["ddp_setup", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    target = _RENAMED.get(name, name)
-    module_name = _LAZY.get(name) or _LAZY.get(target)
-    if module_name is None:
-        raise AttributeError(f"module 'mltools.ddp' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), target)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, _public = attach("mltools.ddp", _LAZY, renamed=_RENAMED)
+__all__ = _public

@@ -6,8 +6,7 @@ load only when one of the names below is first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mltools._lazy import attach
 
 _LAZY: dict[str, str] = {
     "detect_type": "mltools.files.filetype",
@@ -24,17 +23,6 @@ _LAZY: dict[str, str] = {
     "parse_age": "mltools.files.sizes",
 }
 
-__all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'mltools.files' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, _public = attach("mltools.files", _LAZY)
+__all__ = _public
