@@ -67,3 +67,108 @@ def run_mltools() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+_DEPS_FOR_NOBODY = (
+    "import mltools.cli.app, psutil, magic, rich.progress, rich.table, pandas, joblib"
+)
+
+
+@pytest.fixture(scope="session")
+def unprivileged_site(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """As root: a world-readable copy of this package and the third-party modules the CLI uses.
+
+    Root's Python environment may live where other users cannot read it (here,
+    under /root), so the unprivileged run gets its own copy on PYTHONPATH.
+    """
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:
+        return None
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is needed to drop root for this test")
+    site = Path(tempfile.mkdtemp(prefix="mltools-site-"))
+    listing = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"{_DEPS_FOR_NOBODY}\nimport sys, sysconfig\n"
+            "purelib = sysconfig.get_paths()['purelib']\n"
+            "for name, mod in list(sys.modules.items()):\n"
+            "    f = getattr(mod, '__file__', None) or ''\n"
+            "    if '.' not in name and f.startswith(purelib): print(f)",
+        ],
+        capture_output=True,
+        text=True,
+        env=mltools_env(),
+        check=True,
+    ).stdout.split()
+    for file in map(Path, listing):
+        source = file.parent if file.name == "__init__.py" else file
+        target = site / source.name
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+            vendored = source.with_name(source.name + ".libs")  # e.g. numpy.libs (OpenBLAS)
+            if vendored.is_dir():
+                shutil.copytree(vendored, site / vendored.name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+    shutil.copytree(REPO / "mltools", site / "mltools", dirs_exist_ok=True)
+    for path in [site, *site.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    yield site
+    shutil.rmtree(site, ignore_errors=True)
+
+
+@pytest.fixture
+def unprivileged(unprivileged_site: Path | None):
+    """Run ``mltools`` as a user whom file permissions apply to.
+
+    Tests run as root in CI, and root reads a mode-000 file anyway. As root this
+    runs the CLI as ``nobody`` (``setpriv``) over ``unprivileged_site``; as any
+    other user it runs the CLI directly. Yields ``(workdir, run)``: files made
+    under ``workdir`` are reachable by that user; ``run(*args)`` returns the
+    CompletedProcess.
+    """
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="mltools-unpriv-"))
+    base.chmod(0o755)
+    workdir = base / "work"
+    workdir.mkdir()
+    workdir.chmod(0o777)
+    prefix: list[str] = []
+    env = mltools_env({"HOME": str(workdir)})
+    if unprivileged_site is not None:
+        env["PYTHONPATH"] = str(unprivileged_site)
+        prefix = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]
+        probe = subprocess.run(
+            [*prefix, sys.executable, "-c", _DEPS_FOR_NOBODY],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=workdir,
+        )
+        if probe.returncode != 0:
+            pytest.skip(f"user nobody cannot run mltools here: {probe.stderr[-300:]}")
+
+    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*prefix, sys.executable, "-m", "mltools", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=workdir,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    try:
+        yield workdir, run
+    finally:
+        for path in [base, *base.rglob("*")]:
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)

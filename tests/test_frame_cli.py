@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -192,15 +191,6 @@ def test_names_starting_with_a_dash(cli, work):
     )
     assert result.exit_code == 0, result.stderr
     assert pd.read_csv(tmp / "-out.csv")["-s"].tolist() == [c.upper() + "!" for c in "abcdef"]
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_input(cli, work):
-    tmp, _ = work
-    (tmp / "in.csv").chmod(0)
-    result = cli("apply", "in.csv", "--func", "feats.py:score", "--axis", "1")
-    assert result.exit_code == 1
-    assert "permission denied" in result.stderr
 
 
 @pytest.mark.slow

@@ -35,6 +35,7 @@ def apply_command(
             "A name starting with '-' goes after `--`.",
             metavar="INPUT",
             show_default=False,
+            readable=False,  # opened by the reader: a denied read is exit 1, not a usage error
         ),
     ],
     func: Annotated[

@@ -31,6 +31,7 @@ PathArg = Annotated[
         help="Checkpoint: .pt/.pth/.bin/.ckpt, .safetensors, *.index.json (or its folder), "
         "or a torch distributed checkpoint folder.",
         allow_dash=False,
+        readable=False,  # opened by the library: a denied read is exit 1, not a usage error
     ),
 ]
 
@@ -124,8 +125,8 @@ def inspect(
 
 @app.command()
 def diff(
-    a: Annotated[Path, typer.Argument(help="First checkpoint (A).")],
-    b: Annotated[Path, typer.Argument(help="Second checkpoint (B).")],
+    a: Annotated[Path, typer.Argument(help="First checkpoint (A).", readable=False)],
+    b: Annotated[Path, typer.Argument(help="Second checkpoint (B).", readable=False)],
     values: Annotated[
         bool,
         typer.Option("--values", help="Also compare tensor values chunk by chunk (needs torch)."),
@@ -218,9 +219,12 @@ def diff(
 
 @app.command()
 def convert(
-    src: Annotated[Path, typer.Argument(help="Input checkpoint.")],
+    src: Annotated[Path, typer.Argument(help="Input checkpoint.", readable=False)],
     dst: Annotated[
-        Path, typer.Argument(help="Output file (.safetensors, or a torch .pt/.pth/.bin).")
+        Path,
+        typer.Argument(
+            help="Output file (.safetensors, or a torch .pt/.pth/.bin).", readable=False
+        ),
     ],
     to: Annotated[
         str | None,
