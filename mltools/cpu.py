@@ -14,7 +14,7 @@ import platform
 import re
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from mltools.errors import InputError
@@ -61,10 +61,10 @@ class Topology:
     frequency_current_mhz: float | None
     frequency_min_mhz: float | None
     frequency_max_mhz: float | None
+    hyperthreading: bool = field(init=False)
 
-    @property
-    def hyperthreading(self) -> bool:
-        return self.threads_per_core > 1
+    def __post_init__(self) -> None:
+        self.hyperthreading = self.threads_per_core > 1
 
 
 @dataclass
@@ -117,24 +117,13 @@ class ContainerLimits:
     suggested_num_workers: int
 
 
-@dataclass
-class CpuReport:
-    """Everything ``mltools cpu`` shows; the JSON keys are this dataclass's fields."""
+@dataclass(kw_only=True)
+class CpuReport(Topology):
+    """Everything ``mltools cpu`` shows: the topology's fields, then usage, memory and limits.
 
-    model_name: str
-    architecture: str
-    sockets: int
-    cores_per_socket: int
-    physical_cores: int
-    logical_cpus: int
-    threads_per_core: int
-    hyperthreading: bool
-    online_cpus: list[int]
-    numa_nodes: list[NumaNode]
-    caches: list[CacheInfo]
-    frequency_current_mhz: float | None
-    frequency_min_mhz: float | None
-    frequency_max_mhz: float | None
+    The JSON keys are this dataclass's fields, topology first (flat, like ``lscpu -J``).
+    """
+
     load_average: list[float]
     interval_seconds: float
     per_cpu: list[CpuUsage]
@@ -566,21 +555,9 @@ def report(
             f"only {limits.effective_cpus:g} of {topo.logical_cpus} CPUs are usable here "
             "(cgroup quota or affinity): size num_workers and OMP_NUM_THREADS by that"
         )
+    topo_fields = {f.name: getattr(topo, f.name) for f in fields(Topology) if f.init}
     return CpuReport(
-        model_name=topo.model_name,
-        architecture=topo.architecture,
-        sockets=topo.sockets,
-        cores_per_socket=topo.cores_per_socket,
-        physical_cores=topo.physical_cores,
-        logical_cpus=topo.logical_cpus,
-        threads_per_core=topo.threads_per_core,
-        hyperthreading=topo.hyperthreading,
-        online_cpus=topo.online_cpus,
-        numa_nodes=topo.numa_nodes,
-        caches=topo.caches,
-        frequency_current_mhz=topo.frequency_current_mhz,
-        frequency_min_mhz=topo.frequency_min_mhz,
-        frequency_max_mhz=topo.frequency_max_mhz,
+        **topo_fields,
         load_average=[round(x, 2) for x in os.getloadavg()],
         interval_seconds=interval,
         per_cpu=usage,
