@@ -276,7 +276,7 @@ def _as_nobody() -> list[str]:
     return ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]
 
 
-def test_attach_as_another_user_fails_with_the_fix(tmp_path):
+def test_attach_as_another_user_fails_with_the_fix(tmp_path, unprivileged_site):
     """A real unprivileged user: the pre-check and py-spy's own refusal both give the fix."""
     prefix = _as_nobody()
     victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -294,7 +294,8 @@ def test_attach_as_another_user_fails_with_the_fix(tmp_path):
         "p.attach_problem = lambda pid: None\n"
         "attempt()\n"
     )
-    env = {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": os.environ["PATH"]}
+    # the checkout may sit where nobody cannot read it: use the world-readable copy
+    env = {"PYTHONPATH": str(unprivileged_site), "PATH": os.environ["PATH"]}
     try:
         out = subprocess.run(
             [*prefix, sys.executable, "-c", code],
