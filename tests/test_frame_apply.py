@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -35,7 +36,7 @@ BACKENDS = [
     ),
 ]
 PROPERTY = settings(
-    max_examples=20,
+    max_examples=int(os.environ.get("MLTOOLS_HYPOTHESIS_EXAMPLES", "20")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
