@@ -10,15 +10,17 @@ from mltools.cli.app import app
 from mltools.errors import ExitCode, InputError, MltoolsError
 
 
-def _walk(command, path=()):
+def _walk(command, ctx, path=()):
     yield path, command
-    for name, sub in getattr(command, "commands", {}).items():
-        yield from _walk(sub, (*path, name))
+    if hasattr(command, "list_commands"):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            yield from _walk(sub, typer.Context(sub, parent=ctx, info_name=name), (*path, name))
 
 
 def all_commands():
     root = typer.main.get_command(app)
-    return list(_walk(root))
+    return list(_walk(root, typer.Context(root, info_name="mltools")))
 
 
 def test_every_command_has_help_text():
@@ -46,6 +48,43 @@ def test_help_exits_zero(cli, path):
     result = cli(*path, "--help")
     assert result.exit_code == 0, result.stderr
     assert "Usage:" in result.stdout
+
+
+def test_root_help_lists_the_built_commands_short_help():
+    """--help reads short help from the registrations; it must match the built commands."""
+    from typer._click.utils import make_default_short_help
+
+    from mltools.cli.app import _registrations
+
+    root = typer.main.get_command(app)
+    ctx = typer.Context(root, info_name="mltools")
+    names = root.list_commands(ctx)
+    assert names[:3] == ["cpu", "gpu", "ddp-doctor"]
+    assert len(names) == len(set(names)) == 11
+    for name, (_, text) in _registrations().items():
+        built = root.get_command(ctx, name)
+        assert make_default_short_help(text, 60) == built.get_short_help_str(60), name
+
+
+def test_running_a_command_builds_only_its_module():
+    import subprocess
+    import sys
+
+    from tests.conftest import mltools_env
+
+    code = (
+        "import sys\n"
+        "from mltools.cli import app as a\n"
+        "try:\n"
+        "    a.app(['completion', 'bash'], prog_name='mltools')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write(str(a._build.cache_info().currsize))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=mltools_env()
+    )
+    assert out.stderr.strip() == "1", out.stderr
 
 
 def test_version(cli):

@@ -1,24 +1,94 @@
-"""The root command: registers every command group and maps errors to exit codes."""
+"""The root command: finds every command lazily and maps errors to exit codes.
+
+Typer builds a Click command by introspecting its function's signature, about
+1 ms a command. Building all of them on every run made ``mltools ckpt inspect``
+pay for the other 20, so the root builds only the command being run (or
+completed); ``--help`` lists short help read from the registrations without
+building anything.
+"""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import sys
+from functools import cache
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from mltools import __version__
-from mltools.cli import _errors, apply, ckpt, completion, cpu, ddp_doctor, files, gpu
+from mltools.cli import _errors, completion
+
+# CLI modules in the order `mltools --help` lists them; each has register(app).
+COMMAND_MODULES = (
+    "mltools.cli.cpu",
+    "mltools.cli.gpu",
+    "mltools.cli.ddp_doctor",
+    "mltools.cli.ckpt",
+    "mltools.cli.files",
+    "mltools.cli.apply",
+    "mltools.cli.completion",
+)
+
+
+@cache
+def _registrations() -> dict[str, tuple[typer.Typer, str]]:
+    """Command name -> (the Typer it was registered on, its help text), nothing built yet."""
+    found: dict[str, tuple[typer.Typer, str]] = {}
+    for module_name in COMMAND_MODULES:
+        holder = typer.Typer(add_completion=False, rich_markup_mode=None)
+        holder.callback()(_holder_callback)  # keeps get_command() a group, even of one
+        importlib.import_module(module_name).register(holder)
+        for info in holder.registered_commands:
+            text = info.help if info.help is not None else inspect.getdoc(info.callback)
+            name = info.name or info.callback.__name__.replace("_", "-")
+            found[name] = (holder, inspect.cleandoc(text or ""))
+        for group in holder.registered_groups:
+            found[group.name] = (holder, typer.main.solve_typer_info_help(group))
+    return found
+
+
+def _holder_callback() -> None:
+    """Group of lazily built commands."""
+
+
+@cache
+def _build(holder: typer.Typer) -> Any:
+    return typer.main.get_command(holder)
 
 
 class MltoolsGroup(TyperGroup):
-    """Root group that turns library exceptions into one line, a hint and an exit code.
+    """Root group: builds commands on demand, and turns library exceptions into one
+    line, a hint and an exit code.
 
     It wraps ``invoke`` rather than ``main`` so that tests driving the app with
     ``CliRunner`` see exactly what a user sees.
     """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *_registrations()]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _registrations():
+            holder, _ = _registrations()[cmd_name]
+            command = _build(holder).commands[cmd_name]
+        return command
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The Commands section of --help, from the registrations (nothing is built)."""
+        from typer._click.utils import make_default_short_help
+
+        rows = [(name, self.commands[name].get_short_help_str()) for name in self.commands]
+        rows += [(name, text) for name, (_, text) in _registrations().items()]
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            rows = [(name, make_default_short_help(text, limit)) for name, text in rows]
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -69,8 +139,6 @@ def build_app() -> typer.Typer:
         7 missing optional dependency, 130 Ctrl-C. Set MLTOOLS_DEBUG=1 for tracebacks.
         """
 
-    for module in (cpu, gpu, ddp_doctor, ckpt, files, apply, completion):
-        module.register(app)
     return app
 
 
