@@ -563,19 +563,11 @@ def check_env(ctx: CheckContext) -> list[CheckResult]:
                     f"use {new}={env[old]}",
                 )
             )
-    if version is not None and version < (2, 2):
-        for old, new in _RENAMED_2_2.items():
-            if new in env:
-                rows.append(
-                    CheckResult(
-                        "env:" + new,
-                        FAIL,
-                        f"torch {vtext} does not read {new}",
-                        f"use {old}={env[new]}",
-                    )
-                )
-    if version is not None and version < (2, 7):
-        for old, new in _RENAMED_2_7.items():
+    # New names set for a torch too old to read them.
+    for since, renamed in (((2, 2), _RENAMED_2_2), ((2, 7), _RENAMED_2_7)):
+        if version is None or version >= since:
+            continue
+        for old, new in renamed.items():
             if new in env:
                 rows.append(
                     CheckResult(
