@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import socket
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from types import ModuleType
 from typing import Any
 
@@ -61,15 +61,7 @@ class GPUProcess:
     @property
     def owner_label(self) -> str | None:
         """``slurm:123``, ``pod:ns/name`` or ``docker:abc...`` (see :class:`Attribution`)."""
-        return Attribution(
-            self.container_runtime,
-            self.container_id,
-            self.k8s_pod_uid,
-            self.k8s_pod_name,
-            self.k8s_namespace,
-            self.slurm_job_id,
-            self.slurm_step,
-        ).label
+        return Attribution(**{f.name: getattr(self, f.name) for f in fields(Attribution)}).label
 
 
 @dataclass
@@ -370,11 +362,5 @@ def _process(raw: Any, kind: str, sm: int | None, host: Any) -> GPUProcess:
         running_seconds=host.running_seconds,
         gpu_instance_id=gi if gi not in (None, invalid) else None,
         compute_instance_id=ci if ci not in (None, invalid) else None,
-        container_runtime=att.container_runtime,
-        container_id=att.container_id,
-        k8s_pod_uid=att.k8s_pod_uid,
-        k8s_pod_name=att.k8s_pod_name,
-        k8s_namespace=att.k8s_namespace,
-        slurm_job_id=att.slurm_job_id,
-        slurm_step=att.slurm_step,
+        **asdict(att),
     )
