@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mltools._procfs import read_environ
 from mltools.ddp import flight_recorder as fr
 from mltools.ddp import pyspy
 from mltools.errors import MltoolsError
@@ -144,19 +145,6 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def _environ(pid: int) -> dict[str, str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return None
-    env = {}
-    for item in raw.split(b"\0"):
-        key, sep, value = item.partition(b"=")
-        if sep:
-            env[key.decode(errors="replace")] = value.decode(errors="replace")
-    return env
-
-
 def _is_python(proc) -> bool:  # type: ignore[no-untyped-def]
     import psutil
 
@@ -267,10 +255,10 @@ def discover_ranks(pids: Iterable[int] = ()) -> list[RankProcess]:
             if not psutil.pid_exists(pid):
                 raise HangError(f"no process with pid {pid}", hint="list them with `ps -ef`")
             proc = psutil.Process(pid)
-            env = _environ(pid) or {}
+            env = read_environ(pid) or {}
             if _is_launcher(proc) and "RANK" not in env:
                 for child in proc.children(recursive=True):
-                    cenv = _environ(child.pid) or {}
+                    cenv = read_environ(child.pid) or {}
                     if "RANK" in cenv or "LOCAL_RANK" in cenv:
                         r = _from_env(child.pid, cenv, "torchrun")
                         r.agent_pid = pid
@@ -291,7 +279,7 @@ def discover_ranks(pids: Iterable[int] = ()) -> list[RankProcess]:
         pid = proc.info["pid"]
         if pid in skip:
             continue
-        env = _environ(pid)
+        env = read_environ(pid)
         if not env or not ("RANK" in env or "LOCAL_RANK" in env):
             continue
         r = _from_env(pid, env, "environ")
@@ -305,7 +293,7 @@ def discover_ranks(pids: Iterable[int] = ()) -> list[RankProcess]:
     known = {r.pid for r in found}
     for pid in _gpu_pids():
         if pid not in known and pid not in skip and psutil.pid_exists(pid):
-            env = _environ(pid) or {}
+            env = read_environ(pid) or {}
             r = _from_env(pid, env, "nvml") if env else RankProcess(pid, None, source="nvml")
             found.append(r)
     ranks = _dedupe(found)

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from mltools._procfs import read_environ
+
 _HEX64 = r"[0-9a-f]{64}"
 _CONTAINER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("docker", re.compile(rf"docker[-/]({_HEX64})")),
@@ -87,17 +89,8 @@ def attribution(pid: int, proc_root: str = "/proc") -> Attribution:
             att = parse_cgroup(fh.read())
     except OSError:
         att = Attribution()
-    try:
-        with open(f"{proc_root}/{pid}/environ", "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return att
-    env = {}
-    for item in raw.split(b"\0"):
-        key, sep, value = item.partition(b"=")
-        if sep:
-            env[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
-    return apply_environ(att, env)
+    env = read_environ(pid, proc_root)
+    return att if env is None else apply_environ(att, env)
 
 
 @dataclass
