@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mltools.cpu import nvidia_gpu_count
 from mltools.ddp.presets import torch_version
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -66,7 +67,7 @@ class CheckReport:
 def check_versions(ctx: CheckContext) -> list[CheckResult]:
     """torch, CUDA runtime, cuDNN, NCCL and driver versions; CPU-only torch on a GPU machine."""
     driver = _driver_version(ctx)
-    gpu_machine = driver is not None or bool(_gpu_dirs(ctx))
+    gpu_machine = driver is not None or nvidia_gpu_count(ctx.proc_root) > 0
     rows: list[CheckResult] = []
     if torch_version() is None:
         return [
@@ -136,19 +137,12 @@ def _driver_version(ctx: CheckContext) -> str | None:
     return None
 
 
-def _gpu_dirs(ctx: CheckContext) -> list[str]:
-    try:
-        return sorted(os.listdir(Path(ctx.proc_root, "driver/nvidia/gpus")))
-    except OSError:
-        return []
-
-
 # -------------------------------------------------------------------- GPUs ---
 
 
 def check_gpus(ctx: CheckContext) -> list[CheckResult]:
     """GPUs visible vs CUDA_VISIBLE_DEVICES, and CUDA_DEVICE_ORDER."""
-    gpus = _gpu_dirs(ctx)
+    gpus = nvidia_gpu_count(ctx.proc_root)
     cvd = ctx.env.get("CUDA_VISIBLE_DEVICES")
     rows: list[CheckResult] = []
     if not gpus:
@@ -158,10 +152,10 @@ def check_gpus(ctx: CheckContext) -> list[CheckResult]:
         rows.append(CheckResult("gpus", PASS, msg + "; DDP will use gloo on the CPU"))
         return rows
     if cvd is None:
-        rows.append(CheckResult("gpus", PASS, f"{len(gpus)} GPU(s) visible"))
+        rows.append(CheckResult("gpus", PASS, f"{gpus} GPU(s) visible"))
         return rows
     entries = [e.strip() for e in cvd.split(",") if e.strip()]
-    bad = [e for e in entries if e.isdigit() and int(e) >= len(gpus)]
+    bad = [e for e in entries if e.isdigit() and int(e) >= gpus]
     if cvd.strip() in ("", "-1") or not entries:
         rows.append(
             CheckResult(
@@ -177,8 +171,8 @@ def check_gpus(ctx: CheckContext) -> list[CheckResult]:
                 "gpus",
                 FAIL,
                 f"CUDA_VISIBLE_DEVICES={cvd} names GPUs that do not exist or repeats one "
-                f"({len(gpus)} present)",
-                f"use indices 0..{len(gpus) - 1} (or UUIDs), each once",
+                f"({gpus} present)",
+                f"use indices 0..{gpus - 1} (or UUIDs), each once",
             )
         )
     else:
@@ -186,7 +180,7 @@ def check_gpus(ctx: CheckContext) -> list[CheckResult]:
             CheckResult(
                 "gpus",
                 PASS,
-                f"{len(entries)} of {len(gpus)} GPU(s) selected by CUDA_VISIBLE_DEVICES",
+                f"{len(entries)} of {gpus} GPU(s) selected by CUDA_VISIBLE_DEVICES",
             )
         )
     if ctx.env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID" and all(e.isdigit() for e in entries):
