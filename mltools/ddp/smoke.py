@@ -81,7 +81,7 @@ class StepResult:
     """One rank's result for one step."""
 
     step: str
-    status: str  # ok | failed | hung | died | not_run
+    status: str  # ok | failed | hung | died | killed | not_run
     duration_seconds: float | None = None
     error: str | None = None
     kind: str | None = None
@@ -794,6 +794,7 @@ def _judge(
         if analysed is not None:
             sentence += f": {analysed.verdict}"
         return False, sentence, kind, culprits
+    _mark_killed_by_launcher(ranks)
     died = [r for r in ranks if r.status in ("running", "not_started") and r.pid is not None]
     if died:
         for r in died:
@@ -829,6 +830,34 @@ def _judge(
     if all(r.status == "ok" for r in ranks):
         return True, f"all {len(ranks)} ranks passed every step", "ok", []
     return False, "the launcher ended before every rank finished", "error", []
+
+
+def _mark_killed_by_launcher(ranks: list[RankResult]) -> None:
+    """Mark ranks that torchrun stopped because another rank had already failed.
+
+    When one rank raises or exits, torchrun terminates the others at once; a peer
+    blocked in a collective may be stopped before it records its own error. Such
+    a rank did not crash: it was a bystander. It is told apart from the root cause
+    by ending with no exit code of its own, or with the launcher's SIGTERM/SIGKILL,
+    while another rank recorded a root-cause failure or exited by itself.
+    """
+
+    def stopped_by_launcher(r: RankResult) -> bool:
+        return r.status == "running" and r.exit_code in (None, -signal.SIGTERM, -signal.SIGKILL)
+
+    root_cause = any(
+        s.status == "failed" and s.kind not in ("peer_died", "timeout")
+        for r in ranks
+        for s in r.steps
+    ) or any(r.status == "running" and not stopped_by_launcher(r) for r in ranks)
+    if not root_cause:
+        return
+    for r in ranks:
+        if stopped_by_launcher(r):
+            r.status = "killed"
+            for s in r.steps:
+                if s.status == "running":
+                    s.status, s.kind = "killed", "peer_died"
 
 
 def _behind(ranks: list[RankResult]) -> list[int]:
