@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mltools.errors import UsageError
+from mltools.files.walk import walk_sorted
 
 PRESETS: dict[str, str] = {
     "mac-junk": ".DS_Store and AppleDouble ._* files",
@@ -196,17 +197,7 @@ def find_candidates(
         return reason or "filter"
 
     for root in root_list:
-        stack = [root]
-        while stack:
-            top = stack.pop()
-            try:
-                with os.scandir(top) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError as exc:
-                if on_error:
-                    on_error(top, exc)
-                continue
-            subdirs = []
+        for entries, subdirs in walk_sorted(root, on_error):
             for entry in entries:
                 try:
                     # d_type from the directory listing: no stat needed to skip most entries
@@ -242,7 +233,6 @@ def find_candidates(
                     out.append(Candidate(entry.path, "d", size, st.st_mtime, reason, files))
                 else:
                     out.append(Candidate(entry.path, "f", st.st_size, st.st_mtime, reason))
-            stack.extend(reversed(subdirs))
     return out
 
 

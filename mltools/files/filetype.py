@@ -25,6 +25,7 @@ from mltools.files.ml_formats import (
     sniff_binary,
     sniff_text,
 )
+from mltools.files.walk import walk_sorted
 
 # Below this many files, forking workers costs more than it saves.
 _POOL_THRESHOLD = 200
@@ -333,28 +334,22 @@ def iter_files(
     directories are appended to ``errors``.
     """
     seen: set[tuple[int, int]] = set()
+
+    def unreadable(path: str, exc: OSError) -> None:
+        if errors is not None:
+            errors.append(_unreadable(path, exc))
+
     for root in roots:
         try:
             st = os.stat(root) if follow_symlinks else os.lstat(root)
         except OSError as exc:
-            if errors is not None:
-                errors.append(_unreadable(root, exc))
+            unreadable(root, exc)
             continue
         if not stat.S_ISDIR(st.st_mode):
             yield root
             continue
-        stack = [root]
         seen.add((st.st_dev, st.st_ino))
-        while stack:
-            top = stack.pop()
-            try:
-                with os.scandir(top) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError as exc:
-                if errors is not None:
-                    errors.append(_unreadable(top, exc))
-                continue
-            subdirs = []
+        for entries, subdirs in walk_sorted(root, unreadable):
             for entry in entries:
                 try:
                     is_dir = entry.is_dir(follow_symlinks=follow_symlinks)
@@ -367,15 +362,13 @@ def iter_files(
                     try:
                         est = entry.stat()
                     except OSError as exc:
-                        if errors is not None:
-                            errors.append(_unreadable(entry.path, exc))
+                        unreadable(entry.path, exc)
                         continue
                     key = (est.st_dev, est.st_ino)
                     if key in seen:
                         continue
                     seen.add(key)
                 subdirs.append(entry.path)
-            stack.extend(reversed(subdirs))
 
 
 def _worker_chunk(args: tuple[list[str], bool, bool]) -> list[FileType]:
