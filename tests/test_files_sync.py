@@ -19,6 +19,7 @@ import pytest
 from mltools.errors import ExitCode
 from mltools.files.sync import (
     PartialSyncError,
+    SyncOptions,
     _error_for,
     build_command,
     is_remote,
@@ -61,7 +62,8 @@ def test_parse_progress_and_changes():
 def test_remote_detection_and_command():
     assert is_remote("host:/data") and is_remote("me@host:x") and is_remote("rsync://h/m")
     assert not is_remote("./a:b") and not is_remote("/abs/path") and not is_remote("plain")
-    cmd = build_command("src/", "me@h:/d", port=2222, excludes=["*.tmp"], includes=["*.keep"])
+    options = SyncOptions(port=2222, excludes=["*.tmp"], includes=["*.keep"])
+    cmd = build_command("src/", "me@h:/d", options)
     assert cmd[-3:] == ["--", "src/", "me@h:/d"]
     assert cmd.index("--include=*.keep") < cmd.index("--exclude=*.tmp")
     assert cmd[cmd.index("-e") + 1] == "ssh -p 2222"

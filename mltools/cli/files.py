@@ -231,7 +231,7 @@ def clean(
     Exit 6 when some entries could not be removed (the rest are).
     """
     from mltools.files.clean import CleanSpec, cron_line, delete_candidates, find_candidates
-    from mltools.files.sizes import parse_age, parse_size
+    from mltools.units import parse_age, parse_size
 
     spec = CleanSpec(
         names=list(name or []),
@@ -561,22 +561,25 @@ def sync(
     Replaces `rsync -avh --progress` and `rsync -e "sshpass -p PASS ssh -p PORT"`.
     Exit 6 on a partial transfer (rsync 23/24).
     """
-    from mltools.files.sync import is_remote
+    from dataclasses import replace
+
+    from mltools.files.sync import SyncOptions, is_remote
     from mltools.files.sync import sync as run_sync
 
     password = (
         _password(password_file, ask_password) if (is_remote(src) or is_remote(dst)) else None
     )
-    kwargs: dict[str, Any] = {
-        "excludes": exclude or [],
-        "includes": include or [],
-        "port": port,
-        "identity": identity,
-        "ssh_options": ssh_option or [],
-        "password": password,
-    }
+    options = SyncOptions(
+        excludes=exclude or [],
+        includes=include or [],
+        delete=delete,
+        dry_run=dry_run,
+        port=port,
+        identity=identity,
+        ssh_options=ssh_option or [],
+    )
     if delete and not dry_run and not yes:
-        preview = run_sync(src, dst, delete=True, dry_run=True, **kwargs)
+        preview = run_sync(src, dst, replace(options, dry_run=True), password=password)
         doomed = preview.deleted
         if doomed:
             if not json_out:
@@ -594,9 +597,7 @@ def sync(
             bar.update(completed=p.percent)
             bar.describe(f"{human_bytes(p.bytes_done)} at {human_bytes(p.bytes_per_second)}/s")
 
-        result = run_sync(
-            src, dst, delete=delete, dry_run=dry_run, on_progress=on_progress, **kwargs
-        )
+        result = run_sync(src, dst, options, password=password, on_progress=on_progress)
     if json_out:
         print_json(
             {

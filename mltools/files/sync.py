@@ -1,6 +1,6 @@
 """rsync with one progress bar, previews for deletions, and passwords kept out of argv.
 
-``build_command`` turns options into an rsync argument list (``-a --partial``,
+``build_command`` turns ``SyncOptions`` into an rsync argument list (``-a --partial``,
 ``--info=progress2`` for one overall progress figure, ``--itemize-changes``
 for a list of what changed). ``sync`` runs it, parses progress from rsync's
 ``\\r``-separated lines, and translates rsync's exit code into a message.
@@ -81,6 +81,24 @@ _STATS = {
     "Total transferred file size": "transferred_bytes",
     "Number of deleted files": "files_deleted",
 }
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What rsync should do: filters, deletions, dry run and how to reach the remote host.
+
+    ``includes`` are applied before ``excludes`` (rsync takes the first rule that
+    matches). ``port``, ``identity`` and ``ssh_options`` shape the ssh command and
+    apply only when one side is remote.
+    """
+
+    excludes: Sequence[str] = ()
+    includes: Sequence[str] = ()
+    delete: bool = False
+    dry_run: bool = False
+    port: int | None = None
+    identity: str | None = None
+    ssh_options: Sequence[str] = ()
 
 
 @dataclass
@@ -169,18 +187,7 @@ def ssh_command(
     return cmd
 
 
-def build_command(
-    src: str,
-    dst: str,
-    *,
-    excludes: Sequence[str] = (),
-    includes: Sequence[str] = (),
-    delete: bool = False,
-    dry_run: bool = False,
-    port: int | None = None,
-    identity: str | None = None,
-    ssh_options: Sequence[str] = (),
-) -> list[str]:
+def build_command(src: str, dst: str, options: SyncOptions = SyncOptions()) -> list[str]:
     """rsync's argument list (no password ever goes in here)."""
     cmd = [
         "rsync",
@@ -191,15 +198,17 @@ def build_command(
         "--itemize-changes",
         "--stats",
     ]
-    if dry_run:
+    if options.dry_run:
         cmd.append("--dry-run")
-    if delete:
+    if options.delete:
         cmd.append("--delete")
     # rsync applies the first matching rule: includes go before excludes
-    cmd += [f"--include={pattern}" for pattern in includes]
-    cmd += [f"--exclude={pattern}" for pattern in excludes]
-    if (is_remote(src) or is_remote(dst)) and (port is not None or identity or ssh_options):
-        cmd += ["-e", shlex.join(ssh_command(port, identity, ssh_options))]
+    cmd += [f"--include={pattern}" for pattern in options.includes]
+    cmd += [f"--exclude={pattern}" for pattern in options.excludes]
+    ssh_shaped = options.port is not None or options.identity or options.ssh_options
+    if (is_remote(src) or is_remote(dst)) and ssh_shaped:
+        ssh = ssh_command(options.port, options.identity, options.ssh_options)
+        cmd += ["-e", shlex.join(ssh)]
     cmd += ["--", src, dst]
     return cmd
 
@@ -249,14 +258,8 @@ def _error_for(code: int, stderr: str, used_password: bool, host: str | None) ->
 def sync(
     src: str,
     dst: str,
+    options: SyncOptions = SyncOptions(),
     *,
-    excludes: Sequence[str] = (),
-    includes: Sequence[str] = (),
-    delete: bool = False,
-    dry_run: bool = False,
-    port: int | None = None,
-    identity: str | None = None,
-    ssh_options: Sequence[str] = (),
     password: str | None = None,
     on_progress: Callable[[SyncProgress], None] | None = None,
     on_change: Callable[[Change], None] | None = None,
@@ -271,19 +274,9 @@ def sync(
     remote = is_remote(src) or is_remote(dst)
     if not is_remote(src) and not os.path.lexists(src):
         raise FileNotFoundError(2, "No such file or directory", src)
-    if port is not None and not remote:
+    if options.port is not None and not remote:
         raise UsageError("--port only applies to a remote host:path", hint="write HOST:PATH")
-    argv = build_command(
-        src,
-        dst,
-        excludes=excludes,
-        includes=includes,
-        delete=delete,
-        dry_run=dry_run,
-        port=port,
-        identity=identity,
-        ssh_options=ssh_options,
-    )
+    argv = build_command(src, dst, options)
     pass_fds: tuple[int, ...] = ()
     read_fd = None
     use_password = password is not None and remote
@@ -302,7 +295,7 @@ def sync(
     result = SyncResult(
         src,
         dst,
-        dry_run,
+        options.dry_run,
         0,
         used_password=use_password,
         remote_host=remote_host(src, dst),
