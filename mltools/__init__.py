@@ -44,7 +44,18 @@ _LAZY: dict[str, str] = {
     "scan_checkpoint": "mltools.ckpt",
     # files
     "detect_type": "mltools.files",
+    "scan_types": "mltools.files",
     "disk_usage": "mltools.files",
+    "find_candidates": "mltools.files",
+    "delete_candidates": "mltools.files",
+    "CleanSpec": "mltools.files",
+    "sync": "mltools.files",
+    "SyncOptions": "mltools.files",
+    "find_processes": "mltools.files",
+    "kill_processes": "mltools.files",
+    # units
+    "parse_size": "mltools.units",
+    "parse_age": "mltools.units",
     # dataframes
     "parallel_apply": "mltools.frame",
 }

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from mltools.errors import InputError
+from mltools.errors import InputError, UsageError
+from mltools.units import parse_size
 
 # /dev/shm smaller than this is flagged: DataLoader workers pass batches through it.
 SHM_WARN_BYTES = 1 << 30
@@ -170,15 +171,6 @@ def parse_cpulist(text: str) -> list[int]:
     return sorted(set(cpus))
 
 
-def parse_size(text: str) -> int:
-    """Parse sysfs cache sizes: ``32K``, ``1024K``, ``32M``, ``512`` -> bytes."""
-    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)i?B?\s*", text, re.IGNORECASE)
-    if not match:
-        raise ValueError(f"not a size: {text!r}")
-    scale = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[match.group(2).upper()]
-    return int(match.group(1)) * scale
-
-
 def _cpuinfo_blocks(procfs: Path) -> list[dict[str, str]]:
     text = _read(procfs / "cpuinfo") or ""
     blocks: list[dict[str, str]] = []
@@ -305,7 +297,7 @@ def _caches(cpu_dir: Path, online: list[int]) -> list[CacheInfo]:
                 continue  # a missing file: skip this index, keep the rest
             try:
                 size = parse_size(size_text)
-            except ValueError:
+            except UsageError:
                 continue
             shared = _read(index / "shared_cpu_list")
             key = tuple(parse_cpulist(shared)) if shared else (cpu,)

@@ -1,7 +1,9 @@
-"""Parse human SIZE and AGE strings (``10M``, ``1.5GiB``, ``8d``, ``2h30m``).
+"""Parse human SIZE and AGE strings (``10M``, ``1.5GiB``, ``8d``, ``2h30m``): one rule everywhere.
 
-Sizes use binary multiples for single letters (``K`` = 1024), like ``find -size``
-and ``du``; ``KB``/``MB`` are decimal and ``KiB``/``MiB`` binary, as written.
+Sizes use binary multiples for single letters (``K`` = 1024), like ``find -size``,
+``du`` and sysfs (``32K`` caches); ``KiB``/``MiB`` are binary and ``KB``/``MB``
+decimal, as written. Used by ``clean --larger/--smaller``, ``gpu pick
+--min-free-mem`` and the CPU cache sizes read from sysfs.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import pytest
 from mltools import cpu as cpu_lib
 from mltools.cli.cpu import format_cpulist
 from mltools.errors import InputError
+from mltools.units import parse_size
 from tests.conftest import mltools_env
 
 # --------------------------------------------------------------------------- fake sysfs
@@ -168,7 +169,7 @@ def test_parse_cpulist(text: str, expected: list[int]) -> None:
     ("text", "expected"), [("32K", 32768), ("1024K", 2**20), ("32M", 2**25), ("512", 512)]
 )
 def test_parse_size(text: str, expected: int) -> None:
-    assert cpu_lib.parse_size(text) == expected
+    assert parse_size(text) == expected
 
 
 # --------------------------------------------------------------------------- cgroups

@@ -301,7 +301,7 @@ def test_clean_deletes_exactly_the_preview(cli, entries, presets):
 
 def test_size_and_age_parsing():
     from mltools.errors import UsageError
-    from mltools.files.sizes import parse_age, parse_size
+    from mltools.units import parse_age, parse_size
 
     assert parse_size("500") == 500
     assert parse_size("10k") == 10 * 1024

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from mltools.errors import ExitCode, UnavailableError, UsageError
-from mltools.gpu import parse_size, select_gpus
+from mltools.gpu import select_gpus
+from mltools.units import parse_size
 from tests import _gpu_fixtures
 from tests._fake_nvml import GiB, gpu
 from tests._gpu_fixtures import FAKE_RUN, fake_cli

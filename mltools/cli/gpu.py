@@ -97,7 +97,8 @@ RemoteCmdOpt = Annotated[
 MinFreeOpt = Annotated[
     str | None,
     typer.Option(
-        "--min-free-mem", help="Least free memory a GPU needs, e.g. 20GiB, 512MiB (binary units)."
+        "--min-free-mem",
+        help="Least free memory a GPU needs, e.g. 20GiB or 20G (binary), 20GB (decimal).",
     ),
 ]
 MaxUtilOpt = Annotated[
@@ -506,7 +507,7 @@ def _show_hosts(
 
 
 def _thresholds(min_free_mem: str | None) -> int | None:
-    from mltools.gpu import parse_size
+    from mltools.units import parse_size
 
     return parse_size(min_free_mem) if min_free_mem is not None else None
 

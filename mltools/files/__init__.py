@@ -17,10 +17,9 @@ _LAZY: dict[str, str] = {
     "delete_candidates": "mltools.files.clean",
     "CleanSpec": "mltools.files.clean",
     "sync": "mltools.files.sync",
+    "SyncOptions": "mltools.files.sync",
     "find_processes": "mltools.files.kill",
     "kill_processes": "mltools.files.kill",
-    "parse_size": "mltools.files.sizes",
-    "parse_age": "mltools.files.sizes",
 }
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from mltools.gpu.nvml import GPULostError, NoDriverError
 from mltools.gpu.procinfo import Attribution
 from mltools.gpu.remote import HostResult, snapshot_hosts
-from mltools.gpu.select import Candidate, Selection, parse_size, select_gpus
+from mltools.gpu.select import Candidate, Selection, select_gpus
 from mltools.gpu.snapshot import GPU, SCHEMA_VERSION, GPUProcess, MIGDevice, Snapshot, snapshot
 from mltools.gpu.topology import TopoGPU, Topology, gpu_topology
 
@@ -34,7 +34,6 @@ __all__ = [
     "TopoGPU",
     "Topology",
     "gpu_topology",
-    "parse_size",
     "select_gpus",
     "snapshot",
     "snapshot_hosts",

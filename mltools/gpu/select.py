@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import getpass
 import itertools
-import re
 from dataclasses import dataclass, field
 
 from mltools.errors import UnavailableError, UsageError
 from mltools.gpu.snapshot import GPU, Snapshot, snapshot
 from mltools.gpu.topology import Topology, gpu_topology
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
 # Exhaustive subset search up to this many combinations, greedy beyond.
 _MAX_COMBINATIONS = 20_000
 
@@ -53,16 +51,6 @@ class Selection:
             "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
             "CUDA_VISIBLE_DEVICES": self.cuda_visible_devices,
         }
-
-
-def parse_size(text: str) -> int:
-    """'24GiB', '24G', '512M', '1.5g', '1000' (bytes) -> bytes (K/M/G/T are binary, like nvidia-smi's MiB)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise UsageError(f"not a size: {text!r}", hint="use e.g. 24GiB, 512MiB, 2G or a byte count")
-    number, unit, _ = match.groups()
-    power = "kmgtp".find(unit.lower()) + 1 if unit else 0
-    return int(float(number) * 1024**power)
 
 
 def check(
