@@ -183,7 +183,7 @@ def test_process_list_variants_with_real_processes(fake_nvml, spawn, api):
     assert pa.running_seconds >= 0
     assert pa.cpu_percent is not None and pa.cpu_percent >= 0
     assert (pa.slurm_job_id, pa.slurm_step) == ("4242", "0")
-    assert pa.owner_label == "slurm:4242.0"
+    assert pa.label == "slurm:4242.0"
     assert pb.slurm_job_id is None
     assert g.ghost_memory_bytes == 0
 

@@ -414,7 +414,7 @@ def _ghost_text(g: Any) -> str:
 
 
 def _owner(p: Any) -> str:
-    return p.owner_label or "-"
+    return p.label or "-"
 
 
 def _duration(seconds: float | None) -> str:

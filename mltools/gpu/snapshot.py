@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import socket
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -34,9 +34,12 @@ _THROTTLE_BITS: tuple[tuple[int, str], ...] = (
 )
 
 
-@dataclass
-class GPUProcess:
-    """A process holding memory on a GPU (or a MIG instance of it)."""
+@dataclass(kw_only=True)
+class GPUProcess(Attribution):
+    """A process holding memory on a GPU (or a MIG instance of it), and where it runs.
+
+    The container/pod/Slurm fields and ``label`` come from :class:`Attribution`.
+    """
 
     pid: int
     type: str  # "compute", "graphics" or "compute+graphics"
@@ -50,18 +53,6 @@ class GPUProcess:
     running_seconds: float | None = None
     gpu_instance_id: int | None = None
     compute_instance_id: int | None = None
-    container_runtime: str | None = None
-    container_id: str | None = None
-    k8s_pod_uid: str | None = None
-    k8s_pod_name: str | None = None
-    k8s_namespace: str | None = None
-    slurm_job_id: str | None = None
-    slurm_step: str | None = None
-
-    @property
-    def owner_label(self) -> str | None:
-        """``slurm:123``, ``pod:ns/name`` or ``docker:abc...`` (see :class:`Attribution`)."""
-        return Attribution(**{f.name: getattr(self, f.name) for f in fields(Attribution)}).label
 
 
 @dataclass
