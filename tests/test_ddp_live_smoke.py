@@ -131,3 +131,14 @@ def test_smoke_module_runs_under_torchrun():
     assert [r["status"] for r in data["ranks"]] == ["ok", "ok"]
     assert data["busbw"][-1]["size_bytes"] == 4 << 20
     assert psutil.Process().children(recursive=True) == []
+
+
+def test_ranks_that_do_not_start_in_time_are_named():
+    # torchrun and each rank import torch before a rank can report: never within one second
+    # on these machines, so every rank is late and every process started is cleaned up
+    code, data = _smoke("--backend", "gloo", "--startup-timeout", "1", "--timeout", "60")
+    assert code == 5
+    assert data["ok"] is False and data["kind"] == "startup"
+    assert data["culprits"] == [0, 1]
+    assert data["verdict"] == "ranks [0, 1] did not start within 1s"
+    assert [r["status"] for r in data["ranks"]] == ["not_started", "not_started"]
