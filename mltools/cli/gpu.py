@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,6 +26,9 @@ from mltools.cli._output import (
     to_jsonable,
     warn,
 )
+
+if TYPE_CHECKING:
+    from mltools.gpu.remote import HostResult
 
 app = typer.Typer(
     help="Inspect NVIDIA GPUs (NVML): who uses them, which are free.\n\n"
@@ -151,7 +154,7 @@ def gpu(
     if hosts is not None:
         if watch:
             _usage("--watch cannot be combined with --hosts")
-        _show_hosts(hosts, json_, csv, host_timeout, ssh_config, remote_mltools)
+        _show_hosts(_host_results(hosts, host_timeout, ssh_config, remote_mltools), json_, csv)
         return
     if watch:
         _watch(json_, csv, interval)
@@ -462,20 +465,20 @@ def _watch(json_: bool, csv: bool, interval: float) -> None:
         return
 
 
-def _show_hosts(
-    hosts_text: str,
-    json_: bool,
-    csv: bool,
-    timeout: float,
-    ssh_config: str | None,
-    remote: str,
-) -> None:
-    from mltools.errors import PartialFailureError
+def _host_results(
+    hosts_text: str, timeout: float, ssh_config: str | None, remote: str
+) -> list[HostResult]:
+    """Every host's ``gpu --json`` over ssh, in parallel (``gpu --hosts`` and ``gpu pick --hosts``)."""
     from mltools.gpu.remote import parse_hosts, snapshot_hosts
 
-    results = snapshot_hosts(
+    return snapshot_hosts(
         parse_hosts(hosts_text), timeout=timeout, ssh_config=ssh_config, remote_command=remote
     )
+
+
+def _show_hosts(results: list[HostResult], json_: bool, csv: bool) -> None:
+    from mltools.errors import PartialFailureError
+
     failed = [r for r in results if r.error]
     if json_:
         print_json(
@@ -545,17 +548,8 @@ def pick(
         _usage(f"unknown --format {format_!r}; use env, csv or json")
     min_free = _thresholds(min_free_mem)
     if hosts is not None:
-        _pick_hosts(
-            hosts,
-            count,
-            min_free,
-            max_util,
-            exclusive,
-            fmt,
-            host_timeout,
-            ssh_config,
-            remote_mltools,
-        )
+        results = _host_results(hosts, host_timeout, ssh_config, remote_mltools)
+        _pick_hosts(results, count, min_free, max_util, exclusive, fmt)
         return
     from mltools.gpu import select_gpus
 
@@ -582,23 +576,16 @@ def pick(
 
 
 def _pick_hosts(
-    hosts_text: str,
+    results: list[HostResult],
     count: int,
     min_free: int | None,
     max_util: float,
     exclusive: bool,
     fmt: str,
-    timeout: float,
-    ssh_config: str | None,
-    remote: str,
 ) -> None:
     from mltools.errors import UnavailableError
     from mltools.gpu import select_gpus
-    from mltools.gpu.remote import parse_hosts, snapshot_hosts
 
-    results = snapshot_hosts(
-        parse_hosts(hosts_text), timeout=timeout, ssh_config=ssh_config, remote_command=remote
-    )
     rows: list[dict[str, Any]] = []
     for r in results:
         row: dict[str, Any] = {"host": r.host, "cuda_visible_devices": None, "error": r.error}
