@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,6 +20,13 @@ REPO = Path(__file__).resolve().parents[1]
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# A runner that starts pytest as a background job of a non-interactive shell (`cmd &`, nohup)
+# hands it SIGINT ignored, and every child inherits that: the Ctrl-C tests' subprocesses would
+# then never see their SIGINT and time out. A handled (not ignored) SIGINT is reset to the
+# default at exec, so the children start with Python's usual KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass

@@ -204,7 +204,10 @@ def test_run_waits_until_a_gpu_frees_up(tmp_path):
     try:
         first = proc.stderr.readline()
         assert first.startswith("waiting for 1 free GPU(s)")
-        spec_file.write_text(json.dumps({"gpus": [gpu(0, util_gpu=0)]}))
+        # replace the file in one step: the poller must never read it truncated or half-written
+        freed = tmp_path / "gpus.json.new"
+        freed.write_text(json.dumps({"gpus": [gpu(0, util_gpu=0)]}))
+        os.replace(freed, spec_file)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
