@@ -54,10 +54,21 @@ def golden_spec() -> dict:
 def test_golden_table(fake_nvml, cli):
     fake_nvml(golden_spec())
     result = cli("gpu")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == ExitCode.PARTIAL  # the whole report, then exit 6 for GPU 1
+    assert result.stderr.splitlines()[0] == (
+        "mltools: error: 1 of 3 GPUs could not be read: "
+        "GPU 1 (GPU has fallen off the bus (NVML: GPU is lost))"
+    )
     title, body = result.stdout.split("\n", 1)
     assert re.fullmatch(r"\S+  driver 550\.54\.15  CUDA 12\.4  \d{4}-\d\d-\d\dT\S+", title)
     assert body == GOLDEN_GPUS
+
+
+def test_healthy_gpus_exit_zero_with_nothing_on_stderr(fake_nvml, cli):
+    fake_nvml({"gpus": [gpu(0), gpu(1, mem_used=GiB)]})
+    result = cli("gpu")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert "ERROR" not in result.stdout
 
 
 def test_json_schema(fake_nvml, cli, spawn):
@@ -66,7 +77,7 @@ def test_json_schema(fake_nvml, cli, spawn):
     spec["gpus"][0]["compute"].append({"pid": child.pid, "mem": GiB})
     fake_nvml(spec)
     result = cli("gpu", "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
     doc = json.loads(result.stdout)
     assert doc["schema_version"] == 1 and doc["error"] is None
     assert isinstance(doc["host"], str) and doc["driver_version"] == "550.54.15"
@@ -90,7 +101,7 @@ def test_json_schema(fake_nvml, cli, spawn):
 def test_csv(fake_nvml, cli):
     fake_nvml(golden_spec())
     result = cli("gpu", "--csv")
-    assert result.exit_code == 0
+    assert result.exit_code == ExitCode.PARTIAL
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["index"] for r in rows] == ["0", "1", "2"]
     assert rows[0]["schema_version"] == "1"

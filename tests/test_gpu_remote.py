@@ -140,9 +140,13 @@ def test_json_merges_hosts(run_mltools, ssh_setup):
     assert down["error"].startswith("ssh failed")
 
 
-def test_all_hosts_fine_is_exit_zero_and_csv(run_mltools, ssh_setup):
+def test_every_host_reports_and_a_lost_gpu_there_is_exit_6(run_mltools, ssh_setup):
     result = hosts_cli(run_mltools, ssh_setup, "--hosts", "node-a", "--csv")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == ExitCode.PARTIAL, result.stderr
+    assert result.stderr.startswith(
+        "mltools: error: 1 GPU could not be read: node-a GPU 2 (GPU has fallen off the bus"
+    )
+    assert "hint: nvidia-smi -q shows the same" in result.stderr
     rows = result.stdout.splitlines()
     assert rows[0].startswith("schema_version,host,index")
     assert [r.split(",")[1:3] for r in rows[1:]] == [

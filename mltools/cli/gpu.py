@@ -145,7 +145,8 @@ def gpu(
     and the container, Kubernetes pod or Slurm job they belong to. GPU memory that
     no process visible here accounts for is shown as ghost memory. Fields NVML
     does not support on a GPU show as "n/a" (null in JSON); a lost GPU is an error
-    row. nvidia-smi equivalent: nvidia-smi -q.
+    row, and then the exit code is 6 (after the full report). nvidia-smi equivalent:
+    nvidia-smi -q.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -161,6 +162,30 @@ def gpu(
         return
     snap = _local_snapshot(json_, csv, cpu_interval=0.1)
     _render(snap, json_, csv)
+    unread = _unreadable_gpus([(None, snap)])
+    if unread:
+        from mltools.errors import PartialFailureError
+
+        raise PartialFailureError(
+            f"{len(unread)} of {len(snap.gpus)} GPUs could not be read: {', '.join(unread)}",
+            hint=_UNREADABLE_HINT,
+        )
+
+
+_UNREADABLE_HINT = (
+    "nvidia-smi -q shows the same; a GPU that fell off the bus needs a reset or a reboot"
+)
+
+
+def _unreadable_gpus(snaps: list[tuple[str | None, Any]]) -> list[str]:
+    """``[host ]GPU i (error)`` for every GPU that is an error row (lost, or NVML failed)."""
+    return [
+        f"{host + ' ' if host else ''}GPU {g.index} ({g.error})"
+        for host, snap in snaps
+        if snap is not None
+        for g in snap.gpus
+        if g.error
+    ]
 
 
 def _usage(message: str) -> None:
@@ -501,11 +526,22 @@ def _show_hosts(results: list[HostResult], json_: bool, csv: bool) -> None:
         snaps = [(r.host, r.snapshot) for r in results]
         _print_gpu_table(snaps, host_errors={r.host: r.error for r in results if r.error})
         _print_process_table([(h, s) for h, s in snaps if s is not None])
+    unread = _unreadable_gpus([(r.host, r.snapshot) for r in results])
+    problems = []
     if failed:
-        raise PartialFailureError(
+        problems.append(
             f"{len(failed)} of {len(results)} hosts did not report: "
-            + ", ".join(f"{r.host} ({r.error})" for r in failed),
-            hint="check `ssh -o BatchMode=yes HOST mltools gpu` by hand",
+            + ", ".join(f"{r.host} ({r.error})" for r in failed)
+        )
+    if unread:
+        plural = "s" if len(unread) > 1 else ""
+        problems.append(f"{len(unread)} GPU{plural} could not be read: {', '.join(unread)}")
+    if problems:
+        raise PartialFailureError(
+            "; ".join(problems),
+            hint="check `ssh -o BatchMode=yes HOST mltools gpu` by hand"
+            if failed
+            else _UNREADABLE_HINT,
         )
 
 
