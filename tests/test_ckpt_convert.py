@@ -50,6 +50,19 @@ def test_select_from_training_checkpoint_and_cast(ckpts, tmp_path):
         assert torch.equal(got[f"net.{k}"], v.to(torch.bfloat16))
 
 
+def test_progress_follows_the_bytes_read(ckpts, tmp_path):
+    import torch
+
+    seen: list[tuple[int, int]] = []
+    convert_checkpoint(ckpts.ddp, tmp_path / "m.safetensors", on_progress=lambda *a: seen.append(a))
+    want = torch.load(ckpts.ddp, weights_only=True)
+    total = sum(t.numel() * t.element_size() for t in want.values())
+    assert len(seen) == len(want)  # one update per tensor read
+    assert {t for _, t in seen} == {total}
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == total and done[0] > 0
+
+
 def test_training_checkpoint_without_select_is_refused_unless_unsafe(ckpts, tmp_path, cli):
     import torch
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mltools._deps import require
 from mltools.ckpt.errors import CheckpointError, OutputExistsError
-from mltools.ckpt.reader import read_checkpoint, select_path
+from mltools.ckpt.reader import read_checkpoint, select_path, walk
 from mltools.ckpt.records import OpaqueObject, TensorMeta
 from mltools.errors import UsageError
 
@@ -95,6 +96,7 @@ def convert_checkpoint(
     dtype: str | None = None,
     overwrite: bool = False,
     unsafe: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ConvertReport:
     """Write ``src`` (or its ``select``-ed part) to ``dst`` as safetensors or a torch zip file.
 
@@ -103,7 +105,8 @@ def convert_checkpoint(
     for safetensors (which refuses aliases) and listed in ``shared_copied``. Objects
     other than tensors and plain data (e.g. ``argparse.Namespace``) are only kept with
     ``unsafe=True``, which unpickles the input with torch (after refusing globals that
-    can run code) and warns.
+    can run code) and warns. ``on_progress(bytes_read, bytes_total)`` follows the
+    tensors being read from ``src``; the write that follows is one call.
     """
     torch = require("torch")
     src_p, dst_p = Path(src), Path(dst)
@@ -142,11 +145,15 @@ def convert_checkpoint(
                 )
         node, renamed = _rename(node, strip_prefix, add_prefix)
         target = getattr(torch, DTYPES[dtype]) if dtype else None
-        counts = {"tensors": 0, "cast": 0}
+        counts = {"tensors": 0, "cast": 0, "bytes_read": 0}
+        total = sum(leaf.nbytes for _, leaf in walk(node) if isinstance(leaf, TensorMeta))
 
         def build(value: Any) -> Any:
             if isinstance(value, TensorMeta):
+                counts["bytes_read"] += value.nbytes
                 value = source.tensor(value)
+                if on_progress is not None:
+                    on_progress(counts["bytes_read"], total)
             if isinstance(value, torch.Tensor):
                 counts["tensors"] += 1
                 if target is not None and value.is_floating_point() and value.dtype != target:

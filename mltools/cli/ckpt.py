@@ -279,17 +279,25 @@ def convert(
             f"--unsafe: unpickling {src} with torch; its pickle may run code (globals known to run code are still refused)"
         )
     fmt = target_format(dst, to)
-    report = convert_checkpoint(
-        src,
-        dst,
-        to=fmt,
-        select=select,
-        strip_prefix=strip_prefix,
-        add_prefix=add_prefix,
-        dtype=dtype,
-        overwrite=yes,
-        unsafe=unsafe,
-    )
+    with progress(f"reading {src.name}") as bar:
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(completed=done, total=total)
+            if done == total:
+                bar.describe(f"writing {dst.name}")
+
+        report = convert_checkpoint(
+            src,
+            dst,
+            to=fmt,
+            select=select,
+            strip_prefix=strip_prefix,
+            add_prefix=add_prefix,
+            dtype=dtype,
+            overwrite=yes,
+            unsafe=unsafe,
+            on_progress=on_progress,
+        )
     if report.shared_copied:
         warn(
             f"{len(report.shared_copied)} tensors shared storage with another and were written "
