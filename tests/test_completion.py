@@ -109,6 +109,29 @@ def test_fish_protocol_offers_subcommands() -> None:
     assert "cpu" in names
 
 
+def fish_complete(env: dict[str, str], line: str) -> list[str]:
+    """Source completions/mltools.fish in a real fish and ask what TAB offers after ``line``."""
+    script = f"source '{REPO / 'completions' / 'mltools.fish'}'; complete --do-complete '{line}'"
+    out = subprocess.run(
+        ["fish", "--no-config", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    return [row.split("\t")[0] for row in out.stdout.splitlines() if row]
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_fish_completes_subcommands_options_and_choices(shim: dict[str, str]) -> None:
+    assert fish_complete(shim, "mltools gp") == ["gpu"]
+    assert {"pick", "run", "topo", "kill"} <= set(fish_complete(shim, "mltools gpu "))
+    assert "--interval" in fish_complete(shim, "mltools cpu --")
+    assert fish_complete(shim, "mltools completion ") == ["bash", "fish", "zsh"]  # fish sorts
+    assert "nccl-debug" in fish_complete(shim, "mltools ddp-doctor env ")
+
+
 def test_completion_path_imports_nothing_heavy() -> None:
     code = (
         "import os, sys, runpy\n"
