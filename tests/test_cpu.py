@@ -273,7 +273,14 @@ def test_json_agrees_with_lscpu_nproc_and_free(cli) -> None:
     assert data["threads_per_core"] == int(ref["Thread(s) per core"])
     assert len(data["numa_nodes"]) == int(ref.get("NUMA node(s)", "1"))
     assert data["model_name"] == ref["Model name"]
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout
+    # GNU nproc also honours OMP_NUM_THREADS / OMP_THREAD_LIMIT, which `mltools cpu` (rightly)
+    # does not count as usable CPUs; CI runners and Dask nannies set them. Compare like with like.
+    nproc_env = {
+        k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT")
+    }
+    nproc = subprocess.run(
+        ["nproc"], capture_output=True, text=True, check=True, env=nproc_env
+    ).stdout
     assert int(data["limits"]["effective_cpus"]) == int(nproc)
     assert len(data["per_cpu"]) == data["logical_cpus"]
     for row in data["per_cpu"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,17 +20,29 @@ pytestmark = pytest.mark.slow
 def cluster():
     from distributed import Client, LocalCluster
 
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            worker_dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield cluster, client
+    # The Nanny of a processes=True cluster writes distributed.nanny.pre-spawn-environ
+    # (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_, ...) into *this*
+    # process's os.environ and never takes it back: every later test and its subprocesses
+    # would inherit it (GNU `nproc` then prints 1). Put the environment back afterwards.
+    saved = dict(os.environ)
+    try:
+        with (
+            LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                worker_dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield cluster, client
+    finally:
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        for key, value in saved.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
 
 def test_dask_rows_series_groups_and_columns_equal_pandas(cluster):
