@@ -530,18 +530,40 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _signal_tree(pid: int, sig: int) -> None:
+    """Send ``sig`` to ``pid``'s process group when it leads one (torchrun's workers do), else to it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+
+
 def _kill_tree(agent: subprocess.Popen[bytes], worker_pids: list[int]) -> None:
-    """SIGKILL the workers (each in its own session under torchrun) and the agent's group."""
+    """SIGKILL the agent's group and every worker (each in its own session under torchrun).
+
+    Everything is frozen with SIGSTOP first, and listed again until no new process
+    appears: a running agent could otherwise start a worker, in a new session out of
+    reach of the agent's group, between the listing and the kill, and that worker
+    would outlive the run.
+    """
     import psutil
 
     pids = set(worker_pids)
-    with contextlib.suppress(psutil.Error):
-        pids.update(p.pid for p in psutil.Process(agent.pid).children(recursive=True))
+    if agent.poll() is None:
+        _signal_tree(agent.pid, signal.SIGSTOP)  # the agent leads its group (new session)
+        stopped: set[int] = set()
+        while True:
+            with contextlib.suppress(psutil.Error):
+                pids.update(p.pid for p in psutil.Process(agent.pid).children(recursive=True))
+            new = pids - stopped
+            if not new:
+                break
+            for pid in new:
+                _signal_tree(pid, signal.SIGSTOP)
+            stopped |= new
     for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(
-                pid, signal.SIGKILL
-            )
+        _signal_tree(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(agent.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
