@@ -21,7 +21,7 @@ class ExitCode(IntEnum):
     CHECK_FAILED = 5  # a check or diagnosis found a problem (ddp-doctor check FAIL)
     PARTIAL = 6  # some items failed while the rest went on (clean, kill, multi-host)
     MISSING_DEPENDENCY = 7  # an optional extra (torch, pandas, ...) is not installed
-    INTERRUPTED = 130  # Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (SIGTERM 143, SIGHUP 129: 128 + the signal's number)
 
 
 class MltoolsError(Exception):
@@ -76,3 +76,16 @@ class PartialFailureError(MltoolsError):
     """Some items failed while the others were processed."""
 
     exit_code = ExitCode.PARTIAL
+
+
+class OutputExistsError(MltoolsError):
+    """An output exists and overwriting it was not allowed (no --yes): exit 1 in every command."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C's KeyboardInterrupt would be, so the same
+    cleanup runs; the CLI exits ``128 + signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -43,6 +43,8 @@ _AGE_UNITS: dict[str, float] = {
     "y": 365 * 86400,
 }
 
+_MAX_SIZE = 2**64
+_MAX_AGE_SECONDS = 1000 * 365 * 86400.0
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _AGE_PART_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]+)")
 
@@ -56,7 +58,14 @@ def parse_size(text: str) -> int:
             f"not a size: {text!r}",
             hint="write a number with an optional unit: 500, 10k, 1.5M, 2G, 100MB, 3GiB",
         )
-    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+    number = match.group(1)
+    # exact integer arithmetic (a 400-digit size must not overflow a float)
+    whole, _, frac = number.partition(".")
+    scale = _SIZE_UNITS[unit]
+    size = int(whole) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
+    if size > _MAX_SIZE:
+        raise UsageError(f"size too large: {text!r}", hint="at most 16 EiB (2**64 bytes)")
+    return size
 
 
 def parse_age(text: str) -> float:
@@ -75,4 +84,6 @@ def parse_age(text: str) -> float:
                 f"unknown age unit {unit!r} in {text!r}", hint="use s, m, h, d, w or y"
             )
         total += float(number) * _AGE_UNITS[unit]
+    if not total <= _MAX_AGE_SECONDS:  # also catches inf and nan from 400-digit numbers
+        raise UsageError(f"age too large: {text!r}", hint="at most 1000 years")
     return total

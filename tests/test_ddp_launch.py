@@ -38,7 +38,7 @@ def test_run_guarded_diagnoses_a_failure(tmp_path):
 def test_run_guarded_success_skips_the_analysis(tmp_path):
     result = run_guarded(["true"], log_path=tmp_path / "ok.log")
     assert (result.returncode, result.report) == (0, None)
-    result = run_guarded(["true"], log_path=tmp_path / "ok.log", diagnose="always")
+    result = run_guarded(["true"], log_path=tmp_path / "ok.log", diagnose="always", overwrite=True)
     assert result.report is not None and result.report.ok
 
 

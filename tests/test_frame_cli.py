@@ -173,7 +173,7 @@ def test_corrupt_input_and_existing_output(cli, work):
     assert result.stderr.startswith("mltools: error: cannot read bad.parquet as parquet")
     (tmp / "out.csv").write_text("keep me\n")
     result = cli("apply", "in.csv", "-f", "feats.py:score", "--axis", "1", "-o", "out.csv")
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # refusing to overwrite: 1 in every command (README)
     assert "exists" in result.stderr and "--yes" in result.stderr
     assert (tmp / "out.csv").read_text() == "keep me\n"
     result = cli("apply", "in.csv", "-f", "feats.py:score", "--axis", "1", "-o", "out.csv", "-y")

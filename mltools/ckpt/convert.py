@@ -8,7 +8,6 @@ renamed into place: a failure leaves the input and any existing output as they w
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from mltools._deps import require
+from mltools._inputs import check_input
+from mltools._outputs import check_output, write_atomic
 from mltools.ckpt.errors import CheckpointError, OutputExistsError
 from mltools.ckpt.reader import read_checkpoint, select_path, walk
 from mltools.ckpt.records import OpaqueObject, TensorMeta
+from mltools.errors import OutputExistsError as _OutputExists
 from mltools.errors import UsageError
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -108,18 +110,18 @@ def convert_checkpoint(
     can run code) and warns. ``on_progress(bytes_read, bytes_total)`` follows the
     tensors being read from ``src``; the write that follows is one call.
     """
-    torch = require("torch")
     src_p, dst_p = Path(src), Path(dst)
     fmt = target_format(dst_p, to)
     if dtype is not None and dtype not in DTYPES:
         raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-    if dst_p.exists() and not overwrite:
-        raise OutputExistsError(
-            f"{dst_p} exists; not overwriting it", hint="pass --yes to replace it"
-        )
-    if dst_p.is_dir():
-        raise CheckpointError(f"{dst_p} is a directory")
+    # the cheap checks first: a missing input or a refused output is said before torch loads
+    check_input(src_p, what="checkpoint", allow_dir=True)
+    try:
+        check_output(dst_p, overwrite=overwrite)
+    except _OutputExists as exc:
+        raise OutputExistsError(exc.message, hint=exc.hint) from None
     ckpt = read_checkpoint(src_p)
+    torch = require("torch")
     from mltools.ckpt.tensors import TensorSource, load_dcp
 
     source = TensorSource(ckpt)
@@ -172,7 +174,10 @@ def convert_checkpoint(
         shared: list[str] = []
         if fmt == "safetensors":
             tree, shared = _flat_tensors(tree, torch)
-        _atomic_write(dst_p, lambda tmp: _save(fmt, tree, tmp, torch))
+        try:
+            write_atomic(dst_p, lambda tmp: _save(fmt, tree, tmp, torch), overwrite=overwrite)
+        except _OutputExists as exc:  # another writer created dst meanwhile
+            raise OutputExistsError(exc.message, hint=exc.hint) from None
     finally:
         source.close()
     return ConvertReport(
@@ -234,17 +239,3 @@ def _save(fmt: str, tree: Any, tmp: Path, torch: Any) -> None:
         save_file(tree, str(tmp), metadata={"format": "pt"})
     else:
         torch.save(tree, tmp)
-
-
-def _atomic_write(dst: Path, write: Any) -> None:
-    fd, name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent or ".")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mltools.errors import InputError
+from mltools.errors import OutputExistsError as _OutputExists
 
 
 class CheckpointError(InputError):
@@ -38,5 +39,5 @@ class StateDictMismatchError(CheckpointError):
         self.mismatched = mismatched
 
 
-class OutputExistsError(CheckpointError):
+class OutputExistsError(CheckpointError, _OutputExists):
     """The output of a conversion exists and overwriting was not allowed."""

@@ -7,6 +7,7 @@ import os
 import struct
 from pathlib import Path
 
+from mltools._inputs import check_input, open_input
 from mltools.ckpt.errors import CheckpointError
 
 ZIP = "torch-zip"
@@ -52,12 +53,15 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if p.is_dir():
         if (p / ".metadata").is_file():
             return DCP
-        if find_index(p) is not None:
+        index = find_index(p)
+        if index is not None:
+            check_input(index, what="checkpoint index")
             return SHARDED
         raise _not_a_checkpoint(p, "a directory without .metadata or *.index.json")
     if p.name == ".metadata":
+        check_input(p, what="checkpoint metadata")
         return DCP
-    with open(p, "rb") as f:
+    with open_input(p, what="checkpoint") as f:
         head = f.read(16)
         size = os.fstat(f.fileno()).st_size
     if not head:

@@ -13,29 +13,51 @@ def debug_enabled() -> bool:
     return os.environ.get("MLTOOLS_DEBUG", "") not in ("", "0")
 
 
+def _where(exc: OSError) -> str:
+    """The path an OSError is about, printable on one line ('' shown as '')."""
+    from mltools._inputs import show_path
+
+    if exc.filename is None:
+        return ""
+    where = show_path(exc.filename)
+    if exc.filename2 is not None:
+        where += f" -> {show_path(exc.filename2)}"
+    return where
+
+
 def describe(exc: BaseException) -> tuple[str, str | None, int]:
     """Return (message, hint, exit code) for ``exc``."""
     if isinstance(exc, MltoolsError):
         return exc.message, exc.hint, int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", None, int(ExitCode.INTERRUPTED)
+        signum = getattr(exc, "signum", None)
+        if signum is None:
+            return "interrupted", None, int(ExitCode.INTERRUPTED)
+        import signal
+
+        return f"terminated by {signal.Signals(signum).name}", None, 128 + int(signum)
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is None:
+        return f"{type(exc).__name__}: {exc}", None, int(ExitCode.ERROR)
     if isinstance(exc, FileNotFoundError):
-        return f"no such file or directory: {exc.filename or exc}", None, int(ExitCode.ERROR)
+        return f"no such file or directory: {_where(exc)}", None, int(ExitCode.ERROR)
     if isinstance(exc, PermissionError):
         return (
-            f"permission denied: {exc.filename or exc}",
-            "check the file's owner and mode, or run as a user who may read it",
+            f"permission denied: {_where(exc)}",
+            "check the owner and mode of the file (and of its folder), "
+            "or run as a user who may use it",
             int(ExitCode.ERROR),
         )
     if isinstance(exc, IsADirectoryError):
-        return f"is a directory: {exc.filename or exc}", None, int(ExitCode.ERROR)
+        return f"is a directory: {_where(exc)}", None, int(ExitCode.ERROR)
     if isinstance(exc, NotADirectoryError):
-        return f"not a directory: {exc.filename or exc}", None, int(ExitCode.ERROR)
+        return f"not a directory: {_where(exc)}", None, int(ExitCode.ERROR)
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return f"no space left on device: {exc.filename or ''}".rstrip(": "), None, 1
+        where = _where(exc)
+        return f"no space left on device{': ' + where if where else ''}", None, 1
     if isinstance(exc, OSError):
-        where = f": {exc.filename}" if exc.filename else ""
-        return f"{exc.strerror or exc}{where}", None, int(ExitCode.ERROR)
+        where = _where(exc)
+        reason = exc.strerror or str(exc)
+        return f"{reason}{': ' + where if where else ''}", None, int(ExitCode.ERROR)
     return (
         f"internal error: {type(exc).__name__}: {exc}",
         "this is a bug in mltools; re-run with MLTOOLS_DEBUG=1 for the traceback",
@@ -43,16 +65,22 @@ def describe(exc: BaseException) -> tuple[str, str | None, int]:
     )
 
 
+def _one_line(text: str) -> str:
+    text = text.strip()
+    return text.replace("\r", "\\r").replace("\n", "\\n") if not text.isprintable() else text
+
+
 def report(exc: BaseException) -> int:
     """Print ``exc`` as ``mltools: error: ...`` (+ ``hint: ...``) on stderr; return the code."""
     message, hint, code = describe(exc)
-    if code == ExitCode.INTERRUPTED:
-        sys.stderr.write("\nmltools: interrupted\n")
+    if isinstance(exc, KeyboardInterrupt):
+        sys.stderr.write(f"\nmltools: {message}\n")
     else:
-        first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
-        sys.stderr.write(f"mltools: error: {first_line}\n")
+        # one line whatever the message holds (a newline in a file name must not cut it)
+        line = _one_line(message) or type(exc).__name__
+        sys.stderr.write(f"mltools: error: {line}\n")
         if hint:
-            sys.stderr.write(f"hint: {hint}\n")
+            sys.stderr.write(f"hint: {_one_line(hint)}\n")
     sys.stderr.flush()
     return code
 

@@ -57,7 +57,9 @@ def _holder_callback() -> None:
 
 @cache
 def _build(holder: typer.Typer) -> Any:
-    return typer.main.get_command(holder)
+    from mltools.cli._numbers import harden
+
+    return harden(typer.main.get_command(holder))
 
 
 class MltoolsGroup(TyperGroup):
@@ -95,8 +97,8 @@ class MltoolsGroup(TyperGroup):
             return super().invoke(ctx)
         except BrokenPipeError:
             raise
-        except KeyboardInterrupt:
-            raise typer.Exit(_errors.report(KeyboardInterrupt())) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (mltools.errors.Interrupted)
+            raise typer.Exit(_errors.report(exc)) from None
         except Exception as exc:
             if _errors.is_framework_exception(exc) or _errors.debug_enabled():
                 raise
@@ -136,7 +138,7 @@ def build_app() -> typer.Typer:
 
         Every reporting command has --json. Exit codes: 0 ok, 1 error, 2 usage,
         3 no GPU/driver, 4 not available now, 5 check failed, 6 partial failure,
-        7 missing optional dependency, 130 Ctrl-C. Set MLTOOLS_DEBUG=1 for tracebacks.
+        7 missing optional dependency, 130 Ctrl-C (128+N for signal N: 143 SIGTERM). Set MLTOOLS_DEBUG=1 for tracebacks.
         """
 
     return app
@@ -152,7 +154,10 @@ def main() -> None:
         from typer._completion_classes import completion_init
 
         completion_init()
+    from mltools.cli import _signals
+
+    _signals.install()
     try:
         app(prog_name="mltools")
-    except KeyboardInterrupt:
-        sys.exit(_errors.report(KeyboardInterrupt()))
+    except KeyboardInterrupt as exc:
+        sys.exit(_errors.report(exc))

@@ -132,9 +132,16 @@ def apply_command(
     if json_ and out is None:
         raise UsageError("--json needs --out (stdout carries the table otherwise)")
     if out is not None:
+        from mltools._outputs import check_output
+        from mltools.errors import OutputExistsError
+
         io.table_format(out)
-        if out.exists() and not (yes or confirm(f"overwrite {out}?")):
-            raise UsageError(f"{out} exists", hint="pass --yes to overwrite it")
+        if check_output(out, overwrite=True) is not None and not yes:  # refuses devices
+            if not confirm(f"overwrite {out}?"):
+                raise OutputExistsError(
+                    f"output {out} exists; not overwriting it", hint="pass --yes to replace it"
+                )
+            yes = True
     function = io.load_function(func)
     start = time.perf_counter()
     df = io.read_table(input)
@@ -153,7 +160,7 @@ def apply_command(
         df.to_csv(sys.stdout, index=False)
         sys.stdout.flush()
         return
-    io.write_table(df, out)
+    io.write_table(df, out, overwrite=yes)
     duration = time.perf_counter() - start
     if json_:
         print_json(

@@ -264,9 +264,12 @@ def convert(
     Writes a temporary file next to DST and renames it into place, so a failure leaves
     the input and any existing DST untouched. Refuses to overwrite DST without --yes.
     """
+    from mltools._inputs import check_input
+    from mltools._outputs import check_output
     from mltools.ckpt.convert import convert_checkpoint, target_format
 
-    if dst.exists() and not yes:
+    check_input(src, what="checkpoint", allow_dir=True)
+    if check_output(dst, overwrite=True) is not None and not yes:  # refuses devices, FIFOs
         if not confirm(f"{dst} exists. Replace it?"):
             from mltools.ckpt.errors import OutputExistsError
 

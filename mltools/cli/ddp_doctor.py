@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mltools.cli._output import JsonFlag, info, print_json, print_table
+from mltools.cli._output import JsonFlag, info, print_json, print_table, warn
 
 app = typer.Typer(
     help="Diagnose PyTorch DDP hangs and errors: preflight check (the default), env presets, "
@@ -133,11 +133,16 @@ def run(
         str,
         typer.Option(help="When to analyse the log: failure (non-zero exit), always or never."),
     ] = "failure",
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Overwrite the --log file if it exists.")
+    ] = False,
 ) -> None:
     """Run a training command with presets applied, tee its output, and diagnose a failure.
 
     The command's output streams through unchanged; when it exits non-zero the log
-    is analysed and the root cause printed on stderr. The exit code is the command's.
+    is analysed and the root cause printed on stderr. The exit code is the command's
+    (128+N when signal N ended it, as a shell says); SIGTERM/SIGHUP are forwarded to it.
+    An existing --log is not overwritten without --yes; the default name is new each run.
     Example: `mltools ddp-doctor run -p fail-fast -- torchrun --nproc-per-node 8 train.py`.
     """
     from mltools.ddp.launch import run_guarded
@@ -152,7 +157,12 @@ def run(
         stdout=sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None,
         stderr=sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None,
         diagnose=diagnose,
+        overwrite=yes,
     )
+    if result.log_error:
+        from mltools._inputs import show_path
+
+        warn(f"ddp-doctor: the log stopped early: {show_path(result.log_path)}: {result.log_error}")
     info(f"ddp-doctor: exit code {result.returncode}; log: {result.log_path}")
     if result.report is not None:
         if result.report.findings:

@@ -8,9 +8,11 @@ memory) and the diagnosis comes back with the command's exit code.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
@@ -18,19 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from mltools._outputs import open_output
 from mltools.ddp.logscan import LogReport, analyze_log
 from mltools.ddp.presets import resolve_all
-from mltools.errors import InputError, UsageError
+from mltools.errors import InputError, OutputExistsError, UsageError
 
 
 @dataclass
 class RunResult:
     """What happened: the command's exit code, where its log is, and the diagnosis."""
 
-    returncode: int
+    returncode: int  # the child's, as a shell reports it: 128 + N when signal N killed it
     log_path: Path
     variables: dict[str, str]
     report: LogReport | None
+    log_error: str | None = None  # why the log stopped being written (a full disk), if it did
 
 
 def default_log_path() -> Path:
@@ -39,18 +43,84 @@ def default_log_path() -> Path:
     return Path(f"ddp-doctor-{stamp}.log")
 
 
-def _pump(source: IO[bytes], sink: IO[bytes] | None, log: IO[bytes], lock: threading.Lock) -> None:
-    for line in iter(source.readline, b""):
+def _open_log(log_path: str | os.PathLike[str] | None, overwrite: bool) -> tuple[Path, IO[bytes]]:
+    """Open the given log (never replacing a file without ``overwrite``), or create a new
+    default one: ``ddp-doctor-DATE.log``, then ``-2``, ``-3``... if that name is taken
+    (two runs in the same second), created with ``O_EXCL`` so no two runs share one."""
+    if log_path is not None:
+        path = Path(log_path)
+        if str(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return path, open_output(path, overwrite=overwrite, what="log")
+    base = default_log_path()
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{base.stem}-{n}{base.suffix}")
+        try:
+            return path, open_output(path, overwrite=False, what="log")
+        except OutputExistsError:
+            continue
+    raise InputError(f"too many logs named {base.stem}-N.log here", hint="pass --log FILE")
+
+
+_LINE_BYTES = 1 << 20  # one line of the child's output, at most, held in memory at once
+
+
+class _Log:
+    """The log file, shared by both pumps; a failed write (full disk) stops logging only."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh, self.lock, self.error = fh, threading.Lock(), None
+
+    def write(self, data: bytes) -> None:
+        with self.lock:
+            if self.error is not None:
+                return
+            try:
+                self.fh.write(data)
+                self.fh.flush()
+            except OSError as exc:
+                self.error = exc.strerror or str(exc)
+
+
+def _pump(source: IO[bytes], sink: IO[bytes] | None, log: _Log) -> None:
+    while line := source.readline(_LINE_BYTES):
         if sink is not None:
             try:
                 sink.write(line)
                 sink.flush()
-            except (BrokenPipeError, ValueError):
+            except (BrokenPipeError, ValueError, OSError):
                 sink = None  # the reader went away: keep logging, stop echoing
-        with lock:
-            log.write(line)
-            log.flush()
+        log.write(line)
     source.close()
+
+
+def _shell_code(returncode: int) -> int:
+    """Popen's -N (killed by signal N) as a shell reports it: 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _in_foreground() -> bool:
+    """True when a terminal's Ctrl-C reaches the child by itself (our process group
+    is the terminal's foreground group)."""
+    for fd in (0, 1, 2):
+        try:
+            return os.tcgetpgrp(fd) == os.getpgrp()
+        except OSError:
+            continue
+    return False
+
+
+def _stop(proc: subprocess.Popen[bytes], exc: KeyboardInterrupt) -> int:
+    """Forward the signal that interrupted us to the child, give it 30 s, then SIGKILL."""
+    signum = getattr(exc, "signum", signal.SIGINT)
+    if signum != signal.SIGINT or not _in_foreground():
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+    try:
+        return proc.wait(timeout=30)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        proc.kill()
+        return proc.wait()
 
 
 def run_guarded(
@@ -62,12 +132,16 @@ def run_guarded(
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
     diagnose: str = "failure",
+    overwrite: bool = False,
 ) -> RunResult:
     """Run ``argv`` with the presets' variables added, tee its output, and diagnose it.
 
     ``stdout``/``stderr`` receive the command's streams as they come (None
     discards them). ``diagnose`` is ``"failure"`` (analyse only on a non-zero
-    exit), ``"always"`` or ``"never"``.
+    exit), ``"always"`` or ``"never"``. An existing ``log_path`` is replaced only with
+    ``overwrite``; a device or FIFO never (the log is read back for the diagnosis).
+    SIGINT, SIGTERM or SIGHUP (``KeyboardInterrupt``) is forwarded to the child, which
+    gets 30 s to exit; ``returncode`` is then the child's, e.g. 130 or 143.
     """
     if not argv:
         raise UsageError(
@@ -81,32 +155,32 @@ def run_guarded(
     child_env = {**base, **variables}
     if shutil.which(argv[0], path=child_env.get("PATH")) is None and not Path(argv[0]).is_file():
         raise InputError(f"command not found: {argv[0]}", hint="check the command name and PATH")
-    path = Path(log_path) if log_path is not None else default_log_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = threading.Lock()
-    with path.open("wb") as log:
+    path, fh = _open_log(log_path, overwrite)
+    with fh:
+        log = _Log(fh)
         proc = subprocess.Popen(
             list(argv), env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=None
         )
         assert proc.stdout is not None and proc.stderr is not None
         threads = [
-            threading.Thread(target=_pump, args=(proc.stdout, stdout, log, lock), daemon=True),
-            threading.Thread(target=_pump, args=(proc.stderr, stderr, log, lock), daemon=True),
+            threading.Thread(target=_pump, args=(proc.stdout, stdout, log), daemon=True),
+            threading.Thread(target=_pump, args=(proc.stderr, stderr, log), daemon=True),
         ]
         for t in threads:
             t.start()
+        interrupted: KeyboardInterrupt | None = None
         try:
             returncode = proc.wait()
-        except KeyboardInterrupt:
-            # the terminal sent SIGINT to the whole group; give the job time to shut down
-            try:
-                returncode = proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                returncode = proc.wait()
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+            returncode = _stop(proc, exc)
         for t in threads:
             t.join()
+    if interrupted is not None and getattr(interrupted, "signum", None) is not None:
+        # SIGTERM/SIGHUP: the child has been stopped; end here like Ctrl-C would
+        raise interrupted
+    returncode = _shell_code(returncode)
     report = None
     if diagnose == "always" or (diagnose == "failure" and returncode != 0):
         report = analyze_log(path)
-    return RunResult(returncode, path, variables, report)
+    return RunResult(returncode, path, variables, report, log.error)

@@ -7,13 +7,14 @@ import importlib
 import importlib.util
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mltools._deps import require
-from mltools.errors import InputError, MissingDependencyError, UsageError
+from mltools._inputs import InputTooLargeError, check_input, show_path
+from mltools._outputs import write_atomic
+from mltools.errors import InputError, MissingDependencyError, MltoolsError, UsageError
 
 FORMATS = {
     ".csv": "csv",
@@ -42,14 +43,28 @@ def table_format(path: str | os.PathLike[str]) -> str:
 
 
 def read_table(path: str | os.PathLike[str]) -> Any:
-    """Read a CSV/TSV, Parquet or JSON Lines file into a DataFrame."""
+    """Read a CSV/TSV, Parquet or JSON Lines file into a DataFrame.
+
+    Only a regular file is read (a FIFO or ``/dev/zero`` would never end), and one
+    larger than this machine's memory is refused before reading starts.
+    """
     fmt = table_format(path)
-    pd = require("pandas")
     p = Path(path)
     if not p.exists():
-        raise InputError(f"no such file: {p}", hint="check the path")
+        raise InputError(f"no such file: {show_path(p)}", hint="check the path")
     if p.is_dir():
-        raise InputError(f"is a directory, not a table: {p}")
+        raise InputError(f"is a directory, not a table: {show_path(p)}")
+    import psutil
+
+    memory = psutil.virtual_memory().total
+    st = check_input(p, what="table")
+    if st.st_size > memory:
+        raise InputTooLargeError(
+            f"table is larger than this machine's memory: {show_path(p)} "
+            f"({st.st_size} bytes, {memory} bytes of memory)",
+            hint="mltools apply reads the whole table; split it, or use dask's own readers",
+        )
+    pd = require("pandas")
     try:
         if fmt == "csv":
             return pd.read_csv(p)
@@ -69,22 +84,22 @@ def read_table(path: str | os.PathLike[str]) -> Any:
         ) from exc
 
 
-def write_table(df: Any, path: str | os.PathLike[str]) -> None:
+def write_table(df: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
     """Write ``df`` (without its index) to ``path`` atomically: a temp file, then a rename.
 
-    A crash or Ctrl-C never leaves a half-written ``path``; the old file, if
-    any, stays until the new one is complete.
+    A crash, Ctrl-C or SIGTERM never leaves a half-written ``path`` or a temp file;
+    the old file, if any, stays until the new one is complete. An existing ``path``
+    is replaced only with ``overwrite`` (and never when it is not a regular file);
+    its mode is kept, a new file gets the umask's (``mltools._outputs``).
     """
     fmt = table_format(path)
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
-        raise InputError(f"the output directory does not exist: {directory}")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    tmp = Path(tmp_name)
+        raise InputError(f"the output directory does not exist: {show_path(directory)}")
     compression = _compression(target)
-    try:
+
+    def write(tmp: Path) -> None:
         if fmt == "csv":
             df.to_csv(tmp, index=False, compression=compression)
         elif fmt == "tsv":
@@ -101,26 +116,20 @@ def write_table(df: Any, path: str | os.PathLike[str]) -> None:
                 force_ascii=False,
                 compression=compression,
             )
-        if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o7777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"cannot write the result as {fmt}: {first}",
-            hint="a column holds values this format cannot store; try .jsonl or .csv",
-        ) from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def guarded(tmp: Path) -> None:
+        try:
+            write(tmp)
+        except (OSError, MltoolsError):
+            raise
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(
+                f"cannot write the result as {fmt}: {first}",
+                hint="a column holds values this format cannot store; try .jsonl or .csv",
+            ) from exc
+
+    write_atomic(target, guarded, overwrite=overwrite)
 
 
 def _compression(path: Path) -> str | None:
