@@ -10,6 +10,22 @@ import typer
 from mltools.cli._output import JsonFlag, info, print_json, print_table, warn
 
 
+def _check_flight_recorder(given: Path) -> None:
+    """A --flight-recorder that names nothing is an error, not silently no evidence."""
+    import glob
+
+    if given.exists() or glob.glob(glob.escape(str(given)) + "*"):
+        return
+    from mltools._inputs import show_path
+    from mltools.errors import InputError
+
+    raise InputError(
+        f"no flight-recorder dump at {show_path(given)} (no such file, directory or prefix)",
+        hint="pass the dump files, their directory, or the prefix "
+        "$TORCH_FR_DUMP_TEMP_FILE names (e.g. /tmp/nccl_trace_rank_)",
+    )
+
+
 def _fmt_rank(rank: int | None) -> str:
     return "?" if rank is None else str(rank)
 
@@ -112,6 +128,8 @@ def hang(
     """
     from mltools.ddp.hang import analyze_hang
 
+    for given in flight_recorder or []:
+        _check_flight_recorder(given)
     report = analyze_hang(
         pid or [],
         samples=samples,

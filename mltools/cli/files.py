@@ -490,8 +490,11 @@ def du(
 
 def _password(password_file: str | None, ask: bool) -> str | None:
     if password_file:
-        with open(password_file, encoding="utf-8") as f:
-            value = f.readline().rstrip("\r\n")
+        from mltools._inputs import read_small
+
+        # a regular file of at most 64 KiB: /dev/zero or a FIFO would never end
+        data = read_small(password_file, max_bytes=65536, what="password file")
+        value = data.decode("utf-8", "replace").partition("\n")[0].rstrip("\r")
         if os.stat(password_file).st_mode & 0o077:
             warn(f"{password_file} is readable by others; chmod 600 it")
         return value
@@ -499,7 +502,7 @@ def _password(password_file: str | None, ask: bool) -> str | None:
         return os.environ["SSHPASS"]
     if ask:
         if not sys.stdin.isatty():  # piped: `pass show host | mltools sync --ask-password ...`
-            return sys.stdin.readline().rstrip("\r\n")
+            return sys.stdin.readline(65536).rstrip("\r\n")  # bounded: stdin may be endless
         return typer.prompt("ssh password", hide_input=True, err=True)
     return None
 

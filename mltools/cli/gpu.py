@@ -494,6 +494,10 @@ def _host_results(
     hosts_text: str, timeout: float, ssh_config: str | None, remote: str
 ) -> list[HostResult]:
     """Every host's ``gpu --json`` over ssh, in parallel (``gpu --hosts`` and ``gpu pick --hosts``)."""
+    if ssh_config is not None:  # ssh -F would read a FIFO or /dev/zero forever
+        from mltools._inputs import check_input
+
+        check_input(ssh_config, what="ssh config", max_bytes=16 << 20)
     from mltools.gpu.remote import parse_hosts, snapshot_hosts
 
     return snapshot_hosts(

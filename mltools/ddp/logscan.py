@@ -16,6 +16,7 @@ and their ranks are listed as ``victims`` of the root cause.
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import re
@@ -25,9 +26,9 @@ import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO
 
+from mltools._inputs import open_input
 from mltools.ddp.catalogue import CATALOGUE, GENERIC_EXCEPTION
 from mltools.errors import InputError
 
@@ -253,6 +254,7 @@ class LogScanner:
     def _feed_with_grep(self, stream: IO[bytes], name: str) -> bool:
         """Let grep pick the candidate lines of a regular file; False if grep failed."""
         start = stream.tell()
+        saved = copy.deepcopy(self.__dict__)  # to undo grep's lines if it fails half-way
         args = [self._grep or "grep", "-a", "-n", "-F"]
         for needle in NEEDLES:
             args += ["-e", needle.decode()]
@@ -262,6 +264,7 @@ class LogScanner:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "LC_ALL": "C"},
+            preexec_fn=_limit_grep_memory,
         )
         assert proc.stdout is not None
         with proc.stdout as out:
@@ -273,7 +276,8 @@ class LogScanner:
                 number, _, line = raw.partition(b":")
                 text = line.rstrip(b"\n")[: MAX_LINE_CHARS * 4].decode("utf-8", "replace")
                 self._line(text.rstrip("\r"), name, int(number))
-        if proc.wait() not in (0, 1):
+        if proc.wait() not in (0, 1):  # e.g. "memory exhausted" on a huge line
+            self.__dict__.update(saved)
             stream.seek(start)
             return False
         stream.seek(start)
@@ -430,6 +434,17 @@ def _finding(acc: _Acc) -> Finding:
     )
 
 
+GREP_MEMORY_BYTES = 128 << 20  # grep holds a whole line: past this, the Python scan takes over
+
+
+def _limit_grep_memory() -> None:
+    """In the grep child: cap its address space, so a 300 MB line without a newline
+    makes grep fail ("memory exhausted") instead of growing to 600 MB."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (GREP_MEMORY_BYTES, GREP_MEMORY_BYTES))
+
+
 def _is_regular_file(stream: IO[bytes]) -> bool:
     try:
         return stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and stream.seekable()
@@ -455,10 +470,10 @@ def _open_sources(sources: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[I
         if name == "-":
             yield sys.stdin.buffer, "<stdin>"
             continue
-        path = Path(name)
-        if path.is_dir():
-            raise IsADirectoryError(21, "Is a directory", name)
-        with path.open("rb") as fh:
+        # a regular file only: a FIFO or /dev/zero is refused (pipe it in with - instead)
+        with open_input(
+            name, what="log", hint="pipe a stream in: ... | mltools ddp-doctor log -"
+        ) as fh:
             yield fh, name
 
 
