@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import os
 import stat
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from mltools.errors import InputError
 
@@ -130,10 +131,34 @@ def open_input(
             raise NotRegularFileError(path, st.st_mode, what, hint)
         _check_size(path, st.st_size, max_bytes, what)
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        return os.fdopen(fd, "rb")
+        return io.BufferedReader(_NamedFileIO(fd, os.fspath(path)))
     except BaseException:
         os.close(fd)
         raise
+
+
+class _NamedFileIO(io.FileIO):
+    """A raw file whose read errors name the file (``/proc/self/mem`` fails on read)."""
+
+    def __init__(self, fd: int, path: str | bytes) -> None:
+        super().__init__(fd, "rb", closefd=True)
+        self._path = path
+
+    def readinto(self, buffer: Any) -> int | None:
+        try:
+            return super().readinto(buffer)
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, self._path) from None
+
+    def readall(self) -> bytes:
+        try:
+            return super().readall()
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, self._path) from None
 
 
 def read_small(path: str | os.PathLike[str], *, max_bytes: int, what: str = "input") -> bytes:
@@ -142,10 +167,7 @@ def read_small(path: str | os.PathLike[str], *, max_bytes: int, what: str = "inp
     Read errors carry the path (``/proc/self/mem`` gives EIO on read, not on open).
     """
     with open_input(path, what=what, max_bytes=max_bytes) as f:
-        try:
-            data = f.read(max_bytes + 1)
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, os.fspath(path)) from None
+        data = f.read(max_bytes + 1)
     # a file that grew (or lied about its size, as /proc files do) past the limit
     _check_size(path, len(data), max_bytes, what)
     return data

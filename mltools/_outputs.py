@@ -98,7 +98,8 @@ def check_output(
         raise OutputError(f"{what} is a directory: {show_path(dst)}", hint="name a file")
     if atomic and not stat.S_ISREG(st.st_mode):
         raise OutputError(
-            f"not replacing {show_path(dst)}: it is {kind_of(st.st_mode)}, not a regular file",
+            f"{what} {show_path(dst)} is {kind_of(st.st_mode)}, not a regular file; "
+            "not writing to it",
             hint="name a regular file (mltools never replaces devices, FIFOs or sockets)",
         )
     if not overwrite:

@@ -183,7 +183,9 @@ def watch(render: Callable[[], list[Section]], interval: float) -> None:
                 sys.stdout.write("\n")
                 sys.stdout.flush()
                 time.sleep(interval)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C ends a watch with 0, like top
+        if getattr(exc, "signum", None):  # SIGTERM/SIGHUP: 128+N (mltools.errors.Interrupted)
+            raise
         return
 
 

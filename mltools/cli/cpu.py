@@ -204,5 +204,7 @@ def _watch_json(cpu_lib: Any, interval: float, gpus: int | None, pause: float) -
             sys.stdout.write(json.dumps(to_jsonable(cpu_lib.report(interval, gpus=gpus))) + "\n")
             sys.stdout.flush()
             time.sleep(pause)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C ends a watch with 0, like top
+        if getattr(exc, "signum", None):  # SIGTERM/SIGHUP: 128+N (mltools.errors.Interrupted)
+            raise
         return

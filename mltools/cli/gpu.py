@@ -486,7 +486,9 @@ def _watch(json_: bool, csv: bool, interval: float) -> None:
                 _render(snap, False, False)
             first = False
             time.sleep(interval)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C ends a watch with 0, like top
+        if getattr(exc, "signum", None):  # SIGTERM/SIGHUP: 128+N (mltools.errors.Interrupted)
+            raise
         return
 
 
