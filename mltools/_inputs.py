@@ -15,6 +15,7 @@ with ``fstat``, then clears ``O_NONBLOCK``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import io
@@ -122,7 +123,15 @@ def open_input(
     to be a regular file).
     """
     flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
-    fd = os.open(path, flags)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:  # a socket cannot be opened at all (ENXIO): say what it is
+        if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):
+            with contextlib.suppress(OSError):
+                st = os.stat(path)
+                if not stat.S_ISREG(st.st_mode):
+                    raise NotRegularFileError(path, st.st_mode, what, hint) from None
+        raise
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

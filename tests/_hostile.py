@@ -14,7 +14,8 @@ prints one JSON line:
 
 ``signal`` = ``{"sig": 15, "proc": REGEX}`` sends ``sig`` to the command once a
 tagged process whose command line matches REGEX exists (an event, not a sleep);
-``{"sig": 15, "file": GLOB}`` once a file matches GLOB.
+``{"sig": 15, "file": GLOB}`` once a file matches GLOB, ``{"sig": 2, "stdout": true}``
+once the command has written to stdout.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def _tagged(tag: str, exclude: set[int]) -> dict[int, str]:
     return found
 
 
+def _clip(text: str, keep: int = 8000) -> str:
+    return text if len(text) <= 2 * keep else text[:keep] + "\n[...]\n" + text[-keep:]
+
+
 def main() -> None:
     spec = json.loads(sys.argv[1])
     tag = spec["tag"]
@@ -98,6 +103,8 @@ def main() -> None:
                     for pid, cmd in _tagged(tag, {os.getpid()}).items()
                     if pid != proc.pid
                 )
+            elif "stdout" in trigger:  # once the command has printed something
+                hit = out_path.stat().st_size > 0
             else:
                 hit = bool(glob.glob(os.path.join(spec["cwd"], trigger["file"])))
             if hit:
@@ -133,8 +140,8 @@ def main() -> None:
                 "timed_out": timed_out,
                 "signal_sent": sent,
                 "maxrss_mb": round(rss_kb / 1024, 1),
-                "stdout": stdout[-4000:],
-                "stderr": stderr[-4000:],
+                "stdout": _clip(stdout),
+                "stderr": _clip(stderr),
                 "leftovers": sorted(leftovers.values()),
             }
         )

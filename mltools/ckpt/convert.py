@@ -8,6 +8,7 @@ renamed into place: a failure leaves the input and any existing output as they w
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -236,6 +237,15 @@ def _save(fmt: str, tree: Any, tmp: Path, torch: Any) -> None:
         require("safetensors")
         from safetensors.torch import save_file
 
-        save_file(tree, str(tmp), metadata={"format": "pt"})
+        try:
+            save_file(tree, str(tmp), metadata={"format": "pt"})
+        except Exception as exc:  # SafetensorError: "I/O error: ... (os error 28)"
+            found = re.search(r"\(os error (\d+)\)", str(exc))
+            if found is None:
+                raise
+            code = int(found.group(1))
+            raise OSError(code, os.strerror(code), str(tmp)) from None
     else:
-        torch.save(tree, tmp)
+        # through a Python file: a full disk is an OSError (ENOSPC), not torch's RuntimeError
+        with open(tmp, "wb") as f:
+            torch.save(tree, f)

@@ -154,7 +154,7 @@ def main() -> None:
         from typer._completion_classes import completion_init
 
         completion_init()
-    from mltools.cli import _signals
+    from mltools import _signals
 
     _signals.install()
     try:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from mltools._outputs import open_output
+from mltools._signals import deferred
 from mltools.ddp.logscan import LogReport, analyze_log
 from mltools.ddp.presets import resolve_all
 from mltools.errors import InputError, OutputExistsError, UsageError
@@ -158,20 +159,28 @@ def run_guarded(
     path, fh = _open_log(log_path, overwrite)
     with fh:
         log = _Log(fh)
-        proc = subprocess.Popen(
-            list(argv), env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=None
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        threads = [
-            threading.Thread(target=_pump, args=(proc.stdout, stdout, log), daemon=True),
-            threading.Thread(target=_pump, args=(proc.stderr, stderr, log), daemon=True),
-        ]
-        for t in threads:
-            t.start()
         interrupted: KeyboardInterrupt | None = None
+        threads: list[threading.Thread] = []
         try:
+            with deferred():  # an interruption waits until the child is started and watched
+                proc = subprocess.Popen(
+                    list(argv),
+                    env=child_env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    stdin=None,
+                )
+                assert proc.stdout is not None and proc.stderr is not None
+                threads = [
+                    threading.Thread(target=_pump, args=(proc.stdout, stdout, log), daemon=True),
+                    threading.Thread(target=_pump, args=(proc.stderr, stderr, log), daemon=True),
+                ]
+                for t in threads:
+                    t.start()
             returncode = proc.wait()
         except KeyboardInterrupt as exc:
+            if not threads:  # Popen itself failed to finish
+                raise
             interrupted = exc
             returncode = _stop(proc, exc)
         for t in threads:

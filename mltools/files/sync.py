@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from mltools._signals import deferred
 from mltools.errors import (
     ExitCode,
     MissingDependencyError,
@@ -321,15 +322,22 @@ def sync(
             if digits:
                 result.stats[name] = int(digits)
 
+    proc = None
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=pass_fds,
-            env=env,
-        )
+        with deferred():  # SIGTERM/Ctrl-C now would leave an rsync nobody stops
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=pass_fds,
+                env=env,
+            )
+    except KeyboardInterrupt:
+        if proc is not None:
+            proc.terminate()
+            proc.wait()
+        raise
     finally:
         if read_fd is not None:
             os.close(read_fd)
