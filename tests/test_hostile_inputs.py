@@ -25,6 +25,7 @@ import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -603,7 +604,11 @@ def test_hostile(case: Case, arena: Path) -> None:
         if name in case.id:
             setup(arena)
     before = _snapshot(arena)
+    smoke_dirs = set(Path(tempfile.gettempdir()).glob("mltools-smoke-*"))
     result = run_case(case, arena)
+    if "smoke" in case.id:  # its working folder lives in the temp dir, not the arena
+        left = set(Path(tempfile.gettempdir()).glob("mltools-smoke-*")) - smoke_dirs
+        assert not left, f"temp dirs left: {left}"
     assert_clean_result(case, result)
     after = _snapshot(arena)
     import fnmatch
@@ -616,3 +621,34 @@ def test_hostile(case: Case, arena: Path) -> None:
     assert changed == [], f"replaced or changed: {changed}"
     if case.check is not None:
         assert case.check(arena, result) is not False
+
+
+# --- two writers racing for one new output --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param([*APPLY, "-o", "race.csv"], id="apply"),
+        pytest.param([*CONVERT, "race.pt"], id="ckpt-convert"),
+    ],
+)
+def test_two_writers_one_new_output(arena: Path, args: list[str]) -> None:
+    """Started together, without --yes: exactly one wins, the other says the output exists."""
+    procs = []
+    for _ in range(2):
+        spec = {"tag": uuid.uuid4().hex, "args": args, "cwd": str(arena), "timeout": 120}
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(HERE / "_hostile.py"), json.dumps(spec)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = [json.loads(p.communicate(timeout=180)[0].strip().splitlines()[-1]) for p in procs]
+    codes = sorted(r["rc"] for r in results)
+    assert codes == [0, 1], results
+    loser = next(r for r in results if r["rc"] == 1)
+    assert "exists" in loser["stderr"] and "internal error" not in loser["stderr"]
+    leftover = [p.name for p in arena.iterdir() if p.name.endswith(".tmp")]
+    assert leftover == []

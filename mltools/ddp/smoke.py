@@ -25,6 +25,7 @@ like: ``mismatch`` (it calls broadcast while the others all_reduce), ``stall``
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -637,6 +638,8 @@ def run_smoke(
     backend = resolve_backend(backend, nproc)
     began = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="mltools-smoke-"))
+    # removed below; also at exit, when an error, Ctrl-C or SIGTERM ends the run first
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     repo_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env.update(
