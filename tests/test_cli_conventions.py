@@ -119,7 +119,8 @@ def test_report_prints_one_line_and_hint(capsys):
     code = _errors.report(MltoolsError("first line\nsecond line", hint="do this"))
     err = capsys.readouterr().err
     assert code == 1
-    assert err == "mltools: error: first line\nhint: do this\n"
+    # still one line, but nothing is cut: a newline in a file name must not hide the rest
+    assert err == "mltools: error: first line\\nsecond line\nhint: do this\n"
 
 
 def test_lazy_public_import_is_cheap():
