@@ -5,8 +5,9 @@ Every command that reads a file by name goes through ``open_input`` (or
 rsync's ``--password-file``, ``ssh -F``). A FIFO, a character or block device
 (``/dev/zero``), a socket or a directory is refused with one line naming what
 it is, before anything blocks or fills memory. Streams that are meant to be
-streamed (``-``, a pipe on stdin) are read with ``read_bounded_lines``, which
-never holds more than ``max_line`` bytes of one line.
+streamed (``-``, a pipe on stdin) are read by their commands in bounded pieces
+(``ddp-doctor log`` in chunks, ``ddp-doctor run`` and ``sync --ask-password`` with a
+``readline`` limit), so an endless stream never fills memory.
 
 The FIFO check is race-free: ``open_input`` opens with ``O_NONBLOCK`` (so the
 open of a FIFO with no writer does not block), checks the opened descriptor
@@ -21,7 +22,6 @@ import fcntl
 import io
 import os
 import stat
-from collections.abc import Iterator
 from typing import IO, Any
 
 from mltools.errors import InputError
@@ -180,26 +180,3 @@ def read_small(path: str | os.PathLike[str], *, max_bytes: int, what: str = "inp
     # a file that grew (or lied about its size, as /proc files do) past the limit
     _check_size(path, len(data), max_bytes, what)
     return data
-
-
-def read_bounded_lines(
-    stream: IO[bytes], *, max_line: int = 1 << 20, chunk: int = 1 << 16
-) -> Iterator[bytes]:
-    """Yield the lines of a binary stream, each cut to ``max_line`` bytes (``\\n`` kept).
-
-    The rest of an over-long line is read and dropped chunk by chunk, so memory stays
-    at about ``max_line + chunk`` bytes whatever the input (``/dev/zero`` included:
-    such a stream never ends, but never grows either).
-    """
-    while True:
-        line = stream.readline(max_line)
-        if not line:
-            return
-        if line.endswith(b"\n") or len(line) < max_line:
-            yield line
-            continue
-        while True:  # skip to the end of this line
-            rest = stream.readline(chunk)
-            if not rest or rest.endswith(b"\n"):
-                break
-        yield line + b"\n"

@@ -4,7 +4,6 @@ mltools._outputs, mltools.cli._numbers, mltools._signals)."""
 from __future__ import annotations
 
 import errno
-import io
 import os
 import socket
 import stat
@@ -42,12 +41,6 @@ def test_size_limits_and_read_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(OSError) as info:
         _inputs.read_small("/proc/self/mem", max_bytes=4096)
     assert info.value.filename == "/proc/self/mem"
-
-
-def test_bounded_lines_hold_at_most_max_line() -> None:
-    data = b"short\n" + b"x" * 100_000 + b"\nlast"
-    lines = list(_inputs.read_bounded_lines(io.BytesIO(data), max_line=1000, chunk=64))
-    assert lines == [b"short\n", b"x" * 1000 + b"\n", b"last"]
 
 
 def test_show_path_is_one_line() -> None:

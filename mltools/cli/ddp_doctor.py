@@ -158,6 +158,7 @@ def run(
         stderr=sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None,
         diagnose=diagnose,
         overwrite=yes,
+        on_log=lambda path: info(f"ddp-doctor: logging to {path}"),
     )
     if result.log_error:
         from mltools._inputs import show_path

@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -134,6 +134,7 @@ def run_guarded(
     stderr: IO[bytes] | None = None,
     diagnose: str = "failure",
     overwrite: bool = False,
+    on_log: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Run ``argv`` with the presets' variables added, tee its output, and diagnose it.
 
@@ -157,6 +158,8 @@ def run_guarded(
     if shutil.which(argv[0], path=child_env.get("PATH")) is None and not Path(argv[0]).is_file():
         raise InputError(f"command not found: {argv[0]}", hint="check the command name and PATH")
     path, fh = _open_log(log_path, overwrite)
+    if on_log is not None:
+        on_log(path)  # where the log goes, said before the command starts
     with fh:
         log = _Log(fh)
         interrupted: KeyboardInterrupt | None = None
