@@ -180,3 +180,22 @@ def read_small(path: str | os.PathLike[str], *, max_bytes: int, what: str = "inp
     # a file that grew (or lied about its size, as /proc files do) past the limit
     _check_size(path, len(data), max_bytes, what)
     return data
+
+
+_DEV_NULL = os.makedev(1, 3)
+
+
+def check_stream(stream: IO[bytes], *, what: str = "stdin") -> None:
+    """Refuse a stream that can never end: a character device other than ``/dev/null``
+    that is not a terminal (``< /dev/zero``, ``< /dev/urandom``). Pipes, sockets and
+    files pass; so does anything without a descriptor (a test's BytesIO)."""
+    try:
+        fd = stream.fileno()
+        st = os.fstat(fd)
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        return
+    if stat.S_ISCHR(st.st_mode) and st.st_rdev != _DEV_NULL and not os.isatty(fd):
+        raise InputError(
+            f"{what} is {kind_of(st.st_mode)}, not a pipe or a file: it would never end",
+            hint="pipe the data in, redirect a file (< FILE), or name the file",
+        )

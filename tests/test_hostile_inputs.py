@@ -255,6 +255,8 @@ CASES: list[Case] = [
     Case("ddp-log-fifo", ["ddp-doctor", "log", "fifo"], 1, "named pipe"),
     Case("ddp-log-dev-zero", ["ddp-doctor", "log", "/dev/zero"], 1, "character device"),
     Case("ddp-log-socket", ["ddp-doctor", "log", "sock"], 1, "socket"),
+    Case("ddp-log-stdin-dev-zero", ["ddp-doctor", "log", "-"], 1, "never end", stdin="zero.pt"),
+    Case("ddp-log-stdin-dev-null", ["ddp-doctor", "log", "-"], 0, stdin="null.chr", root_only=True),
     # a 300 MB log that is one line without a newline: bounded memory (grep capped)
     Case(
         "ddp-log-300MB-one-line",
@@ -606,6 +608,10 @@ def test_hostile(case: Case, arena: Path) -> None:
     before = _snapshot(arena)
     smoke_dirs = set(Path(tempfile.gettempdir()).glob("mltools-smoke-*"))
     result = run_case(case, arena)
+    if os.environ.get("HOSTILE_REPORT"):  # the matrix for the issue note
+        with open(os.environ["HOSTILE_REPORT"], "a") as f:
+            f.write(json.dumps({"id": case.id, "rc": result["rc"], "rss": result["maxrss_mb"]}))
+            f.write("\n")
     if "smoke" in case.id:  # its working folder lives in the temp dir, not the arena
         left = set(Path(tempfile.gettempdir()).glob("mltools-smoke-*")) - smoke_dirs
         assert not left, f"temp dirs left: {left}"

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from mltools._inputs import open_input
+from mltools._inputs import check_stream, open_input
 from mltools.ddp.catalogue import CATALOGUE, GENERIC_EXCEPTION
 from mltools.errors import InputError
 
@@ -468,6 +468,7 @@ def _open_sources(sources: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[I
     for source in sources:
         name = os.fspath(source)
         if name == "-":
+            check_stream(sys.stdin.buffer, what="stdin")  # a pipe or a file; not /dev/zero
             yield sys.stdin.buffer, "<stdin>"
             continue
         # a regular file only: a FIFO or /dev/zero is refused (pipe it in with - instead)
