@@ -46,13 +46,16 @@ def kind_of(mode: int) -> str:
 
 
 def show_path(path: str | os.PathLike[str]) -> str:
-    """A path as one printable line: control characters escaped, an empty path as ''."""
+    """A path as one printable line: control characters escaped, an empty path as '',
+    a very long one shortened in the middle."""
     text = os.fsdecode(os.fspath(path))
     if not text:
         return "''"
-    if text.isprintable():
-        return text
-    return text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    if not text.isprintable():
+        text = text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    if len(text) > 300:  # a 5000-character name: its ends say enough
+        text = f"{text[:160]}...({len(text)} characters)...{text[-100:]}"
+    return text
 
 
 class NotRegularFileError(InputError):
