@@ -87,6 +87,8 @@ def arena(tmp_path: Path) -> Path:
     (d / "existing.csv").chmod(0o640)
     (d / "existing.pt").write_bytes(b"keep me")
     (d / "existing.log").write_text("keep me\n")
+    # an ssh that connects to nothing and waits: its ProxyCommand sleeps
+    (d / "stall.ssh").write_text("Host *\n  ProxyCommand sleep 300\n")
     (d / "src").mkdir()
     with open(d / "src" / "big.bin", "wb") as f:  # sync copies it for real: keep it small
         f.truncate(1 << 30)
@@ -541,6 +543,14 @@ CASES: list[Case] = [
         ["ddp-doctor", "run", "--log", "r.log", "--", "sh", "-c", "kill -9 $$"],
         137,
         creates=("r.log",),
+    ),
+    Case(
+        "gpu-hosts-sigterm-stops-ssh",
+        ["gpu", "--hosts", "h1,h2", "--ssh-config", "stall.ssh", "--host-timeout", "200"],
+        128 + SIGTERM,
+        "SIGTERM",
+        signal={"sig": SIGTERM, "proc": r"^sleep 300"},
+        timeout=60,
     ),
     Case(
         "cpu-watch-ctrl-c",

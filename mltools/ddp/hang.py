@@ -396,7 +396,9 @@ def sample_stacks(
         except pyspy.AttachError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=max(1, min(len(ranks), 8))) as pool:
+    from mltools._children import stopped_on_interrupt
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(ranks), 8))) as pool, stopped_on_interrupt():
         for i in range(samples):
             if i:
                 time.sleep(interval)

@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mltools import _children
 from mltools.errors import MissingDependencyError, MltoolsError
 
 _CAP_SYS_PTRACE = 19
@@ -135,9 +136,7 @@ def dump_stacks(pid: int, *, native: bool = False, timeout: float = 30.0) -> lis
     if problem:
         raise AttachError(f"cannot attach to pid {pid}: {problem}", hint=PTRACE_FIX)
     try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-        )
+        proc = _children.run(argv, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         raise AttachError(f"py-spy did not answer within {timeout:.0f}s for pid {pid}") from exc
     except OSError as exc:

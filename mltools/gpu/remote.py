@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass, fields
 from typing import Any
 
+from mltools import _children
 from mltools.errors import UsageError
 from mltools.gpu.snapshot import GPU, GPUProcess, MIGDevice, Snapshot
 
@@ -48,7 +49,10 @@ def snapshot_hosts(
     """Run ``REMOTE_COMMAND gpu --json`` on every host (in parallel) and parse the answers."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+    from mltools._children import stopped_on_interrupt
+
+    # on Ctrl-C/SIGTERM the ssh children are stopped first, so the threads end at once
+    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool, stopped_on_interrupt():
         return list(pool.map(lambda h: _one(h, timeout, ssh_config, remote_command), hosts))
 
 
@@ -72,9 +76,7 @@ def _one(host: str, timeout: float, ssh_config: str | None, remote_command: str)
     command = f"{remote_command} gpu --json"
     argv = ssh_argv(host, command, timeout=timeout, ssh_config=ssh_config)
     try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-        )
+        proc = _children.run(argv, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return HostResult(host, None, f"timed out after {timeout:g} s")
     except FileNotFoundError:
