@@ -18,6 +18,7 @@ lead removes the mark after merging that issue.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -137,6 +138,10 @@ class Case:
 
 def run_case(case: Case, d: Path) -> dict[str, Any]:
     tag = uuid.uuid4().hex
+    if os.environ.get("HOSTILE_MAX_TIMEOUT"):  # to replay the matrix quickly on old code
+        case = dataclasses.replace(
+            case, timeout=min(case.timeout, float(os.environ["HOSTILE_MAX_TIMEOUT"]))
+        )
     spec = {
         "tag": tag,
         "args": case.args,
