@@ -592,7 +592,6 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"taking the entire process down",
     r"\.cc:\d+ -> [1-9]",
     r"\[E[\d ][^\]]*\.cpp:\d+\]",
-    r"^E\d{4} \d\d:\d\d:\d\d",
     r"\bERROR\b",
     r"CUresult error",
     r"^\s*Killed\s*$",

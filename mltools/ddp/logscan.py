@@ -122,7 +122,6 @@ _STRUCTURAL_NEEDLES = [
     "what():",
     "  C   ",
     "  G   ",
-    "\r",
 ]
 
 
