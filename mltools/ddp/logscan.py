@@ -571,8 +571,8 @@ def _split_prefix(line: str) -> tuple[int | None, str]:
     m = _PREFIX.match(line)
     if not m:
         return mpi_rank, line
-    if m.group("nccl") is not None:
-        return int(m.group("nccl")), line
+    if m.group("nccl") is not None:  # [N] is the device; mpirun's tag names the rank
+        return (mpi_rank if mpi_rank is not None else int(m.group("nccl"))), line
     rank = int(m.group("torchrun") or m.group("slurm"))
     body = line[m.end() :]
     return rank, body
