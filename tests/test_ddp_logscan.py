@@ -442,7 +442,7 @@ def test_tool_prefixes_are_stripped_and_give_the_rank():
     mpi = "[1,2]<stdout>:h:29880:30398 [0] init.cc:497 NCCL WARN Duplicate GPU detected : rank 2\n"
     finding = analyze_text(mpi).findings[0]
     assert (finding.id, finding.rank) == ("duplicate_gpu", 2)
-    ray = "(RayWorkerWrapper pid=4009) [rank1]:[E ProcessGroupNCCL.cpp:1414] x ran for 600027 milliseconds before timing out.\n"  # noqa: E501
+    ray = "(RayWorkerWrapper pid=4009) [rank1]:[E ProcessGroupNCCL.cpp:1414] x ran for 600027 milliseconds before timing out.\n"
     finding = analyze_text(ray).findings[0]
     assert (finding.id, finding.rank) == ("nccl_timeout", 1)
 
