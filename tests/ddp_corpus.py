@@ -4,7 +4,8 @@ Each log was pasted by a user into a public issue thread; INDEX.tsv names the ro
 thread settled on (a catalogue id), ``generic`` (a failure the catalogue has no id for),
 ``unsettled`` (a failure whose cause the thread never found: only "not clean" is scored) or
 ``clean`` (no failure in the paste). The held-out third is chosen by a fixed rule (sha1 of the
-source URL mod 3 == 0), so logs from one thread always fall on the same side.
+source URL mod 3 == 0), so logs from one thread always fall on the same side. A third part,
+``fresh``, was collected after the catalogue was frozen (notes start with "[fresh]").
 """
 
 from __future__ import annotations
@@ -27,8 +28,17 @@ class Entry:
     notes: str
 
     @property
+    def fresh(self) -> bool:
+        """Collected after the catalogue was frozen (notes start with "[fresh]")."""
+        return self.notes.startswith("[fresh]")
+
+    @property
     def held_out(self) -> bool:
-        return int(hashlib.sha1(self.url.encode()).hexdigest(), 16) % 3 == 0
+        return not self.fresh and int(hashlib.sha1(self.url.encode()).hexdigest(), 16) % 3 == 0
+
+    @property
+    def part(self) -> str:
+        return "fresh" if self.fresh else "held_out" if self.held_out else "tuned"
 
 
 def load() -> list[Entry]:
