@@ -2,8 +2,10 @@
 
 The corpus (tests/fixtures/ddp_logs_real, sources and labels in INDEX.tsv) is labelled from
 what each thread settled on. A third of it (sha1 of the URL mod 3 == 0) was held out while
-the catalogue was tuned. These tests pin the rates reached so they cannot slip back:
-top-1 accuracy on each part, no failing log called clean, no finding on a clean log.
+the catalogue was tuned; a "fresh" part was collected after the catalogue was frozen (its
+first score is in the issue-15 note; its remaining misses are pastes cut before the line
+that names the cause). These tests pin the rates reached so they cannot slip back: top-1
+accuracy on each part, no failing log called clean, no finding on a clean log.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from tests.ddp_corpus import judge, load, score
 
 ENTRIES = load()
 # rates reached (see the issue-15 note); a change that lowers them fails here
-MIN_TOP1_TUNED = 0.98
-MIN_TOP1_HELD_OUT = 1.0
+MIN_TOP1 = {"tuned": 0.98, "held_out": 1.0, "fresh": 0.83}
 
 
 def _ids(path):
@@ -38,17 +39,18 @@ def test_corpus_index_is_complete_and_labels_are_known():
         assert e.path.name.startswith(e.expected + "__")
     assert sum(e.expected == "clean" for e in ENTRIES) >= 8
     assert 0.25 < sum(e.held_out for e in ENTRIES) / len(ENTRIES) < 0.45
+    assert sum(e.fresh for e in ENTRIES) >= 30
 
 
-@pytest.mark.parametrize("part", ["tuned", "held_out"])
+@pytest.mark.parametrize("part", ["tuned", "held_out", "fresh"])
 def test_corpus_top1_accuracy_and_never_silent(part):
-    entries = [e for e in ENTRIES if e.held_out == (part == "held_out")]
+    entries = [e for e in ENTRIES if e.part == part]
     result = score(entries, _ids)
     silent = [d[0].path.name for d in result["details"] if d[2] == "silent"]
     alarms = [d[0].path.name for d in result["details"] if d[2] == "alarm"]
     assert silent == [], "failing logs called clean"
     assert alarms == [], "findings on clean logs"
-    floor = MIN_TOP1_TUNED if part == "tuned" else MIN_TOP1_HELD_OUT
+    floor = MIN_TOP1[part]
     wrong = [(d[0].path.name, d[1][:2]) for d in result["details"] if d[2] == "wrong"]
     assert result["top1"] >= floor, wrong
 

@@ -307,6 +307,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"[Tt]imed out after \d+ seconds waiting for (?:clients|workers)",
             r"^(?:RuntimeError: )?Socket Timeout",
             r"wait timeout after \d+ ?ms",
+            r"client socket has failed to connect",
+            r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
         ],
         "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "
         "firewall, a node that started late or failed before init, or different --nnodes / "
@@ -422,6 +424,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"[Ss]egmentation fault",
             r"signal SIGSEGV",
             r"SIGSEGV",
+            r"exits with return code = -11\b",
         ],
         "cause": "Native code crashed (exit code -11), usually with no Python traceback: a C++/"
         "CUDA extension built against another torch, mismatched library versions, a driver or "
@@ -533,6 +536,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"exitcode\s*:\s*-9\b",
             r"Signal 9 \(SIGKILL\) received by PID",
             r"terminated with signal SIGKILL",
+            r"exits with return code = -9\b",
         ],
         "cause": "The process was killed with SIGKILL: usually the host ran out of RAM and the "
         "kernel's OOM killer picked it (check `dmesg`/`journalctl -k`), or a scheduler (Slurm, "
@@ -584,7 +588,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"core dumped",
     r"ChildFailedError",
     r"ProcessRaisedException|ProcessExitedException",
-    r"NCCL WARN ",
+    r"NCCL WARN (?!Failed to open libibverbs)",
     r"\] WARN (?!Failed to open libibverbs)",
     r"NCCL error",
     r"nccl\w+Error",
@@ -594,6 +598,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\[E[\d ][^\]]*\.cpp:\d+\]",
     r"\bERROR\b",
     r"CUresult error",
+    r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",
 )
 
