@@ -67,7 +67,6 @@ _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
 _CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
 # an nvidia-smi process row: GPU, (GI, CI,) PID, type
 _SMI_ROW = re.compile(r"\|\s+(\d+)\s+(?:N/A\s+N/A\s+|\d+\s+\d+\s+)?(\d+)\s+(?:C|G|C\+G)\s+\S")
-_SIGNALS = [re.compile(p) for p in FAILURE_SIGNALS]
 # C++ reports and the NCCL watchdog wrap the real error: read it like an exception line
 _WRAPPED = re.compile(
     r"what\(\):\s+.*(?:CUDA error|NCCL error|Error|error)"
@@ -91,16 +90,7 @@ _SUMMARY_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")
 _AGENT_FAILED = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+)")
 _LOADING = re.compile(_STRUCTURAL["loading"])
 
-_ENTRIES = [
-    (entry, [re.compile(p) for p in entry["patterns"]])  # type: ignore[union-attr]
-    for entry in CATALOGUE
-]
 _BY_ID = {str(entry["id"]): entry for entry in CATALOGUE}
-_FRAMES = [
-    (entry, [re.compile(p) for p in entry["frames"]])  # type: ignore[union-attr]
-    for entry in CATALOGUE
-    if entry.get("frames")
-]
 _ORDER = {str(entry["id"]): i for i, entry in enumerate(CATALOGUE)}
 # needles that find the structural lines (each is a substring of every such line)
 _STRUCTURAL_NEEDLES = [
@@ -173,10 +163,47 @@ def _minimal(needles: Iterable[str]) -> list[str]:
     return kept
 
 
+def _guard(patterns: Iterable[str]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """(needle, regex) pairs: a regex runs only on a line that holds its literal needle."""
+    pairs = []
+    for p in patterns:
+        regex = re.compile(p)
+        pairs += [(needle, regex) for needle in _needles_for(p)]
+    return tuple(pairs)
+
+
+def _hits(guards: tuple[tuple[str, re.Pattern[str]], ...], text: str) -> bool:
+    for needle, regex in guards:  # noqa: SIM110 (a plain loop: this is the hot path)
+        if needle in text and regex.search(text):
+            return True
+    return False
+
+
+_ENTRIES = [(entry, _guard(entry["patterns"])) for entry in CATALOGUE]  # type: ignore[arg-type]
+_FRAMES = [
+    (entry, _guard(entry["frames"]))  # type: ignore[arg-type]
+    for entry in CATALOGUE
+    if entry.get("frames")
+]
+_SIGNALS = _guard(FAILURE_SIGNALS)
+
+# Short anchors that stand for every needle containing them: grep -F's time grows with the
+# number of needles, and these words are rare in a healthy log.
+_COARSE = (
+    "CUDA error", "Connection ", "timed out", "atchdog", "exit", "Signal ", "mismatch",
+    "insufficient", "illegal", "DataLoader worker ", "unhandled ", "terminat", "ECC",
+)  # fmt: skip
+
+
+def _coarse(needle: str) -> str:
+    return next((c for c in _COARSE if c in needle), needle)
+
+
 NEEDLES: list[bytes] = [
     n.encode()
     for n in _minimal(
-        [n for entry in CATALOGUE for p in entry["patterns"] for n in _needles_for(p)]  # type: ignore[union-attr]
+        _coarse(n)
+        for n in [n for entry in CATALOGUE for p in entry["patterns"] for n in _needles_for(p)]  # type: ignore[union-attr]
         + [n for entry in CATALOGUE for p in entry.get("frames", ()) for n in _needles_for(p)]  # type: ignore[union-attr]
         + [n for p in FAILURE_SIGNALS for n in _needles_for(p)]
         + _STRUCTURAL_NEEDLES
@@ -377,7 +404,10 @@ class LogScanner:
         ):
             rank = self._summary_rank
         self._structure(body, rank)
-        if self._failure is None and any(p.search(body) for p in _SIGNALS):
+        if " NCCL INFO " in body:  # INFO lines carry no error but "-> N" return-code chains
+            self._chain(body, rank, name, line_no, raw)
+            return
+        if self._failure is None and _hits(_SIGNALS, body):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
         if body.lstrip().startswith("Traceback (most recent call last)"):
@@ -388,12 +418,12 @@ class LogScanner:
             self._frame[rank] = (line_no, raw[:MAX_LINE_CHARS])
             if _LOADING.search(body):
                 self._loading[rank] = True
-            for entry, patterns in _FRAMES:  # the module that raised tells something too
-                if any(p.search(body) for p in patterns):
+            for entry, guards in _FRAMES:  # the module that raised tells something too
+                if _hits(guards, body):
                     self._add(entry, rank, name, line_no, raw, weak=True)
                     break
             return
-        if m := _SMI_ROW.search(body):
+        if "|" in body and (m := _SMI_ROW.search(body)):
             self._smi.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
             if len(self._smi_rows) < MAX_EVIDENCE:
                 self._smi_rows.append(Evidence(name, line_no, rank, raw[:MAX_LINE_CHARS]))
@@ -402,8 +432,8 @@ class LogScanner:
             self._loading[rank] = True
         matched = False
         hit = None  # the first cause that matches; a symptom only if no cause does
-        for entry, patterns in _ENTRIES:
-            if any(p.search(body) for p in patterns):
+        for entry, guards in _ENTRIES:
+            if _hits(guards, body):
                 if entry["role"] == "cause":
                     hit = entry
                     break
@@ -413,23 +443,34 @@ class LogScanner:
                 hit = _BY_ID["oom_on_resume"]
             self._add(hit, rank, name, line_no, raw, weak=bool(hit.get("weak")))
             matched = True
-        if not matched and (m := _CHAIN.search(body)):  # NCCL "-> 2" return-code chains
-            entry_id = _CHAIN_IDS.get(int(m.group(1) or m.group(2)))
-            if entry_id:
-                self._add(_BY_ID[entry_id], rank, name, line_no, raw, weak=True)
-                matched = True
         if not matched:
-            exc = _EXCEPTION.search(body)
+            matched = self._chain(body, rank, name, line_no, raw)
+        if not matched:
+            exc = _EXCEPTION.search(body) if "Error" in body or "Exception" in body else None
             if exc and (
                 exc.group("name") in _NOT_A_CAUSE or body.lstrip().startswith(_CODE_KEYWORDS)
             ):
                 exc = None
-            if (exc or _WRAPPED.search(body)) and rank not in self._generic:
+            wrapped = ("what():" in body or "watchdog thread" in body) and _WRAPPED.search(body)
+            if (exc or wrapped) and rank not in self._generic:
                 acc = self._generic[rank] = self._new_acc(GENERIC_EXCEPTION, rank, name, line_no)
                 self._push(acc, rank, name, line_no, raw)
                 if rank in self._frame:  # where it was raised
                     frame_line, frame = self._frame[rank]
                     acc.evidence.append(Evidence(name, frame_line, rank, frame))
+
+    def _chain(self, body: str, rank: int | None, name: str, line_no: int, raw: str) -> bool:
+        """NCCL's "-> 2" return-code chains (and "retcode 2"): weak evidence of the cause."""
+        if not (" -> " in body or "retcode" in body) or not (m := _CHAIN.search(body)):
+            return False
+        if self._failure is None and int(m.group(1) or m.group(2)):
+            self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
+            self._push(self._failure, rank, name, line_no, raw)
+        entry_id = _CHAIN_IDS.get(int(m.group(1) or m.group(2)))
+        if entry_id is None:
+            return False
+        self._add(_BY_ID[entry_id], rank, name, line_no, raw, weak=True)
+        return True
 
     def _structure(self, body: str, rank: int | None) -> None:
         if "Root Cause (first observed failure)" in body:
