@@ -29,8 +29,8 @@ class Entry:
 
     @property
     def fresh(self) -> bool:
-        """Collected after the catalogue was frozen (notes start with "[fresh]")."""
-        return self.notes.startswith("[fresh]")
+        """Collected after the catalogue was frozen (notes start with "[fresh]" or "[fresh2]")."""
+        return self.notes.startswith(("[fresh]", "[fresh2]"))
 
     @property
     def held_out(self) -> bool:
@@ -38,6 +38,8 @@ class Entry:
 
     @property
     def part(self) -> str:
+        if self.notes.startswith("[fresh2]"):
+            return "fresh2"
         return "fresh" if self.fresh else "held_out" if self.held_out else "tuned"
 
 
