@@ -2,10 +2,11 @@
 
 The corpus (tests/fixtures/ddp_logs_real, sources and labels in INDEX.tsv) is labelled from
 what each thread settled on. A third of it (sha1 of the URL mod 3 == 0) was held out while
-the catalogue was tuned; "fresh" and "fresh2" parts were collected after the catalogue was frozen (their
-first scores are in the issue-15 note; the remaining misses are pastes cut before the line
-that names the cause). These tests pin the rates reached so they cannot slip back: top-1
-accuracy on each part, no failing log called clean, no finding on a clean log.
+the catalogue was tuned; the "fresh" and "fresh2" parts were collected after the catalogue
+was frozen (their first, blind scores are in the issue-15 note; the remaining misses are
+pastes cut before the line that names the cause). These tests pin the rates reached so they
+cannot slip back: top-1 accuracy on each part, no failing log called clean, no finding on a
+clean log.
 """
 
 from __future__ import annotations
