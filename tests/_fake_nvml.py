@@ -1,12 +1,14 @@
-"""A faithful in-memory NVML for tests: N GPUs, their fields and processes, real pynvml errors.
+"""GPU specs for the NVML test double, and the older fake of the pynvml *module*.
 
-``make_module(spec)`` returns a module with the pynvml functions mltools uses,
-the real ``NVML_*`` constants and the real ``NVMLError_*`` classes (taken from
-the installed nvidia-ml-py), so code under test catches exactly what it would
-catch on a GPU machine. Install it with ``install(monkeypatch, spec)`` in
-process, or run ``tests/_fake_run.py`` with ``MLTOOLS_TEST_FAKE_NVML`` set to
-the JSON spec for a real ``mltools`` subprocess (also used over ssh). With
-``spec_file`` set, every ``nvmlInit`` re-reads the GPU list from that file.
+:func:`gpu` builds one GPU's spec (an idle 80 GiB A100 unless told otherwise).
+:func:`install` and :func:`install_from_env` now run the real ``pynvml`` on the
+C-level double of ``libnvidia-ml`` (:mod:`tests._nvml_double`), so the bindings'
+own code, struct layouts and exceptions are exercised.
+
+``make_module(spec)`` is the older in-memory fake of the pynvml module. It repeats
+our own idea of NVML, so it is kept only for what the C double cannot show: a
+binding *function* replaced at run time (gpustat patches
+``nvmlDeviceGetMemoryInfo``) and exceptions raised by Python code in the bindings.
 
 Spec per GPU (all optional but ``index``): see :func:`gpu`. ``not_supported``
 lists field names whose call raises NVMLError_NotSupported, ``no_permission``
@@ -318,15 +320,24 @@ def make_module(spec: dict[str, Any]) -> types.ModuleType:
     return mod
 
 
-def install(monkeypatch: Any, spec: dict[str, Any]) -> types.ModuleType:
-    """Put the fake in ``sys.modules['pynvml']`` for the rest of the test."""
+def install(monkeypatch: Any, spec: dict[str, Any]) -> Any:
+    """The real pynvml on the C double of ``spec`` for the rest of the test."""
+    from tests import _nvml_double
+
+    monkeypatch.setitem(sys.modules, "pynvml", _real)
+    return _nvml_double.install(monkeypatch, spec)
+
+
+def install_module(monkeypatch: Any, spec: dict[str, Any]) -> types.ModuleType:
+    """The older module fake in ``sys.modules['pynvml']`` (see the module docstring)."""
     mod = make_module(spec)
     monkeypatch.setitem(sys.modules, "pynvml", mod)
     return mod
 
 
 def install_from_env() -> None:
-    """For subprocesses: build the fake from ``$MLTOOLS_TEST_FAKE_NVML`` (JSON) if set."""
-    raw = os.environ.get("MLTOOLS_TEST_FAKE_NVML")
-    if raw:
-        sys.modules["pynvml"] = make_module(json.loads(raw))
+    """For subprocesses: the C double of ``$MLTOOLS_TEST_FAKE_NVML`` (JSON), if set."""
+    from tests import _nvml_double
+
+    if os.environ.get("MLTOOLS_TEST_FAKE_NVML"):
+        _nvml_double.activate_from_env()
