@@ -349,7 +349,7 @@ def gpu_pids() -> list[int]:
 
 def _gpu_compute_pids(nv: ModuleType, index: int) -> list[int]:
     handle = nv.nvmlDeviceGetHandleByIndex(index)
-    handles = [*mig_handles(nv, handle)] or [handle]
+    handles = [h for _, h in mig_handles(nv, handle)] or [handle]
     pids: list[int] = []
     for h in handles:
         with suppress(GPULostError):
