@@ -202,7 +202,8 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (REPO / ".ci" / "run").read_text()
     section = readme.split("## Run the tests", 1)[1].split("\n## ", 1)[0]
     commands = [block.split("\n```", 1)[0].strip() for block in section.split("```bash\n")[1:]]
-    assert len(commands) == 2  # the whole suite, then the pandas 2.2 + pandarallel run
+    # the whole suite, the pandas 2.2 + pandarallel run, the lowest nvidia-ml-py run
+    assert len(commands) == 3
     for command in commands:
         assert "\n" not in command
         assert command in ci.splitlines(), "README's test commands and .ci/run disagree"

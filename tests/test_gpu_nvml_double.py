@@ -19,10 +19,10 @@ import sys
 import pynvml
 import pytest
 
+from mltools.ddp.hang import _gpu_pids as gpu_pids  # what `ddp-doctor hang` calls
 from mltools.errors import ExitCode
 from mltools.gpu import gpu_topology, select_gpus, snapshot
 from mltools.gpu.kill import find_targets
-from mltools.gpu.nvml import gpu_pids
 from tests import _gpu_fixtures
 from tests._fake_nvml import GiB, MiB, gpu
 from tests._gpu_fixtures import fake_cli
