@@ -147,6 +147,8 @@ def spec_text(spec: dict[str, Any]) -> str:
         lines.append(f"sys init_error {CODES[spec['init_error']]}")
     for symbol, code in (spec.get("system_errors") or {}).items():
         lines.append(f"err -1 -1 {symbol} {CODES[code]}")
+    for symbol, value in (spec.get("raw_system_errors") or {}).items():
+        lines.append(f"err -1 -1 {symbol} {int(value)}")
     for pos, g in enumerate(spec.get("gpus", [])):
         i = pos
         lines.append(f"gpu {i} name {_hex(_bytes_of(g.get('name', 'NVIDIA A100-SXM4-80GB')))}")
@@ -169,6 +171,10 @@ def spec_text(spec: dict[str, Any]) -> str:
         for name, code in errors.items():
             for symbol in _FIELDS.get(name, [name]):
                 lines.append(f"err {i} -1 {symbol} {CODES[code]}")
+        for symbol, value in (g.get("raw_errors") or {}).items():  # exact symbol, numeric code
+            lines.append(f"err {i} -1 {symbol} {int(value)}")
+            for j in range(len(g.get("mig_devices", []))):
+                lines.append(f"err {i} {j} {symbol} {int(value)}")
         migs = g.get("mig_devices", [])
         for j, m in enumerate(migs):
             lines.append(

@@ -9,9 +9,12 @@ users and memory are checked against the truth.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import getpass
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +29,15 @@ from mltools.gpu.kill import find_targets
 from tests import _gpu_fixtures
 from tests._fake_nvml import GiB, MiB, gpu
 from tests._gpu_fixtures import fake_cli
-from tests._nvml_double import ALL_PROFILES, PROFILES, compiler_available
+from tests._nvml_double import (
+    ALL_PROFILES,
+    CODES,
+    PROFILES,
+    SOURCE,
+    build,
+    compiler_available,
+    install,
+)
 
 pytestmark = pytest.mark.skipif(not compiler_available(), reason="needs a C compiler (gcc)")
 
@@ -365,3 +376,73 @@ def test_pick_shell_idioms_fail_loudly_in_real_bash(tmp_path, idiom, free):
         assert out.returncode != 0
         assert "visible=" not in out.stdout
         assert "0 of 1 GPUs qualify" in out.stderr
+
+
+def build_lib(profile: str) -> ctypes.CDLL:
+    return ctypes.CDLL(str(build(profile)))
+
+
+# ---- every symbol x every odd answer: never a traceback ------------------------------
+
+_SYMBOLS = sorted(
+    set(re.findall(r"\b(nvml[A-Z]\w+)\(", SOURCE.read_text()))
+    | {f"nvmlDevice{k}" for k in re.findall(r"PROCS\(nvmlDevice(\w+),", SOURCE.read_text())}
+)
+# what NVML may answer besides success; 77 is a code these bindings do not know
+# (NotReady, ArgumentVersionMismatch, Unknown ... take Timeout's path; the others are
+# special cases somewhere in mltools or the bindings)
+_ODD_CODES = ["Timeout", "NoPermission", "FunctionNotFound", "InsufficientSize", "GpuIsLost",
+              "Uninitialized", 77]  # fmt: skip
+
+
+def _every_path() -> None:
+    """snapshot, pick, kill preview, topology and hang discovery: only typed errors."""
+    from mltools.cli._output import to_jsonable
+    from mltools.errors import MltoolsError
+
+    try:
+        snap = snapshot(cpu_interval=0)
+    except MltoolsError:
+        snap = None
+    if snap is not None:  # (the kill preview is a filter over this snapshot)
+        json.dumps(to_jsonable(snap))
+        with contextlib.suppress(MltoolsError):
+            select_gpus(1, snap=snap, use_topology=False)
+    with contextlib.suppress(MltoolsError):
+        json.dumps(to_jsonable(gpu_topology()))
+    gpu_pids()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ALL_PROFILES)
+def test_no_nvml_answer_on_any_symbol_raises_untyped(monkeypatch, tmp_path, profile):
+    """Each exported C symbol in turn answers each odd code, on a busy MIG GPU and a plain one.
+
+    Only mltools' typed errors (no driver, NVML unusable) may come out; every
+    other answer drops a field, a process list or a GPU to an error row.
+    """
+    exported = [s for s in _SYMBOLS if hasattr(build_lib(profile), s)]
+    assert "nvmlDeviceGetComputeRunningProcesses" in exported
+    a, b, c = HIDDEN, HIDDEN + 1, HIDDEN + 2  # pids psutil answers fast (not here)
+    migs = [{"uuid": "MIG-a", "gi": 1, "ci": 0, "mem_total": 10 * GiB, "mem_used": GiB}]
+    # every code on the oldest, the 32-byte and the newest profile; three elsewhere
+    codes = _ODD_CODES if profile in ("r440", "r535_54", "r550") else ["GpuIsLost", "Timeout", 77]
+    for symbol in exported:
+        for code in codes:
+            value = code if isinstance(code, int) else CODES[code]
+            spec = {
+                "profile": profile,
+                "root": False,
+                "gpus": [
+                    gpu(0, compute=[{"pid": a, "mem": GiB}, {"pid": b, "mem": 2 * GiB}],
+                        raw_errors={symbol: value}),
+                    gpu(1, mig=[1, 1], mig_devices=migs, compute=[{"pid": c, "mem": GiB, "gi": 1}],
+                        raw_errors={symbol: value}),
+                ],
+                "raw_system_errors": {symbol: value},
+            }  # fmt: skip
+            install(monkeypatch, spec, spec_path=tmp_path / "spec.txt")
+            try:
+                _every_path()
+            except Exception as exc:  # pragma: no cover - the failure message
+                raise AssertionError(f"{profile}: {symbol} -> {code}: {exc!r}") from exc

@@ -12,7 +12,7 @@ from mltools.gpu import GPU, GPUProcess, NoDriverError, procinfo, snapshot
 from mltools.gpu.procinfo import apply_environ, parse_cgroup
 from mltools.gpu.snapshot import ghost_memory
 from tests import _gpu_fixtures
-from tests._fake_nvml import GiB, MiB, gpu, make_module
+from tests._fake_nvml import GiB, MiB, gpu
 
 fake_nvml = _gpu_fixtures.fake_nvml
 spawn = _gpu_fixtures.spawn
@@ -28,15 +28,6 @@ def test_the_real_bindings_raise_their_own_classes_from_the_c_double(fake_nvml):
             pynvml.nvmlDeviceGetFanSpeed(pynvml.nvmlDeviceGetHandleByIndex(1))
     finally:
         pynvml.nvmlShutdown()
-
-
-def test_module_fake_still_raises_the_real_classes():
-    """The older module fake (kept for binding-level patches) uses the real classes too."""
-    mod = make_module({"gpus": [gpu(0, lost=True)]})
-    mod.nvmlInit()
-    with pytest.raises(pynvml.NVMLError_GpuIsLost):
-        mod.nvmlDeviceGetName(mod.nvmlDeviceGetHandleByIndex(0))
-    assert mod.NVMLError is pynvml.NVMLError
 
 
 def test_every_field(fake_nvml):

@@ -284,6 +284,8 @@ _THROTTLE_SHORT = {
     "hw_thermal_slowdown": "HwThermal",
     "hw_power_brake_slowdown": "HwPowerBrake",
     "display_clock_setting": "DisplayClocks",
+    "board_limit": "BoardLimit",
+    "reliability": "Reliability",
 }
 
 

@@ -335,7 +335,10 @@ def gpu_pids() -> list[int]:
         return []
     pids: list[int] = []
     try:
-        count = field(nv, nv.nvmlDeviceGetCount) or 0
+        try:
+            count = field(nv, nv.nvmlDeviceGetCount) or 0
+        except GPULostError:
+            count = 0
         for i in range(count):
             try:
                 pids += _gpu_compute_pids(nv, i)
