@@ -142,7 +142,8 @@ def test_pick_cli_errors(fake_nvml, cli):
     fake_nvml({"gpus": [gpu(0, util_gpu=90), gpu(1)]})
     result = cli("gpu", "pick", "-n", "2")
     assert result.exit_code == ExitCode.UNAVAILABLE
-    assert result.stdout == ""
+    # the env format's failure word: `export $(...)` and `eval "$(...)"` fail on it
+    assert result.stdout == "mltools-gpu-pick-failed\n"
     assert result.stderr.splitlines()[0].startswith("mltools: error: 1 of 2 GPUs qualify, 2 needed")
     result = cli("gpu", "pick", "--min-free-mem", "lots")
     assert result.exit_code == ExitCode.USAGE
