@@ -24,6 +24,8 @@ pynvml's own ``CDLL("libnvidia-ml.so.1")`` finds it by its soname, as on a GPU m
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -275,9 +277,7 @@ def install(monkeypatch: Any, spec: dict[str, Any], spec_path: Path | None = Non
     profile = profile_of(spec)
     path = build(profile)
     if spec_path is None:
-        fd, name = tempfile.mkstemp(prefix="nvml-spec-", suffix=".txt")
-        os.close(fd)
-        spec_path = Path(name)
+        spec_path = _cache_dir() / f"spec-{os.getpid()}.txt"  # one per test process, reused
     write_spec(spec_path, spec)
     monkeypatch.setenv(SPEC_ENV, str(spec_path))
     lib = ctypes.CDLL(str(path))
@@ -306,5 +306,11 @@ def activate_from_env() -> None:
         os.close(fd)
         write_spec(name, spec)
         os.environ[SPEC_ENV] = name
+        atexit.register(_unlink, name)  # (a process that execs, gpu run, leaves it in /tmp)
     # loaded once by path; pynvml's CDLL("libnvidia-ml.so.1") then resolves to it by soname
     ctypes.CDLL(str(path))
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
