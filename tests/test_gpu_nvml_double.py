@@ -148,6 +148,8 @@ def test_topology_on_every_profile(fake_nvml, profile):
     topo = gpu_topology()
     assert topo.links[0][1] == "NV2" and topo.links[0][2] == "SYS"
     assert [g.cpu_affinity for g in topo.gpus] == ["0-1", "0-1", "2-3"]
+    if "HAVE_NUMA" in PROFILES[profile][2]:  # read on the C symbol, whatever the bindings wrap
+        assert [g.numa_node for g in topo.gpus] == [0, 0, 1]
 
 
 @pytest.mark.parametrize("profile", ALL_PROFILES)

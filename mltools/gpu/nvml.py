@@ -166,6 +166,20 @@ def c_string(nv: ModuleType, symbol: str, *args: Any, size: int = 96) -> str | N
     return field(nv, call)
 
 
+def c_uint(nv: ModuleType, symbol: str, handle: Any) -> int | None:
+    """``fn(handle, unsigned int *)`` made directly on the C symbol, for calls that older
+    bindings have no wrapper for (``nvmlDeviceGetNumaNodeId`` before 12.550)."""
+    import ctypes
+
+    def call() -> int:
+        fn = nv._nvmlGetFunctionPointer(symbol)
+        value = ctypes.c_uint(0)
+        _check(nv, fn(handle, ctypes.byref(value)))
+        return int(value.value)
+
+    return field(nv, call)
+
+
 @dataclass
 class RawProcess:
     """One entry of an NVML process list. ``used_gpu_memory`` is ``None`` when N/A."""
