@@ -9,10 +9,12 @@ that unusual layouts can be tested from fixtures.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -70,7 +72,11 @@ class Topology:
 
 @dataclass
 class CpuUsage:
-    """Per-CPU time split over an interval, in percent (like ``mpstat -P ALL``)."""
+    """Per-CPU time split over an interval, in percent (like ``mpstat -P ALL``).
+
+    The ten ``*_percent`` fields add up to 100 (within rounding) whatever the interval.
+    As in mpstat, ``user``/``nice`` exclude the guest time the kernel also counts in them.
+    """
 
     cpu: int
     user_percent: float
@@ -81,6 +87,8 @@ class CpuUsage:
     softirq_percent: float
     steal_percent: float
     idle_percent: float
+    guest_percent: float = 0.0
+    guest_nice_percent: float = 0.0
 
 
 @dataclass
@@ -347,25 +355,115 @@ def _frequency(
 # --------------------------------------------------------------------------- usage, memory, shm
 
 
-def cpu_usage(interval: float = 1.0) -> list[CpuUsage]:
-    """Per-CPU time split over ``interval`` seconds (blocks that long)."""
+# The columns of a ``cpuN`` line of /proc/stat (proc(5)); older kernels stop early.
+PROC_STAT_FIELDS = (
+    "user",
+    "nice",
+    "system",
+    "idle",
+    "iowait",
+    "irq",
+    "softirq",
+    "steal",
+    "guest",
+    "guest_nice",
+)
+
+
+def read_proc_stat(procfs: str | os.PathLike[str] = "/proc") -> dict[int, list[int]]:
+    """Per-CPU cumulative times from ``/proc/stat``: cpu number -> the ten counters (ticks).
+
+    Only online CPUs have a line; missing trailing columns (old kernels) read as 0.
+    """
+    counters: dict[int, list[int]] = {}
+    text = (Path(procfs) / "stat").read_text()
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        if not (name.startswith("cpu") and name[3:].isdigit()):
+            continue
+        values = [int(v) for v in rest.split()[: len(PROC_STAT_FIELDS)]]
+        counters[int(name[3:])] = values + [0] * (len(PROC_STAT_FIELDS) - len(values))
+    return counters
+
+
+def usage_between(
+    before: dict[int, list[int]] | dict[int, tuple[int, ...]],
+    after: dict[int, list[int]] | dict[int, tuple[int, ...]],
+) -> list[CpuUsage]:
+    """Per-CPU percentages from two ``read_proc_stat`` samples, with mpstat's arithmetic.
+
+    Each counter's delta over the sum of the deltas of user, nice, system, idle, iowait,
+    irq, softirq and steal; guest and guest_nice are already inside user and nice, so
+    they are not added to the total and are taken out of %usr/%nice. A counter that went
+    backwards (CPU hot-plug) counts as 0; a CPU with no ticks at all (tickless, idle) is
+    100% idle. Only CPUs present in both samples are reported.
+    """
+    rows: list[CpuUsage] = []
+    for cpu in sorted(set(before) & set(after)):
+        d = [max(0, b - a) for a, b in zip(before[cpu], after[cpu])]
+        user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice = d
+        guest, guest_nice = min(guest, user), min(guest_nice, nice)
+        total = user + nice + system + idle + iowait + irq + softirq + steal
+        if total == 0:
+            rows.append(CpuUsage(cpu, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 100.0))
+            continue
+
+        def pct(ticks: float, total: int = total) -> float:
+            return round(100.0 * ticks / total, 2)
+
+        rows.append(
+            CpuUsage(
+                cpu=cpu,
+                user_percent=pct(user - guest),
+                nice_percent=pct(nice - guest_nice),
+                system_percent=pct(system),
+                iowait_percent=pct(iowait),
+                irq_percent=pct(irq),
+                softirq_percent=pct(softirq),
+                steal_percent=pct(steal),
+                idle_percent=pct(idle),
+                guest_percent=pct(guest),
+                guest_nice_percent=pct(guest_nice),
+            )
+        )
+    return rows
+
+
+def _psutil_times() -> dict[int, tuple[int, ...]]:
+    """The same counters from psutil (in microseconds), where /proc/stat is unreadable."""
     import psutil
 
-    samples = psutil.cpu_times_percent(interval=interval, percpu=True)
-    return [
-        CpuUsage(
-            cpu=i,
-            user_percent=s.user,
-            nice_percent=getattr(s, "nice", 0.0),
-            system_percent=s.system,
-            iowait_percent=getattr(s, "iowait", 0.0),
-            irq_percent=getattr(s, "irq", 0.0),
-            softirq_percent=getattr(s, "softirq", 0.0),
-            steal_percent=getattr(s, "steal", 0.0),
-            idle_percent=s.idle,
+    return {
+        i: tuple(round(getattr(t, f, 0.0) * 1e6) for f in PROC_STAT_FIELDS)
+        for i, t in enumerate(psutil.cpu_times(percpu=True))
+    }
+
+
+def check_interval(interval: float) -> None:
+    """``UsageError`` unless ``interval`` is a finite number of seconds above 0."""
+    if not (isinstance(interval, (int, float)) and math.isfinite(interval) and interval > 0):
+        raise UsageError(
+            f"--interval must be more than 0 seconds, got {interval}",
+            hint="usage is measured between two readings of /proc/stat: try --interval 0.5",
         )
-        for i, s in enumerate(samples)
-    ]
+
+
+def cpu_usage(interval: float = 1.0, *, procfs: str | os.PathLike[str] = "/proc") -> list[CpuUsage]:
+    """Per-CPU time split over ``interval`` seconds (blocks that long), like ``mpstat -P ALL``.
+
+    Computed from ``/proc/stat`` deltas (``usage_between``), so the percentages add up
+    to 100 at any interval; psutil's ``cpu_times_percent`` scales them by the interval
+    below 1 s (50% at 0.5 s).
+    """
+    check_interval(interval)
+    try:
+        before = read_proc_stat(procfs)
+    except (OSError, ValueError):  # not Linux, or no /proc here: psutil's counters instead
+        before = _psutil_times()
+        time.sleep(interval)
+        return usage_between(before, _psutil_times())
+    time.sleep(interval)
+    return usage_between(before, read_proc_stat(procfs))
 
 
 def memory() -> MemoryInfo:
@@ -529,10 +627,9 @@ def report(
     gpus: int | None = None,
 ) -> CpuReport:
     """Topology, per-CPU usage over ``interval`` seconds, memory, shm and limits in one report."""
-    if interval < 0:
-        raise InputError(f"interval must be >= 0 seconds, got {interval}")
+    check_interval(interval)
     topo = topology(sysfs, procfs)
-    usage = cpu_usage(interval)
+    usage = cpu_usage(interval, procfs=procfs)
     shm_info = shm(shm_path)
     limits = container_limits(sysfs, procfs, gpus=gpus)
     mem = memory()
