@@ -347,3 +347,43 @@ def test_library_never_imports_the_cli_layer():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.startswith("mltools.cli")]
     assert offenders == []
+
+
+def test_usage_lines_name_arguments_in_capitals():
+    """`SRC DST`, `PATHS...`, `[FILE]...` as Click and man pages write them, not `{src}`."""
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    bad = []
+    for path, command in all_commands():
+        if not path or hasattr(command, "list_commands"):
+            continue
+        result = runner.invoke(app, [*path, "--help"], prog_name="mltools")
+        usage = next(ln for ln in result.output.splitlines() if ln.startswith("Usage:"))
+        if "{" in usage or any(
+            p.param_type_name == "argument" and p.metavar is None and p.name.upper() not in usage
+            for p in command.params
+        ):
+            bad.append(usage)
+    assert bad == []
+    sync = runner.invoke(app, ["sync", "--help"]).output
+    assert "Usage: mltools sync [OPTIONS] SRC DST" in sync
+
+
+def test_misspelled_top_level_command_gets_a_suggestion():
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["gpuu"])
+    assert result.exit_code == 2
+    assert "No such command 'gpuu'. Did you mean 'gpu'?" in result.output
+    result = CliRunner().invoke(app, ["gpu", "pik"])  # subcommands keep Typer's own
+    assert "Did you mean 'pick'?" in result.output
+
+
+def test_completion_help_lists_each_shell_on_its_own_line():
+    from typer.testing import CliRunner
+
+    out = CliRunner().invoke(app, ["completion", "--help"]).output
+    lines = [ln.strip() for ln in out.splitlines()]
+    for shell in ("bash", "zsh", "fish"):
+        assert any(ln.startswith(f"{shell}:") and f"completion {shell} >" in ln for ln in lines)
