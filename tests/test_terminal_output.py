@@ -204,3 +204,14 @@ def test_safe_text_and_markup_escape() -> None:
     console = Console(record=True, width=100, color_system=None)
     console.print(markup_escape("[bold]x [/] [red]y"))
     assert console.export_text().strip() == "[bold]x [/] [red]y"
+
+
+@pytest.mark.parametrize("mode", ["NO_COLOR", "TERM=dumb"])
+def test_no_progress_bar_escape_codes_when_plain(odd_names: Path, mode: str) -> None:
+    """`clean --yes` on a terminal draws a progress bar, except when plain output is asked for."""
+    rc, out = run_in_pty(
+        ["clean", str(odd_names), "--name", "*.tmp", "--yes"], env_extra=MODES[mode]
+    )
+    assert rc == 0, visible(out)
+    assert ESC not in out
+    assert list(odd_names.iterdir()) == []
