@@ -392,38 +392,53 @@ def usage_between(
 ) -> list[CpuUsage]:
     """Per-CPU percentages from two ``read_proc_stat`` samples, with mpstat's arithmetic.
 
-    Each counter's delta over the sum of the deltas of user, nice, system, idle, iowait,
-    irq, softirq and steal; guest and guest_nice are already inside user and nice, so
-    they are not added to the total and are taken out of %usr/%nice. A counter that went
-    backwards (CPU hot-plug) counts as 0; a CPU with no ticks at all (tickless, idle) is
-    100% idle. Only CPUs present in both samples are reported.
+    As sysstat's mpstat does (``get_per_cpu_interval``, ``write_plain_cpu_stats``): each
+    counter's delta over the sum of the deltas of user, nice, system, idle, iowait, irq,
+    softirq and steal. guest and guest_nice are already inside user and nice, so they are
+    not added to the total and are taken out of %usr/%nice (when guest grew more than
+    user, the excess is added to the total). A counter that went backwards counts 0,
+    except idle and iowait of a CPU that came back online, which restart from 0. A CPU
+    with no ticks at all (tickless, idle) is 100% idle. Only CPUs in both samples count.
     """
+
+    def delta(prev: int, curr: int) -> int:
+        return curr - prev if curr > prev else 0
+
     rows: list[CpuUsage] = []
     for cpu in sorted(set(before) & set(after)):
-        d = [max(0, b - a) for a, b in zip(before[cpu], after[cpu])]
-        user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice = d
-        guest, guest_nice = min(guest, user), min(guest_nice, nice)
-        total = user + nice + system + idle + iowait + irq + softirq + steal
+        u0, n0, s0, i0, w0, h0, so0, st0, g0, gn0 = before[cpu]
+        u1, n1, s1, i1, w1, h1, so1, st1, g1, gn1 = after[cpu]
+        shift = 0
+        if u1 >= u0 and (u1 - g1) < (u0 - g0):  # guest counted ahead of user
+            shift += (u0 - g0) - (u1 - g1)
+        if n1 >= n0 and (n1 - gn1) < (n0 - gn0):
+            shift += (n0 - gn0) - (n1 - gn1)
+        if w1 < w0:  # iowait went back: inaccurate iowait accounting, or CPU back online
+            w0 = w1 if i1 > i0 else 0
+        if i1 < i0:  # CPU back online: idle restarted from 0
+            i0 = 0
+        pairs = [(u0, u1), (n0, n1), (s0, s1), (w0, w1), (i0, i1), (st0, st1), (h0, h1)]
+        total = shift + sum(delta(a, b) for a, b in [*pairs, (so0, so1)])
         if total == 0:
             rows.append(CpuUsage(cpu, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 100.0))
             continue
 
-        def pct(ticks: float, total: int = total) -> float:
-            return round(100.0 * ticks / total, 2)
+        def pct(prev: int, curr: int, total: int = total) -> float:
+            return round(100.0 * delta(prev, curr) / total, 2)
 
         rows.append(
             CpuUsage(
                 cpu=cpu,
-                user_percent=pct(user - guest),
-                nice_percent=pct(nice - guest_nice),
-                system_percent=pct(system),
-                iowait_percent=pct(iowait),
-                irq_percent=pct(irq),
-                softirq_percent=pct(softirq),
-                steal_percent=pct(steal),
-                idle_percent=pct(idle),
-                guest_percent=pct(guest),
-                guest_nice_percent=pct(guest_nice),
+                user_percent=pct(u0 - g0, u1 - g1),
+                nice_percent=pct(n0 - gn0, n1 - gn1),
+                system_percent=pct(s0, s1),
+                iowait_percent=pct(w0, w1),
+                irq_percent=pct(h0, h1),
+                softirq_percent=pct(so0, so1),
+                steal_percent=pct(st0, st1),
+                idle_percent=pct(i0, i1),
+                guest_percent=pct(g0, g1),
+                guest_nice_percent=pct(gn0, gn1),
             )
         )
     return rows

@@ -373,7 +373,7 @@ PROC_STAT = Path(__file__).parent / "fixtures" / "proc_stat"
 
 
 def mpstat_reference(before: Path, after: Path) -> dict[int, dict[str, float]]:
-    """mpstat's arithmetic (sysstat mpstat.c / rd_stats.c), written independently.
+    """mpstat's arithmetic (sysstat mpstat.c / rd_stats.c, read at c1eb661a), written apart.
 
     deltot = delta(user + nice + system + idle + iowait + irq + softirq + steal); guest
     and guest_nice are inside user and nice, so %usr = delta(user - guest) / deltot, and a
@@ -503,3 +503,24 @@ def test_gpus_option_is_not_called_gpus_seen(cli) -> None:
     assert "(8 GPU processes, from --gpus)" in out
     assert "NVIDIA GPUs seen" not in out
     assert "(1 GPU process, from --gpus)" in cli("cpu", "-i", "0.1", "--gpus", "1").stdout
+
+
+def test_sysstat_edge_cases() -> None:
+    """The corner cases sysstat's get_per_cpu_interval handles (rd_stats.c), by hand."""
+    z = [0] * 10
+    # guest grew by 12 while user grew by 10: %usr 0, the 2 extra ticks join the total
+    (row,) = cpu_lib.usage_between({0: z}, {0: [10, 0, 0, 88, 0, 0, 0, 0, 12, 0]})
+    assert row.user_percent == 0.0
+    assert row.guest_percent == pytest.approx(100 * 12 / 100)
+    assert row.idle_percent == pytest.approx(100 * 88 / 100)
+    # a CPU back online: idle and iowait restarted from 0, user/system kept counting
+    (row,) = cpu_lib.usage_between(
+        {0: [100, 0, 50, 5000, 40, 0, 0, 0, 0, 0]}, {0: [110, 0, 60, 70, 10, 0, 0, 0, 0, 0]}
+    )
+    assert row.idle_percent == pytest.approx(100 * 70 / 100)
+    assert row.iowait_percent == pytest.approx(100 * 10 / 100)
+    # iowait went down while idle went up (iowait later accounted as idle): iowait 0
+    (row,) = cpu_lib.usage_between(
+        {0: [0, 0, 0, 100, 40, 0, 0, 0, 0, 0]}, {0: [10, 0, 0, 190, 35, 0, 0, 0, 0, 0]}
+    )
+    assert row.iowait_percent == 0.0 and row.idle_percent == pytest.approx(90.0)
