@@ -215,3 +215,17 @@ def test_no_progress_bar_escape_codes_when_plain(odd_names: Path, mode: str) -> 
     assert rc == 0, visible(out)
     assert ESC not in out
     assert list(odd_names.iterdir()) == []
+
+
+@pytest.mark.parametrize("mode", ["color", "NO_COLOR"])
+def test_ddp_doctor_fix_column_keeps_the_extra(mode: str) -> None:
+    """The FIX column's `pip install 'mltools-cli[torch]'` used to print as `'mltools-cli'`."""
+    code = (
+        "import sys, mltools.ddp.check as c\n"
+        "c.torch_version = lambda: None  # as on a machine without torch\n"
+        "from mltools.cli.app import main\n"
+        "sys.argv = ['mltools', 'ddp-doctor', 'check']\n"
+        "main()\n"
+    )
+    _, out = _run_code_in_pty(code, MODES[mode])
+    check(out, mode, ["pip install 'mltools-cli[torch]' (a wheel matching your CUDA driver)"])
