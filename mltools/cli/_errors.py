@@ -65,22 +65,20 @@ def describe(exc: BaseException) -> tuple[str, str | None, int]:
     )
 
 
-def _one_line(text: str) -> str:
-    text = text.strip()
-    return text.replace("\r", "\\r").replace("\n", "\\n") if not text.isprintable() else text
-
-
 def report(exc: BaseException) -> int:
     """Print ``exc`` as ``mltools: error: ...`` (+ ``hint: ...``) on stderr; return the code."""
+    from mltools.cli._output import safe_text  # names in messages: control characters escaped
+
     message, hint, code = describe(exc)
     if isinstance(exc, KeyboardInterrupt):
         sys.stderr.write(f"\nmltools: {message}\n")
     else:
-        # one line whatever the message holds (a newline in a file name must not cut it)
-        line = _one_line(message) or type(exc).__name__
+        # one line whatever the message holds: a newline in a file name is shown as \n,
+        # not cut there; control characters escaped (safe_text)
+        line = safe_text(message.strip()) or type(exc).__name__
         sys.stderr.write(f"mltools: error: {line}\n")
         if hint:
-            sys.stderr.write(f"hint: {_one_line(hint)}\n")
+            sys.stderr.write(f"hint: {safe_text(hint.strip())}\n")
     sys.stderr.flush()
     return code
 
