@@ -131,7 +131,7 @@ def convert_checkpoint(
                 warnings.simplefilter("ignore")
                 root = load_checkpoint(src_p, map_location="cpu", weights_only=False)
         elif ckpt.format == "torch-dcp":
-            root = load_dcp(ckpt)
+            root = load_dcp(ckpt)  # .metadata and non-tensor entries through the allowlist
         else:
             root = ckpt.root
         node = select_path(root, select) if select else root

@@ -31,6 +31,27 @@ def _not_a_checkpoint(path: Path, why: str) -> CheckpointError:
     )
 
 
+# opcodes a protocol 0/1 pickle can start with (they have no PROTO header)
+_PROTO01_OPENERS = frozenset(b"(c}])NILFSVGJKMTUXqhjpgei\x88\x89")
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    """Whether the first opcodes of ``path`` parse as pickle (up to 64 opcodes or STOP)."""
+    import pickletools
+
+    with open(path, "rb") as f:
+        data = f.read(65536)
+    count = 0
+    try:
+        for op, _arg, _pos in pickletools.genops(data):
+            count += 1
+            if op.name == "STOP" or count >= 64:
+                return True
+    except Exception:
+        return False
+    return count > 0
+
+
 def find_index(directory: Path) -> Path | None:
     """The single ``*.index.json`` in ``directory`` (None if there is none)."""
     found = sorted(directory.glob("*.index.json"))
@@ -80,6 +101,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         if head.startswith(b"\x80\x02\x8a\x0a"):
             raise CheckpointError(f"truncated or corrupt legacy torch checkpoint: {p}")
         return PICKLE
+    if head[0] in _PROTO01_OPENERS and _looks_like_pickle(p):
+        return PICKLE  # protocol 0/1: torch.load(weights_only=False) would run it
     if head.lstrip()[:1] == b"{":
         try:
             with open(p, encoding="utf-8") as f:

@@ -15,22 +15,6 @@ from mltools._deps import require
 from mltools.ckpt.errors import CheckpointError, UnsafePickleError
 from mltools.ckpt.records import Checkpoint, StorageRef, TensorMeta
 
-# globals a distributed checkpoint's .metadata may import (torch loads it with plain pickle)
-_DCP_OK_PREFIXES = ("torch.",)
-_DCP_OK_NAMES = frozenset(
-    {
-        "pathlib.PosixPath",
-        "pathlib.PurePosixPath",
-        "pathlib.WindowsPath",
-        "pathlib.Path",
-        "collections.OrderedDict",
-        "builtins.set",
-        "builtins.frozenset",
-        "_codecs.encode",
-    }
-)
-
-
 # quantized dtypes: their bytes are plain integers; scale and zero point live in the pickle
 RAW_QUANTIZED = {
     "qint8": "int8",
@@ -128,32 +112,53 @@ class TensorSource:
 
 
 def check_dcp_globals(ckpt: Checkpoint) -> None:
-    """Refuse a distributed checkpoint whose ``.metadata`` imports anything outside torch."""
+    """Refuse a distributed checkpoint whose ``.metadata`` imports anything but DCP's own classes."""
+    from mltools.ckpt.allowlist import allowed_globals
+    from mltools.ckpt.scan import DCP_METADATA_ALLOWED
+
+    allowed = allowed_globals() | DCP_METADATA_ALLOWED
     for name in ckpt.globals:
-        if not (name.startswith(_DCP_OK_PREFIXES) or name in _DCP_OK_NAMES):
+        if name not in allowed:
             raise UnsafePickleError(
                 f"refusing to load: the distributed checkpoint's .metadata imports {name}",
                 global_name=name,
-                hint="torch reads .metadata with plain pickle; only torch's own classes are let through",
+                hint="torch reads .metadata with plain pickle; only torch's own metadata "
+                "classes are let through (--unsafe if you trust the file)",
             )
 
 
-def load_dcp(ckpt: Checkpoint) -> dict[str, Any]:
-    """Load every entry of a distributed checkpoint into CPU memory, in one process."""
+def load_dcp(ckpt: Checkpoint, *, unsafe: bool = False) -> dict[str, Any]:
+    """Load every entry of a distributed checkpoint into CPU memory, in one process.
+
+    By default nothing goes through plain pickle or ``weights_only=False``: ``.metadata`` is
+    read by an unpickler that resolves only DCP's metadata classes and torch's allowlist,
+    and each non-tensor entry is scanned and read with ``torch.load(weights_only=True)``
+    (``UnsafePickleError`` otherwise). ``unsafe=True`` uses torch's own reader (after the
+    globals known to run code were refused by the scan).
+    """
     require("torch")
-    check_dcp_globals(ckpt)
+    if not unsafe:
+        check_dcp_globals(ckpt)
     from torch.distributed.checkpoint import FileSystemReader
     from torch.distributed.checkpoint.format_utils import _EmptyStateDictLoadPlanner
     from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
 
+    from mltools.ckpt.dcp import safe_dcp_loader
+
+    if unsafe:
+        reader_cls, planner_cls = FileSystemReader, _EmptyStateDictLoadPlanner
+    else:
+        reader_cls, planner_cls = safe_dcp_loader()
     state: dict[str, Any] = {}
     try:
         _load_state_dict(
             state,
-            storage_reader=FileSystemReader(ckpt.path),
-            planner=_EmptyStateDictLoadPlanner(),
+            storage_reader=reader_cls(ckpt.path),
+            planner=planner_cls(),
             no_dist=True,
         )
+    except CheckpointError:
+        raise
     except Exception as exc:
         raise CheckpointError(f"cannot read distributed checkpoint {ckpt.path}: {exc}") from None
     flat: dict[str, Any] = {}
