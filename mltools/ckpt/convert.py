@@ -208,6 +208,20 @@ def _flat_tensors(tree: Any, torch: Any) -> tuple[dict[str, Any], list[str]]:
             )
 
     put("", tree)
+    from mltools.ckpt.safetensors_header import TO_SAFETENSORS
+
+    for name, t in flat.items():
+        dtype = str(t.dtype).removeprefix("torch.")
+        if dtype not in TO_SAFETENSORS:
+            raise CheckpointError(
+                f"safetensors has no {dtype} dtype (tensor {name}); nothing was written",
+                hint="use --to pt, or --dtype to cast floating-point tensors",
+            )
+        if t.is_quantized or t.layout != torch.strided:
+            raise CheckpointError(
+                f"safetensors holds only dense tensors; {name} is {t.layout}",
+                hint="use --to pt",
+            )
     seen: dict[tuple[int, int], str] = {}
     shared: list[str] = []
     for name, t in flat.items():

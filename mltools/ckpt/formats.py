@@ -52,6 +52,22 @@ def _looks_like_pickle(path: Path) -> bool:
     return count > 0
 
 
+def _legacy_magic(path: Path) -> bool:
+    """Whether the first pickle of ``path`` is torch's legacy magic number (any protocol)."""
+    import pickletools
+
+    with open(path, "rb") as f:
+        data = f.read(64)
+    try:
+        for op, arg, _pos in pickletools.genops(data):
+            if op.name in ("PROTO", "FRAME"):
+                continue
+            return op.name in ("LONG1", "LONG", "LONG4", "INT") and arg == _LEGACY_MAGIC
+    except Exception:
+        return False
+    return False
+
+
 def find_index(directory: Path) -> Path | None:
     """The single ``*.index.json`` in ``directory`` (None if there is none)."""
     found = sorted(directory.glob("*.index.json"))
@@ -87,7 +103,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return SHARDED
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return ZIP
-    if head.startswith(_LEGACY_PREFIX):
+    if head.startswith(_LEGACY_PREFIX) or _legacy_magic(p):
         return LEGACY
     if len(head) >= 9:
         (header_len,) = struct.unpack("<Q", head[:8])

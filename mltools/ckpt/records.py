@@ -33,6 +33,13 @@ ITEMSIZE: dict[str, int] = {
     "qint32": 4,
     "quint4x2": 1,
     "quint2x4": 1,
+    "float4_e2m1fn_x2": 1,
+    "bits8": 1,
+    "bits16": 2,
+    "bits1x8": 1,
+    "bits2x4": 1,
+    "bits4x2": 1,
+    **{f"{s}int{n}": 1 for s in ("", "u") for n in range(1, 8)},
 }
 
 

@@ -194,14 +194,18 @@ def _zip_data_pkl(f: Any, label: str, size: int) -> bytes:
 def _scan_pickles(path: Path, fmt: str, scanner: _Scanner) -> list[str]:
     """Scan every pickle of ``path``; return the files read."""
     if fmt == formats.ZIP:
-        from mltools.ckpt.zipreader import read_pickle_bytes
+        from mltools.ckpt.zipreader import read_pickle_bytes, read_zip_checkpoint
 
         data = read_pickle_bytes(path)
         scanner.run(BoundedReader(data), str(path))
+        _check_layout(scanner, path, read_zip_checkpoint)
         return [str(path)]
     if fmt == formats.LEGACY:
+        from mltools.ckpt.legacy import read_legacy_checkpoint
+
         with open(path, "rb") as f:
             scanner.run_legacy(BoundedReader(f), str(path))
+        _check_layout(scanner, path, read_legacy_checkpoint)
         return [str(path)]
     if fmt == formats.PICKLE:
         with open(path, "rb") as f:
@@ -223,6 +227,20 @@ def _scan_pickles(path: Path, fmt: str, scanner: _Scanner) -> list[str]:
 
         read_safetensors(path)  # a truncated or corrupt file is an error, never "safe"
     return []
+
+
+def _check_layout(scanner: _Scanner, path: Path, read: Any) -> None:
+    """A file whose pickles read but whose storages are missing or cut short is corrupt."""
+    from mltools.ckpt.errors import UnsafePickleError
+
+    if any(p.error for p in scanner.pickles):
+        return
+    try:
+        read(path)
+    except UnsafePickleError:
+        pass  # named by the scan itself
+    except CheckpointError as exc:
+        scanner.pickles.append(PickleScan(file=str(path), reader="layout", error=_one_line(exc)))
 
 
 def _scan_dcp(path: Path, scanner: _Scanner) -> list[str]:

@@ -64,31 +64,34 @@ class TensorSource:
             self._maps[file] = mm
         return mm
 
-    def _base(self, ref: StorageRef) -> Any:
+    def _raw(self, ref: StorageRef) -> Any:
+        """The storage's bytes as a flat uint8 tensor (mapped; copied once when misaligned)."""
         torch = require("torch")
         key = (ref.file, ref.key)
-        base = self._bases.get(key)
-        if base is None:
-            dtype = torch_dtype(RAW_QUANTIZED.get(ref.dtype, ref.dtype))
+        raw = self._bases.get(key)
+        if raw is None:
             if ref.offset is None:
                 raise CheckpointError(f"storage {ref.key} of {ref.file} has no known location")
-            if ref.numel == 0:
-                base = torch.empty(0, dtype=dtype)
+            nbytes = ref.nbytes
+            if nbytes == 0:
+                raw = torch.empty(0, dtype=torch.uint8)
             else:
-                base = torch.frombuffer(
-                    self._map(ref.file), dtype=dtype, count=ref.numel, offset=ref.offset
+                raw = torch.frombuffer(
+                    self._map(ref.file), dtype=torch.uint8, count=nbytes, offset=ref.offset
                 )
-                if ref.offset % base.element_size():
-                    base = base.clone()  # misaligned (legacy format): copy once
-            self._bases[key] = base
-        return base
+                if ref.offset % 64:
+                    raw = raw.clone()  # misaligned (legacy format): copy once, aligned
+            self._bases[key] = raw
+        return raw
 
     def tensor(self, meta: TensorMeta, *, raw_quantized: bool = False) -> Any:
         """The tensor for ``meta`` (a view into the mapped file; clone it to own it).
 
-        Quantized tensors come back as their raw integers with ``raw_quantized=True``
-        (enough to compare two files); otherwise they are refused, since rebuilding
-        them needs the quantizer parameters from the pickle.
+        The storage's bytes are viewed as the tensor's own dtype (uint16, fp8, fp4,
+        complex32, bits16 ... exactly as saved, whatever the storage's type). Quantized
+        tensors come back as their raw integers with ``raw_quantized=True`` (enough to
+        compare two files); otherwise they are refused, since rebuilding them needs the
+        quantizer parameters from the pickle.
         """
         if self.ckpt.format == "torch-dcp":
             return self._dcp_values()[meta.name]
@@ -100,15 +103,37 @@ class TensorSource:
             )
         if meta.storage is None:
             raise CheckpointError(f"tensor {meta.name} has no data in this checkpoint")
-        base = self._base(meta.storage)
+        dtype = torch_dtype(RAW_QUANTIZED.get(meta.dtype, meta.dtype))
+        raw = self._raw(meta.storage)
+        itemsize = dtype.itemsize
+        usable = raw.numel() - raw.numel() % itemsize
+        base = raw[:usable].view(dtype)
         if meta.stride is None:
-            return base[meta.storage_offset : meta.storage_offset + meta.numel].view(meta.shape)
+            end = meta.storage_offset + meta.numel
+            if meta.storage_offset < 0 or end > base.numel():
+                raise CheckpointError(f"corrupt checkpoint: tensor {meta.name} runs past its data")
+            return base[meta.storage_offset : end].view(meta.shape)
+        _check_bounds(meta, base.numel())
         return base.as_strided(meta.shape, meta.stride, meta.storage_offset)
 
     def _dcp_values(self) -> dict[str, Any]:
         if self._dcp is None:
             self._dcp = load_dcp(self.ckpt)
         return self._dcp
+
+
+def _check_bounds(meta: TensorMeta, available: int) -> None:
+    """Refuse a shape/stride/offset that reaches outside the storage (as torch would)."""
+    if meta.storage_offset < 0 or any(d < 0 for d in meta.shape):
+        raise CheckpointError(f"corrupt checkpoint: tensor {meta.name} has a negative size")
+    if any(d == 0 for d in meta.shape):
+        return
+    stride = meta.stride or ()
+    if len(stride) != len(meta.shape) or any(s < 0 for s in stride):
+        raise CheckpointError(f"corrupt checkpoint: tensor {meta.name} has a bad stride")
+    last = meta.storage_offset + sum((d - 1) * s for d, s in zip(meta.shape, stride))
+    if last >= available:
+        raise CheckpointError(f"corrupt checkpoint: tensor {meta.name} runs past its data")
 
 
 def check_dcp_globals(ckpt: Checkpoint) -> None:
