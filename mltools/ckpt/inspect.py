@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mltools.ckpt.reader import read_checkpoint, state_dict_of, walk
-from mltools.ckpt.records import OpaqueObject, StorageRef, TensorMeta
+from mltools.ckpt.records import OpaqueObject, StorageRef, TensorMeta, key_text
 from mltools.errors import UsageError
 
 KNOWN_PREFIXES = ("module.", "_orig_mod.")
@@ -77,21 +77,35 @@ def detect_prefix(names: list[str]) -> tuple[str | None, str | None]:
     return prefix, "+".join(kinds)
 
 
-def jsonable_value(value: Any, depth: int = 0) -> Any:
+class _Nodes:
+    """How many more values the renderings of one report may produce."""
+
+    def __init__(self, left: int = 200_000) -> None:
+        self.left = left
+
+
+def jsonable_value(value: Any, depth: int = 0, budget: _Nodes | None = None) -> Any:
     """A small, JSON-friendly rendering of a non-tensor value (opaque objects as dicts)."""
-    if depth > 4 and isinstance(value, (OpaqueObject, dict, list, tuple, set, frozenset)):
+    budget = budget if budget is not None else _Nodes(20_000)
+    budget.left -= 1
+    if (depth > 4 or budget.left < 0) and isinstance(
+        value, (OpaqueObject, dict, list, tuple, set, frozenset)
+    ):
         return "..."
     if isinstance(value, OpaqueObject):
         out: dict[str, Any] = {"__class__": value.qualname}
         attrs = value.attributes()
         if attrs:
             out.update(
-                {str(k): jsonable_value(v, depth + 1) for k, v in list(attrs.items())[:_MAX_ITEMS]}
+                {
+                    key_text(k): jsonable_value(v, depth + 1, budget)
+                    for k, v in list(attrs.items())[:_MAX_ITEMS]
+                }
             )
         elif value.args:
-            out["args"] = jsonable_value(list(value.args), depth + 1)
+            out["args"] = jsonable_value(list(value.args), depth + 1, budget)
         elif value.state is not None:
-            out["state"] = jsonable_value(value.state, depth + 1)
+            out["state"] = jsonable_value(value.state, depth + 1, budget)
         return out
     if isinstance(value, TensorMeta):
         return {"__tensor__": value.dtype, "shape": list(value.shape)}
@@ -101,13 +115,13 @@ def jsonable_value(value: Any, depth: int = 0) -> Any:
         return f"<storage {value.dtype}[{value.numel}]>"
     if isinstance(value, dict):
         items = list(value.items())
-        out = {str(k): jsonable_value(v, depth + 1) for k, v in items[:_MAX_ITEMS]}
+        out = {key_text(k): jsonable_value(v, depth + 1, budget) for k, v in items[:_MAX_ITEMS]}
         if len(items) > _MAX_ITEMS:
             out["..."] = f"{len(items) - _MAX_ITEMS} more"
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
         items = list(value)
-        rendered = [jsonable_value(v, depth + 1) for v in items[:_MAX_ITEMS]]
+        rendered = [jsonable_value(v, depth + 1, budget) for v in items[:_MAX_ITEMS]]
         if len(items) > _MAX_ITEMS:
             rendered.append(f"... {len(items) - _MAX_ITEMS} more")
         return rendered
@@ -138,6 +152,7 @@ def inspect_checkpoint(
     except re.error as exc:
         raise UsageError(f"bad --filter regular expression {filter!r}: {exc}") from None
     ckpt = read_checkpoint(path)
+    nodes = _Nodes()
     tensors: list[TensorMeta] = []
     metadata: dict[str, Any] = {}
     for key_path, leaf in walk(ckpt.root):
@@ -146,7 +161,7 @@ def inspect_checkpoint(
             leaf.path, leaf.name = key_path, name
             tensors.append(leaf)
         else:
-            metadata[name or "<root>"] = jsonable_value(leaf)
+            metadata[name or "<root>"] = jsonable_value(leaf, 0, nodes)
     if ckpt.metadata:
         metadata["__metadata__"] = jsonable_value(ckpt.metadata)
     selected = [t for t in tensors if pattern is None or pattern.search(t.name)]

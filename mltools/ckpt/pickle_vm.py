@@ -151,10 +151,10 @@ class PickleVM(pickle._Unpickler):  # type: ignore[name-defined]
         t = tuple(items)
         depth = 1
         for item in t:
-            if type(item) is tuple:
+            if type(item) is tuple and item:
                 entry = self._tuple_depth.get(id(item))
-                if entry is not None and entry[0] is item:
-                    depth = max(depth, entry[1] + 1)
+                inner = entry[1] if entry is not None and entry[0] is item else 1
+                depth = max(depth, inner + 1)
         if depth > MAX_TUPLE_DEPTH:
             raise BudgetError(
                 f"corrupt or hostile pickle: tuples nested over {MAX_TUPLE_DEPTH} deep"

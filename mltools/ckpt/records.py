@@ -162,3 +162,12 @@ class Checkpoint:
     files: list[str] = field(default_factory=list)
     globals: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)  # format-level metadata (safetensors)
+
+
+def key_text(key: Any) -> str:
+    """``str(key)`` for a dict key from a pickle, bounded (huge ints, long strings)."""
+    try:
+        text = key if isinstance(key, str) else str(key)
+    except (ValueError, RecursionError):
+        return f"<{type(key).__name__}>"
+    return text

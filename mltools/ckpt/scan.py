@@ -145,7 +145,7 @@ class _Scanner:
             scan.root = vm.load()
         except Exception as exc:  # keep what was recorded, and list what follows
             scan.error = _one_line(exc)
-            end = min(reader.end, start + (1 << 20))
+            end = min(reader.end, start + (1 << 16))
             reader._f.seek(start)
             tail = reader._f.read(end - start)
             seen = {r.raw for r in vm.refs} | {r.name for r in vm.refs}
