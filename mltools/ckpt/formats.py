@@ -48,7 +48,7 @@ def _looks_like_pickle(path: Path) -> bool:
             if op.name == "STOP" or count >= 64:
                 return True
     except Exception:
-        return False
+        return count >= 2  # a pickle that breaks off is still a pickle (scan: corrupt)
     return count > 0
 
 

@@ -38,6 +38,7 @@ from mltools.ckpt.unpickler import (
 )
 
 SAFE = "safe"
+TORCHSCRIPT = "torchscript"  # a global category: a TorchScript class (__torch__.*)
 CORRUPT = "corrupt"
 UNSUPPORTED = "unsupported"
 VERDICTS = (SAFE, UNSUPPORTED, NEEDS_ALLOWLIST, UNKNOWN, CORRUPT, DANGEROUS)
@@ -194,10 +195,21 @@ def _zip_data_pkl(f: Any, label: str, size: int) -> bytes:
 def _scan_pickles(path: Path, fmt: str, scanner: _Scanner) -> list[str]:
     """Scan every pickle of ``path``; return the files read."""
     if fmt == formats.ZIP:
-        from mltools.ckpt.zipreader import read_pickle_bytes, read_zip_checkpoint
+        from mltools.ckpt.zipreader import read_pickle_bytes, read_zip_checkpoint, zip_pickles
 
-        data = read_pickle_bytes(path)
+        try:
+            data = read_pickle_bytes(path)
+        except CheckpointError as exc:
+            if "without data.pkl" not in str(exc):
+                raise
+            # not torch's layout (torch.load refuses it), but pickles inside are still listed
+            for label, blob in zip_pickles(path):
+                scanner.run(BoundedReader(blob), label)
+            scanner.pickles.append(PickleScan(file=str(path), reader="layout", error=str(exc)))
+            return [str(path)]
         scanner.run(BoundedReader(data), str(path))
+        if _is_torchscript(path):
+            scanner.pickles[-1].reader = "torchscript"
         _check_layout(scanner, path, read_zip_checkpoint)
         return [str(path)]
     if fmt == formats.LEGACY:
@@ -227,6 +239,17 @@ def _scan_pickles(path: Path, fmt: str, scanner: _Scanner) -> list[str]:
 
         read_safetensors(path)  # a truncated or corrupt file is an error, never "safe"
     return []
+
+
+def _is_torchscript(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()[:100_000]
+    except Exception:
+        return False
+    return any(n.count("/") == 1 and n.endswith("/constants.pkl") for n in names)
 
 
 def _check_layout(scanner: _Scanner, path: Path, read: Any) -> None:
@@ -381,8 +404,20 @@ def _judge(pickles: list[PickleScan], user_allowed: set[str]) -> dict[str, Any]:
     for p in pickles:
         if p.error:
             errors.append(f"{p.file}: {p.error}")
+        if p.reader == "torchscript":
+            problems.append(
+                f"{p.file}: a TorchScript archive; torch.load(weights_only=True) refuses it, "
+                "torch.jit.load runs its TorchScript code (only for trusted files)"
+            )
         for ref in p.refs:
             category = classify_ref(ref, user_allowed)
+            if (
+                p.reader == "torchscript"
+                and ref.raw.startswith("__torch__.")
+                and category != DANGEROUS
+            ):
+                add(ref.raw, TORCHSCRIPT, p.file)
+                continue
             dcp_ok = p.reader == "dcp-metadata" and ref.name in DCP_METADATA_ALLOWED
             if category == NEEDS_ALLOWLIST and dcp_ok:
                 category = ALLOWED
@@ -397,7 +432,7 @@ def _judge(pickles: list[PickleScan], user_allowed: set[str]) -> dict[str, Any]:
             if category in (ALLOWED, NEEDS_ALLOWLIST):
                 category = UNKNOWN  # seen by pickletools only: never vouched for
             add(name, category, p.file)
-        if p.reader in ("weights_only", "nested"):
+        if p.reader in ("weights_only", "nested", "torchscript"):
             extra_ops = sorted(p.opcodes - TORCH_OPCODES)
             if extra_ops:
                 problems.append(
@@ -405,7 +440,8 @@ def _judge(pickles: list[PickleScan], user_allowed: set[str]) -> dict[str, Any]:
                     "weights_only unpickler (re-save with pickle_protocol=2)"
                 )
             for v in p.violations:
-                if v.rsplit(" ", 1)[-1] in user_allowed or v.startswith("GLOBAL "):
+                last = v.rsplit(" ", 1)[-1]
+                if last in user_allowed or v.startswith("GLOBAL ") or last.startswith("__torch__."):
                     continue  # globals are judged one by one above
                 problems.append(f"{p.file}: torch's weights_only unpickler refuses {v}")
     dangerous = sorted({g.name for g in found if g.category == DANGEROUS})

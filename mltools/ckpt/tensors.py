@@ -184,8 +184,15 @@ def load_dcp(ckpt: Checkpoint, *, unsafe: bool = False) -> dict[str, Any]:
         )
     except CheckpointError:
         raise
-    except Exception as exc:
-        raise CheckpointError(f"cannot read distributed checkpoint {ckpt.path}: {exc}") from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # torch's CheckpointException is a BaseException
+        for failure in getattr(exc, "failures", {}).values():
+            inner = failure[0] if isinstance(failure, tuple) else failure
+            if isinstance(inner, CheckpointError):
+                raise inner from None
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot read distributed checkpoint {ckpt.path}: {first}") from None
     flat: dict[str, Any] = {}
 
     def put(prefix: str, value: Any) -> None:

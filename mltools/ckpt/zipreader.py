@@ -95,6 +95,21 @@ def read_pickle_bytes(path: Path) -> bytes:
         return read_pickle_bytes_from(f, path, os.fstat(f.fileno()).st_size)
 
 
+def zip_pickles(path: Path, limit: int = 64) -> list[tuple[str, bytes]]:
+    """Every ``*.pkl``-looking member of a zip that is not in torch's layout (for scan)."""
+    out = []
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        with _open_zip(f) as zf:
+            for info in zf.infolist()[:limit]:
+                if info.is_dir() or not info.filename.endswith((".pkl", ".pickle", ".pt", ".bin")):
+                    continue
+                if info.flag_bits & 1:
+                    raise CheckpointError(f"{path}: {info.filename} is encrypted; cannot scan it")
+                out.append((f"{path}:{info.filename}", _read_member(zf, info, path, size)))
+    return out
+
+
 def read_zip_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Parse a torch zip checkpoint into a ``Checkpoint`` (tensor data not read)."""
     p = Path(path)
