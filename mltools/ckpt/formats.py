@@ -32,7 +32,7 @@ def _not_a_checkpoint(path: Path, why: str) -> CheckpointError:
 
 
 # opcodes a protocol 0/1 pickle can start with (they have no PROTO header)
-_PROTO01_OPENERS = frozenset(b"(c}])NILFSVGJKMTUXqhjpgei\x88\x89")
+_PROTO01_OPENERS = frozenset(b"(c}])NILFSVGJKMTUXi")
 
 
 def _looks_like_pickle(path: Path) -> bool:
@@ -42,14 +42,21 @@ def _looks_like_pickle(path: Path) -> bool:
     with open(path, "rb") as f:
         data = f.read(65536)
     count = 0
+    first = None
     try:
-        for op, _arg, _pos in pickletools.genops(data):
+        for op, arg, _pos in pickletools.genops(data):
             count += 1
+            if first is None:
+                first = (op.name, arg)
             if op.name == "STOP" or count >= 64:
                 return True
     except Exception:
-        return count >= 2  # a pickle that breaks off is still a pickle (scan: corrupt)
-    return count > 0
+        pass
+    # a pickle that breaks off is still one if it opens with a well-formed global (scan: corrupt)
+    if first and first[0] in ("GLOBAL", "INST") and count >= 2:
+        module, _, name = str(first[1]).partition(" ")
+        return all(part.isidentifier() for part in (*module.split("."), *name.split(".")))
+    return False
 
 
 def _legacy_magic(path: Path) -> bool:
