@@ -353,7 +353,7 @@ def _defines(source_file: str, attr: str) -> bool:
         return True
     for node in tree.body:
         if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            if node.name == attr:
+            if node.name in (attr, "__getattr__"):  # a module __getattr__: lazy names
                 return True
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:

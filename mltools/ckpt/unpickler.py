@@ -608,6 +608,7 @@ _RECORDERS: dict[str, Callable[..., Any]] = {
     "builtins.frozenset": frozenset,
     "builtins.complex": complex,
     "builtins.bytearray": bytearray,
+    "builtins.bytes": bytes,
     "builtins.slice": slice,
     "_codecs.encode": _encode,
 }
@@ -680,7 +681,7 @@ class SymbolicUnpickler(PickleVM):
         return opaque_class("<call of a call result>")(*args)
 
     def call_standin(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if func is bytearray and args and isinstance(args[0], int):
+        if func in (bytearray, bytes) and args and isinstance(args[0], int):
             self.charge(args[0], f"bytearray({args[0]})")
         name = self._made_by.get(id(func), (None, "?"))[1]
         nested = name == "torch.storage._load_from_bytes" and args and isinstance(args[0], bytes)
