@@ -30,7 +30,13 @@ class ValueDiff:
 
 @dataclass
 class DiffReport:
-    """The answer of ``diff_checkpoints``; ``identical`` is False on any difference."""
+    """The answer of ``diff_checkpoints``.
+
+    ``identical`` is False on any difference found, True only when the values were
+    compared too and every byte matched, and None when names, shapes and dtypes match but
+    the values were not compared (``values=False``): two files with different weights are
+    never called identical without looking at them.
+    """
 
     a: str
     b: str
@@ -43,7 +49,7 @@ class DiffReport:
     common: int
     values_compared: bool = False
     value_diffs: list[ValueDiff] = field(default_factory=list)
-    identical: bool = True
+    identical: bool | None = None
 
 
 def _normalise(names: dict[str, TensorMeta], prefixes: list[str]) -> dict[str, TensorMeta]:
@@ -200,9 +206,10 @@ def diff_checkpoints(
                 if on_progress is not None:
                     on_progress(done, total)
         report.values_compared = True
-    report.identical = not (
+    different = bool(
         only_a or only_b or shapes or dtypes or any(not v.equal for v in report.value_diffs)
     )
+    report.identical = False if different else (True if report.values_compared else None)
     return report
 
 

@@ -158,7 +158,8 @@ def diff(
     Lists keys only in A or only in B, shape and dtype mismatches and, with
     --values, the largest absolute and relative value differences.
     Exactly what load_state_dict(strict=True) would complain about, before running it.
-    Exit code 0 when they match, 5 when they differ.
+    Without --values the values are not looked at, so "identical" says "not known".
+    Exit code 0 when no difference is found, 5 when they differ.
     """
     from mltools.ckpt.diff import diff_checkpoints
     from mltools.errors import ExitCode
@@ -203,7 +204,17 @@ def diff(
                     if report.values_compared
                     else "not compared",
                 ),
-                ("identical", "yes" if report.identical else "no"),
+                (
+                    "identical",
+                    "yes"
+                    if report.identical
+                    else (
+                        "no"
+                        if report.identical is False
+                        else "not known: names, shapes and dtypes match; values not compared "
+                        "(--values compares them)"
+                    ),
+                ),
             ]
         )
     if not normalize and report.only_in_a and report.only_in_b:
@@ -213,7 +224,7 @@ def diff(
         pb, _ = detect_prefix(report.only_in_b)
         if pa or pb:
             hint("the names differ by a module./_orig_mod. prefix: try --normalize")
-    if not report.identical:
+    if report.identical is False:
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 
