@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections import Counter
@@ -136,6 +137,50 @@ def jsonable_value(value: Any, depth: int = 0, budget: _Nodes | None = None) -> 
     return repr(value)[:_MAX_STR]
 
 
+_BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _view_key(t: TensorMeta) -> tuple[Any, ...]:
+    """Two records are the same tensor when they view the same bytes the same way."""
+    if t.storage is None:
+        return ("nostorage", id(t))
+    return (t.storage.file, t.storage.key, t.dtype, t.storage_offset, t.shape, t.stride)
+
+
+def _parameters_and_buffers(
+    tensors: list[TensorMeta], originals: dict[int, TensorMeta], sd_ids: set[int]
+) -> tuple[int, int]:
+    """(parameter elements, buffer elements), each tensor counted once however often it is named.
+
+    When the file holds ``Parameter`` objects (a whole pickled module) they are the
+    parameters; in a plain state dict, parameters are its floating-point tensors other
+    than BatchNorm's running statistics (integer tensors can never be trained).
+    """
+    flagged = any(t.parameter for t in tensors)
+    seen: set[tuple[Any, ...]] = set()
+    params = buffers = 0
+    for t in tensors:
+        original = originals.get(id(t), t)
+        key = _view_key(original)
+        if key in seen:
+            continue
+        seen.add(key)
+        if flagged:
+            is_param = t.parameter
+            is_buffer = not is_param and "_buffers" in t.path
+        else:
+            in_sd = id(original) in sd_ids
+            floating = t.dtype.startswith(("float", "bfloat", "complex"))
+            buffer_name = t.name.rsplit(".", 1)[-1] in _BUFFER_NAMES
+            is_param = in_sd and floating and not buffer_name
+            is_buffer = in_sd and not is_param
+        if is_param:
+            params += t.numel
+        elif is_buffer:
+            buffers += t.numel
+    return params, buffers
+
+
 def inspect_checkpoint(
     path: str | os.PathLike[str], *, filter: str | None = None, depth: int | None = None
 ) -> InspectReport:
@@ -155,11 +200,15 @@ def inspect_checkpoint(
     nodes = _Nodes()
     tensors: list[TensorMeta] = []
     metadata: dict[str, Any] = {}
+    originals: dict[int, TensorMeta] = {}  # id(copy) -> the object in the tree
     for key_path, leaf in walk(ckpt.root):
         name = ".".join(key_path)
         if isinstance(leaf, TensorMeta):
-            leaf.path, leaf.name = key_path, name
-            tensors.append(leaf)
+            # one record per place: a tensor object referenced twice (tied weights of a
+            # whole-module file) keeps both names
+            placed = dataclasses.replace(leaf, path=key_path, name=name)
+            originals[id(placed)] = leaf
+            tensors.append(placed)
         else:
             metadata[name or "<root>"] = jsonable_value(leaf, 0, nodes)
     if ckpt.metadata:
@@ -174,11 +223,13 @@ def inspect_checkpoint(
         by_dtype[t.dtype] += t.nbytes
         if t.storage is not None:
             storages[(t.storage.file, t.storage.key)] = t.storage.nbytes
-    sd_names = {id(t) for t in state_dict.values()}
+    sd_ids = {id(t) for t in state_dict.values()}
+    params, buffers = _parameters_and_buffers(selected, originals, sd_ids)
     totals = {
         "tensors": len(selected),
         "numel": sum(t.numel for t in selected),
-        "parameters": sum(t.numel for t in selected if id(t) in sd_names),
+        "parameters": params,
+        "buffers": buffers,
         "bytes": sum(t.nbytes for t in selected),
         "storage_bytes": sum(storages.values()),
         "bytes_by_dtype": dict(sorted(by_dtype.items(), key=lambda kv: -kv[1])),

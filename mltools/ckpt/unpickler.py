@@ -566,10 +566,24 @@ def _rebuild_meta(dtype: Any, size: Any, stride: Any, *_rest: Any) -> TensorMeta
     )
 
 
+_SPARSE_PARTS = {
+    "torch.sparse_coo": ("indices", "values", "size"),
+    "torch.sparse_csr": ("crow_indices", "col_indices", "values", "size"),
+    "torch.sparse_csc": ("ccol_indices", "row_indices", "values", "size"),
+    "torch.sparse_bsr": ("crow_indices", "col_indices", "values", "size"),
+    "torch.sparse_bsc": ("ccol_indices", "row_indices", "values", "size"),
+}
+
+
 def _rebuild_sparse(layout: Any, data: Any, *_rest: Any) -> OpaqueObject:
     """A sparse tensor: its parts (indices, values ...) are tensors of their own."""
     obj = opaque_class("torch.sparse_tensor")()
-    obj.state = {"layout": str(layout), "data": data}
+    state: dict[str, Any] = {"layout": str(layout)}
+    names = _SPARSE_PARTS.get(str(layout), ())
+    parts = data if isinstance(data, (tuple, list)) else (data,)
+    for i, part in enumerate(parts):
+        state[names[i] if i < len(names) else f"part{i}"] = part
+    obj.state = state
     return obj
 
 
@@ -600,6 +614,7 @@ _RECORDERS: dict[str, Callable[..., Any]] = {
     "torch._utils._rebuild_sparse_tensor": _rebuild_sparse,
     "torch._utils._rebuild_nested_tensor": _rebuild_nested,
     "torch.Size": _size,
+    "torch.serialization._get_layout": lambda name="torch.strided": str(name),
     "torch.device": _device,
     # pure-data builtins: real, since they cannot run anything
     "collections.OrderedDict": collections.OrderedDict,
@@ -724,6 +739,13 @@ class SymbolicUnpickler(PickleVM):
             raise CheckpointError(f"corrupt checkpoint: BUILD of a {type(inst).__name__}")
 
     def persistent_load(self, pid: Any) -> Any:
+        if (
+            self.legacy
+            and isinstance(pid, tuple)
+            and len(pid) == 4
+            and pid[0] in ("module", b"module")
+        ):
+            return pid[1]  # ('module', class, source file, source): a pickled module's class
         if not isinstance(pid, tuple) or not pid or pid[0] not in ("storage", b"storage"):
             raise CheckpointError(f"corrupt checkpoint: unknown persistent id {pid!r:.60}")
         try:
