@@ -206,6 +206,7 @@ def write_all(folder: Path, *, bomb: bool = True) -> dict[str, Path]:
     files = pickle_corpus_of_hostile()
     if bomb:
         files["zip_bomb.pt"] = zip_bomb()
+        files["million_tensors.safetensors"] = safetensors_many()
     out = {}
     for name, data in files.items():
         path = folder / name

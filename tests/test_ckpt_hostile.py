@@ -66,6 +66,7 @@ NAMES = [
     "negative_offset.safetensors",
     "overlap.safetensors",
     "nested.index.json",
+    "million_tensors.safetensors",
 ]
 
 
@@ -103,6 +104,7 @@ def test_budget_errors_name_the_cause(hostile):
         "overlap.safetensors": "overlap",
         "nested.index.json": "nested too deeply",
         "bytearray.pkl": "bytearray",
+        "million_tensors.safetensors": "1000000 tensors",
     }
     for name, words in expected.items():
         with pytest.raises(CheckpointError) as info:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import os
 import re
 from collections import Counter
@@ -206,7 +206,8 @@ def inspect_checkpoint(
         if isinstance(leaf, TensorMeta):
             # one record per place: a tensor object referenced twice (tied weights of a
             # whole-module file) keeps both names
-            placed = dataclasses.replace(leaf, path=key_path, name=name)
+            placed = copy.copy(leaf)
+            placed.path, placed.name = key_path, name
             originals[id(placed)] = leaf
             tensors.append(placed)
         else:

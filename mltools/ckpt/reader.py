@@ -56,16 +56,19 @@ def _children(obj: Any) -> list[Any]:
 
 
 def distinct_nodes(obj: Any, limit: int = 50_000_000) -> int:
-    """How many distinct containers ``obj`` reaches (each shared one counted once)."""
+    """Distinct containers ``obj`` reaches plus their entries (each shared container once)."""
     seen: set[int] = set()
     stack = [obj]
-    while stack and len(seen) < limit:
+    entries = 0
+    while stack and len(seen) + entries < limit:
         node = stack.pop()
         if id(node) in seen or not isinstance(node, (dict, list, tuple, OpaqueObject)):
             continue
         seen.add(id(node))
-        stack.extend(_children(node))
-    return len(seen)
+        children = _children(node)
+        entries += len(children)
+        stack.extend(children)
+    return len(seen) + entries
 
 
 class _Budget:

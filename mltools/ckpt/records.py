@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,14 +76,11 @@ class TensorMeta:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
-        return self.numel * ITEMSIZE.get(self.dtype, 1)
+        return math.prod(self.shape) * ITEMSIZE.get(self.dtype, 1)
 
     def is_contiguous(self) -> bool:
         if self.stride is None:

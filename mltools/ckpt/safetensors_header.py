@@ -39,6 +39,7 @@ DTYPES: dict[str, str] = {
 TO_SAFETENSORS: dict[str, str] = {v: k for k, v in DTYPES.items() if k not in ("F8_E8M0", "F4")}
 
 _MAX_HEADER = 100 * 1024 * 1024  # the safetensors spec's limit
+MAX_TENSORS = 100_000  # per file; the largest real shards hold a few thousand
 
 
 def read_header(path: Path) -> tuple[dict[str, Any], int]:
@@ -56,6 +57,13 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
                 hint="the file was cut short or damaged; re-copy or re-save it",
             )
         text = f.read(n)
+    count = text.count(b'"data_offsets"')
+    if count > MAX_TENSORS:
+        raise CheckpointError(
+            f"safetensors header of {path} lists {count} tensors; mltools reads at most "
+            f"{MAX_TENSORS} per file",
+            hint="a hostile or broken file; real checkpoints shard far below this",
+        )
     try:
         header = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
