@@ -21,8 +21,8 @@ from mltools.cli._output import (
     print_csv,
     print_json,
     print_table,
-    stderr_is_tty,
-    stdout_is_tty,
+    rich_stderr,
+    rich_stdout,
     to_jsonable,
     warn,
 )
@@ -459,7 +459,7 @@ def _duration(seconds: float | None) -> str:
 
 def _watch(json_: bool, csv: bool, interval: float) -> None:
     """Refresh until Ctrl-C; Ctrl-C is the normal way out (exit 0)."""
-    clear = stdout_is_tty() and not (json_ or csv)
+    clear = rich_stdout() and not (json_ or csv)  # no escape codes with NO_COLOR / TERM=dumb
     first = True
     try:
         while True:
@@ -690,7 +690,7 @@ def run(
         raise InputError(f"command not found: {command[0]}", hint="check the name and your PATH")
     min_free = _thresholds(min_free_mem)
     start = time.monotonic()
-    tty = stderr_is_tty()
+    tty = rich_stderr()  # a status line redrawn in place (escape codes) only where wanted
     while True:
         try:
             sel = select_gpus(
