@@ -124,8 +124,37 @@ def test_uint64_above_2_53_is_not_rounded_away(tmp_path):
     assert diff_checkpoints(a, b, values=True).identical is False
 
 
-def test_quantized_to_pt_is_refused_without_unsafe(tmp_path):
-    q = torch.quantize_per_tensor(torch.randn(4), 0.1, 3, torch.qint8)
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_quantized_round_trip_to_pt(tmp_path, legacy):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, generator=g)
+    tensors = {
+        "qint8": torch.quantize_per_tensor(x, 0.1, 3, torch.qint8),
+        "quint8": torch.quantize_per_tensor(x, 0.05, 128, torch.quint8),
+        "qint32": torch.quantize_per_tensor(x, 0.001, 0, torch.qint32),
+        "per_channel": torch.quantize_per_channel(
+            x,
+            torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64),
+            torch.tensor([1, 2, 3]),
+            0,
+            torch.qint8,
+        ),
+    }
+    src = tmp_path / "q.pt"
+    torch.save(tensors, src, _use_new_zipfile_serialization=not legacy)
+    convert_checkpoint(src, tmp_path / "o.pt")
+    back = torch.load(tmp_path / "o.pt", weights_only=True)
+    for name, q in tensors.items():
+        got = back[name]
+        assert got.dtype == q.dtype and got.qscheme() == q.qscheme(), name
+        assert torch.equal(got.int_repr(), q.int_repr()), name
+        assert torch.equal(got.dequantize(), q.dequantize()), name
+    with pytest.raises(CheckpointError, match="safetensors has no qint8"):
+        convert_checkpoint(src, tmp_path / "o.safetensors")
+
+
+def test_sub_byte_quantized_is_refused_without_unsafe(tmp_path):
+    q = torch.quantize_per_tensor(torch.randn(8), 0.1, 3, torch.quint4x2)
     src = tmp_path / "q.pt"
     torch.save({"q": q}, src)
     with pytest.raises(CheckpointError, match="quantized"):

@@ -71,6 +71,7 @@ class TensorMeta:
     storage: StorageRef | None = None
     device: str = "cpu"
     parameter: bool = False
+    quantizer: tuple[Any, ...] | None = None  # (scheme, scale(s), zero point(s)[, axis])
     name: str = ""  # dotted path, filled in when the tree is flattened
     path: tuple[str, ...] = ()
 

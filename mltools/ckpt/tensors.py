@@ -96,11 +96,7 @@ class TensorSource:
         if self.ckpt.format == "torch-dcp":
             return self._dcp_values()[meta.name]
         if meta.dtype in RAW_QUANTIZED and not raw_quantized:
-            raise CheckpointError(
-                f"{meta.name or 'a tensor'} is quantized ({meta.dtype}); mltools reads only "
-                "its raw integers",
-                hint="--unsafe loads the file with torch instead",
-            )
+            return self._quantized(meta)
         if meta.storage is None:
             raise CheckpointError(f"tensor {meta.name} has no data in this checkpoint")
         dtype = torch_dtype(RAW_QUANTIZED.get(meta.dtype, meta.dtype))
@@ -115,6 +111,34 @@ class TensorSource:
             return base[meta.storage_offset : end].view(meta.shape)
         _check_bounds(meta, base.numel())
         return base.as_strided(meta.shape, meta.stride, meta.storage_offset)
+
+    def _quantized(self, meta: TensorMeta) -> Any:
+        """A quantized tensor rebuilt from its integers and the quantizer recorded in the pickle."""
+        torch = require("torch")
+        q = meta.quantizer or ()
+        scheme = str(q[0]).rpartition(".")[2] if q else ""
+        if meta.dtype not in ("qint8", "quint8", "qint32") or scheme not in (
+            "per_tensor_affine",
+            "per_channel_affine",
+            "per_channel_affine_float_qparams",
+        ):
+            raise CheckpointError(
+                f"{meta.name or 'a tensor'} is quantized ({meta.dtype}, {scheme or 'no quantizer'});"
+                " mltools rebuilds only per-tensor and per-channel qint8/quint8/qint32",
+                hint="--unsafe loads the file with torch instead",
+            )
+        ints = self.tensor(meta, raw_quantized=True).contiguous()
+        try:
+            if scheme == "per_tensor_affine":
+                return torch._make_per_tensor_quantized_tensor(ints, float(q[1]), int(q[2]))
+            scales, zeros, axis = q[1], q[2], int(q[3])
+            scales = self.tensor(scales) if isinstance(scales, TensorMeta) else torch.tensor(scales)
+            zeros = self.tensor(zeros) if isinstance(zeros, TensorMeta) else torch.tensor(zeros)
+            return torch._make_per_channel_quantized_tensor(ints, scales, zeros, axis)
+        except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+            raise CheckpointError(
+                f"cannot rebuild quantized tensor {meta.name}: {str(exc)[:100]}"
+            ) from None
 
     def _dcp_values(self) -> dict[str, Any]:
         if self._dcp is None:

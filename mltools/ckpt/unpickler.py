@@ -545,9 +545,13 @@ def _rebuild_tensor_v3(
 
 
 def _rebuild_qtensor(
-    storage: Any, storage_offset: Any, size: Any, stride: Any, *_rest: Any
+    storage: Any, storage_offset: Any, size: Any, stride: Any, quantizer: Any = None, *_rest: Any
 ) -> TensorMeta:
-    return _tensor_from_storage(storage, storage_offset, size, stride)
+    meta = _tensor_from_storage(storage, storage_offset, size, stride)
+    if isinstance(quantizer, tuple) and quantizer:
+        scheme = getattr(quantizer[0], "qualname", str(quantizer[0]))
+        meta.quantizer = (scheme, *quantizer[1:])
+    return meta
 
 
 def _rebuild_parameter(data: Any, *_rest: Any) -> Any:
