@@ -176,6 +176,7 @@ def assert_clean_result(case: Case, result: dict[str, Any]) -> None:
         assert case.message in stderr, stderr
     assert result["maxrss_mb"] <= case.max_rss_mb, f"peak RSS {result['maxrss_mb']} MB"
     assert result["leftovers"] == [], f"processes left: {result['leftovers']}"
+    assert ".tmp" not in stderr, stderr  # errors name the output, never its temp file
 
 
 def _mode(name: str, want: int) -> Callable[[Path, dict[str, Any]], None]:
@@ -491,6 +492,21 @@ CASES: list[Case] = [
         "SIGHUP",
         prelude=_torch_save_writes_then_signal(SIGHUP),
         max_rss_mb=600,
+    ),
+    Case(
+        "apply-sigterm-mid-write",
+        [*APPLY, "-o", "o.csv"],
+        128 + SIGTERM,
+        "SIGTERM",
+        prelude="import os, time, pandas\n"
+        "_orig = pandas.DataFrame.to_csv\n"
+        "def _hostile(self, path=None, *a, **k):\n"
+        "    if isinstance(path, (str, os.PathLike)):\n"
+        "        open(path, 'wb').write(b'a,b\\n' * 10000)  # half a table, then SIGTERM\n"
+        "        os.kill(os.getpid(), 15)\n"
+        "        time.sleep(60)\n"
+        "    return _orig(self, path, *a, **k)\n"
+        "pandas.DataFrame.to_csv = _hostile\n",
     ),
     Case(
         "apply-loky-sigterm",
