@@ -212,6 +212,11 @@ FSIZE_LIMIT = (
 )
 
 DIGITS400 = "9" * 400
+# a child that takes SIGINT as a plain signal death (no traceback), then says it is ready
+READY_THEN_SLEEP = (
+    "import pathlib, signal, time; signal.signal(2, signal.SIG_DFL); "
+    "pathlib.Path('ready').touch(); time.sleep(300)"
+)
 HUGE = "99999999999999999999"
 APPLY = ["apply", "in.csv", "-f", "feats.py:double", "-c", "a"]
 CONVERT = ["ckpt", "convert", "good.safetensors"]
@@ -219,7 +224,11 @@ CONVERT = ["ckpt", "convert", "good.safetensors"]
 
 def _torch_save_writes_then_signal(sig: int) -> str:
     return _kill_self_in(
-        "torch", "save", sig, before="a[1].write(b'x' * 100000); a[1].flush()"
+        "torch",
+        "save",
+        sig,
+        before="f = a[1] if hasattr(a[1], 'write') else open(a[1], 'wb'); "
+        "f.write(b'x' * 100000); f.flush()",
     ).replace("import importlib, os, time\n", "import importlib, os, time\nimport torch\n")
 
 
@@ -559,11 +568,11 @@ CASES: list[Case] = [
             "--",
             sys.executable,
             "-c",
-            "import signal, time; signal.signal(2, signal.SIG_DFL); time.sleep(300)",
+            READY_THEN_SLEEP,
         ],
         128 + SIGINT,
-        signal={"sig": SIGINT, "proc": r"time.sleep\(300\)"},
-        creates=("r.log",),
+        signal={"sig": SIGINT, "file": "ready"},  # once the child can take it
+        creates=("r.log", "ready"),
     ),
     Case(
         "run-child-sigkilled",

@@ -7,6 +7,7 @@ renamed into place: a failure leaves the input and any existing output as they w
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import warnings
@@ -246,6 +247,23 @@ def _flat_tensors(tree: Any, torch: Any) -> tuple[dict[str, Any], list[str]]:
     return flat, shared
 
 
+def _write_failure(tmp: Path) -> OSError | None:
+    """Why writing ``tmp`` failed, when the filesystem can tell: full, or over ``ulimit -f``."""
+    import resource
+
+    try:
+        vfs = os.statvfs(tmp.parent)
+        size = tmp.stat().st_size
+    except OSError:
+        return None
+    if vfs.f_bavail == 0 or vfs.f_favail == 0:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY and size >= soft:
+        return OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(tmp))
+    return None
+
+
 def _save(fmt: str, tree: Any, tmp: Path, torch: Any) -> None:
     if fmt == "safetensors":
         require("safetensors")
@@ -260,6 +278,10 @@ def _save(fmt: str, tree: Any, tmp: Path, torch: Any) -> None:
             code = int(found.group(1))
             raise OSError(code, os.strerror(code), str(tmp)) from None
     else:
-        # through a Python file: a full disk is an OSError (ENOSPC), not torch's RuntimeError
-        with open(tmp, "wb") as f:
-            torch.save(tree, f)
+        try:
+            torch.save(tree, tmp)
+        except RuntimeError as exc:  # torch's writer says "iostream error" for a full disk
+            cause = _write_failure(tmp)
+            if cause is None:
+                raise
+            raise cause from exc
