@@ -137,6 +137,14 @@ def hang(
             "With no rank running, the dumps are analysed on their own.",
         ),
     ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Analyse only the flight-recorder dumps (the job is gone): --flight-recorder, "
+            "else $TORCH_FR_DUMP_TEMP_FILE.",
+        ),
+    ] = False,
     hosts: Annotated[
         str | None,
         typer.Option(
@@ -186,7 +194,7 @@ def hang(
 
         if hosts is not None and slurm_job is not None:
             raise UsageError("give --hosts or --slurm-job, not both")
-        if pid or flight_recorder:
+        if pid or flight_recorder or offline:
             raise UsageError(
                 "--pid and --flight-recorder are per host; not with --hosts/--slurm-job"
             )
@@ -208,6 +216,7 @@ def hang(
             max_window=max_window,
             native=native,
             flight_recorder=[str(p) for p in flight_recorder] if flight_recorder else None,
+            offline=offline,
         )
     if json_out:
         print_json(_hang_json(report))

@@ -394,7 +394,8 @@ def discover(pids: Iterable[int] = ()) -> Discovery:
                     if _is_rank_env(cenv) and _is_python(child):
                         candidates.append(_from_env(child, cenv or {}, "torchrun"))
             elif _is_rank_env(env):
-                candidates.append(_from_env(pid, env, "pid"))
+                if _is_python(pid):  # a shell wrapper carries the environment too
+                    candidates.append(_from_env(pid, env, "pid"))
             else:
                 plain.append(RankProcess(pid=pid, rank=None, source="pid"))
     else:
@@ -564,19 +565,20 @@ class Evidence:
 
     def text(self) -> str:
         """'same frame for 6.1 s, 0.000 s CPU, idle' or '5 distinct stacks, 1.2 s CPU in 3 s'."""
-        cpu = "?" if self.cpu_seconds is None else f"{self.cpu_seconds:.3f} s CPU"
-        if self.distinct_stacks <= 1 and self.samples > 1:
+        cpu = "? s CPU" if self.cpu_seconds is None else f"{self.cpu_seconds:.3f} s CPU"
+        if self.samples <= 1:
+            return f"1 sample, {cpu}"
+        if self.distinct_stacks <= 1 and not self.progress_events:
             idle = (
                 "idle"
                 if self.active_samples == 0
                 else f"active in {self.active_samples}/{self.samples} samples"
             )
             return f"same frame for {self.still_seconds:.1f} s, {cpu}, {idle}"
-        return (
-            f"{self.distinct_stacks} distinct stacks, {cpu} in {self.window_seconds:.1f} s"
-            if self.samples > 1
-            else f"1 sample, {cpu}"
+        stacks = (
+            "same frame" if self.distinct_stacks <= 1 else f"{self.distinct_stacks} distinct stacks"
         )
+        return f"{stacks}, {cpu} in {self.window_seconds:.1f} s"
 
 
 @dataclass
@@ -615,7 +617,7 @@ class RankState:
 
     @property
     def live(self) -> bool:
-        return self.state in ("progressing", "busy", "stuck")
+        return self.state in ("progressing", "busy", "stuck", "still")
 
 
 _GONE = ("exited", "zombie", "missing")
@@ -652,7 +654,8 @@ class _Tracker:
             return True
         if self.samples == 0:
             return False
-        still = now - (self.last_progress if self.last_progress is not None else self.first or now)
+        since = self.last_progress if self.last_progress is not None else self.first
+        still = now - (since if since is not None else now)
         return still >= window or (self.events >= 2 and still < window)
 
     def observe(self, now: float, stat: _procfs.ProcStat | None, cpu: float | None,
@@ -734,7 +737,9 @@ class _Tracker:
             collective, call, frame = signature(self.main.frames)
             stack = [_fmt(f) for f in self.main.python_frames]
             if native:
-                natives = [f"{f.name} ({Path(f.filename).name})" for f in self.main.native_frames]
+                natives = [
+                    f"{_short(f.name)} ({Path(f.filename).name})" for f in self.main.native_frames
+                ]
         where = dict(collective=collective, call=call, frame=frame, stack=stack, native=natives)
         if self.status in ("exited", "zombie") and self.gone_at is not None:
             detail = r.detail or (
@@ -750,10 +755,12 @@ class _Tracker:
             err = self.error or "no stack could be read"
             state = "unreadable" if "permission" in err or "attach" in err else "error"
             return RankState(state=state, error=err, **where, **base)  # type: ignore[arg-type]
-        if ev.still_seconds < window and (self.events or self.samples == 1):
+        if ev.still_seconds >= window:
+            state = "stuck"
+        elif self.events or self.samples == 1:
             state = "progressing"
         else:
-            state = "stuck"
+            state = "still"  # not moving, but not for a whole window yet
         wall = max(ev.window_seconds, 1e-9)
         if (
             ev.distinct_stacks <= 1
@@ -763,6 +770,22 @@ class _Tracker:
         ):
             state = "busy"  # one long C call, burning CPU: computing (or spinning)
         return RankState(state=state, error=self.error, **where, **base)  # type: ignore[arg-type]
+
+
+def _short(name: str, limit: int = 100) -> str:
+    """A C++ symbol without its template arguments, cut to ``limit`` characters."""
+    out, depth = [], 0
+    for ch in name:
+        if ch == "<":
+            depth += 1
+            if depth == 1:
+                out.append("<...>")
+        elif ch == ">":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            out.append(ch)
+    text = "".join(out)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _sample_one(t: _Tracker, native: bool) -> tuple[Any, float | None, Any]:
@@ -875,17 +898,20 @@ def _evidence(members: list[RankState]) -> str:
         return ""
     if len(ev) == 1:
         return f" ({ev[0].text()})"
-    still = min(e.still_seconds for e in ev)
     cpu = [e.cpu_seconds for e in ev if e.cpu_seconds is not None]
-    if all(e.distinct_stacks <= 1 for e in ev):
+    if all(e.distinct_stacks <= 1 and not e.progress_events for e in ev):
+        still = min(e.still_seconds for e in ev)
         return f" (same frame for {still:.1f} s or more, at most {max(cpu or [0]):.3f} s CPU each)"
-    return f" (moving: up to {max(e.distinct_stacks for e in ev)} distinct stacks)"
+    top = max(e.distinct_stacks for e in ev)
+    return f" (up to {top} distinct stacks, {min(cpu or [0]):.3f}-{max(cpu or [0]):.3f} s CPU each)"
 
 
 def _desc(members: list[RankState]) -> str:
     s = members[0]
     what = _ranks_text(members)
     plural = len(members) > 1
+    if s.state == "still":
+        return f"{what} {'have' if plural else 'has'} not moved at {s.where}{_evidence(members)}"
     if s.state in ("progressing", "busy") and not all(m.state == "stuck" for m in members):
         verb = "progress" if plural else "progresses"
         if all(m.state == "busy" for m in members):
@@ -900,7 +926,7 @@ def _desc(members: list[RankState]) -> str:
 def _classes(states: list[RankState]) -> list[list[RankState]]:
     by_sig: dict[tuple[Any, ...], list[RankState]] = {}
     for s in states:
-        by_sig.setdefault((s.state == "stuck", s.collective, s.call, s.frame), []).append(s)
+        by_sig.setdefault((s.state, s.collective, s.call, s.frame), []).append(s)
     return sorted(by_sig.values(), key=len, reverse=True)
 
 
@@ -942,8 +968,10 @@ def verdict(
         parts = []
         for s in suspects:
             if s.state == "stopped":
-                parts.append(f"{s.label} (pid {s.pid}) is stopped ({s.detail or 'state T'}; "
-                             f"`kill -CONT {s.pid}` resumes it)")  # fmt: skip
+                parts.append(
+                    f"{s.label} (pid {s.pid}) is {s.detail or 'stopped (state T)'}: "
+                    f"`kill -CONT {s.pid}` resumes it"
+                )
             elif s.state == "frozen":
                 parts.append(f"{s.label} (pid {s.pid}) is frozen ({s.detail or 'cgroup freezer'})")
             else:
@@ -1109,6 +1137,7 @@ def analyze_hang(
     native: bool = False,
     flight_recorder: Iterable[str | Path] | None = None,
     env: Mapping[str, str] | None = None,
+    offline: bool = False,
 ) -> HangReport:
     """Find the ranks (or use ``pids``), watch them and name the odd one(s) out.
 
@@ -1117,12 +1146,15 @@ def analyze_hang(
     dump files/directories/prefixes to read; None reads the dumps written since
     the ranks started at the job's ``TORCH_FR_DUMP_TEMP_FILE`` (read from the
     ranks' environment). When no rank is running and dumps are named (or the
-    configured dump path has some), the dumps are analysed on their own.
+    configured dump path has some), or with ``offline``, the dumps are analysed on
+    their own.
     """
     _check_options(samples, interval, window, max_window)
     start = time.monotonic()
-    pyspy.pyspy_path()
     paths = list(flight_recorder) if flight_recorder is not None else None
+    if offline:
+        return analyze_flight_recorder(paths or [fr.default_prefix(env)], env)
+    pyspy.pyspy_path()
     try:
         found = discover(pids)
     except HangError:
