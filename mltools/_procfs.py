@@ -119,3 +119,11 @@ def boot_id() -> str | None:
             return fh.read().strip()
     except OSError:
         return None
+
+
+def pid_namespace() -> str | None:
+    """This process's PID namespace ('pid:[4026531836]'): pids are unique only within one."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None

@@ -72,7 +72,7 @@ def _render_hang(report: Any) -> None:
 def _hang_json(report: Any) -> dict[str, Any]:
     import dataclasses
 
-    from mltools._procfs import boot_id
+    from mltools._procfs import boot_id, pid_namespace
 
     data = dataclasses.asdict(report)
     return {
@@ -91,6 +91,7 @@ def _hang_json(report: Any) -> dict[str, Any]:
         "window_seconds": data["window_seconds"],
         "duration_seconds": data["duration_seconds"],
         "boot_id": boot_id(),
+        "pid_namespace": pid_namespace(),
     }
 
 

@@ -131,7 +131,9 @@ def analyze_hang_hosts(
     states: list[RankState] = []
     traces: list[fr.RankTrace] = []
     notes: list[dict[str, Any]] = []
-    seen: dict[tuple[str | None, int | None], str] = {}  # (boot id, pid) -> host
+    # (machine and PID namespace, pid) -> host: two names for one machine give the same
+    # processes twice; two containers on one machine give equal pids for different ones
+    seen: dict[tuple[str | None, int | None], str] = {}
     for out in outputs:
         note: dict[str, Any] = {"host": out.host, "ranks": 0, "error": out.error, "kind": None}
         notes.append(note)
@@ -149,7 +151,7 @@ def analyze_hang_hosts(
             note["no_ranks"] = "no DDP rank processes" in line
             continue
         note["kind"] = data.get("kind")
-        boot = data.get("boot_id")
+        boot = f"{data.get('boot_id')}/{data.get('pid_namespace')}" if data.get("boot_id") else None
         for d in data["ranks"]:
             key = (boot, d.get("pid"))
             if boot and d.get("pid") is not None and key in seen:
