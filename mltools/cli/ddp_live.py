@@ -255,15 +255,21 @@ def smoke(
         float, typer.Option("--timeout", "-t", min=0.1, help="Seconds each step may take.")
     ] = 60.0,
     startup_timeout: Annotated[
-        float,
-        typer.Option("--startup-timeout", min=1.0, help="Seconds for process start and init."),
-    ] = 180.0,
+        float | None,
+        typer.Option(
+            "--startup-timeout",
+            min=1.0,
+            help="Seconds for the ranks' processes to start (Python and torch imported); "
+            "default: --timeout. Init itself is a step, bounded by --timeout.",
+        ),
+    ] = None,
     inject: Annotated[
         str | None,
         typer.Option(
             "--inject",
-            help="Make one rank misbehave on purpose: mismatch, stall, crash or unused-params.",
-            autocompletion=lambda: ["mismatch", "stall", "crash", "unused-params"],
+            help="Make one rank misbehave on purpose: mismatch, stall, crash, unused-params or "
+            "freeze (SIGSTOP during init).",
+            autocompletion=lambda: ["mismatch", "stall", "crash", "unused-params", "freeze"],
         ),
     ] = None,
     inject_rank: Annotated[
@@ -282,10 +288,13 @@ def smoke(
 ) -> None:
     """Preflight: launch N ranks and check they can talk and train.
 
-    Runs barrier, all_reduce (result checked), broadcast, all_gather, two tiny DDP
-    steps, then all_reduce bus bandwidth over message sizes. Every step is bounded
-    by --timeout; a rank that hangs, dies or fails is named, and a hang is analysed
-    (stacks of the live ranks) before the ranks are killed. Exit code 0 when every
+    Runs init, barrier, all_reduce (result checked), broadcast, all_gather, two tiny
+    DDP steps, then all_reduce bus bandwidth over message sizes. Every step, init
+    included, is bounded by --timeout; a rank that hangs, dies, fails, never starts
+    or is frozen is named, and a hang is analysed (stacks of the live ranks) before
+    the ranks are killed. Common outside faults (a wrong GLOO_SOCKET_IFNAME or
+    NCCL_SOCKET_IFNAME, a port in use, an unreachable rendezvous) are named with
+    their fix. Exit code 0 when every
     step passes on every rank, 5 when the smoke finds a failure.
     For several nodes: `torchrun --nnodes ... -m mltools.ddp.smoke` on each node.
     """
@@ -317,7 +326,8 @@ def smoke(
         raise CheckFailedError(
             f"smoke failed ({report.kind}): culprit rank(s) "
             f"{', '.join(map(str, report.culprits)) or 'unknown'}",
-            hint="the verdict and per-rank steps are above; "
+            hint=report.fix
+            or "the verdict and per-rank steps are above; "
             "`mltools ddp-doctor env hang` sets the debug variables for a rerun",
         )
 
