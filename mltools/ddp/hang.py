@@ -1167,17 +1167,22 @@ def analyze_hang(
             return analyze_flight_recorder(offline, env)
         raise
     ranks = found.ranks
-    if paths is None:
-        prefixes = sorted({r.fr_prefix for r in ranks if r.fr_prefix})
-        flight = (
-            fr.read_flight_recorder(prefixes, env, newer_than=_started(ranks)) if prefixes else None
-        )
-    else:
-        flight = fr.read_flight_recorder(paths, env) if paths else None
+
+    def read_flight() -> fr.FlightRecorderReport | None:
+        if paths is None:
+            prefixes = sorted({r.fr_prefix for r in ranks if r.fr_prefix})
+            if not prefixes:
+                return None
+            return fr.read_flight_recorder(prefixes, env, newer_than=_started(ranks))
+        return fr.read_flight_recorder(paths, env) if paths else None
+
+    flight = read_flight()
     states = sample_stacks(
         ranks, samples=samples, interval=interval, window=window, max_window=max_window,
         native=native, flight=flight,
     )  # fmt: skip
+    # dumps written while sampling (a rank's watchdog, a timeout) count too
+    flight = read_flight() or flight
     return _report(states, flight, found, samples, interval, window, time.monotonic() - start)
 
 

@@ -873,7 +873,7 @@ def _watch(
             report = None
             if live and len(worker_pids) == nproc:
                 (workdir / _FR_TRIGGER).touch()
-                deadline = time.monotonic() + 5
+                deadline = time.monotonic() + 15  # each rank's watchdog writes its own
                 while time.monotonic() < deadline and len(
                     list(workdir.glob(f"{_FR_PREFIX}*"))
                 ) < len(live):
