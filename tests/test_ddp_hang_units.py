@@ -403,3 +403,74 @@ def test_no_dumps_and_no_ranks_is_one_clear_error(tmp_path, cli):
     result = cli("ddp-doctor", "hang", "--offline", "--flight-recorder", str(tmp_path / "x_"))
     assert result.exit_code == 1
     assert "no flight-recorder dumps at" in result.stderr
+
+
+def _freezer() -> Path | None:
+    """A fresh freezer cgroup (v1 freezer or v2) we may write to, else None."""
+    import uuid
+
+    name = f"mltools-test-{uuid.uuid4().hex[:8]}"
+    for root, marker in (
+        ("/sys/fs/cgroup/freezer", "freezer.state"),
+        ("/sys/fs/cgroup", "cgroup.freeze"),
+    ):
+        base = Path(root)
+        if not (base / ("tasks" if "freezer" in root else "cgroup.controllers")).exists():
+            continue
+        try:
+            (base / name).mkdir()
+        except OSError:
+            continue
+        if (base / name / marker).exists():
+            return base / name
+        (base / name).rmdir()
+    return None
+
+
+def _freeze(group: Path, frozen: bool) -> None:
+    if (group / "freezer.state").exists():
+        (group / "freezer.state").write_text("FROZEN" if frozen else "THAWED")
+    else:
+        (group / "cgroup.freeze").write_text("1" if frozen else "0")
+
+
+def test_a_rank_in_a_frozen_cgroup_is_the_suspect(tmp_path, cli):
+    group = _freezer()
+    if group is None:
+        pytest.skip("no writable freezer cgroup here")
+    launcher = tmp_path / "torchrun"
+    launcher.write_text(
+        "import os, subprocess, sys, time\n"
+        "env = dict(os.environ, MASTER_PORT='29997', WORLD_SIZE='2', LOCAL_WORLD_SIZE='2')\n"
+        "code = 'import time\\ndef waiting():\\n    time.sleep(120)\\nwaiting()\\n'\n"
+        "ks = [subprocess.Popen([sys.executable, '-c', code], env={**env, 'RANK': str(r), "
+        "'LOCAL_RANK': str(r)}) for r in range(2)]\n"
+        "print(' '.join(str(k.pid) for k in ks), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(launcher)], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        r0, r1 = map(int, proc.stdout.readline().split())
+        procs = "tasks" if (group / "tasks").exists() else "cgroup.procs"
+        (group / procs).write_text(str(r1))
+        _freeze(group, True)
+        result = cli("ddp-doctor", "hang", "--pid", str(proc.pid), "--json")
+        assert result.exit_code == 0, result.stderr
+        data = json.loads(result.stdout)
+        assert data["kind"] == "stopped" and data["culprits"] == [1]
+        assert f"rank 1 (pid {r1}) is frozen (in a frozen cgroup" in data["verdict"]
+    finally:
+        _freeze(group, False)
+        os.killpg(proc.pid, 9)
+        proc.wait()
+        for pid in (r0, r1) if "r1" in locals() else ():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
