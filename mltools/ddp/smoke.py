@@ -502,6 +502,11 @@ def rank_main(argv: list[str] | None = None) -> NoReturn:
             _run_step(rec, name, steps[name])
     except Exception as exc:  # recorded by _run_step; the launcher sees a non-zero exit
         sys.stderr.write(f"[rank {rank}] smoke failed: {' '.join(str(exc).split())[:300]}\n")
+        outside = external_fault(str(exc))
+        if outside:  # torchrun mode has no parent to explain it
+            sys.stderr.write(
+                f"[rank {rank}] cause: {outside[0]}\n[rank {rank}] fix: {outside[1]}\n"
+            )
         code = 1
     rec.write(event="exit", code=code)
     if code == 0 and directory is None:
