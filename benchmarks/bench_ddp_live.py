@@ -1,8 +1,9 @@
 """Time from `mltools ddp-doctor hang` start to verdict on a hung 2-rank gloo job.
 
-Contenders: `hang` with one sample and with the default three (1 s apart, which
-is what tells stuck from slow), against what users do by hand: `py-spy dump`
-on each rank in turn (and then read the stacks themselves).
+Contenders: `hang` with a 2 s window and with the default 6 s window (a rank is
+called stuck only after standing still, same stack and no CPU, for the window:
+what keeps healthy jobs from being called hung), against what users do by hand:
+`py-spy dump` on each rank in turn (and then read the stacks themselves).
 
     python benchmarks/bench_ddp_live.py [--quick]
 """
@@ -79,15 +80,15 @@ def main() -> None:
         cases = [
             Case("py-spy dump x2 (by hand)", argv=["bash", "-c", by_hand]),
             Case(
-                "hang --samples 1",
-                argv=mltools_argv("ddp-doctor", "hang", "--pid", agent_pid, "--samples", "1"),
+                "hang --window 2",
+                argv=mltools_argv("ddp-doctor", "hang", "--pid", agent_pid, "--window", "2"),
             ),
             Case(
-                "hang --samples 1 (discover)",
-                argv=mltools_argv("ddp-doctor", "hang", "--samples", "1"),
+                "hang --window 2 (discover)",
+                argv=mltools_argv("ddp-doctor", "hang", "--window", "2"),
             ),
             Case(
-                "hang (default: 3 samples)",
+                "hang (default: 6 s window)",
                 argv=mltools_argv("ddp-doctor", "hang", "--pid", agent_pid),
             ),
         ]
@@ -103,7 +104,7 @@ def main() -> None:
         )  # fmt: skip
         data = json.loads(verdict.stdout)
         print(f"\nverdict: {data['verdict']}")
-        print(f"library time to verdict (3 samples): {data['duration_seconds']:.2f} s")
+        print(f"library time to verdict (default window): {data['duration_seconds']:.2f} s")
         print(f"saved {save('bench_ddp_live', [result])}")
     finally:
         for pid in ranks.values():

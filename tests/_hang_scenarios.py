@@ -15,6 +15,8 @@ paced       a step, then time.sleep(0.2)                    progressing
 slow_paced  a step, then time.sleep(1.5) (mostly asleep)    progressing
 compute     matmuls, then a step (pure compute)             progressing
 loader      a DataLoader with 2 slow workers feeds the step progressing
+imbalanced  the stall rank computes 10x longer; the others  progressing
+            wait for it in all_reduce most of the time
 stall       the stall rank blocks reading the fifo (Python) odd_rank_stuck
 native      the stall rank blocks in libc read() via ctypes odd_rank_stuck
 exit        the stall rank forks a helper (inherits RANK)   exited (the
@@ -38,7 +40,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-PHASES = ["paced", "slow_paced", "compute", "loader", "stall", "native", "exit", "stop"]
+PHASES = [
+    "paced", "slow_paced", "compute", "loader", "imbalanced", "stall", "native", "exit", "stop",
+]  # fmt: skip
 
 
 class SlowDataset(torch.utils.data.Dataset):
@@ -114,6 +118,12 @@ def main() -> None:
             for _ in range(30):
                 x = torch.tanh(x @ weights)
             step(x[:8, :64].contiguous())
+        elif phase == "imbalanced":
+            x = torch.randn(192, 192)
+            for _ in range(60 if rank == stall_rank else 6):
+                x = torch.tanh(x @ weights)
+            sync(x[:1, :4].contiguous())
+            step(torch.randn(8, 64))
         elif phase == "loader":
             if loader is None:
                 loader = iter(

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = REPO / "tests" / "_hang_scenarios.py"
 REPEAT = int(os.environ.get("MLTOOLS_HANG_REPEAT", "2"))
-HEALTHY = ["paced", "slow_paced", "compute", "loader"]
+HEALTHY = ["paced", "slow_paced", "compute", "loader", "imbalanced"]
 
 
 def _line(marker: str) -> int:
