@@ -56,12 +56,14 @@ def start_job(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[int, int]]:
     deadline = time.monotonic() + 180
     while len(ranks) < 2 and time.monotonic() < deadline:
         for line in log.read_text().splitlines():
-            if line.startswith("ready "):
-                _, rank, pid = line.split()
-                ranks[int(rank)] = int(pid)
+            fields = line.split()
+            if len(fields) == 3 and fields[0] == "ready" and all(f.isdigit() for f in fields[1:]):
+                ranks[int(fields[1])] = int(fields[2])
         time.sleep(0.3)
     if len(ranks) < 2:
-        raise SystemExit("the hung job did not start")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(agent.pid, signal.SIGKILL)
+        raise SystemExit(f"the hung job did not start: {log.read_text()[-500:]}")
     time.sleep(1.0)
     return agent, ranks
 
@@ -72,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     repeat = 3 if args.quick else 7
     workdir = Path(tempfile.mkdtemp(prefix="bench-ddp-live-"))
-    agent, ranks = start_job(workdir)
+    agent, ranks = start_job(workdir)  # (stops the job itself when it does not start)
     try:
         pyspy = shutil.which("py-spy") or "py-spy"
         by_hand = " && ".join(f"{pyspy} dump --pid {pid} > /dev/null" for pid in ranks.values())
