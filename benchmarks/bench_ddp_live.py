@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -55,10 +56,9 @@ def start_job(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[int, int]]:
     ranks: dict[int, int] = {}
     deadline = time.monotonic() + 180
     while len(ranks) < 2 and time.monotonic() < deadline:
-        for line in log.read_text().splitlines():
-            fields = line.split()
-            if len(fields) == 3 and fields[0] == "ready" and all(f.isdigit() for f in fields[1:]):
-                ranks[int(fields[1])] = int(fields[2])
+        # the two ranks share the log: their lines can run together
+        for rank, pid in re.findall(r"ready (\d+) (\d+)", log.read_text()):
+            ranks[int(rank)] = int(pid)
         time.sleep(0.3)
     if len(ranks) < 2:
         with contextlib.suppress(ProcessLookupError):
