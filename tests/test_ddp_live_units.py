@@ -340,7 +340,17 @@ def test_hang_unknown_pid_is_a_one_line_error(cli):
 def test_hang_pid_that_is_not_a_rank_says_so(cli):
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        result = cli("ddp-doctor", "hang", "--pid", str(proc.pid), "--samples", "1", "--json")
+        result = cli(
+            "ddp-doctor",
+            "hang",
+            "--pid",
+            str(proc.pid),
+            "--samples",
+            "1",
+            "--window",
+            "1",
+            "--json",
+        )
         assert result.exit_code == 0, result.stderr
         data = json.loads(result.stdout)
         assert data["ranks"][0]["pid"] == proc.pid

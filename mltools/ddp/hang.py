@@ -647,13 +647,14 @@ class _Tracker:
         self.main: pyspy.ThreadStack | None = None
         self.error: str | None = None
         self.gone_at: float | None = None
+        self.failures = 0
         self.status = r.status
 
     def decided(self, now: float, window: float) -> bool:
         if self.status != "live" or self.gone_at is not None:
             return True
         if self.samples == 0:
-            return False
+            return self.failures >= 3  # py-spy keeps failing: unreadable, no need to wait
         since = self.last_progress if self.last_progress is not None else self.first
         still = now - (since if since is not None else now)
         return still >= window or (self.events >= 2 and still < window)
@@ -679,6 +680,7 @@ class _Tracker:
         if isinstance(threads, Exception) or threads is None:
             if threads is not None:
                 self.error = getattr(threads, "message", str(threads))
+                self.failures += 1
             return
         main = pyspy.main_thread(threads, r.pid)
         if main is None:
