@@ -226,28 +226,9 @@ def _is_rank_env(env: Mapping[str, str] | None) -> bool:
 
 
 def _gpu_pids() -> list[int]:
-    import contextlib
+    from mltools.gpu.nvml import gpu_pids  # every GPU and MIG instance; never raises
 
-    try:
-        import pynvml
-    except ImportError:
-        return []
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return []
-    pids: list[int] = []
-    try:
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            for p in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                pids.append(int(p.pid))
-    except pynvml.NVMLError:
-        pass
-    finally:
-        with contextlib.suppress(pynvml.NVMLError):
-            pynvml.nvmlShutdown()
-    return pids
+    return gpu_pids()
 
 
 class _Table:
