@@ -334,8 +334,7 @@ CASES: list[Case] = [
         "    fr.read_flight_recorder(['sparse.pt'])\n"
         "except Exception as exc:\n"
         "    sys.exit(report(exc))\n",
-        max_rss_mb=300,
-        owner=14,
+        max_rss_mb=300,  # fixed by #14 (merged)
     ),
     Case(
         "ckpt-scan-zip-bomb", ["ckpt", "scan", "bomb.pt"], 1, max_rss_mb=300
