@@ -20,7 +20,7 @@ def _check_flight_recorder(given: Path) -> None:
     from mltools.errors import InputError
 
     raise InputError(
-        f"no flight-recorder dump at {show_path(given)} (no such file, directory or prefix)",
+        f"no flight-recorder dumps at {show_path(given)} (no such file, directory or prefix)",
         hint="pass the dump files, their directory, or the prefix "
         "$TORCH_FR_DUMP_TEMP_FILE names (e.g. /tmp/nccl_trace_rank_)",
     )
