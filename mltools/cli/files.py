@@ -16,11 +16,13 @@ from mltools.cli._output import (
     human_bytes,
     info,
     print_csv,
-    print_json,
     print_kv,
     print_table,
     progress,
     warn,
+)
+from mltools.cli._output import (
+    print_json as _print_json_raw,
 )
 
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {10: "\\n", 9: "\\t", 13: "\\r", 127: "\\x7f"}
@@ -34,6 +36,24 @@ def _text(path: str) -> str:
 def _show(path: str) -> str:
     """A path for a table: also newlines and other control characters escaped."""
     return _text(path).translate(_CONTROL)
+
+
+def _valid_text(value: Any) -> Any:
+    """Every string in ``value`` made valid UTF-8 the way the tables show it (``\\xNN``)."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_valid_text(v) for v in value]
+    return value
+
+
+def print_json(data: Any) -> None:
+    """``--json`` output that is valid UTF-8 whatever bytes the file names hold."""
+    from mltools.cli._output import to_jsonable
+
+    _print_json_raw(_valid_text(to_jsonable(data)))
 
 
 def _age(seconds: float) -> str:
@@ -205,8 +225,28 @@ def clean(
         str | None, typer.Option("--newer-than", help="Modified less than AGE ago.")
     ] = None,
     type_: Annotated[
-        str | None, typer.Option("--type", help="f (files) or d (directories).")
+        str | None,
+        typer.Option(
+            "--type",
+            help="Kinds, like find -type: f files, d directories, l symlinks, p FIFOs, "
+            "s sockets, b/c devices; comma-separated (default: files and directories).",
+        ),
     ] = None,
+    cross_mounts: Annotated[
+        bool,
+        typer.Option(
+            "--cross-mounts",
+            help="Also descend into other filesystems mounted below (default: stay on one, "
+            "like find -xdev).",
+        ),
+    ] = False,
+    allow_system_root: Annotated[
+        bool,
+        typer.Option(
+            "--allow-system-root",
+            help="Allow / and system folders (/usr, /etc, /home ...) as roots.",
+        ),
+    ] = False,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Delete without asking (default: preview only).")
     ] = False,
@@ -238,10 +278,11 @@ def clean(
         presets=list(preset or []),
         empty_files=empty,
         empty_dirs=empty_dirs,
-        smaller_bytes=parse_size(smaller) if smaller else None,
-        larger_bytes=parse_size(larger) if larger else None,
-        older_than_seconds=parse_age(older_than) if older_than else None,
-        newer_than_seconds=parse_age(newer_than) if newer_than else None,
+        # `is not None`: an empty value is a usage error, never a filter silently dropped
+        smaller_bytes=parse_size(smaller) if smaller is not None else None,
+        larger_bytes=parse_size(larger) if larger is not None else None,
+        older_than_seconds=parse_age(older_than) if older_than is not None else None,
+        newer_than_seconds=parse_age(newer_than) if newer_than is not None else None,
         type=type_,
     )
     if print_cron is not None:
@@ -253,6 +294,8 @@ def clean(
             ("--empty", empty),
             ("--empty-dirs", empty_dirs),
             ("--trash", trash),
+            ("--cross-mounts", cross_mounts),
+            ("--allow-system-root", allow_system_root),
         ):
             if value:
                 argv.append(flag)
@@ -263,14 +306,18 @@ def clean(
             ("--newer-than", newer_than),
             ("--type", type_),
         ):
-            if value:
+            if value is not None:
                 argv += [flag, value]
         argv.append("--yes")
         typer.echo(cron_line(print_cron, argv))
         return
     problems: list[str] = []
     candidates = find_candidates(
-        paths, spec, on_error=lambda p, e: problems.append(f"{_show(p)}: {e.strerror or e}")
+        paths,
+        spec,
+        on_error=lambda p, e: problems.append(f"{_show(p)}: {e.strerror or e}"),
+        one_file_system=not cross_mounts,
+        allow_system_root=allow_system_root,
     )
     for line in problems:
         warn(f"cannot read {line}")
@@ -282,7 +329,13 @@ def clean(
 
         now = time.time()
         return [
-            (_show(c.path), c.type, human_bytes(c.size_bytes), _age(now - c.mtime), c.reason)
+            (
+                _show(c.path),
+                c.type,
+                human_bytes(c.size_bytes),
+                _age(now - c.mtime),
+                _show(c.reason),
+            )
             for c in items
         ]
 
@@ -294,7 +347,7 @@ def clean(
                 "size_bytes": c.size_bytes,
                 "files": c.files,
                 "mtime": c.mtime,
-                "reason": c.reason,
+                "reason": _text(c.reason),
             }
             for c in items
         ]
