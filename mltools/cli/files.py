@@ -560,6 +560,13 @@ def _password(password_file: str | None, ask: bool) -> str | None:
 def sync(
     src: Annotated[str, typer.Argument(help="Source: a local path or [user@]host:path.")],
     dst: Annotated[str, typer.Argument(help="Destination: a local path or [user@]host:path.")],
+    rsync_args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Extra rsync arguments after --, e.g. -- --bwlimit=5M -z --checksum.",
+            show_default=False,
+        ),
+    ] = None,
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", help="rsync exclude pattern (repeatable).")
     ] = None,
@@ -579,6 +586,15 @@ def sync(
             "--ssh-option", "-o", help="Extra ssh -o option, e.g. ConnectTimeout=5 (repeatable)."
         ),
     ] = None,
+    connect_timeout: Annotated[
+        float,
+        typer.Option(
+            "--connect-timeout",
+            min=1,
+            max=3600,
+            help="Seconds to wait for the remote host to answer (ssh ConnectTimeout).",
+        ),
+    ] = 10.0,
     delete: Annotated[
         bool,
         typer.Option(
@@ -611,8 +627,10 @@ def sync(
 
     A password for password-only hosts comes from --password-file, the SSHPASS variable
     or a prompt, and goes to ssh through sshpass and a pipe: never on a command line.
-    Replaces `rsync -avh --progress` and `rsync -e "sshpass -p PASS ssh -p PORT"`.
-    Exit 6 on a partial transfer (rsync 23/24).
+    Extra rsync flags go after `--`: `mltools sync src/ host:dst/ -- --bwlimit=5M -z`.
+    A destination inside the source is refused. Replaces `rsync -avh --progress` and
+    `rsync -e "sshpass -p PASS ssh -p PORT"`. Exit 6 on a partial transfer (rsync 23/24),
+    1 when --delete was not confirmed (nothing changed).
     """
     from dataclasses import replace
 
@@ -630,7 +648,16 @@ def sync(
         port=port,
         identity=identity,
         ssh_options=ssh_option or [],
+        connect_timeout=connect_timeout,
+        extra_args=list(rsync_args or []),
     )
+    if options.extra_args and not options.extra_args[0].startswith("-"):
+        from mltools.errors import UsageError
+
+        raise UsageError(
+            f"unexpected argument {options.extra_args[0]!r}",
+            hint="sync takes SRC and DST; extra rsync flags go after --, e.g. -- --bwlimit=5M",
+        )
     if delete and not dry_run and not yes:
         preview = run_sync(src, dst, replace(options, dry_run=True), password=password)
         doomed = preview.deleted
@@ -643,7 +670,8 @@ def sync(
                     print_json(
                         {"source": src, "destination": dst, "dry_run": True, "would_delete": doomed}
                     )
-                return
+                # the sync asked for did not happen: a script must not read that as success
+                _exit(1)
     with progress("syncing", total=100) as bar:
 
         def on_progress(p):
