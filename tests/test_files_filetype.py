@@ -57,6 +57,7 @@ EXPECTED = {
     "paths.pth": ("text", None),
     "commented.svg": ("svg", None),
     "readme.md": ("text", None),
+    "nodejs-tty.md": ("script", None),  # libmagic: application/javascript
     "iso2022.txt": ("text", None),
     "bad.tfrecord": ("tfrecord", "corrupt"),
     "rows.jsonl": ("jsonl", None),

@@ -4,6 +4,10 @@
     /tmp/gen/bin/python make_samples.py real        # h5py, onnx, gguf, pillow-heif writers
     /work/venv/bin/python make_samples.py torch     # torch.save(..., legacy format)
 
+nodejs-tty.md is verbatim: the first 1500 bytes of /usr/share/doc/nodejs/api/tty.md from the
+Debian package nodejs 20.20.2 (Node.js docs, MIT; https://github.com/nodejs/node/blob/v20.x/doc/api/tty.md),
+a Markdown file libmagic calls application/javascript.
+
 Each format is written by its own library; the "cut-" files are the same bytes cut short
 (what an interrupted download leaves).
 """
