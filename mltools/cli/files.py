@@ -99,6 +99,16 @@ def filetype(
         int | None,
         typer.Option("--workers", "-j", min=1, help="Worker processes (default: all CPUs)."),
     ] = None,
+    describe: Annotated[
+        bool | None,
+        typer.Option(
+            "--describe/--no-describe",
+            help="libmagic's description of every file (a second libmagic pass). Default: "
+            "on for the table, off for --json/--csv/--summary/--mismatch, where rows carry "
+            "the ML sniffers' description or null.",
+            show_default=False,
+        ),
+    ] = None,
     json_out: JsonFlag = False,
     csv_out: CsvFlag = False,
 ) -> None:
@@ -116,8 +126,11 @@ def filetype(
         results = scan_types(
             paths,
             follow_symlinks=follow_symlinks,
-            # the mismatch table and the summary show no descriptions: skip half the work
-            describe=not summary and not (mismatch and not (json_out or csv_out)),
+            # one libmagic pass (the MIME type) unless descriptions are shown: the table's
+            # column, or --describe
+            describe=describe
+            if describe is not None
+            else not (summary or mismatch or json_out or csv_out),
             workers=workers,
             on_total=lambda n: bar.update(total=n),
             on_progress=bar.advance,
@@ -141,7 +154,7 @@ def filetype(
             {
                 "path": _text(r.path),
                 "mime": r.mime,
-                "description": r.description,
+                "description": r.description or None,
                 "kind": r.kind,
                 "extension_ok": r.extension_ok,
                 "size_bytes": r.size_bytes,
