@@ -126,9 +126,12 @@ def test_race_against_renameat2_swapper_deletes_nothing_outside(tmp_path, shape)
         deleted += d
         refused += f
         assert _tree(outside) == before, f"round {n}: something outside the root was deleted"
-    # the race was on: the swapper ran throughout, and clean did delete inside
+    # the race was on: the swapper ran throughout, and clean acted inside the root (in the
+    # "inner" shape most removals are refused, rightly: a level turned into a link mid-way)
     print(f"{shape}: {swaps} swaps, {deleted} deleted inside, {refused} refused/unreadable")
-    assert swaps > 0 and deleted > 0
+    assert swaps > 0 and deleted + refused > 0
+    if shape != "inner":
+        assert deleted > 0
 
 
 def test_exchange_helper_swaps(tmp_path):
