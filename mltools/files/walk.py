@@ -99,8 +99,9 @@ def walk_fd(
     ``follow_symlinks`` (then directory loops are cut by ``(st_dev, st_ino)``).
     With ``one_file_system`` a subdirectory on another device than the root is
     not entered (like ``du -x``/``find -xdev``). A directory that cannot be opened
-    or listed is reported to ``on_error`` and skipped. With ``dir_fd``, ``root`` is a
-    name in that directory, opened with ``O_NOFOLLOW`` too.
+    or listed is reported to ``on_error`` and skipped. With ``dir_fd``, ``root`` is the
+    (display) path of an entry of that open directory: its last name is opened there,
+    with ``O_NOFOLLOW`` too.
     """
     try:
         fd = open_dir(
