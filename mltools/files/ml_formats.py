@@ -780,9 +780,37 @@ VIDEO_KINDS = {"mp4", "mov", "mkv", "webm"}
 LIBMAGIC_WORDS = VIDEO_KINDS | {"gzip", "avif", "heic", "heif", "wav"}
 
 
+# sniffers that only fire on one first byte; the others (safetensors: a length, HDF5: maybe
+# after a user block, TFRecord: a length, ISO BMFF: a box size) are tried on every file
+_FIRST_BYTE = {
+    _zip_based: b"P",
+    _npy: b"\x93",
+    _pickle: b"\x80",
+    _parquet: b"P",
+    _gguf: b"G",
+    _onnx: b"\x08",
+    _ebml: b"\x1a",
+    _gzip: b"\x1f",
+    _wav: b"R",
+}
+_BY_FIRST: dict[int, tuple] = {}
+
+
+def _sniffers_for(first: int) -> tuple:
+    found = _BY_FIRST.get(first)
+    if found is None:
+        found = tuple(
+            s for s in BINARY_SNIFFERS if s not in _FIRST_BYTE or _FIRST_BYTE[s][0] == first
+        )
+        _BY_FIRST[first] = found
+    return found
+
+
 def sniff_binary(head: bytes, f: BinaryIO, size: int) -> Refinement | None:
     """The ML/video binary format ``head`` starts with, if any (cheap signature checks)."""
-    for sniff in BINARY_SNIFFERS:
+    if not head:
+        return None
+    for sniff in _sniffers_for(head[0]):
         try:
             found = sniff(head, f, size)
         except (struct.error, OSError, OverflowError, ValueError):
