@@ -278,13 +278,13 @@ def find_candidates(
     kinds = spec.kinds()
     now = time.time() if now is None else now
     root_list = [os.fspath(r) for r in roots]
+    check_roots(root_list, allow_system_root=allow_system_root)
     for root in root_list:
         st = os.stat(root)
         if not stat.S_ISDIR(st.st_mode):
             raise UsageError(
                 f"not a directory: {root}", hint="clean walks directories; give the folder"
             )
-    check_roots(root_list, allow_system_root=allow_system_root)
     wants_name = bool(spec.names or spec.presets)
     globs = [(g, os.fsencode(g)) for g in spec.names]
     # a name must match before anything else counts: most entries are ruled out by name alone
