@@ -183,26 +183,9 @@ def _from_env(pid: int, env: Mapping[str, str], source: str) -> RankProcess:
 
 
 def _gpu_pids() -> list[int]:
-    try:
-        import pynvml
-    except ImportError:
-        return []
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return []
-    pids: list[int] = []
-    try:
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            for p in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                pids.append(int(p.pid))
-    except pynvml.NVMLError:
-        pass
-    finally:
-        with contextlib.suppress(pynvml.NVMLError):
-            pynvml.nvmlShutdown()
-    return pids
+    from mltools.gpu.nvml import gpu_pids  # every GPU and MIG instance; never raises
+
+    return gpu_pids()
 
 
 def _dedupe(found: list[RankProcess]) -> list[RankProcess]:

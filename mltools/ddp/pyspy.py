@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mltools._deps import install_hint
 from mltools.errors import MissingDependencyError, MltoolsError
 
 _CAP_SYS_PTRACE = 19
@@ -60,7 +61,7 @@ def pyspy_path() -> str:
     if exe is None:
         raise MissingDependencyError(
             "py-spy is needed to read the stacks of running ranks and was not found on PATH",
-            hint="pip install 'mltools[pyspy]'  (or: pip install py-spy)",
+            hint=f"{install_hint('pyspy')}  (or: pip install py-spy)",
         )
     return exe
 
