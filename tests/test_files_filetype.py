@@ -122,6 +122,10 @@ def test_text_is_text_whatever_libmagic_guesses():
         found = refine_with_libmagic(None, head, None, len(head), mime, desc)
         verdict = _verdict("README.md", mime, desc, found, len(head))
         assert verdict.extension_ok is True and verdict.mime == mime, (mime, verdict)
+    # an .html (or .json, .csv) that libmagic calls JavaScript is still text, as named
+    page = b"<!DOCTYPE html><script>var x = function () { return 1; };</script>\n"
+    found = refine_with_libmagic(None, page, None, len(page), "application/javascript", "JS")
+    assert _verdict("search.html", "application/javascript", "JS", found, 70).extension_ok
     binary = b"\x00\x01\x02garbage\xff" * 10
     found = refine_with_libmagic(
         None, binary, None, len(binary), "application/octet-stream", "data"
