@@ -37,6 +37,7 @@ class Frame:
     name: str
     filename: str
     line: int
+    native: bool = False  # a C/C++ frame (``--native``): detail, never the user frame
 
     @property
     def where(self) -> str:
@@ -53,6 +54,21 @@ class ThreadStack:
     active: bool
     owns_gil: bool
     frames: list[Frame] = field(default_factory=list)
+
+    @property
+    def python_frames(self) -> list[Frame]:
+        """The Python frames only (``--native`` adds C frames in between)."""
+        return [f for f in self.frames if not f.native]
+
+    @property
+    def native_frames(self) -> list[Frame]:
+        """The C frames above the innermost Python frame (what the C call is doing)."""
+        out = []
+        for f in self.frames:
+            if not f.native:
+                break
+            out.append(f)
+        return out
 
 
 def pyspy_path() -> str:
@@ -107,7 +123,12 @@ def _parse(payload: str) -> list[ThreadStack]:
     threads = []
     for item in json.loads(payload):
         frames = [
-            Frame(str(f.get("name", "?")), str(f.get("filename", "?")), int(f.get("line") or 0))
+            Frame(
+                str(f.get("name", "?")),
+                str(f.get("filename", "?")),
+                int(f.get("line") or 0),
+                native=f.get("module") is not None,
+            )
             for f in item.get("frames") or []
         ]
         threads.append(
@@ -123,7 +144,9 @@ def _parse(payload: str) -> list[ThreadStack]:
     return threads
 
 
-def dump_stacks(pid: int, *, native: bool = False, timeout: float = 30.0) -> list[ThreadStack]:
+def dump_stacks(
+    pid: int, *, native: bool = False, timeout: float = 30.0, nonblocking: bool = False
+) -> list[ThreadStack]:
     """Every thread's Python stack in ``pid`` (``py-spy dump --json``).
 
     Raises ``AttachError`` with the ptrace fix when permission is missing.
@@ -132,6 +155,8 @@ def dump_stacks(pid: int, *, native: bool = False, timeout: float = 30.0) -> lis
     argv = [exe, "dump", "--json", "--pid", str(pid)]
     if native:
         argv.append("--native")
+    if nonblocking:
+        argv.append("--nonblocking")
     problem = attach_problem(pid)
     if problem:
         raise AttachError(f"cannot attach to pid {pid}: {problem}", hint=PTRACE_FIX)
