@@ -161,6 +161,7 @@ class ChunkResult:
     values: list[Any]
     warned: list[Warned] = field(default_factory=list)
     escaped: Carried | None = None  # the exception that ended pandas' call on the chunk
+    recovered: bool = False  # pandas caught an exception of func and called it again
 
 
 def encode(result: ChunkResult, describe: Any) -> bytes:
@@ -181,7 +182,7 @@ def encode(result: ChunkResult, describe: Any) -> bytes:
                 return dumps(ChunkResult(values=[], escaped=Carried.of(error, role="transport")))
         warned = [w for w in result.warned if _try_dumps(w) is not None]
         if len(warned) != len(result.warned):
-            return encode(ChunkResult(result.values, warned, result.escaped), describe)
+            return encode(ChunkResult(result.values, warned, result.escaped, result.recovered), describe)
         error = TypeError(f"a chunk's result cannot be sent back from a worker process: {exc}")
         return dumps(ChunkResult(values=[], escaped=Carried.of(error, role="transport")))
 

@@ -96,6 +96,7 @@ class Op:
     group_spec: GroupSpec | None = None
     raw_dtype: Any = None  # raw=True by columns: the dtype of the whole frame's .values
     pandas_options: tuple[Any, ...] = ()  # (key, value, ...) to set in the workers
+    errstate: dict[str, str] | None = None  # the caller's numpy error handling
 
     # -- running pandas ---------------------------------------------------------------------
     def call(self, obj: Any, f: Callable[..., Any]) -> Any:
@@ -303,10 +304,13 @@ def run_task(task: Task) -> bytes:
     recorded: list[Any] = []
     warned: list[Warned] = []
     last: list[BaseException | None] = [None]
+    recovered = [False]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
 
         def record(x: Any, *args: Any, **kwargs: Any) -> Any:
+            if last[0] is not None:
+                recovered[0] = True
             before = len(caught)
             try:
                 value = func(x, *args, **kwargs)
@@ -327,15 +331,28 @@ def run_task(task: Task) -> bytes:
         _wraps(record, func)
         escaped = None
         try:
-            if op.pandas_options:
-                with pd.option_context(*op.pandas_options):
-                    op.call(chunk, record)
-            else:
+            with _caller_settings(op):
                 op.call(chunk, record)
         except Exception as exc:
             escaped = recorded[-1].error if exc is last[0] else Carried.of(exc, role="pandas")
-    result = ChunkResult(recorded, warned, escaped)
+    result = ChunkResult(recorded, warned, escaped, recovered[0])
     return encode(result, lambda k: op.describe_call(k, chunk))
+
+
+@contextmanager
+def _caller_settings(op: Op) -> Iterator[None]:
+    """The caller's pandas options and numpy error handling, in the worker."""
+    import contextlib
+
+    import numpy as np
+    import pandas as pd
+
+    with contextlib.ExitStack() as stack:
+        if op.pandas_options:
+            stack.enter_context(pd.option_context(*op.pandas_options))
+        if op.errstate:
+            stack.enter_context(np.errstate(**op.errstate))
+        yield
 
 
 def _keep_warnings(caught: list[Any], start: int, call: int, out: list[Warned]) -> None:
@@ -386,6 +403,7 @@ class CallSite:
     lineno: int
     module: str
     registry: dict[Any, Any]
+    skipped: frozenset[str] = frozenset()
 
 
 def call_site() -> CallSite | None:
@@ -393,11 +411,19 @@ def call_site() -> CallSite | None:
     import sys
 
     frame = sys._getframe(1)
+    skipped = set()
     while frame is not None:
         g = frame.f_globals
         if not (str(g.get("__name__", "")).startswith("mltools.frame") or g.get("_MLTOOLS_SKIP")):
             registry = g.setdefault("__warningregistry__", {})
-            return CallSite(frame.f_code.co_filename, frame.f_lineno, g.get("__name__"), registry)
+            return CallSite(
+                frame.f_code.co_filename,
+                frame.f_lineno,
+                g.get("__name__"),
+                registry,
+                frozenset(skipped),
+            )
+        skipped.add(frame.f_code.co_filename)
         frame = frame.f_back
     return None
 
@@ -422,7 +448,9 @@ def warnings_at(site: CallSite | None) -> Iterator[list[Any]]:
     finally:
         for w in caught:
             filename, lineno, module, registry = w.filename, w.lineno, None, None
-            if site is not None and str(filename).startswith(_PACKAGE_DIR):
+            if site is not None and (
+                str(filename).startswith(_PACKAGE_DIR) or filename in site.skipped
+            ):
                 filename, lineno, module, registry = (
                     site.filename,
                     site.lineno,

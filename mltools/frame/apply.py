@@ -165,7 +165,9 @@ def _run(
     if chosen == "serial":
         with warnings_at(site):
             return run_whole(op, target, func)
-    op = replace(op, pandas_options=_pandas_options())
+    import numpy as np
+
+    op = replace(op, pandas_options=_pandas_options(), errstate=np.geterr())
     with _client_for(chosen, options) as client:
         workers = options.workers
         if workers is None:
@@ -198,6 +200,12 @@ def _finish(
     """Replay the recorded calls through pandas; fall back to pandas itself when they don't fit."""
     values: list[Any] = []
     warned: list[Warned] = []
+    if any(chunk.recovered for chunk in results):
+        # pandas caught an exception of func and tried again another way (2.2's
+        # groupby.apply without the grouping columns): a call pattern that chunks
+        # cannot rebuild, so pandas runs it as it is
+        with warnings_at(site):
+            return run_whole(op, target, func)
     for chunk in results:
         offset = len(values)
         values.extend(chunk.values)

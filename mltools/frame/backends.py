@@ -95,39 +95,29 @@ def require_backend(name: str) -> None:
 
 
 # -- loky (joblib) ----------------------------------------------------------------------------------
-def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) -> list[ChunkResult]:
-    """Run the tasks in joblib's loky process pool; results in order, up to the first failure.
+def run_loky(
+    tasks: list[Task], workers: int, advance: Callable[[int], None]
+) -> list[ChunkResult]:
+    """Run the tasks in loky's reusable process pool (joblib's); results in order, up to the
+    first failure, after which the tasks not started yet are cancelled (the pool stays).
 
-    ``max_nbytes=None`` turns joblib's memmapping off: each chunk goes to one
-    worker once, so pickling it through the pipe costs the same, and nothing is
-    written to ``/dev/shm`` (Docker gives it 64 MiB). loky detects a worker
-    that died and raises instead of hanging; Ctrl-C aborts and kills the pool.
+    The pool stays warm between calls. Chunks go through pipes, never through
+    ``/dev/shm`` (Docker gives it 64 MiB). loky detects a worker that died and
+    raises instead of hanging; Ctrl-C kills the workers.
     """
-    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
-    parallel = Parallel(
-        n_jobs=min(workers, len(tasks)),
-        backend="loky",
-        return_as="generator",
-        batch_size=1,
-        max_nbytes=None,
-        temp_folder=tempfile.gettempdir(),
-    )
+    executor = get_reusable_executor(max_workers=workers, timeout=LOKY_IDLE_S)
+    futures = [executor.submit(run_task, t) for t in tasks]
     results: list[ChunkResult] = []
     try:
-        out = parallel(delayed(run_task)(t) for t in tasks)
-        try:
-            for task, blob in zip(tasks, out):
-                result = decode(blob)
-                results.append(result)
-                advance(_weight(task))
-                if result.escaped is not None:
-                    break  # pandas stops at the first failure: so do we
-        finally:
-            close = getattr(out, "close", None)
-            if close is not None:
-                close()
+        for task, future in zip(tasks, futures):
+            result = decode(future.result())
+            results.append(result)
+            advance(_weight(task))
+            if result.escaped is not None:
+                break  # pandas stops at the first failure: so do we
     except BrokenProcessPool as exc:
         codes = re.search(r"exit codes of the workers are (\{[^}]*\})", str(exc))
         detail = f"exit codes {codes.group(1)}" if codes else _first_line(exc)
@@ -135,7 +125,17 @@ def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
             f"a worker process died while running the function ({detail})",
             hint=_WORKER_DIED_HINT,
         ) from exc
+    except KeyboardInterrupt:
+        executor.shutdown(wait=False, kill_workers=True)
+        raise
+    finally:
+        for future in futures:
+            future.cancel()
     return results
+
+
+# Seconds an idle loky pool waits for the next call before its workers exit.
+LOKY_IDLE_S = 300
 
 
 # -- dask -----------------------------------------------------------------------------------------------

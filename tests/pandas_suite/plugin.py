@@ -41,7 +41,20 @@ REPO = Path(__file__).resolve().parents[2]
 # in the calling process (a counter, a list it appends to, an object it mutates), which
 # stays in the worker process. Matched against the test's node id (function name and,
 # where given, parameters); the reason is printed with the xfail.
-ONE_PROCESS_ONLY: dict[str, str] = {}
+_SEEN = "func records the values it was called with in a list/set/dict of the caller"
+_COUNTS = "func counts its calls in a variable of the caller"
+ONE_PROCESS_ONLY: dict[str, str] = {
+    "test_frame_apply.py::test_apply_function_runs_once": _COUNTS,
+    "test_frame_apply.py::test_apply_raw_function_runs_once": _COUNTS,
+    "test_series_apply.py::test_map_apply_masked_element_types": _SEEN,
+    "test_map.py::test_map_datetime_series_passes_scalar_timestamps": _SEEN,
+    "groupby/test_apply.py::test_apply_func_that_appends_group_to_list_without_copy": _SEEN,
+    "groupby/test_apply.py::test_group_apply_once_per_group": _COUNTS,
+    "groupby/test_apply.py::test_groupby_apply_store_copy": _SEEN,
+    "frame/methods/test_map.py::test_map_function_runs_once": _SEEN,
+    # pandas 2.2 without copy-on-write: the row func mutates is a view of the caller's frame
+    "test_frame_apply.py::test_apply_mutating": "func mutates the caller's DataFrame in place",
+}
 
 
 class _State:
@@ -114,6 +127,8 @@ def pytest_unconfigure(config: Any) -> None:
 
 
 def _routed(original: Any, runner: Any) -> Any:
+    from mltools.frame._ops import call_site, warnings_at
+
     sig = inspect.signature(original)
     func_name = list(sig.parameters)[1]
 
@@ -123,8 +138,9 @@ def _routed(original: Any, runner: Any) -> Any:
         if getattr(_State.local, "busy", False) or not caller.startswith("pandas.tests"):
             return original(self, *args, **kwargs)
         if not args:
-            if func_name not in kwargs:
-                return original(self, *args, **kwargs)
+            if func_name not in kwargs:  # e.g. the deprecated name `arg=`: pandas as it is
+                with warnings_at(call_site()):
+                    return original(self, *args, **kwargs)
             args = (kwargs.pop(func_name),)
         _State.routed += 1
         _State.tests_routed.add(_State.current)
@@ -141,7 +157,9 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     for item in items:
         for pattern, reason in ONE_PROCESS_ONLY.items():
             if pattern in item.nodeid:
-                item.add_marker(pytest.mark.xfail(reason=f"one process only: {reason}"))
+                item.add_marker(
+                    pytest.mark.xfail(reason=f"one process only: {reason}", strict=False)
+                )
 
 
 @pytest.hookimpl(hookwrapper=True)
