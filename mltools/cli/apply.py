@@ -188,24 +188,29 @@ def _apply(
 ) -> tuple[list[Any], str]:
     """Run the function into ``df`` (in place); return the columns written and the backend used."""
     from mltools.errors import UsageError
-    from mltools.frame import parallel_apply, which_backend
+    from mltools.frame import Parallel, parallel_apply, parallel_map, which_backend
 
     if column is not None:
         if column not in df.columns:
             shown = ", ".join(map(str, list(df.columns)[:10]))
             raise UsageError(f"no column {column!r} in the input", hint=f"columns: {shown}")
-        target, options = df[column], {"method": "map"}
+        target, method, pandas_kwargs = df[column], "map", {}
     else:
-        target, options = df, {"axis": 1}
-    common = {
-        "workers": workers,
-        "backend": backend,
-        "scheduler": scheduler,
-        "chunksize": chunksize,
-    }
-    used = which_backend(target, backend=backend, workers=workers, scheduler=scheduler, **options)
+        target, method, pandas_kwargs = df, "apply", {"axis": 1}
     try:
-        result = parallel_apply(target, function, progress=progress, **common, **options)
+        options = Parallel(
+            backend=backend,
+            workers=workers,
+            scheduler=scheduler,
+            chunksize=chunksize,
+            progress=progress,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    used = which_backend(target, method, parallel=options, **pandas_kwargs)
+    run = parallel_map if method == "map" else parallel_apply
+    try:
+        result = run(target, function, parallel=options, **pandas_kwargs)
     except Exception as exc:
         _raise_function_error(exc, function)
     import pandas as pd

@@ -128,7 +128,9 @@ class Carried:
                 (base, StandIn) if base is not Exception else (StandIn,),
                 {"__module__": self.module, "__qualname__": self.qualname},
             )
-            exc = stand_in(self.message)
+            exc = stand_in(*_try_loads(self.args_blob, (self.message,)))
+            if _safe_str(exc) != self.message:
+                exc = stand_in(self.message)
             if self.location is not None:
                 exc.mltools_location = self.location  # type: ignore[attr-defined]
         if self.notes and not getattr(exc, "__notes__", None):
@@ -182,7 +184,9 @@ def encode(result: ChunkResult, describe: Any) -> bytes:
                 return dumps(ChunkResult(values=[], escaped=Carried.of(error, role="transport")))
         warned = [w for w in result.warned if _try_dumps(w) is not None]
         if len(warned) != len(result.warned):
-            return encode(ChunkResult(result.values, warned, result.escaped, result.recovered), describe)
+            return encode(
+                ChunkResult(result.values, warned, result.escaped, result.recovered), describe
+            )
         error = TypeError(f"a chunk's result cannot be sent back from a worker process: {exc}")
         return dumps(ChunkResult(values=[], escaped=Carried.of(error, role="transport")))
 

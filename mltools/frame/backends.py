@@ -95,9 +95,7 @@ def require_backend(name: str) -> None:
 
 
 # -- loky (joblib) ----------------------------------------------------------------------------------
-def run_loky(
-    tasks: list[Task], workers: int, advance: Callable[[int], None]
-) -> list[ChunkResult]:
+def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) -> list[ChunkResult]:
     """Run the tasks in loky's reusable process pool (joblib's); results in order, up to the
     first failure, after which the tasks not started yet are cancelled (the pool stays).
 
@@ -128,9 +126,8 @@ def run_loky(
     except KeyboardInterrupt:
         executor.shutdown(wait=False, kill_workers=True)
         raise
-    finally:
-        for future in futures:
-            future.cancel()
+    for future in futures:  # after a failure: the tasks not started yet (the pool stays)
+        future.cancel()
     return results
 
 

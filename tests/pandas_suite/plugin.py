@@ -181,7 +181,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: Any) -> None:
 class DaskCluster:
     """`dask scheduler` and two `dask worker` processes on 127.0.0.1, as a user starts them."""
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int = 2) -> None:
+        self.workers = workers
         self.processes: list[subprocess.Popen[bytes]] = []
         self.folder = tempfile.mkdtemp(prefix="mltools-dask-")
 
@@ -219,7 +220,7 @@ class DaskCluster:
                 self.stop()
                 raise RuntimeError(f"dask scheduler did not start; see {log.name}")
             time.sleep(0.1)
-        for _ in range(2):
+        for _ in range(self.workers):
             self.processes.append(
                 subprocess.Popen(
                     [
@@ -246,8 +247,10 @@ class DaskCluster:
         from distributed import Client
 
         address = json.loads(file.read_text())["address"]
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=120)
+        if self.workers:
+            with Client(address, timeout="30s") as client:
+                client.wait_for_workers(self.workers, timeout=120)
+        self.address = address
         return address
 
     def stop(self) -> None:
