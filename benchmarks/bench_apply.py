@@ -52,6 +52,91 @@ def frame(n: int) -> pd.DataFrame:
     )
 
 
+# -- one contender in a fresh process ---------------------------------------------------------------
+def _contender(name: str, df: pd.DataFrame):
+    """The call that runs ``name`` (its imports and start-up are part of what is timed)."""
+    if name == "df.apply":
+        return lambda: df.apply(heavy, axis=1)
+    if name.startswith("parallel_apply"):
+        from mltools.frame import Parallel, parallel_apply
+
+        backend = name[len("parallel_apply[") : -1] if "[" in name else "auto"
+        options = Parallel(backend=backend, workers=WORKERS, progress=False)
+        return lambda: parallel_apply(df, heavy, axis=1, parallel=options)
+    if name == "pandarallel":
+        from pandarallel import pandarallel
+
+        pandarallel.initialize(nb_workers=WORKERS, progress_bar=False, verbose=0)
+        return lambda: df.parallel_apply(heavy, axis=1)
+    if name == "parallel-pandas":
+        from parallel_pandas import ParallelPandas
+
+        ParallelPandas.initialize(n_cpu=WORKERS, disable_pr_bar=True)
+        return lambda: df.p_apply(heavy, axis=1)
+    if name == "mapply":
+        import mapply
+
+        mapply.init(n_workers=WORKERS, progressbar=False, chunk_size=1)
+        return lambda: df.mapply(heavy, axis=1)
+    if name == "swifter":
+        import swifter  # noqa: F401
+
+        return lambda: df.swifter.progress_bar(False).allow_dask_on_strings(True).apply(
+            heavy, axis=1
+        )
+    raise ValueError(name)
+
+
+PEERS = ["pandarallel", "parallel-pandas", "mapply", "swifter"]
+
+
+def child(name: str, rows: int, check: bool) -> None:
+    """Print the seconds one fresh process takes for ``name``: import, start-up, apply."""
+    df = frame(rows)
+    start = time.perf_counter()
+    result = _contender(name, df)()
+    elapsed = time.perf_counter() - start
+    if check:
+        pd.testing.assert_series_equal(result, df.apply(heavy, axis=1))
+    print(f"SECONDS {elapsed:.6f}")
+
+
+def fresh_process_table(rows: int, repeat: int) -> dict[str, object]:
+    """Every contender in its own fresh process, interleaved (A B C A B C ...)."""
+    import subprocess
+
+    names = ["df.apply", "parallel_apply", "parallel_apply[loky]"]
+    if available_backends()["pandarallel"] is None:
+        names.append("parallel_apply[pandarallel]")
+    me = [sys.executable, str(Path(__file__).resolve()), "--child"]
+    usable = []
+    for name in [*names, *PEERS]:  # once each, checking the result against df.apply
+        out = subprocess.run([*me, name, "--rows", str(rows), "--check"], capture_output=True, text=True)
+        if out.returncode == 0:
+            usable.append(name)
+        else:
+            last = (out.stderr.strip().splitlines() or ["?"])[-1]
+            print(f"  {name}: not measured ({last[:160]})")
+    times: dict[str, list[float]] = {name: [] for name in usable}
+    for _ in range(repeat):
+        for name in usable:
+            out = subprocess.run([*me, name, "--rows", str(rows)], capture_output=True, text=True)
+            times[name].append(float(out.stdout.split("SECONDS")[-1]))
+    import statistics
+
+    base = statistics.median(times["df.apply"])
+    print(
+        f"\n## fresh process each run: CPU-heavy row function, {rows:,} rows, {WORKERS} workers "
+        f"(median of {repeat}, interleaved; speed-up = df.apply time / time)"
+    )
+    rows_out = []
+    for name in usable:
+        median = statistics.median(times[name])
+        print(f"  {name:<28} {median:8.2f} s  {base / median:5.2f}x")
+        rows_out.append({"name": name, "median_s": median, "speedup": base / median})
+    return {"title": "fresh process", "rows": rows, "repeat": repeat, "cases": rows_out}
+
+
 def cpu_accounting(df: pd.DataFrame, rows: int) -> None:
     """CPU seconds spent, which machine load does not inflate the way wall time is.
 
@@ -94,8 +179,16 @@ def cpu_accounting(df: pd.DataFrame, rows: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50,000 rows, fewer repeats")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=3, help="fresh-process rounds (default 3)")
     opts = parser.parse_args()
-    rows = 50_000 if opts.quick else 200_000
+    rows = opts.rows or (50_000 if opts.quick else 200_000)
+    if opts.child:
+        child(opts.child, rows, opts.check)
+        return
+    fresh = fresh_process_table(rows, opts.repeat)
     repeat = 2
     status = available_backends()
     print(

@@ -30,6 +30,7 @@ PANDARALLEL_REASON = available_backends()["pandarallel"]
 BACKENDS = [
     "serial",
     "loky",
+    "fork",
     pytest.param(
         "pandarallel",
         marks=pytest.mark.skipif(
@@ -234,6 +235,14 @@ def test_exception_keeps_type_message_and_names_the_row(backend):
     assert "row label 'r17'" in "".join(getattr(info.value, "__notes__", []))
 
 
+@pytest.mark.parametrize("backend", BACKENDS[1:])
+def test_groups_have_their_name(backend):
+    df = pd.DataFrame({"k": list("aabbc") * 3, "x": range(15)})
+    gb = df.groupby("k")
+    got = parallel_apply(gb, lambda g: g.name * len(g), parallel=par(backend, chunksize=1))
+    pd.testing.assert_series_equal(got, gb.apply(lambda g: g.name * len(g)))
+
+
 def test_exception_names_the_group_and_the_value():
     df = pd.DataFrame({"k": list("aabbc") * 3, "x": range(15)})
 
@@ -252,10 +261,11 @@ def test_exception_names_the_group_and_the_value():
     assert failure_location(info.value) == "row label 12"
 
 
-def test_killed_worker_raises_a_clear_error():
+@pytest.mark.parametrize("backend", BACKENDS[1:])
+def test_killed_worker_raises_a_clear_error(backend):
     df = pd.DataFrame({"a": range(40)})
     with pytest.raises(WorkerDiedError, match=r"worker process died") as info:
-        parallel_apply(df, h.kill_self_on, axis=1, label=25, parallel=par())
+        parallel_apply(df, h.kill_self_on, axis=1, label=25, parallel=par(backend))
     assert "memory" in info.value.hint
     # the pool recovers for the next call
     got = parallel_apply(df, h.row_scalar, axis=1, parallel=par())
@@ -374,10 +384,11 @@ def raise_two_arg(r):
     return r["a"]
 
 
-def test_an_exception_that_does_not_unpickle_comes_back_faithfully():
+@pytest.mark.parametrize("backend", BACKENDS[1:])
+def test_an_exception_that_does_not_unpickle_comes_back_faithfully(backend):
     df = pd.DataFrame({"a": range(20)}, index=[f"r{i}" for i in range(20)])
     with pytest.raises(TwoArgError, match="code 7: seven") as info:
-        parallel_apply(df, raise_two_arg, axis=1, parallel=par())
+        parallel_apply(df, raise_two_arg, axis=1, parallel=par(backend))
     assert failure_location(info.value) == "row label 'r7'"
     assert info.value.code == 7
 
@@ -391,13 +402,14 @@ def test_an_exception_that_does_not_unpickle_comes_back_faithfully():
         return 1
 
     with pytest.raises(KeyError) as info:
-        parallel_apply(df, local_class_raises, axis=1, parallel=par())
+        parallel_apply(df, local_class_raises, axis=1, parallel=par(backend))
     assert type(info.value).__name__ == "Local"
     assert str(info.value) == "'missing'"
     assert failure_location(info.value) == "row label 'r3'"
 
 
-def test_an_unpicklable_result_is_a_one_line_error_naming_the_row():
+@pytest.mark.parametrize("backend", BACKENDS[1:])
+def test_an_unpicklable_result_is_a_one_line_error_naming_the_row(backend):
     import threading
 
     df = pd.DataFrame({"a": range(12)}, index=[f"r{i}" for i in range(12)])

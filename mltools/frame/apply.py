@@ -44,11 +44,13 @@ CHUNKS_PER_WORKER = 4
 class Parallel:
     """How ``parallel_apply`` runs: passed as ``parallel=Parallel(...)`` (or a dict of these).
 
-    ``backend``: ``"loky"`` (joblib worker processes; lambdas and closures
-    work), ``"pandarallel"`` (pandarallel's worker processes, where it imports
+    ``backend``: ``"fork"`` (worker processes forked for the call: they start
+    in milliseconds with the data already in memory), ``"loky"`` (joblib's
+    reusable worker processes; lambdas and closures work), ``"pandarallel"`` (pandarallel's worker processes, where it imports
     with the installed pandas), ``"dask"`` (a cluster: ``scheduler=
     "tcp://host:8786"`` or a ``distributed.Client``), ``"serial"``, or
-    ``"auto"``: dask when a scheduler is given, else loky, and serial when
+    ``"auto"``: dask when a scheduler is given, else fork (loky when the
+    process runs other threads, where forking is unsafe), and serial when
     there are fewer than ``AUTO_MIN_CALLS`` calls or one worker.
     ``workers`` defaults to the usable CPUs (the cluster's threads for dask);
     ``chunksize`` is the number of rows (columns, groups) per task;
@@ -189,6 +191,8 @@ def _run(
                 results = backends.run_dask(tasks, client, advance, options.timeout)
             elif chosen == "pandarallel":
                 results = backends.run_pandarallel(tasks, workers, options.progress)
+            elif chosen == "fork":
+                results = backends.run_fork(tasks, workers, advance)
             else:
                 results = backends.run_loky(tasks, workers, advance)
     return _finish(op, target, func, results, site)
@@ -397,6 +401,8 @@ def _choose_backend(options: Parallel, op: Op, target: Any, serial_reason: str |
             return "serial"
         if backends.default_workers() < 2 and options.workers is None:
             return "serial"
+        if backends.fork_is_safe():
+            return "fork"
         for name in ("loky", "pandarallel"):
             if backends.unavailable_reason(name) is None:
                 return name

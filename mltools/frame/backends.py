@@ -11,7 +11,6 @@ import functools
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -21,7 +20,7 @@ from mltools.frame._carry import ChunkResult, decode
 from mltools.frame._ops import Task, run_task
 from mltools.frame.errors import BackendUnavailableError, WorkerDiedError
 
-BACKENDS = ("auto", "serial", "loky", "pandarallel", "dask")
+BACKENDS = ("auto", "serial", "fork", "loky", "pandarallel", "dask")
 
 _WORKER_DIED_HINT = (
     "the OS may have killed it for memory (check `dmesg` for the OOM killer); "
@@ -46,6 +45,12 @@ def unavailable_reason(name: str) -> str | None:
         return None
     if name == "loky":
         return _import_reason("joblib")
+    if name == "fork":
+        import multiprocessing
+
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return "this platform cannot fork processes"
+        return None
     if name == "dask":
         return _import_reason("distributed")
     if name == "pandarallel":
@@ -85,7 +90,9 @@ def require_backend(name: str) -> None:
     """Raise ``BackendUnavailableError`` (with the reason) unless ``name`` can run."""
     reason = unavailable_reason(name)
     if reason is not None:
-        extra = {"loky": "frame", "dask": "dask", "pandarallel": "pandarallel"}[name]
+        extra = {"loky": "frame", "fork": "frame", "dask": "dask", "pandarallel": "pandarallel"}[
+            name
+        ]
         hint = (
             "use backend='loky' (joblib), which works with every pandas"
             if name == "pandarallel"
@@ -128,6 +135,74 @@ def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
         raise
     for future in futures:  # after a failure: the tasks not started yet (the pool stays)
         future.cancel()
+    return results
+
+
+# -- fork ---------------------------------------------------------------------------------------
+_FORKED_TASKS: list[Task] | None = None
+
+
+def fork_is_safe() -> bool:
+    """Forking copies only the calling thread: safe while the process runs no other thread."""
+    import threading
+
+    return unavailable_reason("fork") is None and threading.active_count() == 1
+
+
+def _run_forked(i: int) -> bytes:
+    assert _FORKED_TASKS is not None
+    return run_task(_FORKED_TASKS[i])
+
+
+def run_fork(tasks: list[Task], workers: int, advance: Callable[[int], None]) -> list[ChunkResult]:
+    """Run the tasks in worker processes forked for this call.
+
+    A forked worker starts in milliseconds with pandas, mltools and the chunks
+    already in memory (copy-on-write): nothing is imported or pickled on the
+    way in, only the recorded results come back. Results in order, up to the
+    first failure, after which the workers are stopped.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _FORKED_TASKS
+    _FORKED_TASKS = tasks
+    executor = ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork")
+    )
+    results: list[ChunkResult] = []
+    done = False
+    try:
+        futures = [executor.submit(_run_forked, i) for i in range(len(tasks))]
+        _FORKED_TASKS = None  # the workers hold their copy; the caller's can go
+        for task, future in zip(tasks, futures):
+            result = decode(future.result())
+            results.append(result)
+            advance(_weight(task))
+            if result.escaped is not None:
+                break
+        else:
+            done = True
+    except BrokenProcessPool as exc:
+        codes = sorted({p.exitcode for p in (executor._processes or {}).values() if p.exitcode})
+        detail = f"exit codes {codes}" if codes else _first_line(exc)
+        raise WorkerDiedError(
+            f"a worker process died while running the function ({detail})",
+            hint=_WORKER_DIED_HINT,
+        ) from exc
+    finally:
+        _FORKED_TASKS = None
+        if done:
+            executor.shutdown(wait=True)
+        else:  # a failure, Ctrl-C: stop the workers now
+            processes = list((executor._processes or {}).values())
+            executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                if process.is_alive():
+                    process.kill()
+            for process in processes:
+                process.join(timeout=5)
     return results
 
 

@@ -70,7 +70,7 @@ def pytest_addoption(parser: Any) -> None:
     group.addoption(
         "--mltools-backend",
         default="loky",
-        choices=["loky", "dask", "pandarallel", "serial"],
+        choices=["loky", "fork", "dask", "pandarallel", "serial"],
         help="the parallel_apply backend every apply/map goes through",
     )
     group.addoption(
