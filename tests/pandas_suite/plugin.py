@@ -10,7 +10,10 @@ goes through ``parallel_apply``/``parallel_map`` with the parallel path forced
 they are. Run it as the README says::
 
     python -m pytest -p tests.pandas_suite.plugin --mltools-backend loky \\
-        $(python -m tests.pandas_suite.paths)
+        --junitxml=/tmp/pandas-suite.xml $(python -m tests.pandas_suite.paths)
+
+(pandas' own pytest config, shipped inside the package, writes ``test-data.xml``
+into the working directory unless ``--junitxml`` says where.)
 
 ``--mltools-backend dask`` starts a real ``dask scheduler`` and two ``dask worker``
 processes on 127.0.0.1 for the session (stopped after) and passes the
