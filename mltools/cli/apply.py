@@ -17,6 +17,7 @@ from mltools.cli._output import JsonFlag, confirm, info, print_json
 class Backend(str, Enum):
     auto = "auto"
     serial = "serial"
+    fork = "fork"
     loky = "loky"
     pandarallel = "pandarallel"
     dask = "dask"
@@ -88,8 +89,9 @@ def apply_command(
         typer.Option(
             "--backend",
             "-b",
-            help="auto (loky, or serial for small tables), serial, loky (joblib processes), "
-            "pandarallel (where it works with your pandas) or dask (needs --scheduler).",
+            help="auto (fork, or serial for small tables), serial, fork (processes forked for "
+            "the call), loky (joblib processes), pandarallel (where it works with your pandas) "
+            "or dask (needs --scheduler).",
         ),
     ] = Backend.auto,
     scheduler: Annotated[
@@ -108,7 +110,7 @@ def apply_command(
 ) -> None:
     """Apply a Python function to every row, or every value of a column, of a table.
 
-    Uses every core (joblib worker processes) and gives exactly what pandas'
+    Uses every core (worker processes) and gives exactly what pandas'
     `df.apply(f, axis=1)` / `df[col].map(f)` gives. The progress bar goes to
     stderr. Without --out the table is written as CSV to stdout; with --out it
     is written atomically, in the format its extension names.
