@@ -62,7 +62,7 @@ def test_pandas_own_tests_pass_through_parallel_apply(backend, tmp_path):
     took = time.monotonic() - start
     text = out.stdout + out.stderr
     summary = [ln for ln in text.splitlines() if "mltools pandas-suite" in ln]
-    counts = text.strip().splitlines()[-1] if text.strip() else ""
+    counts = next((ln for ln in reversed(text.splitlines()) if " passed" in ln), "")
     print(f"{backend}: {counts} ({took:.0f} s); {summary[-1] if summary else ''}")
     failed = re.findall(r"^(?:FAILED|ERROR) .*$", text, flags=re.MULTILINE)
     assert out.returncode == 0, "\n".join(failed[:40]) or text[-4000:]

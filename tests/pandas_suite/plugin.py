@@ -196,7 +196,7 @@ class DaskCluster:
         )
         env.setdefault("DASK_DISTRIBUTED__WORKER__DAEMON", "False")
         file = Path(self.folder, "scheduler.json")
-        log = open(Path(self.folder, "dask.log"), "wb")  # noqa: SIM115
+        log = self.log = open(Path(self.folder, "dask.log"), "wb")  # noqa: SIM115
         dask = [sys.executable, "-m", "dask"]
         self.processes.append(
             subprocess.Popen(
@@ -266,3 +266,6 @@ class DaskCluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        log = getattr(self, "log", None)
+        if log is not None:
+            log.close()
