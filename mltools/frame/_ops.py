@@ -206,8 +206,12 @@ class Op:
         return chunks
 
     # -- replaying --------------------------------------------------------------------------
-    def replay(self, obj: Any, values: list[Any], warned: list[Warned]) -> Any:
-        """Let pandas build the result of the apply on ``obj`` from the recorded ``values``."""
+    def replay(
+        self, obj: Any, values: list[Any], warned: list[Warned], *, clean: bool = False
+    ) -> Any:
+        """Let pandas build the result of the apply on ``obj`` from the recorded ``values``.
+
+        ``clean``: no call raised (so the shortcuts below need not look for one)."""
         import numpy as np
         import pandas as pd
 
@@ -215,21 +219,23 @@ class Op:
             self.kind == "rows"
             and not self.raw
             and type(obj) is pd.DataFrame
-            and not any(type(v) is Raised for v in values)
+            and (clean or not any(type(v) is Raised for v in values))
         )
         if (
             plain_rows
             and self.result_type is None
             and not self.pos
             and values
-            and not any(_is_sequence(v) for v in values)
+            and not _is_sequence(values[0])
         ):
-            # pandas' own path for scalar results (apply.FrameApply.wrap_results):
-            # a Series from the dict of results, re-indexed like the frame. Doing it
-            # directly skips building a row Series per row a second time.
+            # pandas' own path when the first result is not a sequence
+            # (apply.FrameApply.wrap_results looks at results[0] only): a Series from
+            # the dict of results, re-indexed like the frame. Doing it directly skips
+            # building a row Series per row a second time.
             for w in warned:
                 emit_warned(w)
-            result = pd.Series(dict(enumerate(values)))
+            # Series(dict) takes list(dict.values()) (Series._init_dict): the same values
+            result = pd.Series(values)
             result.index = obj.index
             return result.__finalize__(obj, method="apply")
         if plain_rows and self.result_type != "broadcast":

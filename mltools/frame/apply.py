@@ -221,9 +221,10 @@ def _finish(
             if chunk.escaped.role == "transport":
                 raise chunk.escaped.rebuild()
             break  # pandas stopped there: the replay stops at the same call
+    clean = all(chunk.escaped is None for chunk in results)
     with warnings_at(site) as caught:
         try:
-            return op.replay(target, values, warned)
+            return op.replay(target, values, warned, clean=clean)
         except FeedMismatch:
             # pandas took another path in the caller than on the chunks (a fallback
             # after an error, a chunk-local failure): let pandas run it as it is
