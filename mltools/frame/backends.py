@@ -131,6 +131,7 @@ def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
             hint=_WORKER_DIED_HINT,
         ) from exc
     except KeyboardInterrupt:
+        _quiet_loky_manager()
         executor.shutdown(wait=False, kill_workers=True)
         raise
     for future in futures:  # after a failure: the tasks not started yet (the pool stays)
@@ -204,6 +205,22 @@ def run_fork(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
             for process in processes:
                 process.join(timeout=5)
     return results
+
+
+def _quiet_loky_manager() -> None:
+    """loky's manager thread can trip over the workers killed under it (a KeyError on
+    a finished work id) and print a traceback after Ctrl-C: the pool is going down on
+    purpose, so its thread's exception is not shown."""
+    import threading
+
+    previous = threading.excepthook
+
+    def hook(args: Any) -> None:
+        if args.thread is not None and args.thread.name == "ExecutorManagerThread":
+            return
+        previous(args)
+
+    threading.excepthook = hook
 
 
 # Seconds an idle loky pool waits for the next call before its workers exit.
