@@ -1,8 +1,9 @@
 """Time from `mltools ddp-doctor hang` start to verdict on a hung 2-rank gloo job.
 
-Contenders: `hang` with one sample and with the default three (1 s apart, which
-is what tells stuck from slow), against what users do by hand: `py-spy dump`
-on each rank in turn (and then read the stacks themselves).
+Contenders: `hang` with a 2 s window and with the default 6 s window (a rank is
+called stuck only after standing still, same stack and no CPU, for the window:
+what keeps healthy jobs from being called hung), against what users do by hand:
+`py-spy dump` on each rank in turn (and then read the stacks themselves).
 
     python benchmarks/bench_ddp_live.py [--quick]
 """
@@ -13,6 +14,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -54,13 +56,14 @@ def start_job(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[int, int]]:
     ranks: dict[int, int] = {}
     deadline = time.monotonic() + 180
     while len(ranks) < 2 and time.monotonic() < deadline:
-        for line in log.read_text().splitlines():
-            if line.startswith("ready "):
-                _, rank, pid = line.split()
-                ranks[int(rank)] = int(pid)
+        # the two ranks share the log: their lines can run together
+        for rank, pid in re.findall(r"ready (\d+) (\d+)", log.read_text()):
+            ranks[int(rank)] = int(pid)
         time.sleep(0.3)
     if len(ranks) < 2:
-        raise SystemExit("the hung job did not start")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(agent.pid, signal.SIGKILL)
+        raise SystemExit(f"the hung job did not start: {log.read_text()[-500:]}")
     time.sleep(1.0)
     return agent, ranks
 
@@ -71,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     repeat = 3 if args.quick else 7
     workdir = Path(tempfile.mkdtemp(prefix="bench-ddp-live-"))
-    agent, ranks = start_job(workdir)
+    agent, ranks = start_job(workdir)  # (stops the job itself when it does not start)
     try:
         pyspy = shutil.which("py-spy") or "py-spy"
         by_hand = " && ".join(f"{pyspy} dump --pid {pid} > /dev/null" for pid in ranks.values())
@@ -79,15 +82,15 @@ def main() -> None:
         cases = [
             Case("py-spy dump x2 (by hand)", argv=["bash", "-c", by_hand]),
             Case(
-                "hang --samples 1",
-                argv=mltools_argv("ddp-doctor", "hang", "--pid", agent_pid, "--samples", "1"),
+                "hang --window 2",
+                argv=mltools_argv("ddp-doctor", "hang", "--pid", agent_pid, "--window", "2"),
             ),
             Case(
-                "hang --samples 1 (discover)",
-                argv=mltools_argv("ddp-doctor", "hang", "--samples", "1"),
+                "hang --window 2 (discover)",
+                argv=mltools_argv("ddp-doctor", "hang", "--window", "2"),
             ),
             Case(
-                "hang (default: 3 samples)",
+                "hang (default: 6 s window)",
                 argv=mltools_argv("ddp-doctor", "hang", "--pid", agent_pid),
             ),
         ]
@@ -103,7 +106,7 @@ def main() -> None:
         )  # fmt: skip
         data = json.loads(verdict.stdout)
         print(f"\nverdict: {data['verdict']}")
-        print(f"library time to verdict (3 samples): {data['duration_seconds']:.2f} s")
+        print(f"library time to verdict (default window): {data['duration_seconds']:.2f} s")
         print(f"saved {save('bench_ddp_live', [result])}")
     finally:
         for pid in ranks.values():

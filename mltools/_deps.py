@@ -7,6 +7,10 @@ from types import ModuleType
 
 from mltools.errors import MissingDependencyError
 
+# The name on PyPI. The import package and the command are both ``mltools``; the
+# distribution is ``mltools-cli`` because ``mltools`` on PyPI is an unrelated project.
+DIST_NAME = "mltools-cli"
+
 # import name -> (pip extra, human name)
 _EXTRAS: dict[str, tuple[str, str]] = {
     "torch": ("torch", "PyTorch"),
@@ -21,6 +25,14 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "pynvml": ("", "nvidia-ml-py"),
 }
 
+# import name -> pip name, where they differ (pynvml on PyPI is a deprecated wrapper)
+_PIP_NAMES = {"pynvml": "nvidia-ml-py"}
+
+
+def install_hint(extra: str = "") -> str:
+    """The pip command that installs this tool, with ``extra`` (e.g. ``"torch"``) if given."""
+    return f"pip install '{DIST_NAME}[{extra}]'" if extra else f"pip install {DIST_NAME}"
+
 
 def require(module: str) -> ModuleType:
     """Import ``module`` or raise ``MissingDependencyError`` with the install hint."""
@@ -32,9 +44,9 @@ def require(module: str) -> ModuleType:
         if top == "magic":
             hint = "apt-get install -y libmagic1 && pip install python-magic"
         elif extra:
-            hint = f"pip install 'mltools[{extra}]'"
+            hint = install_hint(extra)
         else:
-            hint = f"pip install {top}"
+            hint = f"pip install {_PIP_NAMES.get(top, top)}"
         raise MissingDependencyError(
             f"{human} is needed for this and could not be imported ({exc})", hint=hint
         ) from exc

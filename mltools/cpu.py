@@ -9,10 +9,12 @@ that unusual layouts can be tested from fixtures.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -70,7 +72,11 @@ class Topology:
 
 @dataclass
 class CpuUsage:
-    """Per-CPU time split over an interval, in percent (like ``mpstat -P ALL``)."""
+    """Per-CPU time split over an interval, in percent (like ``mpstat -P ALL``).
+
+    The ten ``*_percent`` fields add up to 100 (within rounding) whatever the interval.
+    As in mpstat, ``user``/``nice`` exclude the guest time the kernel also counts in them.
+    """
 
     cpu: int
     user_percent: float
@@ -81,6 +87,8 @@ class CpuUsage:
     softirq_percent: float
     steal_percent: float
     idle_percent: float
+    guest_percent: float = 0.0
+    guest_nice_percent: float = 0.0
 
 
 @dataclass
@@ -347,25 +355,130 @@ def _frequency(
 # --------------------------------------------------------------------------- usage, memory, shm
 
 
-def cpu_usage(interval: float = 1.0) -> list[CpuUsage]:
-    """Per-CPU time split over ``interval`` seconds (blocks that long)."""
+# The columns of a ``cpuN`` line of /proc/stat (proc(5)); older kernels stop early.
+PROC_STAT_FIELDS = (
+    "user",
+    "nice",
+    "system",
+    "idle",
+    "iowait",
+    "irq",
+    "softirq",
+    "steal",
+    "guest",
+    "guest_nice",
+)
+
+
+def read_proc_stat(procfs: str | os.PathLike[str] = "/proc") -> dict[int, list[int]]:
+    """Per-CPU cumulative times from ``/proc/stat``: cpu number -> the ten counters (ticks).
+
+    Only online CPUs have a line; missing trailing columns (old kernels) read as 0.
+    """
+    counters: dict[int, list[int]] = {}
+    text = (Path(procfs) / "stat").read_text()
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        if not (name.startswith("cpu") and name[3:].isdigit()):
+            continue
+        values = [int(v) for v in rest.split()[: len(PROC_STAT_FIELDS)]]
+        counters[int(name[3:])] = values + [0] * (len(PROC_STAT_FIELDS) - len(values))
+    return counters
+
+
+def usage_between(
+    before: dict[int, list[int]] | dict[int, tuple[int, ...]],
+    after: dict[int, list[int]] | dict[int, tuple[int, ...]],
+) -> list[CpuUsage]:
+    """Per-CPU percentages from two ``read_proc_stat`` samples, with mpstat's arithmetic.
+
+    As sysstat's mpstat does (``get_per_cpu_interval``, ``write_plain_cpu_stats``): each
+    counter's delta over the sum of the deltas of user, nice, system, idle, iowait, irq,
+    softirq and steal. guest and guest_nice are already inside user and nice, so they are
+    not added to the total and are taken out of %usr/%nice (when guest grew more than
+    user, the excess is added to the total). A counter that went backwards counts 0,
+    except idle and iowait of a CPU that came back online, which restart from 0. A CPU
+    with no ticks at all (tickless, idle) is 100% idle. Only CPUs in both samples count.
+    """
+
+    def delta(prev: int, curr: int) -> int:
+        return curr - prev if curr > prev else 0
+
+    rows: list[CpuUsage] = []
+    for cpu in sorted(set(before) & set(after)):
+        u0, n0, s0, i0, w0, h0, so0, st0, g0, gn0 = before[cpu]
+        u1, n1, s1, i1, w1, h1, so1, st1, g1, gn1 = after[cpu]
+        shift = 0
+        if u1 >= u0 and (u1 - g1) < (u0 - g0):  # guest counted ahead of user
+            shift += (u0 - g0) - (u1 - g1)
+        if n1 >= n0 and (n1 - gn1) < (n0 - gn0):
+            shift += (n0 - gn0) - (n1 - gn1)
+        if w1 < w0:  # iowait went back: inaccurate iowait accounting, or CPU back online
+            w0 = w1 if i1 > i0 else 0
+        if i1 < i0:  # CPU back online: idle restarted from 0
+            i0 = 0
+        pairs = [(u0, u1), (n0, n1), (s0, s1), (w0, w1), (i0, i1), (st0, st1), (h0, h1)]
+        total = shift + sum(delta(a, b) for a, b in [*pairs, (so0, so1)])
+        if total == 0:
+            rows.append(CpuUsage(cpu, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 100.0))
+            continue
+
+        def pct(prev: int, curr: int, total: int = total) -> float:
+            return round(100.0 * delta(prev, curr) / total, 2)
+
+        rows.append(
+            CpuUsage(
+                cpu=cpu,
+                user_percent=pct(u0 - g0, u1 - g1),
+                nice_percent=pct(n0 - gn0, n1 - gn1),
+                system_percent=pct(s0, s1),
+                iowait_percent=pct(w0, w1),
+                irq_percent=pct(h0, h1),
+                softirq_percent=pct(so0, so1),
+                steal_percent=pct(st0, st1),
+                idle_percent=pct(i0, i1),
+                guest_percent=pct(g0, g1),
+                guest_nice_percent=pct(gn0, gn1),
+            )
+        )
+    return rows
+
+
+def _psutil_times() -> dict[int, tuple[int, ...]]:
+    """The same counters from psutil (in microseconds), where /proc/stat is unreadable."""
     import psutil
 
-    samples = psutil.cpu_times_percent(interval=interval, percpu=True)
-    return [
-        CpuUsage(
-            cpu=i,
-            user_percent=s.user,
-            nice_percent=getattr(s, "nice", 0.0),
-            system_percent=s.system,
-            iowait_percent=getattr(s, "iowait", 0.0),
-            irq_percent=getattr(s, "irq", 0.0),
-            softirq_percent=getattr(s, "softirq", 0.0),
-            steal_percent=getattr(s, "steal", 0.0),
-            idle_percent=s.idle,
+    return {
+        i: tuple(round(getattr(t, f, 0.0) * 1e6) for f in PROC_STAT_FIELDS)
+        for i, t in enumerate(psutil.cpu_times(percpu=True))
+    }
+
+
+def check_interval(interval: float) -> None:
+    """``UsageError`` unless ``interval`` is a finite number of seconds above 0."""
+    if not (isinstance(interval, (int, float)) and math.isfinite(interval) and interval > 0):
+        raise UsageError(
+            f"--interval must be more than 0 seconds, got {interval}",
+            hint="usage is measured between two readings of /proc/stat: try --interval 0.5",
         )
-        for i, s in enumerate(samples)
-    ]
+
+
+def cpu_usage(interval: float = 1.0, *, procfs: str | os.PathLike[str] = "/proc") -> list[CpuUsage]:
+    """Per-CPU time split over ``interval`` seconds (blocks that long), like ``mpstat -P ALL``.
+
+    Computed from ``/proc/stat`` deltas (``usage_between``), so the percentages add up
+    to 100 at any interval; psutil's ``cpu_times_percent`` scales them by the interval
+    below 1 s (50% at 0.5 s).
+    """
+    check_interval(interval)
+    try:
+        before = read_proc_stat(procfs)
+    except (OSError, ValueError):  # not Linux, or no /proc here: psutil's counters instead
+        before = _psutil_times()
+        time.sleep(interval)
+        return usage_between(before, _psutil_times())
+    time.sleep(interval)
+    return usage_between(before, read_proc_stat(procfs))
 
 
 def memory() -> MemoryInfo:
@@ -529,10 +642,9 @@ def report(
     gpus: int | None = None,
 ) -> CpuReport:
     """Topology, per-CPU usage over ``interval`` seconds, memory, shm and limits in one report."""
-    if interval < 0:
-        raise InputError(f"interval must be >= 0 seconds, got {interval}")
+    check_interval(interval)
     topo = topology(sysfs, procfs)
-    usage = cpu_usage(interval)
+    usage = cpu_usage(interval, procfs=procfs)
     shm_info = shm(shm_path)
     limits = container_limits(sysfs, procfs, gpus=gpus)
     mem = memory()

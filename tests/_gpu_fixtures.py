@@ -23,8 +23,13 @@ FAKE_RUN = str(REPO / "tests" / "_fake_run.py")
 
 @pytest.fixture
 def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """``fake_nvml(spec)`` installs the fake as ``pynvml`` and resets the process cache."""
+    """``fake_nvml(spec)``: the real pynvml on the C NVML double of ``spec``; resets the
+    process cache. Skips where no C compiler can build the double."""
     from mltools.gpu import procinfo
+    from tests._nvml_double import compiler_available
+
+    if not compiler_available():
+        pytest.skip("the NVML double needs a C compiler (apt-get install gcc libc6-dev)")
 
     monkeypatch.setattr(procinfo, "_CACHE", {})
 
@@ -57,6 +62,10 @@ def fake_cli(
     spec: dict[str, Any], *args: str, timeout: float = 60, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``mltools`` CLI in a subprocess on top of the fake NVML ``spec``."""
+    from tests._nvml_double import compiler_available
+
+    if not compiler_available():
+        pytest.skip("the NVML double needs a C compiler (apt-get install gcc libc6-dev)")
     env = mltools_env({"MLTOOLS_TEST_FAKE_NVML": json.dumps(spec)})
     return subprocess.run(
         [sys.executable, FAKE_RUN, *args],

@@ -170,15 +170,15 @@ def test_bad_options(cli, ckpts, tmp_path):
     assert not (tmp_path / "o.pt").exists()
 
 
-def test_quantized_needs_unsafe(tmp_path):
+def test_quantized_is_rebuilt_without_unsafe(tmp_path):
     import torch
 
     q = torch.quantize_per_tensor(torch.tensor([0.1, 0.2]), 0.1, 0, torch.qint8)
     torch.save({"q": q}, tmp_path / "q.pt")
-    with pytest.raises(CheckpointError, match="quantized"):
-        convert_checkpoint(tmp_path / "q.pt", tmp_path / "out.pt")
-    assert not (tmp_path / "out.pt").exists()
-    convert_checkpoint(tmp_path / "q.pt", tmp_path / "out.pt", unsafe=True)
+    convert_checkpoint(tmp_path / "q.pt", tmp_path / "out.pt")  # scale and zero point kept
+    back = torch.load(tmp_path / "out.pt", weights_only=True)["q"]
+    assert (back.q_scale(), back.q_zero_point()) == (q.q_scale(), q.q_zero_point())
+    convert_checkpoint(tmp_path / "q.pt", tmp_path / "out.pt", unsafe=True, overwrite=True)
     assert torch.equal(
         torch.load(tmp_path / "out.pt", weights_only=True)["q"].int_repr(), q.int_repr()
     )

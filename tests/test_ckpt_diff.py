@@ -23,7 +23,8 @@ def test_same_weights_in_every_format_are_identical(ckpts):
 def test_training_checkpoint_state_dict_is_picked(ckpts):
     report = diff_checkpoints(ckpts.train, ckpts.plain)
     assert report.a_selected == "state_dict"
-    assert report.identical  # same keys/shapes; values differ after the optimizer step
+    # same keys/shapes; values differ after the optimizer step: not called identical unseen
+    assert report.identical is None
     with_values = diff_checkpoints(ckpts.train, ckpts.plain, values=True)
     assert not with_values.identical
     assert all(v.max_abs_diff > 0 for v in with_values.value_diffs)
@@ -42,6 +43,17 @@ def test_ddp_prefix_shows_as_only_in_and_normalises_away(ckpts, cli):
     ok = cli("ckpt", "diff", str(ckpts.ddp), str(ckpts.compiled), "--normalize", "--values")
     assert ok.exit_code == 0, ok.stdout + ok.stderr
     assert "identical:         yes" in ok.stdout
+
+
+def test_without_values_different_weights_are_not_called_identical(ckpts, cli):
+    result = cli("ckpt", "diff", str(ckpts.train), str(ckpts.plain))
+    assert result.exit_code == 0
+    assert "identical:         yes" not in result.stdout
+    assert "values not compared" in result.stdout
+    import json
+
+    data = json.loads(cli("ckpt", "diff", str(ckpts.train), str(ckpts.plain), "--json").stdout)
+    assert data["identical"] is None and data["values_compared"] is False
 
 
 def test_shape_dtype_and_value_mismatches(tmp_path, cli):

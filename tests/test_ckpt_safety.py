@@ -71,8 +71,10 @@ def test_scan_json_names_the_global(cli, ckpts):
     assert not ckpts.marker.exists()
 
 
-def test_stack_global_names_are_followed_by_pickletools():
+def test_stack_global_names_are_followed_by_the_vm(tmp_path):
     import pickle
+
+    from mltools.ckpt import scan_checkpoint
 
     class Gadget:
         def __reduce__(self):
@@ -80,9 +82,15 @@ def test_stack_global_names_are_followed_by_pickletools():
 
             return (subprocess.call, (["true"],))
 
-    names = pickle_globals(pickle.dumps(Gadget(), protocol=4))
-    assert names == ["subprocess.call"]
-    old = pickle_globals(pickle.dumps(Gadget(), protocol=2))  # protocol 2 maps to py2 names
+    # pickletools alone cannot know a STACK_GLOBAL's names: never vouched for
+    assert pickle_globals(pickle.dumps(Gadget(), protocol=4)) == ["<unknown STACK_GLOBAL>"]
+    for protocol in range(6):
+        path = tmp_path / f"p{protocol}.pkl"
+        path.write_bytes(pickle.dumps({"x": Gadget()}, protocol=protocol))
+        report = scan_checkpoint(path)
+        assert report.dangerous == ["subprocess.call"], protocol
+        assert report.verdict == DANGEROUS
+    old = pickle_globals(pickle.dumps(Gadget(), protocol=2))
     assert [classify_global(n) for n in old] == [DANGEROUS]
 
 
@@ -102,6 +110,12 @@ def test_stack_global_names_are_followed_by_pickletools():
         ("types.FunctionType", DANGEROUS),
         ("types.SimpleNamespace", NEEDS_ALLOWLIST),
         ("functools.partial", NEEDS_ALLOWLIST),
+        ("cProfile.run", DANGEROUS),
+        ("torch.utils.collect_env.run", DANGEROUS),
+        ("torch.storage._load_from_bytes", DANGEROUS),
+        ("builtins.set", "allowed"),
+        ("torch.float4_e2m1fn_x2", "allowed"),
+        ("torch.nested._internal.nested_tensor._rebuild_njt", "allowed"),
         ("pathlib.PosixPath", NEEDS_ALLOWLIST),
         ("argparse.Namespace", NEEDS_ALLOWLIST),
         ("numpy.core.multiarray._reconstruct", NEEDS_ALLOWLIST),

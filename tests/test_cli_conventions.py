@@ -195,20 +195,126 @@ def test_ctrl_c_exits_130():
     assert result.exit_code == 130
 
 
-def test_readme_test_command_is_what_ci_runs():
+def _readme_blocks(heading: str) -> list[str]:
+    """The ```bash blocks of a README section, each one command on one line."""
     from tests.conftest import REPO
 
     readme = (REPO / "README.md").read_text()
-    ci = (REPO / ".ci" / "run").read_text()
-    section = readme.split("## Run the tests", 1)[1].split("\n## ", 1)[0]
-    commands = [block.split("\n```", 1)[0].strip() for block in section.split("```bash\n")[1:]]
-    assert len(commands) == 2  # the whole suite, then the pandas 2.2 + pandarallel run
-    for command in commands:
-        assert "\n" not in command
-        assert command in ci.splitlines(), "README's test commands and .ci/run disagree"
-        assert "pytest" in command
-    ci_commands = [ln for ln in ci.splitlines() if "pytest" in ln and not ln.startswith("#")]
+    section = readme.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("\n```", 1)[0].strip() for block in section.split("```bash\n")[1:]]
+    assert blocks and all("\n" not in b for b in blocks)
+    return blocks
+
+
+def _ci_lines() -> list[str]:
+    """.ci/run's command lines, the `|| exit $?` guard taken off."""
+    from tests.conftest import REPO
+
+    lines = (REPO / ".ci" / "run").read_text().splitlines()
+    return [ln.removesuffix(" || exit $?") for ln in lines if ln and not ln.startswith("#")]
+
+
+def test_readme_commands_are_what_ci_runs():
+    """CI runs the README's set-up line, its system packages and its test lines verbatim."""
+    ci = _ci_lines()
+    setup = [b for b in _readme_blocks("Install and run") if "python3 -m venv" in b]
+    assert len(setup) == 1 and setup[0] in ci
+    tests_section = _readme_blocks("Run the tests")
+    apt = [b for b in tests_section if b.startswith("apt-get install")]
+    assert len(apt) == 1 and apt[0] in ci  # the listed packages are exactly CI's
+    for package in ("procps", "util-linux", "iproute2", "fish", "python3-venv"):
+        assert package in apt[0].split()
+    commands = [b for b in tests_section if "pytest" in b]
+    assert commands and commands[0].endswith("python -m pytest -q")  # the whole suite first
+    ci_commands = [ln for ln in ci if "pytest" in ln]
     assert ci_commands == commands  # same commands, same order, nothing else runs tests
+    # CI runs the set-up (which makes and activates .venv) before anything uses pip.
+    first_pip = next(i for i, ln in enumerate(ci) if " pip " in f" {ln}")
+    assert ci.index(setup[0]) == first_pip
+
+
+def test_ci_lines_with_and_lists_fail_the_run():
+    """`set -e` ignores a failure before the last `&&`: every such line needs `|| exit $?`."""
+    from tests.conftest import REPO
+
+    lines = (REPO / ".ci" / "run").read_text().splitlines()
+    unguarded = [
+        ln
+        for ln in lines
+        if " && " in ln
+        and not ln.lstrip().startswith(("#", "if "))
+        and not ln.endswith("|| exit $?")
+    ]
+    assert unguarded == []
+    assert "set -euo pipefail" in lines
+
+
+def _run_ci_setup(tmp_path, python3):
+    """Run .ci/run's set-up lines in a real bash on a PATH with python3 and no `python`.
+
+    apt-get, pip and mltools are shell functions that only log (they shadow the venv's
+    too), so this checks the venv logic without installing anything.
+    """
+    import os
+    import subprocess
+
+    from tests.conftest import REPO
+
+    text = (REPO / ".ci" / "run").read_text()
+    setup = next(ln for ln in text.splitlines() if "python3 -m venv .venv" in ln)
+    check = next(ln for ln in text.splitlines() if ln.startswith('test "$(command -v python)"'))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(python3)
+    script = "\n".join(
+        [
+            "set -euo pipefail",
+            'for f in apt-get pip mltools; do eval "$f() { echo $f \\"\\$*\\" >> log; }"; done',
+            "! command -v python",  # like a stock Debian: no `python`
+            setup,
+            check,
+            'python -c "import sys; print(sys.prefix)"',
+        ]
+    )
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    work = tmp_path / "clone"
+    work.mkdir()
+    proc = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    log = (work / "log").read_text() if (work / "log").exists() else ""
+    return proc, log, work, os
+
+
+@pytest.mark.slow
+def test_ci_setup_makes_and_uses_its_own_venv_from_python3(tmp_path):
+    import sys
+
+    proc, log, work, os = _run_ci_setup(tmp_path, sys._base_executable)
+    assert proc.returncode == 0, proc.stderr
+    assert os.path.realpath(proc.stdout.strip().splitlines()[-1]) == os.path.realpath(
+        work / ".venv"
+    )
+    assert log.splitlines() == [
+        "apt-get update",
+        "apt-get install -y libmagic1 rsync sshpass python3-venv",
+        "pip install .",
+        "mltools cpu",
+    ]
+
+
+def test_ci_setup_stops_when_the_venv_cannot_be_made(tmp_path):
+    fake = tmp_path / "fake-python3"
+    fake.write_text("#!/bin/sh\necho 'ensurepip is not available' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    proc, log, _, _ = _run_ci_setup(tmp_path, fake)
+    assert proc.returncode == 1
+    assert "pip" not in log and "mltools" not in log  # nothing ran after the failure
 
 
 def test_every_public_name_resolves():
@@ -241,3 +347,43 @@ def test_library_never_imports_the_cli_layer():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.startswith("mltools.cli")]
     assert offenders == []
+
+
+def test_usage_lines_name_arguments_in_capitals():
+    """`SRC DST`, `PATHS...`, `[FILE]...` as Click and man pages write them, not `{src}`."""
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    bad = []
+    for path, command in all_commands():
+        if not path or hasattr(command, "list_commands"):
+            continue
+        result = runner.invoke(app, [*path, "--help"], prog_name="mltools")
+        usage = next(ln for ln in result.output.splitlines() if ln.startswith("Usage:"))
+        if "{" in usage or any(
+            p.param_type_name == "argument" and p.metavar is None and p.name.upper() not in usage
+            for p in command.params
+        ):
+            bad.append(usage)
+    assert bad == []
+    sync = runner.invoke(app, ["sync", "--help"]).output
+    assert "Usage: mltools sync [OPTIONS] SRC DST" in sync
+
+
+def test_misspelled_top_level_command_gets_a_suggestion():
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["gpuu"])
+    assert result.exit_code == 2
+    assert "No such command 'gpuu'. Did you mean 'gpu'?" in result.output
+    result = CliRunner().invoke(app, ["gpu", "pik"])  # subcommands keep Typer's own
+    assert "Did you mean 'pick'?" in result.output
+
+
+def test_completion_help_lists_each_shell_on_its_own_line():
+    from typer.testing import CliRunner
+
+    out = CliRunner().invoke(app, ["completion", "--help"]).output
+    lines = [ln.strip() for ln in out.splitlines()]
+    for shell in ("bash", "zsh", "fish"):
+        assert any(ln.startswith(f"{shell}:") and f"completion {shell} >" in ln for ln in lines)

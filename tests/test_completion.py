@@ -156,3 +156,45 @@ def test_bash_completes_values(shim: dict[str, str]) -> None:
     presets = bash_complete(shim, "mltools", "ddp-doctor", "env", "")
     assert {"nccl-debug", "hang", "p2p-off", "ib-off", "fail-fast"} <= set(presets)
     assert bash_complete(shim, "mltools", "ddp-doctor", "env", "nc") == ["nccl-debug"]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_readme_bash_instructions_work_without_bash_completion(
+    shim: dict[str, str], tmp_path: Path
+) -> None:
+    """Run the README's bash lines in a fresh HOME, then TAB in an interactive bash that
+    reads only that ~/.bashrc (no /etc/bash.bashrc, so no bash-completion package)."""
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("<!-- section: completion -->", 1)[1].split("```bash\n", 1)[1]
+    block = block.split("\n```", 1)[0]
+    bash_part = block.split("# bash", 1)[1].split("\n# zsh", 1)[0]
+    lines = [ln for ln in bash_part.splitlines()[1:] if ln and not ln.startswith("#")]
+    assert lines, "the README's bash completion lines are gone"
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**shim, "HOME": str(home)}
+    subprocess.run(
+        ["bash", "--norc", "--noprofile", "-e", "-c", "\n".join(lines)],
+        env=env,
+        check=True,
+        timeout=60,
+    )
+    probe = (
+        "type _init_completion >/dev/null 2>&1 && echo 'bash-completion is loaded'\n"
+        "spec=$(complete -p mltools) || exit 3\n"
+        'func=$(printf "%s" "$spec" | sed -n "s/.*-F \\([^ ]*\\).*/\\1/p")\n'
+        "COMP_WORDS=(mltools ck); COMP_CWORD=1\n"
+        '"$func" mltools\n'
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    out = subprocess.run(
+        ["bash", "--rcfile", str(home / ".bashrc"), "-i", "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "bash-completion is loaded" not in out.stdout
+    assert out.stdout.split() == ["ckpt"]

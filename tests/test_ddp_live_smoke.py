@@ -28,17 +28,19 @@ def _smoke_processes(parent_pid: int) -> list[int]:
     return left
 
 
-def _smoke(*args: str) -> tuple[int, dict]:
+def _smoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
     import subprocess
     import sys
 
     from tests.conftest import mltools_env
 
+    if "--startup-timeout" not in args:  # starting torch on this small shared box is slow
+        args = (*args, "--startup-timeout", "180")
     before = set(psutil.Process().children(recursive=True))  # e.g. loky's reusable workers
     proc = subprocess.Popen(
         [sys.executable, "-m", "mltools", "ddp-doctor", "smoke", "--json", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        text=True, env=mltools_env(),
+        text=True, env=mltools_env(env),
     )  # fmt: skip
     out, err = proc.communicate(timeout=300)  # the bound: a fault must be named well within it
     assert _smoke_processes(proc.pid) == [], "smoke left processes behind"
@@ -148,5 +150,28 @@ def test_ranks_that_do_not_start_in_time_are_named():
     assert code == 5
     assert data["ok"] is False and data["kind"] == "startup"
     assert data["culprits"] == [0, 1]
-    assert data["verdict"] == "ranks [0, 1] did not start within 1s"
+    assert data["verdict"].startswith("ranks [0, 1] did not start within 1s (rank 0: ")
     assert [r["status"] for r in data["ranks"]] == ["not_started", "not_started"]
+
+
+def test_a_rank_frozen_during_init_is_named_within_the_timeout():
+    """SIGSTOP during init: named as stopped after --timeout, not after a startup minute."""
+    code, data = _smoke("--backend", "gloo", "--timeout", STEP_TIMEOUT, "--inject", "freeze")
+    assert code == 5
+    assert data["kind"] == "hang" and data["culprits"] == [1]
+    assert data["verdict"].startswith("step init hung (no progress in 15s); culprit rank(s): 1")
+    assert "is stopped (state T" in data["verdict"]
+    assert data["hang"]["kind"] == "stopped"
+    assert {r["rank"]: r["state"] for r in data["hang"]["ranks"]}[1] == "stopped"
+
+
+def test_a_bad_gloo_socket_ifname_names_the_variable_and_the_fix():
+    code, data = _smoke(
+        "--backend", "gloo", "--timeout", "60", env={"GLOO_SOCKET_IFNAME": "bogus0"}
+    )  # fmt: skip
+    assert code == 5
+    assert data["cause"] == (
+        "GLOO_SOCKET_IFNAME names a network interface this host does not have (bogus0)"
+    )
+    assert "ip -br addr" in data["fix"]
+    assert "cause: GLOO_SOCKET_IFNAME names" in data["verdict"]

@@ -93,10 +93,10 @@ def test_verdict_names_the_odd_rank_among_eight():
 
 
 def test_verdict_slow_rank_is_not_stuck():
-    states = [_state(0, ALL_REDUCE), _state(1, LOADER, state="slow")]
+    states = [_state(0, ALL_REDUCE), _state(1, LOADER, state="progressing")]
     sentence, kind, culprits = hang.verdict(states)
     assert (kind, culprits) == ("odd_rank_slow", [1])
-    assert "busy (stack moving)" in sentence
+    assert "(never reaching the collective) while rank 0 waits in all_reduce" in sentence
 
 
 def test_verdict_mismatch_minority_and_tie():
@@ -112,8 +112,8 @@ def test_verdict_exited_rank_and_progressing():
     gone = hang.RankState(1, 1001, "exited", None, None, None, error="exited")
     sentence, kind, culprits = hang.verdict([_state(0, ALL_REDUCE), gone])
     assert (kind, culprits) == ("exited", [1])
-    assert sentence.startswith("rank 1 exited while rank 0 waits in all_reduce")
-    moving = hang.verdict([_state(0, ALL_REDUCE, "slow"), _state(1, LOADER, "slow")])
+    assert sentence.startswith("rank 1 (pid 1001) exited while rank 0 waits in all_reduce")
+    moving = hang.verdict([_state(0, ALL_REDUCE, "progressing"), _state(1, LOADER, "progressing")])
     assert moving[1:] == ("progressing", [])
 
 
@@ -340,7 +340,17 @@ def test_hang_unknown_pid_is_a_one_line_error(cli):
 def test_hang_pid_that_is_not_a_rank_says_so(cli):
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        result = cli("ddp-doctor", "hang", "--pid", str(proc.pid), "--samples", "1", "--json")
+        result = cli(
+            "ddp-doctor",
+            "hang",
+            "--pid",
+            str(proc.pid),
+            "--samples",
+            "1",
+            "--window",
+            "1",
+            "--json",
+        )
         assert result.exit_code == 0, result.stderr
         data = json.loads(result.stdout)
         assert data["ranks"][0]["pid"] == proc.pid
@@ -360,7 +370,7 @@ def test_hang_without_pyspy_is_missing_dependency(cli, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
     result = cli("ddp-doctor", "hang")
     assert result.exit_code == 7
-    assert "py-spy" in result.stderr and "mltools[pyspy]" in result.stderr
+    assert "py-spy" in result.stderr and "mltools-cli[pyspy]" in result.stderr
 
 
 def test_smoke_without_torch_is_missing_dependency(cli, monkeypatch):
@@ -368,7 +378,7 @@ def test_smoke_without_torch_is_missing_dependency(cli, monkeypatch):
     result = cli("ddp-doctor", "smoke")
     assert result.exit_code == 7
     assert result.stderr.startswith("mltools: error: PyTorch is needed")
-    assert "mltools[torch]" in result.stderr
+    assert "mltools-cli[torch]" in result.stderr
 
 
 @pytest.mark.parametrize(

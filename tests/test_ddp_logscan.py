@@ -42,12 +42,19 @@ def test_catalogue_has_the_stable_ids_and_complete_entries():
 
 
 def test_every_catalogue_id_has_two_differently_worded_fixtures():
-    counts = Counter(expected_id(p) for p in FAILING)
+    """Our own fixtures plus the real corpus (tests/fixtures/ddp_logs_real) cover every id."""
+    from tests.ddp_corpus import load
+
+    ours = Counter(expected_id(p) for p in FAILING)
+    counts = ours + Counter(e.expected for e in load())
     for entry_id in catalogue_ids():
+        if entry_id == "rank_failed":  # the generic fallback: the corpus's "generic" logs
+            assert counts["generic"] >= 2
+            continue
         assert counts[entry_id] >= 2, entry_id
-    for entry_id in counts:
+    for entry_id in ours:
         texts = {p.read_text() for p in FAILING if expected_id(p) == entry_id}
-        assert len(texts) == counts[entry_id]
+        assert len(texts) == ours[entry_id]
 
 
 @pytest.mark.parametrize("path", FAILING, ids=lambda p: p.name)
@@ -155,7 +162,8 @@ def test_specific_cause_beats_generic_exception_and_generic_needs_no_cause():
     )
     ids = [f.id for f in analyze_text(log).findings]
     assert ids == ["no_backend_for_device", "rank_exception"]
-    assert analyze_text("[rank0]: ChildFailedError: \n").findings == []
+    # the launcher's wrapper exception is not a cause, but a failed job is never "clean"
+    assert [f.id for f in analyze_text("[rank0]: ChildFailedError: \n").findings] == ["rank_failed"]
 
 
 def test_oom_while_loading_checkpoint_is_oom_on_resume_but_plain_oom_is_not():
@@ -277,3 +285,192 @@ def test_cli_log_bad_inputs(cli, tmp_path):
     result = cli("ddp-doctor", "log", "--json", str(binary))
     assert result.exit_code == 0
     assert json.loads(result.stdout)["findings"] == []
+
+
+# ---- issue 15: never silent on a failure; messy pastes; new ids -----------------------
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        "E0101 00:00:00.000 1 api.py:1] failed (exitcode: 1) local_rank: 0 (pid: 9) of binary: py\n",
+        "  exitcode  : 3 (pid: 77)\n",
+        'Traceback (most recent call last):\n  File "train.py", line 3, in <module>\n',
+        "host:1:2 [0] NCCL INFO init.cc:1350 -> 3\n",
+        "terminate called after throwing an instance of 'std::bad_alloc'\n",
+        "Aborted (core dumped)\n",
+        "[rank0]:[E ProcessGroupNCCL.cpp:1182] [Rank 0] NCCL watchdog thread terminated\n",
+        "2024-01-01 12:00:00 ERROR    something broke\n",
+    ],
+)
+def test_a_failed_job_is_never_called_clean(log):
+    report = analyze_text("step 1 loss 0.5\n" + log)
+    assert report.findings, log
+    assert report.findings[0].root_cause and report.findings[0].line == 2
+
+
+def test_generic_failure_names_the_rank_and_the_line():
+    report = analyze_text("[rank3]: all good\n[rank3]: Aborted (core dumped)\n")
+    (finding,) = report.findings
+    assert (finding.id, finding.rank, finding.line) == ("rank_failed", 3, 2)
+    assert "core dumped" in finding.evidence[0].text
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        "Epoch 1: 100%|##########| 10/10 [00:01<00:00]\nSaving checkpoint\nDone.\n",
+        "[W reducer.cpp:1303] Warning: find_unused_parameters=True was specified in DDP constructor,"
+        " but did not find any unused parameters in the forward pass.\n",
+        "host:1:1 [0] NCCL INFO Channel 00/0 : 0[0] -> 1[1] via P2P/IPC\n"
+        "host:1:1 [0] NCCL INFO comm 0x1 rank 0 nranks 2 cudaDev 0 busId 1000 - Init COMPLETE\n",
+    ],
+)
+def test_benign_logs_stay_clean(log):
+    assert analyze_text(log).findings == []
+
+
+def test_progress_bar_glued_lines_and_carriage_returns():
+    glued = (
+        "Loading shards:   0%|          | 0/2 [00:00<?, ?it/s]WARNING:torch.distributed.elastic."
+        "multiprocessing.api:Sending process 5 closing signal SIGTERM   ERROR:torch.distributed."
+        "elastic.multiprocessing.api:failed (exitcode: -9) local_rank: 4 (pid: 6) of binary: py   "
+        "Traceback (most recent call last):\n"
+    )
+    assert analyze_text(glued).findings[0].id == "killed_by_signal"
+    cr = (
+        " 10%|#         | 1/10\r 20%|##        | 2/10\r[rank1]: RuntimeError: CUDA out of memory.\n"
+    )
+    finding = analyze_text(cr).findings[0]
+    assert (finding.id, finding.rank) == ("cuda_oom", 1)
+
+
+def test_terminal_wrapped_watchdog_timeout_is_still_a_timeout():
+    log = (
+        "[rank2]:[E424 01:11:21.1 ProcessGroupNCCL.cpp:629] [Rank 2] Watchdog caught collective"
+        " operation timeout: WorkNCCL(SeqNum=4, OpTy\n"
+        "pe=BROADCAST, NumelIn=112, NumelOut=112, Timeout(ms)=1800000) ran for 1800010 ms\n"
+    )
+    assert analyze_text(log).findings[0].id == "nccl_timeout"
+
+
+def test_watchdog_wrapped_cuda_errors_are_read_for_what_they_carry():
+    def first(what):
+        return analyze_text(
+            "[rank0]:[E117 11:40:54.2 ProcessGroupNCCL.cpp:1595] [PG ID 0 PG GUID 0(default_pg) "
+            f"Rank 0] Process group watchdog thread terminated with exception: CUDA error: {what}\n"
+            "[rank0]:[E ProcessGroupNCCL.cpp:537] Some NCCL operations have failed or timed out.\n"
+        ).findings[0]
+
+    assert first("an illegal memory access was encountered").id == "illegal_memory_access"
+    assert first("out of memory").id == "cuda_oom"
+    assert first("uncorrectable ECC error encountered").id == "gpu_hardware"
+    assert first("device-side assert triggered").id == "device_side_assert"
+    unknown = first("unspecified launch failure")  # no id for it: a cause, not "a timeout"
+    assert (unknown.id, unknown.rank) == ("rank_exception", 0)
+
+
+def test_cpp_terminate_what_reports():
+    log = (
+        "terminate called after throwing an instance of 'c10::DistBackendError'\n"
+        "  what():  [PG ID 0 PG GUID 0(default_pg) Rank 2] Process group watchdog thread "
+        "terminated with exception: CUDA error: an illegal memory access was encountered\n"
+    )
+    assert analyze_text(log).findings[0].id == "illegal_memory_access"
+
+
+def test_nccl_warn_and_return_code_chains_carry_the_cause():
+    warn = (
+        "h:139:1092 [7] socket.c:485 NCCL WARN socketStartConnect: Connect to 10.0.0.82<38455>"
+        " failed : Software caused connection abort\n"
+        "h:139:1092 [7] NCCL INFO transport/net.cc:687 -> 2\n"
+    )
+    assert analyze_text(warn).findings[0].id == "nccl_system_error"
+    chain_only = (
+        "h:1:2 [0] NCCL INFO misc/socket.cc:564 -> 2\nh:1:2 [0] NCCL INFO group.cc:64 -> 2\n"
+    )
+    finding = analyze_text(chain_only).findings[0]
+    assert (finding.id, finding.rank) == ("nccl_system_error", 0)
+    cuda = "h:1:2 [3] include/alloc.h:102 NCCL WARN Cuda failure 1 'invalid argument'\n"
+    assert analyze_text(cuda).findings[0].id == "nccl_unhandled_cuda"
+    oom = "h:1:2 [3] include/alloc.h:178 NCCL WARN Cuda failure 2 'out of memory'\n"
+    assert analyze_text(oom).findings[0].id == "cuda_oom"
+
+
+def test_a_closed_socket_is_the_victim_and_the_oom_next_to_it_the_cause():
+    log = (
+        "n:1:2 [0] misc/socket.cc:49 NCCL WARN socketProgress: Connection closed by remote peer n\n"
+        "n:1:2 [0] NCCL INFO misc/socket.cc:749 -> 6\n"
+        "n:3:4 [3] include/alloc.h:178 NCCL WARN Cuda failure 'out of memory'\n"
+    )
+    findings = analyze_text(log).findings
+    assert [f.id for f in findings] == ["cuda_oom", "peer_crashed"]
+    assert findings[0].rank == 3 and findings[0].victims == [0]
+
+
+def test_era_variants():
+    cases = {
+        "[rank5]:[E626 16:48:25.4 ProcessGroupNCCL.cpp:2268] [PG ID 0 PG GUID 0(default_pg) Rank 5]"
+        "  failure detected by watchdog at work sequence id: 120049": "nccl_timeout",
+        "init.cc:1247 NCCL WARN Mismatched collective detected, please check": (
+            "rank_mismatch_collective"
+        ),
+        "RuntimeError: cuda runtime error (3) : initialization error at THCGeneral.cpp:50": (
+            "cuda_init_fork"
+        ),
+        "RuntimeError: cuDNN version incompatibility: PyTorch was compiled against (8, 3, 2) but "
+        "linked against (8, 0, 3)": "version_mismatch",
+        "17:22:50-122539 ERROR    Could not load torch: cuDNN version incompatibility: PyTorch was "
+        "compiled  against (8, 7, 0) but found runtime version (8, 2, 4).": "version_mismatch",
+        "torch.distributed.elastic.rendezvous.api.RendezvousConnectionError: The connection to the"
+        " C10d store has failed.": "rendezvous_timeout",
+        "NVRM: Xid (PCI:0000:02:00): 79, GPU has fallen off the bus.": "gpu_hardware",
+        "  exitcode  : -11 (pid: 3304209)": "segfault",
+        "ValueError: `FlatParameter` requires uniform `requires_grad`": "fsdp_flat_param",
+        "NotImplementedError: DDPOptimizer backend: Found a higher order op in the graph.": (
+            "compile_ddp"
+        ),
+        "W1130 12:13:49.3 124326 torch/distributed/elastic/agent/server/api.py:723] Received 15 "
+        "death signal, shutting down workers": "agent_signal",
+        "[rank0]: ncclUnhandledCudaError: Call to CUDA function failed.": "nccl_unhandled_cuda",
+    }
+    for line, expected in cases.items():
+        assert analyze_text(line + "\n").findings[0].id == expected, line
+
+
+def test_tool_prefixes_are_stripped_and_give_the_rank():
+    mpi = "[1,2]<stdout>:h:29880:30398 [0] init.cc:497 NCCL WARN Duplicate GPU detected : rank 2\n"
+    finding = analyze_text(mpi).findings[0]
+    assert (finding.id, finding.rank) == ("duplicate_gpu", 2)
+    ray = "(RayWorkerWrapper pid=4009) [rank1]:[E ProcessGroupNCCL.cpp:1414] x ran for 600027 milliseconds before timing out.\n"
+    finding = analyze_text(ray).findings[0]
+    assert (finding.id, finding.rank) == ("nccl_timeout", 1)
+
+
+def test_a_frame_is_weak_evidence_that_a_real_error_line_outranks():
+    frames = (
+        "Traceback (most recent call last):\n"
+        '  File "/x/torch/_dynamo/backends/distributed.py", line 528, in compile_fn\n'
+        "    submod_compiler.run(*example_inputs)\n"
+        "TypeError: _convert_frame_assert() missing 1 required positional argument: 'hooks'\n"
+    )
+    assert [f.id for f in analyze_text(frames).findings][:1] == ["compile_ddp"]
+    oom = frames.replace(
+        "TypeError: _convert_frame_assert()", "torch.OutOfMemoryError: CUDA out of memory."
+    )
+    assert [f.id for f in analyze_text(oom).findings][:2] == ["cuda_oom", "compile_ddp"]
+
+
+def test_nvidia_smi_table_with_every_rank_on_gpu0_is_oom_on_resume_evidence():
+    table = (
+        "|    0     62250      C   /usr/bin/python3.6                          4903MiB |\n"
+        "|    0     62251      C   /usr/bin/python3.6                           725MiB |\n"
+        "|    0     62252      C   /usr/bin/python3.6                           725MiB |\n"
+        "|    1     62251      C   /usr/bin/python3.6                          4903MiB |\n"
+        "|    2     62252      C   /usr/bin/python3.6                          4903MiB |\n"
+    )
+    assert [f.id for f in analyze_text(table).findings] == ["oom_on_resume"]
+    oom = "[rank0]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    assert [f.id for f in analyze_text(oom + table).findings] == ["oom_on_resume"]
+    one_each = "|    0     1      C   python   10MiB |\n|    1     2      C   python   10MiB |\n"
+    assert analyze_text(one_each).findings == []

@@ -16,6 +16,7 @@ from mltools.units import parse_size
 from tests import _gpu_fixtures
 from tests._fake_nvml import GiB, gpu
 from tests._gpu_fixtures import FAKE_RUN, fake_cli
+from tests._nvml_double import write_spec
 from tests.conftest import mltools_env
 
 fake_nvml = _gpu_fixtures.fake_nvml
@@ -141,7 +142,8 @@ def test_pick_cli_errors(fake_nvml, cli):
     fake_nvml({"gpus": [gpu(0, util_gpu=90), gpu(1)]})
     result = cli("gpu", "pick", "-n", "2")
     assert result.exit_code == ExitCode.UNAVAILABLE
-    assert result.stdout == ""
+    # the env format's failure word: `export $(...)` and `eval "$(...)"` fail on it
+    assert result.stdout == "mltools-gpu-pick-failed\n"
     assert result.stderr.splitlines()[0].startswith("mltools: error: 1 of 2 GPUs qualify, 2 needed")
     result = cli("gpu", "pick", "--min-free-mem", "lots")
     assert result.exit_code == ExitCode.USAGE
@@ -193,8 +195,8 @@ def test_run_without_free_gpus_and_bad_command():
 
 
 def test_run_waits_until_a_gpu_frees_up(tmp_path):
-    spec_file = tmp_path / "gpus.json"
-    spec_file.write_text(json.dumps({"gpus": [gpu(0, util_gpu=95)]}))
+    spec_file = tmp_path / "gpus.txt"  # the C double re-reads it at every nvmlInit
+    write_spec(spec_file, {"gpus": [gpu(0, util_gpu=95)]})
     env = mltools_env({"MLTOOLS_TEST_FAKE_NVML": json.dumps({"spec_file": str(spec_file)})})
     proc = subprocess.Popen(
         [sys.executable, FAKE_RUN, "gpu", "run", "--wait", "--poll", "0.2", "--timeout", "60",
@@ -204,10 +206,8 @@ def test_run_waits_until_a_gpu_frees_up(tmp_path):
     try:
         first = proc.stderr.readline()
         assert first.startswith("waiting for 1 free GPU(s)")
-        # replace the file in one step: the poller must never read it truncated or half-written
-        freed = tmp_path / "gpus.json.new"
-        freed.write_text(json.dumps({"gpus": [gpu(0, util_gpu=0)]}))
-        os.replace(freed, spec_file)
+        # write_spec replaces the file in one step: never read truncated or half-written
+        write_spec(spec_file, {"gpus": [gpu(0, util_gpu=0)]})
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -131,7 +131,7 @@ def convert_checkpoint(
                 warnings.simplefilter("ignore")
                 root = load_checkpoint(src_p, map_location="cpu", weights_only=False)
         elif ckpt.format == "torch-dcp":
-            root = load_dcp(ckpt)
+            root = load_dcp(ckpt)  # .metadata and non-tensor entries through the allowlist
         else:
             root = ckpt.root
         node = select_path(root, select) if select else root
@@ -208,6 +208,20 @@ def _flat_tensors(tree: Any, torch: Any) -> tuple[dict[str, Any], list[str]]:
             )
 
     put("", tree)
+    from mltools.ckpt.safetensors_header import TO_SAFETENSORS
+
+    for name, t in flat.items():
+        dtype = str(t.dtype).removeprefix("torch.")
+        if dtype not in TO_SAFETENSORS:
+            raise CheckpointError(
+                f"safetensors has no {dtype} dtype (tensor {name}); nothing was written",
+                hint="use --to pt, or --dtype to cast floating-point tensors",
+            )
+        if t.is_quantized or t.layout != torch.strided:
+            raise CheckpointError(
+                f"safetensors holds only dense tensors; {name} is {t.layout}",
+                hint="use --to pt",
+            )
     seen: dict[tuple[int, int], str] = {}
     shared: list[str] = []
     for name, t in flat.items():

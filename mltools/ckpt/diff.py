@@ -30,7 +30,13 @@ class ValueDiff:
 
 @dataclass
 class DiffReport:
-    """The answer of ``diff_checkpoints``; ``identical`` is False on any difference."""
+    """The answer of ``diff_checkpoints``.
+
+    ``identical`` is False on any difference found, True only when the values were
+    compared too and every byte matched, and None when names, shapes and dtypes match but
+    the values were not compared (``values=False``): two files with different weights are
+    never called identical without looking at them.
+    """
 
     a: str
     b: str
@@ -43,7 +49,7 @@ class DiffReport:
     common: int
     values_compared: bool = False
     value_diffs: list[ValueDiff] = field(default_factory=list)
-    identical: bool = True
+    identical: bool | None = None
 
 
 def _normalise(names: dict[str, TensorMeta], prefixes: list[str]) -> dict[str, TensorMeta]:
@@ -78,31 +84,60 @@ def _chunks(t: Any) -> Iterator[Any]:
         yield t[i : i + step].reshape(-1)
 
 
-def compare_values(a: Any, b: Any) -> tuple[float, float]:
-    """(max |a-b|, max |a-b| / |b|) over pieces of both tensors, so memory stays bounded.
+def _as_bytes(t: Any) -> Any:
+    import torch
 
-    NaN in both places counts as equal; NaN in one place is an infinite difference.
+    t = t.contiguous()
+    return t.view(torch.uint8)
+
+
+def compare_values(a: Any, b: Any) -> tuple[float, float, bool]:
+    """(max |a-b|, max |a-b| / |b|, bytes equal) over pieces of both tensors, memory bounded.
+
+    Equality is of the real bytes when the dtypes match (exact for uint64, fp8, bits16 ...,
+    where a float64 comparison would round); the differences are numeric (NaN in both places
+    counts as equal, NaN in one place is an infinite difference), or NaN when the dtype has
+    no arithmetic (bits, fp4).
     """
     import torch
 
     max_abs = 0.0
     max_rel = 0.0
+    same_dtype = a.dtype == b.dtype
+    equal = tuple(a.shape) == tuple(b.shape)
+    numeric = True
     for ca, cb in zip(_chunks(a), _chunks(b)):
-        if ca.is_complex() or cb.is_complex():
-            ca, cb = ca.to(torch.complex128), cb.to(torch.complex128)
-        else:
-            ca, cb = ca.to(torch.float64), cb.to(torch.float64)
-        d = (ca - cb).abs()
-        both_nan = torch.isnan(ca) & torch.isnan(cb)
+        if same_dtype:
+            equal = equal and bool(torch.equal(_as_bytes(ca), _as_bytes(cb)))
+        if not numeric:
+            continue
+        try:
+            if ca.is_complex() or cb.is_complex():
+                fa, fb = ca.to(torch.complex128), cb.to(torch.complex128)
+            else:
+                fa, fb = ca.to(torch.float64), cb.to(torch.float64)
+        except (RuntimeError, NotImplementedError, TypeError):
+            numeric = False
+            continue
+        d = (fa - fb).abs()
+        both_nan = torch.isnan(fa) & torch.isnan(fb)
         d = torch.where(both_nan, torch.zeros_like(d), d)
         d = torch.nan_to_num(d, nan=float("inf"))
         if d.numel() == 0:
             continue
         max_abs = max(max_abs, float(d.max()))
-        rel = d / cb.abs().clamp_min(torch.finfo(torch.float64).tiny)
+        rel = d / fb.abs().clamp_min(torch.finfo(torch.float64).tiny)
         rel = torch.where(d == 0, torch.zeros_like(rel), rel)
         max_rel = max(max_rel, float(rel.max()))
-    return max_abs, max_rel
+    if not same_dtype:
+        equal = equal and numeric and max_abs == 0.0
+    if not numeric:
+        max_abs = max_rel = 0.0 if equal else float("nan")
+    elif same_dtype and not equal and max_abs == 0.0:
+        max_abs = max_rel = float(
+            "nan"
+        )  # bytes differ where float64 cannot tell (-0.0, NaN bits, >2**53)
+    return max_abs, max_rel, equal
 
 
 def diff_checkpoints(
@@ -165,15 +200,16 @@ def diff_checkpoints(
                 tb = src_b.tensor(mb, raw_quantized=True)
                 if not (isinstance(ta, torch.Tensor) and isinstance(tb, torch.Tensor)):
                     continue
-                max_abs, max_rel = compare_values(ta, tb)
-                report.value_diffs.append(ValueDiff(name, max_abs, max_rel, max_abs == 0.0))
+                max_abs, max_rel, equal = compare_values(ta, tb)
+                report.value_diffs.append(ValueDiff(name, max_abs, max_rel, equal))
                 done += ma.nbytes
                 if on_progress is not None:
                     on_progress(done, total)
         report.values_compared = True
-    report.identical = not (
+    different = bool(
         only_a or only_b or shapes or dtypes or any(not v.equal for v in report.value_diffs)
     )
+    report.identical = False if different else (True if report.values_compared else None)
     return report
 
 

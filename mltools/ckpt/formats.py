@@ -31,6 +31,50 @@ def _not_a_checkpoint(path: Path, why: str) -> CheckpointError:
     )
 
 
+# opcodes a protocol 0/1 pickle can start with (they have no PROTO header)
+_PROTO01_OPENERS = frozenset(b"(c}])NILFSVGJKMTUXi")
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    """Whether the first opcodes of ``path`` parse as pickle (up to 64 opcodes or STOP)."""
+    import pickletools
+
+    with open(path, "rb") as f:
+        data = f.read(65536)
+    count = 0
+    first = None
+    try:
+        for op, arg, _pos in pickletools.genops(data):
+            count += 1
+            if first is None:
+                first = (op.name, arg)
+            if op.name == "STOP" or count >= 64:
+                return True
+    except Exception:
+        pass
+    # a pickle that breaks off is still one if it opens with a well-formed global (scan: corrupt)
+    if first and first[0] in ("GLOBAL", "INST") and count >= 2:
+        module, _, name = str(first[1]).partition(" ")
+        return all(part.isidentifier() for part in (*module.split("."), *name.split(".")))
+    return False
+
+
+def _legacy_magic(path: Path) -> bool:
+    """Whether the first pickle of ``path`` is torch's legacy magic number (any protocol)."""
+    import pickletools
+
+    with open(path, "rb") as f:
+        data = f.read(64)
+    try:
+        for op, arg, _pos in pickletools.genops(data):
+            if op.name in ("PROTO", "FRAME"):
+                continue
+            return op.name in ("LONG1", "LONG", "LONG4", "INT") and arg == _LEGACY_MAGIC
+    except Exception:
+        return False
+    return False
+
+
 def find_index(directory: Path) -> Path | None:
     """The single ``*.index.json`` in ``directory`` (None if there is none)."""
     found = sorted(directory.glob("*.index.json"))
@@ -66,7 +110,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return SHARDED
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return ZIP
-    if head.startswith(_LEGACY_PREFIX):
+    if head.startswith(_LEGACY_PREFIX) or _legacy_magic(p):
         return LEGACY
     if len(head) >= 9:
         (header_len,) = struct.unpack("<Q", head[:8])
@@ -80,6 +124,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         if head.startswith(b"\x80\x02\x8a\x0a"):
             raise CheckpointError(f"truncated or corrupt legacy torch checkpoint: {p}")
         return PICKLE
+    if head[0] in _PROTO01_OPENERS and _looks_like_pickle(p):
+        return PICKLE  # protocol 0/1: torch.load(weights_only=False) would run it
     if head.lstrip()[:1] == b"{":
         try:
             with open(p, encoding="utf-8") as f:

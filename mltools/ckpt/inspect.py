@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections import Counter
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mltools.ckpt.reader import read_checkpoint, state_dict_of, walk
-from mltools.ckpt.records import OpaqueObject, StorageRef, TensorMeta
+from mltools.ckpt.records import OpaqueObject, StorageRef, TensorMeta, key_text
 from mltools.errors import UsageError
 
 KNOWN_PREFIXES = ("module.", "_orig_mod.")
@@ -77,21 +78,35 @@ def detect_prefix(names: list[str]) -> tuple[str | None, str | None]:
     return prefix, "+".join(kinds)
 
 
-def jsonable_value(value: Any, depth: int = 0) -> Any:
+class _Nodes:
+    """How many more values the renderings of one report may produce."""
+
+    def __init__(self, left: int = 200_000) -> None:
+        self.left = left
+
+
+def jsonable_value(value: Any, depth: int = 0, budget: _Nodes | None = None) -> Any:
     """A small, JSON-friendly rendering of a non-tensor value (opaque objects as dicts)."""
-    if depth > 4 and isinstance(value, (OpaqueObject, dict, list, tuple, set, frozenset)):
+    budget = budget if budget is not None else _Nodes(20_000)
+    budget.left -= 1
+    if (depth > 4 or budget.left < 0) and isinstance(
+        value, (OpaqueObject, dict, list, tuple, set, frozenset)
+    ):
         return "..."
     if isinstance(value, OpaqueObject):
         out: dict[str, Any] = {"__class__": value.qualname}
         attrs = value.attributes()
         if attrs:
             out.update(
-                {str(k): jsonable_value(v, depth + 1) for k, v in list(attrs.items())[:_MAX_ITEMS]}
+                {
+                    key_text(k): jsonable_value(v, depth + 1, budget)
+                    for k, v in list(attrs.items())[:_MAX_ITEMS]
+                }
             )
         elif value.args:
-            out["args"] = jsonable_value(list(value.args), depth + 1)
+            out["args"] = jsonable_value(list(value.args), depth + 1, budget)
         elif value.state is not None:
-            out["state"] = jsonable_value(value.state, depth + 1)
+            out["state"] = jsonable_value(value.state, depth + 1, budget)
         return out
     if isinstance(value, TensorMeta):
         return {"__tensor__": value.dtype, "shape": list(value.shape)}
@@ -101,13 +116,13 @@ def jsonable_value(value: Any, depth: int = 0) -> Any:
         return f"<storage {value.dtype}[{value.numel}]>"
     if isinstance(value, dict):
         items = list(value.items())
-        out = {str(k): jsonable_value(v, depth + 1) for k, v in items[:_MAX_ITEMS]}
+        out = {key_text(k): jsonable_value(v, depth + 1, budget) for k, v in items[:_MAX_ITEMS]}
         if len(items) > _MAX_ITEMS:
             out["..."] = f"{len(items) - _MAX_ITEMS} more"
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
         items = list(value)
-        rendered = [jsonable_value(v, depth + 1) for v in items[:_MAX_ITEMS]]
+        rendered = [jsonable_value(v, depth + 1, budget) for v in items[:_MAX_ITEMS]]
         if len(items) > _MAX_ITEMS:
             rendered.append(f"... {len(items) - _MAX_ITEMS} more")
         return rendered
@@ -120,6 +135,50 @@ def jsonable_value(value: Any, depth: int = 0) -> Any:
     if isinstance(value, complex):
         return str(value)
     return repr(value)[:_MAX_STR]
+
+
+_BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _view_key(t: TensorMeta) -> tuple[Any, ...]:
+    """Two records are the same tensor when they view the same bytes the same way."""
+    if t.storage is None:
+        return ("nostorage", id(t))
+    return (t.storage.file, t.storage.key, t.dtype, t.storage_offset, t.shape, t.stride)
+
+
+def _parameters_and_buffers(
+    tensors: list[TensorMeta], originals: dict[int, TensorMeta], sd_ids: set[int]
+) -> tuple[int, int]:
+    """(parameter elements, buffer elements), each tensor counted once however often it is named.
+
+    When the file holds ``Parameter`` objects (a whole pickled module) they are the
+    parameters; in a plain state dict, parameters are its floating-point tensors other
+    than BatchNorm's running statistics (integer tensors can never be trained).
+    """
+    flagged = any(t.parameter for t in tensors)
+    seen: set[tuple[Any, ...]] = set()
+    params = buffers = 0
+    for t in tensors:
+        original = originals.get(id(t), t)
+        key = _view_key(original)
+        if key in seen:
+            continue
+        seen.add(key)
+        if flagged:
+            is_param = t.parameter
+            is_buffer = not is_param and "_buffers" in t.path
+        else:
+            in_sd = id(original) in sd_ids
+            floating = t.dtype.startswith(("float", "bfloat", "complex"))
+            buffer_name = t.name.rsplit(".", 1)[-1] in _BUFFER_NAMES
+            is_param = in_sd and floating and not buffer_name
+            is_buffer = in_sd and not is_param
+        if is_param:
+            params += t.numel
+        elif is_buffer:
+            buffers += t.numel
+    return params, buffers
 
 
 def inspect_checkpoint(
@@ -138,15 +197,21 @@ def inspect_checkpoint(
     except re.error as exc:
         raise UsageError(f"bad --filter regular expression {filter!r}: {exc}") from None
     ckpt = read_checkpoint(path)
+    nodes = _Nodes()
     tensors: list[TensorMeta] = []
     metadata: dict[str, Any] = {}
+    originals: dict[int, TensorMeta] = {}  # id(copy) -> the object in the tree
     for key_path, leaf in walk(ckpt.root):
         name = ".".join(key_path)
         if isinstance(leaf, TensorMeta):
-            leaf.path, leaf.name = key_path, name
-            tensors.append(leaf)
+            # one record per place: a tensor object referenced twice (tied weights of a
+            # whole-module file) keeps both names
+            placed = copy.copy(leaf)
+            placed.path, placed.name = key_path, name
+            originals[id(placed)] = leaf
+            tensors.append(placed)
         else:
-            metadata[name or "<root>"] = jsonable_value(leaf)
+            metadata[name or "<root>"] = jsonable_value(leaf, 0, nodes)
     if ckpt.metadata:
         metadata["__metadata__"] = jsonable_value(ckpt.metadata)
     selected = [t for t in tensors if pattern is None or pattern.search(t.name)]
@@ -159,11 +224,13 @@ def inspect_checkpoint(
         by_dtype[t.dtype] += t.nbytes
         if t.storage is not None:
             storages[(t.storage.file, t.storage.key)] = t.storage.nbytes
-    sd_names = {id(t) for t in state_dict.values()}
+    sd_ids = {id(t) for t in state_dict.values()}
+    params, buffers = _parameters_and_buffers(selected, originals, sd_ids)
     totals = {
         "tensors": len(selected),
         "numel": sum(t.numel for t in selected),
-        "parameters": sum(t.numel for t in selected if id(t) in sd_names),
+        "parameters": params,
+        "buffers": buffers,
         "bytes": sum(t.nbytes for t in selected),
         "storage_bytes": sum(storages.values()),
         "bytes_by_dtype": dict(sorted(by_dtype.items(), key=lambda kv: -kv[1])),

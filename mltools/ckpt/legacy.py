@@ -8,25 +8,27 @@ data is read.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import struct
 from pathlib import Path
 
-from mltools.ckpt.errors import CheckpointError
+from mltools.ckpt.errors import CheckpointError, UnsafePickleError
+from mltools.ckpt.pickle_vm import BoundedReader, run_guarded
 from mltools.ckpt.records import ITEMSIZE, Checkpoint
 from mltools.ckpt.unpickler import SymbolicUnpickler
 
 
-def _load_one(f, path: Path, *, legacy: bool = False) -> tuple[object, SymbolicUnpickler]:
+def _load_one(
+    f: BoundedReader, path: Path, *, legacy: bool = False
+) -> tuple[object, SymbolicUnpickler]:
     unpickler = SymbolicUnpickler(f, legacy=legacy, file_name=str(path))
     try:
-        return unpickler.load(), unpickler
-    except CheckpointError:
+        return run_guarded(unpickler), unpickler
+    except UnsafePickleError:
         raise
-    except Exception as exc:
+    except CheckpointError as exc:
         raise CheckpointError(
-            f"truncated or corrupt legacy torch checkpoint: {path} ({type(exc).__name__})",
+            f"truncated or corrupt legacy torch checkpoint: {path} ({exc})",
             hint="the file was cut short or damaged; re-copy or re-save it",
         ) from None
 
@@ -35,7 +37,8 @@ def read_legacy_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Parse a legacy torch checkpoint into a ``Checkpoint`` (tensor data not read)."""
     p = Path(path)
     size = p.stat().st_size
-    with open(p, "rb") as f:
+    with open(p, "rb") as raw_file:
+        f = BoundedReader(raw_file)
         for _ in range(3):  # magic number, protocol version, sys_info
             _load_one(f, p)
         root, unpickler = _load_one(f, p, legacy=True)
@@ -45,14 +48,16 @@ def read_legacy_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         pos = f.tell()
         for key in keys:
             ref = unpickler.storages.get(str(key))
-            f.seek(pos)
-            raw = f.read(8)
+            raw_file.seek(pos)
+            raw = raw_file.read(8)
             if len(raw) != 8:
                 raise CheckpointError(
                     f"truncated legacy torch checkpoint: {p} (storage {key} missing)",
                     hint="the file was cut short; re-copy or re-save it",
                 )
             (numel,) = struct.unpack("<q", raw)
+            if numel < 0:
+                raise CheckpointError(f"corrupt legacy torch checkpoint: {p} (storage {key})")
             itemsize = ITEMSIZE.get(ref.dtype, 1) if ref else 1
             if ref is not None:
                 ref.offset = pos + 8
@@ -66,17 +71,3 @@ def read_legacy_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     return Checkpoint(
         path=str(p), format="torch-legacy", root=root, files=[str(p)], globals=unpickler.globals
     )
-
-
-def read_legacy_pickles(path: Path) -> bytes:
-    """The pickled object tree of a legacy checkpoint (for scanning)."""
-    with open(path, "rb") as f:
-        for _ in range(3):
-            _load_one(f, path)
-        start = f.tell()
-        unpickler = SymbolicUnpickler(f, legacy=True, record_only=True, file_name=str(path))
-        with contextlib.suppress(Exception):
-            unpickler.load()
-        end = f.tell()
-        f.seek(start)
-        return f.read(max(end - start, 1 << 20))  # more if the load broke off early

@@ -51,23 +51,43 @@ def auto_map_location() -> str:
 
 
 def _check_pickle(path: Path, weights_only: bool) -> None:
-    """Refuse dangerous globals always, and non-allowlisted ones when ``weights_only``."""
-    from mltools.ckpt.scan import scan_checkpoint
+    """Refuse what scan calls dangerous, corrupt or unknown always; with ``weights_only`` (the
+    default) refuse anything short of "safe" (torch's allowlist, torch's opcodes)."""
+    from mltools.ckpt.scan import CORRUPT, SAFE, UNSUPPORTED, scan_checkpoint
+    from mltools.ckpt.unpickler import UNKNOWN, unsafe_error
 
     report = scan_checkpoint(path)
     if report.dangerous:
-        from mltools.ckpt.unpickler import unsafe_error
-
         raise unsafe_error(report.dangerous[0])
-    if weights_only and report.to_allow and report.format != formats.DCP:
-        name = report.to_allow[0]
-        others = f" (and {len(report.to_allow) - 1} more)" if len(report.to_allow) > 1 else ""
-        raise UnsafePickleError(
-            f"weights_only=True refuses {name}{others} in {path}",
-            global_name=name,
-            hint=f"if you trust the file: torch.serialization.add_safe_globals([{name}]) "
-            "or weights_only=False (`--unsafe` on the command line)",
+    if report.verdict == CORRUPT:
+        raise CheckpointError(
+            f"cannot load {path}: {report.problems[0] if report.problems else 'corrupt'}",
+            hint="the file was cut short or damaged; re-copy or re-save it",
         )
+    if report.verdict == UNKNOWN:
+        name = report.unknown[0]
+        raise UnsafePickleError(
+            f"refusing to load {path}: it imports {name}, which names nothing importable",
+            global_name=name,
+            hint="a crafted or foreign file; `mltools ckpt scan` lists what it imports",
+        )
+    if not weights_only or report.verdict == SAFE:
+        return
+    if report.verdict == UNSUPPORTED:
+        raise UnsafePickleError(
+            f"weights_only=True cannot read {path}: {report.problems[0]}",
+            global_name="",
+            hint="re-save it with torch.save(..., pickle_protocol=2), or weights_only=False "
+            "(`--unsafe`) if you trust the file",
+        )
+    name = report.to_allow[0]
+    others = f" (and {len(report.to_allow) - 1} more)" if len(report.to_allow) > 1 else ""
+    raise UnsafePickleError(
+        f"weights_only=True refuses {name}{others} in {path}",
+        global_name=name,
+        hint=f"if you trust the file: torch.serialization.add_safe_globals([{name}]) "
+        "or weights_only=False (`--unsafe` on the command line)",
+    )
 
 
 def load_checkpoint(
@@ -100,18 +120,20 @@ def load_checkpoint(
     if fmt == formats.SAFETENSORS:
         return _load_safetensors(p, location)
     if fmt == formats.SHARDED:
-        from mltools.ckpt.sharded import read_index
+        from mltools.ckpt.sharded import read_index, shard_path
 
         index, weight_map, _ = read_index(p)
         merged: dict[str, Any] = {}
         for shard_name in dict.fromkeys(weight_map.values()):
-            merged.update(load_checkpoint(index.parent / shard_name, location, weights_only, mmap))
+            shard = shard_path(index, shard_name)
+            merged.update(load_checkpoint(shard, location, weights_only, mmap))
         return merged
     if fmt == formats.DCP:
         from mltools.ckpt.reader import read_checkpoint
         from mltools.ckpt.tensors import load_dcp
 
-        state = load_dcp(read_checkpoint(p))
+        _check_pickle(p, weights_only)
+        state = load_dcp(read_checkpoint(p), unsafe=not weights_only)
         return {k: v.to(location) if isinstance(v, torch.Tensor) else v for k, v in state.items()}
     _check_pickle(p, weights_only)
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from mltools.ckpt import formats
 from mltools.ckpt.errors import CheckpointError
-from mltools.ckpt.records import Checkpoint, OpaqueObject, TensorMeta
+from mltools.ckpt.records import Checkpoint, OpaqueObject, TensorMeta, key_text
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
@@ -45,37 +45,91 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 _MAX_DEPTH = 64
 
 
-def walk(obj: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+def _children(obj: Any) -> list[Any]:
+    if isinstance(obj, dict):
+        return list(obj.values())
+    if isinstance(obj, (list, tuple)):
+        return list(obj)
+    if isinstance(obj, OpaqueObject):
+        return list(obj.attributes().values())
+    return []
+
+
+def distinct_nodes(obj: Any, limit: int = 50_000_000) -> int:
+    """Distinct containers ``obj`` reaches plus their entries (each shared container once)."""
+    seen: set[int] = set()
+    stack = [obj]
+    entries = 0
+    while stack and len(seen) + entries < limit:
+        node = stack.pop()
+        if id(node) in seen or not isinstance(node, (dict, list, tuple, OpaqueObject)):
+            continue
+        seen.add(id(node))
+        children = _children(node)
+        entries += len(children)
+        stack.extend(children)
+    return len(seen) + entries
+
+
+class _Budget:
+    """Visits allowed to a tree walk: a few per distinct node, so shared references
+    (a 1 KB "billion laughs" pickle) cannot multiply the work."""
+
+    def __init__(self, root: Any) -> None:
+        self.left = 10_000 + 8 * distinct_nodes(root)
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise CheckpointError(
+                "corrupt or hostile checkpoint: its object tree repeats shared parts "
+                "far more often than it has parts (a 'billion laughs' pickle)"
+            )
+
+
+def walk(
+    obj: Any, path: tuple[str, ...] = (), _budget: _Budget | None = None
+) -> Iterator[tuple[tuple[str, ...], Any]]:
     """Yield (key path, leaf) for every leaf of nested dicts, lists and opaque objects' state.
 
-    Below ``_MAX_DEPTH`` levels a node is yielded whole (a leaf), whatever it holds.
+    Below ``_MAX_DEPTH`` levels a node is yielded whole (a leaf), whatever it holds. A
+    cycle is yielded as a leaf; the number of visits is bounded by the number of distinct
+    nodes (``CheckpointError`` beyond).
     """
+    budget = _budget or _Budget(obj)
+    cache: dict[int, bool] = getattr(budget, "cache", None) or {}
+    budget.cache = cache  # type: ignore[attr-defined]
+    budget.spend()
     if len(path) >= _MAX_DEPTH or isinstance(obj, TensorMeta):
         yield path, obj
     elif isinstance(obj, dict) and obj:
         for key, value in obj.items():
-            yield from walk(value, (*path, str(key)))
-    elif isinstance(obj, (list, tuple)) and obj and any(_has_tensor(v) for v in obj):
+            yield from walk(value, (*path, key_text(key)), budget)
+    elif isinstance(obj, (list, tuple)) and obj and any(_has_tensor(v, 0, cache) for v in obj):
         for i, value in enumerate(obj):
-            yield from walk(value, (*path, str(i)))
-    elif isinstance(obj, OpaqueObject) and _has_tensor(obj):
-        yield from walk(obj.attributes(), path)
+            yield from walk(value, (*path, str(i)), budget)
+    elif isinstance(obj, OpaqueObject) and _has_tensor(obj, 0, cache):
+        yield from walk(obj.attributes(), path, budget)
     else:
         yield path, obj
 
 
-def _has_tensor(obj: Any, depth: int = 0) -> bool:
+def _has_tensor(obj: Any, depth: int = 0, cache: dict[int, bool] | None = None) -> bool:
     if depth > 50:
         return False
     if isinstance(obj, TensorMeta):
         return True
-    if isinstance(obj, dict):
-        return any(_has_tensor(v, depth + 1) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return any(_has_tensor(v, depth + 1) for v in obj)
-    if isinstance(obj, OpaqueObject):
-        return _has_tensor(obj.attributes(), depth + 1)
-    return False
+    if not isinstance(obj, (dict, list, tuple, OpaqueObject)):
+        return False
+    if cache is None:
+        cache = {}
+    known = cache.get(id(obj))
+    if known is not None:
+        return known
+    cache[id(obj)] = False  # a cycle back here finds no tensor through itself
+    found = any(_has_tensor(v, depth + 1, cache) for v in _children(obj))
+    cache[id(obj)] = found
+    return found
 
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network")
@@ -98,7 +152,7 @@ def state_dict_of(obj: Any, select: str | None = None) -> tuple[dict[str, Tensor
         and not all(isinstance(v, TensorMeta) for v in obj.values())
     ):
         for key in STATE_DICT_KEYS:
-            if isinstance(obj.get(key), dict) and _has_tensor(obj[key]):
+            if isinstance(obj.get(key), dict) and _has_tensor(obj[key], 0, {}):
                 node, where = obj[key], key
                 break
     flat: dict[str, TensorMeta] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,13 @@ ITEMSIZE: dict[str, int] = {
     "qint32": 4,
     "quint4x2": 1,
     "quint2x4": 1,
+    "float4_e2m1fn_x2": 1,
+    "bits8": 1,
+    "bits16": 2,
+    "bits1x8": 1,
+    "bits2x4": 1,
+    "bits4x2": 1,
+    **{f"{s}int{n}": 1 for s in ("", "u") for n in range(1, 8)},
 }
 
 
@@ -63,19 +71,17 @@ class TensorMeta:
     storage: StorageRef | None = None
     device: str = "cpu"
     parameter: bool = False
+    quantizer: tuple[Any, ...] | None = None  # (scheme, scale(s), zero point(s)[, axis])
     name: str = ""  # dotted path, filled in when the tree is flattened
     path: tuple[str, ...] = ()
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
-        return self.numel * ITEMSIZE.get(self.dtype, 1)
+        return math.prod(self.shape) * ITEMSIZE.get(self.dtype, 1)
 
     def is_contiguous(self) -> bool:
         if self.stride is None:
@@ -155,3 +161,12 @@ class Checkpoint:
     files: list[str] = field(default_factory=list)
     globals: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)  # format-level metadata (safetensors)
+
+
+def key_text(key: Any) -> str:
+    """``str(key)`` for a dict key from a pickle, bounded (huge ints, long strings)."""
+    try:
+        text = key if isinstance(key, str) else str(key)
+    except (ValueError, RecursionError):
+        return f"<{type(key).__name__}>"
+    return text

@@ -10,6 +10,23 @@ from typing import Any
 from mltools.ckpt.errors import CheckpointError
 from mltools.ckpt.records import Checkpoint
 
+_MAX_INDEX_BYTES = 256 * 1024 * 1024
+
+
+def shard_path(index: Path, shard_name: str) -> Path:
+    """The shard ``shard_name`` next to ``index``: never absolute, never ``..``, never an index."""
+    from mltools.ckpt.dcp import confined
+
+    shard = confined(index.parent, shard_name, f"shard named in {index.name}:")
+    if shard.name.endswith(".index.json") or shard.resolve() == index.resolve():
+        raise CheckpointError(f"corrupt index file {index}: shard {shard_name!r} is an index file")
+    if not shard.is_file():
+        raise CheckpointError(
+            f"incomplete sharded checkpoint: {shard_name} (named in {index.name}) is missing",
+            hint="copy every shard listed in the index next to it",
+        )
+    return shard
+
 
 def read_index(path: Path) -> tuple[Path, dict[str, str], dict[str, Any]]:
     """Return (index file, weight_map, metadata) for an index file or a folder holding one."""
@@ -18,10 +35,15 @@ def read_index(path: Path) -> tuple[Path, dict[str, str], dict[str, Any]]:
     index = find_index(path) if path.is_dir() else path
     if index is None:
         raise CheckpointError(f"no *.index.json in {path}")
+    size = index.stat().st_size
+    if size > _MAX_INDEX_BYTES:
+        raise CheckpointError(f"corrupt index file {index}: {size} bytes is too big for an index")
     try:
         doc = json.loads(index.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"corrupt index file {index}: {exc}") from None
+        raise CheckpointError(f"corrupt index file {index}: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise CheckpointError(f"corrupt index file {index}: nested too deeply") from None
     weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
     if not isinstance(weight_map, dict):
         raise CheckpointError(f"corrupt index file {index}: no weight_map")
@@ -37,12 +59,7 @@ def read_sharded(path: str | os.PathLike[str]) -> Checkpoint:
     files: list[str] = []
     globals_: list[str] = []
     for shard_name in dict.fromkeys(weight_map.values()):
-        shard = index.parent / shard_name
-        if not shard.is_file():
-            raise CheckpointError(
-                f"incomplete sharded checkpoint: {shard_name} (named in {index.name}) is missing",
-                hint="copy every shard listed in the index next to it",
-            )
+        shard = shard_path(index, shard_name)
         part = read_checkpoint(shard)
         if not isinstance(part.root, dict):
             raise CheckpointError(f"shard {shard} does not hold a state dict")

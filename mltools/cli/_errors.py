@@ -45,14 +45,16 @@ def describe(exc: BaseException) -> tuple[str, str | None, int]:
 
 def report(exc: BaseException) -> int:
     """Print ``exc`` as ``mltools: error: ...`` (+ ``hint: ...``) on stderr; return the code."""
+    from mltools.cli._output import safe_text  # names in messages: control characters escaped
+
     message, hint, code = describe(exc)
     if code == ExitCode.INTERRUPTED:
         sys.stderr.write("\nmltools: interrupted\n")
     else:
         first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
-        sys.stderr.write(f"mltools: error: {first_line}\n")
+        sys.stderr.write(f"mltools: error: {safe_text(first_line)}\n")
         if hint:
-            sys.stderr.write(f"hint: {hint}\n")
+            sys.stderr.write(f"hint: {safe_text(hint)}\n")
     sys.stderr.flush()
     return code
 

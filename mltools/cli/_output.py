@@ -2,7 +2,13 @@
 
 Conventions: stdout carries data only; hints, warnings and progress go to
 stderr. Tables are rich tables on a TTY and plain aligned text when stdout is
-piped. ``NO_COLOR`` is respected (rich reads it too).
+piped. With ``NO_COLOR`` set or ``TERM=dumb`` nothing writes an escape code: no
+colour, no bold, no progress bars, no redraw in place (plain text as when piped).
+
+Every string that reaches the terminal goes through ``safe_text`` first (file
+names, command lines, messages with paths in them): control characters are shown
+as ``\\n``/``\\x1b``, and rich is only ever given ``Text`` objects, never markup,
+so a file named ``[bold]x`` prints as ``[bold]x``.
 """
 
 from __future__ import annotations
@@ -37,9 +43,66 @@ def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
 
 
+def plain_requested() -> bool:
+    """``NO_COLOR`` set (https://no-color.org) or ``TERM=dumb``: no escape codes at all."""
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
+def rich_stdout() -> bool:
+    """Whether stdout may get rich output (tables, redraws): a TTY that wants escape codes."""
+    return stdout_is_tty() and not plain_requested()
+
+
+def rich_stderr() -> bool:
+    """Whether stderr may get progress bars and status lines redrawn in place."""
+    return stderr_is_tty() and not plain_requested()
+
+
 def color_enabled() -> bool:
-    """Colour only on a TTY and only when ``NO_COLOR`` is unset (https://no-color.org)."""
-    return stdout_is_tty() and not os.environ.get("NO_COLOR")
+    """Colour only on a TTY and only when neither ``NO_COLOR`` nor ``TERM=dumb`` is set."""
+    return rich_stdout()
+
+
+# C0 controls, DEL and C1 controls (a terminal may take 0x9b as CSI) -> visible escapes.
+_CONTROL_ESCAPES = (
+    {i: f"\\x{i:02x}" for i in range(32)}
+    | {i: f"\\x{i:02x}" for i in range(0x7F, 0xA0)}
+    | {10: "\\n", 9: "\\t", 13: "\\r"}
+)
+
+
+def safe_text(value: Any) -> str:
+    """``value`` as text that is safe to print on a terminal, exactly as the user would type it.
+
+    Control characters become ``\\n``, ``\\t``, ``\\x1b`` ...; undecodable bytes in
+    file names (lone surrogates) become ``\\xNN``. Markup is not touched here: rich
+    gets the result as a ``Text`` (see ``rich_text``), so ``[bold]`` stays ``[bold]``.
+    """
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.translate(_CONTROL_ESCAPES)
+
+
+def rich_text(value: Any, style: str = "") -> Any:
+    """A rich ``Text`` of ``safe_text(value)``: shown verbatim, never parsed as markup."""
+    from rich.text import Text
+
+    return Text(safe_text(value), style=style)
+
+
+def markup_escape(value: Any) -> str:
+    """``safe_text(value)`` escaped for a rich markup string (``[`` -> ``\\[``)."""
+    from rich.markup import escape
+
+    return escape(safe_text(value))
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -98,21 +161,14 @@ def print_table(
 
     ``justify`` gives "left"/"right" per column (default: left).
     """
-    rows = [["" if c is None else str(c) for c in row] for row in rows]
+    rows = [[safe_text(c) for c in row] for row in rows]
+    columns = [safe_text(c) for c in columns]
     justify = list(justify or ["left"] * len(columns))
-    if stdout_is_tty():
-        from rich import box
-        from rich.table import Table
-
-        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-        for name, just in zip(columns, justify):
-            table.add_column(name, justify=just, overflow="fold")
-        for row in rows:
-            table.add_row(*row)
-        stdout_console().print(table)
+    if rich_stdout():
+        stdout_console().print(_rich_table(title, columns, rows, justify))
         return
     if title:
-        sys.stdout.write(title + "\n")
+        sys.stdout.write(safe_text(title) + "\n")
     widths = [len(c) for c in columns]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
@@ -143,21 +199,33 @@ def print_sections(sections: Iterable[Section]) -> None:
         print_table(section.columns, section.rows, title=section.title, justify=section.justify)
 
 
+def _rich_table(
+    title: str | None, columns: Sequence[Any], rows: Iterable[Sequence[Any]], justify: Sequence[str]
+) -> Any:
+    """A rich Table whose title, headers and cells are all ``Text`` (no markup parsing)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title=None if title is None else rich_text(title),
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    for name, just in zip(columns, justify):
+        table.add_column(rich_text(name), justify=just, overflow="fold")
+    for row in rows:
+        table.add_row(*(rich_text(c) for c in row))
+    return table
+
+
 def rich_sections(sections: Iterable[Section]) -> Any:
     """The same tables as one rich renderable (for ``rich.live.Live``)."""
-    from rich import box
     from rich.console import Group
-    from rich.table import Table
 
     tables = []
     for section in sections:
-        table = Table(title=section.title, box=box.SIMPLE_HEAD, title_justify="left")
         justify = list(section.justify or ["left"] * len(section.columns))
-        for name, just in zip(section.columns, justify):
-            table.add_column(name, justify=just, overflow="fold")
-        for row in section.rows:
-            table.add_row(*["" if c is None else str(c) for c in row])
-        tables.append(table)
+        tables.append(_rich_table(section.title, section.columns, section.rows, justify))
     return Group(*tables)
 
 
@@ -170,7 +238,7 @@ def watch(render: Callable[[], list[Section]], interval: float) -> None:
     import time
 
     try:
-        if stdout_is_tty():
+        if rich_stdout():
             from rich.live import Live
 
             with Live(console=stdout_console(), auto_refresh=False, screen=False) as live:
@@ -189,31 +257,42 @@ def watch(render: Callable[[], list[Section]], interval: float) -> None:
 
 def print_kv(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
     """Print ``key: value`` lines (a small report block), aligned."""
-    pairs = [(k, "" if v is None else str(v)) for k, v in pairs]
+    pairs = [(safe_text(k), safe_text(v)) for k, v in pairs]
     if title:
-        sys.stdout.write(title + "\n")
+        sys.stdout.write(safe_text(title) + "\n")
     width = max((len(k) for k, _ in pairs), default=0)
     for key, value in pairs:
         sys.stdout.write(f"{key + ':':<{width + 1}} {value}\n")
     sys.stdout.flush()
 
 
-def stdout_console() -> Any:
-    """A rich Console on stdout (colour off when NO_COLOR is set or not a TTY)."""
+def _console(stderr: bool) -> Any:
     from rich.console import Console
 
-    return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    plain = plain_requested()
+    # color_system=None: rich writes no style codes at all (no_color alone keeps bold).
+    return Console(
+        stderr=stderr,
+        no_color=plain,
+        color_system=None if plain else "auto",
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
+
+
+def stdout_console() -> Any:
+    """A rich Console on stdout: no markup parsing; no escape codes with NO_COLOR/TERM=dumb."""
+    return _console(stderr=False)
 
 
 def stderr_console() -> Any:
     """A rich Console on stderr for hints, warnings and progress."""
-    from rich.console import Console
-
-    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    return _console(stderr=True)
 
 
 def _err(prefix: str, message: str) -> None:
-    sys.stderr.write(f"{prefix}{message}\n")
+    sys.stderr.write(f"{prefix}{safe_text(message)}\n")
     sys.stderr.flush()
 
 
@@ -254,15 +333,15 @@ class _RichProgress(_NullProgress):
         self._progress.update(self._task, completed=completed, total=total)
 
     def describe(self, description: str) -> None:
-        self._progress.update(self._task, description=description)
+        self._progress.update(self._task, description=safe_text(description))
 
 
 @contextmanager
 def progress(
     description: str, total: float | None = None, *, enabled: bool = True
 ) -> Iterator[_NullProgress]:
-    """A transient rich progress bar on stderr; a no-op when stderr is not a TTY."""
-    if not (enabled and stderr_is_tty()):
+    """A transient rich progress bar on stderr; a no-op when stderr is not a TTY (or plain)."""
+    if not (enabled and rich_stderr()):
         yield _NullProgress()
         return
     from rich.progress import (
@@ -275,7 +354,7 @@ def progress(
     )
 
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TaskProgressColumn(),
         TimeElapsedColumn(),
@@ -283,7 +362,7 @@ def progress(
         console=stderr_console(),
         transient=True,
     ) as bar:
-        task = bar.add_task(description, total=total)
+        task = bar.add_task(safe_text(description), total=total)
         yield _RichProgress(bar, task)
 
 
@@ -291,7 +370,7 @@ def confirm(question: str) -> bool:
     """Ask yes/no on a TTY; without a TTY on stdin, the answer is no."""
     if not sys.stdin.isatty():
         return False
-    return typer.confirm(question, default=False, err=True)
+    return typer.confirm(safe_text(question), default=False, err=True)
 
 
 def human_bytes(n: float | None) -> str:

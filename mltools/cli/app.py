@@ -57,7 +57,42 @@ def _holder_callback() -> None:
 
 @cache
 def _build(holder: typer.Typer) -> Any:
-    return typer.main.get_command(holder)
+    group = typer.main.get_command(holder)
+    _capitalise_arguments(group)
+    return group
+
+
+class _Argument(typer.core.TyperArgument):
+    """An argument shown the usual way: ``SRC DST``, ``PATH...``, ``[FILE]...``.
+
+    Typer 0.28 prints required arguments as ``{src}`` in usage lines; Click, argparse
+    and man pages use capitals.
+    """
+
+    def make_metavar(self, ctx: Any, *, usage: bool = False) -> str:
+        if self.metavar is not None:  # spelled out by the command: as given
+            var = self.metavar
+            if usage and not self.required and not var.startswith("["):
+                var = f"[{var}]"
+            return var
+        var = (self.name or "").upper()
+        type_var = self.type.get_metavar(self, ctx=ctx)
+        if type_var:
+            var += f":{type_var}"
+        if self.nargs != 1:
+            var += "..."
+        if usage and not self.required:
+            var = f"[{var}]"
+        return var
+
+
+def _capitalise_arguments(command: Any) -> None:
+    """Give every argument of ``command`` (and of its subcommands) the usual metavar."""
+    for param in command.params:
+        if type(param) is typer.core.TyperArgument:
+            param.__class__ = _Argument
+    for sub in getattr(command, "commands", {}).values():
+        _capitalise_arguments(sub)
 
 
 class MltoolsGroup(TyperGroup):
@@ -77,6 +112,23 @@ class MltoolsGroup(TyperGroup):
             holder, _ = _registrations()[cmd_name]
             command = _build(holder).commands[cmd_name]
         return command
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """Typer suggests close names from ``self.commands`` only, which stays empty here
+        (commands are built lazily): suggest from every registered name instead."""
+        from difflib import get_close_matches
+
+        from typer._click.exceptions import UsageError
+
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            if args and "Did you mean" not in exc.message:
+                matches = get_close_matches(args[0], self.list_commands(ctx))
+                if matches:
+                    suggestions = ", ".join(repr(m) for m in matches)
+                    exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """The Commands section of --help, from the registrations (nothing is built)."""

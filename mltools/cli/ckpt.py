@@ -158,7 +158,8 @@ def diff(
     Lists keys only in A or only in B, shape and dtype mismatches and, with
     --values, the largest absolute and relative value differences.
     Exactly what load_state_dict(strict=True) would complain about, before running it.
-    Exit code 0 when they match, 5 when they differ.
+    Without --values the values are not looked at, so "identical" says "not known".
+    Exit code 0 when no difference is found, 5 when they differ.
     """
     from mltools.ckpt.diff import diff_checkpoints
     from mltools.errors import ExitCode
@@ -203,7 +204,17 @@ def diff(
                     if report.values_compared
                     else "not compared",
                 ),
-                ("identical", "yes" if report.identical else "no"),
+                (
+                    "identical",
+                    "yes"
+                    if report.identical
+                    else (
+                        "no"
+                        if report.identical is False
+                        else "not known: names, shapes and dtypes match; values not compared "
+                        "(--values compares them)"
+                    ),
+                ),
             ]
         )
     if not normalize and report.only_in_a and report.only_in_b:
@@ -213,7 +224,7 @@ def diff(
         pb, _ = detect_prefix(report.only_in_b)
         if pa or pb:
             hint("the names differ by a module./_orig_mod. prefix: try --normalize")
-    if not report.identical:
+    if report.identical is False:
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 
@@ -321,14 +332,19 @@ def convert(
 
 @app.command()
 def scan(path: PathArg, json: JsonFlag = False) -> None:
-    """List the pickle globals a checkpoint imports; judge safety.
+    """List every global a checkpoint's pickles import; judge them against torch's allowlist.
 
-    Nothing in the file is executed.
-    Says whether torch.load(weights_only=True) will succeed and which globals to allow
-    (torch.serialization.add_safe_globals) if you trust the file. Exits 1 naming the
-    global when the pickle imports something that can run code (os.system, eval, ...).
+    Nothing in the file is executed. Every pickle torch would read is scanned (zip
+    data.pkl and nested pickles, the legacy format's five, a distributed checkpoint's
+    .metadata and non-tensor entries). "safe" only when every global is in torch's own
+    weights_only allowlist (plus add_safe_globals) and torch's weights_only unpickler
+    accepts every opcode: then torch.load(weights_only=True) will load it. Otherwise:
+    unsupported, needs-allowlist (with what to allow, if you trust the file), unknown
+    (names nothing importable: refuse), corrupt (exit 1), dangerous (exit 1, naming the
+    global that can run code).
     """
-    from mltools.ckpt.scan import scan_checkpoint
+    from mltools.ckpt.errors import CheckpointError
+    from mltools.ckpt.scan import CORRUPT, scan_checkpoint
     from mltools.ckpt.unpickler import unsafe_error
 
     report = scan_checkpoint(path)
@@ -351,7 +367,14 @@ def scan(path: PathArg, json: JsonFlag = False) -> None:
         )
         for note in report.notes:
             hint(note)
-        if report.to_allow and not report.dangerous:
+        for problem in report.problems[:5]:
+            warn(problem)
+        if report.unknown and not report.dangerous:
+            hint(
+                f"{', '.join(report.unknown[:5])}: names nothing importable here; "
+                "do not allowlist it, do not load this file"
+            )
+        elif report.to_allow and not report.dangerous:
             names = ", ".join(report.to_allow)
             hint(
                 f"if you trust this file: torch.serialization.add_safe_globals([{names}]) "
@@ -359,6 +382,9 @@ def scan(path: PathArg, json: JsonFlag = False) -> None:
             )
     if report.dangerous:
         raise unsafe_error(report.dangerous[0])
+    if report.verdict == CORRUPT:
+        first = report.problems[0] if report.problems else "unreadable"
+        raise CheckpointError(f"corrupt checkpoint: {first}")
 
 
 def register(root: typer.Typer) -> None:

@@ -42,8 +42,11 @@ def completion(
 ) -> None:
     """Print the TAB-completion script for bash, zsh or fish.
 
-    bash: mltools completion bash > ~/.local/share/bash-completion/completions/mltools
-    zsh:  mltools completion zsh > ~/.zfunc/_mltools   (with fpath+=(~/.zfunc) before compinit)
+    \b
+    bash: mltools completion bash > ~/.local/share/mltools/mltools.bash
+          echo '. ~/.local/share/mltools/mltools.bash' >> ~/.bashrc
+    zsh:  mltools completion zsh > ~/.zfunc/_mltools
+          (with fpath+=(~/.zfunc) before compinit in ~/.zshrc)
     fish: mltools completion fish > ~/.config/fish/completions/mltools.fish
     """
     typer.echo(completion_script(shell.value), nl=False)

@@ -37,7 +37,7 @@ def format_cpulist(cpus: list[int]) -> str:
 
 
 def _pct(value: float) -> str:
-    return f"{value:.1f}"
+    return f"{value:.2f}"  # as mpstat prints them
 
 
 def _mhz(value: float | None) -> str:
@@ -74,7 +74,19 @@ def topology_section(r: CpuReport) -> Section:
 
 
 def usage_section(r: CpuReport) -> Section:
-    columns = ["CPU", "%usr", "%nice", "%sys", "%iowait", "%irq", "%soft", "%steal", "%idle"]
+    columns = [
+        "CPU",
+        "%usr",
+        "%nice",
+        "%sys",
+        "%iowait",
+        "%irq",
+        "%soft",
+        "%steal",
+        "%guest",
+        "%gnice",
+        "%idle",
+    ]
     fields = [
         "user_percent",
         "nice_percent",
@@ -83,6 +95,8 @@ def usage_section(r: CpuReport) -> Section:
         "irq_percent",
         "softirq_percent",
         "steal_percent",
+        "guest_percent",
+        "guest_nice_percent",
         "idle_percent",
     ]
     rows: list[list[Any]] = []
@@ -98,7 +112,7 @@ def usage_section(r: CpuReport) -> Section:
     )
 
 
-def memory_section(r: CpuReport) -> Section:
+def memory_section(r: CpuReport, *, gpus_given: bool = False) -> Section:
     m, s, lim = r.memory, r.shm, r.limits
     quota = "none" if lim.cpu_quota_cpus is None else f"{lim.cpu_quota_cpus:g} CPUs"
     mem_limit = "none" if lim.memory_limit_bytes is None else human_bytes(lim.memory_limit_bytes)
@@ -128,15 +142,24 @@ def memory_section(r: CpuReport) -> Section:
         ("Effective CPUs", f"{lim.effective_cpus:g}"),
         (
             "DataLoader workers",
-            f"num_workers={lim.suggested_num_workers} per GPU process "
-            f"({lim.gpus or 'no'} NVIDIA GPU{'s' if lim.gpus != 1 else ''} seen)",
+            f"num_workers={lim.suggested_num_workers} per GPU process ("
+            + (
+                f"{lim.gpus} GPU process{'es' if lim.gpus != 1 else ''}, from --gpus"
+                if gpus_given
+                else f"{lim.gpus or 'no'} NVIDIA GPU{'s' if lim.gpus != 1 else ''} seen"
+            )
+            + ")",
         ),
     ]
     return Section("Memory and limits", ["Field", "Value"], rows)
 
 
-def sections(report: CpuReport) -> list[Section]:
-    return [topology_section(report), usage_section(report), memory_section(report)]
+def sections(report: CpuReport, *, gpus_given: bool = False) -> list[Section]:
+    return [
+        topology_section(report),
+        usage_section(report),
+        memory_section(report, gpus_given=gpus_given),
+    ]
 
 
 def register(root: typer.Typer) -> None:
@@ -147,7 +170,11 @@ def register(root: typer.Typer) -> None:
 def cpu(
     interval: Annotated[
         float,
-        typer.Option("--interval", "-i", min=0.0, help="Seconds to sample per-CPU usage over."),
+        typer.Option(
+            "--interval",
+            "-i",
+            help="Seconds to sample per-CPU usage over (more than 0; e.g. 0.5).",
+        ),
     ] = 1.0,
     gpus: Annotated[
         int | None,
@@ -173,20 +200,24 @@ def cpu(
     """
     from mltools import cpu as cpu_lib
 
+    cpu_lib.check_interval(interval)  # 0 would measure nothing: a usage error (exit 2)
+    given = gpus is not None
     if watch_:
-        # Sampling usage over --interval paces the refresh; with --interval 0, pace at 1 s.
-        pause = 0.0 if interval > 0 else 1.0
+        # Sampling usage over --interval paces the refresh: no extra pause.
         if json_:
-            _watch_json(cpu_lib, interval, gpus, pause)
+            _watch_json(cpu_lib, interval, gpus, 0.0)
         else:
-            watch(lambda: sections(cpu_lib.report(interval, gpus=gpus)), interval=pause)
+            watch(
+                lambda: sections(cpu_lib.report(interval, gpus=gpus), gpus_given=given),
+                interval=0.0,
+            )
         return
 
     report = cpu_lib.report(interval, gpus=gpus)
     if json_:
         print_json(report)
     else:
-        print_sections(sections(report))
+        print_sections(sections(report, gpus_given=given))
     for message in report.warnings:
         warn(message)
 

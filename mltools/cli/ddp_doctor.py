@@ -175,8 +175,12 @@ def log(
     """Find known DDP failures in logs and name the root cause first.
 
     Understands torchrun's `[rankN]:` and `--tee`/role prefixes, Slurm `--label`,
-    NCCL INFO/WARN lines and the elastic agent's failure summary. Reports the culprit
-    rank versus the victims, evidence lines with line numbers, the cause and the fix.
+    NCCL INFO/WARN lines and `-> N` return-code chains, C++ `terminate`/`what()`
+    reports, the elastic agent's failure summary, nvidia-smi process tables, and pastes
+    cut, wrapped or glued to progress bars. Reports the culprit rank versus the victims,
+    evidence lines with line numbers, the cause and the fix. A log that shows a failure
+    (traceback, non-zero exit, signal, NCCL error, watchdog abort) always gets a finding:
+    `rank_failed` names the rank and line when no catalogue entry matches.
     Exits 5 when it finds something, 0 when the log looks clean.
     """
     from mltools.ddp.logscan import analyze_log

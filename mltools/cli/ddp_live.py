@@ -19,20 +19,30 @@ def _render_hang(report: Any) -> None:
     if report.culprits:
         print(f"culprit rank(s): {', '.join(_fmt_rank(r) for r in report.culprits)}")
     print()
+    multi = any(s.host for s in report.ranks)
+    head = ["host"] if multi else []
     print_table(
-        ["rank", "pid", "state", "collective", "frame"],
+        [*head, "rank", "pid", "state", "collective", "frame", "evidence"],
         [
             [
+                *([s.host or ""] if multi else []),
                 _fmt_rank(s.rank),
-                s.pid,
+                s.pid if s.pid is not None else "",
                 s.state,
                 s.collective or s.call or "",
-                s.frame or s.error or "",
+                s.frame or s.error or s.detail or "",
+                s.evidence.text() if s.evidence.samples else (s.detail or ""),
             ]
             for s in report.ranks
         ],
-        title=f"ranks ({report.samples} samples, {report.interval_seconds:g}s apart)",
+        title=f"ranks ({report.samples} samples, {report.interval_seconds:g}s apart, "
+        f"stuck = still for {report.window_seconds:g}s)",
     )
+    for ig in report.ignored:
+        print(f"ignored: {ig.reason}")
+    for h in report.hosts:
+        if h.get("error"):
+            print(f"host {h['host']}: {h['error']}")
     fr = report.flight_recorder
     if fr is not None:
         print()
@@ -48,15 +58,21 @@ def _render_hang(report: Any) -> None:
             print(f"divergence: {fr.divergence}")
         if fr.missing_ranks:
             print(f"no dump from ranks: {', '.join(map(str, fr.missing_ranks))}")
+        for w in fr.warnings:
+            print(f"warning: {w}")
     for s in report.ranks:
         if s.stack:
             print(f"\n{s.label} (pid {s.pid}) main thread, innermost first:")
+            for line in s.native:
+                print(f"  [native] {line}")
             for line in s.stack:
                 print(f"  {line}")
 
 
 def _hang_json(report: Any) -> dict[str, Any]:
     import dataclasses
+
+    from mltools._procfs import boot_id, pid_namespace
 
     data = dataclasses.asdict(report)
     return {
@@ -65,10 +81,17 @@ def _hang_json(report: Any) -> dict[str, Any]:
         "culprits": data["culprits"],
         "ranks": data["ranks"],
         "groups": data["groups"],
+        "ignored": data["ignored"],
+        "world_size": data["world_size"],
+        "job": data["job"],
+        "hosts": data["hosts"],
         "flight_recorder": data["flight_recorder"],
         "samples": data["samples"],
         "interval_seconds": data["interval_seconds"],
+        "window_seconds": data["window_seconds"],
         "duration_seconds": data["duration_seconds"],
+        "boot_id": boot_id(),
+        "pid_namespace": pid_namespace(),
     }
 
 
@@ -83,13 +106,27 @@ def hang(
         ),
     ] = None,
     samples: Annotated[
-        int, typer.Option("--samples", "-k", min=1, help="Stack snapshots per rank.")
+        int, typer.Option("--samples", "-k", min=1, help="Fewest stack snapshots per rank.")
     ] = 3,
     interval: Annotated[
         float, typer.Option("--interval", min=0.0, help="Seconds between snapshots.")
-    ] = 1.0,
+    ] = 0.5,
+    window: Annotated[
+        float,
+        typer.Option(
+            "--window",
+            min=0.0,
+            help="Seconds a rank must stand still (same stack, no CPU) to be called stuck.",
+        ),
+    ] = 6.0,
+    max_window: Annotated[
+        float, typer.Option("--max-window", min=0.0, help="Most seconds of sampling.")
+    ] = 20.0,
     native: Annotated[
-        bool, typer.Option("--native", help="Include native (C/C++) frames in the stacks.")
+        bool,
+        typer.Option(
+            "--native", help="Also show native (C/C++) frames (the verdict stays Python-level)."
+        ),
     ] = False,
     flight_recorder: Annotated[
         list[Path] | None,
@@ -97,33 +134,103 @@ def hang(
             "--flight-recorder",
             "--fr",
             help="Flight-recorder dump files, a directory, or a prefix. Default: the dumps at "
-            "$TORCH_FR_DUMP_TEMP_FILE (or the old $TORCH_NCCL_DEBUG_INFO_TEMP_FILE) if any.",
+            "$TORCH_FR_DUMP_TEMP_FILE (or the old $TORCH_NCCL_DEBUG_INFO_TEMP_FILE) if any. "
+            "With no rank running, the dumps are analysed on their own.",
         ),
     ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Analyse only the flight-recorder dumps (the job is gone): --flight-recorder, "
+            "else $TORCH_FR_DUMP_TEMP_FILE.",
+        ),
+    ] = False,
+    hosts: Annotated[
+        str | None,
+        typer.Option(
+            "--hosts",
+            help="Comma-separated hosts of the job: each is sampled over ssh (BatchMode; "
+            "mltools must be installed there) and all ranks are judged together.",
+        ),
+    ] = None,
+    slurm_job: Annotated[
+        str | None,
+        typer.Option("--slurm-job", help="A Slurm job id: its nodes (scontrol) are the hosts."),
+    ] = None,
+    host_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--host-timeout",
+            min=1,
+            help="Seconds to wait for each host (default: max-window + 60).",
+        ),
+    ] = None,
+    ssh_config: Annotated[
+        str | None, typer.Option("--ssh-config", help="ssh config file (ssh -F) for --hosts.")
+    ] = None,
+    remote_mltools: Annotated[
+        str, typer.Option("--remote-mltools", help="How to run mltools on the remote hosts.")
+    ] = "mltools",
     json_out: JsonFlag = False,
 ) -> None:
     """Name the rank that hangs a running DDP job, and where it sits.
 
-    Samples every rank's Python stack with py-spy, reduces each to the collective
-    or blocking call it waits in plus the first user frame, groups the ranks and
-    names the odd one(s) out; tells stuck (same stack each sample) from slow.
+    Finds every rank of the job (from its launcher's children and the ranks'
+    RANK/WORLD_SIZE/LOCAL_WORLD_SIZE; exited, zombie, stopped and unreadable
+    ranks are named), then samples each rank's Python stack (py-spy) and its
+    main thread's CPU time until each rank either moves or stands still for
+    --window seconds. Healthy jobs are reported as progressing; otherwise the
+    odd rank(s) out are named with the evidence. With --hosts/--slurm-job every
+    node is sampled over ssh and all ranks are judged together.
     Exit code 0 with a verdict (even when the verdict is a hang), 1 when the ranks
-    cannot be found or attached to, 7 when py-spy is missing.
+    cannot be found or attached to, 6 when some hosts did not answer, 7 when
+    py-spy is missing.
     """
-    from mltools.ddp.hang import analyze_hang
+    from mltools.errors import PartialFailureError, UsageError
 
-    report = analyze_hang(
-        pid or [],
-        samples=samples,
-        interval=interval,
-        native=native,
-        flight_recorder=[str(p) for p in flight_recorder] if flight_recorder else None,
-    )
+    if hosts is not None or slurm_job is not None:
+        from mltools.ddp.hang_hosts import analyze_hang_hosts, slurm_hosts
+        from mltools.gpu.remote import parse_hosts
+
+        if hosts is not None and slurm_job is not None:
+            raise UsageError("give --hosts or --slurm-job, not both")
+        if pid or flight_recorder or offline:
+            raise UsageError(
+                "--pid and --flight-recorder are per host; not with --hosts/--slurm-job"
+            )
+        names = parse_hosts(hosts) if hosts is not None else slurm_hosts(str(slurm_job))
+        info(f"sampling {len(names)} host(s) over ssh: {', '.join(names)} ...")
+        report = analyze_hang_hosts(
+            names, samples=samples, interval=interval, window=window, max_window=max_window,
+            native=native, host_timeout=host_timeout, ssh_config=ssh_config,
+            remote_command=remote_mltools,
+        )  # fmt: skip
+    else:
+        from mltools.ddp.hang import analyze_hang
+
+        report = analyze_hang(
+            pid or [],
+            samples=samples,
+            interval=interval,
+            window=window,
+            max_window=max_window,
+            native=native,
+            flight_recorder=[str(p) for p in flight_recorder] if flight_recorder else None,
+            offline=offline,
+        )
     if json_out:
         print_json(_hang_json(report))
     else:
         _render_hang(report)
     info(f"analysed {len(report.ranks)} ranks in {report.duration_seconds:.1f}s")
+    failed = [h for h in report.hosts if h.get("error") and not h.get("no_ranks")]
+    if failed:
+        raise PartialFailureError(
+            f"{len(failed)} of {len(report.hosts)} hosts did not report: "
+            + ", ".join(h["host"] for h in failed),
+            hint="the verdict above is from the hosts that answered",
+        )
 
 
 def _smoke_json(report: Any) -> dict[str, Any]:
@@ -148,15 +255,21 @@ def smoke(
         float, typer.Option("--timeout", "-t", min=0.1, help="Seconds each step may take.")
     ] = 60.0,
     startup_timeout: Annotated[
-        float,
-        typer.Option("--startup-timeout", min=1.0, help="Seconds for process start and init."),
-    ] = 180.0,
+        float | None,
+        typer.Option(
+            "--startup-timeout",
+            min=1.0,
+            help="Seconds for the ranks' processes to start (Python and torch imported); "
+            "default: --timeout. Init itself is a step, bounded by --timeout.",
+        ),
+    ] = None,
     inject: Annotated[
         str | None,
         typer.Option(
             "--inject",
-            help="Make one rank misbehave on purpose: mismatch, stall, crash or unused-params.",
-            autocompletion=lambda: ["mismatch", "stall", "crash", "unused-params"],
+            help="Make one rank misbehave on purpose: mismatch, stall, crash, unused-params or "
+            "freeze (SIGSTOP during init).",
+            autocompletion=lambda: ["mismatch", "stall", "crash", "unused-params", "freeze"],
         ),
     ] = None,
     inject_rank: Annotated[
@@ -175,10 +288,13 @@ def smoke(
 ) -> None:
     """Preflight: launch N ranks and check they can talk and train.
 
-    Runs barrier, all_reduce (result checked), broadcast, all_gather, two tiny DDP
-    steps, then all_reduce bus bandwidth over message sizes. Every step is bounded
-    by --timeout; a rank that hangs, dies or fails is named, and a hang is analysed
-    (stacks of the live ranks) before the ranks are killed. Exit code 0 when every
+    Runs init, barrier, all_reduce (result checked), broadcast, all_gather, two tiny
+    DDP steps, then all_reduce bus bandwidth over message sizes. Every step, init
+    included, is bounded by --timeout; a rank that hangs, dies, fails, never starts
+    or is frozen is named, and a hang is analysed (stacks of the live ranks) before
+    the ranks are killed. Common outside faults (a wrong GLOO_SOCKET_IFNAME or
+    NCCL_SOCKET_IFNAME, a port in use, an unreachable rendezvous) are named with
+    their fix. Exit code 0 when every
     step passes on every rank, 5 when the smoke finds a failure.
     For several nodes: `torchrun --nnodes ... -m mltools.ddp.smoke` on each node.
     """
@@ -210,7 +326,8 @@ def smoke(
         raise CheckFailedError(
             f"smoke failed ({report.kind}): culprit rank(s) "
             f"{', '.join(map(str, report.culprits)) or 'unknown'}",
-            hint="the verdict and per-rank steps are above; "
+            hint=report.fix
+            or "the verdict and per-rank steps are above; "
             "`mltools ddp-doctor env hang` sets the debug variables for a rerun",
         )
 

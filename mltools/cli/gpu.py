@@ -21,8 +21,8 @@ from mltools.cli._output import (
     print_csv,
     print_json,
     print_table,
-    stderr_is_tty,
-    stdout_is_tty,
+    rich_stderr,
+    rich_stdout,
     to_jsonable,
     warn,
 )
@@ -195,12 +195,14 @@ def _usage(message: str) -> None:
 
 
 def _local_snapshot(json_: bool, csv: bool, cpu_interval: float) -> Any:
-    """Take a snapshot; without a driver, still print a valid empty document, then fail (exit 3)."""
-    from mltools.gpu import NoDriverError, snapshot
+    """Take a snapshot; without a driver (or on any NVML failure), still print a valid
+    empty document, then fail (exit 3 without a driver)."""
+    from mltools.errors import MltoolsError
+    from mltools.gpu import snapshot
 
     try:
         return snapshot(cpu_interval=cpu_interval)
-    except NoDriverError as exc:
+    except MltoolsError as exc:
         if json_:
             print_json(_empty_doc(exc.message))
         elif csv:
@@ -282,6 +284,8 @@ _THROTTLE_SHORT = {
     "hw_thermal_slowdown": "HwThermal",
     "hw_power_brake_slowdown": "HwPowerBrake",
     "display_clock_setting": "DisplayClocks",
+    "board_limit": "BoardLimit",
+    "reliability": "Reliability",
 }
 
 
@@ -459,7 +463,7 @@ def _duration(seconds: float | None) -> str:
 
 def _watch(json_: bool, csv: bool, interval: float) -> None:
     """Refresh until Ctrl-C; Ctrl-C is the normal way out (exit 0)."""
-    clear = stdout_is_tty() and not (json_ or csv)
+    clear = rich_stdout() and not (json_ or csv)  # no escape codes with NO_COLOR / TERM=dumb
     first = True
     try:
         while True:
@@ -561,7 +565,7 @@ def pick(
         str,
         typer.Option(
             "--format",
-            help="env: KEY=VALUE lines (for `export $(...)`); "
+            help="env: KEY=VALUE lines (for `vars=$(...) || exit; export $vars`); "
             "csv: just the index list; json: the choice and every GPU's reasons.",
         ),
     ] = "env",
@@ -577,9 +581,53 @@ def pick(
     MIG off, and no process of another user. For N > 1 the best-connected set wins
     (NVLink, same PCIe switch, ...). Indices are listed in PCI bus order and always
     come with CUDA_DEVICE_ORDER=PCI_BUS_ID, so CUDA numbers GPUs as nvidia-smi does.
-    Exit code 4 when fewer than N GPUs qualify. Example: export $(mltools gpu pick -n 2)
+    Exit code 4 when fewer than N GPUs qualify. On failure --json still prints a
+    document (with "error"), and the env format prints the word
+    mltools-gpu-pick-failed, so that `export $(mltools gpu pick)` and
+    `eval "$(mltools gpu pick)"` fail too instead of doing nothing.
+    Example: vars=$(mltools gpu pick -n 2) || exit; export $vars
     """
+    from mltools.errors import MltoolsError
+
     fmt = "json" if json_ else format_
+    try:
+        _pick(count, min_free_mem, max_util, exclusive, fmt, format_, hosts, host_timeout,
+              ssh_config, remote_mltools)  # fmt: skip
+    except MltoolsError as exc:
+        if fmt == "json" and not getattr(exc, "json_printed", False):
+            print_json(
+                {
+                    "cuda_device_order": "PCI_BUS_ID",
+                    "cuda_visible_devices": None,
+                    "indices": [],
+                    "uuids": [],
+                    "candidates": getattr(exc, "candidates", []),
+                    "error": exc.message,
+                }
+            )
+        elif fmt != "json" and fmt != "csv" and hosts is None:
+            # not an assignment and not a valid name: `export $(...)` says "not a valid
+            # identifier" and `eval "$(...)"` "command not found", both non-zero
+            sys.stdout.write(f"{PICK_FAILED}\n")
+            sys.stdout.flush()
+        raise
+
+
+PICK_FAILED = "mltools-gpu-pick-failed"
+
+
+def _pick(
+    count: int,
+    min_free_mem: str | None,
+    max_util: float,
+    exclusive: bool,
+    fmt: str,
+    format_: str,
+    hosts: str | None,
+    host_timeout: float,
+    ssh_config: str | None,
+    remote_mltools: str,
+) -> None:
     if fmt not in ("env", "csv", "json"):
         _usage(f"unknown --format {format_!r}; use env, csv or json")
     min_free = _thresholds(min_free_mem)
@@ -648,10 +696,12 @@ def _pick_hosts(
         )
         hint("run with CUDA_DEVICE_ORDER=PCI_BUS_ID so CUDA numbers GPUs as listed")
     if not any(r["cuda_visible_devices"] for r in rows):
-        raise UnavailableError(
+        err = UnavailableError(
             f"no host has {count} free GPU(s)",
             hint="relax --min-free-mem / --max-util, or add hosts",
         )
+        err.json_printed = True  # type: ignore[attr-defined]
+        raise err
 
 
 @app.command(
@@ -690,7 +740,7 @@ def run(
         raise InputError(f"command not found: {command[0]}", hint="check the name and your PATH")
     min_free = _thresholds(min_free_mem)
     start = time.monotonic()
-    tty = stderr_is_tty()
+    tty = rich_stderr()  # a status line redrawn in place (escape codes) only where wanted
     while True:
         try:
             sel = select_gpus(
@@ -731,9 +781,15 @@ def topo(json_: JsonFlag = False) -> None:
     Legend: X self, NV# # NVLinks, PIX one PCIe switch, PXB several PCIe switches,
     PHB a PCIe host bridge, NODE within a NUMA node, SYS across CPU sockets.
     """
+    from mltools.errors import MltoolsError
     from mltools.gpu import gpu_topology
 
-    topology = gpu_topology()
+    try:
+        topology = gpu_topology()
+    except MltoolsError as exc:
+        if json_:
+            print_json({"gpus": [], "links": [], "error": exc.message})
+        raise
     if json_:
         print_json(topology)
         return
@@ -773,22 +829,27 @@ def kill(
     SIGKILL after --grace seconds. Never touches mltools itself or its parents.
     Exit code 6 when some processes could not be stopped.
     """
-    from mltools.errors import PartialFailureError, UsageError
+    from mltools.errors import MltoolsError, PartialFailureError, UsageError
     from mltools.gpu import snapshot
     from mltools.gpu.kill import find_targets, terminate
 
-    if not gpu_index and user is None:
-        raise UsageError(
-            "say which processes: --gpu I (repeatable) and/or --user NAME",
-            hint="preview everything with `mltools gpu kill --user $USER`",
-        )
-    snap = snapshot(cpu_interval=0.0)
-    known = {g.index for g in snap.gpus}
-    unknown = sorted(set(gpu_index or []) - known)
-    if unknown:
-        raise UsageError(
-            f"no GPU {', '.join(map(str, unknown))} here (GPUs: {', '.join(map(str, sorted(known))) or 'none'})"
-        )
+    try:
+        if not gpu_index and user is None:
+            raise UsageError(
+                "say which processes: --gpu I (repeatable) and/or --user NAME",
+                hint="preview everything with `mltools gpu kill --user $USER`",
+            )
+        snap = snapshot(cpu_interval=0.0)
+        known = {g.index for g in snap.gpus}
+        unknown = sorted(set(gpu_index or []) - known)
+        if unknown:
+            raise UsageError(
+                f"no GPU {', '.join(map(str, unknown))} here (GPUs: {', '.join(map(str, sorted(known))) or 'none'})"
+            )
+    except MltoolsError as exc:
+        if json_:
+            print_json({"dry_run": True, "targets": [], "results": [], "error": exc.message})
+        raise
     targets = find_targets(snap, gpus=list(gpu_index or []), user=user)
     actionable = [t for t in targets if not t.skip_reason]
     if not json_:

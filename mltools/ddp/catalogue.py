@@ -4,7 +4,16 @@ Each entry has a stable ``id``, ``patterns`` (regular expressions that survive
 wording changes across torch/NCCL versions: several phrasings, anchored on the
 stable part of each message), a ``role`` (``cause`` names a root cause,
 ``symptom`` is what a *victim* rank prints after another rank failed), the
-``cause`` and ``fix`` in plain words, and a ``reference``.
+``cause`` and ``fix`` in plain words, and a ``reference``. Optional keys:
+``frames`` (patterns that also count when they appear in a traceback's ``File "..."``
+line, e.g. the module that raised) and ``weak`` (True for evidence that is real but
+circumstantial: a frame name, a return-code chain, a signal from outside; a weak cause
+ranks after every strong cause and before the generic fallbacks).
+
+Patterns are anchored on the short, stable start of a message (pasted logs are cut,
+wrapped and glued to progress bars), carry the wording of several torch/NCCL eras, and
+must keep a literal part: the analyser pre-selects candidate lines with ``grep -F`` on
+those literals.
 
 The analyser (``mltools.ddp.logscan``) reads only this table; adding an entry
 needs no code.
@@ -18,7 +27,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "DDP found parameters that received no gradient",
         "role": "cause",
         "patterns": [
-            r"[Ee]xpected to have finished reduction in the prior iteration",
+            r"[Ee]xpected to have finished reduction in the prior",
             r"parameters that were not used in producing (?:the )?loss",
             r"(?:did not|didn't) receive grad(?:ient)? for rank",
         ],
@@ -35,7 +44,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"marked as ready twice",
-            r"[Ee]xpected to mark a variable ready only once",
+            r"[Ee]xpected to mark a variable ready only",
         ],
         "cause": "A parameter's gradient hook fired twice in one backward pass: the same module is "
         "reused (weight sharing, a layer called twice), activation checkpointing re-runs forward, "
@@ -50,7 +59,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "Gradient strides differ from DDP's bucket view",
         "role": "cause",
         "patterns": [
-            r"[Gg]rad strides (?:do not|don't|does not) match bucket view strides",
+            r"[Gg]rad strides (?:do not|don't|does not) match bucket view",
             r"grad\.strides\(\) = .*bucket_view\.strides\(\)",
         ],
         "cause": "A parameter's layout changed after DDP was built (channels_last, a transpose, "
@@ -83,6 +92,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"device-side assert(?:ion)? triggered",
             r"\.cu:\d+: .*Assertion `.*` failed",
+            r"cudaErrorAssert",
         ],
         "cause": "A kernel checked its input and failed: almost always an index out of range "
         "(labels >= num_classes, a negative label, an embedding id past the vocabulary). CUDA "
@@ -97,6 +107,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is killed by signal|exited unexpectedly)",
+            r"DataLoader worker is killed by signal",
             r"insufficient shared memory \(shm\)",
             r"workers are out of shared memory",
         ],
@@ -116,6 +127,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Timed out waiting \d+ ?ms for (?:recv|send) operation",
             r"Timeout at NCCL work",
             r"timed out in monitoredBarrier",
+            r"Watchdog caught collective operation",
+            r"timed out in blocking wait",
+            r"failure detected by watchdog",
+            r"Some NCCL operations have failed or timed",
+            r"NCCL watchdog thread terminated with exception: .*[Tt]imeout",
         ],
         "cause": "This rank waited in a collective that the others never joined: another rank "
         "crashed, is stuck (data loading, a deadlock, a rank-dependent branch), or is running a "
@@ -132,8 +148,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"unhandled system error",
             r"ncclSystemError",
-            r"NCCL WARN (?:NET/\w+ ?: ?)?(?:Call to \w+ failed|[Cc]onnect to .* failed|socketProgress|Net : Connection)",
             r"ncclRemoteError",
+            r"WARN .*(?:Call to \w+ failed|[Cc]onnect to .* failed|Socket creation failed)",
+            r"WARN .*(?:creating shared memory segment|failed to extend /dev/shm)",
+            r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
+            r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
+            r"NET/IB : Got completion from peer .* with error",
         ],
         "cause": "NCCL could not talk over the network or shared memory: wrong interface "
         "(docker0, lo, a virtual bridge), a firewall, InfiniBand misconfigured, /dev/shm too "
@@ -151,6 +171,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"EADDRINUSE",
             r"[Aa]ddress already in use",
             r"errno:? 98\b",
+            r"\[Errno 98\]",
         ],
         "cause": "Another process (often a previous run that did not exit, or a second job on "
         "the same node) already listens on MASTER_PORT.",
@@ -192,7 +213,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"[Cc]annot re-initialize CUDA in forked subprocess",
-            r"you must use the 'spawn' start method",
+            r"you must use the .spawn. start method",
+            r"cuda runtime error \(3\) ?: initialization error",
+            r"CUDA error \(3\): initialization error",
+            r"error=3 : initialization error",
+            r"CUDA error: initialization error",
         ],
         "cause": "The parent process touched CUDA (a .cuda() call, torch.cuda.device_count() in "
         "some versions) and then forked workers (DataLoader workers, multiprocessing) that use "
@@ -210,7 +235,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"CUDA out of memory",
             r"(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
             r"CUDA error: out of memory",
-            r"NCCL WARN Cuda failure 'out of memory'",
+            r"Cuda failure (?:\d+ )?'out of memory'",
+            r"CUDA_ERROR_OUT_OF_MEMORY",
         ],
         "cause": "The GPU ran out of memory on this rank (batch too large, activations kept "
         "alive, fragmentation, or another process on the same GPU).",
@@ -229,14 +255,19 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"undefined symbol: \w*(?:nccl|cuda|cublas)\w*",
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
             r"no kernel image is available for execution on the device",
-            r"CUDA capability sm_\d+ is not compatible with the current PyTorch installation",
+            r"CUDA capability sm_\d+ is not compatible with the current PyTorch",
+            r"cuDNN version (?:incompatibility|mismatch)",
+            r"compiled\s+against .* but (?:linked against|found runtime version)",
+            r"CUDA driver version is insufficient",
         ],
         "cause": "The installed pieces were built for different versions: a torch wheel newer "
-        "than the driver supports, a system libnccl shadowing torch's, nodes with different "
-        "torch/NCCL builds, or a GPU architecture the wheel was not compiled for.",
+        "than the driver supports, a system libnccl or libcudnn (LD_LIBRARY_PATH, conda) "
+        "shadowing the one torch ships, nodes with different torch/NCCL builds, or a GPU "
+        "architecture the wheel was not compiled for.",
         "fix": "Install a torch wheel whose CUDA version the driver supports (`mltools "
         "ddp-doctor check` lists both), unset LD_LIBRARY_PATH entries that point at another "
-        "NCCL, and use the same environment image on every node.",
+        "NCCL or cuDNN (or install the cuDNN the message names), and use the same environment "
+        "image on every node.",
         "reference": "https://pytorch.org/get-started/locally/",
     },
     {
@@ -248,6 +279,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Collectives differ in the following aspects",
             r"op\.preamble\.length <= op\.nbytes",
             r"Message truncated ?: received \d+ bytes instead of \d+",
+            r"Mismatched collective detected",
+            r"is running (?:inconsistent )?collective: CollectiveFingerPrint",
         ],
         "cause": "The ranks left the same code path: one rank runs a different collective, a "
         "different tensor shape or dtype, or skips a collective (a rank-dependent if, uneven "
@@ -268,6 +301,14 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"client socket has timed out after .* while trying to connect to",
             r"DistStoreError: .*[Tt]imed out",
             r"TCP client failed to connect/validate to host .* timed out",
+            r"RendezvousConnectionError",
+            r"connection to the C10d store has failed",
+            r"connect\(\) timed out\. Original timeout",
+            r"[Tt]imed out after \d+ seconds waiting for (?:clients|workers)",
+            r"^(?:RuntimeError: )?Socket Timeout",
+            r"wait timeout after \d+ ?ms",
+            r"client socket has failed to connect",
+            r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
         ],
         "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "
         "firewall, a node that started late or failed before init, or different --nnodes / "
@@ -310,6 +351,132 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "reference": "https://pytorch.org/docs/stable/distributed.html#initialization",
     },
     {
+        "id": "illegal_memory_access",
+        "title": "A CUDA kernel touched memory it does not own (illegal memory access)",
+        "role": "cause",
+        "patterns": [
+            r"an illegal memory access was encountered",
+            r"cudaErrorIllegalAddress",
+            r"CUDA_ERROR_ILLEGAL_ADDRESS",
+            r"misaligned address",
+            r"an illegal instruction was encountered",
+        ],
+        "cause": "A kernel read or wrote out of bounds: a bug in a custom/fused kernel (Triton, "
+        "flash-attention, a quantisation kernel), an index past a tensor's end, or a tensor "
+        "freed while a kernel on another stream still used it. In torch 2.x it usually reaches "
+        "the log through the NCCL watchdog ('Process group watchdog thread terminated with "
+        "exception: CUDA error: ...'), so the collective it names is not the culprit.",
+        "fix": "Re-run with CUDA_LAUNCH_BLOCKING=1 (preset cuda-sync) to see the kernel that "
+        "faulted, then compute-sanitizer (`compute-sanitizer --tool memcheck python ...`) on "
+        "one rank; disable custom kernels one by one (attention backend, fused optimiser, "
+        "quantisation) and update the library that ships the failing kernel.",
+        "reference": "https://pytorch.org/docs/stable/notes/cuda.html#asynchronous-execution",
+    },
+    {
+        "id": "gpu_hardware",
+        "title": "A GPU hardware fault (ECC error, Xid, GPU fell off the bus)",
+        "role": "cause",
+        "patterns": [
+            r"uncorrectable ECC error",
+            r"ECC_UNCORRECTABLE",
+            r"Xid \(PCI:[^)]*\): \d+",
+            r"GPU has fallen off the bus",
+            r"Unable to determine the device handle for GPU",
+            r"GPU is lost",
+        ],
+        "cause": "The GPU, its memory or its PCIe link failed: an uncorrectable ECC error, an "
+        "NVRM Xid in the kernel log (79: fell off the bus, 48/63/64/94/95: memory errors), "
+        "overheating or a power problem. Software on the node is not the cause.",
+        "fix": "Check `dmesg | grep -i xid` and `nvidia-smi -q -d ECC,PAGE_RETIREMENT,"
+        "ROW_REMAPPER` on the node; drain it from the scheduler, reset or reboot the GPU "
+        "(`nvidia-smi -r`) and resume from the last checkpoint elsewhere; report a repeat "
+        "offender to the hardware team.",
+        "reference": "https://docs.nvidia.com/deploy/xid-errors/index.html",
+    },
+    {
+        "id": "nccl_unhandled_cuda",
+        "title": "NCCL hit a CUDA error it could not handle",
+        "role": "cause",
+        "patterns": [
+            r"unhandled cuda error",
+            r"ncclUnhandledCudaError",
+            r"Cuda failure (?:\d+ )?'",
+            r"NCCL Error 1\b",
+        ],
+        "cause": "A CUDA call inside NCCL failed ('Last error: Cuda failure N ...'): a driver "
+        "too old or too new for the NCCL torch ships, a known NCCL bug (fixed in a later "
+        "release), WSL or consumer GPUs without peer-to-peer support, a GPU in exclusive or "
+        "prohibited compute mode, or a container without the devices it needs.",
+        "fix": "Re-run with the nccl-debug preset and read the 'Cuda failure' line; try the "
+        "p2p-off preset (NCCL_P2P_DISABLE=1, needed on many consumer GPUs and WSL), update the "
+        "driver or install a torch build with a newer NCCL, and check `nvidia-smi -q | grep "
+        "'Compute Mode'`.",
+        "reference": "https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html",
+    },
+    {
+        "id": "segfault",
+        "title": "A rank crashed with a segmentation fault (SIGSEGV)",
+        "role": "cause",
+        "patterns": [
+            r"exitcode\s*:\s*-11\b",
+            r"Signal 11 \(SIGSEGV\)",
+            r"[Ss]egmentation fault",
+            r"signal SIGSEGV",
+            r"SIGSEGV",
+            r"exits with return code = -11\b",
+        ],
+        "cause": "Native code crashed (exit code -11), usually with no Python traceback: a C++/"
+        "CUDA extension built against another torch, mismatched library versions, a driver or "
+        "hardware-specific bug (new GPU generations), or a stack overflow in a worker.",
+        "fix": "Re-run one rank with `python -X faulthandler` (or PYTHONFAULTHANDLER=1) and "
+        "under gdb (`gdb -ex run --args python train.py`) to get the native stack; rebuild "
+        "extensions against the installed torch, and try the previous/next torch and driver.",
+        "reference": "https://docs.python.org/3/library/faulthandler.html",
+    },
+    {
+        "id": "fsdp_flat_param",
+        "title": "FSDP flat-parameter or sharded-state mismatch",
+        "role": "cause",
+        "patterns": [
+            r"`?FlatParameter`? requires uniform `?requires_grad",
+            r"[Mm]ust flatten tensors with uniform",
+            r"FlatParam(?:eter|Handle)",
+            r"FlattenParamsWrapper",
+            r"_fsdp_wrapped_module\.",
+            r"Size mismatch between saved torch\.Size\(\[[\d, ]+\]\) and current",
+            r"mismatch sizes torch\.Size\(",
+        ],
+        "frames": [r"fsdp/_?flat_param\.py", r"flatten_params_wrapper\.py"],
+        "cause": "FSDP packs a module's parameters into one flat, sharded FlatParameter: "
+        "parameters with different requires_grad (frozen layers, LoRA) cannot share one "
+        "without use_orig_params=True, and a state dict saved flattened or sharded "
+        "(_fsdp_wrapped_module keys, 1-D shapes) does not load into an unwrapped model or a "
+        "different sharding.",
+        "fix": "Pass use_orig_params=True (or wrap frozen and trainable parts separately); "
+        "save with a full state dict (torch.distributed.checkpoint.state_dict."
+        "get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))) and "
+        "load sharded checkpoints with the same world size and wrapping they were saved with.",
+        "reference": "https://pytorch.org/docs/stable/fsdp.html",
+    },
+    {
+        "id": "compile_ddp",
+        "title": "torch.compile failed under DDP (DDPOptimizer)",
+        "role": "cause",
+        "patterns": [
+            r"DDPOptimizer",
+            r"optimize_ddp",
+        ],
+        "frames": [r"_dynamo/backends/distributed\.py"],
+        "cause": "torch.compile splits a DDP model into graphs at the gradient-bucket "
+        "boundaries (DDPOptimizer); that pass fails on some graphs (higher-order ops such as "
+        "activation checkpointing, symbolic shapes, parameters that are not nn.Parameter) or "
+        "on torch versions with known bugs.",
+        "fix": "Set torch._dynamo.config.optimize_ddp = False (one bucket per graph), compile "
+        "the model before wrapping it in DDP, or upgrade torch; TORCH_LOGS=+dynamo shows the "
+        "failing graph.",
+        "reference": "https://pytorch.org/docs/stable/notes/ddp.html",
+    },
+    {
         "id": "peer_crashed",
         "title": "A peer rank went away mid-collective",
         "role": "symptom",
@@ -318,6 +485,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Connection reset by peer",
             r"remote process exited or there was a network error",
             r"Failed to recv, got 0 bytes\. Connection was likely closed",
+            r"Connection closed by remote peer",
+            r"Socket recv failed while polling",
+            r"terminated with exit code \d+, terminating remaining processes",
         ],
         "cause": "This rank lost its connection to another rank, which almost always means the "
         "other rank crashed or was killed first. This rank is a victim.",
@@ -339,12 +509,33 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "reference": "https://pytorch.org/docs/stable/elastic/run.html",
     },
     {
+        "id": "agent_signal",
+        "title": "The launcher was stopped by a signal from outside",
+        "role": "cause",
+        "weak": True,
+        "patterns": [
+            r"Received \d+ death signal",
+            r"Received Signals\.SIG(?:HUP|INT|QUIT) death signal",
+            r"SignalException: Process \d+ got signal",
+        ],
+        "cause": "torchrun itself received a signal and stopped its workers: SIGHUP when the "
+        "terminal closed (nohup does not always protect it), SIGINT from Ctrl-C, SIGTERM from "
+        "the scheduler (Slurm time limit, preemption, scancel, Kubernetes eviction) or from an "
+        "orchestrator whose other component crashed.",
+        "fix": "Run inside tmux/screen or with setsid, check the scheduler's accounting "
+        "(`sacct -j JOB`, `kubectl describe pod`) for time limits and preemption, and read "
+        "the logs of whatever sent the signal; resume from the last checkpoint.",
+        "reference": "https://pytorch.org/docs/stable/elastic/run.html",
+    },
+    {
         "id": "killed_by_signal",
         "title": "A rank was killed by SIGKILL (often the kernel's OOM killer)",
         "role": "cause",
         "patterns": [
             r"exitcode\s*:\s*-9\b",
             r"Signal 9 \(SIGKILL\) received by PID",
+            r"terminated with signal SIGKILL",
+            r"exits with return code = -9\b",
         ],
         "cause": "The process was killed with SIGKILL: usually the host ran out of RAM and the "
         "kernel's OOM killer picked it (check `dmesg`/`journalctl -k`), or a scheduler (Slurm, "
@@ -368,6 +559,55 @@ GENERIC_EXCEPTION: dict[str, object] = {
 }
 
 
+#: Used when a log shows a failure (a traceback, a non-zero exit, a signal, an NCCL error, a
+#: watchdog abort, an error-level log line) but neither an entry above nor an exception
+#: line names it: the analyser never answers "clean" for a crashed job.
+GENERIC_FAILURE: dict[str, object] = {
+    "id": "rank_failed",
+    "title": "A rank failed (no known cause in the log)",
+    "role": "cause",
+    "patterns": [],
+    "cause": "The log shows a failure (the evidence line) that no catalogue entry "
+    "recognises; the message that explains it may be missing from the paste or written "
+    "by another rank or node.",
+    "fix": "Collect the full log of every rank (torchrun --tee 3 --log-dir DIR, or "
+    "`mltools ddp-doctor run`), re-run with the nccl-debug preset, and read the first "
+    "error of the rank that failed first.",
+    "reference": "https://pytorch.org/docs/stable/elastic/errors.html",
+}
+
+#: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).
+FAILURE_SIGNALS: tuple[str, ...] = (
+    r"Traceback \(most recent call last\)",
+    r"failed \(exitcode: -?[1-9]",
+    r"^\s*exitcode\s*:\s*-?[1-9]",
+    r"exit code:? -?[1-9]",
+    r"exited with (?:error )?code:? -?[1-9]",
+    r"exit status -?[1-9]",
+    r"terminate called (?:after throwing|without an active)",
+    r"core dumped",
+    r"ChildFailedError",
+    r"Process(?:Raised|Exited)Exception",
+    r"NCCL WARN (?!Failed to open libibverbs)",
+    r"\] WARN (?!Failed to open libibverbs)",
+    r"NCCL error",
+    r"nccl\w+Error",
+    r"watchdog thread terminated",
+    r"taking the entire process down",
+    r"\.cc:\d+ -> [1-9]",
+    r"\[E (?:ProcessGroupNCCL|ProcessGroupGloo|socket|TCPStore|NCCLUtils|Utils)\.",
+    r"\[E\d{4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL)\.cpp",
+    r"connectFullMesh failed",
+    r"\bERROR\b",
+    r"CUresult error",
+    r"sigkill_handler\] Killing subprocess",
+    r"^\s*Killed\s*$",
+)
+
+
 def catalogue_ids() -> list[str]:
     """The stable ids of every catalogue entry (plus the generic fallback)."""
-    return [str(entry["id"]) for entry in CATALOGUE] + [str(GENERIC_EXCEPTION["id"])]
+    return [str(entry["id"]) for entry in CATALOGUE] + [
+        str(GENERIC_EXCEPTION["id"]),
+        str(GENERIC_FAILURE["id"]),
+    ]

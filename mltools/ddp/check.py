@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mltools._deps import install_hint
 from mltools.cpu import nvidia_gpu_count
 from mltools.ddp.presets import torch_version
 
@@ -75,7 +76,7 @@ def check_versions(ctx: CheckContext) -> list[CheckResult]:
                 "versions",
                 WARN,
                 f"torch is not installed (driver {driver or 'none'})",
-                "pip install 'mltools[torch]' (a wheel matching your CUDA driver)",
+                f"{install_hint('torch')} (a wheel matching your CUDA driver)",
             )
         ]
     if not ctx.import_torch:

@@ -19,6 +19,7 @@ import json
 import os
 import pickle
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,12 @@ from mltools.errors import InputError
 ENV_NAMES = ("TORCH_FR_DUMP_TEMP_FILE", "TORCH_NCCL_DEBUG_INFO_TEMP_FILE")
 DEFAULT_PREFIX = "/tmp/nccl_trace_rank_"
 _RANK_SUFFIX = re.compile(r"(\d+)(?:\.\w+)?$")
+# A dump holds TORCH_FR_BUFFER_SIZE entries (2000 by default: a few MB). Files are
+# checked against this before anything is read, so a stray 2 GB file (or a 100 GB
+# sparse one) is one line of error, not a MemoryError.
+MAX_DUMP_BYTES = 256 << 20
+# Dumps of one incident are written within seconds of each other.
+_SPREAD_WARN_SECONDS = 3600.0
 
 
 class _DataOnlyUnpickler(pickle.Unpickler):
@@ -48,6 +55,9 @@ class RankTrace:
     last_completed_op: str | None
     ops: dict[int, str] = field(default_factory=dict)  # collective seq -> op name
     frame: str | None = None  # user frame of the last enqueued collective
+    world_size: int | None = None  # ranks of the default process group (pg_config)
+    version: str | None = None
+    last_time_ns: int | None = None  # creation time of the newest entry
 
 
 @dataclass
@@ -59,6 +69,8 @@ class FlightRecorderReport:
     divergence_seq: int | None
     divergence: str | None  # one sentence
     behind_ranks: list[int]
+    world_size: int | None = None
+    warnings: list[str] = field(default_factory=list)  # dumps that may not belong together
 
 
 def default_prefix(env: Mapping[str, str] | None = None) -> str:
@@ -78,8 +90,8 @@ def find_dumps(
     targets = [str(p) for p in paths] or [default_prefix(env)]
     for target in targets:
         p = Path(target)
-        if p.is_file():
-            found.append(p)
+        if p.is_file() or (p.exists() and not p.is_dir()):
+            found.append(p)  # a named non-regular file is refused when read
         elif p.is_dir():
             found.extend(sorted(c for c in p.iterdir() if c.is_file() and _rank_of(c) is not None))
         elif p.parent.is_dir():
@@ -98,15 +110,50 @@ def _rank_of(path: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _load(path: Path) -> dict[str, Any]:
-    data = path.read_bytes()
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes, after checking it is a regular file of at most ``limit`` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open ({exc.strerror})") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path}: not a regular file, not a flight-recorder dump")
+        if st.st_size > limit:
+            raise InputError(
+                f"{path}: {st.st_size:,} bytes is too large for a flight-recorder dump "
+                f"(limit {limit:,} bytes)",
+                hint="pass the dump files themselves (TORCH_FR_DUMP_TEMP_FILE<rank>)",
+            )
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:  # grew while being read
+                raise InputError(f"{path}: larger than {limit:,} bytes while being read")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _load(path: Path, limit: int = MAX_DUMP_BYTES) -> dict[str, Any]:
+    data = _read_bounded(path, limit)
     if data[:1] in (b"{", b"["):
         obj = json.loads(data)
     else:
         try:
             obj = _DataOnlyUnpickler(io.BytesIO(data)).load()
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-            raise InputError(f"{path}: not a flight-recorder dump ({exc})") from exc
+        except (
+            pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
+            MemoryError, RecursionError, OverflowError, AttributeError,
+        ) as exc:  # fmt: skip
+            raise InputError(
+                f"{path}: not a flight-recorder dump ({type(exc).__name__}: {exc})"
+            ) from exc
     if not isinstance(obj, dict):
         raise InputError(f"{path}: not a flight-recorder dump (top level is not a dict)")
     return obj
@@ -137,10 +184,26 @@ def _user_frame(entry: Mapping[str, Any]) -> str | None:
     return None
 
 
-def load_trace(path: str | Path) -> RankTrace:
-    """Read one rank's dump (pickle or JSON)."""
+def _world_size(obj: Mapping[str, Any]) -> int | None:
+    config = obj.get("pg_config")
+    if not isinstance(config, dict):
+        return None
+    default = config.get("", config.get("0", config.get("default_pg")))
+    if not isinstance(default, dict):
+        return None
+    ranks = default.get("ranks")
+    if isinstance(ranks, str):
+        try:
+            ranks = json.loads(ranks)
+        except ValueError:
+            return None
+    return len(ranks) if isinstance(ranks, list) and ranks else None
+
+
+def load_trace(path: str | Path, *, max_bytes: int = MAX_DUMP_BYTES) -> RankTrace:
+    """Read one rank's dump (pickle or JSON); files over ``max_bytes`` are refused unread."""
     path = Path(path)
-    obj = _load(path)
+    obj = _load(path, max_bytes)
     rank = obj.get("rank") if isinstance(obj.get("rank"), int) else _rank_of(path)
     if rank is None:
         raise InputError(f"{path}: cannot tell the rank (no 'rank' key, no number at the end)")
@@ -151,6 +214,10 @@ def load_trace(path: str | Path) -> RankTrace:
     ops: dict[int, str] = {}
     frames: dict[int, str | None] = {}
     completed: list[int] = []
+    times = [
+        e["time_created_ns"] for e in obj.get("entries") or []
+        if isinstance(e, dict) and isinstance(e.get("time_created_ns"), int)
+    ]  # fmt: skip
     for e in entries:
         seq = _seq(e)
         assert seq is not None
@@ -180,14 +247,55 @@ def load_trace(path: str | Path) -> RankTrace:
         last_completed_op=ops.get(last_done) if last_done is not None else None,
         ops=ops,
         frame=frames.get(last_enq) if last_enq is not None else None,
+        world_size=_world_size(obj),
+        version=str(obj["version"]) if obj.get("version") is not None else None,
+        last_time_ns=max(times) if times else None,
     )
+
+
+def consistency(traces: list[RankTrace]) -> tuple[list[str], list[str]]:
+    """(errors, warnings): do these dumps come from one job and one incident?
+
+    Errors: two dumps for one rank, different world sizes, a rank outside the world.
+    Warnings: different torch dump versions, dumps written far apart in time.
+    """
+    errors: list[str] = []
+    warnings: list[str] = []
+    by_rank: dict[int, list[str]] = {}
+    for t in traces:
+        by_rank.setdefault(t.rank, []).append(t.path)
+    for rank, files in sorted(by_rank.items()):
+        if len(files) > 1:
+            errors.append(f"two dumps claim rank {rank} ({', '.join(files)})")
+    worlds = {t.world_size for t in traces if t.world_size}
+    if len(worlds) > 1:
+        detail = ", ".join(f"rank {t.rank}: {t.world_size}" for t in traces if t.world_size)
+        errors.append(f"the dumps come from jobs of different sizes ({detail})")
+    elif worlds:
+        world = worlds.pop()
+        outside = [t.rank for t in traces if t.rank >= world]
+        if outside:
+            errors.append(f"rank(s) {outside} are outside the dumps' world of {world} ranks")
+    versions = {t.version for t in traces if t.version}
+    if len(versions) > 1:
+        warnings.append(f"dump format versions differ ({', '.join(sorted(versions))})")
+    stamps = [t.last_time_ns for t in traces if t.last_time_ns]
+    if len(stamps) > 1 and (max(stamps) - min(stamps)) / 1e9 > _SPREAD_WARN_SECONDS:
+        hours = (max(stamps) - min(stamps)) / 3.6e12
+        warnings.append(
+            f"the dumps' last collectives are {hours:.1f} h apart: they may come from different runs"
+        )
+    return errors, warnings
 
 
 def analyze(traces: list[RankTrace], world_size: int | None = None) -> FlightRecorderReport:
     """Compare the ranks' collective sequences; name the first seq where they disagree."""
     traces = sorted(traces, key=lambda t: t.rank)
     known = {t.rank for t in traces}
-    world = world_size or (max(known) + 1 if known else 0)
+    sizes = {t.world_size for t in traces if t.world_size}
+    world = (
+        world_size or (sizes.pop() if len(sizes) == 1 else 0) or (max(known) + 1 if known else 0)
+    )
     missing = [r for r in range(world) if r not in known]
     divergence_seq: int | None = None
     sentence: str | None = None
@@ -219,6 +327,7 @@ def analyze(traces: list[RankTrace], world_size: int | None = None) -> FlightRec
         divergence_seq=divergence_seq,
         divergence=sentence,
         behind_ranks=behind,
+        world_size=world or None,
     )
 
 
@@ -227,12 +336,16 @@ def read_flight_recorder(
     env: Mapping[str, str] | None = None,
     *,
     newer_than: float | None = None,
+    require_consistent: bool = False,
+    max_bytes: int = MAX_DUMP_BYTES,
 ) -> FlightRecorderReport | None:
     """Find, load and analyse dumps; None when there are none.
 
     Unreadable files are skipped unless the user named them (then the first
     error is raised). ``newer_than`` (epoch seconds) skips stale dumps left by an
-    earlier run at the default path.
+    earlier run at the default path. Dumps that cannot belong together (two for
+    one rank, different world sizes) raise ``InputError`` with ``require_consistent``
+    (else the report carries them as warnings), as do files over ``max_bytes``.
     """
     paths = list(paths)
     files = find_dumps(paths, env)
@@ -242,11 +355,21 @@ def read_flight_recorder(
     errors = []
     for f in files:
         try:
-            traces.append(load_trace(f))
-        except (InputError, OSError) as exc:
-            errors.append(str(exc))
+            traces.append(load_trace(f, max_bytes=max_bytes))
+        except InputError as exc:
+            errors.append(exc)
+        except OSError as exc:
+            errors.append(InputError(f"{f}: {exc.strerror or exc}"))
+    if errors and paths and (require_consistent or not traces):
+        raise errors[0]
     if not traces:
-        if errors and paths:
-            raise InputError(errors[0])
         return None
-    return analyze(traces)
+    problems, warnings = consistency(traces)
+    if problems and require_consistent:
+        raise InputError(
+            "the flight-recorder dumps do not belong together: " + "; ".join(problems),
+            hint="pass the dumps of one job (one folder or prefix per run)",
+        )
+    report = analyze(traces)
+    report.warnings = problems + warnings
+    return report

@@ -8,10 +8,19 @@ and matches the catalogue entries. The elastic agent's summary (``Root Cause
 (first observed failure)``, ``rank : N``, ``exitcode : -15 (SIGTERM)``,
 ``error_file``) tells which rank failed first.
 
-Ordering of findings: specific causes before the generic "a rank raised",
-the rank the agent saw fail first before others, then first appearance; the
-symptoms that victims print (timeouts, closed connections, SIGTERM) come last,
-and their ranks are listed as ``victims`` of the root cause.
+Ordering of findings: specific causes before weak (circumstantial) ones, then the
+generic "a rank raised" and "a rank failed", the rank the agent saw fail first before
+others, then first appearance; the symptoms that victims print (timeouts, closed
+connections, SIGTERM) come last, and their ranks are listed as ``victims`` of the root
+cause.
+
+Pasted logs are messy: lines are cut, wrapped and glued to progress bars (``\r``),
+wrapped in other tools' prefixes (Ray ``(Actor pid=N)``, mpirun ``[1,N]<stdout>:``,
+markdown quotes). The analyser splits ``\r`` segments, strips those prefixes, reads
+NCCL's ``-> N`` return-code chains and nvidia-smi process tables, and never answers
+"clean" when a log shows a failure (a traceback, a non-zero exit, a signal, an NCCL
+error or a watchdog abort): if nothing specific matches, it reports ``rank_failed``
+with the first such line.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from mltools.ddp.catalogue import CATALOGUE, GENERIC_EXCEPTION
+from mltools.ddp.catalogue import CATALOGUE, FAILURE_SIGNALS, GENERIC_EXCEPTION, GENERIC_FAILURE
 from mltools.errors import InputError
 
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -40,8 +49,31 @@ _PREFIX = re.compile(
     r"|(?P<slurm>\d+): "
     r"|\S+:\d+:\d+ \[(?P<nccl>\d+)\] (?=(?:\S+ )?NCCL ))"
 )
-_EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w]*\.)*(?P<name>[A-Z]\w*(?:Error|Exception))(?::|\s*$)")
+_EXCEPTION = re.compile(
+    r"(?:^|(?<=[\s>*`'\"|(\[]))(?:[A-Za-z_]\w*\.)*(?P<name>[A-Z]\w*(?:Error|Exception))(?::|\s*$)"
+)
+# wrappers other tools put before a line: Ray actors, mpirun --tag-output, markdown quotes,
+# backticks, CI timestamps, "host: " (pdsh/multi-node launchers)
+_WRAPPER = re.compile(
+    r"^(?:\s*(?:>+|`+|\*\*)\s?"
+    r"|\(\w+ pid=\d+(?:, ip=[\d.]+)?\)\s?"
+    r"|\[\d+,(?P<mpi>\d+)\]<std(?:out|err)>:"
+    r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d "
+    r"|\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \w+ \|\| "
+    r"|[\w.-]+-\d+: (?=\S))+"
+)
+_CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
+# NCCL result codes in "-> N" chains: what each one means for the catalogue
+_CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
+# an nvidia-smi process row: GPU, (GI, CI,) PID, type
+_SMI_ROW = re.compile(r"\|\s+(\d+)\s+(?:N/A\s+N/A\s+|\d+\s+\d+\s+)?(\d+)\s+(?:C|G|C\+G)\s+\S")
+# C++ reports and the NCCL watchdog wrap the real error: read it like an exception line
+_WRAPPED = re.compile(
+    r"what\(\):\s+.*(?:CUDA error|NCCL error|Error|error)"
+    r"|watchdog thread terminated with exception: (?!\[Rank \d+\] Watchdog caught)"
+)
 _NOT_A_CAUSE = {"ChildFailedError"}
+_CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
 # structural lines: tracebacks, checkpoint loading frames, the elastic summary
 _STRUCTURAL = {
@@ -58,10 +90,7 @@ _SUMMARY_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")
 _AGENT_FAILED = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+)")
 _LOADING = re.compile(_STRUCTURAL["loading"])
 
-_ENTRIES = [
-    (entry, [re.compile(p) for p in entry["patterns"]])  # type: ignore[union-attr]
-    for entry in CATALOGUE
-]
+_BY_ID = {str(entry["id"]): entry for entry in CATALOGUE}
 _ORDER = {str(entry["id"]): i for i, entry in enumerate(CATALOGUE)}
 # needles that find the structural lines (each is a substring of every such line)
 _STRUCTURAL_NEEDLES = [
@@ -80,6 +109,9 @@ _STRUCTURAL_NEEDLES = [
     "traceback",
     "Error",
     "Exception",
+    "what():",
+    "  C   ",
+    "  G   ",
 ]
 
 
@@ -131,10 +163,49 @@ def _minimal(needles: Iterable[str]) -> list[str]:
     return kept
 
 
+def _guard(patterns: Iterable[str]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """(needle, regex) pairs: a regex runs only on a line that holds its literal needle."""
+    pairs = []
+    for p in patterns:
+        regex = re.compile(p)
+        pairs += [(needle, regex) for needle in _needles_for(p)]
+    return tuple(pairs)
+
+
+def _hits(guards: tuple[tuple[str, re.Pattern[str]], ...], text: str) -> bool:
+    for needle, regex in guards:  # noqa: SIM110 (a plain loop: this is the hot path)
+        if needle in text and regex.search(text):
+            return True
+    return False
+
+
+_ENTRIES = [(entry, _guard(entry["patterns"])) for entry in CATALOGUE]  # type: ignore[arg-type]
+_FRAMES = [
+    (entry, _guard(entry["frames"]))  # type: ignore[arg-type]
+    for entry in CATALOGUE
+    if entry.get("frames")
+]
+_SIGNALS = _guard(FAILURE_SIGNALS)
+
+# Short anchors that stand for every needle containing them: grep -F's time grows with the
+# number of needles, and these words are rare in a healthy log.
+_COARSE = (
+    "CUDA error", "Connection ", "timed out", "atchdog", "exit", "Signal ", "mismatch",
+    "insufficient", "illegal", "DataLoader worker ", "unhandled ", "terminat", "ECC",
+)  # fmt: skip
+
+
+def _coarse(needle: str) -> str:
+    return next((c for c in _COARSE if c in needle), needle)
+
+
 NEEDLES: list[bytes] = [
     n.encode()
     for n in _minimal(
-        [n for entry in CATALOGUE for p in entry["patterns"] for n in _needles_for(p)]  # type: ignore[union-attr]
+        _coarse(n)
+        for n in [n for entry in CATALOGUE for p in entry["patterns"] for n in _needles_for(p)]  # type: ignore[union-attr]
+        + [n for entry in CATALOGUE for p in entry.get("frames", ()) for n in _needles_for(p)]  # type: ignore[union-attr]
+        + [n for p in FAILURE_SIGNALS for n in _needles_for(p)]
         + _STRUCTURAL_NEEDLES
     )
 ]
@@ -195,6 +266,7 @@ class _Acc:
     ranks: list[int] = field(default_factory=list)
     count: int = 0
     evidence: list[Evidence] = field(default_factory=list)
+    weak: bool = False
 
 
 class LogScanner:
@@ -218,6 +290,9 @@ class LogScanner:
         self._in_root_block = False
         self._root_rank: int | None = None
         self._agent_rank: int | None = None
+        self._failure: _Acc | None = None  # the first line that shows a failure
+        self._smi: dict[int, set[int]] = {}  # nvidia-smi process table: pid -> GPUs
+        self._smi_rows: list[Evidence] = []
         self.files: list[str] = []
         self.lines = 0
         self.bytes = 0
@@ -313,6 +388,14 @@ class LogScanner:
     # ---- one candidate line ------------------------------------------------
 
     def _line(self, raw: str, name: str, line_no: int) -> None:
+        if "\r" in raw:  # progress bars: each carriage-return segment is a line of its own
+            for segment in raw.split("\r"):
+                if segment.strip():
+                    self._one_line(segment, name, line_no)
+            return
+        self._one_line(raw, name, line_no)
+
+    def _one_line(self, raw: str, name: str, line_no: int) -> None:
         rank, body = _split_prefix(raw)
         if (
             rank is None
@@ -321,7 +404,13 @@ class LogScanner:
         ):
             rank = self._summary_rank
         self._structure(body, rank)
-        if "Traceback (most recent call last)" in body:
+        if " NCCL INFO " in body:  # INFO lines carry no error but "-> N" return-code chains
+            self._chain(body, rank, name, line_no, raw)
+            return
+        if self._failure is None and _hits(_SIGNALS, body):
+            self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
+            self._push(self._failure, rank, name, line_no, raw)
+        if body.lstrip().startswith("Traceback (most recent call last)"):
             self._loading[rank] = False
             self._frame.pop(rank, None)
             return
@@ -329,26 +418,59 @@ class LogScanner:
             self._frame[rank] = (line_no, raw[:MAX_LINE_CHARS])
             if _LOADING.search(body):
                 self._loading[rank] = True
+            for entry, guards in _FRAMES:  # the module that raised tells something too
+                if _hits(guards, body):
+                    self._add(entry, rank, name, line_no, raw, weak=True)
+                    break
+            return
+        if "|" in body and (m := _SMI_ROW.search(body)):
+            self._smi.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
+            if len(self._smi_rows) < MAX_EVIDENCE:
+                self._smi_rows.append(Evidence(name, line_no, rank, raw[:MAX_LINE_CHARS]))
             return
         if rank in self._frame and _LOADING.search(body):  # the code line under a frame
             self._loading[rank] = True
         matched = False
-        for entry, patterns in _ENTRIES:
-            if any(p.search(body) for p in patterns):
-                entry_id = str(entry["id"])
-                if entry_id == "cuda_oom" and self._loading.get(rank):
-                    entry = next(e for e, _ in _ENTRIES if e["id"] == "oom_on_resume")
-                self._add(entry, rank, name, line_no, raw)
-                matched = True
-                break
+        hit = None  # the first cause that matches; a symptom only if no cause does
+        for entry, guards in _ENTRIES:
+            if _hits(guards, body):
+                if entry["role"] == "cause":
+                    hit = entry
+                    break
+                hit = hit or entry
+        if hit is not None:
+            if hit["id"] == "cuda_oom" and self._loading.get(rank):
+                hit = _BY_ID["oom_on_resume"]
+            self._add(hit, rank, name, line_no, raw, weak=bool(hit.get("weak")))
+            matched = True
         if not matched:
-            exc = _EXCEPTION.match(body)
-            if exc and exc.group("name") not in _NOT_A_CAUSE and rank not in self._generic:
+            matched = self._chain(body, rank, name, line_no, raw)
+        if not matched:
+            exc = _EXCEPTION.search(body) if "Error" in body or "Exception" in body else None
+            if exc and (
+                exc.group("name") in _NOT_A_CAUSE or body.lstrip().startswith(_CODE_KEYWORDS)
+            ):
+                exc = None
+            wrapped = ("what():" in body or "watchdog thread" in body) and _WRAPPED.search(body)
+            if (exc or wrapped) and rank not in self._generic:
                 acc = self._generic[rank] = self._new_acc(GENERIC_EXCEPTION, rank, name, line_no)
                 self._push(acc, rank, name, line_no, raw)
                 if rank in self._frame:  # where it was raised
                     frame_line, frame = self._frame[rank]
                     acc.evidence.append(Evidence(name, frame_line, rank, frame))
+
+    def _chain(self, body: str, rank: int | None, name: str, line_no: int, raw: str) -> bool:
+        """NCCL's "-> 2" return-code chains (and "retcode 2"): weak evidence of the cause."""
+        if not (" -> " in body or "retcode" in body) or not (m := _CHAIN.search(body)):
+            return False
+        if self._failure is None and int(m.group(1) or m.group(2)):
+            self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
+            self._push(self._failure, rank, name, line_no, raw)
+        entry_id = _CHAIN_IDS.get(int(m.group(1) or m.group(2)))
+        if entry_id is None:
+            return False
+        self._add(_BY_ID[entry_id], rank, name, line_no, raw, weak=True)
+        return True
 
     def _structure(self, body: str, rank: int | None) -> None:
         if "Root Cause (first observed failure)" in body:
@@ -366,12 +488,32 @@ class LogScanner:
         self._seq += 1
         return _Acc(entry=entry, seq=self._seq, file=name, line=line, rank=rank)
 
-    def _add(self, entry: dict[str, object], rank: int | None, name: str, line: int, raw: str):
+    def _add(
+        self,
+        entry: dict[str, object],
+        rank: int | None,
+        name: str,
+        line: int,
+        raw: str,
+        *,
+        weak: bool = False,
+    ) -> None:
         entry_id = str(entry["id"])
         acc = self._acc.get(entry_id)
         if acc is None:
             acc = self._acc[entry_id] = self._new_acc(entry, rank, name, line)
-        if entry["role"] == "cause":
+            acc.weak = weak
+        elif acc.weak and not weak:  # strong evidence for what was circumstantial so far
+            acc.weak = False
+            acc.file, acc.line, acc.rank = name, line, rank
+            acc.evidence.insert(0, Evidence(name, line, rank, raw[:MAX_LINE_CHARS]))
+            acc.count += 1
+            if rank is not None and rank not in acc.ranks:
+                acc.ranks.insert(0, rank)
+            if entry["role"] == "cause":
+                self._ranks_with_cause.add(rank)
+            return
+        if entry["role"] == "cause" and not weak:
             self._ranks_with_cause.add(rank)
         self._push(acc, rank, name, line, raw)
 
@@ -389,15 +531,23 @@ class LogScanner:
     def report(self) -> LogReport:
         """Findings ordered root cause first, victims attached to it."""
         first_failed = self._root_rank if self._root_rank is not None else self._agent_rank
+        self._smi_evidence()
         accs = list(self._acc.values())
         accs += [a for r, a in self._generic.items() if r not in self._ranks_with_cause]
+        if not accs and self._failure is not None:  # never "clean" on a failed job
+            accs.append(self._failure)
 
         def key(acc: _Acc) -> tuple[int, int, int]:
             if acc.entry["role"] == "symptom":  # timeouts happen before closed sockets and SIGTERM
-                return (2, _ORDER[str(acc.entry["id"])], acc.seq)
-            role = 1 if acc.entry is GENERIC_EXCEPTION else 0
+                return (4, _ORDER[str(acc.entry["id"])], acc.seq)
+            if acc.entry is GENERIC_EXCEPTION:
+                tier = 2
+            elif acc.entry is GENERIC_FAILURE:
+                tier = 3
+            else:
+                tier = 1 if acc.weak else 0
             on_first = 0 if first_failed is not None and first_failed in acc.ranks else 1
-            return (role, on_first, acc.seq)
+            return (tier, on_first, acc.seq)
 
         accs.sort(key=key)
         findings = [_finding(acc) for acc in accs]
@@ -409,6 +559,21 @@ class LogScanner:
             if root.rank is not None:
                 root.victims = sorted(seen - culprits - {root.rank})
         return LogReport(findings, self.files, self.lines, self.bytes, first_failed)
+
+    def _smi_evidence(self) -> None:
+        """An nvidia-smi table with several ranks' pids on GPU 0 (each also on its own GPU)."""
+        on_zero = [pid for pid, gpus in self._smi.items() if 0 in gpus]
+        if len(on_zero) < 2 or not any(self._smi[pid] - {0} for pid in on_zero):
+            return
+        entry = _BY_ID["oom_on_resume"]
+        acc = self._acc.pop("cuda_oom", None)
+        if acc is not None:  # the OOM it explains: same finding, better name
+            acc.entry = entry
+        else:
+            first = self._smi_rows[0]
+            acc = self._new_acc(entry, None, first.file, first.line)
+        acc.evidence = (acc.evidence + self._smi_rows)[:MAX_EVIDENCE]
+        self._acc["oom_on_resume"] = acc
 
 
 def _finding(acc: _Acc) -> Finding:
@@ -438,12 +603,17 @@ def _is_regular_file(stream: IO[bytes]) -> bool:
 
 
 def _split_prefix(line: str) -> tuple[int | None, str]:
-    """Return (rank, line without its launcher prefix)."""
+    """Return (rank, line without its launcher prefix and other tools' wrappers)."""
+    mpi_rank = None
+    if w := _WRAPPER.match(line):
+        if w.group("mpi") is not None:
+            mpi_rank = int(w.group("mpi"))
+        line = line[w.end() :]
     m = _PREFIX.match(line)
     if not m:
-        return None, line
-    if m.group("nccl") is not None:
-        return int(m.group("nccl")), line
+        return mpi_rank, line
+    if m.group("nccl") is not None:  # [N] is the device; mpirun's tag names the rank
+        return (mpi_rank if mpi_rank is not None else int(m.group("nccl"))), line
     rank = int(m.group("torchrun") or m.group("slurm"))
     body = line[m.end() :]
     return rank, body

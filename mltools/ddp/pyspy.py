@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mltools._deps import install_hint
 from mltools.errors import MissingDependencyError, MltoolsError
 
 _CAP_SYS_PTRACE = 19
@@ -36,6 +37,7 @@ class Frame:
     name: str
     filename: str
     line: int
+    native: bool = False  # a C/C++ frame (``--native``): detail, never the user frame
 
     @property
     def where(self) -> str:
@@ -53,6 +55,21 @@ class ThreadStack:
     owns_gil: bool
     frames: list[Frame] = field(default_factory=list)
 
+    @property
+    def python_frames(self) -> list[Frame]:
+        """The Python frames only (``--native`` adds C frames in between)."""
+        return [f for f in self.frames if not f.native]
+
+    @property
+    def native_frames(self) -> list[Frame]:
+        """The C frames above the innermost Python frame (what the C call is doing)."""
+        out = []
+        for f in self.frames:
+            if not f.native:
+                break
+            out.append(f)
+        return out
+
 
 def pyspy_path() -> str:
     """Path of the ``py-spy`` executable, or ``MissingDependencyError``."""
@@ -60,7 +77,7 @@ def pyspy_path() -> str:
     if exe is None:
         raise MissingDependencyError(
             "py-spy is needed to read the stacks of running ranks and was not found on PATH",
-            hint="pip install 'mltools[pyspy]'  (or: pip install py-spy)",
+            hint=f"{install_hint('pyspy')}  (or: pip install py-spy)",
         )
     return exe
 
@@ -106,7 +123,12 @@ def _parse(payload: str) -> list[ThreadStack]:
     threads = []
     for item in json.loads(payload):
         frames = [
-            Frame(str(f.get("name", "?")), str(f.get("filename", "?")), int(f.get("line") or 0))
+            Frame(
+                str(f.get("name", "?")),
+                str(f.get("filename", "?")),
+                int(f.get("line") or 0),
+                native=f.get("module") is not None,
+            )
             for f in item.get("frames") or []
         ]
         threads.append(
@@ -122,7 +144,9 @@ def _parse(payload: str) -> list[ThreadStack]:
     return threads
 
 
-def dump_stacks(pid: int, *, native: bool = False, timeout: float = 30.0) -> list[ThreadStack]:
+def dump_stacks(
+    pid: int, *, native: bool = False, timeout: float = 30.0, nonblocking: bool = False
+) -> list[ThreadStack]:
     """Every thread's Python stack in ``pid`` (``py-spy dump --json``).
 
     Raises ``AttachError`` with the ptrace fix when permission is missing.
@@ -131,6 +155,8 @@ def dump_stacks(pid: int, *, native: bool = False, timeout: float = 30.0) -> lis
     argv = [exe, "dump", "--json", "--pid", str(pid)]
     if native:
         argv.append("--native")
+    if nonblocking:
+        argv.append("--nonblocking")
     problem = attach_problem(pid)
     if problem:
         raise AttachError(f"cannot attach to pid {pid}: {problem}", hint=PTRACE_FIX)

@@ -19,7 +19,13 @@ Two ways to run it:
 ``inject`` makes one rank misbehave on purpose, to see what each failure looks
 like: ``mismatch`` (it calls broadcast while the others all_reduce), ``stall``
 (it sleeps inside a fake data loader), ``crash`` (it exits), ``unused-params``
-(its DDP step leaves a parameter out of the loss).
+(its DDP step leaves a parameter out of the loss), ``freeze`` (it stops itself
+with SIGSTOP during init, like a rank frozen by a cgroup or a debugger).
+
+Common faults outside the program (a GLOO_SOCKET_IFNAME/NCCL_SOCKET_IFNAME that
+names no interface, a rendezvous port already taken, a rendezvous that cannot be
+reached) are recognised in the ranks' errors and the launcher's output, and the
+verdict names the cause and the fix (``external_fault``).
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ EXPECTED_COLLECTIVE = {
     "broadcast": "broadcast",
     "all_gather": "all_gather",
 }
-FAULTS = ("mismatch", "stall", "crash", "unused-params")
+FAULTS = ("mismatch", "stall", "crash", "unused-params", "freeze")
 CRASH_EXIT_CODE = 17
 _DIR_ENV = "MLTOOLS_SMOKE_DIR"
 _PARENT_ENV = "MLTOOLS_SMOKE_PARENT"
@@ -70,6 +76,49 @@ _ERROR_KINDS = (
     ("mismatch", re.compile(r"mismatch", re.I)),
     ("timeout", re.compile(r"timed out|timeout", re.I)),
 )
+
+
+_EXTERNAL_FAULTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (
+        re.compile(r"Unable to find address for: ?(\S+)"),
+        "GLOO_SOCKET_IFNAME names a network interface this host does not have ({0})",
+        "set GLOO_SOCKET_IFNAME to an interface that `ip -br addr` lists (the one on the "
+        "nodes' shared network), or unset it",
+    ),
+    (
+        re.compile(
+            r"no socket interface found|NCCL_SOCKET_IFNAME.*(?:not found|no interface)", re.I
+        ),
+        "NCCL_SOCKET_IFNAME matches no network interface on this host",
+        "set NCCL_SOCKET_IFNAME to an interface that `ip -br addr` lists (e.g. eth0, or ^lo,docker "
+        "to exclude some), or unset it",
+    ),
+    (
+        re.compile(r"EADDRINUSE|address already in use", re.I),
+        "the rendezvous port is already in use (another job, or a leftover process from an "
+        "earlier run)",
+        "pick another --master-port / MASTER_PORT, or stop what holds it: `ss -ltnp` shows it",
+    ),
+    (
+        re.compile(
+            r"(?:timed out|Connection refused|No route to host|unreachable)[^\n]*?"
+            r"(?:connect to|connecting to) \(?\[?([\w.:-]+?)\]?, ?(\d+)\)?",
+            re.I,
+        ),
+        "the ranks could not reach the rendezvous at {0}:{1}",
+        "check MASTER_ADDR/MASTER_PORT, that the node of rank 0 is up and started first, and that "
+        "no firewall blocks that port (nor the ports gloo/NCCL open between the nodes)",
+    ),
+)
+
+
+def external_fault(text: str) -> tuple[str, str] | None:
+    """(cause, fix) for a fault outside the training code found in ``text``, else None."""
+    for pattern, cause, fix in _EXTERNAL_FAULTS:
+        m = pattern.search(text)
+        if m:
+            return cause.format(*m.groups()), fix
+    return None
 
 
 class SmokeError(MltoolsError):
@@ -117,6 +166,8 @@ class SmokeReport:
     hang: Any = None  # mltools.ddp.hang.HangReport when a hang was analysed
     duration_seconds: float = 0.0
     log_tail: list[str] = field(default_factory=list)
+    cause: str | None = None  # an external fault recognised (interface, port, firewall)
+    fix: str | None = None
 
 
 # ====================================================================== rank side
@@ -391,6 +442,10 @@ def rank_main(argv: list[str] | None = None) -> NoReturn:
     pg_timeout = datetime.timedelta(seconds=hard + 30)
 
     def init() -> dict[str, Any]:
+        if me and fault == "freeze":
+            sys.stderr.write(f"[rank {rank}] injected freeze: SIGSTOP during init\n")
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGSTOP)
         dist.init_process_group(
             backend, timeout=pg_timeout, device_id=device if device.type == "cuda" else None
         )
@@ -447,6 +502,11 @@ def rank_main(argv: list[str] | None = None) -> NoReturn:
             _run_step(rec, name, steps[name])
     except Exception as exc:  # recorded by _run_step; the launcher sees a non-zero exit
         sys.stderr.write(f"[rank {rank}] smoke failed: {' '.join(str(exc).split())[:300]}\n")
+        outside = external_fault(str(exc))
+        if outside:  # torchrun mode has no parent to explain it
+            sys.stderr.write(
+                f"[rank {rank}] cause: {outside[0]}\n[rank {rank}] fix: {outside[1]}\n"
+            )
         code = 1
     rec.write(event="exit", code=code)
     if code == 0 and directory is None:
@@ -581,6 +641,17 @@ def _exit_codes(log: str) -> dict[int, int]:
     return codes
 
 
+def _fr_buffer_variable() -> str:
+    from mltools.ddp.presets import torch_version
+
+    version = torch_version()
+    return (
+        "TORCH_NCCL_TRACE_BUFFER_SIZE"
+        if version is not None and version < (2, 7)
+        else "TORCH_FR_BUFFER_SIZE"
+    )
+
+
 def resolve_backend(backend: str, nproc: int) -> str:
     """``auto`` -> nccl when CUDA GPUs and NCCL are there (one GPU per rank), else gloo."""
     import torch
@@ -609,15 +680,17 @@ def run_smoke(
     timeout: float = 60.0,
     inject: str | None = None,
     inject_rank: int | None = None,
-    startup_timeout: float = 180.0,
+    startup_timeout: float | None = None,
     max_bytes: int | None = None,
     hang_samples: int = 2,
     hang_interval: float = 1.0,
 ) -> SmokeReport:
     """Launch ``nproc`` ranks on this host with torchrun and run the preflight steps.
 
-    Each step must finish on every rank within ``timeout`` seconds (process
-    start and init within ``startup_timeout``). On a hang the live ranks' stacks
+    Each step, init included, must finish on every rank within ``timeout`` seconds
+    (init counted from the moment the last rank started); the ranks' processes
+    must start (Python and torch imported) within ``startup_timeout`` (default:
+    ``timeout``). On a hang the live ranks' stacks
     are analysed before they are killed; every process started is gone on return.
     """
     from mltools._deps import require
@@ -625,8 +698,12 @@ def run_smoke(
     require("torch")
     if nproc < 1:
         raise UsageError("--nproc must be at least 1")
-    if timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    if not 0 < timeout < float("inf"):
+        raise UsageError("--timeout must be a positive number of seconds")
+    if startup_timeout is None:
+        startup_timeout = timeout
+    if not 0 < startup_timeout < float("inf"):
+        raise UsageError("--startup-timeout must be a positive number of seconds")
     if inject is not None and inject not in FAULTS:
         raise UsageError(f"unknown fault {inject!r}", hint="use one of: " + ", ".join(FAULTS))
     if inject is not None and nproc < 2:
@@ -646,10 +723,13 @@ def run_smoke(
             "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
             "PYTHONPATH": os.pathsep.join(filter(None, [repo_root, env.get("PYTHONPATH")])),
             "PYTHONUNBUFFERED": "1",
-            # the flight recorder (its name before torch 2.7, then now) for hang evidence
-            "TORCH_NCCL_TRACE_BUFFER_SIZE": env.get("TORCH_NCCL_TRACE_BUFFER_SIZE", "2000"),
-            "TORCH_FR_BUFFER_SIZE": env.get("TORCH_FR_BUFFER_SIZE", "2000"),
         }
+    )
+    # the flight recorder for hang evidence, under the name the installed torch reads
+    # (TORCH_NCCL_TRACE_BUFFER_SIZE before 2.7; setting it on a newer torch only warns)
+    fr_var = _fr_buffer_variable()
+    env.setdefault(
+        fr_var, env.get("TORCH_FR_BUFFER_SIZE") or env.get("TORCH_NCCL_TRACE_BUFFER_SIZE") or "2000"
     )
     argv = [
         sys.executable, "-m", "torch.distributed.run",
@@ -686,9 +766,16 @@ def run_smoke(
     report = _judge(ranks, hung_step, hang_report, timeout, startup_timeout)
     busbw = next((s.detail.get("rows", []) for s in ranks[0].steps if s.step == "busbw"), [])
     tail = [] if report[0] else [ln for ln in log_text.splitlines() if ln.strip()][-20:]
+    verdict, cause, fix = report[1], None, None
+    if not report[0]:
+        errors = " ".join(s.error or "" for r in ranks for s in r.steps)
+        found = external_fault(errors + "\n" + log_text)
+        if found:
+            cause, fix = found
+            verdict += f"; cause: {cause}; fix: {fix}"
     return SmokeReport(
         ok=report[0],
-        verdict=report[1],
+        verdict=verdict,
         kind=report[2],
         culprits=report[3],
         nproc=nproc,
@@ -701,7 +788,35 @@ def run_smoke(
         hang=hang_report,
         duration_seconds=time.monotonic() - began,
         log_tail=tail,
+        cause=cause,
+        fix=fix,
     )
+
+
+def _launched(agent_pid: int) -> dict[int, int]:
+    """{rank: pid} of the agent's workers from their environment, before they report."""
+    import psutil
+
+    from mltools._procfs import read_environ
+
+    out: dict[int, int] = {}
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(agent_pid).children():
+            env = read_environ(child.pid) or {}
+            with contextlib.suppress(ValueError, KeyError):
+                out.setdefault(int(env["RANK"]), child.pid)
+    return out
+
+
+def _process_state(pid: int) -> str:
+    from mltools._procfs import STATE_NAMES, cgroup_frozen, read_stat
+
+    st = read_stat(pid)
+    if st is None:
+        return "exited"
+    if st.state not in ("T", "t", "Z", "X") and cgroup_frozen(pid):
+        return "frozen (cgroup freezer)"
+    return STATE_NAMES.get(st.state, st.state)
 
 
 def _watch(
@@ -713,26 +828,37 @@ def _watch(
     hang_samples: int,
     hang_interval: float,
 ) -> tuple[str | None, Any, list[int]]:
-    """Poll the ranks' records until the agent exits or a step overruns its timeout."""
+    """Poll the ranks' records until the agent exits or a step overruns its timeout.
+
+    Ranks must start within ``startup_timeout``; every step, init included, must end
+    within ``timeout`` (init counted from the moment the last rank started).
+    """
     from mltools.ddp import hang
 
     started = time.monotonic()
+    all_started: float | None = None  # epoch seconds of the last rank's start
+    launched: dict[int, int] = {}
     while True:
         events = _read_events(workdir, nproc)
-        pids = [
-            next((e["pid"] for e in ev if e.get("event") == "start"), None)
-            for ev in events.values()
+        starts = [
+            next((e for e in ev if e.get("event") == "start"), None) for ev in events.values()
         ]
+        pids = [e["pid"] if e else None for e in starts]
         worker_pids = [p for p in pids if p]
+        if len(launched) < nproc:
+            launched.update(_launched(agent.pid))
+        known = sorted(set(worker_pids) | set(launched.values()))
         if agent.poll() is not None:
-            return None, None, worker_pids
+            return None, None, known
+        if all_started is None and all(starts):
+            all_started = max(e["t"] for e in starts if e)
         now = time.time()
         overdue: str | None = None
         for ev in events.values():
             last = ev[-1] if ev else None
             if last and last.get("event") == "step_start":
-                limit = startup_timeout if last["step"] == "init" else timeout
-                if now - last["t"] > limit:
+                since = max(last["t"], all_started or now) if last["step"] == "init" else last["t"]
+                if now - since > timeout:
                     overdue = last["step"]
             elif (
                 last
@@ -748,11 +874,11 @@ def _watch(
         ):
             overdue = "init"
         if overdue is not None:
-            live = [p for p in worker_pids if _alive(p)]
+            live = [p for p in known if _alive(p)]
             report = None
-            if live:
+            if live and len(worker_pids) == nproc:
                 (workdir / _FR_TRIGGER).touch()
-                deadline = time.monotonic() + 5
+                deadline = time.monotonic() + 15  # each rank's watchdog writes its own
                 while time.monotonic() < deadline and len(
                     list(workdir.glob(f"{_FR_PREFIX}*"))
                 ) < len(live):
@@ -760,11 +886,24 @@ def _watch(
                 dumps = [str(workdir / _FR_PREFIX)] if any(workdir.glob(f"{_FR_PREFIX}*")) else []
                 try:
                     report = hang.analyze_hang(
-                        live, samples=hang_samples, interval=hang_interval, flight_recorder=dumps
-                    )
+                        live, samples=hang_samples, interval=hang_interval, window=hang_interval * 3,
+                        max_window=max(10.0, hang_interval * 10), flight_recorder=dumps,
+                    )  # fmt: skip
                 except MltoolsError as exc:
                     report = {"error": exc.message}
-            return overdue, report, worker_pids
+            elif len(worker_pids) < nproc:
+                late = {r: launched.get(r) for r in range(nproc) if not starts[r]}
+                report = {
+                    "not_started": {
+                        str(r): (
+                            f"pid {pid} is {_process_state(pid)}"
+                            if pid
+                            else "no process was started"
+                        )
+                        for r, pid in late.items()
+                    }
+                }
+            return overdue, report, known
         time.sleep(0.2)
 
 
@@ -804,13 +943,22 @@ def _judge(
             culprits = behind
         not_started = [r.rank for r in ranks if r.pid is None]
         if hung_step == "init" and not_started:
+            detail = ""
+            if isinstance(hang_report, dict) and hang_report.get("not_started"):
+                detail = (
+                    " ("
+                    + "; ".join(
+                        f"rank {r}: {what}" for r, what in hang_report["not_started"].items()
+                    )
+                    + ")"
+                )
             return (
                 False,
-                f"ranks {not_started} did not start within {startup_timeout:.0f}s",
+                f"ranks {not_started} did not start within {startup_timeout:.0f}s{detail}",
                 "startup",
                 not_started,
             )
-        limit = startup_timeout if hung_step == "init" else timeout
+        limit = timeout
         who = ", ".join(map(str, culprits)) if culprits else "unknown"
         sentence = f"step {hung_step} hung (no progress in {limit:.0f}s); culprit rank(s): {who}"
         if analysed is not None:

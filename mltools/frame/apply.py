@@ -423,11 +423,16 @@ def _client_for(chosen: str, options: Parallel) -> Iterator[Any]:
 
 @contextmanager
 def _progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """A transient rich bar over rows on stderr, only when stderr is a terminal."""
-    if not (enabled and sys.stderr.isatty()):
+    """A transient rich bar over rows on stderr, only when stderr is a terminal.
+
+    None with NO_COLOR or TERM=dumb: a bar is redrawn with escape codes.
+    """
+    import os
+
+    plain = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+    if not (enabled and sys.stderr.isatty()) or plain:
         yield lambda n: None
         return
-    import os
 
     from rich.console import Console
     from rich.progress import (

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from mltools._deps import install_hint
 from mltools.errors import UnavailableError, UsageError
 from mltools.frame._carry import ChunkResult, decode
 from mltools.frame._ops import Task, run_task
@@ -96,7 +97,7 @@ def require_backend(name: str) -> None:
         hint = (
             "use backend='loky' (joblib), which works with every pandas"
             if name == "pandarallel"
-            else f"pip install 'mltools[{extra}]'"
+            else install_hint(extra)
         )
         raise BackendUnavailableError(f"backend {name!r} is not available: {reason}", hint=hint)
 

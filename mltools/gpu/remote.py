@@ -114,3 +114,39 @@ def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
         gpus=gpus,
         error=data.get("error"),
     )
+
+
+@dataclass
+class HostOutput:
+    """What one host's command printed (``run_on_hosts``), or why it did not run."""
+
+    host: str
+    returncode: int | None
+    stdout: str
+    stderr: str
+    error: str | None = None  # ssh missing or timed out
+
+
+def run_on_hosts(
+    hosts: list[str], command: str, *, timeout: float = 20.0, ssh_config: str | None = None
+) -> list[HostOutput]:
+    """Run one command on every host over ssh (BatchMode), in parallel, each under ``timeout``.
+
+    The generic form of ``snapshot_hosts`` for other commands (``ddp-doctor hang --hosts``).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(host: str) -> HostOutput:
+        argv = ssh_argv(host, command, timeout=timeout, ssh_config=ssh_config)
+        try:
+            proc = subprocess.run(
+                argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
+        except subprocess.TimeoutExpired:
+            return HostOutput(host, None, "", "", f"timed out after {timeout:g} s")
+        except FileNotFoundError:
+            return HostOutput(host, None, "", "", "ssh is not installed here")
+        return HostOutput(host, proc.returncode, proc.stdout, proc.stderr)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(32, len(hosts)))) as pool:
+        return list(pool.map(one, hosts))

@@ -132,11 +132,13 @@ def select_gpus(
     free = [c for c in candidates if c.qualifies]
     if len(free) < n:
         busy = "; ".join(f"GPU {c.index}: {', '.join(c.reasons)}" for c in candidates if c.reasons)
-        raise UnavailableError(
+        err = UnavailableError(
             f"{len(free)} of {len(candidates)} GPUs qualify, {n} needed"
             + (f" ({busy})" if busy else ""),
             hint="relax --min-free-mem / --max-util, or wait with `mltools gpu run --wait`",
         )
+        err.candidates = candidates  # type: ignore[attr-defined]  # for `gpu pick --json`
+        raise err
     if n > 1 and topology is None and use_topology:
         topology = gpu_topology()
     chosen = _best_set(free, n, topology)

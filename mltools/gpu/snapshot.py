@@ -31,6 +31,8 @@ _THROTTLE_BITS: tuple[tuple[int, str], ...] = (
     (0x0000000000000040, "hw_thermal_slowdown"),
     (0x0000000000000080, "hw_power_brake_slowdown"),
     (0x0000000000000100, "display_clock_setting"),
+    (0x0000000000000200, "board_limit"),
+    (0x0000000000000400, "reliability"),
 )
 
 
@@ -125,7 +127,7 @@ def snapshot(*, cpu_interval: float = 0.1, processes: bool = True) -> Snapshot:
     when NVML is unusable. nvidia-smi equivalent: ``nvidia-smi -q``.
     """
     with nvml.session() as nv:
-        driver = nvml.field(nv, nv.nvmlSystemGetDriverVersion)
+        driver = nvml.c_string(nv, "nvmlSystemGetDriverVersion", size=80)
         cuda = nvml.field(nv, nv.nvmlSystemGetCudaDriverVersion)
         count = nv.nvmlDeviceGetCount()
         gpus: list[GPU] = []
@@ -146,7 +148,7 @@ def snapshot(*, cpu_interval: float = 0.1, processes: bool = True) -> Snapshot:
     return Snapshot(
         host=socket.gethostname(),
         timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        driver_version=nvml.text(driver) if driver is not None else None,
+        driver_version=driver,
         cuda_driver_version=_cuda_version(cuda),
         gpus=gpus,
     )
@@ -158,8 +160,13 @@ def ghost_memory(gpu: GPU) -> int | None:
     That is memory held by processes outside this PID namespace (NVML lists
     host pids that do not exist in a container) plus used memory no listed
     process claims (a dead process's leaked context, another VM/namespace).
+    ``None`` when it cannot be known: no memory or process list, or a visible
+    process whose memory NVML reports as not available (MIG's aggregate view,
+    WDDM).
     """
     if gpu.memory_used_bytes is None or gpu.processes is None:
+        return None
+    if any(p.gpu_memory_bytes is None for p in gpu.processes if p.visible):
         return None
     accounted = sum(p.gpu_memory_bytes or 0 for p in gpu.processes if p.visible)
     return max(0, gpu.memory_used_bytes - accounted)
@@ -177,7 +184,7 @@ def _read_gpu(nv: ModuleType, index: int, with_procs: bool) -> tuple[GPU, list |
     try:
         handle = nv.nvmlDeviceGetHandleByIndex(index)
         _fill(nv, handle, gpu)
-        procs = _raw_processes(nv, handle) if with_procs else None
+        procs = _raw_processes(nv, handle, gpu) if with_procs else None
         if procs:
             gpu_sm = _process_sm(nv, handle)
             procs = [(p, kind, gpu_sm.get(p.pid)) for p, kind in procs]
@@ -202,10 +209,8 @@ def _error_row(gpu: GPU, message: str) -> GPU:
 
 def _fill(nv: ModuleType, handle: Any, gpu: GPU) -> None:
     f = nvml.field
-    name = f(nv, nv.nvmlDeviceGetName, handle)
-    gpu.name = nvml.text(name) if name is not None else None
-    uuid = f(nv, nv.nvmlDeviceGetUUID, handle)
-    gpu.uuid = nvml.text(uuid) if uuid is not None else None
+    gpu.name = nvml.c_string(nv, "nvmlDeviceGetName", handle)
+    gpu.uuid = nvml.c_string(nv, "nvmlDeviceGetUUID", handle)
     pci = f(nv, nv.nvmlDeviceGetPciInfo, handle)
     gpu.pci_bus_id = nvml.text(pci.busId) if pci is not None else None
     util = f(nv, nv.nvmlDeviceGetUtilizationRates, handle)
@@ -241,7 +246,7 @@ def _fill(nv: ModuleType, handle: Any, gpu: GPU) -> None:
     gpu.compute_mode = _COMPUTE_MODES.get(mode) if mode is not None else None
     display = f(nv, nv.nvmlDeviceGetDisplayActive, handle)
     gpu.display_active = bool(display) if display is not None else None
-    mig = f(nv, nv.nvmlDeviceGetMigMode, handle)
+    mig = f(nv, nv.nvmlDeviceGetMigMode, handle) if hasattr(nv, "nvmlDeviceGetMigMode") else None
     gpu.mig_mode = bool(mig[0]) if mig is not None else None
     if gpu.mig_mode:
         gpu.mig_devices = _mig_devices(nv, handle)
@@ -265,11 +270,16 @@ def _memory(nv: ModuleType, handle: Any) -> Any:
 
 
 def _throttle(nv: ModuleType, handle: Any) -> list[str] | None:
-    fn = (
-        getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None)
-        or nv.nvmlDeviceGetCurrentClocksThrottleReasons
-    )
-    bits = nvml.field(nv, fn, handle)
+    """Clocks-event reasons (R535+), else the same bits under their old name (ThrottleReasons)."""
+    bits = None
+    for name in (
+        "nvmlDeviceGetCurrentClocksEventReasons",
+        "nvmlDeviceGetCurrentClocksThrottleReasons",
+    ):
+        fn = getattr(nv, name, None)
+        bits = nvml.field(nv, fn, handle) if fn is not None else None
+        if bits is not None:
+            break
     if bits is None:
         return None
     return [name for bit, name in _THROTTLE_BITS if bits & bit]
@@ -278,19 +288,13 @@ def _throttle(nv: ModuleType, handle: Any) -> list[str] | None:
 def _mig_devices(nv: ModuleType, handle: Any) -> list[MIGDevice]:
     f = nvml.field
     out: list[MIGDevice] = []
-    for i in range(f(nv, nv.nvmlDeviceGetMaxMigDeviceCount, handle) or 0):
-        try:
-            mig = nv.nvmlDeviceGetMigDeviceHandleByIndex(handle, i)
-        except nv.NVMLError_NotFound:
-            continue
+    for i, mig in nvml.mig_handles(nv, handle):
         mem = f(nv, nv.nvmlDeviceGetMemoryInfo, mig)
-        uuid = f(nv, nv.nvmlDeviceGetUUID, mig)
-        name = f(nv, nv.nvmlDeviceGetName, mig)
         out.append(
             MIGDevice(
                 index=i,
-                uuid=nvml.text(uuid) if uuid is not None else None,
-                name=nvml.text(name) if name is not None else None,
+                uuid=nvml.c_string(nv, "nvmlDeviceGetUUID", mig),
+                name=nvml.c_string(nv, "nvmlDeviceGetName", mig),
                 gpu_instance_id=f(nv, nv.nvmlDeviceGetGpuInstanceId, mig),
                 compute_instance_id=f(nv, nv.nvmlDeviceGetComputeInstanceId, mig),
                 memory_used_bytes=mem.used if mem is not None else None,
@@ -300,20 +304,47 @@ def _mig_devices(nv: ModuleType, handle: Any) -> list[MIGDevice]:
     return out
 
 
-def _raw_processes(nv: ModuleType, handle: Any) -> list[tuple[Any, str]] | None:
-    lists = nvml.running_processes(nv, handle)
+def _raw_processes(nv: ModuleType, handle: Any, gpu: GPU) -> list[tuple[Any, str]] | None:
+    """The GPU's processes; in MIG mode read per MIG device, as nvitop does.
+
+    On a MIG GPU the parent handle answers NoPermission to a normal user, and
+    even as root it has no per-process memory; each MIG device handle has both.
+    """
+    lists = None
+    if gpu.mig_mode:
+        migs = nvml.mig_handles(nv, handle)
+        per_instance = [
+            (m, nvml.running_processes(nv, h, memory_total=m.memory_total_bytes))
+            for (_, h), m in zip(migs, gpu.mig_devices)
+        ]
+        known = [(m, r) for m, r in per_instance if r is not None]
+        if known:
+            compute = [_in_instance(p, m) for m, (c, _) in known for p in c]
+            graphics = [_in_instance(p, m) for m, (_, g) in known for p in g]
+            lists = (compute, graphics)
+    if lists is None:
+        lists = nvml.running_processes(nv, handle, memory_total=gpu.memory_total_bytes)
     if lists is None:
         return None
     compute, graphics = lists
     merged: dict[tuple[int, Any, Any], tuple[Any, str]] = {}
     for kind, procs in (("compute", compute), ("graphics", graphics)):
         for p in procs:
-            key = (p.pid, getattr(p, "gpuInstanceId", None), getattr(p, "computeInstanceId", None))
+            key = (p.pid, p.gpu_instance_id, p.compute_instance_id)
             if key in merged:
                 merged[key] = (merged[key][0], "compute+graphics")
             else:
                 merged[key] = (p, kind)
     return list(merged.values())
+
+
+def _in_instance(p: nvml.RawProcess, mig: MIGDevice) -> nvml.RawProcess:
+    """A MIG device's process, with that instance's ids where NVML left them out."""
+    if p.gpu_instance_id is None:
+        p.gpu_instance_id = mig.gpu_instance_id
+    if p.compute_instance_id is None:
+        p.compute_instance_id = mig.compute_instance_id
+    return p
 
 
 def _process_sm(nv: ModuleType, handle: Any) -> dict[int, int]:
@@ -334,16 +365,12 @@ def _process_sm(nv: ModuleType, handle: Any) -> dict[int, int]:
     return {pid: int(sample.smUtil) for pid, sample in latest.items()}
 
 
-def _process(raw: Any, kind: str, sm: int | None, host: Any) -> GPUProcess:
-    used = raw.usedGpuMemory
+def _process(raw: nvml.RawProcess, kind: str, sm: int | None, host: Any) -> GPUProcess:
     att = host.attribution or Attribution()
-    gi = getattr(raw, "gpuInstanceId", None)
-    ci = getattr(raw, "computeInstanceId", None)
-    invalid = 0xFFFFFFFF
     return GPUProcess(
         pid=raw.pid,
         type=kind,
-        gpu_memory_bytes=used if isinstance(used, int) else None,
+        gpu_memory_bytes=raw.used_gpu_memory,
         visible=host.visible,
         gpu_sm_percent=sm,
         user=host.user,
@@ -351,7 +378,7 @@ def _process(raw: Any, kind: str, sm: int | None, host: Any) -> GPUProcess:
         cpu_percent=host.cpu_percent,
         host_memory_rss_bytes=host.host_memory_rss_bytes,
         running_seconds=host.running_seconds,
-        gpu_instance_id=gi if gi not in (None, invalid) else None,
-        compute_instance_id=ci if ci not in (None, invalid) else None,
+        gpu_instance_id=raw.gpu_instance_id,
+        compute_instance_id=raw.compute_instance_id,
         **asdict(att),
     )

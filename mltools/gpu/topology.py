@@ -163,9 +163,11 @@ def cpu_ranges(cpus: list[int]) -> str:
 def _numa(nv: ModuleType, handle: Any, bus: str | None) -> int | None:
     if handle is None:
         return None
-    fn = getattr(nv, "nvmlDeviceGetNumaNodeId", None)
-    node = _guard(nv, fn, handle) if fn is not None else None
-    if node is not None and node >= 0:
+    try:  # on the C symbol: nvidia-ml-py < 12.550 has no wrapper for it
+        node = nvml.c_uint(nv, "nvmlDeviceGetNumaNodeId", handle)
+    except nvml.GPULostError:
+        node = None
+    if node is not None and node < 0xFFFFFFFF:  # (NVML answers -1, as unsigned, for none)
         return node
     if bus is None:
         return None

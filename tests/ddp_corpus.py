@@ -1,0 +1,84 @@
+"""The real-log corpus (tests/fixtures/ddp_logs_real): loading, the held-out split, scoring.
+
+Each log was pasted by a user into a public issue thread; INDEX.tsv names the root cause the
+thread settled on (a catalogue id), ``generic`` (a failure the catalogue has no id for),
+``unsettled`` (a failure whose cause the thread never found: only "not clean" is scored) or
+``clean`` (no failure in the paste). The held-out third is chosen by a fixed rule (sha1 of the
+source URL mod 3 == 0), so logs from one thread always fall on the same side. A third part,
+``fresh``, was collected after the catalogue was frozen (notes start with "[fresh]").
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+CORPUS = Path(__file__).parent / "fixtures" / "ddp_logs_real"
+GENERIC_IDS = {"rank_exception", "rank_failed"}
+
+
+@dataclass
+class Entry:
+    path: Path
+    expected: str
+    url: str
+    notes: str
+
+    @property
+    def fresh(self) -> bool:
+        """Collected after the catalogue was frozen (notes start with "[fresh]" or "[fresh2]")."""
+        return self.notes.startswith(("[fresh]", "[fresh2]"))
+
+    @property
+    def held_out(self) -> bool:
+        return not self.fresh and int(hashlib.sha1(self.url.encode()).hexdigest(), 16) % 3 == 0
+
+    @property
+    def part(self) -> str:
+        if self.notes.startswith("[fresh2]"):
+            return "fresh2"
+        return "fresh" if self.fresh else "held_out" if self.held_out else "tuned"
+
+
+def load() -> list[Entry]:
+    with (CORPUS / "INDEX.tsv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return [Entry(CORPUS / r["file"], r["expected"], r["url"], r["notes"]) for r in rows]
+
+
+def judge(entry: Entry, ids: list[str]) -> str:
+    """'ok', 'wrong' (another id first), 'silent' (a failing log called clean) or 'alarm'."""
+    if entry.expected == "clean":
+        return "ok" if not ids else "alarm"
+    if not ids:
+        return "silent"
+    if entry.expected == "unsettled":
+        return "ok"
+    if entry.expected == "generic":
+        return "ok" if ids[0] in GENERIC_IDS else "wrong"
+    return "ok" if ids[0] == entry.expected else "wrong"
+
+
+def score(entries, analyse) -> dict:
+    """Top-1 accuracy over labelled failures, silent failures and false alarms, per category."""
+    per = defaultdict(Counter)
+    details = []
+    for e in entries:
+        ids = analyse(e.path)
+        verdict = judge(e, ids)
+        per[e.expected][verdict] += 1
+        details.append((e, ids, verdict))
+    labelled = [d for d in details if d[0].expected not in ("clean", "unsettled")]
+    correct = sum(1 for d in labelled if d[2] == "ok")
+    return {
+        "n": len(entries),
+        "labelled": len(labelled),
+        "top1": correct / len(labelled) if labelled else 1.0,
+        "silent": sum(1 for d in details if d[2] == "silent"),
+        "alarms": sum(1 for d in details if d[2] == "alarm"),
+        "per": per,
+        "details": details,
+    }
