@@ -95,7 +95,7 @@ def require_backend(name: str) -> None:
             name
         ]
         hint = (
-            "use backend='loky' (joblib), which works with every pandas"
+            "use Parallel(backend='fork') or Parallel(backend='loky'), which work with every pandas"
             if name == "pandarallel"
             else install_hint(extra)
         )
