@@ -6,10 +6,11 @@
 
 Contenders (interleaved, median of N):
   filetype: `find TREE -type f -print0 | xargs -0 -P2 file --mime-type` vs
-            `mltools filetype TREE --summary` (MIME only, like `file --mime-type`) and
-            `mltools filetype TREE --json` (MIME + description + ML refinement)
+            `mltools filetype TREE --json` (one libmagic pass: MIME + ML refinement +
+            extension check), `--summary`, and `--json --describe` (two passes)
   du:       `du -sx TREE` vs `mltools du TREE --json` and `disk_usage()` in-process
             (`mltools --version` shows the interpreter + Typer startup floor)
+  du /usr:  GNU `du -sx /usr` vs `mltools du /usr --json` and `disk_usage("/usr")`
   clean:    `find TREE ( -name .DS_Store -o -name '._*' ) -type f` vs
             `mltools clean TREE -p mac-junk --json` (dry run) and `find_candidates()`
 """
@@ -105,8 +106,12 @@ def main() -> None:
                         "find | xargs -0 -P2 file --mime-type",
                         ["sh", "-c", f"find {t} -type f -print0 | xargs -0 -P2 file --mime-type"],
                     ),
-                    Case("mltools filetype --summary", mltools_argv("filetype", t, "--summary")),
                     Case("mltools filetype --json", mltools_argv("filetype", t, "--json")),
+                    Case("mltools filetype --summary", mltools_argv("filetype", t, "--summary")),
+                    Case(
+                        "mltools filetype --json --describe",
+                        mltools_argv("filetype", t, "--json", "--describe"),
+                    ),
                 ],
                 baseline="find | xargs -0 -P2 file --mime-type",
                 repeat=repeat,
@@ -128,6 +133,19 @@ def main() -> None:
                 repeat=repeat * 3,
             )
         )
+        if os.path.isdir("/usr"):
+            results.append(
+                compare(
+                    "du on /usr (the system's own tree)",
+                    [
+                        Case("du -sx /usr", ["du", "-sx", "/usr"]),
+                        Case("mltools du /usr --json", mltools_argv("du", "/usr", "--json")),
+                        Case("disk_usage('/usr') in-process", func=lambda: disk_usage("/usr")),
+                    ],
+                    baseline="du -sx /usr",
+                    repeat=repeat * 2,
+                )
+            )
         results.append(
             compare(
                 f"clean dry run on {count} files",

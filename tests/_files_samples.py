@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zipfile
 from pathlib import Path
@@ -49,8 +50,38 @@ def onnx_bytes() -> bytes:
     )
 
 
-def gguf_bytes() -> bytes:
-    return b"GGUF" + struct.pack("<IQQ", 3, 2, 5) + b"\x00" * 64
+DATA = Path(__file__).with_name("data") / "filetype"  # real files (see make_samples.py there)
+
+
+def ebml(eid: bytes, payload: bytes) -> bytes:
+    """One EBML element: ID, an 8-byte size vint, the payload."""
+    return eid + b"\x01" + len(payload).to_bytes(7, "big") + payload
+
+
+def matroska_bytes(doctype: bytes = b"webm") -> bytes:
+    """A minimal Matroska/WebM file as the spec lays it out (EBML header, Segment, Cluster)."""
+    uint = lambda n: n.to_bytes(1, "big")  # noqa: E731
+    header = ebml(
+        b"\x1a\x45\xdf\xa3",
+        ebml(b"\x42\x86", uint(1))
+        + ebml(b"\x42\xf7", uint(1))
+        + ebml(b"\x42\xf2", uint(4))
+        + ebml(b"\x42\xf3", uint(8))
+        + ebml(b"\x42\x82", doctype)
+        + ebml(b"\x42\x87", uint(4))
+        + ebml(b"\x42\x85", uint(2)),
+    )
+    info = ebml(b"\x15\x49\xa9\x66", ebml(b"\x2a\xd7\xb1", (1000000).to_bytes(3, "big")))
+    track = ebml(
+        b"\xae",
+        ebml(b"\xd7", uint(1)) + ebml(b"\x83", uint(1)) + ebml(b"\x86", b"V_VP8"),
+    )
+    tracks = ebml(b"\x16\x54\xae\x6b", track)
+    cluster = ebml(
+        b"\x1f\x43\xb6\x75",
+        ebml(b"\xe7", uint(0)) + ebml(b"\xa3", b"\x81\x00\x00\x80" + b"\x00" * 400),
+    )
+    return header + ebml(b"\x18\x53\x80\x67", info + tracks + cluster)
 
 
 def safetensors_bytes() -> bytes:
@@ -88,10 +119,30 @@ def write_samples(root: Path) -> dict[str, Path]:
     import pickle
 
     put("obj.pkl", pickle.dumps({"a": [1, 2, 3]}, protocol=4))
-    put("model.h5", b"\x89HDF\r\n\x1a\n" + b"\x00" * 600)
-    put("model.onnx", onnx_bytes())
-    put("llm.gguf", gguf_bytes())
+    for name in sorted(os.listdir(DATA)):
+        if not name.endswith(".py"):
+            put(name, (DATA / name).read_bytes())
+    put("hand.onnx", onnx_bytes())
     put("data.tfrecord", tfrecord_bytes([b"hello", b"world" * 10]))
+    long_records = tfrecord_bytes([b"r%d" % i * 20 for i in range(100)])
+    put("long.tfrecord", long_records)
+    put("cut-long.tfrecord", long_records[: len(long_records) * 8 // 10])
+    # .npy whose item size is not the digits of the dtype string
+    for label, arr in (
+        ("dt10s", np.array([1, 2, 3], dtype="datetime64[10s]")),
+        ("str", np.array(["alpha", "beta", "gamma"] * 20)),
+        ("bytes", np.array([b"ab", b"cd"] * 30)),
+        ("struct", np.zeros(40, dtype=[("x", "<f8"), ("name", "U7"), ("n", "<i2")])),
+    ):
+        np.save(root / f"{label}.npy", arr)
+        p[f"{label}.npy"] = root / f"{label}.npy"
+        put(f"cut-{label}.npy", (root / f"{label}.npy").read_bytes()[:-9])
+    put("clip.mkv", matroska_bytes(b"matroska"))
+    put("cut.mkv", matroska_bytes(b"matroska")[:-120])
+    put("cut.webm", matroska_bytes()[:-120])
+    rows = b"".join(json.dumps({"i": i, "text": "x" * 30}).encode() + b"\n" for i in range(400))
+    put("cut.jsonl", rows[:-17])
+    put("short.jsonl", rows[: rows.index(b"\n", 200) + 1] + b'{"i": 99, "te')
     bad = bytearray(tfrecord_bytes([b"hello", b"world"]))
     bad[21 + 8] ^= 0xFF  # second record's length checksum
     put("bad.tfrecord", bytes(bad))
@@ -100,10 +151,16 @@ def write_samples(root: Path) -> dict[str, Path]:
     put("cut.mp4", mp4_bytes()[:-500])
     put("movie.mov", mp4_bytes(b"qt  "))
     put("error.mp4", b"<!DOCTYPE html><html><head><title>403 Forbidden</title></head></html>\n")
-    put(
-        "clip.webm",
-        b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\x82\x84webm" + b"\0" * 64,
-    )
+    put("clip.webm", matroska_bytes())
+    # files libmagic once had the wrong words for, though their names were right
+    import gzip as gzip_module
+
+    put("notes.gz", gzip_module.compress(b"hello " * 100, mtime=0))
+    put("one.txt", b"x")
+    put("paths.pth", b"import _virtualenv\n")
+    put("commented.svg", b"<!-- made by hand -->\n<svg xmlns='http://www.w3.org/2000/svg'/>\n")
+    put("readme.md", b"function f(x) {\n  return x;\n}\n")
+    put("iso2022.txt", b"\x1b$)C\x0e\x21\x21\x0f plain " * 20 + b"\n")
     put("empty.png", b"")
     # a real zip-format torch checkpoint's layout, written with zipfile (torch need not be imported)
     with zipfile.ZipFile(root / "ckpt.pt", "w") as z:

@@ -24,9 +24,41 @@ EXPECTED = {
     "cut.parquet": ("parquet", "truncated"),
     "obj.pkl": ("pickle", None),
     "model.h5": ("hdf5", None),
+    "cut-model.h5": ("hdf5", "truncated"),
     "model.onnx": ("onnx", None),
+    "noproducer.onnx": ("onnx", None),
+    "hand.onnx": ("onnx", None),
+    "cut-model.onnx": ("onnx", "truncated"),
     "llm.gguf": ("gguf", None),
+    "cut-llm.gguf": ("gguf", "truncated"),
+    "legacy.pt": ("torch-legacy", None),
+    "cut-legacy.pt": ("torch-legacy", "truncated"),
+    "photo.heic": ("heic", None),
+    "photo.avif": ("avif", None),
+    "cut-photo.heic": ("heic", "truncated"),
     "data.tfrecord": ("tfrecord", None),
+    "long.tfrecord": ("tfrecord", None),
+    "cut-long.tfrecord": ("tfrecord", "truncated"),
+    "dt10s.npy": ("npy", None),
+    "str.npy": ("npy", None),
+    "bytes.npy": ("npy", None),
+    "struct.npy": ("npy", None),
+    "cut-dt10s.npy": ("npy", "truncated"),
+    "cut-str.npy": ("npy", "truncated"),
+    "cut-bytes.npy": ("npy", "truncated"),
+    "cut-struct.npy": ("npy", "truncated"),
+    "clip.mkv": ("mkv", None),
+    "cut.mkv": ("mkv", "truncated"),
+    "cut.webm": ("webm", "truncated"),
+    "cut.jsonl": ("jsonl", "truncated"),
+    "short.jsonl": ("jsonl", "truncated"),
+    "notes.gz": ("gzip", None),
+    "one.txt": ("text", None),
+    "paths.pth": ("text", None),
+    "commented.svg": ("svg", None),
+    "readme.md": ("text", None),
+    "nodejs-tty.md": ("script", None),  # libmagic: application/javascript
+    "iso2022.txt": ("text", None),
     "bad.tfrecord": ("tfrecord", "corrupt"),
     "rows.jsonl": ("jsonl", None),
     "clip.mp4": ("mp4", None),
@@ -39,7 +71,8 @@ EXPECTED = {
     "plain.zip": ("zip", None),
 }
 
-MISMATCHED = {
+MISMATCHED = {n for n in EXPECTED if n.startswith("cut")} | {
+    "short.jsonl",
     "cut.safetensors",
     "cut.npy",
     "cut.parquet",
@@ -73,6 +106,31 @@ def test_safetensors_description_counts_tensors(samples):
     result = detect_type(samples["model.safetensors"])
     assert result.description == "safetensors, 2 tensors (F32, I64)"
     assert "header expects" in detect_type(samples["cut.safetensors"]).description
+
+
+def test_text_is_text_whatever_libmagic_guesses():
+    from mltools.files.filetype import _verdict, kind_of, refine_with_libmagic
+
+    assert kind_of("application/javascript") == "script"
+    head = b"Some *markdown* with function f() { return 1 }\n"
+    # libmagic on some Markdown says application/javascript, on a 1-byte file "very short"
+    for mime, desc in (
+        ("application/javascript", "JavaScript source, ASCII text"),
+        ("application/octet-stream", "very short file (no magic)"),
+        ("application/x-wine-extension-ini", "Generic INItialization configuration"),
+    ):
+        found = refine_with_libmagic(None, head, None, len(head), mime, desc)
+        verdict = _verdict("README.md", mime, desc, found, len(head))
+        assert verdict.extension_ok is True and verdict.mime == mime, (mime, verdict)
+    # an .html (or .json, .csv) that libmagic calls JavaScript is still text, as named
+    page = b"<!DOCTYPE html><script>var x = function () { return 1; };</script>\n"
+    found = refine_with_libmagic(None, page, None, len(page), "application/javascript", "JS")
+    assert _verdict("search.html", "application/javascript", "JS", found, 70).extension_ok
+    binary = b"\x00\x01\x02garbage\xff" * 10
+    found = refine_with_libmagic(
+        None, binary, None, len(binary), "application/octet-stream", "data"
+    )
+    assert _verdict("x.md", "application/octet-stream", "data", found, 130).extension_ok is False
 
 
 def test_detect_bytes():

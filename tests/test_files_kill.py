@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -108,8 +109,10 @@ def test_regex_and_user_filter(cli, spawn, marker):
     mine = json.loads(cli("kill", marker, "--user", getpass.getuser(), "--json").stdout)
     assert [m["pid"] for m in mine["matched"]] == [proc.pid]
     none = cli("kill", marker, "--user", "no-such-user-xyz")
-    assert none.exit_code == ExitCode.UNAVAILABLE
-    assert "no process matches" in none.stderr
+    assert none.exit_code == ExitCode.USAGE  # the user is named, not "no process matches"
+    assert "no such user: 'no-such-user-xyz'" in none.stderr
+    by_uid = json.loads(cli("kill", marker, "--user", str(os.getuid()), "--json").stdout)
+    assert [m["pid"] for m in by_uid["matched"]] == [proc.pid]
 
 
 def test_never_matches_itself_or_parents(run_mltools, marker):

@@ -66,8 +66,17 @@ def test_remote_detection_and_command():
     cmd = build_command("src/", "me@h:/d", options)
     assert cmd[-3:] == ["--", "src/", "me@h:/d"]
     assert cmd.index("--include=*.keep") < cmd.index("--exclude=*.tmp")
-    assert cmd[cmd.index("-e") + 1] == "ssh -p 2222"
+    assert cmd[cmd.index("-e") + 1] == "ssh -p 2222 -o ConnectTimeout=10"
     assert {"-a", "--partial", "--info=progress2"} <= set(cmd)
+    # a default connect timeout, unless the user set one; --contimeout for a daemon
+    plain = build_command("src/", "h:/d")
+    assert plain[plain.index("-e") + 1] == "ssh -o ConnectTimeout=10"
+    own = build_command("src/", "h:/d", SyncOptions(ssh_options=["ConnectTimeout=3"]))
+    assert own[own.index("-e") + 1] == "ssh -o ConnectTimeout=3"
+    assert "--contimeout=10" in build_command("src/", "rsync://h/mod/")
+    assert "-e" not in build_command("src/", "dst/")
+    extra = build_command("src/", "dst/", SyncOptions(extra_args=["--bwlimit=5M", "-z"]))
+    assert extra[-5:] == ["--bwlimit=5M", "-z", "--", "src/", "dst/"]
 
 
 def test_exit_code_translation():
@@ -107,12 +116,41 @@ def test_delete_is_previewed_unless_yes(cli, src, tmp_path):
     (dst / "stale.ckpt").write_text("old")
     (src / "a.txt").write_text("changed\n")
     preview = cli("sync", f"{src}/", f"{dst}/", "--delete")
-    assert preview.exit_code == 0
+    assert preview.exit_code == ExitCode.ERROR  # stopped for want of --yes: not a success
     assert "stale.ckpt" in preview.stdout and "--yes" in preview.stderr
     assert (dst / "stale.ckpt").exists() and (dst / "a.txt").read_text() == "alpha\n"
     done = cli("sync", f"{src}/", f"{dst}/", "--delete", "--yes", "--json")
     assert json.loads(done.stdout)["deleted"] == ["stale.ckpt"]
     assert tree_files(dst) == tree_files(src)
+
+
+def test_unreachable_host_times_out_instead_of_hanging(cli, src):
+    # 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never routed, so the connect can only time out
+    result = cli("sync", f"{src}/", "me@192.0.2.1:/tmp/x/", "--connect-timeout", "1")
+    assert result.exit_code == ExitCode.ERROR
+    assert "ssh failed" in result.stderr or "rsync" in result.stderr
+
+
+def test_destination_inside_source_is_refused(cli, src):
+    for dst in (f"{src}/backup", f"{src}/", f"{src}/sub/deeper/"):
+        result = cli("sync", f"{src}/", dst)
+        assert result.exit_code == ExitCode.USAGE, dst
+        assert "inside the source" in result.stderr
+    assert not (src / "backup").exists()
+    ok = cli("sync", f"{src}/", f"{src}/backup/", "--exclude", "backup")
+    assert ok.exit_code == 0, ok.stderr  # excluded: no nesting
+
+
+def test_extra_rsync_args_after_double_dash(cli, src, tmp_path):
+    dst = tmp_path / "dst"
+    out = cli("sync", f"{src}/", f"{dst}/", "--json", "--", "--checksum", "--exclude=*.bin")
+    assert out.exit_code == 0, out.stderr
+    assert not (dst / "sub" / "b.bin").exists() and (dst / "a.txt").exists()
+    for bad in (["--delete"], ["--remove-source-files"], ["-e", "ssh"], ["--rsh=x"], ["-ave"]):
+        result = cli("sync", f"{src}/", f"{dst}/", "--", *bad)
+        assert result.exit_code == ExitCode.USAGE, bad
+    stray = cli("sync", f"{src}/", f"{dst}/", "third")
+    assert stray.exit_code == ExitCode.USAGE and "after --" in stray.stderr
 
 
 def test_errors_are_one_line(cli, src, tmp_path):

@@ -1,23 +1,111 @@
 """Find and delete junk safely: the library behind ``mltools clean``.
 
-``find_candidates`` walks the roots without following symlinks and returns
-what matches; ``delete_candidates`` removes exactly that list (or moves it to
-the FreeDesktop trash), re-checking each entry first so that nothing outside
-the roots and nothing replaced by a symlink since the preview is touched.
+``find_candidates`` walks the roots by directory file descriptor (``openat``
+with ``O_NOFOLLOW``, see ``walk.walk_fd``), never following symlinks, staying on
+the root's filesystem unless asked, and returns what matches, each with the
+``(st_dev, st_ino)`` of the entry and of its parent. ``delete_candidates``
+removes exactly that list (or moves it to the FreeDesktop trash): it re-opens
+the parent from the root one name at a time with ``O_NOFOLLOW``, checks that
+the parent and the entry are still the inodes previewed, and removes with
+``unlinkat``/``rmdir`` relative to the parent's descriptor (folders by an
+fd-based walk of their own). No path is resolved twice, so swapping a path
+component for a symlink (``renameat2(RENAME_EXCHANGE)``) while ``clean`` runs
+makes the deletion fail instead of redirecting it outside the root.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import errno
 import os
-import shutil
 import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mltools.errors import UsageError
-from mltools.files.walk import walk_sorted
+from mltools.files.fnmatch3 import GlobError, check_pattern, fnmatch
+from mltools.files.walk import join, open_dir, open_parts, walk_fd
+
+# find -type letters; without --type only regular files and directories are candidates
+KINDS = {
+    "f": "regular file",
+    "d": "directory",
+    "l": "symbolic link",
+    "p": "FIFO",
+    "s": "socket",
+    "b": "block device",
+    "c": "character device",
+}
+DEFAULT_KINDS = frozenset("fd")
+
+# Folders that are never a sensible root for a bulk delete (refused without allow_system_root)
+SYSTEM_ROOTS = frozenset(
+    [
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/usr",
+        "/var",
+        "/usr/bin",
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/local",
+        "/usr/sbin",
+        "/usr/share",
+        "/usr/include",
+        "/var/lib",
+        "/var/log",
+        "/snap",
+        "/mnt",
+        "/media",
+    ]
+)
+
+
+def kind_letter(mode: int) -> str:
+    """``find -type`` letter of a ``st_mode``."""
+    if stat.S_ISREG(mode):
+        return "f"
+    if stat.S_ISDIR(mode):
+        return "d"
+    if stat.S_ISLNK(mode):
+        return "l"
+    if stat.S_ISFIFO(mode):
+        return "p"
+    if stat.S_ISSOCK(mode):
+        return "s"
+    if stat.S_ISBLK(mode):
+        return "b"
+    return "c"
+
+
+def parse_types(text: str | None) -> frozenset[str] | None:
+    """``"f"``, ``"f,d"``, ``"fd"`` -> a set of find -type letters; ``None`` stays None."""
+    if text is None:
+        return None
+    letters = [ch for ch in text if ch != ","]
+    bad = [ch for ch in letters if ch not in KINDS]
+    if not letters or bad:
+        raise UsageError(
+            f"--type must be one or more of {', '.join(KINDS)}, not {text!r}",
+            hint="f files, d directories, l symlinks, p FIFOs, s sockets, b/c devices; e.g. --type f,l",
+        )
+    return frozenset(letters)
+
 
 PRESETS: dict[str, str] = {
     "mac-junk": ".DS_Store and AppleDouble ._* files",
@@ -31,8 +119,12 @@ PRESETS: dict[str, str] = {
 class CleanSpec:
     """What to match. Name globs and presets are alternatives (OR); the rest narrow (AND).
 
-    Directories match only by name/preset, ``empty_dirs`` or ``type="d"``: an age or
-    size filter alone selects files.
+    Directories match only by name/preset, ``empty_dirs`` or ``type`` naming ``d``: an
+    age or size filter alone selects files. ``type`` takes find's letters (``"f"``,
+    ``"d"``, ``"f,l"`` ...); without it only regular files and directories are
+    candidates: symlinks, FIFOs, sockets and devices never are unless named.
+    ``names`` are ``find -name`` globs (``fnmatch(3)``: ``[!a]``, ``[^a]``,
+    ``[[:digit:]]``, backslash escapes).
     """
 
     names: list[str] = field(default_factory=list)
@@ -43,7 +135,10 @@ class CleanSpec:
     larger_bytes: int | None = None
     older_than_seconds: float | None = None
     newer_than_seconds: float | None = None
-    type: str | None = None  # "f" or "d"
+    type: str | None = None  # find -type letters: "f", "d", "f,l" ...
+
+    def kinds(self) -> frozenset[str]:
+        return parse_types(self.type) or DEFAULT_KINDS
 
     def validate(self) -> None:
         unknown = [p for p in self.presets if p not in PRESETS]
@@ -51,8 +146,22 @@ class CleanSpec:
             raise UsageError(
                 f"unknown preset {unknown[0]!r}", hint=f"presets: {', '.join(PRESETS)}"
             )
-        if self.type not in (None, "f", "d"):
-            raise UsageError(f"--type must be f or d, not {self.type!r}")
+        parse_types(self.type)
+        for glob in self.names:
+            try:
+                check_pattern(glob)
+            except GlobError as exc:
+                raise UsageError(
+                    f"bad --name: {exc}", hint="give a glob such as '*.tmp' or '[!.]*'"
+                ) from None
+        for label, value in (
+            ("--smaller", self.smaller_bytes),
+            ("--larger", self.larger_bytes),
+            ("--older-than", self.older_than_seconds),
+            ("--newer-than", self.newer_than_seconds),
+        ):
+            if value is not None and not (value >= 0 and value != float("inf")):
+                raise UsageError(f"{label} must be a finite, non-negative value, not {value!r}")
         if not (
             self.names
             or self.presets
@@ -71,14 +180,23 @@ class CleanSpec:
 
 @dataclass
 class Candidate:
-    """One entry that matched: ``size_bytes`` of a directory is the total of its files."""
+    """One entry that matched: ``size_bytes`` of a directory is the total of its files.
+
+    ``type`` is find's letter (``f``, ``d``, ``l`` ...). ``root`` and ``parts`` (the
+    names from the root down to the entry) are how ``delete_candidates`` reaches it
+    again, and ``key``/``parent_key`` the ``(st_dev, st_ino)`` seen at preview time.
+    """
 
     path: str
-    type: str  # "f" or "d"
+    type: str
     size_bytes: int
     mtime: float
     reason: str
     files: int = 1
+    root: str = ""
+    parts: tuple[str, ...] = ()
+    key: tuple[int, int] | None = None
+    parent_key: tuple[int, int] | None = None
 
 
 @dataclass
@@ -104,26 +222,38 @@ def _preset_match(name: str, is_dir: bool, presets: list[str]) -> str | None:
     return None
 
 
-def _tree_size(path: str) -> tuple[int, int]:
-    """(bytes, files) under a directory, symlinks not followed."""
+def _tree_size(dir_fd: int, name: str, path: str, one_file_system: bool) -> tuple[int, int]:
+    """(bytes, entries) under the directory ``name`` of ``dir_fd``, symlinks not followed."""
     total = count = 0
-    stack = [path]
-    while stack:
-        top = stack.pop()
-        try:
-            with os.scandir(top) as it:
-                for entry in it:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                        else:
-                            total += entry.stat(follow_symlinks=False).st_size
-                            count += 1
-                    except OSError:
-                        continue
-        except OSError:
-            continue
+    for visit in walk_fd(path, None, sort=False, one_file_system=one_file_system, dir_fd=dir_fd):
+        for entry in visit.entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    visit.descend.append(entry.name)
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+                    count += 1
+            except OSError:
+                continue
     return total, count
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(os.path.abspath(path))
+
+
+def check_roots(roots: Iterable[str], *, allow_system_root: bool = False) -> None:
+    """Refuse ``/`` and other system folders as roots unless ``allow_system_root``."""
+    if allow_system_root:
+        return
+    home_parent = os.path.dirname(_real(os.path.expanduser("~")))
+    for root in roots:
+        real = _real(root)
+        if real in SYSTEM_ROOTS or real == home_parent:
+            raise UsageError(
+                f"refusing to clean the system folder {real}",
+                hint="name a folder below it, or pass --allow-system-root if you really mean it",
+            )
 
 
 def find_candidates(
@@ -132,23 +262,31 @@ def find_candidates(
     *,
     now: float | None = None,
     on_error: Callable[[str, OSError], None] | None = None,
+    one_file_system: bool = True,
+    allow_system_root: bool = False,
 ) -> list[Candidate]:
     """Everything under ``roots`` that ``spec`` matches, in walk order.
 
-    Symlinks are never followed and never matched. A matched directory is
-    listed once (with its total size) and not descended into. A root itself is
-    never a candidate. Missing roots raise ``FileNotFoundError``.
+    Symlinks are never followed (nor matched, unless ``spec.type`` has ``l``). A
+    matched directory is listed once (with its total size) and not descended
+    into. A root itself is never a candidate. Other filesystems mounted below a
+    root are not entered unless ``one_file_system=False``. ``/`` and system folders
+    are refused (``UsageError``) unless ``allow_system_root``. Missing roots raise
+    ``FileNotFoundError``.
     """
     spec.validate()
+    kinds = spec.kinds()
     now = time.time() if now is None else now
     root_list = [os.fspath(r) for r in roots]
+    check_roots(root_list, allow_system_root=allow_system_root)
     for root in root_list:
-        st = os.lstat(root)
+        st = os.stat(root)
         if not stat.S_ISDIR(st.st_mode):
             raise UsageError(
                 f"not a directory: {root}", hint="clean walks directories; give the folder"
             )
     wants_name = bool(spec.names or spec.presets)
+    globs = [(g, os.fsencode(g)) for g in spec.names]
     # a name must match before anything else counts: most entries are ruled out by name alone
     names_only = wants_name and "empty" not in spec.presets
     need_empty_dir = spec.empty_dirs or "empty" in spec.presets
@@ -156,8 +294,9 @@ def find_candidates(
 
     def name_reason(name: str, is_dir: bool) -> str | None:
         reason = _preset_match(name, is_dir, spec.presets)
-        if reason is None:
-            reason = next((g for g in spec.names if fnmatch.fnmatchcase(name, g)), None)
+        if reason is None and globs:
+            raw = os.fsencode(name)
+            reason = next((g for g, pat in globs if fnmatch(raw, pat)), None)
         return reason
 
     def matches(name: str, st: os.stat_result, is_dir: bool, empty_dir: bool) -> str | None:
@@ -169,9 +308,14 @@ def find_candidates(
             ):
                 return None
             reason = reason or "empty"
-        if (spec.type == "f" and is_dir) or (spec.type == "d" and not is_dir):
+        if kind_letter(st.st_mode) not in kinds:
             return None
-        if is_dir and reason is None and spec.type != "d" and not (spec.empty_dirs and empty_dir):
+        if (
+            is_dir
+            and reason is None
+            and "d" not in (spec.type or "")
+            and not (spec.empty_dirs and empty_dir)
+        ):
             # age/size alone never take a whole directory (a dir's mtime says nothing about
             # the files inside): directories go only by name, preset, --empty-dirs or --type d
             return None
@@ -187,7 +331,9 @@ def find_candidates(
                 return None
             if spec.larger_bytes is not None and not st.st_size > spec.larger_bytes:
                 return None
-        elif (spec.smaller_bytes is not None or spec.larger_bytes is not None) and spec.type != "d":
+        elif (spec.smaller_bytes is not None or spec.larger_bytes is not None) and "d" not in (
+            spec.type or ""
+        ):
             return None
         age = now - st.st_mtime
         if spec.older_than_seconds is not None and not age > spec.older_than_seconds:
@@ -197,53 +343,150 @@ def find_candidates(
         return reason or "filter"
 
     for root in root_list:
-        for entries, subdirs in walk_sorted(root, on_error):
-            for entry in entries:
+        for visit in walk_fd(root, on_error, one_file_system=one_file_system):
+            parent_key = (visit.st.st_dev, visit.st.st_ino)
+            for entry in visit.entries:
+                path = join(visit.path, entry.name)
                 try:
                     # d_type from the directory listing: no stat needed to skip most entries
-                    if entry.is_symlink():
-                        continue
                     is_dir = entry.is_dir(follow_symlinks=False)
+                    if entry.is_symlink() and "l" not in kinds:
+                        continue
                     if names_only and name_reason(entry.name, is_dir) is None:
                         if is_dir:
-                            subdirs.append(entry.path)
+                            visit.descend.append(entry.name)
                         continue
                     st = entry.stat(follow_symlinks=False)
                 except OSError as exc:
                     if on_error:
-                        on_error(entry.path, exc)
-                    continue
-                if stat.S_ISLNK(st.st_mode):
+                        on_error(path, exc)
                     continue
                 is_dir = stat.S_ISDIR(st.st_mode)
+                if is_dir and one_file_system and st.st_dev != visit.st.st_dev:
+                    continue  # a mount point: neither a candidate nor entered
                 empty_dir = False
                 if is_dir and need_empty_dir:
                     try:
-                        with os.scandir(entry.path) as sub:
-                            empty_dir = next(sub, None) is None
+                        sub_fd = open_dir(entry.name, visit.fd)
+                        try:
+                            with os.scandir(sub_fd) as sub:
+                                empty_dir = next(sub, None) is None
+                        finally:
+                            os.close(sub_fd)
                     except OSError:
                         empty_dir = False
                 reason = matches(entry.name, st, is_dir, empty_dir)
                 if reason is None:
                     if is_dir:
-                        subdirs.append(entry.path)
+                        visit.descend.append(entry.name)
                     continue
+                where = dict(
+                    root=root,
+                    parts=(*visit.parts, entry.name),
+                    key=(st.st_dev, st.st_ino),
+                    parent_key=parent_key,
+                )
                 if is_dir:
-                    size, files = _tree_size(entry.path)
-                    out.append(Candidate(entry.path, "d", size, st.st_mtime, reason, files))
+                    size, files = _tree_size(visit.fd, entry.name, path, one_file_system)
+                    out.append(Candidate(path, "d", size, st.st_mtime, reason, files, **where))
                 else:
-                    out.append(Candidate(entry.path, "f", st.st_size, st.st_mtime, reason))
+                    letter = kind_letter(st.st_mode)
+                    out.append(Candidate(path, letter, st.st_size, st.st_mtime, reason, 1, **where))
     return out
 
 
-def _inside(path: str, roots: list[str]) -> bool:
-    """True when ``path``'s parent resolves to a place inside one of ``roots``."""
-    parent = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+class _Changed(OSError):
+    def __init__(self, path: str, what: str = "changed since the preview, left alone") -> None:
+        super().__init__(errno.ESTALE, what, path)
+
+
+def _locate(cand: Candidate, roots: list[str]) -> tuple[str, tuple[str, ...]]:
+    """(root, parts) of a candidate; for a hand-made one, derived from its path."""
+    if cand.parts:
+        if cand.root not in roots:
+            raise PermissionError(errno.EPERM, "outside the given roots, left alone", cand.path)
+        return cand.root, cand.parts
+    target = os.path.abspath(cand.path)
     for root in roots:
-        real = os.path.realpath(root)
-        if parent == real or parent.startswith(real.rstrip(os.sep) + os.sep):
-            return True
-    return False
+        rel = os.path.relpath(target, os.path.abspath(root))
+        if rel != "." and not rel.startswith(".." + os.sep) and rel != "..":
+            return root, tuple(rel.split(os.sep))
+    raise PermissionError(errno.EPERM, "outside the given roots, left alone", cand.path)
+
+
+def _same(st: os.stat_result, key: tuple[int, int] | None) -> bool:
+    return key is None or (st.st_dev, st.st_ino) == tuple(key)
+
+
+def remove_tree_fd(parent_fd: int, name: str, key: tuple[int, int] | None, path: str) -> None:
+    """Remove the directory ``name`` of ``parent_fd`` and everything in it, by descriptor.
+
+    Each level is opened with ``O_NOFOLLOW`` relative to its parent and checked
+    against the ``lstat`` of its name, so a symlink planted or swapped in while
+    this runs is unlinked (the link), never followed. The top directory must be
+    the inode ``key``. Another filesystem mounted inside is not entered (the
+    removal fails with ``EXDEV``). Iterative: any depth, one fd per level.
+    """
+    top = open_dir(name, parent_fd)
+    stack: list[tuple[int, int, str]] = []
+    try:
+        tst = os.fstat(top)
+        if not _same(tst, key):
+            os.close(top)
+            raise _Changed(path)
+        dev = tst.st_dev
+        stack.append((top, parent_fd, name))
+        while stack:
+            fd, pfd, nm = stack[-1]
+            pushed = False
+            with os.scandir(fd) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        est = entry.stat(follow_symlinks=False)
+                        if est.st_dev != dev:
+                            raise OSError(errno.EXDEV, "another filesystem is mounted inside", path)
+                        child = open_dir(entry.name, fd)
+                        if not _same(os.fstat(child), (est.st_dev, est.st_ino)):
+                            os.close(child)
+                            raise _Changed(path, "changed while being removed, left alone")
+                        stack.append((child, fd, entry.name))
+                        pushed = True
+                        break
+                    os.unlink(entry.name, dir_fd=fd)
+            if not pushed:
+                os.close(fd)
+                stack.pop()
+                os.rmdir(nm, dir_fd=pfd)
+    finally:
+        for fd, _pfd, _nm in stack:
+            os.close(fd)
+
+
+def _delete_one(cand: Candidate, roots: list[str], trash: bool) -> None:
+    root, parts = _locate(cand, roots)
+    name = parts[-1]
+    parent_fd = open_parts(root, parts[:-1])  # ELOOP/ENOTDIR when a component became a link
+    try:
+        if not _same(os.fstat(parent_fd), cand.parent_key):
+            raise _Changed(cand.path)
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        letter = kind_letter(st.st_mode)
+        if not _same(st, cand.key) or (letter != cand.type and cand.type in KINDS):
+            raise _Changed(cand.path)
+        if cand.type not in KINDS and (stat.S_ISDIR(st.st_mode) != (cand.type == "d")):
+            raise _Changed(cand.path)
+        if letter == "l" and cand.key is None:
+            raise _Changed(cand.path)  # a hand-made candidate that is (now) a symlink
+        if trash:
+            from mltools.files.trash import move_to_trash
+
+            move_to_trash(cand.path, dir_fd=parent_fd, entry=name, st_dev=st.st_dev)
+        elif letter == "d":
+            remove_tree_fd(parent_fd, name, (st.st_dev, st.st_ino), cand.path)
+        else:
+            os.unlink(name, dir_fd=parent_fd)
+    finally:
+        os.close(parent_fd)
 
 
 def delete_candidates(
@@ -255,30 +498,22 @@ def delete_candidates(
 ) -> CleanResult:
     """Delete (or trash) exactly ``candidates``; a failure on one is recorded, the rest go on.
 
-    Each entry is re-checked first: it must still sit inside one of ``roots``
-    (symlinks resolved on the parent) and must not have turned into a symlink.
-    Directories are removed with ``shutil.rmtree``, which does not follow
-    symlinks inside them.
+    Each entry is reached again from its root one name at a time (``openat`` with
+    ``O_NOFOLLOW``); its parent and itself must still be the inodes seen at
+    preview time (``(st_dev, st_ino)``), else it is left alone ("changed since the
+    preview"). Files are removed with ``unlinkat`` relative to the parent's fd,
+    folders with ``remove_tree_fd``. Nothing outside ``roots`` is ever touched.
     """
     root_list = [os.fspath(r) for r in roots]
     result = CleanResult()
     for cand in candidates:
         try:
-            if not _inside(cand.path, root_list):
-                raise PermissionError(1, "outside the given roots, left alone", cand.path)
-            st = os.lstat(cand.path)
-            if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode) != (cand.type == "d"):
-                raise PermissionError(1, "changed since the preview, left alone", cand.path)
-            if trash:
-                from mltools.files.trash import move_to_trash
-
-                move_to_trash(cand.path)
-            elif cand.type == "d":
-                shutil.rmtree(cand.path)
-            else:
-                os.unlink(cand.path)
+            _delete_one(cand, root_list, trash)
         except OSError as exc:
-            result.failed.append((cand, exc.strerror or str(exc)))
+            message = exc.strerror or str(exc)
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR) and not isinstance(exc, _Changed):
+                message = "changed since the preview (a folder became a link), left alone"
+            result.failed.append((cand, message))
         else:
             result.deleted.append(cand)
         if on_progress:
@@ -287,9 +522,19 @@ def delete_candidates(
 
 
 def cron_line(schedule: str, argv: list[str]) -> str:
-    """A crontab line that runs ``argv`` on ``schedule`` (5 fields or @daily-style)."""
+    """A crontab line that runs ``argv`` on ``schedule`` (5 fields or @daily-style).
+
+    A schedule or argument holding a newline (or carriage return, or NUL) is refused: cron
+    would read it as the start of another line, i.e. another command.
+    """
     import shlex
 
+    for value in (schedule, *argv):
+        if any(ch in value for ch in "\n\r\0"):
+            raise UsageError(
+                f"cannot put a value holding a line break in a crontab line: {value!r}",
+                hint="rename the folder or pick a glob without newlines",
+            )
     fields = schedule.split()
     if not (len(fields) == 5 or (len(fields) == 1 and fields[0].startswith("@"))):
         raise UsageError(

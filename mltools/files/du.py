@@ -1,7 +1,8 @@
 """Where did the disk go? The library behind ``mltools du``.
 
-One walk per root (``os.scandir``, symlinks not followed, staying on the
-root's filesystem like ``du -x``) sums apparent sizes (``st_size``) and
+One walk per root (``walk.walk_fd``: by directory fd, so trees deeper than
+PATH_MAX are summed in full; symlinks not followed, staying on the root's
+filesystem like ``du -x``) sums apparent sizes (``st_size``) and
 on-disk sizes (``st_blocks * 512``), counting each hard-linked inode once by
 ``(st_dev, st_ino)``, and keeps the biggest directories (down to ``depth``)
 and the biggest files. ``df`` numbers come from ``os.statvfs``.
@@ -9,11 +10,14 @@ and the biggest files. ``df`` numbers come from ``os.statvfs``.
 
 from __future__ import annotations
 
+import errno
 import heapq
 import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from mltools.files.walk import join, walk_fd
 
 
 @dataclass
@@ -68,63 +72,65 @@ def disk_free(path: str | os.PathLike[str]) -> DiskFree:
 
 
 def _walk(root: str, depth: int, top: int, want_files: bool, one_file_system: bool) -> DuReport:
-    root_st = os.lstat(root)
+    root_st = os.lstat(root)  # a symlink named on the command line is not followed (du -P)
     if not stat.S_ISDIR(root_st.st_mode):
         size, disk = root_st.st_size, root_st.st_blocks * 512
         entry = DuEntry(root, size, disk)
         return DuReport(
             root, size, disk, 1, 0, 0, disk_free(root), [], [entry] if want_files else []
         )
-    dev = root_st.st_dev
     seen: set[tuple[int, int]] = set()
-    # per directory: [path, depth, parent index, apparent, disk, files]
-    dirs: list[list] = [[root, 0, -1, root_st.st_size, root_st.st_blocks * 512, 0]]
+    # per directory, in walk order (parents before children): [path, depth, parent, apparent,
+    # disk, files]
+    dirs: list[list] = []
     heap: list[tuple[int, int, str]] = []
     errors: list[str] = []
     linked = 0
-    i = 0
-    while i < len(dirs):
-        record = dirs[i]
-        apparent = disk = nfiles = 0
-        try:
-            it = os.scandir(record[0])
-        except OSError as exc:
-            errors.append(f"{record[0]}: {exc.strerror or exc}")
-            i += 1
-            continue
-        with it:
-            for entry in it:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError as exc:
-                    errors.append(f"{entry.path}: {exc.strerror or exc}")
+
+    def on_error(path: str, exc: OSError) -> None:
+        errors.append(f"{path}: {exc.strerror or exc}")
+
+    for visit in walk_fd(root, on_error, sort=False, one_file_system=one_file_system):
+        st = visit.st
+        apparent, blocks_sum, nfiles = st.st_size, st.st_blocks, 0
+        descend = visit.descend.append
+        for entry in visit.entries:
+            try:
+                # d_type says "directory" without a stat: walk_fd fstats it once it is open
+                # (and leaves it out when it is on another filesystem)
+                if entry.is_dir(follow_symlinks=False):
+                    descend(entry.name)
                     continue
-                if stat.S_ISDIR(st.st_mode):
-                    if one_file_system and st.st_dev != dev:
-                        continue
-                    dirs.append([entry.path, record[1] + 1, i, st.st_size, st.st_blocks * 512, 0])
+                est = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                errors.append(f"{join(visit.path, entry.name)}: {exc.strerror or exc}")
+                continue
+            if est.st_nlink > 1:
+                key = (est.st_dev, est.st_ino)
+                if key in seen:
+                    linked += 1
                     continue
-                if st.st_nlink > 1:
-                    key = (st.st_dev, st.st_ino)
-                    if key in seen:
-                        linked += 1
-                        continue
-                    seen.add(key)
-                blocks = st.st_blocks * 512
-                apparent += st.st_size
-                disk += blocks
-                nfiles += 1
-                if want_files:
-                    item = (blocks, st.st_size, entry.path)
-                    if len(heap) < top:
-                        heapq.heappush(heap, item)
-                    elif item > heap[0]:
-                        heapq.heapreplace(heap, item)
-        record[3] += apparent
-        record[4] += disk
-        record[5] += nfiles
-        i += 1
-    # children come after their parents in ``dirs``: sum bottom-up
+                seen.add(key)
+            blocks = est.st_blocks
+            size = est.st_size
+            apparent += size
+            blocks_sum += blocks
+            nfiles += 1
+            if want_files and (len(heap) < top or (blocks * 512, size) > heap[0][:2]):
+                item = (blocks * 512, size, join(visit.path, entry.name))
+                if len(heap) < top:
+                    heapq.heappush(heap, item)
+                elif item > heap[0]:
+                    heapq.heapreplace(heap, item)
+        disk = blocks_sum * 512
+        dirs.append([visit.path, visit.depth, visit.parent, apparent, disk, nfiles])
+    if not dirs:
+        raise (
+            OSError(errno.EACCES, "cannot read the directory", root)
+            if errors
+            else OSError(errno.ENOENT, "No such file or directory", root)
+        )
+    # children come after their parents in ``dirs`` (a pre-order walk): sum bottom-up
     for record in reversed(dirs[1:]):
         parent = dirs[record[2]]
         parent[3] += record[3]

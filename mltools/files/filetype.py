@@ -18,14 +18,16 @@ from typing import Any
 
 from mltools.files.ml_formats import (
     HEAD_BYTES,
-    VIDEO_KINDS,
+    LIBMAGIC_WORDS,
+    Refinement,
     is_text_mime,
+    looks_like_text,
     needs_libmagic,
     refine,
     sniff_binary,
     sniff_text,
 )
-from mltools.files.walk import walk_sorted
+from mltools.files.walk import DIR_FLAGS, join, open_dir, walk_fd
 
 # Below this many files, forking workers costs more than it saves.
 _POOL_THRESHOLD = 200
@@ -59,6 +61,9 @@ _EXT: dict[str, tuple[tuple[str, ...], bool]] = {
     ".tif": (("tiff",), False),
     ".tiff": (("tiff",), False),
     ".svg": (("svg", "xml"), False),
+    ".avif": (("avif",), False),
+    ".heic": (("heic", "heif"), False),
+    ".heif": (("heif", "heic"), False),
     ".mp4": (("mp4", "mov"), False),
     ".m4v": (("mp4", "mov"), False),
     ".mov": (("mov", "mp4"), False),
@@ -79,7 +84,8 @@ _EXT: dict[str, tuple[tuple[str, ...], bool]] = {
     ".7z": (("7z",), False),
     ".safetensors": (("safetensors",), False),
     ".pt": (("torch", "torch-legacy", "pickle"), False),
-    ".pth": (("torch", "torch-legacy", "pickle"), False),
+    # a .pth is also Python's path configuration file (site-packages/*.pth): plain text
+    ".pth": (("torch", "torch-legacy", "pickle", "text"), True),
     ".ckpt": (("torch", "torch-legacy", "pickle"), False),
     ".pkl": (("pickle", "torch-legacy"), False),
     ".pickle": (("pickle", "torch-legacy"), False),
@@ -121,6 +127,14 @@ _MIME_KIND: dict[str, str] = {
     "image/x-ms-bmp": "bmp",
     "image/tiff": "tiff",
     "image/svg+xml": "svg",
+    "image/avif": "avif",
+    "image/heic": "heic",
+    "image/heif": "heif",
+    "image/heic-sequence": "heic",
+    "image/heif-sequence": "heif",
+    "application/javascript": "script",
+    "application/x-javascript": "script",
+    "text/javascript": "script",
     "video/mp4": "mp4",
     "video/quicktime": "mov",
     "video/x-matroska": "mkv",
@@ -188,6 +202,10 @@ def _extension_ok(path: str, kind: str, problem: str | None) -> tuple[bool | Non
         return empty_ok, list(kinds)
     if problem is not None:
         return False, list(kinds)
+    if "text" in kinds and kind == "script":
+        # a name that promises text holds text: libmagic calls a page of JavaScript-heavy
+        # HTML (fish's search.html) or Markdown full of code samples a script
+        return True, list(kinds)
     return kind in kinds, list(kinds)
 
 
@@ -210,11 +228,13 @@ def _magic_handles(describe: bool) -> tuple[Any, Any | None]:
     return _HANDLES["mime"], _HANDLES["desc"] if describe else None
 
 
-def _special(path: str, st: os.stat_result) -> FileType | None:
+def _special(
+    path: str, st: os.stat_result, dir_fd: int | None = None, name: str | None = None
+) -> FileType | None:
     mode = st.st_mode
     if stat.S_ISLNK(mode):
         try:
-            target = os.readlink(path)
+            target = os.readlink(name if dir_fd is not None else path, dir_fd=dir_fd)
         except OSError:
             target = "?"
         return FileType(
@@ -236,6 +256,42 @@ def _special(path: str, st: os.stat_result) -> FileType | None:
     return None
 
 
+def _libmagic(fd: int, describe: bool) -> tuple[str, str]:
+    """(MIME type, description) of an open file from libmagic."""
+    mime_h, desc_h = _magic_handles(describe)
+    os.lseek(fd, 0, os.SEEK_SET)
+    mime = mime_h.from_descriptor(fd)
+    description = ""
+    if desc_h is not None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        description = desc_h.from_descriptor(fd)
+    return mime, description
+
+
+def refine_with_libmagic(
+    found: Refinement | None, head: bytes, f: Any, size: int, mime: str, description: str
+) -> Refinement | None:
+    """The sniffers' verdict, completed for text now that libmagic has spoken.
+
+    Text is text whatever MIME libmagic guesses from its contents (a Markdown file it
+    calls ``application/javascript``, a one-byte file it calls "very short"): when
+    libmagic names no known family and the bytes are text, the kind is ``text`` and
+    libmagic's words are kept. JSON Lines (last line checked) and SVG are recognised.
+    """
+    if found is not None:
+        return found
+    textual = is_text_mime(mime) or mime in ("image/svg+xml", "text/xml", "application/xml")
+    if textual or kind_of(mime) == "binary":
+        if not textual and not looks_like_text(head, size):
+            return None
+        sniffed = sniff_text(head, f, size)
+        if sniffed is not None:
+            return sniffed
+        if kind_of(mime) == "binary":
+            return Refinement("text", mime, description)
+    return None
+
+
 def _unreadable(path: str, exc: BaseException) -> FileType:
     reason = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
     return FileType(
@@ -244,11 +300,18 @@ def _unreadable(path: str, exc: BaseException) -> FileType:
 
 
 def _detect_path(path: str, follow_symlinks: bool, describe: bool) -> FileType:
+    return _detect_at(None, path, path, follow_symlinks, describe)
+
+
+def _detect_at(
+    dir_fd: int | None, name: str, path: str, follow_symlinks: bool, describe: bool
+) -> FileType:
+    """Type ``name`` in the open directory ``dir_fd`` (or the path ``name`` when None)."""
     try:
-        st = os.stat(path) if follow_symlinks else os.lstat(path)
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
     except OSError as exc:
         return _unreadable(path, exc)
-    special = _special(path, st)
+    special = _special(path, st, dir_fd, name)
     if special is not None:
         return special
     size = st.st_size
@@ -256,11 +319,11 @@ def _detect_path(path: str, follow_symlinks: bool, describe: bool) -> FileType:
         ok, expected = _extension_ok(path, "empty", "empty")
         return FileType(path, "inode/x-empty", "empty", "empty", ok, 0, "empty", None, expected)
     # One open per file: the ML sniffers and libmagic read the same descriptor. O_NOFOLLOW
-    # and O_NONBLOCK: a file swapped for a symlink or a FIFO since the lstat is not opened
+    # and O_NONBLOCK: a file swapped for a symlink or a FIFO since the stat is not opened
     # through / blocked on.
-    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(name, flags, dir_fd=dir_fd)
     except OSError as exc:
         return _unreadable(path, exc)
     try:
@@ -269,14 +332,8 @@ def _detect_path(path: str, follow_symlinks: bool, describe: bool) -> FileType:
             found = sniff_binary(head, f, size)
             mime = description = ""
             if needs_libmagic(found):
-                mime_h, desc_h = _magic_handles(describe)
-                os.lseek(fd, 0, os.SEEK_SET)
-                mime = mime_h.from_descriptor(fd)
-                if desc_h is not None:
-                    os.lseek(fd, 0, os.SEEK_SET)
-                    description = desc_h.from_descriptor(fd)
-                if found is None and is_text_mime(mime) and mime != "application/x-ndjson":
-                    found = sniff_text(head, f, size)
+                mime, description = _libmagic(fd, describe)
+                found = refine_with_libmagic(found, head, f, size, mime, description)
     except Exception as exc:  # OSError, or magic.MagicException for what libmagic cannot read
         return _unreadable(path, exc)
     finally:
@@ -287,8 +344,11 @@ def _detect_path(path: str, follow_symlinks: bool, describe: bool) -> FileType:
 def _verdict(path: str, mime: str, description: str, found: Any, size: int) -> FileType:
     kind, problem = kind_of(mime), None
     if found is not None:
-        # libmagic knows the video containers; keep its words unless the box walk found damage
-        keep_libmagic = found.kind in VIDEO_KINDS and found.problem is None and kind == found.kind
+        # libmagic knows the video containers, gzip, HEIF: keep its words unless the
+        # sniffer found damage
+        keep_libmagic = (
+            found.kind in LIBMAGIC_WORDS and found.problem is None and kind == found.kind
+        )
         if not keep_libmagic:
             mime, kind, problem = found.mime, found.kind, found.problem
             description = found.description
@@ -310,9 +370,12 @@ def detect_type(
         if not data:
             return FileType("<bytes>", "inode/x-empty", "empty", "empty", None, 0, "empty")
         mime_h, desc_h = _magic_handles(True)
-        mime = mime_h.from_buffer(data)
-        found = refine(data[:HEAD_BYTES], io.BytesIO(data), len(data), mime)
-        result = _verdict("<bytes>", mime, desc_h.from_buffer(data), found, len(data))
+        mime, description = mime_h.from_buffer(data), desc_h.from_buffer(data)
+        head, buf = data[:HEAD_BYTES], io.BytesIO(data)
+        found = refine_with_libmagic(
+            refine(head, buf, len(data), mime), head, buf, len(data), mime, description
+        )
+        result = _verdict("<bytes>", mime, description, found, len(data))
         result.extension_ok, result.expected = None, []
         return result
     path = os.fspath(path_or_bytes)
@@ -323,17 +386,21 @@ def detect_type(
 
 # --- walking and the pool -----------------------------------------------------------------
 
+# (root, names from the root to the directory, directory path, file names); root is None
+# for files named on the command line (typed by their path)
+Group = tuple[str | None, tuple[str, ...], str, list[str]]
+_SHORT_PATH = 3000  # bytes: a directory path this short is opened in one go
 
-def iter_files(
+
+def iter_groups(
     roots: Iterable[str], *, follow_symlinks: bool = False, errors: list[FileType] | None = None
-) -> Iterator[str]:
-    """Every non-directory path under ``roots`` (roots that are files are yielded as is).
+) -> Iterator[Group]:
+    """Every non-directory under ``roots``, one group per directory, in walk order.
 
-    Symlinks are yielded, not followed, unless ``follow_symlinks``; then
-    directory loops are cut by remembering (st_dev, st_ino). Unreadable
-    directories are appended to ``errors``.
+    The walk is ``walk.walk_fd`` (by directory fd: no PATH_MAX limit). Symlinks
+    are yielded, not followed, unless ``follow_symlinks``; then directory loops
+    are cut by (st_dev, st_ino). Unreadable directories are appended to ``errors``.
     """
-    seen: set[tuple[int, int]] = set()
 
     def unreadable(path: str, exc: OSError) -> None:
         if errors is not None:
@@ -346,39 +413,78 @@ def iter_files(
             unreadable(root, exc)
             continue
         if not stat.S_ISDIR(st.st_mode):
-            yield root
+            yield None, (), "", [root]
             continue
-        seen.add((st.st_dev, st.st_ino))
-        for entries, subdirs in walk_sorted(root, unreadable):
-            for entry in entries:
+        for visit in walk_fd(root, unreadable, follow_symlinks=follow_symlinks):
+            names = []
+            for entry in visit.entries:
                 try:
                     is_dir = entry.is_dir(follow_symlinks=follow_symlinks)
                 except OSError:
                     is_dir = False
-                if not is_dir:
-                    yield entry.path
-                    continue
-                if follow_symlinks:
-                    try:
-                        est = entry.stat()
-                    except OSError as exc:
-                        unreadable(entry.path, exc)
-                        continue
-                    key = (est.st_dev, est.st_ino)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                subdirs.append(entry.path)
+                (visit.descend if is_dir else names).append(entry.name)
+            if names:
+                yield root, visit.parts, visit.path, names
 
 
-def _worker_chunk(args: tuple[list[str], bool, bool]) -> list[FileType]:
-    paths, follow, describe = args
-    return [_detect_path(p, follow, describe) for p in paths]
+def iter_files(
+    roots: Iterable[str], *, follow_symlinks: bool = False, errors: list[FileType] | None = None
+) -> Iterator[str]:
+    """Every non-directory path under ``roots`` (roots that are files are yielded as is)."""
+    for root, _parts, dirpath, names in iter_groups(
+        roots, follow_symlinks=follow_symlinks, errors=errors
+    ):
+        for name in names:
+            yield name if root is None else join(dirpath, name)
 
 
-def _chunks(paths: list[str], size: int) -> Iterator[list[str]]:
-    for i in range(0, len(paths), size):
-        yield paths[i : i + size]
+def _open_group_dir(root: str, parts: tuple[str, ...], dirpath: str, follow: bool) -> int:
+    if len(os.fsencode(dirpath)) < _SHORT_PATH:
+        return os.open(dirpath, DIR_FLAGS & ~os.O_NOFOLLOW)
+    # deeper than a path can say: one name at a time from the root
+    fd = open_dir(root, None, follow=True)
+    for name in parts:
+        try:
+            child = open_dir(name, fd, follow=follow)
+        finally:
+            os.close(fd)
+        fd = child
+    return fd
+
+
+def _worker_chunk(args: tuple[list[Group], bool, bool]) -> list[FileType]:
+    groups, follow, describe = args
+    out: list[FileType] = []
+    for root, parts, dirpath, names in groups:
+        if root is None:
+            out.extend(_detect_path(n, follow, describe) for n in names)
+            continue
+        try:
+            dfd = _open_group_dir(root, parts, dirpath, follow)
+        except OSError as exc:
+            out.extend(_unreadable(join(dirpath, n), exc) for n in names)
+            continue
+        try:
+            out.extend(_detect_at(dfd, n, join(dirpath, n), follow, describe) for n in names)
+        finally:
+            os.close(dfd)
+    return out
+
+
+def _chunks(groups: Iterable[Group], size: int) -> Iterator[list[Group]]:
+    """Jobs of about ``size`` files (a big directory is split, small ones are merged)."""
+    job: list[Group] = []
+    count = 0
+    for root, parts, dirpath, names in groups:
+        for i in range(0, len(names), size):
+            piece = names[i : i + size]
+            job.append((root, parts, dirpath, piece))
+            count += len(piece)
+            if count >= size:
+                yield job
+                job, count = [], 0
+    if job:
+        yield job
 
 
 def scan_types(
@@ -392,32 +498,34 @@ def scan_types(
 ) -> list[FileType]:
     """Type every file under ``roots`` in parallel; results in walk order.
 
-    ``describe=False`` skips libmagic's description (half the work) when only
-    MIME types, kinds and the extension check are needed. ``workers`` defaults
-    to the CPUs this process may use. Missing roots raise ``FileNotFoundError``.
+    ``describe=False`` skips libmagic's description when only MIME types, kinds
+    and the extension check are needed. ``workers`` defaults to the CPUs this
+    process may use. Missing roots raise ``FileNotFoundError``.
     """
     root_list = [os.fspath(r) for r in roots]
     for root in root_list:
         if not os.path.lexists(root):
             raise FileNotFoundError(2, "No such file or directory", root)
     errors: list[FileType] = []
-    paths = list(iter_files(root_list, follow_symlinks=follow_symlinks, errors=errors))
+    groups = list(iter_groups(root_list, follow_symlinks=follow_symlinks, errors=errors))
+    total = sum(len(g[3]) for g in groups)
     if on_total:
-        on_total(len(paths))
+        on_total(total)
     if workers is None:
         workers = len(os.sched_getaffinity(0))
     results: list[FileType] = []
-    if workers <= 1 or len(paths) < _POOL_THRESHOLD:
-        for chunk in _chunks(paths, _CHUNK):
-            results.extend(_worker_chunk((chunk, follow_symlinks, describe)))
+    if workers <= 1 or total < _POOL_THRESHOLD:
+        for job in _chunks(groups, _CHUNK):
+            part = _worker_chunk((job, follow_symlinks, describe))
+            results.extend(part)
             if on_progress:
-                on_progress(len(chunk))
+                on_progress(len(part))
     else:
         import multiprocessing
 
         ctx = multiprocessing.get_context("fork")
-        chunk_size = max(16, min(_CHUNK, len(paths) // (workers * 8) or 16))
-        jobs = [(c, follow_symlinks, describe) for c in _chunks(paths, chunk_size)]
+        chunk_size = max(16, min(_CHUNK, total // (workers * 8) or 16))
+        jobs = [(c, follow_symlinks, describe) for c in _chunks(groups, chunk_size)]
         with ctx.Pool(workers) as pool:
             for part in pool.imap(_worker_chunk, jobs):
                 results.extend(part)

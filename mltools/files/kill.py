@@ -57,6 +57,22 @@ def _protected() -> set[int]:
     return {1, me.pid, *(p.pid for p in me.parents())}
 
 
+def resolve_user(user: str) -> str:
+    """The login name for ``user`` (a name or a numeric uid); ``UsageError`` when unknown."""
+    import pwd
+
+    try:
+        return pwd.getpwnam(user).pw_name
+    except KeyError:
+        pass
+    if user.isdigit():
+        try:
+            return pwd.getpwuid(int(user)).pw_name
+        except (KeyError, OverflowError):
+            pass
+    raise UsageError(f"no such user: {user!r}", hint="check the name with: getent passwd")
+
+
 def find_processes(pattern: str, *, regex: bool = False, user: str | None = None) -> list[ProcInfo]:
     """Processes whose full command line contains ``pattern`` (or matches it as a regex).
 
@@ -67,6 +83,8 @@ def find_processes(pattern: str, *, regex: bool = False, user: str | None = None
 
     if not pattern:
         raise UsageError("empty pattern would match every process", hint="give a pattern")
+    if user is not None:
+        user = resolve_user(user)
     if regex:
         try:
             matcher = re.compile(pattern).search

@@ -89,7 +89,11 @@ class SyncOptions:
 
     ``includes`` are applied before ``excludes`` (rsync takes the first rule that
     matches). ``port``, ``identity`` and ``ssh_options`` shape the ssh command and
-    apply only when one side is remote.
+    apply only when one side is remote; ``connect_timeout`` (seconds, default 10)
+    becomes ssh's ``ConnectTimeout`` (unless ``ssh_options`` sets one) or rsync's
+    ``--contimeout`` for an ``rsync://`` daemon, so an unreachable host fails
+    instead of hanging. ``extra_args`` go to rsync as they are (``--bwlimit=5M``,
+    ``-z``, ``--checksum``, ``--exclude-from=FILE`` ...), before the paths.
     """
 
     excludes: Sequence[str] = ()
@@ -99,6 +103,64 @@ class SyncOptions:
     port: int | None = None
     identity: str | None = None
     ssh_options: Sequence[str] = ()
+    connect_timeout: float | None = 10
+    extra_args: Sequence[str] = ()
+
+
+# rsync options that would undo what sync promises (deletions previewed, its own ssh
+# command, its own output parsing): refused among the extra arguments
+_REFUSED_EXTRA = {
+    "--delete": "use --delete (previewed first unless --yes)",
+    "--del": "use --delete (previewed first unless --yes)",
+    "--remove-source-files": "sync never removes source files",
+    "-e": "use --port, --identity and --ssh-option",
+    "--rsh": "use --port, --identity and --ssh-option",
+    "--info": "sync sets rsync's progress output itself",
+    "--out-format": "sync reads rsync's itemized output itself",
+    "--log-format": "sync reads rsync's itemized output itself",
+}
+
+
+def check_extra_args(args: Sequence[str]) -> None:
+    """Refuse extra rsync arguments that bypass sync's own safety or parsing (``UsageError``)."""
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        hint = _REFUSED_EXTRA.get(name)
+        if hint is None and name.startswith("--delete"):
+            hint = _REFUSED_EXTRA["--delete"]
+        if hint is None and arg.startswith("-") and not arg.startswith("--") and "e" in arg[1:]:
+            hint = _REFUSED_EXTRA["-e"]
+        if hint is not None:
+            raise UsageError(f"rsync option {arg} cannot be passed through", hint=hint)
+
+
+def _has_timeout(ssh_options: Sequence[str]) -> bool:
+    return any(opt.replace(" ", "").lower().startswith("connecttimeout") for opt in ssh_options)
+
+
+def destination_inside_source(src: str, dst: str, excludes: Sequence[str] = ()) -> bool:
+    """True when the local ``dst`` is ``src`` or lies inside it (and no exclude keeps it out).
+
+    Every run would copy the previous copy into itself again (``a/`` -> ``a/backup``
+    nests ``a/backup/backup`` ...).
+    """
+    if is_remote(src) or is_remote(dst):
+        return False
+    real_src = os.path.realpath(src.rstrip(os.sep) or os.sep)
+    real_dst = os.path.realpath(dst.rstrip(os.sep) or os.sep)
+    if real_dst != real_src and not real_dst.startswith(real_src.rstrip(os.sep) + os.sep):
+        return False
+    if real_dst == real_src:
+        return True
+    import fnmatch
+
+    rel = os.path.relpath(real_dst, real_src)
+    first = rel.split(os.sep, 1)[0]
+    for pattern in excludes:
+        pat = pattern.strip("/")
+        if pat and (fnmatch.fnmatchcase(first, pat) or fnmatch.fnmatchcase(rel, pat)):
+            return False
+    return True
 
 
 @dataclass
@@ -205,10 +267,23 @@ def build_command(src: str, dst: str, options: SyncOptions = SyncOptions()) -> l
     # rsync applies the first matching rule: includes go before excludes
     cmd += [f"--include={pattern}" for pattern in options.includes]
     cmd += [f"--exclude={pattern}" for pattern in options.excludes]
+    daemon = src.startswith("rsync://") or dst.startswith("rsync://")
+    timeout = options.connect_timeout
+    if daemon and timeout:
+        cmd.append(f"--contimeout={max(1, round(timeout))}")
+    ssh_options = list(options.ssh_options)
+    if timeout and not _has_timeout(ssh_options):
+        ssh_options.append(f"ConnectTimeout={max(1, round(timeout))}")
     ssh_shaped = options.port is not None or options.identity or options.ssh_options
-    if (is_remote(src) or is_remote(dst)) and ssh_shaped:
-        ssh = ssh_command(options.port, options.identity, options.ssh_options)
+    # RSYNC_RSH set by the user is their ssh command: kept unless they shaped ours
+    if (
+        (is_remote(src) or is_remote(dst))
+        and not daemon
+        and (ssh_shaped or not os.environ.get("RSYNC_RSH"))
+    ):
+        ssh = ssh_command(options.port, options.identity, ssh_options)
         cmd += ["-e", shlex.join(ssh)]
+    cmd += list(options.extra_args)
     cmd += ["--", src, dst]
     return cmd
 
@@ -276,6 +351,13 @@ def sync(
         raise FileNotFoundError(2, "No such file or directory", src)
     if options.port is not None and not remote:
         raise UsageError("--port only applies to a remote host:path", hint="write HOST:PATH")
+    check_extra_args(options.extra_args)
+    if destination_inside_source(src, dst, options.excludes):
+        raise UsageError(
+            f"the destination {dst} is inside the source {src}",
+            hint="each run would copy the last copy again: pick a destination outside it, "
+            "or --exclude it",
+        )
     argv = build_command(src, dst, options)
     pass_fds: tuple[int, ...] = ()
     read_fd = None

@@ -30,21 +30,27 @@ def _mount_point(path: str) -> str:
     return path
 
 
-def trash_dir_for(path: str) -> tuple[str, bool]:
-    """(trash directory, whether it is the home trash) for ``path``."""
+def trash_dir_for(path: str, st_dev: int | None = None) -> tuple[str, bool]:
+    """(trash directory, whether it is the home trash) for ``path`` (on device ``st_dev``)."""
     home = home_trash()
     os.makedirs(home, exist_ok=True)
-    dev = os.lstat(path).st_dev
+    dev = os.lstat(path).st_dev if st_dev is None else st_dev
     if os.stat(home).st_dev == dev:
         return home, True
     top = _mount_point(os.path.dirname(os.path.abspath(path)))
     return os.path.join(top, f".Trash-{os.getuid()}"), False
 
 
-def move_to_trash(path: str) -> str:
-    """Move ``path`` into the trash; return where it went. Raises ``OSError`` on failure."""
+def move_to_trash(
+    path: str, *, dir_fd: int | None = None, entry: str | None = None, st_dev: int | None = None
+) -> str:
+    """Move ``path`` into the trash; return where it went. Raises ``OSError`` on failure.
+
+    With ``dir_fd`` and ``entry`` the entry moved is ``entry`` in that open directory
+    (``renameat``), whatever ``path`` (then only recorded in the .trashinfo) resolves to now.
+    """
     abspath = os.path.abspath(path)
-    trash, is_home = trash_dir_for(abspath)
+    trash, is_home = trash_dir_for(abspath, st_dev)
     files_dir, info_dir = os.path.join(trash, "files"), os.path.join(trash, "info")
     os.makedirs(files_dir, mode=0o700, exist_ok=True)
     os.makedirs(info_dir, mode=0o700, exist_ok=True)
@@ -67,7 +73,10 @@ def move_to_trash(path: str) -> str:
             os.unlink(info_path)
             continue
         try:
-            os.rename(abspath, target)
+            if dir_fd is not None and entry is not None:
+                os.rename(entry, target, src_dir_fd=dir_fd)
+            else:
+                os.rename(abspath, target)
         except OSError:
             os.unlink(info_path)
             raise
