@@ -1,14 +1,18 @@
-"""parallel_apply vs plain ``df.apply`` (and pandarallel where it imports), side by side.
+"""parallel_apply vs plain ``df.apply`` and the peers, side by side.
 
-1. A CPU-heavy row function over 200,000 rows (``--quick``: 50,000):
-   ``df.apply(f, axis=1)`` vs ``parallel_apply`` with each available backend and
-   2 workers, plus raw ``df.parallel_apply`` when pandarallel imports.
-   Target: at least 1.8x faster than ``df.apply``.
+1. A CPU-heavy row function over 200,000 rows (``--quick``: 50,000), 2 workers,
+   every contender in a fresh process each run, interleaved (A B C A B C ...):
+   what is timed is the library's import and start-up (pool, chunking, our
+   replay pass) plus the apply, after pandas and the frame are ready.
+   Contenders: ``df.apply``, ``parallel_apply`` (auto, and each backend that
+   runs here), and the peers where they import: pandarallel, parallel-pandas,
+   mapply, swifter (``pip install pandarallel parallel-pandas mapply swifter``
+   next to pandas 2.2.3: most do not import on pandas 3). Each is first checked
+   to return exactly ``df.apply``'s result.
 2. Overhead on a 1,000-row frame with a cheap function: ``df.apply`` vs
-   ``parallel_apply`` (auto, which stays serial) and forced loky.
-   Target: auto no more than 10% slower than ``df.apply``.
+   ``parallel_apply`` (auto, which stays serial).
 
-Run: python benchmarks/bench_apply.py [--quick]
+Run: python benchmarks/bench_apply.py [--quick] [--rows N] [--repeat R]
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._harness import Case, compare, save
-from mltools.frame import available_backends, parallel_apply
+from mltools.frame import Parallel, available_backends, parallel_apply
 
 WORKERS = 2
 
@@ -52,113 +56,153 @@ def frame(n: int) -> pd.DataFrame:
     )
 
 
-def cpu_accounting(df: pd.DataFrame, rows: int) -> None:
-    """CPU seconds spent, which machine load does not inflate the way wall time is.
+# -- one contender in a fresh process ---------------------------------------------------------------
+def _contender(name: str, df: pd.DataFrame):
+    """The call that runs ``name`` (its imports and start-up are part of what is timed)."""
+    if name == "df.apply":
+        return lambda: df.apply(heavy, axis=1)
+    if name.startswith("parallel_apply"):
+        from mltools.frame import Parallel, parallel_apply
 
-    On a shared, loaded machine the wall-clock speedup says more about the
-    neighbours than about parallel_apply; the CPU split tells what it would be
-    with 2 idle cores: the parent's serial part plus half of the workers' part.
-    """
-    import psutil
+        backend = name[len("parallel_apply[") : -1] if "[" in name else "auto"
+        options = Parallel(backend=backend, workers=WORKERS, progress=False)
+        return lambda: parallel_apply(df, heavy, axis=1, parallel=options)
+    if name == "pandarallel":
+        from pandarallel import pandarallel
 
-    me = psutil.Process()
+        pandarallel.initialize(nb_workers=WORKERS, progress_bar=False, verbose=0)
+        return lambda: df.parallel_apply(heavy, axis=1)
+    if name == "parallel-pandas":
+        from parallel_pandas import ParallelPandas
 
-    def children_cpu() -> float:
-        total = 0.0
-        for child in me.children(recursive=True):
-            try:
-                times = child.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
+        ParallelPandas.initialize(n_cpu=WORKERS, disable_pr_bar=True)
+        return lambda: df.p_apply(heavy, axis=1)
+    if name == "mapply":
+        import mapply
 
-    start = time.process_time()
-    df.apply(heavy, axis=1)
-    plain = time.process_time() - start
-    parallel_apply(df.head(20_000), heavy, axis=1, backend="loky", workers=WORKERS)  # warm pool
-    start, start_children = time.process_time(), children_cpu()
-    parallel_apply(df, heavy, axis=1, backend="loky", workers=WORKERS, progress=False)
-    parent = time.process_time() - start
-    workers = children_cpu() - start_children
-    ideal = plain / (parent + workers / WORKERS)
-    print(f"\n## CPU seconds, {rows:,} rows (load-independent)")
-    print(f"  df.apply                 {plain:7.2f} s")
-    print(f"  parallel_apply[loky]     {parent:7.2f} s in the caller + {workers:.2f} s in workers")
+        mapply.init(n_workers=WORKERS, progressbar=False, chunk_size=1)
+        return lambda: df.mapply(heavy, axis=1)
+    if name == "swifter":
+        import swifter  # noqa: F401
+
+        return lambda: (
+            df.swifter.progress_bar(False).allow_dask_on_strings(True).apply(heavy, axis=1)
+        )
+    raise ValueError(name)
+
+
+PEERS = ["pandarallel", "parallel-pandas", "mapply", "swifter"]
+
+
+def child(name: str, rows: int, check: bool) -> None:
+    """Print the seconds one fresh process takes for ``name``: import, start-up, apply."""
+    import resource
+
+    df = frame(rows)
+
+    def cpu(who: int) -> float:
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+
+    me, kids = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = _contender(name, df)()
+    elapsed = time.perf_counter() - start
+    if name == "parallel_apply[loky]":  # loky keeps its workers: stop them to count their CPU
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
+    me, kids = cpu(resource.RUSAGE_SELF) - me, cpu(resource.RUSAGE_CHILDREN) - kids
+    if check:
+        pd.testing.assert_series_equal(result, df.apply(heavy, axis=1))
+    print(f"SECONDS {elapsed:.6f} {me:.6f} {kids:.6f}")
+
+
+def fresh_process_table(rows: int, repeat: int) -> dict[str, object]:
+    """Every contender in its own fresh process, interleaved (A B C A B C ...)."""
+    import subprocess
+
+    names = ["df.apply", "parallel_apply", "parallel_apply[loky]"]
+    if available_backends()["pandarallel"] is None:
+        names.append("parallel_apply[pandarallel]")
+    me = [sys.executable, str(Path(__file__).resolve()), "--child"]
+    usable = []
+    for name in [*names, *PEERS]:  # once each, checking the result against df.apply
+        out = subprocess.run(
+            [*me, name, "--rows", str(rows), "--check"], capture_output=True, text=True
+        )
+        if out.returncode == 0:
+            usable.append(name)
+        else:
+            last = (out.stderr.strip().splitlines() or ["?"])[-1]
+            print(f"  {name}: not measured ({last[:160]})")
+    times: dict[str, list[float]] = {name: [] for name in usable}
+    ideal: dict[str, list[float]] = {name: [] for name in usable}
+    for _ in range(repeat):
+        for name in usable:
+            out = subprocess.run([*me, name, "--rows", str(rows)], capture_output=True, text=True)
+            wall, own, kids = map(float, out.stdout.split("SECONDS")[-1].split())
+            times[name].append(wall)
+            # the run's length on WORKERS idle cores: the caller's CPU plus its workers'
+            # CPU spread over WORKERS cores (what a loaded, shared machine cannot show)
+            ideal[name].append(own + kids / WORKERS if kids > 0 else (own if name in SERIAL else 0))
+    import statistics
+
+    base = statistics.median(times["df.apply"])
+    base_ideal = statistics.median(ideal["df.apply"])
     print(
-        f"  work overhead: {(parent + workers) / plain:.2f}x the CPU of df.apply; "
-        f"speedup on {WORKERS} idle cores: {ideal:.2f}x"
+        f"\n## fresh process each run: CPU-heavy row function, {rows:,} rows, {WORKERS} workers "
+        f"(median of {repeat}, interleaved; speed-up = df.apply / contender)"
     )
+    print(f"  {'':<28} {'wall':>8}  {'speed-up':>8}  {'from CPU s':>10}")
+    rows_out = []
+    for name in usable:
+        median = statistics.median(times[name])
+        cpu_time = statistics.median(ideal[name])
+        by_cpu = base_ideal / cpu_time if cpu_time else float("nan")
+        print(f"  {name:<28} {median:7.2f}s  {base / median:7.2f}x  {by_cpu:9.2f}x")
+        rows_out.append(
+            {"name": name, "median_s": median, "speedup": base / median, "speedup_cpu": by_cpu}
+        )
+    return {"title": "fresh process", "rows": rows, "repeat": repeat, "cases": rows_out}
+
+
+SERIAL = {"df.apply"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50,000 rows, fewer repeats")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=int, default=None, help="rows of the heavy case")
+    parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=3, help="fresh-process rounds (default 3)")
     opts = parser.parse_args()
-    rows = 50_000 if opts.quick else 200_000
-    repeat = 2
+    rows = opts.rows or (50_000 if opts.quick else 200_000)
+    if opts.child:
+        child(opts.child, rows, opts.check)
+        return
     status = available_backends()
     print(
         f"pandas {pd.__version__}; backends: "
         + ", ".join(f"{k}={'ok' if v is None else 'unavailable'}" for k, v in status.items())
     )
-    if status["pandarallel"]:
-        print(f"  pandarallel skipped: {status['pandarallel']}")
-    if status["dask"] is None:
-        print("  dask: needs a cluster; measured by the tests, not here")
-
-    df = frame(rows)
-    expected = df.apply(heavy, axis=1)
-    cases = [Case("df.apply", func=lambda: df.apply(heavy, axis=1))]
-    for backend in ("serial", "loky", "pandarallel"):
-        if status[backend] is None:
-            cases.append(
-                Case(
-                    f"parallel_apply[{backend}]",
-                    func=lambda b=backend: parallel_apply(
-                        df, heavy, axis=1, backend=b, workers=WORKERS, progress=False
-                    ),
-                )
-            )
-    if status["pandarallel"] is None:
-        from pandarallel import pandarallel
-
-        pandarallel.initialize(nb_workers=WORKERS, progress_bar=False, verbose=0)
-        cases.append(Case("pandarallel raw", func=lambda: df.parallel_apply(heavy, axis=1)))
-    for case in cases[1:]:  # every contender gives pandas' answer
-        pd.testing.assert_series_equal(case.func(), expected)
-    heavy_result = compare(
-        f"CPU-heavy row function, {rows:,} rows, {WORKERS} workers",
-        cases,
-        baseline="df.apply",
-        repeat=repeat,
-        warmup=0,  # the equality check above already ran every case once (and warmed the pool)
-    )
-    for row in heavy_result["cases"]:
-        if row["name"] != "df.apply":
-            print(f"  speedup {row['name']}: {1 / row['ratio']:.2f}x over df.apply")
-
-    if status["loky"] is None:
-        cpu_accounting(df, rows)
+    fresh = fresh_process_table(rows, opts.repeat)
 
     small = frame(1_000)
     small_cases = [
         Case("df.apply", func=lambda: small.apply(cheap, axis=1)),
         Case(
             "parallel_apply[auto]",
-            func=lambda: parallel_apply(small, cheap, axis=1, workers=WORKERS, progress=False),
-        ),
-        Case(
-            "parallel_apply[loky] forced",
             func=lambda: parallel_apply(
-                small, cheap, axis=1, backend="loky", workers=WORKERS, progress=False
+                small, cheap, axis=1, parallel=Parallel(workers=WORKERS, progress=False)
             ),
         ),
     ]
     small_result = compare(
         "overhead: cheap function, 1,000 rows", small_cases, baseline="df.apply", repeat=31
     )
-    path = save("bench_apply", [heavy_result, small_result])
+    path = save("bench_apply", [fresh, small_result])
     print(f"\nresults: {path}")
 
 

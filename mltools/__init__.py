@@ -58,6 +58,8 @@ _LAZY: dict[str, str] = {
     "parse_age": "mltools.units",
     # dataframes
     "parallel_apply": "mltools.frame",
+    "parallel_map": "mltools.frame",
+    "Parallel": "mltools.frame",
 }
 
 

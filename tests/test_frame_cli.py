@@ -194,7 +194,8 @@ def test_names_starting_with_a_dash(cli, work):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_workers(work):
+@pytest.mark.parametrize("backend", ["loky", "fork"])
+def test_ctrl_c_stops_the_workers(work, backend):
     tmp, _ = work
     pd.DataFrame({"a": range(4000), "s": ["x"] * 4000}).to_csv(tmp / "big.csv", index=False)
     proc = subprocess.Popen(
@@ -211,7 +212,7 @@ def test_ctrl_c_stops_the_workers(work):
             "-o",
             "out.csv",
             "--backend",
-            "loky",
+            backend,
             "--workers",
             "2",
         ],
@@ -225,7 +226,11 @@ def test_ctrl_c_stops_the_workers(work):
     deadline = time.monotonic() + 60
     workers: list[psutil.Process] = []
     while time.monotonic() < deadline and len(workers) < 2:
-        workers = [p for p in parent.children(recursive=True) if "loky" in " ".join(p.cmdline())]
+        workers = [
+            p
+            for p in parent.children(recursive=True)
+            if backend == "fork" or "loky" in " ".join(p.cmdline())
+        ]
         time.sleep(0.2)
     assert workers, "no loky workers started"
     time.sleep(1)

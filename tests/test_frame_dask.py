@@ -1,14 +1,14 @@
-"""backend='dask' against a real LocalCluster with worker processes."""
+"""backend='dask' against real `dask scheduler` and `dask worker` processes given by address."""
 
 from __future__ import annotations
 
-import os
+import threading
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mltools.frame import WorkerDiedError, parallel_apply
+from mltools.frame import Parallel, WorkerDiedError, parallel_apply, parallel_map
 from tests import _frame_helpers as h
 
 distributed = pytest.importorskip("distributed")
@@ -17,36 +17,23 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    from distributed import Client, LocalCluster
+def address():
+    from mltools.frame.backends import close_dask_clients
+    from tests.pandas_suite.plugin import DaskCluster
 
-    # The Nanny of a processes=True cluster writes distributed.nanny.pre-spawn-environ
-    # (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_, ...) into *this*
-    # process's os.environ and never takes it back: every later test and its subprocesses
-    # would inherit it (GNU `nproc` then prints 1). Put the environment back afterwards.
-    saved = dict(os.environ)
+    cluster = DaskCluster(workers=2)
     try:
-        with (
-            LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                worker_dashboard_address=None,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield cluster, client
+        yield cluster.start()
     finally:
-        for key in set(os.environ) - set(saved):
-            del os.environ[key]
-        for key, value in saved.items():
-            if os.environ.get(key) != value:
-                os.environ[key] = value
+        close_dask_clients()
+        cluster.stop()
 
 
-def test_dask_rows_series_groups_and_columns_equal_pandas(cluster):
-    local, client = cluster
+def on(address, **kw):
+    return Parallel(backend="dask", scheduler=address, progress=False, **kw)
+
+
+def test_every_op_by_address_equals_pandas(address):
     rng = np.random.default_rng(1)
     df = pd.DataFrame(
         {
@@ -57,31 +44,64 @@ def test_dask_rows_series_groups_and_columns_equal_pandas(cluster):
         },
         index=rng.integers(0, 50, 300),  # non-unique
     )
-    # by address (a Client made and closed inside), and with the test's own Client
-    got = parallel_apply(
-        df,
-        h.row_series_varying,
-        axis=1,
-        backend="dask",
-        scheduler=local.scheduler_address,
-        chunksize=40,
+    p = on(address, chunksize=40)
+    pd.testing.assert_frame_equal(
+        parallel_apply(df, h.row_series_varying, axis=1, parallel=p),
+        df.apply(h.row_series_varying, axis=1),
     )
-    pd.testing.assert_frame_equal(got, df.apply(h.row_series_varying, axis=1))
-    got = parallel_apply(df["s"], h.val_code, method="map", scheduler=client, chunksize=50)
-    pd.testing.assert_series_equal(got, df["s"].map(h.val_code))
+    pd.testing.assert_series_equal(
+        parallel_map(df["s"], h.val_code, parallel=p), df["s"].map(h.val_code)
+    )
     gb = df.groupby("s")
-    got = parallel_apply(gb, h.group_stats, backend="dask", scheduler=client, chunksize=1)
-    pd.testing.assert_frame_equal(got, gb.apply(h.group_stats))
-    got = parallel_apply(df, h.col_len_sum, backend="dask", scheduler=client, chunksize=1)
-    pd.testing.assert_series_equal(got, df.apply(h.col_len_sum))
+    pd.testing.assert_frame_equal(
+        parallel_apply(gb, h.group_stats, parallel=on(address, chunksize=1)),
+        gb.apply(h.group_stats),
+    )
+    pd.testing.assert_series_equal(
+        parallel_apply(df, h.col_len_sum, parallel=on(address, chunksize=1)),
+        df.apply(h.col_len_sum),
+    )
+    small = df[["a", "s"]].head(30)
+    pd.testing.assert_frame_equal(
+        parallel_map(small, h.val_str, parallel=on(address, chunksize=1)), small.map(h.val_str)
+    )
+    multi = df.set_index(["s", "a"], append=True).head(60)
+    pd.testing.assert_series_equal(
+        parallel_apply(multi, h.row_scalar, axis=1, parallel=on(address, chunksize=7)),
+        multi.apply(h.row_scalar, axis=1),
+    )
 
 
-def test_dask_errors_keep_type_and_label_and_a_dead_worker_is_reported(cluster):
-    _local, client = cluster
+def test_errors_come_back_with_type_and_label_and_unpicklable_results_do_not_hang(address):
     df = pd.DataFrame({"a": range(60)}, index=[f"r{i}" for i in range(60)])
+    p = on(address, chunksize=10)
     with pytest.raises(ValueError, match="bad row r33") as info:
-        parallel_apply(df, h.raise_on_label, axis=1, label="r33", scheduler=client, chunksize=10)
+        parallel_apply(df, h.raise_on_label, axis=1, label="r33", parallel=p)
     assert info.value.mltools_location == "row label 'r33'"
-    with pytest.raises(WorkerDiedError, match="Dask worker died"):
-        parallel_apply(df, h.kill_self_on, axis=1, label="r7", scheduler=client, chunksize=10)
-    client.wait_for_workers(2, timeout=60)
+    with pytest.raises(TypeError, match=r"cannot be sent back.*row label 'r12'"):
+        parallel_apply(df, lambda r: threading.Lock() if r["a"] == 12 else 0, axis=1, parallel=p)
+    # the cluster still works afterwards
+    pd.testing.assert_series_equal(
+        parallel_apply(df, h.row_scalar, axis=1, parallel=p), df.apply(h.row_scalar, axis=1)
+    )
+
+
+def test_timeout_and_no_workers_left(address, monkeypatch):
+    import time
+
+    from mltools.frame import backends
+    from tests.pandas_suite.plugin import DaskCluster
+
+    df = pd.DataFrame({"a": range(4)})
+    with pytest.raises(TimeoutError, match="within 1 s"):
+        parallel_apply(
+            df, lambda r: time.sleep(30), axis=1, parallel=on(address, chunksize=1, timeout=1)
+        )
+    empty = DaskCluster(workers=0)
+    try:
+        monkeypatch.setattr(backends, "NO_WORKER_GRACE_S", 1.0)
+        with pytest.raises(WorkerDiedError, match="no Dask worker is left"):
+            parallel_apply(df, h.row_scalar, axis=1, parallel=on(empty.start()))
+    finally:
+        backends.close_dask_clients()
+        empty.stop()

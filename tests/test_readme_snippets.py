@@ -69,7 +69,7 @@ CASES: dict[str, tuple[str, dict[str, str], str]] = {
         "assert detect_type('model.safetensors').problem is None\n"
         "assert disk_usage('data', depth=2)[0].disk_bytes >= 0\n",
     ),
-    "from mltools import parallel_apply": (
+    "from mltools import Parallel, parallel_apply, parallel_map": (
         "import pandas as pd\n"
         "df = pd.DataFrame({'user': list('abab'), 'text': [' A', 'b ', 'C', 'd'], 'x': [1, 2, 3, 4]})\n"
         "def score_row(row): return row['x'] * 2\n"
@@ -78,10 +78,12 @@ CASES: dict[str, tuple[str, dict[str, str], str]] = {
         "f = score_row\n",
         # The last line needs a Dask cluster at tcp://head:8786; tested in test_frame_dask.py.
         {
-            'out = parallel_apply(df, f, axis=1, backend="dask", scheduler="tcp://head:8786")': "pass"
+            'out = parallel_apply(df, f, axis=1, parallel=Parallel(backend="dask", '
+            'scheduler="tcp://head:8786"))': "pass"
         },
         "assert list(parallel_apply(df, score_row, axis=1)) == [2, 4, 6, 8]\n"
-        "assert list(parallel_apply(df['text'], clean, method='map')) == ['a', 'b', 'c', 'd']\n",
+        "assert list(parallel_map(df['text'], clean)) == ['a', 'b', 'c', 'd']\n"
+        "assert parallel_map(df[['x']], str).equals(df[['x']].map(str))\n",
     ),
     "from mltools import analyze_log": (
         "open('job.log', 'w').write(\n"

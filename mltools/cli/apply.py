@@ -17,6 +17,7 @@ from mltools.cli._output import JsonFlag, confirm, info, print_json
 class Backend(str, Enum):
     auto = "auto"
     serial = "serial"
+    fork = "fork"
     loky = "loky"
     pandarallel = "pandarallel"
     dask = "dask"
@@ -88,8 +89,9 @@ def apply_command(
         typer.Option(
             "--backend",
             "-b",
-            help="auto (loky, or serial for small tables), serial, loky (joblib processes), "
-            "pandarallel (where it works with your pandas) or dask (needs --scheduler).",
+            help="auto (fork, or serial for small tables), serial, fork (processes forked for "
+            "the call), loky (joblib processes), pandarallel (where it works with your pandas) "
+            "or dask (needs --scheduler).",
         ),
     ] = Backend.auto,
     scheduler: Annotated[
@@ -108,7 +110,7 @@ def apply_command(
 ) -> None:
     """Apply a Python function to every row, or every value of a column, of a table.
 
-    Uses every core (joblib worker processes) and gives exactly what pandas'
+    Uses every core (worker processes) and gives exactly what pandas'
     `df.apply(f, axis=1)` / `df[col].map(f)` gives. The progress bar goes to
     stderr. Without --out the table is written as CSV to stdout; with --out it
     is written atomically, in the format its extension names.
@@ -195,24 +197,29 @@ def _apply(
 ) -> tuple[list[Any], str]:
     """Run the function into ``df`` (in place); return the columns written and the backend used."""
     from mltools.errors import UsageError
-    from mltools.frame import parallel_apply, which_backend
+    from mltools.frame import Parallel, parallel_apply, parallel_map, which_backend
 
     if column is not None:
         if column not in df.columns:
             shown = ", ".join(map(str, list(df.columns)[:10]))
             raise UsageError(f"no column {column!r} in the input", hint=f"columns: {shown}")
-        target, options = df[column], {"method": "map"}
+        target, method, pandas_kwargs = df[column], "map", {}
     else:
-        target, options = df, {"axis": 1}
-    common = {
-        "workers": workers,
-        "backend": backend,
-        "scheduler": scheduler,
-        "chunksize": chunksize,
-    }
-    used = which_backend(target, backend=backend, workers=workers, scheduler=scheduler, **options)
+        target, method, pandas_kwargs = df, "apply", {"axis": 1}
     try:
-        result = parallel_apply(target, function, progress=progress, **common, **options)
+        options = Parallel(
+            backend=backend,
+            workers=workers,
+            scheduler=scheduler,
+            chunksize=chunksize,
+            progress=progress,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    used = which_backend(target, method, parallel=options, **pandas_kwargs)
+    run = parallel_map if method == "map" else parallel_apply
+    try:
+        result = run(target, function, parallel=options, **pandas_kwargs)
     except Exception as exc:
         _raise_function_error(exc, function)
     import pandas as pd

@@ -6,16 +6,18 @@ Importing this package is cheap: pandas, joblib and dask load when a function ru
 from __future__ import annotations
 
 from mltools.frame._ops import failure_location
-from mltools.frame.apply import parallel_apply, which_backend
+from mltools.frame.apply import Parallel, parallel_apply, parallel_map, which_backend
 from mltools.frame.backends import available_backends
 from mltools.frame.errors import BackendUnavailableError, FunctionError, WorkerDiedError
 
 __all__ = [
     "BackendUnavailableError",
     "FunctionError",
+    "Parallel",
     "WorkerDiedError",
     "available_backends",
     "failure_location",
     "parallel_apply",
+    "parallel_map",
     "which_backend",
 ]

@@ -2,49 +2,55 @@
 
 The trick that keeps results identical to pandas: workers run pandas' own
 apply on their chunk with a *recording* function that stores what ``func``
-returned for each call (in call order) and hands pandas ``None``. The parent
-then runs pandas' apply once more on the whole object with a *replay* function
-that returns the recorded values in the same order, so pandas itself builds
-the result (index, column order, dtype inference, Series vs DataFrame). Chunks
-are cut so that the concatenated call order equals the call order on the whole
-object: contiguous rows for ``Series.apply/map`` and ``DataFrame.apply(axis=1)``,
-contiguous columns for ``DataFrame.apply(axis=0)`` and ``DataFrame.map``, and
-whole groups (in group order) for ``groupby(...).apply``.
+returned (or raised) for each call, in call order, and hands it to pandas. The
+parent then runs pandas' apply once more on the whole object with a *replay*
+function that returns the recorded values in the same order (raising where
+``func`` raised, re-emitting the warnings ``func`` gave), so pandas itself
+builds the result (index, column order, dtype inference, Series vs DataFrame)
+and raises what it would raise. Chunks are cut so that the concatenated call
+order equals the call order on the whole object: contiguous rows for
+``Series.apply/map`` and ``DataFrame.apply(axis=1)``, contiguous columns for
+``DataFrame.apply(axis=0)`` and ``DataFrame.map``, and whole groups (in group
+order) for ``groupby(...).apply``.
 """
 
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+
+from mltools.frame._carry import Carried, ChunkResult, Raised, Warned, encode
 
 Kind = Literal["series", "rows", "columns", "cells", "groups"]
 
-
-class Bound:
-    """``func`` with its extra positional and keyword arguments bound (picklable)."""
-
-    def __init__(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
-        self.func, self.args, self.kwargs = func, args, kwargs
-
-    def __call__(self, x: Any) -> Any:
-        return self.func(x, *self.args, **self.kwargs)
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
 
 def show(label: Any) -> str:
     """``repr`` of an index label, numpy scalars as plain Python values (``12``, not ``np.int64(12)``)."""
     item = getattr(label, "item", None)
     if callable(item) and type(label).__module__ == "numpy":
-        label = item()
-    return repr(label)
+        with suppress(Exception):
+            label = item()
+    try:
+        return repr(label)
+    except Exception:
+        return f"<{type(label).__name__}>"
 
 
 def mark(exc: BaseException, where: str) -> None:
     """Attach where ``func`` raised to ``exc`` (an attribute and a traceback note)."""
     if getattr(exc, "mltools_location", None) is not None:
         return
-    exc.mltools_location = where  # type: ignore[attr-defined]
+    try:
+        exc.mltools_location = where  # type: ignore[attr-defined]
+    except Exception:  # an exception class with __slots__
+        return
     note = f"parallel_apply: raised by the function at {where}"
     if hasattr(exc, "add_note"):
         exc.add_note(note)
@@ -73,55 +79,76 @@ class GroupSpec:
 
 @dataclass(frozen=True)
 class Op:
-    """One pandas call: which method, on what kind of object, with which options."""
+    """One pandas call: which method on what kind of object, with the arguments as given.
+
+    ``pos`` and ``kw`` are passed to the pandas method after the function,
+    exactly as the caller gave them (pandas' own options and ``func``'s extra
+    arguments alike), so pandas parses them as it always does.
+    """
 
     kind: Kind
     method: Literal["apply", "map"] = "apply"
+    pos: tuple[Any, ...] = ()
+    kw: dict[str, Any] = field(default_factory=dict)
     raw: bool = False
     result_type: str | None = None
     na_action: str | None = None
     group_spec: GroupSpec | None = None
-    apply_options: dict[str, Any] = field(default_factory=dict)
+    raw_dtype: Any = None  # raw=True by columns: the dtype of the whole frame's .values
+    pandas_options: tuple[Any, ...] = ()  # (key, value, ...) to set in the workers
+    errstate: dict[str, str] | None = None  # the caller's numpy error handling
 
     # -- running pandas ---------------------------------------------------------------------
-    def call(self, obj: Any, f: Callable[[Any], Any]) -> Any:
+    def call(self, obj: Any, f: Callable[..., Any]) -> Any:
         """Run the pandas method on ``obj`` (a whole object, a chunk, or a GroupBy) with ``f``."""
-        if self.kind == "series":
-            if self.method == "map":
-                return obj.map(f, na_action=self.na_action)
-            return obj.apply(f)
-        if self.kind in ("rows", "columns"):
-            axis = 1 if self.kind == "rows" else 0
-            return obj.apply(f, axis=axis, raw=self.raw, result_type=self.result_type)
-        if self.kind == "cells":
-            return obj.map(f, na_action=self.na_action)
-        # a GroupBy as given (serial, replay), or a chunk of its rows to group again (workers)
-        gb = (
-            obj
-            if self.group_spec is None or hasattr(obj, "ngroups")
-            else self.group_spec.rebuild(obj)
-        )
-        return gb.apply(f, **self.apply_options)
+        if self.kind == "groups":
+            gb = (
+                obj
+                if self.group_spec is None or hasattr(obj, "ngroups")
+                else self.group_spec.rebuild(obj)
+            )
+            return gb.apply(f, *self.pos, **self.kw)
+        return getattr(obj, self.method)(f, *self.pos, **self.kw)
 
     def describe(self, x: Any, k: int, chunk: Any) -> str:
         """Name the ``k``-th call on ``chunk`` (argument ``x``) for an error message."""
-        name = getattr(x, "name", None) if self.kind != "series" else None
         if self.kind == "series":
-            if str(chunk.dtype) == "category":  # pandas calls once per category
+            if str(getattr(chunk, "dtype", "")) == "category":  # pandas calls once per category
                 return f"category {show(x)}"
             positions = _called_positions(chunk, self.method, self.na_action)
             if k < len(positions):
                 return f"row label {show(chunk.index[positions[k]])}"
             return f"value {show(x)}"
         if self.kind == "rows":
-            label = name if not self.raw else chunk.index[k]
+            label = getattr(x, "name", None) if not self.raw else _at(chunk.index, k)
             return f"row label {show(label)}"
         if self.kind == "columns":
-            label = name if not self.raw else chunk.columns[k]
+            label = getattr(x, "name", None) if not self.raw else _at(chunk.columns, k)
             return f"column {show(label)}"
         if self.kind == "cells":
             return f"value {show(x)}"
-        return f"group {show(name)}"
+        return f"group {show(getattr(x, 'name', None))}"
+
+    def describe_call(self, k: int, chunk: Any) -> str:
+        """Name the ``k``-th call on ``chunk`` without its argument (for unpicklable results)."""
+        if self.kind == "series":
+            positions = _called_positions(chunk, self.method, self.na_action)
+            if k < len(positions):
+                return f"row label {show(chunk.index[positions[k]])}"
+        elif self.kind == "rows" and k < len(chunk):
+            return f"row label {show(chunk.index[k])}"
+        elif self.kind == "columns" and k < chunk.shape[1]:
+            return f"column {show(chunk.columns[k])}"
+        elif self.kind == "cells" and chunk.shape[0]:
+            j = k // chunk.shape[0]
+            if j < chunk.shape[1] and self.na_action is None:
+                row = chunk.index[k % chunk.shape[0]]
+                return f"row label {show(row)}, column {show(chunk.columns[j])}"
+        elif self.kind == "groups" and self.group_spec is not None:
+            names = list(self.group_spec.rebuild(chunk).groups)
+            if k < len(names):
+                return f"group {show(names[k])}"
+        return f"call {k} of a chunk"
 
     # -- splitting --------------------------------------------------------------------------
     def units(self, obj: Any) -> int:
@@ -147,9 +174,17 @@ class Op:
         if self.kind in ("columns", "cells"):
             bounds = _bounds(obj.shape[1], n_chunks)
             rows = obj.shape[0]
-            return [
-                (obj.iloc[:, a:b], (b - a) * rows) for a, b in itertools.pairwise(bounds) if b > a
-            ]
+            pieces = []
+            for a, b in itertools.pairwise(bounds):
+                if b <= a:
+                    continue
+                chunk = obj.iloc[:, a:b]
+                if self.raw_dtype is not None and chunk.iloc[:0].values.dtype != self.raw_dtype:
+                    # pandas hands func columns of the whole frame's .values (float64 for
+                    # ints next to floats): cast the chunk so that its .values match
+                    chunk = chunk.astype(self.raw_dtype)
+                pieces.append((chunk, (b - a) * rows))
+            return pieces
         # groups: whole groups, in group order, balanced by rows
         assert self.group_spec is not None
         base = obj.obj
@@ -171,31 +206,39 @@ class Op:
         return chunks
 
     # -- replaying --------------------------------------------------------------------------
-    def replay(self, obj: Any, values: list[Any]) -> Any:
-        """Let pandas build the result of the apply on ``obj`` from the recorded ``values``."""
+    def replay(
+        self, obj: Any, values: list[Any], warned: list[Warned], *, clean: bool = False
+    ) -> Any:
+        """Let pandas build the result of the apply on ``obj`` from the recorded ``values``.
+
+        ``clean``: no call raised (so the shortcuts below need not look for one)."""
         import numpy as np
         import pandas as pd
 
-        if (
+        plain_rows = (
             self.kind == "rows"
             and not self.raw
-            and self.result_type is None
             and type(obj) is pd.DataFrame
+            and (clean or not any(type(v) is Raised for v in values))
+        )
+        if (
+            plain_rows
+            and self.result_type is None
+            and not self.pos
             and values
             and not _is_sequence(values[0])
         ):
-            # pandas' own path for scalar results (apply.FrameApply.wrap_results):
-            # a Series from the dict of results, re-indexed like the frame. Doing it
-            # directly skips building a row Series per row a second time.
-            result = pd.Series(dict(enumerate(values)))
+            # pandas' own path when the first result is not a sequence
+            # (apply.FrameApply.wrap_results looks at results[0] only): a Series from
+            # the dict of results, re-indexed like the frame. Doing it directly skips
+            # building a row Series per row a second time.
+            for w in warned:
+                emit_warned(w)
+            # Series(dict) takes list(dict.values()) (Series._init_dict): the same values
+            result = pd.Series(values)
             result.index = obj.index
             return result.__finalize__(obj, method="apply")
-        if (
-            self.kind == "rows"
-            and not self.raw
-            and self.result_type != "broadcast"
-            and type(obj) is pd.DataFrame
-        ):
+        if plain_rows and self.result_type != "broadcast":
             # pandas builds a row-wise result from the results and the index alone
             # (wrap_results / infer_to_same_shape), so replay over a one-column frame
             # with the same index: no second pass of row Series over wide or mixed data.
@@ -203,33 +246,46 @@ class Op:
             stand_in.attrs = obj.attrs
             stand_in.flags.allows_duplicate_labels = obj.flags.allows_duplicate_labels
             obj = stand_in
-        feed = _Feed(values)
+        feed = Feed(values, warned)
         result = self.call(obj, feed)
         feed.check_done()
         return result
 
 
-class _Feed:
+class FeedMismatch(RuntimeError):
+    """pandas made more (or fewer) calls in the caller than the workers recorded."""
+
+
+class Feed:
     """Hands recorded results back to pandas, one per call, in order."""
 
-    def __init__(self, values: list[Any]) -> None:
-        self._values: Iterator[Any] = iter(values)
-        self._n = len(values)
-        self._used = 0
+    def __init__(self, values: list[Any], warned: list[Warned]) -> None:
+        self._values = values
+        self._warned = warned
+        self._i = 0
+        self._w = 0
 
-    def __call__(self, _x: Any) -> Any:
-        self._used += 1
-        try:
-            return next(self._values)
-        except StopIteration:
-            raise RuntimeError(
-                f"parallel_apply: pandas made more calls than the workers recorded ({self._n})"
-            ) from None
+    def __call__(self, *_args: Any, **_kwargs: Any) -> Any:
+        i = self._i
+        if i >= len(self._values):
+            raise FeedMismatch(
+                f"parallel_apply: pandas made more calls than the workers recorded ({i})"
+            )
+        self._i = i + 1
+        warned = self._warned
+        while self._w < len(warned) and warned[self._w].call <= i:
+            emit_warned(warned[self._w])
+            self._w += 1
+        value = self._values[i]
+        if type(value) is Raised:
+            raise value.error.rebuild()
+        return value
 
     def check_done(self) -> None:
-        if self._used != self._n:
-            raise RuntimeError(
-                f"parallel_apply: pandas made {self._used} calls, the workers recorded {self._n}"
+        if self._i != len(self._values):
+            raise FeedMismatch(
+                f"parallel_apply: pandas made {self._i} calls, the workers recorded "
+                f"{len(self._values)}"
             )
 
 
@@ -238,49 +294,188 @@ class Task:
     """One chunk of work for a worker: run ``op`` on ``chunk`` with ``func``, record results."""
 
     op: Op
-    func: Callable[[Any], Any]
+    func: Callable[..., Any]
     chunk: Any
 
 
-def run_task(task: Task) -> list[Any]:
-    """Worker side: the values ``func`` returned on ``task.chunk``, in pandas' call order."""
+def run_task(task: Task) -> bytes:
+    """Worker side: what ``func`` returned (or raised) on ``task.chunk``, in pandas' call order.
+
+    Returns an encoded ``ChunkResult``: never raises for the function's
+    exceptions or for unpicklable values, so no backend ever has to pickle them.
+    """
     import pandas as pd
 
     op, func, chunk = task.op, task.func, task.chunk
     recorded: list[Any] = []
+    warned: list[Warned] = []
+    last: list[BaseException | None] = [None]
+    recovered = [False]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
 
-    def record(x: Any) -> None:
+        def record(x: Any, *args: Any, **kwargs: Any) -> Any:
+            if last[0] is not None:
+                recovered[0] = True
+            before = len(caught)
+            try:
+                value = func(x, *args, **kwargs)
+            except Exception as exc:
+                _keep_warnings(caught, before, len(recorded), warned)
+                mark(exc, op.describe(x, len(recorded), chunk))
+                last[0] = exc
+                recorded.append(Raised(Carried.of(exc)))
+                raise
+            if len(caught) != before:
+                _keep_warnings(caught, before, len(recorded), warned)
+            # pandas re-uses one row Series for every row; keep what it held at this call
+            if isinstance(value, pd.Series):
+                value = value.copy(deep=False)
+            recorded.append(value)
+            return value
+
+        _wraps(record, func)
+        escaped = None
         try:
-            value = func(x)
+            with _caller_settings(op):
+                op.call(chunk, record)
         except Exception as exc:
-            mark(exc, op.describe(x, len(recorded), chunk))
-            raise
-        # pandas re-uses one row Series for every row; keep what it held at this call
-        recorded.append(value.copy(deep=False) if isinstance(value, pd.Series) else value)
-
-    op.call(chunk, record)
-    return recorded
+            escaped = recorded[-1].error if exc is last[0] else Carried.of(exc, role="pandas")
+    result = ChunkResult(recorded, warned, escaped, recovered[0])
+    return encode(result, lambda k: op.describe_call(k, chunk))
 
 
-def run_whole(op: Op, obj: Any, func: Callable[[Any], Any]) -> Any:
+@contextmanager
+def _caller_settings(op: Op) -> Iterator[None]:
+    """The caller's pandas options and numpy error handling, in the worker."""
+    import contextlib
+
+    import numpy as np
+    import pandas as pd
+
+    with contextlib.ExitStack() as stack:
+        if op.pandas_options:
+            stack.enter_context(pd.option_context(*op.pandas_options))
+        if op.errstate:
+            stack.enter_context(np.errstate(**op.errstate))
+        yield
+
+
+def _keep_warnings(caught: list[Any], start: int, call: int, out: list[Warned]) -> None:
+    for w in caught[start:]:
+        out.append(Warned(call, w.category, str(w.message), str(w.filename), int(w.lineno or 0)))
+    del caught[start:]
+
+
+def _wraps(wrapper: Any, func: Any) -> None:
+    """Copy ``__name__`` and friends (pandas names some results after the function)."""
+    for attr in ("__name__", "__qualname__", "__doc__"):
+        try:
+            value = getattr(func, attr)
+        except AttributeError:
+            continue
+        with suppress(TypeError, AttributeError):
+            setattr(wrapper, attr, value)
+
+
+def run_whole(op: Op, obj: Any, func: Callable[..., Any]) -> Any:
     """Serial: pandas' own apply on ``obj``, with errors labelled like the parallel path."""
     calls = 0
     target = obj.obj if op.kind == "groups" else obj
 
-    def labelled(x: Any) -> Any:
+    def labelled(x: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         try:
-            return func(x)
+            return func(x, *args, **kwargs)
         except Exception as exc:
             mark(exc, op.describe(x, calls, target))
             raise
         finally:
             calls += 1
 
+    _wraps(labelled, func)
     return op.call(obj, labelled)
 
 
+# -- warnings: re-emitted in the caller, pointing at the caller's line ---------------------------
+_REGISTRIES: dict[str, dict[Any, Any]] = {}
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """The user's line that called parallel_apply (where pandas' warnings should point)."""
+
+    filename: str
+    lineno: int
+    module: str
+    registry: dict[Any, Any]
+    skipped: frozenset[str] = frozenset()
+
+
+def call_site() -> CallSite | None:
+    """The first frame outside mltools.frame (and outside wrappers that ask to be skipped)."""
+    import sys
+
+    frame = sys._getframe(1)
+    skipped = set()
+    while frame is not None:
+        g = frame.f_globals
+        if not (str(g.get("__name__", "")).startswith("mltools.frame") or g.get("_MLTOOLS_SKIP")):
+            registry = g.setdefault("__warningregistry__", {})
+            return CallSite(
+                frame.f_code.co_filename,
+                frame.f_lineno,
+                g.get("__name__"),
+                registry,
+                frozenset(skipped),
+            )
+        skipped.add(frame.f_code.co_filename)
+        frame = frame.f_back
+    return None
+
+
+def emit_warned(w: Warned) -> None:
+    """Raise again, here, a warning that ``func`` raised in a worker."""
+    category = w.category if isinstance(w.category, type) else UserWarning
+    registry = _REGISTRIES.setdefault(w.filename, {})
+    warnings.warn_explicit(w.message, category, w.filename, w.lineno, registry=registry)
+
+
+@contextmanager
+def warnings_at(site: CallSite | None) -> Iterator[list[Any]]:
+    """Collect the warnings raised inside, then raise them again, pandas' own warnings
+    pointing at the caller's line (pandas points them at the first frame outside pandas,
+    which is mltools' own code here)."""
+    caught: list[Any] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield caught  # the caller may clear it: a pass whose warnings must not count
+    finally:
+        for w in caught:
+            filename, lineno, module, registry = w.filename, w.lineno, None, None
+            if site is not None and (
+                str(filename).startswith(_PACKAGE_DIR) or filename in site.skipped
+            ):
+                filename, lineno, module, registry = (
+                    site.filename,
+                    site.lineno,
+                    site.module,
+                    site.registry,
+                )
+            if registry is None:
+                registry = _REGISTRIES.setdefault(str(filename), {})
+            extra = {"module": module} if module else {}  # module=None drops it (CPython)
+            warnings.warn_explicit(
+                w.message, w.category, filename, lineno, registry=registry, **extra
+            )
+
+
 # -- helpers ------------------------------------------------------------------------------------
+def _at(index: Any, k: int) -> Any:
+    return index[k] if k < len(index) else None
+
+
 def _bounds(n: int, parts: int) -> list[int]:
     parts = max(1, min(parts, n))
     return [round(n * j / parts) for j in range(parts + 1)]
@@ -325,14 +520,19 @@ def group_spec_for(gb: Any) -> tuple[GroupSpec | None, str | None]:
     }
     if isinstance(obj, pd.Series):
         options.pop("as_index", None)
-    if options.get("observed") is False and isinstance(obj, pd.DataFrame):
-        for key in key_list:
-            if (
-                key is not None
-                and key in obj.columns
-                and isinstance(obj[key].dtype, pd.CategoricalDtype)
-            ):
-                return None, "categorical keys with observed=False"
+    if options.get("observed") is not True:
+        try:
+            groupings = gb._grouper.groupings
+            categorical = any(
+                isinstance(getattr(g, "_orig_grouper", g.grouping_vector), pd.Categorical)
+                or isinstance(getattr(g.grouping_vector, "dtype", None), pd.CategoricalDtype)
+                or getattr(g, "_passed_categorical", False)
+                for g in groupings
+            )
+        except Exception:
+            categorical = True
+        if categorical:
+            return None, "categorical keys with observed=False"
     spec = GroupSpec(keys, level, options, getattr(gb, "_selection", None))
     try:
         rebuilt = spec.rebuild(obj)

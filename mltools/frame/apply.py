@@ -1,18 +1,37 @@
-"""``parallel_apply``: pandas' ``apply``/``map`` on every core, with pandas' exact result."""
+"""``parallel_apply`` / ``parallel_map``: pandas' ``apply``/``map`` on every core, with pandas'
+exact result.
+
+The arguments after the object are pandas' own, parsed by pandas' own signature
+(``axis``, ``raw``, ``result_type``, ``args``, ``na_action``, ``include_groups``,
+and every other keyword goes to ``func`` as in pandas); how to run in parallel
+is one separate, keyword-only ``parallel=`` argument, so no keyword of ``func``
+is ever swallowed.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import sys
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mltools._deps import require
-from mltools.errors import UsageError
 from mltools.frame import backends
-from mltools.frame._ops import Bound, Op, Task, group_spec_for, run_whole
+from mltools.frame._carry import ChunkResult, Warned
+from mltools.frame._ops import (
+    CallSite,
+    FeedMismatch,
+    Op,
+    Task,
+    call_site,
+    group_spec_for,
+    run_whole,
+    warnings_at,
+)
 
 # Below this many calls (rows, elements, cells) the auto backend stays serial:
 # starting or feeding worker processes costs more than a cheap function saves.
@@ -21,171 +40,298 @@ AUTO_MIN_CALLS = 5_000
 CHUNKS_PER_WORKER = 4
 
 
+@dataclass(frozen=True)
+class Parallel:
+    """How ``parallel_apply`` runs: passed as ``parallel=Parallel(...)`` (or a dict of these).
+
+    ``backend``: ``"fork"`` (worker processes forked for the call: they start
+    in milliseconds with the data already in memory), ``"loky"`` (joblib's
+    reusable worker processes; lambdas and closures work), ``"pandarallel"`` (pandarallel's worker processes, where it imports
+    with the installed pandas), ``"dask"`` (a cluster: ``scheduler=
+    "tcp://host:8786"`` or a ``distributed.Client``), ``"serial"``, or
+    ``"auto"``: dask when a scheduler is given, else fork (loky when the
+    process runs other threads, where forking is unsafe), and serial when
+    there are fewer than ``AUTO_MIN_CALLS`` calls or one worker.
+    ``workers`` defaults to the usable CPUs (the cluster's threads for dask);
+    ``chunksize`` is the number of rows (columns, groups) per task;
+    ``timeout`` (seconds, dask) bounds the whole apply; ``progress`` shows a
+    bar on stderr when it is a terminal.
+    """
+
+    backend: str = "auto"
+    workers: int | None = None
+    chunksize: int | None = None
+    scheduler: Any = None
+    progress: bool = True
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in backends.BACKENDS:
+            raise ValueError(
+                f"unknown backend {self.backend!r}: choose one of {', '.join(backends.BACKENDS)}"
+            )
+        for name in ("workers", "chunksize"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+        if self.timeout is not None and not (
+            isinstance(self.timeout, (int, float)) and 0 < self.timeout < math.inf
+        ):
+            raise ValueError(f"timeout must be a positive number of seconds, not {self.timeout!r}")
+
+
 def parallel_apply(
     obj: Any,
-    func: Callable[..., Any],
-    axis: int | str = 0,
-    *,
-    workers: int | None = None,
-    progress: bool = True,
-    backend: str = "auto",
-    chunksize: int | None = None,
-    scheduler: Any = None,
-    method: str = "apply",
-    raw: bool = False,
-    result_type: str | None = None,
-    na_action: str | None = None,
-    args: tuple[Any, ...] = (),
+    func: Any,
+    /,
+    *args: Any,
+    parallel: Parallel | dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Run ``obj.apply(func, ...)`` (or ``.map``) on several cores; return what pandas returns.
+    """``obj.apply(func, *args, **kwargs)`` on several cores; returns what pandas returns.
 
     ``obj`` is a ``DataFrame`` (``axis=1``: one call per row; ``axis=0``: per
-    column), a ``Series`` (``Series.apply``; ``method="map"`` for
-    ``Series.map``), a ``DataFrame`` with ``method="map"`` (element-wise
-    ``DataFrame.map``), or a ``groupby(...)`` object (one call per group).
-    ``args`` and ``**kwargs`` go to ``func`` as in pandas; ``raw``,
-    ``result_type`` and ``na_action`` are pandas' options of the same name.
+    column), a ``Series``, or a ``groupby(...)`` object (one call per group).
+    Everything after ``func`` means what it means to pandas' ``apply`` of that
+    object, on the installed pandas; ``parallel=Parallel(...)`` says how to run.
 
-    The result equals pandas' own (values, index, columns, dtypes): workers
-    record what ``func`` returns and pandas builds the result from those
-    values in the parent.
-
-    ``backend``: ``"loky"`` (joblib worker processes; lambdas and closures
-    work), ``"pandarallel"`` (where it imports with the installed pandas),
-    ``"dask"`` (a cluster: ``scheduler="tcp://host:8786"`` or a
-    ``distributed.Client``), ``"serial"``, or ``"auto"``: dask when a
-    scheduler is given, else loky, and serial when there are fewer than
-    ``AUTO_MIN_CALLS`` calls or one worker. ``workers`` defaults to the usable
-    CPUs (the cluster's threads for dask); ``chunksize`` is the number of rows
-    (columns, groups) per task.
+    The result equals pandas' own (values, index, columns, dtypes, warnings,
+    exceptions): workers record what ``func`` returns and pandas builds the
+    result from those values in the caller. What cannot be split (a string or
+    list of functions, ``by_row=False``, ``engine="numba"``, a ufunc pandas
+    vectorises) goes to pandas as it is.
 
     If ``func`` raises, the same exception (type and message) is raised here,
-    with ``exc.mltools_location`` and a note naming the row, column or group.
-    A worker killed by the OS raises ``WorkerDiedError``; Ctrl-C stops the
-    workers. A progress bar shows on stderr when it is a terminal.
+    with ``exc.mltools_location`` and a note naming the row, column or group;
+    an exception that cannot be pickled comes back as a stand-in of the same
+    type name and message. A worker killed by the OS raises ``WorkerDiedError``.
     """
-    pd = require("pandas")
-    if backend not in backends.BACKENDS:
-        raise UsageError(
-            f"unknown backend {backend!r}",
-            hint=f"choose one of: {', '.join(backends.BACKENDS)}",
-        )
-    if method not in ("apply", "map"):
-        raise UsageError(f"unknown method {method!r}", hint="use 'apply' or 'map'")
-    if workers is not None and workers < 1:
-        raise UsageError(f"workers must be at least 1, not {workers}")
-    if chunksize is not None and chunksize < 1:
-        raise UsageError(f"chunksize must be at least 1, not {chunksize}")
-    if not callable(func):
-        raise TypeError(f"func must be callable, not {type(func).__name__}")
-    op, target = _make_op(pd, obj, axis, method, raw, result_type, na_action, kwargs)
+    return _run(obj, "apply", func, args, kwargs, parallel, call_site())
 
+
+def parallel_map(
+    obj: Any,
+    func: Any,
+    /,
+    *args: Any,
+    parallel: Parallel | dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``obj.map(func, *args, **kwargs)`` (``Series.map``, element-wise ``DataFrame.map``)
+    on several cores; see ``parallel_apply``."""
+    return _run(obj, "map", func, args, kwargs, parallel, call_site())
+
+
+def which_backend(
+    obj: Any,
+    method: str = "apply",
+    *,
+    parallel: Parallel | dict[str, Any] | None = None,
+    **pandas_kwargs: Any,
+) -> str:
+    """The backend ``parallel_apply`` (``method="map"``: ``parallel_map``) would use here."""
+    pd = require("pandas")
+    options = _options(parallel)
+    plan = _plan(pd, obj, method, _probe_func, (), pandas_kwargs)
+    if plan is None:
+        return "serial"
+    op, target, reason = plan
+    return _choose_backend(options, op, target, reason)
+
+
+def _probe_func(x: Any) -> Any:  # stands for func in which_backend
+    return x
+
+
+# -- the run ---------------------------------------------------------------------------------------
+def _run(
+    obj: Any,
+    method: str,
+    func: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    parallel: Any,
+    site: CallSite | None,
+) -> Any:
+    pd = require("pandas")
+    options = _options(parallel)
+    plan = _plan(pd, obj, method, func, args, kwargs)
+    if plan is None:  # pandas as it is: what cannot be split, or arguments pandas refuses
+        with warnings_at(site):
+            return getattr(obj, method)(func, *args, **kwargs)
+    op, target, serial_reason = plan
+    func = _pandas_swaps(pd, op, target, func, site)
+    chosen = _choose_backend(options, op, target, serial_reason)
+    if chosen == "serial":
+        with warnings_at(site):
+            return run_whole(op, target, func)
     import numpy as np
 
-    if op.kind == "series" and op.method == "apply" and isinstance(func, np.ufunc):
-        return target.apply(func, args=args, **kwargs)  # pandas vectorises ufuncs: no per-row calls
-    f = Bound(func, args, kwargs) if (args or kwargs) else func
-
-    op, chosen = _plan(pd, op, target, backend, scheduler, workers)
-    if chosen == "serial":
-        return run_whole(op, target, f)
-
-    if chosen == "pandarallel":
-        n = workers or backends.default_workers()
-        values = backends.run_pandarallel(op, f, target, n, progress and sys.stdout.isatty())
-        return op.replay(target, values)
-
-    with _client_for(chosen, scheduler) as client:
+    op = replace(op, pandas_options=_pandas_options(), errstate=np.geterr())
+    with _client_for(chosen, options) as client:
+        workers = options.workers
         if workers is None:
             workers = (
                 backends.dask_threads(client) if client is not None else backends.default_workers()
             )
         units = op.units(target)
-        n_chunks = math.ceil(units / chunksize) if chunksize else workers * CHUNKS_PER_WORKER
+        if options.chunksize:
+            n_chunks = math.ceil(units / options.chunksize)
+        elif chosen == "pandarallel":
+            n_chunks = workers  # as pandarallel does: one chunk per worker
+        else:
+            n_chunks = workers * CHUNKS_PER_WORKER
         pieces = op.split(target, max(1, min(n_chunks, units)))
-        tasks = [Task(op, f, chunk) for chunk, _ in pieces]
+        tasks = [Task(op, func, chunk) for chunk, _ in pieces]
         total = sum(weight for _, weight in pieces)
-        with _progress_bar(total, progress) as advance:
+        with _progress_bar(total, options.progress and chosen != "pandarallel") as advance:
             if client is not None:
-                per_chunk = backends.run_dask(op, f, target, tasks, client, advance)
+                results = backends.run_dask(tasks, client, advance, options.timeout)
+            elif chosen == "pandarallel":
+                results = backends.run_pandarallel(tasks, workers, options.progress)
+            elif chosen == "fork":
+                results = backends.run_fork(tasks, workers, advance)
             else:
-                per_chunk = backends.run_loky(tasks, workers, advance)
-    values = [value for chunk_values in per_chunk for value in chunk_values]
-    return op.replay(target, values)
+                results = backends.run_loky(tasks, workers, advance)
+    return _finish(op, target, func, results, site)
 
 
-def which_backend(
-    obj: Any,
-    axis: int | str = 0,
-    *,
-    backend: str = "auto",
-    workers: int | None = None,
-    scheduler: Any = None,
-    method: str = "apply",
-) -> str:
-    """The backend ``parallel_apply`` would use for these arguments (``"serial"``, ``"loky"``...)."""
-    pd = require("pandas")
-    if backend not in backends.BACKENDS:
-        raise UsageError(f"unknown backend {backend!r}")
-    op, target = _make_op(pd, obj, axis, method, False, None, None, {})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return _plan(pd, op, target, backend, scheduler, workers)[1]
+def _finish(
+    op: Op, target: Any, func: Any, results: list[ChunkResult], site: CallSite | None
+) -> Any:
+    """Replay the recorded calls through pandas; fall back to pandas itself when they don't fit."""
+    values: list[Any] = []
+    warned: list[Warned] = []
+    if any(chunk.recovered for chunk in results):
+        # pandas caught an exception of func and tried again another way (2.2's
+        # groupby.apply without the grouping columns): a call pattern that chunks
+        # cannot rebuild, so pandas runs it as it is
+        with warnings_at(site):
+            return run_whole(op, target, func)
+    for chunk in results:
+        offset = len(values)
+        values.extend(chunk.values)
+        warned.extend(
+            Warned(w.call + offset, w.category, w.message, w.filename, w.lineno)
+            for w in chunk.warned
+        )
+        if chunk.escaped is not None:
+            if chunk.escaped.role == "transport":
+                raise chunk.escaped.rebuild()
+            break  # pandas stopped there: the replay stops at the same call
+    clean = all(chunk.escaped is None for chunk in results)
+    with warnings_at(site) as caught:
+        try:
+            return op.replay(target, values, warned, clean=clean)
+        except FeedMismatch:
+            # pandas took another path in the caller than on the chunks (a fallback
+            # after an error, a chunk-local failure): let pandas run it as it is
+            caught.clear()
+    with warnings_at(site):
+        return run_whole(op, target, func)
+
+
+# -- planning -------------------------------------------------------------------------------------
+def _options(parallel: Any) -> Parallel:
+    if parallel is None:
+        return Parallel()
+    if isinstance(parallel, Parallel):
+        return parallel
+    if isinstance(parallel, dict):
+        try:
+            return Parallel(**parallel)
+        except TypeError as exc:
+            raise TypeError(f"parallel=: {exc}") from None
+    raise TypeError(
+        f"parallel= takes parallel_apply's own options (a mltools.frame.Parallel or a dict), "
+        f"not {type(parallel).__name__}; to pass a keyword named 'parallel' to func, "
+        f"bind it with functools.partial"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _signature(cls: type, method: str) -> inspect.Signature | None:
+    try:
+        return inspect.signature(getattr(cls, method))
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def _plan(
-    pd: Any, op: Op, target: Any, backend: str, scheduler: Any, workers: int | None
-) -> tuple[Op, str]:
-    """The op to run (with its groupby rebuild spec) and the backend that will run it."""
-    serial_reason = _serial_reason(pd, op, target)
-    if op.kind == "groups" and serial_reason is None:
-        spec, why = group_spec_for(target)
-        if spec is None:
-            serial_reason = why
-        else:
-            op = Op("groups", group_spec=spec, apply_options=op.apply_options)
-    return op, _choose_backend(backend, scheduler, workers, op, target, serial_reason)
-
-
-def _make_op(
-    pd: Any,
-    obj: Any,
-    axis: int | str,
-    method: str,
-    raw: bool,
-    result_type: str | None,
-    na_action: str | None,
-    kwargs: dict[str, Any],
-) -> tuple[Op, Any]:
+    pd: Any, obj: Any, method: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Op, Any, str | None] | None:
+    """The op to run, the object it runs on, and why it must run serially (if it must);
+    ``None`` when pandas should get the call as it is."""
     from pandas.api.typing import DataFrameGroupBy, SeriesGroupBy
 
-    if na_action not in (None, "ignore"):
-        raise UsageError(f"na_action must be None or 'ignore', not {na_action!r}")
-    if isinstance(obj, (DataFrameGroupBy, SeriesGroupBy)):
-        if method != "apply":
-            raise UsageError("groupby objects support method='apply' only")
-        options = {}
-        if "include_groups" in kwargs:
-            options["include_groups"] = kwargs.pop("include_groups")
-        return Op("groups", apply_options=options), obj
+    is_groups = isinstance(obj, (DataFrameGroupBy, SeriesGroupBy))
+    if not (is_groups or isinstance(obj, (pd.Series, pd.DataFrame))):
+        raise TypeError(
+            f"parallel_{method} needs a pandas Series, DataFrame or groupby object, "
+            f"not {type(obj).__name__}"
+        )
+    if is_groups and method != "apply":
+        return None
+    sig = _signature(type(obj), method)
+    if sig is None:
+        return None
+    try:
+        bound = sig.bind(obj, func, *args, **kwargs)
+    except TypeError:
+        return None  # pandas raises its own TypeError
+    params = list(sig.parameters.values())
+    pos: tuple[Any, ...] = ()
+    kw: dict[str, Any] = {}
+    for param in params[2:]:
+        if param.name not in bound.arguments:
+            continue
+        value = bound.arguments[param.name]
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            pos = tuple(value)
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            kw.update(value)
+        else:
+            kw[param.name] = value
+    if not callable(func) or _pandas_only(pd, obj, method, func, kw, is_groups):
+        return None
+    if is_groups:
+        op = Op("groups", pos=pos, kw=kw)
+        reason = _serial_reason(pd, op, obj)
+        if reason is None:
+            spec, reason = group_spec_for(obj)
+            if spec is not None:
+                op = replace(op, group_spec=spec)
+        return op, obj, reason
     if isinstance(obj, pd.Series):
-        if method == "apply" and na_action is not None:
-            raise UsageError("na_action goes with method='map'")
-        return Op("series", method=method, na_action=na_action), obj  # type: ignore[arg-type]
-    if isinstance(obj, pd.DataFrame):
-        if method == "map":
-            return Op("cells", method="map", na_action=na_action), obj
-        axis_number = {0: 0, 1: 1, "index": 0, "rows": 0, "columns": 1}.get(axis)  # type: ignore[call-overload]
-        if axis_number is None:
-            raise UsageError(f"axis must be 0 or 1, not {axis!r}")
-        if result_type not in (None, "expand", "reduce", "broadcast"):
-            raise UsageError(f"unknown result_type {result_type!r}")
-        kind = "rows" if axis_number == 1 else "columns"
-        return Op(kind, raw=raw, result_type=result_type), obj
-    raise TypeError(
-        f"parallel_apply needs a pandas Series, DataFrame or groupby object, not {type(obj).__name__}"
-    )
+        op = Op("series", method=method, kw=kw, na_action=kw.get("na_action"))  # type: ignore[arg-type]
+        return op, obj, _serial_reason(pd, op, obj)
+    if method == "map":
+        op = Op("cells", method="map", kw=kw, na_action=kw.get("na_action"))
+        return op, obj, _serial_reason(pd, op, obj)
+    axis = obj._get_axis_number(kw.get("axis", 0))  # pandas' own check and ValueError
+    raw = bool(kw.get("raw", False))
+    kind = "rows" if axis == 1 else "columns"
+    raw_dtype = None
+    if raw and kind == "columns":
+        raw_dtype = obj.iloc[:0].values.dtype
+    op = Op(kind, kw=kw, raw=raw, result_type=kw.get("result_type"), raw_dtype=raw_dtype)
+    return op, obj, _serial_reason(pd, op, obj)
+
+
+def _pandas_only(
+    pd: Any, obj: Any, method: str, func: Any, kw: dict[str, Any], is_groups: bool
+) -> bool:
+    """Calls that pandas does not make once per row/column/group: left to pandas."""
+    import numpy as np
+
+    if kw.get("by_row", "compat") != "compat":
+        return True
+    if kw.get("engine") not in (None, "python") or kw.get("engine_kwargs") is not None:
+        return True
+    # pandas applies a ufunc to the whole object
+    return not is_groups and method == "apply" and isinstance(func, np.ufunc)
 
 
 def _serial_reason(pd: Any, op: Op, target: Any) -> str | None:
@@ -193,58 +339,85 @@ def _serial_reason(pd: Any, op: Op, target: Any) -> str | None:
     frame = target.obj if op.kind == "groups" else target
     if 0 in getattr(frame, "shape", (len(frame),)) or op.units(target) == 0:
         return "the input is empty"
-    if op.kind == "series" and isinstance(target.dtype, pd.CategoricalDtype):
-        return "pandas calls the function once per category of a categorical Series"
+    if op.kind == "series" and isinstance(target.dtype, (pd.CategoricalDtype, pd.SparseDtype)):
+        return "pandas calls the function once per category (or sparse fill value)"
+    if (
+        op.kind == "columns"
+        and op.raw
+        and isinstance(op.raw_dtype, pd.api.extensions.ExtensionDtype)
+    ):
+        return "raw values of an extension dtype"
     return None
 
 
-def _choose_backend(
-    backend: str,
-    scheduler: Any,
-    workers: int | None,
-    op: Op,
-    target: Any,
-    serial_reason: str | None,
-) -> str:
-    if backend == "serial":
-        return "serial"
-    if serial_reason is not None:
-        if backend != "auto" and serial_reason != "the input is empty":
-            warnings.warn(
-                f"parallel_apply runs serially here: {serial_reason}", RuntimeWarning, stacklevel=4
-            )
+def _pandas_swaps(pd: Any, op: Op, target: Any, func: Any, site: CallSite | None) -> Any:
+    """What pandas itself does to ``func`` before calling it (pandas 2.2's groupby.apply
+    swaps the builtins sum/max/min for numpy's, with a FutureWarning)."""
+    if op.kind != "groups" or int(pd.__version__.split(".")[0]) >= 3:
+        return func
+    try:
+        from pandas.core import common as com
+        from pandas.core.apply import warn_alias_replacement
+    except ImportError:
+        return func
+    swapped = com.is_builtin_func(func)
+    if swapped is not func:
+        with warnings_at(site):
+            warn_alias_replacement(target, func, com._builtin_table_alias[func])
+    return swapped
+
+
+def _pandas_options() -> tuple[Any, ...]:
+    """The caller's pandas options that differ from the defaults, as (key, value, ...)."""
+    try:
+        from pandas._config import config as c
+
+        out: list[Any] = []
+        for key, registered in c._registered_options.items():
+            if key in c._deprecated_options:
+                continue
+            root, leaf = c._get_root(key)
+            value = root.get(leaf, registered.defval)
+            try:
+                same = bool(value == registered.defval)
+            except Exception:
+                same = False
+            if not same:
+                out.extend((key, value))
+        return tuple(out)
+    except Exception:
+        return ()
+
+
+def _choose_backend(options: Parallel, op: Op, target: Any, serial_reason: str | None) -> str:
+    backend = options.backend
+    if backend == "serial" or serial_reason is not None:
         return "serial"
     if backend == "auto":
-        if scheduler is not None:
+        if options.scheduler is not None:
             backends.require_backend("dask")
             return "dask"
         calls = op.units(target) if op.kind != "groups" else len(target.obj)
-        if workers == 1 or calls < AUTO_MIN_CALLS:
+        if options.workers == 1 or calls < AUTO_MIN_CALLS:
             return "serial"
-        if backends.default_workers() < 2 and workers is None:
+        if backends.default_workers() < 2 and options.workers is None:
             return "serial"
+        if backends.fork_is_safe():
+            return "fork"
         for name in ("loky", "pandarallel"):
             if backends.unavailable_reason(name) is None:
                 return name
         return "serial"
     backends.require_backend(backend)
-    if backend == "pandarallel" and not backends.pandarallel_supports(op, target):
-        warnings.warn(
-            "parallel_apply runs with loky: pandarallel splits DataFrame.map by rows "
-            "and cannot keep pandas' result for categorical columns",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-        return "loky"
     return backend
 
 
 @contextmanager
-def _client_for(chosen: str, scheduler: Any) -> Iterator[Any]:
+def _client_for(chosen: str, options: Parallel) -> Iterator[Any]:
     if chosen != "dask":
         yield None
         return
-    with backends.dask_client(scheduler) as client:
+    with backends.dask_client(options.scheduler) as client:
         yield client
 
 

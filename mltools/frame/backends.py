@@ -10,17 +10,18 @@ from __future__ import annotations
 import functools
 import os
 import re
-import tempfile
+import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from mltools._deps import install_hint
 from mltools.errors import UnavailableError, UsageError
-from mltools.frame._ops import Op, Task, mark, run_task, show
+from mltools.frame._carry import ChunkResult, decode
+from mltools.frame._ops import Task, run_task
 from mltools.frame.errors import BackendUnavailableError, WorkerDiedError
 
-BACKENDS = ("auto", "serial", "loky", "pandarallel", "dask")
+BACKENDS = ("auto", "serial", "fork", "loky", "pandarallel", "dask")
 
 _WORKER_DIED_HINT = (
     "the OS may have killed it for memory (check `dmesg` for the OOM killer); "
@@ -45,6 +46,12 @@ def unavailable_reason(name: str) -> str | None:
         return None
     if name == "loky":
         return _import_reason("joblib")
+    if name == "fork":
+        import multiprocessing
+
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return "this platform cannot fork processes"
+        return None
     if name == "dask":
         return _import_reason("distributed")
     if name == "pandarallel":
@@ -84,9 +91,11 @@ def require_backend(name: str) -> None:
     """Raise ``BackendUnavailableError`` (with the reason) unless ``name`` can run."""
     reason = unavailable_reason(name)
     if reason is not None:
-        extra = {"loky": "frame", "dask": "dask", "pandarallel": "pandarallel"}[name]
+        extra = {"loky": "frame", "fork": "frame", "dask": "dask", "pandarallel": "pandarallel"}[
+            name
+        ]
         hint = (
-            "use backend='loky' (joblib), which works with every pandas"
+            "use Parallel(backend='fork') or Parallel(backend='loky'), which work with every pandas"
             if name == "pandarallel"
             else install_hint(extra)
         )
@@ -94,30 +103,27 @@ def require_backend(name: str) -> None:
 
 
 # -- loky (joblib) ----------------------------------------------------------------------------------
-def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) -> list[list[Any]]:
-    """Run the tasks in joblib's loky process pool, in order.
+def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) -> list[ChunkResult]:
+    """Run the tasks in loky's reusable process pool (joblib's); results in order, up to the
+    first failure, after which the tasks not started yet are cancelled (the pool stays).
 
-    ``max_nbytes=None`` turns joblib's memmapping off: each chunk goes to one
-    worker once, so pickling it through the pipe costs the same, and nothing is
-    written to ``/dev/shm`` (Docker gives it 64 MiB). loky detects a worker
-    that died and raises instead of hanging; Ctrl-C aborts and kills the pool.
+    The pool stays warm between calls. Chunks go through pipes, never through
+    ``/dev/shm`` (Docker gives it 64 MiB). loky detects a worker that died and
+    raises instead of hanging; Ctrl-C kills the workers.
     """
-    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
-    parallel = Parallel(
-        n_jobs=workers,
-        backend="loky",
-        return_as="generator",
-        batch_size=1,
-        max_nbytes=None,
-        temp_folder=tempfile.gettempdir(),
-    )
-    results: list[list[Any]] = []
+    executor = get_reusable_executor(max_workers=workers, timeout=LOKY_IDLE_S)
+    futures = [executor.submit(run_task, t) for t in tasks]
+    results: list[ChunkResult] = []
     try:
-        for task, values in zip(tasks, parallel(delayed(run_task)(t) for t in tasks)):
-            results.append(values)
+        for task, future in zip(tasks, futures):
+            result = decode(future.result())
+            results.append(result)
             advance(_weight(task))
+            if result.escaped is not None:
+                break  # pandas stops at the first failure: so do we
     except BrokenProcessPool as exc:
         codes = re.search(r"exit codes of the workers are (\{[^}]*\})", str(exc))
         detail = f"exit codes {codes.group(1)}" if codes else _first_line(exc)
@@ -125,13 +131,113 @@ def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
             f"a worker process died while running the function ({detail})",
             hint=_WORKER_DIED_HINT,
         ) from exc
+    except KeyboardInterrupt:
+        _quiet_loky_manager()
+        executor.shutdown(wait=False, kill_workers=True)
+        raise
+    for future in futures:  # after a failure: the tasks not started yet (the pool stays)
+        future.cancel()
     return results
 
 
+# -- fork ---------------------------------------------------------------------------------------
+_FORKED_TASKS: list[Task] | None = None
+
+
+def fork_is_safe() -> bool:
+    """Forking copies only the calling thread: safe while the process runs no other thread."""
+    import threading
+
+    return unavailable_reason("fork") is None and threading.active_count() == 1
+
+
+def _run_forked(i: int) -> bytes:
+    assert _FORKED_TASKS is not None
+    return run_task(_FORKED_TASKS[i])
+
+
+def run_fork(tasks: list[Task], workers: int, advance: Callable[[int], None]) -> list[ChunkResult]:
+    """Run the tasks in worker processes forked for this call.
+
+    A forked worker starts in milliseconds with pandas, mltools and the chunks
+    already in memory (copy-on-write): nothing is imported or pickled on the
+    way in, only the recorded results come back. Results in order, up to the
+    first failure, after which the workers are stopped.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _FORKED_TASKS
+    _FORKED_TASKS = tasks
+    executor = ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork")
+    )
+    results: list[ChunkResult] = []
+    done = False
+    try:
+        futures = [executor.submit(_run_forked, i) for i in range(len(tasks))]
+        _FORKED_TASKS = None  # the workers hold their copy; the caller's can go
+        for task, future in zip(tasks, futures):
+            result = decode(future.result())
+            results.append(result)
+            advance(_weight(task))
+            if result.escaped is not None:
+                break
+        else:
+            done = True
+    except BrokenProcessPool as exc:
+        codes = sorted({p.exitcode for p in (executor._processes or {}).values() if p.exitcode})
+        detail = f"exit codes {codes}" if codes else _first_line(exc)
+        raise WorkerDiedError(
+            f"a worker process died while running the function ({detail})",
+            hint=_WORKER_DIED_HINT,
+        ) from exc
+    finally:
+        _FORKED_TASKS = None
+        if done:
+            executor.shutdown(wait=True)
+        else:  # a failure, Ctrl-C: stop the workers now
+            processes = list((executor._processes or {}).values())
+            executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                if process.is_alive():
+                    process.kill()
+            for process in processes:
+                process.join(timeout=5)
+    return results
+
+
+def _quiet_loky_manager() -> None:
+    """loky's manager thread can trip over the workers killed under it (a KeyError on
+    a finished work id) and print a traceback after Ctrl-C: the pool is going down on
+    purpose, so its thread's exception is not shown."""
+    import threading
+
+    previous = threading.excepthook
+
+    def hook(args: Any) -> None:
+        if args.thread is not None and args.thread.name == "ExecutorManagerThread":
+            return
+        previous(args)
+
+    threading.excepthook = hook
+
+
+# Seconds an idle loky pool waits for the next call before its workers exit.
+LOKY_IDLE_S = 300
+
+
 # -- dask -----------------------------------------------------------------------------------------------
+_CLIENTS: dict[str, Any] = {}
+# How long the cluster may have no worker at all before the apply gives up.
+NO_WORKER_GRACE_S = 20.0
+
+
 @contextmanager
 def dask_client(scheduler: Any) -> Iterator[Any]:
-    """The ``distributed.Client`` to use: the one given, one for an address, or the active one."""
+    """The ``distributed.Client`` to use: the one given, or one for the address (kept for
+    later calls to the same address), or the active default one."""
     require_backend("dask")
     from distributed import Client, get_client
 
@@ -144,217 +250,223 @@ def dask_client(scheduler: Any) -> Iterator[Any]:
         except ValueError as exc:
             raise UsageError(
                 "backend='dask' needs a scheduler: no Dask client is active",
-                hint="pass scheduler='tcp://host:8786' or a distributed.Client",
+                hint="pass Parallel(scheduler='tcp://host:8786') or a distributed.Client",
             ) from exc
         yield client
         return
-    try:
-        client = Client(scheduler, timeout="10s", set_as_default=False)
-    except OSError as exc:
-        raise UnavailableError(
-            f"cannot reach the Dask scheduler at {scheduler}: {_first_line(exc)}",
-            hint="check the address and that `dask scheduler` is running there",
-        ) from exc
-    try:
-        yield client
-    finally:
-        client.close()
+    address = str(scheduler)
+    client = _CLIENTS.get(address)
+    if client is None or client.status != "running":
+        try:
+            client = Client(address, timeout="10s", set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise UnavailableError(
+                f"cannot reach the Dask scheduler at {address}: {_first_line(exc)}",
+                hint="check the address and that `dask scheduler` is running there",
+            ) from exc
+        _CLIENTS[address] = client
+    yield client
+
+
+def close_dask_clients() -> None:
+    """Close the clients made for scheduler addresses (they are reused between calls)."""
+    while _CLIENTS:
+        _address, client = _CLIENTS.popitem()
+        with suppress(Exception):
+            client.close(timeout=5)
 
 
 def dask_threads(client: Any) -> int:
     """Worker threads on the cluster (at least 1)."""
-    return max(1, sum(client.nthreads().values()))
+    try:
+        return max(1, sum(client.nthreads().values()))
+    except Exception:
+        return 1
 
 
 def run_dask(
-    op: Op,
-    func: Callable[[Any], Any],
-    obj: Any,
     tasks: list[Task],
     client: Any,
     advance: Callable[[int], None],
-) -> list[list[Any]]:
-    """Run the tasks on the Dask cluster behind ``client``, in order.
+    timeout: float | None,
+) -> list[ChunkResult]:
+    """Run the tasks on the Dask cluster behind ``client``; results in order, up to the first
+    failure. Raises ``WorkerDiedError`` when a worker dies on a task or when no worker is
+    left, ``TimeoutError`` past ``timeout`` seconds. The workers must import mltools."""
+    import time
 
-    Row-wise applies (``Series.apply/map``, ``DataFrame.apply(axis=1)``) go
-    through ``dask.dataframe``'s ``map_partitions``; column-wise and group-wise
-    applies submit one task per chunk, since their chunks are not row
-    partitions. The workers must be able to import ``mltools`` and pandas.
-    """
-    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
 
-    if op.kind in ("series", "rows") and _dask_frame_ok(obj):
-        return _dask_map_partitions(client, op, func, obj, len(tasks), advance)
+    start = time.monotonic()
     futures = client.map(run_task, tasks, pure=False)
-    index = {f.key: i for i, f in enumerate(futures)}
-    results: list[list[Any]] = [[] for _ in futures]
-    for future in as_completed(futures):
-        i = index[future.key]
-        results[i] = _dask_result(future)
-        advance(_weight(tasks[i]))
+    results: list[ChunkResult] = []
+    no_workers_since: float | None = None
+    try:
+        for task, future in zip(tasks, futures):
+            while True:
+                try:
+                    blob = future.result(timeout=1.0)
+                    break
+                except KilledWorker as exc:
+                    raise WorkerDiedError(
+                        f"a Dask worker died while running the function ({_first_line(exc)})",
+                        hint=_WORKER_DIED_HINT,
+                    ) from exc
+                except TimeoutError:
+                    now = time.monotonic()
+                    if timeout is not None and now - start > timeout:
+                        raise TimeoutError(
+                            f"parallel_apply: the Dask cluster did not finish within {timeout:g} s"
+                        ) from None
+                    if dask_threads_now(client) == 0:
+                        no_workers_since = no_workers_since or now
+                        if now - no_workers_since > NO_WORKER_GRACE_S:
+                            raise WorkerDiedError(
+                                f"no Dask worker is left on {client.scheduler.address} "
+                                f"(none for {NO_WORKER_GRACE_S:g} s)",
+                                hint="start workers with `dask worker ADDRESS`",
+                            ) from None
+                    else:
+                        no_workers_since = None
+            result = decode(blob)
+            results.append(result)
+            advance(_weight(task))
+            if result.escaped is not None:
+                break
+    finally:
+        for future in futures:
+            if not future.done():
+                future.cancel()
     return results
 
 
-def _dask_map_partitions(
-    client: Any,
-    op: Op,
-    func: Callable[[Any], Any],
-    obj: Any,
-    n_parts: int,
-    advance: Callable[[int], None],
-) -> list[list[Any]]:
-    import dask
-    import dask.dataframe as dd
-    import pandas as pd
-
-    # keep the data exactly as pandas has it: no conversion of object columns to Arrow strings
-    with dask.config.set({"dataframe.convert-string": False}):
-        ddf = dd.from_pandas(obj, npartitions=n_parts, sort=False)
-        meta = pd.Series([], dtype=object)
-        recorded = ddf.map_partitions(
-            _record_partition, op, func, meta=meta, enforce_metadata=False
-        )
-        future = client.compute(recorded)
+def dask_threads_now(client: Any) -> int:
     try:
-        values = future.result()
-    except Exception as exc:
-        _raise_dask(exc)
-        raise
-    advance(len(obj))
-    return [list(values)]
-
-
-def _dask_frame_ok(obj: Any) -> bool:
-    """dask.dataframe needs unique column names."""
-    columns = getattr(obj, "columns", None)
-    return columns is None or columns.is_unique
-
-
-def _record_partition(part: Any, op: Op, func: Callable[[Any], Any]) -> Any:
-    import numpy as np
-    import pandas as pd
-
-    values = run_task(Task(op, func, part))
-    out = np.empty(len(values), dtype=object)
-    for i, value in enumerate(values):
-        out[i] = value
-    return pd.Series(out, dtype=object)
-
-
-def _dask_result(future: Any) -> list[Any]:
-    try:
-        return future.result()
-    except Exception as exc:
-        _raise_dask(exc)
-        raise
-
-
-def _raise_dask(exc: Exception) -> None:
-    from distributed.scheduler import KilledWorker
-
-    if isinstance(exc, KilledWorker):
-        raise WorkerDiedError(
-            f"a Dask worker died while running the function ({_first_line(exc)})",
-            hint=_WORKER_DIED_HINT,
-        ) from exc
+        return sum(client.nthreads().values())
+    except Exception:
+        return 0
 
 
 # -- pandarallel --------------------------------------------------------------------------------------
-class _Box:
-    """Wraps a function result so that pandas/pandarallel keep it as one opaque object."""
+def _run_blob(blob: bytes) -> bytes:
+    """pandarallel's worker side: one pickled task in, one encoded result out."""
+    import pickle
 
-    __slots__ = ("error", "value")
-
-    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
-        self.value, self.error = value, error
+    return run_task(pickle.loads(blob))
 
 
-class _Boxing:
-    """``func`` returning ``_Box``es; errors are boxed too and re-raised in the caller."""
+def run_pandarallel(tasks: list[Task], workers: int, progress: bool) -> list[ChunkResult]:
+    """Run the tasks in pandarallel's worker processes (one chunk of tasks per worker).
 
-    def __init__(self, op: Op, func: Callable[[Any], Any], drop: list[Any] | None = None) -> None:
-        self.op, self.func, self.drop = op, func, drop
-
-    def __call__(self, x: Any) -> _Box:
-        import pandas as pd
-
-        if self.drop:  # groupby.apply(include_groups=False): the group without its keys
-            x = x.drop(columns=[c for c in self.drop if c in x.columns])
-        try:
-            value = self.func(x)
-        except Exception as exc:
-            where = f"row label {show(x.name)}" if hasattr(x, "name") else f"value {show(x)}"
-            if self.op.kind == "groups":
-                where = f"group {show(getattr(x, 'name', None))}"
-            elif self.op.kind == "columns":
-                where = f"column {show(getattr(x, 'name', None))}"
-            mark(exc, where)
-            return _Box(error=exc)
-        # pandas re-uses one row Series for every row; keep what it held at this call
-        return _Box(value.copy(deep=False) if isinstance(value, pd.Series) else value)
-
-
-def pandarallel_supports(op: Op, obj: Any) -> bool:
-    """pandarallel splits ``DataFrame.map`` by rows: fine unless a column is categorical
-    (pandas then calls the function per category, which row chunks cannot reproduce)."""
-    if op.kind != "cells":
-        return True
-    import pandas as pd
-
-    return not any(isinstance(t, pd.CategoricalDtype) for t in obj.dtypes)
-
-
-def run_pandarallel(
-    op: Op, func: Callable[[Any], Any], obj: Any, workers: int, progress: bool
-) -> list[Any]:
-    """Run the apply with pandarallel's ``parallel_apply``; return the calls' values in order.
-
-    pandarallel's memory file system (``/dev/shm``) is turned off so that a
-    small ``/dev/shm`` is no problem; data goes through pipes instead.
+    pandarallel carries the tasks (cloudpickled: lambdas work) and brings back
+    the encoded results, which never hold a raw exception, so an exception that
+    cannot be re-created never reaches it. pandarallel waits forever on a worker
+    that the OS killed; a watchdog notices the death, shuts pandarallel's
+    manager down (which wakes it) and raises ``WorkerDiedError``. Its memory file
+    system (``/dev/shm``) is off: data goes through pipes.
     """
     require_backend("pandarallel")
     import pandas as pd
-    from pandarallel import pandarallel
+    from pandarallel import core, pandarallel
 
+    from mltools.frame._carry import dumps
+
+    blobs = pd.Series([dumps(t) for t in tasks], dtype=object)
     pandarallel.initialize(
-        nb_workers=workers, progress_bar=progress, verbose=0, use_memory_fs=False
+        nb_workers=workers,
+        progress_bar=progress and sys.stdout.isatty(),
+        verbose=0,
+        use_memory_fs=False,
     )
-    drop = None
-    if op.kind == "groups":
-        include = op.apply_options.get("include_groups", _include_groups_default())
-        keys = op.group_spec.keys if op.group_spec is not None else None
-        if not include and keys is not None:
-            drop = keys if isinstance(keys, list) else [keys]
-    boxing = _Boxing(op, func, drop)
-    if op.kind == "series":
-        out = (
-            obj.parallel_map(boxing, na_action=op.na_action)
-            if op.method == "map"
-            else obj.parallel_apply(boxing)
+    watch = _PoolWatch(core.CONTEXT)
+    core.CONTEXT = watch
+    try:
+        out = blobs.parallel_apply(_run_blob)
+    except Exception as exc:
+        if watch.died:
+            raise WorkerDiedError(
+                f"a pandarallel worker process died while running the function "
+                f"(exit code {watch.died})",
+                hint=_WORKER_DIED_HINT,
+            ) from exc
+        raise
+    finally:
+        core.CONTEXT = watch.context
+        watch.stop()
+    if watch.died:
+        raise WorkerDiedError(
+            f"a pandarallel worker process died while running the function "
+            f"(exit code {watch.died})",
+            hint=_WORKER_DIED_HINT,
         )
-        cells = list(out.to_numpy())
-    elif op.kind in ("rows", "columns"):
-        axis = 1 if op.kind == "rows" else 0
-        out = obj.parallel_apply(boxing, axis=axis, raw=op.raw)
-        cells = list(out.to_numpy()) if isinstance(out, pd.Series) else []
-    elif op.kind == "cells":
-        out = obj.parallel_applymap(boxing, na_action=op.na_action)
-        cells = [v for j in range(out.shape[1]) for v in out.iloc[:, j].to_numpy()]
-    else:
-        out = obj.parallel_apply(boxing)
-        cells = list(out.to_numpy()) if isinstance(out, pd.Series) else []
-    boxes = [c for c in cells if isinstance(c, _Box)]
-    for box in boxes:
-        if box.error is not None:
-            raise box.error
-    return [box.value for box in boxes]
+    results = []
+    for blob in out.tolist():
+        result = decode(blob)
+        results.append(result)
+        if result.escaped is not None:
+            break
+    return results
 
 
-def _include_groups_default() -> bool:
-    """``groupby.apply``'s default: grouping columns included before pandas 3, excluded since."""
-    import pandas as pd
+class _PoolWatch:
+    """Stands in for pandarallel's multiprocessing context: records the pool's worker
+    processes and the manager, and shuts the manager down when a worker dies."""
 
-    return int(pd.__version__.split(".")[0]) < 3
+    def __init__(self, context: Any) -> None:
+        import threading
+
+        self.context = context
+        self.died: int | None = None
+        self.processes: list[Any] = []
+        self.managers: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.context, name)
+
+    def Manager(self) -> Any:
+        manager = self.context.Manager()
+        self.managers.append(manager)
+        return manager
+
+    def Pool(self, *args: Any, **kwargs: Any) -> Any:
+        from multiprocessing.pool import Pool
+
+        watch = self
+
+        class WatchedPool(Pool):
+            @staticmethod
+            def Process(ctx: Any, *a: Any, **k: Any) -> Any:
+                process = ctx.Process(*a, **k)
+                watch.processes.append(process)
+                return process
+
+        pool = WatchedPool(*args, context=self.context, **kwargs)
+        self.pool = pool
+        return pool
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            for process in list(self.processes):
+                code = process.exitcode
+                if code is not None and code != 0:
+                    self.died = code
+                    self._kill()
+                    return
+
+    def _kill(self) -> None:
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            with suppress(Exception):
+                pool.terminate()
+        for manager in self.managers:
+            with suppress(Exception):
+                manager.shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 # -- helpers -----------------------------------------------------------------------------------------
