@@ -534,6 +534,14 @@ CASES: list[Case] = [
         max_rss_mb=600,
     ),
     Case(
+        "apply-fork-sigterm",
+        [*APPLY[:3], "feats.py:stall", "-c", "a", "-o", "o.csv", "--backend", "fork", "-w", "2"],
+        128 + SIGTERM,
+        "SIGTERM",
+        prelude="import os; os.environ['HOSTILE_MAIN'] = str(os.getpid())",
+        max_rss_mb=600,
+    ),
+    Case(
         "sync-sigterm-stops-rsync",
         ["sync", "src", "dst"],
         128 + SIGTERM,
