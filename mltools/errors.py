@@ -24,6 +24,16 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C (SIGTERM 143, SIGHUP 129: 128 + the signal's number)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type name when the message is empty.
+
+    Library errors quote a third-party exception in one line this way (pandas, torch and
+    dask messages often run to several lines).
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class MltoolsError(Exception):
     """Base of every error mltools raises on purpose.
 

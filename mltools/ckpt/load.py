@@ -13,7 +13,7 @@ from mltools._deps import require
 from mltools.ckpt import formats
 from mltools.ckpt.errors import CheckpointError, StateDictMismatchError, UnsafePickleError
 from mltools.ckpt.inspect import KNOWN_PREFIXES
-from mltools.errors import UsageError
+from mltools.errors import UsageError, first_line
 
 
 def resolve_map_location(
@@ -141,7 +141,7 @@ def load_checkpoint(
             p, map_location=location, weights_only=weights_only, mmap=mmap and fmt == formats.ZIP
         )
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise CheckpointError(f"cannot load {p}: {first}") from None
 
 

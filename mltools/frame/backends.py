@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from mltools._deps import install_hint
-from mltools.errors import UnavailableError, UsageError
+from mltools.errors import UnavailableError, UsageError, first_line
 from mltools.frame._carry import ChunkResult, decode
 from mltools.frame._ops import Task, run_task
 from mltools.frame.errors import BackendUnavailableError, WorkerDiedError
@@ -126,7 +126,7 @@ def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
                 break  # pandas stops at the first failure: so do we
     except BrokenProcessPool as exc:
         codes = re.search(r"exit codes of the workers are (\{[^}]*\})", str(exc))
-        detail = f"exit codes {codes.group(1)}" if codes else _first_line(exc)
+        detail = f"exit codes {codes.group(1)}" if codes else first_line(exc)
         raise WorkerDiedError(
             f"a worker process died while running the function ({detail})",
             hint=_WORKER_DIED_HINT,
@@ -188,7 +188,7 @@ def run_fork(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
             done = True
     except BrokenProcessPool as exc:
         codes = sorted({p.exitcode for p in (executor._processes or {}).values() if p.exitcode})
-        detail = f"exit codes {codes}" if codes else _first_line(exc)
+        detail = f"exit codes {codes}" if codes else first_line(exc)
         raise WorkerDiedError(
             f"a worker process died while running the function ({detail})",
             hint=_WORKER_DIED_HINT,
@@ -261,7 +261,7 @@ def dask_client(scheduler: Any) -> Iterator[Any]:
             client = Client(address, timeout="10s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise UnavailableError(
-                f"cannot reach the Dask scheduler at {address}: {_first_line(exc)}",
+                f"cannot reach the Dask scheduler at {address}: {first_line(exc)}",
                 hint="check the address and that `dask scheduler` is running there",
             ) from exc
         _CLIENTS[address] = client
@@ -309,7 +309,7 @@ def run_dask(
                     break
                 except KilledWorker as exc:
                     raise WorkerDiedError(
-                        f"a Dask worker died while running the function ({_first_line(exc)})",
+                        f"a Dask worker died while running the function ({first_line(exc)})",
                         hint=_WORKER_DIED_HINT,
                     ) from exc
                 except TimeoutError:
@@ -473,8 +473,3 @@ class _PoolWatch:
 def _weight(task: Task) -> int:
     chunk = task.chunk
     return int(chunk.shape[0] * (chunk.shape[1] if task.op.kind == "cells" else 1))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -14,7 +14,13 @@ from typing import Any
 from mltools._deps import require
 from mltools._inputs import InputTooLargeError, check_input, show_path
 from mltools._outputs import write_atomic
-from mltools.errors import InputError, MissingDependencyError, MltoolsError, UsageError
+from mltools.errors import (
+    InputError,
+    MissingDependencyError,
+    MltoolsError,
+    UsageError,
+    first_line,
+)
 
 FORMATS = {
     ".csv": "csv",
@@ -77,7 +83,7 @@ def read_table(path: str | os.PathLike[str]) -> Any:
     except (PermissionError, FileNotFoundError, MissingDependencyError):
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise InputError(
             f"cannot read {p} as {fmt}: {first}",
             hint="check that the file is complete and that its extension matches its content",
@@ -123,7 +129,7 @@ def write_table(df: Any, path: str | os.PathLike[str], *, overwrite: bool = Fals
         except (OSError, MltoolsError):
             raise
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise InputError(
                 f"cannot write the result as {fmt}: {first}",
                 hint="a column holds values this format cannot store; try .jsonl or .csv",
