@@ -20,6 +20,7 @@ import enum
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -284,6 +285,38 @@ def print_kv(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> N
         for line in lines[1:]:
             sys.stdout.write(f"{'':<{width + 1}} {line}\n")
     sys.stdout.flush()
+
+
+def wrap_lines(lines: Iterable[str], width: int | None) -> list[str]:
+    """Report lines for a terminal ``width`` wide (``None``: as they are, e.g. piped).
+
+    A long line wraps between words, never inside one; its continuation lines start
+    under its text, after a ``label: `` prefix (``  fix:   Read this rank's ...``).
+    """
+    out: list[str] = []
+    for line in lines:
+        line = safe_text(line)
+        if width is None or len(line) <= width:
+            out.append(line)
+            continue
+        label = re.match(r"\s*(?:[^:]{1,30}?:\s+)?", line)
+        indent = len(label.group(0)) if label else 0
+        if indent > width // 2:
+            indent = len(line) - len(line.lstrip())
+        head, body = line[:indent], line[indent:]
+        wrapped = _wrap_words(body, width - indent)
+        out.append(head + wrapped[0])
+        out.extend(" " * indent + w for w in wrapped[1:])
+    return out
+
+
+def terminal_width(stream: Any) -> int | None:
+    """The width of the terminal ``stream`` shows on, or ``None`` when it is not a rich TTY."""
+    if stream is sys.stdout and rich_stdout():
+        return stdout_console().width
+    if stream is sys.stderr and rich_stderr():
+        return stderr_console().width
+    return None
 
 
 def _wrap_words(text: str, width: int) -> list[str]:

@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from mltools.cli._output import Column, JsonFlag, info, print_json, print_table, warn
+from mltools.cli._output import (
+    Column,
+    JsonFlag,
+    info,
+    print_json,
+    print_table,
+    terminal_width,
+    warn,
+    wrap_lines,
+)
 
 app = typer.Typer(
     help="Diagnose PyTorch DDP hangs and errors: preflight check (the default), env presets, "
@@ -250,7 +259,7 @@ def _render_findings(report: Any, out: Any) -> None:
         lines.append(f"  fix:   {f.fix}")
         lines.append(f"  see:   {f.reference}")
         lines.append("")
-    out.write("\n".join(lines))
+    out.write("\n".join(wrap_lines(lines, terminal_width(out))))
     out.flush()
 
 
