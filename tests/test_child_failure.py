@@ -93,7 +93,7 @@ def test_password_offered_means_use_a_password_unless_one_was_used():
 
 
 def test_no_ssh_words_no_ssh_failure():
-    assert ssh_failure("rsync: change_dir \"/x\" failed: No such file or directory (2)\n") is None
+    assert ssh_failure('rsync: change_dir "/x" failed: No such file or directory (2)\n') is None
     assert ssh_failure("") is None
 
 

@@ -92,6 +92,7 @@ def test_missing_dependency_hint_names_real_packages_and_the_installable_extra(m
         require("pynvml")
     assert info.value.hint == "pip install nvidia-ml-py"  # not the deprecated `pynvml` wrapper
 
+
 class _Dist:
     def __init__(self, direct_url: str | None) -> None:
         self.direct_url = direct_url

@@ -511,6 +511,9 @@ def _host_results(
     )
 
 
+_HOSTS_HINT = "check `ssh -o BatchMode=yes HOST mltools gpu` by hand"
+
+
 def _show_hosts(results: list[HostResult], json_: bool, csv: bool) -> None:
     from mltools.errors import PartialFailureError
 
@@ -537,22 +540,22 @@ def _show_hosts(results: list[HostResult], json_: bool, csv: bool) -> None:
         _print_gpu_table(snaps, host_errors={r.host: r.error for r in results if r.error})
         _print_process_table([(h, s) for h, s in snaps if s is not None])
     unread = _unreadable_gpus([(r.host, r.snapshot) for r in results])
+    # each reason is printed once, in the output (the ERROR lines, or the JSON/CSV rows);
+    # this summary only says which hosts and GPUs it is about
     problems = []
     if failed:
-        problems.append(
-            f"{len(failed)} of {len(results)} hosts did not report: "
-            + ", ".join(f"{r.host} ({r.error})" for r in failed)
-        )
+        names = ", ".join(r.host for r in failed)
+        problems.append(f"{len(failed)} of {len(results)} hosts did not report ({names})")
     if unread:
         plural = "s" if len(unread) > 1 else ""
-        problems.append(f"{len(unread)} GPU{plural} could not be read: {', '.join(unread)}")
+        where = ", ".join(u.split(" (", 1)[0] for u in unread)
+        problems.append(f"{len(unread)} GPU{plural} could not be read ({where})")
     if problems:
-        raise PartialFailureError(
-            "; ".join(problems),
-            hint="check `ssh -o BatchMode=yes HOST mltools gpu` by hand"
-            if failed
-            else _UNREADABLE_HINT,
-        )
+        hints = {r.hint for r in failed}
+        hint = _UNREADABLE_HINT
+        if failed:
+            hint = hints.pop() if len(hints) == 1 and None not in hints else _HOSTS_HINT
+        raise PartialFailureError("; ".join(problems), hint=hint)
 
 
 def _thresholds(min_free_mem: str | None) -> int | None:
