@@ -742,39 +742,31 @@ def run(
     mltools gpu run -n 2 --wait --timeout 3600 -- torchrun --nproc-per-node 2 train.py
     """
     from mltools.errors import InputError, UnavailableError
-    from mltools.gpu import select_gpus
+    from mltools.gpu.select import select_gpus, wait_for_gpus
 
     exe = shutil.which(command[0])
     if exe is None:
         raise InputError(f"command not found: {command[0]}", hint="check the name and your PATH")
     min_free = _thresholds(min_free_mem)
-    start = time.monotonic()
     tty = rich_stderr()  # a status line redrawn in place (escape codes) only where wanted
-    while True:
-        try:
-            sel = select_gpus(
-                count,
-                min_free_memory_bytes=min_free,
-                max_utilization_percent=max_util,
-                exclusive=exclusive,
-            )
-            break
-        except UnavailableError as exc:
-            waited = time.monotonic() - start
-            if not wait:
-                raise
-            if timeout is not None and waited + poll > timeout:
-                raise UnavailableError(
-                    f"timed out after {waited:.0f} s waiting for {count} free GPU(s)",
-                    hint="raise --timeout, or relax --min-free-mem / --max-util",
-                ) from exc
-            status = f"waiting for {count} free GPU(s), {waited:.0f} s so far: {exc.message}"
-            if tty:
-                sys.stderr.write("\r\x1b[K" + status[: shutil.get_terminal_size().columns - 1])
-                sys.stderr.flush()
-            else:
-                info(status)
-            time.sleep(poll)
+
+    def status(waited: float, why: UnavailableError) -> None:
+        line = f"waiting for {count} free GPU(s), {waited:.0f} s so far: {why.message}"
+        if tty:
+            sys.stderr.write("\r\x1b[K" + line[: shutil.get_terminal_size().columns - 1])
+            sys.stderr.flush()
+        else:
+            info(line)
+
+    criteria = {
+        "min_free_memory_bytes": min_free,
+        "max_utilization_percent": max_util,
+        "exclusive": exclusive,
+    }
+    if wait:
+        sel = wait_for_gpus(count, timeout=timeout, poll=poll, on_wait=status, **criteria)
+    else:
+        sel = select_gpus(count, **criteria)
     if tty and wait:
         sys.stderr.write("\r\x1b[K")
     info(f"mltools: running on GPU(s) {sel.cuda_visible_devices} (CUDA_DEVICE_ORDER=PCI_BUS_ID)")
