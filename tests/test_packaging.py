@@ -169,3 +169,35 @@ def test_all_extra_installs_only_what_imports_together():
     (req,) = extras["all"]
     assert "pandarallel" not in req
     assert any("<3" in r for r in extras["pandarallel"] if r.startswith("pandas"))
+
+
+def test_every_public_error_is_importable_from_mltools():
+    """`from mltools import NoDriverError` failed: scripts catch errors by name, so every
+    exception class the library defines (not _private) is one import away. Where two share a
+    name (ckpt's OutputExistsError), the exported one is the base that catches both."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import mltools
+    from mltools.errors import MltoolsError
+
+    defined: dict[str, list[type]] = {}
+    for info in pkgutil.walk_packages(mltools.__path__, "mltools."):
+        if info.name.startswith(("mltools.cli", "mltools.tui")):
+            continue  # the CLI and the TUI raise the library's errors, they define none
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, (MltoolsError, KeyboardInterrupt))
+                and obj.__module__ == info.name
+                and not name.startswith("_")
+            ):
+                defined.setdefault(name, []).append(obj)
+    assert "NoDriverError" in defined and "Interrupted" in defined
+    missing = [name for name in defined if name not in mltools.__all__]
+    assert missing == [], f"add these to mltools/__init__.py's _LAZY: {missing}"
+    for name, classes in defined.items():
+        exported = getattr(mltools, name)
+        assert all(issubclass(cls, exported) for cls in classes), name
