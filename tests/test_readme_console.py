@@ -29,7 +29,7 @@ import pytest
 
 from tests._fake_nvml import GiB, gpu
 from tests._nvml_double import compiler_available
-from tests._pty import FAKE_RUN, broken_cells, run_tty
+from tests._pty import FAKE_RUN, age_files, broken_cells, run_tty
 from tests.conftest import REPO, mltools_env
 
 COLUMNS = 100
@@ -167,6 +167,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]:
         (t / "bin" / name).write_text(text)
         (t / "bin" / name).chmod(0o755)
+    age_files(t)
     return t
 
 

@@ -21,7 +21,7 @@ import pytest
 from mltools.cli._tables import Column, fit, shorten
 from tests._fake_nvml import GiB, gpu
 from tests._nvml_double import compiler_available
-from tests._pty import broken_cells, mltools_argv, run_piped, run_tty
+from tests._pty import age_files, broken_cells, mltools_argv, run_piped, run_tty
 
 WIDTHS = [80, 100, 120, 200]
 LONG_RUN = "2026-12-06_resnet50_imagenet_lr0.1_bs256_warmup5_cosine"
@@ -55,6 +55,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "downloaded.bin").write_bytes(
         pickle.dumps({"opt": __import__("collections").OrderedDict(lr=0.1)}, protocol=2)
     )
+    age_files(root)
     return root
 
 

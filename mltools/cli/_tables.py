@@ -13,6 +13,7 @@ plain strings are ``text`` columns that are never hidden.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,6 +22,8 @@ ELLIPSIS = "…"
 GAP = 2  # spaces between two columns
 
 Kind = Literal["fixed", "text", "path", "prose"]
+# a piece of a number: digits and their punctuation (cut there, a number would lie)
+_NUMBER_PIECE = re.compile(r"[\d.,:/%+-]*\d[\d.,:/%+-]*")
 # the narrowest a shrinkable column gets unless its Column says otherwise
 _DEFAULT_MIN = {"text": 8, "path": 16, "prose": 16}
 
@@ -67,8 +70,8 @@ def _longest_word(cells: Sequence[str]) -> int:
 
 def _minimum(column: Column, cells: Sequence[str], natural: int) -> int:
     header = len(column.short or column.header)
-    if column.kind == "fixed":
-        return natural
+    if column.kind == "fixed":  # its cells whole; only a long header gives way to ``short``
+        return max([header, *(len(c) for c in cells)])
     floor = column.min_width if column.min_width is not None else _DEFAULT_MIN[column.kind]
     if column.kind == "prose":  # a whole word per line when it can
         floor = max(floor, min(_longest_word(cells), 2 * floor))
@@ -98,13 +101,16 @@ def fit(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) ->
         kept.remove(droppable.pop(0))
     widths = {i: natural[i] for i in kept}
     excess = sum(widths.values()) - room(kept)
-    # shrink the least useful first: highest priority number, then the rightmost
-    for i in sorted(kept, key=lambda i: (-columns[i].priority, -i)):
-        if excess <= 0:
-            break
-        give = min(excess, widths[i] - minimum[i])
-        widths[i] -= give
-        excess -= give
+    # shrink the least useful first (highest priority number); within one priority the
+    # widest column gives a character at a time, so two prose columns end up sharing
+    for level in sorted({columns[i].priority for i in kept}, reverse=True):
+        while excess > 0:
+            can = [i for i in kept if columns[i].priority == level and widths[i] > minimum[i]]
+            if not can:
+                break
+            widest = max(can, key=lambda i: (widths[i], i))
+            widths[widest] -= 1
+            excess -= 1
     # still too wide (a terminal narrower than the essential columns): squeeze what can be
     for i in sorted(kept, key=lambda i: -widths[i]):
         if excess <= 0 or columns[i].kind == "fixed":
@@ -142,7 +148,15 @@ def shorten(text: str, width: int, kind: Kind) -> str:
         return ELLIPSIS[:width]
     if kind == "path":
         return ELLIPSIS + text[len(text) - width + 1 :]
-    return text[: width - 1] + ELLIPSIS
+    head = text[: width - 1]
+    space = head.rfind(" ")
+    cut_word = head[space + 1 :] if text[width - 1] != " " else ""
+    # end at a word boundary when that keeps half the room, or when the cut word is a number
+    if space > 0 and (space >= width // 2 or _NUMBER_PIECE.fullmatch(cut_word)):
+        head = head[:space]
+    elif _NUMBER_PIECE.fullmatch(cut_word):
+        head = ""
+    return head.rstrip() + ELLIPSIS
 
 
 def renderable(
