@@ -19,12 +19,17 @@
  * The unsuffixed process calls are exported by every profile and write the 16-byte v1
  * struct, as the drivers keep them for binaries built against old headers.
  *
+ * The spec file is re-read at every nvmlInit, and by any device call once the file has
+ * been replaced (another inode or mtime), so a session kept open sees counters change.
+ *
  * Spec lines (tokens separated by blanks; strings are hex so they may be any bytes):
  *   sys driver HEX | sys cuda INT | sys root 0/1 | sys init_error CODE
  *   gpu I KEY VALUE                    KEY: name uuid bus (HEX); util_gpu util_mem mem_total
  *                                      mem_used mem_reserved temp power power_limit fan clock_sm
  *                                      clock_mem pstate throttle ecc persistence compute_mode
- *                                      display mig_cur mig_pend numa lost (INT)
+ *                                      display mig_cur mig_pend numa lost energy (mJ)
+ *                                      pcie_tx pcie_rx (KiB/s) (INT; energy and pcie absent:
+ *                                      NotSupported, as on GPUs without the counters)
  *   err I J SYMBOL CODE                SYMBOL on GPU I (J=-1) or its MIG device J returns CODE;
  *                                      I=-1: a system call (nvmlInitWithFlags, nvmlDeviceGetCount_v2)
  *   mig I J GI CI MEM_TOTAL MEM_USED UUID_HEX NAME_HEX
@@ -37,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef int nvmlReturn_t;
 #define OK 0
@@ -66,7 +72,7 @@ typedef struct {
     int name_len, uuid_len;
     unsigned long long util_gpu, util_mem, mem_total, mem_used, mem_reserved, temp, power,
         power_limit, fan, clock_sm, clock_mem, pstate, throttle, ecc, persistence, compute_mode,
-        display, mig_cur, mig_pend, numa, lost;
+        display, mig_cur, mig_pend, numa, lost, energy, pcie_tx, pcie_rx;
     int nmig;
     struct { unsigned gi, ci; unsigned long long total, used; char uuid[96], name[128];
              int uuid_len, name_len; } migs[MAXM];
@@ -92,6 +98,7 @@ static int NS;
 static char DRIVER[96];
 static int DRIVER_LEN;
 static int CUDA, ROOT, INIT_ERROR, INITS;
+static struct stat SPEC_ST; /* the spec file last read, to notice it was replaced */
 
 static int unhex(const char *hex, char *out, int cap) {
     int n = 0;
@@ -110,9 +117,12 @@ static void load_spec(void) {
     memset(G, 0, sizeof G); NG = NP = NE = NS = 0; CUDA = 0; ROOT = 1; INIT_ERROR = 0;
     DRIVER_LEN = 0; DRIVER[0] = 0;
     for (int i = 0; i < MAXG; i++) for (int j = 0; j < MAXG; j++) G[i].anc[j] = 50;
+    for (int i = 0; i < MAXG; i++) G[i].energy = G[i].pcie_tx = G[i].pcie_rx = NA_ULL;
+    memset(&SPEC_ST, 0, sizeof SPEC_ST);
     if (!path) return;
     FILE *fh = fopen(path, "r");
     if (!fh) return;
+    fstat(fileno(fh), &SPEC_ST);
     char line[1024];
     while (fgets(line, sizeof line, fh)) {
         char kind[16], a[128], b[600], c[256], d[256], e[256], f[256], g[512], h[512];
@@ -134,7 +144,7 @@ static void load_spec(void) {
             NUM(util_gpu) NUM(util_mem) NUM(mem_total) NUM(mem_used) NUM(mem_reserved) NUM(temp)
             NUM(power) NUM(power_limit) NUM(fan) NUM(clock_sm) NUM(clock_mem) NUM(pstate)
             NUM(throttle) NUM(ecc) NUM(persistence) NUM(compute_mode) NUM(display) NUM(mig_cur)
-            NUM(mig_pend) NUM(numa) NUM(lost)
+            NUM(mig_pend) NUM(numa) NUM(lost) NUM(energy) NUM(pcie_tx) NUM(pcie_rx)
         } else if (!strcmp(kind, "err") && NE < MAXE &&
                    sscanf(line, "%*s %d %d %95s %255s", &i, &j, a, c) == 4) {
             E[NE].gpu = i; E[NE].mig = j; strcpy(E[NE].sym, a); E[NE].code = atoi(c); NE++;
@@ -175,6 +185,19 @@ static void load_spec(void) {
     }
 }
 
+/* Re-read the spec when its file was replaced since it was read (tests rewrite it
+ * between samples of a session that stays open). */
+static void reload_if_replaced(void) {
+    const char *path = getenv("MLTOOLS_NVML_DOUBLE_SPEC");
+    struct stat st;
+    if (!path || stat(path, &st) != 0) return;
+    if (st.st_ino == SPEC_ST.st_ino && st.st_dev == SPEC_ST.st_dev &&
+        st.st_mtim.tv_sec == SPEC_ST.st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == SPEC_ST.st_mtim.tv_nsec && st.st_size == SPEC_ST.st_size)
+        return;
+    load_spec();
+}
+
 static int injected(int gpu, int mig, const char *sym) {
     for (int k = 0; k < NE; k++)
         if (E[k].gpu == gpu && E[k].mig == mig && !strcmp(E[k].sym, sym)) return E[k].code;
@@ -185,6 +208,7 @@ static int injected(int gpu, int mig, const char *sym) {
 #define DEV(h)                                                                    \
     if (INITS <= 0) return E_UNINIT;                                              \
     if (!(h)) return E_INVALID;                                                   \
+    reload_if_replaced();                                                         \
     dev_t_ *d = (dev_t_ *)(h);                                                    \
     gpu_t *g = &G[d->gpu];                                                        \
     (void)g;                                                                      \
@@ -345,6 +369,16 @@ nvmlReturn_t nvmlDeviceGetTemperature(void *h, int sensor, unsigned *t) {
     DEV(h); OUT(t); if (sensor != 0) return E_INVALID; *t = g->temp; return OK;
 }
 nvmlReturn_t nvmlDeviceGetPowerUsage(void *h, unsigned *p) { DEV(h); OUT(p); *p = g->power; return OK; }
+nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(void *h, unsigned long long *e) {
+    DEV(h); OUT(e); if (g->energy == NA_ULL) return E_NOTSUP; *e = g->energy; return OK;
+}
+nvmlReturn_t nvmlDeviceGetPcieThroughput(void *h, int counter, unsigned *v) {
+    DEV(h); OUT(v);
+    unsigned long long x = counter == 0 ? g->pcie_tx : counter == 1 ? g->pcie_rx : NA_ULL;
+    if (counter < 0 || counter > 1) return E_INVALID;
+    if (x == NA_ULL) return E_NOTSUP;
+    *v = (unsigned)x; return OK;
+}
 nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(void *h, unsigned *p) { DEV(h); OUT(p); *p = g->power_limit; return OK; }
 nvmlReturn_t nvmlDeviceGetFanSpeed(void *h, unsigned *f) { DEV(h); OUT(f); *f = g->fan; return OK; }
 nvmlReturn_t nvmlDeviceGetClockInfo(void *h, int type, unsigned *c) {
