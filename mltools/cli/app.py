@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "mltools.cli.ckpt",
     "mltools.cli.files",
     "mltools.cli.apply",
+    "mltools.cli.record",
     "mltools.cli.completion",
 )
 
