@@ -88,7 +88,7 @@ def recorded(fake_nvml, spawn, tmp_path):  # noqa: F811
 
 
 def test_summary_equals_what_the_double_was_told(recorded):
-    result, (a, b, c) = recorded
+    result, (a, b, _c) = recorded
     s = result.summary
     g0, g1 = s["gpus"]
     assert s["samples"] == STEPS and s["samples_missed"] == 0
@@ -127,7 +127,7 @@ def test_summary_equals_what_the_double_was_told(recorded):
 
 
 def test_files_agree_with_the_summary(recorded):
-    result, (a, b, c) = recorded
+    result, (a, _b, _c) = recorded
     out = result.out_dir
     assert json.loads((out / "summary.json").read_text()) == result.summary
     again = summarize(load_run(out))

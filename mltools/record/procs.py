@@ -64,6 +64,7 @@ class ProcessSample:
 
     pid: int
     cpu_percent: float | None
+    cpu_seconds: float | None  # user + system since the process started
     rss_bytes: int | None
     read_bytes: int | None
     write_bytes: int | None
@@ -138,6 +139,7 @@ class ProcessTree:
                 ProcessSample(
                     pid=proc.pid,
                     cpu_percent=round(cpu, 2) if cpu is not None else None,
+                    cpu_seconds=round(cpu_seconds, 3),
                     rss_bytes=mem.rss,
                     read_bytes=io[0],
                     write_bytes=io[1],
