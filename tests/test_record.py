@@ -85,7 +85,7 @@ def phased(tmp_path):
                     [sys.executable, PHASES, str(control)], out_dir=out, interval=INTERVAL,
                     gpus=False, marks=[r"phase (\w+ \w+)"], stdout=sink, stderr=sink,
                 ))  # fmt: skip
-        except BaseException as exc:  # noqa: BLE001 (reported by the test)
+        except BaseException as exc:  # reported by the test
             errors.append(exc)
 
     thread = threading.Thread(target=target, daemon=True)
@@ -340,11 +340,10 @@ def test_attach_to_a_running_tree_until_it_ends(tmp_path):
         wait_for(lambda: len(lines(out, "sample")) >= 3, "3 samples")
         target.stdin.close()  # the job ends
         target.wait(timeout=30)
-        stdout, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=60)
     finally:
-        for p in (target,):
-            if p.poll() is None:
-                p.kill()
+        if target.poll() is None:
+            target.kill()
     assert proc.returncode == 0, stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["attached"] and summary["pid"] == target.pid
