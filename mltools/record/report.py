@@ -43,7 +43,7 @@ table{border-collapse:collapse;margin:6px 0}td,th{padding:2px 10px;text-align:ri
 th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 .chart{margin:8px 0 2px}.legend span{margin-right:14px;white-space:nowrap}
 .sw{display:inline-block;width:12px;height:3px;vertical-align:middle;margin-right:4px}
-.muted{color:#777}code{background:#f5f5f5;padding:0 3px}
+.muted{color:#777}table.procs td:last-child{text-align:left}code{background:#f5f5f5;padding:0 3px}
 """
 
 
@@ -52,14 +52,22 @@ def _e(value: Any) -> str:
 
 
 def _nice(top: float) -> float:
-    """A round axis maximum at or above ``top``."""
+    """A round axis maximum at or above ``top`` whose quarters are round too."""
     if top <= 0 or not math.isfinite(top):
         return 1.0
     exp = 10 ** math.floor(math.log10(top))
-    for step in (1, 2, 2.5, 5, 10):
-        if step * exp >= top:
+    for step in (1, 2, 4, 6, 8, 10):
+        if step * exp >= top * (1 - 1e-9):
             return step * exp
     return 10 * exp
+
+
+def _nice_bytes(top: float) -> float:
+    """A round maximum in the binary unit the value is shown in (GiB, MiB ...)."""
+    unit = 1.0
+    while top / unit >= 1024:
+        unit *= 1024
+    return _nice(top / unit) * unit
 
 
 def clock_text(seconds: float) -> str:
@@ -68,6 +76,15 @@ def clock_text(seconds: float) -> str:
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def _axis_time(t_max: float) -> Callable[[float], str]:
+    """Time tick labels: tenths of seconds for short runs, m:ss or h:mm:ss beyond."""
+    if t_max < 10:
+        return lambda t: f"{t:.1f} s"
+    if t_max < 100:
+        return lambda t: f"{t:.0f} s"
+    return clock_text
 
 
 def _reduce(
@@ -112,12 +129,14 @@ def line_chart(
     markers: Sequence[dict[str, Any]] = (),
     y_max: float | None = None,
     label_markers: bool = False,
+    nice: Callable[[float], float] = _nice,
 ) -> str:
     """One SVG line chart over time, with a legend and the markers as dashed lines."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     t_max = t_max if t_max > 0 else 1.0
     values = [v for _, pts in series for _, v in pts if v is not None]
-    top = y_max if y_max is not None else _nice(max(values) if values else 1.0)
+    top = y_max if y_max is not None else nice(max(values) if values else 1.0)
+    tick_text = _axis_time(t_max)
 
     def x(t: float) -> float:
         return LEFT + plot_w * min(max(t / t_max, 0.0), 1.0)
@@ -143,7 +162,7 @@ def line_chart(
         t = t_max * k / 6
         xx = x(t)
         parts.append(
-            f'<text x="{xx:.1f}" y="{HEIGHT - 8}" font-size="11" text-anchor="middle" fill="#555">{_e(clock_text(t))}</text>'
+            f'<text x="{xx:.1f}" y="{HEIGHT - 8}" font-size="11" text-anchor="middle" fill="#555">{_e(tick_text(t))}</text>'
         )
     for n, m in enumerate(markers):
         t = m.get("t_seconds")
@@ -247,13 +266,14 @@ def _host_series(run: Run, key: str, label: str) -> Series:
     )
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td>{_e('' if c is None else c)}</td>" for c in row) + "</tr>"
         for row in rows
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    attr = f" class='{cls}'" if cls else ""
+    return f"<table{attr}><tr>{head}</tr>{body}</table>"
 
 
 def _or(value: Any, fmt: Callable[[Any], str]) -> str:
@@ -362,6 +382,7 @@ def render_html(run: Run, summary: dict[str, Any]) -> str:
                         markers=marks,
                         y_max=top,
                         label_markers=first,
+                        nice=_nice_bytes if fmt is _bytes or "PCIe" in title else _nice,
                     )
                 )
                 first = False
@@ -384,6 +405,7 @@ def render_html(run: Run, summary: dict[str, Any]) -> str:
                 _process_series(run, "rss_bytes", procs),
                 t_max=t_max,
                 fmt=_bytes,
+                nice=_nice_bytes,
                 markers=marks,
             )
         )
@@ -396,7 +418,12 @@ def render_html(run: Run, summary: dict[str, Any]) -> str:
         if any(v for _, pts in gpu_mem for _, v in pts):
             out.append(
                 line_chart(
-                    "GPU memory per process", gpu_mem, t_max=t_max, fmt=_bytes, markers=marks
+                    "GPU memory per process",
+                    gpu_mem,
+                    t_max=t_max,
+                    fmt=_bytes,
+                    nice=_nice_bytes,
+                    markers=marks,
                 )
             )
         out.append(
@@ -428,6 +455,7 @@ def render_html(run: Run, summary: dict[str, Any]) -> str:
                     ]
                     for p in summary.get("processes") or ()
                 ],
+                cls="procs",
             )
         )
     if summary.get("idle_gpu_memory_holders"):
@@ -467,6 +495,7 @@ def render_html(run: Run, summary: dict[str, Any]) -> str:
             ],
             t_max=t_max,
             fmt=_bytes,
+            nice=_nice_bytes,
             markers=marks,
         )
     )
