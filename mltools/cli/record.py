@@ -244,6 +244,11 @@ def _clock(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
+def _marker(m: dict[str, Any]) -> str:
+    rank = m.get("rank")
+    return safe_text(m["name"]) + ("" if rank is None else f" (rank {rank})")
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f}%"
 
@@ -348,7 +353,7 @@ def render_summary(s: dict[str, Any], out: IO[str]) -> None:
     )
     markers = s.get("markers") or []
     if markers:
-        shown = ", ".join(f"{safe_text(m['name'])} {_clock(m['t_seconds'])}" for m in markers[:8])
+        shown = ", ".join(f"{_marker(m)} {_clock(m['t_seconds'])}" for m in markers[:8])
         more = f" and {len(markers) - 8} more" if len(markers) > 8 else ""
         out.write(f"markers: {len(markers)}: {shown}{more}\n")
     for note in s.get("notes") or ():

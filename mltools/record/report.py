@@ -503,9 +503,14 @@ def render_html(run: Run, summary: dict[str, Any]) -> str:
         out.append("<h2>Markers</h2>")
         out.append(
             _table(
-                ["at", "name", "from"],
+                ["at", "name", "from", "rank"],
                 [
-                    [clock_text(m.get("t_seconds") or 0), m.get("name"), m.get("source")]
+                    [
+                        clock_text(m.get("t_seconds") or 0),
+                        m.get("name"),
+                        m.get("source"),
+                        m.get("rank"),
+                    ]
                     for m in marks
                 ],
             )

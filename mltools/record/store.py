@@ -108,6 +108,8 @@ def load_run(path: str | os.PathLike[str]) -> Run:
                         "pid": m.get("pid"),
                     }
                 )
+    for m in run.markers:  # a mark() from a rank names it
+        m["rank"] = run.processes.get(m.get("pid"), {}).get("rank") if m.get("pid") else None
     run.markers.sort(key=lambda m: m.get("t_seconds") or 0.0)
     if run.end is None:
         run.notes.append("the recording has no end line: the recorder was killed or crashed")

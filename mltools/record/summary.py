@@ -162,6 +162,7 @@ def _process_summaries(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, A
         )
     out.sort(key=lambda x: -(x["cpu_mean_percent"] or 0))
     ranks: dict[int, dict[str, list[float]]] = defaultdict(lambda: {"cpu": [], "sm": []})
+    with_gpus = any(s.get("gpus") for s in run.samples)  # SM shares only where GPUs were read
     for s in run.samples:
         per: dict[int, dict[str, float]] = defaultdict(lambda: {"cpu": 0.0, "sm": 0.0})
         for p in s.get("processes") or ():
@@ -177,7 +178,7 @@ def _process_summaries(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, A
         {
             "rank": r,
             "cpu_mean_percent": _r(_mean(v["cpu"]), 2),
-            "gpu_sm_mean_percent": _r(_mean(v["sm"]), 2),
+            "gpu_sm_mean_percent": _r(_mean(v["sm"]), 2) if with_gpus else None,
         }
         for r, v in sorted(ranks.items())
     ]
@@ -289,7 +290,12 @@ def summarize(run: Run) -> dict[str, Any]:
             "shm_peak_bytes": max(shm) if shm else None,
         },
         "markers": [
-            {"t_seconds": m.get("t_seconds"), "name": m.get("name"), "source": m.get("source")}
+            {
+                "t_seconds": m.get("t_seconds"),
+                "name": m.get("name"),
+                "source": m.get("source"),
+                "rank": m.get("rank"),
+            }
             for m in run.markers
         ],
         "write_error": end.get("write_error"),
