@@ -349,3 +349,54 @@ def test_attach_to_a_running_tree_until_it_ends(tmp_path):
     assert summary["attached"] and summary["pid"] == target.pid
     assert {p["pid"] for p in summary["processes"]} == {target.pid, grandchild}
     assert lines(out, "end")[0]["reason"] == "exited"
+
+
+def test_torchrun_tree_every_rank_and_worker(tmp_path):
+    """Under torchrun: the agent, both ranks (RANK from their environment) and each rank's
+    DataLoader worker (the rank of the process that started it) are all recorded."""
+    from tests.ci_provides import require
+
+    require("torch")
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltools", "record", "-i", "0.2", "-o", str(out), "--gpus", "none",
+         "--mark", r"rank \d ready", "--", sys.executable, "-m", "torch.distributed.run",
+         "--standalone", "--nproc-per-node", "2", str(Path(__file__).with_name("_record_ddp.py"))],
+        env=mltools_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+
+        def workers_seen() -> bool:
+            ranks = {p.get("rank") for p in lines(out, "process") if p["name"] == "pt_data_worker"}
+            return ranks == {0, 1} and len(lines(out, "sample")) >= 2
+
+        wait_for(workers_seen, "both ranks' DataLoader workers in the samples", timeout=240)
+        wait_for(
+            lambda: len((out / "marks.jsonl").read_text().splitlines()) == 2,
+            "both ranks' marks",
+            timeout=60,
+        )
+        _, stderr = proc.communicate("go\n", timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    run = load_run(out)
+    procs = run.processes
+    ranks = {
+        p["rank"]: p
+        for p in procs.values()
+        if p["rank"] is not None and p["name"] != "pt_data_worker"
+    }
+    assert set(ranks) == {0, 1}
+    agent = procs[run.meta["pid"]]
+    assert agent["rank"] is None and all(p["ppid"] == agent["pid"] for p in ranks.values())
+    workers = [p for p in procs.values() if p["name"] == "pt_data_worker"]
+    assert sorted(w["rank"] for w in workers) == [0, 1]
+    assert all(procs[w["ppid"]]["rank"] == w["rank"] for w in workers)  # a rank's own worker
+    by_source = {(m["source"], m.get("rank")) for m in run.markers}
+    assert {("mark", 0), ("mark", 1)} <= by_source
+    assert sum(1 for m in run.markers if m["source"] == "output") == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["rank"] for r in summary["ranks"]] == [0, 1]
