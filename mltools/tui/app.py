@@ -214,7 +214,7 @@ class TopApp(App[None]):
         self.exit()
 
     def on_resize(self) -> None:
-        self._render()
+        self.call_after_refresh(self._render)
 
     def layout_now(self) -> tuple[bool, bool, int]:
         """(compact, show history, graph height) for the terminal size and GPU count."""
@@ -360,23 +360,25 @@ class TopApp(App[None]):
         if isinstance(self.screen, InfoScreen) and self.screen.live:
             self.screen.update()
 
+    #: room each column takes (content and padding); COMMAND gets the rest
+    WIDTHS: ClassVar[dict[str, int]] = {
+        "pid": 9, "user": 10, "gpu": 8, "gpu_memory": 10, "sm": 6, "cpu": 6, "rss": 10,
+        "time": 9, "rank": 9, "owner": 18, "idle": 6,
+    }  # fmt: skip
+
     def _visible_columns(self, rows: list[model.ProcRow]) -> list[tuple[str, str, bool]]:
-        cols = list(model.COLUMNS)
-        empty = {
-            "rank": not any(r.rank for r in rows),
-            "owner": not any(r.owner for r in rows),
-            "idle": not any(r.idle_holding for r in rows),
-        }
-        width = self.size.width
-        widths = {"pid": 8, "user": 9, "gpu": 6, "gpu_memory": 9, "sm": 5, "cpu": 6, "rss": 10,
-                  "time": 9, "rank": 9, "owner": 16, "idle": 6}  # fmt: skip
-        for key in ("owner", "rank", "idle"):
-            if empty[key] or sum(widths.get(k, 0) for k, _, _ in cols) > width - 24:
-                cols = [c for c in cols if c[0] != key or (not empty[key] and width >= 100)]
-        for key in ("time", "rss", "sm"):
-            if sum(widths.get(k, 0) for k, _, _ in cols) > width - 24:
+        """Every column that has something to show, while COMMAND keeps 24 cells."""
+        cols = [c for c in model.COLUMNS]
+        for key, attr in (("rank", "rank"), ("owner", "owner"), ("idle", "idle_holding")):
+            if not any(getattr(r, attr) for r in rows):
+                cols = [c for c in cols if c[0] != key]
+        for key in ("owner", "rank", "time", "rss", "sm", "cpu"):
+            if self._fixed_width(cols) > self.size.width - 24:
                 cols = [c for c in cols if c[0] != key]
         return cols
+
+    def _fixed_width(self, cols: list[tuple[str, str, bool]]) -> int:
+        return sum(self.WIDTHS.get(k, 0) for k, _, _ in cols) + 2
 
     def _render_table(self) -> None:
         table = self.query_one("#procs", DataTable)
@@ -400,12 +402,9 @@ class TopApp(App[None]):
         if [str(c.key.value) for c in table.columns.values()] != keys or getattr(self, "_width", None) != self.size.width:
             self._width = self.size.width
             table.clear(columns=True)
-            fixed = sum(len(h) + 2 for k, h, _ in cols if k != "command") + 30
             for key, header, right in cols:
-                if key == "command":
-                    table.add_column(header, key=key, width=max(20, self.size.width - fixed))
-                else:
-                    table.add_column(Text(header, justify="right" if right else "left"), key=key)
+                width = self.WIDTHS.get(key, self.size.width - self._fixed_width(cols)) - 2
+                table.add_column(Text(header, justify="right" if right else "left"), key=key, width=width)
         else:
             table.clear()
         arrow = " ▼" if self.sort_reverse else " ▲"
@@ -437,7 +436,7 @@ class TopApp(App[None]):
         elif key == "sm":
             text = "" if r.ancestor else ("n/a" if r.sm_percent is None else f"{r.sm_percent}%")
         elif key == "cpu":
-            text = "" if r.cpu_percent is None else f"{r.cpu_percent:.0f}%"
+            text = ("n/a" if r.visible and not r.ancestor else "") if r.cpu_percent is None else f"{r.cpu_percent:.0f}%"
         elif key == "rss":
             text = "" if r.rss_bytes is None else model.human_bytes(r.rss_bytes)
         elif key == "time":
