@@ -165,7 +165,9 @@ def test_a_process_of_another_pid_namespace_is_shown_but_never_signalled(fake_nv
 def test_names_are_shown_as_text_never_as_markup_or_escapes(fake_nvml, spawn):
     child = spawn("bash", "-c", 'exec -a "$0" sleep 300', "[bold]x\x1b[31mred")  # argv[0]
     wait_for_exec(child.pid, "[bold]x")
-    fake_nvml({"gpus": [gpu(0, name="NVIDIA [red]A100\x1b[2J", compute=[{"pid": child.pid, "mem": GiB}])]})
+    fake_nvml(
+        {"gpus": [gpu(0, name="NVIDIA [red]A100\x1b[2J", compute=[{"pid": child.pid, "mem": GiB}])]}
+    )
 
     async def script(app, pilot):
         text = screen_text(app)
@@ -219,7 +221,7 @@ def test_sorting_by_every_column_with_keys(fake_nvml, spawn):
             known = [v for v in values if v is not None]
             key = (lambda v: v.lower()) if known and isinstance(known[0], str) else (lambda v: v)
             assert [key(v) for v in known] == sorted(map(key, known), reverse=app.sort_reverse)
-            assert values[len(known):] == [None] * (len(values) - len(known))
+            assert values[len(known) :] == [None] * (len(values) - len(known))
         from mltools.tui.model import SORT_KEYS
 
         assert set(seen) == set(SORT_KEYS)
@@ -261,7 +263,7 @@ def test_filter_by_user_pid_gpu_and_command_regex(fake_nvml, spawn):
 
         assert sorted(table_pids(app)) == sorted([a.pid, b.pid])
         assert await filt("train\\.py$") == [b.pid]
-        assert f"filter train\\.py$" in screen_text(app)
+        assert "filter train\\.py$" in screen_text(app)
         assert await filt(f"pid:{a.pid}") == [a.pid]
         assert await filt("gpu:1") == [b.pid]
         assert sorted(await filt(f"user:{me}")) == sorted([a.pid, b.pid])

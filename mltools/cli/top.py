@@ -104,7 +104,7 @@ def top(
         source.close()
         why = first.error or (sample.gpu_error if sample is not None else None) or "no GPU data"
         raise NoDriverError(why, hint=NO_DRIVER_HINT)
-    if json_ or once or not stdout_is_tty() or not sys.stdin.isatty():
+    if json_ or once or not _interactive():
         source.close()
         _print_once(first, json_, idle_after, sort.value)
         return
@@ -129,6 +129,11 @@ def top(
         raise KeyboardInterrupt() if app.exit_signal == 2 else Interrupted(app.exit_signal)
 
 
+def _interactive() -> bool:
+    """A terminal on both ends: the UI can draw and read keys."""
+    return stdout_is_tty() and sys.stdin.isatty()
+
+
 def _indices(gpus: str | None) -> list[int] | None:
     from mltools.errors import UsageError
 
@@ -146,9 +151,7 @@ def _print_once(frame: Any, json_: bool, idle_after: float, sort: str) -> None:
 
     sample = frame.sample
     facts = frame.facts
-    idle = {
-        g.index for g in sample.gpus.gpus if idle_after == 0 and g.utilization_gpu_percent == 0
-    }
+    idle = {g.index for g in sample.gpus.gpus if idle_after == 0 and g.utilization_gpu_percent == 0}
     rows = model.rows_from_snapshot(
         sample.gpus,
         ddp=lambda pid, _ct: (facts[pid].rank, facts[pid].job) if pid in facts else (None, None),

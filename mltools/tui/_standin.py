@@ -11,7 +11,6 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from mltools.gpu import nvml
 from mltools.gpu.snapshot import Snapshot, snapshot
@@ -151,5 +150,3 @@ def create_time(pid: int) -> float | None:
         return psutil.Process(pid).create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-
-

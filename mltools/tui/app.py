@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import threading
 import time
@@ -160,8 +159,15 @@ class TopApp(App[None]):
             self._filters.append(Monochrome())
         self.source, self.frame = source, first
         self.interval, self.layout_mode, self.show_host = interval, layout, host_panel
-        self.readonly, self.idle_after, self.color = readonly, idle_after, color and not self.no_color
-        self.sort_column, self.sort_reverse = sort, sort in ("gpu_memory", "sm", "cpu", "rss", "time")
+        self.readonly, self.idle_after, self.color = (
+            readonly,
+            idle_after,
+            color and not self.no_color,
+        )
+        self.sort_column, self.sort_reverse = (
+            sort,
+            sort in ("gpu_memory", "sm", "cpu", "rss", "time"),
+        )
         self.tree_view = False
         self.row_filter = model.RowFilter.parse(initial_filter)
         self.tags: dict[int, float | None] = {}  # pid -> create time shown when tagged
@@ -191,7 +197,10 @@ class TopApp(App[None]):
         yield Static(id="history")
         table: DataTable[Any] = DataTable(id="procs", cursor_type="row", zebra_stripes=False)
         yield table
-        yield Input(placeholder="filter: user:NAME pid:N gpu:N REGEX (Enter applies, Esc cancels)", id="filter")
+        yield Input(
+            placeholder="filter: user:NAME pid:N gpu:N REGEX (Enter applies, Esc cancels)",
+            id="filter",
+        )
         yield Static(id="status")
 
     def on_mount(self) -> None:
@@ -202,7 +211,9 @@ class TopApp(App[None]):
         self._mounted_ok = True
         self._apply(self.frame, [])
         self.query_one("#procs", DataTable).focus()
-        self._thread = threading.Thread(target=self._run_sampler, name="mltools-top-sampler", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run_sampler, name="mltools-top-sampler", daemon=True
+        )
         self._thread.start()
 
     def on_unmount(self) -> None:
@@ -233,10 +244,7 @@ class TopApp(App[None]):
         used = fixed + (n if compact else 2 * n) + mig
         room = height - used - 6  # keep the header and five process rows
         series = n + 2
-        if self.show_history is None:
-            graphs = room >= series + 2
-        else:
-            graphs = self.show_history
+        graphs = room >= series + 2 if self.show_history is None else self.show_history
         graph_h = 3 if graphs and room >= 3 * series + 2 + 8 else 1
         return compact, graphs, graph_h
 
@@ -301,13 +309,18 @@ class TopApp(App[None]):
         h = sample.host
         if h is not None:
             self.history.add("host:cpu", t, getattr(h, "cpu_percent", None))
-            used, total = getattr(h, "memory_used_bytes", None), getattr(h, "memory_total_bytes", None)
+            used, total = (
+                getattr(h, "memory_used_bytes", None),
+                getattr(h, "memory_total_bytes", None),
+            )
             if used is not None and total:
                 self.history.add("host:memory", t, 100.0 * used / total)
         facts = frame.facts
         self.rows = model.rows_from_snapshot(
             snap,
-            ddp=lambda pid, _ct: (facts[pid].rank, facts[pid].job) if pid in facts else (None, None),
+            ddp=lambda pid, _ct: (
+                (facts[pid].rank, facts[pid].job) if pid in facts else (None, None)
+            ),
             idle_gpus=idle,
             create_time=lambda pid: facts[pid].create_time if pid in facts else None,
         )
@@ -337,7 +350,11 @@ class TopApp(App[None]):
         sample = self.frame.sample
         devices = self.query_one("#devices", Static)
         if sample is None or sample.gpus is None:
-            why = self.frame.error or (sample.gpu_error if sample is not None else None) or "no GPU data"
+            why = (
+                self.frame.error
+                or (sample.gpu_error if sample is not None else None)
+                or "no GPU data"
+            )
             devices.update(Text(panels.safe(why), style="bold red" if self.color else ""))
         else:
             devices.update(panels.devices(sample.gpus, width, compact=compact, color=self.color))
@@ -351,9 +368,16 @@ class TopApp(App[None]):
             now = sample.t_monotonic if sample is not None else time.monotonic()
             hist.update(
                 panels.history(
-                    self.history, sample.gpus if sample else None, now, metric=self.metric,
-                    window=self.window, how=self.how, width=width, height=graph_h, color=self.color,
-                )  # fmt: skip
+                    self.history,
+                    sample.gpus if sample else None,
+                    now,
+                    metric=self.metric,
+                    window=self.window,
+                    how=self.how,
+                    width=width,
+                    height=graph_h,
+                    color=self.color,
+                )
             )
         self._render_table()
         self._render_status()
@@ -386,7 +410,11 @@ class TopApp(App[None]):
         if self.tree_view:
             rows = model.tree_rows(
                 model.sort_rows(rows, self.sort_column, self.sort_reverse),
-                lambda pid: self.frame.facts[pid].parent() if pid in self.frame.facts else (None, None, None, None),
+                lambda pid: (
+                    self.frame.facts[pid].parent()
+                    if pid in self.frame.facts
+                    else (None, None, None, None)
+                ),
             )
             if self.row_filter:
                 rows = [r for r in rows if r.ancestor or self.row_filter.matches(r)]
@@ -399,12 +427,16 @@ class TopApp(App[None]):
                 cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         cols = self._visible_columns(self.rows)
         keys = [k for k, _, _ in cols]
-        if [str(c.key.value) for c in table.columns.values()] != keys or getattr(self, "_width", None) != self.size.width:
+        if [str(c.key.value) for c in table.columns.values()] != keys or getattr(
+            self, "_width", None
+        ) != self.size.width:
             self._width = self.size.width
             table.clear(columns=True)
             for key, header, right in cols:
                 width = self.WIDTHS.get(key, self.size.width - self._fixed_width(cols)) - 2
-                table.add_column(Text(header, justify="right" if right else "left"), key=key, width=width)
+                table.add_column(
+                    Text(header, justify="right" if right else "left"), key=key, width=width
+                )
         else:
             table.clear()
         arrow = " ▼" if self.sort_reverse else " ▲"
@@ -436,7 +468,11 @@ class TopApp(App[None]):
         elif key == "sm":
             text = "" if r.ancestor else ("n/a" if r.sm_percent is None else f"{r.sm_percent}%")
         elif key == "cpu":
-            text = ("n/a" if r.visible and not r.ancestor else "") if r.cpu_percent is None else f"{r.cpu_percent:.0f}%"
+            text = (
+                ("n/a" if r.visible and not r.ancestor else "")
+                if r.cpu_percent is None
+                else f"{r.cpu_percent:.0f}%"
+            )
         elif key == "rss":
             text = "" if r.rss_bytes is None else model.human_bytes(r.rss_bytes)
         elif key == "time":
@@ -450,15 +486,23 @@ class TopApp(App[None]):
             if r.idle_holding and self.color:
                 style = style or "yellow"
         else:
-            command = panels.safe(r.command) if r.command else ("" if r.visible else "")
+            command = panels.safe(r.command) if r.command else ""
             if not r.visible:
                 command = "(not visible: another PID namespace)"
             text = r.prefix + command
         right = key in ("pid", "gpu_memory", "sm", "cpu", "rss", "time")
-        return Text(text, style=style, justify="right" if right else "left", no_wrap=True, overflow="ellipsis")
+        return Text(
+            text,
+            style=style,
+            justify="right" if right else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
 
     def _render_status(self) -> None:
-        parts = [f"sort {dict((k, h) for k, h, _ in model.COLUMNS)[self.sort_column]}{' ▼' if self.sort_reverse else ' ▲'}"]
+        parts = [
+            f"sort {dict((k, h) for k, h, _ in model.COLUMNS)[self.sort_column]}{' ▼' if self.sort_reverse else ' ▲'}"
+        ]
         if self.tree_view:
             parts.append("tree")
         if self.row_filter:
@@ -470,7 +514,9 @@ class TopApp(App[None]):
         if self.status_message:
             parts.append(self.status_message)
         parts.append("? keys  q quit")
-        self.query_one("#status", Static).update(Text("  ".join(parts), no_wrap=True, overflow="ellipsis"))
+        self.query_one("#status", Static).update(
+            Text("  ".join(parts), no_wrap=True, overflow="ellipsis")
+        )
 
     def say(self, message: str) -> None:
         """Show ``message`` (already safe) on the status line until the next one."""
@@ -560,7 +606,11 @@ class TopApp(App[None]):
     def action_tag(self) -> None:
         row = self.current_row()
         if row is None or not row.visible:
-            self.say("nothing to tag here" if row is None else "a process not visible here cannot be tagged")
+            self.say(
+                "nothing to tag here"
+                if row is None
+                else "a process not visible here cannot be tagged"
+            )
             return
         if row.pid in self.tags:
             del self.tags[row.pid]
@@ -608,7 +658,9 @@ class TopApp(App[None]):
             self.say(f"pid {hidden[0].pid} is not visible in this PID namespace: not signalled")
             return
         text = Text()
-        text.append(f"Send {name} to {len(targets)} process{'es' if len(targets) != 1 else ''}?\n\n", "bold")
+        text.append(
+            f"Send {name} to {len(targets)} process{'es' if len(targets) != 1 else ''}?\n\n", "bold"
+        )
         for r in targets:
             gpus = sorted({x.gpu_label for x in self.rows if x.pid == r.pid}) or ["-"]
             text.append(
@@ -649,10 +701,16 @@ class TopApp(App[None]):
 
         def body() -> Text:
             if env is None:
-                return Text(f"the environment of pid {row.pid} cannot be read (another user's process, or it exited)")
-            return Text("\n".join(f"{panels.safe(k)}={panels.safe(v)}" for k, v in sorted(env.items())))
+                return Text(
+                    f"the environment of pid {row.pid} cannot be read (another user's process, or it exited)"
+                )
+            return Text(
+                "\n".join(f"{panels.safe(k)}={panels.safe(v)}" for k, v in sorted(env.items()))
+            )
 
-        self.push_screen(InfoScreen(f"environment of pid {row.pid}: {panels.safe(row.command)}", body))
+        self.push_screen(
+            InfoScreen(f"environment of pid {row.pid}: {panels.safe(row.command)}", body)
+        )
 
     def action_metrics(self) -> None:
         row = self.current_row()
@@ -662,7 +720,9 @@ class TopApp(App[None]):
         pid, label = row.pid, row.gpu_label
 
         def body() -> Text:
-            now = self.frame.sample.t_monotonic if self.frame.sample is not None else time.monotonic()
+            now = (
+                self.frame.sample.t_monotonic if self.frame.sample is not None else time.monotonic()
+            )
             current = next((r for r in self.rows if r.pid == pid and r.gpu_label == label), None)
             out = Text(no_wrap=True, overflow="crop")
             if current is None:
@@ -688,7 +748,9 @@ class TopApp(App[None]):
                 ("gpu_memory", "GPU memory", None), ("sm", "SM %", 100.0),
                 ("cpu", "CPU %", None), ("rss", "host memory", None),
             ):  # fmt: skip
-                values = self.history.columns(f"proc:{pid}:{label}:{name}", now, self.window, width, self.how)
+                values = self.history.columns(
+                    f"proc:{pid}:{label}:{name}", now, self.window, width, self.how
+                )
                 out.append(f"\n{title:>14}  ", "bold")
                 out.append(model.graph_lines(values, 1, scale)[0])
             return out
@@ -704,7 +766,9 @@ class TopApp(App[None]):
         self._render()
 
     def action_aggregation(self) -> None:
-        self.how = model.AGGREGATIONS[(model.AGGREGATIONS.index(self.how) + 1) % len(model.AGGREGATIONS)]
+        self.how = model.AGGREGATIONS[
+            (model.AGGREGATIONS.index(self.how) + 1) % len(model.AGGREGATIONS)
+        ]
         self._render()
 
     def action_history(self) -> None:
@@ -724,7 +788,9 @@ class TopApp(App[None]):
     def action_pick(self) -> None:
         snap = self.frame.sample.gpus if self.frame.sample is not None else None
         lines = self.source.pick(snap)
-        self.push_screen(InfoScreen("what `mltools gpu pick` would choose now", lambda: Text("\n".join(lines))))
+        self.push_screen(
+            InfoScreen("what `mltools gpu pick` would choose now", lambda: Text("\n".join(lines)))
+        )
 
     async def action_sample_now(self) -> None:
         await self.sample_now()
@@ -734,4 +800,3 @@ class TopApp(App[None]):
         self.push_screen(
             InfoScreen("keys", lambda: Text("\n".join(f"{k:>{width}}  {v}" for k, v in KEYS)))
         )
-

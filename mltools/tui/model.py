@@ -373,7 +373,7 @@ def graph_lines(values: Sequence[float | None], height: int, scale: float | None
                 chars.append(" ")
                 continue
             eighths = max(0.0, min(1.0, v / top)) * height * 8
-            level = int(round(eighths - row * 8))
+            level = round(eighths - row * 8)
             if v > 0 and row == 0:
                 level = max(level, 1)
             chars.append(_BLOCKS[max(0, min(8, level))])

@@ -101,10 +101,15 @@ def devices(snap: Any, width: int, *, compact: bool, color: bool = True) -> Text
 
 
 def _compact_line(out: Text, gpu: Any, width: int, color: bool) -> None:
-    util, mem = gpu.utilization_gpu_percent, _mem_percent(gpu.memory_used_bytes, gpu.memory_total_bytes)
+    util, mem = (
+        gpu.utilization_gpu_percent,
+        _mem_percent(gpu.memory_used_bytes, gpu.memory_total_bytes),
+    )
     bar_w = max(4, min(20, (width - 66) // 2))
     out.append(f"{gpu.index:>2} {short_name(gpu.name)[:16]:<16} ")
-    out.append(f"{bar(util, bar_w)} {_na(util, '{}%'):>4} ", _style(util, model.UTIL_THRESHOLDS, color))
+    out.append(
+        f"{bar(util, bar_w)} {_na(util, '{}%'):>4} ", _style(util, model.UTIL_THRESHOLDS, color)
+    )
     out.append(
         f"{bar(mem, bar_w)} {_mem_pair(gpu.memory_used_bytes, gpu.memory_total_bytes):>11} ",
         _style(mem, model.MEMORY_THRESHOLDS, color),
@@ -118,7 +123,10 @@ def _compact_line(out: Text, gpu: Any, width: int, color: bool) -> None:
 
 def _full_lines(out: Text, gpu: Any, width: int, color: bool) -> None:
     """Line 1: identity and modes; line 2: load, memory, thermals, clocks (what fits)."""
-    util, mem = gpu.utilization_gpu_percent, _mem_percent(gpu.memory_used_bytes, gpu.memory_total_bytes)
+    util, mem = (
+        gpu.utilization_gpu_percent,
+        _mem_percent(gpu.memory_used_bytes, gpu.memory_total_bytes),
+    )
     wide = width >= 100
     thermals = (
         f"{_na(gpu.performance_state)} Fan:{_na(gpu.fan_speed_percent, '{}%')} "
@@ -139,7 +147,9 @@ def _full_lines(out: Text, gpu: Any, width: int, color: bool) -> None:
         )
     bar_w = max(5, (width - (70 if wide else 58)) // 2)
     out.append("UTIL ")
-    out.append(f"{bar(util, bar_w)} {_na(util, '{}%'):>4}", _style(util, model.UTIL_THRESHOLDS, color))
+    out.append(
+        f"{bar(util, bar_w)} {_na(util, '{}%'):>4}", _style(util, model.UTIL_THRESHOLDS, color)
+    )
     out.append("  MEM ")
     out.append(
         f"{bar(mem, bar_w)} {_mem_pair(gpu.memory_used_bytes, gpu.memory_total_bytes):>11}",
@@ -162,11 +172,15 @@ def host(sample_host: Any, width: int, *, color: bool = True) -> Text:
         return out
     h = sample_host
     cpu = getattr(h, "cpu_percent", None)
-    mem = _mem_percent(getattr(h, "memory_used_bytes", None), getattr(h, "memory_total_bytes", None))
+    mem = _mem_percent(
+        getattr(h, "memory_used_bytes", None), getattr(h, "memory_total_bytes", None)
+    )
     swap = _mem_percent(getattr(h, "swap_used_bytes", None), getattr(h, "swap_total_bytes", None))
     bar_w = max(6, (width - 70) // 3)
     out.append("CPU ")
-    out.append(f"{bar(cpu, bar_w)} {_na(cpu, '{:.1f}%'):>6}", _style(cpu, model.UTIL_THRESHOLDS, color))
+    out.append(
+        f"{bar(cpu, bar_w)} {_na(cpu, '{:.1f}%'):>6}", _style(cpu, model.UTIL_THRESHOLDS, color)
+    )
     out.append("  MEM ")
     out.append(
         f"{bar(mem, bar_w)} {_mem_pair(getattr(h, 'memory_used_bytes', None), getattr(h, 'memory_total_bytes', None)):>11}",
