@@ -26,8 +26,8 @@ from mltools.cli import _errors, completion
 COMMAND_MODULES = (
     "mltools.cli.cpu",
     "mltools.cli.gpu",
-    "mltools.cli.top",
     "mltools.cli.ddp_doctor",
+    "mltools.cli.top",
     "mltools.cli.ckpt",
     "mltools.cli.files",
     "mltools.cli.apply",
