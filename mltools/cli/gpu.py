@@ -511,6 +511,9 @@ def _host_results(
     )
 
 
+_HOSTS_HINT = "check `ssh -o BatchMode=yes HOST mltools gpu` by hand"
+
+
 def _show_hosts(results: list[HostResult], json_: bool, csv: bool) -> None:
     from mltools.errors import PartialFailureError
 
@@ -537,22 +540,22 @@ def _show_hosts(results: list[HostResult], json_: bool, csv: bool) -> None:
         _print_gpu_table(snaps, host_errors={r.host: r.error for r in results if r.error})
         _print_process_table([(h, s) for h, s in snaps if s is not None])
     unread = _unreadable_gpus([(r.host, r.snapshot) for r in results])
+    # each reason is printed once, in the output (the ERROR lines, or the JSON/CSV rows);
+    # this summary only says which hosts and GPUs it is about
     problems = []
     if failed:
-        problems.append(
-            f"{len(failed)} of {len(results)} hosts did not report: "
-            + ", ".join(f"{r.host} ({r.error})" for r in failed)
-        )
+        names = ", ".join(r.host for r in failed)
+        problems.append(f"{len(failed)} of {len(results)} hosts did not report ({names})")
     if unread:
         plural = "s" if len(unread) > 1 else ""
-        problems.append(f"{len(unread)} GPU{plural} could not be read: {', '.join(unread)}")
+        where = ", ".join(u.split(" (", 1)[0] for u in unread)
+        problems.append(f"{len(unread)} GPU{plural} could not be read ({where})")
     if problems:
-        raise PartialFailureError(
-            "; ".join(problems),
-            hint="check `ssh -o BatchMode=yes HOST mltools gpu` by hand"
-            if failed
-            else _UNREADABLE_HINT,
-        )
+        hints = {r.hint for r in failed}
+        hint = _UNREADABLE_HINT
+        if failed:
+            hint = hints.pop() if len(hints) == 1 and None not in hints else _HOSTS_HINT
+        raise PartialFailureError("; ".join(problems), hint=hint)
 
 
 def _thresholds(min_free_mem: str | None) -> int | None:
@@ -739,39 +742,31 @@ def run(
     mltools gpu run -n 2 --wait --timeout 3600 -- torchrun --nproc-per-node 2 train.py
     """
     from mltools.errors import InputError, UnavailableError
-    from mltools.gpu import select_gpus
+    from mltools.gpu.select import select_gpus, wait_for_gpus
 
     exe = shutil.which(command[0])
     if exe is None:
         raise InputError(f"command not found: {command[0]}", hint="check the name and your PATH")
     min_free = _thresholds(min_free_mem)
-    start = time.monotonic()
     tty = rich_stderr()  # a status line redrawn in place (escape codes) only where wanted
-    while True:
-        try:
-            sel = select_gpus(
-                count,
-                min_free_memory_bytes=min_free,
-                max_utilization_percent=max_util,
-                exclusive=exclusive,
-            )
-            break
-        except UnavailableError as exc:
-            waited = time.monotonic() - start
-            if not wait:
-                raise
-            if timeout is not None and waited + poll > timeout:
-                raise UnavailableError(
-                    f"timed out after {waited:.0f} s waiting for {count} free GPU(s)",
-                    hint="raise --timeout, or relax --min-free-mem / --max-util",
-                ) from exc
-            status = f"waiting for {count} free GPU(s), {waited:.0f} s so far: {exc.message}"
-            if tty:
-                sys.stderr.write("\r\x1b[K" + status[: shutil.get_terminal_size().columns - 1])
-                sys.stderr.flush()
-            else:
-                info(status)
-            time.sleep(poll)
+
+    def status(waited: float, why: UnavailableError) -> None:
+        line = f"waiting for {count} free GPU(s), {waited:.0f} s so far: {why.message}"
+        if tty:
+            sys.stderr.write("\r\x1b[K" + line[: shutil.get_terminal_size().columns - 1])
+            sys.stderr.flush()
+        else:
+            info(line)
+
+    criteria = {
+        "min_free_memory_bytes": min_free,
+        "max_utilization_percent": max_util,
+        "exclusive": exclusive,
+    }
+    if wait:
+        sel = wait_for_gpus(count, timeout=timeout, poll=poll, on_wait=status, **criteria)
+    else:
+        sel = select_gpus(count, **criteria)
     if tty and wait:
         sys.stderr.write("\r\x1b[K")
     info(f"mltools: running on GPU(s) {sel.cuda_visible_devices} (CUDA_DEVICE_ORDER=PCI_BUS_ID)")
