@@ -23,10 +23,8 @@ import json
 import math
 import os
 import re
-import shutil
 import socket
 import stat
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +35,6 @@ from typing import IO, Any
 from mltools._inputs import kind_of, show_path
 from mltools._mark import MARKS_ENV
 from mltools._outputs import OutputError
-from mltools._signals import deferred
 from mltools.errors import (
     CommandNotFoundError,
     InputError,
@@ -50,7 +47,6 @@ from mltools.record.procs import ProcessTree, is_running
 
 DEFAULT_INTERVAL = 1.0
 SCHEMA_VERSION = 1
-STOP_GRACE_SECONDS = 30.0  # what ddp-doctor run gives a signalled child
 _LINE_BYTES = 1 << 20
 
 # GPU fields kept per sample (the snapshot's names; units in the key)
@@ -191,7 +187,7 @@ class Recorder:
         self.command = list(command) if command else None
         self.clock = clock
         if sampler is None:
-            from mltools.record._standin import Sampler
+            from mltools.sampler import Sampler
 
             sampler = Sampler(gpus=gpus, gpu_processes=True, host=True, gpu_indices=gpu_indices)
         self.sampler = sampler
@@ -205,6 +201,7 @@ class Recorder:
         self.samples = 0
         self.missed = 0
         self.gpu_error: str | None = None
+        self.failure: str | None = None
 
     def start(self, pid: int, *, attached: bool = False) -> None:
         self.tree = ProcessTree(pid)
@@ -294,6 +291,14 @@ class Recorder:
             if ended(max(0.0, tick - self.clock())):
                 return
 
+    def run_in_thread(self, stop: threading.Event) -> None:
+        """:meth:`run_until` ``stop`` is set, from a thread; an unexpected error ends the
+        sampling (the command runs on) and is written to the end line."""
+        try:
+            self.run_until(stop.wait)
+        except Exception as exc:  # kept for the end line
+            self.failure = f"sampling stopped: {type(exc).__name__}: {exc}"
+
     def finish(self, *, reason: str, returncode: int | None) -> RecordResult:
         """End the log, then write summary.json, the columnar file and the report from it."""
         self.log.write(
@@ -305,6 +310,7 @@ class Recorder:
                 "samples": self.samples,
                 "samples_missed": self.missed,
                 "write_error": self.log.error,
+                "sampling_error": self.failure,
             }
         )
         self.log.close()
@@ -313,11 +319,17 @@ class Recorder:
         return write_outputs(self.out_dir, returncode=returncode, write_error=self.log.error)
 
 
+HOST_FIELDS = ("cpu_percent", "memory_used_bytes", "memory_total_bytes", "memory_available_bytes",
+               "swap_used_bytes", "swap_total_bytes", "shm_used_bytes", "shm_total_bytes")  # fmt: skip
+
+
 def _host_row(host: Any) -> dict[str, Any] | None:
+    """The sampler's host fields a recording keeps (the total CPU %, not per CPU)."""
     if host is None:
         return None
-    row = asdict(host) if hasattr(host, "__dataclass_fields__") else dict(vars(host))
-    row.pop("per_cpu_percent", None)  # per CPU: the host chart shows the total
+    row = {key: getattr(host, key, None) for key in HOST_FIELDS}
+    load = getattr(host, "load_average", None)
+    row["load_1m"] = load[0] if load else None
     return row
 
 
@@ -338,53 +350,10 @@ def write_outputs(
 # --------------------------------------------------------------------------- the command
 
 
-def _shell_code(returncode: int) -> int:
-    """Popen's -N (killed by signal N) as a shell reports it: 128 + N."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
-def _in_foreground() -> bool:
-    """True when a terminal's Ctrl-C reaches the child by itself."""
-    for fd in (0, 1, 2):
-        try:
-            return os.tcgetpgrp(fd) == os.getpgrp()
-        except OSError:
-            continue
-    return False
-
-
-def _stop(proc: subprocess.Popen[bytes], exc: KeyboardInterrupt) -> int:
-    """Forward the signal that interrupted us to the child, give it 30 s, then SIGKILL
-    (what ``ddp-doctor run`` does)."""
-    import signal
-
-    signum = getattr(exc, "signum", signal.SIGINT)
-    if signum != signal.SIGINT or not _in_foreground():
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signum)
-    try:
-        return proc.wait(timeout=STOP_GRACE_SECONDS)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
-        proc.kill()
-        return proc.wait()
-
-
-def _pump(source: IO[bytes], sink: IO[bytes] | None, on_line: Callable[[bytes], None]) -> None:
-    while line := source.readline(_LINE_BYTES):
-        if sink is not None:
-            try:
-                sink.write(line)
-                sink.flush()
-            except (BrokenPipeError, ValueError, OSError):
-                sink = None
-        on_line(line)
-    source.close()
-
-
 def _marker_matcher(
     recorder: Recorder, patterns: Sequence[re.Pattern[str]]
-) -> Callable[[bytes], None]:
-    def on_line(raw: bytes) -> None:
+) -> Callable[[str, bytes], None]:
+    def on_line(stream: str, raw: bytes) -> None:
         text = raw.decode("utf-8", "replace").rstrip("\r\n")
         for pattern in patterns:
             found = pattern.search(text)
@@ -422,18 +391,20 @@ def record_command(
 ) -> RecordResult:
     """Run ``argv`` and record it (and every process it starts) into ``out_dir`` until it ends.
 
-    Without ``marks`` the command inherits this process's stdout and stderr (its output
-    is untouched, a TTY stays a TTY). With ``marks`` (regular expressions) its output is
-    passed through line by line to ``stdout``/``stderr`` and matching lines become
-    markers. SIGINT/SIGTERM/SIGHUP (``KeyboardInterrupt``) is forwarded to the command,
-    which gets 30 s to exit; the files are completed, then a SIGTERM/SIGHUP is re-raised.
+    The command runs under the shared launcher (:func:`mltools.launcher.run_child`): its
+    output is passed through line by line to ``stdout``/``stderr``, lines matching a
+    ``marks`` regular expression become markers, and SIGINT/SIGTERM/SIGHUP are forwarded
+    to it (30 s, then SIGKILL). A thread takes the samples meanwhile. The files are
+    completed in every case; a SIGTERM/SIGHUP is then re-raised (exit 128+N).
     Raises :class:`CommandNotFoundError` (exit 127) when ``argv[0]`` does not exist.
     """
+    from mltools.launcher import find_command, run_child
+
     if not argv:
         raise UsageError("no command given", hint="mltools record -- python train.py")
     check_interval(interval)
     patterns = compile_marks(marks)
-    if shutil.which(argv[0]) is None and not (os.sep in argv[0] and Path(argv[0]).is_file()):
+    if find_command(argv[0]) is None:
         raise CommandNotFoundError(
             f"command not found: {argv[0]}", hint="check the command name and PATH"
         )
@@ -442,61 +413,42 @@ def record_command(
         on_start(path)
     recorder = Recorder(path, interval=interval, gpu_indices=gpu_indices, gpus=gpus, command=argv)
     env = {**os.environ, MARKS_ENV: str(recorder.marks_path.resolve())}
-    piped = bool(patterns)
-    threads: list[threading.Thread] = []
+    stop = threading.Event()
+    sampling: list[threading.Thread] = []
+
+    def started(pid: int) -> None:
+        recorder.start(pid)
+        thread = threading.Thread(target=recorder.run_in_thread, args=(stop,), daemon=True)
+        thread.start()
+        sampling.append(thread)
+
     interrupted: KeyboardInterrupt | None = None
-    proc: subprocess.Popen[bytes] | None = None
     try:
-        with deferred():
-            try:
-                proc = subprocess.Popen(
-                    list(argv),
-                    env=env,
-                    stdout=subprocess.PIPE if piped else None,
-                    stderr=subprocess.PIPE if piped else None,
-                )
-            except (FileNotFoundError, PermissionError) as exc:
-                recorder.log.close()
-                raise CommandNotFoundError(
-                    f"cannot run {argv[0]}: {exc.strerror}", hint="check the command name and PATH"
-                ) from None
-            if piped:
-                on_line = _marker_matcher(recorder, patterns)
-                assert proc.stdout is not None and proc.stderr is not None
-                threads = [
-                    threading.Thread(
-                        target=_pump, args=(proc.stdout, stdout, on_line), daemon=True
-                    ),
-                    threading.Thread(
-                        target=_pump, args=(proc.stderr, stderr, on_line), daemon=True
-                    ),
-                ]
-                for t in threads:
-                    t.start()
-            recorder.start(proc.pid)
-        recorder.run_until(lambda timeout: _wait(proc, timeout))
-        returncode = proc.wait()
-    except KeyboardInterrupt as exc:
-        if proc is None:
-            raise
+        child = run_child(
+            argv,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            on_line=_marker_matcher(recorder, patterns) if patterns else None,
+            on_start=started,
+        )
+    except KeyboardInterrupt as exc:  # SIGTERM/SIGHUP: re-raised once the child is gone
         interrupted = exc
-        returncode = _stop(proc, exc)
-    for t in threads:
-        t.join()
-    code = _shell_code(returncode)
-    reason = "interrupted" if interrupted is not None else "exited"
-    result = recorder.finish(reason=reason, returncode=code)
-    if interrupted is not None and getattr(interrupted, "signum", None) is not None:
-        raise interrupted  # SIGTERM/SIGHUP: files complete, the child stopped; exit 128+N
-    return result
-
-
-def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
+    finally:
+        stop.set()
+        for thread in sampling:
+            thread.join()
+    if interrupted is not None:
+        signum = getattr(interrupted, "signum", None)
+        recorder.finish(reason="interrupted", returncode=128 + signum if signum else None)
+        raise interrupted
+    if child.pid is None:  # it vanished between the check and the start
+        recorder.finish(reason="not started", returncode=child.returncode)
+        raise CommandNotFoundError(
+            child.error or f"cannot run {argv[0]}", hint="check the command name and PATH"
+        )
+    reason = "interrupted" if child.interrupted_by is not None else "exited"
+    return recorder.finish(reason=reason, returncode=child.returncode)
 
 
 def record_pid(
