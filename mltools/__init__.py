@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "CheckFailedError": "mltools.errors",
     "PartialFailureError": "mltools.errors",
     "OutputExistsError": "mltools.errors",
+    "CommandNotFoundError": "mltools.errors",
     "Interrupted": "mltools.errors",
     "NotRegularFileError": "mltools._inputs",
     "InputTooLargeError": "mltools._inputs",
