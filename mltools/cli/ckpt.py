@@ -47,6 +47,16 @@ def _shape(shape: list[int]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+def _size_line(totals: dict) -> str:
+    """The data's size with each shared storage once, and the listed sum where it differs."""
+    size = human_bytes(totals["data_bytes"])
+    if totals["data_bytes"] == totals["bytes"]:
+        return size
+    shared = totals["shared_storages"]
+    views = f"{shared} storage{'s' if shared != 1 else ''} shared" if shared else "views"
+    return f"{size} (the tensors listed add up to {human_bytes(totals['bytes'])}: {views})"
+
+
 @app.command()
 def inspect(
     path: PathArg,
@@ -115,7 +125,7 @@ def inspect(
         ("format", report.format),
         ("tensors", totals["tensors"]),
         ("parameters", f"{totals['parameters']:,}"),
-        ("size", human_bytes(totals["bytes"])),
+        ("size", _size_line(totals)),
         ("by dtype", by_dtype or "-"),
     ]
     if report.state_dict_key:
