@@ -347,13 +347,16 @@ class History:
                 continue
             i = min(width - 1, max(0, int((second - start) // step)))
             acc[i].append({"mean": total / count, "max": hi, "min": lo}[how])
+        last: float | None = None
         for i, values in enumerate(acc):
             if values:
-                out[i] = (
+                last = out[i] = (
                     sum(values) / len(values)
                     if how == "mean"
                     else (max(values) if how == "max" else min(values))
                 )
+            elif last is not None and step < 1.0:  # finer than the one-second buckets: hold
+                out[i] = last
         return out
 
 

@@ -145,7 +145,7 @@ def _full_lines(out: Text, gpu: Any, width: int, color: bool) -> None:
             f"{_na(gpu.performance_state)} {_na(gpu.temperature_gpu_celsius, '{}C')} "
             f"{_na(gpu.power_draw_watts, '{:.0f}')}/{_na(gpu.power_limit_watts, '{:.0f}')}W "
         )
-    bar_w = max(5, (width - (70 if wide else 58)) // 2)
+    bar_w = max(5, min(40, (width - (70 if wide else 58)) // 2))
     out.append("UTIL ")
     out.append(
         f"{bar(util, bar_w)} {_na(util, '{}%'):>4}", _style(util, model.UTIL_THRESHOLDS, color)
@@ -176,7 +176,7 @@ def host(sample_host: Any, width: int, *, color: bool = True) -> Text:
         getattr(h, "memory_used_bytes", None), getattr(h, "memory_total_bytes", None)
     )
     swap = _mem_percent(getattr(h, "swap_used_bytes", None), getattr(h, "swap_total_bytes", None))
-    bar_w = max(6, (width - 70) // 3)
+    bar_w = max(6, min(30, (width - 70) // 3))
     out.append("CPU ")
     out.append(
         f"{bar(cpu, bar_w)} {_na(cpu, '{:.1f}%'):>6}", _style(cpu, model.UTIL_THRESHOLDS, color)
