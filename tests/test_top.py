@@ -262,6 +262,9 @@ def test_filter_by_user_pid_gpu_and_command_regex(fake_nvml, spawn):
             return table_pids(app)
 
         assert sorted(table_pids(app)) == sorted([a.pid, b.pid])
+        await pilot.press("slash")
+        assert "filter: user:NAME pid:N gpu:N REGEX" in screen_text(app)  # the input is shown
+        await pilot.press("escape")
         assert await filt("train\\.py$") == [b.pid]
         assert "filter train\\.py$" in screen_text(app)
         assert await filt(f"pid:{a.pid}") == [a.pid]

@@ -158,7 +158,7 @@ def _print_once(frame: Any, json_: bool, idle_after: float, sort: str) -> None:
         idle_gpus=idle,
         create_time=lambda pid: facts[pid].create_time if pid in facts else None,
     )
-    rows = model.sort_rows(rows, sort, sort in ("gpu_memory", "sm", "cpu", "rss", "time"))
+    rows = model.sort_rows(rows, sort, sort in model.DESCENDING)
     if json_:
         print_json(
             {

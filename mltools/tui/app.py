@@ -103,7 +103,7 @@ class TopApp(App[None]):
     #host { height: auto; padding: 0 1; border-top: solid $secondary; }
     #history { height: auto; padding: 0 1; border-top: solid $secondary; }
     #procs { height: 1fr; border-top: solid $secondary; }
-    #filter { dock: bottom; display: none; height: 1; border: none; padding: 0 1; }
+    #filter { display: none; height: 1; border: none; padding: 0 1; }
     #status { dock: bottom; height: 1; padding: 0 1; background: $panel; }
     #confirm { width: 90%; height: auto; max-height: 90%; border: thick $error; padding: 1 2;
                background: $surface; }
@@ -166,7 +166,7 @@ class TopApp(App[None]):
         )
         self.sort_column, self.sort_reverse = (
             sort,
-            sort in ("gpu_memory", "sm", "cpu", "rss", "time"),
+            sort in model.DESCENDING,
         )
         self.tree_view = False
         self.row_filter = model.RowFilter.parse(initial_filter)
@@ -537,6 +537,7 @@ class TopApp(App[None]):
     def action_sort(self, step: int) -> None:
         keys = model.SORT_KEYS
         self.sort_column = keys[(keys.index(self.sort_column) + step) % len(keys)]
+        self.sort_reverse = self.sort_column in model.DESCENDING
         self._render_table()
         self._render_status()
 
@@ -550,7 +551,7 @@ class TopApp(App[None]):
         if key == self.sort_column:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_column, self.sort_reverse = key, False
+            self.sort_column, self.sort_reverse = key, key in model.DESCENDING
         self._render_table()
         self._render_status()
 

@@ -30,6 +30,8 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("command", "COMMAND", False),
 )
 SORT_KEYS = tuple(key for key, _, _ in COLUMNS)
+#: columns whose biggest values come first when chosen (the rest sort ascending)
+DESCENDING = frozenset({"gpu_memory", "sm", "cpu", "rss", "time", "idle"})
 
 #: graph metrics in the order the `g` key cycles through them
 METRICS: tuple[str, ...] = ("util", "memory", "power", "temp", "clock", "pcie_tx", "pcie_rx")
