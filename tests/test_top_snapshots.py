@@ -48,7 +48,7 @@ def snapshot_spec(util: int = 97) -> dict:
 
 def still_source():
     """The real source over the double, with the host, clock and process facts fixed."""
-    from mltools.tui._standin import Sampler
+    from mltools.sampler import Sampler
     from mltools.tui.sources import Frame, ProcessFacts, Source
 
     class StillSource(Source):
