@@ -102,7 +102,7 @@ def _nvitop(root: int):
 
     # it logs each NVML function the double does not export (max clocks, driver model ...)
     # with a traceback; those fields are then skipped, so its time here is a lower bound
-    logging.getLogger("nvitop").setLevel(logging.CRITICAL)
+    logging.getLogger("nvitop.api.libnvml").setLevel(logging.CRITICAL)
 
     collector = ResourceMetricCollector(Device.all(), root_pids={root}, interval=1.0)
     return collector.take_snapshots
