@@ -45,7 +45,7 @@ from mltools.ddp.hang_sampling import MAX_PYSPY, thread_dicts
 MASK = "***masked***"
 # names whose values are secrets
 _SECRET_NAME = re.compile(
-    r"(TOKEN|SECRET|PASSW|PWD$|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL|AUTH|(^|_)KEY$|SESSION|"
+    r"(TOKEN|SECRET|PASSW|_PWD$|API_?KEY|ACCESS_?KEY|PRIVATE|CREDENTIAL|AUTH|(^|_)KEY$|SESSION|"
     r"COOKIE|SIGNATURE)",
     re.IGNORECASE,
 )

@@ -382,11 +382,19 @@ def _account(table: ProcessTable, agent: int, members: list[RankProcess]) -> lis
     known = {r.pid for r in members}
     out: list[RankProcess] = []
     template = members[0] if members else RankProcess(pid=None, rank=None)
+    alive_unselected = 0  # live siblings of the ranks asked for (--pid of one rank)
     for child in table.children.get(agent, []):
         if child in known:
             continue
         st = table.stats.get(child)
         env = read_environ(child)
+        v = vocabulary_of(env)
+        if st is not None and st.state not in ("Z", "X") and env is not None:
+            if v is not None and v.local_rank and _int((env or {}).get(v.local_rank)) is not None:
+                have.add(_int((env or {}).get(v.local_rank)))
+            elif _is_spawn_child(child):
+                alive_unselected += 1
+            continue
         if st is not None and st.state in ("Z", "X"):
             out.append(
                 RankProcess(
@@ -412,6 +420,7 @@ def _account(table: ProcessTable, agent: int, members: list[RankProcess]) -> lis
     if base is None and template.group_rank is not None:
         base = template.group_rank * expected
     missing = [lr for lr in range(expected) if lr not in have]
+    missing = missing[: max(0, len(missing) - alive_unselected)]
     unnamed = [r for r in out if r.local_rank is None]
     if len(missing) == len(unnamed) == 1:  # the one local rank left is that child
         unnamed[0].local_rank = missing[0]
