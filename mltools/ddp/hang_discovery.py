@@ -78,6 +78,8 @@ _LAUNCHER_MODULES = {
     "torch.distributed.launch": "torchrun",
     "deepspeed.launcher.launch": "deepspeed",
     "deepspeed.launcher.runner": "deepspeed",
+    "accelerate.commands.launch": "accelerate",
+    "accelerate.commands.accelerate_cli": "accelerate",
 }
 _LAUNCHER_PROGRAMS = {
     "torchrun": "torchrun",

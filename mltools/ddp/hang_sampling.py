@@ -30,7 +30,7 @@ from mltools import _procfs
 from mltools.ddp import flight_recorder as fr
 from mltools.ddp import pyspy
 from mltools.ddp.hang_discovery import RankProcess
-from mltools.ddp.hang_signatures import format_frame, short_symbol, signature
+from mltools.ddp.hang_signatures import format_frame, is_library_file, short_symbol, signature
 from mltools.ddp.hang_states import SUSPECT, Evidence, RankState
 from mltools.ddp.hang_verdict import verdict
 
@@ -40,9 +40,13 @@ CPU_PROGRESS_SECONDS = 0.002
 # A stack that stays put while the main thread burns this share of the wall time is busy
 # in a long C call (compute), not waiting.
 _BUSY_SHARE = 0.25
-# A poll/wait loop: one idle stack, under this share of CPU, and this many wake-ups a second.
+# A poll/wait loop: one function's stacks, idle, under this share of CPU, and this many
+# wake-ups a second.
 _POLL_SHARE = 0.05
-_POLL_WAKEUPS = 5.0
+_POLL_WAKEUPS = 4.0
+# each py-spy dump wakes the target's main thread about this many times (ptrace stops):
+# measured 3 per sample on a rank asleep in time.sleep(3)
+_WAKEUPS_PER_SAMPLE = 3.0
 # py-spy children at once: each ptrace-stops its target for a moment and costs a core.
 MAX_PYSPY = max(2, min(16, 2 * (os.cpu_count() or 1)))
 
@@ -59,9 +63,26 @@ def _switches(pid: int) -> int | None:
     return None
 
 
+def _loop_key(frames: list[pyspy.Frame]) -> tuple[Any, ...]:
+    """The stack as a loop sees it: the user frames, the innermost one without its line.
+
+    A poll loop (``while not f.exists(): time.sleep(0.05)``) shows several stacks (in
+    ``exists``, in ``sleep``, on the ``while``), all inside one function at one call site.
+    """
+    user = [f for f in frames if not is_library_file(f.filename)]
+    if not user:
+        return tuple((f.name, f.filename, f.line) for f in frames)
+    inner, *outer = user
+    return ((inner.name, inner.filename), *((f.name, f.filename, f.line) for f in outer))
+
+
 def _thread_text(t: pyspy.ThreadStack) -> str:
+    """'thread regex-scan (tid 42) at helper.py:3 (runaway)': its first frame of user code."""
     name = t.thread_name or "?"
-    top = next((f for f in t.python_frames), None)
+    frames = t.python_frames
+    top = next(
+        (f for f in frames if not is_library_file(f.filename)), frames[0] if frames else None
+    )
     return f"thread {name} (tid {t.os_thread_id})" + (f" at {format_frame(top)}" if top else "")
 
 
@@ -94,6 +115,7 @@ class Tracker:
         self.last_progress: float | None = None
         self.prev_key: tuple[Any, ...] | None = None
         self.keys: set[tuple[Any, ...]] = set()
+        self.loops: set[tuple[Any, ...]] = set()  # the stacks with the loop's own lines blurred
         self.cpu0: float | None = None
         self.cpu_last: float | None = None
         self.cpu_at_progress: float | None = None
@@ -186,6 +208,7 @@ class Tracker:
         self.cpu_last = cpu
         self.prev_key = key
         self.keys.add(key)
+        self.loops.add(_loop_key(main.python_frames))
 
     def evidence(self) -> Evidence:
         """The samples summed up."""
@@ -210,14 +233,16 @@ class Tracker:
         if self.sw0 is not None and self.sw_last is not None and wall > 0:
             ev.wakeups_per_second = round((self.sw_last - self.sw0) / wall, 1)
         one_stack = ev.distinct_stacks <= 1 and ev.samples >= 3 and wall > 0
+        one_loop = len(self.loops) == 1 and ev.samples >= 3 and wall > 0
         if one_stack and self.gil_other == self.samples and len(self.gil_holders) == 1:
             ev.gil_holder = next(iter(self.gil_holders))
         elif (
-            one_stack
-            and ev.active_samples == 0
+            one_loop
+            and ev.active_samples * 4 <= ev.samples  # py-spy may catch a wake-up running
             and ev.cpu_seconds is not None
             and ev.cpu_seconds < _POLL_SHARE * wall
-            and (ev.wakeups_per_second or 0.0) >= _POLL_WAKEUPS
+            and (ev.wakeups_per_second or 0.0)
+            >= _POLL_WAKEUPS + _WAKEUPS_PER_SAMPLE * (ev.samples - 1) / wall
         ):
             ev.poll_loop = True
         return ev

@@ -29,7 +29,8 @@ class Evidence:
     flight_recorder_completed: int | None = None  # advance of the last completed collective
     # main thread's voluntary context switches per second: a poll loop wakes often
     wakeups_per_second: float | None = None
-    # one stack, idle in every sample, little CPU, waking up often: a wait/poll loop
+    # one function's stacks (the loop's lines), idle, little CPU, waking up often: a wait/poll
+    # loop
     poll_loop: bool = False
     # another thread held the GIL in every sample while the main thread stood still:
     # 'thread regex-scan (tid 17349) at helper.py:3 (runaway)'
@@ -45,12 +46,14 @@ class Evidence:
             if self.wakeups_per_second is not None and (self.poll_loop or self.gil_holder)
             else ""
         )
-        if self.distinct_stacks <= 1 and (not self.progress_events or self.poll_loop):
-            idle = (
-                "idle"
-                if self.active_samples == 0
-                else f"active in {self.active_samples}/{self.samples} samples"
-            )
+        idle = (
+            "idle"
+            if self.active_samples == 0
+            else f"active in {self.active_samples}/{self.samples} samples"
+        )
+        if self.poll_loop:
+            return f"one loop for {self.window_seconds:.1f} s, {cpu}{wakes}, {idle}"
+        if self.distinct_stacks <= 1 and not self.progress_events:
             return f"same frame for {self.still_seconds:.1f} s, {cpu}{wakes}, {idle}"
         stacks = (
             "same frame" if self.distinct_stacks <= 1 else f"{self.distinct_stacks} distinct stacks"

@@ -94,7 +94,7 @@ def verdict(
         return sentence, "odd_rank_stuck", [s.rank for s in culprits]
     if waiting and moving and all(s.evidence.poll_loop for s in moving):
         sentence = (
-            "; ".join(describe(c) for c in classes(moving))
+            "; ".join(describe(c, culprit=True) for c in classes(moving))
             + " while "
             + "; ".join(describe(c) for c in waiting)
         )

@@ -59,12 +59,15 @@ def _gil(members: list[RankState]) -> str:
     return f", waiting for the GIL held by {holder}" if holder else ""
 
 
-def describe(members: list[RankState]) -> str:
-    """One clause for a group of ranks that share a state and a signature."""
+def describe(members: list[RankState], *, culprit: bool = False) -> str:
+    """One clause for a group of ranks that share a state and a signature.
+
+    ``culprit``: the group is named as the cause, so a wait/poll loop is called one.
+    """
     s = members[0]
     what = ranks_text(members)
     plural = len(members) > 1
-    if all(m.evidence.poll_loop for m in members) and s.state != "stuck":
+    if culprit and all(m.evidence.poll_loop for m in members) and s.state != "stuck":
         verb = "poll" if plural else "polls"
         return (
             f"{what} {verb} in a wait loop at {s.where} without leaving it{evidence_text(members)}"
