@@ -103,7 +103,7 @@ def pyspy_path() -> str:
         raise MissingDependencyError(
             "py-spy is needed to read the stacks of running ranks and was found neither next "
             f"to the interpreter ({folders[0]}) nor on PATH",
-            hint=f"{install_hint('pyspy')}  (or: pip install py-spy)",
+            hint=install_hint("pyspy"),
         )
     return exe
 
