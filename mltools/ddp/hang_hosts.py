@@ -23,11 +23,6 @@ from mltools.ddp.hang import Evidence, HangError, HangReport, RankState, build_r
 from mltools.errors import PartialFailureError, UsageError
 
 
-class NoHostAnsweredError(PartialFailureError):
-    """Every host given failed (ssh, a missing mltools): exit 6 like a partial failure,
-    since the job may be fine; it is the hosts that did not report."""
-
-
 def slurm_hosts(job_id: str) -> list[str]:
     """The nodes of a Slurm job: ``scontrol show job`` then ``scontrol show hostnames``."""
     if not job_id.replace("_", "").isalnum():
@@ -209,8 +204,8 @@ def analyze_hang_hosts(
             )  # fmt: skip
     if not states:
         why = "; ".join(f"{n['host']}: {n['error']}" for n in notes if n["error"])
-        if failed:
-            raise NoHostAnsweredError(
+        if failed:  # exit 6 like a partial failure: it is the hosts that did not report
+            raise PartialFailureError(
                 f"no host reported ({len(failed)} of {len(notes)} did not answer: {why})",
                 hint="check the host names, ssh access (BatchMode) and that mltools is "
                 "installed there (--remote-mltools)",
