@@ -6,7 +6,6 @@ import getpass
 import json
 import os
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from mltools.errors import ExitCode, UsageError
 from mltools.gpu.remote import parse_hosts, snapshot_from_dict, ssh_argv
 from tests._fake_nvml import GiB, gpu
 from tests._gpu_fixtures import FAKE_RUN, REPO
+from tests.ci_provides import require
 
 SSHD = "/usr/sbin/sshd"
 
@@ -32,8 +32,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def ssh_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    if not (os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen")):
-        pytest.skip("openssh server/client not installed")
+    require("sshd")
     d = tmp_path_factory.mktemp("sshd")
     for name in ("host_key", "client_key"):
         subprocess.run(
@@ -89,8 +88,10 @@ def ssh_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         f"env MLTOOLS_TEST_FAKE_NVML={shlex.quote(json.dumps(spec))} PYTHONPATH={shlex.quote(str(REPO))} "
         f"{shlex.quote(sys.executable)} {shlex.quote(FAKE_RUN)}"
     )
+    # The probe is plain ssh, not the production ssh_argv: a broken ssh_argv must fail the
+    # tests below, not skip them.
     probe = subprocess.run(
-        ssh_argv("node-a", "true", timeout=10, ssh_config=str(config)),
+        ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node-a", "true"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     if probe.returncode != 0:
