@@ -37,7 +37,7 @@ def test_catalogue_has_the_stable_ids_and_complete_entries():
     assert len(ids) == len(set(ids))
     for entry in CATALOGUE:
         assert entry["role"] in ("cause", "symptom")
-        assert entry["patterns"] and entry["cause"] and entry["fix"]
+        assert (entry["patterns"] or entry.get("derived")) and entry["cause"] and entry["fix"]
         assert str(entry["reference"]).startswith("https://")
 
 
@@ -461,7 +461,7 @@ def test_a_frame_is_weak_evidence_that_a_real_error_line_outranks():
     assert [f.id for f in analyze_text(oom).findings][:2] == ["cuda_oom", "compile_ddp"]
 
 
-def test_nvidia_smi_table_with_every_rank_on_gpu0_is_oom_on_resume_evidence():
+def test_nvidia_smi_table_is_evidence_for_an_oom_never_a_finding_by_itself():
     table = (
         "|    0     62250      C   /usr/bin/python3.6                          4903MiB |\n"
         "|    0     62251      C   /usr/bin/python3.6                           725MiB |\n"
@@ -469,8 +469,26 @@ def test_nvidia_smi_table_with_every_rank_on_gpu0_is_oom_on_resume_evidence():
         "|    1     62251      C   /usr/bin/python3.6                          4903MiB |\n"
         "|    2     62252      C   /usr/bin/python3.6                          4903MiB |\n"
     )
-    assert [f.id for f in analyze_text(table).findings] == ["oom_on_resume"]
+    # a table alone is what people paste with a question: no failure
+    assert analyze_text(table).findings == []
+    # with an OOM it is evidence for that OOM, which stays the general id without a load
     oom = "[rank0]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
-    assert [f.id for f in analyze_text(oom + table).findings] == ["oom_on_resume"]
+    (finding,) = analyze_text(oom + table).findings
+    assert finding.id == "cuda_oom"
+    assert any("62251" in ev.text for ev in finding.evidence)
+    # a checkpoint being loaded is the resume OOM's own evidence
+    load = "[rank0]:   File \"train.py\", line 9, in main\n[rank0]:     sd = torch.load(path)\n"
+    assert [f.id for f in analyze_text(load + oom + table).findings] == ["oom_on_resume"]
     one_each = "|    0     1      C   python   10MiB |\n|    1     2      C   python   10MiB |\n"
     assert analyze_text(one_each).findings == []
+
+
+def test_an_oom_that_lists_other_processes_is_not_a_resume_oom_without_a_load():
+    oom = (
+        "[rank6]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. "
+        "GPU 0 has a total capacity of 39.39 GiB of which 1.02 GiB is free. Process 30911 has "
+        "9.12 GiB memory in use. Process 30912 has 9.12 GiB memory in use.\n"
+    )
+    assert [f.id for f in analyze_text(oom).findings] == ["cuda_oom"]
+    resumed = "[rank6]: resuming from checkpoint /ckpt/step_100.pt\n" + oom
+    assert [f.id for f in analyze_text(resumed).findings] == ["oom_on_resume"]
