@@ -23,7 +23,7 @@ from typing import IO
 from mltools._outputs import open_output
 from mltools._signals import deferred
 from mltools.ddp.logscan import LogReport, analyze_log
-from mltools.ddp.presets import resolve_all
+from mltools.ddp.presets import make_directories, resolve_all
 from mltools.errors import InputError, OutputExistsError, UsageError
 
 
@@ -157,6 +157,7 @@ def run_guarded(
     child_env = {**base, **variables}
     if shutil.which(argv[0], path=child_env.get("PATH")) is None and not Path(argv[0]).is_file():
         raise InputError(f"command not found: {argv[0]}", hint="check the command name and PATH")
+    make_directories(variables)  # nccl-debug=DIR: NCCL writes nothing into a missing DIR
     path, fh = _open_log(log_path, overwrite)
     if on_log is not None:
         on_log(path)  # where the log goes, said before the command starts
@@ -194,5 +195,5 @@ def run_guarded(
     returncode = _shell_code(returncode)
     report = None
     if diagnose == "always" or (diagnose == "failure" and returncode != 0):
-        report = analyze_log(path)
+        report = analyze_log(path, exit_code=returncode)  # 137 is SIGKILL's evidence of its own
     return RunResult(returncode, path, variables, report, log.error)

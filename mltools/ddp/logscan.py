@@ -75,6 +75,8 @@ _WRAPPER = re.compile(
     r"|[\w.-]+ \[std(?:out|err)\] "
     r"|[\w.-]+-\d+: (?=\S))+"
 )
+# a torchrun rank prefix glued to the end of a progress bar, before a log header or a space
+_GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
 _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
 # NCCL result codes in "-> N" chains: what each one means for the catalogue
 _CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
@@ -111,15 +113,15 @@ _RETRY = re.compile(r"Call to connect returned [\w ]+, retrying")
 RETRIES_FAILED = 3
 _PG = re.compile(r"\[PG (?:ID )?(\d+)")
 # the world size, where a log states it
-_WORLD = re.compile(
-    r"\b(?:WORLD_SIZE|world_size|dist_world_size)\b\W{1,3}(\d+)|\bnranks (\d+)\b"
-)
+_WORLD = re.compile(r"\b(?:WORLD_SIZE|world_size|dist_world_size)\b\W{1,3}(\d+)|\bnranks (\d+)\b")
 # collectives whose output is the input times the group size
 _GATHERS = ("ALLGATHER", "_ALLGATHER_BASE", "ALLGATHER_COALESCED", "GATHER")
 _AGENT_FAILED = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+)")
 _LOADING = re.compile(_STRUCTURAL["loading"])
 # a log line that says a run resumes from (or loads) a checkpoint: a resume OOM's own evidence
-_RESUMING = re.compile(r"\b(?:[Rr]esum(?:e|ing)|[Ll]oad(?:ing)?) (?:training )?from (?:the )?(?:checkpoint|\S+\.(?:pt|pth|ckpt|bin)\b)")
+_RESUMING = re.compile(
+    r"\b(?:[Rr]esum(?:e|ing)|[Ll]oad(?:ing)?) (?:training )?from (?:the )?(?:checkpoint|\S+\.(?:pt|pth|ckpt|bin)\b)"
+)
 
 _BY_ID = {str(entry["id"]): entry for entry in CATALOGUE}
 _ORDER = {str(entry["id"]): i for i, entry in enumerate(CATALOGUE)}
@@ -248,7 +250,12 @@ NEEDLES: list[bytes] = [
         _coarse(n)
         for n in [n for entry in CATALOGUE for p in entry["patterns"] for n in _needles_for(p)]  # type: ignore[union-attr]
         + [n for entry in CATALOGUE for p in entry.get("frames", ()) for n in _needles_for(p)]  # type: ignore[union-attr]
-        + [n for entry in CATALOGUE for p in entry.get("weak_patterns", ()) for n in _needles_for(p)]  # type: ignore[union-attr]
+        + [
+            n
+            for entry in CATALOGUE
+            for p in entry.get("weak_patterns", ())
+            for n in _needles_for(p)
+        ]  # type: ignore[union-attr]
         + [n for p in FAILURE_SIGNALS for n in _needles_for(p)]
         + _STRUCTURAL_NEEDLES
     )
@@ -460,11 +467,14 @@ class LogScanner:
         if "nranks " in body or "orld_size" in body or "WORLD_SIZE" in body:
             self._world_size(body)
         if " NCCL INFO " in body:  # INFO lines: "-> N" return-code chains, connect retries
-            if not self._chain(body, rank, name, line_no, raw):
-                if not self._weak(body, rank, name, line_no, raw) and _RETRY.search(body):
-                    self._retries += 1  # a few retries are normal; a run of them is not
-                    if self._retries == RETRIES_FAILED:
-                        self._add(_BY_ID["nccl_system_error"], rank, name, line_no, raw, weak=True)
+            if (
+                not self._chain(body, rank, name, line_no, raw)
+                and not self._weak(body, rank, name, line_no, raw)
+                and _RETRY.search(body)
+            ):
+                self._retries += 1  # a few retries are normal; a run of them is not
+                if self._retries == RETRIES_FAILED:
+                    self._add(_BY_ID["nccl_system_error"], rank, name, line_no, raw, weak=True)
             return
         if self._failure is None and _hits(_SIGNALS, body):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
@@ -791,6 +801,8 @@ def _split_prefix(line: str) -> tuple[int | None, str]:
         line = line[w.end() :]
     m = _PREFIX.match(line)
     if not m:
+        if mpi_rank is None and "[rank" in line and (g := _GLUED.search(line)):
+            return int(g.group(1)), line[g.end() :]  # glued to a progress bar: "...s/it][rank5]:"
         return mpi_rank, line
     if m.group("nccl") is not None:  # [N] is the device; mpirun's tag names the rank
         return (mpi_rank if mpi_rank is not None else int(m.group("nccl"))), line
