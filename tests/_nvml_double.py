@@ -257,7 +257,7 @@ def compiler_available() -> bool:
 
 
 class Double:
-    """The loaded library of one profile, and the spec file it reads at every ``nvmlInit``."""
+    """The loaded library of one profile, and the spec file it reads at every ``nvmlInit`` and whenever the file was replaced."""
 
     def __init__(self, profile: str, lib: ctypes.CDLL, spec_path: Path) -> None:
         self.profile, self.lib, self.spec_path = profile, lib, spec_path

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "mltools.cli.cpu",
     "mltools.cli.gpu",
     "mltools.cli.ddp_doctor",
+    "mltools.cli.top",
     "mltools.cli.ckpt",
     "mltools.cli.files",
     "mltools.cli.apply",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any
@@ -21,18 +23,19 @@ SCHEMA_VERSION = 1
 
 _COMPUTE_MODES = {0: "default", 1: "exclusive_thread", 2: "prohibited", 3: "exclusive_process"}
 
-# (bit, name) of NVML's clocks-event (throttle) reasons; idle is not a throttle.
-_THROTTLE_BITS: tuple[tuple[int, str], ...] = (
-    (0x0000000000000002, "applications_clocks_setting"),
-    (0x0000000000000004, "sw_power_cap"),
-    (0x0000000000000008, "hw_slowdown"),
-    (0x0000000000000010, "sync_boost"),
-    (0x0000000000000020, "sw_thermal_slowdown"),
-    (0x0000000000000040, "hw_thermal_slowdown"),
-    (0x0000000000000080, "hw_power_brake_slowdown"),
-    (0x0000000000000100, "display_clock_setting"),
-    (0x0000000000000200, "board_limit"),
-    (0x0000000000000400, "reliability"),
+# (bit, JSON name, table short name) of NVML's clocks-event (throttle) reasons; idle is
+# not a throttle. The one table: the snapshot reads the bits, gpu/display.py shows the names.
+THROTTLE_REASONS: tuple[tuple[int, str, str], ...] = (
+    (0x0000000000000002, "applications_clocks_setting", "AppClocks"),
+    (0x0000000000000004, "sw_power_cap", "SwPowerCap"),
+    (0x0000000000000008, "hw_slowdown", "HwSlowdown"),
+    (0x0000000000000010, "sync_boost", "SyncBoost"),
+    (0x0000000000000020, "sw_thermal_slowdown", "SwThermal"),
+    (0x0000000000000040, "hw_thermal_slowdown", "HwThermal"),
+    (0x0000000000000080, "hw_power_brake_slowdown", "HwPowerBrake"),
+    (0x0000000000000100, "display_clock_setting", "DisplayClocks"),
+    (0x0000000000000200, "board_limit", "BoardLimit"),
+    (0x0000000000000400, "reliability", "Reliability"),
 )
 
 
@@ -118,21 +121,32 @@ class Snapshot:
     error: str | None = None
 
 
-def snapshot(*, cpu_interval: float = 0.1, processes: bool = True) -> Snapshot:
-    """Read every GPU and its processes now.
+def snapshot(
+    *,
+    cpu_interval: float = 0.1,
+    processes: bool = True,
+    nv: ModuleType | None = None,
+    gpu_indices: Sequence[int] | None = None,
+) -> Snapshot:
+    """Read every GPU (or those in ``gpu_indices``) and its processes now.
 
     ``cpu_interval``: one shared sampling window for the processes' CPU % (never
     one per GPU); 0 skips it (CPU % is then ``None`` for processes not seen by
-    an earlier call in this interpreter). Raises :class:`~mltools.gpu.nvml.NoDriverError`
+    an earlier call in this interpreter). ``nv``: an NVML session already open
+    (:func:`mltools.gpu.nvml.open_session`), kept open afterwards; without it the call
+    opens and closes its own. Raises :class:`~mltools.gpu.nvml.NoDriverError`
     when NVML is unusable. nvidia-smi equivalent: ``nvidia-smi -q``.
     """
-    with nvml.session() as nv:
+    with _opened(nv) as nv:
         driver = nvml.c_string(nv, "nvmlSystemGetDriverVersion", size=80)
         cuda = nvml.field(nv, nv.nvmlSystemGetCudaDriverVersion)
         count = nv.nvmlDeviceGetCount()
         gpus: list[GPU] = []
         raw_procs: dict[int, list[tuple[Any, str, int | None]]] = {}
-        for index in range(count):
+        wanted = (
+            range(count) if gpu_indices is None else sorted(set(gpu_indices) & set(range(count)))
+        )
+        for index in wanted:
             gpu, procs = _read_gpu(nv, index, processes)
             gpus.append(gpu)
             if procs is not None:
@@ -152,6 +166,17 @@ def snapshot(*, cpu_interval: float = 0.1, processes: bool = True) -> Snapshot:
         cuda_driver_version=_cuda_version(cuda),
         gpus=gpus,
     )
+
+
+@contextmanager
+def _opened(nv: ModuleType | None) -> Iterator[ModuleType]:
+    """The caller's open session (errors still typed), else a session of our own."""
+    if nv is None:
+        with nvml.session() as own:
+            yield own
+    else:
+        with nvml.calls(nv):
+            yield nv
 
 
 def ghost_memory(gpu: GPU) -> int | None:
@@ -282,7 +307,7 @@ def _throttle(nv: ModuleType, handle: Any) -> list[str] | None:
             break
     if bits is None:
         return None
-    return [name for bit, name in _THROTTLE_BITS if bits & bit]
+    return [name for bit, name, _ in THROTTLE_REASONS if bits & bit]
 
 
 def _mig_devices(nv: ModuleType, handle: Any) -> list[MIGDevice]:

@@ -1,6 +1,7 @@
 /* A test double of libnvidia-ml.so.1: the C symbols a driver generation exports and the
  * structs it writes, driven by a text spec file ($MLTOOLS_NVML_DOUBLE_SPEC, re-read at
- * every nvmlInit). The real pynvml (nvidia-ml-py) loads it with CDLL("libnvidia-ml.so.1")
+ * every nvmlInit, and by any call once the file was replaced: a test can change the GPUs
+ * between two samples of one open session). The real pynvml (nvidia-ml-py) loads it with CDLL("libnvidia-ml.so.1")
  * and looks its functions up by name, so a symbol a profile does not compile in is
  * NVML_ERROR_FUNCTION_NOT_FOUND exactly as on that driver.
  *
@@ -37,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef int nvmlReturn_t;
 #define OK 0
@@ -105,8 +107,12 @@ static int unhex(const char *hex, char *out, int cap) {
     return n;
 }
 
+static struct stat SPEC_STAMP; /* the spec file as last read (write_spec replaces it) */
+
 static void load_spec(void) {
     const char *path = getenv("MLTOOLS_NVML_DOUBLE_SPEC");
+    memset(&SPEC_STAMP, 0, sizeof SPEC_STAMP);
+    if (path) stat(path, &SPEC_STAMP);
     memset(G, 0, sizeof G); NG = NP = NE = NS = 0; CUDA = 0; ROOT = 1; INIT_ERROR = 0;
     DRIVER_LEN = 0; DRIVER[0] = 0;
     for (int i = 0; i < MAXG; i++) for (int j = 0; j < MAXG; j++) G[i].anc[j] = 50;
@@ -175,7 +181,18 @@ static void load_spec(void) {
     }
 }
 
+/* Re-read the spec when the file was replaced since it was read (another inode or mtime). */
+static void refresh_spec(void) {
+    const char *path = getenv("MLTOOLS_NVML_DOUBLE_SPEC");
+    struct stat now;
+    if (!path || stat(path, &now) != 0) return;
+    if (now.st_ino != SPEC_STAMP.st_ino || now.st_mtim.tv_sec != SPEC_STAMP.st_mtim.tv_sec ||
+        now.st_mtim.tv_nsec != SPEC_STAMP.st_mtim.tv_nsec || now.st_size != SPEC_STAMP.st_size)
+        load_spec();
+}
+
 static int injected(int gpu, int mig, const char *sym) {
+    refresh_spec();
     for (int k = 0; k < NE; k++)
         if (E[k].gpu == gpu && E[k].mig == mig && !strcmp(E[k].sym, sym)) return E[k].code;
     return 0;
@@ -183,6 +200,7 @@ static int injected(int gpu, int mig, const char *sym) {
 
 /* Common checks of a device call: initialised, a valid handle, lost, injected codes. */
 #define DEV(h)                                                                    \
+    refresh_spec();                                                               \
     if (INITS <= 0) return E_UNINIT;                                              \
     if (!(h)) return E_INVALID;                                                   \
     dev_t_ *d = (dev_t_ *)(h);                                                    \
@@ -258,6 +276,7 @@ nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *v) {
 nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *v) { return nvmlSystemGetCudaDriverVersion(v); }
 
 static nvmlReturn_t get_count(unsigned *n, const char *sym) {
+    refresh_spec();
     if (INITS <= 0) return E_UNINIT;
     int code = injected(-1, -1, sym);
     if (code) return code;
@@ -267,6 +286,7 @@ nvmlReturn_t nvmlDeviceGetCount(unsigned *n) { return get_count(n, "nvmlDeviceGe
 nvmlReturn_t nvmlDeviceGetCount_v2(unsigned *n) { return get_count(n, "nvmlDeviceGetCount_v2"); }
 
 static nvmlReturn_t by_index(unsigned i, void **h, const char *sym) {
+    refresh_spec();
     if (INITS <= 0) return E_UNINIT;
     if (i >= (unsigned)NG) return E_INVALID;
     int code = injected(i, -1, sym);
