@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from mltools.cli._output import JsonFlag, info, print_json, print_table, warn
+from mltools.cli._output import (
+    Column,
+    JsonFlag,
+    info,
+    print_json,
+    print_table,
+    terminal_width,
+    warn,
+    wrap_lines,
+)
 
 app = typer.Typer(
     help="Diagnose PyTorch DDP hangs and errors: preflight check (the default), env presets, "
@@ -58,7 +67,12 @@ def _run_check(as_json: bool) -> None:
         print_json({"status": report.status, "checks": report.results})
     else:
         print_table(
-            ["STATUS", "CHECK", "DETAIL", "FIX"],
+            [
+                Column("STATUS", kind="fixed"),
+                Column("CHECK", min_width=12),
+                Column("DETAIL", kind="prose", min_width=20),
+                Column("FIX", kind="prose", min_width=20),
+            ],
             [[r.status, r.name, r.message, r.fix] for r in report.results],
         )
     if report.failed:
@@ -96,7 +110,10 @@ def env(
         if json:
             print_json([{"name": n, "description": d} for n, d in lib.PRESETS.items()])
         else:
-            print_table(["PRESET", "WHAT IT DOES"], list(lib.PRESETS.items()))
+            print_table(
+                [Column("PRESET", kind="fixed"), Column("WHAT IT DOES", kind="prose")],
+                list(lib.PRESETS.items()),
+            )
         return
     if not presets:
         from mltools.errors import UsageError
@@ -253,7 +270,7 @@ def _render_findings(report: Any, out: Any) -> None:
         lines.append(f"  fix:   {f.fix}")
         lines.append(f"  see:   {f.reference}")
         lines.append("")
-    out.write("\n".join(lines))
+    out.write("\n".join(wrap_lines(lines, terminal_width(out))))
     out.flush()
 
 
