@@ -93,6 +93,25 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
     return run
 
 
+def usage_error(result: CliResult | subprocess.CompletedProcess, *words: str) -> str:
+    """Assert ``result`` is a usage error (exit 2) whose message says each of ``words``.
+
+    Click exits 2 for "No such option" too, so a test that checks the code alone stays
+    green when the option it means is renamed away: name the option and the reason.
+    Returns stderr.
+    """
+    code = getattr(result, "exit_code", None)
+    code = result.returncode if code is None else code
+    text = result.stderr
+    assert code == 2, f"exit {code}, not 2 (a usage error): {text}"
+    assert "Traceback" not in text, text
+    if not any("No such option" in w for w in words):
+        assert "No such option" not in text, text
+    missing = [w for w in words if w not in text]
+    assert not missing, f"the usage error does not say {missing}: {text}"
+    return text
+
+
 def mltools_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a subprocess that imports this checkout's ``mltools``."""
     env = dict(os.environ)

@@ -23,6 +23,7 @@ from mltools.ddp import flight_recorder as fr
 from mltools.ddp import hang, hang_hosts, pyspy
 from mltools.ddp.pyspy import Frame, ThreadStack
 from mltools.errors import InputError, UsageError
+from tests.conftest import usage_error
 
 USER = "/home/u/train.py"
 C10D = "/usr/lib/python3.11/site-packages/torch/distributed/distributed_c10d.py"
@@ -203,9 +204,12 @@ def test_slurm_hosts_from_scontrol(tmp_path, monkeypatch):
 
 
 def test_hang_cli_rejects_bad_host_option_combinations(cli):
-    assert cli("ddp-doctor", "hang", "--hosts", "a", "--slurm-job", "1").exit_code == 2
-    assert cli("ddp-doctor", "hang", "--hosts", "a", "--pid", "1").exit_code == 2
-    assert cli("ddp-doctor", "hang", "--hosts", "-oProxyCommand=x").exit_code == 2
+    both = cli("ddp-doctor", "hang", "--hosts", "a", "--slurm-job", "1")
+    usage_error(both, "give --hosts or --slurm-job, not both")
+    per_host = cli("ddp-doctor", "hang", "--hosts", "a", "--pid", "1")
+    usage_error(per_host, "--pid and --flight-recorder are per host; not with --hosts")
+    option = cli("ddp-doctor", "hang", "--hosts", "-oProxyCommand=x")
+    usage_error(option, "not a host name: '-oProxyCommand=x'")
 
 
 # ------------------------------------------------------------ accounting under a launcher

@@ -18,6 +18,7 @@ import pytest
 from mltools.ddp import flight_recorder as fr
 from mltools.ddp import hang, pyspy
 from mltools.ddp.pyspy import Frame
+from tests.conftest import usage_error
 
 TORCH = "/usr/lib/python3.11/site-packages/torch/distributed"
 C10D = f"{TORCH}/distributed_c10d.py"
@@ -362,8 +363,10 @@ def test_hang_pid_that_is_not_a_rank_says_so(cli):
 
 
 def test_hang_bad_options_are_usage_errors(cli):
-    assert cli("ddp-doctor", "hang", "--samples", "0").exit_code == 2
-    assert cli("ddp-doctor", "hang", "--pid", "-x").exit_code == 2
+    samples = cli("ddp-doctor", "hang", "--samples", "0")
+    usage_error(samples, "Invalid value for '--samples'", "0 is not in the range 1<=x<=1000")
+    pid = cli("ddp-doctor", "hang", "--pid", "-x")
+    usage_error(pid, "Invalid value for '--pid'", "'-x' is not a valid int")
 
 
 def test_hang_without_pyspy_is_missing_dependency(cli, monkeypatch):

@@ -14,7 +14,7 @@ import pytest
 
 from mltools.errors import ExitCode
 from mltools.files.kill import find_processes, parse_signal
-from tests.conftest import mltools_env
+from tests.conftest import mltools_env, usage_error
 
 SLEEPER = "import time, sys; time.sleep(600)"
 STUBBORN = (
@@ -138,7 +138,7 @@ def test_pid_one_never_matches():
 
 
 def test_bad_inputs(cli):
-    assert cli("kill", "x", "--signal", "NOPE").exit_code == ExitCode.USAGE
-    assert cli("kill", "(", "--regex").exit_code == ExitCode.USAGE
-    assert cli("kill", "").exit_code == ExitCode.USAGE
+    usage_error(cli("kill", "x", "--signal", "NOPE"), "unknown signal 'NOPE'")
+    usage_error(cli("kill", "(", "--regex"), "bad regex '(': missing )")
+    usage_error(cli("kill", ""), "empty pattern would match every process")
     assert parse_signal("9") == signal.SIGKILL and parse_signal("term") == signal.SIGTERM

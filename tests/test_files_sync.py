@@ -26,7 +26,7 @@ from mltools.files.sync import (
     parse_change,
     parse_progress,
 )
-from tests.conftest import mltools_env
+from tests.conftest import mltools_env, usage_error
 
 pytestmark = pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync not installed")
 
@@ -162,7 +162,8 @@ def test_errors_are_one_line(cli, src, tmp_path):
     assert bad.exit_code == ExitCode.ERROR
     assert bad.stderr.startswith("mltools: error: sync failed: ")
     assert len(bad.stderr.strip().splitlines()) == 1
-    assert cli("sync", f"{src}/", str(tmp_path / "d"), "--port", "22").exit_code == ExitCode.USAGE
+    port = cli("sync", f"{src}/", str(tmp_path / "d"), "--port", "22")
+    usage_error(port, "--port only applies to a remote host:path")
 
 
 # --- a real sshd on loopback --------------------------------------------------------------

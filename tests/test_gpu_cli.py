@@ -17,7 +17,7 @@ from mltools.errors import ExitCode
 from tests import _gpu_fixtures
 from tests._fake_nvml import GiB, MiB, gpu
 from tests._gpu_fixtures import FAKE_RUN
-from tests.conftest import mltools_env
+from tests.conftest import mltools_env, usage_error
 
 fake_nvml = _gpu_fixtures.fake_nvml
 spawn = _gpu_fixtures.spawn
@@ -209,4 +209,4 @@ def test_watch_table_frames():
 
 def test_watch_interval_must_be_positive(cli):
     result = cli("gpu", "--watch", "--interval", "0")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "Invalid value for '--interval'", "0.0 is not in the range 0.1<=x")

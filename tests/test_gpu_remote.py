@@ -20,6 +20,7 @@ from mltools.gpu.remote import parse_hosts, snapshot_from_dict, ssh_argv
 from tests._fake_nvml import GiB, gpu
 from tests._gpu_fixtures import FAKE_RUN, REPO
 from tests.ci_provides import require
+from tests.conftest import usage_error
 
 SSHD = "/usr/sbin/sshd"
 
@@ -184,7 +185,7 @@ def test_host_names_that_look_like_options_are_refused(cli):
         with pytest.raises(UsageError):
             parse_hosts(bad)
     result = cli("gpu", "--hosts", "-oProxyCommand=x")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "not a host name: '-oProxyCommand=x'")
     result = cli("gpu", "--hosts=-oProxyCommand=x")
     assert result.exit_code == ExitCode.USAGE
     assert "not a host name" in result.stderr

@@ -17,7 +17,7 @@ from tests import _gpu_fixtures
 from tests._fake_nvml import GiB, gpu
 from tests._gpu_fixtures import FAKE_RUN, fake_cli
 from tests._nvml_double import write_spec
-from tests.conftest import mltools_env
+from tests.conftest import mltools_env, usage_error
 
 fake_nvml = _gpu_fixtures.fake_nvml
 spawn = _gpu_fixtures.spawn
@@ -149,11 +149,11 @@ def test_pick_cli_errors(fake_nvml, cli):
     assert result.exit_code == ExitCode.USAGE
     assert result.stderr.startswith("mltools: error: not a size: 'lots'")
     result = cli("gpu", "pick", "--format", "yaml")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "unknown --format 'yaml'; use env, csv or json")
     result = cli("gpu", "pick", "-n", "0")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "Invalid value for '-n' / '--count'", "0 is not in the range 1<=x")
     result = cli("gpu", "pick", "--max-util", "-5")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "Invalid value for '--max-util'", "-5.0 is not in the range 0<=x<=100")
 
 
 def test_run_execs_with_env_and_passes_exit_code():
