@@ -19,6 +19,7 @@ from mltools import cpu as cpu_lib
 from mltools.cli.cpu import format_cpulist
 from mltools.errors import InputError, UsageError
 from mltools.units import parse_size
+from tests.ci_provides import require
 from tests.conftest import mltools_env, usage_error
 
 # --------------------------------------------------------------------------- fake sysfs
@@ -283,7 +284,8 @@ def test_json_agrees_with_lscpu_nproc_and_free(cli) -> None:
     nproc = subprocess.run(
         ["nproc"], capture_output=True, text=True, check=True, env=nproc_env
     ).stdout
-    assert int(data["limits"]["effective_cpus"]) == int(nproc)
+    # a CPU quota on this process's cgroup makes fewer CPUs usable than nproc counts
+    assert data["limits"]["effective_cpus"] == min(float(nproc), _own_cpu_quota() or float(nproc))
     assert len(data["per_cpu"]) == data["logical_cpus"]
     for row in data["per_cpu"]:
         total = sum(v for k, v in row.items() if k.endswith("_percent"))
@@ -317,11 +319,85 @@ def test_bad_options_are_usage_errors(cli, args: list[str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+def _workers_rule(cpus: float, gpus: int) -> int:
+    """The documented rule, written out here: each rank's CPUs minus its main thread."""
+    return 0 if cpus < 2 else max(1, int(cpus // gpus) - 1)
+
+
+@pytest.mark.parametrize(
+    ("cpus", "gpus", "workers"), [(16, 4, 3), (2, 1, 1), (1.5, 1, 0), (8, 16, 1)]
+)
+def test_num_workers_rule(cpus, gpus, workers) -> None:
+    assert cpu_lib.suggest_num_workers(cpus, gpus) == workers == _workers_rule(cpus, gpus)
+
+
 def test_gpus_option_drives_num_workers(cli) -> None:
-    data = json.loads(cli("cpu", "--json", "-i", "0.1", "--gpus", "1").stdout)
-    effective = data["limits"]["effective_cpus"]
-    assert data["limits"]["gpus"] == 1
-    assert data["limits"]["suggested_num_workers"] == cpu_lib.suggest_num_workers(effective, 1)
+    for gpus in (1, 2):
+        data = json.loads(cli("cpu", "--json", "-i", "0.1", "--gpus", str(gpus)).stdout)
+        effective = data["limits"]["effective_cpus"]
+        assert data["limits"]["gpus"] == gpus
+        assert data["limits"]["suggested_num_workers"] == _workers_rule(effective, gpus)
+
+
+def _own_cpu_quota() -> float | None:
+    """This process's CPU quota in CPUs, read here (cgroup v1 or v2), or None."""
+    quotas = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            base, files = Path("/sys/fs/cgroup"), ("cpu.max",)
+        elif "cpu" in controllers.split(","):
+            base = next(
+                (
+                    Path("/sys/fs/cgroup", n)
+                    for n in ("cpu,cpuacct", "cpu")
+                    if Path("/sys/fs/cgroup", n).is_dir()
+                ),
+                None,
+            )
+            files = ("cpu.cfs_quota_us", "cpu.cfs_period_us")
+        else:
+            continue
+        if base is None:
+            continue
+        parts = Path(path).parts[1:]
+        for depth in range(len(parts) + 1):
+            d = base.joinpath(*parts[:depth])
+            try:
+                values = [(d / f).read_text().split() for f in files]
+            except OSError:
+                continue
+            if len(files) == 1 and values[0][0] != "max":
+                quotas.append(int(values[0][0]) / int(values[0][1]))
+            elif len(files) == 2 and int(values[0][0]) > 0:
+                quotas.append(int(values[0][0]) / int(values[1][0]))
+    return min(quotas) if quotas else None
+
+
+@pytest.mark.slow
+def test_effective_cpus_under_a_cpu_quota_we_set(tmp_path) -> None:
+    """In a cgroup capped at 1.5 CPUs, 1.5 are usable, and a DataLoader gets no workers."""
+    require("cpu cgroup")
+    v1 = Path("/sys/fs/cgroup/cpu")
+    group = (v1 if v1.is_dir() else Path("/sys/fs/cgroup")) / f"mltools-test-{os.getpid()}"
+    group.mkdir()
+    try:
+        if v1.is_dir():
+            (group / "cpu.cfs_period_us").write_text("100000")
+            (group / "cpu.cfs_quota_us").write_text("150000")
+        else:
+            (group / "cpu.max").write_text("150000 100000")
+        proc = subprocess.run(
+            ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "sh",
+             sys.executable, "-m", "mltools", "cpu", "--json", "-i", "0.1", "--gpus", "1"],
+            capture_output=True, text=True, env=mltools_env(), timeout=120,
+        )  # fmt: skip
+    finally:
+        group.rmdir()
+    assert proc.returncode == 0, proc.stderr
+    limits = json.loads(proc.stdout)["limits"]
+    assert limits["effective_cpus"] == min(1.5, len(os.sched_getaffinity(0)))
+    assert limits["suggested_num_workers"] == (0 if limits["effective_cpus"] < 2 else 1)
 
 
 def test_watch_stops_cleanly_on_ctrl_c() -> None:
