@@ -103,7 +103,7 @@ PROVIDED: tuple[Need, ...] = (
     Need("unshare", r"unshare|namespace", _all(_root, _which("unshare"))),
     Need("chattr", r"chattr", _all(_root, _which("chattr", "lsattr"))),
     Need("freezer cgroup", r"freezer", _all(_root, _freezer)),
-    Need("cpu cgroup", r"cpu cgroup|cgroup", _all(_root, _cpu_cgroup)),
+    Need("cpu cgroup", r"cpu cgroup|cpu controller", _all(_root, _cpu_cgroup)),
     Need("mknod", r"mknod|/sys", _root),
     Need("setpriv", r"setpriv", _which("setpriv")),
     Need("fish", r"\bfish\b", _which("fish")),
