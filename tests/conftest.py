@@ -6,9 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 from hypothesis import settings
@@ -91,6 +93,32 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return run
+
+
+def read_line(stream: IO[Any], timeout: float = 60.0) -> Any:
+    """One line from a child's pipe, or fail the test after ``timeout`` seconds.
+
+    A bare ``readline()`` on a child that never writes blocks until CI's own limit; this
+    one has a deadline. The reader is a daemon thread: the test's cleanup kills the child,
+    which ends the read.
+    """
+    box: list[Any] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            box.append(stream.readline())
+        except BaseException as exc:  # handed to the test below
+            box.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=read, daemon=True, name="read_line").start()
+    if not done.wait(timeout):
+        pytest.fail(f"no line from the child within {timeout:g} s", pytrace=False)
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
 
 
 def usage_error(result: CliResult | subprocess.CompletedProcess, *words: str) -> str:

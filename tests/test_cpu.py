@@ -20,7 +20,7 @@ from mltools.cli.cpu import format_cpulist
 from mltools.errors import InputError, UsageError
 from mltools.units import parse_size
 from tests.ci_provides import require
-from tests.conftest import mltools_env, usage_error
+from tests.conftest import mltools_env, read_line, usage_error
 
 # --------------------------------------------------------------------------- fake sysfs
 
@@ -413,7 +413,7 @@ def test_watch_stops_cleanly_on_ctrl_c() -> None:
         seen = ""
         deadline = time.monotonic() + 60
         while "%idle" not in seen and time.monotonic() < deadline:
-            seen += proc.stdout.readline()
+            seen += read_line(proc.stdout)
         assert "%idle" in seen
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
@@ -433,7 +433,7 @@ def test_watch_json_lines(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        lines = [read_line(proc.stdout), read_line(proc.stdout)]
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
     finally:
@@ -625,16 +625,17 @@ def test_live_usage_agrees_with_mpstat() -> None:
         ours = subprocess.Popen(
             [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
         )
-        assert ours.stdout is not None and ours.stdout.readline().strip() == "go"
+        assert ours.stdout is not None and read_line(ours.stdout).strip() == "go"
         mp = subprocess.run(
             ["mpstat", "-o", "JSON", "-P", "ALL", "1", "1"],
             capture_output=True,
             text=True,
             env=env,
             check=True,
+            timeout=60,
         )
-        rows = json.loads(ours.stdout.read())
-        assert ours.wait(timeout=60) == 0
+        rows = json.loads(ours.communicate(timeout=60)[0])
+        assert ours.returncode == 0
         stats = json.loads(mp.stdout)["sysstat"]["hosts"][0]["statistics"][0]["cpu-load"]
         theirs = {int(r["cpu"]): r for r in stats if r["cpu"] != "all"}
         assert {r["cpu"] for r in rows} == set(theirs)

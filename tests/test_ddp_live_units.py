@@ -18,7 +18,7 @@ import pytest
 from mltools.ddp import flight_recorder as fr
 from mltools.ddp import hang, pyspy
 from mltools.ddp.pyspy import Frame
-from tests.conftest import usage_error
+from tests.conftest import read_line, usage_error
 
 TORCH = "/usr/lib/python3.11/site-packages/torch/distributed"
 C10D = f"{TORCH}/distributed_c10d.py"
@@ -427,7 +427,7 @@ def test_discovery_keeps_the_rank_process_not_its_children_or_wrapper(tmp_path):
         start_new_session=True,
     )  # fmt: skip
     try:
-        child_pid = int(wrapper.stdout.readline())
+        child_pid = int(read_line(wrapper.stdout))
         rank_pid = psutil.Process(child_pid).ppid()
         found = hang.discover_ranks([wrapper.pid, rank_pid, child_pid])
         assert [(r.pid, r.rank, r.local_rank, r.world_size) for r in found] == [(rank_pid, 3, 1, 4)]

@@ -35,6 +35,7 @@ def fails(row):
     return 1
 
 def slow(row):
+    open("started", "a").close()  # the test interrupts once a worker is in the function
     time.sleep(0.05)
     return 1
 """
@@ -233,7 +234,9 @@ def test_ctrl_c_stops_the_workers(work, backend):
         ]
         time.sleep(0.2)
     assert workers, "no loky workers started"
-    time.sleep(1)
+    while not (tmp / "started").exists():  # a worker is running the function
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.INTERRUPTED, err
