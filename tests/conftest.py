@@ -15,7 +15,7 @@ from typing import IO, Any
 import pytest
 from hypothesis import settings
 
-from tests.ci_provides import ci_failure, in_ci
+from tests.ci_provides import ci_failure, in_ci, require
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,6 +49,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(seconds))
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """@pytest.mark.needs("py-spy", ...): skip without them here, fail in CI (ci_provides)."""
+    for mark in item.iter_markers("needs"):
+        require(*mark.args)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """In CI, a skip is a failure unless tests/ci_provides.py expects it (see there)."""
@@ -68,6 +74,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 # default at exec, so the children start with Python's usual KeyboardInterrupt.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_nvml_double_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The NVML double's libraries and spec files under this session's temp dir (children
+    inherit it): two test runs at once never share, or half-write, each other's."""
+    if not os.environ.get("MLTOOLS_NVML_DOUBLE_DIR"):
+        os.environ["MLTOOLS_NVML_DOUBLE_DIR"] = str(tmp_path_factory.mktemp("nvml-double"))
 
 
 @dataclass

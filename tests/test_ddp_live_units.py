@@ -249,6 +249,7 @@ def test_flight_recorder_reads_a_real_gloo_dump(tmp_path):
 # ------------------------------------------------------------ py-spy and errors
 
 
+@pytest.mark.needs("py-spy")
 def test_pyspy_reads_a_real_process():
     proc = subprocess.Popen(
         [sys.executable, "-c", "import time\ndef waiting():\n    time.sleep(60)\nwaiting()\n"]
@@ -277,6 +278,7 @@ def _as_nobody() -> list[str]:
     return ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]
 
 
+@pytest.mark.needs("py-spy")
 def test_attach_as_another_user_fails_with_the_fix(tmp_path, unprivileged_site):
     """A real unprivileged user: the pre-check and py-spy's own refusal both give the fix."""
     prefix = _as_nobody()
