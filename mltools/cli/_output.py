@@ -29,6 +29,8 @@ from typing import Annotated, Any
 
 import typer
 
+from mltools.units import human_bytes  # noqa: F401  (re-exported: the CLI's one import)
+
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON on stdout (stable keys).")
 ]
@@ -133,10 +135,13 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def print_csv(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> None:
-    """Write ``rows`` as CSV with the header ``fields`` to stdout."""
+def print_csv(
+    rows: Iterable[dict[str, Any]], fields: Sequence[str], *, header: bool = True
+) -> None:
+    """Write ``rows`` as CSV with the header ``fields`` (``header=False``: rows only) to stdout."""
     writer = csv.DictWriter(sys.stdout, fieldnames=list(fields), extrasaction="ignore")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     for row in rows:
         writer.writerow({k: _csv_cell(v) for k, v in to_jsonable(row).items()})
     sys.stdout.flush()
@@ -229,32 +234,58 @@ def rich_sections(sections: Iterable[Section]) -> Any:
     return Group(*tables)
 
 
-def watch(render: Callable[[], list[Section]], interval: float) -> None:
-    """Redraw ``render()`` every ``interval`` seconds until Ctrl-C, which ends it cleanly.
+def watch_loop(frame: Callable[[bool], None], interval: float, *, at_start: bool = True) -> None:
+    """The one refresh loop: ``frame(first)`` on every tick of ``ticks(interval)`` until Ctrl-C.
 
-    On a TTY the screen is redrawn in place (rich Live); when piped, each frame is
-    printed after the previous one. ``render`` may block (e.g. to sample usage).
+    The ticks are drift-free (a slow frame skips a tick, never bunches them).
+    ``at_start=False`` skips the tick at time 0, for frames that report what happened
+    since the previous tick. Ctrl-C ends the loop with exit 0, like top; SIGTERM/SIGHUP
+    propagate (128+N).
     """
-    import time
+    from mltools.sampler import ticks
 
     try:
-        if rich_stdout():
-            from rich.live import Live
-
-            with Live(console=stdout_console(), auto_refresh=False, screen=False) as live:
-                while True:
-                    live.update(rich_sections(render()), refresh=True)
-                    time.sleep(interval)
-        else:
-            while True:
-                print_sections(render())
-                sys.stdout.write("\n")
-                sys.stdout.flush()
-                time.sleep(interval)
+        first = True
+        for k, _ in enumerate(ticks(interval)):
+            if k == 0 and not at_start:
+                continue
+            frame(first)
+            first = False
     except KeyboardInterrupt as exc:  # Ctrl-C ends a watch with 0, like top
         if getattr(exc, "signum", None):  # SIGTERM/SIGHUP: 128+N (mltools.errors.Interrupted)
             raise
         return
+
+
+def print_json_line(data: Any) -> None:
+    """Write ``data`` as one line of JSON (JSON Lines: the ``--watch --json`` format)."""
+    sys.stdout.write(json.dumps(to_jsonable(data), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def watch(render: Callable[[], list[Section]], interval: float, *, at_start: bool = True) -> None:
+    """Redraw ``render()`` on every tick of ``watch_loop`` until Ctrl-C.
+
+    On a TTY the screen is redrawn in place (rich Live); when piped, each frame is
+    printed after the previous one.
+    """
+    if rich_stdout():
+        from rich.live import Live
+
+        with Live(console=stdout_console(), auto_refresh=False, screen=False) as live:
+            watch_loop(
+                lambda first: live.update(rich_sections(render()), refresh=True),
+                interval,
+                at_start=at_start,
+            )
+        return
+
+    def frame(first: bool) -> None:
+        print_sections(render())
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
+    watch_loop(frame, interval, at_start=at_start)
 
 
 def print_kv(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
@@ -373,15 +404,3 @@ def confirm(question: str) -> bool:
     if not sys.stdin.isatty():
         return False
     return typer.confirm(safe_text(question), default=False, err=True)
-
-
-def human_bytes(n: float | None) -> str:
-    """1536 -> '1.5 KiB' (binary units, like ``ls -h`` and ``free -h``)."""
-    if n is None:
-        return "n/a"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(value) < 1024 or unit == "PiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")

@@ -40,6 +40,16 @@ def _shape(shape: list[int]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+def _size_line(totals: dict) -> str:
+    """The data's size with each shared storage once, and the listed sum where it differs."""
+    size = human_bytes(totals["data_bytes"])
+    if totals["data_bytes"] == totals["bytes"]:
+        return size
+    shared = totals["shared_storages"]
+    views = f"{shared} storage{'s' if shared != 1 else ''} shared" if shared else "views"
+    return f"{size} (the tensors listed add up to {human_bytes(totals['bytes'])}: {views})"
+
+
 @app.command()
 def inspect(
     path: PathArg,
@@ -104,7 +114,7 @@ def inspect(
         ("format", report.format),
         ("tensors", totals["tensors"]),
         ("parameters", f"{totals['parameters']:,}"),
-        ("size", human_bytes(totals["bytes"])),
+        ("size", _size_line(totals)),
         ("by dtype", by_dtype or "-"),
     ]
     if report.state_dict_key:
@@ -343,12 +353,14 @@ def scan(path: PathArg, json: JsonFlag = False) -> None:
     weights_only allowlist (plus add_safe_globals) and torch's weights_only unpickler
     accepts every opcode: then torch.load(weights_only=True) will load it. Otherwise:
     unsupported, needs-allowlist (with what to allow, if you trust the file), unknown
-    (names nothing importable: refuse), corrupt (exit 1), dangerous (exit 1, naming the
-    global that can run code).
+    (names nothing importable: refuse), each exit 5 because torch.load(weights_only=True)
+    will fail; corrupt (exit 1), dangerous (exit 1, naming the global that can run code).
     """
     from mltools.ckpt.errors import CheckpointError
+    from mltools.ckpt.load import weights_only_refusal
     from mltools.ckpt.scan import CORRUPT, scan_checkpoint
     from mltools.ckpt.unpickler import unsafe_error
+    from mltools.errors import CheckFailedError
 
     report = scan_checkpoint(path)
     if json:
@@ -372,22 +384,16 @@ def scan(path: PathArg, json: JsonFlag = False) -> None:
             hint(note)
         for problem in report.problems[:5]:
             warn(problem)
-        if report.unknown and not report.dangerous:
-            hint(
-                f"{', '.join(report.unknown[:5])}: names nothing importable here; "
-                "do not allowlist it, do not load this file"
-            )
-        elif report.to_allow and not report.dangerous:
-            names = ", ".join(report.to_allow)
-            hint(
-                f"if you trust this file: torch.serialization.add_safe_globals([{names}]) "
-                "before torch.load(weights_only=True)"
-            )
     if report.dangerous:
         raise unsafe_error(report.dangerous[0])
     if report.verdict == CORRUPT:
         first = report.problems[0] if report.problems else "unreadable"
         raise CheckpointError(f"corrupt checkpoint: {first}")
+    refusal = weights_only_refusal(report, path)
+    if refusal is not None:
+        # a gate (`mltools ckpt scan f && train --resume f`) must stop here: torch.load and
+        # load_checkpoint with weights_only=True refuse this file
+        raise CheckFailedError(refusal.message, hint=refusal.hint)
 
 
 def register(root: typer.Typer) -> None:

@@ -11,9 +11,11 @@ from mltools.cli._output import (
     Section,
     human_bytes,
     print_json,
+    print_json_line,
     print_sections,
     warn,
     watch,
+    watch_loop,
 )
 
 if TYPE_CHECKING:
@@ -203,14 +205,7 @@ def cpu(
     cpu_lib.check_interval(interval)  # 0 would measure nothing: a usage error (exit 2)
     given = gpus is not None
     if watch_:
-        # Sampling usage over --interval paces the refresh: no extra pause.
-        if json_:
-            _watch_json(cpu_lib, interval, gpus, 0.0)
-        else:
-            watch(
-                lambda: sections(cpu_lib.report(interval, gpus=gpus), gpus_given=given),
-                interval=0.0,
-            )
+        _watch(cpu_lib, interval, gpus, json_)
         return
 
     report = cpu_lib.report(interval, gpus=gpus)
@@ -222,20 +217,23 @@ def cpu(
         warn(message)
 
 
-def _watch_json(cpu_lib: Any, interval: float, gpus: int | None, pause: float) -> None:
-    """--watch --json: one JSON document per line (JSON Lines) until Ctrl-C."""
-    import json
-    import sys
-    import time
+def _watch(cpu_lib: Any, interval: float, gpus: int | None, json_: bool) -> None:
+    """Every --interval until Ctrl-C: the report, with the usage the sampler measured since
+    the previous tick (the first frame after one full interval)."""
+    from mltools.sampler import Sampler
 
-    from mltools.cli._output import to_jsonable
+    with Sampler(gpus=False) as sampler:
 
-    try:
-        while True:
-            sys.stdout.write(json.dumps(to_jsonable(cpu_lib.report(interval, gpus=gpus))) + "\n")
-            sys.stdout.flush()
-            time.sleep(pause)
-    except KeyboardInterrupt as exc:  # Ctrl-C ends a watch with 0, like top
-        if getattr(exc, "signum", None):  # SIGTERM/SIGHUP: 128+N (mltools.errors.Interrupted)
-            raise
-        return
+        def current() -> CpuReport:
+            host = sampler.sample().host
+            assert host is not None
+            return cpu_lib.report(
+                round(host.interval_seconds, 3) or interval, gpus=gpus, usage=host.per_cpu
+            )
+
+        if json_:
+            watch_loop(lambda first: print_json_line(current()), interval, at_start=False)
+        else:
+            watch(
+                lambda: sections(current(), gpus_given=gpus is not None), interval, at_start=False
+            )

@@ -78,7 +78,7 @@ def pyspy_path() -> str:
     if exe is None:
         raise MissingDependencyError(
             "py-spy is needed to read the stacks of running ranks and was not found on PATH",
-            hint=f"{install_hint('pyspy')}  (or: pip install py-spy)",
+            hint=install_hint("pyspy"),
         )
     return exe
 
