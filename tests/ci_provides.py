@@ -111,6 +111,8 @@ PROVIDED: tuple[Need, ...] = (
     Need("mpstat", r"mpstat|sysstat", _which("mpstat")),
     Need("lscpu", r"lscpu", _which("lscpu")),
     Need("gcc", r"C compiler|\bgcc\b", _which("gcc")),
+    Need("tmux", r"tmux", _which("tmux")),
+    Need("chromium", r"chromium|chrome", _which("chromium")),
     # A tool a new test needs goes here AND its package into scripts/test-packages.txt.
     # One rule for both: installed by `pip install -e ".[all,test]"` (torch brings torchrun,
     # the pyspy extra py-spy), so a test that needs one calls require() and fails in CI.
