@@ -444,7 +444,7 @@ def usage_between(
     return rows
 
 
-def _psutil_times() -> dict[int, tuple[int, ...]]:
+def psutil_times() -> dict[int, tuple[int, ...]]:
     """The same counters from psutil (in microseconds), where /proc/stat is unreadable."""
     import psutil
 
@@ -474,9 +474,9 @@ def cpu_usage(interval: float = 1.0, *, procfs: str | os.PathLike[str] = "/proc"
     try:
         before = read_proc_stat(procfs)
     except (OSError, ValueError):  # not Linux, or no /proc here: psutil's counters instead
-        before = _psutil_times()
+        before = psutil_times()
         time.sleep(interval)
-        return usage_between(before, _psutil_times())
+        return usage_between(before, psutil_times())
     time.sleep(interval)
     return usage_between(before, read_proc_stat(procfs))
 
@@ -640,11 +640,17 @@ def report(
     procfs: str | os.PathLike[str] = "/proc",
     shm_path: str | os.PathLike[str] = "/dev/shm",
     gpus: int | None = None,
+    usage: list[CpuUsage] | None = None,
 ) -> CpuReport:
-    """Topology, per-CPU usage over ``interval`` seconds, memory, shm and limits in one report."""
+    """Topology, per-CPU usage over ``interval`` seconds, memory, shm and limits in one report.
+
+    ``usage``: per-CPU usage already measured over ``interval`` (a
+    :class:`mltools.sampler.HostSample`'s ``per_cpu``, for ``--watch``); then nothing blocks.
+    """
     check_interval(interval)
     topo = topology(sysfs, procfs)
-    usage = cpu_usage(interval, procfs=procfs)
+    if usage is None:
+        usage = cpu_usage(interval, procfs=procfs)
     shm_info = shm(shm_path)
     limits = container_limits(sysfs, procfs, gpus=gpus)
     mem = memory()

@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     CHECK_FAILED = 5  # a check or diagnosis found a problem (ddp-doctor check FAIL)
     PARTIAL = 6  # some items failed while the rest went on (clean, kill, multi-host)
     MISSING_DEPENDENCY = 7  # an optional extra (torch, pandas, ...) is not installed
+    COMMAND_NOT_FOUND = 127  # a command to run does not exist (as a shell reports it)
     INTERRUPTED = 130  # Ctrl-C (SIGTERM 143, SIGHUP 129: 128 + the signal's number)
 
 
@@ -90,6 +91,12 @@ class PartialFailureError(MltoolsError):
 
 class OutputExistsError(MltoolsError):
     """An output exists and overwriting it was not allowed (no --yes): exit 1 in every command."""
+
+
+class CommandNotFoundError(MltoolsError):
+    """A command to run (``record -- CMD``) does not exist or cannot be executed: 127, as a shell."""
+
+    exit_code = ExitCode.COMMAND_NOT_FOUND
 
 
 class Interrupted(KeyboardInterrupt):

@@ -87,3 +87,15 @@ def parse_age(text: str) -> float:
     if not total <= _MAX_AGE_SECONDS:  # also catches inf and nan from 400-digit numbers
         raise UsageError(f"age too large: {text!r}", hint="at most 1000 years")
     return total
+
+
+def human_bytes(n: float | None) -> str:
+    """1536 -> '1.5 KiB' (binary units, like ``ls -h`` and ``free -h``); ``None`` -> 'n/a'."""
+    if n is None:
+        return "n/a"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(value) < 1024 or unit == "PiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

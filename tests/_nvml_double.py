@@ -85,6 +85,8 @@ _FIELDS: dict[str, list[str]] = {
     "temperature": ["nvmlDeviceGetTemperature"],
     "power": ["nvmlDeviceGetPowerUsage"],
     "power_limit": ["nvmlDeviceGetEnforcedPowerLimit"],
+    "energy": ["nvmlDeviceGetTotalEnergyConsumption"],
+    "pcie": ["nvmlDeviceGetPcieThroughput"],
     "fan": ["nvmlDeviceGetFanSpeed"],
     "clocks": ["nvmlDeviceGetClockInfo"],
     "pstate": ["nvmlDeviceGetPerformanceState"],
@@ -114,6 +116,7 @@ _NUMERIC = {
     "clock_sm": "clock_sm", "clock_mem": "clock_mem", "pstate": "pstate",
     "throttle": "throttle", "ecc_uncorrected": "ecc", "persistence": "persistence",
     "compute_mode": "compute_mode", "display_active": "display", "numa": "numa",
+    "energy_mj": "energy", "pcie_tx_kib": "pcie_tx", "pcie_rx_kib": "pcie_rx",
 }  # fmt: skip
 
 
@@ -257,7 +260,7 @@ def compiler_available() -> bool:
 
 
 class Double:
-    """The loaded library of one profile, and the spec file it reads at every ``nvmlInit``."""
+    """The loaded library of one profile, and the spec file it reads at every ``nvmlInit`` and whenever the file was replaced."""
 
     def __init__(self, profile: str, lib: ctypes.CDLL, spec_path: Path) -> None:
         self.profile, self.lib, self.spec_path = profile, lib, spec_path

@@ -13,13 +13,52 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.ci_provides import ci_failure, in_ci
+
 REPO = Path(__file__).resolve().parents[1]
 
-# CI runs the property tests on a fixed set of examples, so a run is reproducible
-# and a red CI is a real regression; locally they explore new examples each run.
-settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# The property tests run on a fixed set of examples everywhere (not only where $CI is set),
+# so a red run is reproducible and the same on every machine. To explore new examples on
+# purpose: pytest --hypothesis-profile=explore.
+settings.register_profile("derandomized", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile("derandomized")
+
+# Per-test time limits (pytest-timeout; the default is `timeout` in pyproject.toml). The
+# tests that run real multi-process jobs are `live` and get LIVE_TIMEOUT_S, or the seconds
+# given here for their file (pandas' own suite: above its subprocess's own 1500 s limit). A
+# single test can say @pytest.mark.live or @pytest.mark.timeout(...) itself.
+LIVE_TIMEOUT_S = 900
+LIVE_FILES: dict[str, int] = {
+    "test_ddp_live_hang.py": LIVE_TIMEOUT_S,
+    "test_ddp_live_smoke.py": LIVE_TIMEOUT_S,
+    "test_ddp_real.py": LIVE_TIMEOUT_S,
+    "test_ddp_hang_scenarios.py": LIVE_TIMEOUT_S,
+    "test_frame_pandas_suite.py": 1600,
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in LIVE_FILES:
+            item.add_marker(pytest.mark.live)
+        if item.get_closest_marker("live") and not item.get_closest_marker("timeout"):
+            seconds = LIVE_FILES.get(item.path.name, LIVE_TIMEOUT_S)
+            item.add_marker(pytest.mark.timeout(seconds))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """In CI, a skip is a failure unless tests/ci_provides.py expects it (see there)."""
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail") and in_ci():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        message = ci_failure(reason.removeprefix("Skipped: "))
+        if message is not None:
+            report.outcome = "failed"
+            report.longrepr = message
+    return report
+
 
 # A runner that starts pytest as a background job of a non-interactive shell (`cmd &`, nohup)
 # hands it SIGINT ignored, and every child inherits that: the Ctrl-C tests' subprocesses would

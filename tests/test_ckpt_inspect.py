@@ -100,10 +100,31 @@ def test_device_saved_from_is_reported(ckpts):
     assert [(t.name, t.device) for t in report.tensors] == [("w", "cuda:1")]
 
 
-def test_shared_storage_counted_once(ckpts):
+def test_shared_storage_counted_once(ckpts, cli):
     report = inspect_checkpoint(ckpts.tied)
-    assert report.totals["bytes"] == 320
+    assert report.totals["bytes"] == 320  # the tensors as listed
     assert report.totals["storage_bytes"] == 160
+    # the size and the per-dtype bytes count a tied weight once (they counted it twice)
+    assert report.totals["data_bytes"] == 160
+    assert report.totals["bytes_by_dtype"] == {"float32": 160}
+    assert report.totals["shared_storages"] == 1
+    out = cli("ckpt", "inspect", str(ckpts.tied)).stdout
+    assert "size:       160 B (the tensors listed add up to 320 B: 1 storage shared)" in out
+    assert "by dtype:   float32 160 B" in out
+
+
+def test_size_of_views_of_one_storage(tmp_path, cli):
+    import torch
+
+    t = torch.arange(12.0)
+    torch.save({"base": t, "tail": t[6:]}, tmp_path / "v.pt")
+    report = inspect_checkpoint(tmp_path / "v.pt")
+    assert report.totals["bytes"] == 48 + 24
+    assert report.totals["data_bytes"] == 48
+    torch.save({"a": torch.zeros(3), "b": torch.ones(2)}, tmp_path / "plain.pt")
+    plain = inspect_checkpoint(tmp_path / "plain.pt").totals
+    assert plain["data_bytes"] == plain["bytes"] == 20 and plain["shared_storages"] == 0
+    assert "size:       20 B\n" in cli("ckpt", "inspect", str(tmp_path / "plain.pt")).stdout
 
 
 def test_filter_and_depth(ckpts):

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mltools.ckpt import scan_checkpoint
+from mltools.errors import ExitCode
 
 pytest_plugins = ("tests._ckpt_factory",)
 
@@ -27,9 +28,23 @@ def test_training_checkpoint_needs_namespace_allowed(ckpts, cli):
     assert report.weights_only_loadable is False
     assert report.to_allow == ["argparse.Namespace"]
     result = cli("ckpt", "scan", str(ckpts.train))
-    assert result.exit_code == 0
+    # exit 5, not 0: a gate (`ckpt scan f && train --resume f`) used to pass a file that
+    # torch.load(weights_only=True) then refused
+    assert result.exit_code == ExitCode.CHECK_FAILED
     assert "argparse.Namespace" in result.stdout
-    assert "add_safe_globals([argparse.Namespace])" in result.stderr
+    assert "weights_only=True  will fail" in result.stdout or "will fail" in result.stdout
+    first, hint = result.stderr.strip().splitlines()[-2:]
+    assert first.startswith("mltools: error: weights_only=True refuses argparse.Namespace in ")
+    assert "add_safe_globals([argparse.Namespace])" in first
+    assert (
+        hint
+        == "hint: on the command line, --unsafe stands for weights_only=False (trusted files only)"
+    )
+    as_json = cli("ckpt", "scan", str(ckpts.train), "--json")
+    assert as_json.exit_code == ExitCode.CHECK_FAILED
+    assert json.loads(as_json.stdout)["verdict"] == "needs-allowlist"
+    safe = cli("ckpt", "scan", str(ckpts.plain))
+    assert (safe.exit_code, safe.stderr) == (0, "")
 
 
 def test_scan_verdict_matches_torch(ckpts):
@@ -74,7 +89,7 @@ def test_dcp_metadata_is_scanned(ckpts):
 
 def test_scan_json_shape(ckpts, cli):
     result = cli("ckpt", "scan", "--json", str(ckpts.train))
-    assert result.exit_code == 0
+    assert result.exit_code == ExitCode.CHECK_FAILED  # needs-allowlist: weights_only fails
     data = json.loads(result.stdout)
     assert set(data) >= {"format", "globals", "weights_only_loadable", "to_allow", "verdict"}
     assert {

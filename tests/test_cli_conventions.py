@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import typer
 
 from mltools.cli import _errors
 from mltools.cli.app import app
 from mltools.errors import ExitCode, InputError, MltoolsError
+from tests.conftest import REPO
 
 
 def _walk(command, ctx, path=()):
@@ -60,7 +63,7 @@ def test_root_help_lists_the_built_commands_short_help():
     ctx = typer.Context(root, info_name="mltools")
     names = root.list_commands(ctx)
     assert names[:3] == ["cpu", "gpu", "ddp-doctor"]
-    assert len(names) == len(set(names)) == 11
+    assert len(names) == len(set(names)) == 13  # + top (#21), record (#22)
     for name, (_, text) in _registrations().items():
         built = root.get_command(ctx, name)
         assert make_default_short_help(text, 60) == built.get_short_help_str(60), name
@@ -216,22 +219,32 @@ def _ci_lines() -> list[str]:
 
 
 def test_readme_commands_are_what_ci_runs():
-    """CI runs the README's set-up line, its system packages and its test lines verbatim."""
+    """Two commands: the README's set-up line, then its one test line; CI runs both verbatim."""
     ci = _ci_lines()
     setup = [b for b in _readme_blocks("Install and run") if "python3 -m venv" in b]
     assert len(setup) == 1 and setup[0] in ci
     tests_section = _readme_blocks("Run the tests")
-    apt = [b for b in tests_section if b.startswith("apt-get install")]
-    assert len(apt) == 1 and apt[0] in ci  # the listed packages are exactly CI's
-    for package in ("procps", "util-linux", "iproute2", "fish", "python3-venv"):
-        assert package in apt[0].split()
-    commands = [b for b in tests_section if "pytest" in b]
-    assert commands and commands[0].endswith("python -m pytest -q")  # the whole suite first
-    ci_commands = [ln for ln in ci if "pytest" in ln]
-    assert ci_commands == commands  # same commands, same order, nothing else runs tests
-    # CI runs the set-up (which makes and activates .venv) before anything uses pip.
-    first_pip = next(i for i, ln in enumerate(ci) if " pip " in f" {ln}")
-    assert ci.index(setup[0]) == first_pip
+    assert tests_section == ["scripts/test.sh"]  # exactly one command after the set-up line
+    # CI runs the set-up (which makes and activates .venv), then that command, and nothing
+    # else that installs or tests: stages and packages live in the script and its list.
+    start = ci.index(setup[0])
+    assert ci.count(tests_section[0]) == 1 and ci.index(tests_section[0]) > start
+    others = [ln for ln in ci if ln not in (setup[0], tests_section[0])]
+    assert [ln for ln in others if re.search(r"\b(pip|pytest|apt-get install|ruff)\b", ln)] == []
+    packages = _test_packages()
+    for package in ("procps", "util-linux", "iproute2", "fish", "python3-venv", "sysstat", "gcc"):
+        assert package in packages
+    script = (REPO / "scripts" / "test.sh").read_text()
+    assert "scripts/test-packages.txt" in script
+    stages = [ln for ln in script.splitlines() if re.search(r"\bpython -m pytest\b", ln)]
+    assert stages[0] == "python -m pytest -q"  # the whole suite first, then the other stages
+    assert len(stages) == 3
+
+
+def _test_packages() -> list[str]:
+    """scripts/test-packages.txt: the Debian packages the tests use, comments dropped."""
+    text = (REPO / "scripts" / "test-packages.txt").read_text()
+    return [w for ln in text.splitlines() for w in ln.split("#", 1)[0].split()]
 
 
 def test_ci_lines_with_and_lists_fail_the_run():
@@ -331,14 +344,15 @@ def test_every_public_name_resolves():
 
 
 def test_library_never_imports_the_cli_layer():
-    """The library is what scripts import; only mltools/cli/ (and __main__) import mltools.cli."""
+    """The library is what scripts import; only mltools/cli/ (and __main__) import mltools.cli,
+    and the terminal UI above it (mltools/tui/, which renders with cli's safe-text helpers)."""
     import ast
 
     from tests.conftest import REPO
 
     offenders = []
     for path in (REPO / "mltools").rglob("*.py"):
-        if path.relative_to(REPO / "mltools").parts[0] in ("cli", "__main__.py"):
+        if path.relative_to(REPO / "mltools").parts[0] in ("cli", "tui", "__main__.py"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             names = []

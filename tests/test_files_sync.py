@@ -84,6 +84,8 @@ def test_exit_code_translation():
     assert isinstance(err, PartialSyncError) and err.exit_code == ExitCode.PARTIAL
     refused = _error_for(5, "Permission denied, please try again.", True, "me@h")
     assert "password was refused" in refused.message
+    unknown = _error_for(6, "rsync error: unexplained error (code 255) at rsync.c(874)", True, "h")
+    assert "key is not known" in unknown.message and "daemon" not in unknown.message
     ssh = _error_for(255, "root@h: Permission denied (publickey,password).", False, "root@h")
     assert "password" in ssh.hint
 
@@ -128,7 +130,8 @@ def test_unreachable_host_times_out_instead_of_hanging(cli, src):
     # 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never routed, so the connect can only time out
     result = cli("sync", f"{src}/", "me@192.0.2.1:/tmp/x/", "--connect-timeout", "1")
     assert result.exit_code == ExitCode.ERROR
-    assert "ssh failed" in result.stderr or "rsync" in result.stderr
+    # ssh's own words (timed out, or refused where the sandbox's network answers at once)
+    assert "sync failed: ssh: connect to host 192.0.2.1 port 22: Connection" in result.stderr
 
 
 def test_destination_inside_source_is_refused(cli, src):
@@ -343,3 +346,47 @@ def test_password_never_in_any_cmdline(sshd, src, tmp_path, how):
     assert proc.returncode == ExitCode.ERROR, err
     assert "password was refused" in err
     assert secret not in out + err
+
+
+# --- ssh's own words reach the user (mltools._child_failure), against the real sshd -------
+
+
+def _sync_err(cli, src, tmp_path, *args, env=None):
+    result = cli("sync", f"{src}/", f"root@127.0.0.1:{tmp_path / 'dst'}/", *args, env=env or {})
+    assert result.exit_code == ExitCode.ERROR, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("mltools: error: sync failed: ")
+    return lines
+
+
+def test_unknown_host_key_with_a_key_says_sshs_words(cli, sshd, src, tmp_path):
+    args = ["-i", str(sshd.key), "--port", str(sshd.port), "-o", "StrictHostKeyChecking=yes"]
+    args += ["-o", f"UserKnownHostsFile={tmp_path / 'empty_known_hosts'}"]
+    lines = _sync_err(cli, src, tmp_path, *args, env={"SSHPASS": ""})
+    assert "ssh: Host key verification failed." in lines[0]
+    assert "not in known_hosts" in lines[0]
+    assert "ssh root@127.0.0.1" in lines[1]
+
+
+def test_unknown_host_key_with_a_password_is_not_an_rsync_daemon_log(cli, sshd, src, tmp_path):
+    """sshpass exits 6 at ssh's host-key question; that used to read as rsync's code 6."""
+    args = ["--port", str(sshd.port), "-o", f"UserKnownHostsFile={tmp_path / 'kh'}"]
+    args += ["-o", "PubkeyAuthentication=no"]
+    lines = _sync_err(cli, src, tmp_path, *args, env={"SSHPASS": "not-the-password"})
+    assert "daemon" not in lines[0]
+    assert "host's key is not known yet" in lines[0]
+
+
+def test_banner_timeout_says_sshs_words(cli, src, tmp_path):
+    """A port that accepts TCP but never speaks ssh (an overloaded or wrong server)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        args = ["--port", str(listener.getsockname()[1]), "--connect-timeout", "1"]
+        args += ["-o", f"UserKnownHostsFile={tmp_path / 'kh'}", "-o", "BatchMode=yes"]
+        lines = _sync_err(cli, src, tmp_path, *args)
+    finally:
+        listener.close()
+    assert "Connection timed out during banner exchange" in lines[0]
+    assert "no ssh server answered" in lines[0]

@@ -189,6 +189,10 @@ def test_run_without_free_gpus_and_bad_command():
     assert result.returncode == ExitCode.UNAVAILABLE
     assert "timed out after" in result.stderr
     assert "waiting for 1 free GPU(s)" in result.stderr
+    # a timeout no longer than the poll interval still waits (it gave up after 0 s)
+    result = fake_cli(spec, "gpu", "run", "--wait", "--timeout", "1", "--poll", "5", "--", "true")
+    assert result.returncode == ExitCode.UNAVAILABLE
+    assert "mltools: error: timed out after 1 s waiting for 1 free GPU(s)" in result.stderr
     result = fake_cli({"gpus": [gpu(0)]}, "gpu", "run", "--", "no-such-command-xyz")
     assert result.returncode == ExitCode.ERROR
     assert result.stderr.startswith("mltools: error: command not found: no-such-command-xyz")
@@ -215,3 +219,45 @@ def test_run_waits_until_a_gpu_frees_up(tmp_path):
             proc.wait()
     assert proc.returncode == 0, err
     assert out == "0\n"
+
+
+class _Clock:
+    """A fake monotonic clock that sleeping advances (no real waiting in the test)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize(("timeout", "poll"), [(5.0, 5.0), (0.6, 5.0), (12.0, 5.0)])
+def test_wait_uses_the_whole_timeout_whatever_the_poll(fake_nvml, monkeypatch, timeout, poll):
+    """`gpu run --wait --timeout 5` used to give up after 0 s with the default 5 s poll."""
+    from mltools.gpu import select as select_mod
+
+    fake_nvml({"gpus": [gpu(0, util_gpu=99)]})
+    clock = _Clock()
+    monkeypatch.setattr(select_mod.time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(select_mod.time, "sleep", clock.sleep)
+    seen: list[float] = []
+    with pytest.raises(UnavailableError, match=r"timed out after \d+ s waiting for 1 free GPU"):
+        select_mod.wait_for_gpus(
+            1, timeout=timeout, poll=poll, on_wait=lambda waited, why: seen.append(waited)
+        )
+    assert sum(clock.sleeps) == pytest.approx(timeout)  # waited the whole timeout ...
+    assert max(clock.sleeps) <= poll  # ... in steps no longer than the poll
+    assert len(seen) == len(clock.sleeps) >= 1  # a status line before every pause
+
+
+def test_wait_returns_as_soon_as_a_gpu_qualifies(fake_nvml, monkeypatch):
+    from mltools.gpu import select as select_mod
+
+    fake_nvml({"gpus": [gpu(0, util_gpu=0)]})
+    monkeypatch.setattr(select_mod.time, "sleep", lambda s: pytest.fail("slept"))
+    assert select_mod.wait_for_gpus(1, timeout=0).indices == [0]

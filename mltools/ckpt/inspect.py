@@ -218,12 +218,21 @@ def inspect_checkpoint(
 
     state_dict, sd_key = state_dict_of(ckpt.root)
     prefix, kind = detect_prefix(list(state_dict))
+    # bytes per dtype and in all with each shared storage once (tied weights, views): what the
+    # data takes on disk and in memory; "bytes" sums the tensors as listed
     by_dtype: Counter[str] = Counter()
     storages: dict[tuple[str, str], int] = {}
+    users: Counter[tuple[str, str]] = Counter()
     for t in selected:
-        by_dtype[t.dtype] += t.nbytes
-        if t.storage is not None:
-            storages[(t.storage.file, t.storage.key)] = t.storage.nbytes
+        if t.storage is None:
+            by_dtype[t.dtype] += t.nbytes
+            continue
+        key = (t.storage.file, t.storage.key)
+        users[key] += 1
+        if key not in storages:
+            storages[key] = t.storage.nbytes
+            by_dtype[t.dtype] += t.storage.nbytes
+    unshared = sum(t.nbytes for t in selected if t.storage is None)
     sd_ids = {id(t) for t in state_dict.values()}
     params, buffers = _parameters_and_buffers(selected, originals, sd_ids)
     totals = {
@@ -233,6 +242,8 @@ def inspect_checkpoint(
         "buffers": buffers,
         "bytes": sum(t.nbytes for t in selected),
         "storage_bytes": sum(storages.values()),
+        "data_bytes": sum(storages.values()) + unshared,
+        "shared_storages": sum(1 for n in users.values() if n > 1),
         "bytes_by_dtype": dict(sorted(by_dtype.items(), key=lambda kv: -kv[1])),
     }
     groups: list[GroupInfo] = []

@@ -53,7 +53,7 @@ def auto_map_location() -> str:
 def _check_pickle(path: Path, weights_only: bool) -> None:
     """Refuse what scan calls dangerous, corrupt or unknown always; with ``weights_only`` (the
     default) refuse anything short of "safe" (torch's allowlist, torch's opcodes)."""
-    from mltools.ckpt.scan import CORRUPT, SAFE, UNSUPPORTED, scan_checkpoint
+    from mltools.ckpt.scan import CORRUPT, scan_checkpoint
     from mltools.ckpt.unpickler import UNKNOWN, unsafe_error
 
     report = scan_checkpoint(path)
@@ -64,29 +64,47 @@ def _check_pickle(path: Path, weights_only: bool) -> None:
             f"cannot load {path}: {report.problems[0] if report.problems else 'corrupt'}",
             hint="the file was cut short or damaged; re-copy or re-save it",
         )
+    if report.verdict == UNKNOWN or weights_only:
+        refusal = weights_only_refusal(report, path)
+        if refusal is not None:
+            raise refusal
+
+
+def weights_only_refusal(report: Any, path: str | os.PathLike[str]) -> UnsafePickleError | None:
+    """Why ``torch.load(path, weights_only=True)`` fails on a scanned file, or None if it loads.
+
+    ``report`` is :func:`~mltools.ckpt.scan.scan_checkpoint`'s. The message itself says
+    how to load the file (scripts print ``str(exc)``, not the hint); the hint adds the
+    command-line way.
+    """
+    from mltools.ckpt.scan import SAFE, UNSUPPORTED
+    from mltools.ckpt.unpickler import UNKNOWN
+
+    if report.verdict == SAFE or report.weights_only_loadable:
+        return None
     if report.verdict == UNKNOWN:
         name = report.unknown[0]
-        raise UnsafePickleError(
-            f"refusing to load {path}: it imports {name}, which names nothing importable",
+        return UnsafePickleError(
+            f"refusing to load {path}: it imports {name}, which names nothing importable "
+            "(a crafted or foreign file: do not allowlist it)",
             global_name=name,
-            hint="a crafted or foreign file; `mltools ckpt scan` lists what it imports",
+            hint="`mltools ckpt scan` lists everything it imports",
         )
-    if not weights_only or report.verdict == SAFE:
-        return
-    if report.verdict == UNSUPPORTED:
-        raise UnsafePickleError(
-            f"weights_only=True cannot read {path}: {report.problems[0]}",
+    if report.verdict == UNSUPPORTED or not report.to_allow:
+        problem = report.problems[0] if report.problems else report.verdict
+        return UnsafePickleError(
+            f"weights_only=True cannot read {path}: {problem}; re-save it with "
+            "torch.save(..., pickle_protocol=2), or load it with weights_only=False if you "
+            "trust the file",
             global_name="",
-            hint="re-save it with torch.save(..., pickle_protocol=2), or weights_only=False "
-            "(`--unsafe`) if you trust the file",
+            hint="on the command line, --unsafe stands for weights_only=False",
         )
-    name = report.to_allow[0]
-    others = f" (and {len(report.to_allow) - 1} more)" if len(report.to_allow) > 1 else ""
-    raise UnsafePickleError(
-        f"weights_only=True refuses {name}{others} in {path}",
-        global_name=name,
-        hint=f"if you trust the file: torch.serialization.add_safe_globals([{name}]) "
-        "or weights_only=False (`--unsafe` on the command line)",
+    names = ", ".join(report.to_allow)
+    return UnsafePickleError(
+        f"weights_only=True refuses {names} in {path}; if you trust the file, call "
+        f"torch.serialization.add_safe_globals([{names}]) first, or pass weights_only=False",
+        global_name=report.to_allow[0],
+        hint="on the command line, --unsafe stands for weights_only=False (trusted files only)",
     )
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from mltools.cli._output import (
+    Column,
     JsonFlag,
     confirm,
     hint,
@@ -19,6 +20,12 @@ from mltools.cli._output import (
     progress,
     warn,
 )
+
+
+def _num(header: str) -> Column:
+    """A right-aligned number column that never shrinks."""
+    return Column(header, justify="right", kind="fixed")
+
 
 app = typer.Typer(
     help="Inspect, diff, convert and scan checkpoints without loading them.",
@@ -38,6 +45,16 @@ PathArg = Annotated[
 
 def _shape(shape: list[int]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _size_line(totals: dict) -> str:
+    """The data's size with each shared storage once, and the listed sum where it differs."""
+    size = human_bytes(totals["data_bytes"])
+    if totals["data_bytes"] == totals["bytes"]:
+        return size
+    shared = totals["shared_storages"]
+    views = f"{shared} storage{'s' if shared != 1 else ''} shared" if shared else "views"
+    return f"{size} (the tensors listed add up to {human_bytes(totals['bytes'])}: {views})"
 
 
 @app.command()
@@ -85,18 +102,22 @@ def inspect(
         return
     if depth is not None:
         print_table(
-            ["group", "tensors", "numel", "size"],
+            [Column("group", min_width=16), _num("tensors"), _num("numel"), _num("size")],
             [(g.name, g.tensors, f"{g.numel:,}", human_bytes(g.bytes)) for g in report.groups],
-            justify=["left", "right", "right", "right"],
         )
     else:
         print_table(
-            ["name", "shape", "dtype", "size", "device"],
+            [
+                Column("name", min_width=16),
+                Column("shape", kind="fixed"),
+                Column("dtype", kind="fixed"),
+                _num("size"),
+                Column("device", kind="fixed", priority=1),
+            ],
             [
                 (t.name, _shape(t.shape), t.dtype, human_bytes(t.bytes), t.device)
                 for t in report.tensors
             ],
-            justify=["left", "left", "left", "right", "left"],
         )
     totals = report.totals
     by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in totals["bytes_by_dtype"].items())
@@ -104,7 +125,7 @@ def inspect(
         ("format", report.format),
         ("tensors", totals["tensors"]),
         ("parameters", f"{totals['parameters']:,}"),
-        ("size", human_bytes(totals["bytes"])),
+        ("size", _size_line(totals)),
         ("by dtype", by_dtype or "-"),
     ]
     if report.state_dict_key:
@@ -189,7 +210,15 @@ def diff(
             if not v.equal
         ]
         if rows:
-            print_table(["name", "difference", "A", "B"], rows)
+            print_table(
+                [
+                    Column("name", min_width=16),
+                    Column("difference", kind="fixed"),
+                    Column("A", kind="prose"),
+                    Column("B", kind="prose"),
+                ],
+                rows,
+            )
             typer.echo("")
         print_kv(
             [
@@ -343,12 +372,14 @@ def scan(path: PathArg, json: JsonFlag = False) -> None:
     weights_only allowlist (plus add_safe_globals) and torch's weights_only unpickler
     accepts every opcode: then torch.load(weights_only=True) will load it. Otherwise:
     unsupported, needs-allowlist (with what to allow, if you trust the file), unknown
-    (names nothing importable: refuse), corrupt (exit 1), dangerous (exit 1, naming the
-    global that can run code).
+    (names nothing importable: refuse), each exit 5 because torch.load(weights_only=True)
+    will fail; corrupt (exit 1), dangerous (exit 1, naming the global that can run code).
     """
     from mltools.ckpt.errors import CheckpointError
+    from mltools.ckpt.load import weights_only_refusal
     from mltools.ckpt.scan import CORRUPT, scan_checkpoint
     from mltools.ckpt.unpickler import unsafe_error
+    from mltools.errors import CheckFailedError
 
     report = scan_checkpoint(path)
     if json:
@@ -356,7 +387,11 @@ def scan(path: PathArg, json: JsonFlag = False) -> None:
     else:
         if report.globals:
             print_table(
-                ["global", "category", "file"],
+                [
+                    Column("global", min_width=20),
+                    Column("category", kind="fixed"),
+                    Column("file", kind="path", priority=1),
+                ],
                 [(g.name, g.category, g.file) for g in report.globals],
             )
             typer.echo("")
@@ -372,22 +407,16 @@ def scan(path: PathArg, json: JsonFlag = False) -> None:
             hint(note)
         for problem in report.problems[:5]:
             warn(problem)
-        if report.unknown and not report.dangerous:
-            hint(
-                f"{', '.join(report.unknown[:5])}: names nothing importable here; "
-                "do not allowlist it, do not load this file"
-            )
-        elif report.to_allow and not report.dangerous:
-            names = ", ".join(report.to_allow)
-            hint(
-                f"if you trust this file: torch.serialization.add_safe_globals([{names}]) "
-                "before torch.load(weights_only=True)"
-            )
     if report.dangerous:
         raise unsafe_error(report.dangerous[0])
     if report.verdict == CORRUPT:
         first = report.problems[0] if report.problems else "unreadable"
         raise CheckpointError(f"corrupt checkpoint: {first}")
+    refusal = weights_only_refusal(report, path)
+    if refusal is not None:
+        # a gate (`mltools ckpt scan f && train --resume f`) must stop here: torch.load and
+        # load_checkpoint with weights_only=True refuse this file
+        raise CheckFailedError(refusal.message, hint=refusal.hint)
 
 
 def register(root: typer.Typer) -> None:

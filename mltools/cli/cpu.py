@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mltools.cli._output import (
+    Column,
     JsonFlag,
     Section,
     human_bytes,
     print_json,
+    print_json_line,
     print_sections,
     warn,
     watch,
+    watch_loop,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +47,10 @@ def _mhz(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} MHz"
 
 
+# a report block: the value wraps between words on a narrow terminal
+_FIELD_VALUE = [Column("Field", kind="fixed"), Column("Value", kind="prose")]
+
+
 def topology_section(r: CpuReport) -> Section:
     caches = ", ".join(
         f"{c.name} {human_bytes(c.total_bytes)} ({c.instances}x{human_bytes(c.size_bytes)})"
@@ -70,23 +77,21 @@ def topology_section(r: CpuReport) -> Section:
         ),
         ("Load average", " ".join(f"{x:.2f}" for x in r.load_average) + " (1, 5, 15 min)"),
     ]
-    return Section("CPU", ["Field", "Value"], rows)
+    return Section("CPU", _FIELD_VALUE, rows)
 
 
 def usage_section(r: CpuReport) -> Section:
+    # mpstat's columns; on a narrow terminal the rarely non-zero ones give way first
     columns = [
-        "CPU",
-        "%usr",
-        "%nice",
-        "%sys",
-        "%iowait",
-        "%irq",
-        "%soft",
-        "%steal",
-        "%guest",
-        "%gnice",
-        "%idle",
-    ]
+        Column("CPU", kind="fixed"),
+        *(
+            Column(name, justify="right", kind="fixed", priority=priority)
+            for name, priority in [
+                ("%usr", 0), ("%nice", 3), ("%sys", 0), ("%iowait", 0), ("%irq", 2),
+                ("%soft", 2), ("%steal", 1), ("%guest", 4), ("%gnice", 5), ("%idle", 0),
+            ]
+        ),
+    ]  # fmt: skip
     fields = [
         "user_percent",
         "nice_percent",
@@ -108,7 +113,6 @@ def usage_section(r: CpuReport) -> Section:
         f"Usage over {r.interval_seconds:g} s (like mpstat -P ALL)",
         columns,
         rows,
-        ["left", *["right"] * len(fields)],
     )
 
 
@@ -151,7 +155,7 @@ def memory_section(r: CpuReport, *, gpus_given: bool = False) -> Section:
             + ")",
         ),
     ]
-    return Section("Memory and limits", ["Field", "Value"], rows)
+    return Section("Memory and limits", _FIELD_VALUE, rows)
 
 
 def sections(report: CpuReport, *, gpus_given: bool = False) -> list[Section]:
@@ -203,14 +207,7 @@ def cpu(
     cpu_lib.check_interval(interval)  # 0 would measure nothing: a usage error (exit 2)
     given = gpus is not None
     if watch_:
-        # Sampling usage over --interval paces the refresh: no extra pause.
-        if json_:
-            _watch_json(cpu_lib, interval, gpus, 0.0)
-        else:
-            watch(
-                lambda: sections(cpu_lib.report(interval, gpus=gpus), gpus_given=given),
-                interval=0.0,
-            )
+        _watch(cpu_lib, interval, gpus, json_)
         return
 
     report = cpu_lib.report(interval, gpus=gpus)
@@ -222,20 +219,23 @@ def cpu(
         warn(message)
 
 
-def _watch_json(cpu_lib: Any, interval: float, gpus: int | None, pause: float) -> None:
-    """--watch --json: one JSON document per line (JSON Lines) until Ctrl-C."""
-    import json
-    import sys
-    import time
+def _watch(cpu_lib: Any, interval: float, gpus: int | None, json_: bool) -> None:
+    """Every --interval until Ctrl-C: the report, with the usage the sampler measured since
+    the previous tick (the first frame after one full interval)."""
+    from mltools.sampler import Sampler
 
-    from mltools.cli._output import to_jsonable
+    with Sampler(gpus=False) as sampler:
 
-    try:
-        while True:
-            sys.stdout.write(json.dumps(to_jsonable(cpu_lib.report(interval, gpus=gpus))) + "\n")
-            sys.stdout.flush()
-            time.sleep(pause)
-    except KeyboardInterrupt as exc:  # Ctrl-C ends a watch with 0, like top
-        if getattr(exc, "signum", None):  # SIGTERM/SIGHUP: 128+N (mltools.errors.Interrupted)
-            raise
-        return
+        def current() -> CpuReport:
+            host = sampler.sample().host
+            assert host is not None
+            return cpu_lib.report(
+                round(host.interval_seconds, 3) or interval, gpus=gpus, usage=host.per_cpu
+            )
+
+        if json_:
+            watch_loop(lambda first: print_json_line(current()), interval, at_start=False)
+        else:
+            watch(
+                lambda: sections(current(), gpus_given=gpus is not None), interval, at_start=False
+            )

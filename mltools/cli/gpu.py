@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
-import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from mltools.cli._output import (
+    Column,
     CsvFlag,
     JsonFlag,
     confirm,
@@ -20,11 +19,15 @@ from mltools.cli._output import (
     info,
     print_csv,
     print_json,
+    print_json_line,
     print_table,
     rich_stderr,
     rich_stdout,
+    terminal_width,
     to_jsonable,
     warn,
+    watch_loop,
+    wrap_lines,
 )
 
 if TYPE_CHECKING:
@@ -36,17 +39,6 @@ app = typer.Typer(
     "(like nvidia-smi, gpustat, nvitop). Exit code 3 when there is no NVIDIA driver.",
     invoke_without_command=True,
 )
-
-# nvidia-smi's abbreviations
-_COMPUTE_MODE_LABELS = {
-    "default": "Default",
-    "exclusive_process": "E.Process",
-    "exclusive_thread": "E.Thread",
-    "prohibited": "Prohibited",
-}
-
-# A ghost-memory row appears in the table from this size on (JSON always has the exact number).
-GHOST_MIN_BYTES = 1024**2
 
 CSV_FIELDS = [
     "schema_version",
@@ -119,8 +111,43 @@ ExclusiveOpt = Annotated[
 CountOpt = Annotated[int, typer.Option("-n", "--count", min=1, help="How many GPUs.")]
 
 
-def _na(value: Any, fmt: str = "{}") -> str:
-    return "n/a" if value is None else fmt.format(value)
+# How the tables give way on a narrow terminal (mltools.cli._tables), by header: GPU,
+# name, utilization and memory always stay (as in gpustat's one line per GPU); clocks,
+# persistence and compute mode go first, as nvidia-smi's narrow view leaves them out.
+_FIT = {
+    "HOST": Column("HOST", min_width=8),
+    "NAME": Column("NAME", min_width=9),
+    "BUS": Column("BUS", kind="fixed", priority=5),
+    "TEMP": Column("TEMP", "right", "fixed", priority=3),
+    "FAN": Column("FAN", "right", "fixed", priority=6),
+    "POWER": Column("POWER", "right", "fixed", priority=4),
+    "UTIL SM/MEM": Column("UTIL SM/MEM", "right", "fixed", short="UTIL"),
+    "MEMORY": Column("MEMORY", "right", "fixed"),
+    "CLOCKS SM/MEM": Column("CLOCKS SM/MEM", "right", "fixed", priority=8, short="CLOCKS"),
+    "PERF": Column("PERF", kind="fixed", priority=7),
+    "THROTTLE": Column("THROTTLE", min_width=8, priority=4),
+    "ECC": Column("ECC", "right", "fixed", priority=5),
+    "PERSIST": Column("PERSIST", kind="fixed", priority=9),
+    "COMPUTE": Column("COMPUTE", kind="fixed", priority=9),
+    "MIG": Column("MIG", kind="fixed", priority=6),
+    "PID": Column("PID", "right", "fixed"),
+    "USER": Column("USER", min_width=6, priority=3),
+    "GPU-MEM": Column("GPU-MEM", "right", "fixed"),
+    "SM": Column("SM", "right", "fixed", priority=4),
+    "CPU": Column("CPU", "right", "fixed", priority=5),
+    "HOST-RSS": Column("HOST-RSS", "right", "fixed", priority=6),
+    "TIME": Column("TIME", "right", "fixed", priority=2),
+    "OWNER": Column("OWNER", min_width=6, priority=7),
+    "COMMAND": Column("COMMAND", min_width=16),
+    "NOTE": Column("NOTE", kind="prose", min_width=12),
+}
+
+
+def _fitted(columns: list[tuple[str, str]]) -> list[Column]:
+    """The declared ``Column`` of each (header, justify); a number-like fixed one otherwise."""
+    return [
+        _FIT.get(h) or Column(h, "right" if j == "right" else "left", "fixed") for h, j in columns
+    ]
 
 
 @app.callback()
@@ -203,11 +230,19 @@ def _local_snapshot(json_: bool, csv: bool, cpu_interval: float) -> Any:
     try:
         return snapshot(cpu_interval=cpu_interval)
     except MltoolsError as exc:
-        if json_:
-            print_json(_empty_doc(exc.message))
-        elif csv:
-            print_csv([], CSV_FIELDS)
-        raise
+        _no_snapshot(exc, json_, csv)
+
+
+def _no_snapshot(exc: BaseException | None, json_: bool, csv: bool) -> NoReturn:
+    """Print the valid empty document of a failed snapshot, then raise why it failed."""
+    from mltools.errors import MltoolsError
+
+    message = exc.message if isinstance(exc, MltoolsError) else "NVML is not available"
+    if json_:
+        print_json(_empty_doc(message))
+    elif csv:
+        print_csv([], CSV_FIELDS)
+    raise exc if exc is not None else MltoolsError(message)
 
 
 def _empty_doc(error: str) -> dict[str, Any]:
@@ -231,8 +266,10 @@ def _render(snap: Any, json_: bool, csv: bool) -> None:
     elif csv:
         print_csv(_csv_rows([snap]), CSV_FIELDS)
     else:
+        from mltools.gpu.display import na
+
         title = (
-            f"{snap.host}  driver {_na(snap.driver_version)}  CUDA {_na(snap.cuda_driver_version)}"
+            f"{snap.host}  driver {na(snap.driver_version)}  CUDA {na(snap.cuda_driver_version)}"
             f"  {snap.timestamp}"
         )
         _print_gpu_table([(None, snap)], title=title)
@@ -256,98 +293,6 @@ def _csv_rows(snaps: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-# (header, justify) of the GPU table; a PROBLEM column follows when some row has one
-_GPU_COLUMNS = [
-    ("GPU", "right"),
-    ("NAME", "left"),
-    ("BUS", "left"),
-    ("TEMP", "right"),
-    ("FAN", "right"),
-    ("POWER", "right"),
-    ("UTIL SM/MEM", "right"),
-    ("MEMORY", "right"),
-    ("CLOCKS SM/MEM", "right"),
-    ("PERF", "left"),
-    ("THROTTLE", "left"),
-    ("ECC", "right"),
-    ("PERSIST", "left"),
-    ("COMPUTE", "left"),
-    ("MIG", "left"),
-]
-# short table names for NVML's clocks-event (throttle) reasons; JSON has the long ones
-_THROTTLE_SHORT = {
-    "applications_clocks_setting": "AppClocks",
-    "sw_power_cap": "SwPowerCap",
-    "hw_slowdown": "HwSlowdown",
-    "sync_boost": "SyncBoost",
-    "sw_thermal_slowdown": "SwThermal",
-    "hw_thermal_slowdown": "HwThermal",
-    "hw_power_brake_slowdown": "HwPowerBrake",
-    "display_clock_setting": "DisplayClocks",
-    "board_limit": "BoardLimit",
-    "reliability": "Reliability",
-}
-
-
-def _pair(used: int | None, total: int | None) -> str:
-    """'3.0 / 80.0 GiB' (the unit once when both share it)."""
-    if total is None:
-        return "n/a"
-    a, b = human_bytes(used), human_bytes(total)
-    if a.split()[-1] == b.split()[-1]:
-        return f"{a.split()[0]}/{b}"
-    return f"{a}/{b}"
-
-
-def _short_bus(bus: str | None) -> str:
-    """'00000000:3B:00.0' -> '3B:00.0' (lspci's form when the PCI domain is 0)."""
-    if bus is None:
-        return "n/a"
-    domain, _, rest = bus.partition(":")
-    return rest if rest and set(domain) == {"0"} else bus
-
-
-def _short_name(name: str | None) -> str:
-    """'NVIDIA A100-SXM4-80GB' -> 'A100-SXM4-80GB' (the table is wide enough already)."""
-    if name is None:
-        return "n/a"
-    return name.removeprefix("NVIDIA ") or name
-
-
-def _on_off(value: bool | None) -> str:
-    return "n/a" if value is None else ("on" if value else "off")
-
-
-def _gpu_cells(g: Any) -> tuple[list[str], str]:
-    """The GPU's table cells and its problem text ("" when none)."""
-    if g.error:
-        return [str(g.index), "ERROR", _short_bus(g.pci_bus_id)] + [""] * (
-            len(_GPU_COLUMNS) - 3
-        ), g.error
-    throttle = "n/a"
-    if g.throttle_reasons is not None:
-        throttle = ",".join(_THROTTLE_SHORT.get(r, r) for r in g.throttle_reasons) or "-"
-    mode = _COMPUTE_MODE_LABELS.get(g.compute_mode, g.compute_mode) if g.compute_mode else "n/a"
-    cells = [
-        str(g.index),
-        _short_name(g.name),
-        _short_bus(g.pci_bus_id),
-        _na(g.temperature_gpu_celsius, "{}C"),
-        _na(g.fan_speed_percent, "{}%"),
-        f"{_na(g.power_draw_watts, '{:.0f}')}/{_na(g.power_limit_watts, '{:.0f}')} W",
-        f"{_na(g.utilization_gpu_percent, '{}%')}/{_na(g.utilization_memory_percent, '{}%')}",
-        _pair(g.memory_used_bytes, g.memory_total_bytes),
-        f"{_na(g.clock_sm_mhz)}/{_na(g.clock_memory_mhz)} MHz",
-        _na(g.performance_state),
-        throttle,
-        _na(g.ecc_errors_uncorrected_volatile),
-        _on_off(g.persistence_mode),
-        mode,
-        _on_off(g.mig_mode),
-    ]
-    return cells, ""
-
-
 def _print_gpu_table(
     snaps: list[tuple[str | None, Any]],
     *,
@@ -359,9 +304,11 @@ def _print_gpu_table(
     With hosts there is a HOST column, and a host that did not answer is an
     error row of its own.
     """
+    from mltools.gpu import display
+
     multi = any(host is not None for host, _ in snaps)
     host_errors = host_errors or {}
-    blank = [""] * len(_GPU_COLUMNS)
+    blank = [""] * len(display.GPU_COLUMNS)
     rows: list[list[str]] = []
     problems: list[str] = []
     for host, snap in snaps:
@@ -370,130 +317,56 @@ def _print_gpu_table(
             rows.append([*prefix, "-", "ERROR", *blank[2:]])
             problems.append(f"{host}: {host_errors[host]}")
         for g in snap.gpus if snap is not None else []:
-            cells, problem = _gpu_cells(g)
+            cells, problem = display.gpu_cells(g)
             rows.append([*prefix, *cells])
             if problem:
                 problems.append(f"{host + ' ' if multi else ''}GPU {g.index}: {problem}")
-            for m in g.mig_devices:
-                cells = list(blank)
-                cells[0] = f"{g.index}:{m.index}"
-                gi, ci = _na(m.gpu_instance_id), _na(m.compute_instance_id)
-                cells[1] = f"  {_short_name(m.name)} GI {gi}/CI {ci}"
-                cells[7] = _pair(m.memory_used_bytes, m.memory_total_bytes)
-                rows.append([*prefix, *cells])
-    columns = [c for c, _ in _GPU_COLUMNS]
-    justify = [j for _, j in _GPU_COLUMNS]
-    if multi:
-        columns, justify = ["HOST", *columns], ["left", *justify]
-    print_table(columns, rows, title=title, justify=justify)
-    for line in problems:
-        sys.stdout.write(f"ERROR {line}\n")
+            rows += [[*prefix, *display.mig_cells(g, m)] for m in g.mig_devices]
+    print_table(_fitted([("HOST", "left")] * multi + display.GPU_COLUMNS), rows, title=title)
+    lines = wrap_lines([f"ERROR {line}" for line in problems], terminal_width(sys.stdout))
+    sys.stdout.write("".join(line + "\n" for line in lines))
     sys.stdout.flush()
 
 
 def _print_process_table(snaps: list[tuple[str | None, Any]]) -> None:
+    from mltools.gpu import display
+
     multi = any(host is not None for host, _ in snaps)
     rows: list[list[str]] = []
     for host, snap in snaps:
         prefix = [host or ""] if multi else []
         for g in snap.gpus if snap is not None else []:
-            if g.processes is None and not g.error:
-                rows.append([*prefix, str(g.index), "", "", "n/a", "", "", "", "", "", "(NVML cannot list processes on this GPU)"])  # fmt: skip
-                continue
-            for p in g.processes or []:
-                gpu_label = str(g.index)
-                if p.gpu_instance_id is not None:
-                    gpu_label += f" (MIG {p.gpu_instance_id}/{_na(p.compute_instance_id)})"
-                command = p.command if p.visible else "(not visible: another PID namespace)"
-                rows.append(
-                    [
-                        *prefix,
-                        gpu_label,
-                        str(p.pid),
-                        _na(p.user) if p.visible else "?",
-                        human_bytes(p.gpu_memory_bytes),
-                        _na(p.gpu_sm_percent, "{}%"),
-                        _na(p.cpu_percent, "{:.0f}%"),
-                        human_bytes(p.host_memory_rss_bytes) if p.visible else "n/a",
-                        _duration(p.running_seconds),
-                        _owner(p),
-                        _na(command),
-                    ]
-                )
-            ghost = g.ghost_memory_bytes
-            if ghost is not None and ghost >= GHOST_MIN_BYTES:
-                rows.append([*prefix, str(g.index), "-", "-", human_bytes(ghost), "", "", "", "", "", _ghost_text(g)])  # fmt: skip
+            rows += [[*prefix, *row] for row in display.process_rows(g)]
     if not rows:
         return
-    columns = ["GPU", "PID", "USER", "GPU-MEM", "SM", "CPU", "HOST-RSS", "TIME", "OWNER", "COMMAND"]
-    justify = ["left", "right", "left", "right", "right", "right", "right", "right", "left", "left"]
-    if multi:
-        columns, justify = ["HOST", *columns], ["left", *justify]
     sys.stdout.write("\n")
-    print_table(columns, rows, justify=justify)
-
-
-def _ghost_text(g: Any) -> str:
-    """Explain ghost memory: pids from other PID namespaces, and memory no listed pid claims."""
-    hidden = sum(p.gpu_memory_bytes or 0 for p in g.processes or [] if not p.visible)
-    parts = []
-    if hidden:
-        parts.append(f"{human_bytes(hidden)} by pids not visible here")
-    unclaimed = (g.ghost_memory_bytes or 0) - hidden
-    if unclaimed > 0:
-        parts.append(f"{human_bytes(unclaimed)} by no listed process (leaked context?)")
-    return "ghost memory: " + ", ".join(parts)
-
-
-def _owner(p: Any) -> str:
-    return p.label or "-"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    s = int(seconds)
-    days, s = divmod(s, 86400)
-    hours, s = divmod(s, 3600)
-    minutes, s = divmod(s, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    return f"{hours}:{minutes:02d}:{s:02d}" if hours else f"{minutes}:{s:02d}"
+    print_table(_fitted([("HOST", "left")] * multi + display.PROCESS_COLUMNS), rows)
 
 
 def _watch(json_: bool, csv: bool, interval: float) -> None:
-    """Refresh until Ctrl-C; Ctrl-C is the normal way out (exit 0)."""
-    clear = rich_stdout() and not (json_ or csv)  # no escape codes with NO_COLOR / TERM=dumb
-    first = True
-    try:
-        while True:
-            snap = _local_snapshot(json_, csv, cpu_interval=0.1 if first else 0.0)
-            if json_:
-                sys.stdout.write(json.dumps(to_jsonable(snap), ensure_ascii=False) + "\n")
-                sys.stdout.flush()
-            elif csv:
-                rows = _csv_rows([snap])
-                if first:
-                    print_csv(rows, CSV_FIELDS)
-                else:
-                    import csv as _csv
+    """Refresh until Ctrl-C (exit 0), from one NVML session kept open; JSON: one line each."""
+    from mltools.sampler import Sampler
 
-                    writer = _csv.DictWriter(sys.stdout, CSV_FIELDS, extrasaction="ignore")
-                    for row in rows:
-                        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-                    sys.stdout.flush()
+    clear = rich_stdout() and not (json_ or csv)  # no escape codes with NO_COLOR / TERM=dumb
+
+    with Sampler(host=False) as sampler:
+
+        def frame(first: bool) -> None:
+            snap = sampler.sample().gpus
+            if snap is None:
+                _no_snapshot(sampler.gpu_exception, json_, csv)
+            if json_:
+                print_json_line(snap)
+            elif csv:
+                print_csv(_csv_rows([snap]), CSV_FIELDS, header=first)
             else:
                 if clear:
                     sys.stdout.write("\x1b[H\x1b[2J")
                 elif not first:
                     sys.stdout.write("\n")
                 _render(snap, False, False)
-            first = False
-            time.sleep(interval)
-    except KeyboardInterrupt as exc:  # Ctrl-C ends a watch with 0, like top
-        if getattr(exc, "signum", None):  # SIGTERM/SIGHUP: 128+N (mltools.errors.Interrupted)
-            raise
-        return
+
+        watch_loop(frame, interval)
 
 
 def _host_results(
@@ -509,6 +382,9 @@ def _host_results(
     return snapshot_hosts(
         parse_hosts(hosts_text), timeout=timeout, ssh_config=ssh_config, remote_command=remote
     )
+
+
+_HOSTS_HINT = "check `ssh -o BatchMode=yes HOST mltools gpu` by hand"
 
 
 def _show_hosts(results: list[HostResult], json_: bool, csv: bool) -> None:
@@ -537,22 +413,22 @@ def _show_hosts(results: list[HostResult], json_: bool, csv: bool) -> None:
         _print_gpu_table(snaps, host_errors={r.host: r.error for r in results if r.error})
         _print_process_table([(h, s) for h, s in snaps if s is not None])
     unread = _unreadable_gpus([(r.host, r.snapshot) for r in results])
+    # each reason is printed once, in the output (the ERROR lines, or the JSON/CSV rows);
+    # this summary only says which hosts and GPUs it is about
     problems = []
     if failed:
-        problems.append(
-            f"{len(failed)} of {len(results)} hosts did not report: "
-            + ", ".join(f"{r.host} ({r.error})" for r in failed)
-        )
+        names = ", ".join(r.host for r in failed)
+        problems.append(f"{len(failed)} of {len(results)} hosts did not report ({names})")
     if unread:
         plural = "s" if len(unread) > 1 else ""
-        problems.append(f"{len(unread)} GPU{plural} could not be read: {', '.join(unread)}")
+        where = ", ".join(u.split(" (", 1)[0] for u in unread)
+        problems.append(f"{len(unread)} GPU{plural} could not be read ({where})")
     if problems:
-        raise PartialFailureError(
-            "; ".join(problems),
-            hint="check `ssh -o BatchMode=yes HOST mltools gpu` by hand"
-            if failed
-            else _UNREADABLE_HINT,
-        )
+        hints = {r.hint for r in failed}
+        hint = _UNREADABLE_HINT
+        if failed:
+            hint = hints.pop() if len(hints) == 1 and None not in hints else _HOSTS_HINT
+        raise PartialFailureError("; ".join(problems), hint=hint)
 
 
 def _thresholds(min_free_mem: str | None) -> int | None:
@@ -697,7 +573,11 @@ def _pick_hosts(
         print_json({"cuda_device_order": "PCI_BUS_ID", "hosts": rows})
     else:
         print_table(
-            ["HOST", "CUDA_VISIBLE_DEVICES", "PROBLEM"],
+            [
+                _FIT["HOST"],
+                Column("CUDA_VISIBLE_DEVICES", kind="fixed"),
+                Column("PROBLEM", kind="prose"),
+            ],
             [[r["host"], r["cuda_visible_devices"] or "-", r["error"] or ""] for r in rows],
         )
         hint("run with CUDA_DEVICE_ORDER=PCI_BUS_ID so CUDA numbers GPUs as listed")
@@ -739,39 +619,31 @@ def run(
     mltools gpu run -n 2 --wait --timeout 3600 -- torchrun --nproc-per-node 2 train.py
     """
     from mltools.errors import InputError, UnavailableError
-    from mltools.gpu import select_gpus
+    from mltools.gpu.select import select_gpus, wait_for_gpus
 
     exe = shutil.which(command[0])
     if exe is None:
         raise InputError(f"command not found: {command[0]}", hint="check the name and your PATH")
     min_free = _thresholds(min_free_mem)
-    start = time.monotonic()
     tty = rich_stderr()  # a status line redrawn in place (escape codes) only where wanted
-    while True:
-        try:
-            sel = select_gpus(
-                count,
-                min_free_memory_bytes=min_free,
-                max_utilization_percent=max_util,
-                exclusive=exclusive,
-            )
-            break
-        except UnavailableError as exc:
-            waited = time.monotonic() - start
-            if not wait:
-                raise
-            if timeout is not None and waited + poll > timeout:
-                raise UnavailableError(
-                    f"timed out after {waited:.0f} s waiting for {count} free GPU(s)",
-                    hint="raise --timeout, or relax --min-free-mem / --max-util",
-                ) from exc
-            status = f"waiting for {count} free GPU(s), {waited:.0f} s so far: {exc.message}"
-            if tty:
-                sys.stderr.write("\r\x1b[K" + status[: shutil.get_terminal_size().columns - 1])
-                sys.stderr.flush()
-            else:
-                info(status)
-            time.sleep(poll)
+
+    def status(waited: float, why: UnavailableError) -> None:
+        line = f"waiting for {count} free GPU(s), {waited:.0f} s so far: {why.message}"
+        if tty:
+            sys.stderr.write("\r\x1b[K" + line[: shutil.get_terminal_size().columns - 1])
+            sys.stderr.flush()
+        else:
+            info(line)
+
+    criteria = {
+        "min_free_memory_bytes": min_free,
+        "max_utilization_percent": max_util,
+        "exclusive": exclusive,
+    }
+    if wait:
+        sel = wait_for_gpus(count, timeout=timeout, poll=poll, on_wait=status, **criteria)
+    else:
+        sel = select_gpus(count, **criteria)
     if tty and wait:
         sys.stderr.write("\r\x1b[K")
     info(f"mltools: running on GPU(s) {sel.cuda_visible_devices} (CUDA_DEVICE_ORDER=PCI_BUS_ID)")
@@ -799,18 +671,24 @@ def topo(json_: JsonFlag = False) -> None:
     if json_:
         print_json(topology)
         return
+    from mltools.gpu.display import na
+
     n = len(topology.gpus)
     columns = ["", *[f"GPU{i}" for i in range(n)], "CPU AFFINITY", "NUMA"]
     rows = [
         [
             f"GPU{g.index}",
-            *[_na(link) for link in topology.links[i]],
-            _na(g.cpu_affinity),
-            _na(g.numa_node),
+            *[na(link) for link in topology.links[i]],
+            na(g.cpu_affinity),
+            na(g.numa_node),
         ]
         for i, g in enumerate(topology.gpus)
     ]
-    print_table(columns, rows)
+    print_table(
+        [Column(c, kind="fixed") for c in columns[:-2]]
+        + [Column("CPU AFFINITY", min_width=8), Column("NUMA", kind="fixed")],
+        rows,
+    )
     sys.stdout.write(
         "\nX = self, NV# = # NVLinks, PIX = one PCIe switch, PXB = several PCIe switches,\n"
         "PHB = PCIe host bridge, NODE = within a NUMA node, SYS = across CPU sockets\n"
@@ -859,17 +737,21 @@ def kill(
     targets = find_targets(snap, gpus=list(gpu_index or []), user=user)
     actionable = [t for t in targets if not t.skip_reason]
     if not json_:
+        from mltools.gpu.display import na
+
         if targets:
             rows = [
-                [t.gpu_index, t.pid, _na(t.user), human_bytes(t.gpu_memory_bytes), _na(t.command),
+                [t.gpu_index, t.pid, na(t.user), human_bytes(t.gpu_memory_bytes), na(t.command),
                  f"skipped: {t.skip_reason}" if t.skip_reason else ""]
                 for t in targets
             ]  # fmt: skip
             print_table(
-                ["GPU", "PID", "USER", "GPU-MEM", "COMMAND", "NOTE"],
+                _fitted(
+                    [("GPU", "right"), ("PID", "right"), ("USER", "left"),
+                     ("GPU-MEM", "right"), ("COMMAND", "left"), ("NOTE", "left")]
+                ),
                 rows,
-                justify=["right", "right", "left", "right", "left", "left"],
-            )
+            )  # fmt: skip
         else:
             info("no matching GPU processes")
     go = bool(actionable) and (

@@ -19,6 +19,7 @@ from pathlib import Path
 from mltools._deps import install_hint
 from mltools.cpu import nvidia_gpu_count
 from mltools.ddp.presets import torch_version
+from mltools.stopper import ancestors
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 GiB = 1024**3
@@ -650,7 +651,7 @@ _LAUNCHERS = (
 
 def leftover_processes(ctx: CheckContext) -> list[tuple[int, str, str]]:
     """(pid, what, cmdline) of other processes holding a GPU or running a DDP launcher."""
-    ours = _ancestors()
+    ours = ancestors()
     found: list[tuple[int, str, str]] = []
     proc = Path(ctx.proc_root)
     for entry in proc.iterdir() if proc.is_dir() else []:
@@ -678,13 +679,6 @@ def leftover_processes(ctx: CheckContext) -> list[tuple[int, str, str]]:
                 found.append((pid, f"holds {target}", cmd))
                 break
     return found
-
-
-def _ancestors() -> set[int]:
-    import psutil
-
-    me = psutil.Process()
-    return {me.pid, *(p.pid for p in me.parents())}
 
 
 def check_leftovers(ctx: CheckContext) -> list[CheckResult]:

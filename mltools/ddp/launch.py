@@ -8,23 +8,18 @@ memory) and the diagnosis comes back with the command's exit code.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
-import shutil
-import signal
-import subprocess
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from mltools._outputs import open_output
-from mltools._signals import deferred
 from mltools.ddp.logscan import LogReport, analyze_log
-from mltools.ddp.presets import resolve_all
+from mltools.ddp.presets import make_directories, resolve_all
 from mltools.errors import InputError, OutputExistsError, UsageError
+from mltools.launcher import find_command, run_child
 
 
 @dataclass
@@ -63,67 +58,6 @@ def _open_log(log_path: str | os.PathLike[str] | None, overwrite: bool) -> tuple
     raise InputError(f"too many logs named {base.stem}-N.log here", hint="pass --log FILE")
 
 
-_LINE_BYTES = 1 << 20  # one line of the child's output, at most, held in memory at once
-
-
-class _Log:
-    """The log file, shared by both pumps; a failed write (full disk) stops logging only."""
-
-    def __init__(self, fh: IO[bytes]) -> None:
-        self.fh, self.lock, self.error = fh, threading.Lock(), None
-
-    def write(self, data: bytes) -> None:
-        with self.lock:
-            if self.error is not None:
-                return
-            try:
-                self.fh.write(data)
-                self.fh.flush()
-            except OSError as exc:
-                self.error = exc.strerror or str(exc)
-
-
-def _pump(source: IO[bytes], sink: IO[bytes] | None, log: _Log) -> None:
-    while line := source.readline(_LINE_BYTES):
-        if sink is not None:
-            try:
-                sink.write(line)
-                sink.flush()
-            except (BrokenPipeError, ValueError, OSError):
-                sink = None  # the reader went away: keep logging, stop echoing
-        log.write(line)
-    source.close()
-
-
-def _shell_code(returncode: int) -> int:
-    """Popen's -N (killed by signal N) as a shell reports it: 128 + N."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
-def _in_foreground() -> bool:
-    """True when a terminal's Ctrl-C reaches the child by itself (our process group
-    is the terminal's foreground group)."""
-    for fd in (0, 1, 2):
-        try:
-            return os.tcgetpgrp(fd) == os.getpgrp()
-        except OSError:
-            continue
-    return False
-
-
-def _stop(proc: subprocess.Popen[bytes], exc: KeyboardInterrupt) -> int:
-    """Forward the signal that interrupted us to the child, give it 30 s, then SIGKILL."""
-    signum = getattr(exc, "signum", signal.SIGINT)
-    if signum != signal.SIGINT or not _in_foreground():
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signum)
-    try:
-        return proc.wait(timeout=30)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
-        proc.kill()
-        return proc.wait()
-
-
 def run_guarded(
     argv: Sequence[str],
     *,
@@ -155,44 +89,18 @@ def run_guarded(
     base = dict(os.environ if env is None else env)
     variables = resolve_all(list(presets), env=base)
     child_env = {**base, **variables}
-    if shutil.which(argv[0], path=child_env.get("PATH")) is None and not Path(argv[0]).is_file():
+    if find_command(argv[0], child_env) is None:
         raise InputError(f"command not found: {argv[0]}", hint="check the command name and PATH")
+    make_directories(variables)  # nccl-debug=DIR: NCCL writes nothing into a missing DIR
     path, fh = _open_log(log_path, overwrite)
     if on_log is not None:
         on_log(path)  # where the log goes, said before the command starts
     with fh:
-        log = _Log(fh)
-        interrupted: KeyboardInterrupt | None = None
-        threads: list[threading.Thread] = []
-        try:
-            with deferred():  # an interruption waits until the child is started and watched
-                proc = subprocess.Popen(
-                    list(argv),
-                    env=child_env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    stdin=None,
-                )
-                assert proc.stdout is not None and proc.stderr is not None
-                threads = [
-                    threading.Thread(target=_pump, args=(proc.stdout, stdout, log), daemon=True),
-                    threading.Thread(target=_pump, args=(proc.stderr, stderr, log), daemon=True),
-                ]
-                for t in threads:
-                    t.start()
-            returncode = proc.wait()
-        except KeyboardInterrupt as exc:
-            if not threads:  # Popen itself failed to finish
-                raise
-            interrupted = exc
-            returncode = _stop(proc, exc)
-        for t in threads:
-            t.join()
-    if interrupted is not None and getattr(interrupted, "signum", None) is not None:
-        # SIGTERM/SIGHUP: the child has been stopped; end here like Ctrl-C would
-        raise interrupted
-    returncode = _shell_code(returncode)
+        child = run_child(argv, env=child_env, stdout=stdout, stderr=stderr, log=fh)
+    if child.error is not None:  # vanished or not executable since the check above
+        raise InputError(child.error, hint="check the command name and PATH")
+    returncode = child.returncode
     report = None
     if diagnose == "always" or (diagnose == "failure" and returncode != 0):
-        report = analyze_log(path)
-    return RunResult(returncode, path, variables, report, log.error)
+        report = analyze_log(path, exit_code=returncode)  # 137 is SIGKILL's evidence of its own
+    return RunResult(returncode, path, variables, report, child.log_error)

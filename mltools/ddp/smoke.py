@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mltools.errors import MltoolsError, UsageError
+from mltools.stopper import alive, kill_launched_tree
 
 STEPS = ("init", "barrier", "all_reduce", "broadcast", "all_gather", "ddp_step", "busbw")
 EXPECTED_COLLECTIVE = {
@@ -355,7 +356,7 @@ def _watchdog(rec: _Recorder, hard_timeout: float, parent: int | None) -> None:
     trigger = rec.path.parent / _FR_TRIGGER if rec.path is not None else None
     while True:
         time.sleep(0.2)
-        if parent is not None and not _alive(parent):
+        if parent is not None and not alive(parent):
             os._exit(125)
         if trigger is not None and not dumped and trigger.exists():
             dumped = True
@@ -386,19 +387,6 @@ def _dump_flight_recorder(path: Path) -> None:
     tmp = path.parent / f".{path.name}.tmp"
     tmp.write_bytes(data)
     tmp.rename(path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    return True
 
 
 def rank_main(argv: list[str] | None = None) -> NoReturn:
@@ -591,49 +579,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _signal_tree(pid: int, sig: int) -> None:
-    """Send ``sig`` to ``pid``'s process group when it leads one (torchrun's workers do), else to it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-
-
-def _kill_tree(agent: subprocess.Popen[bytes], worker_pids: list[int]) -> None:
-    """SIGKILL the agent's group and every worker (each in its own session under torchrun).
-
-    Everything is frozen with SIGSTOP first, and listed again until no new process
-    appears: a running agent could otherwise start a worker, in a new session out of
-    reach of the agent's group, between the listing and the kill, and that worker
-    would outlive the run.
-    """
-    import psutil
-
-    pids = set(worker_pids)
-    if agent.poll() is None:
-        _signal_tree(agent.pid, signal.SIGSTOP)  # the agent leads its group (new session)
-        stopped: set[int] = set()
-        while True:
-            with contextlib.suppress(psutil.Error):
-                pids.update(p.pid for p in psutil.Process(agent.pid).children(recursive=True))
-            new = pids - stopped
-            if not new:
-                break
-            for pid in new:
-                _signal_tree(pid, signal.SIGSTOP)
-            stopped |= new
-    for pid in pids:
-        _signal_tree(pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(agent.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        agent.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
-        time.sleep(0.1)
-
-
 def _exit_codes(log: str) -> dict[int, int]:
     """Per-rank exit codes from torchrun's failure summary (tolerant of format changes)."""
     codes: dict[int, int] = {}
@@ -760,7 +705,7 @@ def run_smoke(
                 agent, workdir, nproc, timeout, startup_timeout, hang_samples, hang_interval
             )
         finally:
-            _kill_tree(agent, worker_pids)
+            kill_launched_tree(agent, worker_pids)
     log_text = log_path.read_text(errors="replace")
     events = _read_events(workdir, nproc)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -877,7 +822,7 @@ def _watch(
         ):
             overdue = "init"
         if overdue is not None:
-            live = [p for p in known if _alive(p)]
+            live = [p for p in known if alive(p)]
             report = None
             if live and len(worker_pids) == nproc:
                 (workdir / _FR_TRIGGER).touch()

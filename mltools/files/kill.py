@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from mltools.errors import UsageError
+from mltools.stopper import protected_pids, stop
 
 
 @dataclass
@@ -48,13 +49,6 @@ def parse_signal(name: str | int) -> _signal.Signals:
         raise UsageError(
             f"unknown signal {name!r}", hint="use TERM, INT, HUP, KILL, USR1 ... or a number"
         ) from None
-
-
-def _protected() -> set[int]:
-    import psutil
-
-    me = psutil.Process()
-    return {1, me.pid, *(p.pid for p in me.parents())}
 
 
 def resolve_user(user: str) -> str:
@@ -95,7 +89,7 @@ def find_processes(pattern: str, *, regex: bool = False, user: str | None = None
         def matcher(text: str) -> bool:
             return pattern in text
 
-    protected = _protected()
+    protected = protected_pids()
     now = time.time()
     found: list[ProcInfo] = []
     for proc in psutil.process_iter(["pid", "cmdline", "username", "create_time"]):
@@ -119,29 +113,6 @@ def find_processes(pattern: str, *, regex: bool = False, user: str | None = None
     return sorted(found, key=lambda p: p.pid)
 
 
-def _ended(proc) -> bool:
-    import psutil
-
-    try:
-        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _wait_ended(procs: list, timeout: float) -> list:
-    """Wait until each process exited (zombies count as exited); return the survivors."""
-    deadline = time.monotonic() + timeout
-    alive = list(procs)
-    delay = 0.01
-    while alive:
-        alive = [p for p in alive if not _ended(p)]
-        if not alive or time.monotonic() >= deadline:
-            break
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
-    return alive
-
-
 def kill_processes(
     targets: list[ProcInfo],
     *,
@@ -152,49 +123,12 @@ def kill_processes(
 
     Escalation happens only for terminating signals (TERM, INT, QUIT, HUP); a
     USR1 stays a USR1. Pids whose start time changed since the preview are
-    treated as gone, never signalled.
+    treated as gone, never signalled (:func:`mltools.stopper.stop`).
     """
-    import psutil
-
     result = KillResult()
-    protected = _protected()
-    sent = []
-    for target in targets:
-        if target.pid in protected:
-            result.failed.append((target.pid, "refusing to signal mltools, its parents or pid 1"))
-            continue
-        try:
-            proc = psutil.Process(target.pid)
-            if target.create_time and abs(proc.create_time() - target.create_time) > 0.01:
-                result.gone.append(target.pid)  # the pid now belongs to another process
-                continue
-            proc.send_signal(sig)
-            sent.append(proc)
-        except psutil.NoSuchProcess:
-            result.gone.append(target.pid)
-        except psutil.AccessDenied:
-            result.failed.append((target.pid, "permission denied"))
-    terminating = sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGHUP)
-    if sig == _signal.SIGKILL:
-        _wait_ended(sent, max(grace, 1.0))
-        result.killed.extend(p.pid for p in sent)
-        return result
-    if not terminating:
-        result.signalled.extend(p.pid for p in sent)
-        return result
-    survivors = _wait_ended(sent, grace)
-    survivor_pids = {p.pid for p in survivors}
-    result.terminated.extend(p.pid for p in sent if p.pid not in survivor_pids)
-    for proc in survivors:
-        try:
-            proc.kill()
-            result.killed.append(proc.pid)
-        except psutil.NoSuchProcess:
-            result.terminated.append(proc.pid)
-        except psutil.AccessDenied:
-            result.failed.append((proc.pid, "permission denied (SIGKILL)"))
-    still = _wait_ended([p for p in survivors if p.pid in result.killed], 5.0)
-    for proc in still:
-        result.killed.remove(proc.pid)
-        result.failed.append((proc.pid, "still running after SIGKILL (uninterruptible sleep?)"))
+    for r in stop([(t.pid, t.create_time or None) for t in targets], sig=sig, grace=grace):
+        if r.outcome == "failed":
+            result.failed.append((r.pid, r.error or "failed"))
+        else:
+            getattr(result, r.outcome).append(r.pid)
     return result

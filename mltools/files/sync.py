@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from mltools._child_failure import rsync_failure
 from mltools._signals import deferred
 from mltools.errors import (
     ExitCode,
@@ -42,35 +43,6 @@ class PartialSyncError(SyncError):
 
     exit_code = ExitCode.PARTIAL
 
-
-RSYNC_EXIT: dict[int, str] = {
-    1: "rsync syntax or usage error",
-    2: "rsync protocol incompatibility (different rsync versions?)",
-    3: "errors selecting input/output files or directories",
-    4: "requested action not supported by the remote rsync",
-    5: "error starting the client-server protocol",
-    6: "the rsync daemon could not write its log",
-    10: "socket I/O error",
-    11: "file I/O error (disk full, or a file could not be written)",
-    12: "error in the rsync data stream (connection dropped?)",
-    13: "rsync program diagnostics error",
-    14: "error in rsync's inter-process communication",
-    20: "rsync was interrupted by a signal",
-    21: "error in rsync's waitpid()",
-    22: "rsync could not allocate memory",
-    23: "partial transfer: some files could not be copied",
-    24: "partial transfer: some source files vanished during the copy",
-    25: "--max-delete stopped deletions",
-    30: "timeout in data send/receive",
-    35: "timeout waiting for the rsync daemon",
-    255: "ssh failed: host unreachable, authentication refused, or the connection dropped",
-}
-
-# sshpass' own codes, seen only when sshpass wraps rsync
-SSHPASS_EXIT: dict[int, str] = {
-    5: "the ssh password was refused",
-    6: "the host's key is not known yet (first connection)",
-}
 
 _REMOTE_RE = re.compile(r"^(?:[^/:@]+@)?(?:\[[^\]]+\]|[^/:]+):")
 _PROGRESS_RE = re.compile(r"^\s*([\d,.]+)\s+(\d+)%\s+([\d.]+)([kMGT]?B)/s\s+(\d+):(\d{2}):(\d{2})")
@@ -307,28 +279,10 @@ def _stream_lines(stream, on_line: Callable[[str], None]) -> None:
 
 
 def _error_for(code: int, stderr: str, used_password: bool, host: str | None) -> SyncError:
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    # ssh's own complaint says more than rsync's "protocol data stream" aftermath
-    ssh_lines = [ln for ln in lines if ln.startswith("ssh:") or "Permission denied" in ln]
-    tail = (ssh_lines or lines or [""])[-1 if not ssh_lines else 0]
-    refused = code == 5 and "Permission denied" in stderr
-    if used_password and (refused or (code == 6 and "rsync error" not in stderr)):
-        message = SSHPASS_EXIT[code]
-        hint = (
-            "check the password (file, SSHPASS or prompt)"
-            if code == 5
-            else f"connect once with plain `ssh {host or 'HOST'}` to accept the host key"
-        )
-        return SyncError(f"sync failed: {message}", hint=hint, returncode=code)
-    message = RSYNC_EXIT.get(code, f"rsync exited with code {code}")
-    detail = f" ({tail})" if tail and code != 0 else ""
-    hint = None
-    if code == 255 or (ssh_lines and code == 12):
-        hint = "check the host, port and login with plain ssh first"
-        if "Permission denied" in stderr and not used_password:
-            hint = "the host wants a password: use --password-file, SSHPASS or --ask-password"
-    cls = PartialSyncError if code in (23, 24) else SyncError
-    return cls(f"sync failed: {message}{detail}", hint=hint, returncode=code)
+    """The one-line error for rsync's exit ``code``: the child's own words, then ours."""
+    failure = rsync_failure(code, stderr, used_password=used_password, host=host)
+    cls = PartialSyncError if failure.tool == "rsync" and code in (23, 24) else SyncError
+    return cls(f"sync failed: {failure.line()}", hint=failure.hint, returncode=code)
 
 
 def sync(

@@ -9,9 +9,9 @@ reused by another process since the preview.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from mltools.gpu.snapshot import Snapshot
+from mltools.stopper import StopResult, ancestors, create_time, stop
 
 
 @dataclass
@@ -27,28 +27,14 @@ class Target:
     create_time: float | None = None  # to refuse a pid reused since the preview
 
 
-@dataclass
-class KillResult:
-    """What happened to one pid: terminated, killed, gone, or failed (with the reason)."""
-
-    pid: int
-    outcome: str
-    error: str | None = None
-
-
-def protected_pids() -> set[int]:
-    """This process and every ancestor (the shell, tmux, sshd ...)."""
-    import psutil
-
-    me = psutil.Process()
-    return {me.pid, *(p.pid for p in me.parents())}
+KillResult = StopResult  # what happened to one pid: terminated, killed, gone, or failed
 
 
 def find_targets(
     snap: Snapshot, *, gpus: list[int] | None = None, user: str | None = None
 ) -> list[Target]:
     """Processes on the chosen GPUs (all when ``gpus`` is empty) owned by ``user`` (any if None)."""
-    protected = protected_pids()
+    protected = ancestors()
     seen: set[int] = set()
     targets: list[Target] = []
     for gpu in snap.gpus:
@@ -69,50 +55,12 @@ def find_targets(
                 gpu.index, proc.pid, proc.user, proc.gpu_memory_bytes, proc.command, skip
             )
             if skip is None:
-                target.create_time = _create_time(proc.pid)
+                target.create_time = create_time(proc.pid)
             targets.append(target)
     return targets
 
 
-def _create_time(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
 def terminate(targets: list[Target], *, grace: float = 5.0) -> list[KillResult]:
     """SIGTERM every target not skipped; SIGKILL those still alive after ``grace`` seconds."""
-    import psutil
-
-    protected = protected_pids()
-    results: dict[int, KillResult] = {}
-    procs: list[Any] = []
-    for target in targets:
-        if target.skip_reason or target.pid in protected or target.pid in results:
-            continue
-        try:
-            proc = psutil.Process(target.pid)
-            if target.create_time is not None and proc.create_time() != target.create_time:
-                results[target.pid] = KillResult(target.pid, "gone", "pid reused since the preview")
-                continue
-            proc.terminate()
-            procs.append(proc)
-            results[target.pid] = KillResult(target.pid, "terminated")
-        except psutil.NoSuchProcess:
-            results[target.pid] = KillResult(target.pid, "gone")
-        except psutil.AccessDenied:
-            results[target.pid] = KillResult(target.pid, "failed", "permission denied")
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    for proc in alive:
-        try:
-            proc.kill()
-            results[proc.pid] = KillResult(proc.pid, "killed")
-        except psutil.NoSuchProcess:
-            pass
-        except psutil.AccessDenied:
-            results[proc.pid] = KillResult(proc.pid, "failed", "permission denied")
-    psutil.wait_procs(alive, timeout=grace)
-    return list(results.values())
+    chosen = [(t.pid, t.create_time) for t in targets if not t.skip_reason]
+    return stop(chosen, grace=grace)

@@ -60,9 +60,12 @@ def load() -> ModuleType:
     return require("pynvml")
 
 
-@contextmanager
-def session() -> Iterator[ModuleType]:
-    """``nvmlInit`` ... ``nvmlShutdown``; raises :class:`NoDriverError` when NVML is unusable."""
+def open_session() -> ModuleType:
+    """``nvmlInit`` and return the bindings; raises :class:`NoDriverError` when NVML is unusable.
+
+    For refresh loops (:class:`mltools.sampler.Sampler`) that keep one session open across
+    samples; pair it with :func:`close_session`. One-shot callers use :func:`session`.
+    """
     nv = load()
     try:
         nv.nvmlInit()
@@ -70,13 +73,33 @@ def session() -> Iterator[ModuleType]:
         raise NoDriverError(f"no usable NVIDIA driver: {exc}", hint=NO_DRIVER_HINT) from exc
     except OSError as exc:  # a broken libnvidia-ml.so can fail before NVML answers
         raise NoDriverError(f"no usable NVIDIA driver: {exc}", hint=NO_DRIVER_HINT) from exc
+    return nv
+
+
+def close_session(nv: ModuleType) -> None:
+    """``nvmlShutdown`` of a session :func:`open_session` opened; never raises."""
+    with suppress(nv.NVMLError):
+        nv.nvmlShutdown()
+
+
+@contextmanager
+def calls(nv: ModuleType) -> Iterator[ModuleType]:
+    """Turn an NVML error that the per-field handling did not absorb into :class:`NVMLCallError`."""
     try:
         yield nv
-    except nv.NVMLError as exc:  # anything the per-field handling did not absorb
+    except nv.NVMLError as exc:
         raise NVMLCallError(f"NVML error: {exc}", hint=NVML_ERROR_HINT) from exc
+
+
+@contextmanager
+def session() -> Iterator[ModuleType]:
+    """``nvmlInit`` ... ``nvmlShutdown``; raises :class:`NoDriverError` when NVML is unusable."""
+    nv = open_session()
+    try:
+        with calls(nv):
+            yield nv
     finally:
-        with suppress(nv.NVMLError):
-            nv.nvmlShutdown()
+        close_session(nv)
 
 
 LOST_HINT = "check `dmesg` for Xid errors; the GPU needs a reset (nvidia-smi -r) or a reboot"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from mltools import _children
+from mltools._child_failure import ssh_failure
 from mltools.errors import UsageError
 from mltools.gpu.snapshot import GPU, GPUProcess, MIGDevice, Snapshot
 
@@ -26,6 +27,7 @@ class HostResult:
     host: str
     snapshot: Snapshot | None
     error: str | None = None
+    hint: str | None = None  # what to do about ``error``, when ssh said why it failed
 
 
 def parse_hosts(text: str) -> list[str]:
@@ -88,7 +90,11 @@ def _one(host: str, timeout: float, ssh_config: str | None, remote_command: str)
         last = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
         if proc.returncode == 127:
             last = f"{shlex.split(remote_command)[0]} not found on the host ({last})"
-        return HostResult(host, None, f"ssh failed: {last}")
+            return HostResult(host, None, last)
+        failure = ssh_failure(proc.stderr, host=host) if proc.returncode == 255 else None
+        if failure is not None:
+            return HostResult(host, None, failure.line(), failure.hint)
+        return HostResult(host, None, f"{remote_command} gpu --json failed there: {last}")
     return HostResult(host, snap, snap.error)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import getpass
 import itertools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mltools.errors import UnavailableError, UsageError
@@ -149,6 +151,39 @@ def select_gpus(
         uuids=[uuid.get(c.index) for c in by_bus],
         candidates=candidates,
     )
+
+
+def wait_for_gpus(
+    n: int = 1,
+    *,
+    timeout: float | None = None,
+    poll: float = 5.0,
+    on_wait: Callable[[float, UnavailableError], None] | None = None,
+    **criteria: object,
+) -> Selection:
+    """:func:`select_gpus`, retried every ``poll`` seconds until ``n`` GPUs qualify.
+
+    ``timeout`` (seconds, None: forever) bounds the whole wait: the last check happens at
+    the deadline itself, whatever ``poll`` is (a timeout shorter than the poll interval
+    still waits its full length). ``on_wait(seconds_waited, why)`` is called before each
+    pause. Raises :class:`~mltools.errors.UnavailableError` when the deadline passes.
+    ``criteria`` are :func:`select_gpus`' keyword arguments.
+    """
+    start = time.monotonic()
+    while True:
+        try:
+            return select_gpus(n, **criteria)  # type: ignore[arg-type]
+        except UnavailableError as exc:
+            waited = time.monotonic() - start
+            left = None if timeout is None else timeout - waited
+            if left is not None and left <= 0:
+                raise UnavailableError(
+                    f"timed out after {waited:.0f} s waiting for {n} free GPU(s): {exc.message}",
+                    hint="raise --timeout, or relax --min-free-mem / --max-util",
+                ) from exc
+            if on_wait is not None:
+                on_wait(waited, exc)
+            time.sleep(poll if left is None else min(poll, left))
 
 
 def _best_set(free: list[Candidate], n: int, topology: Topology | None) -> list[Candidate]:

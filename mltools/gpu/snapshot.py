@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any
@@ -21,18 +23,19 @@ SCHEMA_VERSION = 1
 
 _COMPUTE_MODES = {0: "default", 1: "exclusive_thread", 2: "prohibited", 3: "exclusive_process"}
 
-# (bit, name) of NVML's clocks-event (throttle) reasons; idle is not a throttle.
-_THROTTLE_BITS: tuple[tuple[int, str], ...] = (
-    (0x0000000000000002, "applications_clocks_setting"),
-    (0x0000000000000004, "sw_power_cap"),
-    (0x0000000000000008, "hw_slowdown"),
-    (0x0000000000000010, "sync_boost"),
-    (0x0000000000000020, "sw_thermal_slowdown"),
-    (0x0000000000000040, "hw_thermal_slowdown"),
-    (0x0000000000000080, "hw_power_brake_slowdown"),
-    (0x0000000000000100, "display_clock_setting"),
-    (0x0000000000000200, "board_limit"),
-    (0x0000000000000400, "reliability"),
+# (bit, JSON name, table short name) of NVML's clocks-event (throttle) reasons; idle is
+# not a throttle. The one table: the snapshot reads the bits, gpu/display.py shows the names.
+THROTTLE_REASONS: tuple[tuple[int, str, str], ...] = (
+    (0x0000000000000002, "applications_clocks_setting", "AppClocks"),
+    (0x0000000000000004, "sw_power_cap", "SwPowerCap"),
+    (0x0000000000000008, "hw_slowdown", "HwSlowdown"),
+    (0x0000000000000010, "sync_boost", "SyncBoost"),
+    (0x0000000000000020, "sw_thermal_slowdown", "SwThermal"),
+    (0x0000000000000040, "hw_thermal_slowdown", "HwThermal"),
+    (0x0000000000000080, "hw_power_brake_slowdown", "HwPowerBrake"),
+    (0x0000000000000100, "display_clock_setting", "DisplayClocks"),
+    (0x0000000000000200, "board_limit", "BoardLimit"),
+    (0x0000000000000400, "reliability", "Reliability"),
 )
 
 
@@ -89,6 +92,9 @@ class GPU:
     temperature_gpu_celsius: int | None = None
     power_draw_watts: float | None = None
     power_limit_watts: float | None = None
+    energy_joules: float | None = None  # NVML's counter: energy since the driver loaded
+    pcie_tx_bytes_per_second: int | None = None  # NVML's last 20 ms window (KiB/s * 1024)
+    pcie_rx_bytes_per_second: int | None = None
     fan_speed_percent: int | None = None
     clock_sm_mhz: int | None = None
     clock_memory_mhz: int | None = None
@@ -118,21 +124,32 @@ class Snapshot:
     error: str | None = None
 
 
-def snapshot(*, cpu_interval: float = 0.1, processes: bool = True) -> Snapshot:
-    """Read every GPU and its processes now.
+def snapshot(
+    *,
+    cpu_interval: float = 0.1,
+    processes: bool = True,
+    nv: ModuleType | None = None,
+    gpu_indices: Sequence[int] | None = None,
+) -> Snapshot:
+    """Read every GPU (or those in ``gpu_indices``) and its processes now.
 
     ``cpu_interval``: one shared sampling window for the processes' CPU % (never
     one per GPU); 0 skips it (CPU % is then ``None`` for processes not seen by
-    an earlier call in this interpreter). Raises :class:`~mltools.gpu.nvml.NoDriverError`
+    an earlier call in this interpreter). ``nv``: an NVML session already open
+    (:func:`mltools.gpu.nvml.open_session`), kept open afterwards; without it the call
+    opens and closes its own. Raises :class:`~mltools.gpu.nvml.NoDriverError`
     when NVML is unusable. nvidia-smi equivalent: ``nvidia-smi -q``.
     """
-    with nvml.session() as nv:
+    with _opened(nv) as nv:
         driver = nvml.c_string(nv, "nvmlSystemGetDriverVersion", size=80)
         cuda = nvml.field(nv, nv.nvmlSystemGetCudaDriverVersion)
         count = nv.nvmlDeviceGetCount()
         gpus: list[GPU] = []
         raw_procs: dict[int, list[tuple[Any, str, int | None]]] = {}
-        for index in range(count):
+        wanted = (
+            range(count) if gpu_indices is None else sorted(set(gpu_indices) & set(range(count)))
+        )
+        for index in wanted:
             gpu, procs = _read_gpu(nv, index, processes)
             gpus.append(gpu)
             if procs is not None:
@@ -152,6 +169,17 @@ def snapshot(*, cpu_interval: float = 0.1, processes: bool = True) -> Snapshot:
         cuda_driver_version=_cuda_version(cuda),
         gpus=gpus,
     )
+
+
+@contextmanager
+def _opened(nv: ModuleType | None) -> Iterator[ModuleType]:
+    """The caller's open session (errors still typed), else a session of our own."""
+    if nv is None:
+        with nvml.session() as own:
+            yield own
+    else:
+        with nvml.calls(nv):
+            yield nv
 
 
 def ghost_memory(gpu: GPU) -> int | None:
@@ -230,6 +258,9 @@ def _fill(nv: ModuleType, handle: Any, gpu: GPU) -> None:
     gpu.power_draw_watts = power / 1000 if power is not None else None
     limit = f(nv, nv.nvmlDeviceGetEnforcedPowerLimit, handle)
     gpu.power_limit_watts = limit / 1000 if limit is not None else None
+    energy = f(nv, nv.nvmlDeviceGetTotalEnergyConsumption, handle)  # mJ, Volta and later
+    gpu.energy_joules = energy / 1000 if energy is not None else None
+    gpu.pcie_tx_bytes_per_second, gpu.pcie_rx_bytes_per_second = _pcie(nv, handle)
     gpu.fan_speed_percent = f(nv, nv.nvmlDeviceGetFanSpeed, handle)
     gpu.clock_sm_mhz = f(nv, nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_SM)
     gpu.clock_memory_mhz = f(nv, nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_MEM)
@@ -250,6 +281,15 @@ def _fill(nv: ModuleType, handle: Any, gpu: GPU) -> None:
     gpu.mig_mode = bool(mig[0]) if mig is not None else None
     if gpu.mig_mode:
         gpu.mig_devices = _mig_devices(nv, handle)
+
+
+def _pcie(nv: ModuleType, handle: Any) -> tuple[int | None, int | None]:
+    """PCIe TX and RX throughput in bytes/s (NVML answers KiB/s; Maxwell and later)."""
+    out: list[int | None] = []
+    for counter in (nv.NVML_PCIE_UTIL_TX_BYTES, nv.NVML_PCIE_UTIL_RX_BYTES):
+        kib = nvml.field(nv, nv.nvmlDeviceGetPcieThroughput, handle, counter)
+        out.append(kib * 1024 if kib is not None else None)
+    return out[0], out[1]
 
 
 def _memory(nv: ModuleType, handle: Any) -> Any:
@@ -282,7 +322,7 @@ def _throttle(nv: ModuleType, handle: Any) -> list[str] | None:
             break
     if bits is None:
         return None
-    return [name for bit, name in _THROTTLE_BITS if bits & bit]
+    return [name for bit, name, _ in THROTTLE_REASONS if bits & bit]
 
 
 def _mig_devices(nv: ModuleType, handle: Any) -> list[MIGDevice]:
