@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mltools.cli._output import (
+    Column,
     CsvFlag,
     JsonFlag,
     confirm,
@@ -21,6 +22,16 @@ from mltools.cli._output import (
     progress,
     warn,
 )
+
+# how the tables give way on a narrow terminal (mltools.cli._tables)
+_PATH = Column("path", kind="path", min_width=24)
+_KIND = Column("kind", kind="fixed")
+
+
+def _num(header: str, priority: int = 0) -> Column:
+    """A right-aligned number column that never shrinks."""
+    return Column(header, justify="right", kind="fixed", priority=priority)
+
 
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {10: "\\n", 9: "\\t", 13: "\\r", 127: "\\x7f"}
 
@@ -157,9 +168,8 @@ def filetype(
             print_csv(groups, ["kind", "mime", "files", "size_bytes"])
         else:
             print_table(
-                ["kind", "mime", "files", "size"],
+                [_KIND, Column("mime", min_width=12), _num("files"), _num("size")],
                 [(g["kind"], g["mime"], g["files"], human_bytes(g["size_bytes"])) for g in groups],
-                justify=["left", "left", "right", "right"],
             )
     else:
         shown = mismatches(results) if mismatch else results
@@ -185,7 +195,13 @@ def filetype(
             )
         elif mismatch:
             print_table(
-                ["path", "kind", "expected", "problem", "mime"],
+                [
+                    _PATH,
+                    _KIND,
+                    Column("expected", min_width=8, priority=2),
+                    Column("problem", kind="prose", min_width=20),
+                    Column("mime", priority=3),
+                ],
                 [
                     (_show(r.path), r.kind, "/".join(r.expected) or "-", r.problem or "-", r.mime)
                     for r in shown
@@ -193,7 +209,13 @@ def filetype(
             )
         else:
             print_table(
-                ["path", "kind", "ext ok", "mime", "description"],
+                [
+                    _PATH,
+                    _KIND,
+                    Column("ext ok", kind="fixed", priority=1, short="ext"),
+                    Column("mime", min_width=12, priority=3),
+                    Column("description", min_width=12, priority=2),
+                ],
                 [
                     (
                         _show(r.path),
@@ -380,9 +402,14 @@ def clean(
 
     if not json_out:
         print_table(
-            ["path", "type", "size", "age", "matched"],
+            [
+                _PATH,
+                Column("type", kind="fixed", priority=3),
+                _num("size"),
+                _num("age", priority=2),
+                Column("matched", min_width=10, priority=1),
+            ],
             rows(candidates),
-            justify=["left", "left", "right", "right", "left"],
         )
         info(f"{len(candidates)} entries, {human_bytes(total)}")
     go = bool(candidates) and (
@@ -535,7 +562,12 @@ def du(
             )
             if r.biggest_dirs:
                 print_table(
-                    ["on disk", "apparent", "files", "directory"],
+                    [
+                        _num("on disk"),
+                        _num("apparent", priority=1),
+                        _num("files", priority=2),
+                        Column("directory", kind="path"),
+                    ],
                     [
                         (
                             human_bytes(e.disk_bytes),
@@ -546,17 +578,15 @@ def du(
                         for e in r.biggest_dirs
                     ],
                     title="biggest directories",
-                    justify=["right", "right", "right", "left"],
                 )
             if files and r.biggest_files:
                 print_table(
-                    ["on disk", "apparent", "file"],
+                    [_num("on disk"), _num("apparent", priority=1), Column("file", kind="path")],
                     [
                         (human_bytes(e.disk_bytes), human_bytes(e.apparent_bytes), _show(e.path))
                         for e in r.biggest_files
                     ],
                     title="biggest files",
-                    justify=["right", "right", "left"],
                 )
     errors = [e for r in reports for e in r.errors]
     if errors:
@@ -692,7 +722,7 @@ def sync(
         doomed = preview.deleted
         if doomed:
             if not json_out:
-                print_table(["would delete"], [(_show(p),) for p in doomed])
+                print_table([Column("would delete", kind="path")], [(_show(p),) for p in doomed])
             if not confirm(f"Delete these {len(doomed)} files from {dst}?"):
                 hint("nothing was changed; re-run with --yes to sync and delete them")
                 if json_out:
@@ -721,7 +751,10 @@ def sync(
             }
         )
     elif dry_run:
-        print_table(["change", "path"], [(c.change, _show(c.path)) for c in result.changes])
+        print_table(
+            [Column("change", kind="fixed"), _PATH],
+            [(c.change, _show(c.path)) for c in result.changes],
+        )
         hint("dry run: nothing was changed")
     else:
         n = result.stats.get("files_transferred", 0)
@@ -796,9 +829,13 @@ def kill(
         )
     if not json_out:
         print_table(
-            ["pid", "user", "age", "command"],
+            [
+                _num("pid"),
+                Column("user", min_width=8, priority=2),
+                _num("age", priority=1),
+                Column("command", min_width=20),
+            ],
             [(p.pid, p.user, _age(p.age_seconds), _show(p.cmdline)) for p in procs],
-            justify=["right", "left", "right", "left"],
         )
     go = yes or (
         not json_out
