@@ -214,10 +214,13 @@ def _print_once(frame: Any, json_: bool, idle_after: float, sort: str) -> None:
         return
     from rich.console import Console
 
-    width = shutil.get_terminal_size((120, 40)).columns
+    width = shutil.get_terminal_size((100, 40)).columns  # piped: 100, as on a terminal
     console = Console(width=width, no_color=True, highlight=False, force_terminal=False)
-    console.print(panels.devices(sample.gpus, width, compact=False, color=False))
-    console.print(panels.host(sample.host, width, color=False))
+    for panel in (
+        panels.devices(sample.gpus, width, compact=False, color=False),
+        panels.host(sample.host, width, color=False),
+    ):
+        console.print(panel, crop=True, no_wrap=True, overflow="ellipsis")
     sys.stdout.write("\n")
     table = [
         [
