@@ -8,15 +8,12 @@ from typing import Annotated, Any
 import typer
 
 from mltools.cli._output import JsonFlag, info, print_json, print_table, warn
+from mltools.errors import CheckFailedError, ChildExit
 
 app = typer.Typer(
     help="Diagnose PyTorch DDP hangs and errors: preflight check (the default), env presets, "
     "guarded launch and log triage.",
     invoke_without_command=True,
-)
-
-CHECK_FAILED = (
-    5  # mltools.errors.ExitCode.CHECK_FAILED (kept literal: no library import at startup)
 )
 
 
@@ -62,7 +59,8 @@ def _run_check(as_json: bool) -> None:
             [[r.status, r.name, r.message, r.fix] for r in report.results],
         )
     if report.failed:
-        raise typer.Exit(CHECK_FAILED)
+        failed = sum(r.status == "FAIL" for r in report.results)
+        raise CheckFailedError(f"{failed} check(s) FAILed", shown=True)
 
 
 @app.command("env")
@@ -170,7 +168,8 @@ def run(
             _render_findings(result.report, out=sys.stderr)
         else:
             info("ddp-doctor: no known DDP failure in the log")
-    raise typer.Exit(result.returncode)
+    if result.returncode:
+        raise ChildExit(result.returncode)
 
 
 @app.command("log")
@@ -219,7 +218,7 @@ def log(
     else:
         info(f"no known DDP failure in {report.lines_scanned} lines")
     if report.findings:
-        raise typer.Exit(CHECK_FAILED)
+        raise CheckFailedError(f"{len(report.findings)} known DDP failure(s) found", shown=True)
 
 
 def _rank(rank: int | None) -> str:

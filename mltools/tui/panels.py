@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.text import Text
 
-from mltools.cli._output import safe_text
+from mltools.terminal import safe_text
 from mltools.tui import model
 
 STYLES = {
