@@ -218,14 +218,14 @@ def _apply(
 def _raise_function_error(exc: Exception, function: Any) -> NoReturn:
     """Turn the user's function's exception into a one-line error (the library's own pass)."""
     from mltools.cli._errors import debug_enabled
-    from mltools.errors import MltoolsError
+    from mltools.errors import MltoolsError, first_line
     from mltools.frame import FunctionError, failure_location
 
     where = failure_location(exc)
     if isinstance(exc, MltoolsError) or where is None or debug_enabled():
         raise exc
     name = getattr(function, "__name__", "the function")
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = first_line(exc) if str(exc).strip() else ""
     raise FunctionError(
         f"{name} raised {type(exc).__name__}{': ' + message if message else ''} (at {where})",
         hint="fix the function or that input; MLTOOLS_DEBUG=1 shows the traceback",
