@@ -25,6 +25,7 @@ _LAZY: dict[str, str] = {
     "PartialFailureError": "mltools.errors",
     "OutputExistsError": "mltools.errors",
     "ChildExit": "mltools.errors",
+    "CommandNotFoundError": "mltools.errors",
     "Interrupted": "mltools.errors",
     "NotRegularFileError": "mltools._inputs",
     "InputTooLargeError": "mltools._inputs",
@@ -87,6 +88,13 @@ _LAZY: dict[str, str] = {
     "SyncOptions": "mltools.files",
     "find_processes": "mltools.files",
     "kill_processes": "mltools.files",
+    # recordings
+    "mark": "mltools._mark",
+    "record_command": "mltools.record",
+    "record_pid": "mltools.record",
+    "load_run": "mltools.record",
+    "summarize": "mltools.record",
+    "compare_runs": "mltools.record",
     # units
     "parse_size": "mltools.units",
     "parse_age": "mltools.units",

@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     CHECK_FAILED = 5  # a check or diagnosis found a problem (ddp-doctor check FAIL)
     PARTIAL = 6  # some items failed while the rest went on (clean, kill, multi-host)
     MISSING_DEPENDENCY = 7  # an optional extra (torch, pandas, ...) is not installed
+    COMMAND_NOT_FOUND = 127  # a command to run does not exist (as a shell reports it)
     INTERRUPTED = 130  # Ctrl-C (SIGTERM 143, SIGHUP 129: 128 + the signal's number)
 
 
@@ -102,6 +103,12 @@ class ChildExit(MltoolsError):
     def __init__(self, code: int) -> None:
         super().__init__(f"the command exited with status {code}", shown=True)
         self.exit_code = code
+
+
+class CommandNotFoundError(MltoolsError):
+    """A command to run (``record -- CMD``) does not exist or cannot be executed: 127, as a shell."""
+
+    exit_code = ExitCode.COMMAND_NOT_FOUND
 
 
 class Interrupted(KeyboardInterrupt):

@@ -150,10 +150,13 @@ def stop(
     sig: int = signal.SIGTERM,
     grace: float = 5.0,
     tree: bool = False,
+    wait: bool = True,
 ) -> list[StopResult]:
     """Signal each ``(pid, create_time)`` target (``create_time`` None: not checked), and
     with ``tree`` its descendants; escalate to SIGKILL after ``grace`` seconds when ``sig``
-    terminates. One result per process, targets first, in order."""
+    terminates. ``wait=False`` sends ``sig`` once and returns at once, never escalating
+    (an interactive caller such as `top`, whose user picked the signal). One result per
+    process, targets first, in order."""
     import psutil
 
     results: dict[int, StopResult] = {}
@@ -166,7 +169,9 @@ def stop(
             results[proc.pid] = StopResult(proc.pid, "gone")
         except psutil.AccessDenied:
             results[proc.pid] = StopResult(proc.pid, "failed", PERMISSION_REASON)
-    if sig == signal.SIGKILL:
+    if not wait:
+        results.update({p.pid: StopResult(p.pid, "signalled") for p in sent})
+    elif sig == signal.SIGKILL:
         wait_ended(sent, max(grace, 1.0))
         results.update({p.pid: StopResult(p.pid, "killed") for p in sent})
     elif sig not in TERMINATING:

@@ -85,6 +85,8 @@ _FIELDS: dict[str, list[str]] = {
     "temperature": ["nvmlDeviceGetTemperature"],
     "power": ["nvmlDeviceGetPowerUsage"],
     "power_limit": ["nvmlDeviceGetEnforcedPowerLimit"],
+    "energy": ["nvmlDeviceGetTotalEnergyConsumption"],
+    "pcie": ["nvmlDeviceGetPcieThroughput"],
     "fan": ["nvmlDeviceGetFanSpeed"],
     "clocks": ["nvmlDeviceGetClockInfo"],
     "pstate": ["nvmlDeviceGetPerformanceState"],
@@ -114,6 +116,7 @@ _NUMERIC = {
     "clock_sm": "clock_sm", "clock_mem": "clock_mem", "pstate": "pstate",
     "throttle": "throttle", "ecc_uncorrected": "ecc", "persistence": "persistence",
     "compute_mode": "compute_mode", "display_active": "display", "numa": "numa",
+    "energy_mj": "energy", "pcie_tx_kib": "pcie_tx", "pcie_rx_kib": "pcie_rx",
 }  # fmt: skip
 
 

@@ -41,7 +41,7 @@ def screen_ansi(app: Any) -> str:
 
 def make_app(*, sampler: Any = None, **kw: Any) -> Any:
     """A TopApp over the real sampler (on whatever NVML the test installed)."""
-    from mltools.tui._standin import Sampler
+    from mltools.sampler import Sampler
     from mltools.tui.app import TopApp
     from mltools.tui.sources import Source
 

@@ -63,7 +63,7 @@ def test_root_help_lists_the_built_commands_short_help():
     ctx = typer.Context(root, info_name="mltools")
     names = root.list_commands(ctx)
     assert names[:3] == ["cpu", "gpu", "ddp-doctor"]
-    assert len(names) == len(set(names)) == 12  # + top (#21)
+    assert len(names) == len(set(names)) == 13  # + top (#21), record (#22)
     for name, (_, text) in _registrations().items():
         built = root.get_command(ctx, name)
         assert make_default_short_help(text, 60) == built.get_short_help_str(60), name

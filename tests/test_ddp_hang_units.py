@@ -20,7 +20,7 @@ import pytest
 
 from mltools import _procfs
 from mltools.ddp import flight_recorder as fr
-from mltools.ddp import hang, hang_hosts, pyspy
+from mltools.ddp import hang, hang_hosts, hang_sampling, hang_signatures, pyspy
 from mltools.ddp.pyspy import Frame, ThreadStack
 from mltools.errors import InputError, UsageError
 
@@ -32,10 +32,10 @@ def _threads(pid: int, *frames: tuple[str, str, int], active: bool = False) -> l
     return [ThreadStack(1, "MainThread", pid, active, False, [Frame(*f) for f in frames])]
 
 
-def _tracker(pid: int = 4242) -> hang._Tracker:
+def _tracker(pid: int = 4242) -> hang_sampling.Tracker:
     st = _procfs.ProcStat(pid, "python", "S", 1, 100, 0.0)
     r = hang.RankProcess(pid=pid, rank=0, start_ticks=st.start_ticks)
-    return hang._Tracker(r), st
+    return hang_sampling.Tracker(r), st
 
 
 # ------------------------------------------------------------ progress
@@ -107,7 +107,7 @@ def test_native_frames_are_detail_only():
     state = t.state(window=6.0, native=True)
     assert state.native == ["read (libc.so.6)", "os_read (libpython3.11.so)"]
     assert state.stack == ["train.py:60 (blocked_read)", "train.py:100 (main)"]
-    assert hang._short("f<int, std::vector<x<y>>>::g(a<b>)") == "f<...>::g(a<...>)"
+    assert hang_signatures.short_symbol("f<int, std::vector<x<y>>>::g(a<b>)") == "f<...>::g(a<...>)"
 
 
 def test_pyspy_active_flag_and_native_marker_are_parsed():

@@ -22,7 +22,7 @@ import sys
 import pynvml
 import pytest
 
-from mltools.ddp.hang import _gpu_pids as gpu_pids  # what `ddp-doctor hang` calls
+from mltools.ddp.hang_discovery import _gpu_pids as gpu_pids  # what `ddp-doctor hang` calls
 from mltools.errors import ExitCode
 from mltools.gpu import gpu_topology, select_gpus, snapshot
 from mltools.gpu.kill import find_targets

@@ -115,6 +115,13 @@ CASES: dict[str, tuple[str, dict[str, str], str]] = {
         "assert all(abs(sum(v for k, v in vars(u).items() if k.endswith('_percent')) - 100) < 0.1"
         " for u in report.per_cpu)\n",
     ),
+    "from mltools import mark, record_command, summarize, load_run": (
+        "",
+        {},
+        "assert result.returncode == 0 and result.summary['samples'] >= 1\n"
+        "assert [m['name'] for m in result.summary['markers']] == ['step 1']\n"
+        "import os; assert os.path.exists('run-lib/report.html')\n",
+    ),
 }
 
 

@@ -64,7 +64,7 @@ def test_devices_panel_shows_every_nvitop_field(fake_nvml, spawn):
         assert re.search(r"CPU [█░]+ +\d+\.\d%  MEM [█░]+ +\S+/\S+  SWP", text)
         assert "LOAD " in text
         row = row_of(text, child.pid)
-        assert re.search(rf"{child.pid}\s+\S+\s+0\s+20.0GiB\s+40%", row), row
+        assert re.search(rf"{child.pid}\s+\S+\s+0\s+20.0 GiB\s+40%", row), row
         assert "sleep 300" in row
 
     drive(script, size=(120, 40))
@@ -140,7 +140,7 @@ def test_mig_devices_and_their_processes(fake_nvml, spawn):
         assert re.search(r"└ MIG 1/0 A100 3g.40gb\s+MEM 5.0G/20.0G", text), text
         assert re.search(r"└ MIG 2/0 A100 3g.40gb\s+MEM 0B/20.0G", text)
         row = row_of(text, child.pid)
-        assert " 0:1/0 " in row and "5.0GiB" in row
+        assert " 0:1/0 " in row and "5.0 GiB" in row
 
     drive(script)
 
@@ -262,6 +262,9 @@ def test_filter_by_user_pid_gpu_and_command_regex(fake_nvml, spawn):
             return table_pids(app)
 
         assert sorted(table_pids(app)) == sorted([a.pid, b.pid])
+        await pilot.press("slash")
+        assert "filter: user:NAME pid:N gpu:N REGEX" in screen_text(app)  # the input is shown
+        await pilot.press("escape")
         assert await filt("train\\.py$") == [b.pid]
         assert "filter train\\.py$" in screen_text(app)
         assert await filt(f"pid:{a.pid}") == [a.pid]
@@ -340,8 +343,8 @@ def test_a_recycled_pid_is_not_signalled(fake_nvml, spawn):
         for r in app.rows:
             r.create_time = app.tags[child.pid]
         await pilot.press("T", "y")
-        assert [(r.outcome, r.reason) for r in app.signalled] == [
-            ("gone", "pid reused since it was shown")
+        assert [(r.outcome, r.error) for r in app.signalled] == [
+            ("gone", "pid reused since the preview")
         ]
         assert child.poll() is None
 
@@ -354,7 +357,11 @@ def test_pid_1_and_ourselves_are_never_signalled():
     src = Source(sampler=None)
     for pid in (1, os.getpid()):
         facts = process_facts(pid)
-        assert src.signal(pid, facts.create_time, signal.SIGTERM).outcome == "refused"
+        result = src.signal(pid, facts.create_time, signal.SIGTERM)
+        assert (result.outcome, result.error) == (
+            "failed",
+            "refusing to signal mltools, its parents or pid 1",
+        )
 
 
 def test_tree_view_shows_the_parents(fake_nvml, spawn):
@@ -428,7 +435,7 @@ def test_environment_view_and_process_metrics_screen(fake_nvml, spawn):
         await pilot.press("escape", "enter")
         text = screen_text(app)
         assert f"process {child.pid} on GPU 0" in text
-        assert re.search(r"GPU memory\s+20.0GiB", text)
+        assert re.search(r"GPU memory\s+20.0 GiB", text)
         assert re.search(r"SM\s+40%", text)
         await pilot.press("q")
         assert "PID" in screen_text(app)

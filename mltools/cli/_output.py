@@ -14,7 +14,9 @@ so a file named ``[bold]x`` prints as ``[bold]x``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +24,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
+
+from mltools.cli._tables import Column as Column
+from mltools.cli._tables import renderable
 
 # the policies live below the CLI (the TUI and the library use them too); the CLI imports
 # them from here, its one module for output ("X as X": re-exported)
@@ -85,28 +90,30 @@ def _csv_cell(value: Any) -> Any:
 
 
 def print_table(
-    columns: Sequence[str],
+    columns: Sequence[str | Column],
     rows: Iterable[Sequence[Any]],
     *,
     title: str | None = None,
     justify: Sequence[str] | None = None,
 ) -> None:
-    """Print a table: rich on a TTY, plain aligned columns when piped.
+    """Print a table: fitted to the terminal on a TTY, plain aligned columns when piped.
 
-    ``justify`` gives "left"/"right" per column (default: left).
+    ``columns`` are header strings or ``Column``s (kind, priority, minimum width: how
+    the column gives way on a narrow terminal, see ``mltools.cli._tables``). ``justify``
+    gives "left"/"right" per plain header (default: left).
     """
     rows = [[safe_text(c) for c in row] for row in rows]
-    columns = [safe_text(c) for c in columns]
-    justify = list(justify or ["left"] * len(columns))
     if rich_stdout():
-        stdout_console().print(_rich_table(title, columns, rows, justify))
+        stdout_console().print(_fitted(title, columns, rows, justify))
         return
+    headers = [safe_text(c.header if isinstance(c, Column) else c) for c in columns]
+    justify = _justify(columns, justify)
     if title:
         sys.stdout.write(safe_text(title) + "\n")
-    widths = [len(c) for c in columns]
+    widths = [len(c) for c in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
-    for row in [list(columns), *rows]:
+    for row in [headers, *rows]:
         cells = [
             cell.rjust(w) if just == "right" else cell.ljust(w)
             for cell, w, just in zip(row, widths, justify)
@@ -115,12 +122,35 @@ def print_table(
     sys.stdout.flush()
 
 
+def _justify(columns: Sequence[str | Column], justify: Sequence[str] | None) -> list[str]:
+    """Each column's "left"/"right": its ``Column``'s, else ``justify``'s, else left."""
+    given = list(justify or ["left"] * len(columns))
+    return [c.justify if isinstance(c, Column) else j for c, j in zip(columns, given)]
+
+
+def _fitted(
+    title: str | None,
+    columns: Sequence[str | Column],
+    rows: list[list[str]],
+    justify: Sequence[str] | None,
+) -> Any:
+    """The table fitted to stdout's terminal width (``_tables.renderable``), text escaped."""
+    cols = [
+        dataclasses.replace(c, header=safe_text(c.header))
+        if isinstance(c, Column)
+        else safe_text(c)
+        for c in columns
+    ]
+    safe_title = None if title is None else safe_text(title)
+    return renderable(safe_title, cols, rows, _justify(columns, justify), stdout_console().width)
+
+
 @dataclass
 class Section:
     """A titled table: what ``print_sections`` prints and ``watch`` redraws."""
 
     title: str | None
-    columns: Sequence[str]
+    columns: Sequence[str | Column]
     rows: list[Sequence[Any]]
     justify: Sequence[str] | None = None
 
@@ -133,34 +163,18 @@ def print_sections(sections: Iterable[Section]) -> None:
         print_table(section.columns, section.rows, title=section.title, justify=section.justify)
 
 
-def _rich_table(
-    title: str | None, columns: Sequence[Any], rows: Iterable[Sequence[Any]], justify: Sequence[str]
-) -> Any:
-    """A rich Table whose title, headers and cells are all ``Text`` (no markup parsing)."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(
-        title=None if title is None else rich_text(title),
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-    )
-    for name, just in zip(columns, justify):
-        table.add_column(rich_text(name), justify=just, overflow="fold")
-    for row in rows:
-        table.add_row(*(rich_text(c) for c in row))
-    return table
-
-
 def rich_sections(sections: Iterable[Section]) -> Any:
-    """The same tables as one rich renderable (for ``rich.live.Live``)."""
+    """The same tables as one rich renderable (for ``rich.live.Live``), fitted to the terminal."""
     from rich.console import Group
+    from rich.text import Text
 
-    tables = []
-    for section in sections:
-        justify = list(section.justify or ["left"] * len(section.columns))
-        tables.append(_rich_table(section.title, section.columns, section.rows, justify))
-    return Group(*tables)
+    parts: list[Any] = []
+    for i, section in enumerate(sections):
+        if i:
+            parts.append(Text(""))
+        rows = [[safe_text(c) for c in row] for row in section.rows]
+        parts.append(_fitted(section.title, section.columns, rows, section.justify))
+    return Group(*parts)
 
 
 def watch_loop(frame: Callable[[bool], None], interval: float, *, at_start: bool = True) -> None:
@@ -223,9 +237,55 @@ def print_kv(pairs: Iterable[tuple[str, Any]], *, title: str | None = None) -> N
     if title:
         sys.stdout.write(safe_text(title) + "\n")
     width = max((len(k) for k, _ in pairs), default=0)
+    # on a terminal a long value wraps between words under itself, never inside a word
+    wrap = stdout_console().width - width - 2 if rich_stdout() else 0
     for key, value in pairs:
-        sys.stdout.write(f"{key + ':':<{width + 1}} {value}\n")
+        lines = _wrap_words(value, wrap) if wrap > 0 else [value]
+        sys.stdout.write(f"{key + ':':<{width + 1}} {lines[0]}\n")
+        for line in lines[1:]:
+            sys.stdout.write(f"{'':<{width + 1}} {line}\n")
     sys.stdout.flush()
+
+
+def wrap_lines(lines: Iterable[str], width: int | None) -> list[str]:
+    """Report lines for a terminal ``width`` wide (``None``: as they are, e.g. piped).
+
+    A long line wraps between words, never inside one; its continuation lines start
+    under its text, after a ``label: `` prefix (``  fix:   Read this rank's ...``).
+    """
+    out: list[str] = []
+    for line in lines:
+        line = safe_text(line)
+        if width is None or len(line) <= width:
+            out.append(line)
+            continue
+        label = re.match(r"\s*(?:[^:]{1,30}?:\s+)?", line)
+        indent = len(label.group(0)) if label else 0
+        if indent > width // 2:
+            indent = len(line) - len(line.lstrip())
+        head, body = line[:indent], line[indent:]
+        wrapped = _wrap_words(body, width - indent)
+        out.append(head + wrapped[0])
+        out.extend(" " * indent + w for w in wrapped[1:])
+    return out
+
+
+def terminal_width(stream: Any) -> int | None:
+    """The width of the terminal ``stream`` shows on, or ``None`` when it is not a rich TTY."""
+    if stream is sys.stdout and rich_stdout():
+        return stdout_console().width
+    if stream is sys.stderr and rich_stderr():
+        return stderr_console().width
+    return None
+
+
+def _wrap_words(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width``, broken between words only."""
+    import textwrap
+
+    return textwrap.wrap(
+        text, width, break_long_words=False, break_on_hyphens=False, drop_whitespace=True
+    ) or [""]
 
 
 def stdout_console() -> Any:

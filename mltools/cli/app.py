@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "mltools.cli.ckpt",
     "mltools.cli.files",
     "mltools.cli.apply",
+    "mltools.cli.record",
     "mltools.cli.completion",
 )
 
@@ -191,7 +192,8 @@ def build_app() -> typer.Typer:
 
         Every reporting command has --json. Exit codes: 0 ok, 1 error, 2 usage,
         3 no GPU/driver, 4 not available now, 5 check failed, 6 partial failure,
-        7 missing optional dependency, 130 Ctrl-C (128+N for signal N: 143 SIGTERM). Set MLTOOLS_DEBUG=1 for tracebacks.
+        7 missing optional dependency, 127 command not found (record), 130 Ctrl-C (128+N for
+        signal N: 143 SIGTERM). Set MLTOOLS_DEBUG=1 for tracebacks.
         """
 
     return app

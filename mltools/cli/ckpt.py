@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from mltools.cli._output import (
+    Column,
     JsonFlag,
     confirm,
     hint,
@@ -19,6 +20,12 @@ from mltools.cli._output import (
     progress,
     warn,
 )
+
+
+def _num(header: str) -> Column:
+    """A right-aligned number column that never shrinks."""
+    return Column(header, justify="right", kind="fixed")
+
 
 app = typer.Typer(
     help="Inspect, diff, convert and scan checkpoints without loading them.",
@@ -95,18 +102,22 @@ def inspect(
         return
     if depth is not None:
         print_table(
-            ["group", "tensors", "numel", "size"],
+            [Column("group", min_width=16), _num("tensors"), _num("numel"), _num("size")],
             [(g.name, g.tensors, f"{g.numel:,}", human_bytes(g.bytes)) for g in report.groups],
-            justify=["left", "right", "right", "right"],
         )
     else:
         print_table(
-            ["name", "shape", "dtype", "size", "device"],
+            [
+                Column("name", min_width=16),
+                Column("shape", kind="fixed"),
+                Column("dtype", kind="fixed"),
+                _num("size"),
+                Column("device", kind="fixed", priority=1),
+            ],
             [
                 (t.name, _shape(t.shape), t.dtype, human_bytes(t.bytes), t.device)
                 for t in report.tensors
             ],
-            justify=["left", "left", "left", "right", "left"],
         )
     totals = report.totals
     by_dtype = ", ".join(f"{k} {human_bytes(v)}" for k, v in totals["bytes_by_dtype"].items())
@@ -199,7 +210,15 @@ def diff(
             if not v.equal
         ]
         if rows:
-            print_table(["name", "difference", "A", "B"], rows)
+            print_table(
+                [
+                    Column("name", min_width=16),
+                    Column("difference", kind="fixed"),
+                    Column("A", kind="prose"),
+                    Column("B", kind="prose"),
+                ],
+                rows,
+            )
             typer.echo("")
         print_kv(
             [
@@ -368,7 +387,11 @@ def scan(path: PathArg, json: JsonFlag = False) -> None:
     else:
         if report.globals:
             print_table(
-                ["global", "category", "file"],
+                [
+                    Column("global", min_width=20),
+                    Column("category", kind="fixed"),
+                    Column("file", kind="path", priority=1),
+                ],
                 [(g.name, g.category, g.file) for g in report.globals],
             )
             typer.echo("")

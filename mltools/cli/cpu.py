@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mltools.cli._output import (
+    Column,
     JsonFlag,
     Section,
     human_bytes,
@@ -46,6 +47,10 @@ def _mhz(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} MHz"
 
 
+# a report block: the value wraps between words on a narrow terminal
+_FIELD_VALUE = [Column("Field", kind="fixed"), Column("Value", kind="prose")]
+
+
 def topology_section(r: CpuReport) -> Section:
     caches = ", ".join(
         f"{c.name} {human_bytes(c.total_bytes)} ({c.instances}x{human_bytes(c.size_bytes)})"
@@ -72,23 +77,21 @@ def topology_section(r: CpuReport) -> Section:
         ),
         ("Load average", " ".join(f"{x:.2f}" for x in r.load_average) + " (1, 5, 15 min)"),
     ]
-    return Section("CPU", ["Field", "Value"], rows)
+    return Section("CPU", _FIELD_VALUE, rows)
 
 
 def usage_section(r: CpuReport) -> Section:
+    # mpstat's columns; on a narrow terminal the rarely non-zero ones give way first
     columns = [
-        "CPU",
-        "%usr",
-        "%nice",
-        "%sys",
-        "%iowait",
-        "%irq",
-        "%soft",
-        "%steal",
-        "%guest",
-        "%gnice",
-        "%idle",
-    ]
+        Column("CPU", kind="fixed"),
+        *(
+            Column(name, justify="right", kind="fixed", priority=priority)
+            for name, priority in [
+                ("%usr", 0), ("%nice", 3), ("%sys", 0), ("%iowait", 0), ("%irq", 2),
+                ("%soft", 2), ("%steal", 1), ("%guest", 4), ("%gnice", 5), ("%idle", 0),
+            ]
+        ),
+    ]  # fmt: skip
     fields = [
         "user_percent",
         "nice_percent",
@@ -110,7 +113,6 @@ def usage_section(r: CpuReport) -> Section:
         f"Usage over {r.interval_seconds:g} s (like mpstat -P ALL)",
         columns,
         rows,
-        ["left", *["right"] * len(fields)],
     )
 
 
@@ -153,7 +155,7 @@ def memory_section(r: CpuReport, *, gpus_given: bool = False) -> Section:
             + ")",
         ),
     ]
-    return Section("Memory and limits", ["Field", "Value"], rows)
+    return Section("Memory and limits", _FIELD_VALUE, rows)
 
 
 def sections(report: CpuReport, *, gpus_given: bool = False) -> list[Section]:

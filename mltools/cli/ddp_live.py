@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from mltools.cli._output import JsonFlag, info, print_json, print_table, warn
+from mltools.cli._output import JsonFlag, info, print_json, print_table, safe_text, warn
 
 
 def _check_flight_recorder(given: Path) -> None:
@@ -30,38 +31,71 @@ def _fmt_rank(rank: int | None) -> str:
     return "?" if rank is None else str(rank)
 
 
+def _say(text: str = "") -> None:
+    """One line of the report on stdout, escaped (control characters made visible)."""
+    sys.stdout.write(safe_text(text) + "\n")
+
+
+# Above this many ranks the per-rank table gives way to the grouped one (STAT-style).
+_PER_RANK_TABLE = 16
+
+
+def _rank_list(ranks: list[int | None]) -> str:
+    from mltools.ddp.hang_words import compress
+
+    known = sorted(r for r in ranks if r is not None)
+    text = compress(known)
+    unknown = len(ranks) - len(known)
+    return text + (f"{', ' if text else ''}{unknown} unnamed" if unknown else "")
+
+
 def _render_hang(report: Any) -> None:
-    print(f"verdict: {report.verdict}")
+    _say(f"verdict: {report.verdict}")
     if report.culprits:
-        print(f"culprit rank(s): {', '.join(_fmt_rank(r) for r in report.culprits)}")
-    print()
+        _say(f"culprit rank(s): {', '.join(_fmt_rank(r) for r in report.culprits)}")
     multi = any(s.host for s in report.ranks)
-    head = ["host"] if multi else []
-    print_table(
-        [*head, "rank", "pid", "state", "collective", "frame", "evidence"],
-        [
-            [
-                *([s.host or ""] if multi else []),
-                _fmt_rank(s.rank),
-                s.pid if s.pid is not None else "",
-                s.state,
-                s.collective or s.call or "",
-                s.frame or s.error or s.detail or "",
-                s.evidence.text() if s.evidence.samples else (s.detail or ""),
-            ]
-            for s in report.ranks
-        ],
-        title=f"ranks ({report.samples} samples, {report.interval_seconds:g}s apart, "
-        f"stuck = still for {report.window_seconds:g}s)",
+    title = (
+        f"{report.samples} samples, {report.interval_seconds:g}s apart, "
+        f"stuck = still for {report.window_seconds:g}s"
     )
+    if report.groups:
+        _say()
+        print_table(
+            ["ranks", "count", "state", "where", "evidence"],
+            [
+                [_rank_list(g.ranks), len(g.ranks), g.state, g.where, g.evidence]
+                for g in report.groups
+            ],
+            title=f"ranks grouped by where they are ({title})",
+        )
+    shown = [s for s in report.ranks if len(report.ranks) <= _PER_RANK_TABLE or not s.live]
+    if shown:
+        _say()
+        head = ["host"] if multi else []
+        print_table(
+            [*head, "rank", "pid", "state", "collective", "frame", "evidence"],
+            [
+                [
+                    *([s.host or ""] if multi else []),
+                    _fmt_rank(s.rank),
+                    s.pid if s.pid is not None else "",
+                    s.state,
+                    s.collective or s.call or "",
+                    s.frame or s.error or s.detail or "",
+                    s.evidence.text() if s.evidence.samples else (s.detail or ""),
+                ]
+                for s in shown
+            ],
+            title=f"ranks ({title})",
+        )
     for ig in report.ignored:
-        print(f"ignored: {ig.reason}")
+        _say(f"ignored: {ig.reason}")
     for h in report.hosts:
         if h.get("error"):
-            print(f"host {h['host']}: {h['error']}")
+            _say(f"host {h['host']}: {h['error']}")
     fr = report.flight_recorder
     if fr is not None:
-        print()
+        _say()
         print_table(
             ["rank", "last enqueued", "op", "last completed", "op"],
             [
@@ -71,44 +105,28 @@ def _render_hang(report: Any) -> None:
             title="flight recorder",
         )
         if fr.divergence:
-            print(f"divergence: {fr.divergence}")
+            _say(f"divergence: {fr.divergence}")
         if fr.missing_ranks:
-            print(f"no dump from ranks: {', '.join(map(str, fr.missing_ranks))}")
+            _say(f"no dump from ranks: {', '.join(map(str, fr.missing_ranks))}")
         for w in fr.warnings:
-            print(f"warning: {w}")
+            _say(f"warning: {w}")
+    # one stack per distinct main-thread stack, with the ranks that share it
+    by_stack: dict[tuple[tuple[str, ...], tuple[str, ...]], list[Any]] = {}
     for s in report.ranks:
         if s.stack:
-            print(f"\n{s.label} (pid {s.pid}) main thread, innermost first:")
-            for line in s.native:
-                print(f"  [native] {line}")
-            for line in s.stack:
-                print(f"  {line}")
-
-
-def _hang_json(report: Any) -> dict[str, Any]:
-    import dataclasses
-
-    from mltools._procfs import boot_id, pid_namespace
-
-    data = dataclasses.asdict(report)
-    return {
-        "verdict": data["verdict"],
-        "kind": data["kind"],
-        "culprits": data["culprits"],
-        "ranks": data["ranks"],
-        "groups": data["groups"],
-        "ignored": data["ignored"],
-        "world_size": data["world_size"],
-        "job": data["job"],
-        "hosts": data["hosts"],
-        "flight_recorder": data["flight_recorder"],
-        "samples": data["samples"],
-        "interval_seconds": data["interval_seconds"],
-        "window_seconds": data["window_seconds"],
-        "duration_seconds": data["duration_seconds"],
-        "boot_id": boot_id(),
-        "pid_namespace": pid_namespace(),
-    }
+            by_stack.setdefault((tuple(s.native), tuple(s.stack)), []).append(s)
+    for (native, stack), members in sorted(by_stack.items(), key=lambda kv: -len(kv[1])):
+        if len(members) == 1:
+            who = f"{members[0].label} (pid {members[0].pid})"
+        else:
+            who = f"{len(members)} ranks ({_rank_list([m.rank for m in members])})"
+        _say()
+        _say(f"{who} main thread, innermost first:")
+        for line in native:
+            _say(f"  [native] {line}")
+        for line in stack:
+            _say(f"  {line}")
+    sys.stdout.flush()
 
 
 def hang(
@@ -117,8 +135,10 @@ def hang(
         typer.Option(
             "--pid",
             "-p",
-            help="A rank's pid, or a torchrun pid (selects its ranks); repeat for several. "
-            "Default: find the ranks by their RANK/LOCAL_RANK environment and GPU use.",
+            help="A rank's pid, or any process above the ranks (a launcher, a bash wrapper, "
+            "the script that called mp.spawn): selects the ranks under it; repeat for several. "
+            "Default: every rank on this host (RANK, SLURM_PROCID, OMPI_COMM_WORLD_RANK, "
+            "PMI_RANK, PMIX_RANK, mp.spawn children) and GPU use.",
         ),
     ] = None,
     samples: Annotated[
@@ -188,6 +208,33 @@ def hang(
     remote_mltools: Annotated[
         str, typer.Option("--remote-mltools", help="How to run mltools on the remote hosts.")
     ] = "mltools",
+    local_vars: Annotated[
+        bool,
+        typer.Option(
+            "--locals",
+            help="Also read each frame's local variables (py-spy dump --locals) into the "
+            "stacks. Slower; the values may be private.",
+        ),
+    ] = False,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            help="Also write FILE.tar.gz with everything gathered (verdict, every thread's "
+            "stacks with native frames, flight-recorder dumps, the ranks' NCCL/TORCH env with "
+            "secrets masked, versions, gpu snapshot, kernel Xid lines), from every host with "
+            "--hosts. Never overwrites.",
+        ),
+    ] = None,
+    bundle_material: Annotated[
+        bool,
+        typer.Option(
+            "--bundle-material",
+            hidden=True,
+            help="With --json: add this host's part of a bundle (what --hosts --bundle asks "
+            "each host for).",
+        ),
+    ] = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Name the rank that hangs a running DDP job, and where it sits.
@@ -200,10 +247,16 @@ def hang(
     odd rank(s) out are named with the evidence. With --hosts/--slurm-job every
     node is sampled over ssh and all ranks are judged together.
     Exit code 0 with a verdict (even when the verdict is a hang), 1 when the ranks
-    cannot be found or attached to, 6 when some hosts did not answer, 7 when
-    py-spy is missing.
+    cannot be found or attached to, 6 when some (or all) hosts did not answer, 7
+    when py-spy is missing (it is looked for next to the Python running mltools,
+    then on PATH).
     """
     from mltools.errors import PartialFailureError, UsageError
+
+    if bundle is not None:
+        from mltools._outputs import check_output
+
+        check_output(bundle, overwrite=False, what="bundle")  # refuse now, not after sampling
 
     if hosts is not None or slurm_job is not None:
         from mltools.ddp.hang_hosts import analyze_hang_hosts, slurm_hosts
@@ -220,7 +273,7 @@ def hang(
         report = analyze_hang_hosts(
             names, samples=samples, interval=interval, window=window, max_window=max_window,
             native=native, host_timeout=host_timeout, ssh_config=ssh_config,
-            remote_command=remote_mltools,
+            remote_command=remote_mltools, local_vars=local_vars, bundle=bundle is not None,
         )  # fmt: skip
     else:
         from mltools.ddp.hang import analyze_hang
@@ -236,9 +289,22 @@ def hang(
             native=native,
             flight_recorder=[str(p) for p in flight_recorder] if flight_recorder else None,
             offline=offline,
+            local_vars=local_vars,
         )
+    data = report.to_dict()
+    if bundle is not None or bundle_material:
+        from mltools.ddp.hang_bundle import gather_material, write_bundle
+
+        materials = list(report.bundle_material)
+        if not materials:
+            materials = [gather_material(data["ranks"], data["flight_recorder"])]
+        if bundle_material:
+            data["bundle_material"] = materials[0]
+        if bundle is not None:
+            write_bundle(bundle, data, materials)
+            info(f"wrote the bundle {bundle}")
     if json_out:
-        print_json(_hang_json(report))
+        print_json(data)
     else:
         _render_hang(report)
     info(f"analysed {len(report.ranks)} ranks in {report.duration_seconds:.1f}s")
@@ -255,7 +321,7 @@ def _smoke_json(report: Any) -> dict[str, Any]:
     import dataclasses
 
     data = {f.name: getattr(report, f.name) for f in dataclasses.fields(report)}
-    data["hang"] = _hang_json(report.hang) if hasattr(report.hang, "verdict") else report.hang
+    data["hang"] = report.hang.to_dict() if hasattr(report.hang, "verdict") else report.hang
     return data
 
 
@@ -351,9 +417,9 @@ def smoke(
 
 
 def _render_smoke(report: Any) -> None:
-    print(f"verdict: {'PASS' if report.ok else 'FAIL'}: {report.verdict}")
-    print(f"backend {report.backend}, {report.nproc} ranks, {report.duration_seconds:.1f}s")
-    print()
+    _say(f"verdict: {'PASS' if report.ok else 'FAIL'}: {report.verdict}")
+    _say(f"backend {report.backend}, {report.nproc} ranks, {report.duration_seconds:.1f}s")
+    _say()
     steps = [s.step for s in report.ranks[0].steps] if report.ranks else []
     rows = []
     for r in report.ranks:
@@ -366,7 +432,7 @@ def _render_smoke(report: Any) -> None:
         rows.append([r.rank, r.pid or "", r.status, *cells])
     print_table(["rank", "pid", "status", *steps], rows, title="per-rank steps")
     if report.busbw:
-        print()
+        _say()
         print_table(
             ["size", "time", "algbw GB/s", "busbw GB/s"],
             [
@@ -382,16 +448,16 @@ def _render_smoke(report: Any) -> None:
             justify=["right", "right", "right", "right"],
         )
     if report.hang is not None and hasattr(report.hang, "verdict"):
-        print()
-        print("hang analysis of the live ranks before they were killed:")
+        _say()
+        _say("hang analysis of the live ranks before they were killed:")
         _render_hang(report.hang)
     elif isinstance(report.hang, dict):
         warn(f"hang analysis failed: {report.hang.get('error')}")
     if report.log_tail:
-        print()
-        print("launcher output (last lines):")
+        _say()
+        _say("launcher output (last lines):")
         for line in report.log_tail:
-            print(f"  {line}")
+            _say(f"  {line}")
 
 
 def register(group: typer.Typer) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from mltools.cli._output import (
+    Column,
     CsvFlag,
     JsonFlag,
     confirm,
@@ -25,6 +26,15 @@ from mltools.cli._output import (
     warn,
 )
 from mltools.errors import CheckFailedError, MltoolsError, PartialFailureError
+
+# how the tables give way on a narrow terminal (mltools.cli._tables)
+_PATH = Column("path", kind="path", min_width=24)
+_KIND = Column("kind", kind="fixed")
+
+
+def _num(header: str, priority: int = 0) -> Column:
+    """A right-aligned number column that never shrinks."""
+    return Column(header, justify="right", kind="fixed", priority=priority)
 
 
 def _age(seconds: float) -> str:
@@ -110,9 +120,8 @@ def filetype(
             print_csv(groups, ["kind", "mime", "files", "size_bytes"])
         else:
             print_table(
-                ["kind", "mime", "files", "size"],
+                [_KIND, Column("mime", min_width=12), _num("files"), _num("size")],
                 [(g["kind"], g["mime"], g["files"], human_bytes(g["size_bytes"])) for g in groups],
-                justify=["left", "left", "right", "right"],
             )
     else:
         shown = mismatches(results) if mismatch else results
@@ -138,7 +147,13 @@ def filetype(
             )
         elif mismatch:
             print_table(
-                ["path", "kind", "expected", "problem", "mime"],
+                [
+                    _PATH,
+                    _KIND,
+                    Column("expected", min_width=8, priority=2),
+                    Column("problem", kind="prose", min_width=20),
+                    Column("mime", priority=3),
+                ],
                 [
                     (
                         safe_text(r.path),
@@ -152,7 +167,13 @@ def filetype(
             )
         else:
             print_table(
-                ["path", "kind", "ext ok", "mime", "description"],
+                [
+                    _PATH,
+                    _KIND,
+                    Column("ext ok", kind="fixed", priority=1, short="ext"),
+                    Column("mime", min_width=12, priority=3),
+                    Column("description", min_width=12, priority=2),
+                ],
                 [
                     (
                         safe_text(r.path),
@@ -322,9 +343,14 @@ def clean(
 
     if not json_out:
         print_table(
-            ["path", "type", "size", "age", "matched"],
+            [
+                _PATH,
+                Column("type", kind="fixed", priority=3),
+                _num("size"),
+                _num("age", priority=2),
+                Column("matched", min_width=10, priority=1),
+            ],
             rows(candidates),
-            justify=["left", "left", "right", "right", "left"],
         )
         info(f"{len(candidates)} entries, {human_bytes(total)}")
     go = bool(candidates) and (
@@ -436,7 +462,12 @@ def du(
             )
             if r.biggest_dirs:
                 print_table(
-                    ["on disk", "apparent", "files", "directory"],
+                    [
+                        _num("on disk"),
+                        _num("apparent", priority=1),
+                        _num("files", priority=2),
+                        Column("directory", kind="path"),
+                    ],
                     [
                         (
                             human_bytes(e.disk_bytes),
@@ -447,11 +478,10 @@ def du(
                         for e in r.biggest_dirs
                     ],
                     title="biggest directories",
-                    justify=["right", "right", "right", "left"],
                 )
             if files and r.biggest_files:
                 print_table(
-                    ["on disk", "apparent", "file"],
+                    [_num("on disk"), _num("apparent", priority=1), Column("file", kind="path")],
                     [
                         (
                             human_bytes(e.disk_bytes),
@@ -461,7 +491,6 @@ def du(
                         for e in r.biggest_files
                     ],
                     title="biggest files",
-                    justify=["right", "right", "left"],
                 )
     errors = [e for r in reports for e in r.errors]
     if errors:
@@ -597,7 +626,9 @@ def sync(
         doomed = preview.deleted
         if doomed:
             if not json_out:
-                print_table(["would delete"], [(safe_text(p),) for p in doomed])
+                print_table(
+                    [Column("would delete", kind="path")], [(safe_text(p),) for p in doomed]
+                )
             if not confirm(f"Delete these {len(doomed)} files from {dst}?"):
                 hint("nothing was changed; re-run with --yes to sync and delete them")
                 if json_out:
@@ -626,7 +657,10 @@ def sync(
             }
         )
     elif dry_run:
-        print_table(["change", "path"], [(c.change, safe_text(c.path)) for c in result.changes])
+        print_table(
+            [Column("change", kind="fixed"), _PATH],
+            [(c.change, safe_text(c.path)) for c in result.changes],
+        )
         hint("dry run: nothing was changed")
     else:
         n = result.stats.get("files_transferred", 0)
@@ -701,9 +735,13 @@ def kill(
         )
     if not json_out:
         print_table(
-            ["pid", "user", "age", "command"],
+            [
+                _num("pid"),
+                Column("user", min_width=8, priority=2),
+                _num("age", priority=1),
+                Column("command", min_width=20),
+            ],
             [(p.pid, p.user, _age(p.age_seconds), safe_text(p.cmdline)) for p in procs],
-            justify=["right", "left", "right", "left"],
         )
     go = yes or (
         not json_out

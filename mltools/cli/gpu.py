@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from mltools.cli._output import (
+    Column,
     CsvFlag,
     JsonFlag,
     confirm,
@@ -22,9 +23,11 @@ from mltools.cli._output import (
     print_table,
     rich_stderr,
     rich_stdout,
+    terminal_width,
     to_jsonable,
     warn,
     watch_loop,
+    wrap_lines,
 )
 
 if TYPE_CHECKING:
@@ -106,6 +109,45 @@ ExclusiveOpt = Annotated[
     ),
 ]
 CountOpt = Annotated[int, typer.Option("-n", "--count", min=1, help="How many GPUs.")]
+
+
+# How the tables give way on a narrow terminal (mltools.cli._tables), by header: GPU,
+# name, utilization and memory always stay (as in gpustat's one line per GPU); clocks,
+# persistence and compute mode go first, as nvidia-smi's narrow view leaves them out.
+_FIT = {
+    "HOST": Column("HOST", min_width=8),
+    "NAME": Column("NAME", min_width=9),
+    "BUS": Column("BUS", kind="fixed", priority=5),
+    "TEMP": Column("TEMP", "right", "fixed", priority=3),
+    "FAN": Column("FAN", "right", "fixed", priority=6),
+    "POWER": Column("POWER", "right", "fixed", priority=4),
+    "UTIL SM/MEM": Column("UTIL SM/MEM", "right", "fixed", short="UTIL"),
+    "MEMORY": Column("MEMORY", "right", "fixed"),
+    "CLOCKS SM/MEM": Column("CLOCKS SM/MEM", "right", "fixed", priority=8, short="CLOCKS"),
+    "PERF": Column("PERF", kind="fixed", priority=7),
+    "THROTTLE": Column("THROTTLE", min_width=8, priority=4),
+    "ECC": Column("ECC", "right", "fixed", priority=5),
+    "PERSIST": Column("PERSIST", kind="fixed", priority=9),
+    "COMPUTE": Column("COMPUTE", kind="fixed", priority=9),
+    "MIG": Column("MIG", kind="fixed", priority=6),
+    "PID": Column("PID", "right", "fixed"),
+    "USER": Column("USER", min_width=6, priority=3),
+    "GPU-MEM": Column("GPU-MEM", "right", "fixed"),
+    "SM": Column("SM", "right", "fixed", priority=4),
+    "CPU": Column("CPU", "right", "fixed", priority=5),
+    "HOST-RSS": Column("HOST-RSS", "right", "fixed", priority=6),
+    "TIME": Column("TIME", "right", "fixed", priority=2),
+    "OWNER": Column("OWNER", min_width=6, priority=7),
+    "COMMAND": Column("COMMAND", min_width=16),
+    "NOTE": Column("NOTE", kind="prose", min_width=12),
+}
+
+
+def _fitted(columns: list[tuple[str, str]]) -> list[Column]:
+    """The declared ``Column`` of each (header, justify); a number-like fixed one otherwise."""
+    return [
+        _FIT.get(h) or Column(h, "right" if j == "right" else "left", "fixed") for h, j in columns
+    ]
 
 
 @app.callback()
@@ -280,13 +322,9 @@ def _print_gpu_table(
             if problem:
                 problems.append(f"{host + ' ' if multi else ''}GPU {g.index}: {problem}")
             rows += [[*prefix, *display.mig_cells(g, m)] for m in g.mig_devices]
-    columns = [c for c, _ in display.GPU_COLUMNS]
-    justify = [j for _, j in display.GPU_COLUMNS]
-    if multi:
-        columns, justify = ["HOST", *columns], ["left", *justify]
-    print_table(columns, rows, title=title, justify=justify)
-    for line in problems:
-        sys.stdout.write(f"ERROR {line}\n")
+    print_table(_fitted([("HOST", "left")] * multi + display.GPU_COLUMNS), rows, title=title)
+    lines = wrap_lines([f"ERROR {line}" for line in problems], terminal_width(sys.stdout))
+    sys.stdout.write("".join(line + "\n" for line in lines))
     sys.stdout.flush()
 
 
@@ -301,12 +339,8 @@ def _print_process_table(snaps: list[tuple[str | None, Any]]) -> None:
             rows += [[*prefix, *row] for row in display.process_rows(g)]
     if not rows:
         return
-    columns = [c for c, _ in display.PROCESS_COLUMNS]
-    justify = [j for _, j in display.PROCESS_COLUMNS]
-    if multi:
-        columns, justify = ["HOST", *columns], ["left", *justify]
     sys.stdout.write("\n")
-    print_table(columns, rows, justify=justify)
+    print_table(_fitted([("HOST", "left")] * multi + display.PROCESS_COLUMNS), rows)
 
 
 def _watch(json_: bool, csv: bool, interval: float) -> None:
@@ -539,7 +573,11 @@ def _pick_hosts(
         print_json({"cuda_device_order": "PCI_BUS_ID", "hosts": rows})
     else:
         print_table(
-            ["HOST", "CUDA_VISIBLE_DEVICES", "PROBLEM"],
+            [
+                _FIT["HOST"],
+                Column("CUDA_VISIBLE_DEVICES", kind="fixed"),
+                Column("PROBLEM", kind="prose"),
+            ],
             [[r["host"], r["cuda_visible_devices"] or "-", r["error"] or ""] for r in rows],
         )
         hint("run with CUDA_DEVICE_ORDER=PCI_BUS_ID so CUDA numbers GPUs as listed")
@@ -646,7 +684,11 @@ def topo(json_: JsonFlag = False) -> None:
         ]
         for i, g in enumerate(topology.gpus)
     ]
-    print_table(columns, rows)
+    print_table(
+        [Column(c, kind="fixed") for c in columns[:-2]]
+        + [Column("CPU AFFINITY", min_width=8), Column("NUMA", kind="fixed")],
+        rows,
+    )
     sys.stdout.write(
         "\nX = self, NV# = # NVLinks, PIX = one PCIe switch, PXB = several PCIe switches,\n"
         "PHB = PCIe host bridge, NODE = within a NUMA node, SYS = across CPU sockets\n"
@@ -704,10 +746,12 @@ def kill(
                 for t in targets
             ]  # fmt: skip
             print_table(
-                ["GPU", "PID", "USER", "GPU-MEM", "COMMAND", "NOTE"],
+                _fitted(
+                    [("GPU", "right"), ("PID", "right"), ("USER", "left"),
+                     ("GPU-MEM", "right"), ("COMMAND", "left"), ("NOTE", "left")]
+                ),
                 rows,
-                justify=["right", "right", "left", "right", "left", "left"],
-            )
+            )  # fmt: skip
         else:
             info("no matching GPU processes")
     go = bool(actionable) and (

@@ -88,7 +88,7 @@ def top(
     """
     from mltools.errors import UsageError
     from mltools.gpu.nvml import NO_DRIVER_HINT, NoDriverError
-    from mltools.tui._standin import Sampler
+    from mltools.sampler import Sampler
     from mltools.tui.model import FilterError, RowFilter
     from mltools.tui.sources import Source
 
@@ -97,13 +97,14 @@ def top(
         RowFilter.parse(filter_)
     except FilterError as exc:
         raise UsageError(f"--filter: {exc}") from None
-    source = Source(Sampler(gpus=True, gpu_processes=True, host=True, gpu_indices=indices))
+    sampler = Sampler(gpus=True, gpu_processes=True, host=True, gpu_indices=indices)
+    source = Source(sampler)
     first = source.frame()
     sample = first.sample
-    if sample is None or sample.gpus is None:
+    if sample is None or sample.gpus is None:  # the same error `mltools gpu` reports (exit 3)
         source.close()
         why = first.error or (sample.gpu_error if sample is not None else None) or "no GPU data"
-        raise NoDriverError(why, hint=NO_DRIVER_HINT)
+        raise sampler.gpu_exception or NoDriverError(why, hint=NO_DRIVER_HINT)
     if json_ or once or not _interactive():
         source.close()
         _print_once(first, json_, idle_after, sort.value)
@@ -147,6 +148,7 @@ def _indices(gpus: str | None) -> list[int] | None:
 
 def _print_once(frame: Any, json_: bool, idle_after: float, sort: str) -> None:
     """One frame without the UI: JSON, or the panels and the process table as text."""
+    from mltools.gpu import display
     from mltools.tui import model, panels
 
     sample = frame.sample
@@ -158,7 +160,7 @@ def _print_once(frame: Any, json_: bool, idle_after: float, sort: str) -> None:
         idle_gpus=idle,
         create_time=lambda pid: facts[pid].create_time if pid in facts else None,
     )
-    rows = model.sort_rows(rows, sort, sort in ("gpu_memory", "sm", "cpu", "rss", "time"))
+    rows = model.sort_rows(rows, sort, sort in model.DESCENDING)
     if json_:
         print_json(
             {
@@ -204,7 +206,7 @@ def _print_once(frame: Any, json_: bool, idle_after: float, sort: str) -> None:
             "n/a" if r.sm_percent is None else f"{r.sm_percent}%",
             "n/a" if r.cpu_percent is None else f"{r.cpu_percent:.0f}%",
             model.human_bytes(r.rss_bytes),
-            model.duration(r.running_seconds),
+            display.duration(r.running_seconds),
             r.rank or "-",
             r.owner or "-",
             "idle" if r.idle_holding else "",

@@ -19,8 +19,8 @@ import time
 from typing import Any
 
 from mltools.ddp import flight_recorder as fr
-from mltools.ddp.hang import Evidence, HangError, HangReport, RankState, _report, job_label
-from mltools.errors import UsageError
+from mltools.ddp.hang import Evidence, HangError, HangReport, RankState, build_report, job_label
+from mltools.errors import PartialFailureError, UsageError
 
 
 def slurm_hosts(job_id: str) -> list[str]:
@@ -61,7 +61,15 @@ def slurm_hosts(job_id: str) -> list[str]:
 
 
 def remote_hang_command(
-    remote: str, *, samples: int, interval: float, window: float, max_window: float, native: bool
+    remote: str,
+    *,
+    samples: int,
+    interval: float,
+    window: float,
+    max_window: float,
+    native: bool,
+    local_vars: bool = False,
+    bundle: bool = False,
 ) -> str:
     """The command each host runs."""
     args = [
@@ -70,6 +78,10 @@ def remote_hang_command(
     ]  # fmt: skip
     if native:
         args.append("--native")
+    if local_vars:
+        args.append("--locals")
+    if bundle:
+        args.append("--bundle-material")
     return f"{remote} {' '.join(shlex.quote(a) for a in args)}"
 
 
@@ -115,6 +127,8 @@ def analyze_hang_hosts(
     host_timeout: float | None = None,
     ssh_config: str | None = None,
     remote_command: str = "mltools",
+    local_vars: bool = False,
+    bundle: bool = False,
 ) -> HangReport:
     """Sample the job's ranks on every host (in parallel, over ssh) and judge them together."""
     from mltools.gpu.remote import run_on_hosts
@@ -125,12 +139,13 @@ def analyze_hang_hosts(
     timeout = host_timeout if host_timeout is not None else max_window + 60.0
     command = remote_hang_command(
         remote_command, samples=samples, interval=interval, window=window,
-        max_window=max_window, native=native,
+        max_window=max_window, native=native, local_vars=local_vars, bundle=bundle,
     )  # fmt: skip
     outputs = run_on_hosts(hosts, command, timeout=timeout, ssh_config=ssh_config)
     states: list[RankState] = []
     traces: list[fr.RankTrace] = []
     notes: list[dict[str, Any]] = []
+    materials: list[dict[str, Any]] = []
     # (machine and PID namespace, pid) -> host: two names for one machine give the same
     # processes twice; two containers on one machine give equal pids for different ones
     seen: dict[tuple[str | None, int | None], str] = {}
@@ -151,6 +166,8 @@ def analyze_hang_hosts(
             note["no_ranks"] = "no DDP rank processes" in line
             continue
         note["kind"] = data.get("kind")
+        if isinstance(data.get("bundle_material"), dict):
+            materials.append({**data["bundle_material"], "host": out.host})
         boot = f"{data.get('boot_id')}/{data.get('pid_namespace')}" if data.get("boot_id") else None
         for d in data["ranks"]:
             key = (boot, d.get("pid"))
@@ -187,15 +204,22 @@ def analyze_hang_hosts(
             )  # fmt: skip
     if not states:
         why = "; ".join(f"{n['host']}: {n['error']}" for n in notes if n["error"])
+        if failed:  # exit 6 like a partial failure: it is the hosts that did not report
+            raise PartialFailureError(
+                f"no host reported ({len(failed)} of {len(notes)} did not answer: {why})",
+                hint="check the host names, ssh access (BatchMode) and that mltools is "
+                "installed there (--remote-mltools)",
+            )
         raise HangError(
             f"no rank found on any host ({why or 'no answer'})",
             hint="check the host names, ssh access (BatchMode) and that mltools is installed there",
         )
     states.sort(key=lambda s: (s.rank is None, s.rank or 0, s.host or ""))
     flight = fr.analyze(traces, world or None) if traces else None
-    report = _report(
+    report = build_report(
         states, flight, None, samples, interval, window, time.monotonic() - start, notes
     )
+    report.bundle_material = materials
     report.world_size = world or None
     report.job = jobs[0] if jobs else None
     if failed:

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,10 +40,22 @@ class Frame:
     filename: str
     line: int
     native: bool = False  # a C/C++ frame (``--native``): detail, never the user frame
+    locals: tuple[tuple[str, str], ...] = ()  # ``--locals``: (name, py-spy's repr) pairs
 
     @property
     def where(self) -> str:
         return f"{Path(self.filename).name}:{self.line}"
+
+    @property
+    def locals_text(self) -> str:
+        """'i=0, n=2' (each repr cut to 60 characters, the whole to 200); '' without locals."""
+        parts = [f"{k}={v if len(v) <= 60 else v[:57] + '...'}" for k, v in self.locals]
+        text = ", ".join(parts)
+        return text if len(text) <= 200 else text[:197] + "..."
+
+    def local(self, name: str) -> str | None:
+        """The repr of local variable ``name`` (``--locals``), or None."""
+        return next((v for k, v in self.locals if k == name), None)
 
 
 @dataclass
@@ -73,11 +86,23 @@ class ThreadStack:
 
 
 def pyspy_path() -> str:
-    """Path of the ``py-spy`` executable, or ``MissingDependencyError``."""
+    """Path of ``py-spy``: next to the running interpreter, else on PATH.
+
+    A virtual environment's ``bin/`` holds py-spy beside ``python`` even when the
+    environment is not activated (``/opt/venv/bin/mltools ...``), so that is looked
+    at first: the interpreter's own folder, then the folder its symlink resolves to.
+    Raises ``MissingDependencyError`` with one hint when it is in neither place.
+    """
+    folders = [os.path.dirname(sys.executable), os.path.dirname(os.path.realpath(sys.executable))]
+    for folder in dict.fromkeys(f for f in folders if f):
+        exe = shutil.which("py-spy", path=folder)
+        if exe is not None:
+            return exe
     exe = shutil.which("py-spy")
     if exe is None:
         raise MissingDependencyError(
-            "py-spy is needed to read the stacks of running ranks and was not found on PATH",
+            "py-spy is needed to read the stacks of running ranks and was found neither next "
+            f"to the interpreter ({folders[0]}) nor on PATH",
             hint=install_hint("pyspy"),
         )
     return exe
@@ -120,6 +145,17 @@ def attach_problem(pid: int) -> str | None:
     return None
 
 
+def _locals(items: object) -> tuple[tuple[str, str], ...]:
+    """py-spy's ``locals`` list as (name, repr) pairs."""
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        (str(v["name"]), str(v.get("repr", "?")))
+        for v in items
+        if isinstance(v, dict) and v.get("name")
+    )
+
+
 def _parse(payload: str) -> list[ThreadStack]:
     threads = []
     for item in json.loads(payload):
@@ -129,6 +165,7 @@ def _parse(payload: str) -> list[ThreadStack]:
                 str(f.get("filename", "?")),
                 int(f.get("line") or 0),
                 native=f.get("module") is not None,
+                locals=_locals(f.get("locals")),
             )
             for f in item.get("frames") or []
         ]
@@ -146,16 +183,24 @@ def _parse(payload: str) -> list[ThreadStack]:
 
 
 def dump_stacks(
-    pid: int, *, native: bool = False, timeout: float = 30.0, nonblocking: bool = False
+    pid: int,
+    *,
+    native: bool = False,
+    timeout: float = 30.0,
+    nonblocking: bool = False,
+    local_vars: bool = False,
 ) -> list[ThreadStack]:
     """Every thread's Python stack in ``pid`` (``py-spy dump --json``).
 
-    Raises ``AttachError`` with the ptrace fix when permission is missing.
+    ``local_vars`` adds each frame's local variables (``--locals``). Raises
+    ``AttachError`` with the ptrace fix when permission is missing.
     """
     exe = pyspy_path()
     argv = [exe, "dump", "--json", "--pid", str(pid)]
     if native:
         argv.append("--native")
+    if local_vars:
+        argv.append("--locals")
     if nonblocking:
         argv.append("--nonblocking")
     problem = attach_problem(pid)

@@ -92,6 +92,9 @@ class GPU:
     temperature_gpu_celsius: int | None = None
     power_draw_watts: float | None = None
     power_limit_watts: float | None = None
+    energy_joules: float | None = None  # NVML's counter: energy since the driver loaded
+    pcie_tx_bytes_per_second: int | None = None  # NVML's last 20 ms window (KiB/s * 1024)
+    pcie_rx_bytes_per_second: int | None = None
     fan_speed_percent: int | None = None
     clock_sm_mhz: int | None = None
     clock_memory_mhz: int | None = None
@@ -255,6 +258,9 @@ def _fill(nv: ModuleType, handle: Any, gpu: GPU) -> None:
     gpu.power_draw_watts = power / 1000 if power is not None else None
     limit = f(nv, nv.nvmlDeviceGetEnforcedPowerLimit, handle)
     gpu.power_limit_watts = limit / 1000 if limit is not None else None
+    energy = f(nv, nv.nvmlDeviceGetTotalEnergyConsumption, handle)  # mJ, Volta and later
+    gpu.energy_joules = energy / 1000 if energy is not None else None
+    gpu.pcie_tx_bytes_per_second, gpu.pcie_rx_bytes_per_second = _pcie(nv, handle)
     gpu.fan_speed_percent = f(nv, nv.nvmlDeviceGetFanSpeed, handle)
     gpu.clock_sm_mhz = f(nv, nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_SM)
     gpu.clock_memory_mhz = f(nv, nv.nvmlDeviceGetClockInfo, handle, nv.NVML_CLOCK_MEM)
@@ -275,6 +281,15 @@ def _fill(nv: ModuleType, handle: Any, gpu: GPU) -> None:
     gpu.mig_mode = bool(mig[0]) if mig is not None else None
     if gpu.mig_mode:
         gpu.mig_devices = _mig_devices(nv, handle)
+
+
+def _pcie(nv: ModuleType, handle: Any) -> tuple[int | None, int | None]:
+    """PCIe TX and RX throughput in bytes/s (NVML answers KiB/s; Maxwell and later)."""
+    out: list[int | None] = []
+    for counter in (nv.NVML_PCIE_UTIL_TX_BYTES, nv.NVML_PCIE_UTIL_RX_BYTES):
+        kib = nvml.field(nv, nv.nvmlDeviceGetPcieThroughput, handle, counter)
+        out.append(kib * 1024 if kib is not None else None)
+    return out[0], out[1]
 
 
 def _memory(nv: ModuleType, handle: Any) -> Any:

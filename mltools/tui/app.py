@@ -24,6 +24,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Static
 
+from mltools.gpu import display
 from mltools.tui import model, panels
 from mltools.tui.sources import Frame, Source, StopResult
 
@@ -103,7 +104,7 @@ class TopApp(App[None]):
     #host { height: auto; padding: 0 1; border-top: solid $secondary; }
     #history { height: auto; padding: 0 1; border-top: solid $secondary; }
     #procs { height: 1fr; border-top: solid $secondary; }
-    #filter { dock: bottom; display: none; height: 1; border: none; padding: 0 1; }
+    #filter { display: none; height: 1; border: none; padding: 0 1; }
     #status { dock: bottom; height: 1; padding: 0 1; background: $panel; }
     #confirm { width: 90%; height: auto; max-height: 90%; border: thick $error; padding: 1 2;
                background: $surface; }
@@ -166,7 +167,7 @@ class TopApp(App[None]):
         )
         self.sort_column, self.sort_reverse = (
             sort,
-            sort in ("gpu_memory", "sm", "cpu", "rss", "time"),
+            sort in model.DESCENDING,
         )
         self.tree_view = False
         self.row_filter = model.RowFilter.parse(initial_filter)
@@ -476,7 +477,7 @@ class TopApp(App[None]):
         elif key == "rss":
             text = "" if r.rss_bytes is None else model.human_bytes(r.rss_bytes)
         elif key == "time":
-            text = "" if r.running_seconds is None else model.duration(r.running_seconds)
+            text = "" if r.running_seconds is None else display.duration(r.running_seconds)
         elif key == "rank":
             text = panels.safe(r.rank) if r.rank else ""
         elif key == "owner":
@@ -537,6 +538,7 @@ class TopApp(App[None]):
     def action_sort(self, step: int) -> None:
         keys = model.SORT_KEYS
         self.sort_column = keys[(keys.index(self.sort_column) + step) % len(keys)]
+        self.sort_reverse = self.sort_column in model.DESCENDING
         self._render_table()
         self._render_status()
 
@@ -550,7 +552,7 @@ class TopApp(App[None]):
         if key == self.sort_column:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_column, self.sort_reverse = key, False
+            self.sort_column, self.sort_reverse = key, key in model.DESCENDING
         self._render_table()
         self._render_status()
 
@@ -686,7 +688,9 @@ class TopApp(App[None]):
         bad = [r for r in results if r.outcome != "signalled"]
         text = f"{sig.name} sent to {len(ok)}"
         if bad:
-            text += "; not sent: " + "; ".join(f"pid {r.pid} {r.outcome} ({r.reason})" for r in bad)
+            text += "; not sent: " + "; ".join(
+                f"pid {r.pid} {r.outcome}" + (f" ({r.error})" if r.error else "") for r in bad
+            )
         for r in ok:
             self.tags.pop(r.pid, None)
         self.say(text)
@@ -734,7 +738,7 @@ class TopApp(App[None]):
                 ("SM", "n/a" if current.sm_percent is None else f"{current.sm_percent}%"),
                 ("CPU", "n/a" if current.cpu_percent is None else f"{current.cpu_percent:.1f}%"),
                 ("host memory", model.human_bytes(current.rss_bytes)),
-                ("running", model.duration(current.running_seconds)),
+                ("running", display.duration(current.running_seconds)),
                 ("DDP rank", panels.safe(current.rank) or "-"), ("DDP job", panels.safe(current.job) or "-"),
                 ("container/job", panels.safe(current.owner) or "-"),
                 ("idle holding", "yes: holds GPU memory while the GPU idles" if current.idle_holding else "no"),

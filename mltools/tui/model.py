@@ -30,6 +30,8 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("command", "COMMAND", False),
 )
 SORT_KEYS = tuple(key for key, _, _ in COLUMNS)
+#: columns whose biggest values come first when chosen (the rest sort ascending)
+DESCENDING = frozenset({"gpu_memory", "sm", "cpu", "rss", "time", "idle"})
 
 #: graph metrics in the order the `g` key cycles through them
 METRICS: tuple[str, ...] = ("util", "memory", "power", "temp", "clock", "pcie_tx", "pcie_rx")
@@ -347,13 +349,16 @@ class History:
                 continue
             i = min(width - 1, max(0, int((second - start) // step)))
             acc[i].append({"mean": total / count, "max": hi, "min": lo}[how])
+        last: float | None = None
         for i, values in enumerate(acc):
             if values:
-                out[i] = (
+                last = out[i] = (
                     sum(values) / len(values)
                     if how == "mean"
                     else (max(values) if how == "max" else min(values))
                 )
+            elif last is not None and step < 1.0:  # finer than the one-second buckets: hold
+                out[i] = last
         return out
 
 
@@ -385,34 +390,14 @@ def graph_lines(values: Sequence[float | None], height: int, scale: float | None
 
 
 def human_bytes(n: float | None, *, short: bool = False) -> str:
-    """'3.2GiB' (``short``: '3.2G'); 'n/a' for ``None``."""
-    if n is None:
-        return "n/a"
-    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-    value = float(n)
-    i = 0
-    while abs(value) >= 1024 and i < len(units) - 1:
-        value /= 1024
-        i += 1
-    unit = units[i][0] if short and i else units[i]
-    if i == 0:
-        return f"{int(value)}{unit}"
-    return f"{value:.1f}{unit}" if value < 100 else f"{value:.0f}{unit}"
+    """``units.human_bytes`` ('3.2 GiB'); ``short``: '3.2G' for the narrow GPU bars."""
+    from mltools.units import human_bytes as full
 
-
-def duration(seconds: float | None) -> str:
-    """'1d02h', '3:04:05', '4:05' (ps/top style); 'n/a' for ``None``."""
-    if seconds is None:
-        return "n/a"
-    s = int(seconds)
-    days, s = divmod(s, 86400)
-    hours, s = divmod(s, 3600)
-    minutes, s = divmod(s, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}:{minutes:02d}:{s:02d}"
-    return f"{minutes}:{s:02d}"
+    text = full(n)
+    if not short or n is None:
+        return text
+    value, unit = text.split()
+    return f"{value}{unit[0]}" if unit != "B" else f"{value}B"
 
 
 def level(value: float | None, thresholds: tuple[float, float]) -> str:

@@ -12,6 +12,9 @@ from typing import Any
 
 from rich.text import Text
 
+from mltools.gpu import display
+from mltools.gpu.display import na as _na
+from mltools.gpu.display import on_off as _on_off
 from mltools.terminal import safe_text
 from mltools.tui import model
 
@@ -30,20 +33,14 @@ def safe(value: Any) -> str:
     return safe_text(value)
 
 
-def _na(value: Any, fmt: str = "{}") -> str:
-    return "n/a" if value is None else fmt.format(value)
-
-
 def short_name(name: str | None) -> str:
-    return "n/a" if name is None else (safe(name).removeprefix("NVIDIA ") or safe(name))
+    """The GPU's name as `mltools gpu` shows it, made safe for the terminal."""
+    return safe(display.short_name(name))
 
 
 def short_bus(bus: str | None) -> str:
-    """'00000000:3B:00.0' -> '3B:00.0' (lspci's form when the PCI domain is 0)."""
-    if bus is None:
-        return "n/a"
-    domain, _, rest = safe(bus).partition(":")
-    return rest if rest and set(domain) == {"0"} else safe(bus)
+    """The PCI bus id as `mltools gpu` shows it ('3B:00.0'), made safe for the terminal."""
+    return safe(display.short_bus(bus))
 
 
 def bar(percent: float | None, width: int) -> str:
@@ -145,7 +142,7 @@ def _full_lines(out: Text, gpu: Any, width: int, color: bool) -> None:
             f"{_na(gpu.performance_state)} {_na(gpu.temperature_gpu_celsius, '{}C')} "
             f"{_na(gpu.power_draw_watts, '{:.0f}')}/{_na(gpu.power_limit_watts, '{:.0f}')}W "
         )
-    bar_w = max(5, (width - (70 if wide else 58)) // 2)
+    bar_w = max(5, min(40, (width - (70 if wide else 58)) // 2))
     out.append("UTIL ")
     out.append(
         f"{bar(util, bar_w)} {_na(util, '{}%'):>4}", _style(util, model.UTIL_THRESHOLDS, color)
@@ -158,11 +155,7 @@ def _full_lines(out: Text, gpu: Any, width: int, color: bool) -> None:
     if wide:
         out.append(f"  SM {_na(gpu.clock_sm_mhz)} MEM {_na(gpu.clock_memory_mhz)}MHz")
         if gpu.throttle_reasons:
-            out.append("  " + safe(",".join(gpu.throttle_reasons)))
-
-
-def _on_off(value: bool | None) -> str:
-    return "n/a" if value is None else ("on" if value else "off")
+            out.append("  " + safe(display.throttle_text(gpu.throttle_reasons)))
 
 
 def host(sample_host: Any, width: int, *, color: bool = True) -> Text:
@@ -176,7 +169,7 @@ def host(sample_host: Any, width: int, *, color: bool = True) -> Text:
         getattr(h, "memory_used_bytes", None), getattr(h, "memory_total_bytes", None)
     )
     swap = _mem_percent(getattr(h, "swap_used_bytes", None), getattr(h, "swap_total_bytes", None))
-    bar_w = max(6, (width - 70) // 3)
+    bar_w = max(6, min(30, (width - 70) // 3))
     out.append("CPU ")
     out.append(
         f"{bar(cpu, bar_w)} {_na(cpu, '{:.1f}%'):>6}", _style(cpu, model.UTIL_THRESHOLDS, color)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mltools.errors import MltoolsError
-from mltools.tui._standin import StopResult, signal_process
+from mltools.stopper import StopResult
 
 __all__ = ["Frame", "ProcessFacts", "Source", "StopResult"]
 
@@ -89,8 +89,17 @@ class Source:
         self.sampler.close()
 
     def signal(self, pid: int, create_time: float | None, sig: _signal.Signals) -> StopResult:
-        """Send ``sig`` to the process shown as ``pid`` (started at ``create_time``)."""
-        return signal_process(pid, create_time, int(sig))
+        """Send ``sig`` once to the process shown as ``pid`` (started at ``create_time``).
+
+        The stopper refuses pid 1, mltools and its parents, other users' processes unless
+        root, and a pid that now belongs to another process (its start time differs).
+        """
+        from mltools.stopper import stop
+
+        if create_time is None:
+            return StopResult(pid, "failed", "its start time could not be read")
+        (result,) = stop([(pid, create_time)], sig=int(sig), wait=False)
+        return result
 
     def environment(self, pid: int) -> dict[str, str] | None:
         from mltools._procfs import read_environ
@@ -122,7 +131,11 @@ class Source:
 
 
 def process_facts(pid: int, *, details: bool = False) -> ProcessFacts | None:
-    """Start time and parent of ``pid`` (user and command too with ``details``); None if gone."""
+    """Start time and parent of ``pid`` (user and command too with ``details``); None if gone.
+
+    The start time is the stopper's (:func:`mltools.stopper.create_time`'s psutil value),
+    so a signal later goes only to this very process.
+    """
     import psutil
 
     try:

@@ -25,7 +25,9 @@
  *   gpu I KEY VALUE                    KEY: name uuid bus (HEX); util_gpu util_mem mem_total
  *                                      mem_used mem_reserved temp power power_limit fan clock_sm
  *                                      clock_mem pstate throttle ecc persistence compute_mode
- *                                      display mig_cur mig_pend numa lost (INT)
+ *                                      display mig_cur mig_pend numa lost energy (mJ)
+ *                                      pcie_tx pcie_rx (KiB/s) (INT; energy and pcie absent:
+ *                                      NotSupported, as on GPUs without the counters)
  *   err I J SYMBOL CODE                SYMBOL on GPU I (J=-1) or its MIG device J returns CODE;
  *                                      I=-1: a system call (nvmlInitWithFlags, nvmlDeviceGetCount_v2)
  *   mig I J GI CI MEM_TOTAL MEM_USED UUID_HEX NAME_HEX
@@ -68,7 +70,7 @@ typedef struct {
     int name_len, uuid_len;
     unsigned long long util_gpu, util_mem, mem_total, mem_used, mem_reserved, temp, power,
         power_limit, fan, clock_sm, clock_mem, pstate, throttle, ecc, persistence, compute_mode,
-        display, mig_cur, mig_pend, numa, lost;
+        display, mig_cur, mig_pend, numa, lost, energy, pcie_tx, pcie_rx;
     int nmig;
     struct { unsigned gi, ci; unsigned long long total, used; char uuid[96], name[128];
              int uuid_len, name_len; } migs[MAXM];
@@ -116,6 +118,7 @@ static void load_spec(void) {
     memset(G, 0, sizeof G); NG = NP = NE = NS = 0; CUDA = 0; ROOT = 1; INIT_ERROR = 0;
     DRIVER_LEN = 0; DRIVER[0] = 0;
     for (int i = 0; i < MAXG; i++) for (int j = 0; j < MAXG; j++) G[i].anc[j] = 50;
+    for (int i = 0; i < MAXG; i++) G[i].energy = G[i].pcie_tx = G[i].pcie_rx = NA_ULL;
     if (!path) return;
     FILE *fh = fopen(path, "r");
     if (!fh) return;
@@ -140,7 +143,7 @@ static void load_spec(void) {
             NUM(util_gpu) NUM(util_mem) NUM(mem_total) NUM(mem_used) NUM(mem_reserved) NUM(temp)
             NUM(power) NUM(power_limit) NUM(fan) NUM(clock_sm) NUM(clock_mem) NUM(pstate)
             NUM(throttle) NUM(ecc) NUM(persistence) NUM(compute_mode) NUM(display) NUM(mig_cur)
-            NUM(mig_pend) NUM(numa) NUM(lost)
+            NUM(mig_pend) NUM(numa) NUM(lost) NUM(energy) NUM(pcie_tx) NUM(pcie_rx)
         } else if (!strcmp(kind, "err") && NE < MAXE &&
                    sscanf(line, "%*s %d %d %95s %255s", &i, &j, a, c) == 4) {
             E[NE].gpu = i; E[NE].mig = j; strcpy(E[NE].sym, a); E[NE].code = atoi(c); NE++;
@@ -365,6 +368,16 @@ nvmlReturn_t nvmlDeviceGetTemperature(void *h, int sensor, unsigned *t) {
     DEV(h); OUT(t); if (sensor != 0) return E_INVALID; *t = g->temp; return OK;
 }
 nvmlReturn_t nvmlDeviceGetPowerUsage(void *h, unsigned *p) { DEV(h); OUT(p); *p = g->power; return OK; }
+nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(void *h, unsigned long long *e) {
+    DEV(h); OUT(e); if (g->energy == NA_ULL) return E_NOTSUP; *e = g->energy; return OK;
+}
+nvmlReturn_t nvmlDeviceGetPcieThroughput(void *h, int counter, unsigned *v) {
+    DEV(h); OUT(v);
+    unsigned long long x = counter == 0 ? g->pcie_tx : counter == 1 ? g->pcie_rx : NA_ULL;
+    if (counter < 0 || counter > 1) return E_INVALID;
+    if (x == NA_ULL) return E_NOTSUP;
+    *v = (unsigned)x; return OK;
+}
 nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(void *h, unsigned *p) { DEV(h); OUT(p); *p = g->power_limit; return OK; }
 nvmlReturn_t nvmlDeviceGetFanSpeed(void *h, unsigned *f) { DEV(h); OUT(f); *f = g->fan; return OK; }
 nvmlReturn_t nvmlDeviceGetClockInfo(void *h, int type, unsigned *c) {

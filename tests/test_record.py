@@ -1,0 +1,402 @@
+"""`mltools record` on this machine with real processes: a tree whose workers start and stop
+when the test says so (events over a FIFO, not sleeps), the CLI's bad inputs, signals,
+attaching to a pid, `show` and `compare`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mltools import mark
+from mltools.record import load_run, record_command
+from tests.conftest import mltools_env
+
+PHASES = str(Path(__file__).with_name("_record_phases.py"))
+INTERVAL = 0.2
+MiB = 1 << 20
+
+
+def wait_for(predicate: Callable[[], object], what: str, timeout: float = 120.0) -> object:
+    """Poll ``predicate`` (a file's content) until it holds; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def lines(out: Path, kind: str) -> list[dict]:
+    try:
+        text = (out / "samples.jsonl").read_text()
+    except FileNotFoundError:
+        return []
+    items = []
+    for raw in text.splitlines():
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            continue
+        if item.get("type") == kind:
+            items.append(item)
+    return items
+
+
+def marks(out: Path) -> dict[str, tuple[float, list[str]]]:
+    """mark() lines so far: first word pair -> (t_seconds, the rest of the words)."""
+    meta = lines(out, "meta")
+    if not meta:
+        return {}
+    found = {}
+    for raw in (out / "marks.jsonl").read_text().splitlines():
+        m = json.loads(raw)
+        words = m["name"].split()
+        found[" ".join(words[:2])] = (m["t_monotonic"] - meta[0]["t0_monotonic"], words[2:])
+    return found
+
+
+def samples_after(out: Path, t: float) -> int:
+    return sum(1 for s in lines(out, "sample") if s["t_seconds"] > t)
+
+
+@pytest.fixture
+def phased(tmp_path):
+    """Record the phase script; returns (run, marks) once the test's script of phases ran."""
+    out = tmp_path / "run"
+    control = tmp_path / "control"
+    os.mkfifo(control)
+    result: list = []
+    errors: list = []
+
+    def target() -> None:
+        try:
+            with open(os.devnull, "wb") as sink:
+                result.append(record_command(
+                    [sys.executable, PHASES, str(control)], out_dir=out, interval=INTERVAL,
+                    gpus=False, marks=[r"phase (\w+ \w+)"], stdout=sink, stderr=sink,
+                ))  # fmt: skip
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    with open(control, "w") as ctl:  # opens once the script reads: an event
+
+        def say(line: str, mark_name: str, then_samples: int) -> None:
+            ctl.write(line + "\n")
+            ctl.flush()
+            t, _ = wait_for(lambda: marks(out).get(mark_name), mark_name)
+            wait_for(
+                lambda: samples_after(out, t) >= then_samples,
+                f"{then_samples} samples after {mark_name}",
+            )
+
+        wait_for(lambda: len(lines(out, "sample")) >= 3, "3 samples of the idle parent")
+        say("spawn w1 64", "w1 up", 6)
+        say("spawn w2 16", "w2 up", 6)
+        say("stop w1", "w1 down", 4)
+        say("stop w2", "w2 down", 3)
+        ctl.write("quit\n")
+    thread.join(timeout=120)
+    assert not errors, errors
+    assert result and result[0].returncode == 0
+    return load_run(out), marks(out)
+
+
+def test_process_tree_series_follow_the_phases(phased):
+    run, found = phased
+    samples = run.samples
+    for name, low, high in (("w1", 64 * MiB, 200 * MiB), ("w2", 16 * MiB, 64 * MiB)):
+        t_up, (pid, *_) = found[f"{name} up"]
+        t_down, (_, total, spun, wall) = found[f"{name} down"]
+        pid = int(pid)
+        series = [(s["t_seconds"], p) for s in samples for p in s["processes"] if p["pid"] == pid]
+        ts = [t for t, _ in series]
+        # present in every sample while it lived, absent after it was joined
+        alive = [s["t_seconds"] for s in samples if t_up <= s["t_seconds"] <= t_down]
+        assert alive and set(alive) <= set(ts), f"{name} missing from samples while alive"
+        assert all(t <= t_down + 0.05 for t in ts), f"{name} sampled after it ended"
+        assert min(ts) >= t_up - INTERVAL - 0.05  # not seen before it was started
+        # RSS: what it touched, in every sample after it was ready
+        rss = [p["rss_bytes"] for t, p in series if t >= t_up]
+        assert rss and all(low <= r <= high for r in rss), (name, rss)
+        # CPU: the recorded cumulative CPU never exceeds what the worker itself reported
+        # at the end, and the last sample's is short of it by at most the unsampled tail
+        cpu = [p["cpu_seconds"] for _, p in series]
+        assert cpu == sorted(cpu)
+        tail = t_down - ts[-1]
+        assert cpu[-1] <= float(total) + 0.02
+        assert float(total) - cpu[-1] <= tail + 0.05
+        # the series' mean CPU % while it spun matches the worker's own CPU/wall ratio
+        spinning = [p["cpu_percent"] for t, p in series if t_up + INTERVAL <= t <= t_down]
+        measured = sum(spinning) / len(spinning)
+        expected = 100 * float(spun) / float(wall)
+        assert abs(measured - expected) <= 15 + 0.15 * expected, (name, measured, expected)
+    # the parent only waits on the FIFO: idle
+    root = run.meta["pid"]
+    parent = [p["cpu_percent"] for s in samples[2:] for p in s["processes"] if p["pid"] == root]
+    assert parent and sum(parent) / len(parent) < 10
+
+
+def test_markers_from_mark_and_from_output_agree(phased):
+    run, found = phased
+    by_source: dict[str, dict[str, float]] = {"mark": {}, "output": {}}
+    for m in run.markers:
+        key = " ".join(m["name"].replace("phase ", "").split()[:2])
+        by_source[m["source"]][key] = m["t_seconds"]
+    assert set(by_source["mark"]) == {"w1 up", "w2 up", "w1 down", "w2 down"}
+    assert set(by_source["output"]) == set(by_source["mark"])
+    for key, t in by_source["mark"].items():
+        assert abs(by_source["output"][key] - t) < 0.5, key  # the same moment, two channels
+        assert abs(found[key][0] - t) < 1e-3
+    order = sorted(by_source["mark"], key=by_source["mark"].get)
+    assert order == ["w1 up", "w2 up", "w1 down", "w2 down"]
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert summary["processes_seen"] == 3 and summary["samples_missed"] <= 2
+
+
+def test_mark_is_a_no_op_outside_a_recording(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLTOOLS_RECORD_MARKS", raising=False)
+    mark("nothing")  # no file, no error
+    target = tmp_path / "marks.jsonl"
+    monkeypatch.setenv("MLTOOLS_RECORD_MARKS", str(target))
+    mark("not created")  # the recorder makes the file; mark() never creates one
+    assert not target.exists()
+    target.touch()
+    mark("eval")
+    item = json.loads(target.read_text())
+    assert item["name"] == "eval" and item["pid"] == os.getpid()
+    assert abs(item["t_monotonic"] - time.monotonic()) < 5
+
+
+# ------------------------------------------------------------------ the CLI: bad input
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        ((), 2, "no command given"),
+        (("--", "no-such-command-xyz"), 127, "command not found: no-such-command-xyz"),
+        (("--pid", "4194303"), 4, "no process with pid 4194303"),
+        (("-i", "nan", "--", "true"), 2, "'nan' is not a finite number"),
+        (("-i", "-1", "--", "true"), 2, "-1.0 is not in the range"),
+        (("-i", "0", "--", "true"), 2, "0.0 is not in the range"),
+        (("--gpus", "x", "--", "true"), 2, "--gpus takes all, none or GPU indices"),
+        (("--mark", "(", "--", "true"), 2, "--mark '(' is not a regular expression"),
+        (("--pid", "1", "--", "true"), 2, "either --pid or a command"),
+        (("python", "x.py"), 2, "put the command to record after `--`"),
+    ],
+)
+def test_bad_input_is_one_line_and_its_code(cli, tmp_path, args, code, words):
+    r = cli("record", "-o", str(tmp_path / "r"), *args)
+    assert r.exit_code == code, r.stderr
+    assert words in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_output_folder_rules(cli, tmp_path):
+    existing = tmp_path / "old"
+    existing.mkdir()
+    (existing / "mine.txt").write_text("keep")
+    r = cli("record", "-o", str(existing), "--gpus", "none", "--", "true")
+    assert r.exit_code == 1 and "exists; not writing into it" in r.stderr and "--yes" in r.stderr
+    assert not (existing / "samples.jsonl").exists()
+    r = cli("record", "-o", str(existing), "--yes", "--gpus", "none", "--", "true")
+    assert r.exit_code == 0, r.stderr
+    assert (existing / "summary.json").is_file() and (existing / "mine.txt").read_text() == "keep"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for target, kind in ((fifo, "named pipe"), (Path("/dev/null"), "character device")):
+        r = cli("record", "-o", str(target), "--yes", "--", "true")
+        assert r.exit_code == 1 and f"is a {kind}" in r.stderr and "not a folder" in r.stderr
+
+
+def test_exit_code_and_output_pass_through(run_mltools, tmp_path):
+    out = tmp_path / "r"
+    r = run_mltools("record", "-i", "0.1", "-o", str(out), "--gpus", "none", "--", sys.executable,
+                    "-c", "import sys; print('to stdout'); print('to stderr', file=sys.stderr); sys.exit(7)")  # fmt: skip
+    assert r.returncode == 7
+    assert r.stdout == "to stdout\n"  # stdout is the command's alone
+    assert "to stderr" in r.stderr and "recorded" in r.stderr and "exit 7" in r.stderr
+    assert json.loads((out / "summary.json").read_text())["exit_code"] == 7
+
+
+def test_json_summary_and_show_and_compare(run_mltools, cli, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out, n in ((a, 1), (b, 3)):
+        r = run_mltools("record", "-i", "0.1", "-o", str(out), "--gpus", "none", "--json", "--",
+                        sys.executable, "-c", f"import mltools; [mltools.mark('m') for _ in range({n})]")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        summary = json.loads(r.stdout)
+        assert summary["exit_code"] == 0 and len(summary["markers"]) == n
+    shown = cli("record", "show", str(b), "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["markers"][0]["name"] == "m"
+    text = cli("record", "show", str(b))
+    assert text.exit_code == 0 and f"into {b}/" in text.stdout and "markers: 3" in text.stdout
+    both = cli("record", "compare", str(a), str(b), "--json")
+    data = json.loads(both.stdout)
+    assert data["a"] == str(a) and data["b"] == str(b)
+    rows = {m["metric"]: m for m in data["metrics"]}
+    assert (
+        rows["samples"]["a"] >= 1
+        and rows["samples"]["delta"] == rows["samples"]["b"] - rows["samples"]["a"]
+    )
+    plain = cli("record", "compare", str(a), str(b))
+    assert plain.exit_code == 0 and "duration_seconds" in plain.stdout
+    missing = cli("record", "show", str(tmp_path / "nope"))
+    assert missing.exit_code == 1 and "no such recording" in missing.stderr
+    not_run = tmp_path / "empty"
+    not_run.mkdir()
+    r = cli("record", "show", str(not_run))
+    assert r.exit_code == 1 and "not a recording folder" in r.stderr
+
+
+# ------------------------------------------------------------------ signals, SIGKILL, --pid
+
+CHILD = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, lambda *a: (print('child got SIGTERM', flush=True), sys.exit(143)))\n"
+    "print('ready', flush=True)\n"
+    "signal.pause()\n"
+)
+
+
+def _start_record(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path]:
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltools", "record", "-i", "0.1", "-o", str(out), "--gpus", "none", *args],
+        env=mltools_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    return proc, out
+
+
+def test_sigterm_stops_the_child_and_leaves_complete_files(tmp_path):
+    proc, out = _start_record(tmp_path, "--", sys.executable, "-c", CHILD)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        wait_for(lambda: len(lines(out, "sample")) >= 3, "3 samples")
+        child = lines(out, "meta")[0]["pid"]
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "child got SIGTERM" in stdout  # forwarded, as ddp-doctor run does
+    assert (
+        not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
+    )
+    end = lines(out, "end")
+    assert end and end[0]["reason"] == "interrupted" and end[0]["exit_code"] == 143
+    assert json.loads((out / "summary.json").read_text())["samples"] >= 3
+    assert (out / "report.html").read_text().rstrip().endswith("</html>")
+    assert "terminated by SIGTERM" in stderr
+
+
+def test_sigkill_of_the_recorder_loses_at_most_one_interval(tmp_path, cli):
+    proc, out = _start_record(tmp_path, "--", sys.executable, "-c", CHILD)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        wait_for(lambda: len(lines(out, "sample")) >= 5, "5 samples")
+        child = lines(out, "meta")[0]["pid"]
+        before = time.monotonic()
+        proc.kill()
+        proc.wait(timeout=30)
+        killed_t = before - lines(out, "meta")[0]["t0_monotonic"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.kill(child, signal.SIGKILL)
+    samples = lines(out, "sample")
+    assert samples[-1]["t_seconds"] >= killed_t - 2 * 0.1 - 0.3  # flushed every interval
+    r = cli("record", "show", str(out), "--json")
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["samples"] == len(samples)
+    assert any("no end line" in note for note in summary["notes"])
+
+
+def test_attach_to_a_running_tree_until_it_ends(tmp_path):
+    target = subprocess.Popen(
+        [sys.executable, "-c",
+         "import subprocess, sys; c = subprocess.Popen(['sleep', '300']); print(c.pid, flush=True); "
+         "sys.stdin.read(); c.kill(); c.wait()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        grandchild = int(target.stdout.readline())
+        proc, out = _start_record(tmp_path, "--pid", str(target.pid))
+        wait_for(lambda: len(lines(out, "sample")) >= 3, "3 samples")
+        target.stdin.close()  # the job ends
+        target.wait(timeout=30)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if target.poll() is None:
+            target.kill()
+    assert proc.returncode == 0, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["attached"] and summary["pid"] == target.pid
+    assert {p["pid"] for p in summary["processes"]} == {target.pid, grandchild}
+    assert lines(out, "end")[0]["reason"] == "exited"
+
+
+def test_torchrun_tree_every_rank_and_worker(tmp_path):
+    """Under torchrun: the agent, both ranks (RANK from their environment) and each rank's
+    DataLoader worker (the rank of the process that started it) are all recorded."""
+    from tests.ci_provides import require
+
+    require("torch")
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltools", "record", "-i", "0.2", "-o", str(out), "--gpus", "none",
+         "--mark", r"rank \d ready", "--", sys.executable, "-m", "torch.distributed.run",
+         "--standalone", "--nproc-per-node", "2", str(Path(__file__).with_name("_record_ddp.py"))],
+        env=mltools_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+
+        def workers_seen() -> bool:
+            ranks = {p.get("rank") for p in lines(out, "process") if p["name"] == "pt_data_worker"}
+            return ranks == {0, 1} and len(lines(out, "sample")) >= 2
+
+        wait_for(workers_seen, "both ranks' DataLoader workers in the samples", timeout=240)
+        wait_for(
+            lambda: len((out / "marks.jsonl").read_text().splitlines()) == 2,
+            "both ranks' marks",
+            timeout=60,
+        )
+        _, stderr = proc.communicate("go\n", timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    run = load_run(out)
+    procs = run.processes
+    ranks = {
+        p["rank"]: p
+        for p in procs.values()
+        if p["rank"] is not None and p["name"] != "pt_data_worker"
+    }
+    assert set(ranks) == {0, 1}
+    agent = procs[run.meta["pid"]]
+    assert agent["rank"] is None and all(p["ppid"] == agent["pid"] for p in ranks.values())
+    workers = [p for p in procs.values() if p["name"] == "pt_data_worker"]
+    assert sorted(w["rank"] for w in workers) == [0, 1]
+    assert all(procs[w["ppid"]]["rank"] == w["rank"] for w in workers)  # a rank's own worker
+    by_source = {(m["source"], m.get("rank")) for m in run.markers}
+    assert {("mark", 0), ("mark", 1)} <= by_source
+    assert sum(1 for m in run.markers if m["source"] == "output") == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["rank"] for r in summary["ranks"]] == [0, 1]
