@@ -170,7 +170,9 @@ def record(
     else:
         render_summary(result.summary, sys.stderr)
     if result.returncode:
-        raise typer.Exit(result.returncode)
+        from mltools.errors import ChildExit
+
+        raise ChildExit(result.returncode)
 
 
 def _announcer(json: bool) -> Any:
