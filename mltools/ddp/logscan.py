@@ -67,6 +67,7 @@ _WRAPPER = re.compile(
     r"|\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \w+ \|\| "
     r"|\s*\|?\s*\d{4}-\d\d-\d\dT[\d:.]+Z \| "
     r"|\[?\d{4}-\d\d-\d\d[ T][\d:,.]+\]?\s+"
+    r"|\d\d:\d\d:\d\d\.\d+ (?=\S)"
     r"|[IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] "
     r"|(?:ERROR|WARNING|INFO):[\w.]+:"
     r"|\[\d+\] (?=\S)"
