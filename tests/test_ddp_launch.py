@@ -6,6 +6,7 @@ import io
 
 from mltools.ddp.launch import run_guarded
 from mltools.errors import ExitCode
+from tests.conftest import usage_error
 
 
 def test_run_guarded_tees_and_keeps_streams_apart(tmp_path):
@@ -64,12 +65,10 @@ def test_cli_run_bad_inputs(cli, tmp_path):
     result = cli("ddp-doctor", "run", "--log", str(tmp_path / "a.log"), "--", "no-such-cmd-xyz")
     assert result.exit_code == ExitCode.ERROR
     assert result.stderr.startswith("mltools: error: command not found: no-such-cmd-xyz")
-    result = cli("ddp-doctor", "run")
-    assert result.exit_code == ExitCode.USAGE
-    result = cli("ddp-doctor", "run", "-p", "nope", "--", "true")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(cli("ddp-doctor", "run"), "Missing argument '-- CMD [ARGS]...'")
+    usage_error(cli("ddp-doctor", "run", "-p", "nope", "--", "true"), "unknown preset: 'nope'")
     result = cli("ddp-doctor", "run", "--diagnose", "sometimes", "--", "true")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "diagnose must be failure, always or never, not 'sometimes'")
 
 
 def test_cli_run_says_sigkill_when_the_command_was_killed(cli, tmp_path):
