@@ -7,7 +7,7 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -197,15 +197,8 @@ def _apply(
 ) -> tuple[list[Any], str]:
     """Run the function into ``df`` (in place); return the columns written and the backend used."""
     from mltools.errors import UsageError
-    from mltools.frame import Parallel, parallel_apply, parallel_map, which_backend
+    from mltools.frame import Parallel, apply_to_frame
 
-    if column is not None:
-        if column not in df.columns:
-            shown = ", ".join(map(str, list(df.columns)[:10]))
-            raise UsageError(f"no column {column!r} in the input", hint=f"columns: {shown}")
-        target, method, pandas_kwargs = df[column], "map", {}
-    else:
-        target, method, pandas_kwargs = df, "apply", {"axis": 1}
     try:
         options = Parallel(
             backend=backend,
@@ -216,34 +209,23 @@ def _apply(
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    used = which_backend(target, method, parallel=options, **pandas_kwargs)
-    run = parallel_map if method == "map" else parallel_apply
     try:
-        result = run(target, function, parallel=options, **pandas_kwargs)
+        return apply_to_frame(df, function, column=column, into=into, parallel=options)
     except Exception as exc:
         _raise_function_error(exc, function)
-    import pandas as pd
-
-    if isinstance(result, pd.DataFrame):
-        for name in result.columns:
-            df[name] = result[name]
-        return list(result.columns), used
-    name = into or (column if column is not None else "result")
-    df[name] = result
-    return [name], used
 
 
-def _raise_function_error(exc: Exception, function: Any) -> None:
+def _raise_function_error(exc: Exception, function: Any) -> NoReturn:
     """Turn the user's function's exception into a one-line error (the library's own pass)."""
     from mltools.cli._errors import debug_enabled
-    from mltools.errors import MltoolsError
+    from mltools.errors import MltoolsError, first_line
     from mltools.frame import FunctionError, failure_location
 
     where = failure_location(exc)
     if isinstance(exc, MltoolsError) or where is None or debug_enabled():
         raise exc
     name = getattr(function, "__name__", "the function")
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = first_line(exc) if str(exc).strip() else ""
     raise FunctionError(
         f"{name} raised {type(exc).__name__}{': ' + message if message else ''} (at {where})",
         hint="fix the function or that input; MLTOOLS_DEBUG=1 shows the traceback",

@@ -386,3 +386,40 @@ def disk_usage(
             _walk_parallel(os.fspath(p), depth, top, files, one_file_system, threads) for p in paths
         ]
     return [_walk(os.fspath(p), depth, top, files, one_file_system) for p in paths]
+
+
+def report_json(report: DuReport, *, files: bool = True) -> dict[str, Any]:
+    """The ``du --json`` document of one root (stable keys; paths as valid UTF-8, ``\\xNN``
+    for undecodable bytes). ``files``: with the ``biggest_files`` list."""
+    from mltools.jsonable import valid_text
+
+    def entry(e: DuEntry, *, count: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": valid_text(e.path),
+            "apparent_bytes": e.apparent_bytes,
+            "disk_bytes": e.disk_bytes,
+        }
+        if count:
+            out["files"] = e.files
+        return out
+
+    doc: dict[str, Any] = {
+        "path": valid_text(report.path),
+        "apparent_bytes": report.apparent_bytes,
+        "disk_bytes": report.disk_bytes,
+        "files": report.files,
+        "dirs": report.dirs,
+        "hardlinks_counted_once": report.hardlinks_counted_once,
+        "filesystem": {
+            "mount_point": report.df.mount_point,
+            "total_bytes": report.df.total_bytes,
+            "used_bytes": report.df.used_bytes,
+            "free_bytes": report.df.free_bytes,
+            "used_percent": report.df.used_percent,
+        },
+        "biggest_dirs": [entry(e, count=True) for e in report.biggest_dirs],
+        "errors": report.errors,
+    }
+    if files:
+        doc["biggest_files"] = [entry(e, count=False) for e in report.biggest_files]
+    return doc
