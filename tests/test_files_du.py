@@ -144,6 +144,12 @@ def test_threaded_walk_is_the_serial_walk_and_gnu_du(tmp_path, threads):
     assert threaded.apparent_bytes == gnu_du(base, "--apparent-size")
     assert threaded.hardlinks_counted_once == 3
     assert threaded.dirs == 300 + 1 + 120 + 1
+    skip = ["w01*", "deep/d0/d1/d2"]
+    (serial,) = disk_usage(base, threads=1, exclude=skip)
+    (threaded,) = disk_usage(base, threads=threads, exclude=skip)
+    serial.df = threaded.df = None
+    assert threaded == serial
+    assert threaded.dirs == 3 + 1 + 110  # deep, d0, d1; wide; its w0xx but w010-w019
 
 
 def test_threaded_walk_reads_directories_at_once(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mltools.files.exclude import Exclude
 from mltools.files.walk import join, open_dir, walk_fd
 
 
@@ -72,7 +73,9 @@ def disk_free(path: str | os.PathLike[str]) -> DiskFree:
     return DiskFree(mount, total, total - free_root, vfs.f_bavail * vfs.f_frsize)
 
 
-def _walk(root: str, depth: int, top: int, want_files: bool, one_file_system: bool) -> DuReport:
+def _walk(
+    root: str, depth: int, top: int, want_files: bool, one_file_system: bool, exclude: Exclude
+) -> DuReport:
     root_st = os.lstat(root)  # a symlink named on the command line is not followed (du -P)
     if not stat.S_ISDIR(root_st.st_mode):
         size, disk = root_st.st_size, root_st.st_blocks * 512
@@ -99,7 +102,10 @@ def _walk(root: str, depth: int, top: int, want_files: bool, one_file_system: bo
             try:
                 # d_type says "directory" without a stat: walk_fd fstats it once it is open
                 # (and leaves it out when it is on another filesystem)
-                if entry.is_dir(follow_symlinks=False):
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if exclude and exclude.excluded((*visit.parts, entry.name), is_dir):
+                    continue  # neither counted nor entered (du --exclude)
+                if is_dir:
                     descend(entry.name)
                     continue
                 est = entry.stat(follow_symlinks=False)
@@ -157,18 +163,27 @@ def _walk(root: str, depth: int, top: int, want_files: bool, one_file_system: bo
 class _Dir:
     """A directory being walked: its open fd stays open until every subdirectory is opened."""
 
-    __slots__ = ("depth", "fd", "path", "pending", "record")
+    __slots__ = ("depth", "fd", "parts", "path", "pending", "record")
 
-    def __init__(self, fd: int, path: str, depth: int, record: int, pending: int) -> None:
+    def __init__(
+        self, fd: int, path: str, parts: tuple[str, ...], record: int, pending: int
+    ) -> None:
         self.fd = fd
         self.path = path
-        self.depth = depth
+        self.parts = parts
+        self.depth = len(parts)
         self.record = record
         self.pending = pending
 
 
 def _walk_parallel(
-    root: str, depth: int, top: int, want_files: bool, one_file_system: bool, threads: int
+    root: str,
+    depth: int,
+    top: int,
+    want_files: bool,
+    one_file_system: bool,
+    exclude: Exclude,
+    threads: int,
 ) -> DuReport:
     """``_walk`` with ``threads`` threads reading directories at once (same numbers).
 
@@ -184,7 +199,7 @@ def _walk_parallel(
 
     root_st = os.lstat(root)
     if not stat.S_ISDIR(root_st.st_mode):
-        return _walk(root, depth, top, want_files, one_file_system)
+        return _walk(root, depth, top, want_files, one_file_system, exclude)
     # one record per directory tried: [path, depth, parent record, ordinal, st or None,
     # apparent, blocks, files, linked entries, top candidates, errors]
     records: list[list[Any]] = []
@@ -203,6 +218,7 @@ def _walk_parallel(
 
     def visit(parent: _Dir | None, name: str, ordinal: int) -> list[tuple[_Dir, str, int]]:
         path = root if parent is None else join(parent.path, name)
+        parts = () if parent is None else (*parent.parts, name)
         level = 0 if parent is None else parent.depth + 1
         record: list[Any] = [path, level, -1 if parent is None else parent.record, ordinal,
                              None, 0, 0, 0, [], [], []]  # fmt: skip
@@ -237,7 +253,10 @@ def _walk_parallel(
         subdirs: list[str] = []
         for entry in entries:
             try:
-                if entry.is_dir(follow_symlinks=False):
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if exclude and exclude.excluded((*parts, entry.name), is_dir):
+                    continue  # neither counted nor entered (du --exclude)
+                if is_dir:
                     subdirs.append(entry.name)
                     continue
                 est = entry.stat(follow_symlinks=False)
@@ -258,7 +277,7 @@ def _walk_parallel(
         if not subdirs:
             os.close(fd)
             return []
-        node = _Dir(fd, path, level, index, len(subdirs))
+        node = _Dir(fd, path, parts, index, len(subdirs))
         return [(node, sub, i) for i, sub in enumerate(subdirs)]
 
     def worker() -> None:
@@ -370,22 +389,27 @@ def disk_usage(
     top: int = 20,
     files: bool = True,
     one_file_system: bool = True,
+    exclude: Iterable[str] = (),
     threads: int = 4,
 ) -> list[DuReport]:
     """Disk usage of each path: totals, the ``top`` biggest dirs (to ``depth``) and files.
 
     Hard links are counted once across one root. Symlinks are never followed;
     other filesystems mounted inside a root are skipped unless
-    ``one_file_system=False``. Missing paths raise ``FileNotFoundError``. ``threads``
-    directories are read at once (1: one plain walk); the numbers do not depend on it.
+    ``one_file_system=False``. ``exclude`` patterns leave entries out, and a directory's
+    whole tree (``du --exclude``, see ``mltools.files.exclude``). Missing paths raise
+    ``FileNotFoundError``. ``threads`` directories are read at once (1: one plain walk);
+    the numbers do not depend on it.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    skip = Exclude(exclude)
     if threads > 1:
         return [
-            _walk_parallel(os.fspath(p), depth, top, files, one_file_system, threads) for p in paths
+            _walk_parallel(os.fspath(p), depth, top, files, one_file_system, skip, threads)
+            for p in paths
         ]
-    return [_walk(os.fspath(p), depth, top, files, one_file_system) for p in paths]
+    return [_walk(os.fspath(p), depth, top, files, one_file_system, skip) for p in paths]
 
 
 def report_json(report: DuReport, *, files: bool = True) -> dict[str, Any]:
