@@ -47,6 +47,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("l", "layout: auto, full, compact (one row per GPU)"),
     ("H", "show / hide the host panel (GPU-only layout)"),
     ("p", "what `mltools gpu pick` would choose now"),
+    ("d", "`ddp-doctor hang` on the job of the DDP rank under the cursor (a few seconds)"),
     ("F5", "sample now"),
     ("?", "this help"),
 )
@@ -71,7 +72,8 @@ class InfoScreen(Screen[None]):
         yield Static(Text("Esc / q: back"), id="info-foot")
 
     def update(self) -> None:
-        self.query_one("#info-body", Static).update(self.render_body())
+        if self.is_mounted:  # (a verdict may arrive after the screen was closed)
+            self.query_one("#info-body", Static).update(self.render_body())
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -134,6 +136,7 @@ class TopApp(App[None]):
         Binding("l", "layout", "layout", show=False),
         Binding("H", "host", "host panel", show=False),
         Binding("p", "pick", "gpu pick", show=False),
+        Binding("d", "hang", "ddp-doctor hang", show=False),
         Binding("f5,ctrl+r", "sample_now", "sample now", show=False),
         Binding("question_mark", "help", "help"),
     ]
@@ -181,6 +184,7 @@ class TopApp(App[None]):
         self.signalled: list[StopResult] = []  # everything sent this session (tests read it)
         self.samples = 0
         self.exit_signal: int | None = None
+        self.hang_verdict: list[str] | None = None  # the last `d` verdict (tests read it)
         self._idle_since: dict[int, float] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -818,6 +822,33 @@ class TopApp(App[None]):
         self.push_screen(
             InfoScreen("what `mltools gpu pick` would choose now", lambda: Text("\n".join(lines)))
         )
+
+    def action_hang(self) -> None:
+        row = self.current_row()
+        if row is None or row.ancestor or not row.rank:
+            self.say("no DDP rank under the cursor (RANK/LOCAL_RANK not in its environment)")
+            return
+        pids = sorted({r.pid for r in self.rows if row.job and r.job == row.job}) or [row.pid]
+        state = {"lines": [f"watching pids {', '.join(map(str, pids))} (py-spy) ..."]}
+        screen = InfoScreen(
+            f"ddp-doctor hang: {panels.safe(row.job or f'pid {row.pid}')}",
+            lambda: Text("\n".join(panels.safe(x) for x in state["lines"])),
+            live=True,
+        )
+        self.push_screen(screen)
+
+        def work() -> None:
+            lines = self.source.hang_verdict(pids)
+
+            def show() -> None:
+                state["lines"] = lines
+                self.hang_verdict = lines
+                screen.update()
+
+            with contextlib.suppress(RuntimeError):  # the app ended meanwhile
+                self.call_from_thread(show)
+
+        threading.Thread(target=work, name="mltools-top-hang", daemon=True).start()
 
     async def action_sample_now(self) -> None:
         await self.sample_now()
