@@ -49,8 +49,22 @@ class Frame:
 class Source:
     """Samples plus process facts; signals, environments and the `gpu pick` choice."""
 
-    def __init__(self, sampler: Any) -> None:
+    def __init__(
+        self,
+        sampler: Any,
+        *,
+        hosts: list[str] | None = None,
+        host_timeout: float = 20.0,
+        ssh_config: str | None = None,
+        remote_mltools: str = "mltools",
+    ) -> None:
         self.sampler = sampler
+        self.hosts = hosts or []
+        self._ssh = {
+            "timeout": host_timeout,
+            "ssh_config": ssh_config,
+            "remote_command": remote_mltools,
+        }
         self.hang_window = 6.0  # seconds a rank must stand still to be called stuck
         self._ddp: dict[tuple[int, float | None], tuple[str | None, str | None]] = {}
 
@@ -129,6 +143,12 @@ class Source:
             if g.evidence:
                 lines.append(f"    {g.evidence}")
         return lines
+
+    def cluster(self) -> list[Any]:
+        """Every ``--hosts`` host's snapshot over ssh (``gpu --hosts``' layer), in parallel."""
+        from mltools.gpu.remote import snapshot_hosts
+
+        return snapshot_hosts(self.hosts, **self._ssh)
 
     def environment(self, pid: int) -> dict[str, str] | None:
         from mltools._procfs import read_environ
