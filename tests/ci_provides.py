@@ -21,6 +21,7 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,16 @@ def _freezer() -> str | None:
     return "no writable freezer cgroup"
 
 
+def _cpu_cgroup() -> str | None:
+    if os.access("/sys/fs/cgroup/cpu", os.W_OK):
+        return None
+    try:
+        controllers = Path("/sys/fs/cgroup/cgroup.subtree_control").read_text().split()
+    except OSError:
+        controllers = []
+    return None if "cpu" in controllers else "no writable cpu cgroup controller"
+
+
 def _all(*probes: Callable[[], str | None]) -> Callable[[], str | None]:
     def probe() -> str | None:
         return next((why for why in (p() for p in probes) if why), None)
@@ -91,7 +102,8 @@ PROVIDED: tuple[Need, ...] = (
     Need("tmpfs mounts", r"tmpfs|mount", _all(_root, _which("mount"))),
     Need("unshare", r"unshare|namespace", _all(_root, _which("unshare"))),
     Need("chattr", r"chattr", _all(_root, _which("chattr", "lsattr"))),
-    Need("freezer cgroup", r"freezer|cgroup", _all(_root, _freezer)),
+    Need("freezer cgroup", r"freezer", _all(_root, _freezer)),
+    Need("cpu cgroup", r"cpu cgroup|cpu controller", _all(_root, _cpu_cgroup)),
     Need("mknod", r"mknod|/sys", _root),
     Need("setpriv", r"setpriv", _which("setpriv")),
     Need("fish", r"\bfish\b", _which("fish")),
@@ -101,6 +113,7 @@ PROVIDED: tuple[Need, ...] = (
     Need("gcc", r"C compiler|\bgcc\b", _which("gcc")),
     Need("tmux", r"tmux", _which("tmux")),
     Need("chromium", r"chromium|chrome", _which("chromium")),
+    # A tool a new test needs goes here AND its package into scripts/test-packages.txt.
     # One rule for both: installed by `pip install -e ".[all,test]"` (torch brings torchrun,
     # the pyspy extra py-spy), so a test that needs one calls require() and fails in CI.
     Need("torch", r"'torch'|\btorch\b(?!run)", _module("torch"), ("",)),

@@ -6,14 +6,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 from hypothesis import settings
 
-from tests.ci_provides import ci_failure, in_ci
+from tests.ci_provides import ci_failure, in_ci, require
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,6 +49,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(seconds))
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """@pytest.mark.needs("py-spy", ...): skip without them here, fail in CI (ci_provides)."""
+    for mark in item.iter_markers("needs"):
+        require(*mark.args)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """In CI, a skip is a failure unless tests/ci_provides.py expects it (see there)."""
@@ -66,6 +74,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 # default at exec, so the children start with Python's usual KeyboardInterrupt.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_nvml_double_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The NVML double's libraries and spec files under this session's temp dir (children
+    inherit it): two test runs at once never share, or half-write, each other's."""
+    if not os.environ.get("MLTOOLS_NVML_DOUBLE_DIR"):
+        os.environ["MLTOOLS_NVML_DOUBLE_DIR"] = str(tmp_path_factory.mktemp("nvml-double"))
 
 
 @dataclass
@@ -91,6 +107,51 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return run
+
+
+def read_line(stream: IO[Any], timeout: float = 60.0) -> Any:
+    """One line from a child's pipe, or fail the test after ``timeout`` seconds.
+
+    A bare ``readline()`` on a child that never writes blocks until CI's own limit; this
+    one has a deadline. The reader is a daemon thread: the test's cleanup kills the child,
+    which ends the read.
+    """
+    box: list[Any] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            box.append(stream.readline())
+        except BaseException as exc:  # handed to the test below
+            box.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=read, daemon=True, name="read_line").start()
+    if not done.wait(timeout):
+        pytest.fail(f"no line from the child within {timeout:g} s", pytrace=False)
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+def usage_error(result: CliResult | subprocess.CompletedProcess, *words: str) -> str:
+    """Assert ``result`` is a usage error (exit 2) whose message says each of ``words``.
+
+    Click exits 2 for "No such option" too, so a test that checks the code alone stays
+    green when the option it means is renamed away: name the option and the reason.
+    Returns stderr.
+    """
+    code = getattr(result, "exit_code", None)
+    code = result.returncode if code is None else code
+    text = result.stderr
+    assert code == 2, f"exit {code}, not 2 (a usage error): {text}"
+    assert "Traceback" not in text, text
+    if not any("No such option" in w for w in words):
+        assert "No such option" not in text, text
+    missing = [w for w in words if w not in text]
+    assert not missing, f"the usage error does not say {missing}: {text}"
+    return text
 
 
 def mltools_env(extra: dict[str, str] | None = None) -> dict[str, str]:

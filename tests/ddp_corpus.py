@@ -4,8 +4,9 @@ Each log was pasted by a user into a public issue thread; INDEX.tsv names the ro
 thread settled on (a catalogue id), ``generic`` (a failure the catalogue has no id for),
 ``unsettled`` (a failure whose cause the thread never found: only "not clean" is scored) or
 ``clean`` (no failure in the paste). The held-out third is chosen by a fixed rule (sha1 of the
-source URL mod 3 == 0), so logs from one thread always fall on the same side. A third part,
-``fresh``, was collected after the catalogue was frozen (notes start with "[fresh]").
+source URL mod 3 == 0), so logs from one thread always fall on the same side. Three more parts
+were collected after the catalogue was frozen, each scored blind before any change: ``fresh``,
+``fresh2`` and ``fresh3`` (notes start with "[fresh]", "[fresh2]", "[fresh3]").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 CORPUS = Path(__file__).parent / "fixtures" / "ddp_logs_real"
 GENERIC_IDS = {"rank_exception", "rank_failed"}
+FRESH_PARTS = ("[fresh]", "[fresh2]", "[fresh3]")
 
 
 @dataclass
@@ -29,8 +31,8 @@ class Entry:
 
     @property
     def fresh(self) -> bool:
-        """Collected after the catalogue was frozen (notes start with "[fresh]" or "[fresh2]")."""
-        return self.notes.startswith(("[fresh]", "[fresh2]"))
+        """Collected after the catalogue was frozen (notes start with "[fresh]", "[fresh2]"...)."""
+        return self.notes.startswith(FRESH_PARTS)
 
     @property
     def held_out(self) -> bool:
@@ -38,9 +40,10 @@ class Entry:
 
     @property
     def part(self) -> str:
-        if self.notes.startswith("[fresh2]"):
-            return "fresh2"
-        return "fresh" if self.fresh else "held_out" if self.held_out else "tuned"
+        for part in FRESH_PARTS:
+            if self.notes.startswith(part):
+                return part.strip("[]")
+        return "held_out" if self.held_out else "tuned"
 
 
 def load() -> list[Entry]:

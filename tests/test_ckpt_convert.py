@@ -9,6 +9,7 @@ import pytest
 from mltools.ckpt import convert_checkpoint
 from mltools.ckpt.errors import CheckpointError, OutputExistsError
 from mltools.errors import ExitCode
+from tests.conftest import usage_error
 
 pytest_plugins = ("tests._ckpt_factory",)
 
@@ -160,9 +161,9 @@ def test_safetensors_needs_tensors_only(ckpts, tmp_path):
 
 def test_bad_options(cli, ckpts, tmp_path):
     bad_dtype = cli("ckpt", "convert", str(ckpts.plain), str(tmp_path / "o.pt"), "--dtype", "int3")
-    assert bad_dtype.exit_code == ExitCode.USAGE
+    usage_error(bad_dtype, "--dtype must be one of bf16, fp16, fp32, not 'int3'")
     bad_to = cli("ckpt", "convert", str(ckpts.plain), str(tmp_path / "o.pt"), "--to", "onnx")
-    assert bad_to.exit_code == ExitCode.USAGE
+    usage_error(bad_to, "--to must be one of safetensors, pt, not 'onnx'")
     corrupt = tmp_path / "c.pt"
     corrupt.write_bytes(ckpts.plain.read_bytes()[:100])
     res = cli("ckpt", "convert", str(corrupt), str(tmp_path / "o.pt"))

@@ -2,11 +2,11 @@
 
 The corpus (tests/fixtures/ddp_logs_real, sources and labels in INDEX.tsv) is labelled from
 what each thread settled on. A third of it (sha1 of the URL mod 3 == 0) was held out while
-the catalogue was tuned; the "fresh" and "fresh2" parts were collected after the catalogue
-was frozen (their first, blind scores are in the issue-15 note; the remaining misses are
-pastes cut before the line that names the cause). These tests pin the rates reached so they
-cannot slip back: top-1 accuracy on each part, no failing log called clean, no finding on a
-clean log.
+the catalogue was tuned; the "fresh", "fresh2" and "fresh3" parts were collected after the
+catalogue was frozen and scored blind first (the scores are in the issue-15 and issue-23 notes
+and the corpus README). These tests pin what was reached so it cannot slip back: every log's
+expected root cause first (the few known misses listed with the reason), top-1 accuracy per
+part, no failing log called clean, no finding on a clean log.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.ddp_corpus import judge, load, score
 
 ENTRIES = load()
 # rates reached (see the issue-15 note); a change that lowers them fails here
-MIN_TOP1 = {"tuned": 0.98, "held_out": 1.0, "fresh": 0.83, "fresh2": 1.0}
+MIN_TOP1 = {"tuned": 0.98, "held_out": 1.0, "fresh": 0.83, "fresh2": 1.0, "fresh3": 1.0}
 
 
 def _ids(path):
@@ -39,11 +39,14 @@ def test_corpus_index_is_complete_and_labels_are_known():
         assert e.url.startswith("https://"), e.path.name
         assert e.path.name.startswith(e.expected + "__")
     assert sum(e.expected == "clean" for e in ENTRIES) >= 8
-    assert 0.2 < sum(e.held_out for e in ENTRIES) / len(ENTRIES) < 0.45
-    assert sum(e.fresh for e in ENTRIES) >= 50
+    frozen_before = [e for e in ENTRIES if not e.fresh]
+    assert 0.2 < sum(e.held_out for e in frozen_before) / len(frozen_before) < 0.45
+    assert sum(e.fresh for e in ENTRIES) >= 200
+    assert sum(e.part == "fresh3" for e in ENTRIES) >= 150
+    assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
-@pytest.mark.parametrize("part", ["tuned", "held_out", "fresh", "fresh2"])
+@pytest.mark.parametrize("part", ["tuned", "held_out", "fresh", "fresh2", "fresh3"])
 def test_corpus_top1_accuracy_and_never_silent(part):
     entries = [e for e in ENTRIES if e.part == part]
     result = score(entries, _ids)
@@ -56,9 +59,22 @@ def test_corpus_top1_accuracy_and_never_silent(part):
     assert result["top1"] >= floor, wrong
 
 
+# pastes cut before the line that names their cause: a finding, but not the thread's cause
+KNOWN_MISSES = {
+    "cuda_oom__lightning-ai-pytorch-lightning-issues-4705.log": "cut inside the traceback",
+    "cuda_oom__lightning-ai-pytorch-lightning-issues-9262.log": "cut inside the traceback",
+    "killed_by_signal__liucongg-chatglm-finetuning-issues-102.log": "cut before the -9 line",
+}
+
+
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.path.name)
-def test_corpus_log_is_never_silent_or_a_false_alarm(entry):
-    assert judge(entry, _ids(entry.path)) in ("ok", "wrong")
+def test_corpus_log_names_its_expected_root_cause_first(entry):
+    ids = _ids(entry.path)
+    verdict = judge(entry, ids)
+    if entry.path.name in KNOWN_MISSES:
+        assert verdict == "wrong", "a known miss is fixed: drop it from KNOWN_MISSES"
+    else:
+        assert verdict == "ok", (entry.expected, ids[:3])
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ from tests import _sshd
 from tests.conftest import REPO, mltools_env
 
 pytest.importorskip("torch")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs("py-spy")]
 
 SCRIPT = REPO / "tests" / "_hang_scenarios.py"
 REPEAT = int(os.environ.get("MLTOOLS_HANG_REPEAT", "2"))

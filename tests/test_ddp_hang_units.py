@@ -23,6 +23,7 @@ from mltools.ddp import flight_recorder as fr
 from mltools.ddp import hang, hang_hosts, hang_sampling, hang_signatures, pyspy
 from mltools.ddp.pyspy import Frame, ThreadStack
 from mltools.errors import InputError, UsageError
+from tests.conftest import read_line, usage_error
 
 USER = "/home/u/train.py"
 C10D = "/usr/lib/python3.11/site-packages/torch/distributed/distributed_c10d.py"
@@ -203,9 +204,12 @@ def test_slurm_hosts_from_scontrol(tmp_path, monkeypatch):
 
 
 def test_hang_cli_rejects_bad_host_option_combinations(cli):
-    assert cli("ddp-doctor", "hang", "--hosts", "a", "--slurm-job", "1").exit_code == 2
-    assert cli("ddp-doctor", "hang", "--hosts", "a", "--pid", "1").exit_code == 2
-    assert cli("ddp-doctor", "hang", "--hosts", "-oProxyCommand=x").exit_code == 2
+    both = cli("ddp-doctor", "hang", "--hosts", "a", "--slurm-job", "1")
+    usage_error(both, "give --hosts or --slurm-job, not both")
+    per_host = cli("ddp-doctor", "hang", "--hosts", "a", "--pid", "1")
+    usage_error(per_host, "--pid and --flight-recorder are per host; not with --hosts")
+    option = cli("ddp-doctor", "hang", "--hosts", "-oProxyCommand=x")
+    usage_error(option, "not a host name: '-oProxyCommand=x'")
 
 
 # ------------------------------------------------------------ accounting under a launcher
@@ -237,7 +241,7 @@ def fake_job(tmp_path):
         [sys.executable, str(launcher), "29999"], cwd=tmp_path, stdout=subprocess.PIPE, text=True,
         start_new_session=True,
     )  # fmt: skip
-    fields = proc.stdout.readline().split()
+    fields = read_line(proc.stdout).split()
     r0, r1, zombie, orphan = map(int, fields)
     # the zombie is there once the short-lived child has exited
     deadline = time.monotonic() + 60
@@ -296,7 +300,7 @@ def test_a_launchers_missing_local_rank_is_named(tmp_path):
     proc = subprocess.Popen([sys.executable, str(launcher)], stdout=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
     try:
-        kid = int(proc.stdout.readline())
+        kid = int(read_line(proc.stdout))
         found = hang.discover([proc.pid])
         assert [(r.rank, r.local_rank, r.status) for r in found.ranks] == [
             (2, 0, "live"),
@@ -451,7 +455,7 @@ def test_a_rank_in_a_frozen_cgroup_is_the_suspect(tmp_path, cli):
     proc = subprocess.Popen([sys.executable, str(launcher)], stdout=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
     try:
-        r0, r1 = map(int, proc.stdout.readline().split())
+        r0, r1 = map(int, read_line(proc.stdout).split())
         procs = "tasks" if (group / "tasks").exists() else "cgroup.procs"
         (group / procs).write_text(str(r1))
         _freeze(group, True)

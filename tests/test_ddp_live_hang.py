@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import mltools_env
 
 pytest.importorskip("torch")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs("py-spy")]
 
 TRAIN = """\
 import os, time

@@ -18,6 +18,7 @@ import pytest
 from mltools.ddp import flight_recorder as fr
 from mltools.ddp import hang, pyspy
 from mltools.ddp.pyspy import Frame
+from tests.conftest import read_line, usage_error
 
 TORCH = "/usr/lib/python3.11/site-packages/torch/distributed"
 C10D = f"{TORCH}/distributed_c10d.py"
@@ -248,6 +249,7 @@ def test_flight_recorder_reads_a_real_gloo_dump(tmp_path):
 # ------------------------------------------------------------ py-spy and errors
 
 
+@pytest.mark.needs("py-spy")
 def test_pyspy_reads_a_real_process():
     proc = subprocess.Popen(
         [sys.executable, "-c", "import time\ndef waiting():\n    time.sleep(60)\nwaiting()\n"]
@@ -276,6 +278,7 @@ def _as_nobody() -> list[str]:
     return ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]
 
 
+@pytest.mark.needs("py-spy")
 def test_attach_as_another_user_fails_with_the_fix(tmp_path, unprivileged_site):
     """A real unprivileged user: the pre-check and py-spy's own refusal both give the fix."""
     prefix = _as_nobody()
@@ -362,8 +365,10 @@ def test_hang_pid_that_is_not_a_rank_says_so(cli):
 
 
 def test_hang_bad_options_are_usage_errors(cli):
-    assert cli("ddp-doctor", "hang", "--samples", "0").exit_code == 2
-    assert cli("ddp-doctor", "hang", "--pid", "-x").exit_code == 2
+    samples = cli("ddp-doctor", "hang", "--samples", "0")
+    usage_error(samples, "Invalid value for '--samples'", "0 is not in the range 1<=x<=1000")
+    pid = cli("ddp-doctor", "hang", "--pid", "-x")
+    usage_error(pid, "Invalid value for '--pid'", "'-x' is not a valid int")
 
 
 def test_hang_without_pyspy_is_missing_dependency(cli, monkeypatch):
@@ -424,7 +429,7 @@ def test_discovery_keeps_the_rank_process_not_its_children_or_wrapper(tmp_path):
         start_new_session=True,
     )  # fmt: skip
     try:
-        child_pid = int(wrapper.stdout.readline())
+        child_pid = int(read_line(wrapper.stdout))
         rank_pid = psutil.Process(child_pid).ppid()
         found = hang.discover_ranks([wrapper.pid, rank_pid, child_pid])
         assert [(r.pid, r.rank, r.local_rank, r.world_size) for r in found] == [(rank_pid, 3, 1, 4)]

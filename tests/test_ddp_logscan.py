@@ -37,7 +37,7 @@ def test_catalogue_has_the_stable_ids_and_complete_entries():
     assert len(ids) == len(set(ids))
     for entry in CATALOGUE:
         assert entry["role"] in ("cause", "symptom")
-        assert entry["patterns"] and entry["cause"] and entry["fix"]
+        assert (entry["patterns"] or entry.get("derived")) and entry["cause"] and entry["fix"]
         assert str(entry["reference"]).startswith("https://")
 
 
@@ -461,7 +461,7 @@ def test_a_frame_is_weak_evidence_that_a_real_error_line_outranks():
     assert [f.id for f in analyze_text(oom).findings][:2] == ["cuda_oom", "compile_ddp"]
 
 
-def test_nvidia_smi_table_with_every_rank_on_gpu0_is_oom_on_resume_evidence():
+def test_nvidia_smi_table_is_evidence_for_an_oom_never_a_finding_by_itself():
     table = (
         "|    0     62250      C   /usr/bin/python3.6                          4903MiB |\n"
         "|    0     62251      C   /usr/bin/python3.6                           725MiB |\n"
@@ -469,8 +469,244 @@ def test_nvidia_smi_table_with_every_rank_on_gpu0_is_oom_on_resume_evidence():
         "|    1     62251      C   /usr/bin/python3.6                          4903MiB |\n"
         "|    2     62252      C   /usr/bin/python3.6                          4903MiB |\n"
     )
-    assert [f.id for f in analyze_text(table).findings] == ["oom_on_resume"]
+    # a table alone is what people paste with a question: no failure
+    assert analyze_text(table).findings == []
+    # with an OOM it is evidence for that OOM, which stays the general id without a load
     oom = "[rank0]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
-    assert [f.id for f in analyze_text(oom + table).findings] == ["oom_on_resume"]
+    (finding,) = analyze_text(oom + table).findings
+    assert finding.id == "cuda_oom"
+    assert any("62251" in ev.text for ev in finding.evidence)
+    # a checkpoint being loaded is the resume OOM's own evidence
+    load = '[rank0]:   File "train.py", line 9, in main\n[rank0]:     sd = torch.load(path)\n'
+    assert [f.id for f in analyze_text(load + oom + table).findings] == ["oom_on_resume"]
     one_each = "|    0     1      C   python   10MiB |\n|    1     2      C   python   10MiB |\n"
     assert analyze_text(one_each).findings == []
+
+
+def test_an_oom_that_lists_other_processes_is_not_a_resume_oom_without_a_load():
+    oom = (
+        "[rank6]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. "
+        "GPU 0 has a total capacity of 39.39 GiB of which 1.02 GiB is free. Process 30911 has "
+        "9.12 GiB memory in use. Process 30912 has 9.12 GiB memory in use.\n"
+    )
+    assert [f.id for f in analyze_text(oom).findings] == ["cuda_oom"]
+    resumed = "[rank6]: resuming from checkpoint /ckpt/step_100.pt\n" + oom
+    assert [f.id for f in analyze_text(resumed).findings] == ["oom_on_resume"]
+
+
+# ---- issue 23: the failure chain, the silent rank, never silent, exit status ---------
+
+_TIMEOUT = (
+    "[rank{r}]:[E626 06:24:44.9 ProcessGroupNCCL.cpp:616] [Rank {r}] Watchdog caught collective "
+    "operation timeout: WorkNCCL(SeqNum=808, OpType={op}, NumelIn={nin}, NumelOut={nout}, "
+    "Timeout(ms)=600000) ran for 600020 milliseconds before timing out.\n"
+)
+
+
+def _timeouts(ranks, op="ALLREDUCE", nin=9801523, nout=9801523):
+    return "".join(_TIMEOUT.format(r=r, op=op, nin=nin, nout=nout) for r in ranks)
+
+
+@pytest.mark.parametrize(
+    "world_line",
+    [
+        "W0101 00:00:01.000000 100 torch/distributed/run.py:793] WORLD_SIZE=4\n",
+        "host:1:2 [0] NCCL INFO comm 0x55 rank 0 nranks 4 cudaDev 0 busId 5000 - Init COMPLETE\n",
+        "Namespace(batch_size=16, world_size=4, lr=0.001)\n",
+    ],
+)
+def test_the_rank_that_never_reached_the_collective_is_the_suspect_and_comes_first(world_line):
+    report = analyze_text(world_line + _timeouts([1, 0, 2]))
+    root = report.findings[0]
+    assert (root.id, root.rank, root.suspects, root.victims) == ("nccl_timeout", 3, [3], [0, 1, 2])
+    assert "rank 3 never reported it" in root.cause and "ALLREDUCE SeqNum=808" in root.cause
+
+
+def test_an_all_gather_gives_the_group_size_without_a_world_size_line():
+    report = analyze_text(_timeouts([0, 1, 3], op="_ALLGATHER_BASE", nin=10, nout=40))
+    assert (report.findings[0].rank, report.findings[0].suspects) == (2, [2])
+
+
+def test_no_suspect_without_a_group_size_or_when_most_ranks_are_missing():
+    assert analyze_text(_timeouts([1, 0, 2])).findings[0].suspects == []  # size unknown
+    partial = "WORLD_SIZE=16\n" + _timeouts([7, 3])  # 2 of 16 pasted: nobody to name
+    assert analyze_text(partial).findings[0].suspects == []
+
+
+def test_a_culprit_cause_still_comes_before_the_suspect_of_the_victims_timeouts():
+    oom = "[rank3]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    report = analyze_text("WORLD_SIZE=4\n" + _timeouts([0, 1, 2]) + oom)
+    assert [f.id for f in report.findings] == ["cuda_oom", "nccl_timeout"]
+    assert report.findings[0].rank == 3
+    assert report.findings[1].suspects == [3]
+
+
+def test_the_text_report_names_the_suspect(cli, tmp_path):
+    log = tmp_path / "hang.log"
+    log.write_text("WORLD_SIZE=4\n" + _timeouts([1, 0, 2]))
+    result = cli("ddp-doctor", "log", str(log))
+    assert result.exit_code == ExitCode.CHECK_FAILED
+    assert result.stdout.startswith("root cause: nccl_timeout on rank 3 ")
+    assert "suspect: rank 3 never reported" in result.stdout
+    data = json.loads(cli("ddp-doctor", "log", "--json", str(log)).stdout)
+    assert data["findings"][0]["suspects"] == [3]
+
+
+_WATCHDOG_STACK = (
+    "frame #0: c10::Error::Error(c10::SourceLocation, std::string) + 0x96 (0x7f in libc10.so)\n"
+    "frame #1: c10d::ProcessGroupNCCL::WorkNCCL::checkTimeout(std::optional<std::chrono::"
+    "duration<long, std::ratio<1l, 1000l> > >) + 0x1d2 (0x7f in libtorch_cuda.so)\n"
+    "frame #2: c10d::ProcessGroupNCCL::watchdogHandler() + 0x233 (0x7f in libtorch_cuda.so)\n"
+)
+
+
+def test_a_log_that_is_only_the_watchdogs_cpp_stack_is_a_timeout():
+    (finding,) = analyze_text(_WATCHDOG_STACK).findings
+    assert finding.id == "nccl_timeout"
+    assert "checkTimeout" in finding.evidence[0].text
+
+
+def test_any_distributed_cpp_backtrace_is_a_failure_that_quotes_its_line():
+    stack = (
+        "[rank3]: frame #6: c10d::TCPStore::TCPStore(std::string, c10d::TCPStoreOptions const&)"
+        " + 0x20c (0x7f in /envs/x/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so)\n"
+    )
+    (finding,) = analyze_text(stack).findings
+    assert (finding.id, finding.rank) == ("rank_failed", 3)
+    assert "c10d::TCPStore::TCPStore" in finding.evidence[0].text
+    # a python interpreter's own frames are not a distributed backtrace
+    assert analyze_text("frame #9: /usr/bin/python3() [0x528b17]\n").findings == []
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # glog month without its leading zero, sentence cut by the paste
+        (
+            "[1763]   1%|  | 24/1752 [01:08<1:22:56,  2.88s/it][rank5]:[E602 11:17:52.185 "
+            "ProcessGroupNCCL.cpp:632] [Rank 5] Watchdog caught collective operati\n",
+            ("nccl_timeout", 5),
+        ),
+        # the heartbeat monitor, wrapped by the terminal
+        (
+            "s watchdog got stuck for 480 seconds without making progress in monitoring\n",
+            ("nccl_timeout", None),
+        ),
+        # vLLM's worker prefix gives the rank
+        (
+            "(VllmWorker rank=2 pid=223) ERROR 06-26 23:10:17 [multiproc_executor.py:527] "
+            "RuntimeError: CUDA error: an illegal memory access was encountered\n",
+            ("illegal_memory_access", 2),
+        ),
+        # a log shipper's timestamp and a Ray actor with a host name
+        (
+            "[2025-05-10 00:18:21] (WorkerDict pid=1230, ip=train-0-worker-0) [rank15]:"
+            "[E510 00:18:19.3 ProcessGroupNCCL.cpp:2168] [PG ID 4 PG GUID 20(mesh_tp) Rank 1]"
+            "  failure detected by watchdog at work sequence id: 3\n",
+            ("nccl_timeout", 15),
+        ),
+        # NCCL's own transport reports a collective mismatch
+        (
+            "10.10.23.10: h:1307367:1307586 [0] transport/net_ib.cc:1038 NCCL WARN NET/IB : req 0/1"
+            " tag 0 peer 10.10.23.6<58683> collective mismatch error, local size 496640 remote "
+            "size 65536\n",
+            ("rank_mismatch_collective", 0),
+        ),
+        # a compile backend failure under DDP
+        (
+            "[rank0]: torch._dynamo.exc.BackendCompilerFailed: backend='inductor' raised:\n",
+            ("compile_ddp", 0),
+        ),
+        # a KeyError cut before its closing quote
+        ("KeyError: 'RANK\n", ("local_rank_arg", None)),
+        # NCCL's "unhandled CUDA error" from nccl-tests (upper case)
+        ("c2211f46f318: Test NCCL failure common.cu:1005 'unhandled CUDA error'\n", None),
+        # mpirun's summary of a failed process
+        ("mpirun detected that one or more processes exited with non-zero status, thus\n", None),
+        # the kernel log, without an Xid number
+        ("               NVRM: fallen off the bus and is not responding to commands.\n", None),
+    ],
+)
+def test_specific_causes_through_prefixes_cuts_and_wrapping(line, expected):
+    findings = analyze_text(line).findings
+    assert findings, "a failing line called clean"
+    if expected is not None:
+        assert (findings[0].id, findings[0].rank) == expected
+
+
+def test_a_victims_remote_process_line_ranks_after_the_culprit():
+    victim = (
+        "[rank0]: torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1333, "
+        "remote process exited or there was a network error, NCCL version 2.18.6\n"
+    )
+    culprit = "[rank1]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 9 GiB\n"
+    assert [f.id for f in analyze_text(victim + culprit).findings] == [
+        "cuda_oom", "nccl_system_error"
+    ]  # fmt: skip
+    # alone, it is the network error it may be
+    assert analyze_text(victim).findings[0].id == "nccl_system_error"
+
+
+def test_nccl_connect_retries_are_a_network_failure_only_when_they_run_out():
+    retry = "h:1:2 [0] NCCL INFO Call to connect returned Connection refused, retrying\n"
+    assert analyze_text(retry * 2).findings == []
+    assert analyze_text(retry * 3).findings[0].id == "nccl_system_error"
+    last = "h:1:2 [0] NCCL INFO socketPollConnect: connect returned No route to host, retrying (34/34) after sleep for 3400 msec\n"
+    assert analyze_text(last.replace("34/34", "3/34")).findings == []
+    assert analyze_text(last).findings[0].id == "nccl_system_error"
+
+
+def test_benign_warnings_pasted_with_a_working_run_stay_clean():
+    benign = (
+        "[W ProcessGroupNCCL.cpp:1569] Rank 0 using best-guess GPU 0 to perform barrier as "
+        "devices used by this process are currently unknown.\n"
+        "h:1:1 [0] misc/ibvwrap.cc:63 NCCL WARN Failed to open libibverbs.so[.1]\n"
+        "h:1:1 [0] NCCL INFO NET/Plugin: Failed to find ncclNetPlugin_v6 symbol.\n"
+        "submitit WARNING (2022-07-12 04:18:45,881) - Caught signal SIGHUP on h: this job is "
+        "preempted.\n"
+        "Setting OMP_NUM_THREADS environment variable for each process to be 1 in default\n"
+    )
+    assert analyze_text(benign).findings == []
+
+
+def _log(tmp_path, text, name="run.log"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_the_exit_status_is_evidence(tmp_path):
+    empty = _log(tmp_path, "")
+    (finding,) = analyze_log(empty, exit_code=137).findings
+    assert finding.id == "killed_by_signal"
+    assert "status 137 (128+9: killed by SIGKILL)" in finding.evidence[0].text
+    assert analyze_log(empty, exit_code=139).findings[0].id == "segfault"
+    (finding,) = analyze_log(empty, exit_code=3).findings
+    assert (finding.id, finding.evidence[0].text) == (
+        "rank_failed", "the command exited with status 3"
+    )  # fmt: skip
+    # a SIGKILL outranks a bare traceback, not a named cause
+    trace = _log(
+        tmp_path, 'Traceback (most recent call last):\n  File "t.py", line 1, in x\n', "t.log"
+    )
+    assert analyze_log(trace, exit_code=137).findings[0].id == "killed_by_signal"
+    oom = _log(tmp_path, "RuntimeError: CUDA out of memory. Tried to allocate 2 GiB\n", "o.log")
+    assert [f.id for f in analyze_log(oom, exit_code=137).findings] == [
+        "cuda_oom", "killed_by_signal"
+    ]  # fmt: skip
+    assert analyze_log(empty, exit_code=0).findings == []
+
+
+def test_an_empty_log_is_not_a_clean_one(cli, tmp_path):
+    from mltools.errors import InputError
+
+    empty = _log(tmp_path, "")
+    with pytest.raises(InputError, match="the log is empty"):
+        analyze_log(empty)
+    result = cli("ddp-doctor", "log", str(empty))
+    assert result.exit_code == ExitCode.ERROR
+    assert "mltools: error: the log is empty: " in result.stderr
+    assert "no known DDP failure" not in result.stdout + result.stderr
+    result = cli("ddp-doctor", "log", input="")
+    assert result.exit_code == ExitCode.ERROR
+    assert "the log is empty: <stdin>" in result.stderr

@@ -11,7 +11,7 @@ import pytest
 from mltools.ddp import presets
 from mltools.ddp.presets import PresetError, render, resolve, resolve_all
 from mltools.errors import ExitCode
-from tests.conftest import mltools_env
+from tests.conftest import mltools_env, usage_error
 
 REQUIRED = {
     "nccl-debug",
@@ -134,12 +134,10 @@ def test_cli_env_errors(cli):
     assert result.exit_code == ExitCode.USAGE
     assert result.stderr.startswith("mltools: error: unknown preset: 'bogus'")
     assert "hint: known presets" in result.stderr
-    result = cli("ddp-doctor", "env")
-    assert result.exit_code == ExitCode.USAGE
-    result = cli("ddp-doctor", "env", "-f", "xml", "hang")
-    assert result.exit_code == ExitCode.USAGE
-    result = cli("ddp-doctor", "env", "--", "-x")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(cli("ddp-doctor", "env"), "name at least one preset")
+    xml = cli("ddp-doctor", "env", "-f", "xml", "hang")
+    usage_error(xml, "unknown format: 'xml'", "use one of: sh, fish, dotenv, json")
+    usage_error(cli("ddp-doctor", "env", "--", "-x"), "unknown preset: '-x'")
 
 
 def test_completion_offers_preset_names():

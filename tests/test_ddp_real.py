@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,32 +13,20 @@ import pytest
 from mltools.ddp.logscan import analyze_log
 from tests.conftest import mltools_env
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not installed"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.needs("torchrun")]
 
 SCENARIOS = Path(__file__).with_name("_ddp_scenarios.py")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def torchrun(scenario: str, port: int | None = None) -> list[str]:
-    return [
-        "torchrun",
-        "--nproc-per-node",
-        "2",
-        "--master-addr",
-        "127.0.0.1",
-        "--master-port",
-        str(port or free_port()),
-        str(SCENARIOS),
-        scenario,
-    ]
+    """torchrun on 2 ranks; without ``port`` it picks its own (--standalone binds port 0), so
+    no port is chosen here, closed, and taken by someone else before torchrun binds it."""
+    where = (
+        ["--standalone"]
+        if port is None
+        else ["--master-addr", "127.0.0.1", "--master-port", str(port)]
+    )
+    return ["torchrun", "--nproc-per-node", "2", *where, str(SCENARIOS), scenario]
 
 
 def run_to_log(tmp_path: Path, scenario: str, **env: str) -> Path:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from mltools.errors import ExitCode
 from mltools.files.clean import CleanSpec, delete_candidates, find_candidates
+from tests.conftest import usage_error
 
 
 def snapshot(root: Path) -> set[str]:
@@ -215,18 +216,19 @@ def test_print_cron(cli, tmp_path):
     assert line.startswith("30 23 * * * ")
     assert f"clean {tmp_path} --name '*\\%Y*' --older-than 8d --yes" in line
     bad = cli("clean", str(tmp_path), "--name", "x", "--print-cron", "every day")
-    assert bad.exit_code == ExitCode.USAGE
+    usage_error(bad, "not a cron schedule: 'every day'")
 
 
 def test_bad_inputs(cli, tmp_path):
-    assert cli("clean", str(tmp_path)).exit_code == ExitCode.USAGE  # no filter
+    usage_error(cli("clean", str(tmp_path)), "no filter given: that would match everything")
     missing = cli("clean", str(tmp_path / "nope"), "--empty")
     assert missing.exit_code == ExitCode.ERROR
     assert missing.stderr.startswith("mltools: error: no such file or directory")
-    assert cli("clean", str(tmp_path), "--older-than", "yesterday").exit_code == ExitCode.USAGE
-    assert cli("clean", str(tmp_path), "-p", "nope").exit_code == ExitCode.USAGE
+    age = cli("clean", str(tmp_path), "--older-than", "yesterday")
+    usage_error(age, "not an age: 'yesterday'", "write a number with a unit")
+    usage_error(cli("clean", str(tmp_path), "-p", "nope"), "unknown preset 'nope'")
     (tmp_path / "f").write_text("x")
-    assert cli("clean", str(tmp_path / "f"), "--empty").exit_code == ExitCode.USAGE
+    usage_error(cli("clean", str(tmp_path / "f"), "--empty"), "not a directory: ")
 
 
 # --- property: exactly the previewed set goes, nothing outside the roots -----------------

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from mltools.files.clean import CleanSpec, delete_candidates, find_candidates
+from tests.conftest import read_line
 
 SWAPPER = Path(__file__).with_name("_swapper.py")
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ class Swapper:
         self.proc = subprocess.Popen(
             [sys.executable, str(SWAPPER), str(a), str(b)], stdout=subprocess.PIPE, text=True
         )
-        first = self.proc.stdout.readline().strip()
+        first = read_line(self.proc.stdout).strip()
         assert first == "ready", first
 
     def stop(self) -> int:

@@ -66,27 +66,37 @@ def _pick(trees: list[tuple[Path, bool]]) -> list[str]:
 
 
 def _confirmed(path: str, ext: str) -> bool:
-    """An independent reader agrees the file is not what its name says (or is damaged)."""
-    try:
-        if ext in (".gz", ".tgz"):
-            return subprocess.run(["gzip", "-t", path], capture_output=True).returncode != 0
-        if ext == ".zip":
+    """An independent reader agrees the file is not what its name says (or is damaged).
+
+    Only a reader's own "this file is bad" counts as agreement; any other exception (a
+    missing module, a permission error, a bug here) fails the test instead of confirming.
+    """
+    if ext in (".gz", ".tgz"):
+        return subprocess.run(["gzip", "-t", path], capture_output=True).returncode != 0
+    if ext == ".zip":
+        try:
             with zipfile.ZipFile(path) as z:
                 return z.testzip() is not None
-        if ext == ".json":
+        except (zipfile.BadZipFile, zlib.error, EOFError):
+            return True
+    if ext == ".json":
+        try:
             with open(path, "rb") as f:
                 json.load(f)
-            return False
-        if ext in (".npy",):
-            import numpy as np
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError
+            return True
+        return False
+    if ext == ".npy":
+        import numpy as np
 
+        try:
             np.load(path, allow_pickle=False)
-            return False
-        if ext in (".png", ".jpg", ".jpeg", ".gif"):
-            out = subprocess.run(["file", "-b", path], capture_output=True, text=True).stdout
-            return ext.strip(".").replace("jpg", "jpeg") not in out.lower()
-    except Exception:
-        return True  # the reader failed too: the flag is right
+        except (ValueError, EOFError):  # bad magic or header, truncated, pickled objects
+            return True
+        return False
+    if ext in (".png", ".jpg", ".jpeg", ".gif"):
+        out = subprocess.run(["file", "-b", path], capture_output=True, text=True, check=True)
+        return ext.strip(".").replace("jpg", "jpeg") not in out.stdout.lower()
     return False
 
 
@@ -117,3 +127,33 @@ def test_independent_reader_confirms_a_real_bad_gzip(tmp_path):
     assert not _confirmed(str(good), ".gz") and _confirmed(str(bad), ".gz")
     flags = mismatches(scan_types([good, bad], describe=False))
     assert [r.path for r in flags] == [str(bad)]
+
+
+@pytest.mark.parametrize(
+    ("ext", "good", "bad"),
+    [
+        (".json", b'{"a": 1}', b'{"a": '),
+        (".zip", None, b"PK\x03\x04 not really a zip"),
+        (".npy", None, b"\x93NUMPY\x01\x00garbage"),
+    ],
+)
+def test_independent_readers_say_good_from_bad_and_do_not_swallow_crashes(tmp_path, ext, good, bad):
+    if good is None:  # made by the real writer
+        good_path = tmp_path / f"good{ext}"
+        if ext == ".zip":
+            with zipfile.ZipFile(good_path, "w") as z:
+                z.writestr("a.txt", "a")
+        else:
+            import numpy as np
+
+            np.save(good_path, np.arange(3))
+    else:
+        good_path = tmp_path / f"good{ext}"
+        good_path.write_bytes(good)
+    bad_path = tmp_path / f"bad{ext}"
+    bad_path.write_bytes(bad)
+    assert not _confirmed(str(good_path), ext)
+    assert _confirmed(str(bad_path), ext)
+    # a reader that crashes (here: cannot open the file) is not a confirmation
+    with pytest.raises(OSError):
+        _confirmed(str(tmp_path / f"missing{ext}"), ext)

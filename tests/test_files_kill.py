@@ -14,7 +14,7 @@ import pytest
 
 from mltools.errors import ExitCode
 from mltools.files.kill import find_processes, parse_signal
-from tests.conftest import mltools_env
+from tests.conftest import mltools_env, read_line, usage_error
 
 SLEEPER = "import time, sys; time.sleep(600)"
 STUBBORN = (
@@ -36,7 +36,7 @@ def spawn() -> Iterator:
         )
         procs.append(proc)
         if "ready" in code:
-            assert proc.stdout.readline().strip() == "ready"
+            assert read_line(proc.stdout).strip() == "ready"
         return proc
 
     yield start
@@ -85,7 +85,7 @@ def test_non_terminating_signal_is_not_escalated(cli, spawn, marker):
     proc = spawn(STUBBORN, marker)
     out = json.loads(cli("kill", marker, "--yes", "-s", "USR1", "--grace", "0.1", "--json").stdout)
     assert out["signalled"] == [proc.pid]
-    assert proc.stdout.readline().strip() == "usr1"
+    assert read_line(proc.stdout).strip() == "usr1"
     assert proc.poll() is None
 
 
@@ -138,7 +138,7 @@ def test_pid_one_never_matches():
 
 
 def test_bad_inputs(cli):
-    assert cli("kill", "x", "--signal", "NOPE").exit_code == ExitCode.USAGE
-    assert cli("kill", "(", "--regex").exit_code == ExitCode.USAGE
-    assert cli("kill", "").exit_code == ExitCode.USAGE
+    usage_error(cli("kill", "x", "--signal", "NOPE"), "unknown signal 'NOPE'")
+    usage_error(cli("kill", "(", "--regex"), "bad regex '(': missing )")
+    usage_error(cli("kill", ""), "empty pattern would match every process")
     assert parse_signal("9") == signal.SIGKILL and parse_signal("term") == signal.SIGTERM

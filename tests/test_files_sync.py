@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,9 @@ from mltools.files.sync import (
     parse_change,
     parse_progress,
 )
-from tests.conftest import mltools_env
+from tests import _sshd
+from tests.ci_provides import require
+from tests.conftest import mltools_env, usage_error
 
 pytestmark = pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync not installed")
 
@@ -165,7 +166,8 @@ def test_errors_are_one_line(cli, src, tmp_path):
     assert bad.exit_code == ExitCode.ERROR
     assert bad.stderr.startswith("mltools: error: sync failed: ")
     assert len(bad.stderr.strip().splitlines()) == 1
-    assert cli("sync", f"{src}/", str(tmp_path / "d"), "--port", "22").exit_code == ExitCode.USAGE
+    port = cli("sync", f"{src}/", str(tmp_path / "d"), "--port", "22")
+    usage_error(port, "--port only applies to a remote host:path")
 
 
 # --- a real sshd on loopback --------------------------------------------------------------
@@ -175,54 +177,42 @@ def test_errors_are_one_line(cli, src, tmp_path):
 class Sshd:
     port: int
     key: Path
-    proc: subprocess.Popen
     options: list[str] = field(default_factory=list)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory) -> Iterator[Sshd]:
-    if not (Path("/usr/sbin/sshd").exists() and shutil.which("ssh") and shutil.which("sshpass")):
-        pytest.skip("sshd, ssh or sshpass not installed")
+    """A real sshd (password and key logins) on a port held here from the start."""
+    require("sshd", "sshpass")
     d = tmp_path_factory.mktemp("sshd")
     for name in ("host", "client"):
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True
         )
     shutil.copy(d / "client.pub", d / "authorized_keys")
-    port = _free_port()
     (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nPidFile {d / 'pid'}\n"
+        f"HostKey {d / 'host'}\nPidFile {d / 'pid'}\n"
         f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
         "PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin yes\n"
     )
-    proc = subprocess.Popen(
-        ["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
-        stdout=subprocess.DEVNULL,
-        stderr=open(d / "log", "wb"),  # noqa: SIM115
+    if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    check = subprocess.run(
+        ["/usr/sbin/sshd", "-t", "-f", str(d / "sshd_config")], capture_output=True, text=True
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and proc.poll() is None:
+    if check.returncode != 0:
+        pytest.skip(f"sshd could not start: {check.stderr.strip()[-300:]}")
+    with (d / "log").open("wb") as log:
+        server = _sshd.InetdSshd(d / "sshd_config", log)
+        options = [
+            "StrictHostKeyChecking=no",
+            f"UserKnownHostsFile={d / 'known_hosts'}",
+            "ConnectTimeout=10",
+        ]
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    if proc.poll() is not None:
-        pytest.skip(f"sshd could not start: {(d / 'log').read_text()[-300:]}")
-    options = [
-        "StrictHostKeyChecking=no",
-        f"UserKnownHostsFile={d / 'known_hosts'}",
-        "ConnectTimeout=10",
-    ]
-    yield Sshd(port, d / "client", proc, options)
-    proc.terminate()
-    proc.wait(timeout=10)
+            yield Sshd(server.port, d / "client", options)
+        finally:
+            server.close()
 
 
 def _ssh_args(sshd: Sshd, *extra: str) -> list[str]:

@@ -414,8 +414,35 @@ def test_an_unpicklable_result_is_a_one_line_error_naming_the_row(backend):
 
     df = pd.DataFrame({"a": range(12)}, index=[f"r{i}" for i in range(12)])
     with pytest.raises(TypeError, match=r"cannot be sent back.*row label 'r4'") as info:
-        parallel_apply(df, lambda r: threading.Lock() if r["a"] == 4 else 1, axis=1, parallel=par())
+        parallel_apply(
+            df, lambda r: threading.Lock() if r["a"] == 4 else 1, axis=1, parallel=par(backend)
+        )
     assert "\n" not in str(info.value)
+
+
+# The worker processes each backend runs the function in (multiprocessing's process name):
+# a backend that quietly fell back to another would still give pandas' answer.
+WORKER_NAMES = {"serial": "MainProcess", "loky": "LokyProcess", "fork": "ForkProcess"}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_backend_runs_the_function_in_its_own_workers(backend):
+    import multiprocessing
+
+    main = os.getpid()
+    s = pd.Series(range(24))
+    got = parallel_map(
+        s, lambda v: (multiprocessing.current_process().name, os.getpid()), parallel=par(backend)
+    )
+    names = {name.rstrip("0123456789-") for name, _ in got}
+    pids = {pid for _, pid in got}
+    if backend == "serial":
+        assert (names, pids) == ({"MainProcess"}, {main})
+    elif backend == "pandarallel":
+        assert main not in pids and "LokyProcess" not in names
+    else:
+        assert names == {WORKER_NAMES[backend]}
+        assert main not in pids
 
 
 def test_warnings_options_and_errstate_reach_like_in_pandas():

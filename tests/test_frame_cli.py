@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from mltools.errors import ExitCode
-from tests.conftest import mltools_env
+from tests.conftest import mltools_env, usage_error
 
 FUNCS = """
 import time
@@ -35,6 +35,7 @@ def fails(row):
     return 1
 
 def slow(row):
+    open("started", "a").close()  # the test interrupts once a worker is in the function
     time.sleep(0.05)
     return 1
 """
@@ -185,7 +186,7 @@ def test_names_starting_with_a_dash(cli, work):
     tmp, df = work
     df.rename(columns={"s": "-s"}).to_csv(tmp / "-in.csv", index=False)
     result = cli("apply", "-in.csv", "--func", "feats.py:shout", "--column", "-s")
-    assert result.exit_code == ExitCode.USAGE  # taken for options: usage error, not a crash
+    usage_error(result, "No such option: -i")  # taken for options: usage error, not a crash
     result = cli(
         "apply", "--func", "feats.py:shout", "--column", "-s", "-o", "-out.csv", "--", "-in.csv"
     )
@@ -233,7 +234,9 @@ def test_ctrl_c_stops_the_workers(work, backend):
         ]
         time.sleep(0.2)
     assert workers, "no loky workers started"
-    time.sleep(1)
+    while not (tmp / "started").exists():  # a worker is running the function
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.INTERRUPTED, err

@@ -17,7 +17,7 @@ from mltools.errors import ExitCode
 from tests import _gpu_fixtures
 from tests._fake_nvml import GiB, MiB, gpu
 from tests._gpu_fixtures import FAKE_RUN
-from tests.conftest import mltools_env
+from tests.conftest import mltools_env, read_line, usage_error
 
 fake_nvml = _gpu_fixtures.fake_nvml
 spawn = _gpu_fixtures.spawn
@@ -171,7 +171,7 @@ def test_watch_json_lines_until_ctrl_c(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
-        frames = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        frames = [json.loads(read_line(proc.stdout)) for _ in range(2)]
         proc.send_signal(signal.SIGINT)
         rest, err = proc.communicate(timeout=30)
     finally:
@@ -196,7 +196,7 @@ def test_watch_table_frames():
         while (
             len([s for s in seen if s.startswith("GPU  NAME")]) < 2 and time.monotonic() < deadline
         ):
-            seen.append(proc.stdout.readline())
+            seen.append(read_line(proc.stdout))
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
     finally:
@@ -209,4 +209,4 @@ def test_watch_table_frames():
 
 def test_watch_interval_must_be_positive(cli):
     result = cli("gpu", "--watch", "--interval", "0")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "Invalid value for '--interval'", "0.0 is not in the range 0.1<=x")

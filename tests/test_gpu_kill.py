@@ -13,6 +13,7 @@ from mltools.errors import ExitCode
 from mltools.gpu.kill import KillResult
 from tests import _gpu_fixtures
 from tests._fake_nvml import GiB, gpu
+from tests.conftest import read_line, usage_error
 
 fake_nvml = _gpu_fixtures.fake_nvml
 spawn = _gpu_fixtures.spawn
@@ -66,7 +67,7 @@ def test_yes_terminates_only_the_chosen_gpu(fake_nvml, cli, spawn):
 
 def test_sigkill_after_grace(fake_nvml, cli, spawn):
     stubborn = spawn(sys.executable, "-c", STUBBORN, stdout=subprocess.PIPE, text=True)
-    assert stubborn.stdout.readline() == "ready\n"
+    assert read_line(stubborn.stdout) == "ready\n"
     fake_nvml(spec_with([stubborn.pid]))
     result = cli("gpu", "kill", "--gpu", "0", "--yes", "--grace", "0.5", "--json")
     assert result.exit_code == 0, result.stderr
@@ -127,9 +128,9 @@ def test_bad_arguments(fake_nvml, cli):
     assert result.exit_code == ExitCode.USAGE
     assert result.stderr.startswith("mltools: error: no GPU 7 here (GPUs: 0, 1)")
     result = cli("gpu", "kill", "--gpu", "-x")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "Invalid value for '--gpu'", "'-x' is not a valid int")
     result = cli("gpu", "kill", "--gpu", "0", "--grace", "-1")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "Invalid value for '--grace'", "-1.0 is not in the range 0<=x")
 
 
 def test_pid_reused_after_preview_is_not_signalled(fake_nvml, spawn):

@@ -1,4 +1,4 @@
-"""`--hosts` over a real sshd on loopback (started here on a high port; skipped if it cannot start)."""
+"""`--hosts` over a real sshd on loopback (`sshd -i` behind a port held here; skipped if sshd cannot run)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import getpass
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,17 +15,13 @@ import pytest
 
 from mltools.errors import ExitCode, UsageError
 from mltools.gpu.remote import parse_hosts, snapshot_from_dict, ssh_argv
+from tests import _sshd
 from tests._fake_nvml import GiB, gpu
 from tests._gpu_fixtures import FAKE_RUN, REPO
 from tests.ci_provides import require
+from tests.conftest import usage_error
 
 SSHD = "/usr/sbin/sshd"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +34,8 @@ def ssh_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         )
     (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
     os.chmod(d / "authorized_keys", 0o600)
-    port = free_port()
     (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\n"
+        f"HostKey {d / 'host_key'}\n"
         f"PidFile {d / 'sshd.pid'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
         "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nLogLevel ERROR\n"
@@ -55,25 +48,10 @@ def ssh_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     )
     if check.returncode != 0:
         pytest.skip(f"sshd cannot start here: {check.stderr.strip()}")
-    server = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if server.poll() is not None:
-                pytest.skip(f"sshd exited: {server.stderr.read().decode(errors='replace')}")
-            time.sleep(0.1)
-    else:
-        server.kill()
-        server.wait()
-        pytest.skip("sshd did not start listening")
-    closed = free_port()
+    # ports held from the first moment: node-a/b's listener, node-down's refusing port
+    server = _sshd.InetdSshd(d / "sshd_config", (d / "sshd.log").open("wb"))
+    down = _sshd.RefusingPort()
+    port, closed = server.port, down.port
     common = (
         f"  HostName 127.0.0.1\n  User {getpass.getuser()}\n  IdentityFile {d / 'client_key'}\n"
         "  IdentitiesOnly yes\n  UserKnownHostsFile /dev/null\n  StrictHostKeyChecking no\n"
@@ -94,13 +72,13 @@ def ssh_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node-a", "true"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
-    if probe.returncode != 0:
-        server.kill()
-        server.wait()
-        pytest.skip(f"cannot log in to the test sshd: {probe.stderr.strip()}")
-    yield {"config": str(config), "remote": remote}
-    server.terminate()
-    server.wait(timeout=10)
+    try:
+        if probe.returncode != 0:
+            pytest.skip(f"cannot log in to the test sshd: {probe.stderr.strip()}")
+        yield {"config": str(config), "remote": remote}
+    finally:
+        server.close()
+        down.close()
 
 
 def hosts_cli(run_mltools, setup: dict, *args: str) -> subprocess.CompletedProcess[str]:
@@ -193,7 +171,7 @@ def test_host_names_that_look_like_options_are_refused(cli):
         with pytest.raises(UsageError):
             parse_hosts(bad)
     result = cli("gpu", "--hosts", "-oProxyCommand=x")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "not a host name: '-oProxyCommand=x'")
     result = cli("gpu", "--hosts=-oProxyCommand=x")
     assert result.exit_code == ExitCode.USAGE
     assert "not a host name" in result.stderr

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -17,7 +16,7 @@ from tests import _gpu_fixtures
 from tests._fake_nvml import GiB, gpu
 from tests._gpu_fixtures import FAKE_RUN, fake_cli
 from tests._nvml_double import write_spec
-from tests.conftest import mltools_env
+from tests.conftest import mltools_env, read_line, usage_error
 
 fake_nvml = _gpu_fixtures.fake_nvml
 spawn = _gpu_fixtures.spawn
@@ -49,7 +48,13 @@ def test_single_gpu_prefers_most_free_memory(fake_nvml):
 
 
 def test_thresholds_and_reasons(fake_nvml, spawn):
-    other = spawn("setpriv", "--reuid=65534", "sleep", "300") if os.geteuid() == 0 else None
+    other = None
+    if os.geteuid() == 0:  # a process of another user: nobody, once setpriv has dropped root
+        other = spawn(
+            "setpriv", "--reuid=65534", "sh", "-c", "echo ready; exec sleep 300",
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert read_line(other.stdout) == "ready\n"  # the shell runs as nobody by now
     procs = [{"pid": other.pid, "mem": GiB}] if other else [{"pid": 4_000_000, "mem": GiB}]
     fake_nvml(
         {
@@ -64,8 +69,6 @@ def test_thresholds_and_reasons(fake_nvml, spawn):
             ]
         }
     )
-    if other:
-        time.sleep(0.2)  # let setpriv exec sleep as nobody
     sel = select_gpus(1, min_free_memory_bytes=10 * GiB, max_utilization_percent=10)
     assert sel.indices == [5]
     reasons = {c.index: c.reasons for c in sel.candidates}
@@ -149,11 +152,11 @@ def test_pick_cli_errors(fake_nvml, cli):
     assert result.exit_code == ExitCode.USAGE
     assert result.stderr.startswith("mltools: error: not a size: 'lots'")
     result = cli("gpu", "pick", "--format", "yaml")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "unknown --format 'yaml'; use env, csv or json")
     result = cli("gpu", "pick", "-n", "0")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "Invalid value for '-n' / '--count'", "0 is not in the range 1<=x")
     result = cli("gpu", "pick", "--max-util", "-5")
-    assert result.exit_code == ExitCode.USAGE
+    usage_error(result, "Invalid value for '--max-util'", "-5.0 is not in the range 0<=x<=100")
 
 
 def test_run_execs_with_env_and_passes_exit_code():
@@ -208,7 +211,7 @@ def test_run_waits_until_a_gpu_frees_up(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
-        first = proc.stderr.readline()
+        first = read_line(proc.stderr)
         assert first.startswith("waiting for 1 free GPU(s)")
         # write_spec replaces the file in one step: never read truncated or half-written
         write_spec(spec_file, {"gpus": [gpu(0, util_gpu=0)]})

@@ -67,6 +67,8 @@ SKIP = {
     " test_ddp_live_smoke runs them, and their table is tested in test_table_fit",
     "mltools ddp-doctor smoke --inject stall --timeout 15": "as above, plus a 15 s stall",
     "mltools ddp-doctor smoke --inject crash --inject-rank 0 --json": "as above; JSON only",
+    "mltools record --pid 4242 -o job -i 5": "attaches until pid 4242 ends (any process here);"
+    " test_record attaches to a tree of its own",
 }
 # lines that redraw until Ctrl-C: Ctrl-C once this text (the end of a frame) is shown
 INTERRUPT = {

@@ -67,7 +67,11 @@ CASES: dict[str, tuple[str, dict[str, str], str]] = {
         {'"/data"': '"data"'},  # the example's folder, here
         "assert detect_type('model.safetensors').kind == 'safetensors'\n"
         "assert detect_type('model.safetensors').problem is None\n"
-        "assert disk_usage('data', depth=2)[0].disk_bytes >= 0\n",
+        "import subprocess\n"
+        "du = int(subprocess.check_output(['du', '-s', '-B1', 'data']).split()[0])\n"
+        "report = disk_usage('data', depth=2)[0]\n"
+        "assert report.disk_bytes == du and report.files == 1\n"
+        "assert [d.path for d in report.biggest_dirs] == ['data/a', 'data/a/b']\n",
     ),
     "from mltools import Parallel, parallel_apply, parallel_map": (
         "import pandas as pd\n"
@@ -99,7 +103,13 @@ CASES: dict[str, tuple[str, dict[str, str], str]] = {
     "from mltools import cpu_report": (
         "",
         {},
-        "assert report.physical_cores >= 1 and report.limits.suggested_num_workers >= 0\n"
+        "import os\n"
+        "lim = report.limits\n"
+        "assert lim.affinity_cpus == sorted(os.sched_getaffinity(0))\n"
+        "assert lim.effective_cpus == min(len(lim.affinity_cpus), lim.cpu_quota_cpus or 1e9)\n"
+        "per_rank = int(lim.effective_cpus // max(1, lim.gpus))\n"
+        "assert lim.suggested_num_workers == (0 if lim.effective_cpus < 2 else max(1, per_rank - 1))\n"
+        "assert report.physical_cores >= 1\n"
         "assert all(abs(sum(v for k, v in vars(u).items() if k.endswith('_percent')) - 100) < 0.1"
         " for u in report.per_cpu)\n",
     ),

@@ -151,7 +151,6 @@ def test_every_declared_package_is_a_debian_package_name():
         ("needs py-spy (not on PATH: py-spy)", "", "py-spy"),
         ("could not import 'torch': No module named 'torch'", "", "torch"),
         ("pandarallel: ImportError: ExpandingGroupby", "pandas22", "pandarallel"),
-        ("tmux is not installed", "", "tmux"),
     ],
 )
 def test_ci_fails_a_skip_of_what_it_provides(reason, stage, named):

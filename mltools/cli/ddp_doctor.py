@@ -159,6 +159,8 @@ def run(
     The command's output streams through unchanged; when it exits non-zero the log
     is analysed and the root cause printed on stderr. The exit code is the command's
     (128+N when signal N ended it, as a shell says); SIGTERM/SIGHUP are forwarded to it.
+    The exit status is evidence too: 137 (SIGKILL, the kernel OOM killer's signature) is
+    reported as such even when the output shows nothing. `-p nccl-debug=DIR` creates DIR.
     An existing --log is not overwritten without --yes; the default name is new each run.
     Example: `mltools ddp-doctor run -p fail-fast -- torchrun --nproc-per-node 8 train.py`.
     """
@@ -185,8 +187,10 @@ def run(
     if result.report is not None:
         if result.report.findings:
             _render_findings(result.report, out=sys.stderr)
+        elif result.report.bytes_scanned == 0:
+            info("ddp-doctor: the command printed nothing")
         else:
-            info("ddp-doctor: no known DDP failure in the log")
+            info(f"ddp-doctor: no known DDP failure in {result.report.lines_scanned} lines")
     raise typer.Exit(result.returncode)
 
 
@@ -208,8 +212,10 @@ def log(
     cut, wrapped or glued to progress bars. Reports the culprit rank versus the victims,
     evidence lines with line numbers, the cause and the fix. A log that shows a failure
     (traceback, non-zero exit, signal, NCCL error, watchdog abort) always gets a finding:
-    `rank_failed` names the rank and line when no catalogue entry matches.
-    Exits 5 when it finds something, 0 when the log looks clean.
+    `rank_failed` names the rank and line when no catalogue entry matches. When N-1 ranks
+    time out in the same collective and the log gives the world size, the rank that never
+    did is named first as the suspect. Exits 5 when it finds something, 0 when the log looks
+    clean, 1 when there is nothing to read (an empty log).
     """
     from mltools.ddp.logscan import analyze_log
 
@@ -251,6 +257,11 @@ def _render_findings(report: Any, out: Any) -> None:
         lines.append(
             f"{head}: {f.id} on rank {_rank(f.rank)} (ranks {ranks}; first at {f.file}:{f.line}): {f.title}"
         )
+        if f.suspects:
+            lines.append(
+                f"  suspect: rank {', '.join(map(str, f.suspects))} never reported the "
+                "collective the others timed out in"
+            )
         if f.victims:
             lines.append(f"  victims (failed after it): rank {', '.join(map(str, f.victims))}")
         for ev in f.evidence:

@@ -6,9 +6,13 @@ stable part of each message), a ``role`` (``cause`` names a root cause,
 ``symptom`` is what a *victim* rank prints after another rank failed), the
 ``cause`` and ``fix`` in plain words, and a ``reference``. Optional keys:
 ``frames`` (patterns that also count when they appear in a traceback's ``File "..."``
-line, e.g. the module that raised) and ``weak`` (True for evidence that is real but
-circumstantial: a frame name, a return-code chain, a signal from outside; a weak cause
-ranks after every strong cause and before the generic fallbacks).
+line or a C++ backtrace's ``frame #N:`` line, e.g. the module that raised),
+``weak_patterns`` (lines that point at the entry but are also what a victim prints, e.g.
+NCCL's "remote process exited or there was a network error") and ``weak`` (True for an
+entry whose every pattern is such evidence: a frame name, a return-code chain, a signal from
+outside). Weak evidence ranks after every strong cause and before the generic fallbacks.
+``derived`` replaces ``patterns`` for an entry that no line names by itself: the analyser
+makes it from other evidence (the text says from what).
 
 Patterns are anchored on the short, stable start of a message (pasted logs are cut,
 wrapped and glued to progress bars), carry the wording of several torch/NCCL eras, and
@@ -74,7 +78,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"unrecognized arguments?:.*--local[-_]rank",
-            r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR)'",
+            r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
+            r"raise _env_error\(env_var\)",
             r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT) expected, but not set",
         ],
         "cause": "torch.distributed.launch passes --local-rank/--local_rank as an argument while "
@@ -132,7 +137,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"failure detected by watchdog",
             r"Some NCCL operations have failed or timed",
             r"NCCL watchdog thread terminated with exception: .*[Tt]imeout",
+            r"\[Rank \d+\] Watchdog caught",
+            r"watchdog got stuck for \d+ seconds",
+            r"Exception raised from checkTimeout at",
         ],
+        "frames": [r"ProcessGroupNCCL::WorkNCCL::checkTimeout"],
         "cause": "This rank waited in a collective that the others never joined: another rank "
         "crashed, is stuck (data loading, a deadlock, a rank-dependent branch), or is running a "
         "different collective. The rank that timed out is usually a victim, not the culprit.",
@@ -154,6 +163,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
             r"NET/IB : Got completion from peer .* with error",
+            r"WARN .*(?:socketPollConnect|socketStartConnect|socketProgress).*(?:No route to host|[Cc]onnection refused|Network is unreachable|failed)",
+            r"WARN .*nvmlDeviceGetHandleByPciBusId\(\) failed",
+        ],
+        "weak_patterns": [
+            r"remote process exited or there was a network error",
+            r"connect returned (?:No route to host|Connection refused|Connection timed out|Network is unreachable), retrying \((\d+)/\1\)",
         ],
         "cause": "NCCL could not talk over the network or shared memory: wrong interface "
         "(docker0, lo, a virtual bridge), a firewall, InfiniBand misconfigured, /dev/shm too "
@@ -198,9 +213,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "id": "oom_on_resume",
         "title": "Out of memory while loading a checkpoint (every rank loads onto one GPU)",
         "role": "cause",
-        "patterns": [
-            r"Process \d+ has [\d.]+ [KMGT]i?B memory in use\. (?:Including non-PyTorch memory, this process has [\d.]+ [KMGT]i?B memory in use\. )?Process \d+ has",
-        ],
+        "patterns": [],
+        "derived": "a cuda_oom on a rank whose traceback or code lines load a checkpoint "
+        "(torch.load, load_state_dict, serialization.py, map_location)",
         "cause": "The checkpoint was saved from cuda:0 and torch.load restores tensors where "
         "they were saved, so every rank puts a copy on GPU 0 and it runs out of memory on resume.",
         "fix": "Load with map_location='cpu' (or map_location=f'cuda:{local_rank}'), then "
@@ -253,6 +268,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"driver version is insufficient for CUDA runtime version",
             r"NVIDIA driver on your system is too old",
             r"undefined symbol: \w*(?:nccl|cuda|cublas)\w*",
+            r"undefined%20symbol:%20\w*(?:nccl|cuda|cublas)",
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
             r"no kernel image is available for execution on the device",
             r"CUDA capability sm_\d+ is not compatible with the current PyTorch",
@@ -281,6 +297,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Message truncated ?: received \d+ bytes instead of \d+",
             r"Mismatched collective detected",
             r"is running (?:inconsistent )?collective: CollectiveFingerPrint",
+            r"[Cc]ollective mismatch error, local size \d+ remote size",
         ],
         "cause": "The ranks left the same code path: one rank runs a different collective, a "
         "different tensor shape or dtype, or skips a collective (a rank-dependent if, uneven "
@@ -309,6 +326,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"wait timeout after \d+ ?ms",
             r"client socket has failed to connect",
             r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
+            r"Timed out initializing process group in store based barrier",
         ],
         "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "
         "firewall, a node that started late or failed before init, or different --nnodes / "
@@ -381,6 +399,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"ECC_UNCORRECTABLE",
             r"Xid \(PCI:[^)]*\): \d+",
             r"GPU has fallen off the bus",
+            r"fallen off the bus and is not responding",
+            r"XID \d+\(GPU has fallen",
             r"Unable to determine the device handle for GPU",
             r"GPU is lost",
         ],
@@ -398,7 +418,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "NCCL hit a CUDA error it could not handle",
         "role": "cause",
         "patterns": [
-            r"unhandled cuda error",
+            r"unhandled (?:cuda|CUDA) error",
             r"ncclUnhandledCudaError",
             r"Cuda failure (?:\d+ )?'",
             r"NCCL Error 1\b",
@@ -460,17 +480,21 @@ CATALOGUE: tuple[dict[str, object], ...] = (
     },
     {
         "id": "compile_ddp",
-        "title": "torch.compile failed under DDP (DDPOptimizer)",
+        "title": "torch.compile failed under DDP (DDPOptimizer or the compile backend)",
         "role": "cause",
         "patterns": [
             r"DDPOptimizer",
             r"optimize_ddp",
+            r"BackendCompilerFailed: (?:backend='\w+' raised|compile_fn raised)",
+            r"^(?:\w+\.)*BackendCompilerFailed\b",
         ],
         "frames": [r"_dynamo/backends/distributed\.py"],
         "cause": "torch.compile splits a DDP model into graphs at the gradient-bucket "
         "boundaries (DDPOptimizer); that pass fails on some graphs (higher-order ops such as "
         "activation checkpointing, symbolic shapes, parameters that are not nn.Parameter) or "
-        "on torch versions with known bugs.",
+        "on torch versions with known bugs; or the compile backend itself raised "
+        "(backend='inductor' raised: a missing or broken triton, a GPU or op it cannot "
+        "compile for).",
         "fix": "Set torch._dynamo.config.optimize_ddp = False (one bucket per graph), compile "
         "the model before wrapping it in DDP, or upgrade torch; TORCH_LOGS=+dynamo shows the "
         "failing graph.",
@@ -483,7 +507,6 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"Connection closed by peer",
             r"Connection reset by peer",
-            r"remote process exited or there was a network error",
             r"Failed to recv, got 0 bytes\. Connection was likely closed",
             r"Connection closed by remote peer",
             r"Socket recv failed while polling",
@@ -517,6 +540,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Received \d+ death signal",
             r"Received Signals\.SIG(?:HUP|INT|QUIT) death signal",
             r"SignalException: Process \d+ got signal",
+            r"CANCELLED AT \S+ DUE TO (?:PREEMPTION|TIME LIMIT|JOB REQUEUE|NODE FAILURE)",
         ],
         "cause": "torchrun itself received a signal and stopped its workers: SIGHUP when the "
         "terminal closed (nohup does not always protect it), SIGINT from Ctrl-C, SIGTERM from "
@@ -596,7 +620,11 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"taking the entire process down",
     r"\.cc:\d+ -> [1-9]",
     r"\[E (?:ProcessGroupNCCL|ProcessGroupGloo|socket|TCPStore|NCCLUtils|Utils)\.",
-    r"\[E\d{4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL)\.cpp",
+    r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL)\.cpp",
+    r"^\s*File \"[^\"]+\", line \d+, in ",
+    r"^\s*frame #\d+: .*(?:c10d?::|libtorch|libc10)",
+    r"exited with non-zero status|exited on signal \d+",
+    r"^\s*Exit code:\s+[1-9]",
     r"connectFullMesh failed",
     r"\bERROR\b",
     r"CUresult error",

@@ -17,7 +17,7 @@ from typing import IO
 
 from mltools._outputs import open_output
 from mltools.ddp.logscan import LogReport, analyze_log
-from mltools.ddp.presets import resolve_all
+from mltools.ddp.presets import make_directories, resolve_all
 from mltools.errors import InputError, OutputExistsError, UsageError
 from mltools.launcher import find_command, run_child
 
@@ -91,6 +91,7 @@ def run_guarded(
     child_env = {**base, **variables}
     if find_command(argv[0], child_env) is None:
         raise InputError(f"command not found: {argv[0]}", hint="check the command name and PATH")
+    make_directories(variables)  # nccl-debug=DIR: NCCL writes nothing into a missing DIR
     path, fh = _open_log(log_path, overwrite)
     if on_log is not None:
         on_log(path)  # where the log goes, said before the command starts
@@ -101,5 +102,5 @@ def run_guarded(
     returncode = child.returncode
     report = None
     if diagnose == "always" or (diagnose == "failure" and returncode != 0):
-        report = analyze_log(path)
+        report = analyze_log(path, exit_code=returncode)  # 137 is SIGKILL's evidence of its own
     return RunResult(returncode, path, variables, report, child.log_error)

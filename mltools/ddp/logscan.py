@@ -53,16 +53,30 @@ _PREFIX = re.compile(
 _EXCEPTION = re.compile(
     r"(?:^|(?<=[\s>*`'\"|(\[]))(?:[A-Za-z_]\w*\.)*(?P<name>[A-Z]\w*(?:Error|Exception))(?::|\s*$)"
 )
-# wrappers other tools put before a line: Ray actors, mpirun --tag-output, markdown quotes,
-# backticks, CI timestamps, "host: " (pdsh/multi-node launchers)
+# wrappers other tools put before a line: Ray/vLLM actors (``(Worker rank=N pid=M, ip=H)``),
+# mpirun --tag-output, markdown quotes, backticks, ANSI remnants, CI and log-shipper
+# timestamps (``[2025-05-10 00:18:21]``, ``  | 2024-08-23T22:22:51.873Z | ``), glog and
+# logging-module headers, pasted line or pid numbers (``[1763] ``), "host: " and
+# "host [stderr] " (pdsh and multi-node launchers), "stdout: " (test runners)
 _WRAPPER = re.compile(
     r"^(?:\s*(?:>+|`+|\*\*)\s?"
-    r"|\(\w+ pid=\d+(?:, ip=[\d.]+)?\)\s?"
+    r"|\x1b?\[0?m\s?"
+    r"|\((?:[\w-]+ )?(?:rank=(?P<ray>\d+) )?pid=\d+(?:, ip=[^)]*)?\)\s?"
     r"|\[\d+,(?P<mpi>\d+)\]<std(?:out|err)>:"
     r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d "
     r"|\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \w+ \|\| "
+    r"|\s*\|?\s*\d{4}-\d\d-\d\dT[\d:.]+Z \| "
+    r"|\[?\d{4}-\d\d-\d\d[ T][\d:,.]+\]?\s+"
+    r"|[IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] "
+    r"|(?:ERROR|WARNING|INFO):[\w.]+:"
+    r"|\[\d+\] (?=\S)"
+    r"|stdout: |stderr: "
+    r"|\d+\.\d+\.\d+\.\d+: (?=\S)"
+    r"|[\w.-]+ \[std(?:out|err)\] "
     r"|[\w.-]+-\d+: (?=\S))+"
 )
+# a torchrun rank prefix glued to the end of a progress bar, before a log header or a space
+_GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
 _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
 # NCCL result codes in "-> N" chains: what each one means for the catalogue
 _CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
@@ -88,8 +102,26 @@ _STRUCTURAL = {
     "exception": r"[A-Z]\w*(?:Error|Exception)\b",
 }
 _SUMMARY_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")
+# a watchdog timeout: which collective (process group, sequence number, op) and which rank
+_WORK = re.compile(
+    r"WorkNCCL\(SeqNum=(?P<seq>\d+), OpType=(?P<op>\w+)"
+    r"(?:, NumelIn=(?P<nin>\d+), NumelOut=(?P<nout>\d+))?"
+)
+_GROUP_RANK = re.compile(r"\[Rank (\d+)\]")
+# NCCL's bootstrap retrying a connection; RETRIES_FAILED of them in one log is a failure sign
+_RETRY = re.compile(r"Call to connect returned [\w ]+, retrying")
+RETRIES_FAILED = 3
+_PG = re.compile(r"\[PG (?:ID )?(\d+)")
+# the world size, where a log states it
+_WORLD = re.compile(r"\b(?:WORLD_SIZE|world_size|dist_world_size)\b\W{1,3}(\d+)|\bnranks (\d+)\b")
+# collectives whose output is the input times the group size
+_GATHERS = ("ALLGATHER", "_ALLGATHER_BASE", "ALLGATHER_COALESCED", "GATHER")
 _AGENT_FAILED = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+)")
 _LOADING = re.compile(_STRUCTURAL["loading"])
+# a log line that says a run resumes from (or loads) a checkpoint: a resume OOM's own evidence
+_RESUMING = re.compile(
+    r"\b(?:[Rr]esum(?:e|ing)|[Ll]oad(?:ing)?) (?:training )?from (?:the )?(?:checkpoint|\S+\.(?:pt|pth|ckpt|bin)\b)"
+)
 
 _BY_ID = {str(entry["id"]): entry for entry in CATALOGUE}
 _ORDER = {str(entry["id"]): i for i, entry in enumerate(CATALOGUE)}
@@ -113,6 +145,13 @@ _STRUCTURAL_NEEDLES = [
     "what():",
     "  C   ",
     "  G   ",
+    "nranks ",
+    "esum",
+    "oad from ",
+    "oading from ",
+    "Call to connect returned ",
+    "WORLD_SIZE",
+    "world_size",
 ]
 
 
@@ -186,6 +225,11 @@ _FRAMES = [
     for entry in CATALOGUE
     if entry.get("frames")
 ]
+_WEAK = [
+    (entry, _guard(entry["weak_patterns"]))  # type: ignore[arg-type]
+    for entry in CATALOGUE
+    if entry.get("weak_patterns")
+]
 _SIGNALS = _guard(FAILURE_SIGNALS)
 
 # Short anchors that stand for every needle containing them: grep -F's time grows with the
@@ -206,6 +250,12 @@ NEEDLES: list[bytes] = [
         _coarse(n)
         for n in [n for entry in CATALOGUE for p in entry["patterns"] for n in _needles_for(p)]  # type: ignore[union-attr]
         + [n for entry in CATALOGUE for p in entry.get("frames", ()) for n in _needles_for(p)]  # type: ignore[union-attr]
+        + [
+            n
+            for entry in CATALOGUE
+            for p in entry.get("weak_patterns", ())
+            for n in _needles_for(p)
+        ]  # type: ignore[union-attr]
         + [n for p in FAILURE_SIGNALS for n in _needles_for(p)]
         + _STRUCTURAL_NEEDLES
     )
@@ -240,6 +290,7 @@ class Finding:
     fix: str
     reference: str
     root_cause: bool = False
+    suspects: list[int] = field(default_factory=list)  # ranks that never reached the collective
 
 
 @dataclass
@@ -294,6 +345,11 @@ class LogScanner:
         self._failure: _Acc | None = None  # the first line that shows a failure
         self._smi: dict[int, set[int]] = {}  # nvidia-smi process table: pid -> GPUs
         self._smi_rows: list[Evidence] = []
+        # watchdog timeouts: (process group, SeqNum, op) -> ranks that reported it, group size
+        self._timeouts: dict[tuple[int | None, int, str], set[int]] = {}
+        self._group_size: dict[tuple[int | None, int, str], int] = {}
+        self._world: int | None = None  # the world size, when the log states it
+        self._retries = 0
         self.files: list[str] = []
         self.lines = 0
         self.bytes = 0
@@ -408,8 +464,17 @@ class LogScanner:
         ):
             rank = self._summary_rank
         self._structure(body, rank)
-        if " NCCL INFO " in body:  # INFO lines carry no error but "-> N" return-code chains
-            self._chain(body, rank, name, line_no, raw)
+        if "nranks " in body or "orld_size" in body or "WORLD_SIZE" in body:
+            self._world_size(body)
+        if " NCCL INFO " in body:  # INFO lines: "-> N" return-code chains, connect retries
+            if (
+                not self._chain(body, rank, name, line_no, raw)
+                and not self._weak(body, rank, name, line_no, raw)
+                and _RETRY.search(body)
+            ):
+                self._retries += 1  # a few retries are normal; a run of them is not
+                if self._retries == RETRIES_FAILED:
+                    self._add(_BY_ID["nccl_system_error"], rank, name, line_no, raw, weak=True)
             return
         if self._failure is None and _hits(_SIGNALS, body):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
@@ -427,13 +492,19 @@ class LogScanner:
                     self._add(entry, rank, name, line_no, raw, weak=True)
                     break
             return
+        if body.lstrip().startswith("frame #"):  # a C++ backtrace frame (c10d, NCCL)
+            for entry, guards in _FRAMES:
+                if _hits(guards, body):
+                    self._add(entry, rank, name, line_no, raw, weak=True)
+                    break
+            return
         if "|" in body and (m := _SMI_ROW.search(body)):
             self._smi.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
             if len(self._smi_rows) < MAX_EVIDENCE:
                 self._smi_rows.append(Evidence(name, line_no, rank, raw[:MAX_LINE_CHARS]))
             return
-        if rank in self._frame and _LOADING.search(body):  # the code line under a frame
-            self._loading[rank] = True
+        if (rank in self._frame and _LOADING.search(body)) or _RESUMING.search(body):
+            self._loading[rank] = True  # the code line under a frame, or a "resuming" line
         matched = False
         hit = None  # the first cause that matches; a symptom only if no cause does
         for entry, guards in _ENTRIES:
@@ -445,10 +516,14 @@ class LogScanner:
         if hit is not None:
             if hit["id"] == "cuda_oom" and self._loading.get(rank):
                 hit = _BY_ID["oom_on_resume"]
+            if hit["id"] == "nccl_timeout":
+                self._timeout(body, rank)
             self._add(hit, rank, name, line_no, raw, weak=bool(hit.get("weak")))
             matched = True
         if not matched:
             matched = self._chain(body, rank, name, line_no, raw)
+        if not matched:
+            matched = self._weak(body, rank, name, line_no, raw)
         if not matched:
             exc = _EXCEPTION.search(body) if "Error" in body or "Exception" in body else None
             if exc and (
@@ -475,6 +550,56 @@ class LogScanner:
             return False
         self._add(_BY_ID[entry_id], rank, name, line_no, raw, weak=True)
         return True
+
+    def _weak(self, body: str, rank: int | None, name: str, line_no: int, raw: str) -> bool:
+        """Lines that point at a cause but are also what a victim prints: weak evidence."""
+        for entry, guards in _WEAK:
+            if _hits(guards, body):
+                if self._failure is None:
+                    self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
+                    self._push(self._failure, rank, name, line_no, raw)
+                self._add(entry, rank, name, line_no, raw, weak=True)
+                return True
+        return False
+
+    def _timeout(self, body: str, rank: int | None) -> None:
+        """Remember which rank timed out in which collective (for the rank that never did)."""
+        if not (work := _WORK.search(body)):
+            return
+        group = _GROUP_RANK.search(body)
+        who = int(group.group(1)) if group else rank
+        if who is None:
+            return
+        pg = _PG.search(body)
+        key = (int(pg.group(1)) if pg else None, int(work.group("seq")), work.group("op"))
+        self._timeouts.setdefault(key, set()).add(who)
+        nin, nout = work.group("nin"), work.group("nout")
+        if nin and nout and int(nin) > 0 and work.group("op") in _GATHERS:
+            self._group_size[key] = int(nout) // int(nin)
+
+    def _world_size(self, body: str) -> None:
+        for m in _WORLD.finditer(body):
+            size = int(m.group(1) or m.group(2))
+            if 1 < size <= 1 << 20:
+                self._world = max(self._world or 0, size)
+
+    def _suspects(self) -> tuple[list[int], list[int], str]:
+        """The rank(s) missing from a collective the others timed out in: (suspects,
+        ranks that timed out, the collective). Empty unless the group size is known (the
+        log states it, or an all-gather's sizes give it) and fewer ranks are missing than
+        reported: a paste of two ranks' lines out of sixteen names nobody."""
+        best: tuple[list[int], list[int], str] = ([], [], "")
+        for key, ranks in self._timeouts.items():
+            pg, seq, op = key
+            size = self._group_size.get(key)
+            if size is None and pg in (None, 0):
+                size = self._world
+            if size is None or max(ranks) >= size:
+                continue
+            missing = sorted(set(range(size)) - ranks)
+            if 0 < len(missing) < len(ranks) and len(ranks) > len(best[1]):
+                best = (missing, sorted(ranks), f"{op} SeqNum={seq}")
+        return best
 
     def _structure(self, body: str, rank: int | None) -> None:
         if "Root Cause (first observed failure)" in body:
@@ -532,10 +657,17 @@ class LogScanner:
 
     # ---- the answer --------------------------------------------------------
 
-    def report(self) -> LogReport:
-        """Findings ordered root cause first, victims attached to it."""
+    def report(self, exit_code: int | None = None) -> LogReport:
+        """Findings ordered root cause first, victims attached to it.
+
+        ``exit_code`` is the command's exit status as a shell reports it (``ddp-doctor run``
+        knows it): 137 (128+SIGKILL) or 139 (SIGSEGV) is evidence of its own, and any other
+        non-zero status makes sure a failed command never reads as clean.
+        """
         first_failed = self._root_rank if self._root_rank is not None else self._agent_rank
         self._smi_evidence()
+        if exit_code:
+            self._exit_evidence(exit_code)
         accs = list(self._acc.values())
         accs += [a for r, a in self._generic.items() if r not in self._ranks_with_cause]
         if not accs and self._failure is not None:  # never "clean" on a failed job
@@ -555,29 +687,71 @@ class LogScanner:
 
         accs.sort(key=key)
         findings = [_finding(acc) for acc in accs]
+        suspects, waited, collective = self._suspects()
+        for f in findings:
+            if f.id == "nccl_timeout" and suspects:
+                f.suspects = suspects
+                f.cause = (
+                    f"Ranks {_ranks(waited)} timed out in {collective}; "
+                    f"rank {_ranks(suspects)} never reported it: "
+                    f"{'it is' if len(suspects) == 1 else 'they are'} the suspect "
+                    "(stuck, crashed or in another collective). " + f.cause
+                )
         if findings:
             root = findings[0]
             root.root_cause = True
+            if root.id == "nccl_timeout" and root.suspects:  # the silent rank comes first
+                root.rank = root.suspects[0]
+                root.victims = waited
+                return LogReport(findings, self.files, self.lines, self.bytes, first_failed)
             culprits = {r for f in findings if f.role == "cause" for r in f.ranks}
             seen = {r for f in findings for r in f.ranks}
             if root.rank is not None:
                 root.victims = sorted(seen - culprits - {root.rank})
         return LogReport(findings, self.files, self.lines, self.bytes, first_failed)
 
+    def _exit_evidence(self, exit_code: int) -> None:
+        """The command's exit status as evidence: SIGKILL and SIGSEGV name a cause."""
+        name = self.files[-1] if self.files else "<command>"
+        signum = exit_code - 128 if exit_code > 128 else None
+        entry_id = {9: "killed_by_signal", 11: "segfault"}.get(signum or 0)
+        if signum is not None:
+            import signal as _signal
+
+            try:
+                how = f"killed by {_signal.Signals(signum).name}"
+            except ValueError:
+                how = f"killed by signal {signum}"
+            text = f"the command exited with status {exit_code} (128+{signum}: {how})"
+        else:
+            text = f"the command exited with status {exit_code}"
+        if entry_id is not None and entry_id not in self._acc:
+            acc = self._acc[entry_id] = self._new_acc(_BY_ID[entry_id], None, name, 0)
+            acc.weak = True
+            self._push(acc, None, name, 0, text)
+        elif self._failure is None:
+            self._failure = self._new_acc(GENERIC_FAILURE, None, name, 0)
+            self._push(self._failure, None, name, 0, text)
+
     def _smi_evidence(self) -> None:
-        """An nvidia-smi table with several ranks' pids on GPU 0 (each also on its own GPU)."""
+        """An nvidia-smi table with several ranks' pids on GPU 0 (each also on its own GPU):
+        evidence for an out-of-memory the log shows, never a finding by itself (a table is
+        what people paste with a question, too). It names the OOM a resume OOM only when
+        the log also shows a checkpoint being loaded; otherwise it stays ``cuda_oom``."""
         on_zero = [pid for pid, gpus in self._smi.items() if 0 in gpus]
         if len(on_zero) < 2 or not any(self._smi[pid] - {0} for pid in on_zero):
             return
-        entry = _BY_ID["oom_on_resume"]
-        acc = self._acc.pop("cuda_oom", None)
-        if acc is not None:  # the OOM it explains: same finding, better name
-            acc.entry = entry
-        else:
-            first = self._smi_rows[0]
-            acc = self._new_acc(entry, None, first.file, first.line)
+        acc = self._acc.get("oom_on_resume") or self._acc.get("cuda_oom")
+        if acc is None:
+            return
+        if acc.entry["id"] == "cuda_oom" and any(self._loading.values()):
+            acc = self._acc["oom_on_resume"] = self._acc.pop("cuda_oom")
+            acc.entry = _BY_ID["oom_on_resume"]
         acc.evidence = (acc.evidence + self._smi_rows)[:MAX_EVIDENCE]
-        self._acc["oom_on_resume"] = acc
+
+
+def _ranks(ranks: list[int]) -> str:
+    return ", ".join(map(str, ranks))
 
 
 def _finding(acc: _Acc) -> Finding:
@@ -621,11 +795,14 @@ def _split_prefix(line: str) -> tuple[int | None, str]:
     """Return (rank, line without its launcher prefix and other tools' wrappers)."""
     mpi_rank = None
     if w := _WRAPPER.match(line):
-        if w.group("mpi") is not None:
-            mpi_rank = int(w.group("mpi"))
+        for group in ("mpi", "ray"):
+            if w.group(group) is not None:
+                mpi_rank = int(w.group(group))
         line = line[w.end() :]
     m = _PREFIX.match(line)
     if not m:
+        if mpi_rank is None and "[rank" in line and (g := _GLUED.search(line)):
+            return int(g.group(1)), line[g.end() :]  # glued to a progress bar: "...s/it][rank5]:"
         return mpi_rank, line
     if m.group("nccl") is not None:  # [N] is the device; mpirun's tag names the rank
         return (mpi_rank if mpi_rank is not None else int(m.group("nccl"))), line
@@ -652,12 +829,16 @@ def analyze_log(
     sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     use_grep: bool = True,
+    exit_code: int | None = None,
 ) -> LogReport:
     """Analyse one or more DDP logs (paths, or ``-`` for stdin) and name the root cause.
 
     Returns a ``LogReport`` whose ``findings`` list has the root cause at index 0
     (empty when nothing known went wrong). Memory stays bounded: files are read
-    in chunks and only a few evidence lines per finding are kept.
+    in chunks and only a few evidence lines per finding are kept. ``exit_code`` is the
+    command's exit status when known (``ddp-doctor run``): a signal or failure it shows
+    counts as evidence. Raises ``InputError`` when there is nothing to read (every log
+    empty and no exit status): an empty log is not a clean one.
     """
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
@@ -667,7 +848,14 @@ def analyze_log(
     scanner = LogScanner(use_grep=use_grep)
     for stream, name in _open_sources(sources):
         scanner.feed_stream(stream, name)
-    return scanner.report()
+    if scanner.bytes == 0 and exit_code is None:
+        from mltools._inputs import show_path
+
+        names = ", ".join(show_path(n) for n in scanner.files)
+        raise InputError(
+            f"the log is empty: {names}", hint="nothing to diagnose; check the file you meant"
+        )
+    return scanner.report(exit_code)
 
 
 def analyze_text(text: str, name: str = "<text>") -> LogReport:

@@ -194,3 +194,21 @@ def render(variables: Mapping[str, str], fmt: str = "sh") -> str:
     else:
         raise PresetError(f"unknown format: {fmt!r}", hint="use one of: " + ", ".join(FORMATS))
     return "".join(line + "\n" for line in lines)
+
+
+# variables whose value is a file path (or a path prefix) the job writes to
+_PATH_VARIABLES = ("NCCL_DEBUG_FILE", "TORCH_FR_DUMP_TEMP_FILE", "TORCH_NCCL_DEBUG_INFO_TEMP_FILE")
+
+
+def make_directories(variables: Mapping[str, str]) -> list[str]:
+    """Create the folders the presets' files go to (``nccl-debug=DIR`` makes DIR): NCCL
+    and the flight recorder do not create them and write nothing when they are missing.
+    Returns the folders created."""
+    made = []
+    for name in _PATH_VARIABLES:
+        if name in variables:
+            folder = os.path.dirname(variables[name])
+            if folder and not os.path.isdir(folder):
+                os.makedirs(folder, exist_ok=True)
+                made.append(folder)
+    return made

@@ -1,8 +1,9 @@
 """The recorded process tree: a root pid and its descendants, sampled every interval.
 
-Each interval the tree is walked again from the root (psutil's one pass over
-``/proc``), so DataLoader workers, torchrun's ranks and anything they start are
-picked up as they appear. CPU % is the process's own CPU time over the wall time
+Each interval the tree is walked again from the root (one pass over every
+``/proc/PID/stat``, as psutil's ``children()`` does, but reading each file once for
+the parent, CPU time, RSS and threads together), so DataLoader workers, torchrun's
+ranks and anything they start are picked up as they appear. CPU % is the process's own CPU time over the wall time
 between two samples (at its first sample: since it started). The DDP rank is read
 once per process from the environment it was started with: ``RANK``/``LOCAL_RANK``
 (torchrun, accelerate, deepspeed, Lightning), then the MPI and Slurm vocabulary.
@@ -10,6 +11,7 @@ once per process from the environment it was started with: ``RANK``/``LOCAL_RANK
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,121 +74,174 @@ class ProcessSample:
     gpus: list[dict[str, Any]] = field(default_factory=list)
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _read(path: str, size: int = 4096) -> bytes | None:
+    """One ``read`` of a small /proc file; None when it is gone or unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 @dataclass
-class _Seen:
-    proc: Any  # psutil.Process
-    cpu_seconds: float | None
-    at: float  # monotonic time of cpu_seconds
+class _Stat:
+    """The fields of ``/proc/PID/stat`` a sample needs (one read per process)."""
+
+    pid: int
+    comm: str
+    state: str
+    ppid: int
+    cpu_seconds: float  # utime + stime
+    threads: int
+    start_ticks: int  # since boot: with the pid, identifies the process
+    rss_bytes: int
+
+
+def _stat(pid: int, raw: bytes) -> _Stat | None:
+    close = raw.rfind(b")")
+    fields = raw[close + 2 :].split()
+    if close < 0 or len(fields) < 22:
+        return None
+    return _Stat(
+        pid=pid,
+        comm=raw[raw.find(b"(") + 1 : close].decode("utf-8", "replace"),
+        state=fields[0].decode(),
+        ppid=int(fields[1]),
+        cpu_seconds=(int(fields[11]) + int(fields[12])) / _TICKS,
+        threads=int(fields[17]),
+        start_ticks=int(fields[19]),
+        rss_bytes=int(fields[21]) * _PAGE,
+    )
+
+
+def _io(pid: int, proc_root: str) -> tuple[int | None, int | None]:
+    """Bytes read and written through the block layer (``/proc/PID/io``; None if unreadable)."""
+    raw = _read(f"{proc_root}/{pid}/io")
+    if raw is None:
+        return None, None
+    values = {}
+    for line in raw.splitlines():
+        key, _, value = line.partition(b":")
+        values[key] = value
+    try:
+        return int(values[b"read_bytes"]), int(values[b"write_bytes"])
+    except (KeyError, ValueError):
+        return None, None
 
 
 class ProcessTree:
-    """Samples ``root`` and its descendants; remembers each process by (pid, create time)."""
+    """Samples ``root`` and its descendants from ``/proc``: one pass over every process's
+    ``stat`` (parents, CPU time, RSS, threads) plus each member's ``io``. A process is
+    known by (pid, start time), so a reused pid is a new process."""
 
-    def __init__(self, root: int) -> None:
-        import psutil
+    def __init__(self, root: int, proc_root: str = "/proc") -> None:
+        self.root, self.proc_root = root, proc_root
+        self._root_start: int | None = None
+        self._seen: dict[int, tuple[int, float, float]] = {}  # pid -> (start, cpu s, when)
+        first = self._scan().get(root)
+        if first is None:
+            raise ProcessLookupError(root)
+        self._root_start = first.start_ticks
 
-        self.root = root
-        self._root = psutil.Process(root)
-        self._seen: dict[int, _Seen] = {}
+    def _scan(self) -> dict[int, _Stat]:
+        out: dict[int, _Stat] = {}
+        for name in os.listdir(self.proc_root):
+            if not name.isdigit():
+                continue
+            raw = _read(f"{self.proc_root}/{name}/stat", 1024)
+            st = _stat(int(name), raw) if raw else None
+            if st is not None:
+                out[st.pid] = st
+        return out
 
     def alive(self) -> bool:
-        import psutil
-
-        try:
-            return self._root.is_running() and self._root.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            return False
+        raw = _read(f"{self.proc_root}/{self.root}/stat", 1024)
+        st = _stat(self.root, raw) if raw else None
+        return st is not None and st.state != "Z" and st.start_ticks == self._root_start
 
     def sample(self, t_seconds: float) -> tuple[list[ProcessSample], list[ProcessInfo]]:
         """The tree now: a sample per live process, and the infos of processes new since last."""
-        import psutil
-
         now = time.monotonic()
-        try:
-            members = [self._root, *self._root.children(recursive=True)]
-        except psutil.Error:
-            members = []
+        table = self._scan()
+        root = table.get(self.root)
+        if root is None or root.start_ticks != self._root_start:
+            self._seen = {}
+            return [], []
+        children: dict[int, list[int]] = {}
+        for st in table.values():
+            children.setdefault(st.ppid, []).append(st.pid)
+        members, queue = [], [self.root]
+        while queue:
+            pid = queue.pop()
+            members.append(table[pid])
+            queue.extend(children.get(pid, ()))
+        uptime = _uptime(self.proc_root)
         samples: list[ProcessSample] = []
         new: list[ProcessInfo] = []
-        live: dict[int, _Seen] = {}
-        for proc in members:
-            seen = self._seen.get(proc.pid)
-            if seen is not None and seen.proc != proc:  # same pid, another process
-                seen = None
-            try:
-                with proc.oneshot():
-                    times = proc.cpu_times()
-                    cpu_seconds = times.user + times.system
-                    mem = proc.memory_info()
-                    io = _safe_io(proc)
-                    threads = proc.num_threads()
-                    if seen is None:
-                        info = _info(proc, t_seconds)
-                        since = proc.create_time()
-                        wall = time.time() - since
-                        cpu = 100.0 * cpu_seconds / wall if wall > 0 else None
-                        new.append(info)
-                    else:
-                        wall = now - seen.at
-                        used = cpu_seconds - (seen.cpu_seconds or 0.0)
-                        cpu = max(0.0, 100.0 * used / wall) if wall > 0 else None
-            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        live: dict[int, tuple[int, float, float]] = {}
+        for st in sorted(members, key=lambda m: m.pid):
+            if st.state == "Z":
                 continue
-            except psutil.AccessDenied:
-                continue
-            live[proc.pid] = _Seen(proc, cpu_seconds, now)
+            seen = self._seen.get(st.pid)
+            if seen is None or seen[0] != st.start_ticks:
+                new.append(_info(st, t_seconds, self.proc_root))
+                wall = uptime - st.start_ticks / _TICKS if uptime is not None else 0.0
+                used = st.cpu_seconds
+            else:
+                wall, used = now - seen[2], st.cpu_seconds - seen[1]
+            cpu = max(0.0, 100.0 * used / wall) if wall > 0 else None
+            live[st.pid] = (st.start_ticks, st.cpu_seconds, now)
+            read, written = _io(st.pid, self.proc_root)
             samples.append(
                 ProcessSample(
-                    pid=proc.pid,
+                    pid=st.pid,
                     cpu_percent=round(cpu, 2) if cpu is not None else None,
-                    cpu_seconds=round(cpu_seconds, 3),
-                    rss_bytes=mem.rss,
-                    read_bytes=io[0],
-                    write_bytes=io[1],
-                    threads=threads,
+                    cpu_seconds=round(st.cpu_seconds, 3),
+                    rss_bytes=st.rss_bytes,
+                    read_bytes=read,
+                    write_bytes=written,
+                    threads=st.threads,
                 )
             )
         self._seen = live
         return samples, new
 
 
-def _safe_io(proc: Any) -> tuple[int | None, int | None]:
-    """Bytes read and written through the block layer (``/proc/PID/io``; None if unreadable)."""
-    import psutil
-
+def _uptime(proc_root: str) -> float | None:
+    raw = _read(f"{proc_root}/uptime", 128)
     try:
-        io = proc.io_counters()
-    except (psutil.AccessDenied, AttributeError, OSError):
-        return None, None
-    return io.read_bytes, io.write_bytes
+        return float(raw.split()[0]) if raw else None
+    except (ValueError, IndexError):
+        return None
 
 
-def _info(proc: Any, t_seconds: float) -> ProcessInfo:
-    import psutil
-
-    try:
-        cmdline = proc.cmdline()
-    except psutil.Error:
-        cmdline = []
-    rank, local_rank = rank_of(read_environ(proc.pid))
+def _info(st: _Stat, t_seconds: float, proc_root: str) -> ProcessInfo:
+    raw = _read(f"{proc_root}/{st.pid}/cmdline", 1 << 16) or b""
+    argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+    name = st.comm
+    if len(name) >= 15 and argv:  # the kernel cuts comm at 15 bytes: psutil's rule
+        base = os.path.basename(argv[0])
+        if base.startswith(name):
+            name = base
+    rank, local_rank = rank_of(read_environ(st.pid, proc_root))
     return ProcessInfo(
-        pid=proc.pid,
-        ppid=_quiet(proc.ppid),
-        name=_quiet(proc.name),
-        command=" ".join(cmdline) if cmdline else None,
+        pid=st.pid,
+        ppid=st.ppid,
+        name=name,
+        command=" ".join(argv) if argv else None,
         rank=rank,
         local_rank=local_rank,
         first_seen_seconds=round(t_seconds, 3),
     )
-
-
-def _quiet(fn: Any) -> Any:
-    import psutil
-
-    try:
-        return fn()
-    except psutil.Error:
-        return None
 
 
 def is_running(pid: int) -> bool:
@@ -197,6 +252,3 @@ def is_running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-__all__ = ["ProcessInfo", "ProcessSample", "ProcessTree", "is_running", "rank_of"]

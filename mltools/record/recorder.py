@@ -28,7 +28,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -243,7 +243,7 @@ class Recorder:
         t = self.clock() - self.t0
         procs, new = self.tree.sample(t)
         for info in new:
-            self.log.write({"type": "process", **asdict(info)})
+            self.log.write({"type": "process", **vars(info)})
         gpus: list[dict[str, Any]] = []
         snap = getattr(sample, "gpus", None)
         if snap is not None:
@@ -269,7 +269,7 @@ class Recorder:
                 "timestamp": sample.timestamp,
                 "gpus": gpus,
                 "gpu_error": getattr(sample, "gpu_error", None),
-                "processes": [asdict(p) for p in procs],
+                "processes": [vars(p) for p in procs],
                 "host": _host_row(host),
             }
         )
@@ -484,6 +484,8 @@ def record_pid(
         ends = stack.enter_context(_exit_waiter(pid))
         recorder.start(pid, attached=True)
         recorder.run_until(lambda timeout: ends(timeout) or not recorder.tree.alive())  # type: ignore[union-attr]
+        reason = "exited"
+    except ProcessLookupError:  # it ended between the check and the first sample
         reason = "exited"
     except KeyboardInterrupt as exc:
         interrupted, reason = exc, "interrupted"
