@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "CheckFailedError": "mltools.errors",
     "PartialFailureError": "mltools.errors",
     "OutputExistsError": "mltools.errors",
+    "ChildExit": "mltools.errors",
     "CommandNotFoundError": "mltools.errors",
     "Interrupted": "mltools.errors",
     "NotRegularFileError": "mltools._inputs",
@@ -46,6 +47,10 @@ _LAZY: dict[str, str] = {
     "WorkerDiedError": "mltools.frame.errors",
     "BackendUnavailableError": "mltools.frame.errors",
     "FunctionError": "mltools.frame.errors",
+    # live sampling, child commands
+    "Sampler": "mltools.sampler",
+    "ticks": "mltools.sampler",
+    "run_child": "mltools.launcher",
     # cpu
     "cpu_report": "mltools.cpu",
     "cpu_topology": "mltools.cpu",

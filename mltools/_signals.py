@@ -17,6 +17,7 @@ inherited by the child.) The held signal is raised when the block ends.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -27,7 +28,13 @@ from mltools.errors import Interrupted
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-_state: dict[str, Any] = {"installed": False, "depth": 0, "pending": None, "terminating": False}
+_state: dict[str, Any] = {
+    "installed": False,
+    "depth": 0,
+    "pending": None,
+    "terminating": False,
+    "pid": None,
+}
 
 
 def _interruption(signum: int) -> KeyboardInterrupt:
@@ -35,6 +42,9 @@ def _interruption(signum: int) -> KeyboardInterrupt:
 
 
 def _handler(signum: int, frame: Any) -> None:
+    if _state["pid"] not in (None, os.getpid()):
+        _as_default(signum)  # a forked child (a pool's worker): the policy is the parent's
+        return
     if signum != signal.SIGINT:
         if _state["terminating"]:
             return
@@ -45,8 +55,23 @@ def _handler(signum: int, frame: Any) -> None:
     raise _interruption(signum)
 
 
+def _as_default(signum: int) -> None:
+    """In a forked child: Ctrl-C is the parent's to handle (ignored here); SIGTERM and SIGHUP
+    end the child at once, by the signal, as if no handler had been installed."""
+    if signum == signal.SIGINT:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 def install() -> None:
-    """Route SIGINT, SIGTERM and SIGHUP through this module (main thread only)."""
+    """Route SIGINT, SIGTERM and SIGHUP through this module (main thread only).
+
+    The routing is this process's: a child forked later (a worker pool's) that still has
+    the handler ignores Ctrl-C and dies of SIGTERM/SIGHUP like a process without one, so a
+    pool's own shutdown signal never raises inside a worker that may hold a lock.
+    """
     for sig in HANDLED:
         current = signal.getsignal(sig)
         if current is signal.SIG_IGN:
@@ -55,6 +80,7 @@ def install() -> None:
             continue  # someone else's handler: leave it
         signal.signal(sig, _handler)
     _state["installed"] = True
+    _state["pid"] = os.getpid()
 
 
 @contextmanager

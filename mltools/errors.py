@@ -39,14 +39,17 @@ class MltoolsError(Exception):
     """Base of every error mltools raises on purpose.
 
     ``message`` is one line saying what went wrong; ``hint`` says what to do.
+    ``shown``: the command's own output already says it (a FAIL row, a warning per
+    failed item), so the CLI only exits with ``exit_code`` and prints nothing more.
     """
 
-    exit_code: ExitCode = ExitCode.ERROR
+    exit_code: int = ExitCode.ERROR
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, shown: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.shown = shown
 
 
 class UsageError(MltoolsError):
@@ -91,6 +94,15 @@ class PartialFailureError(MltoolsError):
 
 class OutputExistsError(MltoolsError):
     """An output exists and overwriting it was not allowed (no --yes): exit 1 in every command."""
+
+
+class ChildExit(MltoolsError):
+    """A command that ran a child ends with the child's exit status (``ddp-doctor run``,
+    ``record -- CMD``): any code, already reported by the command's own output."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"the command exited with status {code}", shown=True)
+        self.exit_code = code
 
 
 class CommandNotFoundError(MltoolsError):

@@ -343,27 +343,6 @@ def test_every_public_name_resolves():
     assert missing == []
 
 
-def test_library_never_imports_the_cli_layer():
-    """The library is what scripts import; only mltools/cli/ (and __main__) import mltools.cli,
-    and the terminal UI above it (mltools/tui/, which renders with cli's safe-text helpers)."""
-    import ast
-
-    from tests.conftest import REPO
-
-    offenders = []
-    for path in (REPO / "mltools").rglob("*.py"):
-        if path.relative_to(REPO / "mltools").parts[0] in ("cli", "tui", "__main__.py"):
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names if n.startswith("mltools.cli")]
-    assert offenders == []
-
-
 def test_usage_lines_name_arguments_in_capitals():
     """`SRC DST`, `PATHS...`, `[FILE]...` as Click and man pages write them, not `{src}`."""
     from typer.testing import CliRunner

@@ -41,6 +41,18 @@ CASES: dict[str, tuple[str, dict[str, str], str]] = {
         "assert os.environ['CUDA_VISIBLE_DEVICES'] == sel.env['CUDA_VISIBLE_DEVICES']\n"
         "assert os.environ['CUDA_DEVICE_ORDER'] == 'PCI_BUS_ID'\n",
     ),
+    "from mltools import Sampler, ticks": (
+        # 2 GPUs on the NVML double; one session for the three samples
+        "import pytest, pynvml, tests._fake_nvml as fake\n"
+        "mp = pytest.MonkeyPatch()\n"
+        "double = fake.install(mp, {'gpus': [fake.gpu(0, mem_used=2**30), fake.gpu(1)]})\n"
+        "inits = []\n"
+        "real_init = pynvml.nvmlInit\n"
+        "mp.setattr(pynvml, 'nvmlInit', lambda: (inits.append(1), real_init())[1])\n",
+        {},
+        "assert [g.memory_used_bytes for g in gpus] == [2**30, 0] and s.gpu_error is None\n"
+        "assert 0 <= s.host.cpu_percent <= 100 and inits == [1] and double.init_count() == 0\n",
+    ),
     "from mltools.ddp import setup, seed_everything, is_main_process, rank_zero_only, setup_logging": (
         "",
         {},

@@ -400,3 +400,47 @@ def test_torchrun_tree_every_rank_and_worker(tmp_path):
     assert sum(1 for m in run.markers if m["source"] == "output") == 2
     summary = json.loads((out / "summary.json").read_text())
     assert [r["rank"] for r in summary["ranks"]] == [0, 1]
+
+
+FILL_THEN_EXIT = """
+import os, sys, time
+folder = sys.argv[1]
+while os.statvfs(folder).f_bavail > 0:  # the recording fills the small disk
+    time.sleep(0.05)
+print("disk full", flush=True)
+time.sleep(1)  # the job goes on while the recorder's next samples find no room
+sys.exit(5)
+"""
+
+
+def test_full_disk_stops_the_samples_not_the_job(tmp_path, cli):
+    """Samples on a 64 KiB tmpfs: it fills; the job runs on and its exit code comes back,
+    the samples written so far stay readable, and stderr says what was not written."""
+    from tests.ci_provides import require
+
+    require("tmpfs mounts")
+    disk = tmp_path / "small"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], check=True)
+    try:
+        out = disk / "run"
+        r = subprocess.run(
+            [sys.executable, "-m", "mltools", "record", "-i", "0.02", "-o", str(out), "--gpus",
+             "none", "--", sys.executable, "-c", FILL_THEN_EXIT, str(disk)],
+            env=mltools_env(), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert r.returncode == 5, r.stderr
+        assert r.stdout == "disk full\n"
+        assert "samples stopped being written: no space left on device" in r.stderr
+        assert "Traceback" not in r.stderr and "recorded" in r.stderr
+        assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]  # no half files
+        # the files the end could not write are named, and no report is announced then
+        written = (out / "report.html").is_file()
+        assert ("report.html not written" in r.stderr) is not written
+        assert ("\nreport: " in r.stderr) is written
+        samples = lines(out, "sample")
+        assert len(samples) >= 5
+        shown = cli("record", "show", str(out), "--json")
+        assert shown.exit_code == 0 and json.loads(shown.stdout)["samples"] == len(samples)
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

@@ -488,12 +488,16 @@ def unsafe_error(name: str) -> UnsafePickleError:
 class _StorageType:
     """Stand-in for ``torch.FloatStorage`` and friends: carries the dtype only."""
 
+    __slots__ = ("dtype",)  # no __dict__: a BUILD of it fails in C as in the VM
+
     def __init__(self, dtype: str) -> None:
         self.dtype = dtype
 
 
 class _DType(str):
     """Stand-in for a ``torch.dtype`` global: its name."""
+
+    __slots__ = ()  # no __dict__: a BUILD of it fails in C as in the VM
 
 
 def _size(*args: Any) -> tuple[int, ...]:
@@ -513,8 +517,8 @@ def _tensor_from_storage(
         raise CheckpointError("corrupt checkpoint: a tensor refers to no storage")
     return TensorMeta(
         dtype=dtype or storage.dtype,
-        shape=tuple(int(s) for s in size),
-        stride=tuple(int(s) for s in stride) if stride is not None else None,
+        shape=tuple(map(int, size)),
+        stride=tuple(map(int, stride)) if stride is not None else None,
         storage_offset=int(storage_offset),
         storage=storage,
         device=storage.device,
@@ -782,7 +786,18 @@ def symbolic_load(
     file_name: str = "",
     legacy: bool = False,
 ) -> tuple[Any, SymbolicUnpickler]:
-    """Unpickle ``data`` symbolically; corrupt input becomes a one-line ``CheckpointError``."""
+    """Unpickle ``data`` symbolically; corrupt input becomes a one-line ``CheckpointError``.
+
+    Bytes of a plain-data pickle take the fast route (``pickle_fast``: a validating pre-pass,
+    then the C unpickler over the same stand-ins); anything it cannot prove runs on the VM.
+    """
+    if isinstance(data, bytes) and not record_only and not legacy:
+        from mltools.ckpt.pickle_fast import fast_load
+
+        unpickler = SymbolicUnpickler(BoundedReader(data), file_name=file_name)
+        done, root = fast_load(data, unpickler)
+        if done:
+            return root, unpickler
     unpickler = SymbolicUnpickler(
         BoundedReader(data), record_only=record_only, file_name=file_name, legacy=legacy
     )

@@ -70,6 +70,8 @@ def report(exc: BaseException) -> int:
     from mltools.cli._output import safe_text  # names in messages: control characters escaped
 
     message, hint, code = describe(exc)
+    if isinstance(exc, MltoolsError) and exc.shown:
+        return code  # the command's output already said it
     if isinstance(exc, KeyboardInterrupt):
         sys.stderr.write(f"\nmltools: {message}\n")
     else:

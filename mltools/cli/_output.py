@@ -15,86 +15,38 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime as _dt
-import enum
 import json
-import math
-import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Annotated, Any
 
 import typer
 
-from mltools.cli._tables import Column, renderable
-from mltools.units import human_bytes
+from mltools.cli._tables import Column as Column
+from mltools.cli._tables import renderable
 
-__all__ = ["Column", "human_bytes"]  # re-exported: the CLI's one import for them
+# the policies live below the CLI (the TUI and the library use them too); the CLI imports
+# them from here, its one module for output ("X as X": re-exported)
+from mltools.jsonable import dumps
+from mltools.jsonable import to_jsonable as to_jsonable
+from mltools.jsonable import valid_text as valid_text
+from mltools.terminal import color_enabled as color_enabled
+from mltools.terminal import console
+from mltools.terminal import plain_requested as plain_requested
+from mltools.terminal import rich_stderr as rich_stderr
+from mltools.terminal import rich_stdout as rich_stdout
+from mltools.terminal import safe_text as safe_text
+from mltools.terminal import stderr_is_tty as stderr_is_tty
+from mltools.terminal import stdout_is_tty as stdout_is_tty
+from mltools.units import human_bytes as human_bytes
 
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON on stdout (stable keys).")
 ]
 CsvFlag = Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")]
-
-
-def stdout_is_tty() -> bool:
-    return sys.stdout.isatty()
-
-
-def stderr_is_tty() -> bool:
-    return sys.stderr.isatty()
-
-
-def plain_requested() -> bool:
-    """``NO_COLOR`` set (https://no-color.org) or ``TERM=dumb``: no escape codes at all."""
-    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
-
-
-def rich_stdout() -> bool:
-    """Whether stdout may get rich output (tables, redraws): a TTY that wants escape codes."""
-    return stdout_is_tty() and not plain_requested()
-
-
-def rich_stderr() -> bool:
-    """Whether stderr may get progress bars and status lines redrawn in place."""
-    return stderr_is_tty() and not plain_requested()
-
-
-def color_enabled() -> bool:
-    """Colour only on a TTY and only when neither ``NO_COLOR`` nor ``TERM=dumb`` is set."""
-    return rich_stdout()
-
-
-# C0 controls, DEL and C1 controls (a terminal may take 0x9b as CSI) -> visible escapes.
-_CONTROL_ESCAPES = (
-    {i: f"\\x{i:02x}" for i in range(32)}
-    | {i: f"\\x{i:02x}" for i in range(0x7F, 0xA0)}
-    | {10: "\\n", 9: "\\t", 13: "\\r"}
-)
-
-
-def safe_text(value: Any) -> str:
-    """``value`` as text that is safe to print on a terminal, exactly as the user would type it.
-
-    Control characters become ``\\n``, ``\\t``, ``\\x1b`` ...; undecodable bytes in
-    file names (lone surrogates) become ``\\xNN``. Markup is not touched here: rich
-    gets the result as a ``Text`` (see ``rich_text``), so ``[bold]`` stays ``[bold]``.
-    """
-    text = "" if value is None else str(value)
-    if text.isprintable():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        except UnicodeEncodeError:
-            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text.translate(_CONTROL_ESCAPES)
 
 
 def rich_text(value: Any, style: str = "") -> Any:
@@ -111,31 +63,9 @@ def markup_escape(value: Any) -> str:
     return escape(safe_text(value))
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Convert dataclasses, paths, enums, datetimes, sets and NaN to plain JSON values."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        items = sorted(obj) if isinstance(obj, (set, frozenset)) else obj
-        return [to_jsonable(v) for v in items]
-    if isinstance(obj, enum.Enum):
-        return to_jsonable(obj.value)
-    if isinstance(obj, PurePath):
-        return str(obj)
-    if isinstance(obj, (_dt.datetime, _dt.date)):
-        return obj.isoformat()
-    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
-        return None
-    if isinstance(obj, bytes):
-        return obj.decode("utf-8", "backslashreplace")
-    return obj
-
-
 def print_json(data: Any) -> None:
-    """Write ``data`` as indented JSON to stdout."""
-    sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    """Write ``data`` as indented JSON to stdout (valid UTF-8 whatever file names it holds)."""
+    sys.stdout.write(dumps(data) + "\n")
     sys.stdout.flush()
 
 
@@ -272,7 +202,7 @@ def watch_loop(frame: Callable[[bool], None], interval: float, *, at_start: bool
 
 def print_json_line(data: Any) -> None:
     """Write ``data`` as one line of JSON (JSON Lines: the ``--watch --json`` format)."""
-    sys.stdout.write(json.dumps(to_jsonable(data), ensure_ascii=False) + "\n")
+    sys.stdout.write(dumps(data, indent=None) + "\n")
     sys.stdout.flush()
 
 
@@ -358,29 +288,14 @@ def _wrap_words(text: str, width: int) -> list[str]:
     ) or [""]
 
 
-def _console(stderr: bool) -> Any:
-    from rich.console import Console
-
-    plain = plain_requested()
-    # color_system=None: rich writes no style codes at all (no_color alone keeps bold).
-    return Console(
-        stderr=stderr,
-        no_color=plain,
-        color_system=None if plain else "auto",
-        highlight=False,
-        markup=False,
-        emoji=False,
-    )
-
-
 def stdout_console() -> Any:
     """A rich Console on stdout: no markup parsing; no escape codes with NO_COLOR/TERM=dumb."""
-    return _console(stderr=False)
+    return console(stderr=False)
 
 
 def stderr_console() -> Any:
     """A rich Console on stderr for hints, warnings and progress."""
-    return _console(stderr=True)
+    return console(stderr=True)
 
 
 def _err(prefix: str, message: str) -> None:

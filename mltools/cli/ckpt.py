@@ -183,7 +183,7 @@ def diff(
     Exit code 0 when no difference is found, 5 when they differ.
     """
     from mltools.ckpt.diff import diff_checkpoints
-    from mltools.errors import ExitCode
+    from mltools.errors import CheckFailedError
 
     prefixes = list(strip_prefix or [])
     if normalize:
@@ -254,7 +254,7 @@ def diff(
         if pa or pb:
             hint("the names differ by a module./_orig_mod. prefix: try --normalize")
     if report.identical is False:
-        raise typer.Exit(int(ExitCode.CHECK_FAILED))
+        raise CheckFailedError("the checkpoints differ", shown=True)
 
 
 @app.command()

@@ -17,15 +17,12 @@ from mltools.cli._output import (
     warn,
     wrap_lines,
 )
+from mltools.errors import CheckFailedError, ChildExit
 
 app = typer.Typer(
     help="Diagnose PyTorch DDP hangs and errors: preflight check (the default), env presets, "
     "guarded launch and log triage.",
     invoke_without_command=True,
-)
-
-CHECK_FAILED = (
-    5  # mltools.errors.ExitCode.CHECK_FAILED (kept literal: no library import at startup)
 )
 
 
@@ -76,7 +73,8 @@ def _run_check(as_json: bool) -> None:
             [[r.status, r.name, r.message, r.fix] for r in report.results],
         )
     if report.failed:
-        raise typer.Exit(CHECK_FAILED)
+        failed = sum(r.status == "FAIL" for r in report.results)
+        raise CheckFailedError(f"{failed} check(s) FAILed", shown=True)
 
 
 @app.command("env")
@@ -191,7 +189,8 @@ def run(
             info("ddp-doctor: the command printed nothing")
         else:
             info(f"ddp-doctor: no known DDP failure in {result.report.lines_scanned} lines")
-    raise typer.Exit(result.returncode)
+    if result.returncode:
+        raise ChildExit(result.returncode)
 
 
 @app.command("log")
@@ -242,7 +241,7 @@ def log(
     else:
         info(f"no known DDP failure in {report.lines_scanned} lines")
     if report.findings:
-        raise typer.Exit(CHECK_FAILED)
+        raise CheckFailedError(f"{len(report.findings)} known DDP failure(s) found", shown=True)
 
 
 def _rank(rank: int | None) -> str:

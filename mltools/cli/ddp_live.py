@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from mltools.cli._output import JsonFlag, info, print_json, print_table, safe_text, warn
+from mltools.cli._output import (
+    JsonFlag,
+    info,
+    print_json,
+    print_table,
+    terminal_width,
+    warn,
+    wrap_lines,
+)
 
 
 def _check_flight_recorder(given: Path) -> None:
@@ -32,8 +40,10 @@ def _fmt_rank(rank: int | None) -> str:
 
 
 def _say(text: str = "") -> None:
-    """One line of the report on stdout, escaped (control characters made visible)."""
-    sys.stdout.write(safe_text(text) + "\n")
+    """One line of the report on stdout, escaped (control characters made visible); on a
+    terminal a long one wraps between words (``wrap_lines``)."""
+    for line in wrap_lines([text], terminal_width(sys.stdout)):
+        sys.stdout.write(line + "\n")
 
 
 # Above this many ranks the per-rank table gives way to the grouped one (STAT-style).

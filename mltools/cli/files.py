@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -17,11 +17,26 @@ from mltools.cli._output import (
     human_bytes,
     info,
     print_csv,
+    print_json,
     print_kv,
     print_table,
     progress,
+    safe_text,
+    valid_text,
     warn,
 )
+from mltools.errors import CheckFailedError, MltoolsError, PartialFailureError
+
+ExcludeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude",
+        metavar="PATTERN",
+        help="Leave out entries matching PATTERN, and never enter such a folder (repeatable): "
+        "a glob on the name ('*.tmp', .git) or, with a '/', on the path below the root "
+        "('wandb/run-*'); a trailing '/' means folders only.",
+    ),
+]
 
 # how the tables give way on a narrow terminal (mltools.cli._tables)
 _PATH = Column("path", kind="path", min_width=24)
@@ -33,53 +48,6 @@ def _num(header: str, priority: int = 0) -> Column:
     return Column(header, justify="right", kind="fixed", priority=priority)
 
 
-_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {10: "\\n", 9: "\\t", 13: "\\r", 127: "\\x7f"}
-
-
-def _text(path: str) -> str:
-    """A path as valid text: undecodable bytes become ``\\xNN`` (for JSON and CSV)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def _show(path: str) -> str:
-    """A path for a table: also newlines and other control characters escaped."""
-    return _text(path).translate(_CONTROL)
-
-
-def _valid_text(value: Any) -> Any:
-    """Every string in ``value`` made valid UTF-8 the way the tables show it (``\\xNN``)."""
-    if isinstance(value, str):
-        return _text(value)
-    if isinstance(value, dict):
-        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_valid_text(v) for v in value]
-    return value
-
-
-def print_json(data: Any) -> None:
-    """``--json`` output that is valid UTF-8 whatever bytes the file names hold.
-
-    The rows here are plain JSON values already: they are dumped as they are (no
-    per-value conversion walk: 20,000 filetype rows took 1.2 s that way), with the
-    shared converter as the fallback for anything else and for NaN.
-    """
-    import json
-
-    from mltools.cli._output import to_jsonable
-
-    try:
-        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=to_jsonable)
-    except ValueError:  # NaN/inf: the shared converter turns them into null
-        text = json.dumps(to_jsonable(data), indent=2, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a name with undecodable bytes: escape them as \\xNN
-        text = json.dumps(_valid_text(to_jsonable(data)), indent=2, ensure_ascii=False)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
 def _age(seconds: float) -> str:
     seconds = int(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -89,11 +57,6 @@ def _age(seconds: float) -> str:
             tail = f"{rest // sub[1]}{sub[0]}" if rest // sub[1] else ""
             return f"{seconds // size}{unit}{tail}"
     return f"{seconds}s"
-
-
-def _exit(code: int) -> None:
-    if code:
-        raise typer.Exit(code)
 
 
 # --- filetype ---------------------------------------------------------------------------
@@ -175,7 +138,7 @@ def filetype(
         shown = mismatches(results) if mismatch else results
         rows = [
             {
-                "path": _text(r.path),
+                "path": valid_text(r.path),
                 "mime": r.mime,
                 "description": r.description or None,
                 "kind": r.kind,
@@ -203,7 +166,13 @@ def filetype(
                     Column("mime", priority=3),
                 ],
                 [
-                    (_show(r.path), r.kind, "/".join(r.expected) or "-", r.problem or "-", r.mime)
+                    (
+                        safe_text(r.path),
+                        r.kind,
+                        "/".join(r.expected) or "-",
+                        r.problem or "-",
+                        r.mime,
+                    )
                     for r in shown
                 ],
             )
@@ -218,7 +187,7 @@ def filetype(
                 ],
                 [
                     (
-                        _show(r.path),
+                        safe_text(r.path),
                         r.kind,
                         {True: "yes", False: "NO", None: "-"}[r.extension_ok],
                         r.mime,
@@ -230,16 +199,17 @@ def filetype(
     if unreadable:
         warn(f"{len(unreadable)} file(s) could not be read:")
         for r in unreadable[:20]:
-            info(f"  {_show(r.path)}: {r.error}")
-        _exit(6)
+            info(f"  {safe_text(r.path)}: {r.error}")
+        raise PartialFailureError(f"{len(unreadable)} file(s) could not be read", shown=True)
     if mismatch and mismatches(results):
-        _exit(5)
+        raise CheckFailedError("some extensions do not match the contents", shown=True)
 
 
 # --- clean --------------------------------------------------------------------------------
 
 
 def clean(
+    ctx: typer.Context,
     paths: Annotated[
         list[str],
         typer.Argument(help="Directories to clean (never left, symlinks never followed)."),
@@ -280,6 +250,17 @@ def clean(
             "s sockets, b/c devices; comma-separated (default: files and directories).",
         ),
     ] = None,
+    exclude: ExcludeOpt = None,
+    keep_newest: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-newest",
+            metavar="N",
+            min=0,
+            help="Spare the N newest matches in each folder, e.g. the last 3 checkpoints of "
+            "every run (by modification time); needs --name or --preset.",
+        ),
+    ] = None,
     cross_mounts: Annotated[
         bool,
         typer.Option(
@@ -313,9 +294,11 @@ def clean(
 ) -> None:
     """Delete junk safely: preview first, delete with --yes, or move to the trash.
 
-    Filters narrow each other; --name globs and presets are alternatives. Dry run by
-    default (a table and the total size). Replaces `find . -name .DS_Store -delete`,
-    `find . -size 0 | xargs rm`, `find dir -mtime +8 -exec rm {} \\;`.
+    Filters narrow each other; --name globs and presets are alternatives; --exclude
+    prunes. Dry run by default (a table and the total size). Replaces
+    `find . -name .DS_Store -delete`, `find . -size 0 | xargs rm`,
+    `find dir -mtime +8 -exec rm {} \\;`, and with --keep-newest
+    `ls -t *.ckpt | tail -n +4 | xargs rm` in every run's folder.
     Exit 6 when some entries could not be removed (the rest are).
     """
     from mltools.files.clean import CleanSpec, cron_line, delete_candidates, find_candidates
@@ -332,43 +315,38 @@ def clean(
         older_than_seconds=parse_age(older_than) if older_than is not None else None,
         newer_than_seconds=parse_age(newer_than) if newer_than is not None else None,
         type=type_,
+        exclude=list(exclude or []),
     )
+    if keep_newest is not None and not (spec.names or spec.presets):
+        from mltools.errors import UsageError
+
+        raise UsageError(
+            "--keep-newest needs --name or --preset: it keeps the newest of what they match",
+            hint="e.g. mltools clean runs/ --name '*.ckpt' --keep-newest 3",
+        )
     if print_cron is not None:
         spec.validate()
-        argv = [*_mltools_argv(), "clean", *(os.path.abspath(p) for p in paths)]
-        argv += [a for g in spec.names for a in ("--name", g)]
-        argv += [a for p in spec.presets for a in ("--preset", p)]
-        for flag, value in (
-            ("--empty", empty),
-            ("--empty-dirs", empty_dirs),
-            ("--trash", trash),
-            ("--cross-mounts", cross_mounts),
-            ("--allow-system-root", allow_system_root),
-        ):
-            if value:
-                argv.append(flag)
-        for flag, value in (
-            ("--smaller", smaller),
-            ("--larger", larger),
-            ("--older-than", older_than),
-            ("--newer-than", newer_than),
-            ("--type", type_),
-        ):
-            if value is not None:
-                argv += [flag, value]
-        argv.append("--yes")
+        from mltools.cli._replay import replay_argv
+
+        drop = {"print_cron", "json_out", "yes"}
+        argv = [*replay_argv(ctx, drop=drop, paths={"paths"}), "--yes"]
         typer.echo(cron_line(print_cron, argv))
         return
     problems: list[str] = []
     candidates = find_candidates(
         paths,
         spec,
-        on_error=lambda p, e: problems.append(f"{_show(p)}: {e.strerror or e}"),
+        on_error=lambda p, e: problems.append(f"{safe_text(p)}: {e.strerror or e}"),
         one_file_system=not cross_mounts,
         allow_system_root=allow_system_root,
     )
     for line in problems:
         warn(f"cannot read {line}")
+    kept: list = []
+    if keep_newest is not None:
+        from mltools.files.clean import keep_newest as spare
+
+        candidates, kept = spare(candidates, keep_newest)
     total = sum(c.size_bytes for c in candidates)
     verb = "trash" if trash else "delete"
 
@@ -378,11 +356,11 @@ def clean(
         now = time.time()
         return [
             (
-                _show(c.path),
+                safe_text(c.path),
                 c.type,
                 human_bytes(c.size_bytes),
                 _age(now - c.mtime),
-                _show(c.reason),
+                safe_text(c.reason),
             )
             for c in items
         ]
@@ -390,12 +368,12 @@ def clean(
     def jsonable(items):
         return [
             {
-                "path": _text(c.path),
+                "path": valid_text(c.path),
                 "type": c.type,
                 "size_bytes": c.size_bytes,
                 "files": c.files,
                 "mtime": c.mtime,
-                "reason": _text(c.reason),
+                "reason": valid_text(c.reason),
             }
             for c in items
         ]
@@ -411,7 +389,10 @@ def clean(
             ],
             rows(candidates),
         )
-        info(f"{len(candidates)} entries, {human_bytes(total)}")
+        info(
+            f"{len(candidates)} entries, {human_bytes(total)}"
+            + (f"; kept the {keep_newest} newest in each folder: {len(kept)}" if kept else "")
+        )
     go = bool(candidates) and (
         yes or (not json_out and confirm(f"{verb.capitalize()} these {len(candidates)} entries?"))
     )
@@ -422,13 +403,15 @@ def clean(
                     "dry_run": True,
                     "total_bytes": total,
                     "candidates": jsonable(candidates),
+                    "kept": jsonable(kept),
                     "deleted": [],
                     "failed": [],
                 }
             )
         elif candidates:
             hint(f"dry run: nothing was deleted; re-run with --yes to {verb} them")
-        _exit(6 if problems else 0)
+        if problems:
+            raise PartialFailureError("some paths could not be read", shown=True)
         return
     with progress(f"{verb}", total=len(candidates)) as bar:
         result = delete_candidates(
@@ -441,24 +424,20 @@ def clean(
                 "total_bytes": total,
                 "freed_bytes": result.freed_bytes,
                 "candidates": jsonable(candidates),
+                "kept": jsonable(kept),
                 "deleted": jsonable(result.deleted),
-                "failed": [{"path": _text(c.path), "error": err} for c, err in result.failed],
+                "failed": [{"path": valid_text(c.path), "error": err} for c, err in result.failed],
             }
         )
     else:
         done = "moved to the trash" if trash else "deleted"
         info(f"{done}: {len(result.deleted)} entries, {human_bytes(result.freed_bytes)}")
     for cand, err in result.failed:
-        warn(f"could not {verb} {_show(cand.path)}: {err}")
+        warn(f"could not {verb} {safe_text(cand.path)}: {err}")
     if result.failed or problems:
-        _exit(6)
-
-
-def _mltools_argv() -> list[str]:
-    import shutil
-
-    exe = shutil.which("mltools")
-    return [exe] if exe else [sys.executable, "-m", "mltools"]
+        raise PartialFailureError(
+            f"{len(result.failed)} entries failed; {len(problems)} problems", shown=True
+        )
 
 
 # --- du -------------------------------------------------------------------------------------
@@ -481,66 +460,35 @@ def du(
             "--cross-mounts", help="Descend into other filesystems mounted inside (du without -x)."
         ),
     ] = False,
+    exclude: ExcludeOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Where did the disk go? Biggest directories and files, apparent and on-disk sizes, and df.
 
     Hard-linked files are counted once; symlinks are not followed; other filesystems
-    are skipped unless --cross-mounts. Replaces `du -hs`, `du -h -d1 | sort -h`,
-    `ls -Shlr` and `df -h`.
+    are skipped unless --cross-mounts; --exclude leaves entries out (du --exclude).
+    Replaces `du -hs`, `du -h -d1 | sort -h`, `ls -Shlr` and `df -h`.
     """
-    from mltools.files.du import disk_usage
+    from mltools.files.du import disk_usage, report_json
 
     with progress("measuring"):
         reports = disk_usage(
-            paths or ["."], depth=depth, top=top, files=files, one_file_system=not cross_mounts
+            paths or ["."],
+            depth=depth,
+            top=top,
+            files=files,
+            one_file_system=not cross_mounts,
+            exclude=exclude or [],
         )
     if json_out:
-        out = []
-        for r in reports:
-            item: dict[str, Any] = {
-                "path": _text(r.path),
-                "apparent_bytes": r.apparent_bytes,
-                "disk_bytes": r.disk_bytes,
-                "files": r.files,
-                "dirs": r.dirs,
-                "hardlinks_counted_once": r.hardlinks_counted_once,
-                "filesystem": {
-                    "mount_point": r.df.mount_point,
-                    "total_bytes": r.df.total_bytes,
-                    "used_bytes": r.df.used_bytes,
-                    "free_bytes": r.df.free_bytes,
-                    "used_percent": r.df.used_percent,
-                },
-                "biggest_dirs": [
-                    {
-                        "path": _text(e.path),
-                        "apparent_bytes": e.apparent_bytes,
-                        "disk_bytes": e.disk_bytes,
-                        "files": e.files,
-                    }
-                    for e in r.biggest_dirs
-                ],
-                "errors": r.errors,
-            }
-            if files:
-                item["biggest_files"] = [
-                    {
-                        "path": _text(e.path),
-                        "apparent_bytes": e.apparent_bytes,
-                        "disk_bytes": e.disk_bytes,
-                    }
-                    for e in r.biggest_files
-                ]
-            out.append(item)
-        print_json(out)
+        print_json([report_json(r, files=files) for r in reports])
     else:
         for i, r in enumerate(reports):
             if i:
                 sys.stdout.write("\n")
             print_kv(
                 [
-                    ("path", _show(r.path)),
+                    ("path", safe_text(r.path)),
                     ("on disk", human_bytes(r.disk_bytes)),
                     ("apparent", human_bytes(r.apparent_bytes)),
                     (
@@ -573,7 +521,7 @@ def du(
                             human_bytes(e.disk_bytes),
                             human_bytes(e.apparent_bytes),
                             e.files,
-                            _show(e.path),
+                            safe_text(e.path),
                         )
                         for e in r.biggest_dirs
                     ],
@@ -583,7 +531,11 @@ def du(
                 print_table(
                     [_num("on disk"), _num("apparent", priority=1), Column("file", kind="path")],
                     [
-                        (human_bytes(e.disk_bytes), human_bytes(e.apparent_bytes), _show(e.path))
+                        (
+                            human_bytes(e.disk_bytes),
+                            human_bytes(e.apparent_bytes),
+                            safe_text(e.path),
+                        )
                         for e in r.biggest_files
                     ],
                     title="biggest files",
@@ -591,7 +543,7 @@ def du(
     errors = [e for r in reports for e in r.errors]
     if errors:
         warn(f"{len(errors)} entries could not be read, e.g. {errors[0]}")
-        _exit(6)
+        raise PartialFailureError(f"{len(errors)} entries could not be read", shown=True)
 
 
 # --- sync -----------------------------------------------------------------------------------
@@ -722,7 +674,9 @@ def sync(
         doomed = preview.deleted
         if doomed:
             if not json_out:
-                print_table([Column("would delete", kind="path")], [(_show(p),) for p in doomed])
+                print_table(
+                    [Column("would delete", kind="path")], [(safe_text(p),) for p in doomed]
+                )
             if not confirm(f"Delete these {len(doomed)} files from {dst}?"):
                 hint("nothing was changed; re-run with --yes to sync and delete them")
                 if json_out:
@@ -730,7 +684,7 @@ def sync(
                         {"source": src, "destination": dst, "dry_run": True, "would_delete": doomed}
                     )
                 # the sync asked for did not happen: a script must not read that as success
-                _exit(1)
+                raise MltoolsError("the sync was declined", shown=True)
     with progress("syncing", total=100) as bar:
 
         def on_progress(p):
@@ -753,7 +707,7 @@ def sync(
     elif dry_run:
         print_table(
             [Column("change", kind="fixed"), _PATH],
-            [(c.change, _show(c.path)) for c in result.changes],
+            [(c.change, safe_text(c.path)) for c in result.changes],
         )
         hint("dry run: nothing was changed")
     else:
@@ -835,7 +789,7 @@ def kill(
                 _num("age", priority=1),
                 Column("command", min_width=20),
             ],
-            [(p.pid, p.user, _age(p.age_seconds), _show(p.cmdline)) for p in procs],
+            [(p.pid, p.user, _age(p.age_seconds), safe_text(p.cmdline)) for p in procs],
         )
     go = yes or (
         not json_out
@@ -872,7 +826,7 @@ def kill(
     for pid, err in result.failed:
         warn(f"pid {pid}: {err}")
     if result.failed:
-        _exit(6)
+        raise PartialFailureError(f"{len(result.failed)} process(es) not stopped", shown=True)
 
 
 def register(root: typer.Typer) -> None:

@@ -9,6 +9,7 @@ command's own output); ``record show DIR`` prints it on stdout.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
@@ -162,12 +163,16 @@ def record(
         warn(f"record: samples stopped being written: {result.write_error}")
     if result.columnar_note:
         warn(f"record: {result.columnar_note}")
+    for error in result.output_errors:
+        warn(f"record: {error}")
     if json:
         print_json(result.summary)
     else:
         render_summary(result.summary, sys.stderr)
     if result.returncode:
-        raise typer.Exit(result.returncode)
+        from mltools.errors import ChildExit
+
+        raise ChildExit(result.returncode)
 
 
 def _announcer(json: bool) -> Any:
@@ -358,7 +363,8 @@ def render_summary(s: dict[str, Any], out: IO[str]) -> None:
         out.write(f"markers: {len(markers)}: {shown}{more}\n")
     for note in s.get("notes") or ():
         out.write(f"note: {safe_text(note)}\n")
-    out.write(f"report: {safe_text(s.get('path'))}/report.html\n")
+    if (Path(s.get("path") or ".") / "report.html").is_file():
+        out.write(f"report: {safe_text(s.get('path'))}/report.html\n")
     out.flush()
 
 

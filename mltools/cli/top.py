@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 from enum import Enum
 from typing import Annotated, Any
 
@@ -97,20 +98,41 @@ def top(
         RowFilter.parse(filter_)
     except FilterError as exc:
         raise UsageError(f"--filter: {exc}") from None
-    sampler = Sampler(gpus=True, gpu_processes=True, host=True, gpu_indices=indices)
-    source = Source(sampler)
-    first = source.frame()
+    interactive = not (json_ or once or not _interactive())
+    started: dict[str, Any] = {}
+
+    def first_frame() -> None:  # NVML's start and the first sample, while Textual is imported
+        try:
+            sampler = started["sampler"] = Sampler(
+                gpus=True, gpu_processes=True, host=True, gpu_indices=indices
+            )
+            if sampler.gpu_exception is None:
+                started["source"] = Source(sampler)
+                started["frame"] = started["source"].frame(ddp=not interactive)
+        except BaseException as exc:  # re-raised by the main thread
+            started["error"] = exc
+
+    thread = threading.Thread(target=first_frame, name="mltools-top-first-sample")
+    thread.start()
+    if interactive:
+        from mltools.tui.app import TopApp
+    thread.join()
+    if "error" in started:
+        raise started["error"]
+    sampler = started["sampler"]
+    if sampler.gpu_exception is not None:  # the same error `mltools gpu` reports (exit 3)
+        sampler.close()
+        raise sampler.gpu_exception
+    source, first = started["source"], started["frame"]
     sample = first.sample
-    if sample is None or sample.gpus is None:  # the same error `mltools gpu` reports (exit 3)
+    if sample is None or sample.gpus is None:
         source.close()
         why = first.error or (sample.gpu_error if sample is not None else None) or "no GPU data"
         raise sampler.gpu_exception or NoDriverError(why, hint=NO_DRIVER_HINT)
-    if json_ or once or not _interactive():
+    if not interactive:
         source.close()
         _print_once(first, json_, idle_after, sort.value)
         return
-    from mltools.tui.app import TopApp
-
     app = TopApp(
         source,
         first,
@@ -192,10 +214,13 @@ def _print_once(frame: Any, json_: bool, idle_after: float, sort: str) -> None:
         return
     from rich.console import Console
 
-    width = shutil.get_terminal_size((120, 40)).columns
+    width = shutil.get_terminal_size((100, 40)).columns  # piped: 100, as on a terminal
     console = Console(width=width, no_color=True, highlight=False, force_terminal=False)
-    console.print(panels.devices(sample.gpus, width, compact=False, color=False))
-    console.print(panels.host(sample.host, width, color=False))
+    for panel in (
+        panels.devices(sample.gpus, width, compact=False, color=False),
+        panels.host(sample.host, width, color=False),
+    ):
+        console.print(panel, crop=True, no_wrap=True, overflow="ellipsis")
     sys.stdout.write("\n")
     table = [
         [

@@ -47,7 +47,7 @@ COLLECTIVES = frozenset(
 )
 _LIBRARY = re.compile(r"(/lib(64)?/python3\.\d+/|site-packages/|dist-packages/|^<frozen )")
 # The smoke test's own rank code plays the part of user code in its stacks.
-_USER_EVEN_IF_INSTALLED = re.compile(r"mltools/ddp/smoke\.py$")
+_USER_EVEN_IF_INSTALLED = re.compile(r"mltools/ddp/smoke(_rank)?\.py$")
 # Stuck in autograd's backward under DDP means waiting for the gradient all_reduce.
 _BACKWARD = frozenset({"backward", "_engine_run_backward", "run_backward"})
 

@@ -67,6 +67,7 @@ _WRAPPER = re.compile(
     r"|\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \w+ \|\| "
     r"|\s*\|?\s*\d{4}-\d\d-\d\dT[\d:.]+Z \| "
     r"|\[?\d{4}-\d\d-\d\d[ T][\d:,.]+\]?\s+"
+    r"|\d\d:\d\d:\d\d\.\d+ (?=\S)"
     r"|[IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] "
     r"|(?:ERROR|WARNING|INFO):[\w.]+:"
     r"|\[\d+\] (?=\S)"
@@ -118,10 +119,8 @@ _WORLD = re.compile(r"\b(?:WORLD_SIZE|world_size|dist_world_size)\b\W{1,3}(\d+)|
 _GATHERS = ("ALLGATHER", "_ALLGATHER_BASE", "ALLGATHER_COALESCED", "GATHER")
 _AGENT_FAILED = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+)")
 _LOADING = re.compile(_STRUCTURAL["loading"])
-# a log line that says a run resumes from (or loads) a checkpoint: a resume OOM's own evidence
-_RESUMING = re.compile(
-    r"\b(?:[Rr]esum(?:e|ing)|[Ll]oad(?:ing)?) (?:training )?from (?:the )?(?:checkpoint|\S+\.(?:pt|pth|ckpt|bin)\b)"
-)
+# a log line that says the run resumes from a checkpoint: a resume OOM's own evidence
+_RESUMING = re.compile(r"\b[Rr]esum(?:e|ing) (?:training )?from\b")
 
 _BY_ID = {str(entry["id"]): entry for entry in CATALOGUE}
 _ORDER = {str(entry["id"]): i for i, entry in enumerate(CATALOGUE)}
@@ -147,8 +146,6 @@ _STRUCTURAL_NEEDLES = [
     "  G   ",
     "nranks ",
     "esum",
-    "oad from ",
-    "oading from ",
     "Call to connect returned ",
     "WORLD_SIZE",
     "world_size",

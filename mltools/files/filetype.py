@@ -521,13 +521,13 @@ def scan_types(
             if on_progress:
                 on_progress(len(part))
     else:
-        import multiprocessing
+        from mltools._forkpool import ForkPool
 
-        ctx = multiprocessing.get_context("fork")
         chunk_size = max(16, min(_CHUNK, total // (workers * 8) or 16))
         jobs = [(c, follow_symlinks, describe) for c in _chunks(groups, chunk_size)]
-        with ctx.Pool(workers) as pool:
-            for part in pool.imap(_worker_chunk, jobs):
+        # the workers inherit ``jobs`` by fork: only a job's number goes to them
+        with ForkPool(lambda i: _worker_chunk(jobs[i]), min(workers, len(jobs))) as pool:
+            for part in pool.imap(len(jobs)):
                 results.extend(part)
                 if on_progress:
                     on_progress(len(part))

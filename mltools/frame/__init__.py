@@ -6,7 +6,13 @@ Importing this package is cheap: pandas, joblib and dask load when a function ru
 from __future__ import annotations
 
 from mltools.frame._ops import failure_location
-from mltools.frame.apply import Parallel, parallel_apply, parallel_map, which_backend
+from mltools.frame.apply import (
+    Parallel,
+    apply_to_frame,
+    parallel_apply,
+    parallel_map,
+    which_backend,
+)
 from mltools.frame.backends import available_backends
 from mltools.frame.errors import BackendUnavailableError, FunctionError, WorkerDiedError
 
@@ -15,6 +21,7 @@ __all__ = [
     "FunctionError",
     "Parallel",
     "WorkerDiedError",
+    "apply_to_frame",
     "available_backends",
     "failure_location",
     "parallel_apply",

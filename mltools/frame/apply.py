@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -139,6 +138,41 @@ def which_backend(
         return "serial"
     op, target, reason = plan
     return _choose_backend(options, op, target, reason)
+
+
+def apply_to_frame(
+    df: Any,
+    func: Callable[..., Any],
+    *,
+    column: str | None = None,
+    into: str | None = None,
+    parallel: Parallel | None = None,
+) -> tuple[list[Any], str]:
+    """Call ``func`` on each value of ``df[column]`` (map), or on each row (``column=None``:
+    apply with axis=1), and write the result into ``df`` in place: ``into`` (default: the
+    column itself, or "result" for rows), or every column when ``func`` returns a Series
+    per row. Returns (the columns written, the backend used). What ``mltools apply`` runs.
+    """
+    from mltools.errors import UsageError
+
+    if column is not None:
+        if column not in df.columns:
+            shown = ", ".join(map(str, list(df.columns)[:10]))
+            raise UsageError(f"no column {column!r} in the input", hint=f"columns: {shown}")
+        target, method, pandas_kwargs = df[column], "map", {}
+    else:
+        target, method, pandas_kwargs = df, "apply", {"axis": 1}
+    used = which_backend(target, method, parallel=parallel, **pandas_kwargs)
+    run = parallel_map if method == "map" else parallel_apply
+    result = run(target, func, parallel=parallel, **pandas_kwargs)
+    pd = require("pandas")
+    if isinstance(result, pd.DataFrame):
+        for name in result.columns:
+            df[name] = result[name]
+        return list(result.columns), used
+    name = into or (column if column is not None else "result")
+    df[name] = result
+    return [name], used
 
 
 def _probe_func(x: Any) -> Any:  # stands for func in which_backend
@@ -427,14 +461,12 @@ def _progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
 
     None with NO_COLOR or TERM=dumb: a bar is redrawn with escape codes.
     """
-    import os
+    from mltools.terminal import console, rich_stderr
 
-    plain = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
-    if not (enabled and sys.stderr.isatty()) or plain:
+    if not (enabled and rich_stderr()):
         yield lambda n: None
         return
 
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -444,14 +476,13 @@ def _progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
         TimeRemainingColumn,
     )
 
-    console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")))
     with Progress(
         TextColumn("parallel_apply"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=console(stderr=True),
         transient=True,
     ) as bar:
         task = bar.add_task("apply", total=total)

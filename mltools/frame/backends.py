@@ -114,6 +114,7 @@ def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
     from joblib.externals.loky import get_reusable_executor
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
+    _start_resource_trackers()
     executor = get_reusable_executor(max_workers=workers, timeout=LOKY_IDLE_S)
     futures = [executor.submit(run_task, t) for t in tasks]
     results: list[ChunkResult] = []
@@ -141,9 +142,6 @@ def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
 
 
 # -- fork ---------------------------------------------------------------------------------------
-_FORKED_TASKS: list[Task] | None = None
-
-
 def fork_is_safe() -> bool:
     """Forking copies only the calling thread: safe while the process runs no other thread."""
     import threading
@@ -151,61 +149,59 @@ def fork_is_safe() -> bool:
     return unavailable_reason("fork") is None and threading.active_count() == 1
 
 
-def _run_forked(i: int) -> bytes:
-    assert _FORKED_TASKS is not None
-    return run_task(_FORKED_TASKS[i])
-
-
 def run_fork(tasks: list[Task], workers: int, advance: Callable[[int], None]) -> list[ChunkResult]:
-    """Run the tasks in worker processes forked for this call.
+    """Run the tasks in worker processes forked for this call (``mltools._forkpool``).
 
     A forked worker starts in milliseconds with pandas, mltools and the chunks
     already in memory (copy-on-write): nothing is imported or pickled on the
     way in, only the recorded results come back. Results in order, up to the
-    first failure, after which the workers are stopped.
+    first failure, after which the workers are stopped. No lock is shared with
+    the workers, so a worker killed by a signal cannot hang the shutdown.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    from mltools._forkpool import ForkPool, WorkerDied, WorkerFailed
 
-    global _FORKED_TASKS
-    _FORKED_TASKS = tasks
-    executor = ProcessPoolExecutor(
-        max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("fork")
-    )
     results: list[ChunkResult] = []
-    done = False
     try:
-        futures = [executor.submit(_run_forked, i) for i in range(len(tasks))]
-        _FORKED_TASKS = None  # the workers hold their copy; the caller's can go
-        for task, future in zip(tasks, futures):
-            result = decode(future.result())
-            results.append(result)
-            advance(_weight(task))
-            if result.escaped is not None:
-                break
-        else:
-            done = True
-    except BrokenProcessPool as exc:
-        codes = sorted({p.exitcode for p in (executor._processes or {}).values() if p.exitcode})
-        detail = f"exit codes {codes}" if codes else first_line(exc)
+        with ForkPool(lambda i: run_task(tasks[i]), min(workers, len(tasks))) as pool:
+            for task, blob in zip(tasks, pool.imap(len(tasks))):
+                result = decode(blob)
+                results.append(result)
+                advance(_weight(task))
+                if result.escaped is not None:
+                    pool.kill()  # pandas stops at the first failure: so do we
+                    break
+    except WorkerDied as exc:
         raise WorkerDiedError(
-            f"a worker process died while running the function ({detail})",
+            f"a worker process died while running the function (exit codes [{exc.exit_code}])",
             hint=_WORKER_DIED_HINT,
         ) from exc
-    finally:
-        _FORKED_TASKS = None
-        if done:
-            executor.shutdown(wait=True)
-        else:  # a failure, Ctrl-C: stop the workers now
-            processes = list((executor._processes or {}).values())
-            executor.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                if process.is_alive():
-                    process.kill()
-            for process in processes:
-                process.join(timeout=5)
+    except WorkerFailed as exc:
+        if isinstance(exc.cause, BaseException):
+            raise exc.cause from None
+        raise
     return results
+
+
+def _start_resource_trackers() -> None:
+    """Start loky's and multiprocessing's resource trackers with SIGHUP blocked.
+
+    They ignore SIGINT and SIGTERM but not SIGHUP, and they share our process group: a
+    closed terminal (SIGHUP to the group) killed them, and the shutdown that followed
+    relaunched them and printed their KeyError tracebacks. A blocked signal stays blocked
+    across exec; they leave by themselves when this process is gone. Blocking (rather than
+    ignoring) here only delays a SIGHUP that arrives meanwhile to the end of this call.
+    """
+    import signal
+    from multiprocessing import resource_tracker
+
+    from joblib.externals.loky.backend import resource_tracker as loky_tracker
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        loky_tracker.ensure_running()
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _quiet_loky_manager() -> None:

@@ -28,7 +28,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -79,6 +79,7 @@ class RecordResult:
     columnar_path: Path | None
     columnar_note: str | None  # why there is no columnar file (pyarrow missing)
     write_error: str | None  # why samples stopped being written (a full disk), if they did
+    output_errors: list[str] = field(default_factory=list)  # files the end could not write
 
 
 def check_interval(interval: float) -> float:
@@ -136,6 +137,17 @@ def prepare_out_dir(out_dir: str | os.PathLike[str] | None, *, overwrite: bool) 
     return path
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every nan/inf float replaced by None (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 class _SampleLog:
     """``samples.jsonl``: one line per write, flushed; a failed write stops the log only."""
 
@@ -145,7 +157,11 @@ class _SampleLog:
         self.error: str | None = None
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":"), allow_nan=False, default=str) + "\n"
+        try:
+            line = json.dumps(record, separators=(",", ":"), allow_nan=False, default=str)
+        except ValueError:  # a nan or inf from a sensor: null, as the summary reads it
+            line = json.dumps(_finite(record), separators=(",", ":"), default=str)
+        line += "\n"
         with self.lock:
             if self.error is not None or self.fh.closed:
                 return
@@ -336,15 +352,32 @@ def _host_row(host: Any) -> dict[str, Any] | None:
 def write_outputs(
     out_dir: Path, *, returncode: int | None = None, write_error: str | None = None
 ) -> RecordResult:
-    """summary.json, samples.parquet (with pyarrow) and report.html, from the folder's files."""
+    """summary.json, samples.parquet (with pyarrow) and report.html, from the folder's files.
+
+    A file that cannot be written (a full disk) is skipped and said in ``output_errors``;
+    the summary is still returned, so the terminal shows it.
+    """
     from mltools.record import report, summary
 
     run = store.load_run(out_dir)
     summ = summary.summarize(run)
-    store.write_text(out_dir / store.SUMMARY, json.dumps(summ, indent=2, allow_nan=False) + "\n")
-    columnar, note = store.write_columnar(run, out_dir / store.COLUMNAR)
-    store.write_text(out_dir / store.REPORT, report.render_html(run, summ))
-    return RecordResult(out_dir, returncode, summ, columnar, note, write_error)
+    errors: list[str] = []
+    columnar, note = None, None
+    for name, write in (
+        (store.SUMMARY, lambda p: store.write_text(p, json.dumps(summ, indent=2) + "\n")),
+        (store.COLUMNAR, lambda p: store.write_columnar(run, p)),
+        (store.REPORT, lambda p: store.write_text(p, report.render_html(run, summ))),
+    ):
+        try:
+            done = write(out_dir / name)
+        except OSError as exc:
+            errors.append(f"{name} not written: {exc.strerror or exc}")
+            with contextlib.suppress(OSError):
+                os.unlink(out_dir / f".{name}.tmp")
+            continue
+        if name == store.COLUMNAR:
+            columnar, note = done
+    return RecordResult(out_dir, returncode, summ, columnar, note, write_error, errors)
 
 
 # --------------------------------------------------------------------------- the command

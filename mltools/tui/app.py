@@ -189,6 +189,9 @@ class TopApp(App[None]):
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mounted_ok = False
+        self._table_layout: tuple[list[str], int] | None = None
+        self._shown_text: dict[str, Text] = {}
+        self._table_rows: list[tuple[str, list[Text]]] = []
 
     # ------------------------------------------------------------ layout
 
@@ -261,7 +264,7 @@ class TopApp(App[None]):
             self._wake.clear()
             with self._lock:
                 waiters, self._waiters = self._waiters, []
-            frame = self.source.frame(tree=self.tree_view)
+            frame = self.source.frame(tree=self.tree_view)  # (rank labels of new pids too)
             now = time.monotonic()
             next_t += self.interval
             if next_t < now:  # a slow sample: skip the missed ticks, keep the phase
@@ -343,31 +346,44 @@ class TopApp(App[None]):
 
     # ------------------------------------------------------------ rendering
 
+    def _update(self, selector: str, content: Text) -> None:
+        """Give a panel new content only when it changed (an update costs a layout pass)."""
+        widget = self.query_one(selector, Static)
+        if self._shown_text.get(selector) != content:
+            self._shown_text[selector] = content
+            widget.update(content)
+
     def _render(self) -> None:
         if not self._mounted_ok:
             return
         width = self.size.width - 2
         compact, graphs, graph_h = self.layout_now()
         sample = self.frame.sample
-        devices = self.query_one("#devices", Static)
         if sample is None or sample.gpus is None:
             why = (
                 self.frame.error
                 or (sample.gpu_error if sample is not None else None)
                 or "no GPU data"
             )
-            devices.update(Text(panels.safe(why), style="bold red" if self.color else ""))
+            self._update("#devices", Text(panels.safe(why), style="bold red" if self.color else ""))
         else:
-            devices.update(panels.devices(sample.gpus, width, compact=compact, color=self.color))
+            self._update(
+                "#devices", panels.devices(sample.gpus, width, compact=compact, color=self.color)
+            )
         host = self.query_one("#host", Static)
-        host.display = self.show_host
+        if host.display != self.show_host:
+            host.display = self.show_host
         if self.show_host:
-            host.update(panels.host(sample.host if sample else None, width, color=self.color))
+            self._update(
+                "#host", panels.host(sample.host if sample else None, width, color=self.color)
+            )
         hist = self.query_one("#history", Static)
-        hist.display = graphs
+        if hist.display != graphs:
+            hist.display = graphs
         if graphs:
             now = sample.t_monotonic if sample is not None else time.monotonic()
-            hist.update(
+            self._update(
+                "#history",
                 panels.history(
                     self.history,
                     sample.gpus if sample else None,
@@ -378,7 +394,7 @@ class TopApp(App[None]):
                     width=width,
                     height=graph_h,
                     color=self.color,
-                )
+                ),
             )
         self._render_table()
         self._render_status()
@@ -428,29 +444,38 @@ class TopApp(App[None]):
                 cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         cols = self._visible_columns(self.rows)
         keys = [k for k, _, _ in cols]
-        if [str(c.key.value) for c in table.columns.values()] != keys or getattr(
-            self, "_width", None
-        ) != self.size.width:
-            self._width = self.size.width
+        arrow = " ▼" if self.sort_reverse else " ▲"
+        headers = dict((k, h) for k, h, _ in model.COLUMNS)
+        labels = [headers[k] + (arrow if k == self.sort_column else "") for k in keys]
+        cells = [[self._cell(r, k) for k in keys] for r in rows]
+        layout = (keys, self.size.width)
+        if layout != self._table_layout:
+            self._table_layout, self._table_rows = layout, []
             table.clear(columns=True)
             for key, header, right in cols:
                 width = self.WIDTHS.get(key, self.size.width - self._fixed_width(cols)) - 2
                 table.add_column(
                     Text(header, justify="right" if right else "left"), key=key, width=width
                 )
+        for col, label, (_, _, right) in zip(table.columns.values(), labels, cols):
+            if col.label.plain != label:
+                col.label = Text(label, justify="right" if right else "left")
+                table.refresh()
+        row_keys = [r.key for r in rows]
+        if row_keys == [k for k, _ in self._table_rows]:
+            # the same rows in the same order: update the cells that changed (a redraw of
+            # the whole table every sample is most of a refresh's CPU time)
+            for (key, old), new in zip(self._table_rows, cells):
+                for col, a, b in zip(keys, old, new):
+                    if a != b:
+                        table.update_cell(key, col, b)
         else:
             table.clear()
-        arrow = " ▼" if self.sort_reverse else " ▲"
-        for col in table.columns.values():
-            header = dict((k, h) for k, h, _ in model.COLUMNS)[str(col.key.value)]
-            col.label = Text(header + (arrow if col.key.value == self.sort_column else ""))
-        for r in rows:
-            table.add_row(*[self._cell(r, k) for k in keys], key=r.key)
-        if cursor_key is not None:
-            for i, r in enumerate(rows):
-                if r.key == cursor_key:
-                    table.move_cursor(row=i, animate=False)
-                    break
+            for key, row in zip(row_keys, cells):
+                table.add_row(*row, key=key)
+            if cursor_key is not None and cursor_key in row_keys:
+                table.move_cursor(row=row_keys.index(cursor_key), animate=False)
+        self._table_rows = list(zip(row_keys, cells))
 
     def _cell(self, r: model.ProcRow, key: str) -> Text:
         tagged = self.tags.get(r.pid, -1.0) == r.create_time and r.pid in self.tags
@@ -515,9 +540,7 @@ class TopApp(App[None]):
         if self.status_message:
             parts.append(self.status_message)
         parts.append("? keys  q quit")
-        self.query_one("#status", Static).update(
-            Text("  ".join(parts), no_wrap=True, overflow="ellipsis")
-        )
+        self._update("#status", Text("  ".join(parts), no_wrap=True, overflow="ellipsis"))
 
     def say(self, message: str) -> None:
         """Show ``message`` (already safe) on the status line until the next one."""

@@ -12,10 +12,10 @@ from typing import Any
 
 from rich.text import Text
 
-from mltools.cli._output import safe_text
 from mltools.gpu import display
 from mltools.gpu.display import na as _na
 from mltools.gpu.display import on_off as _on_off
+from mltools.terminal import safe_text
 from mltools.tui import model
 
 STYLES = {

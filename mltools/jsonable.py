@@ -1,0 +1,75 @@
+"""The one conversion of results to JSON: dataclasses, paths, enums, dates, sets, NaN, bytes.
+
+Every ``--json`` document and every ``--watch --json`` line is made here, so a field
+looks the same in all of them: numbers stay numbers, NaN/inf become ``null``, and a file
+name with undecodable bytes becomes valid UTF-8 with ``\\xNN`` escapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import json
+import math
+import os
+from pathlib import PurePath
+from typing import Any
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert dataclasses, paths, enums, datetimes, sets and NaN to plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj) if isinstance(obj, (set, frozenset)) else obj
+        return [to_jsonable(v) for v in items]
+    if isinstance(obj, enum.Enum):
+        return to_jsonable(obj.value)
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "backslashreplace")
+    return obj
+
+
+def valid_text(path: str) -> str:
+    """A path (or any str from the OS) as valid text: undecodable bytes become ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _valid(value: Any) -> Any:
+    """Every string in ``value`` made valid UTF-8 (``\\xNN`` for undecodable bytes)."""
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {_valid(k): _valid(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_valid(v) for v in value]
+    return value
+
+
+def dumps(data: Any, *, indent: int | None = 2) -> str:
+    """``data`` as JSON text (``indent=None``: one line), valid UTF-8 whatever it holds.
+
+    Plain JSON values are dumped as they are (no per-value conversion walk: 20,000
+    filetype rows took 1.2 s that way); anything else goes through :func:`to_jsonable`,
+    and the whole document does when NaN/inf or undecodable file-name bytes are in it.
+    """
+    try:
+        text = json.dumps(
+            data, indent=indent, ensure_ascii=False, allow_nan=False, default=to_jsonable
+        )
+    except (ValueError, TypeError):  # NaN/inf, a key json cannot take: the converter's way
+        text = json.dumps(to_jsonable(data), indent=indent, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a name with undecodable bytes: escape them as \xNN
+        text = json.dumps(_valid(to_jsonable(data)), indent=indent, ensure_ascii=False)
+    return text
