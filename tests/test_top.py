@@ -705,3 +705,24 @@ def test_a_failing_sample_is_shown_and_sampling_goes_on(fake_nvml, spawn, monkey
         assert "sampling failed" not in screen_text(app) and str(child.pid) in screen_text(app)
 
     drive(script)
+
+
+def test_history_of_power_temperature_clock_and_pcie(fake_nvml, spawn):
+    child = spawn()
+    spec = busy_spec(child.pid)
+    spec["gpus"][0].update(pcie_tx_kib=2048, pcie_rx_kib=512)
+    fake_nvml(spec)
+    expected = {"power W": "250W", "temperature C": "71C", "SM clock MHz": "1410MHz",
+                "PCIe TX bytes/s": "2.0M/s", "PCIe RX bytes/s": "512.0K/s"}  # fmt: skip
+
+    async def script(app, pilot):
+        await app.sample_now()
+        await pilot.press("g")  # memory
+        for title, value in expected.items():
+            await pilot.press("g")
+            text = screen_text(app)
+            assert f"history: {title} over" in text
+            gpu0 = text[text.index("GPU 0") : text.index("GPU 1")]
+            assert re.search(rf"[▁▂▃▄▅▆▇█]+ {re.escape(value)}", gpu0), (title, gpu0)
+
+    drive(script, size=(120, 40))
