@@ -377,7 +377,11 @@ def test_torchrun_tree_every_rank_and_worker(tmp_path):
             ranks = {p.get("rank") for p in lines(out, "process") if p["name"] == "pt_data_worker"}
             return ranks == {0, 1} and len(lines(out, "sample")) >= 2
 
-        wait_for(workers_seen, "both ranks' DataLoader workers in the samples", timeout=240)
+        try:
+            wait_for(workers_seen, "both ranks' DataLoader workers in the samples", timeout=240)
+        except AssertionError:
+            proc.kill()
+            raise AssertionError(proc.communicate()[1][-3000:]) from None
         wait_for(
             lambda: len((out / "marks.jsonl").read_text().splitlines()) == 2,
             "both ranks' marks",
