@@ -164,3 +164,25 @@ def test_hang_text_output_verdict_first(hung_job, run_mltools):
     assert lines[0].startswith("verdict: rank 1 is stuck at train.py:")
     assert lines[1] == "culprit rank(s): 1"
     assert "main thread, innermost first:" in result.stdout
+
+
+def test_bundle_carries_the_flight_recorder_dumps_with_host_and_rank(
+    hung_job, run_mltools, tmp_path
+):
+    import socket
+    import tarfile
+
+    agent_pid, _ = hung_job
+    out = tmp_path / "bundle.tar.gz"
+    result = run_mltools("ddp-doctor", "hang", "--pid", str(agent_pid), "--bundle", str(out))
+    assert result.returncode == 0, result.stderr
+    host = socket.gethostname()
+    with tarfile.open(out) as tar:
+        names = {m.name.removeprefix("hang-bundle/"): m for m in tar}
+        dumps = sorted(n for n in names if n.startswith(f"flight_recorder/{host}/"))
+        assert dumps == [f"flight_recorder/{host}/rank-{r}-fr_rank_{r}" for r in (0, 1)]
+        assert tar.extractfile(names[dumps[1]]).read()[:1] == b"\x80"  # the pickle itself
+        stacks = tar.extractfile(names[f"stacks/{host}/rank-1.txt"]).read().decode()
+        env = tar.extractfile(names[f"env/{host}/rank-0.env"]).read().decode()
+    assert "slow_loader" in stacks and "[native]" in stacks  # every thread, native frames
+    assert "TORCH_FR_DUMP_TEMP_FILE=" in env and "OMP_NUM_THREADS=1" in env

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mltools.files.exclude import Exclude
 from mltools.files.walk import join, walk_fd
 
 
@@ -72,7 +73,9 @@ def disk_free(path: str | os.PathLike[str]) -> DiskFree:
     return DiskFree(mount, total, total - free_root, vfs.f_bavail * vfs.f_frsize)
 
 
-def _walk(root: str, depth: int, top: int, want_files: bool, one_file_system: bool) -> DuReport:
+def _walk(
+    root: str, depth: int, top: int, want_files: bool, one_file_system: bool, exclude: Exclude
+) -> DuReport:
     root_st = os.lstat(root)  # a symlink named on the command line is not followed (du -P)
     if not stat.S_ISDIR(root_st.st_mode):
         size, disk = root_st.st_size, root_st.st_blocks * 512
@@ -99,7 +102,10 @@ def _walk(root: str, depth: int, top: int, want_files: bool, one_file_system: bo
             try:
                 # d_type says "directory" without a stat: walk_fd fstats it once it is open
                 # (and leaves it out when it is on another filesystem)
-                if entry.is_dir(follow_symlinks=False):
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if exclude and exclude.excluded((*visit.parts, entry.name), is_dir):
+                    continue  # neither counted nor entered (du --exclude)
+                if is_dir:
                     descend(entry.name)
                     continue
                 est = entry.stat(follow_symlinks=False)
@@ -161,16 +167,20 @@ def disk_usage(
     top: int = 20,
     files: bool = True,
     one_file_system: bool = True,
+    exclude: Iterable[str] = (),
 ) -> list[DuReport]:
     """Disk usage of each path: totals, the ``top`` biggest dirs (to ``depth``) and files.
 
     Hard links are counted once across one root. Symlinks are never followed;
     other filesystems mounted inside a root are skipped unless
-    ``one_file_system=False``. Missing paths raise ``FileNotFoundError``.
+    ``one_file_system=False``. ``exclude`` patterns leave entries out, and a directory's
+    whole tree (``du --exclude``, see ``mltools.files.exclude``). Missing paths raise
+    ``FileNotFoundError``.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    return [_walk(os.fspath(p), depth, top, files, one_file_system) for p in paths]
+    skip = Exclude(exclude)
+    return [_walk(os.fspath(p), depth, top, files, one_file_system, skip) for p in paths]
 
 
 def report_json(report: DuReport, *, files: bool = True) -> dict[str, Any]:
