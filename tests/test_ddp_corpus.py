@@ -21,7 +21,9 @@ from tests.ddp_corpus import judge, load, score
 
 ENTRIES = load()
 # rates reached (see the issue-15 note); a change that lowers them fails here
-MIN_TOP1 = {"tuned": 0.98, "held_out": 1.0, "fresh": 0.83, "fresh2": 1.0, "fresh3": 1.0}
+MIN_TOP1 = {
+    "tuned": 0.98, "held_out": 1.0, "fresh": 0.83, "fresh2": 1.0, "fresh3": 1.0, "fresh4": 1.0
+}  # fmt: skip
 
 
 def _ids(path):
@@ -46,7 +48,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
-@pytest.mark.parametrize("part", ["tuned", "held_out", "fresh", "fresh2", "fresh3"])
+@pytest.mark.parametrize("part", ["tuned", "held_out", "fresh", "fresh2", "fresh3", "fresh4"])
 def test_corpus_top1_accuracy_and_never_silent(part):
     entries = [e for e in ENTRIES if e.part == part]
     result = score(entries, _ids)

@@ -513,6 +513,7 @@ def _timeouts(ranks, op="ALLREDUCE", nin=9801523, nout=9801523):
         "W0101 00:00:01.000000 100 torch/distributed/run.py:793] WORLD_SIZE=4\n",
         "host:1:2 [0] NCCL INFO comm 0x55 rank 0 nranks 4 cudaDev 0 busId 5000 - Init COMPLETE\n",
         "Namespace(batch_size=16, world_size=4, lr=0.001)\n",
+        "initializing ddp: GLOBAL_RANK: 3, MEMBER: 4/4\n",
     ],
 )
 def test_the_rank_that_never_reached_the_collective_is_the_suspect_and_comes_first(world_line):
@@ -625,6 +626,22 @@ def test_any_distributed_cpp_backtrace_is_a_failure_that_quotes_its_line():
         ("mpirun detected that one or more processes exited with non-zero status, thus\n", None),
         # the kernel log, without an Xid number
         ("               NVRM: fallen off the bus and is not responding to commands.\n", None),
+        # the heartbeat monitor's end, behind a clock-only prefix
+        (
+            "18:19:06.687 [rank2]:[F205 18:19:06.383 ProcessGroupNCCL.cpp:1614] [PG ID 17 Rank 2] "
+            "Terminating the process after attempting to dump debug info, due to ProcessGroupNCCL "
+            "watchdog hang.\n",
+            ("nccl_timeout", 2),
+        ),
+        # faulthandler's dump (no comma before "in") and the agent stopping the others
+        ('  File "/envs/x/site-packages/transformers/trainer.py", line 2237 in train\n', None),
+        (
+            "W0908 08:36:53.275135 2716321 api.py:900] Sending process 2716409 closing signal SIGTERM\n",
+            None,
+        ),
+        ("Fatal Python error: none_dealloc: deallocating None\n", None),
+        # a c10 backtrace that shows only the interpreter's frames
+        ("frame #22: PyObject_Call + 0x122 (0x5580685d88e2 in /usr/bin/python3)\n", None),
     ],
 )
 def test_specific_causes_through_prefixes_cuts_and_wrapping(line, expected):

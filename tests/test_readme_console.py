@@ -153,6 +153,12 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     df.to_parquet(t / "data.parquet")
     df.to_csv(t / "data.csv", index=False)
     df.to_csv(t / "-oddly-named.csv", index=False)
+    df.to_json(t / "rows.jsonl.gz", orient="records", lines=True, compression="gzip")
+    (t / "runs" / "exp-2026-12-01_resnet50_lr0.1" / "wandb").mkdir()
+    for i in range(5):
+        (
+            t / "runs" / "exp-2026-12-01_resnet50_lr0.1" / f"epoch={i}-step={i * 500}.ckpt"
+        ).write_text("x")
     (t / "features.py").write_text("def score(row):\n    return row['x'] * 2\n")
     (t / "mypkg").mkdir()
     (t / "mypkg" / "__init__.py").write_text("")

@@ -32,8 +32,8 @@ def apply_command(
     input: Annotated[
         Path,
         typer.Argument(
-            help="Table to read: .csv, .tsv, .parquet/.pq or .jsonl/.ndjson (text may end in .gz). "
-            "A name starting with '-' goes after `--`.",
+            help="Table to read: .csv, .tsv, .parquet/.pq or .jsonl/.ndjson (text may end in .gz), "
+            "or - for standard input (see --format). A name starting with '-' goes after `--`.",
             metavar="INPUT",
             show_default=False,
             readable=False,  # opened by the reader: a denied read is exit 1, not a usage error
@@ -67,6 +67,15 @@ def apply_command(
             "returns a Series.",
         ),
     ] = None,
+    format_: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="The input's format: csv, tsv, jsonl or parquet (default: from the extension; "
+            "csv for -); without --out, also the format written to stdout (default csv).",
+            show_default=False,
+        ),
+    ] = None,
     into: Annotated[
         str | None,
         typer.Option("--into", help="Name of the column that receives the result."),
@@ -77,7 +86,7 @@ def apply_command(
             "--out",
             "-o",
             help="Write the table here (format by extension, written atomically). "
-            "Default: CSV on stdout.",
+            "Default: stdout, as CSV or in the --format given (parquet: into a pipe).",
         ),
     ] = None,
     workers: Annotated[
@@ -112,10 +121,12 @@ def apply_command(
 
     Uses every core (worker processes) and gives exactly what pandas'
     `df.apply(f, axis=1)` / `df[col].map(f)` gives. The progress bar goes to
-    stderr. Without --out the table is written as CSV to stdout; with --out it
-    is written atomically, in the format its extension names.
+    stderr. Without --out the table goes to stdout as CSV, or in the --format
+    given (Parquet only into a pipe); with --out it is written atomically, in the
+    format its extension names. INPUT - reads standard input.
 
     Example: mltools apply data.parquet --func feats.py:score --axis 1 --into score -o out.parquet
+    Example: zcat rows.jsonl.gz | mltools apply - --format jsonl -f m:f -c text | head
     """
     from mltools.errors import UsageError
     from mltools.frame import io
@@ -133,6 +144,16 @@ def apply_command(
         )
     if json_ and out is None:
         raise UsageError("--json needs --out (stdout carries the table otherwise)")
+    from_stdin = os.fspath(input) == io.STDIN
+    fmt = io.check_format(format_) if format_ is not None else None
+    out_fmt = fmt or "csv"
+    if not from_stdin and fmt is None:
+        io.table_format(input)  # an unknown extension is a usage error before any work
+    if out is None and out_fmt == "parquet" and sys.stdout.isatty():
+        raise UsageError(
+            "Parquet is binary: it goes to a file or a pipe, not to a terminal",
+            hint="add -o result.parquet, or pipe it: ... | python read.py",
+        )
     if out is not None:
         from mltools._outputs import check_output
         from mltools.errors import OutputExistsError
@@ -146,7 +167,7 @@ def apply_command(
             yes = True
     function = io.load_function(func)
     start = time.perf_counter()
-    df = io.read_table(input)
+    df = io.read_table(input, fmt=fmt)
     written, used = _apply(
         df,
         function,
@@ -159,8 +180,8 @@ def apply_command(
         progress=not no_progress,
     )
     if out is None:
-        df.to_csv(sys.stdout, index=False)
         sys.stdout.flush()
+        io.write_stream(df, sys.stdout.buffer, out_fmt)
         return
     io.write_table(df, out, overwrite=yes)
     duration = time.perf_counter() - start
@@ -168,6 +189,7 @@ def apply_command(
         print_json(
             {
                 "input": os.fspath(input),
+                "format": out_fmt,
                 "output": os.fspath(out),
                 "rows": len(df),
                 "columns_written": written,

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from mltools.cli._output import JsonFlag, info, print_json, print_table, safe_text, warn
+from mltools.cli._output import (
+    JsonFlag,
+    info,
+    print_json,
+    print_table,
+    terminal_width,
+    warn,
+    wrap_lines,
+)
 
 
 def _check_flight_recorder(given: Path) -> None:
@@ -32,8 +40,10 @@ def _fmt_rank(rank: int | None) -> str:
 
 
 def _say(text: str = "") -> None:
-    """One line of the report on stdout, escaped (control characters made visible)."""
-    sys.stdout.write(safe_text(text) + "\n")
+    """One line of the report on stdout, escaped (control characters made visible); on a
+    terminal a long one wraps between words (``wrap_lines``)."""
+    for line in wrap_lines([text], terminal_width(sys.stdout)):
+        sys.stdout.write(line + "\n")
 
 
 # Above this many ranks the per-rank table gives way to the grouped one (STAT-style).
@@ -293,12 +303,13 @@ def hang(
         )
     data = report.to_dict()
     if bundle is not None or bundle_material:
-        from mltools.ddp.hang_bundle import gather_material, write_bundle
+        from mltools.ddp.hang_bundle import gather_material, scrub_report, write_bundle
 
         materials = list(report.bundle_material)
         if not materials:
             materials = [gather_material(data["ranks"], data["flight_recorder"])]
-        if bundle_material:
+        if bundle_material:  # for --hosts --bundle: sent back scrubbed, its secrets never
+            data = scrub_report(data, set(materials[0].pop("secrets", [])))
             data["bundle_material"] = materials[0]
         if bundle is not None:
             write_bundle(bundle, data, materials)

@@ -27,6 +27,17 @@ from mltools.cli._output import (
 )
 from mltools.errors import CheckFailedError, MltoolsError, PartialFailureError
 
+ExcludeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude",
+        metavar="PATTERN",
+        help="Leave out entries matching PATTERN, and never enter such a folder (repeatable): "
+        "a glob on the name ('*.tmp', .git) or, with a '/', on the path below the root "
+        "('wandb/run-*'); a trailing '/' means folders only.",
+    ),
+]
+
 # how the tables give way on a narrow terminal (mltools.cli._tables)
 _PATH = Column("path", kind="path", min_width=24)
 _KIND = Column("kind", kind="fixed")
@@ -239,6 +250,17 @@ def clean(
             "s sockets, b/c devices; comma-separated (default: files and directories).",
         ),
     ] = None,
+    exclude: ExcludeOpt = None,
+    keep_newest: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-newest",
+            metavar="N",
+            min=0,
+            help="Spare the N newest matches in each folder, e.g. the last 3 checkpoints of "
+            "every run (by modification time); needs --name or --preset.",
+        ),
+    ] = None,
     cross_mounts: Annotated[
         bool,
         typer.Option(
@@ -272,9 +294,11 @@ def clean(
 ) -> None:
     """Delete junk safely: preview first, delete with --yes, or move to the trash.
 
-    Filters narrow each other; --name globs and presets are alternatives. Dry run by
-    default (a table and the total size). Replaces `find . -name .DS_Store -delete`,
-    `find . -size 0 | xargs rm`, `find dir -mtime +8 -exec rm {} \\;`.
+    Filters narrow each other; --name globs and presets are alternatives; --exclude
+    prunes. Dry run by default (a table and the total size). Replaces
+    `find . -name .DS_Store -delete`, `find . -size 0 | xargs rm`,
+    `find dir -mtime +8 -exec rm {} \\;`, and with --keep-newest
+    `ls -t *.ckpt | tail -n +4 | xargs rm` in every run's folder.
     Exit 6 when some entries could not be removed (the rest are).
     """
     from mltools.files.clean import CleanSpec, cron_line, delete_candidates, find_candidates
@@ -291,7 +315,15 @@ def clean(
         older_than_seconds=parse_age(older_than) if older_than is not None else None,
         newer_than_seconds=parse_age(newer_than) if newer_than is not None else None,
         type=type_,
+        exclude=list(exclude or []),
     )
+    if keep_newest is not None and not (spec.names or spec.presets):
+        from mltools.errors import UsageError
+
+        raise UsageError(
+            "--keep-newest needs --name or --preset: it keeps the newest of what they match",
+            hint="e.g. mltools clean runs/ --name '*.ckpt' --keep-newest 3",
+        )
     if print_cron is not None:
         spec.validate()
         from mltools.cli._replay import replay_argv
@@ -310,6 +342,11 @@ def clean(
     )
     for line in problems:
         warn(f"cannot read {line}")
+    kept: list = []
+    if keep_newest is not None:
+        from mltools.files.clean import keep_newest as spare
+
+        candidates, kept = spare(candidates, keep_newest)
     total = sum(c.size_bytes for c in candidates)
     verb = "trash" if trash else "delete"
 
@@ -352,7 +389,10 @@ def clean(
             ],
             rows(candidates),
         )
-        info(f"{len(candidates)} entries, {human_bytes(total)}")
+        info(
+            f"{len(candidates)} entries, {human_bytes(total)}"
+            + (f"; kept the {keep_newest} newest in each folder: {len(kept)}" if kept else "")
+        )
     go = bool(candidates) and (
         yes or (not json_out and confirm(f"{verb.capitalize()} these {len(candidates)} entries?"))
     )
@@ -363,6 +403,7 @@ def clean(
                     "dry_run": True,
                     "total_bytes": total,
                     "candidates": jsonable(candidates),
+                    "kept": jsonable(kept),
                     "deleted": [],
                     "failed": [],
                 }
@@ -383,6 +424,7 @@ def clean(
                 "total_bytes": total,
                 "freed_bytes": result.freed_bytes,
                 "candidates": jsonable(candidates),
+                "kept": jsonable(kept),
                 "deleted": jsonable(result.deleted),
                 "failed": [{"path": valid_text(c.path), "error": err} for c, err in result.failed],
             }
@@ -418,19 +460,25 @@ def du(
             "--cross-mounts", help="Descend into other filesystems mounted inside (du without -x)."
         ),
     ] = False,
+    exclude: ExcludeOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Where did the disk go? Biggest directories and files, apparent and on-disk sizes, and df.
 
     Hard-linked files are counted once; symlinks are not followed; other filesystems
-    are skipped unless --cross-mounts. Replaces `du -hs`, `du -h -d1 | sort -h`,
-    `ls -Shlr` and `df -h`.
+    are skipped unless --cross-mounts; --exclude leaves entries out (du --exclude).
+    Replaces `du -hs`, `du -h -d1 | sort -h`, `ls -Shlr` and `df -h`.
     """
     from mltools.files.du import disk_usage, report_json
 
     with progress("measuring"):
         reports = disk_usage(
-            paths or ["."], depth=depth, top=top, files=files, one_file_system=not cross_mounts
+            paths or ["."],
+            depth=depth,
+            top=top,
+            files=files,
+            one_file_system=not cross_mounts,
+            exclude=exclude or [],
         )
     if json_out:
         print_json([report_json(r, files=files) for r in reports])

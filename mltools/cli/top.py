@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 from enum import Enum
 from typing import Annotated, Any
 
 import typer
 
 from mltools.cli._output import JsonFlag, plain_requested, print_json, print_table, stdout_is_tty
+from mltools.cli.gpu import HostTimeoutOpt, RemoteCmdOpt, SshConfigOpt
+
+HostsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hosts",
+        help="Comma-separated hosts for the cluster view (key c), over ssh as `gpu --hosts` "
+        "(BatchMode; mltools must be installed there).",
+    ),
+]
 
 
 class Layout(str, Enum):
@@ -76,6 +87,10 @@ def top(
         bool,
         typer.Option("--once", help="Print one frame as text and exit (the default when piped)."),
     ] = False,
+    hosts: HostsOpt = None,
+    host_timeout: HostTimeoutOpt = 20.0,
+    ssh_config: SshConfigOpt = None,
+    remote_mltools: RemoteCmdOpt = "mltools",
     json_: JsonFlag = False,
 ) -> None:
     """Interactive GPU monitor: devices, host, history graphs and GPU processes.
@@ -93,24 +108,49 @@ def top(
     from mltools.tui.sources import Source
 
     indices = _indices(gpus)
+    host_list = _hosts(hosts, ssh_config)
     try:
         RowFilter.parse(filter_)
     except FilterError as exc:
         raise UsageError(f"--filter: {exc}") from None
-    sampler = Sampler(gpus=True, gpu_processes=True, host=True, gpu_indices=indices)
-    source = Source(sampler)
-    first = source.frame()
+    interactive = not (json_ or once or not _interactive())
+    started: dict[str, Any] = {}
+
+    def first_frame() -> None:  # NVML's start and the first sample, while Textual is imported
+        try:
+            sampler = started["sampler"] = Sampler(
+                gpus=True, gpu_processes=True, host=True, gpu_indices=indices
+            )
+            if sampler.gpu_exception is None:
+                started["source"] = Source(
+                    sampler, hosts=host_list, host_timeout=host_timeout, ssh_config=ssh_config,
+                    remote_mltools=remote_mltools,
+                )  # fmt: skip
+                started["frame"] = started["source"].frame(ddp=not interactive)
+        except BaseException as exc:  # re-raised by the main thread
+            started["error"] = exc
+
+    thread = threading.Thread(target=first_frame, name="mltools-top-first-sample")
+    thread.start()
+    if interactive:
+        from mltools.tui.app import TopApp
+    thread.join()
+    if "error" in started:
+        raise started["error"]
+    sampler = started["sampler"]
+    if sampler.gpu_exception is not None:  # the same error `mltools gpu` reports (exit 3)
+        sampler.close()
+        raise sampler.gpu_exception
+    source, first = started["source"], started["frame"]
     sample = first.sample
-    if sample is None or sample.gpus is None:  # the same error `mltools gpu` reports (exit 3)
+    if sample is None or sample.gpus is None:
         source.close()
         why = first.error or (sample.gpu_error if sample is not None else None) or "no GPU data"
         raise sampler.gpu_exception or NoDriverError(why, hint=NO_DRIVER_HINT)
-    if json_ or once or not _interactive():
+    if not interactive:
         source.close()
         _print_once(first, json_, idle_after, sort.value)
         return
-    from mltools.tui.app import TopApp
-
     app = TopApp(
         source,
         first,
@@ -133,6 +173,18 @@ def top(
 def _interactive() -> bool:
     """A terminal on both ends: the UI can draw and read keys."""
     return stdout_is_tty() and sys.stdin.isatty()
+
+
+def _hosts(hosts: str | None, ssh_config: str | None) -> list[str]:
+    if hosts is None:
+        return []
+    from mltools.gpu.remote import parse_hosts
+
+    if ssh_config is not None:  # ssh -F would read a FIFO or /dev/zero forever
+        from mltools._inputs import check_input
+
+        check_input(ssh_config, what="ssh config", max_bytes=16 << 20)
+    return parse_hosts(hosts)
 
 
 def _indices(gpus: str | None) -> list[int] | None:
@@ -192,10 +244,13 @@ def _print_once(frame: Any, json_: bool, idle_after: float, sort: str) -> None:
         return
     from rich.console import Console
 
-    width = shutil.get_terminal_size((120, 40)).columns
+    width = shutil.get_terminal_size((100, 40)).columns  # piped: 100, as on a terminal
     console = Console(width=width, no_color=True, highlight=False, force_terminal=False)
-    console.print(panels.devices(sample.gpus, width, compact=False, color=False))
-    console.print(panels.host(sample.host, width, color=False))
+    for panel in (
+        panels.devices(sample.gpus, width, compact=False, color=False),
+        panels.host(sample.host, width, color=False),
+    ):
+        console.print(panel, crop=True, no_wrap=True, overflow="ellipsis")
     sys.stdout.write("\n")
     table = [
         [

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mltools.errors import UsageError
+from mltools.files.exclude import Exclude
 from mltools.files.fnmatch3 import GlobError, check_pattern, fnmatch
 from mltools.files.walk import join, open_dir, open_parts, walk_fd
 
@@ -124,7 +125,8 @@ class CleanSpec:
     ``"d"``, ``"f,l"`` ...); without it only regular files and directories are
     candidates: symlinks, FIFOs, sockets and devices never are unless named.
     ``names`` are ``find -name`` globs (``fnmatch(3)``: ``[!a]``, ``[^a]``,
-    ``[[:digit:]]``, backslash escapes).
+    ``[[:digit:]]``, backslash escapes). ``exclude`` patterns prune: an excluded entry is
+    never a candidate and an excluded directory is not entered (``find -prune``).
     """
 
     names: list[str] = field(default_factory=list)
@@ -136,6 +138,7 @@ class CleanSpec:
     older_than_seconds: float | None = None
     newer_than_seconds: float | None = None
     type: str | None = None  # find -type letters: "f", "d", "f,l" ...
+    exclude: list[str] = field(default_factory=list)  # pruned: see mltools.files.exclude
 
     def kinds(self) -> frozenset[str]:
         return parse_types(self.type) or DEFAULT_KINDS
@@ -147,6 +150,7 @@ class CleanSpec:
                 f"unknown preset {unknown[0]!r}", hint=f"presets: {', '.join(PRESETS)}"
             )
         parse_types(self.type)
+        Exclude(self.exclude)  # a bad pattern is a usage error before anything is read
         for glob in self.names:
             try:
                 check_pattern(glob)
@@ -290,6 +294,7 @@ def find_candidates(
     # a name must match before anything else counts: most entries are ruled out by name alone
     names_only = wants_name and "empty" not in spec.presets
     need_empty_dir = spec.empty_dirs or "empty" in spec.presets
+    exclude = Exclude(spec.exclude)
     out: list[Candidate] = []
 
     def name_reason(name: str, is_dir: bool) -> str | None:
@@ -350,6 +355,8 @@ def find_candidates(
                 try:
                     # d_type from the directory listing: no stat needed to skip most entries
                     is_dir = entry.is_dir(follow_symlinks=False)
+                    if exclude and exclude.excluded((*visit.parts, entry.name), is_dir):
+                        continue  # pruned: not a candidate, not entered
                     if entry.is_symlink() and "l" not in kinds:
                         continue
                     if names_only and name_reason(entry.name, is_dir) is None:
@@ -393,6 +400,29 @@ def find_candidates(
                     letter = kind_letter(st.st_mode)
                     out.append(Candidate(path, letter, st.st_size, st.st_mtime, reason, 1, **where))
     return out
+
+
+def keep_newest(candidates: list[Candidate], n: int) -> tuple[list[Candidate], list[Candidate]]:
+    """Spare the ``n`` newest candidates of each folder: ``(to delete, kept)``.
+
+    The ML clean-up of checkpoints: every run's folder keeps its ``n`` most recent
+    (modification time, then name: ``ls -t``'s order) and the older ones go. Candidates
+    are grouped by the folder that holds them, so ``runs/a/`` and ``runs/b/`` each keep
+    ``n``. A ``checkpoint-500/`` directory (Hugging Face Trainer) counts as one.
+    """
+    if n < 0:
+        raise UsageError(f"--keep-newest must be 0 or more, not {n}")
+    groups: dict[tuple[str, tuple[str, ...]], list[Candidate]] = {}
+    for cand in candidates:
+        groups.setdefault((cand.root, cand.parts[:-1]), []).append(cand)
+    kept: set[int] = set()
+    for group in groups.values():
+        newest = sorted(group, key=lambda c: (c.mtime, c.path), reverse=True)[:n]
+        kept.update(id(c) for c in newest)
+    doomed = [c for c in candidates if id(c) not in kept]
+    for cand in doomed:
+        cand.reason = f"{cand.reason}, older than the {n} newest here"
+    return doomed, [c for c in candidates if id(c) in kept]
 
 
 class _Changed(OSError):

@@ -48,13 +48,29 @@ def table_format(path: str | os.PathLike[str]) -> str:
     return fmt
 
 
-def read_table(path: str | os.PathLike[str]) -> Any:
+STDIN = "-"
+FORMAT_NAMES = ("csv", "tsv", "jsonl", "parquet")
+
+
+def check_format(fmt: str) -> str:
+    """``fmt`` if it names a table format (``--format``), else a usage error."""
+    if fmt not in FORMAT_NAMES:
+        raise UsageError(f"unknown --format {fmt!r}", hint=f"use one of: {', '.join(FORMAT_NAMES)}")
+    return fmt
+
+
+def read_table(path: str | os.PathLike[str], *, fmt: str | None = None) -> Any:
     """Read a CSV/TSV, Parquet or JSON Lines file into a DataFrame.
 
-    Only a regular file is read (a FIFO or ``/dev/zero`` would never end), and one
-    larger than this machine's memory is refused before reading starts.
+    ``path`` ``-`` reads standard input (a pipe: ``... | mltools apply - --format csv``);
+    ``fmt`` names the format there, or overrides the file's extension. Only a regular
+    file is read from a name (a FIFO or ``/dev/zero`` would never end), and an input
+    larger than this machine's memory is refused (a file before reading starts, a pipe
+    as soon as it has sent that much).
     """
-    fmt = table_format(path)
+    if os.fspath(path) == STDIN:
+        return _read_stdin(check_format(fmt or "csv"))
+    fmt = check_format(fmt) if fmt is not None else table_format(path)
     p = Path(path)
     if not p.exists():
         raise InputError(f"no such file: {show_path(p)}", hint="check the path")
@@ -70,24 +86,68 @@ def read_table(path: str | os.PathLike[str]) -> Any:
             f"({st.st_size} bytes, {memory} bytes of memory)",
             hint="mltools apply reads the whole table; split it, or use dask's own readers",
         )
+    return _parse(p, fmt, show_path(p))
+
+
+def _parse(source: Any, fmt: str, name: str) -> Any:
+    """``source`` (a path or a binary file object) parsed as ``fmt``."""
     pd = require("pandas")
     try:
         if fmt == "csv":
-            return pd.read_csv(p)
+            return pd.read_csv(source)
         if fmt == "tsv":
-            return pd.read_csv(p, sep="\t")
+            return pd.read_csv(source, sep="\t")
         if fmt == "parquet":
             require("pyarrow")
-            return pd.read_parquet(p)
-        return pd.read_json(p, lines=True)
+            return pd.read_parquet(source)
+        return pd.read_json(source, lines=True)
     except (PermissionError, FileNotFoundError, MissingDependencyError):
         raise
     except Exception as exc:
         first = first_line(exc)
         raise InputError(
-            f"cannot read {p} as {fmt}: {first}",
-            hint="check that the file is complete and that its extension matches its content",
+            f"cannot read {name} as {fmt}: {first}",
+            hint="check that the input is complete and that its format is the one named",
         ) from exc
+
+
+def _read_stdin(fmt: str) -> Any:
+    """Standard input, read whole (at most this machine's memory), parsed as ``fmt``."""
+    import io
+
+    import psutil
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError(
+            "'-' reads the table from standard input, and that is a terminal",
+            hint="pipe a table in: cat data.csv | mltools apply - --format csv ...",
+        )
+    limit = psutil.virtual_memory().total
+    buffer = io.BytesIO()
+    stream = sys.stdin.buffer
+    while chunk := stream.read(1 << 20):
+        buffer.write(chunk)
+        if buffer.tell() > limit:
+            raise InputTooLargeError(
+                f"standard input sent more than this machine's memory ({limit} bytes)",
+                hint="mltools apply reads the whole table; split it, or use dask's own readers",
+            )
+    buffer.seek(0)
+    return _parse(buffer, fmt, "standard input")
+
+
+def write_stream(df: Any, stream: Any, fmt: str) -> None:
+    """Write ``df`` (without its index) as ``fmt`` to a binary stream (stdout into a pipe)."""
+    if fmt == "parquet":
+        require("pyarrow")
+        df.to_parquet(stream, index=False)
+    elif fmt == "jsonl":
+        text = df.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
+        stream.write(text.encode("utf-8"))
+    else:
+        text = df.to_csv(index=False, sep="\t" if fmt == "tsv" else ",")
+        stream.write(text.encode("utf-8"))
+    stream.flush()
 
 
 def write_table(df: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:

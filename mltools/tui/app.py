@@ -47,6 +47,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("l", "layout: auto, full, compact (one row per GPU)"),
     ("H", "show / hide the host panel (GPU-only layout)"),
     ("p", "what `mltools gpu pick` would choose now"),
+    ("c", "cluster: the GPUs of every --hosts host (over ssh, like `gpu --hosts`)"),
+    ("d", "`ddp-doctor hang` on the job of the DDP rank under the cursor (a few seconds)"),
     ("F5", "sample now"),
     ("?", "this help"),
 )
@@ -60,9 +62,21 @@ class InfoScreen(Screen[None]):
         Binding("q", "app.pop_screen", "back"),
     ]
 
-    def __init__(self, title: str, render: Callable[[], Text], *, live: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        render: Callable[[], Text],
+        *,
+        live: bool = False,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.title_text, self.render_body, self.live = title, render, live
+        self.on_close = on_close
+
+    def on_unmount(self) -> None:
+        if self.on_close is not None:
+            self.on_close()
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title_text, style="bold"), id="info-title")
@@ -71,7 +85,8 @@ class InfoScreen(Screen[None]):
         yield Static(Text("Esc / q: back"), id="info-foot")
 
     def update(self) -> None:
-        self.query_one("#info-body", Static).update(self.render_body())
+        if self.is_mounted:  # (a verdict may arrive after the screen was closed)
+            self.query_one("#info-body", Static).update(self.render_body())
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -134,6 +149,8 @@ class TopApp(App[None]):
         Binding("l", "layout", "layout", show=False),
         Binding("H", "host", "host panel", show=False),
         Binding("p", "pick", "gpu pick", show=False),
+        Binding("d", "hang", "ddp-doctor hang", show=False),
+        Binding("c", "cluster", "cluster", show=False),
         Binding("f5,ctrl+r", "sample_now", "sample now", show=False),
         Binding("question_mark", "help", "help"),
     ]
@@ -181,6 +198,8 @@ class TopApp(App[None]):
         self.signalled: list[StopResult] = []  # everything sent this session (tests read it)
         self.samples = 0
         self.exit_signal: int | None = None
+        self.hang_verdict: list[str] | None = None  # the last `d` verdict (tests read it)
+        self.cluster_results: list[Any] | None = None  # the last cluster view's hosts
         self._idle_since: dict[int, float] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -189,6 +208,9 @@ class TopApp(App[None]):
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mounted_ok = False
+        self._table_layout: tuple[list[str], int] | None = None
+        self._shown_text: dict[str, Text] = {}
+        self._table_rows: list[tuple[str, list[Text]]] = []
 
     # ------------------------------------------------------------ layout
 
@@ -261,7 +283,7 @@ class TopApp(App[None]):
             self._wake.clear()
             with self._lock:
                 waiters, self._waiters = self._waiters, []
-            frame = self.source.frame(tree=self.tree_view)
+            frame = self.source.frame(tree=self.tree_view)  # (rank labels of new pids too)
             now = time.monotonic()
             next_t += self.interval
             if next_t < now:  # a slow sample: skip the missed ticks, keep the phase
@@ -343,31 +365,44 @@ class TopApp(App[None]):
 
     # ------------------------------------------------------------ rendering
 
+    def _update(self, selector: str, content: Text) -> None:
+        """Give a panel new content only when it changed (an update costs a layout pass)."""
+        widget = self.query_one(selector, Static)
+        if self._shown_text.get(selector) != content:
+            self._shown_text[selector] = content
+            widget.update(content)
+
     def _render(self) -> None:
         if not self._mounted_ok:
             return
         width = self.size.width - 2
         compact, graphs, graph_h = self.layout_now()
         sample = self.frame.sample
-        devices = self.query_one("#devices", Static)
         if sample is None or sample.gpus is None:
             why = (
                 self.frame.error
                 or (sample.gpu_error if sample is not None else None)
                 or "no GPU data"
             )
-            devices.update(Text(panels.safe(why), style="bold red" if self.color else ""))
+            self._update("#devices", Text(panels.safe(why), style="bold red" if self.color else ""))
         else:
-            devices.update(panels.devices(sample.gpus, width, compact=compact, color=self.color))
+            self._update(
+                "#devices", panels.devices(sample.gpus, width, compact=compact, color=self.color)
+            )
         host = self.query_one("#host", Static)
-        host.display = self.show_host
+        if host.display != self.show_host:
+            host.display = self.show_host
         if self.show_host:
-            host.update(panels.host(sample.host if sample else None, width, color=self.color))
+            self._update(
+                "#host", panels.host(sample.host if sample else None, width, color=self.color)
+            )
         hist = self.query_one("#history", Static)
-        hist.display = graphs
+        if hist.display != graphs:
+            hist.display = graphs
         if graphs:
             now = sample.t_monotonic if sample is not None else time.monotonic()
-            hist.update(
+            self._update(
+                "#history",
                 panels.history(
                     self.history,
                     sample.gpus if sample else None,
@@ -378,7 +413,7 @@ class TopApp(App[None]):
                     width=width,
                     height=graph_h,
                     color=self.color,
-                )
+                ),
             )
         self._render_table()
         self._render_status()
@@ -428,29 +463,38 @@ class TopApp(App[None]):
                 cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         cols = self._visible_columns(self.rows)
         keys = [k for k, _, _ in cols]
-        if [str(c.key.value) for c in table.columns.values()] != keys or getattr(
-            self, "_width", None
-        ) != self.size.width:
-            self._width = self.size.width
+        arrow = " ▼" if self.sort_reverse else " ▲"
+        headers = dict((k, h) for k, h, _ in model.COLUMNS)
+        labels = [headers[k] + (arrow if k == self.sort_column else "") for k in keys]
+        cells = [[self._cell(r, k) for k in keys] for r in rows]
+        layout = (keys, self.size.width)
+        if layout != self._table_layout:
+            self._table_layout, self._table_rows = layout, []
             table.clear(columns=True)
             for key, header, right in cols:
                 width = self.WIDTHS.get(key, self.size.width - self._fixed_width(cols)) - 2
                 table.add_column(
                     Text(header, justify="right" if right else "left"), key=key, width=width
                 )
+        for col, label, (_, _, right) in zip(table.columns.values(), labels, cols):
+            if col.label.plain != label:
+                col.label = Text(label, justify="right" if right else "left")
+                table.refresh()
+        row_keys = [r.key for r in rows]
+        if row_keys == [k for k, _ in self._table_rows]:
+            # the same rows in the same order: update the cells that changed (a redraw of
+            # the whole table every sample is most of a refresh's CPU time)
+            for (key, old), new in zip(self._table_rows, cells):
+                for col, a, b in zip(keys, old, new):
+                    if a != b:
+                        table.update_cell(key, col, b)
         else:
             table.clear()
-        arrow = " ▼" if self.sort_reverse else " ▲"
-        for col in table.columns.values():
-            header = dict((k, h) for k, h, _ in model.COLUMNS)[str(col.key.value)]
-            col.label = Text(header + (arrow if col.key.value == self.sort_column else ""))
-        for r in rows:
-            table.add_row(*[self._cell(r, k) for k in keys], key=r.key)
-        if cursor_key is not None:
-            for i, r in enumerate(rows):
-                if r.key == cursor_key:
-                    table.move_cursor(row=i, animate=False)
-                    break
+            for key, row in zip(row_keys, cells):
+                table.add_row(*row, key=key)
+            if cursor_key is not None and cursor_key in row_keys:
+                table.move_cursor(row=row_keys.index(cursor_key), animate=False)
+        self._table_rows = list(zip(row_keys, cells))
 
     def _cell(self, r: model.ProcRow, key: str) -> Text:
         tagged = self.tags.get(r.pid, -1.0) == r.create_time and r.pid in self.tags
@@ -515,9 +559,7 @@ class TopApp(App[None]):
         if self.status_message:
             parts.append(self.status_message)
         parts.append("? keys  q quit")
-        self.query_one("#status", Static).update(
-            Text("  ".join(parts), no_wrap=True, overflow="ellipsis")
-        )
+        self._update("#status", Text("  ".join(parts), no_wrap=True, overflow="ellipsis"))
 
     def say(self, message: str) -> None:
         """Show ``message`` (already safe) on the status line until the next one."""
@@ -795,6 +837,84 @@ class TopApp(App[None]):
         self.push_screen(
             InfoScreen("what `mltools gpu pick` would choose now", lambda: Text("\n".join(lines)))
         )
+
+    def action_hang(self) -> None:
+        row = self.current_row()
+        if row is None or row.ancestor or not row.rank:
+            self.say("no DDP rank under the cursor (RANK/LOCAL_RANK not in its environment)")
+            return
+        pids = sorted({r.pid for r in self.rows if row.job and r.job == row.job}) or [row.pid]
+        state = {"lines": [f"watching pids {', '.join(map(str, pids))} (py-spy) ..."]}
+        screen = InfoScreen(
+            f"ddp-doctor hang: {panels.safe(row.job or f'pid {row.pid}')}",
+            lambda: Text("\n".join(panels.safe(x) for x in state["lines"])),
+            live=True,
+        )
+        self.push_screen(screen)
+
+        def work() -> None:
+            lines = self.source.hang_verdict(pids)
+
+            def show() -> None:
+                state["lines"] = lines
+                self.hang_verdict = lines
+                screen.update()
+
+            with contextlib.suppress(RuntimeError):  # the app ended meanwhile
+                self.call_from_thread(show)
+
+        threading.Thread(target=work, name="mltools-top-hang", daemon=True).start()
+
+    def action_cluster(self) -> None:
+        hosts = self.source.hosts
+        if not hosts:
+            self.say("no cluster: start with --hosts node1,node2")
+            return
+        stop = threading.Event()
+        state: dict[str, Any] = {"results": None}
+
+        def body() -> Text:
+            results = state["results"]
+            if results is None:
+                return Text(f"asking {len(hosts)} host(s) over ssh ...")
+            width = max(40, self.size.width - 2)
+            out = Text(no_wrap=True, overflow="ellipsis")
+            for i, r in enumerate(results):
+                out.append(("\n\n" if i else "") + panels.safe(r.host), "bold")
+                if r.snapshot is None:
+                    out.append(
+                        f"\n  did not report: {panels.safe(r.error)}", "red" if self.color else ""
+                    )
+                    if r.hint:
+                        out.append(f"\n  hint: {panels.safe(r.hint)}")
+                    continue
+                out.append("\n")
+                out.append_text(panels.devices(r.snapshot, width, compact=True, color=self.color))
+                for g in r.snapshot.gpus:
+                    for p in g.processes or []:
+                        out.append(
+                            f"\n    GPU {g.index} pid {p.pid} {panels.safe(p.user) or '?'} "
+                            f"{model.human_bytes(p.gpu_memory_bytes)} {panels.safe(p.command or '')}"
+                        )
+            return out
+
+        screen = InfoScreen(f"cluster: {', '.join(map(panels.safe, hosts))}", body, live=True,
+                            on_close=stop.set)  # fmt: skip
+        self.push_screen(screen)
+
+        def work() -> None:
+            while not stop.is_set():
+                results = self.source.cluster()
+
+                def show(results: list[Any] = results) -> None:
+                    state["results"] = self.cluster_results = results
+                    screen.update()
+
+                with contextlib.suppress(RuntimeError):
+                    self.call_from_thread(show)
+                stop.wait(max(self.interval, 5.0))
+
+        threading.Thread(target=work, name="mltools-top-cluster", daemon=True).start()
 
     async def action_sample_now(self) -> None:
         await self.sample_now()

@@ -156,7 +156,8 @@ def sort_rows(rows: Iterable[ProcRow], column: str, reverse: bool = False) -> li
     """Rows sorted by ``column``; rows without a value stay last in both directions."""
     have = [r for r in rows if r.value(column) is not None]
     missing = [r for r in rows if r.value(column) is None]
-    have.sort(key=lambda r: (_sortable(r.value(column)), r.pid), reverse=reverse)
+    have.sort(key=lambda r: r.pid)
+    have.sort(key=lambda r: _sortable(r.value(column)), reverse=reverse)  # stable: ties by pid
     return have + sorted(missing, key=lambda r: r.pid)
 
 
@@ -344,9 +345,9 @@ class History:
         start = now - window
         step = window / width
         acc: list[list[float]] = [[] for _ in range(width)]
-        for second, total, count, hi, lo in series:
+        for second, total, count, hi, lo in reversed(series):  # newest first: stop at the window
             if second + 1 <= start:
-                continue
+                break
             i = min(width - 1, max(0, int((second - start) // step)))
             acc[i].append({"mean": total / count, "max": hi, "min": lo}[how])
         last: float | None = None

@@ -10,6 +10,7 @@ the process stopper, reads environments through ``mltools._procfs`` and asks
 
 from __future__ import annotations
 
+import contextlib
 import signal as _signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,12 +49,31 @@ class Frame:
 class Source:
     """Samples plus process facts; signals, environments and the `gpu pick` choice."""
 
-    def __init__(self, sampler: Any) -> None:
+    def __init__(
+        self,
+        sampler: Any,
+        *,
+        hosts: list[str] | None = None,
+        host_timeout: float = 20.0,
+        ssh_config: str | None = None,
+        remote_mltools: str = "mltools",
+    ) -> None:
         self.sampler = sampler
+        self.hosts = hosts or []
+        self._ssh = {
+            "timeout": host_timeout,
+            "ssh_config": ssh_config,
+            "remote_command": remote_mltools,
+        }
+        self.hang_window = 6.0  # seconds a rank must stand still to be called stuck
         self._ddp: dict[tuple[int, float | None], tuple[str | None, str | None]] = {}
 
-    def frame(self, *, tree: bool = False) -> Frame:
-        """Sample now; with ``tree`` the GPU processes' ancestors are looked up too."""
+    def frame(self, *, tree: bool = False, ddp: bool = True) -> Frame:
+        """Sample now; with ``tree`` the GPU processes' ancestors are looked up too.
+
+        ``ddp=False`` leaves new processes' rank labels for a later frame (the first
+        frame is drawn without waiting for them).
+        """
         try:
             sample = self.sampler.sample()
         except MltoolsError as exc:
@@ -63,13 +83,15 @@ class Source:
         pids = {p.pid for g in (snap.gpus if snap else []) for p in g.processes or [] if p.visible}
         for pid in sorted(pids):
             f = process_facts(pid)
-            if f is None:
-                continue
-            key = (pid, f.create_time)
-            if key not in self._ddp:
-                self._ddp[key] = ddp_labels(pid)
-            f.rank, f.job = self._ddp[key]
-            facts[pid] = f
+            if f is not None:
+                facts[pid] = f
+        new = [pid for pid, f in facts.items() if (pid, f.create_time) not in self._ddp]
+        if new and ddp:
+            labels = ddp_labels(new)
+            for pid in new:
+                self._ddp[(pid, facts[pid].create_time)] = labels.get(pid, (None, None))
+        for pid, f in facts.items():
+            f.rank, f.job = self._ddp.get((pid, f.create_time), (None, None))
         live = {(p, f.create_time) for p, f in facts.items()}
         for key in [k for k in self._ddp if k not in live]:
             del self._ddp[key]
@@ -100,6 +122,33 @@ class Source:
             return StopResult(pid, "failed", "its start time could not be read")
         (result,) = stop([(pid, create_time)], sig=int(sig), wait=False)
         return result
+
+    def hang_verdict(self, pids: list[int]) -> list[str]:
+        """``ddp-doctor hang`` on the job of ``pids``: its verdict and each group of ranks.
+
+        Takes a few seconds (the ranks are watched for ``hang_window`` seconds, py-spy
+        samples their stacks); the app runs it off the event loop.
+        """
+        from mltools.ddp.hang import analyze_hang
+
+        try:
+            report = analyze_hang(pids, window=self.hang_window, max_window=self.hang_window * 3)
+        except MltoolsError as exc:
+            return [f"ddp-doctor hang: {exc.message}"] + ([exc.hint] if exc.hint else [])
+        lines = [report.verdict, ""]
+        for g in report.groups:
+            ranks = ",".join("?" if r is None else str(r) for r in g.ranks)
+            where = f" {g.where}" if g.where else ""
+            lines.append(f"ranks {ranks}: {g.state}{where}")
+            if g.evidence:
+                lines.append(f"    {g.evidence}")
+        return lines
+
+    def cluster(self) -> list[Any]:
+        """Every ``--hosts`` host's snapshot over ssh (``gpu --hosts``' layer), in parallel."""
+        from mltools.gpu.remote import snapshot_hosts
+
+        return snapshot_hosts(self.hosts, **self._ssh)
 
     def environment(self, pid: int) -> dict[str, str] | None:
         from mltools._procfs import read_environ
@@ -153,17 +202,32 @@ def process_facts(pid: int, *, details: bool = False) -> ProcessFacts | None:
     return f
 
 
-def ddp_labels(pid: int) -> tuple[str | None, str | None]:
-    """("3/8 L1", job label) from the process environment, as ``ddp-doctor hang`` discovers it."""
-    from mltools.ddp.hang import discover, job_label
+def ddp_labels(pids: list[int]) -> dict[int, tuple[str | None, str | None]]:
+    """pid -> ("3/8 L1", job label) from the environment, as ``ddp-doctor hang`` discovers it.
 
+    One discovery for all the pids (one walk of /proc); when they belong to several
+    jobs (discovery refuses to mix them) each pid is asked on its own.
+    """
+    from mltools._procfs import read_environ
+    from mltools.ddp.hang_discovery import HangError, discover, job_label, vocabulary_of
+
+    pids = [p for p in pids if vocabulary_of(read_environ(p)) is not None]
+    if not pids:  # no process carries a rank: no discovery (a walk of /proc) at all
+        return {}
     try:
-        found = discover([pid])
+        found = [discover(pids)]
+    except HangError:
+        found = []
+        for pid in pids:
+            with contextlib.suppress(MltoolsError, OSError):
+                found.append(discover([pid]))
     except (MltoolsError, OSError):
-        return None, None
-    for r in found.ranks:
-        if r.pid == pid and r.rank is not None:
-            world = f"/{r.world_size}" if r.world_size else ""
-            local = f" L{r.local_rank}" if r.local_rank is not None else ""
-            return f"{r.rank}{world}{local}", job_label(r.job) if r.job else None
-    return None, None
+        return {}
+    out: dict[int, tuple[str | None, str | None]] = {}
+    for d in found:
+        for r in d.ranks:
+            if r.pid in pids and r.rank is not None:
+                world = f"/{r.world_size}" if r.world_size else ""
+                local = f" L{r.local_rank}" if r.local_rank is not None else ""
+                out[r.pid] = (f"{r.rank}{world}{local}", job_label(r.job) if r.job else None)
+    return out
