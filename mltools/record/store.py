@@ -90,6 +90,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
             run.markers.append(item)
         elif kind == "end":
             run.end = item
+    _keep_best_ranks(run.processes)
     t0 = meta.get("t0_monotonic")
     marks_path = folder / MARKS
     if marks_path.is_file() and isinstance(t0, (int, float)):
@@ -114,6 +115,24 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     if run.end is None:
         run.notes.append("the recording has no end line: the recorder was killed or crashed")
     return run
+
+
+def _keep_best_ranks(processes: dict[int, dict[str, Any]]) -> None:
+    """Keep the ranks from the most specific variable seen in the run, drop the others.
+
+    Under ``srun torchrun``, torchrun's agent has only ``SLURM_PROCID`` (the node's index)
+    while the ranks it starts have ``RANK``: the agent is a launcher, not rank 0.
+    """
+    from mltools.record.procs import RANK_VARIABLES
+
+    order = {name: i for i, (name, _) in enumerate(RANK_VARIABLES)}
+    sources = [order[p["rank_source"]] for p in processes.values() if p.get("rank_source") in order]
+    if not sources:
+        return
+    best = min(sources)
+    for p in processes.values():
+        if p.get("rank") is not None and order.get(p.get("rank_source"), best) != best:
+            p["rank"] = None
 
 
 def write_text(path: Path, text: str) -> None:
