@@ -8,7 +8,7 @@ never shrink; only ``prose`` cells (messages, fixes) wrap, and only between word
 When stdout is piped nothing is abbreviated (scripts get every cell whole).
 
 A command declares each column's kind, priority and minimum width with ``Column``;
-plain strings are ``text`` columns that are never hidden.
+plain strings are never hidden: ``fixed`` when right-aligned (numbers), else ``text``.
 """
 
 from __future__ import annotations
@@ -48,10 +48,13 @@ class Column:
 
 
 def as_column(column: str | Column, justify: str = "left") -> Column:
-    """A ``Column`` for a plain header string (a ``text`` column that is never hidden)."""
+    """A ``Column`` for a plain header string, never hidden: a right-aligned one holds
+    numbers (``fixed``: never cut), a left-aligned one text (cut with an ellipsis)."""
     if isinstance(column, Column):
         return column
-    return Column(column, justify="right" if justify == "right" else "left")
+    if justify == "right":
+        return Column(column, justify="right", kind="fixed")
+    return Column(column)
 
 
 @dataclass
