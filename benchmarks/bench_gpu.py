@@ -1,7 +1,7 @@
 """Benchmark `mltools gpu`: snapshot of 8 fake GPUs with processes, and CLI startup.
 
-1. One snapshot of 8 GPUs, each with a real process on it, through the same
-   fake NVML (tests/_fake_nvml.py) installed as ``pynvml``:
+1. One snapshot of 8 GPUs, each with a real process on it, through the real
+   ``pynvml`` over the emulated C library (tests/_nvml_double.py), for both tools:
    - gpustat's ``GPUStatCollection.new_query()`` (it sleeps 0.1 s per GPU to
      sample the processes' CPU %);
    - ``mltools.gpu.snapshot()`` as one-shot (one shared 0.1 s CPU window for all
@@ -15,6 +15,8 @@ Run: python benchmarks/bench_gpu.py [--quick]
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,21 +28,22 @@ from benchmarks._harness import Case, compare, mltools_argv, save
 
 
 def snapshot_cases() -> tuple[list[Case], list[subprocess.Popen]]:
-    from tests._fake_nvml import GiB, gpu, make_module
+    from tests._fake_nvml import GiB, gpu
+    from tests._nvml_double import activate_from_env
 
     children = [subprocess.Popen(["sleep", "600"]) for _ in range(8)]
     gpus = [
         gpu(i, mem_used=3 * GiB, util_gpu=50, compute=[{"pid": c.pid, "mem": 3 * GiB}])
         for i, c in enumerate(children)
     ]
-    # each tool gets its own fake module: gpustat monkey-patches the pynvml it imports
-    sys.modules["pynvml"] = make_module({"gpus": gpus})
+    # the C double preloaded: pynvml's own CDLL("libnvidia-ml.so.1") finds it, as on a GPU box
+    os.environ["MLTOOLS_TEST_FAKE_NVML"] = json.dumps({"gpus": gpus})
+    activate_from_env()
     try:
         from gpustat.core import GPUStatCollection
     except Exception as exc:  # gpustat missing or incompatible: compare mltools only
         GPUStatCollection = None
         print(f"(gpustat skipped: {type(exc).__name__}: {exc})")
-    sys.modules["pynvml"] = make_module({"gpus": gpus})
 
     import mltools.gpu as mgpu
     from mltools.gpu import procinfo
