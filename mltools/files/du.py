@@ -390,7 +390,7 @@ def disk_usage(
     files: bool = True,
     one_file_system: bool = True,
     exclude: Iterable[str] = (),
-    threads: int = 4,
+    threads: int = 8,
 ) -> list[DuReport]:
     """Disk usage of each path: totals, the ``top`` biggest dirs (to ``depth``) and files.
 
