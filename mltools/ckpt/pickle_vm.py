@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mltools.ckpt.allowlist import torch_name
-from mltools.ckpt.errors import CheckpointError
+from mltools.ckpt.errors import CheckpointError, TruncatedCheckpointError
 
 OPNAMES: dict[int, str] = {op.code.encode("latin1")[0]: op.name for op in pickletools.opcodes}
 
 MAX_TUPLE_DEPTH = 200  # hashing a deeper tuple recurses in C
-_WORK_PER_BYTE = 16
-_WORK_FLOOR = 1 << 20
+WORK_PER_BYTE = 16
+WORK_FLOOR = 1 << 20
 
 
 class BudgetError(CheckpointError):
@@ -125,7 +125,7 @@ class PickleVM(pickle._Unpickler):  # type: ignore[name-defined]
         self._reader = file if isinstance(file, BoundedReader) else BoundedReader(file)
         super().__init__(self._reader, encoding=encoding)
         size = self._reader.remaining() if size is None else size
-        self.work_limit = _WORK_FLOOR + _WORK_PER_BYTE * size
+        self.work_limit = WORK_FLOOR + WORK_PER_BYTE * size
         self.work = 0
         self.ops = 0
         self.opcodes: set[str] = set()
@@ -140,7 +140,7 @@ class PickleVM(pickle._Unpickler):  # type: ignore[name-defined]
         if self.work > self.work_limit:
             raise BudgetError(
                 f"corrupt or hostile pickle: {what} beyond the budget of a "
-                f"{(self.work_limit - _WORK_FLOOR) // _WORK_PER_BYTE}-byte input"
+                f"{(self.work_limit - WORK_FLOOR) // WORK_PER_BYTE}-byte input"
             )
 
     def _violate(self, what: str) -> None:
@@ -474,7 +474,7 @@ def run_guarded(vm: PickleVM) -> Any:
     except CheckpointError:
         raise
     except (_Truncated, EOFError) as exc:
-        raise CheckpointError(f"truncated checkpoint: {exc}") from None
+        raise TruncatedCheckpointError(f"truncated checkpoint: {exc}") from None
     except RecursionError:
         raise CheckpointError("corrupt checkpoint: its pickle is nested too deeply") from None
     except MemoryError:
