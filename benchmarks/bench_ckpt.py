@@ -1,8 +1,12 @@
-"""`mltools ckpt inspect` vs `torch.load(path, map_location="cpu")` on a >= 1 GiB checkpoint.
+"""`mltools ckpt inspect` vs `torch.load` on a >= 1 GiB checkpoint and on 20,000 small tensors.
 
 Writes a training-style checkpoint (a transformer-ish state dict plus optimizer
 moments) under /tmp, times both side by side (interleaved, median), measures each
 one's peak RSS (``/usr/bin/time -f %M``), prints the ratios, and deletes the file.
+Then a ``torch.save`` file of 20,000 small tensors (the shape of an optimizer state):
+``inspect_checkpoint()`` against CPython's C unpickler with stub classes on the same
+``data.pkl`` (the floor for any reader of it), and ``mltools ckpt inspect`` against
+``python -c "import torch; torch.load(..., weights_only=True, mmap=True)"``.
 
     python benchmarks/bench_ckpt.py            # 1.1 GiB, 5 rounds (about a minute)
     python benchmarks/bench_ckpt.py --quick    # 1.1 GiB, 3 rounds
@@ -46,6 +50,72 @@ def make_checkpoint(path: Path, target_bytes: int) -> None:
     torch.save({"model": layers, "optimizer": optimizer, "step": 1000}, path)
 
 
+def make_many_tensors(path: Path, count: int = 20_000) -> None:
+    """``count`` 4x3 float32 tensors in one state dict (a 2 MB ``data.pkl``)."""
+    import torch
+
+    state = {f"layers.{i // 4}.block.{i % 4}.weight": torch.zeros(4, 3) for i in range(count)}
+    torch.save(state, path)
+
+
+def c_unpickler_floor(data: bytes) -> object:
+    """CPython's C unpickler over ``data`` with stub classes: no reader of it can be faster."""
+    import collections
+    import io
+    import pickle
+
+    class Stub:
+        def __init__(self, *args: object) -> None:
+            self.args = args
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> object:
+            return collections.OrderedDict if name == "OrderedDict" else Stub
+
+        def persistent_load(self, pid: object) -> object:
+            return pid
+
+    return Unpickler(io.BytesIO(data)).load()
+
+
+def many_tensors(tmp: Path, repeat: int) -> list[dict[str, object]]:
+    """The 20,000-tensor file: in-process against the C floor, whole commands against torch."""
+    import zipfile
+
+    from mltools.ckpt import inspect_checkpoint
+
+    path = tmp / "many.pt"
+    subprocess.run([sys.executable, __file__, "--make-many", str(path)], check=True)
+    with zipfile.ZipFile(path) as zf:
+        data = zf.read(next(n for n in zf.namelist() if n.endswith("/data.pkl")))
+    print(
+        f"\n20,000 tensors: {path} ({path.stat().st_size / 2**20:.1f} MiB, data.pkl {len(data)} B)"
+    )
+    in_process = compare(
+        "20,000 tensors, in this process",
+        [
+            Case("C unpickler with stubs (data.pkl)", func=lambda: c_unpickler_floor(data)),
+            Case("inspect_checkpoint()", func=lambda: inspect_checkpoint(path)),
+        ],
+        baseline="C unpickler with stubs (data.pkl)",
+        repeat=repeat,
+    )
+    code = f"import torch; torch.load({str(path)!r}, weights_only=True, mmap=True)"
+    commands = compare(
+        "20,000 tensors, whole commands",
+        [
+            Case(
+                "mltools ckpt inspect --json",
+                argv=mltools_argv("ckpt", "inspect", "--json", str(path)),
+            ),
+            Case("torch.load(weights_only=True, mmap=True)", argv=[sys.executable, "-c", code]),
+        ],
+        baseline="mltools ckpt inspect --json",
+        repeat=repeat,
+    )
+    return [in_process, commands]
+
+
 def peak_rss_bytes(argv: list[str]) -> int:
     """Run ``argv`` once and return its peak RSS in bytes.
 
@@ -75,9 +145,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 5")
     parser.add_argument("--size-gib", type=float, default=1.1, help="checkpoint size (GiB)")
     parser.add_argument("--make", metavar="PATH", help=argparse.SUPPRESS)
+    parser.add_argument("--make-many", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.make:  # child mode: write the checkpoint and exit
         make_checkpoint(Path(args.make), int(args.size_gib * GIB))
+        return
+    if args.make_many:
+        make_many_tensors(Path(args.make_many))
         return
     env = {"PYTHONPATH": str(REPO)}
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -134,7 +208,9 @@ def main() -> None:
         )
         result["peak_rss_bytes"] = rss
         result["checkpoint_bytes"] = size
-        print(f"saved {save('ckpt', [result, library])}")
+        path.unlink()
+        many = many_tensors(Path(tmp), 3 if args.quick else 5)
+        print(f"saved {save('ckpt', [result, library, *many])}")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,42 @@ def test_pid_of_a_bash_wrapper_leads_to_the_ranks_below(launched):
     ]
 
 
+@pytest.mark.parametrize(
+    ("argv", "kind"),
+    [
+        (
+            ["/usr/bin/python3", "-u", "-m", "deepspeed.launcher.launch", "--world_info=x"],
+            "deepspeed",
+        ),
+        (["/venv/bin/python", "/venv/bin/deepspeed", "train.py"], "deepspeed"),
+        (["/venv/bin/python3.11", "/venv/bin/accelerate", "launch", "train.py"], "accelerate"),
+        (["/venv/bin/python3.11", "/venv/bin/accelerate", "env"], None),
+        (["python", "-m", "torch.distributed.run", "--nproc-per-node", "2", "t.py"], "torchrun"),
+        (["mpirun", "-np", "4", "python", "t.py"], "mpi"),
+        (["/usr/bin/hydra_pmi_proxy", "--control-port", "x"], "mpi"),
+        (["python", "train.py"], None),
+    ],
+)
+def test_launcher_kinds_by_command_line(monkeypatch, argv, kind):
+    from mltools.ddp import hang_discovery
+
+    monkeypatch.setattr(hang_discovery, "cmdline", lambda pid: argv)
+    assert hang_discovery.launcher_kind(1234) == kind
+
+
+def test_bundle_material_json_for_hosts(secret_job, cli):
+    agent, _ranks, _ = secret_job
+    result = cli("ddp-doctor", "hang", "--pid", str(agent), "--json", "--window", "1",
+                 "--max-window", "3", "--bundle-material")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "s3cr3t" not in result.stdout and "wandb-key-0123456789" not in result.stdout
+    material = json.loads(result.stdout)["bundle_material"]
+    assert "secrets" not in material
+    assert material["env"]["rank-1"]["HF_TOKEN"] == hang_bundle.MASK
+    assert set(material["stacks"]) == {"rank-0", "rank-1"}
+    assert "versions" in material and "gpu" in material and "xid" in material
+
+
 def test_a_process_that_is_neither_a_rank_nor_above_one_is_refused(tmp_path):
     proc = subprocess.Popen(["sleep", "300"])
     try:

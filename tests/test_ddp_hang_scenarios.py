@@ -382,6 +382,27 @@ def test_two_nodes_healthy_then_the_stalled_rank_on_its_host(two_nodes, run_mlto
         j.switch("paced")
 
 
+def test_bundle_from_every_host(two_nodes, run_mltools, tmp_path):
+    """--hosts --bundle: each host gathers its own part; one file holds both nodes'."""
+    import tarfile
+
+    out = tmp_path / "two.tar.gz"
+    result = run_mltools(
+        "ddp-doctor", "hang", "--hosts", "node-a,node-b", *two_nodes.ssh, "--bundle", str(out),
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(out) as tar:
+        names = {m.name.removeprefix("hang-bundle/") for m in tar}
+        versions = json.loads(tar.extractfile("hang-bundle/versions.json").read())
+    for host, ranks in (("node-a", (0, 1)), ("node-b", (2, 3))):
+        for r in ranks:
+            assert f"stacks/{host}/rank-{r}.txt" in names, sorted(names)
+            assert f"env/{host}/rank-{r}.env" in names
+        assert f"gpu/{host}.json" in names and f"kernel/{host}-xid.txt" in names
+    assert set(versions) == {"node-a", "node-b"}
+
+
 def test_a_host_that_does_not_answer_is_named(two_nodes, run_mltools):
     j = two_nodes
     result = run_mltools(

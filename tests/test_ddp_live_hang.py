@@ -95,15 +95,12 @@ def hung_job(tmp_path_factory):
 
 
 def _hang_json(run_mltools, *args: str) -> dict:
-    for _ in range(5):  # another job on this shared machine can make discovery ambiguous
-        result = run_mltools("ddp-doctor", "hang", "--samples", "2", "--interval", "0.5",
-                             "--json", *args)  # fmt: skip
-        if result.returncode == 1 and "distributed jobs on this host" in result.stderr:
-            time.sleep(5)
-            continue
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
-    pytest.fail("discovery kept finding several jobs")
+    """`hang --json` on this module's job (always named by --pid: never another test's)."""
+    assert "--pid" in args
+    result = run_mltools("ddp-doctor", "hang", "--samples", "2", "--interval", "0.5",
+                         "--json", *args)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def _assert_names_rank1(data: dict, ranks: dict[int, int]) -> None:
@@ -120,9 +117,49 @@ def _assert_names_rank1(data: dict, ranks: dict[int, int]) -> None:
     assert sorted(len(g["ranks"]) for g in data["groups"]) == [1, 1]
 
 
-def test_hang_discovers_the_ranks_and_names_the_stalled_one(hung_job, run_mltools):
-    _, ranks = hung_job
-    _assert_names_rank1(_hang_json(run_mltools), ranks)
+# Discovery with no --pid scans every job it can see: here, a PID namespace holding only
+# its own job (other test runs on this machine have theirs), run by this driver as pid 1.
+DISCOVER = """\
+import json, os, subprocess, sys, time
+workdir = sys.argv[1]
+logname = os.path.join(workdir, "ns.log")
+env = dict(os.environ, OMP_NUM_THREADS="1", TORCH_FR_BUFFER_SIZE="100",
+           TORCH_FR_DUMP_TEMP_FILE=os.path.join(workdir, "ns_fr_rank_"))
+with open(logname, "w") as log:
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "train.py"], cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, env=env)
+ranks = {}
+deadline = time.monotonic() + 180
+while len(ranks) < 2:
+    if agent.poll() is not None or time.monotonic() > deadline:
+        sys.exit("the job did not start: " + open(logname).read()[-3000:])
+    for line in open(logname).read().splitlines():
+        if line.startswith("ready rank="):
+            fields = dict(kv.split("=") for kv in line.split()[1:])
+            ranks[fields["rank"]] = int(fields["pid"])
+    time.sleep(0.3)
+out = subprocess.run(
+    [sys.executable, "-m", "mltools", "ddp-doctor", "hang", "--samples", "2", "--interval",
+     "0.5", "--json"], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+print(json.dumps({"ranks": ranks, "rc": out.returncode, "out": out.stdout, "err": out.stderr}))
+"""
+
+
+@pytest.mark.needs("root", "unshare")
+def test_hang_discovers_the_ranks_and_names_the_stalled_one(tmp_path):
+    (tmp_path / "train.py").write_text(TRAIN)
+    proc = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", DISCOVER,
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=600, env=mltools_env(), stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["rc"] == 0, found["err"]
+    ranks = {int(rank): pid for rank, pid in found["ranks"].items()}
+    _assert_names_rank1(json.loads(found["out"]), ranks)
 
 
 def test_hang_reads_the_jobs_flight_recorder_dumps(hung_job, run_mltools):
@@ -164,3 +201,25 @@ def test_hang_text_output_verdict_first(hung_job, run_mltools):
     assert lines[0].startswith("verdict: rank 1 is stuck at train.py:")
     assert lines[1] == "culprit rank(s): 1"
     assert "main thread, innermost first:" in result.stdout
+
+
+def test_bundle_carries_the_flight_recorder_dumps_with_host_and_rank(
+    hung_job, run_mltools, tmp_path
+):
+    import socket
+    import tarfile
+
+    agent_pid, _ = hung_job
+    out = tmp_path / "bundle.tar.gz"
+    result = run_mltools("ddp-doctor", "hang", "--pid", str(agent_pid), "--bundle", str(out))
+    assert result.returncode == 0, result.stderr
+    host = socket.gethostname()
+    with tarfile.open(out) as tar:
+        names = {m.name.removeprefix("hang-bundle/"): m for m in tar}
+        dumps = sorted(n for n in names if n.startswith(f"flight_recorder/{host}/"))
+        assert dumps == [f"flight_recorder/{host}/rank-{r}-fr_rank_{r}" for r in (0, 1)]
+        assert tar.extractfile(names[dumps[1]]).read()[:1] == b"\x80"  # the pickle itself
+        stacks = tar.extractfile(names[f"stacks/{host}/rank-1.txt"]).read().decode()
+        env = tar.extractfile(names[f"env/{host}/rank-0.env"]).read().decode()
+    assert "slow_loader" in stacks and "[native]" in stacks  # every thread, native frames
+    assert "TORCH_FR_DUMP_TEMP_FILE=" in env and "OMP_NUM_THREADS=1" in env

@@ -513,6 +513,7 @@ def _timeouts(ranks, op="ALLREDUCE", nin=9801523, nout=9801523):
         "W0101 00:00:01.000000 100 torch/distributed/run.py:793] WORLD_SIZE=4\n",
         "host:1:2 [0] NCCL INFO comm 0x55 rank 0 nranks 4 cudaDev 0 busId 5000 - Init COMPLETE\n",
         "Namespace(batch_size=16, world_size=4, lr=0.001)\n",
+        "initializing ddp: GLOBAL_RANK: 3, MEMBER: 4/4\n",
     ],
 )
 def test_the_rank_that_never_reached_the_collective_is_the_suspect_and_comes_first(world_line):

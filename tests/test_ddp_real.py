@@ -104,7 +104,7 @@ def test_real_helpers_under_torchrun(tmp_path, run_mltools):
         *torchrun("helpers"), env={"OMP_NUM_THREADS": "1", "LOG_DIR": str(tmp_path / "logs")},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "no known DDP failure in the log" in result.stderr
+    assert "ddp-doctor: no known DDP failure in " in result.stderr
     rows = sorted(
         (json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")),
         key=lambda r: r["rank"],

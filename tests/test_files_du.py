@@ -107,3 +107,84 @@ def test_missing_path(cli, tmp_path):
 def test_single_file(tree):
     (report,) = disk_usage(tree / "big" / "weights.bin")
     assert report.apparent_bytes == 300_000 and report.files == 1
+
+
+def _deep_and_wide(root: Path) -> Path:
+    """Hard links across directories, a sparse file, 300 levels deep, a wide directory."""
+    base = root / "mix"
+    deep = base / "deep"
+    deep.mkdir(parents=True)
+    cur = deep
+    for i in range(300):
+        cur = cur / f"d{i}"
+        cur.mkdir()
+        (cur / "f").write_bytes(b"x" * (i % 7))
+    wide = base / "wide"
+    for i in range(120):
+        (wide / f"w{i:03d}").mkdir(parents=True)
+        (wide / f"w{i:03d}" / "data").write_bytes(b"y" * (i * 37))
+    first = wide / "w010" / "data"
+    for i in (3, 50, 99):
+        os.link(first, wide / f"w{i:03d}" / "link")
+    with open(base / "sparse.img", "wb") as f:
+        f.truncate(5_000_000)
+        f.seek(1_000_000)
+        f.write(b"z" * 10_000)
+    return base
+
+
+@pytest.mark.parametrize("threads", [2, 4, 16])
+def test_threaded_walk_is_the_serial_walk_and_gnu_du(tmp_path, threads):
+    base = _deep_and_wide(tmp_path)
+    (serial,) = disk_usage(base, threads=1, depth=3, top=15)
+    (threaded,) = disk_usage(base, threads=threads, depth=3, top=15)
+    serial.df = threaded.df = None  # the filesystem's free space moves between two calls
+    assert threaded == serial
+    assert threaded.disk_bytes == gnu_du(base)
+    assert threaded.apparent_bytes == gnu_du(base, "--apparent-size")
+    assert threaded.hardlinks_counted_once == 3
+    assert threaded.dirs == 300 + 1 + 120 + 1
+    skip = ["w01*", "deep/d0/d1/d2"]
+    (serial,) = disk_usage(base, threads=1, exclude=skip)
+    (threaded,) = disk_usage(base, threads=threads, exclude=skip)
+    serial.df = threaded.df = None
+    assert threaded == serial
+    assert threaded.dirs == 3 + 1 + 110  # deep, d0, d1; wide; its w0xx but w010-w019
+
+
+def test_threaded_walk_reads_directories_at_once(tmp_path, monkeypatch):
+    """Two threads must be inside a directory open together: a barrier proves it (a serial
+    walk would break it), with no sleep and no timing."""
+    import threading
+
+    from mltools.files import du
+
+    base = _deep_and_wide(tmp_path)
+    barrier = threading.Barrier(2, timeout=60)
+    met = []
+    real = du.open_dir
+
+    def open_dir(name, dir_fd, *, follow=False):  # type: ignore[no-untyped-def]
+        if name.startswith("w0") and not met:
+            barrier.wait()  # BrokenBarrierError if no second thread ever arrives
+            met.append(name)
+        return real(name, dir_fd, follow=follow)
+
+    monkeypatch.setattr(du, "open_dir", open_dir)
+    (report,) = disk_usage(base, threads=4)
+    assert met and report.disk_bytes == gnu_du(base)
+
+
+def test_unreadable_directory_reported_in_walk_order(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root reads every directory")
+    base = _deep_and_wide(tmp_path)
+    for name in ("w005", "w090"):
+        (base / "wide" / name).chmod(0)
+    try:
+        (serial,) = disk_usage(base, threads=1)
+        (threaded,) = disk_usage(base, threads=4)
+    finally:
+        for name in ("w005", "w090"):
+            (base / "wide" / name).chmod(0o755)
+    assert threaded.errors == serial.errors and len(serial.errors) == 2

@@ -94,6 +94,7 @@ def gpu_child() -> int:
 Case = tuple[Callable[[Path], list[str]], bool]
 CASES: dict[str, Case] = {
     "gpu": (lambda t: ["gpu"], True),
+    "gpu --compact": (lambda t: ["gpu", "--compact"], True),
     "gpu topo": (lambda t: ["gpu", "topo"], True),
     "gpu kill preview": (lambda t: ["gpu", "kill", "--gpu", "0"], True),
     "cpu": (lambda t: ["cpu", "--interval", "0.2"], False),

@@ -10,12 +10,13 @@ import sys
 
 import pytest
 
-from tests import _gpu_fixtures
+from tests import _gpu_fixtures, test_gpu_remote
 from tests._fake_nvml import GiB, gpu
 from tests._top_helpers import drive, screen_ansi, screen_text, table_pids
 
 fake_nvml = _gpu_fixtures.fake_nvml
 spawn = _gpu_fixtures.spawn
+ssh_setup = test_gpu_remote.ssh_setup  # a real sshd on loopback serving node-a/node-b
 
 NOT_A_PID = 4_194_000  # above pid_max: a process of another PID namespace
 
@@ -568,3 +569,107 @@ def test_sampling_on_the_interval(fake_nvml, spawn):
         assert app.samples >= 3
 
     drive(script, interval=0.1)
+
+
+def test_hang_key_runs_ddp_doctor_hang_on_the_ranks_job(fake_nvml, spawn):
+    from tests.ci_provides import require
+
+    require("py-spy")
+    env = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29533"}
+    code = "import time\nwhile True: time.sleep(1)"
+    ranks = [
+        spawn(sys.executable, "-c", code, env={**env, "RANK": str(i), "LOCAL_RANK": str(i)})
+        for i in range(2)
+    ]
+    plain = spawn()
+    fake_nvml(busy_spec(*(r.pid for r in ranks), plain.pid))
+
+    async def script(app, pilot):
+        app.source.hang_window = 1.0
+        await pilot.press("down", "down", "d")  # the plain process: not a rank
+        assert "no DDP rank under the cursor" in screen_text(app)
+        await pilot.press("up", "up", "d")
+        assert "ddp-doctor hang: MASTER_ADDR=127.0.0.1 MASTER_PORT=29533" in screen_text(app)
+        for _ in range(3000):
+            if app.hang_verdict is not None:
+                break
+            await pilot.pause(0.01)
+        await pilot.pause()  # the update drawn
+        text = screen_text(app)
+        assert app.hang_verdict[0].startswith("ranks 0-1 are stuck at <string>:2")
+        assert "ranks 0-1 are stuck at" in text  # the verdict is on the screen
+        assert re.search(r"ranks 0,1: stuck", text), text
+
+    drive(script)
+
+
+def test_colour_thresholds_for_load_and_memory(fake_nvml):
+    """nvitop's bands: load < 10% green, < 75% yellow, else red; memory < 10%, < 80%."""
+    from mltools.sampler import Sampler
+    from mltools.tui import panels
+
+    loads = [(5, 4), (50, 40), (90, 72)]  # (util %, memory GiB of 80)
+    fake_nvml({"gpus": [gpu(i, util_gpu=u, mem_used=m * GiB) for i, (u, m) in enumerate(loads)]})
+    with Sampler(host=False) as sampler:
+        snap = sampler.sample().gpus
+    text = panels.devices(snap, 120, compact=True)
+    styles = {}
+    for span in text.spans:
+        piece = text.plain[span.start : span.end]
+        styles.setdefault(str(span.style), []).append(piece.strip())
+    util = {s: [p for p in pieces if p.endswith("%")] for s, pieces in styles.items()}
+    assert [p.split()[-1] for p in util["green"]] == ["5%"]
+    assert [p.split()[-1] for p in util["yellow"]] == ["50%"]
+    assert [p.split()[-1] for p in util["red"]] == ["90%"]
+    mem = {s: [p for p in pieces if "G/" in p or "B/" in p] for s, pieces in styles.items()}
+    assert [p.split()[-1] for p in mem["green"]] == ["4.0G/80.0G"]  # 5%
+    assert [p.split()[-1] for p in mem["yellow"]] == ["40.0G/80.0G"]  # 50%
+    assert [p.split()[-1] for p in mem["red"]] == ["72.0G/80.0G"]  # 90%
+    plain = panels.devices(snap, 120, compact=True, color=False)
+    assert not [s for s in plain.spans if str(s.style) not in ("", "none")]
+
+
+def test_cluster_key_shows_every_host_over_ssh(fake_nvml, ssh_setup):
+    """`c`: each --hosts host's GPUs through `gpu --hosts`' ssh layer (a real sshd on
+    loopback); a host that does not answer says why, the others still show."""
+    fake_nvml(busy_spec())
+    from mltools.sampler import Sampler
+    from mltools.tui.app import TopApp
+    from mltools.tui.sources import Source
+
+    source = Source(
+        Sampler(), hosts=["node-a", "node-down"], ssh_config=ssh_setup["config"],
+        remote_mltools=ssh_setup["remote"], host_timeout=20,
+    )  # fmt: skip
+    app = TopApp(source, source.frame(), interval=3600)
+
+    async def script(app, pilot):
+        await pilot.press("c")
+        assert "cluster: node-a, node-down" in screen_text(app)
+        for _ in range(6000):
+            if app.cluster_results is not None:
+                break
+            await pilot.pause(0.01)
+        await pilot.pause()  # the update drawn
+        text = screen_text(app)
+        lines = [s.strip() for s in text.splitlines()]
+        a = lines.index("node-a")
+        assert lines[a + 2].startswith("0 A100-SXM4-80GB")
+        assert lines[a + 3].startswith("1 A100-SXM4-80GB") and " 90% " in lines[a + 3]
+        assert re.match(r"2 ERROR .*GPU has fallen off the bus", lines[a + 4])
+        down = lines.index("node-down")
+        assert lines[down + 1].startswith("did not report: ssh: connect to host 127.0.0.1")
+        await pilot.press("escape")
+        assert "PID" in screen_text(app)
+
+    drive(script, app=app)
+
+
+def test_cluster_key_without_hosts(fake_nvml):
+    fake_nvml(busy_spec())
+
+    async def script(app, pilot):
+        await pilot.press("c")
+        assert "no cluster: start with --hosts node1,node2" in screen_text(app)
+
+    drive(script)

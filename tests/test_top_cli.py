@@ -95,6 +95,9 @@ def test_gpus_sort_and_once(fake_nvml, cli, spawn):
         (["--idle-after", "-1"], ["--idle-after"]),
         (["--layout", "tiny"], ["--layout", "tiny"]),
         (["--sort", "size"], ["--sort", "size"]),
+        (["--hosts", "a,-oProxyCommand=x"], ["not a host name", "-oProxyCommand=x"]),
+        (["--hosts", " , "], ["--hosts needs at least one host name"]),
+        (["--host-timeout", "0"], ["--host-timeout"]),
     ],
 )
 def test_bad_options_are_usage_errors_naming_the_option(fake_nvml, cli, args, words):
@@ -105,7 +108,7 @@ def test_bad_options_are_usage_errors_naming_the_option(fake_nvml, cli, args, wo
         assert word in result.stderr
 
 
-def test_options_reach_the_interactive_app(fake_nvml, cli, spawn, monkeypatch):
+def test_options_reach_the_interactive_app(fake_nvml, cli, spawn, monkeypatch, tmp_path):
     """On a terminal, each option is handed to the app (whose effects test_top.py checks)."""
     from mltools.cli import top as top_cli
     from mltools.tui import app as tui_app
@@ -115,9 +118,12 @@ def test_options_reach_the_interactive_app(fake_nvml, cli, spawn, monkeypatch):
     seen = []
     monkeypatch.setattr(tui_app.TopApp, "run", lambda self: seen.append(self))
     monkeypatch.setattr(top_cli, "_interactive", lambda: True)
+    (tmp_path / "ssh_config").write_text("Host *\n")
     result = cli(
         "top", "--interval", "0.25", "--layout", "compact", "--gpu-only", "--readonly",
-        "--filter", "gpu:0", "--sort", "cpu", "--idle-after", "5",
+        "--filter", "gpu:0", "--sort", "cpu", "--idle-after", "5", "--hosts", "n1,n2",
+        "--host-timeout", "7", "--ssh-config", str(tmp_path / "ssh_config"),
+        "--remote-mltools", "/opt/mltools",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     (app,) = seen
@@ -128,6 +134,10 @@ def test_options_reach_the_interactive_app(fake_nvml, cli, spawn, monkeypatch):
         True,
     )
     assert (app.row_filter.gpus, app.sort_column, app.idle_after) == ([0], "cpu", 5.0)
+    assert app.source.hosts == ["n1", "n2"]
+    assert app.source._ssh == {  # what the cluster view (key c) hands to gpu --hosts' layer
+        "timeout": 7.0, "ssh_config": str(tmp_path / "ssh_config"), "remote_command": "/opt/mltools"
+    }  # fmt: skip
     seen.clear()
     cli("top")
     (app,) = seen

@@ -283,3 +283,25 @@ def allowed_globals() -> frozenset[str]:
         except Exception:  # an older or newer torch: keep the tables
             pass
     return frozenset(names)
+
+
+# what a distributed checkpoint's .metadata may import (torch reads it with plain pickle;
+# mltools reads it with an unpickler that resolves these names only)
+DCP_METADATA_ALLOWED: frozenset[str] = frozenset(
+    {
+        "torch.distributed.checkpoint.metadata.Metadata",
+        "torch.distributed.checkpoint.metadata.TensorStorageMetadata",
+        "torch.distributed.checkpoint.metadata.TensorProperties",
+        "torch.distributed.checkpoint.metadata.ChunkStorageMetadata",
+        "torch.distributed.checkpoint.metadata.BytesStorageMetadata",
+        "torch.distributed.checkpoint.metadata.MetadataIndex",
+        "torch.distributed.checkpoint.metadata.StorageMeta",
+        "torch.distributed.checkpoint.metadata._MEM_FORMAT_ENCODING",
+        "torch.distributed.checkpoint.filesystem._StorageInfo",
+        "pathlib.PosixPath",
+        "pathlib.PurePosixPath",
+        "pathlib.WindowsPath",
+        "pathlib.PureWindowsPath",
+        "pathlib.Path",
+    }
+)

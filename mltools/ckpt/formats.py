@@ -21,7 +21,7 @@ FORMATS = (ZIP, LEGACY, SAFETENSORS, SHARDED, DCP, PICKLE)
 
 # torch's legacy format starts with pickle protocol 2 and this magic number (a long)
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-_LEGACY_PREFIX = b"\x80\x02\x8a\x0a" + _LEGACY_MAGIC.to_bytes(10, "little")
+LEGACY_PREFIX = b"\x80\x02\x8a\x0a" + _LEGACY_MAGIC.to_bytes(10, "little")
 
 
 def _not_a_checkpoint(path: Path, why: str) -> CheckpointError:
@@ -114,7 +114,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return SHARDED
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return ZIP
-    if head.startswith(_LEGACY_PREFIX) or _legacy_magic(p):
+    if head.startswith(LEGACY_PREFIX) or _legacy_magic(p):
         return LEGACY
     if len(head) >= 9:
         (header_len,) = struct.unpack("<Q", head[:8])

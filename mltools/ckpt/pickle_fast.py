@@ -36,14 +36,11 @@ import io
 import struct
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mltools.ckpt.allowlist import torch_name
-from mltools.ckpt.pickle_vm import _WORK_FLOOR, _WORK_PER_BYTE, MAX_TUPLE_DEPTH, GlobalRef
+from mltools.ckpt.pickle_vm import MAX_TUPLE_DEPTH, WORK_FLOOR, WORK_PER_BYTE, GlobalRef, PickleVM
 from mltools.ckpt.records import OpaqueObject, TensorMeta
-
-if TYPE_CHECKING:
-    from mltools.ckpt.unpickler import SymbolicUnpickler
 
 # An abstract stack slot is one int: (depth << 24) | (call << 3) | kind. ``depth`` is how much
 # the slot adds to the depth of a tuple holding it (the VM's rule; an over-estimate is safe),
@@ -299,7 +296,7 @@ def _prepass(data: bytes) -> Plan | None:
     return Plan(
         proto=proto,
         work=end + items,
-        limit=_WORK_FLOOR + _WORK_PER_BYTE * end,
+        limit=WORK_FLOOR + WORK_PER_BYTE * end,
         globals=kinds,
         built=built,
     )
@@ -364,9 +361,10 @@ _KEPT = (*_BUILDABLE, str)  # str subclasses: the dtype stand-ins
 
 
 class _FastRun:
-    """One fast load: the policy (a ``SymbolicUnpickler``), the budget, the wrappers."""
+    """One fast load: the policy (the ``SymbolicUnpickler`` whose stand-ins are used), the
+    budget, the wrappers."""
 
-    def __init__(self, policy: SymbolicUnpickler, plan: Plan) -> None:
+    def __init__(self, policy: PickleVM, plan: Plan) -> None:
         self.policy = policy
         self.plan = plan
         self.work = plan.work
@@ -466,7 +464,7 @@ class _CUnpickler(_pickle.Unpickler):
         return self._run.policy.persistent_load(pid)
 
 
-def fast_load(data: bytes, policy: SymbolicUnpickler) -> tuple[bool, Any]:
+def fast_load(data: bytes, policy: PickleVM) -> tuple[bool, Any]:
     """``(True, root)`` when the C route proved the VM's result, else ``(False, None)``.
 
     ``policy`` is a fresh, unused ``SymbolicUnpickler``; on success it holds what the VM

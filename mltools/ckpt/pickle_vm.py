@@ -33,8 +33,8 @@ from mltools.ckpt.errors import CheckpointError
 OPNAMES: dict[int, str] = {op.code.encode("latin1")[0]: op.name for op in pickletools.opcodes}
 
 MAX_TUPLE_DEPTH = 200  # hashing a deeper tuple recurses in C
-_WORK_PER_BYTE = 16
-_WORK_FLOOR = 1 << 20
+WORK_PER_BYTE = 16
+WORK_FLOOR = 1 << 20
 
 
 class BudgetError(CheckpointError):
@@ -125,7 +125,7 @@ class PickleVM(pickle._Unpickler):  # type: ignore[name-defined]
         self._reader = file if isinstance(file, BoundedReader) else BoundedReader(file)
         super().__init__(self._reader, encoding=encoding)
         size = self._reader.remaining() if size is None else size
-        self.work_limit = _WORK_FLOOR + _WORK_PER_BYTE * size
+        self.work_limit = WORK_FLOOR + WORK_PER_BYTE * size
         self.work = 0
         self.ops = 0
         self.opcodes: set[str] = set()
@@ -140,7 +140,7 @@ class PickleVM(pickle._Unpickler):  # type: ignore[name-defined]
         if self.work > self.work_limit:
             raise BudgetError(
                 f"corrupt or hostile pickle: {what} beyond the budget of a "
-                f"{(self.work_limit - _WORK_FLOOR) // _WORK_PER_BYTE}-byte input"
+                f"{(self.work_limit - WORK_FLOOR) // WORK_PER_BYTE}-byte input"
             )
 
     def _violate(self, what: str) -> None:

@@ -1,4 +1,11 @@
-"""One entry point that parses any supported checkpoint into a ``Checkpoint``, and tree walks."""
+"""One entry point that parses any supported checkpoint into a ``Checkpoint``, and tree walks.
+
+The ckpt modules stand in a line, each importing only those below it: the format sniffer
+(``formats``) and the pickle machines; the one-file readers (``zipreader``, ``legacy``,
+``safetensors_header``, through ``onefile``); the many-file ones (``sharded``, ``dcp``);
+this dispatcher; then the verdicts (``scan``) and what uses them (``load``, ``dcp_load``,
+``inspect`` ...).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from typing import Any
 
 from mltools.ckpt import formats
 from mltools.ckpt.errors import CheckpointError
+from mltools.ckpt.onefile import read_file
 from mltools.ckpt.records import Checkpoint, OpaqueObject, TensorMeta, key_text
 
 
@@ -16,18 +24,6 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Parse ``path`` (any supported format) without reading tensor data and without torch."""
     p = Path(path)
     fmt = formats.detect_format(p)
-    if fmt == formats.ZIP:
-        from mltools.ckpt.zipreader import read_zip_checkpoint
-
-        return read_zip_checkpoint(p)
-    if fmt == formats.LEGACY:
-        from mltools.ckpt.legacy import read_legacy_checkpoint
-
-        return read_legacy_checkpoint(p)
-    if fmt == formats.SAFETENSORS:
-        from mltools.ckpt.safetensors_header import read_safetensors
-
-        return read_safetensors(p)
     if fmt == formats.SHARDED:
         from mltools.ckpt.sharded import read_sharded
 
@@ -36,10 +32,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         from mltools.ckpt.dcp import read_dcp
 
         return read_dcp(p)
-    from mltools.ckpt.unpickler import symbolic_load
-
-    root, unpickler = symbolic_load(p.read_bytes(), file_name=str(p))
-    return Checkpoint(path=str(p), format=fmt, root=root, files=[str(p)], globals=unpickler.globals)
+    return read_file(p, fmt)
 
 
 _MAX_DEPTH = 64

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mltools.ckpt import formats
-from mltools.ckpt.allowlist import TORCH_OPCODES
+from mltools.ckpt.allowlist import DCP_METADATA_ALLOWED, TORCH_OPCODES
 from mltools.ckpt.errors import CheckpointError
 from mltools.ckpt.pickle_vm import BoundedReader, GlobalRef
 from mltools.ckpt.unpickler import (
@@ -43,26 +43,6 @@ CORRUPT = "corrupt"
 UNSUPPORTED = "unsupported"
 VERDICTS = (SAFE, UNSUPPORTED, NEEDS_ALLOWLIST, UNKNOWN, CORRUPT, DANGEROUS)
 
-# what a distributed checkpoint's .metadata may import (torch reads it with plain pickle;
-# mltools reads it with an unpickler that resolves these names only)
-DCP_METADATA_ALLOWED: frozenset[str] = frozenset(
-    {
-        "torch.distributed.checkpoint.metadata.Metadata",
-        "torch.distributed.checkpoint.metadata.TensorStorageMetadata",
-        "torch.distributed.checkpoint.metadata.TensorProperties",
-        "torch.distributed.checkpoint.metadata.ChunkStorageMetadata",
-        "torch.distributed.checkpoint.metadata.BytesStorageMetadata",
-        "torch.distributed.checkpoint.metadata.MetadataIndex",
-        "torch.distributed.checkpoint.metadata.StorageMeta",
-        "torch.distributed.checkpoint.metadata._MEM_FORMAT_ENCODING",
-        "torch.distributed.checkpoint.filesystem._StorageInfo",
-        "pathlib.PosixPath",
-        "pathlib.PurePosixPath",
-        "pathlib.WindowsPath",
-        "pathlib.PureWindowsPath",
-        "pathlib.Path",
-    }
-)
 _MAX_NESTED_DEPTH = 3
 _MAX_PICKLES = 10000
 
@@ -108,7 +88,9 @@ class ScanReport:
 
 
 # --- reading every pickle ---------------------------------------------------------------
-class _Scanner:
+class PickleScanner:
+    """Reads every pickle of a file on the VM (record-only) and keeps one ``PickleScan`` each."""
+
     def __init__(self) -> None:
         self.pickles: list[PickleScan] = []
 
@@ -166,7 +148,7 @@ class _Scanner:
                 self.pickles.append(PickleScan(file=label, reader=kind, error=_one_line(exc)))
                 return
             self.run(BoundedReader(pkl), label, depth=depth, kind=kind)
-        elif head.startswith(formats._LEGACY_PREFIX):
+        elif head.startswith(formats.LEGACY_PREFIX):
             self.run_legacy(BoundedReader(data), label, depth=depth, kind=kind)
         else:
             self.run(BoundedReader(data), label, depth=depth, kind=kind)
@@ -192,7 +174,7 @@ def _zip_data_pkl(f: Any, label: str, size: int) -> bytes:
     return read_pickle_bytes_from(f, label, size)
 
 
-def _scan_pickles(path: Path, fmt: str, scanner: _Scanner) -> list[str]:
+def _scan_pickles(path: Path, fmt: str, scanner: PickleScanner) -> list[str]:
     """Scan every pickle of ``path``; return the files read."""
     if fmt == formats.ZIP:
         from mltools.ckpt.zipreader import read_pickle_bytes, read_zip_checkpoint, zip_pickles
@@ -252,7 +234,7 @@ def _is_torchscript(path: Path) -> bool:
     return any(n.count("/") == 1 and n.endswith("/constants.pkl") for n in names)
 
 
-def _check_layout(scanner: _Scanner, path: Path, read: Any) -> None:
+def _check_layout(scanner: PickleScanner, path: Path, read: Any) -> None:
     """A file whose pickles read but whose storages are missing or cut short is corrupt."""
     from mltools.ckpt.errors import UnsafePickleError
 
@@ -266,7 +248,7 @@ def _check_layout(scanner: _Scanner, path: Path, read: Any) -> None:
         scanner.pickles.append(PickleScan(file=str(path), reader="layout", error=_one_line(exc)))
 
 
-def _scan_dcp(path: Path, scanner: _Scanner) -> list[str]:
+def _scan_dcp(path: Path, scanner: PickleScanner) -> list[str]:
     from mltools.ckpt.dcp import byte_entries, metadata_path
 
     meta = metadata_path(path)
@@ -371,7 +353,7 @@ def _defines(source_file: str, attr: str) -> bool:
 
 
 # --- the verdict ------------------------------------------------------------------------
-def _user_safe_globals() -> set[str]:
+def user_safe_globals() -> set[str]:
     """Globals the user allowlisted with ``torch.serialization.add_safe_globals`` (if torch is loaded)."""
     torch = sys.modules.get("torch")
     if torch is None:
@@ -389,7 +371,7 @@ def _user_safe_globals() -> set[str]:
     return out
 
 
-def _judge(pickles: list[PickleScan], user_allowed: set[str]) -> dict[str, Any]:
+def judge(pickles: list[PickleScan], user_allowed: set[str]) -> dict[str, Any]:
     found: list[GlobalInfo] = []
     seen: set[tuple[str, str]] = set()
     problems: list[str] = []
@@ -482,9 +464,9 @@ def scan_checkpoint(path: str | os.PathLike[str]) -> ScanReport:
     """
     p = Path(path)
     fmt = formats.detect_format(p)
-    scanner = _Scanner()
+    scanner = PickleScanner()
     files = _scan_pickles(p, fmt, scanner)
-    judged = _judge(scanner.pickles, _user_safe_globals())
+    judged = judge(scanner.pickles, user_safe_globals())
     notes = []
     if fmt == formats.DCP:
         notes.append(

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from mltools.ckpt.errors import CheckpointError
+from mltools.ckpt.onefile import read_file
+from mltools.ckpt.paths import confined
 from mltools.ckpt.records import Checkpoint
 
 _MAX_INDEX_BYTES = 256 * 1024 * 1024
@@ -15,8 +17,6 @@ _MAX_INDEX_BYTES = 256 * 1024 * 1024
 
 def shard_path(index: Path, shard_name: str) -> Path:
     """The shard ``shard_name`` next to ``index``: never absolute, never ``..``, never an index."""
-    from mltools.ckpt.dcp import confined
-
     shard = confined(index.parent, shard_name, f"shard named in {index.name}:")
     if shard.name.endswith(".index.json") or shard.resolve() == index.resolve():
         raise CheckpointError(f"corrupt index file {index}: shard {shard_name!r} is an index file")
@@ -52,15 +52,13 @@ def read_index(path: Path) -> tuple[Path, dict[str, str], dict[str, Any]]:
 
 def read_sharded(path: str | os.PathLike[str]) -> Checkpoint:
     """Parse every shard named by the index; tensors keep their own file and offset."""
-    from mltools.ckpt.reader import read_checkpoint
-
     index, weight_map, meta = read_index(Path(path))
     root: dict[str, Any] = {}
     files: list[str] = []
     globals_: list[str] = []
     for shard_name in dict.fromkeys(weight_map.values()):
         shard = shard_path(index, shard_name)
-        part = read_checkpoint(shard)
+        part = read_file(shard)
         if not isinstance(part.root, dict):
             raise CheckpointError(f"shard {shard} does not hold a state dict")
         root.update(part.root)

@@ -162,8 +162,7 @@ def _check_bounds(meta: TensorMeta, available: int) -> None:
 
 def check_dcp_globals(ckpt: Checkpoint) -> None:
     """Refuse a distributed checkpoint whose ``.metadata`` imports anything but DCP's own classes."""
-    from mltools.ckpt.allowlist import allowed_globals
-    from mltools.ckpt.scan import DCP_METADATA_ALLOWED
+    from mltools.ckpt.allowlist import DCP_METADATA_ALLOWED, allowed_globals
 
     allowed = allowed_globals() | DCP_METADATA_ALLOWED
     for name in ckpt.globals:
@@ -192,7 +191,7 @@ def load_dcp(ckpt: Checkpoint, *, unsafe: bool = False) -> dict[str, Any]:
     from torch.distributed.checkpoint.format_utils import _EmptyStateDictLoadPlanner
     from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
 
-    from mltools.ckpt.dcp import safe_dcp_loader
+    from mltools.ckpt.dcp_load import safe_dcp_loader
 
     if unsafe:
         reader_cls, planner_cls = FileSystemReader, _EmptyStateDictLoadPlanner

@@ -303,12 +303,13 @@ def hang(
         )
     data = report.to_dict()
     if bundle is not None or bundle_material:
-        from mltools.ddp.hang_bundle import gather_material, write_bundle
+        from mltools.ddp.hang_bundle import gather_material, scrub_report, write_bundle
 
         materials = list(report.bundle_material)
         if not materials:
             materials = [gather_material(data["ranks"], data["flight_recorder"])]
-        if bundle_material:
+        if bundle_material:  # for --hosts --bundle: sent back scrubbed, its secrets never
+            data = scrub_report(data, set(materials[0].pop("secrets", [])))
             data["bundle_material"] = materials[0]
         if bundle is not None:
             write_bundle(bundle, data, materials)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -71,6 +73,133 @@ CSV_FIELDS = [
     "ghost_memory_bytes",
     "error",
 ]
+
+# `--csv --processes`: one row per process (nvidia-smi --query-compute-apps)
+PROCESS_CSV_FIELDS = [
+    "schema_version",
+    "host",
+    "gpu_index",
+    "gpu_uuid",
+    "pid",
+    "type",
+    "user",
+    "gpu_memory_bytes",
+    "gpu_sm_percent",
+    "cpu_percent",
+    "host_memory_rss_bytes",
+    "running_seconds",
+    "visible",
+    "gpu_instance_id",
+    "compute_instance_id",
+    "container_id",
+    "k8s_pod",
+    "slurm_job_id",
+    "command",
+]
+
+
+@dataclass(frozen=True)
+class _View:
+    """What `mltools gpu` shows: which GPUs (-i), which rows and fields, which layout."""
+
+    ids: tuple[str, ...] = ()
+    compact: bool = False
+    processes: bool | None = None  # None: the default of each output
+    fields: tuple[str, ...] = ()
+    header: bool = True
+
+    @property
+    def per_process(self) -> bool:
+        return self.processes is True
+
+    @property
+    def csv_fields(self) -> list[str]:
+        return list(self.fields) or (PROCESS_CSV_FIELDS if self.per_process else CSV_FIELDS)
+
+    def select(self, snap: Any, host: str | None = None) -> Any:
+        """``snap`` with only the GPUs ``-i`` names (by index, UUID or its prefix, bus id)."""
+        if not self.ids:
+            return snap
+        from mltools.gpu.display import short_bus
+
+        chosen, missing = [], []
+        for wanted in self.ids:
+            key = wanted.lower()
+            hits = [
+                g for g in snap.gpus
+                if key == str(g.index)
+                or (g.uuid and (g.uuid.lower().startswith(key) and not key.isdigit()))
+                or (g.pci_bus_id and key in (g.pci_bus_id.lower(), short_bus(g.pci_bus_id).lower()))
+            ]  # fmt: skip
+            if not hits:
+                missing.append(wanted)
+            chosen += [g for g in hits if g not in chosen]
+        if missing:
+            where = f" on {host}" if host else ""
+            have = ", ".join(str(g.index) for g in snap.gpus) or "none"
+            _usage(f"-i/--id: no GPU {', '.join(missing)}{where} (GPUs: {have})")
+        return dataclasses.replace(snap, gpus=sorted(chosen, key=lambda g: g.index))
+
+    def json_doc(self, snap: Any) -> Any:
+        """The snapshot for --json: whole, or each GPU with only ``--fields``."""
+        if not self.fields:
+            return snap
+        doc = to_jsonable(snap)
+        doc["gpus"] = [{f: row.get(f) for f in self.fields} for row in self.csv_rows([snap])]
+        return doc
+
+    def csv_rows(self, snaps: list[Any]) -> list[dict[str, Any]]:
+        return _process_csv_rows(snaps) if self.per_process else _csv_rows(snaps)
+
+
+def _view(
+    ids: list[str] | None,
+    compact: bool,
+    processes: bool | None,
+    fields: str | None,
+    no_header: bool,
+    json_: bool,
+    csv: bool,
+) -> _View:
+    """The options of `mltools gpu`, checked: a wrong combination is a usage error."""
+    wanted = tuple(part.strip() for item in ids or [] for part in item.split(",") if part.strip())
+    if ids is not None and not wanted:
+        _usage("-i/--id needs GPU indices, UUIDs or bus ids, e.g. -i 0,2")
+    if compact and (json_ or csv or fields is not None):
+        _usage("--compact is a terminal view; it cannot be combined with --json, --csv or --fields")
+    names: tuple[str, ...] = ()
+    if fields is not None:
+        names = tuple(f.strip() for f in fields.split(",") if f.strip())
+        known = PROCESS_CSV_FIELDS if processes else CSV_FIELDS
+        unknown = [f for f in names if f not in known]
+        if not names or unknown:
+            _usage(
+                f"--fields: unknown field {', '.join(unknown) or '(none given)'}; "
+                f"known: {', '.join(known)}"
+            )
+    if no_header and (json_ or not (csv or fields is not None)):
+        _usage("--no-header is for CSV output (--csv or --fields)")
+    if processes and not (csv or fields is not None):
+        _usage("--processes is for --csv (one row per process); the table shows them already")
+    return _View(wanted, compact, processes, names, not no_header)
+
+
+def _process_csv_rows(snaps: list[Any]) -> list[dict[str, Any]]:
+    """One CSV row per GPU process: the GPU it is on, then its fields."""
+    rows = []
+    for snap in snaps:
+        for g in snap.gpus:
+            for p in g.processes or []:
+                row = to_jsonable(p)
+                row.update(
+                    schema_version=snap.schema_version,
+                    host=snap.host,
+                    gpu_index=g.index,
+                    gpu_uuid=g.uuid,
+                )
+                rows.append(row)
+    return rows
+
 
 HostsOpt = Annotated[
     str | None,
@@ -161,6 +290,51 @@ def gpu(
     interval: Annotated[
         float, typer.Option("--interval", min=0.1, help="Seconds between --watch refreshes.")
     ] = 2.0,
+    ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-i",
+            "--id",
+            metavar="IDS",
+            help="Only these GPUs: indices, UUIDs (or a prefix) or PCI bus ids, comma-separated "
+            "or repeated (nvidia-smi -i, gpustat --id, nvitop --only).",
+        ),
+    ] = None,
+    compact: Annotated[
+        bool,
+        typer.Option(
+            "--compact",
+            help="One line per GPU: index, name, temperature, utilization, memory and who "
+            "holds it (like gpustat).",
+        ),
+    ] = False,
+    processes: Annotated[
+        bool | None,
+        typer.Option(
+            "--processes/--no-processes",
+            help="--no-processes: GPUs only, no process table. --processes with --csv: one "
+            "row per process instead of per GPU (nvidia-smi --query-compute-apps).",
+            show_default=False,
+        ),
+    ] = None,
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            "--fields",
+            "--query-gpu",
+            metavar="F1,F2,...",
+            help="Only these fields, in this order, for --csv (the default with --fields) or "
+            "--json; names as in the CSV header (nvidia-smi --query-gpu).",
+        ),
+    ] = None,
+    no_header: Annotated[
+        bool,
+        typer.Option(
+            "--no-header",
+            help="CSV without its header line (nvidia-smi --format=csv,noheader; our numbers "
+            "have no units already: bytes, watts, MHz, percent).",
+        ),
+    ] = False,
     hosts: HostsOpt = None,
     host_timeout: HostTimeoutOpt = 20.0,
     ssh_config: SshConfigOpt = None,
@@ -174,21 +348,28 @@ def gpu(
     does not support on a GPU show as "n/a" (null in JSON); a lost GPU is an error
     row, and then the exit code is 6 (after the full report). nvidia-smi equivalent:
     nvidia-smi -q.
+    Example: mltools gpu -i 0,2 --csv --fields index,memory_used_bytes --no-header
     """
     if ctx.invoked_subcommand is not None:
         return
     if json_ and csv:
         _usage("--json and --csv cannot be combined")
+    view = _view(ids, compact, processes, fields, no_header, json_, csv)
+    csv = csv or (fields is not None and not json_)
     if hosts is not None:
         if watch:
             _usage("--watch cannot be combined with --hosts")
-        _show_hosts(_host_results(hosts, host_timeout, ssh_config, remote_mltools), json_, csv)
+        results = _host_results(hosts, host_timeout, ssh_config, remote_mltools)
+        for r in results:
+            if r.snapshot is not None:
+                r.snapshot = view.select(r.snapshot, r.host)
+        _show_hosts(results, json_, csv, view)
         return
     if watch:
-        _watch(json_, csv, interval)
+        _watch(json_, csv, interval, view)
         return
-    snap = _local_snapshot(json_, csv, cpu_interval=0.1)
-    _render(snap, json_, csv)
+    snap = view.select(_local_snapshot(json_, csv, cpu_interval=0.1, view=view))
+    _render(snap, json_, csv, view)
     unread = _unreadable_gpus([(None, snap)])
     if unread:
         from mltools.errors import PartialFailureError
@@ -221,19 +402,21 @@ def _usage(message: str) -> None:
     raise UsageError(message)
 
 
-def _local_snapshot(json_: bool, csv: bool, cpu_interval: float) -> Any:
+def _local_snapshot(json_: bool, csv: bool, cpu_interval: float, view: _View) -> Any:
     """Take a snapshot; without a driver (or on any NVML failure), still print a valid
     empty document, then fail (exit 3 without a driver)."""
     from mltools.errors import MltoolsError
     from mltools.gpu import snapshot
 
     try:
-        return snapshot(cpu_interval=cpu_interval)
+        # --no-processes spares the process queries of a table; JSON and CSV keep them
+        wanted = view.processes is not False or json_ or csv
+        return snapshot(cpu_interval=cpu_interval, processes=wanted)
     except MltoolsError as exc:
-        _no_snapshot(exc, json_, csv)
+        _no_snapshot(exc, json_, csv, view)
 
 
-def _no_snapshot(exc: BaseException | None, json_: bool, csv: bool) -> NoReturn:
+def _no_snapshot(exc: BaseException | None, json_: bool, csv: bool, view: _View) -> NoReturn:
     """Print the valid empty document of a failed snapshot, then raise why it failed."""
     from mltools.errors import MltoolsError
 
@@ -241,7 +424,7 @@ def _no_snapshot(exc: BaseException | None, json_: bool, csv: bool) -> NoReturn:
     if json_:
         print_json(_empty_doc(message))
     elif csv:
-        print_csv([], CSV_FIELDS)
+        print_csv([], view.csv_fields, header=view.header)
     raise exc if exc is not None else MltoolsError(message)
 
 
@@ -260,11 +443,11 @@ def _empty_doc(error: str) -> dict[str, Any]:
     }
 
 
-def _render(snap: Any, json_: bool, csv: bool) -> None:
+def _render(snap: Any, json_: bool, csv: bool, view: _View) -> None:
     if json_:
-        print_json(snap)
+        print_json(view.json_doc(snap))
     elif csv:
-        print_csv(_csv_rows([snap]), CSV_FIELDS)
+        print_csv(view.csv_rows([snap]), view.csv_fields, header=view.header)
     else:
         from mltools.gpu.display import na
 
@@ -272,8 +455,12 @@ def _render(snap: Any, json_: bool, csv: bool) -> None:
             f"{snap.host}  driver {na(snap.driver_version)}  CUDA {na(snap.cuda_driver_version)}"
             f"  {snap.timestamp}"
         )
+        if view.compact:
+            _print_compact([(None, snap)], title=title, with_processes=view.processes is not False)
+            return
         _print_gpu_table([(None, snap)], title=title)
-        _print_process_table([(None, snap)])
+        if view.processes is not False:
+            _print_process_table([(None, snap)])
 
 
 def _csv_rows(snaps: list[Any]) -> list[dict[str, Any]]:
@@ -291,6 +478,54 @@ def _csv_rows(snaps: list[Any]) -> list[dict[str, Any]]:
             )
             rows.append(row)
     return rows
+
+
+def _print_compact(
+    snaps: list[tuple[str | None, Any]], *, title: str | None = None, with_processes: bool = True
+) -> None:
+    """One line per GPU, as gpustat prints them: who holds it as ``user/pid(memory)``."""
+    from mltools.gpu.display import memory_pair, na, short_name
+
+    multi = any(host is not None for host, _ in snaps)
+    rows, problems = [], []
+    for host, snap in snaps:
+        for g in snap.gpus if snap is not None else []:
+            if g.error:
+                problems.append(f"ERROR {host + ' ' if multi else ''}GPU {g.index}: {g.error}")
+            held = " ".join(
+                f"{p.user or '?'}/{p.pid}({_short_size(p.gpu_memory_bytes)})"
+                for p in g.processes or []
+            )
+            cells = [
+                str(g.index),
+                "ERROR" if g.error else short_name(g.name),
+                na(g.temperature_gpu_celsius, "{}C"),
+                na(g.utilization_gpu_percent, "{}%"),
+                memory_pair(g.memory_used_bytes, g.memory_total_bytes),
+            ]
+            rows.append(
+                [*([host or ""] if multi else []), *cells, *([held] if with_processes else [])]
+            )
+    columns = [
+        *([_FIT["HOST"]] if multi else []),
+        Column("GPU", "right", "fixed"),
+        _FIT["NAME"],
+        Column("TEMP", "right", "fixed", priority=2),
+        Column("UTIL", "right", "fixed"),
+        _FIT["MEMORY"],
+        *([Column("PROCESSES", min_width=12, priority=1)] if with_processes else []),
+    ]
+    print_table(columns, rows, title=title)
+    for line in wrap_lines(problems, terminal_width(sys.stdout)):
+        sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _short_size(n: int | None) -> str:
+    """'70.0G' (gpustat's style: no space, no 'iB'), 'n/a' when NVML does not say."""
+    from mltools.gpu.display import na
+
+    return na(n if n is None else human_bytes(n).replace(" ", "").replace("iB", ""))
 
 
 def _print_gpu_table(
@@ -343,7 +578,7 @@ def _print_process_table(snaps: list[tuple[str | None, Any]]) -> None:
     print_table(_fitted([("HOST", "left")] * multi + display.PROCESS_COLUMNS), rows)
 
 
-def _watch(json_: bool, csv: bool, interval: float) -> None:
+def _watch(json_: bool, csv: bool, interval: float, view: _View) -> None:
     """Refresh until Ctrl-C (exit 0), from one NVML session kept open; JSON: one line each."""
     from mltools.sampler import Sampler
 
@@ -354,17 +589,18 @@ def _watch(json_: bool, csv: bool, interval: float) -> None:
         def frame(first: bool) -> None:
             snap = sampler.sample().gpus
             if snap is None:
-                _no_snapshot(sampler.gpu_exception, json_, csv)
+                _no_snapshot(sampler.gpu_exception, json_, csv, view)
+            snap = view.select(snap)
             if json_:
-                print_json_line(snap)
+                print_json_line(view.json_doc(snap))
             elif csv:
-                print_csv(_csv_rows([snap]), CSV_FIELDS, header=first)
+                print_csv(view.csv_rows([snap]), view.csv_fields, header=first and view.header)
             else:
                 if clear:
                     sys.stdout.write("\x1b[H\x1b[2J")
                 elif not first:
                     sys.stdout.write("\n")
-                _render(snap, False, False)
+                _render(snap, False, False, view)
 
         watch_loop(frame, interval)
 
@@ -387,7 +623,7 @@ def _host_results(
 _HOSTS_HINT = "check `ssh -o BatchMode=yes HOST mltools gpu` by hand"
 
 
-def _show_hosts(results: list[HostResult], json_: bool, csv: bool) -> None:
+def _show_hosts(results: list[HostResult], json_: bool, csv: bool, view: _View) -> None:
     from mltools.errors import PartialFailureError
 
     failed = [r for r in results if r.error]
@@ -396,22 +632,31 @@ def _show_hosts(results: list[HostResult], json_: bool, csv: bool) -> None:
             {
                 "schema_version": 1,
                 "hosts": [
-                    {"host": r.host, "error": r.error, "snapshot": r.snapshot} for r in results
+                    {
+                        "host": r.host,
+                        "error": r.error,
+                        "snapshot": None if r.snapshot is None else view.json_doc(r.snapshot),
+                    }
+                    for r in results
                 ],
             }
         )
     elif csv:
         rows: list[dict[str, Any]] = []
         for r in results:
-            host_rows = _csv_rows([r.snapshot]) if r.snapshot is not None else []
+            host_rows = view.csv_rows([r.snapshot]) if r.snapshot is not None else []
             for row in host_rows:
                 row["host"] = r.host  # the name asked for, not the remote's hostname
             rows += host_rows or [{"schema_version": 1, "host": r.host, "error": r.error}]
-        print_csv(rows, CSV_FIELDS)
+        print_csv(rows, view.csv_fields, header=view.header)
     else:
         snaps = [(r.host, r.snapshot) for r in results]
-        _print_gpu_table(snaps, host_errors={r.host: r.error for r in results if r.error})
-        _print_process_table([(h, s) for h, s in snaps if s is not None])
+        if view.compact:
+            _print_compact(snaps, with_processes=view.processes is not False)
+        else:
+            _print_gpu_table(snaps, host_errors={r.host: r.error for r in results if r.error})
+            if view.processes is not False:
+                _print_process_table([(h, s) for h, s in snaps if s is not None])
     unread = _unreadable_gpus([(r.host, r.snapshot) for r in results])
     # each reason is printed once, in the output (the ERROR lines, or the JSON/CSV rows);
     # this summary only says which hosts and GPUs it is about

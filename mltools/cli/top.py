@@ -11,6 +11,16 @@ from typing import Annotated, Any
 import typer
 
 from mltools.cli._output import JsonFlag, plain_requested, print_json, print_table, stdout_is_tty
+from mltools.cli.gpu import HostTimeoutOpt, RemoteCmdOpt, SshConfigOpt
+
+HostsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hosts",
+        help="Comma-separated hosts for the cluster view (key c), over ssh as `gpu --hosts` "
+        "(BatchMode; mltools must be installed there).",
+    ),
+]
 
 
 class Layout(str, Enum):
@@ -77,6 +87,10 @@ def top(
         bool,
         typer.Option("--once", help="Print one frame as text and exit (the default when piped)."),
     ] = False,
+    hosts: HostsOpt = None,
+    host_timeout: HostTimeoutOpt = 20.0,
+    ssh_config: SshConfigOpt = None,
+    remote_mltools: RemoteCmdOpt = "mltools",
     json_: JsonFlag = False,
 ) -> None:
     """Interactive GPU monitor: devices, host, history graphs and GPU processes.
@@ -94,6 +108,7 @@ def top(
     from mltools.tui.sources import Source
 
     indices = _indices(gpus)
+    host_list = _hosts(hosts, ssh_config)
     try:
         RowFilter.parse(filter_)
     except FilterError as exc:
@@ -107,7 +122,10 @@ def top(
                 gpus=True, gpu_processes=True, host=True, gpu_indices=indices
             )
             if sampler.gpu_exception is None:
-                started["source"] = Source(sampler)
+                started["source"] = Source(
+                    sampler, hosts=host_list, host_timeout=host_timeout, ssh_config=ssh_config,
+                    remote_mltools=remote_mltools,
+                )  # fmt: skip
                 started["frame"] = started["source"].frame(ddp=not interactive)
         except BaseException as exc:  # re-raised by the main thread
             started["error"] = exc
@@ -155,6 +173,18 @@ def top(
 def _interactive() -> bool:
     """A terminal on both ends: the UI can draw and read keys."""
     return stdout_is_tty() and sys.stdin.isatty()
+
+
+def _hosts(hosts: str | None, ssh_config: str | None) -> list[str]:
+    if hosts is None:
+        return []
+    from mltools.gpu.remote import parse_hosts
+
+    if ssh_config is not None:  # ssh -F would read a FIFO or /dev/zero forever
+        from mltools._inputs import check_input
+
+        check_input(ssh_config, what="ssh config", max_bytes=16 << 20)
+    return parse_hosts(hosts)
 
 
 def _indices(gpus: str | None) -> list[int] | None:

@@ -100,6 +100,11 @@ def scrub(text: str, secrets: set[str]) -> str:
     return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
 
 
+def scrub_report(data: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
+    """A JSON-able report with every secret value masked (``--locals`` reprs included)."""
+    return json.loads(scrub(json.dumps(data, default=str), secrets))
+
+
 def _versions() -> dict[str, Any]:
     from importlib import metadata
 
@@ -209,7 +214,7 @@ def gather_material(ranks: list[dict[str, Any]], flight: dict[str, Any] | None) 
         "versions": _versions(),
         "gpu": _gpu(),
         "xid": _xid_lines(),
-        "secrets": sorted(secrets),  # only to scrub the report; never written
+        "secrets": sorted(secrets),  # to scrub the report with; never written nor sent
     }
 
 

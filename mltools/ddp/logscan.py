@@ -114,7 +114,10 @@ _RETRY = re.compile(r"Call to connect returned [\w ]+, retrying")
 RETRIES_FAILED = 3
 _PG = re.compile(r"\[PG (?:ID )?(\d+)")
 # the world size, where a log states it
-_WORLD = re.compile(r"\b(?:WORLD_SIZE|world_size|dist_world_size)\b\W{1,3}(\d+)|\bnranks (\d+)\b")
+_WORLD = re.compile(
+    r"\b(?:WORLD_SIZE|world_size|dist_world_size)\b\W{1,3}(\d+)|\bnranks (\d+)\b"
+    r"|\bMEMBER: \d+/(\d+)"  # Lightning's "initializing ddp: GLOBAL_RANK: 1, MEMBER: 2/4"
+)
 # collectives whose output is the input times the group size
 _GATHERS = ("ALLGATHER", "_ALLGATHER_BASE", "ALLGATHER_COALESCED", "GATHER")
 _AGENT_FAILED = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+)")
@@ -145,6 +148,7 @@ _STRUCTURAL_NEEDLES = [
     "  C   ",
     "  G   ",
     "nranks ",
+    "MEMBER: ",
     "esum",
     "Call to connect returned ",
     "WORLD_SIZE",
@@ -461,7 +465,7 @@ class LogScanner:
         ):
             rank = self._summary_rank
         self._structure(body, rank)
-        if "nranks " in body or "orld_size" in body or "WORLD_SIZE" in body:
+        if any(word in body for word in ("nranks ", "orld_size", "WORLD_SIZE", "MEMBER: ")):
             self._world_size(body)
         if " NCCL INFO " in body:  # INFO lines: "-> N" return-code chains, connect retries
             if (
@@ -576,7 +580,7 @@ class LogScanner:
 
     def _world_size(self, body: str) -> None:
         for m in _WORLD.finditer(body):
-            size = int(m.group(1) or m.group(2))
+            size = int(m.group(1) or m.group(2) or m.group(3))
             if 1 < size <= 1 << 20:
                 self._world = max(self._world or 0, size)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mltools.files.exclude import Exclude
-from mltools.files.walk import join, walk_fd
+from mltools.files.walk import join, open_dir, walk_fd
 
 
 @dataclass
@@ -160,6 +160,228 @@ def _walk(
     )
 
 
+class _Dir:
+    """A directory being walked: its open fd stays open until every subdirectory is opened."""
+
+    __slots__ = ("depth", "fd", "parts", "path", "pending", "record")
+
+    def __init__(
+        self, fd: int, path: str, parts: tuple[str, ...], record: int, pending: int
+    ) -> None:
+        self.fd = fd
+        self.path = path
+        self.parts = parts
+        self.depth = len(parts)
+        self.record = record
+        self.pending = pending
+
+
+def _walk_parallel(
+    root: str,
+    depth: int,
+    top: int,
+    want_files: bool,
+    one_file_system: bool,
+    exclude: Exclude,
+    threads: int,
+) -> DuReport:
+    """``_walk`` with ``threads`` threads reading directories at once (same numbers).
+
+    Each directory is opened relative to its parent's fd (``O_NOFOLLOW``), listed and its
+    entries stat'ed by whichever thread takes it; the parent's fd is closed once its last
+    subdirectory is open. System calls release the GIL, so on storage with latency (NFS,
+    FUSE, a cold disk) the waits overlap. Everything order-dependent (which directory a
+    hard-linked inode is charged to, the order of errors) is settled afterwards in the
+    serial walk's order (depth-first, directory listing order), so the result is ``_walk``'s.
+    """
+    import threading
+    from collections import deque
+
+    root_st = os.lstat(root)
+    if not stat.S_ISDIR(root_st.st_mode):
+        return _walk(root, depth, top, want_files, one_file_system, exclude)
+    # one record per directory tried: [path, depth, parent record, ordinal, st or None,
+    # apparent, blocks, files, linked entries, top candidates, errors]
+    records: list[list[Any]] = []
+    tasks: deque[tuple[_Dir | None, str, int]] = deque([(None, root, 0)])
+    lock = threading.Condition()
+    state = {"outstanding": 1, "root_dev": None, "failure": None}
+
+    def release(parent: _Dir | None) -> None:
+        if parent is None:
+            return
+        with lock:
+            parent.pending -= 1
+            last = parent.pending == 0
+        if last:
+            os.close(parent.fd)
+
+    def visit(parent: _Dir | None, name: str, ordinal: int) -> list[tuple[_Dir, str, int]]:
+        path = root if parent is None else join(parent.path, name)
+        parts = () if parent is None else (*parent.parts, name)
+        level = 0 if parent is None else parent.depth + 1
+        record: list[Any] = [path, level, -1 if parent is None else parent.record, ordinal,
+                             None, 0, 0, 0, [], [], []]  # fmt: skip
+        records.append(record)  # list.append is atomic: the index is this record's
+        index = len(records) - 1
+        try:
+            try:
+                fd = open_dir(name, None if parent is None else parent.fd, follow=parent is None)
+            finally:
+                release(parent)
+        except OSError as exc:
+            record[10].append(f"{path}: {exc.strerror or exc}")
+            return []
+        try:
+            st = os.fstat(fd)
+            if parent is None:
+                state["root_dev"] = st.st_dev
+            elif (one_file_system and st.st_dev != state["root_dev"]) or not stat.S_ISDIR(
+                st.st_mode
+            ):
+                os.close(fd)
+                return []
+            with os.scandir(fd) as it:
+                entries = list(it)
+        except OSError as exc:
+            os.close(fd)
+            record[10].append(f"{path}: {exc.strerror or exc}")
+            return []
+        apparent, blocks_sum, nfiles = st.st_size, st.st_blocks, 0
+        linked = record[8]
+        candidates: list[tuple[int, int, str]] = []
+        subdirs: list[str] = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if exclude and exclude.excluded((*parts, entry.name), is_dir):
+                    continue  # neither counted nor entered (du --exclude)
+                if is_dir:
+                    subdirs.append(entry.name)
+                    continue
+                est = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                record[10].append(f"{join(path, entry.name)}: {exc.strerror or exc}")
+                continue
+            if est.st_nlink > 1:
+                linked.append((est.st_dev, est.st_ino, est.st_size, est.st_blocks, entry.name))
+                continue
+            apparent += est.st_size
+            blocks_sum += est.st_blocks
+            nfiles += 1
+            if want_files:
+                candidates.append((est.st_blocks * 512, est.st_size, entry.name))
+        record[4:8] = [st, apparent, blocks_sum, nfiles]
+        if want_files:
+            record[9] = [(d, a, join(path, n)) for d, a, n in heapq.nlargest(top, candidates)]
+        if not subdirs:
+            os.close(fd)
+            return []
+        node = _Dir(fd, path, parts, index, len(subdirs))
+        return [(node, sub, i) for i, sub in enumerate(subdirs)]
+
+    def worker() -> None:
+        while True:
+            with lock:
+                while not tasks and state["outstanding"]:
+                    lock.wait()
+                if not state["outstanding"]:
+                    return
+                task = tasks.pop()
+            try:
+                children = visit(*task)
+            except BaseException as exc:  # keep the first failure; let the others end
+                children = []
+                state["failure"] = state["failure"] or exc
+            with lock:
+                tasks.extend(reversed(children))  # the first child is taken first
+                state["outstanding"] += len(children) - 1
+                if children or not state["outstanding"]:
+                    lock.notify_all()
+
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, threads))]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    if state["failure"] is not None:
+        raise state["failure"]
+    return _report(root, depth, top, want_files, records)
+
+
+def _report(
+    root: str, depth: int, top: int, want_files: bool, records: list[list[Any]]
+) -> DuReport:
+    """Sum the records of ``_walk_parallel`` in the serial walk's order."""
+    children: dict[int, list[tuple[int, int]]] = {}
+    for i, rec in enumerate(records):
+        if rec[2] >= 0:
+            children.setdefault(rec[2], []).append((rec[3], i))
+    order: list[int] = []
+    stack = [0]
+    while stack:
+        i = stack.pop()
+        order.append(i)
+        kids = children.get(i)
+        if kids:
+            kids.sort()
+            stack.extend(i for _, i in reversed(kids))
+    seen: set[tuple[int, int]] = set()
+    linked = 0
+    heap: list[tuple[int, int, str]] = []
+    errors: list[str] = []
+    dirs: list[list[Any]] = []
+    position: dict[int, int] = {}
+    for i in order:
+        rec = records[i]
+        errors += rec[10]
+        if rec[4] is None:
+            continue  # not opened or not listed, or on another filesystem
+        apparent, blocks_sum, nfiles = rec[5], rec[6], rec[7]
+        for dev, ino, size, blocks, name in rec[8]:
+            if (dev, ino) in seen:
+                linked += 1
+                continue
+            seen.add((dev, ino))
+            apparent += size
+            blocks_sum += blocks
+            nfiles += 1
+            if want_files:
+                heap.append((blocks * 512, size, join(rec[0], name)))
+        heap += rec[9]
+        position[i] = len(dirs)
+        parent = position.get(rec[2], -1)
+        dirs.append([rec[0], rec[1], parent, apparent, blocks_sum * 512, nfiles])
+    if not dirs:
+        raise (
+            OSError(errno.EACCES, "cannot read the directory", root)
+            if errors
+            else OSError(errno.ENOENT, "No such file or directory", root)
+        )
+    for record in reversed(dirs[1:]):
+        parent_rec = dirs[record[2]]
+        parent_rec[3] += record[3]
+        parent_rec[4] += record[4]
+        parent_rec[5] += record[5]
+    shown = [r for r in dirs[1:] if r[1] <= depth]
+    biggest = heapq.nlargest(top, shown, key=lambda r: (r[4], r[3]))
+    total = dirs[0]
+    return DuReport(
+        path=root,
+        apparent_bytes=total[3],
+        disk_bytes=total[4],
+        files=total[5],
+        dirs=len(dirs) - 1,
+        hardlinks_counted_once=linked,
+        df=disk_free(root),
+        biggest_dirs=[DuEntry(r[0], r[3], r[4], r[5]) for r in biggest],
+        biggest_files=[DuEntry(p, a, d) for d, a, p in heapq.nlargest(top, heap)]
+        if want_files
+        else [],
+        errors=errors,
+    )
+
+
 def disk_usage(
     paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
     *,
@@ -168,6 +390,7 @@ def disk_usage(
     files: bool = True,
     one_file_system: bool = True,
     exclude: Iterable[str] = (),
+    threads: int = 4,
 ) -> list[DuReport]:
     """Disk usage of each path: totals, the ``top`` biggest dirs (to ``depth``) and files.
 
@@ -175,11 +398,17 @@ def disk_usage(
     other filesystems mounted inside a root are skipped unless
     ``one_file_system=False``. ``exclude`` patterns leave entries out, and a directory's
     whole tree (``du --exclude``, see ``mltools.files.exclude``). Missing paths raise
-    ``FileNotFoundError``.
+    ``FileNotFoundError``. ``threads`` directories are read at once (1: one plain walk);
+    the numbers do not depend on it.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     skip = Exclude(exclude)
+    if threads > 1:
+        return [
+            _walk_parallel(os.fspath(p), depth, top, files, one_file_system, skip, threads)
+            for p in paths
+        ]
     return [_walk(os.fspath(p), depth, top, files, one_file_system, skip) for p in paths]
 
 

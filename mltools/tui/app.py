@@ -47,6 +47,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("l", "layout: auto, full, compact (one row per GPU)"),
     ("H", "show / hide the host panel (GPU-only layout)"),
     ("p", "what `mltools gpu pick` would choose now"),
+    ("c", "cluster: the GPUs of every --hosts host (over ssh, like `gpu --hosts`)"),
+    ("d", "`ddp-doctor hang` on the job of the DDP rank under the cursor (a few seconds)"),
     ("F5", "sample now"),
     ("?", "this help"),
 )
@@ -60,9 +62,21 @@ class InfoScreen(Screen[None]):
         Binding("q", "app.pop_screen", "back"),
     ]
 
-    def __init__(self, title: str, render: Callable[[], Text], *, live: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        render: Callable[[], Text],
+        *,
+        live: bool = False,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.title_text, self.render_body, self.live = title, render, live
+        self.on_close = on_close
+
+    def on_unmount(self) -> None:
+        if self.on_close is not None:
+            self.on_close()
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title_text, style="bold"), id="info-title")
@@ -71,7 +85,8 @@ class InfoScreen(Screen[None]):
         yield Static(Text("Esc / q: back"), id="info-foot")
 
     def update(self) -> None:
-        self.query_one("#info-body", Static).update(self.render_body())
+        if self.is_mounted:  # (a verdict may arrive after the screen was closed)
+            self.query_one("#info-body", Static).update(self.render_body())
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -134,6 +149,8 @@ class TopApp(App[None]):
         Binding("l", "layout", "layout", show=False),
         Binding("H", "host", "host panel", show=False),
         Binding("p", "pick", "gpu pick", show=False),
+        Binding("d", "hang", "ddp-doctor hang", show=False),
+        Binding("c", "cluster", "cluster", show=False),
         Binding("f5,ctrl+r", "sample_now", "sample now", show=False),
         Binding("question_mark", "help", "help"),
     ]
@@ -181,6 +198,8 @@ class TopApp(App[None]):
         self.signalled: list[StopResult] = []  # everything sent this session (tests read it)
         self.samples = 0
         self.exit_signal: int | None = None
+        self.hang_verdict: list[str] | None = None  # the last `d` verdict (tests read it)
+        self.cluster_results: list[Any] | None = None  # the last cluster view's hosts
         self._idle_since: dict[int, float] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -818,6 +837,84 @@ class TopApp(App[None]):
         self.push_screen(
             InfoScreen("what `mltools gpu pick` would choose now", lambda: Text("\n".join(lines)))
         )
+
+    def action_hang(self) -> None:
+        row = self.current_row()
+        if row is None or row.ancestor or not row.rank:
+            self.say("no DDP rank under the cursor (RANK/LOCAL_RANK not in its environment)")
+            return
+        pids = sorted({r.pid for r in self.rows if row.job and r.job == row.job}) or [row.pid]
+        state = {"lines": [f"watching pids {', '.join(map(str, pids))} (py-spy) ..."]}
+        screen = InfoScreen(
+            f"ddp-doctor hang: {panels.safe(row.job or f'pid {row.pid}')}",
+            lambda: Text("\n".join(panels.safe(x) for x in state["lines"])),
+            live=True,
+        )
+        self.push_screen(screen)
+
+        def work() -> None:
+            lines = self.source.hang_verdict(pids)
+
+            def show() -> None:
+                state["lines"] = lines
+                self.hang_verdict = lines
+                screen.update()
+
+            with contextlib.suppress(RuntimeError):  # the app ended meanwhile
+                self.call_from_thread(show)
+
+        threading.Thread(target=work, name="mltools-top-hang", daemon=True).start()
+
+    def action_cluster(self) -> None:
+        hosts = self.source.hosts
+        if not hosts:
+            self.say("no cluster: start with --hosts node1,node2")
+            return
+        stop = threading.Event()
+        state: dict[str, Any] = {"results": None}
+
+        def body() -> Text:
+            results = state["results"]
+            if results is None:
+                return Text(f"asking {len(hosts)} host(s) over ssh ...")
+            width = max(40, self.size.width - 2)
+            out = Text(no_wrap=True, overflow="ellipsis")
+            for i, r in enumerate(results):
+                out.append(("\n\n" if i else "") + panels.safe(r.host), "bold")
+                if r.snapshot is None:
+                    out.append(
+                        f"\n  did not report: {panels.safe(r.error)}", "red" if self.color else ""
+                    )
+                    if r.hint:
+                        out.append(f"\n  hint: {panels.safe(r.hint)}")
+                    continue
+                out.append("\n")
+                out.append_text(panels.devices(r.snapshot, width, compact=True, color=self.color))
+                for g in r.snapshot.gpus:
+                    for p in g.processes or []:
+                        out.append(
+                            f"\n    GPU {g.index} pid {p.pid} {panels.safe(p.user) or '?'} "
+                            f"{model.human_bytes(p.gpu_memory_bytes)} {panels.safe(p.command or '')}"
+                        )
+            return out
+
+        screen = InfoScreen(f"cluster: {', '.join(map(panels.safe, hosts))}", body, live=True,
+                            on_close=stop.set)  # fmt: skip
+        self.push_screen(screen)
+
+        def work() -> None:
+            while not stop.is_set():
+                results = self.source.cluster()
+
+                def show(results: list[Any] = results) -> None:
+                    state["results"] = self.cluster_results = results
+                    screen.update()
+
+                with contextlib.suppress(RuntimeError):
+                    self.call_from_thread(show)
+                stop.wait(max(self.interval, 5.0))
+
+        threading.Thread(target=work, name="mltools-top-cluster", daemon=True).start()
 
     async def action_sample_now(self) -> None:
         await self.sample_now()

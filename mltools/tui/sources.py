@@ -49,8 +49,23 @@ class Frame:
 class Source:
     """Samples plus process facts; signals, environments and the `gpu pick` choice."""
 
-    def __init__(self, sampler: Any) -> None:
+    def __init__(
+        self,
+        sampler: Any,
+        *,
+        hosts: list[str] | None = None,
+        host_timeout: float = 20.0,
+        ssh_config: str | None = None,
+        remote_mltools: str = "mltools",
+    ) -> None:
         self.sampler = sampler
+        self.hosts = hosts or []
+        self._ssh = {
+            "timeout": host_timeout,
+            "ssh_config": ssh_config,
+            "remote_command": remote_mltools,
+        }
+        self.hang_window = 6.0  # seconds a rank must stand still to be called stuck
         self._ddp: dict[tuple[int, float | None], tuple[str | None, str | None]] = {}
 
     def frame(self, *, tree: bool = False, ddp: bool = True) -> Frame:
@@ -107,6 +122,33 @@ class Source:
             return StopResult(pid, "failed", "its start time could not be read")
         (result,) = stop([(pid, create_time)], sig=int(sig), wait=False)
         return result
+
+    def hang_verdict(self, pids: list[int]) -> list[str]:
+        """``ddp-doctor hang`` on the job of ``pids``: its verdict and each group of ranks.
+
+        Takes a few seconds (the ranks are watched for ``hang_window`` seconds, py-spy
+        samples their stacks); the app runs it off the event loop.
+        """
+        from mltools.ddp.hang import analyze_hang
+
+        try:
+            report = analyze_hang(pids, window=self.hang_window, max_window=self.hang_window * 3)
+        except MltoolsError as exc:
+            return [f"ddp-doctor hang: {exc.message}"] + ([exc.hint] if exc.hint else [])
+        lines = [report.verdict, ""]
+        for g in report.groups:
+            ranks = ",".join("?" if r is None else str(r) for r in g.ranks)
+            where = f" {g.where}" if g.where else ""
+            lines.append(f"ranks {ranks}: {g.state}{where}")
+            if g.evidence:
+                lines.append(f"    {g.evidence}")
+        return lines
+
+    def cluster(self) -> list[Any]:
+        """Every ``--hosts`` host's snapshot over ssh (``gpu --hosts``' layer), in parallel."""
+        from mltools.gpu.remote import snapshot_hosts
+
+        return snapshot_hosts(self.hosts, **self._ssh)
 
     def environment(self, pid: int) -> dict[str, str] | None:
         from mltools._procfs import read_environ
@@ -167,10 +209,9 @@ def ddp_labels(pids: list[int]) -> dict[int, tuple[str | None, str | None]]:
     jobs (discovery refuses to mix them) each pid is asked on its own.
     """
     from mltools._procfs import read_environ
-    from mltools.ddp.hang import HangError, discover, job_label
+    from mltools.ddp.hang_discovery import HangError, discover, job_label, vocabulary_of
 
-    keys = ("RANK", "LOCAL_RANK", "SLURM_PROCID")
-    pids = [p for p in pids if any(k in (read_environ(p) or {}) for k in keys)]
+    pids = [p for p in pids if vocabulary_of(read_environ(p)) is not None]
     if not pids:  # no process carries a rank: no discovery (a walk of /proc) at all
         return {}
     try:
