@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -234,3 +235,90 @@ def test_apply_output_to_a_closed_pipe_is_quiet(table: Path) -> None:
     )  # fmt: skip
     assert proc.stdout == b"text\nx\n"
     assert b"Traceback" not in proc.stderr
+
+
+# --- kill --tree ------------------------------------------------------------------------------
+
+# a "rank" that starts two "DataLoader workers" (other command lines), then says so
+_RANK = (
+    "import subprocess, sys, time\n"
+    "kids = [subprocess.Popen(['sleep', '300']) for _ in range(2)]\n"
+    "print(' '.join(str(k.pid) for k in kids), flush=True)\n"
+    "time.sleep(300)\n"
+)
+
+
+@pytest.fixture
+def rank_tree():
+    """(rank, [worker pids]) of a real process tree; everything reaped at the end."""
+    marker = f"mltools-kill-tree-test-{os.getpid()}"
+    rank = subprocess.Popen(
+        [sys.executable, "-c", _RANK, marker], stdout=subprocess.PIPE, text=True
+    )
+    assert rank.stdout is not None
+    workers = [int(p) for p in rank.stdout.readline().split()]  # the event: both started
+    yield marker, rank, workers
+    import signal as sig
+
+    for pid in [rank.pid, *workers]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig.SIGKILL)
+    rank.wait()
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_kill_tree_previews_and_stops_the_workers_too(cli, rank_tree) -> None:
+    marker, rank, workers = rank_tree
+    plain = json.loads(cli("kill", marker, "--json").stdout)
+    assert [p["pid"] for p in plain["matched"]] == [rank.pid]  # the workers do not match
+    preview = json.loads(cli("kill", marker, "--tree", "--json").stdout)
+    assert [(p["pid"], p["parent"]) for p in preview["matched"]] == [
+        (rank.pid, None),
+        *((w, rank.pid) for w in workers),
+    ]
+    assert preview["dry_run"] is True and all(_alive(p) for p in [rank.pid, *workers])
+    done = cli("kill", marker, "--tree", "--yes", "--grace", "5", "--json")
+    assert done.exit_code == 0, done.stderr
+    rank.wait(timeout=30)
+    assert not any(_alive(w) for w in workers)
+    assert sorted(json.loads(done.stdout)["terminated"]) == sorted([rank.pid, *workers])
+
+
+def test_kill_without_tree_leaves_the_workers(cli, rank_tree) -> None:
+    marker, rank, workers = rank_tree
+    done = cli("kill", marker, "--yes", "--json")
+    assert done.exit_code == 0, done.stderr
+    rank.wait(timeout=30)
+    assert all(_alive(w) for w in workers)  # orphans: what --tree is for
+
+
+def test_gpu_kill_tree_stops_a_ranks_workers(cli, rank_tree, monkeypatch) -> None:
+    from tests._fake_nvml import GiB, gpu
+    from tests._nvml_double import compiler_available
+
+    if not compiler_available():
+        pytest.skip("the NVML double needs a C compiler")
+    from mltools.gpu import procinfo
+    from tests import _fake_nvml
+
+    monkeypatch.setattr(procinfo, "_CACHE", {})
+    _, rank, workers = rank_tree
+    _fake_nvml.install(monkeypatch, {"gpus": [gpu(0, compute=[{"pid": rank.pid, "mem": GiB}])]})
+    preview = cli("gpu", "kill", "--gpu", "0", "--tree")
+    assert "+2 below it" in preview.stdout
+    as_json = json.loads(cli("gpu", "kill", "--gpu", "0", "--tree", "--json").stdout)
+    assert sorted(as_json["targets"][0]["descendants"]) == sorted(workers)
+    done = cli("gpu", "kill", "--gpu", "0", "--tree", "--yes", "--json")
+    assert done.exit_code == 0, done.stderr
+    rank.wait(timeout=30)
+    assert not any(_alive(w) for w in workers)
+    outcomes = {r["pid"]: r["outcome"] for r in json.loads(done.stdout)["results"]}
+    assert set(outcomes) == {rank.pid, *workers}

@@ -135,3 +135,31 @@ def test_the_walker_ignores_asserts_and_docstrings(tmp_path):
     assert {"gpu", "pick", "--csv"} <= a
     assert not {"--max-util", "--exclusive", "--count"} & a
     assert {"gpu", "pick", "--min-free-mem"} <= b
+
+
+def _is_usage_code(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Constant) and node.value == 2) or (
+        isinstance(node, ast.Attribute) and node.attr == "USAGE"
+    )
+
+
+def test_no_usage_error_is_checked_by_its_exit_code_alone():
+    """Click exits 2 for "No such option" too: a test that checks exit 2 also reads stderr
+    (or calls conftest's usage_error, which does)."""
+    offenders = []
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        source = path.read_text()
+        for fn in ast.walk(ast.parse(source)):
+            if not (isinstance(fn, ast.FunctionDef) and fn.name.startswith("test")):
+                continue
+            checks_code = any(
+                isinstance(n, ast.Compare)
+                and isinstance(n.left, ast.Attribute)
+                and n.left.attr in ("exit_code", "returncode")
+                and any(_is_usage_code(c) for c in n.comparators)
+                for n in ast.walk(fn)
+            )
+            text = ast.get_source_segment(source, fn) or ""
+            if checks_code and not any(w in text for w in ("stderr", "usage_error(", ".output")):
+                offenders.append(f"{path.relative_to(REPO)}::{fn.name}")
+    assert offenders == []

@@ -80,6 +80,7 @@ INTERRUPT = {
 PROCESSES = {
     'mltools kill "python train.py"': ["train.py"],
     'mltools kill "train.py --exp 7" --yes --grace 10': ["train.py", "--exp", "7"],
+    "mltools kill torchrun --tree": ["train.py", "--launcher", "torchrun"],
 }
 # absolute folders of the examples, moved into the sandbox
 MOVES = {"/data": "data", "/scratch": "scratch", "/tmp/fr/": "fr/", "/tmp/nccl": "nccl"}

@@ -228,7 +228,10 @@ def test_exit_code_and_output_pass_through(run_mltools, tmp_path):
     assert r.returncode == 7
     assert r.stdout == "to stdout\n"  # stdout is the command's alone
     assert "to stderr" in r.stderr and "recorded" in r.stderr and "exit 7" in r.stderr
-    assert json.loads((out / "summary.json").read_text())["exit_code"] == 7
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["exit_code"] == 7
+    # --gpus none: NVML is not even asked (by default this machine says it has no driver)
+    assert summary["gpus"] == [] and summary["gpu_error"] is None
 
 
 def test_json_summary_and_show_and_compare(run_mltools, cli, tmp_path):
@@ -301,6 +304,9 @@ def test_sigterm_stops_the_child_and_leaves_complete_files(tmp_path):
     assert end and end[0]["reason"] == "interrupted" and end[0]["exit_code"] == 143
     assert json.loads((out / "summary.json").read_text())["samples"] >= 3
     assert (out / "report.html").read_text().rstrip().endswith("</html>")
+    # -i 0.1: one tick every 0.1 s from the start, each sampled or counted as missed
+    ticks = len(lines(out, "sample")) + end[0]["samples_missed"]
+    assert abs(ticks - end[0]["t_seconds"] / 0.1) <= 2, (ticks, end[0])
     assert "terminated by SIGTERM" in stderr
 
 
@@ -371,7 +377,11 @@ def test_torchrun_tree_every_rank_and_worker(tmp_path):
             ranks = {p.get("rank") for p in lines(out, "process") if p["name"] == "pt_data_worker"}
             return ranks == {0, 1} and len(lines(out, "sample")) >= 2
 
-        wait_for(workers_seen, "both ranks' DataLoader workers in the samples", timeout=240)
+        try:
+            wait_for(workers_seen, "both ranks' DataLoader workers in the samples", timeout=240)
+        except AssertionError:
+            proc.kill()
+            raise AssertionError(proc.communicate()[1][-3000:]) from None
         wait_for(
             lambda: len((out / "marks.jsonl").read_text().splitlines()) == 2,
             "both ranks' marks",
@@ -444,3 +454,21 @@ def test_full_disk_stops_the_samples_not_the_job(tmp_path, cli):
         assert shown.exit_code == 0 and json.loads(shown.stdout)["samples"] == len(samples)
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_ctrl_c_ends_an_attached_recording_and_leaves_the_job(tmp_path):
+    """--pid: Ctrl-C is how an attached recording is stopped: exit 0, files written, and
+    the job it watched is left running."""
+    job = subprocess.Popen(["sleep", "300"])
+    try:
+        proc, out = _start_record(tmp_path, "--pid", str(job.pid))
+        wait_for(lambda: len(lines(out, "sample")) >= 3, "3 samples")
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr
+        assert job.poll() is None  # still running
+        assert lines(out, "end")[0]["reason"] == "interrupted"
+        assert json.loads((out / "summary.json").read_text())["processes"][0]["pid"] == job.pid
+    finally:
+        job.kill()
+        job.wait()

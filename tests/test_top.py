@@ -673,3 +673,56 @@ def test_cluster_key_without_hosts(fake_nvml):
         assert "no cluster: start with --hosts node1,node2" in screen_text(app)
 
     drive(script)
+
+
+def test_clicking_a_row_moves_the_cursor_and_a_gone_tagged_process_is_untagged(fake_nvml, spawn):
+    kids = [spawn(), spawn(), spawn()]
+    double = fake_nvml(busy_spec(*(k.pid for k in kids)))
+
+    async def script(app, pilot):
+        await pilot.click("#procs", offset=(4, 4))  # border, header, then the third row
+        assert app.current_row().pid == kids[2].pid
+        await pilot.press("space")
+        assert list(app.tags) == [kids[2].pid]
+        double.update(busy_spec(kids[0].pid, kids[1].pid))  # it exited
+        await app.sample_now()
+        assert app.tags == {} and "tagged" not in screen_text(app).splitlines()[-1]
+
+    drive(script)
+
+
+def test_a_failing_sample_is_shown_and_sampling_goes_on(fake_nvml, spawn, monkeypatch):
+    child = spawn()
+    fake_nvml(busy_spec(child.pid))
+
+    async def script(app, pilot):
+        real = app.source.frame
+        monkeypatch.setattr(app.source, "frame", lambda **kw: 1 / 0)
+        await app.sample_now()
+        assert "sampling failed: ZeroDivisionError: division by zero" in screen_text(app)
+        monkeypatch.setattr(app.source, "frame", real)
+        await app.sample_now()
+        assert "sampling failed" not in screen_text(app) and str(child.pid) in screen_text(app)
+
+    drive(script)
+
+
+def test_history_of_power_temperature_clock_and_pcie(fake_nvml, spawn):
+    child = spawn()
+    spec = busy_spec(child.pid)
+    spec["gpus"][0].update(pcie_tx_kib=2048, pcie_rx_kib=512)
+    fake_nvml(spec)
+    expected = {"power W": "250W", "temperature C": "71C", "SM clock MHz": "1410MHz",
+                "PCIe TX bytes/s": "2.0M/s", "PCIe RX bytes/s": "512.0K/s"}  # fmt: skip
+
+    async def script(app, pilot):
+        await app.sample_now()
+        await pilot.press("g")  # memory
+        for title, value in expected.items():
+            await pilot.press("g")
+            text = screen_text(app)
+            assert f"history: {title} over" in text
+            gpu0 = text[text.index("GPU 0") : text.index("GPU 1")]
+            assert re.search(rf"[▁▂▃▄▅▆▇█]+ {re.escape(value)}", gpu0), (title, gpu0)
+
+    drive(script, size=(120, 40))

@@ -104,3 +104,12 @@ def test_snapshot(fake_nvml, size):
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
     assert text == path.read_text()
+
+
+def test_readme_capture_is_the_120x40_snapshot():
+    """The README's picture of the default view is the tested frame (blank rows trimmed)."""
+    readme = (SNAPSHOTS.parents[1] / "README.md").read_text()
+    head = "capture of `tests/snapshots/top_120x40.txt`):\n\n```text\n"
+    shown = readme[readme.index(head) + len(head) :].split("```", 1)[0].splitlines()
+    frame = (SNAPSHOTS / "top_120x40.txt").read_text().splitlines()
+    assert shown == [line for line in frame if line.strip()]

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def tmux(tmp_path: Path) -> Iterator[Callable[..., Tmux]]:
         env = mltools_env({"MLTOOLS_TEST_FAKE_NVML": json.dumps({"spec_file": str(spec_file)})})
         env.pop("NO_COLOR", None)
         env["TERM"] = "xterm-256color"
-        t = Tmux(f"mltools-top-{os.getpid()}-{len(servers)}")
+        t = Tmux(
+            f"mltools-top-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        )  # never a server being killed
         servers.append(t)
         # the server (and so every pane) gets the double's environment; the pane starts
         # as a placeholder so that remain-on-exit is set before top can exit

@@ -749,6 +749,14 @@ def kill(
     user: Annotated[
         str | None, typer.Option("--user", "-u", help="Only processes of this user.")
     ] = None,
+    tree: Annotated[
+        bool,
+        typer.Option(
+            "--tree",
+            help="Also every process below each match (a launcher's ranks and their "
+            "DataLoader workers), listed in the preview (pkill has no such option).",
+        ),
+    ] = False,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Send the signals (default: preview only).")
     ] = False,
@@ -760,10 +768,17 @@ def kill(
     `ps aux | grep "python train.py" | awk '{print $2}' | xargs kill -9`.
     Exit 4 when nothing matches, 6 when some could not be signalled.
     """
-    from mltools.files.kill import find_processes, kill_processes, parse_signal
+    from mltools.files.kill import (
+        find_processes,
+        kill_processes,
+        parse_signal,
+        with_descendants,
+    )
 
     sig = parse_signal(signal)
     procs = find_processes(pattern, regex=regex, user=user)
+    if tree:
+        procs = with_descendants(procs)
 
     def as_json(p):
         return {
@@ -771,6 +786,7 @@ def kill(
             "user": p.user,
             "age_seconds": round(p.age_seconds, 1),
             "cmdline": p.cmdline,
+            "parent": p.parent,
         }
 
     if not procs:
@@ -785,11 +801,21 @@ def kill(
         print_table(
             [
                 _num("pid"),
+                *([_num("parent", priority=3)] if tree else []),
                 Column("user", min_width=8, priority=2),
                 _num("age", priority=1),
                 Column("command", min_width=20),
             ],
-            [(p.pid, p.user, _age(p.age_seconds), safe_text(p.cmdline)) for p in procs],
+            [
+                (
+                    p.pid,
+                    *([p.parent or "-"] if tree else []),
+                    p.user,
+                    _age(p.age_seconds),
+                    safe_text(p.cmdline),
+                )
+                for p in procs
+            ],
         )
     go = yes or (
         not json_out
@@ -801,7 +827,7 @@ def kill(
         else:
             hint(f"preview only: re-run with --yes to send {sig.name}")
         return
-    result = kill_processes(procs, sig=sig, grace=grace)
+    result = kill_processes(procs, sig=sig, grace=grace, tree=tree)
     if json_out:
         print_json(
             {

@@ -949,6 +949,14 @@ def kill(
     grace: Annotated[
         float, typer.Option("--grace", min=0, help="Seconds between SIGTERM and SIGKILL.")
     ] = 5.0,
+    tree: Annotated[
+        bool,
+        typer.Option(
+            "--tree",
+            help="Also every process below each one (a rank's DataLoader workers, which hold "
+            "no GPU memory and would linger); the preview counts them.",
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Act without asking.")] = False,
     json_: JsonFlag = False,
 ) -> None:
@@ -960,7 +968,7 @@ def kill(
     """
     from mltools.errors import MltoolsError, PartialFailureError, UsageError
     from mltools.gpu import snapshot
-    from mltools.gpu.kill import find_targets, terminate
+    from mltools.gpu.kill import descendants, find_targets, terminate
 
     try:
         if not gpu_index and user is None:
@@ -987,7 +995,7 @@ def kill(
         if targets:
             rows = [
                 [t.gpu_index, t.pid, na(t.user), human_bytes(t.gpu_memory_bytes), na(t.command),
-                 f"skipped: {t.skip_reason}" if t.skip_reason else ""]
+                 f"skipped: {t.skip_reason}" if t.skip_reason else _below(t.pid) if tree else ""]
                 for t in targets
             ]  # fmt: skip
             print_table(
@@ -1002,9 +1010,16 @@ def kill(
     go = bool(actionable) and (
         yes or (not json_ and confirm(f"Send SIGTERM to {len(actionable)} process(es)?"))
     )
-    results = terminate(actionable, grace=grace) if go else []
+    results = terminate(actionable, grace=grace, tree=tree) if go else []
     if json_:
-        print_json({"dry_run": not go, "targets": targets, "results": results})
+        below = {t.pid: descendants(t.pid) for t in actionable} if tree else {}
+        print_json(
+            {
+                "dry_run": not go,
+                "targets": [{**to_jsonable(t), "descendants": below.get(t.pid)} for t in targets],
+                "results": results,
+            }
+        )
     elif results:
         sys.stdout.write("\n")
         print_table(
@@ -1022,6 +1037,14 @@ def kill(
         )
     if any(t.skip_reason == "not visible in this PID namespace" for t in targets):
         warn("some processes live in another PID namespace; stop them from the host or container")
+
+
+def _below(pid: int) -> str:
+    """The preview's note for ``gpu kill --tree``: how many processes go with this one."""
+    from mltools.gpu.kill import descendants
+
+    n = len(descendants(pid))
+    return f"+{n} below it" if n else ""
 
 
 def register(root: typer.Typer) -> None:

@@ -25,6 +25,7 @@ class ProcInfo:
     age_seconds: float
     cmdline: str
     create_time: float
+    parent: int | None = None  # set for a descendant listed by ``with_descendants``
 
 
 @dataclass
@@ -113,20 +114,60 @@ def find_processes(pattern: str, *, regex: bool = False, user: str | None = None
     return sorted(found, key=lambda p: p.pid)
 
 
+def with_descendants(procs: list[ProcInfo]) -> list[ProcInfo]:
+    """``procs`` and, after each, every process below it (``kill --tree``: a launcher, its
+    ranks and their DataLoader workers), each listed once; never this process, its
+    ancestors or pid 1. A descendant's ``parent`` is its direct parent's pid."""
+    import psutil
+
+    protected = protected_pids()
+    seen = {p.pid for p in procs}
+    out: list[ProcInfo] = []
+    now = time.time()
+    for proc in procs:
+        out.append(proc)
+        try:
+            children = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            continue
+        for child in children:
+            if child.pid in seen or child.pid in protected:
+                continue
+            try:
+                with child.oneshot():
+                    started = child.create_time()
+                    info = ProcInfo(
+                        child.pid,
+                        child.username() or "?",
+                        max(0.0, now - started),
+                        " ".join(child.cmdline()) or f"[{child.name()}]",
+                        started,
+                        parent=child.ppid(),
+                    )
+            except psutil.Error:
+                continue
+            seen.add(child.pid)
+            out.append(info)
+    return out
+
+
 def kill_processes(
     targets: list[ProcInfo],
     *,
     sig: _signal.Signals = _signal.SIGTERM,
     grace: float = 5.0,
+    tree: bool = False,
 ) -> KillResult:
     """Signal each target; after ``grace`` seconds SIGKILL those still alive.
 
     Escalation happens only for terminating signals (TERM, INT, QUIT, HUP); a
     USR1 stays a USR1. Pids whose start time changed since the preview are
-    treated as gone, never signalled (:func:`mltools.stopper.stop`).
+    treated as gone, never signalled (:func:`mltools.stopper.stop`). ``tree``: also
+    every descendant each target has by then (a worker started after the preview too).
     """
     result = KillResult()
-    for r in stop([(t.pid, t.create_time or None) for t in targets], sig=sig, grace=grace):
+    chosen = [(t.pid, t.create_time or None) for t in targets]
+    for r in stop(chosen, sig=sig, grace=grace, tree=tree):
         if r.outcome == "failed":
             result.failed.append((r.pid, r.error or "failed"))
         else:

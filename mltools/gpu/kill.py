@@ -60,7 +60,19 @@ def find_targets(
     return targets
 
 
-def terminate(targets: list[Target], *, grace: float = 5.0) -> list[KillResult]:
-    """SIGTERM every target not skipped; SIGKILL those still alive after ``grace`` seconds."""
+def terminate(targets: list[Target], *, grace: float = 5.0, tree: bool = False) -> list[KillResult]:
+    """SIGTERM every target not skipped; SIGKILL those still alive after ``grace`` seconds.
+
+    ``tree``: each target's descendants too (its DataLoader workers), after it."""
     chosen = [(t.pid, t.create_time) for t in targets if not t.skip_reason]
-    return stop(chosen, grace=grace)
+    return stop(chosen, grace=grace, tree=tree)
+
+
+def descendants(pid: int) -> list[int]:
+    """The pids below ``pid`` now (children, grandchildren ...); [] when it is gone."""
+    import psutil
+
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []

@@ -29,15 +29,16 @@ RANK_VARIABLES: tuple[tuple[str, str], ...] = (
 )
 
 
-def rank_of(env: dict[str, str] | None) -> tuple[int | None, int | None]:
-    """(rank, local rank) from a process's environment, ``(None, None)`` if it has none."""
+def rank_of(env: dict[str, str] | None) -> tuple[int | None, int | None, str | None]:
+    """(rank, local rank, the variable it came from) from a process's environment;
+    ``(None, None, None)`` when it has none."""
     if not env:
-        return None, None
+        return None, None, None
     for global_name, local_name in RANK_VARIABLES:
         rank = _int(env.get(global_name))
         if rank is not None:
-            return rank, _int(env.get(local_name))
-    return None, _int(env.get("LOCAL_RANK"))
+            return rank, _int(env.get(local_name)), global_name
+    return None, _int(env.get("LOCAL_RANK")), None
 
 
 def _int(value: str | None) -> int | None:
@@ -57,6 +58,7 @@ class ProcessInfo:
     command: str | None
     rank: int | None
     local_rank: int | None
+    rank_source: str | None  # the variable the rank came from (RANK, SLURM_PROCID, ...)
     first_seen_seconds: float
 
 
@@ -121,6 +123,19 @@ def _stat(pid: int, raw: bytes) -> _Stat | None:
         start_ticks=int(fields[19]),
         rss_bytes=int(fields[21]) * _PAGE,
     )
+
+
+def _statm_rss(pid: int, proc_root: str) -> int | None:
+    """Resident bytes from ``/proc/PID/statm``, what ``ps``, ``top`` and psutil show.
+
+    ``stat``'s own RSS field is the kernel's approximate per-CPU counter: on Linux 6.18 it
+    read up to 44 pages under ``statm`` for an idle ``sleep``.
+    """
+    raw = _read(f"{proc_root}/{pid}/statm", 256)
+    try:
+        return int(raw.split()[1]) * _PAGE if raw else None
+    except (ValueError, IndexError):
+        return None
 
 
 def _io(pid: int, proc_root: str) -> tuple[int | None, int | None]:
@@ -201,12 +216,13 @@ class ProcessTree:
             cpu = max(0.0, 100.0 * used / wall) if wall > 0 else None
             live[st.pid] = (st.start_ticks, st.cpu_seconds, now)
             read, written = _io(st.pid, self.proc_root)
+            rss = _statm_rss(st.pid, self.proc_root)
             samples.append(
                 ProcessSample(
                     pid=st.pid,
                     cpu_percent=round(cpu, 2) if cpu is not None else None,
                     cpu_seconds=round(st.cpu_seconds, 3),
-                    rss_bytes=st.rss_bytes,
+                    rss_bytes=rss if rss is not None else st.rss_bytes,
                     read_bytes=read,
                     write_bytes=written,
                     threads=st.threads,
@@ -232,7 +248,7 @@ def _info(st: _Stat, t_seconds: float, proc_root: str) -> ProcessInfo:
         base = os.path.basename(argv[0])
         if base.startswith(name):
             name = base
-    rank, local_rank = rank_of(read_environ(st.pid, proc_root))
+    rank, local_rank, source = rank_of(read_environ(st.pid, proc_root))
     return ProcessInfo(
         pid=st.pid,
         ppid=st.ppid,
@@ -240,6 +256,7 @@ def _info(st: _Stat, t_seconds: float, proc_root: str) -> ProcessInfo:
         command=" ".join(argv) if argv else None,
         rank=rank,
         local_rank=local_rank,
+        rank_source=source,
         first_seen_seconds=round(t_seconds, 3),
     )
 

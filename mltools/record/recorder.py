@@ -255,8 +255,8 @@ class Recorder:
     def step(self) -> None:
         """Take one sample of the GPUs, the host and the tree, and write it."""
         assert self.tree is not None, "start() first"
+        t = self.clock() - self.t0  # the tick it was taken for (on the start's grid)
         sample = self.sampler.sample()
-        t = self.clock() - self.t0
         procs, new = self.tree.sample(t)
         for info in new:
             self.log.write({"type": "process", **vars(info)})

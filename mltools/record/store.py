@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ def load_run(path: str | os.PathLike[str]) -> Run:
             run.markers.append(item)
         elif kind == "end":
             run.end = item
+    _keep_best_ranks(run.processes)
     t0 = meta.get("t0_monotonic")
     marks_path = folder / MARKS
     if marks_path.is_file() and isinstance(t0, (int, float)):
@@ -116,6 +118,24 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     return run
 
 
+def _keep_best_ranks(processes: dict[int, dict[str, Any]]) -> None:
+    """Keep the ranks from the most specific variable seen in the run, drop the others.
+
+    Under ``srun torchrun``, torchrun's agent has only ``SLURM_PROCID`` (the node's index)
+    while the ranks it starts have ``RANK``: the agent is a launcher, not rank 0.
+    """
+    from mltools.record.procs import RANK_VARIABLES
+
+    order = {name: i for i, (name, _) in enumerate(RANK_VARIABLES)}
+    sources = [order[p["rank_source"]] for p in processes.values() if p.get("rank_source") in order]
+    if not sources:
+        return
+    best = min(sources)
+    for p in processes.values():
+        if p.get("rank") is not None and order.get(p.get("rank_source"), best) != best:
+            p["rank"] = None
+
+
 def write_text(path: Path, text: str) -> None:
     """Write ``path`` through a temp file and a rename: readers never see half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -123,9 +143,8 @@ def write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def rows(run: Run) -> list[dict[str, Any]]:
+def rows(run: Run) -> Iterator[dict[str, Any]]:
     """The samples as one long table: a row per (sample, GPU), (sample, process) and host."""
-    out: list[dict[str, Any]] = []
     for s in run.samples:
         t = s.get("t_seconds")
         for g in s.get("gpus") or ():
@@ -136,16 +155,17 @@ def rows(run: Run) -> list[dict[str, Any]]:
                 row[f"gpu_{key}" if not key.startswith("gpu_") else key] = (
                     ",".join(value) if isinstance(value, list) else value
                 )
-            out.append(row)
+            yield row
         for p in s.get("processes") or ():
             info = run.processes.get(p.get("pid"), {})
-            row = {
+            yield {
                 "t_seconds": t,
                 "kind": "process",
                 "pid": p.get("pid"),
                 "process_name": info.get("name"),
                 "rank": info.get("rank"),
                 "process_cpu_percent": p.get("cpu_percent"),
+                "process_cpu_seconds": p.get("cpu_seconds"),
                 "process_rss_bytes": p.get("rss_bytes"),
                 "process_read_bytes": p.get("read_bytes"),
                 "process_write_bytes": p.get("write_bytes"),
@@ -153,30 +173,58 @@ def rows(run: Run) -> list[dict[str, Any]]:
                     x.get("memory_bytes") or 0 for x in p.get("gpus") or ()
                 ),
             }
-            out.append(row)
         host = s.get("host")
         if host:
-            out.append(
-                {"t_seconds": t, "kind": "host", **{f"host_{k}": v for k, v in host.items()}}
-            )
-    return out
+            yield {"t_seconds": t, "kind": "host", **{f"host_{k}": v for k, v in host.items()}}
+
+
+ROWS_PER_GROUP = 50_000  # rows built in memory at once while writing samples.parquet
+
+
+def _column_types(run: Run) -> dict[str, str]:
+    """Each column's type over the whole run: string if any value is text, else float if
+    any is a float, else int (a column that is always null: string)."""
+    kinds: dict[str, str] = {}
+    for row in rows(run):
+        for name, value in row.items():
+            seen = kinds.get(name, "null")
+            if isinstance(value, str) or seen == "string":
+                kinds[name] = "string"
+            elif isinstance(value, float) or seen == "float":
+                kinds[name] = "float"
+            elif isinstance(value, (int, bool)):
+                kinds[name] = "int"
+            else:
+                kinds.setdefault(name, "null")
+    return kinds
 
 
 def write_columnar(run: Run, path: Path) -> tuple[Path | None, str | None]:
     """``samples.parquet`` (one long table, ``kind`` = gpu/process/host) when pyarrow is
-    installed; else ``(None, why)``."""
+    installed; else ``(None, why)``. Written in row groups, so memory stays bounded on a
+    long recording."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         return None, f"no {COLUMNAR}: pyarrow is not installed ({COLUMNAR_HINT})"
-    table_rows = rows(run)
-    names: dict[str, None] = {}
-    for row in table_rows:
-        names.update(dict.fromkeys(row))
-    columns = {name: [row.get(name) for row in table_rows] for name in names}
-    table = pa.table(columns) if columns else pa.table({"t_seconds": pa.array([], pa.float64())})
+    arrow = {"string": pa.string(), "float": pa.float64(), "int": pa.int64(), "null": pa.string()}
+    kinds = _column_types(run) or {"t_seconds": "float"}
+    schema = pa.schema([(name, arrow[kind]) for name, kind in kinds.items()])
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
+
+    def flush(batch: list[dict[str, Any]]) -> None:
+        columns = [pa.array([r.get(n) for r in batch], type=schema.field(n).type) for n in kinds]
+        writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+
+    with pq.ParquetWriter(tmp, schema) as writer:
+        batch: list[dict[str, Any]] = []
+        for row in rows(run):
+            batch.append(row)
+            if len(batch) >= ROWS_PER_GROUP:
+                flush(batch)
+                batch = []
+        if batch or not run.samples:
+            flush(batch)
     os.replace(tmp, path)
     return path, None

@@ -283,7 +283,10 @@ class TopApp(App[None]):
             self._wake.clear()
             with self._lock:
                 waiters, self._waiters = self._waiters, []
-            frame = self.source.frame(tree=self.tree_view)  # (rank labels of new pids too)
+            try:
+                frame = self.source.frame(tree=self.tree_view)  # (rank labels of new pids too)
+            except Exception as exc:  # shown, and tried again next tick: the UI must not freeze
+                frame = Frame(None, {}, f"sampling failed: {type(exc).__name__}: {exc}")
             now = time.monotonic()
             next_t += self.interval
             if next_t < now:  # a slow sample: skip the missed ticks, keep the phase

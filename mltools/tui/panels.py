@@ -213,7 +213,7 @@ def history(
         STYLES["title"] if color else "",
     )
     gpus = snap.gpus if snap is not None else []
-    graph_w = max(10, width - 14)
+    graph_w = max(10, width - 19)  # label 7, value up to 10 ("512.0K/s"), margin
     rows: list[tuple[str, str, float | None]] = [
         (f"GPU {g.index}", f"gpu{g.index}:{metric}", model.metric_scale(g, metric)) for g in gpus
     ]
