@@ -56,9 +56,10 @@ def versioned(data: Any) -> dict[str, Any]:
         data = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
     if not isinstance(data, dict):
         raise TypeError(f"a --json document is an object, not {type(data).__name__}")
-    if "schema_version" in data:
+    if next(iter(data), None) == "schema_version":
         return data
-    return {"schema_version": SCHEMA_VERSION, **data}
+    # first, whatever the document's own version is (the GPU snapshot carries its own)
+    return {"schema_version": data.get("schema_version", SCHEMA_VERSION), **data}
 
 
 def valid_text(path: str) -> str:

@@ -142,5 +142,7 @@ def test_print_json_refuses_a_bare_list():
 
     assert versioned({"a": 1}) == {"schema_version": 1, "a": 1}
     assert versioned({"schema_version": 3, "a": 1}) == {"schema_version": 3, "a": 1}
+    moved = versioned({"a": 1, "schema_version": 3})
+    assert list(moved) == ["schema_version", "a"] and moved["schema_version"] == 3
     with pytest.raises(TypeError, match="not list"):
         versioned([1, 2])
