@@ -21,6 +21,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+class CaseFailed(RuntimeError):
+    """A contender's command exited with a code it does not document for this input: its
+    time would measure an error message, not the work."""
+
+
 @dataclass
 class Case:
     name: str
@@ -28,19 +33,27 @@ class Case:
     func: Callable[[], object] | None = None  # a Python callable to call
     env: dict[str, str] | None = None
     times: list[float] = field(default_factory=list)
+    # the exit codes of a run that did the work (e.g. 5: ddp-doctor log found something)
+    ok_codes: tuple[int, ...] = (0,)
 
     def run_once(self) -> float:
         start = time.perf_counter()
         if self.argv is not None:
             env = {**os.environ, **(self.env or {})}
-            subprocess.run(
+            done = subprocess.run(
                 self.argv,
                 env=env,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
                 check=False,
             )
+            if done.returncode not in self.ok_codes:
+                tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+                raise CaseFailed(
+                    f"{self.name}: exit {done.returncode} (expected {self.ok_codes}) from "
+                    f"{' '.join(map(str, self.argv))}: {' | '.join(tail) or 'no stderr'}"
+                )
         else:
             assert self.func is not None
             self.func()
@@ -64,15 +77,22 @@ def mltools_argv(*args: str) -> list[str]:
 def compare(
     title: str, cases: Sequence[Case], *, baseline: str, repeat: int = 15, warmup: int = 1
 ) -> dict[str, object]:
-    """Run every case ``repeat`` times interleaved; print medians and ratios to ``baseline``."""
-    for _ in range(warmup):
-        for case in cases:
-            case.run_once()
-        for case in cases:
-            case.times.clear()
-    for _ in range(repeat):
-        for case in cases:
-            case.run_once()
+    """Run every case ``repeat`` times interleaved; print medians and ratios to ``baseline``.
+
+    A command that exits with a code its ``Case`` does not expect ends the script (exit
+    1, naming the case and its stderr): a timed usage error is not a result.
+    """
+    try:
+        for _ in range(warmup):
+            for case in cases:
+                case.run_once()
+            for case in cases:
+                case.times.clear()
+        for _ in range(repeat):
+            for case in cases:
+                case.run_once()
+    except CaseFailed as exc:
+        raise SystemExit(f"benchmark {title!r} failed: {exc}") from None
     base = next(c for c in cases if c.name == baseline).median
     print(f"\n## {title}  (median of {repeat}, interleaved; ratio = time / {baseline})")
     width = max(len(c.name) for c in cases)

@@ -23,11 +23,15 @@ def main(argv: list[str]) -> int:
     scripts = sorted(HERE.glob("bench_*.py"))
     if argv:
         scripts = [s for s in scripts if any(name in s.stem for name in argv)]
+    if not scripts:
+        print(f"no benchmark matches {' '.join(argv)!r}", file=sys.stderr)
+        return 2
     failed = []
     for script in scripts:
         print(f"\n# {script.name}", flush=True)
-        if subprocess.run([sys.executable, str(script), *passthrough], check=False).returncode:
-            failed.append(script.name)
+        code = subprocess.run([sys.executable, str(script), *passthrough], check=False).returncode
+        if code:
+            failed.append(f"{script.name} (exit {code})")
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
     return 1 if failed else 0
