@@ -73,7 +73,7 @@ def test_df_numbers(tree):
 def test_cli_json(cli, tree):
     result = cli("du", str(tree), "--files", "--top", "2", "--json")
     assert result.exit_code == 0, result.stderr
-    (item,) = json.loads(result.stdout)
+    (item,) = json.loads(result.stdout)["paths"]
     assert item["disk_bytes"] == gnu_du(tree)
     assert set(item["filesystem"]) == {
         "mount_point",

@@ -106,7 +106,7 @@ def env(
 
     if list_:
         if json:
-            print_json([{"name": n, "description": d} for n, d in lib.PRESETS.items()])
+            print_json({"presets": [{"name": n, "description": d} for n, d in lib.PRESETS.items()]})
         else:
             print_table(
                 [Column("PRESET", kind="fixed"), Column("WHAT IT DOES", kind="prose")],
