@@ -11,6 +11,8 @@ Contenders (interleaved, median of N):
   du:       `du -sx TREE` vs `mltools du TREE --json` and `disk_usage()` in-process
             (`mltools --version` shows the interpreter + Typer startup floor)
   du /usr:  GNU `du -sx /usr` vs `mltools du /usr --json` and `disk_usage("/usr")`
+  du slow:  both again with --latency-us added to every openat/fstatat (an LD_PRELOAD shim
+            built with gcc, for both tools alike: storage with latency, NFS- or FUSE-like)
   clean:    `find TREE ( -name .DS_Store -o -name '._*' ) -type f` vs
             `mltools clean TREE -p mac-junk --json` (dry run) and `find_candidates()`
 """
@@ -83,11 +85,57 @@ def make_tree(root: Path, n_files: int, seed: int = 0) -> None:
             made += 3
 
 
+DELAY_SHIM = r"""
+#define _GNU_SOURCE
+#define fstatat64 fstatat64_hidden
+#define openat64 openat64_hidden
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#undef fstatat64
+#undef openat64
+static void pause_(void) {
+    static long ns = -1;
+    if (ns < 0) { const char *s = getenv("DELAY_US"); ns = s ? atol(s) * 1000 : 0; }
+    if (ns > 0) { struct timespec t = {ns / 1000000000, ns % 1000000000}; nanosleep(&t, 0); }
+}
+#define OPENAT(N) int N(int fd, const char *p, int fl, ...) { \
+    static int (*real)(int, const char *, int, ...); if (!real) real = dlsym(RTLD_NEXT, #N); \
+    mode_t m = 0; if (fl & (O_CREAT | O_TMPFILE)) { va_list a; va_start(a, fl); \
+    m = va_arg(a, int); va_end(a); } pause_(); return real(fd, p, fl, m); }
+#define FSTATAT(N) int N(int fd, const char *p, struct stat *st, int fl) { \
+    static int (*real)(int, const char *, struct stat *, int); \
+    if (!real) real = dlsym(RTLD_NEXT, #N); pause_(); return real(fd, p, st, fl); }
+OPENAT(openat)
+OPENAT(openat64)
+FSTATAT(fstatat)
+FSTATAT(fstatat64)
+"""
+
+
+def delay_shim(folder: Path) -> Path | None:
+    """Build the LD_PRELOAD shim that sleeps ``$DELAY_US`` in openat/fstatat (None: no gcc)."""
+    if shutil.which("gcc") is None:
+        return None
+    src, lib = folder / "delay.c", folder / "delay.so"
+    src.write_text(DELAY_SHIM)
+    import subprocess
+
+    done = subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(lib), str(src), "-ldl"])
+    return lib if done.returncode == 0 else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=20_000, help="files in the generated tree")
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 5")
     parser.add_argument("--keep", action="store_true", help="keep the generated tree")
+    parser.add_argument(
+        "--latency-us", type=int, default=200, help="delay per openat/fstatat for 'du slow'"
+    )
     args = parser.parse_args()
     repeat = 3 if args.quick else 5
     tmp = Path(tempfile.mkdtemp(prefix="bench-files-"))
@@ -183,6 +231,20 @@ def main() -> None:
                 repeat=repeat * 3,
             )
         )
+        shim = delay_shim(tmp)
+        if shim is not None and args.latency_us > 0:
+            slow = {"LD_PRELOAD": str(shim), "DELAY_US": str(args.latency_us)}
+            results.append(
+                compare(
+                    f"du on {count} files, {args.latency_us} us added per openat/fstatat",
+                    [
+                        Case("du -sx", ["du", "-sx", t], env=slow),
+                        Case("mltools du --json", mltools_argv("du", t, "--json"), env=slow),
+                    ],
+                    baseline="du -sx",
+                    repeat=repeat,
+                )
+            )
         print(f"\nsaved {save('bench_files', results)}")
     finally:
         if not args.keep:

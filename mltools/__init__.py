@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     "NVMLCallError": "mltools.gpu.nvml",
     "CheckpointError": "mltools.ckpt.errors",
     "UnsafePickleError": "mltools.ckpt.errors",
+    "TruncatedCheckpointError": "mltools.ckpt.errors",
     "StateDictMismatchError": "mltools.ckpt.errors",
     "BudgetError": "mltools.ckpt.pickle_vm",
     "DistributedSetupError": "mltools.ddp.helpers",

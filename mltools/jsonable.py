@@ -39,6 +39,29 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+#: the version of every ``--json`` document's shape that has no version of its own (the GPU
+#: snapshot and the run recorder's files carry theirs); raised when a shape changes
+SCHEMA_VERSION = 1
+
+
+def versioned(data: Any) -> dict[str, Any]:
+    """``data`` (a mapping or a dataclass) as a document whose first key is ``schema_version``.
+
+    Scripts key on it to tell shapes apart, so every ``--json`` document and every
+    ``--watch --json`` line carries one; a document that has its own is left as it is. A
+    list is refused: a bare JSON array has no place for the version (name the list in an
+    object instead).
+    """
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        data = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
+    if not isinstance(data, dict):
+        raise TypeError(f"a --json document is an object, not {type(data).__name__}")
+    if next(iter(data), None) == "schema_version":
+        return data
+    # first, whatever the document's own version is (the GPU snapshot carries its own)
+    return {"schema_version": data.get("schema_version", SCHEMA_VERSION), **data}
+
+
 def valid_text(path: str) -> str:
     """A path (or any str from the OS) as valid text: undecodable bytes become ``\\xNN``."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")

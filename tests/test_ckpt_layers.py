@@ -10,7 +10,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import mltools.ckpt
+from mltools.ckpt.errors import CheckpointError, TruncatedCheckpointError, UnsafePickleError
 
 CKPT = Path(mltools.ckpt.__file__).parent
 # the readers: they parse files and never judge them
@@ -99,3 +102,28 @@ def test_the_ckpt_import_graph_has_no_cycle():
 def test_every_ckpt_module_is_placed():
     modules = {p.stem for p in CKPT.glob("*.py")} - {"__init__"}
     assert modules <= READERS | VERDICTS, sorted(modules - READERS - VERDICTS)
+
+
+@pytest.mark.parametrize(
+    ("raised", "problem"),
+    [
+        (TruncatedCheckpointError("storage 0 gone"), "truncated"),
+        (CheckpointError("truncated? no: bad opcode (runs past the end, missing)"), "corrupt"),
+        (UnsafePickleError("truncated and corrupt words", global_name="os.system"), None),
+    ],
+)
+def test_filetype_sorts_checkpoint_errors_by_type_not_words(monkeypatch, tmp_path, raised, problem):
+    """``files.ml_formats`` reads a legacy checkpoint with ``mltools.ckpt``: its verdict comes
+    from the error's type; the words in the message (chosen here to mislead) play no part."""
+    from mltools.ckpt import legacy
+    from mltools.files import ml_formats
+
+    def refuse(path):  # type: ignore[no-untyped-def]
+        raise raised
+
+    monkeypatch.setattr(legacy, "read_legacy_checkpoint", refuse)
+    f = (tmp_path / "x.pt").open("wb+")
+    try:
+        assert ml_formats._torch_legacy(f).problem == problem
+    finally:
+        f.close()

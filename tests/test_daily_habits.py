@@ -94,12 +94,12 @@ def test_du_exclude_agrees_with_gnu_du(runs: Path, excludes: tuple[str, ...]) ->
 def test_du_exclude_cli_leaves_the_folder_out_of_every_list(cli, runs: Path) -> None:
     result = cli("du", str(runs), "--files", "--depth", "3", "--exclude", "wandb", "--json")
     assert result.exit_code == 0, result.stderr
-    [doc] = json.loads(result.stdout)
+    [doc] = json.loads(result.stdout)["paths"]
     shown = [e["path"] for e in doc["biggest_dirs"] + doc["biggest_files"]]
     assert shown and not any("wandb" in p for p in shown)
     assert doc["files"] == 2 * 5 + 2  # checkpoints, .git/pack.tmp, scratch.tmp
     plain = cli("du", str(runs), "--files", "--json")
-    assert json.loads(plain.stdout)[0]["files"] == doc["files"] + 2  # the two wandb files
+    assert json.loads(plain.stdout)["paths"][0]["files"] == doc["files"] + 2  # the two wandb files
 
 
 # --- clean --exclude and --keep-newest -----------------------------------------------------

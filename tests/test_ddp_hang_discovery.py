@@ -41,6 +41,7 @@ vocab = {
                        "SLURM_STEP_ID": "0", "SLURM_JOB_ID": "77", "SLURM_NODEID": "0"},
     "hydra": lambda r: {"PMI_RANK": str(r), "PMI_SIZE": "2", "MPI_LOCALRANKID": str(r),
                         "MPI_LOCALNRANKS": "2"},
+    "pmix": lambda r: {"PMIX_RANK": str(r), "PMIX_SIZE": "2", "PMIX_NAMESPACE": "prte-1@1"},
     "torchrun": lambda r: {"RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2",
                            "LOCAL_WORLD_SIZE": "2", "HF_TOKEN": "hf_" + "s3cr3t" * 5,
                            "WANDB_API_KEY": "wandb-key-0123456789",
@@ -87,7 +88,12 @@ def launched(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "family", "source"),
-    [("mpirun", "mpirun", "mpi"), ("srun", "srun", "slurm"), ("mpiexec.hydra", "hydra", "mpi")],
+    [
+        ("mpirun", "mpirun", "mpi"),
+        ("srun", "srun", "slurm"),
+        ("mpiexec.hydra", "hydra", "mpi"),
+        ("prterun", "pmix", "mpi"),
+    ],
 )
 def test_launcher_vocabularies_give_the_ranks(launched, name, family, source):
     agent, ranks, tracker = launched(name, family)

@@ -6,7 +6,8 @@ wrapper (``--pid`` of the wrapper), ``accelerate launch`` (when accelerate is
 installed), and stand-ins for ``mpirun`` and ``srun`` that set their vocabularies
 (tests/_launcher_standin.py). Each is judged healthy (``MLTOOLS_HANG_REPEAT`` runs of
 a healthy shape, all must say ``progressing``) and hung (the right kind and culprit):
-a blocked read, a poll loop it never leaves, a runaway thread holding the GIL.
+a blocked read, a poll loop it never leaves, a runaway thread holding the GIL
+(``MLTOOLS_HANG_REPEAT_HUNG`` runs each; ``MLTOOLS_HANG_MEASURE=FILE`` records them all).
 Waits are on the scenario's acknowledgement files, never on sleeps.
 """
 
@@ -23,7 +24,7 @@ import pytest
 
 from tests import _sshd
 from tests.conftest import REPO
-from tests.test_ddp_hang_scenarios import REPEAT, SCRIPT, Job, _hang, _line, _measure
+from tests.test_ddp_hang_scenarios import REPEAT, REPEAT_HUNG, SCRIPT, Job, _hang, _line, _measure
 
 pytest.importorskip("torch")
 pytestmark = pytest.mark.slow
@@ -40,11 +41,13 @@ def job(tmp_path):
         j.stop()
 
 
-def _judge(run_mltools, pid: int, scenario: str, *args: str) -> dict:
-    began = time.monotonic()
-    data = _hang(run_mltools, "--pid", str(pid), *args)
-    _measure(scenario=scenario, kind=data["kind"], culprits=data["culprits"],
-             seconds=time.monotonic() - began, verdict=data["verdict"])  # fmt: skip
+def _judge(run_mltools, pid: int, scenario: str, *args: str, repeat: int = 1) -> dict:
+    """The verdict; with ``repeat`` > 1 (a measurement), earlier runs are only recorded."""
+    for _ in range(repeat):
+        began = time.monotonic()
+        data = _hang(run_mltools, "--pid", str(pid), *args)
+        _measure(scenario=scenario, kind=data["kind"], culprits=data["culprits"],
+                 seconds=time.monotonic() - began, verdict=data["verdict"])  # fmt: skip
     return data
 
 
@@ -59,7 +62,7 @@ def _healthy(run_mltools, job: Job, pid: int, shape: str, launcher: str) -> None
 def _stalled(run_mltools, job: Job, pid: int, launcher: str) -> dict:
     job.switch("stall")
     try:
-        data = _judge(run_mltools, pid, f"{launcher}:stall")
+        data = _judge(run_mltools, pid, f"{launcher}:stall", repeat=REPEAT_HUNG)
         assert data["kind"] == "odd_rank_stuck", data["verdict"]
         assert data["culprits"] == [1]
         by_rank = {r["rank"]: r for r in data["ranks"]}
@@ -101,7 +104,7 @@ def test_torchrun_behind_a_bash_wrapper(job, run_mltools, tmp_path):
     _healthy(run_mltools, job, bash, "long_wait", "wrapper")
     job.switch("poll")
     try:
-        data = _judge(run_mltools, bash, "wrapper:poll")
+        data = _judge(run_mltools, bash, "wrapper:poll", repeat=REPEAT_HUNG)
         assert data["kind"] == "odd_rank_stuck", data["verdict"]
         assert data["culprits"] == [1]
         assert data["verdict"].startswith(
@@ -114,7 +117,7 @@ def test_torchrun_behind_a_bash_wrapper(job, run_mltools, tmp_path):
         (job.control / "go").write_text("")
         job.switch("paced")
     job.switch("gil")  # the last phase: the runaway regex never ends
-    data = _judge(run_mltools, bash, "wrapper:gil")
+    data = _judge(run_mltools, bash, "wrapper:gil", repeat=REPEAT_HUNG)
     assert data["kind"] == "odd_rank_stuck", data["verdict"]
     assert data["culprits"] == [1]
     rank1 = next(r for r in data["ranks"] if r["rank"] == 1)

@@ -68,7 +68,9 @@ def test_cli_run_bad_inputs(cli, tmp_path):
     usage_error(cli("ddp-doctor", "run"), "Missing argument '-- CMD [ARGS]...'")
     usage_error(cli("ddp-doctor", "run", "-p", "nope", "--", "true"), "unknown preset: 'nope'")
     result = cli("ddp-doctor", "run", "--diagnose", "sometimes", "--", "true")
-    usage_error(result, "diagnose must be failure, always or never, not 'sometimes'")
+    usage_error(
+        result, "Invalid value for '--diagnose': 'sometimes' is not one of 'failure', 'always'"
+    )
 
 
 def test_cli_run_says_sigkill_when_the_command_was_killed(cli, tmp_path):

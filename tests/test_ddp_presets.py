@@ -122,7 +122,9 @@ def test_cli_env_json_and_list(cli):
     result = cli("ddp-doctor", "env", "-f", "dotenv", "shm-off")
     assert result.stdout == "NCCL_SHM_DISABLE=1\n"
     result = cli("ddp-doctor", "env", "--list", "--json")
-    listed = json.loads(result.stdout)
+    doc = json.loads(result.stdout)
+    assert doc["schema_version"] == 1
+    listed = doc["presets"]
     assert {p["name"] for p in listed} == REQUIRED
     assert all(p["description"] for p in listed)
     result = cli("ddp-doctor", "env", "--list")

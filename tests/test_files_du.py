@@ -73,7 +73,7 @@ def test_df_numbers(tree):
 def test_cli_json(cli, tree):
     result = cli("du", str(tree), "--files", "--top", "2", "--json")
     assert result.exit_code == 0, result.stderr
-    (item,) = json.loads(result.stdout)
+    (item,) = json.loads(result.stdout)["paths"]
     assert item["disk_bytes"] == gnu_du(tree)
     assert set(item["filesystem"]) == {
         "mount_point",
@@ -188,3 +188,20 @@ def test_unreadable_directory_reported_in_walk_order(tmp_path):
         for name in ("w005", "w090"):
             (base / "wide" / name).chmod(0o755)
     assert threaded.errors == serial.errors and len(serial.errors) == 2
+
+
+@pytest.mark.parametrize(("limit", "walker"), [(0.0, "_walk_parallel"), (1e9, "_walk")])
+def test_threads_only_where_the_storage_is_slow(tmp_path, monkeypatch, limit, walker):
+    """``threads=None``: the probe's verdict picks the walk (slow: threads; cached: one)."""
+    from mltools.files import du
+
+    base = _deep_and_wide(tmp_path)
+    monkeypatch.setattr(du, "SLOW_STAT_S", limit)
+    used = []
+    for name in ("_walk_parallel", "_walk"):
+        real = getattr(du, name)
+        monkeypatch.setattr(du, name, lambda *a, _r=real, _n=name: used.append(_n) or _r(*a))
+    (report,) = disk_usage(base)
+    assert used[0] == walker
+    assert report.disk_bytes == gnu_du(base)
+    assert du.slow_storage(str(base)) is (limit == 0.0)

@@ -188,7 +188,7 @@ def test_odd_names_cli_json(cli, tmp_path):
     root = _odd_tree(tmp_path / "odd")
     result = cli("filetype", str(root), "--json")
     assert result.exit_code == 0, result.stderr
-    rows = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    rows = {Path(r["path"]).name: r for r in json.loads(result.stdout)["files"]}
     assert set(rows) == {
         "-rf.mp4",
         "a&b c.txt",
@@ -209,7 +209,7 @@ def test_follow_symlinks_reports_dangling_and_types_target(cli, tmp_path):
     root = _odd_tree(tmp_path / "odd")
     result = cli("filetype", str(root), "--json", "--follow-symlinks")
     assert result.exit_code == ExitCode.PARTIAL
-    rows = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    rows = {Path(r["path"]).name: r for r in json.loads(result.stdout)["files"]}
     assert rows["link.txt"]["kind"] == "text"
     assert rows["dangling"]["kind"] == "unreadable"
     assert "could not be read" in result.stderr
@@ -230,20 +230,22 @@ def test_leading_dash_path_argument(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = cli("filetype", "--json", "--", "-x.png")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)[0]["kind"] == "empty"
+    assert json.loads(result.stdout)["files"][0]["kind"] == "empty"
 
 
 def test_mismatch_lists_only_bad_files(cli, samples):
     folder = str(next(iter(samples.values())).parent)
     result = cli("filetype", folder, "--mismatch", "--json")
     assert result.exit_code == ExitCode.CHECK_FAILED
-    names = {Path(r["path"]).name for r in json.loads(result.stdout)}
+    names = {Path(r["path"]).name for r in json.loads(result.stdout)["files"]}
     assert names == MISMATCHED
 
 
 def test_summary_and_csv(cli, samples):
     folder = str(next(iter(samples.values())).parent)
-    summary = json.loads(cli("filetype", folder, "--summary", "--json").stdout)
+    doc = json.loads(cli("filetype", folder, "--summary", "--json").stdout)
+    assert doc["schema_version"] == 1
+    summary = doc["kinds"]
     by_kind = {(g["kind"], g["mime"]): g for g in summary}
     assert by_kind[("safetensors", "application/x-safetensors")]["files"] == 2
     assert sum(g["files"] for g in summary) == len(EXPECTED)
@@ -267,6 +269,7 @@ def test_subprocess_pool_run(run_mltools, tmp_path):
         (tree / f"{i}.json").write_text('{"a": 1}\n')
     out = run_mltools("filetype", str(tree), "--summary", "--json")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [
-        {"kind": "json", "mime": "application/json", "files": 300, "size_bytes": 300 * 9}
-    ]
+    assert json.loads(out.stdout) == {
+        "schema_version": 1,
+        "kinds": [{"kind": "json", "mime": "application/json", "files": 300, "size_bytes": 2700}],
+    }

@@ -380,3 +380,40 @@ def test_banner_timeout_says_sshs_words(cli, src, tmp_path):
         listener.close()
     assert "Connection timed out during banner exchange" in lines[0]
     assert "no ssh server answered" in lines[0]
+
+
+@pytest.mark.parametrize("where", ["after-start", "while-reading"])
+def test_an_interruption_anywhere_stops_rsync_and_what_it_forked(src, tmp_path, monkeypatch, where):
+    """A SIGTERM landing between rsync's start and the reading of its output used to escape
+    every cleanup: mltools exited 143 and rsync's three processes went on copying."""
+    import psutil
+
+    from mltools.errors import Interrupted
+    from mltools.files import sync as sync_mod
+
+    (src / "big.bin").write_bytes(os.urandom(1 << 20))
+    started: list[int] = []
+
+    class Thread(threading.Thread):
+        def start(self) -> None:
+            # rsync is running now (and has forked its generator and receiver, or will)
+            started.extend(p.pid for p in psutil.Process().children(recursive=True))
+            if where == "after-start":
+                raise Interrupted(15)
+            super().start()
+
+    real_stream_lines = sync_mod._stream_lines
+
+    def interrupted(stream, on_line):
+        if threading.current_thread() is threading.main_thread():
+            raise Interrupted(15)  # as the signal handler raises it, in the main thread
+        real_stream_lines(stream, on_line)  # the stderr reader goes on
+
+    monkeypatch.setattr(sync_mod.threading, "Thread", Thread)
+    if where == "while-reading":
+        monkeypatch.setattr(sync_mod, "_stream_lines", interrupted)
+    with pytest.raises(Interrupted):
+        sync_mod.sync(f"{src}/", str(tmp_path / "dst"), SyncOptions(extra_args=["--bwlimit=1"]))
+    assert started, "rsync was not running"
+    left = [p for p in psutil.Process().children(recursive=True) if p.status() != "zombie"]
+    assert left == []

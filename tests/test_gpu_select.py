@@ -150,7 +150,7 @@ def test_pick_cli_errors(fake_nvml, cli):
     assert result.stderr.splitlines()[0].startswith("mltools: error: 1 of 2 GPUs qualify, 2 needed")
     result = cli("gpu", "pick", "--min-free-mem", "lots")
     assert result.exit_code == ExitCode.USAGE
-    assert result.stderr.startswith("mltools: error: not a size: 'lots'")
+    usage_error(result, "Invalid value for '--min-free-mem': not a size: 'lots'")
     result = cli("gpu", "pick", "--format", "yaml")
     usage_error(result, "unknown --format 'yaml'; use env, csv or json")
     result = cli("gpu", "pick", "-n", "0")

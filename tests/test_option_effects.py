@@ -128,11 +128,11 @@ def test_convert_add_prefix_prepends_to_every_key(ckpts, tmp_path, cli):
 
 def test_filetype_describe_adds_libmagics_description_to_json(cli, tmp_path):
     (tmp_path / "notes.txt").write_text("plain words\n")
-    (bare,) = json.loads(cli("filetype", str(tmp_path), "--json").stdout)
+    (bare,) = json.loads(cli("filetype", str(tmp_path), "--json").stdout)["files"]
     assert bare["description"] is None  # one libmagic pass by default for --json
     result = cli("filetype", str(tmp_path), "--json", "--describe")
     assert result.exit_code == 0, result.stderr
-    (row,) = json.loads(result.stdout)
+    (row,) = json.loads(result.stdout)["files"]
     assert row["mime"] == "text/plain"
     assert row["description"].startswith("ASCII text")
     table = cli("filetype", str(tmp_path), "--no-describe").stdout
@@ -153,8 +153,8 @@ def test_filetype_workers_reach_the_scan(cli, tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(filetype, "scan_types", spy)
-    one = json.loads(cli("filetype", str(tmp_path), "-j", "1", "--json").stdout)
-    two = json.loads(cli("filetype", str(tmp_path), "--workers", "2", "--json").stdout)
+    one = json.loads(cli("filetype", str(tmp_path), "-j", "1", "--json").stdout)["files"]
+    two = json.loads(cli("filetype", str(tmp_path), "--workers", "2", "--json").stdout)["files"]
     assert seen == [1, 2]
     assert one == two and len(one) == 6
 
@@ -176,7 +176,7 @@ def test_du_depth_lists_deeper_directories(cli, tmp_path):
     def dirs(*args: str) -> set[str]:
         result = cli("du", str(root), "--json", *args)
         assert result.exit_code == 0, result.stderr
-        (item,) = json.loads(result.stdout)
+        (item,) = json.loads(result.stdout)["paths"]
         return {os.path.relpath(d["path"], root) for d in item["biggest_dirs"]}
 
     assert dirs() == {"big", "small"}
@@ -201,8 +201,8 @@ def mounted(tmp_path):
 
 
 def test_du_cross_mounts_counts_the_mounted_filesystem(cli, mounted):
-    (alone,) = json.loads(cli("du", str(mounted), "--json").stdout)
-    (crossed,) = json.loads(cli("du", str(mounted), "--json", "--cross-mounts").stdout)
+    (alone,) = json.loads(cli("du", str(mounted), "--json").stdout)["paths"]
+    (crossed,) = json.loads(cli("du", str(mounted), "--json", "--cross-mounts").stdout)["paths"]
     assert alone["apparent_bytes"] < 100_000
     assert crossed["apparent_bytes"] - alone["apparent_bytes"] >= 1_000_000
 

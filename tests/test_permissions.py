@@ -57,7 +57,7 @@ def test_filetype_reports_unreadable_and_goes_on(unprivileged) -> None:
     result = run("filetype", "--json", str(workdir))
     assert result.returncode == 6, result.stderr  # partial: one file could not be read
     assert "secret.bin: Permission denied" in result.stderr
-    rows = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    rows = {Path(r["path"]).name: r for r in json.loads(result.stdout)["files"]}
     assert rows["ok.txt"]["mime"] == "text/plain"
     assert rows["secret.bin"]["kind"] == "unreadable"
 

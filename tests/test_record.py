@@ -357,6 +357,14 @@ def test_attach_to_a_running_tree_until_it_ends(tmp_path):
     assert lines(out, "end")[0]["reason"] == "exited"
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_torchrun_tree_every_rank_and_worker(tmp_path):
     """Under torchrun: the agent, both ranks (RANK from their environment) and each rank's
     DataLoader worker (the rank of the process that started it) are all recorded."""
@@ -367,8 +375,10 @@ def test_torchrun_tree_every_rank_and_worker(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "mltools", "record", "-i", "0.2", "-o", str(out), "--gpus", "none",
          "--mark", r"rank \d ready", "--", sys.executable, "-m", "torch.distributed.run",
-         "--standalone", "--nproc-per-node", "2", str(Path(__file__).with_name("_record_ddp.py"))],
-        env=mltools_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+         "--nnodes", "1", "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port",
+         str(_free_port()), "--max-restarts", "0", str(Path(__file__).with_name("_record_ddp.py"))],
+        env=mltools_env({"OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
     try:

@@ -23,6 +23,7 @@ _LAZY: dict[str, str] = {
     "detect_format": "mltools.ckpt.formats",
     "CheckpointError": "mltools.ckpt.errors",
     "UnsafePickleError": "mltools.ckpt.errors",
+    "TruncatedCheckpointError": "mltools.ckpt.errors",
     "StateDictMismatchError": "mltools.ckpt.errors",
     "OutputExistsError": "mltools.ckpt.errors",
 }

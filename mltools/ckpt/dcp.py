@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mltools.ckpt.errors import CheckpointError
+from mltools.ckpt.errors import CheckpointError, TruncatedCheckpointError
 from mltools.ckpt.paths import confined
 from mltools.ckpt.records import Checkpoint, OpaqueObject, TensorMeta
 from mltools.ckpt.unpickler import symbolic_load
@@ -63,7 +63,7 @@ def byte_entries(root: Any, folder: Path) -> list[tuple[str, Path, int, int, Any
         file = confined(folder, item.get("relative_path"), f"entry {fqn}'s file")
         size = file.stat().st_size if file.is_file() else -1
         if offset < 0 or length < 0 or offset + length > size:
-            raise CheckpointError(
+            raise TruncatedCheckpointError(
                 f"truncated distributed checkpoint: entry {fqn} runs past the end of {file.name}"
             )
         out.append((fqn, file, offset, length, item.get("transform_descriptors")))

@@ -10,6 +10,15 @@ class CheckpointError(InputError):
     """A checkpoint is missing, truncated, corrupt, of an unknown kind, or cannot be used as asked."""
 
 
+class TruncatedCheckpointError(CheckpointError):
+    """A checkpoint ends before what it declares (a copy or a download cut short).
+
+    The kinds of ``CheckpointError`` are told apart by type, never by the words of the
+    message: ``TruncatedCheckpointError`` cut short, ``UnsafePickleError`` refused for
+    safety, any other ``CheckpointError`` corrupt or unusable.
+    """
+
+
 class UnsafePickleError(CheckpointError):
     """A checkpoint's pickle would import a global that mltools refuses to load.
 

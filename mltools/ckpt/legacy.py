@@ -12,7 +12,7 @@ import os
 import struct
 from pathlib import Path
 
-from mltools.ckpt.errors import CheckpointError, UnsafePickleError
+from mltools.ckpt.errors import CheckpointError, TruncatedCheckpointError, UnsafePickleError
 from mltools.ckpt.pickle_vm import BoundedReader, run_guarded
 from mltools.ckpt.records import ITEMSIZE, Checkpoint
 from mltools.ckpt.unpickler import SymbolicUnpickler
@@ -27,7 +27,8 @@ def _load_one(
     except UnsafePickleError:
         raise
     except CheckpointError as exc:
-        raise CheckpointError(
+        kind = TruncatedCheckpointError if isinstance(exc, TruncatedCheckpointError) else None
+        raise (kind or CheckpointError)(
             f"truncated or corrupt legacy torch checkpoint: {path} ({exc})",
             hint="the file was cut short or damaged; re-copy or re-save it",
         ) from None
@@ -51,7 +52,7 @@ def read_legacy_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             raw_file.seek(pos)
             raw = raw_file.read(8)
             if len(raw) != 8:
-                raise CheckpointError(
+                raise TruncatedCheckpointError(
                     f"truncated legacy torch checkpoint: {p} (storage {key} missing)",
                     hint="the file was cut short; re-copy or re-save it",
                 )
@@ -64,7 +65,7 @@ def read_legacy_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
                 ref.numel = numel
             pos += 8 + numel * itemsize
             if pos > size:
-                raise CheckpointError(
+                raise TruncatedCheckpointError(
                     f"truncated legacy torch checkpoint: {p} (storage {key} runs past the end)",
                     hint="the file was cut short; re-copy or re-save it",
                 )

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mltools.ckpt.allowlist import torch_name
-from mltools.ckpt.errors import CheckpointError
+from mltools.ckpt.errors import CheckpointError, TruncatedCheckpointError
 
 OPNAMES: dict[int, str] = {op.code.encode("latin1")[0]: op.name for op in pickletools.opcodes}
 
@@ -474,7 +474,7 @@ def run_guarded(vm: PickleVM) -> Any:
     except CheckpointError:
         raise
     except (_Truncated, EOFError) as exc:
-        raise CheckpointError(f"truncated checkpoint: {exc}") from None
+        raise TruncatedCheckpointError(f"truncated checkpoint: {exc}") from None
     except RecursionError:
         raise CheckpointError("corrupt checkpoint: its pickle is nested too deeply") from None
     except MemoryError:

@@ -9,7 +9,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from mltools.ckpt.errors import CheckpointError
+from mltools.ckpt.errors import CheckpointError, TruncatedCheckpointError
 from mltools.ckpt.records import Checkpoint, StorageRef, TensorMeta
 
 # safetensors dtype -> torch dtype name
@@ -48,7 +48,7 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
     with open(path, "rb") as f:
         raw = f.read(8)
         if len(raw) < 8:
-            raise CheckpointError(f"truncated safetensors file: {path} (no header)")
+            raise TruncatedCheckpointError(f"truncated safetensors file: {path} (no header)")
         (n,) = struct.unpack("<Q", raw)
         if n > _MAX_HEADER or 8 + n > size:
             raise CheckpointError(

@@ -697,9 +697,10 @@ class SymbolicUnpickler(PickleVM):
 
     def call_result_of_non_global(self, func: Any, args: tuple[Any, ...]) -> Any:
         if not self.record_only:
-            raise CheckpointError(
+            raise UnsafePickleError(
                 "refusing to unpickle: the checkpoint calls an object that is not a global "
-                "(a gadget chain)"
+                "(a gadget chain)",
+                global_name="",
             )
         return opaque_class("<call of a call result>")(*args)
 

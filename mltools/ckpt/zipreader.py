@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from mltools.ckpt.errors import CheckpointError
+from mltools.ckpt.errors import CheckpointError, TruncatedCheckpointError
 from mltools.ckpt.records import Checkpoint
 from mltools.ckpt.unpickler import symbolic_load
 
@@ -134,7 +134,7 @@ def read_zip_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
                 raise CheckpointError(f"unsupported torch checkpoint: storage {key} is compressed")
             ref.offset = _data_offset(f, member)
             if member.file_size < ref.nbytes or ref.offset + ref.nbytes > size:
-                raise CheckpointError(
+                raise TruncatedCheckpointError(
                     f"truncated torch checkpoint: {p} (storage {key} runs past the end)",
                     hint="the file was cut short; re-copy or re-save it",
                 )

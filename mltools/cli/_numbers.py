@@ -14,9 +14,13 @@ without anyone remembering to.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from typer._click import types as click_types
+
+from mltools.errors import UsageError
+from mltools.units import parse_age, parse_size
 
 WEEK_SECONDS = 7 * 86400
 INT_MAX = 2**31 - 1
@@ -39,6 +43,34 @@ LIMITS: dict[str, tuple[float | None, float | None]] = {
     "--workers": (1, MAX_WORKERS),
     "--chunksize": (1, INT_MAX),
 }
+
+
+# text options read by a parser later (sizes, ages), by option name: checked at parse time so
+# a bad value is Click's usage error that names the option
+CHECKED_TEXT: dict[str, Callable[[str], Any]] = {
+    "--smaller": parse_size,
+    "--larger": parse_size,
+    "--min-free-mem": parse_size,
+    "--older-than": parse_age,
+    "--newer-than": parse_age,
+}
+
+
+class CheckedText(click_types.StringParamType):
+    """A size or an age, refused at parse time with the option's name (``Invalid value for
+    '--older-than': not an age: ''``); the value stays the text the user wrote, so
+    ``clean --print-cron`` replays ``7d``, not seconds."""
+
+    def __init__(self, parse: Callable[[str], Any]) -> None:
+        self.parse = parse
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        text = super().convert(value, param, ctx)
+        try:
+            self.parse(text)
+        except UsageError as exc:
+            self.fail(f"{exc.message} ({exc.hint})" if exc.hint else exc.message, param, ctx)
+        return text
 
 
 def _fail_not_finite(self: Any, value: Any, param: Any, ctx: Any) -> None:
@@ -101,11 +133,15 @@ def _bounded(param: Any) -> Any | None:
 
 
 def harden(command: Any) -> Any:
-    """Give every numeric option of ``command`` (and its subcommands) a bounded type."""
+    """Give every numeric option of ``command`` (and its subcommands) a bounded type, and
+    every size or age option (:data:`CHECKED_TEXT`) a checked one."""
     for param in getattr(command, "params", []):
         new = _bounded(param)
         if new is not None:
             param.type = new
+        parse = CHECKED_TEXT.get(_long_name(param) or "")
+        if parse is not None and type(param.type) is click_types.StringParamType:
+            param.type = CheckedText(parse)
     for sub in getattr(command, "commands", {}).values():
         harden(sub)
     return command

@@ -30,7 +30,7 @@ from mltools.cli._tables import renderable
 
 # the policies live below the CLI (the TUI and the library use them too); the CLI imports
 # them from here, its one module for output ("X as X": re-exported)
-from mltools.jsonable import dumps
+from mltools.jsonable import dumps, versioned
 from mltools.jsonable import to_jsonable as to_jsonable
 from mltools.jsonable import valid_text as valid_text
 from mltools.terminal import color_enabled as color_enabled
@@ -64,8 +64,9 @@ def markup_escape(value: Any) -> str:
 
 
 def print_json(data: Any) -> None:
-    """Write ``data`` as indented JSON to stdout (valid UTF-8 whatever file names it holds)."""
-    sys.stdout.write(dumps(data) + "\n")
+    """Write ``data`` (an object) as indented JSON to stdout, ``schema_version`` first (valid
+    UTF-8 whatever file names it holds)."""
+    sys.stdout.write(dumps(versioned(data)) + "\n")
     sys.stdout.flush()
 
 
@@ -201,8 +202,9 @@ def watch_loop(frame: Callable[[bool], None], interval: float, *, at_start: bool
 
 
 def print_json_line(data: Any) -> None:
-    """Write ``data`` as one line of JSON (JSON Lines: the ``--watch --json`` format)."""
-    sys.stdout.write(dumps(data, indent=None) + "\n")
+    """Write ``data`` as one line of JSON (JSON Lines: the ``--watch --json`` format), with
+    ``schema_version`` like every document."""
+    sys.stdout.write(dumps(versioned(data), indent=None) + "\n")
     sys.stdout.flush()
 
 

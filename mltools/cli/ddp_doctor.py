@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from typing import Annotated, Any
 
 import typer
@@ -43,6 +44,14 @@ def doctor(
     """
     if ctx.invoked_subcommand is None:
         _run_check(json)
+
+
+class Diagnose(str, Enum):
+    """When ``ddp-doctor run`` analyses the log."""
+
+    failure = "failure"
+    always = "always"
+    never = "never"
 
 
 @app.command("check")
@@ -106,7 +115,7 @@ def env(
 
     if list_:
         if json:
-            print_json([{"name": n, "description": d} for n, d in lib.PRESETS.items()])
+            print_json({"presets": [{"name": n, "description": d} for n, d in lib.PRESETS.items()]})
         else:
             print_table(
                 [Column("PRESET", kind="fixed"), Column("WHAT IT DOES", kind="prose")],
@@ -145,9 +154,9 @@ def run(
         typer.Option("--log", help="Tee the output to this file (default ./ddp-doctor-DATE.log)."),
     ] = None,
     diagnose: Annotated[
-        str,
+        Diagnose,
         typer.Option(help="When to analyse the log: failure (non-zero exit), always or never."),
-    ] = "failure",
+    ] = Diagnose.failure,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Overwrite the --log file if it exists.")
     ] = False,
@@ -173,7 +182,7 @@ def run(
         log_path=log,
         stdout=sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None,
         stderr=sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None,
-        diagnose=diagnose,
+        diagnose=diagnose.value,
         overwrite=yes,
         on_log=lambda path: info(f"ddp-doctor: logging to {path}"),
     )

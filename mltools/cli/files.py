@@ -126,7 +126,7 @@ def filetype(
     if summary:
         groups = summarize(results)
         if json_out:
-            print_json(groups)
+            print_json({"kinds": groups})
         elif csv_out:
             print_csv(groups, ["kind", "mime", "files", "size_bytes"])
         else:
@@ -150,7 +150,7 @@ def filetype(
             for r in shown
         ]
         if json_out:
-            print_json(rows)
+            print_json({"files": rows})
         elif csv_out:
             print_csv(
                 rows,
@@ -481,7 +481,7 @@ def du(
             exclude=exclude or [],
         )
     if json_out:
-        print_json([report_json(r, files=files) for r in reports])
+        print_json({"paths": [report_json(r, files=files) for r in reports]})
     else:
         for i, r in enumerate(reports):
             if i:

@@ -296,8 +296,10 @@ def _walk_parallel(
             with lock:
                 tasks.extend(reversed(children))  # the first child is taken first
                 state["outstanding"] += len(children) - 1
-                if children or not state["outstanding"]:
-                    lock.notify_all()
+                if not state["outstanding"]:
+                    lock.notify_all()  # the walk is over: every waiting thread leaves
+                elif len(children) > 1:
+                    lock.notify(len(children) - 1)  # this thread takes one itself
 
     pool = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, threads))]
     for t in pool:
@@ -390,7 +392,7 @@ def disk_usage(
     files: bool = True,
     one_file_system: bool = True,
     exclude: Iterable[str] = (),
-    threads: int = 4,
+    threads: int | None = None,
 ) -> list[DuReport]:
     """Disk usage of each path: totals, the ``top`` biggest dirs (to ``depth``) and files.
 
@@ -399,17 +401,58 @@ def disk_usage(
     ``one_file_system=False``. ``exclude`` patterns leave entries out, and a directory's
     whole tree (``du --exclude``, see ``mltools.files.exclude``). Missing paths raise
     ``FileNotFoundError``. ``threads`` directories are read at once (1: one plain walk);
-    the numbers do not depend on it.
+    ``None`` picks ``SLOW_THREADS`` when the storage answers slowly (``slow_storage``) and
+    one walk otherwise (threads only add work when every answer comes from the cache). The
+    numbers never depend on it.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     skip = Exclude(exclude)
-    if threads > 1:
-        return [
-            _walk_parallel(os.fspath(p), depth, top, files, one_file_system, skip, threads)
-            for p in paths
-        ]
-    return [_walk(os.fspath(p), depth, top, files, one_file_system, skip) for p in paths]
+    reports = []
+    for p in paths:
+        root = os.fspath(p)
+        n = threads if threads is not None else SLOW_THREADS if slow_storage(root) else 1
+        if n > 1:
+            reports.append(_walk_parallel(root, depth, top, files, one_file_system, skip, n))
+        else:
+            reports.append(_walk(root, depth, top, files, one_file_system, skip))
+    return reports
+
+
+# Directories read at once on slow storage (network filesystems, FUSE, a cold disk).
+SLOW_THREADS = 8
+# A stat slower than this (median of a few, in seconds) is not served from the cache.
+SLOW_STAT_S = 40e-6
+
+
+def slow_storage(root: str, probes: int = 24) -> bool:
+    """Whether stat calls under ``root`` wait on storage: the median time of up to ``probes``
+    stat calls on the root's first entries (one slow call, a preemption, does not count)."""
+    import time
+
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        with os.scandir(fd) as it:
+            names = [entry.name for _, entry in zip(range(probes), it)]
+        times = []
+        for name in names:  # as the walk stats them: relative to the directory's fd
+            start = time.perf_counter()
+            try:
+                os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                continue
+            times.append(time.perf_counter() - start)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    if not times:
+        return False
+    times.sort()
+    return times[len(times) // 2] > SLOW_STAT_S
 
 
 def report_json(report: DuReport, *, files: bool = True) -> dict[str, Any]:

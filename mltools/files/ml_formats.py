@@ -202,20 +202,23 @@ def _torch_legacy(f: BinaryIO) -> Refinement:
     if fileno is None:
         return Refinement("torch-legacy", "application/x-pytorch", name)
     try:
-        from mltools.ckpt.errors import CheckpointError
+        from mltools.ckpt.errors import (
+            CheckpointError,
+            TruncatedCheckpointError,
+            UnsafePickleError,
+        )
         from mltools.ckpt.legacy import read_legacy_checkpoint
     except ImportError:
         return Refinement("torch-legacy", "application/x-pytorch", name)
     try:
         read_legacy_checkpoint(f"/proc/self/fd/{fileno()}")
-    except CheckpointError as exc:
-        text = str(exc)
-        if "truncated" in text or "runs past the end" in text or "missing" in text:
-            return Refinement(
-                "torch-legacy", "application/x-pytorch", f"{name}, cut short", "truncated"
-            )
-        if "unsafe" in text.lower() or "refus" in text.lower():
-            return Refinement("torch-legacy", "application/x-pytorch", name)
+    except TruncatedCheckpointError:
+        return Refinement(
+            "torch-legacy", "application/x-pytorch", f"{name}, cut short", "truncated"
+        )
+    except UnsafePickleError:  # refused for safety: says nothing about damage
+        return Refinement("torch-legacy", "application/x-pytorch", name)
+    except CheckpointError:
         return Refinement("torch-legacy", "application/x-pytorch", f"{name}, damaged", "corrupt")
     except Exception:  # anything else the reader trips on: no verdict on damage
         return Refinement("torch-legacy", "application/x-pytorch", name)

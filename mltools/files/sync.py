@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from mltools.errors import (
     MltoolsError,
     UsageError,
 )
+from mltools.stopper import stop
 
 
 class SyncError(MltoolsError):
@@ -285,6 +287,17 @@ def _error_for(code: int, stderr: str, used_password: bool, host: str | None) ->
     return cls(f"sync failed: {failure.line()}", hint=failure.hint, returncode=code)
 
 
+def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """Stop rsync and every process under it (its generator and receiver, ssh, sshpass):
+    all listed before the first signal, SIGTERM, then SIGKILL after ``grace`` seconds.
+
+    rsync stays in our process group and session (ssh may need the terminal to ask for a
+    passphrase or a host key), so its children are reached through the tree, not a group.
+    """
+    stop([(proc.pid, None)], sig=signal.SIGTERM, grace=grace, tree=True)
+    proc.wait()
+
+
 def sync(
     src: str,
     dst: str,
@@ -358,38 +371,38 @@ def sync(
             if digits:
                 result.stats[name] = int(digits)
 
-    proc = None
+    proc: subprocess.Popen[bytes] | None = None
+    reader: threading.Thread | None = None
+    # one try from the start of rsync to its end: an interruption anywhere in between (also
+    # between starting rsync and reading its output) stops it and everything it forked
     try:
-        with deferred():  # SIGTERM/Ctrl-C now would leave an rsync nobody stops
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=pass_fds,
-                env=env,
-            )
-    except KeyboardInterrupt:
-        if proc is not None:
-            proc.terminate()
-            proc.wait()
-        raise
-    finally:
-        if read_fd is not None:
-            os.close(read_fd)
-    reader = threading.Thread(
-        target=_stream_lines, args=(proc.stderr, stderr_lines.append), daemon=True
-    )
-    reader.start()
-    try:
+        try:
+            with deferred():  # held until Popen returns: a half-started rsync nobody knows
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    pass_fds=pass_fds,
+                    env=env,
+                )
+        finally:
+            if read_fd is not None:
+                os.close(read_fd)
+        thread = threading.Thread(
+            target=_stream_lines, args=(proc.stderr, stderr_lines.append), daemon=True
+        )
+        thread.start()
+        reader = thread
         _stream_lines(proc.stdout, handle)
         proc.wait()
     except BaseException:
-        proc.terminate()
-        proc.wait()
+        if proc is not None:
+            _stop(proc)
         raise
     finally:
-        reader.join(timeout=5)
+        if reader is not None:
+            reader.join(timeout=5)
     result.returncode = proc.returncode
     if proc.returncode != 0:
         raise _error_for(proc.returncode, "\n".join(stderr_lines), use_password, result.remote_host)
