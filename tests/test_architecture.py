@@ -18,16 +18,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "mltools"
-
-# Private names still used across modules, owned by another issue of this round until it
-# lands. (ddp/hang*, #24, is clean since its split; ckpt/, #27, since its modules stand in a
-# line.) Do not add to this list; an entry that allows nothing fails
-# test_the_allow_list_is_still_needed.
-ALLOWED_PRIVATE: set[str] = set()
 
 
 def module_name(path: Path) -> str:
@@ -136,11 +128,6 @@ def exit_violations(module: str, tree: ast.Module) -> list[str]:
     return out
 
 
-def _allowed(path: Path) -> bool:
-    rel = path.relative_to(ROOT).as_posix()
-    return any(rel.startswith(prefix) for prefix in ALLOWED_PRIVATE)
-
-
 # ------------------------------------------------------------------------------ the walkers work
 
 
@@ -205,7 +192,6 @@ def test_no_private_name_is_used_across_modules():
     found = [
         v
         for path, mod, tree in sources()
-        if not _allowed(path)
         for v in private_violations(mod, tree, path.name == "__init__.py")
     ]
     assert found == []
@@ -219,15 +205,3 @@ def test_no_literal_exit_status_in_the_cli():
         for v in exit_violations(mod, tree)
     ]
     assert found == []
-
-
-@pytest.mark.parametrize("prefix", sorted(ALLOWED_PRIVATE))
-def test_the_allow_list_is_still_needed(prefix):
-    """Once #27/#24 land their clean-ups, an entry that allows nothing must go."""
-    found = [
-        v
-        for path, mod, tree in sources()
-        if path.relative_to(ROOT).as_posix().startswith(prefix)
-        for v in private_violations(mod, tree, path.name == "__init__.py")
-    ]
-    assert found, f"{prefix} has no cross-module private use left: remove it from ALLOWED_PRIVATE"

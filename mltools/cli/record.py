@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from mltools.cli._output import JsonFlag, human_bytes, info, print_json, safe_text, warn
+from mltools.gpu.display import duration
 
 
 class RecordGroup(TyperGroup):
@@ -240,15 +241,6 @@ def _value(metric: str, value: Any) -> str:
     return f"{value:,}"
 
 
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    s = round(seconds)
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
 def _marker(m: dict[str, Any]) -> str:
     rank = m.get("rank")
     return safe_text(m["name"]) + ("" if rank is None else f" (rank {rank})")
@@ -282,7 +274,7 @@ def render_summary(s: dict[str, Any], out: IO[str]) -> None:
         f"exit {s['exit_code']}" if s.get("exit_code") is not None else (s.get("end_reason") or "")
     )
     out.write(
-        f"recorded {_clock(s.get('duration_seconds'))} of {safe_text(what)} ({end}) "
+        f"recorded {duration(s.get('duration_seconds'))} of {safe_text(what)} ({end}) "
         f"into {safe_text(s.get('path'))}/: {s.get('samples')} samples every "
         f"{s.get('interval_seconds'):g} s, {s.get('samples_missed')} missed\n"
     )
@@ -298,9 +290,7 @@ def render_summary(s: dict[str, Any], out: IO[str]) -> None:
                 energy = f"{g['energy_joules']:,.0f} J ({g['energy_wh']:.2f} Wh, {source})"
             peak = "n/a"
             if g.get("memory_peak_bytes") is not None:
-                peak = (
-                    f"{human_bytes(g['memory_peak_bytes'])} at {_clock(g['memory_peak_t_seconds'])}"
-                )
+                peak = f"{human_bytes(g['memory_peak_bytes'])} at {duration(g['memory_peak_t_seconds'])}"
             throttled = ", ".join(f"{k} {v:g} s" for k, v in g["throttle_seconds"].items()) or "-"
             idle = "n/a" if g.get("idle_fraction") is None else f"{100 * g['idle_fraction']:.0f}%"
             rows.append(
@@ -358,7 +348,7 @@ def render_summary(s: dict[str, Any], out: IO[str]) -> None:
     )
     markers = s.get("markers") or []
     if markers:
-        shown = ", ".join(f"{_marker(m)} {_clock(m['t_seconds'])}" for m in markers[:8])
+        shown = ", ".join(f"{_marker(m)} {duration(m['t_seconds'])}" for m in markers[:8])
         more = f" and {len(markers) - 8} more" if len(markers) > 8 else ""
         out.write(f"markers: {len(markers)}: {shown}{more}\n")
     for note in s.get("notes") or ():

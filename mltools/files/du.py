@@ -131,13 +131,27 @@ def _walk(
                     heapq.heapreplace(heap, item)
         disk = blocks_sum * 512
         dirs.append([visit.path, visit.depth, visit.parent, apparent, disk, nfiles])
+    return _summed(root, dirs, depth, top, linked, errors, sorted(heap, reverse=True))
+
+
+def _summed(
+    root: str,
+    dirs: list[list[Any]],
+    depth: int,
+    top: int,
+    linked: int,
+    errors: list[str],
+    biggest_files: list[tuple[int, int, str]],
+) -> DuReport:
+    """The report from the directories in walk order (parents before children; each
+    ``[path, depth, parent index, apparent, disk, files]`` of its own entries): sums
+    bottom-up, the ``top`` biggest down to ``depth``. Both walks end here."""
     if not dirs:
         raise (
             OSError(errno.EACCES, "cannot read the directory", root)
             if errors
             else OSError(errno.ENOENT, "No such file or directory", root)
         )
-    # children come after their parents in ``dirs`` (a pre-order walk): sum bottom-up
     for record in reversed(dirs[1:]):
         parent = dirs[record[2]]
         parent[3] += record[3]
@@ -155,7 +169,7 @@ def _walk(
         hardlinks_counted_once=linked,
         df=disk_free(root),
         biggest_dirs=[DuEntry(r[0], r[3], r[4], r[5]) for r in biggest],
-        biggest_files=[DuEntry(p, a, d) for d, a, p in sorted(heap, reverse=True)],
+        biggest_files=[DuEntry(p, a, d) for d, a, p in biggest_files],
         errors=errors,
     )
 
@@ -354,34 +368,8 @@ def _report(
         position[i] = len(dirs)
         parent = position.get(rec[2], -1)
         dirs.append([rec[0], rec[1], parent, apparent, blocks_sum * 512, nfiles])
-    if not dirs:
-        raise (
-            OSError(errno.EACCES, "cannot read the directory", root)
-            if errors
-            else OSError(errno.ENOENT, "No such file or directory", root)
-        )
-    for record in reversed(dirs[1:]):
-        parent_rec = dirs[record[2]]
-        parent_rec[3] += record[3]
-        parent_rec[4] += record[4]
-        parent_rec[5] += record[5]
-    shown = [r for r in dirs[1:] if r[1] <= depth]
-    biggest = heapq.nlargest(top, shown, key=lambda r: (r[4], r[3]))
-    total = dirs[0]
-    return DuReport(
-        path=root,
-        apparent_bytes=total[3],
-        disk_bytes=total[4],
-        files=total[5],
-        dirs=len(dirs) - 1,
-        hardlinks_counted_once=linked,
-        df=disk_free(root),
-        biggest_dirs=[DuEntry(r[0], r[3], r[4], r[5]) for r in biggest],
-        biggest_files=[DuEntry(p, a, d) for d, a, p in heapq.nlargest(top, heap)]
-        if want_files
-        else [],
-        errors=errors,
-    )
+    files = heapq.nlargest(top, heap) if want_files else []
+    return _summed(root, dirs, depth, top, linked, errors, files)
 
 
 def disk_usage(
