@@ -51,11 +51,13 @@ def run_tty(
     env: dict[str, str] | None = None,
     typed: bytes = b"n\n",
     interrupt_on: str | None = None,
+    interrupt_after: int = 1,
     timeout: float = 180,
 ) -> TtyRun:
     """Run ``argv`` with stdin and stdout on a ``columns``-wide pty; ``typed`` is typed ahead
-    (no echo), so a confirmation prompt reads it. Once ``interrupt_on`` shows up on the
-    terminal, Ctrl-C (SIGINT to the process group), as a user ends a live view."""
+    (no echo), so a confirmation prompt reads it. Once ``interrupt_on`` has shown up
+    ``interrupt_after`` times on the terminal, Ctrl-C (SIGINT to the process group), as a
+    user ends a live view."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     attrs = termios.tcgetattr(slave)
@@ -88,7 +90,7 @@ def run_tty(
                 if not chunk:
                     break
                 out += chunk
-                if interrupt_on is not None and interrupt_on.encode() in out:
+                if interrupt_on is not None and out.count(interrupt_on.encode()) >= interrupt_after:
                     os.killpg(proc.pid, signal.SIGINT)
                     interrupt_on = None
         finally:

@@ -70,11 +70,12 @@ SKIP = {
     "mltools record --pid 4242 -o job -i 5": "attaches until pid 4242 ends (any process here);"
     " test_record attaches to a tree of its own",
 }
-# lines that redraw until Ctrl-C: Ctrl-C once this text (the end of a frame) is shown
+# lines that redraw until Ctrl-C: Ctrl-C once this text, shown once per frame, is there
+# twice (the first frame whole, in the terminal run and in the piped reference alike)
 INTERRUPT = {
-    "mltools cpu --watch": "DataLoader workers",
+    "mltools cpu --watch": "Memory and limits",
     "mltools cpu --watch --json": "suggested_num_workers",
-    "mltools gpu --watch --interval 1": "sleep 600",
+    "mltools gpu --watch --interval 1": "driver 550",
 }
 # lines that stop a process: a fresh one matching the pattern for each run
 PROCESSES = {
@@ -257,6 +258,7 @@ def test_readme_command_fits_100_columns(
                 shown = run_tty(
                     ["bash", "-c", command], columns=COLUMNS, cwd=sandbox, env=env,
                     interrupt_on=INTERRUPT.get(key),
+                    interrupt_after=2,
                 )  # fmt: skip
                 runs[mode] = (shown.rc, shown.stdout, shown.stderr)
         finally:
@@ -285,7 +287,7 @@ def _is_data(output: str) -> bool:
 def _piped(
     command: str, cwd: Path, env: dict[str, str], interrupt_on: str | None
 ) -> tuple[int, str, str]:
-    """Run ``command`` with stdout piped; Ctrl-C once a line holds ``interrupt_on``."""
+    """Run ``command`` with stdout piped; Ctrl-C once a second line holds ``interrupt_on``."""
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
             ["bash", "-c", command], cwd=cwd, env=mltools_env(env), stdin=subprocess.DEVNULL,
@@ -293,11 +295,13 @@ def _piped(
         )  # fmt: skip
         assert proc.stdout is not None
         lines = []
+        seen = 0
         for out_line in proc.stdout:
             lines.append(out_line)
             if interrupt_on is not None and interrupt_on in out_line:
-                os.killpg(proc.pid, signal.SIGINT)
-                interrupt_on = None
+                seen += 1
+                if seen == 2:
+                    os.killpg(proc.pid, signal.SIGINT)
         rc = proc.wait(timeout=300)
         err.seek(0)
         return rc, "".join(lines), err.read()
