@@ -124,8 +124,9 @@ def mltools_argv(*args: str, gpu_spec: bool = False) -> list[str]:
 
 
 def _shape(token: str) -> str:
-    """A token with its digit runs folded, so values that change between runs still match."""
-    return re.sub(r"\d+", "9", token)
+    """A token with its digit runs and meter bars (``██████░░░░``) folded, so values that
+    change between runs still match."""
+    return re.sub(r"[█▉▊▋▌▍▎▏▓▒░·]+", "▮", re.sub(r"\d+", "9", token))
 
 
 def broken_cells(tty: str, reference: str, columns: int, *, data: bool = False) -> list[str]:

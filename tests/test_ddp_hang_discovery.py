@@ -27,7 +27,14 @@ from mltools.errors import MissingDependencyError
 USER = "/home/u/train.py"
 C10D = "/usr/lib/python3.11/site-packages/torch/distributed/distributed_c10d.py"
 
-RANK_CODE = "import time\ndef waiting(marker=41):\n    time.sleep(300)\nwaiting()\n"
+# a rank says "ready" once it runs its own code (a stack sampled while the interpreter still
+# starts shows <frozen site>), then waits on line 3, as the stack tests expect
+RANK_CODE = (
+    "import sys, time\n"
+    "def waiting(marker=41):\n"
+    "    sys.stdout.write('ready\\n'), sys.stdout.flush(), time.sleep(300)\n"
+    "waiting()\n"
+)
 
 # A launcher stand-in: starts 2 ranks with its family's variables, a worker under rank 0
 # (it inherits the rank's environment) and a resource tracker, prints their pids.
@@ -49,8 +56,11 @@ vocab = {
 }[family]
 env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[2])
 code = CODE
-ranks = [subprocess.Popen([sys.executable, "-c", code], env={**env, **vocab(r)}) for r in range(2)]
-tracker = subprocess.Popen([sys.executable, "-c", "from multiprocessing.resource_tracker import main;import time; time.sleep(300)"], env={**env, **vocab(0)})
+ranks = [subprocess.Popen([sys.executable, "-c", code], env={**env, **vocab(r)},
+                          stdout=subprocess.PIPE) for r in range(2)]
+tracker = subprocess.Popen([sys.executable, "-c", "from multiprocessing.resource_tracker import main;import time; print('ready', flush=True); time.sleep(300)"], env={**env, **vocab(0)}, stdout=subprocess.PIPE)
+for p in [*ranks, tracker]:
+    p.stdout.readline()  # each runs its own code now, not the interpreter's start-up
 print(" ".join(str(p.pid) for p in ranks), tracker.pid, flush=True)
 time.sleep(300)
 """.replace("CODE", repr(RANK_CODE))
@@ -175,8 +185,11 @@ import os, subprocess, sys, time
 if "LOCAL_RANK" not in os.environ:
     kid = subprocess.Popen([sys.executable, *sys.argv], env=dict(os.environ, LOCAL_RANK="1",
                            NODE_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                           MASTER_PORT="29932"))
+                           MASTER_PORT="29932"), stdout=subprocess.PIPE)
+    kid.stdout.readline()  # the kid runs this script now (not a fork still starting it)
     print(kid.pid, flush=True)
+else:
+    print("ready", flush=True)
 time.sleep(300)
 """
 

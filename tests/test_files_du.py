@@ -175,19 +175,31 @@ def test_threaded_walk_reads_directories_at_once(tmp_path, monkeypatch):
     assert met and report.disk_bytes == gnu_du(base)
 
 
-def test_unreadable_directory_reported_in_walk_order(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads every directory")
+def test_unreadable_directory_reported_in_walk_order(tmp_path, monkeypatch):
+    """Both walks report unreadable folders alike, in walk order. Root reads a mode-000
+    folder anyway, so as root the EACCES an unprivileged user gets from opening it is
+    injected at os.open, the call both walks make."""
     base = _deep_and_wide(tmp_path)
-    for name in ("w005", "w090"):
+    locked = {"w005", "w090"}
+    if os.geteuid() == 0:
+        real_open = os.open
+
+        def open_as_nobody(path, flags, mode=0o777, *, dir_fd=None):
+            if os.path.basename(os.fsdecode(path)) in locked and flags & os.O_DIRECTORY:
+                raise PermissionError(13, "Permission denied", path)
+            return real_open(path, flags, mode, dir_fd=dir_fd)
+
+        monkeypatch.setattr(os, "open", open_as_nobody)
+    for name in locked:
         (base / "wide" / name).chmod(0)
     try:
         (serial,) = disk_usage(base, threads=1)
         (threaded,) = disk_usage(base, threads=4)
     finally:
-        for name in ("w005", "w090"):
+        for name in locked:
             (base / "wide" / name).chmod(0o755)
     assert threaded.errors == serial.errors and len(serial.errors) == 2
+    assert {e.split(":")[0].rsplit("/", 1)[1] for e in serial.errors} == locked
 
 
 @pytest.mark.parametrize(("limit", "walker"), [(0.0, "_walk_parallel"), (1e9, "_walk")])

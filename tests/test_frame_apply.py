@@ -421,8 +421,10 @@ def test_an_unpicklable_result_is_a_one_line_error_naming_the_row(backend):
 
 
 # The worker processes each backend runs the function in (multiprocessing's process name):
-# a backend that quietly fell back to another would still give pandas' answer.
-WORKER_NAMES = {"serial": "MainProcess", "loky": "LokyProcess", "fork": "ForkProcess"}
+# a backend that quietly fell back to another would still give pandas' answer. The fork
+# backend's pool (mltools._forkpool) forks the interpreter itself, so its workers keep the
+# parent's name; their pids (never the parent's) tell them from the serial backend.
+WORKER_NAMES = {"serial": "MainProcess", "loky": "LokyProcess", "fork": "MainProcess"}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

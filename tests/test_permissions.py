@@ -71,9 +71,7 @@ def test_du_reports_unreadable_directory(unprivileged) -> None:
     (locked / "b").write_bytes(b"y" * 5000)
     locked.chmod(0)
     result = run("du", "--json", str(workdir))
-    data = json.loads(result.stdout)
-    report = data[0] if isinstance(data, list) else data
-    report = report.get("reports", [report])[0] if isinstance(report, dict) else report
+    (report,) = json.loads(result.stdout)["paths"]
     assert report["apparent_bytes"] >= 5000
     assert any("locked" in e for e in report["errors"])
     assert "Traceback" not in result.stderr
