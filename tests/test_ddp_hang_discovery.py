@@ -28,9 +28,10 @@ USER = "/home/u/train.py"
 C10D = "/usr/lib/python3.11/site-packages/torch/distributed/distributed_c10d.py"
 
 # a rank says "ready" once it runs its own code (a stack sampled while the interpreter still
-# starts shows <frozen site>), then waits on line 3, as the stack tests expect
+# starts shows <frozen site>), then waits on line 3, as the stack tests expect; it imports
+# threading, as torch does, which is where py-spy reads thread names (else "thread ?")
 RANK_CODE = (
-    "import sys, time\n"
+    "import sys, threading, time\n"
     "def waiting(marker=41):\n"
     "    sys.stdout.write('ready\\n'), sys.stdout.flush(), time.sleep(300)\n"
     "waiting()\n"

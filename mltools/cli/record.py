@@ -16,7 +16,6 @@ import typer
 from typer.core import TyperGroup
 
 from mltools.cli._output import JsonFlag, human_bytes, info, print_json, safe_text, warn
-from mltools.gpu.display import duration
 
 
 class RecordGroup(TyperGroup):
@@ -269,6 +268,8 @@ def _table(
 def render_summary(s: dict[str, Any], out: IO[str]) -> None:
     """The terminal summary: duration, GPU-hours, energy, utilisation, idle, peak memory,
     throttling, imbalance, idle GPU memory holders, samples missed."""
+    from mltools.gpu.display import duration  # not at start-up: `mltools --help` stays light
+
     what = " ".join(s.get("command") or []) or f"pid {s.get('pid')}"
     end = (
         f"exit {s['exit_code']}" if s.get("exit_code") is not None else (s.get("end_reason") or "")
