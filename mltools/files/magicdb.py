@@ -72,6 +72,8 @@ WHOLE_LIMIT = 1 << 20  # bytes: bigger files get the whole database
 # superset of the file's bytes, or the whole database
 MAX_TEXT_DATABASES = 16
 MAX_BINARY_DATABASES = 6
+BUILD_AFTER = 3  # files with the same key bytes before a database is built for them
+_KEY_BITS = {keys: {b: 1 << i for i, b in enumerate(keys)} for keys in (TEXT_KEYS, BINARY_KEYS)}
 
 
 class MagicError(OSError):
@@ -280,15 +282,16 @@ class _Database:
         # cont_level (the first uint16 of each entry) of every regular entry, in one slice
         levels = view[_ENTRY : _ENTRY * (1 + n0)].cast("H")[:: _ENTRY // 2]
         tops = [i for i, level in enumerate(levels) if level == 0] + [n0]
-        # per chain: its entries, then per key set the masks of which each must meet the
-        # file's bytes, and whether it is a text test
-        self.chains: list[tuple[memoryview, dict[bytes, tuple[int, ...]], bool]] = []
+        # per chain: its entries, whether it is a text test, and per key set what its first
+        # test needs: the key bytes it needs each of (a mask), and the sets of key bytes of
+        # which it needs one (case-blind letters)
+        self.chains: list[tuple[memoryview, bool, dict[bytes, tuple[int, tuple[int, ...]]]]] = []
         for start, end in itertools.pairwise(tops):
             top = raw[_ENTRY * (1 + start) : _ENTRY * (2 + start)]
             needs = first_test_needs(top)
-            masks = {keys: _masks(needs, keys) for keys in (TEXT_KEYS, BINARY_KEYS)}
             chunk = view[_ENTRY * (1 + start) : _ENTRY * (1 + end)]
-            self.chains.append((chunk, masks, bool(top[2] & _TEXTTEST)))
+            by_keys = {keys: _masks(needs, bits) for keys, bits in _KEY_BITS.items()}
+            self.chains.append((chunk, bool(top[2] & _TEXTTEST), by_keys))
         # the ``name`` entries, whole, as a database of their own (shared by every handle)
         named = self._with_counts(0, n1) + raw[_ENTRY * (1 + n0) :]
         self.named = ctypes.create_string_buffer(named, len(named))
@@ -298,27 +301,30 @@ class _Database:
 
     def without(self, keys: bytes, present: int, text_ok: bool) -> bytes:
         """The regular entries whose first test can succeed on a file with ``present``."""
+        absent = ~present
         kept = [
             chunk
-            for chunk, masks, text in self.chains
-            if not ((text_ok or not text) and any(not m & present for m in masks[keys]))
+            for chunk, text, by_keys in self.chains
+            if not (text_ok or not text)
+            or not (by_keys[keys][0] & absent or any(not m & present for m in by_keys[keys][1]))
         ]
         return self._with_counts(sum(len(c) for c in kept) // _ENTRY, 0) + b"".join(kept)
 
 
-def _masks(needs: list[frozenset[int]], keys: bytes) -> tuple[int, ...]:
-    """The needs as masks over ``keys``, leaving out those a byte outside ``keys`` meets."""
-    out = []
+def _masks(needs: list[frozenset[int]], keys: dict[int, int]) -> tuple[int, tuple[int, ...]]:
+    """The needs over the key bytes (byte -> its bit): (the bits needed each, the sets of
+    bits needed one of). A need that a byte outside the keys can meet is left out: such
+    bytes count as present.
+    """
+    each, one_of = 0, []
     for need in needs:
-        mask = 0
-        for b in need:
-            pos = keys.find(bytes((b,)))
-            if pos < 0:
-                break
-            mask |= 1 << pos
-        else:
-            out.append(mask)
-    return tuple(out)
+        if len(need) == 1:
+            each |= keys.get(next(iter(need)), 0)
+            continue
+        bits = [keys.get(b) for b in need]
+        if None not in bits:
+            one_of.append(sum(bits))  # type: ignore[arg-type]
+    return each, tuple(one_of)
 
 
 def _default_databases() -> list[_Database] | None:
@@ -423,6 +429,7 @@ class Typer:
         self.full = self._pair(None)
         self.pairs: dict[tuple[int, bool], Pair] = {}
         self.built = {True: 0, False: 0}
+        self.seen: dict[tuple[int, bool], int] = {}
 
     def _pair(self, buffers: list[Any] | None) -> Pair:
         mime = _Handle(_MIME_TYPE, buffers)
@@ -440,7 +447,9 @@ class Typer:
         pair = self.pairs.get((present, text_ok))
         if pair is not None:
             return pair
-        if self.built[text_ok] < (MAX_TEXT_DATABASES if text_ok else MAX_BINARY_DATABASES):
+        seen = self.seen[(present, text_ok)] = self.seen.get((present, text_ok), 0) + 1
+        room = MAX_TEXT_DATABASES if text_ok else MAX_BINARY_DATABASES
+        if seen >= BUILD_AFTER and self.built[text_ok] < room:
             assert self.dbs is not None
             buffers: list[Any] = []
             for db in self.dbs:
