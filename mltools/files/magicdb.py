@@ -57,16 +57,15 @@ _CASE_FLAGS = 0x4 | 0x8  # c, C
 
 # libmagic's looks_ascii(): BEL BS HT LF VT FF CR, ESC and the printable ASCII range
 _ASCII_TEXT = bytes([7, 8, 9, 10, 11, 12, 13, 27, *range(32, 127)])
+_ASCII_TEXT_SET = frozenset(_ASCII_TEXT)
 
 # Bytes whose absence is recorded per file: the databases are keyed by which of them occur.
 # Chosen greedily on 4,200 real files (sources, docs, configs, web pages, images, binaries,
 # the bench tree): each one, in order, rules out the most further work, counting a regular
 # expression as 200 plain tests and a search as 20. Text files are keyed by more bytes (their
 # expensive entries are text tests); other files by a few (little of their work can go).
-TEXT_KEYS = bytes(
-    [40, 112, 8, 98, 83, 58, 92, 61, 33, 1, 118, 66, 64, 80, 77, 45, 37, 46, 59, 117, 60, 113]
-)
-BINARY_KEYS = bytes([1, 80, 77, 83, 13, 70, 65, 48])
+TEXT_KEYS = b"(p\x08b:S\\=!vBP@M-%.;u<qxjE_Xz^#U[>"
+BINARY_KEYS = b"\x01PMS\rFA0"
 WHOLE_LIMIT = 1 << 20  # bytes: bigger files get the whole database
 # databases built per process, for text files and for others; past that, one built for a
 # superset of the file's bytes, or the whole database
@@ -74,6 +73,7 @@ MAX_TEXT_DATABASES = 16
 MAX_BINARY_DATABASES = 6
 BUILD_AFTER = 3  # files with the same key bytes before a database is built for them
 _KEY_BITS = {keys: {b: 1 << i for i, b in enumerate(keys)} for keys in (TEXT_KEYS, BINARY_KEYS)}
+_NEVER = 1 << 64  # a bit no file's key has: a need no text file can meet
 
 
 class MagicError(OSError):
@@ -290,7 +290,10 @@ class _Database:
             top = raw[_ENTRY * (1 + start) : _ENTRY * (2 + start)]
             needs = first_test_needs(top)
             chunk = view[_ENTRY * (1 + start) : _ENTRY * (1 + end)]
-            by_keys = {keys: _masks(needs, bits) for keys, bits in _KEY_BITS.items()}
+            by_keys = {
+                TEXT_KEYS: _masks(needs, _KEY_BITS[TEXT_KEYS], True),
+                BINARY_KEYS: _masks(needs, _KEY_BITS[BINARY_KEYS], False),
+            }
             self.chains.append((chunk, bool(top[2] & _TEXTTEST), by_keys))
         # the ``name`` entries, whole, as a database of their own (shared by every handle)
         named = self._with_counts(0, n1) + raw[_ENTRY * (1 + n0) :]
@@ -311,18 +314,29 @@ class _Database:
         return self._with_counts(sum(len(c) for c in kept) // _ENTRY, 0) + b"".join(kept)
 
 
-def _masks(needs: list[frozenset[int]], keys: dict[int, int]) -> tuple[int, tuple[int, ...]]:
+def _masks(
+    needs: list[frozenset[int]], keys: dict[int, int], text: bool
+) -> tuple[int, tuple[int, ...]]:
     """The needs over the key bytes (byte -> its bit): (the bits needed each, the sets of
-    bits needed one of). A need that a byte outside the keys can meet is left out: such
-    bytes count as present.
+    bits needed one of). A byte outside the keys counts as present, except, for a text
+    file (``text``: every byte of it passes libmagic's ASCII test), the bytes that fail
+    that test: those are known to be absent. Byte 0 is always present (the padding).
     """
     each, one_of = 0, []
     for need in needs:
-        if len(need) == 1:
-            each |= keys.get(next(iter(need)), 0)
+        if 0 in need:
             continue
+        if text:
+            need = need & _ASCII_TEXT_SET
+            if not need:
+                each |= _NEVER
+                continue
         bits = [keys.get(b) for b in need]
-        if None not in bits:
+        if None in bits:
+            continue
+        if len(bits) == 1:
+            each |= bits[0]  # type: ignore[operator]
+        else:
             one_of.append(sum(bits))  # type: ignore[arg-type]
     return each, tuple(one_of)
 
@@ -436,13 +450,13 @@ class Typer:
         return mime, _Handle(0, buffers) if self.describe else None
 
     def _for(self, data: bytes) -> Pair:
-        text_ok = not data.translate(None, _ASCII_TEXT)
+        text_ok = data.isascii() and not data.translate(None, _ASCII_TEXT)
         keys = TEXT_KEYS if text_ok else BINARY_KEYS
         present = 0
         for bit, byte in enumerate(keys):
             if byte in data:
                 present |= 1 << bit
-        if present == (1 << len(keys)) - 1:  # nothing can be left out
+        if not text_ok and present == (1 << len(keys)) - 1:  # nothing can be left out
             return self.full
         pair = self.pairs.get((present, text_ok))
         if pair is not None:
