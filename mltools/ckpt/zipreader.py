@@ -80,13 +80,29 @@ def _data_pkl(zf: zipfile.ZipFile, path: Path) -> zipfile.ZipInfo:
     )
 
 
-def _data_offset(f: Any, info: zipfile.ZipInfo) -> int:
-    f.seek(info.header_offset)
-    header = f.read(30)
-    if len(header) != 30 or header[:4] != b"PK\x03\x04":
-        raise CheckpointError(f"corrupt torch checkpoint: bad zip entry {info.filename}")
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    return info.header_offset + 30 + name_len + extra_len
+_LOCAL = struct.Struct("<4s22xHH")  # a local header's signature, name and extra lengths
+_WHOLE = 16 << 20  # files up to this size have their local headers read in one read
+
+
+class _LocalHeaders:
+    """Where each member's data starts (after its local header), for many members at once.
+
+    A small file is read once and its headers unpacked from memory; a big one (few, large
+    storages) gets one ``pread`` per header. 20,000 seek-and-read pairs took 0.03 s.
+    """
+
+    def __init__(self, f: Any, size: int) -> None:
+        self.fd = f.fileno()
+        self.blob = os.pread(self.fd, size, 0) if size <= _WHOLE else None
+
+    def data_offset(self, info: zipfile.ZipInfo) -> int:
+        at = info.header_offset
+        blob = self.blob
+        header = blob[at : at + 30] if blob is not None else os.pread(self.fd, 30, at)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise CheckpointError(f"corrupt torch checkpoint: bad zip entry {info.filename}")
+        _, name_len, extra_len = _LOCAL.unpack(header)
+        return at + 30 + name_len + extra_len
 
 
 def read_pickle_bytes(path: Path) -> bytes:
@@ -126,14 +142,17 @@ def read_zip_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             raise CheckpointError(f"{p} was saved on a big-endian machine; not supported")
         root, unpickler = symbolic_load(data, file_name=str(p))
         members = {i.filename: i for i in zf.infolist()}
+        headers = _LocalHeaders(f, size)
+        folder = f"{prefix}/data/"
         for key, ref in unpickler.storages.items():
-            member = members.get(f"{prefix}/data/{key}")
+            member = members.get(folder + key)
             if member is None:
                 raise CheckpointError(f"corrupt torch checkpoint: {p} lacks storage {key}")
             if member.compress_type != zipfile.ZIP_STORED:
                 raise CheckpointError(f"unsupported torch checkpoint: storage {key} is compressed")
-            ref.offset = _data_offset(f, member)
-            if member.file_size < ref.nbytes or ref.offset + ref.nbytes > size:
+            ref.offset = headers.data_offset(member)
+            nbytes = ref.nbytes
+            if member.file_size < nbytes or ref.offset + nbytes > size:
                 raise TruncatedCheckpointError(
                     f"truncated torch checkpoint: {p} (storage {key} runs past the end)",
                     hint="the file was cut short; re-copy or re-save it",
