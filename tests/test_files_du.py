@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -345,3 +348,46 @@ def test_default_processes_follow_the_cpus_this_process_may_use(monkeypatch):
     assert du.default_processes() == du.MAX_PROCESSES
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
     assert du.default_processes() == 1
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"),
+    [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)],
+    ids=["TERM", "HUP", "INT"],
+)
+def test_signalled_forked_du_exits_cleanly(sig, code):
+    """SIGTERM/SIGHUP/Ctrl-C to the process group once du's workers exist: one line, exit
+    128+N (130), and no worker left. /usr is the big tree (tens of thousands of entries)."""
+    import psutil
+
+    from tests.conftest import mltools_env
+
+    outcomes = []
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mltools", "du", "/usr", "--json"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=mltools_env(),
+        )
+        parent = psutil.Process(proc.pid)
+        workers: list[int] = []
+        while proc.poll() is None and len(workers) < 2:  # the event: the workers exist
+            with contextlib.suppress(psutil.NoSuchProcess):
+                workers = [c.pid for c in parent.children()]
+        if workers:
+            os.killpg(proc.pid, sig)
+        _, err = proc.communicate(timeout=120)  # a hang detector, not a speed limit
+        if not workers:
+            continue  # done before it forked: nothing to test this round
+        outcomes.append(proc.returncode)
+        procs = []
+        for pid in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                procs.append(psutil.Process(pid))
+        _, alive = psutil.wait_procs(procs, timeout=60)
+        assert [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []
+        assert "Traceback" not in err.decode(), err
+        assert err.decode().strip().startswith("mltools: "), err
+    assert outcomes and set(outcomes) <= {code, 0}, outcomes  # 0: it finished first
