@@ -132,6 +132,21 @@ def test_a_function_from_a_file_travels_by_value(address, tmp_path, run_mltools)
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["a,result", "1,3", "2,5", "3,7"]
+    # a module found in the current directory (module:function) cannot be imported by name
+    # on the cluster either
+    result = run_mltools(
+        "apply",
+        "in.csv",
+        "-f",
+        "feats:double",
+        "--axis",
+        "1",
+        "--scheduler",
+        address,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["a,result", "1,3", "2,5", "3,7"]
 
 
 def test_a_scheduler_without_mltools_is_a_one_line_error_naming_it():
