@@ -175,14 +175,17 @@ def test_odd_archives_agree(
         storages = [(n, zf.read(n)) for n in zf.namelist() if "/data/" in n]
     cases = _oddities(real)
     stored, deflated = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
-    plain = [("t/data.pkl", pkl, stored)] + [(n.replace("train/", "t/"), d, stored) for n, d in storages]
+    plain = [
+        ("t/data.pkl", pkl, stored),
+        *[(n.replace("train/", "t/"), d, stored) for n, d in storages],
+    ]
     cases["rebuilt_plain"] = _built(plain)
-    cases["deflated_pickle"] = _built([("t/data.pkl", pkl, deflated)] + plain[1:])
+    cases["deflated_pickle"] = _built([("t/data.pkl", pkl, deflated), *plain[1:]])
     cases["deflated_storage"] = _built(plain[:1] + [(n, d, deflated) for n, d, _ in plain[1:]])
-    cases["duplicate_pickle"] = _built(plain + [("t/data.pkl", b"garbage", stored)])
-    cases["nul_name"] = _built([("t/data.pkl\x00x", pkl, stored)] + plain)
-    cases["byteorder_big"] = _built(plain + [("t/byteorder", b"big", stored)])
-    cases["byteorder_binary"] = _built(plain + [("t/byteorder", b"\xff\xfe", stored)])
+    cases["duplicate_pickle"] = _built([*plain, ("t/data.pkl", b"garbage", stored)])
+    cases["nul_name"] = _built([("t/data.pkl\x00x", pkl, stored), *plain])
+    cases["byteorder_big"] = _built([*plain, ("t/byteorder", b"big", stored)])
+    cases["byteorder_binary"] = _built([*plain, ("t/byteorder", b"\xff\xfe", stored)])
     cases["no_pickle"] = _built(plain[1:])
     cases["missing_storage"] = _built(plain[:1])
     cases["with_comment"] = _built(plain, comment=b"a comment")
@@ -202,11 +205,12 @@ def test_lean_reader_declines_what_it_does_not_know(real_files: list[Path]) -> N
     cases = _oddities(real)
     for name in ("comment", "prefix", "crc_flipped", "central_encrypted", "local_name_differs"):
         data = cases[name]
-        with io.BytesIO(data) as f:
-            f.fileno = lambda: -1  # type: ignore[method-assign]
-            headers = zipreader._LocalHeaders.__new__(zipreader._LocalHeaders)
-            headers.fd, headers.blob = -1, data
-            assert zipreader._lean_parts(headers, len(data), Path(name)) is None, name
+        headers = zipreader._LocalHeaders.__new__(zipreader._LocalHeaders)
+        headers.fd, headers.blob = -1, data  # the whole file in memory, as for small files
+        assert zipreader._lean_parts(headers, len(data), Path(name)) is None, name
+    headers = zipreader._LocalHeaders.__new__(zipreader._LocalHeaders)
+    headers.fd, headers.blob = -1, real
+    assert zipreader._lean_parts(headers, len(real), Path("real")) is not None
 
 
 @settings(
