@@ -832,3 +832,75 @@ def test_the_grep_needles_stay_specific():
     line (and _minimal drop every longer needle): the pre-filter would silently vanish."""
     assert min(len(n) for n in logscan.NEEDLES) >= 3
     assert len(logscan.NEEDLES) <= 140  # grep -F's time grows with their number
+
+
+# ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        # a glog/absl fatal line (the zero date absl prints before logging starts) after a bar
+        " 12%|█▏        | 3/25 [00:04<00:30]F0000 00:00:1712345678.123456     311 "
+        "tpu_client.cc:99] Check failed: status.ok() INTERNAL: device halted\n",
+        "*** Begin stack trace ***\n\ttsl::CurrentStackTrace()\n",
+        "E1203 10:11:12.131415  4242 client.cc:77] Non-OK-status: status status: ABORTED: cancelled\n",
+    ],
+)
+def test_native_fatal_reports_are_failures(log):
+    assert analyze_text("step 3 loss 1.9\n" + log).findings
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[rank3]: ValueError: host not found: Name or service not known\n",
+        "RuntimeError: [gloo/transport/tcp/device.cc:83] getaddrinfo: Name or service not known\n",
+    ],
+)
+def test_a_master_address_that_does_not_resolve_is_a_rendezvous_failure(line):
+    assert analyze_text(line).findings[0].id == "rendezvous_timeout"
+
+
+def test_the_raising_frame_names_the_cause_when_the_message_is_cut():
+    cut = (
+        "Traceback (most recent call last):\n"
+        '  File "/venv/lib/python3.11/site-packages/torch/nn/parallel/distributed.py", line 741, '
+        "in __init__\n"
+        "    self.process_group = _get_default_group()\n"
+        '  File "/venv/lib/python3.11/site-packages/torch/distributed/distributed_c10d.py", '
+        "line 1151, in _get_default_group\n"
+        "    raise ValueError(\n"
+    )
+    assert analyze_text(cut).findings[0].id == "pg_not_initialized"
+
+
+def test_a_kernel_assertion_whose_failed_word_wrapped_to_the_next_line():
+    line = (
+        "/opt/pytorch/aten/src/ATen/native/cuda/ScatterGatherKernel.cu:365: operator(): block: "
+        '[0,0,0], thread: [3,0,0] Assertion `idx_dim >= 0 && idx_dim < index_size && "index out '
+        'of bounds"`\n failed.\n'
+    )
+    assert analyze_text(line).findings[0].id == "device_side_assert"
+
+
+def test_stacked_launcher_prefixes_are_all_stripped():
+    log = (
+        "[rank1]:[rank1]: Traceback (most recent call last):\n"
+        '[rank1]:[rank1]:   File "/venv/lib/python3.11/site-packages/torch/_inductor/compile_fx.py",'
+        " line 400, in compile_fx_inner\n"
+        "[rank1]:[rank1]:     compiled_graph = fx_codegen_and_compile(\n"
+    )
+    finding = analyze_text(log).findings[0]
+    assert (finding.id, finding.rank) == ("compile_ddp", 1)
+    # --tee's role prefix in front of torchrun's: the rank is the innermost one
+    stacked = "[default0]:[rank4]: torch.OutOfMemoryError: CUDA out of memory.\n"
+    assert (analyze_text(stacked).findings[0].rank) == 4
+
+
+def test_an_infiniband_completion_error_in_the_newer_wording():
+    line = (
+        "NET/IBP:Got completion from peer 10.0.0.2<40213> with status=5 opcode=0 len=0 vendor "
+        "err 249 (Recv)\n"
+    )
+    assert analyze_text(line).findings[0].id == "nccl_system_error"

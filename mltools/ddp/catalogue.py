@@ -96,7 +96,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"device-side assert(?:ion)? triggered",
-            r"\.cu:\d+: .*Assertion `.*` failed",
+            r"\.cu:\d+: .*Assertion `",  # " failed." is often wrapped to the next line
             r"cudaErrorAssert",
         ],
         "cause": "A kernel checked its input and failed: almost always an index out of range "
@@ -164,7 +164,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"WARN .*(?:creating shared memory segment|failed to extend /dev/shm)",
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
-            r"NET/IB : Got completion from peer .* with error",
+            r"Got completion from peer .* with (?:error|status=[1-9])",
         ],
         "weak_patterns": [
             r"remote process exited or there was a network error",
@@ -330,6 +330,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"client socket has failed to connect",
             r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
             r"Timed out initializing process group in store",
+            r"(?:host not found|getaddrinfo\S*): Name or service not known",
         ],
         "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "
         "firewall, a node that started late or failed before init, or different --nnodes / "
@@ -364,6 +365,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"[Dd]efault process group (?:has not been|is not|was not) initialized",
             r"init_process_group\(\)? (?:must|should|has to) be called",
         ],
+        "frames": [r", in _get_default_group\b"],  # the function that raises it
         "cause": "Code used torch.distributed (a collective, get_rank, DDP) before "
         "init_process_group ran, or after destroy_process_group, or in a process not started "
         "by the launcher.",
@@ -489,7 +491,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"BackendCompilerFailed: (?:backend='\w+' raised|compile_fn raised)",
             r"^(?:\w+\.)*BackendCompilerFailed\b",
         ],
-        "frames": [r"_dynamo/(?:backends/distributed|convert_frame|output_graph)\.py"],
+        "frames": [
+            r"_dynamo/(?:backends/distributed|convert_frame|output_graph)\.py",
+            r"_inductor/compile_fx\.py",
+        ],
         "cause": "torch.compile splits a DDP model into graphs at the gradient-bucket "
         "boundaries (DDPOptimizer); that pass fails on some graphs (higher-order ops such as "
         "activation checkpointing, symbolic shapes, parameters that are not nn.Parameter) or "
@@ -640,6 +645,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\*+ Process received signal \*\*\*",
     r"^\*+ [\w ]+ detected \*\*\*",
     r"MPI_ABORT was invoked",
+    r"Check failed: ",  # glog/absl CHECK and status reports, their stack-trace banner
+    r"Non-OK-status: ",
+    r"\* Begin stack trace \*\*\*",  # (a leading "**" goes with the markdown stripper)
 )
 
 
