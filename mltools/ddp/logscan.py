@@ -238,6 +238,7 @@ _SIGNALS = _guard(FAILURE_SIGNALS)
 _COARSE = (
     "CUDA error", "Connection ", "timed out", "atchdog", "exit", "Signal ", "mismatch",
     "insufficient", "illegal", "DataLoader worker ", "unhandled ", "terminat", "ECC",
+    "MPI_", "***",
 )  # fmt: skip
 
 
@@ -809,6 +810,10 @@ def _split_prefix(line: str) -> tuple[int | None, str]:
         return (mpi_rank if mpi_rank is not None else int(m.group("nccl"))), line
     rank = int(m.group("torchrun") or m.group("slurm"))
     body = line[m.end() :]
+    # nested launchers stack their prefixes ("[default0]:[rank4]:", "[rank0]:[rank0]:"):
+    # the innermost one is the process's own rank
+    while (inner := _PREFIX.match(body)) and inner.group("torchrun") is not None:
+        rank, body = int(inner.group("torchrun")), body[inner.end() :]
     return rank, body
 
 
