@@ -473,8 +473,7 @@ class _Callee:
         run.nested = True
         result = self.fn(*args, **kwargs)  # an exception ends the fast route: no reset needed
         run.nested = False
-        kind = type(result)
-        if (kind is TensorMeta or kind in _PLAIN_RESULTS) and call not in run.built_calls:
+        if type(result) in _PASSING and call not in run.built_calls:
             return result  # what ``checked`` passes without a BUILD hook
         return run.checked(result, call in run.built_calls)
 
@@ -498,6 +497,9 @@ _PLAIN_RESULTS = frozenset(
 )
 _BUILDABLE = (TensorMeta, OpaqueObject, collections.OrderedDict, collections.Counter)
 _KEPT = (*_BUILDABLE, str)  # str subclasses: the dtype stand-ins
+# the exact types ``checked`` lets through: a stand-in call's result of one of these, that
+# no BUILD targets, needs no look at all
+_PASSING = _PLAIN_RESULTS | {TensorMeta, collections.OrderedDict, collections.Counter}
 
 
 class _FastRun:
