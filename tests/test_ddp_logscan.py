@@ -904,3 +904,55 @@ def test_an_infiniband_completion_error_in_the_newer_wording():
         "err 249 (Recv)\n"
     )
     assert analyze_text(line).findings[0].id == "nccl_system_error"
+
+
+# ---- line prefixes the launchers do not write: log collectors, terminals, services -------
+# (found by re-reading the corpus through each prefix: the answer must not change)
+
+_OOM_ON_LOAD = (
+    "Traceback (most recent call last):\n"
+    '  File "/opt/app/train.py", line 88, in <module>\n'
+    "    state = torch.load(args.resume)\n"
+    '  File "/venv/lib/python3.10/site-packages/torch/serialization.py", line 1025, in load\n'
+    "    return _load(opened_zipfile, map_location)\n"
+    "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 64.00 MiB\n"
+)
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "2025-03-04T05:06:07.123456789Z ",  # kubectl logs --timestamps
+        "trainer-1  | ",  # docker compose
+        "Mar  4 05:06:07 gpu-node-3 python3[4242]: ",  # journald / syslog
+        "node-3: ",  # pdsh, before indented frames
+        "worker7 >> ",  # a prefix nobody here has seen
+        "\x1b[33m",  # a colour code
+    ],
+)
+def test_other_tools_line_prefixes_do_not_hide_tracebacks(prefix):
+    log = "".join(prefix + line + "\n" for line in _OOM_ON_LOAD.splitlines())
+    assert analyze_text(log).findings[0].id == "oom_on_resume"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "Mar  4 05:06:07 gpu-node-3 python3[4242]: RuntimeError: Socket Timeout\n",
+            "rendezvous_timeout",
+        ),
+        ("\x1b[1;31mKeyError: 'LOCAL_RANK'\x1b[0m\n", "local_rank_arg"),
+        ("2025-03-04T05:06:07.123456789Z   exitcode  : -9 (pid: 311)\n", "killed_by_signal"),
+    ],
+)
+def test_anchored_messages_behind_other_tools_prefixes(line, expected):
+    assert analyze_text(line).findings[0].id == expected
+
+
+def test_a_file_word_in_a_message_is_not_a_frame():
+    log = (
+        'UserWarning: File "/data/a.json" was not found, using defaults\n'
+        "RuntimeError: CUDA error: an illegal memory access was encountered\n"
+    )
+    assert analyze_text(log).findings[0].id == "illegal_memory_access"

@@ -325,7 +325,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"connection to the C10d store has failed",
             r"connect\(\) timed out\. Original timeout",
             r"[Tt]imed out after \d+ seconds waiting for (?:clients|workers)",
-            r"^(?:RuntimeError: )?Socket Timeout",
+            r"(?:^|Error: )Socket Timeout",
             r"wait timeout after \d+ ?ms",
             r"client socket has failed to connect",
             r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
