@@ -74,8 +74,10 @@ class _Walker:
         want_files: bool,
         top: int,
         root: str,
+        show_depth: int,
     ) -> None:
         self.root = root
+        self.show_depth = show_depth
         self.root_dev = root_dev
         self.one_file_system = one_file_system
         self.excluded = excluded
@@ -93,7 +95,19 @@ class _Walker:
 
     def failed(self, path: str, depth: int, parent: int, ordinal: int, exc: OSError) -> None:
         self.records.append(
-            [path, depth, parent, ordinal, 0, 0, 0, 0, [], [], [f"{path}: {exc.strerror or exc}"]]
+            [
+                path,
+                depth,
+                parent,
+                ordinal,
+                0,
+                0,
+                0,
+                0,
+                None,
+                None,
+                [f"{path}: {exc.strerror or exc}"],
+            ]
         )
 
     def scan(
@@ -106,7 +120,10 @@ class _Walker:
         ordinal: int,
     ) -> None:
         """List the open directory ``fd``, sum its entries, stack its subdirectories."""
-        record: list[Any] = [path, len(parts), parent, ordinal, 0, 0, 0, 0, [], [], []]
+        depth = len(parts)
+        # the path only where the report shows it (the rest travels back from a worker)
+        shown = path if depth <= self.show_depth else None
+        record: list[Any] = [shown, depth, parent, ordinal, 0, 0, 0, 0, None, None, None]
         self.records.append(record)
         apparent, blocks, nfiles = st.st_size, st.st_blocks, 0
         excluded = self.excluded
@@ -144,11 +161,14 @@ class _Walker:
                         files.append((est.st_blocks * 512, est.st_size, entry.name))
         except OSError as exc:
             os.close(fd)
-            record[10].append(f"{path}: {exc.strerror or exc}")
+            record[10] = [f"{path}: {exc.strerror or exc}"]
             return
         self.entries += listed
-        record[8] = linked
-        record[10] = errors
+        if linked:
+            record[8] = linked
+            record[0] = path  # a hard-linked file may be listed under it
+        if errors:
+            record[10] = errors
         record[4:8] = [1, apparent, blocks, nfiles]
         if files:
             record[9] = [(d, a, walk.join(path, n)) for d, a, n in heapq.nlargest(self.top, files)]
@@ -230,37 +250,37 @@ def walk_records(
     excluded: Callable[[tuple[str, ...], bool], bool] | None,
     want_files: bool,
     top: int,
+    depth: int,
     processes: int,
 ) -> tuple[list[list[Any]], bool]:
-    """The records of the tree at ``root``, and whether they are already in walk order
-    (one process); otherwise their parent refs are indexes into the returned list."""
+    """The records of the tree at ``root`` (paths kept down to ``depth``), and whether they
+    are in walk order already (one process walked); parent refs are list indexes."""
+    walker = _Walker(
+        root_dev=0, one_file_system=one_file_system, excluded=excluded, want_files=want_files,
+        top=top, root=root, show_depth=depth,
+    )  # fmt: skip
     enabled = gc.isenabled()
     gc.disable()  # a record and a few tuples per directory: nothing cyclic to collect
     try:
-        return _walk_records(root, one_file_system, excluded, want_files, top, processes)
+        return _walk(walker, processes)
     finally:
         if enabled:
             gc.enable()
 
 
-def _walk_records(
-    root: str,
-    one_file_system: bool,
-    excluded: Callable[[tuple[str, ...], bool], bool] | None,
-    want_files: bool,
-    top: int,
-    processes: int,
-) -> tuple[list[list[Any]], bool]:
-    walker = _Walker(
-        root_dev=0, one_file_system=one_file_system, excluded=excluded, want_files=want_files,
-        top=top, root=root,
-    )  # fmt: skip
+def _walk(walker: _Walker, processes: int) -> tuple[list[list[Any]], bool]:
+    root = walker.root
     if processes > 1:
         walker.slots = processes + 1  # refs that stay valid when workers add theirs
     try:
         fd = walk.open_dir(root, None, follow=True)  # the root as named (find -H)
+    except OSError as exc:
+        walker.failed(root, 0, -1, 0, exc)
+        return walker.records, True
+    try:
         st = os.fstat(fd)
     except OSError as exc:
+        os.close(fd)
         walker.failed(root, 0, -1, 0, exc)
         return walker.records, True
     walker.root_dev = st.st_dev
