@@ -24,6 +24,7 @@ worker`` until the parent renumbers them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import heapq
 import marshal
@@ -33,6 +34,7 @@ import select
 import signal
 import stat
 from collections.abc import Callable
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from mltools import _signals
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     import socket
 
 # The parent walks this many entries before it forks (below it the fork costs more than it saves).
-SERIAL_ENTRIES = 6000
+SERIAL_ENTRIES = 2000
 # At most this many pending directories (of that many parents) are given away at once.
 GIVE_MAX = 128
 GIVE_PARENTS = 8
@@ -52,11 +54,12 @@ _MSG = 1 << 20  # the largest control message (a gift: names and paths)
 class _Node:
     """An open directory whose subdirectories are still to be opened (its fd closes after)."""
 
-    __slots__ = ("fd", "parts", "path", "pending", "ref")
+    __slots__ = ("fd", "parts", "path", "pending", "prefix", "ref")
 
     def __init__(self, fd: int, path: str, parts: tuple[str, ...], ref: int, pending: int):
         self.fd = fd
         self.path = path
+        self.prefix = path if path.endswith(os.sep) else path + os.sep  # walk.join's
         self.parts = parts
         self.ref = ref
         self.pending = pending
@@ -139,13 +142,20 @@ class _Walker:
                 for entry in it:
                     listed += 1
                     try:
-                        if entry.is_dir(follow_symlinks=False):
+                        # d_type's answers; calls without keywords (parsing one costs more
+                        # than a call): for an entry that is not a symlink stat() is lstat()
+                        if entry.is_symlink():
+                            if excluded is not None and excluded((*parts, entry.name), False):
+                                continue
+                            est = entry.stat(follow_symlinks=False)  # the link, never followed
+                        elif entry.is_dir():
                             if excluded is None or not excluded((*parts, entry.name), True):
                                 subdirs.append(entry.name)
                             continue
-                        if excluded is not None and excluded((*parts, entry.name), False):
-                            continue  # neither counted nor entered (du --exclude)
-                        est = entry.stat(follow_symlinks=False)
+                        else:
+                            if excluded is not None and excluded((*parts, entry.name), False):
+                                continue  # neither counted nor entered (du --exclude)
+                            est = entry.stat()
                     except OSError as exc:
                         errors.append(f"{walk.join(path, entry.name)}: {exc.strerror or exc}")
                         continue
@@ -175,17 +185,23 @@ class _Walker:
         if not subdirs:
             os.close(fd)
             return
-        node = _Node(fd, path, parts, self.ref(), len(subdirs))
-        self.stack.extend((node, subdirs[i], i) for i in range(len(subdirs) - 1, -1, -1))
+        count = len(subdirs)
+        node = _Node(fd, path, parts, self.ref(), count)
+        subdirs.reverse()  # the first listed on top
+        self.stack += zip(repeat(node, count), subdirs, range(count - 1, -1, -1))
 
     def step(self) -> None:
         """Open the directory on top of the stack (relative to its parent's fd) and scan it."""
         node, name, ordinal = self.stack.pop()
-        path = walk.join(node.path, name)
+        path = node.prefix + name
         parts = (*node.parts, name)
         try:
             try:
-                fd = walk.open_dir(name, node.fd)
+                fd = os.open(name, walk.DIR_FLAGS, dir_fd=node.fd)
+            except OSError as exc:
+                if exc.errno != errno.EMFILE:
+                    raise
+                fd = walk.open_dir(name, node.fd)  # raises the fd limit first
             finally:
                 node.pending -= 1
                 if not node.pending:
