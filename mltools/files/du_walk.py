@@ -305,16 +305,20 @@ def _walk(walker: _Walker, processes: int) -> tuple[list[list[Any]], bool]:
         walker.run()
         return walker.records, True
     walker.run(until=SERIAL_ENTRIES)
-    if not walker.stack:
-        for record in walker.records:
-            if record[2] > 0:
-                record[2] //= walker.slots
-        return walker.records, True
-    return _forked(walker, processes), False
+    if walker.stack:
+        records = _forked(walker, processes)
+        if records is not None:
+            return records, False
+        walker.run()
+    for record in walker.records:
+        if record[2] > 0:
+            record[2] //= walker.slots
+    return walker.records, True
 
 
-def _forked(walker: _Walker, processes: int) -> list[list[Any]]:
-    """Finish ``walker``'s stack in ``processes`` forked workers; all records, renumbered."""
+def _forked(walker: _Walker, processes: int) -> list[list[Any]] | None:
+    """Finish ``walker``'s stack in ``processes`` forked workers; all records, renumbered.
+    None when no worker could be started (no process or fd left): the stack is intact."""
     import socket
 
     slots = processes + 1  # worker 0 is this process (the records it has so far)
@@ -322,36 +326,54 @@ def _forked(walker: _Walker, processes: int) -> list[list[Any]]:
     workers: list[tuple[int, socket.socket, int]] = []  # pid, control socket, records pipe
     pending = walker.stack
     nodes = {id(node): node for node, _, _ in pending}
-    try:
-        for w in range(1, slots):
-            share = pending[w - 1 :: processes]
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    def start(w: int) -> None:
+        share = pending[w - 1 :: processes]
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
             records_r, records_w = os.pipe()
-            with _signals.deferred():  # an interruption here must not leave a child unknown
+        except OSError:
+            ours.close()
+            theirs.close()
+            raise
+        with _signals.deferred():  # an interruption here must not leave a child unknown
+            try:
                 pid = os.fork()
-                if pid == 0:
-                    code = 1
-                    try:
-                        ours.close()
-                        os.close(records_r)
-                        for _, other, pipe in workers:
-                            other.close()
-                            os.close(pipe)
-                        _child(walker, w, slots, share, nodes, flags, theirs, records_w)
-                        code = 0
-                    finally:
-                        os._exit(code)
-                workers.append((pid, ours, records_r))
+            except OSError:
+                for fd in (records_r, records_w):
+                    os.close(fd)
+                ours.close()
                 theirs.close()
-                os.close(records_w)
+                raise
+            if pid == 0:
+                code = 1
+                try:
+                    ours.close()
+                    os.close(records_r)
+                    for _, other, pipe in workers:
+                        other.close()
+                        os.close(pipe)
+                    _child(walker, w, slots, share, nodes, flags, theirs, records_w)
+                    code = 0
+                finally:
+                    os._exit(code)
+            workers.append((pid, ours, records_r))
+            theirs.close()
+            os.close(records_w)
+
+    try:
+        try:
+            for w in range(1, slots):
+                start(w)
+        except OSError:  # EAGAIN, EMFILE: this process walks on alone
+            _stop(workers)
+            return None
         for node in nodes.values():
             os.close(node.fd)
         walker.stack = []
         parts = _coordinate(workers, flags)
     except BaseException:
-        for pid, _, _ in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _stop(workers)
         raise
     finally:
         for pid, sock, pipe in workers:
@@ -370,6 +392,13 @@ def _forked(walker: _Walker, processes: int) -> list[list[Any]]:
         if ref >= 0:
             record[2] = offsets[ref % slots] + ref // slots
     return records
+
+
+def _stop(workers: list[tuple[int, Any, int]]) -> None:
+    """SIGKILL every worker (they are reaped by the caller): waits on nothing they hold."""
+    for pid, _, _ in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _child(
