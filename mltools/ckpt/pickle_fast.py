@@ -309,26 +309,25 @@ class _Fallback(Exception):
 class _Callee:
     """A callable stand-in as the C unpickler sees it: charges, calls, checks the result."""
 
-    __slots__ = ("fn", "name", "run", "sizes")
+    __slots__ = ("fn", "name", "nested_pickle", "run", "sizes")
 
     def __init__(self, fn: Any, name: str, run: _FastRun) -> None:
         self.fn = fn
         self.name = name
         self.run = run
         self.sizes = fn in (bytearray, bytes)  # bytearray(n) allocates n bytes
+        self.nested_pickle = name == "torch.storage._load_from_bytes"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         run = self.run
-        units = len(args)
+        units = len(args)  # the VM's charge: one per argument, plus each sized one's length
         for a in args:
             units += len(a) if isinstance(a, _SIZED) else 1
         if self.sizes and args and isinstance(args[0], int):
             units += args[0]
         run.work += units
-        if run.work > run.limit:
-            raise _Fallback
-        if self.name == "torch.storage._load_from_bytes":
-            raise _Fallback  # a nested pickle: the VM's business
+        if run.work > run.limit or self.nested_pickle:
+            raise _Fallback  # over the budget, or a nested pickle: the VM's business
         if run.nested:  # a stand-in calling one it was given: no REDUCE of its own
             return run.checked(self.fn(*args, **kwargs), False)
         run.calls += 1
@@ -336,6 +335,9 @@ class _Callee:
         run.nested = True
         result = self.fn(*args, **kwargs)  # an exception ends the fast route: no reset needed
         run.nested = False
+        kind = type(result)
+        if (kind is TensorMeta or kind in _PLAIN_RESULTS) and call not in run.built_calls:
+            return result  # what ``checked`` passes without a BUILD hook
         return run.checked(result, call in run.built_calls)
 
     # recorders look at a stand-in's name (``qualname``) or text: answer as the stand-in
@@ -456,12 +458,11 @@ class _CUnpickler(_pickle.Unpickler):
     def __init__(self, file: Any, run: _FastRun) -> None:
         super().__init__(file, encoding="latin1")
         self._run = run
+        # the policy's own method, called by C without a frame of ours in between
+        self.persistent_load = run.policy.persistent_load
 
     def find_class(self, module: str, name: str) -> Any:
         return self._run.find_class(module, name)
-
-    def persistent_load(self, pid: Any) -> Any:
-        return self._run.policy.persistent_load(pid)
 
 
 def fast_load(data: bytes, policy: PickleVM) -> tuple[bool, Any]:

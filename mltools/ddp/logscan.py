@@ -63,10 +63,10 @@ _WRAPPER = re.compile(
     r"|\x1b?\[0?m\s?"
     r"|\((?:[\w-]+ )?(?:rank=(?P<ray>\d+) )?pid=\d+(?:, ip=[^)]*)?\)\s?"
     r"|\[\d+,(?P<mpi>\d+)\]<std(?:out|err)>:"
-    r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d "
+    r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:[\w.-]+ [\w./-]+(?:\[\d+\])?: )?"
     r"|\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \w+ \|\| "
     r"|\s*\|?\s*\d{4}-\d\d-\d\dT[\d:.]+Z \| "
-    r"|\[?\d{4}-\d\d-\d\d[ T][\d:,.]+\]?\s+"
+    r"|\[?\d{4}-\d\d-\d\d[ T][\d:,.]+(?:Z|[+-]\d\d:?\d\d)?\]?\s+"
     r"|\d\d:\d\d:\d\d\.\d+ (?=\S)"
     r"|[IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] "
     r"|(?:ERROR|WARNING|INFO):[\w.]+:"
@@ -74,8 +74,16 @@ _WRAPPER = re.compile(
     r"|stdout: |stderr: "
     r"|\d+\.\d+\.\d+\.\d+: (?=\S)"
     r"|[\w.-]+ \[std(?:out|err)\] "
-    r"|[\w.-]+-\d+: (?=\S))+"
+    r"|[\w.-]+-\d+: "
+    r"|[\w.-]+ +\| )+"  # docker compose: "trainer-1  | "
 )
+# colour codes (SGR and other CSI sequences) anywhere in a line
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# what a line is when a prefix nobody strips stands before it (a frame, a traceback's head,
+# a C++ frame): cut the line there, if what comes before looks like a prefix (no quotes,
+# ends with a space or a separator)
+_ANCHOR = re.compile(r'Traceback \(most recent call last\)|File "[^"]+", line \d+|frame #\d+: ')
+_ANCHOR_WORDS = ("Traceback (", 'File "', "frame #")
 # a torchrun rank prefix glued to the end of a progress bar, before a log header or a space
 _GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
 _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
@@ -238,6 +246,7 @@ _SIGNALS = _guard(FAILURE_SIGNALS)
 _COARSE = (
     "CUDA error", "Connection ", "timed out", "atchdog", "exit", "Signal ", "mismatch",
     "insufficient", "illegal", "DataLoader worker ", "unhandled ", "terminat", "ECC",
+    "MPI_", "***",
 )  # fmt: skip
 
 
@@ -449,6 +458,8 @@ class LogScanner:
     # ---- one candidate line ------------------------------------------------
 
     def _line(self, raw: str, name: str, line_no: int) -> None:
+        if "\x1b" in raw:
+            raw = _ANSI.sub("", raw)
         if "\r" in raw:  # progress bars: each carriage-return segment is a line of its own
             for segment in raw.split("\r"):
                 if segment.strip():
@@ -458,6 +469,8 @@ class LogScanner:
 
     def _one_line(self, raw: str, name: str, line_no: int) -> None:
         rank, body = _split_prefix(raw)
+        if any(word in body for word in _ANCHOR_WORDS):
+            body = _cut_unknown_prefix(body)
         if (
             rank is None
             and self._summary_rank is not None
@@ -809,7 +822,23 @@ def _split_prefix(line: str) -> tuple[int | None, str]:
         return (mpi_rank if mpi_rank is not None else int(m.group("nccl"))), line
     rank = int(m.group("torchrun") or m.group("slurm"))
     body = line[m.end() :]
+    # nested launchers stack their prefixes ("[default0]:[rank4]:", "[rank0]:[rank0]:"):
+    # the innermost one is the process's own rank
+    while (inner := _PREFIX.match(body)) and inner.group("torchrun") is not None:
+        rank, body = int(inner.group("torchrun")), body[inner.end() :]
     return rank, body
+
+
+def _cut_unknown_prefix(body: str) -> str:
+    """A frame or a traceback's head behind a prefix nobody strips ("worker7 >> ", a node
+    name before indented frames): start the line at it, so what reads tracebacks sees it."""
+    stripped = body.lstrip()
+    if stripped.startswith(_ANCHOR_WORDS) or not (m := _ANCHOR.search(body)):
+        return body
+    before = body[: m.start()]
+    if len(before) > 120 or '"' in before or not (before[-1:].isspace() or before[-1:] in ":|>]"):
+        return body
+    return body[m.start() :]
 
 
 def _open_sources(sources: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[IO[bytes], str]]:
