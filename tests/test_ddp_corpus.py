@@ -105,7 +105,8 @@ def test_corpus_grep_prefilter_and_pure_python_scan_agree(entry):
 
 
 # Other tools put their own prefix before every line of a log (collectors, terminals,
-# services, launchers): re-read through each, every log must keep its answer, clean ones clean.
+# services, launchers, a progress bar printed without a newline): re-read through each,
+# every log must keep its answer, clean ones clean.
 PREFIXES = {
     "torchrun": "[rank2]:",
     "tee-role": "[default1]:",
@@ -120,6 +121,7 @@ PREFIXES = {
     "colour": "\x1b[31m",
     "kubectl-timestamps": "2024-05-01T10:11:12.345678901Z ",
     "ray-actor": "(RayTrainWorker pid=1234, ip=10.0.0.5) ",
+    "progress-bar": "Epoch 3:  41%|####      | 205/500 [01:02<01:29,  3.30it/s, loss=0.41]",
 }
 
 

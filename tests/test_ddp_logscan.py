@@ -1014,3 +1014,23 @@ def test_a_next_line_with_its_own_launcher_prefix_is_not_a_continuation():
         "[rank1]: memory access pattern check: disabled\n"
     )
     assert analyze_text(log).findings == []
+
+
+_BAR = "Epoch 3:  41%|████      | 205/500 [01:02<01:29,  3.30it/s, loss=0.41, v_num=7]"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("ValueError: shapes (3,) and (4,) not aligned", "rank_exception"),
+        ("  exitcode  : 1 (pid: 77)", "rank_failed"),
+        ("[rank5]: RuntimeError: Expected to mark a variable ready only once.", "mark_ready_twice"),
+        ("Training: |          | 0/? [00:00<?, ?it/s]KeyError: 'WORLD_SIZE'", "local_rank_arg"),
+    ],
+)
+def test_a_line_glued_to_a_progress_bar_is_read_after_the_bar(line, expected):
+    glued = line if "it/s]" in line else _BAR + line
+    finding = analyze_text("step 1\n" + glued + "\n").findings[0]
+    assert finding.id == expected
+    if "[rank5]" in line:
+        assert finding.rank == 5

@@ -84,6 +84,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # ends with a space or a separator)
 _ANCHOR = re.compile(r'Traceback \(most recent call last\)|File "[^"]+", line \d+|frame #\d+: ')
 _ANCHOR_WORDS = ("Traceback (", 'File "', "frame #")
+# a tqdm bar ("desc:  41%|####  | 205/500 [01:02<01:29, 3.30it/s, loss=0.4]") that a line was
+# printed after, with no newline between
+_BAR = re.compile(r"^[^|]{0,200}?\|[^|]{0,200}\| *[\d.]+[kMG]?/[\d.?]+[kMG]? \[[^\]]{0,300}\]")
 # grep -n -A1 output: "N:line" for a candidate, "N-line" for the line after it
 _GREP_LINE = re.compile(rb"(\d+)([:-])")
 _WRAP_MIN = 30  # a line shorter than this was not wrapped by a terminal
@@ -495,7 +498,10 @@ class LogScanner:
         self._one_line(raw, name, line_no, following)
 
     def _one_line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
-        rank, body = _split_prefix(raw)
+        line = raw
+        if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
+            line = line[bar.end() :]  # what was printed right after a progress bar
+        rank, body = _split_prefix(line)
         if any(word in body for word in _ANCHOR_WORDS):
             body = _cut_unknown_prefix(body)
         if (
