@@ -16,7 +16,7 @@ from dataclasses import asdict
 import pytest
 
 from mltools.ddp.catalogue import catalogue_ids
-from mltools.ddp.logscan import analyze_log
+from mltools.ddp.logscan import analyze_log, analyze_text
 from tests.ddp_corpus import judge, load, score
 
 ENTRIES = load()
@@ -102,3 +102,71 @@ def test_corpus_log_names_its_expected_root_cause_first(entry):
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.path.name)
 def test_corpus_grep_prefilter_and_pure_python_scan_agree(entry):
     assert asdict(analyze_log(entry.path)) == asdict(analyze_log(entry.path, use_grep=False))
+
+
+# Other tools put their own prefix before every line of a log (collectors, terminals,
+# services, launchers, a progress bar printed without a newline): re-read through each,
+# every log must keep its answer, clean ones clean.
+PREFIXES = {
+    "torchrun": "[rank2]:",
+    "tee-role": "[default1]:",
+    "timestamp": "2024-05-01 10:11:12,345 ",
+    "markdown-quote": "> ",
+    "pdsh": "node-1: ",
+    "slurm-label": "3: ",
+    "mpirun-tag": "[1,3]<stderr>:",
+    "docker-compose": "trainer-1  | ",
+    "journald": "Dec 06 11:45:17 gpu-node python[1234]: ",
+    "indent": "    ",
+    "colour": "\x1b[31m",
+    "kubectl-timestamps": "2024-05-01T10:11:12.345678901Z ",
+    "ray-actor": "(RayTrainWorker pid=1234, ip=10.0.0.5) ",
+    "progress-bar": "Epoch 3:  41%|####      | 205/500 [01:02<01:29,  3.30it/s, loss=0.41]",
+}
+
+
+@pytest.mark.parametrize("prefix", list(PREFIXES.values()), ids=list(PREFIXES))
+def test_corpus_answers_survive_other_tools_line_prefixes(prefix):
+    changed = []
+    for e in ENTRIES:
+        if e.path.name in KNOWN_MISSES:
+            continue
+        text = e.path.read_text(errors="replace")
+        prefixed = "\n".join(prefix + line for line in text.split("\n"))
+        ids = [f.id for f in analyze_text(prefixed).findings]
+        if judge(e, ids) != "ok":
+            changed.append((e.path.name, ids[:2]))
+    assert changed == []
+
+
+def _hard_wrap(text, width):
+    out = []
+    for line in text.split("\n"):
+        while len(line) > width:
+            out.append(line[:width])
+            line = line[width:]
+        out.append(line)
+    return "\n".join(out)
+
+
+# a terminal cuts long lines at its width; the share of answers that survive, per width
+WRAP_FLOORS = {120: 0.97, 160: 0.99, 200: 0.99}
+
+
+@pytest.mark.parametrize("width", list(WRAP_FLOORS))
+def test_corpus_answers_survive_a_terminal_wrap(width):
+    kept, alarms, changed = 0, [], []
+    entries = [e for e in ENTRIES if e.path.name not in KNOWN_MISSES]
+    for e in entries:
+        ids = [
+            f.id
+            for f in analyze_text(_hard_wrap(e.path.read_text(errors="replace"), width)).findings
+        ]
+        verdict = judge(e, ids)
+        kept += verdict == "ok"
+        if verdict == "alarm":
+            alarms.append(e.path.name)
+        elif verdict != "ok":
+            changed.append((e.path.name, ids[:2]))
+    assert alarms == [], "a wrapped clean log was flagged"
+    assert kept / len(entries) >= WRAP_FLOORS[width], changed

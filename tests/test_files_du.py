@@ -391,3 +391,31 @@ def test_signalled_forked_du_exits_cleanly(sig, code):
         assert "Traceback" not in err.decode(), err
         assert err.decode().strip().startswith("mltools: "), err
     assert outcomes and set(outcomes) <= {code, 0}, outcomes  # 0: it finished first
+
+
+def test_no_process_left_to_fork_walks_on_alone(tmp_path, monkeypatch):
+    """fork() failing (EAGAIN: the user's process limit) after a first worker started: that
+    worker is stopped and this process finishes the walk; the report is the serial one."""
+    import errno
+
+    from mltools.files import du_walk
+
+    base = _deep_and_wide(tmp_path)
+    real_fork = os.fork
+    forks = []
+
+    def fork():  # type: ignore[no-untyped-def]
+        if forks:
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+    (forked,) = disk_usage(base, threads=1, processes=3, depth=3, top=15)
+    monkeypatch.setattr(os, "fork", real_fork)
+    (serial,) = disk_usage(base, threads=1, processes=1, depth=3, top=15)
+    serial.df = forked.df = None
+    assert forks == [1] and forked == serial
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the one worker started was reaped

@@ -97,6 +97,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"device-side assert(?:ion)? triggered",
             r"\.cu:\d+: .*Assertion `",  # " failed." is often wrapped to the next line
+            r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion `",  # and the start
             r"cudaErrorAssert",
         ],
         "cause": "A kernel checked its input and failed: almost always an index out of range "
@@ -325,7 +326,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"connection to the C10d store has failed",
             r"connect\(\) timed out\. Original timeout",
             r"[Tt]imed out after \d+ seconds waiting for (?:clients|workers)",
-            r"^(?:RuntimeError: )?Socket Timeout",
+            r"(?:^|Error: )Socket Timeout",
             r"wait timeout after \d+ ?ms",
             r"client socket has failed to connect",
             r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",

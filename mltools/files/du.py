@@ -98,6 +98,7 @@ def _walk(
         excluded=exclude.excluded if exclude else None,
         want_files=want_files,
         top=top,
+        depth=depth,
         processes=processes,
     )
     return _report(root, depth, top, want_files, records, in_order=in_order)
@@ -309,7 +310,8 @@ def _report(
                 heap.append((nblocks * 512, size, join(rec[0], name)))
     if want_files:
         for rec in records:
-            heap += rec[9]
+            if rec[9]:
+                heap += rec[9]
     if in_order:  # parents before children: children first when reversed
         upward: Iterable[int] = range(count - 1, 0, -1)
     else:

@@ -24,6 +24,7 @@ worker`` until the parent renumbers them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import heapq
 import marshal
@@ -33,6 +34,7 @@ import select
 import signal
 import stat
 from collections.abc import Callable
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from mltools import _signals
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     import socket
 
 # The parent walks this many entries before it forks (below it the fork costs more than it saves).
-SERIAL_ENTRIES = 6000
+SERIAL_ENTRIES = 2000
 # At most this many pending directories (of that many parents) are given away at once.
 GIVE_MAX = 128
 GIVE_PARENTS = 8
@@ -52,11 +54,12 @@ _MSG = 1 << 20  # the largest control message (a gift: names and paths)
 class _Node:
     """An open directory whose subdirectories are still to be opened (its fd closes after)."""
 
-    __slots__ = ("fd", "parts", "path", "pending", "ref")
+    __slots__ = ("fd", "parts", "path", "pending", "prefix", "ref")
 
     def __init__(self, fd: int, path: str, parts: tuple[str, ...], ref: int, pending: int):
         self.fd = fd
         self.path = path
+        self.prefix = path if path.endswith(os.sep) else path + os.sep  # walk.join's
         self.parts = parts
         self.ref = ref
         self.pending = pending
@@ -74,8 +77,10 @@ class _Walker:
         want_files: bool,
         top: int,
         root: str,
+        show_depth: int,
     ) -> None:
         self.root = root
+        self.show_depth = show_depth
         self.root_dev = root_dev
         self.one_file_system = one_file_system
         self.excluded = excluded
@@ -93,7 +98,19 @@ class _Walker:
 
     def failed(self, path: str, depth: int, parent: int, ordinal: int, exc: OSError) -> None:
         self.records.append(
-            [path, depth, parent, ordinal, 0, 0, 0, 0, [], [], [f"{path}: {exc.strerror or exc}"]]
+            [
+                path,
+                depth,
+                parent,
+                ordinal,
+                0,
+                0,
+                0,
+                0,
+                None,
+                None,
+                [f"{path}: {exc.strerror or exc}"],
+            ]
         )
 
     def scan(
@@ -106,7 +123,10 @@ class _Walker:
         ordinal: int,
     ) -> None:
         """List the open directory ``fd``, sum its entries, stack its subdirectories."""
-        record: list[Any] = [path, len(parts), parent, ordinal, 0, 0, 0, 0, [], [], []]
+        depth = len(parts)
+        # the path only where the report shows it (the rest travels back from a worker)
+        shown = path if depth <= self.show_depth else None
+        record: list[Any] = [shown, depth, parent, ordinal, 0, 0, 0, 0, None, None, None]
         self.records.append(record)
         apparent, blocks, nfiles = st.st_size, st.st_blocks, 0
         excluded = self.excluded
@@ -122,13 +142,20 @@ class _Walker:
                 for entry in it:
                     listed += 1
                     try:
-                        if entry.is_dir(follow_symlinks=False):
+                        # d_type's answers; calls without keywords (parsing one costs more
+                        # than a call): for an entry that is not a symlink stat() is lstat()
+                        if entry.is_symlink():
+                            if excluded is not None and excluded((*parts, entry.name), False):
+                                continue
+                            est = entry.stat(follow_symlinks=False)  # the link, never followed
+                        elif entry.is_dir():
                             if excluded is None or not excluded((*parts, entry.name), True):
                                 subdirs.append(entry.name)
                             continue
-                        if excluded is not None and excluded((*parts, entry.name), False):
-                            continue  # neither counted nor entered (du --exclude)
-                        est = entry.stat(follow_symlinks=False)
+                        else:
+                            if excluded is not None and excluded((*parts, entry.name), False):
+                                continue  # neither counted nor entered (du --exclude)
+                            est = entry.stat()
                     except OSError as exc:
                         errors.append(f"{walk.join(path, entry.name)}: {exc.strerror or exc}")
                         continue
@@ -144,28 +171,37 @@ class _Walker:
                         files.append((est.st_blocks * 512, est.st_size, entry.name))
         except OSError as exc:
             os.close(fd)
-            record[10].append(f"{path}: {exc.strerror or exc}")
+            record[10] = [f"{path}: {exc.strerror or exc}"]
             return
         self.entries += listed
-        record[8] = linked
-        record[10] = errors
+        if linked:
+            record[8] = linked
+            record[0] = path  # a hard-linked file may be listed under it
+        if errors:
+            record[10] = errors
         record[4:8] = [1, apparent, blocks, nfiles]
         if files:
             record[9] = [(d, a, walk.join(path, n)) for d, a, n in heapq.nlargest(self.top, files)]
         if not subdirs:
             os.close(fd)
             return
-        node = _Node(fd, path, parts, self.ref(), len(subdirs))
-        self.stack.extend((node, subdirs[i], i) for i in range(len(subdirs) - 1, -1, -1))
+        count = len(subdirs)
+        node = _Node(fd, path, parts, self.ref(), count)
+        subdirs.reverse()  # the first listed on top
+        self.stack += zip(repeat(node, count), subdirs, range(count - 1, -1, -1))
 
     def step(self) -> None:
         """Open the directory on top of the stack (relative to its parent's fd) and scan it."""
         node, name, ordinal = self.stack.pop()
-        path = walk.join(node.path, name)
+        path = node.prefix + name
         parts = (*node.parts, name)
         try:
             try:
-                fd = walk.open_dir(name, node.fd)
+                fd = os.open(name, walk.DIR_FLAGS, dir_fd=node.fd)
+            except OSError as exc:
+                if exc.errno != errno.EMFILE:
+                    raise
+                fd = walk.open_dir(name, node.fd)  # raises the fd limit first
             finally:
                 node.pending -= 1
                 if not node.pending:
@@ -230,37 +266,37 @@ def walk_records(
     excluded: Callable[[tuple[str, ...], bool], bool] | None,
     want_files: bool,
     top: int,
+    depth: int,
     processes: int,
 ) -> tuple[list[list[Any]], bool]:
-    """The records of the tree at ``root``, and whether they are already in walk order
-    (one process); otherwise their parent refs are indexes into the returned list."""
+    """The records of the tree at ``root`` (paths kept down to ``depth``), and whether they
+    are in walk order already (one process walked); parent refs are list indexes."""
+    walker = _Walker(
+        root_dev=0, one_file_system=one_file_system, excluded=excluded, want_files=want_files,
+        top=top, root=root, show_depth=depth,
+    )  # fmt: skip
     enabled = gc.isenabled()
     gc.disable()  # a record and a few tuples per directory: nothing cyclic to collect
     try:
-        return _walk_records(root, one_file_system, excluded, want_files, top, processes)
+        return _walk(walker, processes)
     finally:
         if enabled:
             gc.enable()
 
 
-def _walk_records(
-    root: str,
-    one_file_system: bool,
-    excluded: Callable[[tuple[str, ...], bool], bool] | None,
-    want_files: bool,
-    top: int,
-    processes: int,
-) -> tuple[list[list[Any]], bool]:
-    walker = _Walker(
-        root_dev=0, one_file_system=one_file_system, excluded=excluded, want_files=want_files,
-        top=top, root=root,
-    )  # fmt: skip
+def _walk(walker: _Walker, processes: int) -> tuple[list[list[Any]], bool]:
+    root = walker.root
     if processes > 1:
         walker.slots = processes + 1  # refs that stay valid when workers add theirs
     try:
         fd = walk.open_dir(root, None, follow=True)  # the root as named (find -H)
+    except OSError as exc:
+        walker.failed(root, 0, -1, 0, exc)
+        return walker.records, True
+    try:
         st = os.fstat(fd)
     except OSError as exc:
+        os.close(fd)
         walker.failed(root, 0, -1, 0, exc)
         return walker.records, True
     walker.root_dev = st.st_dev
@@ -269,16 +305,20 @@ def _walk_records(
         walker.run()
         return walker.records, True
     walker.run(until=SERIAL_ENTRIES)
-    if not walker.stack:
-        for record in walker.records:
-            if record[2] > 0:
-                record[2] //= walker.slots
-        return walker.records, True
-    return _forked(walker, processes), False
+    if walker.stack:
+        records = _forked(walker, processes)
+        if records is not None:
+            return records, False
+        walker.run()
+    for record in walker.records:
+        if record[2] > 0:
+            record[2] //= walker.slots
+    return walker.records, True
 
 
-def _forked(walker: _Walker, processes: int) -> list[list[Any]]:
-    """Finish ``walker``'s stack in ``processes`` forked workers; all records, renumbered."""
+def _forked(walker: _Walker, processes: int) -> list[list[Any]] | None:
+    """Finish ``walker``'s stack in ``processes`` forked workers; all records, renumbered.
+    None when no worker could be started (no process or fd left): the stack is intact."""
     import socket
 
     slots = processes + 1  # worker 0 is this process (the records it has so far)
@@ -286,36 +326,54 @@ def _forked(walker: _Walker, processes: int) -> list[list[Any]]:
     workers: list[tuple[int, socket.socket, int]] = []  # pid, control socket, records pipe
     pending = walker.stack
     nodes = {id(node): node for node, _, _ in pending}
-    try:
-        for w in range(1, slots):
-            share = pending[w - 1 :: processes]
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    def start(w: int) -> None:
+        share = pending[w - 1 :: processes]
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
             records_r, records_w = os.pipe()
-            with _signals.deferred():  # an interruption here must not leave a child unknown
+        except OSError:
+            ours.close()
+            theirs.close()
+            raise
+        with _signals.deferred():  # an interruption here must not leave a child unknown
+            try:
                 pid = os.fork()
-                if pid == 0:
-                    code = 1
-                    try:
-                        ours.close()
-                        os.close(records_r)
-                        for _, other, pipe in workers:
-                            other.close()
-                            os.close(pipe)
-                        _child(walker, w, slots, share, nodes, flags, theirs, records_w)
-                        code = 0
-                    finally:
-                        os._exit(code)
-                workers.append((pid, ours, records_r))
+            except OSError:
+                for fd in (records_r, records_w):
+                    os.close(fd)
+                ours.close()
                 theirs.close()
-                os.close(records_w)
+                raise
+            if pid == 0:
+                code = 1
+                try:
+                    ours.close()
+                    os.close(records_r)
+                    for _, other, pipe in workers:
+                        other.close()
+                        os.close(pipe)
+                    _child(walker, w, slots, share, nodes, flags, theirs, records_w)
+                    code = 0
+                finally:
+                    os._exit(code)
+            workers.append((pid, ours, records_r))
+            theirs.close()
+            os.close(records_w)
+
+    try:
+        try:
+            for w in range(1, slots):
+                start(w)
+        except OSError:  # EAGAIN, EMFILE: this process walks on alone
+            _stop(workers)
+            return None
         for node in nodes.values():
             os.close(node.fd)
         walker.stack = []
         parts = _coordinate(workers, flags)
     except BaseException:
-        for pid, _, _ in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _stop(workers)
         raise
     finally:
         for pid, sock, pipe in workers:
@@ -334,6 +392,13 @@ def _forked(walker: _Walker, processes: int) -> list[list[Any]]:
         if ref >= 0:
             record[2] = offsets[ref % slots] + ref // slots
     return records
+
+
+def _stop(workers: list[tuple[int, Any, int]]) -> None:
+    """SIGKILL every worker (they are reaped by the caller): waits on nothing they hold."""
+    for pid, _, _ in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _child(
