@@ -419,3 +419,28 @@ def test_no_process_left_to_fork_walks_on_alone(tmp_path, monkeypatch):
     assert forks == [1] and forked == serial
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the one worker started was reaped
+
+
+def test_forked_walk_on_hostile_names(tmp_path, monkeypatch):
+    """Undecodable bytes, newlines, spaces and a leading dash in folder and file names
+    travel through the workers' records and gifts intact: the report is the serial one
+    and the bytes are GNU du's."""
+    from mltools.files import du_walk
+
+    base = tmp_path / "odd"
+    names = [b"caf\xe9", b"new\nline", b" lead space", b"-rf", b"\xff\xfe", b"x" * 255]
+    for i, raw in enumerate(names):
+        for j, sub in enumerate(names):
+            folder = os.path.join(os.fsencode(base), raw, sub)
+            os.makedirs(folder)
+            with open(os.path.join(folder, raw), "wb") as f:
+                f.write(b"z" * (i * 100 + j))
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+    (serial,) = disk_usage(base, threads=1, processes=1, depth=2, top=50)
+    (forked,) = disk_usage(base, threads=1, processes=3, depth=2, top=50)
+    serial.df = forked.df = None
+    assert forked == serial
+    assert forked.dirs == len(names) * (len(names) + 1)
+    assert os.fsencode(forked.biggest_files[0].path).endswith(b"/" + b"x" * 255)
+    assert forked.disk_bytes == gnu_du(base)
+    assert forked.apparent_bytes == gnu_du(base, "--apparent-size")
