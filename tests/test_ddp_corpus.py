@@ -105,7 +105,8 @@ def test_corpus_grep_prefilter_and_pure_python_scan_agree(entry):
 
 
 # Other tools put their own prefix before every line of a log (collectors, terminals,
-# services, launchers): re-read through each, every log must keep its answer, clean ones clean.
+# services, launchers, a progress bar printed without a newline): re-read through each,
+# every log must keep its answer, clean ones clean.
 PREFIXES = {
     "torchrun": "[rank2]:",
     "tee-role": "[default1]:",
@@ -120,6 +121,7 @@ PREFIXES = {
     "colour": "\x1b[31m",
     "kubectl-timestamps": "2024-05-01T10:11:12.345678901Z ",
     "ray-actor": "(RayTrainWorker pid=1234, ip=10.0.0.5) ",
+    "progress-bar": "Epoch 3:  41%|####      | 205/500 [01:02<01:29,  3.30it/s, loss=0.41]",
 }
 
 
@@ -135,3 +137,36 @@ def test_corpus_answers_survive_other_tools_line_prefixes(prefix):
         if judge(e, ids) != "ok":
             changed.append((e.path.name, ids[:2]))
     assert changed == []
+
+
+def _hard_wrap(text, width):
+    out = []
+    for line in text.split("\n"):
+        while len(line) > width:
+            out.append(line[:width])
+            line = line[width:]
+        out.append(line)
+    return "\n".join(out)
+
+
+# a terminal cuts long lines at its width; the share of answers that survive, per width
+WRAP_FLOORS = {120: 0.97, 160: 0.99, 200: 0.99}
+
+
+@pytest.mark.parametrize("width", list(WRAP_FLOORS))
+def test_corpus_answers_survive_a_terminal_wrap(width):
+    kept, alarms, changed = 0, [], []
+    entries = [e for e in ENTRIES if e.path.name not in KNOWN_MISSES]
+    for e in entries:
+        ids = [
+            f.id
+            for f in analyze_text(_hard_wrap(e.path.read_text(errors="replace"), width)).findings
+        ]
+        verdict = judge(e, ids)
+        kept += verdict == "ok"
+        if verdict == "alarm":
+            alarms.append(e.path.name)
+        elif verdict != "ok":
+            changed.append((e.path.name, ids[:2]))
+    assert alarms == [], "a wrapped clean log was flagged"
+    assert kept / len(entries) >= WRAP_FLOORS[width], changed

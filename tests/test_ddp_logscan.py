@@ -956,3 +956,81 @@ def test_a_file_word_in_a_message_is_not_a_frame():
         "RuntimeError: CUDA error: an illegal memory access was encountered\n"
     )
     assert analyze_text(log).findings[0].id == "illegal_memory_access"
+
+
+# ---- messages the terminal wrapped onto the next line -------------------------------------
+
+
+def _wrap(text, width):
+    out = []
+    for line in text.splitlines():
+        while len(line) > width:
+            out.append(line[:width])
+            line = line[width:]
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "[rank3]: RuntimeError: Expected to have finished reduction in the prior iteration "
+            "before starting a new one.",
+            "unused_parameters",
+        ),
+        (
+            "RuntimeError: CUDA error: an illegal memory access was encountered",
+            "illegal_memory_access",
+        ),
+        (
+            "torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1333, "
+            "unhandled system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.19.3",
+            "nccl_system_error",
+        ),
+    ],
+)
+@pytest.mark.parametrize("width", [37, 45, 61])
+def test_a_message_wrapped_by_the_terminal_is_read_across_the_break(
+    tmp_path, message, expected, width
+):
+    log = _wrap("step 7 loss 0.41\n" + message, width)
+    assert analyze_text(log).findings[0].id == expected
+    assert analyze_log(_log(tmp_path, log)).findings[0].id == expected  # the grep path too
+
+
+def test_a_wrap_whose_break_lost_its_space_is_still_read(tmp_path):
+    log = (
+        "[rank1]: torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1333, unhandled system\n"
+        "error (run with NCCL_DEBUG=INFO for details), NCCL version 2.19.3\n"
+    )
+    assert analyze_text(log).findings[0].id == "nccl_system_error"
+    assert analyze_log(_log(tmp_path, log)).findings[0].id == "nccl_system_error"
+
+
+def test_a_next_line_with_its_own_launcher_prefix_is_not_a_continuation():
+    log = (
+        "[rank0]: W0101 checker.py:12] the allocator flagged an illegal\n"
+        "[rank1]: memory access pattern check: disabled\n"
+    )
+    assert analyze_text(log).findings == []
+
+
+_BAR = "Epoch 3:  41%|████      | 205/500 [01:02<01:29,  3.30it/s, loss=0.41, v_num=7]"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("ValueError: shapes (3,) and (4,) not aligned", "rank_exception"),
+        ("  exitcode  : 1 (pid: 77)", "rank_failed"),
+        ("[rank5]: RuntimeError: Expected to mark a variable ready only once.", "mark_ready_twice"),
+        ("Training: |          | 0/? [00:00<?, ?it/s]KeyError: 'WORLD_SIZE'", "local_rank_arg"),
+    ],
+)
+def test_a_line_glued_to_a_progress_bar_is_read_after_the_bar(line, expected):
+    glued = line if "it/s]" in line else _BAR + line
+    finding = analyze_text("step 1\n" + glued + "\n").findings[0]
+    assert finding.id == expected
+    if "[rank5]" in line:
+        assert finding.rank == 5

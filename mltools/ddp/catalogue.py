@@ -97,6 +97,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"device-side assert(?:ion)? triggered",
             r"\.cu:\d+: .*Assertion `",  # " failed." is often wrapped to the next line
+            r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion `",  # and the start
             r"cudaErrorAssert",
         ],
         "cause": "A kernel checked its input and failed: almost always an index out of range "
