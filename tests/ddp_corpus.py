@@ -4,9 +4,9 @@ Each log was pasted by a user into a public issue thread; INDEX.tsv names the ro
 thread settled on (a catalogue id), ``generic`` (a failure the catalogue has no id for),
 ``unsettled`` (a failure whose cause the thread never found: only "not clean" is scored) or
 ``clean`` (no failure in the paste). The held-out third is chosen by a fixed rule (sha1 of the
-source URL mod 3 == 0), so logs from one thread always fall on the same side. Three more parts
-were collected after the catalogue was frozen, each scored blind before any change: ``fresh``,
-``fresh2`` and ``fresh3`` (notes start with "[fresh]", "[fresh2]", "[fresh3]").
+source URL mod 3 == 0), so logs from one thread always fall on the same side. More parts
+were collected after the catalogue was frozen, each scored blind before any change: ``fresh``
+to ``fresh6`` (notes start with "[fresh]", "[fresh2]" ... "[fresh6]").
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 CORPUS = Path(__file__).parent / "fixtures" / "ddp_logs_real"
 GENERIC_IDS = {"rank_exception", "rank_failed"}
-FRESH_PARTS = ("[fresh]", "[fresh2]", "[fresh3]", "[fresh4]")
+FRESH_PARTS = ("[fresh]", "[fresh2]", "[fresh3]", "[fresh4]", "[fresh5]", "[fresh6]")
 
 
 @dataclass

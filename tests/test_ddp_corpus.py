@@ -16,13 +16,15 @@ from dataclasses import asdict
 import pytest
 
 from mltools.ddp.catalogue import catalogue_ids
-from mltools.ddp.logscan import analyze_log
+from mltools.ddp.logscan import analyze_log, analyze_text
 from tests.ddp_corpus import judge, load, score
 
 ENTRIES = load()
 # rates reached (see the issue-15 note); a change that lowers them fails here
 MIN_TOP1 = {
-    "tuned": 0.98, "held_out": 1.0, "fresh": 0.83, "fresh2": 1.0, "fresh3": 1.0, "fresh4": 1.0
+    "tuned": 0.98, "held_out": 1.0, "fresh": 0.83, "fresh2": 1.0, "fresh3": 1.0, "fresh4": 1.0,
+    "fresh5": 0.80,
+    "fresh6": 1.0,
 }  # fmt: skip
 
 
@@ -45,10 +47,14 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert 0.2 < sum(e.held_out for e in frozen_before) / len(frozen_before) < 0.45
     assert sum(e.fresh for e in ENTRIES) >= 200
     assert sum(e.part == "fresh3" for e in ENTRIES) >= 150
+    assert sum(e.part == "fresh5" for e in ENTRIES) >= 80
+    assert sum(e.part == "fresh6" for e in ENTRIES) >= 80
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
-@pytest.mark.parametrize("part", ["tuned", "held_out", "fresh", "fresh2", "fresh3", "fresh4"])
+@pytest.mark.parametrize(
+    "part", ["tuned", "held_out", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6"]
+)
 def test_corpus_top1_accuracy_and_never_silent(part):
     entries = [e for e in ENTRIES if e.part == part]
     result = score(entries, _ids)
@@ -62,10 +68,23 @@ def test_corpus_top1_accuracy_and_never_silent(part):
 
 
 # pastes cut before the line that names their cause: a finding, but not the thread's cause
+# (the fifth round's blind misses of other classes were fixed, and all of the sixth's)
+_CUT = "blind miss [fresh5]: paste cut before the line that names the cause"
 KNOWN_MISSES = {
     "cuda_oom__lightning-ai-pytorch-lightning-issues-4705.log": "cut inside the traceback",
     "cuda_oom__lightning-ai-pytorch-lightning-issues-9262.log": "cut inside the traceback",
     "killed_by_signal__liucongg-chatglm-finetuning-issues-102.log": "cut before the -9 line",
+    "killed_by_signal__hpcaitech-colossalai-issues-2433.log": _CUT,
+    "local_rank_arg__facebookresearch-detectron2-issues-753.log": _CUT,
+    "illegal_memory_access__deepspeedai-deepspeed-issues-7487.log": _CUT,
+    "illegal_memory_access__deepspeedai-deepspeed-issues-2513.log": _CUT,
+    "mark_ready_twice__lightning-ai-pytorch-lightning-issues-8382.log": _CUT,
+    "device_side_assert__hpcaitech-colossalai-issues-2421.log": _CUT,
+    "pg_not_initialized__open-mmlab-mmaction2-issues-849.log": _CUT,
+    "nccl_unhandled_cuda__open-mmlab-mmdetection-issues-2434.log": _CUT,
+    "cuda_oom__deepspeedai-deepspeed-issues-6737.log": _CUT,
+    "segfault__facebookresearch-fairseq-issues-1608.log": _CUT,
+    "gpu_hardware__huggingface-accelerate-issues-1192.log": _CUT,
 }
 
 
@@ -83,3 +102,71 @@ def test_corpus_log_names_its_expected_root_cause_first(entry):
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.path.name)
 def test_corpus_grep_prefilter_and_pure_python_scan_agree(entry):
     assert asdict(analyze_log(entry.path)) == asdict(analyze_log(entry.path, use_grep=False))
+
+
+# Other tools put their own prefix before every line of a log (collectors, terminals,
+# services, launchers, a progress bar printed without a newline): re-read through each,
+# every log must keep its answer, clean ones clean.
+PREFIXES = {
+    "torchrun": "[rank2]:",
+    "tee-role": "[default1]:",
+    "timestamp": "2024-05-01 10:11:12,345 ",
+    "markdown-quote": "> ",
+    "pdsh": "node-1: ",
+    "slurm-label": "3: ",
+    "mpirun-tag": "[1,3]<stderr>:",
+    "docker-compose": "trainer-1  | ",
+    "journald": "Dec 06 11:45:17 gpu-node python[1234]: ",
+    "indent": "    ",
+    "colour": "\x1b[31m",
+    "kubectl-timestamps": "2024-05-01T10:11:12.345678901Z ",
+    "ray-actor": "(RayTrainWorker pid=1234, ip=10.0.0.5) ",
+    "progress-bar": "Epoch 3:  41%|####      | 205/500 [01:02<01:29,  3.30it/s, loss=0.41]",
+}
+
+
+@pytest.mark.parametrize("prefix", list(PREFIXES.values()), ids=list(PREFIXES))
+def test_corpus_answers_survive_other_tools_line_prefixes(prefix):
+    changed = []
+    for e in ENTRIES:
+        if e.path.name in KNOWN_MISSES:
+            continue
+        text = e.path.read_text(errors="replace")
+        prefixed = "\n".join(prefix + line for line in text.split("\n"))
+        ids = [f.id for f in analyze_text(prefixed).findings]
+        if judge(e, ids) != "ok":
+            changed.append((e.path.name, ids[:2]))
+    assert changed == []
+
+
+def _hard_wrap(text, width):
+    out = []
+    for line in text.split("\n"):
+        while len(line) > width:
+            out.append(line[:width])
+            line = line[width:]
+        out.append(line)
+    return "\n".join(out)
+
+
+# a terminal cuts long lines at its width; the share of answers that survive, per width
+WRAP_FLOORS = {120: 0.97, 160: 0.99, 200: 0.99}
+
+
+@pytest.mark.parametrize("width", list(WRAP_FLOORS))
+def test_corpus_answers_survive_a_terminal_wrap(width):
+    kept, alarms, changed = 0, [], []
+    entries = [e for e in ENTRIES if e.path.name not in KNOWN_MISSES]
+    for e in entries:
+        ids = [
+            f.id
+            for f in analyze_text(_hard_wrap(e.path.read_text(errors="replace"), width)).findings
+        ]
+        verdict = judge(e, ids)
+        kept += verdict == "ok"
+        if verdict == "alarm":
+            alarms.append(e.path.name)
+        elif verdict != "ok":
+            changed.append((e.path.name, ids[:2]))
+    assert alarms == [], "a wrapped clean log was flagged"
+    assert kept / len(entries) >= WRAP_FLOORS[width], changed

@@ -412,6 +412,10 @@ def test_a_host_that_does_not_answer_is_named(two_nodes, run_mltools):
     assert result.returncode == 6, result.stderr
     data = json.loads(result.stdout)
     down = next(h for h in data["hosts"] if h["host"] == "node-down")
-    assert down["error"].startswith("ssh failed")
+    # ssh's own words, then what they mean (as `gpu --hosts` says it)
+    assert down["error"].startswith("ssh: Could not resolve hostname node-down"), down
+    assert down["error"].endswith("(the host name does not resolve)"), down
+    assert down["hint"] == "check the name, or give it a HostName in ~/.ssh/config", down
+
     assert "did not answer: node-down" in data["verdict"]
     assert data["kind"] == "progressing"

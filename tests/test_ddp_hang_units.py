@@ -478,3 +478,30 @@ def test_a_rank_in_a_frozen_cgroup_is_the_suspect(tmp_path, cli):
                 break
             except OSError:
                 time.sleep(0.1)
+
+
+def test_a_host_ssh_cannot_reach_is_said_in_ssh_words_with_a_hint(cli, monkeypatch):
+    """`hang --hosts` says an ssh failure as `gpu --hosts` does: ssh's own line, what it
+    means, and what to do (one place: mltools._child_failure)."""
+    from mltools.gpu import remote
+
+    refused = "ssh: connect to host 10.0.0.9 port 22: Connection refused\n"
+    key = (
+        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
+        "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"
+        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
+        "Host key verification failed.\n"
+    )
+    outputs = [
+        remote.HostOutput("gpu01", 255, "", refused),
+        remote.HostOutput("gpu02", 255, "", key),
+    ]
+    monkeypatch.setattr(remote, "run_on_hosts", lambda *a, **k: outputs)
+    result = cli("ddp-doctor", "hang", "--hosts", "gpu01,gpu02", "--json")
+    assert result.exit_code == 6, result.stderr  # no host reported: a partial failure
+    assert "gpu01: ssh: connect to host 10.0.0.9 port 22: Connection refused (nothing accepts" in (
+        result.stderr
+    )
+    assert "the host's key differs from the one recorded in known_hosts" in result.stderr
+    assert "hint: check the port and that sshd runs on the host" in result.stderr
+    assert "ssh failed" not in result.stderr

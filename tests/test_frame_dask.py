@@ -105,3 +105,65 @@ def test_timeout_and_no_workers_left(address, monkeypatch):
     finally:
         backends.close_dask_clients()
         empty.stop()
+
+
+def test_a_function_from_a_file_travels_by_value(address, tmp_path, run_mltools):
+    """Neither the scheduler nor the workers can import a --func file: it must go by value
+    (dask pickles plainly first, which only names the file's module)."""
+    from mltools.frame.io import load_function
+
+    (tmp_path / "feats.py").write_text("def double(row):\n    return row['a'] * 2 + 1\n")
+    func = load_function(f"{tmp_path / 'feats.py'}:double")
+    df = pd.DataFrame({"a": range(50)})
+    got = parallel_apply(df, func, axis=1, parallel=on(address, chunksize=7))
+    pd.testing.assert_series_equal(got, df["a"] * 2 + 1, check_names=False)
+
+    (tmp_path / "in.csv").write_text("a\n1\n2\n3\n")
+    result = run_mltools(
+        "apply",
+        "in.csv",
+        "-f",
+        "feats.py:double",
+        "--axis",
+        "1",
+        "--scheduler",
+        address,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["a,result", "1,3", "2,5", "3,7"]
+    # a module found in the current directory (module:function) cannot be imported by name
+    # on the cluster either
+    result = run_mltools(
+        "apply",
+        "in.csv",
+        "-f",
+        "feats:double",
+        "--axis",
+        "1",
+        "--scheduler",
+        address,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["a,result", "1,3", "2,5", "3,7"]
+
+
+def test_a_scheduler_without_mltools_is_a_one_line_error_naming_it():
+    from mltools.errors import UnavailableError
+    from mltools.frame import backends
+    from tests.pandas_suite.plugin import DaskCluster
+
+    cluster = DaskCluster(workers=1, scheduler_without_mltools=True)
+    try:
+        address = cluster.start()
+        with pytest.raises(UnavailableError) as info:
+            parallel_apply(
+                pd.DataFrame({"a": range(4)}), h.row_scalar, axis=1, parallel=on(address)
+            )
+    finally:
+        backends.close_dask_clients()
+        cluster.stop()
+    assert f"the Dask cluster at {address} could not run the tasks" in str(info.value)
+    assert "install mltools in the Python of the scheduler" in info.value.hint
+    assert "workers" not in info.value.hint  # the workers have it

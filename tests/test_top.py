@@ -726,3 +726,43 @@ def test_history_of_power_temperature_clock_and_pcie(fake_nvml, spawn):
             assert re.search(rf"[▁▂▃▄▅▆▇█]+ {re.escape(value)}", gpu0), (title, gpu0)
 
     drive(script, size=(120, 40))
+
+
+def test_leaving_top_stops_the_cluster_views_ssh(fake_nvml, tmp_path, monkeypatch):
+    """An ssh still waiting for a host when the user quits must not outlive top (it would run
+    out its --host-timeout): the cluster view's children are stopped at exit."""
+    import psutil
+
+    fake_nvml(busy_spec())
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    pid_file = tmp_path / "ssh.pid"
+    (bin_dir / "ssh").write_text(
+        f"#!/bin/sh\necho $$ > {pid_file}.tmp\nmv {pid_file}.tmp {pid_file}\nexec sleep 300\n"
+    )
+    (bin_dir / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    from mltools.sampler import Sampler
+    from mltools.tui.app import TopApp
+    from mltools.tui.sources import Source
+
+    source = Source(Sampler(), hosts=["node-slow"], host_timeout=300)
+    app = TopApp(source, source.frame(), interval=3600)
+
+    async def script(app, pilot):
+        await pilot.press("c")
+        for _ in range(6000):
+            if pid_file.exists():
+                break
+            await pilot.pause(0.01)
+        assert pid_file.exists(), "the cluster view never started ssh"
+
+    drive(script, app=app)
+    try:
+        ssh = psutil.Process(int(pid_file.read_text()))
+        ssh.wait(timeout=30)  # a child of this process: reaped by the view's thread
+    except psutil.NoSuchProcess:
+        pass  # stopped and reaped already
+    except psutil.TimeoutExpired:
+        ssh.kill()
+        raise AssertionError("the cluster view's ssh outlived top") from None

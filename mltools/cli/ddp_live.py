@@ -103,6 +103,8 @@ def _render_hang(report: Any) -> None:
     for h in report.hosts:
         if h.get("error"):
             _say(f"host {h['host']}: {h['error']}")
+            if h.get("hint"):
+                _say(f"  hint: {h['hint']}")
     fr = report.flight_recorder
     if fr is not None:
         _say()

@@ -131,6 +131,7 @@ def analyze_hang_hosts(
     bundle: bool = False,
 ) -> HangReport:
     """Sample the job's ranks on every host (in parallel, over ssh) and judge them together."""
+    from mltools._child_failure import ssh_failure
     from mltools.gpu.remote import run_on_hosts
 
     if not hosts:
@@ -160,10 +161,16 @@ def analyze_hang_hosts(
                 raise ValueError("not a hang report")
         except ValueError:
             line = _error_line(out.stderr, out.returncode)
-            if out.returncode == 127:
-                line = f"{shlex.split(remote_command)[0]} not found on the host ({line})"
-            note["error"] = line if "no DDP rank processes" in line else f"ssh failed: {line}"
-            note["no_ranks"] = "no DDP rank processes" in line
+            # ssh's own words and what they mean here, as `gpu --hosts` says them
+            failure = ssh_failure(out.stderr, host=out.host) if out.returncode == 255 else None
+            if failure is not None:
+                note["error"], note["hint"] = failure.line(), failure.hint
+            elif out.returncode == 127:
+                note["error"] = f"{shlex.split(remote_command)[0]} not found on the host ({line})"
+            elif "no DDP rank processes" in line:
+                note["error"], note["no_ranks"] = line, True
+            else:
+                note["error"] = f"ssh failed: {line}"
             continue
         note["kind"] = data.get("kind")
         if isinstance(data.get("bundle_material"), dict):
@@ -207,7 +214,8 @@ def analyze_hang_hosts(
         if failed:  # exit 6 like a partial failure: it is the hosts that did not report
             raise PartialFailureError(
                 f"no host reported ({len(failed)} of {len(notes)} did not answer: {why})",
-                hint="check the host names, ssh access (BatchMode) and that mltools is "
+                hint=next((n["hint"] for n in failed if n.get("hint")), None)
+                or "check the host names, ssh access (BatchMode) and that mltools is "
                 "installed there (--remote-mltools)",
             )
         raise HangError(

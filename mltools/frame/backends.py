@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import pickle
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -224,6 +225,11 @@ def _quiet_loky_manager() -> None:
 LOKY_IDLE_S = 300
 
 
+def _run_blob(blob: bytes) -> bytes:
+    """A worker's side (Dask, pandarallel): one pickled task in, one encoded result out."""
+    return run_task(pickle.loads(blob))
+
+
 # -- dask -----------------------------------------------------------------------------------------------
 _CLIENTS: dict[str, Any] = {}
 # How long the cluster may have no worker at all before the apply gives up.
@@ -288,13 +294,19 @@ def run_dask(
 ) -> list[ChunkResult]:
     """Run the tasks on the Dask cluster behind ``client``; results in order, up to the first
     failure. Raises ``WorkerDiedError`` when a worker dies on a task or when no worker is
-    left, ``TimeoutError`` past ``timeout`` seconds. The workers must import mltools."""
+    left, ``TimeoutError`` past ``timeout`` seconds, ``UnavailableError`` when the cluster
+    cannot unpickle or start a task. The scheduler and the workers must import mltools."""
     import time
 
+    import cloudpickle
     from distributed.scheduler import KilledWorker
 
     start = time.monotonic()
-    futures = client.map(run_task, tasks, pure=False)
+    # cloudpickle, so that a function loaded from a file (registered by value) travels by
+    # value: dask's own pickling tries plain pickle first, which names the file's module,
+    # and neither the scheduler nor the workers can import that.
+    blobs = [cloudpickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL) for task in tasks]
+    futures = client.map(_run_blob, blobs, pure=False)
     results: list[ChunkResult] = []
     no_workers_since: float | None = None
     try:
@@ -324,6 +336,10 @@ def run_dask(
                             ) from None
                     else:
                         no_workers_since = None
+                except Exception as exc:
+                    # run_task never raises for the function (it encodes what it raised), so
+                    # anything else is the cluster failing to carry or run the task itself.
+                    raise _cluster_failure(client, exc) from exc
             result = decode(blob)
             results.append(result)
             advance(_weight(task))
@@ -336,6 +352,39 @@ def run_dask(
     return results
 
 
+def _cluster_failure(client: Any, exc: BaseException) -> UnavailableError:
+    """A typed error for a cluster that could not unpickle or start a task, naming the side
+    (scheduler or workers) whose Python lacks mltools when a probe can tell."""
+    import importlib.util
+
+    address = client.scheduler.address
+    missing = []
+    try:
+        if client.run_on_scheduler(importlib.util.find_spec, "mltools") is None:
+            missing.append("the scheduler")
+    except Exception:
+        missing.append("the scheduler")
+    try:
+        specs = client.run(importlib.util.find_spec, "mltools", on_error="return")
+        if any(spec is None or isinstance(spec, BaseException) for spec in specs.values()):
+            missing.append("the workers")
+    except Exception:
+        pass
+    if missing:
+        hint = (
+            f"install mltools in the Python of {' and '.join(missing)} "
+            f"(they unpickle and run mltools' task code)"
+        )
+    else:
+        hint = (
+            "the scheduler and the workers need the packages this Python has "
+            "(see the scheduler's and workers' logs)"
+        )
+    return UnavailableError(
+        f"the Dask cluster at {address} could not run the tasks: {first_line(exc)}", hint=hint
+    )
+
+
 def dask_threads_now(client: Any) -> int:
     try:
         return sum(client.nthreads().values())
@@ -344,11 +393,6 @@ def dask_threads_now(client: Any) -> int:
 
 
 # -- pandarallel --------------------------------------------------------------------------------------
-def _run_blob(blob: bytes) -> bytes:
-    """pandarallel's worker side: one pickled task in, one encoded result out."""
-    import pickle
-
-    return run_task(pickle.loads(blob))
 
 
 def run_pandarallel(tasks: list[Task], workers: int, progress: bool) -> list[ChunkResult]:

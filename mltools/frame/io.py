@@ -236,7 +236,7 @@ def _import_module(name: str) -> Any:
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name and name.startswith(exc.name):
             raise UsageError(
@@ -246,6 +246,25 @@ def _import_module(name: str) -> Any:
         raise InputError(f"importing {name} failed: {exc}") from exc
     except Exception as exc:
         raise InputError(f"importing {name} failed: {type(exc).__name__}: {exc}") from exc
+    top = sys.modules[name.partition(".")[0]]
+    if _found_in(top, cwd):
+        _pickle_by_value(top)  # workers elsewhere (a Dask cluster) cannot import it by name
+    return module
+
+
+def _found_in(top: Any, folder: str) -> bool:
+    """Whether the top-level module or package ``top`` was found in ``folder`` itself
+    (``folder/name.py`` or ``folder/name/__init__.py``), as the current directory's entry
+    on ``sys.path`` finds it."""
+    where = getattr(top, "__file__", None)
+    if where is None:
+        return False
+    path = Path(where)
+    home = path.parent.parent if path.name == "__init__.py" else path.parent
+    try:
+        return home.resolve() == Path(folder).resolve()
+    except OSError:
+        return False
 
 
 def _module_from_file(path: Path) -> Any:

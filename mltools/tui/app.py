@@ -242,6 +242,7 @@ class TopApp(App[None]):
     def on_unmount(self) -> None:
         self._stop.set()
         self._wake.set()
+        self.source.stop_children()
 
     def _terminate(self, signum: int) -> None:
         self.exit_signal = signum
@@ -863,8 +864,7 @@ class TopApp(App[None]):
                 self.hang_verdict = lines
                 screen.update()
 
-            with contextlib.suppress(RuntimeError):  # the app ended meanwhile
-                self.call_from_thread(show)
+            self._show_from_thread(show)
 
         threading.Thread(target=work, name="mltools-top-hang", daemon=True).start()
 
@@ -906,18 +906,24 @@ class TopApp(App[None]):
         self.push_screen(screen)
 
         def work() -> None:
-            while not stop.is_set():
+            while not (stop.is_set() or self._stop.is_set()):  # the view or top closed
                 results = self.source.cluster()
 
                 def show(results: list[Any] = results) -> None:
                     state["results"] = self.cluster_results = results
                     screen.update()
 
-                with contextlib.suppress(RuntimeError):
-                    self.call_from_thread(show)
+                self._show_from_thread(show)
                 stop.wait(max(self.interval, 5.0))
 
         threading.Thread(target=work, name="mltools-top-cluster", daemon=True).start()
+
+    def _show_from_thread(self, show: Callable[[], None]) -> None:
+        """Run ``show`` on the event loop, unless top has ended (its loop is gone)."""
+        if self._stop.is_set():
+            return
+        with contextlib.suppress(RuntimeError):  # the app ended meanwhile
+            self.call_from_thread(show)
 
     async def action_sample_now(self) -> None:
         await self.sample_now()

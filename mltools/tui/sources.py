@@ -110,6 +110,13 @@ class Source:
     def close(self) -> None:
         self.sampler.close()
 
+    def stop_children(self) -> None:
+        """Stop the ssh and py-spy children the cluster (c) and hang (d) views still have
+        running, so that none outlives top (they would run out their timeouts)."""
+        from mltools import _children
+
+        _children.stop_all()
+
     def signal(self, pid: int, create_time: float | None, sig: _signal.Signals) -> StopResult:
         """Send ``sig`` once to the process shown as ``pid`` (started at ``create_time``).
 

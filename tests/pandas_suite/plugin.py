@@ -184,8 +184,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: Any) -> None:
 class DaskCluster:
     """`dask scheduler` and two `dask worker` processes on 127.0.0.1, as a user starts them."""
 
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, workers: int = 2, *, scheduler_without_mltools: bool = False) -> None:
         self.workers = workers
+        # A scheduler whose Python cannot import mltools (a cluster set up without it).
+        self.scheduler_without_mltools = scheduler_without_mltools
         self.processes: list[subprocess.Popen[bytes]] = []
         self.folder = tempfile.mkdtemp(prefix="mltools-dask-")
 
@@ -198,10 +200,16 @@ class DaskCluster:
         file = Path(self.folder, "scheduler.json")
         log = self.log = open(Path(self.folder, "dask.log"), "wb")  # noqa: SIM115
         dask = [sys.executable, "-m", "dask"]
+        scheduler = dask
+        if self.scheduler_without_mltools:
+            hide = (
+                "import sys; sys.modules['mltools'] = None; from dask.cli import run_cli; run_cli()"
+            )
+            scheduler = [sys.executable, "-c", hide]
         self.processes.append(
             subprocess.Popen(
                 [
-                    *dask,
+                    *scheduler,
                     "scheduler",
                     "--host",
                     "127.0.0.1",
