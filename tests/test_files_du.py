@@ -419,3 +419,59 @@ def test_no_process_left_to_fork_walks_on_alone(tmp_path, monkeypatch):
     assert forks == [1] and forked == serial
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the one worker started was reaped
+
+
+def test_forked_walk_on_hostile_names(tmp_path, monkeypatch):
+    """Undecodable bytes, newlines, spaces and a leading dash in folder and file names
+    travel through the workers' records and gifts intact: the report is the serial one
+    and the bytes are GNU du's."""
+    from mltools.files import du_walk
+
+    base = tmp_path / "odd"
+    names = [b"caf\xe9", b"new\nline", b" lead space", b"-rf", b"\xff\xfe", b"x" * 255]
+    for i, raw in enumerate(names):
+        for j, sub in enumerate(names):
+            folder = os.path.join(os.fsencode(base), raw, sub)
+            os.makedirs(folder)
+            with open(os.path.join(folder, raw), "wb") as f:
+                f.write(b"z" * (i * 100 + j))
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+    (serial,) = disk_usage(base, threads=1, processes=1, depth=2, top=50)
+    (forked,) = disk_usage(base, threads=1, processes=3, depth=2, top=50)
+    serial.df = forked.df = None
+    assert forked == serial
+    assert forked.dirs == len(names) * (len(names) + 1)
+    assert os.fsencode(forked.biggest_files[0].path).endswith(b"/" + b"x" * 255)
+    assert forked.disk_bytes == gnu_du(base)
+    assert forked.apparent_bytes == gnu_du(base, "--apparent-size")
+
+
+@pytest.mark.parametrize("processes", [1, 3])
+def test_folder_swapped_for_a_symlink_mid_walk_is_not_followed(tmp_path, monkeypatch, processes):
+    """A folder replaced by a symlink to a big outside tree just before the walk opens it
+    (in whichever worker): the open fails (O_NOFOLLOW), it is reported, and nothing
+    outside the root is counted."""
+    from mltools.files import du_walk
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "big.bin").write_bytes(b"o" * 2_000_000)
+    base = tmp_path / "base"
+    for i in range(20):
+        (base / "a" / f"s{i:02d}").mkdir(parents=True)
+        (base / "a" / f"s{i:02d}" / "f").write_bytes(b"i" * 1000)
+    real_step = du_walk._Walker.step
+
+    def step(self):  # type: ignore[no-untyped-def]
+        _, name, _ = self.stack[-1]
+        if name == "s07" and not (base / "a" / "moved").exists():
+            (base / "a" / "s07").rename(base / "a" / "moved")
+            (base / "a" / "s07").symlink_to(outside)
+        return real_step(self)
+
+    monkeypatch.setattr(du_walk._Walker, "step", step)
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+    (report,) = disk_usage(base, threads=1, processes=processes)
+    assert [e.split(":")[0].rsplit("/", 1)[1] for e in report.errors] == ["s07"]
+    assert report.apparent_bytes < 1_000_000  # big.bin is not in it
+    assert report.dirs == 1 + 19  # a and the 19 folders left; s07 is gone, moved not listed

@@ -1,11 +1,14 @@
 """Where did the disk go? The library behind ``mltools du``.
 
-One walk per root (``walk.walk_fd``: by directory fd, so trees deeper than
-PATH_MAX are summed in full; symlinks not followed, staying on the root's
-filesystem like ``du -x``) sums apparent sizes (``st_size``) and
-on-disk sizes (``st_blocks * 512``), counting each hard-linked inode once by
-``(st_dev, st_ino)``, and keeps the biggest directories (down to ``depth``)
-and the biggest files. ``df`` numbers come from ``os.statvfs``.
+One walk per root, by directory fd (so trees deeper than PATH_MAX are summed in full;
+symlinks not followed, staying on the root's filesystem like ``du -x``), sums apparent
+sizes (``st_size``) and on-disk sizes (``st_blocks * 512``), counting each hard-linked
+inode once by ``(st_dev, st_ino)``, and keeps the biggest directories (down to
+``depth``) and the biggest files. Where the cache answers, a big tree is shared by
+forked workers (``du_walk``: the GIL would serialize threads); where the storage answers
+slowly, threads read directories at once (``_walk_parallel``). Both leave one record per
+directory, and ``_report`` settles them in the serial walk's order, so the numbers never
+depend on the walk. ``df`` numbers come from ``os.statvfs``.
 """
 
 from __future__ import annotations
