@@ -742,6 +742,12 @@ def test_an_empty_log_is_not_a_clean_one(cli, tmp_path):
         ("RuntimeError: CUDA error: no kernel image is available for exec\n", "version_mismatch"),
         ("RuntimeError: CUDA error: an illegal memory access wa\n", "illegal_memory_access"),
         ("RuntimeError: Timed out initializing process group in store bas\n", "rendezvous_timeout"),
+        ("RuntimeError: Address already in\n", "address_in_use"),
+        ("RuntimeError: DataLoader worker (pid 31337) is kil\n", "dataloader_killed"),
+        ("[rank2]: RuntimeError: No backend type associated\n", "no_backend_for_device"),
+        ("RuntimeError: Default process group has not been init\n", "pg_not_initialized"),
+        ("RuntimeError: connect() timed out\n", "rendezvous_timeout"),
+        ("RuntimeError: CUDA error: an illegal memory\n", "illegal_memory_access"),
     ],
 )
 def test_a_message_cut_mid_word_still_names_its_cause(line, expected):
