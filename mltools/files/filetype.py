@@ -9,7 +9,9 @@ files are typed in a process pool, one set of libmagic handles per worker.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import operator
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -384,6 +386,8 @@ def detect_type(
     return _detect_path(path, follow_symlinks, True)
 
 
+_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(FileType)))
+
 # --- walking and the pool -----------------------------------------------------------------
 
 # (root, names from the root to the directory, directory path, file names); root is None
@@ -471,6 +475,11 @@ def _worker_chunk(args: tuple[list[Group], bool, bool]) -> list[FileType]:
     return out
 
 
+def _as_tuples(results: list[FileType]) -> list[tuple[Any, ...]]:
+    """The verdicts as tuples of their fields, in order (``FileType(*row)`` rebuilds one)."""
+    return [_FIELDS(r) for r in results]
+
+
 def _chunks(groups: Iterable[Group], size: int) -> Iterator[list[Group]]:
     """Jobs of about ``size`` files (a big directory is split, small ones are merged)."""
     job: list[Group] = []
@@ -507,9 +516,6 @@ def scan_types(
         if not os.path.lexists(root):
             raise FileNotFoundError(2, "No such file or directory", root)
     errors: list[FileType] = []
-    from mltools.files.magicdb import prepare
-
-    prepare()  # the magic index, read once here and inherited by the workers
     groups = list(iter_groups(root_list, follow_symlinks=follow_symlinks, errors=errors))
     total = sum(len(g[3]) for g in groups)
     if on_total:
@@ -528,10 +534,13 @@ def scan_types(
 
         chunk_size = max(16, min(_CHUNK, total // (workers * 8) or 16))
         jobs = [(c, follow_symlinks, describe) for c in _chunks(groups, chunk_size)]
-        # the workers inherit ``jobs`` by fork: only a job's number goes to them
-        with ForkPool(lambda i: _worker_chunk(jobs[i]), min(workers, len(jobs))) as pool:
+        # the workers inherit ``jobs`` by fork: only a job's number goes to them, and the
+        # verdicts come back as tuples (a third of a dataclass's pickling)
+        with ForkPool(
+            lambda i: _as_tuples(_worker_chunk(jobs[i])), min(workers, len(jobs))
+        ) as pool:
             for part in pool.imap(len(jobs)):
-                results.extend(part)
+                results.extend(FileType(*row) for row in part)
                 if on_progress:
                     on_progress(len(part))
     return errors + results
