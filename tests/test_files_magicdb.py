@@ -314,3 +314,17 @@ def test_scan_types_same_verdicts_with_and_without_the_filter(tmp_path, monkeypa
     slow = scan_types([tmp_path], workers=1)
     assert len(fast) == len(slow) > 360
     assert fast == slow
+
+
+def test_threads_share_a_typer_safely(tmp_path):
+    """detect_type from several threads at once: libmagic handles are used one call at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mltools.files import detect_type
+
+    make_tree(tmp_path, 220)
+    paths = [p for p in _files(tmp_path)]
+    serial = [detect_type(p) for p in paths]
+    with ThreadPoolExecutor(8) as pool:
+        threaded = list(pool.map(detect_type, paths))
+    assert threaded == serial

@@ -14,6 +14,7 @@ import io
 import operator
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -215,6 +216,7 @@ def _extension_ok(path: str, kind: str, problem: str | None) -> tuple[bool | Non
 # --- libmagic, one typer per process --------------------------------------------------------
 
 _TYPERS: dict[tuple[int, bool], Any] = {}
+_TYPERS_LOCK = threading.Lock()
 
 
 def _typer(describe: bool) -> Any:
@@ -224,8 +226,12 @@ def _typer(describe: bool) -> Any:
     if typer is None:
         from mltools.files.magicdb import Typer
 
-        _TYPERS.clear()
-        typer = _TYPERS[key] = Typer(describe)
+        with _TYPERS_LOCK:
+            typer = _TYPERS.get(key)
+            if typer is None:
+                for stale in [k for k in _TYPERS if k[0] != key[0]]:
+                    del _TYPERS[stale]
+                typer = _TYPERS[key] = Typer(describe)
     return typer
 
 

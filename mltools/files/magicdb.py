@@ -37,6 +37,7 @@ import ctypes
 import itertools
 import os
 import struct
+import threading
 import time
 from typing import Any
 
@@ -385,11 +386,14 @@ def _default_databases() -> list[_Database] | None:
 
 
 _INDEX: dict[str, Any] = {}
+_INDEX_LOCK = threading.Lock()
 
 
 def prepare() -> None:
-    """Read the databases now (in the parent, so forked workers inherit the index)."""
-    if "dbs" not in _INDEX:
+    """Read the default databases once per process (a fork inherits them)."""
+    with _INDEX_LOCK:
+        if "dbs" in _INDEX:
+            return
         try:
             _INDEX["dbs"] = _default_databases()
         except Exception:  # no libmagic symbols we need, an unreadable path: no filter
@@ -457,6 +461,7 @@ class Typer:
         self.pairs: dict[tuple[int, bool], Pair] = {}
         self.built = {True: 0, False: 0}
         self.spent: dict[tuple[int, bool], float] = {}  # seconds in libmagic per key
+        self.lock = threading.Lock()
 
     def _pair(self, buffers: list[Any] | None) -> Pair:
         mime = _Handle(_MIME_TYPE, buffers)
@@ -504,24 +509,26 @@ class Typer:
     def buffer(self, data: bytes) -> tuple[str, str]:
         """(MIME type, description) of bytes in memory, from the whole database."""
         mime_h, desc_h = self.full
-        return mime_h.buffer(data), desc_h.buffer(data) if desc_h is not None else ""
+        with self.lock:
+            return mime_h.buffer(data), desc_h.buffer(data) if desc_h is not None else ""
 
     def identify(self, fd: int, data: bytes | None) -> tuple[str, str]:
         """(MIME type, description or "") of the file open on ``fd`` (read from its start)."""
-        charge: list[tuple[int, bool]] = []
-        if data is None or self.dbs is None:
-            mime_h, desc_h = self.full
-        else:
-            (mime_h, desc_h), charge = self._for(data)
-        start = time.perf_counter()
-        os.lseek(fd, 0, os.SEEK_SET)
-        mime = mime_h.descriptor(fd)
-        description = ""
-        if desc_h is not None:
+        with self.lock:  # a libmagic handle serves one call at a time
+            charge: list[tuple[int, bool]] = []
+            if data is None or self.dbs is None:
+                mime_h, desc_h = self.full
+            else:
+                (mime_h, desc_h), charge = self._for(data)
+            start = time.perf_counter()
             os.lseek(fd, 0, os.SEEK_SET)
-            description = desc_h.descriptor(fd)
-        if charge:
-            spent = time.perf_counter() - start
-            for key in charge:
-                self.spent[key] = self.spent.get(key, 0.0) + spent
-        return mime, description
+            mime = mime_h.descriptor(fd)
+            description = ""
+            if desc_h is not None:
+                os.lseek(fd, 0, os.SEEK_SET)
+                description = desc_h.descriptor(fd)
+            if charge:
+                spent = time.perf_counter() - start
+                for key in charge:
+                    self.spent[key] = self.spent.get(key, 0.0) + spent
+            return mime, description
