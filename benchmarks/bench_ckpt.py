@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,8 +63,14 @@ def make_many_tensors(path: Path, count: int = 20_000) -> None:
 
 
 def c_unpickler_floor(data: bytes) -> object:
-    """CPython's C unpickler over ``data`` with stub classes: no reader of it can be faster."""
+    """CPython's C unpickler over ``data`` with stub classes: no reader of it can be faster.
+
+    The garbage collector is paused while it runs, as ``inspect_checkpoint`` pauses it: with
+    it on, the floor's time depends on how many objects the process already holds (with
+    torch imported, a collection during the load costs more than the load).
+    """
     import collections
+    import gc
     import io
     import pickle
 
@@ -75,7 +85,44 @@ def c_unpickler_floor(data: bytes) -> object:
         def persistent_load(self, pid: object) -> object:
             return pid
 
-    return Unpickler(io.BytesIO(data)).load()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return Unpickler(io.BytesIO(data)).load()
+    finally:
+        if collecting:
+            gc.enable()
+
+
+@dataclass
+class CpuCase(Case):
+    """A ``Case`` that also records CPU seconds: its own for a callable, the child's for a
+    command (the machine is shared; wall time alone moves with the load)."""
+
+    cpu: list[float] = field(default_factory=list)
+
+    def run_once(self) -> float:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = time.process_time()
+        elapsed = super().run_once()
+        if self.argv is not None:
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            spent = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+        else:
+            spent = time.process_time() - own
+        self.cpu.append(spent)
+        return elapsed
+
+
+def cpu_ratios(result: dict[str, object], cases: list[CpuCase], baseline: str) -> None:
+    """Print and record each case's median CPU seconds and its ratio to ``baseline``'s."""
+    base = statistics.median(next(c for c in cases if c.name == baseline).cpu)
+    print(f"  CPU seconds (median; ratio = CPU / {baseline}'s)")
+    for case, row in zip(cases, result["cases"]):  # type: ignore[call-overload]
+        cpu = statistics.median(case.cpu)
+        row["median_cpu_s"] = cpu
+        row["cpu_ratio"] = cpu / base if base else float("nan")
+        print(f"  {case.name:<42}  {cpu * 1000:9.1f} ms  {row['cpu_ratio']:6.2f}x")
 
 
 def many_tensors(tmp: Path, repeat: int) -> list[dict[str, object]]:
@@ -91,29 +138,30 @@ def many_tensors(tmp: Path, repeat: int) -> list[dict[str, object]]:
     print(
         f"\n20,000 tensors: {path} ({path.stat().st_size / 2**20:.1f} MiB, data.pkl {len(data)} B)"
     )
-    in_process = compare(
-        "20,000 tensors, in this process",
-        [
-            Case("C unpickler with stubs (data.pkl)", func=lambda: c_unpickler_floor(data)),
-            Case("inspect_checkpoint()", func=lambda: inspect_checkpoint(path)),
-        ],
-        baseline="C unpickler with stubs (data.pkl)",
-        repeat=repeat,
-    )
+    floor = "C unpickler with stubs (data.pkl)"
+    local = [
+        CpuCase(floor, func=lambda: c_unpickler_floor(data)),
+        CpuCase("inspect_checkpoint()", func=lambda: inspect_checkpoint(path)),
+    ]
+    in_process = compare("20,000 tensors, in this process", local, baseline=floor, repeat=repeat)
+    cpu_ratios(in_process, local, floor)
     code = f"import torch; torch.load({str(path)!r}, weights_only=True, mmap=True)"
-    commands = compare(
+    commands = [
+        CpuCase(
+            "mltools ckpt inspect --json",
+            argv=mltools_argv("ckpt", "inspect", "--json", str(path)),
+        ),
+        CpuCase("mltools ckpt inspect (table)", argv=mltools_argv("ckpt", "inspect", str(path))),
+        CpuCase("torch.load(weights_only=True, mmap=True)", argv=[sys.executable, "-c", code]),
+    ]
+    whole = compare(
         "20,000 tensors, whole commands",
-        [
-            Case(
-                "mltools ckpt inspect --json",
-                argv=mltools_argv("ckpt", "inspect", "--json", str(path)),
-            ),
-            Case("torch.load(weights_only=True, mmap=True)", argv=[sys.executable, "-c", code]),
-        ],
+        commands,
         baseline="mltools ckpt inspect --json",
         repeat=repeat,
     )
-    return [in_process, commands]
+    cpu_ratios(whole, commands, "mltools ckpt inspect --json")
+    return [in_process, whole]
 
 
 def peak_rss_bytes(argv: list[str]) -> int:
@@ -158,6 +206,8 @@ def main() -> None:
         filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
     )
     with tempfile.TemporaryDirectory(prefix="bench_ckpt_", dir="/tmp") as tmp:
+        # first, while this process holds few objects and no torch
+        many = many_tensors(Path(tmp), 3 if args.quick else 5)
         path = Path(tmp) / "big.ckpt"
         subprocess.run(
             [sys.executable, __file__, "--make", str(path), "--size-gib", str(args.size_gib)],
@@ -169,9 +219,9 @@ def main() -> None:
         load_code = f"import torch; torch.load({str(path)!r}, map_location='cpu')"
         mmap_code = f"import torch; torch.load({str(path)!r}, map_location='cpu', mmap=True)"
         cases = [
-            Case("mltools ckpt inspect", argv=inspect_argv, env=env),
-            Case("torch.load(map_location=cpu)", argv=[sys.executable, "-c", load_code]),
-            Case("torch.load(mmap=True)", argv=[sys.executable, "-c", mmap_code]),
+            CpuCase("mltools ckpt inspect", argv=inspect_argv, env=env),
+            CpuCase("torch.load(map_location=cpu)", argv=[sys.executable, "-c", load_code]),
+            CpuCase("torch.load(mmap=True)", argv=[sys.executable, "-c", mmap_code]),
         ]
         result = compare(
             f"inspect a {size / GIB:.2f} GiB checkpoint",
@@ -179,6 +229,7 @@ def main() -> None:
             baseline="mltools ckpt inspect",
             repeat=3 if args.quick else 5,
         )
+        cpu_ratios(result, cases, "mltools ckpt inspect")
         import torch
 
         from mltools.ckpt import inspect_checkpoint
@@ -209,7 +260,6 @@ def main() -> None:
         result["peak_rss_bytes"] = rss
         result["checkpoint_bytes"] = size
         path.unlink()
-        many = many_tensors(Path(tmp), 3 if args.quick else 5)
         print(f"saved {save('ckpt', [result, library, *many])}")
 
 

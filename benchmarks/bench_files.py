@@ -8,9 +8,10 @@ Contenders (interleaved, median of N):
   filetype: `find TREE -type f -print0 | xargs -0 -P2 file --mime-type` vs
             `mltools filetype TREE --json` (one libmagic pass: MIME + ML refinement +
             extension check), `--summary`, and `--json --describe` (two passes)
-  du:       `du -sx TREE` vs `mltools du TREE --json` and `disk_usage()` in-process
-            (`mltools --version` shows the interpreter + Typer startup floor)
-  du /usr:  GNU `du -sx /usr` vs `mltools du /usr --json` and `disk_usage("/usr")`
+  du:       `du -sx TREE` vs `mltools du TREE --json` and `disk_usage()` in-process, forked
+            workers (the default on 2+ CPUs) and one process (`mltools --version` shows the
+            interpreter + Typer startup floor)
+  du /usr:  GNU `du -sx /usr` vs `mltools du /usr --json` and `disk_usage("/usr")`, the same
   du slow:  both again with --latency-us added to every openat/fstatat (an LD_PRELOAD shim
             built with gcc, for both tools alike: storage with latency, NFS- or FUSE-like)
   clean:    `find TREE ( -name .DS_Store -o -name '._*' ) -type f` vs
@@ -175,6 +176,10 @@ def main() -> None:
                     Case("du -sx", ["du", "-sx", t]),
                     Case("mltools du --json", mltools_argv("du", t, "--json")),
                     Case("disk_usage() in-process", func=lambda: disk_usage(t)),
+                    Case(
+                        "disk_usage(processes=1) in-process",
+                        func=lambda: disk_usage(t, processes=1),
+                    ),
                     Case("mltools --version (startup floor)", mltools_argv("--version")),
                 ],
                 baseline="du -sx",
@@ -193,6 +198,11 @@ def main() -> None:
                             ok_codes=(0, 6),  # 6: some entries unreadable (du says so too)
                         ),
                         Case("disk_usage('/usr') in-process", func=lambda: disk_usage("/usr")),
+                        Case(
+                            "disk_usage('/usr', processes=1) in-process",
+                            func=lambda: disk_usage("/usr", processes=1),
+                        ),
+                        Case("mltools --version (startup floor)", mltools_argv("--version")),
                     ],
                     baseline="du -sx /usr",
                     repeat=repeat * 2,

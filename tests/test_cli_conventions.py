@@ -90,6 +90,38 @@ def test_running_a_command_builds_only_its_module():
     assert out.stderr.strip() == "1", out.stderr
 
 
+def test_command_homes_name_the_module_that_registers_each_command():
+    """Running a command imports only the module ``COMMAND_HOMES`` names: it must be the one
+    that registers it (a command added without an entry still runs, importing them all)."""
+    from mltools.cli.app import COMMAND_HOMES, COMMAND_MODULES, _module_registrations
+
+    found = {name: module for module in COMMAND_MODULES for name in _module_registrations(module)}
+    assert found == COMMAND_HOMES
+
+
+def test_running_a_command_imports_only_its_module(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import mltools_env
+
+    code = (
+        "import sys\n"
+        "from mltools.cli import app as a\n"
+        "try:\n"
+        f"    a.app(['du', {str(tmp_path)!r}, '--json'], prog_name='mltools')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write(' '.join(sorted(m for m in sys.modules if m.startswith('mltools.cli.'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=mltools_env()
+    )
+    loaded = set(out.stderr.split())
+    assert "mltools.cli.files" in loaded, out
+    assert not loaded & {"mltools.cli.ckpt", "mltools.cli.gpu", "mltools.cli.apply"}, loaded
+
+
 def test_version(cli):
     from mltools import __version__
 

@@ -16,15 +16,15 @@ from dataclasses import asdict
 import pytest
 
 from mltools.ddp.catalogue import catalogue_ids
-from mltools.ddp.logscan import analyze_log
+from mltools.ddp.logscan import analyze_log, analyze_text
 from tests.ddp_corpus import judge, load, score
 
 ENTRIES = load()
 # rates reached (see the issue-15 note); a change that lowers them fails here
 MIN_TOP1 = {
     "tuned": 0.98, "held_out": 1.0, "fresh": 0.83, "fresh2": 1.0, "fresh3": 1.0, "fresh4": 1.0,
-    "fresh5": 0.70,
-    "fresh6": 0.85,
+    "fresh5": 0.80,
+    "fresh6": 1.0,
 }  # fmt: skip
 
 
@@ -58,9 +58,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
 def test_corpus_top1_accuracy_and_never_silent(part):
     entries = [e for e in ENTRIES if e.part == part]
     result = score(entries, _ids)
-    known = set(KNOWN_MISSES)
     silent = [d[0].path.name for d in result["details"] if d[2] == "silent"]
-    silent = [name for name in silent if name not in known]
     alarms = [d[0].path.name for d in result["details"] if d[2] == "alarm"]
     assert silent == [], "failing logs called clean"
     assert alarms == [], "findings on clean logs"
@@ -69,8 +67,8 @@ def test_corpus_top1_accuracy_and_never_silent(part):
     assert result["top1"] >= floor, wrong
 
 
-# pastes cut before the line that names their cause: a finding, but not the thread's cause;
-# and the blind misses of the latest round, each with its class, until a fix removes them
+# pastes cut before the line that names their cause: a finding, but not the thread's cause
+# (the fifth round's blind misses of other classes were fixed, and all of the sixth's)
 _CUT = "blind miss [fresh5]: paste cut before the line that names the cause"
 KNOWN_MISSES = {
     "cuda_oom__lightning-ai-pytorch-lightning-issues-4705.log": "cut inside the traceback",
@@ -86,37 +84,7 @@ KNOWN_MISSES = {
     "nccl_unhandled_cuda__open-mmlab-mmdetection-issues-2434.log": _CUT,
     "cuda_oom__deepspeedai-deepspeed-issues-6737.log": _CUT,
     "segfault__facebookresearch-fairseq-issues-1608.log": _CUT,
-    "compile_ddp__lightning-ai-pytorch-lightning-issues-18798.log": "blind miss [fresh5]: "
-    "message cut, only torch/_dynamo frames name the family (frame-only evidence ignored)",
-    "unused_parameters__open-mmlab-mmdetection-issues-2153.log": "blind miss [fresh5]: "
-    "message cut mid-word, the pattern's literal is longer than what survives",
-    "version_mismatch__deepspeedai-megatron-deepspeed-issues-321.log": "blind miss [fresh5]: "
-    "specific pattern too narrow (undefined symbol of a torch C++ name in an extension .so)",
-    "version_mismatch__nvidia-megatron-lm-issues-366.log": "blind miss [fresh5]: "
-    "specific pattern too narrow (undefined symbol of a torch C++ name in an extension .so)",
-    "gpu_hardware__huggingface-accelerate-issues-1192.log": "blind miss [fresh5]: "
-    "silent on a rich-boxed traceback (box-drawing frames are not failure evidence)",
-    "generic__nvidia-nemo-megatron-bridge-issues-650.log": "blind miss [fresh5]: "
-    "silent on an unknown error banner (Open MPI '*** An error occurred in MPI_Init_thread')",
-    "generic__pytorch-xla-issues-7138.log": "blind miss [fresh6]: silent on a glog fatal line "
-    "with the abseil zero date ('F0000 00:00:<epoch>') glued to a tqdm bar, then a tsl stack",
-    "rendezvous_timeout__kubeflow-pytorch-operator-issues-125.log": "blind miss [fresh6]: "
-    "MASTER_ADDR that does not resolve ('host not found: Name or service not known' from "
-    "TCPStore in the rendezvous) read as a bare rank exception",
-    "rendezvous_timeout__kubeflow-pytorch-operator-issues-313.log": "blind miss [fresh6]: "
-    "MASTER_ADDR that does not resolve ('host not found: Name or service not known' from "
-    "TCPStore in the rendezvous) read as a bare rank exception",
-    "pg_not_initialized__zai-org-chatglm-6b-issues-981.log": "blind miss [fresh6]: paste cut "
-    "at the raising frame; the last frame (_get_default_group) names the cause",
-    "device_side_assert__hoon9405-genhpf-issues-17.log": "blind miss [fresh6]: silent on an "
-    "assertion message wrapped by the terminal (' failed.' on the next line)",
-    "compile_ddp__pytorch-pytorch-issues-152068.log": "blind miss [fresh6]: paste cut in the "
-    "dynamo frames (call_user_compiler); compile frames are not compile evidence",
-    "compile_ddp__pytorch-torchtitan-issues-55.log": "blind miss [fresh6]: silent on a "
-    "traceback behind a doubled '[rank0]:[rank0]:' prefix (inductor compile frames, cut)",
-    "nccl_system_error__nvidia-nccl-issues-1664.log": "blind miss [fresh6]: silent on NCCL's "
-    "IB completion error in its newer wording ('NET/IBP:Got completion from peer ... with "
-    "status=12 ... vendor err'), no WARN prefix",
+    "gpu_hardware__huggingface-accelerate-issues-1192.log": _CUT,
 }
 
 
@@ -125,7 +93,7 @@ def test_corpus_log_names_its_expected_root_cause_first(entry):
     ids = _ids(entry.path)
     verdict = judge(entry, ids)
     if entry.path.name in KNOWN_MISSES:
-        assert verdict in ("wrong", "silent"), "a known miss is fixed: drop it from KNOWN_MISSES"
+        assert verdict == "wrong", "a known miss is fixed: drop it from KNOWN_MISSES"
     else:
         assert verdict == "ok", (entry.expected, ids[:3])
 
@@ -134,3 +102,71 @@ def test_corpus_log_names_its_expected_root_cause_first(entry):
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.path.name)
 def test_corpus_grep_prefilter_and_pure_python_scan_agree(entry):
     assert asdict(analyze_log(entry.path)) == asdict(analyze_log(entry.path, use_grep=False))
+
+
+# Other tools put their own prefix before every line of a log (collectors, terminals,
+# services, launchers, a progress bar printed without a newline): re-read through each,
+# every log must keep its answer, clean ones clean.
+PREFIXES = {
+    "torchrun": "[rank2]:",
+    "tee-role": "[default1]:",
+    "timestamp": "2024-05-01 10:11:12,345 ",
+    "markdown-quote": "> ",
+    "pdsh": "node-1: ",
+    "slurm-label": "3: ",
+    "mpirun-tag": "[1,3]<stderr>:",
+    "docker-compose": "trainer-1  | ",
+    "journald": "Dec 06 11:45:17 gpu-node python[1234]: ",
+    "indent": "    ",
+    "colour": "\x1b[31m",
+    "kubectl-timestamps": "2024-05-01T10:11:12.345678901Z ",
+    "ray-actor": "(RayTrainWorker pid=1234, ip=10.0.0.5) ",
+    "progress-bar": "Epoch 3:  41%|####      | 205/500 [01:02<01:29,  3.30it/s, loss=0.41]",
+}
+
+
+@pytest.mark.parametrize("prefix", list(PREFIXES.values()), ids=list(PREFIXES))
+def test_corpus_answers_survive_other_tools_line_prefixes(prefix):
+    changed = []
+    for e in ENTRIES:
+        if e.path.name in KNOWN_MISSES:
+            continue
+        text = e.path.read_text(errors="replace")
+        prefixed = "\n".join(prefix + line for line in text.split("\n"))
+        ids = [f.id for f in analyze_text(prefixed).findings]
+        if judge(e, ids) != "ok":
+            changed.append((e.path.name, ids[:2]))
+    assert changed == []
+
+
+def _hard_wrap(text, width):
+    out = []
+    for line in text.split("\n"):
+        while len(line) > width:
+            out.append(line[:width])
+            line = line[width:]
+        out.append(line)
+    return "\n".join(out)
+
+
+# a terminal cuts long lines at its width; the share of answers that survive, per width
+WRAP_FLOORS = {120: 0.97, 160: 0.99, 200: 0.99}
+
+
+@pytest.mark.parametrize("width", list(WRAP_FLOORS))
+def test_corpus_answers_survive_a_terminal_wrap(width):
+    kept, alarms, changed = 0, [], []
+    entries = [e for e in ENTRIES if e.path.name not in KNOWN_MISSES]
+    for e in entries:
+        ids = [
+            f.id
+            for f in analyze_text(_hard_wrap(e.path.read_text(errors="replace"), width)).findings
+        ]
+        verdict = judge(e, ids)
+        kept += verdict == "ok"
+        if verdict == "alarm":
+            alarms.append(e.path.name)
+        elif verdict != "ok":
+            changed.append((e.path.name, ids[:2]))
+    assert alarms == [], "a wrapped clean log was flagged"
+    assert kept / len(entries) >= WRAP_FLOORS[width], changed

@@ -727,3 +727,316 @@ def test_an_empty_log_is_not_a_clean_one(cli, tmp_path):
     result = cli("ddp-doctor", "log", input="")
     assert result.exit_code == ExitCode.ERROR
     assert "the log is empty: <stdin>" in result.stderr
+
+
+# ---- issue 23, fifth blind round: the classes it showed ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("RuntimeError: Expected to have finished reduct\n", "unused_parameters"),
+        ("[rank1]: RuntimeError: Expected to mark a variab\n", "mark_ready_twice"),
+        ("RuntimeError: Cannot re-initialize CUDA in forke\n", "cuda_init_fork"),
+        ("RuntimeError: Detected mismatch between collectives on r\n", "rank_mismatch_collective"),
+        ("RuntimeError: CUDA error: no kernel image is available for exec\n", "version_mismatch"),
+        ("RuntimeError: CUDA error: an illegal memory access wa\n", "illegal_memory_access"),
+        ("RuntimeError: Timed out initializing process group in store bas\n", "rendezvous_timeout"),
+        ("RuntimeError: Address already in\n", "address_in_use"),
+        ("RuntimeError: DataLoader worker (pid 31337) is kil\n", "dataloader_killed"),
+        ("[rank2]: RuntimeError: No backend type associated\n", "no_backend_for_device"),
+        ("RuntimeError: Default process group has not been init\n", "pg_not_initialized"),
+        ("RuntimeError: connect() timed out\n", "rendezvous_timeout"),
+        ("RuntimeError: CUDA error: an illegal memory\n", "illegal_memory_access"),
+    ],
+)
+def test_a_message_cut_mid_word_still_names_its_cause(line, expected):
+    assert analyze_text(line).findings[0].id == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ImportError: /opt/ext/build/fused_rope_ext.so: undefined symbol: _ZNK2at10TensorBase8data_ptrIfEEPT_v\n",
+        "OSError: /venv/lib/libtorchvision.so.1: undefined symbol: _ZN5torch3jit17parseSchemaOrNameE\n",
+    ],
+)
+def test_an_extension_built_against_another_torch_is_a_version_mismatch(line):
+    assert analyze_text(line).findings[0].id == "version_mismatch"
+
+
+def test_frames_inside_torch_compile_name_the_compile_family_when_the_message_is_cut():
+    cut = (
+        "Traceback (most recent call last):\n"
+        '  File "/venv/lib/python3.11/site-packages/torch/_dynamo/convert_frame.py", line 811, '
+        "in _convert_frame\n"
+        "    result = inner_convert(frame, cache_entry, hooks, frame_state)\n"
+        '  File "/venv/lib/python3.11/site-packages/torch/_dynamo/output_graph.py", line 1087, '
+        "in call_user_compiler\n"
+    )
+    assert analyze_text(cut).findings[0].id == "compile_ddp"
+    # the eval_frame wrapper is in every traceback through a compiled module: not evidence
+    through = (
+        "Traceback (most recent call last):\n"
+        '  File "/venv/lib/python3.11/site-packages/torch/_dynamo/eval_frame.py", line 451, in _fn\n'
+        "    return fn(*args, **kwargs)\n"
+        "ValueError: expected a batch of 8, got 7\n"
+    )
+    assert analyze_text(through).findings[0].id == "rank_exception"
+    # a real error raised while compiling still comes first
+    oom = cut + "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    assert analyze_text(oom).findings[0].id == "cuda_oom"
+
+
+def test_a_rich_boxed_traceback_is_a_failure():
+    boxed = (
+        "│ /venv/lib/python3.10/site-packages/accelerate/commands/launch.py:909 in launch_command │\n"
+        "│                                                                                        │\n"
+        "│ ❱ 909 │   │   multi_gpu_launcher(args)                                                 │\n"
+    )
+    (finding,) = analyze_text(boxed).findings
+    assert (finding.id, finding.line) == ("rank_failed", 3)
+    # rich tables and progress bars are not tracebacks
+    summary = (
+        "┏━━━┳━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━┓\n"
+        "┃   ┃ Name    ┃ Type       ┃ Params ┃\n"
+        "│ 0 │ encoder │ Sequential │  1.2 M │\n"
+        "Epoch 3/9 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 120/120 0:00:41 • 0:00:00 2.91it/s v_num: 0\n"
+    )
+    assert analyze_text(summary).findings == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "*** An error occurred in MPI_Init_thread\n",
+        "*** Process received signal ***\n",
+        "*** Error in `python3': double free or corruption (fasttop): 0x00007f3a1c000b20 ***\n",
+        "*** stack smashing detected ***: terminated\n",
+        "MPI_ABORT was invoked on rank 3 in communicator MPI_COMM_WORLD\n",
+    ],
+)
+def test_native_runtime_error_banners_are_failures(line):
+    report = analyze_text("step 10 loss 2.31\n" + line)
+    assert report.findings and report.findings[0].line == 2
+
+
+def test_asterisk_banners_of_a_healthy_run_stay_clean():
+    healthy = (
+        "*****************************************\n"
+        "Setting OMP_NUM_THREADS environment variable for each process to be 1 in default\n"
+        "*****************************************\n"
+        "***** train metrics *****\n"
+        "  train_loss               =     2.6777\n"
+        "***** Running training *****\n"
+    )
+    assert analyze_text(healthy).findings == []
+
+
+def test_the_grep_needles_stay_specific():
+    """A pattern whose only literal is a space or one character would make grep pass every
+    line (and _minimal drop every longer needle): the pre-filter would silently vanish."""
+    assert min(len(n) for n in logscan.NEEDLES) >= 3
+    assert len(logscan.NEEDLES) <= 140  # grep -F's time grows with their number
+
+
+# ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        # a glog/absl fatal line (the zero date absl prints before logging starts) after a bar
+        " 12%|█▏        | 3/25 [00:04<00:30]F0000 00:00:1712345678.123456     311 "
+        "tpu_client.cc:99] Check failed: status.ok() INTERNAL: device halted\n",
+        "*** Begin stack trace ***\n\ttsl::CurrentStackTrace()\n",
+        "E1203 10:11:12.131415  4242 client.cc:77] Non-OK-status: status status: ABORTED: cancelled\n",
+    ],
+)
+def test_native_fatal_reports_are_failures(log):
+    assert analyze_text("step 3 loss 1.9\n" + log).findings
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[rank3]: ValueError: host not found: Name or service not known\n",
+        "RuntimeError: [gloo/transport/tcp/device.cc:83] getaddrinfo: Name or service not known\n",
+    ],
+)
+def test_a_master_address_that_does_not_resolve_is_a_rendezvous_failure(line):
+    assert analyze_text(line).findings[0].id == "rendezvous_timeout"
+
+
+def test_the_raising_frame_names_the_cause_when_the_message_is_cut():
+    cut = (
+        "Traceback (most recent call last):\n"
+        '  File "/venv/lib/python3.11/site-packages/torch/nn/parallel/distributed.py", line 741, '
+        "in __init__\n"
+        "    self.process_group = _get_default_group()\n"
+        '  File "/venv/lib/python3.11/site-packages/torch/distributed/distributed_c10d.py", '
+        "line 1151, in _get_default_group\n"
+        "    raise ValueError(\n"
+    )
+    assert analyze_text(cut).findings[0].id == "pg_not_initialized"
+
+
+def test_a_kernel_assertion_whose_failed_word_wrapped_to_the_next_line():
+    line = (
+        "/opt/pytorch/aten/src/ATen/native/cuda/ScatterGatherKernel.cu:365: operator(): block: "
+        '[0,0,0], thread: [3,0,0] Assertion `idx_dim >= 0 && idx_dim < index_size && "index out '
+        'of bounds"`\n failed.\n'
+    )
+    assert analyze_text(line).findings[0].id == "device_side_assert"
+
+
+def test_stacked_launcher_prefixes_are_all_stripped():
+    log = (
+        "[rank1]:[rank1]: Traceback (most recent call last):\n"
+        '[rank1]:[rank1]:   File "/venv/lib/python3.11/site-packages/torch/_inductor/compile_fx.py",'
+        " line 400, in compile_fx_inner\n"
+        "[rank1]:[rank1]:     compiled_graph = fx_codegen_and_compile(\n"
+    )
+    finding = analyze_text(log).findings[0]
+    assert (finding.id, finding.rank) == ("compile_ddp", 1)
+    # --tee's role prefix in front of torchrun's: the rank is the innermost one
+    stacked = "[default0]:[rank4]: torch.OutOfMemoryError: CUDA out of memory.\n"
+    assert (analyze_text(stacked).findings[0].rank) == 4
+
+
+def test_an_infiniband_completion_error_in_the_newer_wording():
+    line = (
+        "NET/IBP:Got completion from peer 10.0.0.2<40213> with status=5 opcode=0 len=0 vendor "
+        "err 249 (Recv)\n"
+    )
+    assert analyze_text(line).findings[0].id == "nccl_system_error"
+
+
+# ---- line prefixes the launchers do not write: log collectors, terminals, services -------
+# (found by re-reading the corpus through each prefix: the answer must not change)
+
+_OOM_ON_LOAD = (
+    "Traceback (most recent call last):\n"
+    '  File "/opt/app/train.py", line 88, in <module>\n'
+    "    state = torch.load(args.resume)\n"
+    '  File "/venv/lib/python3.10/site-packages/torch/serialization.py", line 1025, in load\n'
+    "    return _load(opened_zipfile, map_location)\n"
+    "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 64.00 MiB\n"
+)
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "2025-03-04T05:06:07.123456789Z ",  # kubectl logs --timestamps
+        "trainer-1  | ",  # docker compose
+        "Mar  4 05:06:07 gpu-node-3 python3[4242]: ",  # journald / syslog
+        "node-3: ",  # pdsh, before indented frames
+        "worker7 >> ",  # a prefix nobody here has seen
+        "\x1b[33m",  # a colour code
+    ],
+)
+def test_other_tools_line_prefixes_do_not_hide_tracebacks(prefix):
+    log = "".join(prefix + line + "\n" for line in _OOM_ON_LOAD.splitlines())
+    assert analyze_text(log).findings[0].id == "oom_on_resume"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "Mar  4 05:06:07 gpu-node-3 python3[4242]: RuntimeError: Socket Timeout\n",
+            "rendezvous_timeout",
+        ),
+        ("\x1b[1;31mKeyError: 'LOCAL_RANK'\x1b[0m\n", "local_rank_arg"),
+        ("2025-03-04T05:06:07.123456789Z   exitcode  : -9 (pid: 311)\n", "killed_by_signal"),
+    ],
+)
+def test_anchored_messages_behind_other_tools_prefixes(line, expected):
+    assert analyze_text(line).findings[0].id == expected
+
+
+def test_a_file_word_in_a_message_is_not_a_frame():
+    log = (
+        'UserWarning: File "/data/a.json" was not found, using defaults\n'
+        "RuntimeError: CUDA error: an illegal memory access was encountered\n"
+    )
+    assert analyze_text(log).findings[0].id == "illegal_memory_access"
+
+
+# ---- messages the terminal wrapped onto the next line -------------------------------------
+
+
+def _wrap(text, width):
+    out = []
+    for line in text.splitlines():
+        while len(line) > width:
+            out.append(line[:width])
+            line = line[width:]
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "[rank3]: RuntimeError: Expected to have finished reduction in the prior iteration "
+            "before starting a new one.",
+            "unused_parameters",
+        ),
+        (
+            "RuntimeError: CUDA error: an illegal memory access was encountered",
+            "illegal_memory_access",
+        ),
+        (
+            "torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1333, "
+            "unhandled system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.19.3",
+            "nccl_system_error",
+        ),
+    ],
+)
+@pytest.mark.parametrize("width", [37, 45, 61])
+def test_a_message_wrapped_by_the_terminal_is_read_across_the_break(
+    tmp_path, message, expected, width
+):
+    log = _wrap("step 7 loss 0.41\n" + message, width)
+    assert analyze_text(log).findings[0].id == expected
+    assert analyze_log(_log(tmp_path, log)).findings[0].id == expected  # the grep path too
+
+
+def test_a_wrap_whose_break_lost_its_space_is_still_read(tmp_path):
+    log = (
+        "[rank1]: torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1333, unhandled system\n"
+        "error (run with NCCL_DEBUG=INFO for details), NCCL version 2.19.3\n"
+    )
+    assert analyze_text(log).findings[0].id == "nccl_system_error"
+    assert analyze_log(_log(tmp_path, log)).findings[0].id == "nccl_system_error"
+
+
+def test_a_next_line_with_its_own_launcher_prefix_is_not_a_continuation():
+    log = (
+        "[rank0]: W0101 checker.py:12] the allocator flagged an illegal\n"
+        "[rank1]: memory access pattern check: disabled\n"
+    )
+    assert analyze_text(log).findings == []
+
+
+_BAR = "Epoch 3:  41%|████      | 205/500 [01:02<01:29,  3.30it/s, loss=0.41, v_num=7]"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("ValueError: shapes (3,) and (4,) not aligned", "rank_exception"),
+        ("  exitcode  : 1 (pid: 77)", "rank_failed"),
+        ("[rank5]: RuntimeError: Expected to mark a variable ready only once.", "mark_ready_twice"),
+        ("Training: |          | 0/? [00:00<?, ?it/s]KeyError: 'WORLD_SIZE'", "local_rank_arg"),
+    ],
+)
+def test_a_line_glued_to_a_progress_bar_is_read_after_the_bar(line, expected):
+    glued = line if "it/s]" in line else _BAR + line
+    finding = analyze_text("step 1\n" + glued + "\n").findings[0]
+    assert finding.id == expected
+    if "[rank5]" in line:
+        assert finding.rank == 5

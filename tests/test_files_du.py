@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -217,3 +220,258 @@ def test_threads_only_where_the_storage_is_slow(tmp_path, monkeypatch, limit, wa
     assert used[0] == walker
     assert report.disk_bytes == gnu_du(base)
     assert du.slow_storage(str(base)) is (limit == 0.0)
+
+
+def _nested(tmp_path: Path) -> Path:
+    """``_deep_and_wide`` two single folders down: the walk has one folder to split first."""
+    top = tmp_path / "top"
+    _deep_and_wide(top / "a" / "b")
+    return top
+
+
+@pytest.mark.parametrize("processes", [2, 3, 4])
+@pytest.mark.parametrize("serial_entries", [1, 40])
+def test_forked_walk_is_the_serial_walk_and_gnu_du(
+    tmp_path, monkeypatch, processes, serial_entries
+):
+    """Workers forked after the first ``serial_entries`` entries give the serial walk's report
+    (the hard links charged alike, ties alike), and GNU du's bytes, with and without
+    --exclude."""
+    from mltools.files import du_walk
+
+    base = _deep_and_wide(tmp_path)
+    forks = []
+    real = du_walk._forked
+    monkeypatch.setattr(du_walk, "_forked", lambda *a: forks.append(1) or real(*a))
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", serial_entries)
+    for skip in ([], ["w01*", "deep/d0/d1/d2"]):
+        (serial,) = disk_usage(base, threads=1, processes=1, depth=3, top=15, exclude=skip)
+        (forked,) = disk_usage(base, threads=1, processes=processes, depth=3, top=15, exclude=skip)
+        serial.df = forked.df = None
+        assert forked == serial
+    assert len(forks) == 2
+    assert forked.disk_bytes == gnu_du(base, "--exclude=w01*", "--exclude=d2")
+    (whole,) = disk_usage(base, threads=1, processes=processes)
+    assert whole.disk_bytes == gnu_du(base)
+    assert whole.apparent_bytes == gnu_du(base, "--apparent-size")
+    assert whole.hardlinks_counted_once == 3
+    assert whole.dirs == 300 + 1 + 120 + 1
+
+
+def test_idle_worker_gets_part_of_a_busy_workers_folders(tmp_path, monkeypatch):
+    """A worker with nothing to do asks; the busy one gives away its shallowest pending
+    folders (their parent's fd passed over the socket). The busy worker waits for the
+    request before it starts, so the gift always happens."""
+    import time
+
+    from mltools.files import du_walk
+
+    base = _nested(tmp_path)
+    log = tmp_path / "gifts.log"
+    real_run, real_take = du_walk._Walker.run, du_walk._Walker.take_gift
+    started = []
+
+    def run(self, until=None, flags=None, give=None):  # type: ignore[no-untyped-def]
+        if flags is not None and self.stack and not started:
+            started.append(1)  # this process's first batch: wait to be asked (an event)
+            deadline = time.monotonic() + 60
+            while not flags[self.worker] and time.monotonic() < deadline:
+                time.sleep(0.001)
+        return real_run(self, until, flags, give)
+
+    def take_gift(self, data, fds):  # type: ignore[no-untyped-def]
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {len(fds)}\n")
+        return real_take(self, data, fds)
+
+    monkeypatch.setattr(du_walk._Walker, "run", run)
+    monkeypatch.setattr(du_walk._Walker, "take_gift", take_gift)
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+    (forked,) = disk_usage(base, threads=1, processes=2, depth=4, top=15)
+    assert log.read_text().strip(), "no worker was given folders"
+    monkeypatch.setattr(du_walk._Walker, "run", real_run)
+    (serial,) = disk_usage(base, threads=1, processes=1, depth=4, top=15)
+    serial.df = forked.df = None
+    assert forked == serial
+    assert forked.disk_bytes == gnu_du(base)
+
+
+def test_forked_walk_reports_unreadable_folders_in_walk_order(tmp_path, monkeypatch):
+    from mltools.files import du_walk
+
+    base = _deep_and_wide(tmp_path)
+    locked = {"w005", "w090", "d7"}
+    real_open = os.open
+
+    def open_as_nobody(path, flags, mode=0o777, *, dir_fd=None):  # type: ignore[no-untyped-def]
+        if os.path.basename(os.fsdecode(path)) in locked and flags & os.O_DIRECTORY:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "open", open_as_nobody)
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+    (serial,) = disk_usage(base, threads=1, processes=1)
+    (forked,) = disk_usage(base, threads=1, processes=3)
+    assert forked.errors == serial.errors and len(serial.errors) == 3
+    assert {e.split(":")[0].rsplit("/", 1)[1] for e in serial.errors} == locked
+    assert (forked.disk_bytes, forked.files, forked.dirs) == (
+        serial.disk_bytes,
+        serial.files,
+        serial.dirs,
+    )
+
+
+def test_a_worker_that_dies_is_an_error_and_leaves_no_process(tmp_path, monkeypatch):
+    from mltools.files import du_walk
+
+    base = _deep_and_wide(tmp_path)
+    parent = os.getpid()
+    real_step = du_walk._Walker.step
+
+    def step(self):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            os._exit(3)  # a worker killed mid-walk
+        return real_step(self)
+
+    monkeypatch.setattr(du_walk._Walker, "step", step)
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+    with pytest.raises(RuntimeError, match=r"du walk worker \d+ ended early"):
+        disk_usage(base, threads=1, processes=2)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # every worker reaped
+
+
+def test_default_processes_follow_the_cpus_this_process_may_use(monkeypatch):
+    from mltools.files import du
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert du.default_processes() == du.MAX_PROCESSES
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+    assert du.default_processes() == 1
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"),
+    [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)],
+    ids=["TERM", "HUP", "INT"],
+)
+def test_signalled_forked_du_exits_cleanly(sig, code):
+    """SIGTERM/SIGHUP/Ctrl-C to the process group once du's workers exist: one line, exit
+    128+N (130), and no worker left. /usr is the big tree (tens of thousands of entries)."""
+    import psutil
+
+    from tests.conftest import mltools_env
+
+    outcomes = []
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mltools", "du", "/usr", "--json"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=mltools_env(),
+        )
+        parent = psutil.Process(proc.pid)
+        workers: list[int] = []
+        while proc.poll() is None and len(workers) < 2:  # the event: the workers exist
+            with contextlib.suppress(psutil.NoSuchProcess):
+                workers = [c.pid for c in parent.children()]
+        if workers:
+            os.killpg(proc.pid, sig)
+        _, err = proc.communicate(timeout=120)  # a hang detector, not a speed limit
+        if not workers:
+            continue  # done before it forked: nothing to test this round
+        outcomes.append(proc.returncode)
+        procs = []
+        for pid in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                procs.append(psutil.Process(pid))
+        _, alive = psutil.wait_procs(procs, timeout=60)
+        assert [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []
+        assert "Traceback" not in err.decode(), err
+        assert err.decode().strip().startswith("mltools: "), err
+    assert outcomes and set(outcomes) <= {code, 0}, outcomes  # 0: it finished first
+
+
+def test_no_process_left_to_fork_walks_on_alone(tmp_path, monkeypatch):
+    """fork() failing (EAGAIN: the user's process limit) after a first worker started: that
+    worker is stopped and this process finishes the walk; the report is the serial one."""
+    import errno
+
+    from mltools.files import du_walk
+
+    base = _deep_and_wide(tmp_path)
+    real_fork = os.fork
+    forks = []
+
+    def fork():  # type: ignore[no-untyped-def]
+        if forks:
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+    (forked,) = disk_usage(base, threads=1, processes=3, depth=3, top=15)
+    monkeypatch.setattr(os, "fork", real_fork)
+    (serial,) = disk_usage(base, threads=1, processes=1, depth=3, top=15)
+    serial.df = forked.df = None
+    assert forks == [1] and forked == serial
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the one worker started was reaped
+
+
+def test_forked_walk_on_hostile_names(tmp_path, monkeypatch):
+    """Undecodable bytes, newlines, spaces and a leading dash in folder and file names
+    travel through the workers' records and gifts intact: the report is the serial one
+    and the bytes are GNU du's."""
+    from mltools.files import du_walk
+
+    base = tmp_path / "odd"
+    names = [b"caf\xe9", b"new\nline", b" lead space", b"-rf", b"\xff\xfe", b"x" * 255]
+    for i, raw in enumerate(names):
+        for j, sub in enumerate(names):
+            folder = os.path.join(os.fsencode(base), raw, sub)
+            os.makedirs(folder)
+            with open(os.path.join(folder, raw), "wb") as f:
+                f.write(b"z" * (i * 100 + j))
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+    (serial,) = disk_usage(base, threads=1, processes=1, depth=2, top=50)
+    (forked,) = disk_usage(base, threads=1, processes=3, depth=2, top=50)
+    serial.df = forked.df = None
+    assert forked == serial
+    assert forked.dirs == len(names) * (len(names) + 1)
+    assert os.fsencode(forked.biggest_files[0].path).endswith(b"/" + b"x" * 255)
+    assert forked.disk_bytes == gnu_du(base)
+    assert forked.apparent_bytes == gnu_du(base, "--apparent-size")
+
+
+@pytest.mark.parametrize("processes", [1, 3])
+def test_folder_swapped_for_a_symlink_mid_walk_is_not_followed(tmp_path, monkeypatch, processes):
+    """A folder replaced by a symlink to a big outside tree just before the walk opens it
+    (in whichever worker): the open fails (O_NOFOLLOW), it is reported, and nothing
+    outside the root is counted."""
+    from mltools.files import du_walk
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "big.bin").write_bytes(b"o" * 2_000_000)
+    base = tmp_path / "base"
+    for i in range(20):
+        (base / "a" / f"s{i:02d}").mkdir(parents=True)
+        (base / "a" / f"s{i:02d}" / "f").write_bytes(b"i" * 1000)
+    real_step = du_walk._Walker.step
+
+    def step(self):  # type: ignore[no-untyped-def]
+        _, name, _ = self.stack[-1]
+        if name == "s07" and not (base / "a" / "moved").exists():
+            (base / "a" / "s07").rename(base / "a" / "moved")
+            (base / "a" / "s07").symlink_to(outside)
+        return real_step(self)
+
+    monkeypatch.setattr(du_walk._Walker, "step", step)
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+    (report,) = disk_usage(base, threads=1, processes=processes)
+    assert [e.split(":")[0].rsplit("/", 1)[1] for e in report.errors] == ["s07"]
+    assert report.apparent_bytes < 1_000_000  # big.bin is not in it
+    assert report.dirs == 1 + 19  # a and the 19 folders left; s07 is gone, moved not listed

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import copy
+import gc
+import math
 import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from mltools.ckpt.reader import read_checkpoint, state_dict_of, walk
-from mltools.ckpt.records import OpaqueObject, StorageRef, TensorMeta, key_text
+from mltools.ckpt.reader import read_checkpoint, state_dict_node, state_dict_of, walk
+from mltools.ckpt.records import ITEMSIZE, OpaqueObject, StorageRef, TensorMeta, key_text
 from mltools.errors import UsageError
 
 KNOWN_PREFIXES = ("module.", "_orig_mod.")
@@ -138,30 +139,34 @@ def jsonable_value(value: Any, depth: int = 0, budget: _Nodes | None = None) -> 
 
 
 _BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
-
-
-def _view_key(t: TensorMeta) -> tuple[Any, ...]:
-    """Two records are the same tensor when they view the same bytes the same way."""
-    if t.storage is None:
-        return ("nostorage", id(t))
-    return (t.storage.file, t.storage.key, t.dtype, t.storage_offset, t.shape, t.stride)
+_FLOATING = ("float", "bfloat", "complex")
 
 
 def _parameters_and_buffers(
-    tensors: list[TensorMeta], originals: dict[int, TensorMeta], sd_ids: set[int]
+    tensors: list[TensorMeta],
+    numels: list[int],
+    originals: dict[int, TensorMeta],
+    sd_ids: set[int],
 ) -> tuple[int, int]:
     """(parameter elements, buffer elements), each tensor counted once however often it is named.
 
     When the file holds ``Parameter`` objects (a whole pickled module) they are the
     parameters; in a plain state dict, parameters are its floating-point tensors other
     than BatchNorm's running statistics (integer tensors can never be trained).
+    ``numels[i]`` is ``tensors[i].numel``.
     """
     flagged = any(t.parameter for t in tensors)
     seen: set[tuple[Any, ...]] = set()
     params = buffers = 0
-    for t in tensors:
+    for t, numel in zip(tensors, numels):
         original = originals.get(id(t), t)
-        key = _view_key(original)
+        # two records are the same tensor when they view the same bytes the same way
+        storage = original.storage
+        if storage is None:
+            key: tuple[Any, ...] = ("nostorage", id(original))
+        else:
+            o = original
+            key = (storage.file, storage.key, o.dtype, o.storage_offset, o.shape, o.stride)
         if key in seen:
             continue
         seen.add(key)
@@ -170,14 +175,16 @@ def _parameters_and_buffers(
             is_buffer = not is_param and "_buffers" in t.path
         else:
             in_sd = id(original) in sd_ids
-            floating = t.dtype.startswith(("float", "bfloat", "complex"))
-            buffer_name = t.name.rsplit(".", 1)[-1] in _BUFFER_NAMES
-            is_param = in_sd and floating and not buffer_name
-            is_buffer = in_sd and not is_param
+            if not in_sd:
+                continue
+            is_param = t.dtype.startswith(_FLOATING) and t.name.rsplit(".", 1)[-1] not in (
+                _BUFFER_NAMES
+            )
+            is_buffer = not is_param
         if is_param:
-            params += t.numel
+            params += numel
         elif is_buffer:
-            buffers += t.numel
+            buffers += numel
     return params, buffers
 
 
@@ -196,19 +203,38 @@ def inspect_checkpoint(
         pattern = re.compile(filter) if filter else None
     except re.error as exc:
         raise UsageError(f"bad --filter regular expression {filter!r}: {exc}") from None
+    collecting = gc.isenabled()
+    gc.disable()  # the readers bound what they make: a collection every 700 objects is waste
+    try:
+        return _inspect(path, pattern, depth)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _inspect(
+    path: str | os.PathLike[str], pattern: re.Pattern[str] | None, depth: int | None
+) -> InspectReport:
     ckpt = read_checkpoint(path)
     nodes = _Nodes()
     tensors: list[TensorMeta] = []
     metadata: dict[str, Any] = {}
     originals: dict[int, TensorMeta] = {}  # id(copy) -> the object in the tree
+    placed_ids: set[int] = set()  # tree objects already named by their first place
     for key_path, leaf in walk(ckpt.root):
         name = ".".join(key_path)
         if isinstance(leaf, TensorMeta):
             # one record per place: a tensor object referenced twice (tied weights of a
-            # whole-module file) keeps both names
-            placed = copy.copy(leaf)
+            # whole-module file) keeps both names. Its first place names the tree's own
+            # object (the tree is this call's); each later one a copy, as copy.copy makes it
+            if id(leaf) in placed_ids:
+                placed = type(leaf).__new__(type(leaf))
+                placed.__dict__.update(leaf.__dict__)
+                originals[id(placed)] = leaf
+            else:
+                placed = leaf
+                placed_ids.add(id(leaf))
             placed.path, placed.name = key_path, name
-            originals[id(placed)] = leaf
             tensors.append(placed)
         else:
             metadata[name or "<root>"] = jsonable_value(leaf, 0, nodes)
@@ -216,31 +242,39 @@ def inspect_checkpoint(
         metadata["__metadata__"] = jsonable_value(ckpt.metadata)
     selected = [t for t in tensors if pattern is None or pattern.search(t.name)]
 
-    state_dict, sd_key = state_dict_of(ckpt.root)
+    node, sd_key = state_dict_node(ckpt.root)
+    if node is ckpt.root:  # the walk above saw its tensors already: state_dict_of's flattening
+        state_dict = {t.name: originals.get(id(t), t) for t in tensors}
+    else:
+        state_dict, sd_key = state_dict_of(ckpt.root)
     prefix, kind = detect_prefix(list(state_dict))
+    numels = [math.prod(t.shape) for t in selected]
+    nbytes = [n * ITEMSIZE.get(t.dtype, 1) for n, t in zip(numels, selected)]
     # bytes per dtype and in all with each shared storage once (tied weights, views): what the
     # data takes on disk and in memory; "bytes" sums the tensors as listed
     by_dtype: Counter[str] = Counter()
     storages: dict[tuple[str, str], int] = {}
     users: Counter[tuple[str, str]] = Counter()
-    for t in selected:
-        if t.storage is None:
-            by_dtype[t.dtype] += t.nbytes
+    unshared = 0
+    for t, size in zip(selected, nbytes):
+        storage = t.storage
+        if storage is None:
+            by_dtype[t.dtype] += size
+            unshared += size
             continue
-        key = (t.storage.file, t.storage.key)
+        key = (storage.file, storage.key)
         users[key] += 1
         if key not in storages:
-            storages[key] = t.storage.nbytes
-            by_dtype[t.dtype] += t.storage.nbytes
-    unshared = sum(t.nbytes for t in selected if t.storage is None)
+            storages[key] = storage.nbytes
+            by_dtype[t.dtype] += storages[key]
     sd_ids = {id(t) for t in state_dict.values()}
-    params, buffers = _parameters_and_buffers(selected, originals, sd_ids)
+    params, buffers = _parameters_and_buffers(selected, numels, originals, sd_ids)
     totals = {
         "tensors": len(selected),
-        "numel": sum(t.numel for t in selected),
+        "numel": sum(numels),
         "parameters": params,
         "buffers": buffers,
-        "bytes": sum(t.nbytes for t in selected),
+        "bytes": sum(nbytes),
         "storage_bytes": sum(storages.values()),
         "data_bytes": sum(storages.values()) + unshared,
         "shared_storages": sum(1 for n in users.values() if n > 1),
@@ -260,7 +294,10 @@ def inspect_checkpoint(
         path=str(ckpt.path),
         format=ckpt.format,
         files=ckpt.files,
-        tensors=[TensorInfo(t.name, list(t.shape), t.dtype, t.nbytes, t.device) for t in selected],
+        tensors=[
+            TensorInfo(t.name, list(t.shape), t.dtype, size, t.device)
+            for t, size in zip(selected, nbytes)
+        ],
         totals=totals,
         metadata=metadata,
         state_dict_key=sd_key,

@@ -96,8 +96,14 @@ def walk(
     if len(path) >= _MAX_DEPTH or isinstance(obj, TensorMeta):
         yield path, obj
     elif isinstance(obj, dict) and obj:
+        leaf_level = len(path) + 1 >= _MAX_DEPTH
         for key, value in obj.items():
-            yield from walk(value, (*path, key_text(key)), budget)
+            here = (*path, key if type(key) is str else key_text(key))
+            if type(value) is TensorMeta or leaf_level:  # a leaf: no generator of its own
+                budget.spend()
+                yield here, value
+            else:
+                yield from walk(value, here, budget)
     elif isinstance(obj, (list, tuple)) and obj and any(_has_tensor(v, 0, cache) for v in obj):
         for i, value in enumerate(obj):
             yield from walk(value, (*path, str(i)), budget)
@@ -135,24 +141,27 @@ def state_dict_of(obj: Any, select: str | None = None) -> tuple[dict[str, Tensor
     object; ``None`` picks the first of the usual keys (``state_dict``, ``model`` ...) of a
     training checkpoint, or the whole object.
     """
-    node, where = obj, ""
+    node, where = state_dict_node(obj, select)
+    flat: dict[str, TensorMeta] = {}
+    for key_path, leaf in walk(node):
+        if isinstance(leaf, TensorMeta):
+            flat[".".join(key_path)] = leaf
+    return flat, where
+
+
+def state_dict_node(obj: Any, select: str | None = None) -> tuple[Any, str]:
+    """The node of ``obj`` that ``state_dict_of`` flattens, and its key path (same ``select``)."""
     if select:
-        node = select_path(obj, select)
-        where = select
-    elif (
+        return select_path(obj, select), select
+    if (
         select is None
         and isinstance(obj, dict)
         and not all(isinstance(v, TensorMeta) for v in obj.values())
     ):
         for key in STATE_DICT_KEYS:
             if isinstance(obj.get(key), dict) and _has_tensor(obj[key], 0, {}):
-                node, where = obj[key], key
-                break
-    flat: dict[str, TensorMeta] = {}
-    for key_path, leaf in walk(node):
-        if isinstance(leaf, TensorMeta):
-            flat[".".join(key_path)] = leaf
-    return flat, where
+                return obj[key], key
+    return obj, ""
 
 
 def select_path(obj: Any, select: str) -> Any:

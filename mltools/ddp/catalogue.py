@@ -31,7 +31,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "DDP found parameters that received no gradient",
         "role": "cause",
         "patterns": [
-            r"[Ee]xpected to have finished reduction in the prior",
+            r"[Ee]xpected to have finished reduc",
             r"parameters that were not used in producing (?:the )?loss",
             r"(?:did not|didn't) receive grad(?:ient)? for rank",
         ],
@@ -48,7 +48,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"marked as ready twice",
-            r"[Ee]xpected to mark a variable ready only",
+            r"[Ee]xpected to mark a variab",
         ],
         "cause": "A parameter's gradient hook fired twice in one backward pass: the same module is "
         "reused (weight sharing, a layer called twice), activation checkpointing re-runs forward, "
@@ -96,7 +96,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"device-side assert(?:ion)? triggered",
-            r"\.cu:\d+: .*Assertion `.*` failed",
+            r"\.cu:\d+: .*Assertion `",  # " failed." is often wrapped to the next line
+            r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion `",  # and the start
             r"cudaErrorAssert",
         ],
         "cause": "A kernel checked its input and failed: almost always an index out of range "
@@ -111,7 +112,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A DataLoader worker was killed",
         "role": "cause",
         "patterns": [
-            r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is killed by signal|exited unexpectedly)",
+            r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is kil|exited unexp)",
             r"DataLoader worker is killed by signal",
             r"insufficient shared memory \(shm\)",
             r"workers are out of shared memory",
@@ -164,7 +165,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"WARN .*(?:creating shared memory segment|failed to extend /dev/shm)",
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
-            r"NET/IB : Got completion from peer .* with error",
+            r"Got completion from peer .* with (?:error|status=[1-9])",
         ],
         "weak_patterns": [
             r"remote process exited or there was a network error",
@@ -184,7 +185,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"EADDRINUSE",
-            r"[Aa]ddress already in use",
+            r"[Aa]ddress already in\b",
             r"errno:? 98\b",
             r"\[Errno 98\]",
         ],
@@ -227,7 +228,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "CUDA was initialised before a fork",
         "role": "cause",
         "patterns": [
-            r"[Cc]annot re-initialize CUDA in forked subprocess",
+            r"[Cc]annot re-initialize CUDA in fork",
             r"you must use the .spawn. start method",
             r"cuda runtime error \(3\) ?: initialization error",
             r"CUDA error \(3\): initialization error",
@@ -269,8 +270,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"NVIDIA driver on your system is too old",
             r"undefined symbol: \w*(?:nccl|cuda|cublas)\w*",
             r"undefined%20symbol:%20\w*(?:nccl|cuda|cublas)",
+            r"\.so(?:\.\d+)*: undefined symbol: _ZN",
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
-            r"no kernel image is available for execution on the device",
+            r"no kernel image is available for exec",
             r"CUDA capability sm_\d+ is not compatible with the current PyTorch",
             r"cuDNN version (?:incompatibility|mismatch)",
             r"compiled\s+against .* but (?:linked against|found runtime version)",
@@ -278,11 +280,13 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         ],
         "cause": "The installed pieces were built for different versions: a torch wheel newer "
         "than the driver supports, a system libnccl or libcudnn (LD_LIBRARY_PATH, conda) "
-        "shadowing the one torch ships, nodes with different torch/NCCL builds, or a GPU "
-        "architecture the wheel was not compiled for.",
+        "shadowing the one torch ships, nodes with different torch/NCCL builds, a compiled "
+        "extension (apex, fused kernels, a .so whose missing symbol is a torch C++ name) built "
+        "against another torch, or a GPU architecture the wheel was not compiled for.",
         "fix": "Install a torch wheel whose CUDA version the driver supports (`mltools "
         "ddp-doctor check` lists both), unset LD_LIBRARY_PATH entries that point at another "
-        "NCCL or cuDNN (or install the cuDNN the message names), and use the same environment "
+        "NCCL or cuDNN (or install the cuDNN the message names), rebuild extensions against "
+        "the installed torch (delete their build directories), and use the same environment "
         "image on every node.",
         "reference": "https://pytorch.org/get-started/locally/",
     },
@@ -291,7 +295,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "Ranks called different collectives (or different shapes)",
         "role": "cause",
         "patterns": [
-            r"Detected mismatch between collectives on ranks",
+            r"Detected mismatch between collectives",
             r"Collectives differ in the following aspects",
             r"op\.preamble\.length <= op\.nbytes",
             r"Message truncated ?: received \d+ bytes instead of \d+",
@@ -320,13 +324,14 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"TCP client failed to connect/validate to host .* timed out",
             r"RendezvousConnectionError",
             r"connection to the C10d store has failed",
-            r"connect\(\) timed out\. Original timeout",
+            r"connect\(\) timed out",
             r"[Tt]imed out after \d+ seconds waiting for (?:clients|workers)",
-            r"^(?:RuntimeError: )?Socket Timeout",
+            r"(?:^|Error: )Socket Timeout",
             r"wait timeout after \d+ ?ms",
             r"client socket has failed to connect",
             r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
-            r"Timed out initializing process group in store based barrier",
+            r"Timed out initializing process group in store",
+            r"(?:host not found|getaddrinfo\S*): Name or service not known",
         ],
         "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "
         "firewall, a node that started late or failed before init, or different --nnodes / "
@@ -341,7 +346,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "The process group has no backend for the tensor's device",
         "role": "cause",
         "patterns": [
-            r"No backend type associated with device type",
+            r"No backend type associated",
             r"Distributed package doesn't have NCCL built in",
             r"ProcessGroupNCCL is only supported with GPUs",
             r"Could not find the default backend type",
@@ -358,9 +363,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A collective was called before init_process_group",
         "role": "cause",
         "patterns": [
-            r"[Dd]efault process group (?:has not been|is not|was not) initialized",
+            r"[Dd]efault process group (?:has not been|is not|was not) init",
             r"init_process_group\(\)? (?:must|should|has to) be called",
         ],
+        "frames": [r", in _get_default_group\b"],  # the function that raises it
         "cause": "Code used torch.distributed (a collective, get_rank, DDP) before "
         "init_process_group ran, or after destroy_process_group, or in a process not started "
         "by the launcher.",
@@ -373,7 +379,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A CUDA kernel touched memory it does not own (illegal memory access)",
         "role": "cause",
         "patterns": [
-            r"an illegal memory access was encountered",
+            r"an illegal memory\b",
             r"cudaErrorIllegalAddress",
             r"CUDA_ERROR_ILLEGAL_ADDRESS",
             r"misaligned address",
@@ -486,7 +492,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"BackendCompilerFailed: (?:backend='\w+' raised|compile_fn raised)",
             r"^(?:\w+\.)*BackendCompilerFailed\b",
         ],
-        "frames": [r"_dynamo/backends/distributed\.py"],
+        "frames": [
+            r"_dynamo/(?:backends/distributed|convert_frame|output_graph)\.py",
+            r"_inductor/compile_fx\.py",
+        ],
         "cause": "torch.compile splits a DDP model into graphs at the gradient-bucket "
         "boundaries (DDPOptimizer); that pass fails on some graphs (higher-order ops such as "
         "activation checkpointing, symbolic shapes, parameters that are not nn.Parameter) or "
@@ -631,6 +640,15 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"CUresult error",
     r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",
+    r"^\s*│ ❱ +\d+ │",
+    r"^\*+ An error occurred in MPI_",  # Open MPI's abort banner; a leading "**" is markdown
+    r"^\*+ Error in `",  # to the prefix stripper, so one "*" or more
+    r"^\*+ Process received signal \*\*\*",
+    r"^\*+ [\w ]+ detected \*\*\*",
+    r"MPI_ABORT was invoked",
+    r"Check failed: ",  # glog/absl CHECK and status reports, their stack-trace banner
+    r"Non-OK-status: ",
+    r"\* Begin stack trace \*\*\*",  # (a leading "**" goes with the markdown stripper)
 )
 
 

@@ -63,10 +63,10 @@ _WRAPPER = re.compile(
     r"|\x1b?\[0?m\s?"
     r"|\((?:[\w-]+ )?(?:rank=(?P<ray>\d+) )?pid=\d+(?:, ip=[^)]*)?\)\s?"
     r"|\[\d+,(?P<mpi>\d+)\]<std(?:out|err)>:"
-    r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d "
+    r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:[\w.-]+ [\w./-]+(?:\[\d+\])?: )?"
     r"|\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \w+ \|\| "
     r"|\s*\|?\s*\d{4}-\d\d-\d\dT[\d:.]+Z \| "
-    r"|\[?\d{4}-\d\d-\d\d[ T][\d:,.]+\]?\s+"
+    r"|\[?\d{4}-\d\d-\d\d[ T][\d:,.]+(?:Z|[+-]\d\d:?\d\d)?\]?\s+"
     r"|\d\d:\d\d:\d\d\.\d+ (?=\S)"
     r"|[IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] "
     r"|(?:ERROR|WARNING|INFO):[\w.]+:"
@@ -74,8 +74,22 @@ _WRAPPER = re.compile(
     r"|stdout: |stderr: "
     r"|\d+\.\d+\.\d+\.\d+: (?=\S)"
     r"|[\w.-]+ \[std(?:out|err)\] "
-    r"|[\w.-]+-\d+: (?=\S))+"
+    r"|[\w.-]+-\d+: "
+    r"|[\w.-]+ +\| )+"  # docker compose: "trainer-1  | "
 )
+# colour codes (SGR and other CSI sequences) anywhere in a line
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# what a line is when a prefix nobody strips stands before it (a frame, a traceback's head,
+# a C++ frame): cut the line there, if what comes before looks like a prefix (no quotes,
+# ends with a space or a separator)
+_ANCHOR = re.compile(r'Traceback \(most recent call last\)|File "[^"]+", line \d+|frame #\d+: ')
+_ANCHOR_WORDS = ("Traceback (", 'File "', "frame #")
+# a tqdm bar ("desc:  41%|####  | 205/500 [01:02<01:29, 3.30it/s, loss=0.4]") that a line was
+# printed after, with no newline between
+_BAR = re.compile(r"^[^|]{0,200}?\|[^|]{0,200}\| *[\d.]+[kMG]?/[\d.?]+[kMG]? \[[^\]]{0,300}\]")
+# grep -n -A1 output: "N:line" for a candidate, "N-line" for the line after it
+_GREP_LINE = re.compile(rb"(\d+)([:-])")
+_WRAP_MIN = 30  # a line shorter than this was not wrapped by a terminal
 # a torchrun rank prefix glued to the end of a progress bar, before a log header or a space
 _GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
 _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
@@ -238,6 +252,7 @@ _SIGNALS = _guard(FAILURE_SIGNALS)
 _COARSE = (
     "CUDA error", "Connection ", "timed out", "atchdog", "exit", "Signal ", "mismatch",
     "insufficient", "illegal", "DataLoader worker ", "unhandled ", "terminat", "ECC",
+    "MPI_", "***",
 )  # fmt: skip
 
 
@@ -387,7 +402,7 @@ class LogScanner:
         """Let grep pick the candidate lines of a regular file; False if grep failed."""
         start = stream.tell()
         saved = copy.deepcopy(self.__dict__)  # to undo grep's lines if it fails half-way
-        args = [self._grep or "grep", "-a", "-n", "-F"]
+        args = [self._grep or "grep", "-a", "-n", "-F", "-A", "1"]  # the next line: a wrap
         for needle in NEEDLES:
             args += ["-e", needle.decode()]
         proc = subprocess.Popen(
@@ -399,15 +414,29 @@ class LogScanner:
             preexec_fn=_limit_grep_memory,
         )
         assert proc.stdout is not None
+        pending: tuple[int, str] | None = None  # a candidate line waiting for its next line
         with proc.stdout as out:
             while raw := out.readline(CHUNK_BYTES):
                 if not raw.endswith(b"\n"):  # a huge line: keep its head, skip the rest
                     tail = raw
                     while tail and not tail.endswith(b"\n"):
                         tail = out.readline(CHUNK_BYTES)
-                number, _, line = raw.partition(b":")
-                text = line.rstrip(b"\n")[: MAX_LINE_CHARS * 4].decode("utf-8", "replace")
-                self._line(text.rstrip("\r"), name, int(number))
+                if raw == b"--\n":  # grep's separator between groups of lines
+                    continue
+                m = _GREP_LINE.match(raw)
+                if m is None:
+                    continue
+                number, kind = int(m.group(1)), m.group(2)
+                text = raw[m.end() :].rstrip(b"\n")[: MAX_LINE_CHARS * 4]
+                line = text.decode("utf-8", "replace").rstrip("\r")
+                if pending is not None:
+                    following = line if number == pending[0] + 1 else None
+                    self._line(pending[1], name, pending[0], following)
+                    pending = None
+                if kind == b":":  # a candidate ("-" is a context line: only a following one)
+                    pending = (number, line)
+            if pending is not None:
+                self._line(pending[1], name, pending[0], None)
         if proc.wait() not in (0, 1):  # e.g. "memory exhausted" on a huge line
             self.__dict__.update(saved)
             stream.seek(start)
@@ -443,21 +472,38 @@ class LogScanner:
             counted_to = start
             end = data.find(b"\n", start)
             raw = data[start:end].decode("utf-8", "replace").rstrip("\r")
-            self._line(raw, name, line_no + 1)
+            after = data.find(b"\n", end + 1)
+            following = (
+                data[end + 1 : after][: MAX_LINE_CHARS * 4].decode("utf-8", "replace").rstrip("\r")
+                if after > end
+                else None
+            )
+            self._line(raw, name, line_no + 1, following)
         return line_no + data.count(b"\n", counted_to)
 
     # ---- one candidate line ------------------------------------------------
 
-    def _line(self, raw: str, name: str, line_no: int) -> None:
+    def _line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
+        if "\x1b" in raw:
+            raw = _ANSI.sub("", raw)
+        if following and "\x1b" in following:
+            following = _ANSI.sub("", following)
         if "\r" in raw:  # progress bars: each carriage-return segment is a line of its own
-            for segment in raw.split("\r"):
-                if segment.strip():
-                    self._one_line(segment, name, line_no)
+            segments = [segment for segment in raw.split("\r") if segment.strip()]
+            for i, segment in enumerate(segments):
+                self._one_line(
+                    segment, name, line_no, following if i == len(segments) - 1 else None
+                )
             return
-        self._one_line(raw, name, line_no)
+        self._one_line(raw, name, line_no, following)
 
-    def _one_line(self, raw: str, name: str, line_no: int) -> None:
-        rank, body = _split_prefix(raw)
+    def _one_line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
+        line = raw
+        if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
+            line = line[bar.end() :]  # what was printed right after a progress bar
+        rank, body = _split_prefix(line)
+        if any(word in body for word in _ANCHOR_WORDS):
+            body = _cut_unknown_prefix(body)
         if (
             rank is None
             and self._summary_rank is not None
@@ -507,13 +553,9 @@ class LogScanner:
         if (rank in self._frame and _LOADING.search(body)) or _RESUMING.search(body):
             self._loading[rank] = True  # the code line under a frame, or a "resuming" line
         matched = False
-        hit = None  # the first cause that matches; a symptom only if no cause does
-        for entry, guards in _ENTRIES:
-            if _hits(guards, body):
-                if entry["role"] == "cause":
-                    hit = entry
-                    break
-                hit = hit or entry
+        hit = _catalogue_hit(body)
+        if hit is None and following and (joined := _continued(raw, body, following)):
+            hit = next(filter(None, map(_catalogue_hit, joined)), None)  # wrapped by a terminal
         if hit is not None:
             if hit["id"] == "cuda_oom" and self._loading.get(rank):
                 hit = _BY_ID["oom_on_resume"]
@@ -809,7 +851,52 @@ def _split_prefix(line: str) -> tuple[int | None, str]:
         return (mpi_rank if mpi_rank is not None else int(m.group("nccl"))), line
     rank = int(m.group("torchrun") or m.group("slurm"))
     body = line[m.end() :]
+    # nested launchers stack their prefixes ("[default0]:[rank4]:", "[rank0]:[rank0]:"):
+    # the innermost one is the process's own rank
+    while (inner := _PREFIX.match(body)) and inner.group("torchrun") is not None:
+        rank, body = int(inner.group("torchrun")), body[inner.end() :]
     return rank, body
+
+
+def _catalogue_hit(body: str) -> dict[str, object] | None:
+    """The first cause whose pattern matches the line; a symptom only if no cause does."""
+    hit = None
+    for entry, guards in _ENTRIES:
+        if _hits(guards, body):
+            if entry["role"] == "cause":
+                return entry
+            hit = hit or entry
+    return hit
+
+
+def _continued(raw: str, body: str, following: str) -> tuple[str, ...]:
+    """The line joined with the next one, when that may be the rest of a message a terminal
+    wrapped: the line is long and the next one carries no prefix of its own (a launcher's,
+    a frame's). Two joins: as it is, and with the space a trimmed break lost."""
+    if len(raw) < _WRAP_MIN or not following.strip():
+        return ()
+    if (
+        _PREFIX.match(following)
+        or _WRAPPER.match(following)
+        or following.lstrip().startswith(_ANCHOR_WORDS)
+    ):
+        return ()
+    rest = following[:MAX_LINE_CHARS]
+    if body.endswith(" ") or rest.startswith(" "):
+        return (body + rest,)
+    return (body + rest, body + " " + rest)
+
+
+def _cut_unknown_prefix(body: str) -> str:
+    """A frame or a traceback's head behind a prefix nobody strips ("worker7 >> ", a node
+    name before indented frames): start the line at it, so what reads tracebacks sees it."""
+    stripped = body.lstrip()
+    if stripped.startswith(_ANCHOR_WORDS) or not (m := _ANCHOR.search(body)):
+        return body
+    before = body[: m.start()]
+    if len(before) > 120 or '"' in before or not (before[-1:].isspace() or before[-1:] in ":|>]"):
+        return body
+    return body[m.start() :]
 
 
 def _open_sources(sources: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[IO[bytes], str]]:

@@ -347,27 +347,30 @@ def find_candidates(
             return None
         return reason or "filter"
 
+    excluded = exclude.excluded if exclude else None
+    skip_links = "l" not in kinds
     for root in root_list:
         for visit in walk_fd(root, on_error, one_file_system=one_file_system):
             parent_key = (visit.st.st_dev, visit.st.st_ino)
+            descend = visit.descend.append
             for entry in visit.entries:
-                path = join(visit.path, entry.name)
                 try:
                     # d_type from the directory listing: no stat needed to skip most entries
                     is_dir = entry.is_dir(follow_symlinks=False)
-                    if exclude and exclude.excluded((*visit.parts, entry.name), is_dir):
+                    if excluded is not None and excluded((*visit.parts, entry.name), is_dir):
                         continue  # pruned: not a candidate, not entered
-                    if entry.is_symlink() and "l" not in kinds:
+                    if skip_links and entry.is_symlink():
                         continue
                     if names_only and name_reason(entry.name, is_dir) is None:
                         if is_dir:
-                            visit.descend.append(entry.name)
+                            descend(entry.name)
                         continue
                     st = entry.stat(follow_symlinks=False)
                 except OSError as exc:
                     if on_error:
-                        on_error(path, exc)
+                        on_error(join(visit.path, entry.name), exc)
                     continue
+                path = join(visit.path, entry.name)
                 is_dir = stat.S_ISDIR(st.st_mode)
                 if is_dir and one_file_system and st.st_dev != visit.st.st_dev:
                     continue  # a mount point: neither a candidate nor entered
@@ -385,7 +388,7 @@ def find_candidates(
                 reason = matches(entry.name, st, is_dir, empty_dir)
                 if reason is None:
                     if is_dir:
-                        visit.descend.append(entry.name)
+                        descend(entry.name)
                     continue
                 where = dict(
                     root=root,

@@ -1,11 +1,14 @@
 """Where did the disk go? The library behind ``mltools du``.
 
-One walk per root (``walk.walk_fd``: by directory fd, so trees deeper than
-PATH_MAX are summed in full; symlinks not followed, staying on the root's
-filesystem like ``du -x``) sums apparent sizes (``st_size``) and
-on-disk sizes (``st_blocks * 512``), counting each hard-linked inode once by
-``(st_dev, st_ino)``, and keeps the biggest directories (down to ``depth``)
-and the biggest files. ``df`` numbers come from ``os.statvfs``.
+One walk per root, by directory fd (so trees deeper than PATH_MAX are summed in full;
+symlinks not followed, staying on the root's filesystem like ``du -x``), sums apparent
+sizes (``st_size``) and on-disk sizes (``st_blocks * 512``), counting each hard-linked
+inode once by ``(st_dev, st_ino)``, and keeps the biggest directories (down to
+``depth``) and the biggest files. Where the cache answers, a big tree is shared by
+forked workers (``du_walk``: the GIL would serialize threads); where the storage answers
+slowly, threads read directories at once (``_walk_parallel``). Both leave one record per
+directory, and ``_report`` settles them in the serial walk's order, so the numbers never
+depend on the walk. ``df`` numbers come from ``os.statvfs``.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import errno
 import heapq
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mltools.files.du_walk import walk_records
 from mltools.files.exclude import Exclude
-from mltools.files.walk import join, open_dir, walk_fd
+from mltools.files.walk import join, open_dir
 
 
 @dataclass
@@ -74,8 +78,16 @@ def disk_free(path: str | os.PathLike[str]) -> DiskFree:
 
 
 def _walk(
-    root: str, depth: int, top: int, want_files: bool, one_file_system: bool, exclude: Exclude
+    root: str,
+    depth: int,
+    top: int,
+    want_files: bool,
+    one_file_system: bool,
+    exclude: Exclude,
+    processes: int = 1,
 ) -> DuReport:
+    """The walk where the cache answers: one process, or ``processes`` forked ones sharing
+    a big tree (``du_walk``); the numbers never depend on how many."""
     root_st = os.lstat(root)  # a symlink named on the command line is not followed (du -P)
     if not stat.S_ISDIR(root_st.st_mode):
         size, disk = root_st.st_size, root_st.st_blocks * 512
@@ -83,95 +95,16 @@ def _walk(
         return DuReport(
             root, size, disk, 1, 0, 0, disk_free(root), [], [entry] if want_files else []
         )
-    seen: set[tuple[int, int]] = set()
-    # per directory, in walk order (parents before children): [path, depth, parent, apparent,
-    # disk, files]
-    dirs: list[list] = []
-    heap: list[tuple[int, int, str]] = []
-    errors: list[str] = []
-    linked = 0
-
-    def on_error(path: str, exc: OSError) -> None:
-        errors.append(f"{path}: {exc.strerror or exc}")
-
-    for visit in walk_fd(root, on_error, sort=False, one_file_system=one_file_system):
-        st = visit.st
-        apparent, blocks_sum, nfiles = st.st_size, st.st_blocks, 0
-        descend = visit.descend.append
-        for entry in visit.entries:
-            try:
-                # d_type says "directory" without a stat: walk_fd fstats it once it is open
-                # (and leaves it out when it is on another filesystem)
-                is_dir = entry.is_dir(follow_symlinks=False)
-                if exclude and exclude.excluded((*visit.parts, entry.name), is_dir):
-                    continue  # neither counted nor entered (du --exclude)
-                if is_dir:
-                    descend(entry.name)
-                    continue
-                est = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                errors.append(f"{join(visit.path, entry.name)}: {exc.strerror or exc}")
-                continue
-            if est.st_nlink > 1:
-                key = (est.st_dev, est.st_ino)
-                if key in seen:
-                    linked += 1
-                    continue
-                seen.add(key)
-            blocks = est.st_blocks
-            size = est.st_size
-            apparent += size
-            blocks_sum += blocks
-            nfiles += 1
-            if want_files and (len(heap) < top or (blocks * 512, size) > heap[0][:2]):
-                item = (blocks * 512, size, join(visit.path, entry.name))
-                if len(heap) < top:
-                    heapq.heappush(heap, item)
-                elif item > heap[0]:
-                    heapq.heapreplace(heap, item)
-        disk = blocks_sum * 512
-        dirs.append([visit.path, visit.depth, visit.parent, apparent, disk, nfiles])
-    return _summed(root, dirs, depth, top, linked, errors, sorted(heap, reverse=True))
-
-
-def _summed(
-    root: str,
-    dirs: list[list[Any]],
-    depth: int,
-    top: int,
-    linked: int,
-    errors: list[str],
-    biggest_files: list[tuple[int, int, str]],
-) -> DuReport:
-    """The report from the directories in walk order (parents before children; each
-    ``[path, depth, parent index, apparent, disk, files]`` of its own entries): sums
-    bottom-up, the ``top`` biggest down to ``depth``. Both walks end here."""
-    if not dirs:
-        raise (
-            OSError(errno.EACCES, "cannot read the directory", root)
-            if errors
-            else OSError(errno.ENOENT, "No such file or directory", root)
-        )
-    for record in reversed(dirs[1:]):
-        parent = dirs[record[2]]
-        parent[3] += record[3]
-        parent[4] += record[4]
-        parent[5] += record[5]
-    shown = [r for r in dirs[1:] if r[1] <= depth]
-    biggest = heapq.nlargest(top, shown, key=lambda r: (r[4], r[3]))
-    total = dirs[0]
-    return DuReport(
-        path=root,
-        apparent_bytes=total[3],
-        disk_bytes=total[4],
-        files=total[5],
-        dirs=len(dirs) - 1,
-        hardlinks_counted_once=linked,
-        df=disk_free(root),
-        biggest_dirs=[DuEntry(r[0], r[3], r[4], r[5]) for r in biggest],
-        biggest_files=[DuEntry(p, a, d) for d, a, p in biggest_files],
-        errors=errors,
+    records, in_order = walk_records(
+        root,
+        one_file_system=one_file_system,
+        excluded=exclude.excluded if exclude else None,
+        want_files=want_files,
+        top=top,
+        depth=depth,
+        processes=processes,
     )
+    return _report(root, depth, top, want_files, records, in_order=in_order)
 
 
 class _Dir:
@@ -326,50 +259,94 @@ def _walk_parallel(
 
 
 def _report(
-    root: str, depth: int, top: int, want_files: bool, records: list[list[Any]]
+    root: str,
+    depth: int,
+    top: int,
+    want_files: bool,
+    records: list[list[Any]],
+    *,
+    in_order: bool = False,
 ) -> DuReport:
-    """Sum the records of ``_walk_parallel`` in the serial walk's order."""
-    children: dict[int, list[tuple[int, int]]] = {}
-    for i, rec in enumerate(records):
-        if rec[2] >= 0:
-            children.setdefault(rec[2], []).append((rec[3], i))
-    order: list[int] = []
-    stack = [0]
-    while stack:
-        i = stack.pop()
-        order.append(i)
-        kids = children.get(i)
-        if kids:
-            kids.sort()
-            stack.extend(i for _, i in reversed(kids))
+    """The report from a walk's records (``_walk_parallel``'s or ``du_walk``'s: one per
+    directory tried, ``[path, depth, parent index, ordinal, listed, apparent, blocks, files,
+    hard-linked entries, top files, errors]``, the root first). Sums are bottom-up; only what
+    depends on order (which directory a hard-linked inode is charged to, the order of the
+    errors, ties among the biggest directories) follows the serial walk's order: depth-first,
+    subdirectories in listing order. ``in_order``: the records are in that order already."""
+    count = len(records)
+
+    def rank(i: int) -> Any:  # a record's place in the serial walk: its ordinals from the top
+        chain = []
+        while i > 0:
+            rec = records[i]
+            chain.append(rec[3])
+            i = rec[2]
+        chain.reverse()
+        return chain
+
+    key: Callable[[int], Any] = int if in_order else rank
+    errors = [e for i in sorted((i for i in range(count) if records[i][10]), key=key)
+              for e in records[i][10]]  # fmt: skip
+    if not count or not records[0][4]:
+        raise (
+            OSError(errno.EACCES, "cannot read the directory", root)
+            if errors
+            else OSError(errno.ENOENT, "No such file or directory", root)
+        )
+    apparent = [rec[5] for rec in records]
+    blocks = [rec[6] for rec in records]
+    nfiles = [rec[7] for rec in records]
     seen: set[tuple[int, int]] = set()
     linked = 0
     heap: list[tuple[int, int, str]] = []
-    errors: list[str] = []
-    dirs: list[list[Any]] = []
-    position: dict[int, int] = {}
-    for i in order:
+    for i in sorted((i for i in range(count) if records[i][8]), key=key):
         rec = records[i]
-        errors += rec[10]
-        if rec[4] is None:
-            continue  # not opened or not listed, or on another filesystem
-        apparent, blocks_sum, nfiles = rec[5], rec[6], rec[7]
-        for dev, ino, size, blocks, name in rec[8]:
+        for dev, ino, size, nblocks, name in rec[8]:
             if (dev, ino) in seen:
                 linked += 1
                 continue
             seen.add((dev, ino))
-            apparent += size
-            blocks_sum += blocks
-            nfiles += 1
+            apparent[i] += size
+            blocks[i] += nblocks
+            nfiles[i] += 1
             if want_files:
-                heap.append((blocks * 512, size, join(rec[0], name)))
-        heap += rec[9]
-        position[i] = len(dirs)
-        parent = position.get(rec[2], -1)
-        dirs.append([rec[0], rec[1], parent, apparent, blocks_sum * 512, nfiles])
-    files = heapq.nlargest(top, heap) if want_files else []
-    return _summed(root, dirs, depth, top, linked, errors, files)
+                heap.append((nblocks * 512, size, join(rec[0], name)))
+    if want_files:
+        for rec in records:
+            if rec[9]:
+                heap += rec[9]
+    if in_order:  # parents before children: children first when reversed
+        upward: Iterable[int] = range(count - 1, 0, -1)
+    else:
+        levels: dict[int, list[int]] = {}
+        for i in range(1, count):
+            levels.setdefault(records[i][1], []).append(i)
+        upward = [i for level in sorted(levels, reverse=True) for i in levels[level]]
+    for i in upward:  # a directory not listed adds zeros
+        parent = records[i][2]
+        apparent[parent] += apparent[i]
+        blocks[parent] += blocks[i]
+        nfiles[parent] += nfiles[i]
+    shown = [i for i in range(1, count) if records[i][1] <= depth and records[i][4]]
+    size = {i: (blocks[i], apparent[i]) for i in shown}
+    cut = heapq.nlargest(top, size.values())
+    tied = [i for i in shown if size[i] >= cut[-1]] if cut else []
+    tied.sort(key=key)
+    biggest = heapq.nlargest(top, tied, key=size.__getitem__)  # stable: walk order on ties
+    return DuReport(
+        path=root,
+        apparent_bytes=apparent[0],
+        disk_bytes=blocks[0] * 512,
+        files=nfiles[0],
+        dirs=sum(1 for rec in records if rec[4]) - 1,
+        hardlinks_counted_once=linked,
+        df=disk_free(root),
+        biggest_dirs=[
+            DuEntry(records[i][0], apparent[i], blocks[i] * 512, nfiles[i]) for i in biggest
+        ],
+        biggest_files=[DuEntry(p, a, d) for d, a, p in heapq.nlargest(top, heap)],
+        errors=errors,
+    )
 
 
 def disk_usage(
@@ -381,6 +358,7 @@ def disk_usage(
     one_file_system: bool = True,
     exclude: Iterable[str] = (),
     threads: int | None = None,
+    processes: int | None = None,
 ) -> list[DuReport]:
     """Disk usage of each path: totals, the ``top`` biggest dirs (to ``depth``) and files.
 
@@ -388,10 +366,12 @@ def disk_usage(
     other filesystems mounted inside a root are skipped unless
     ``one_file_system=False``. ``exclude`` patterns leave entries out, and a directory's
     whole tree (``du --exclude``, see ``mltools.files.exclude``). Missing paths raise
-    ``FileNotFoundError``. ``threads`` directories are read at once (1: one plain walk);
-    ``None`` picks ``SLOW_THREADS`` when the storage answers slowly (``slow_storage``) and
-    one walk otherwise (threads only add work when every answer comes from the cache). The
-    numbers never depend on it.
+    ``FileNotFoundError``. ``threads`` directories are read at once by threads (for
+    storage with latency); ``None`` picks ``SLOW_THREADS`` when the storage answers slowly
+    (``slow_storage``) and no threads otherwise (they only add work when every answer comes
+    from the cache). Without threads, a big tree is shared by ``processes`` forked workers
+    (``None``: one per CPU this process may run on, up to ``MAX_PROCESSES``; 1: this process
+    alone). The numbers never depend on either.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -403,8 +383,22 @@ def disk_usage(
         if n > 1:
             reports.append(_walk_parallel(root, depth, top, files, one_file_system, skip, n))
         else:
-            reports.append(_walk(root, depth, top, files, one_file_system, skip))
+            procs = processes if processes is not None else default_processes()
+            reports.append(_walk(root, depth, top, files, one_file_system, skip, procs))
     return reports
+
+
+# Forked workers at most on a warm cache (the walk is system time: more share little).
+MAX_PROCESSES = 4
+
+
+def default_processes() -> int:
+    """One walk process per CPU this process may run on, up to ``MAX_PROCESSES``."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_PROCESSES))
 
 
 # Directories read at once on slow storage (network filesystems, FUSE, a cold disk).
