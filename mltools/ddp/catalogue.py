@@ -649,6 +649,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Check failed: ",  # glog/absl CHECK and status reports, their stack-trace banner
     r"Non-OK-status: ",
     r"\* Begin stack trace \*\*\*",  # (a leading "**" goes with the markdown stripper)
+    r"kernel execution error\. \((?:batch: |m: )\d+",  # DeepSpeed's cuBLAS wrappers ("!!!! ...")
+    r"^[\w./-]+\.py: error: ",  # argparse refused the command line, its usage block
+    r" \[-h\] \[--",
+    r"^\s{8,}\[--[\w.-]+(?: [A-Z][\w]*| \{[^}]*\})?\] \[--",
 )
 
 
