@@ -38,6 +38,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from mltools import _signals
+from mltools.errors import MltoolsError
 from mltools.files import walk
 
 if TYPE_CHECKING:
@@ -481,7 +482,10 @@ def _coordinate(workers: list[tuple[int, socket.socket, int]], flags: mmap.mmap)
             w = index[fd]
             data, fds = _receive(workers[w - 1][1])
             if not data:
-                raise RuntimeError(f"du walk worker {workers[w - 1][0]} ended early")
+                raise MltoolsError(
+                    f"du walk worker {workers[w - 1][0]} ended early",
+                    hint="it was killed or failed (out of memory or of open files?): run it again",
+                )
             if data[:1] == b"G":
                 gifts.append((b"W" + data[1:], fds))
             else:  # b"I": out of work
