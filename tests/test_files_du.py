@@ -376,13 +376,37 @@ def test_a_worker_that_dies_is_an_error_and_leaves_no_process(tmp_path, monkeypa
         os.waitpid(-1, os.WNOHANG)  # every worker reaped
 
 
-def test_default_processes_follow_the_cpus_this_process_may_use(monkeypatch):
+@pytest.mark.parametrize(
+    ("cpus", "loadavg", "expected"),
+    [
+        (64, "0.00 0.00 0.00 1/300 9", 4),  # idle: up to MAX_PROCESSES
+        (2, "0.10 0.10 0.10 1/300 9", 2),  # only this process runs: both cores
+        (2, "4.50 4.00 3.00 2/300 9", 1),  # one other task runs: one core left
+        (4, "2.00 2.00 2.00 3/300 9", 2),  # two others on four cores
+        (4, "9.00 9.00 9.00 12/300 9", 1),  # all busy: one walk, no fork
+        (1, "0.00 0.00 0.00 1/300 9", 1),  # pinned to one CPU (taskset -c 0)
+        (2, "unreadable", 2),  # no /proc: the CPUs alone
+    ],
+)
+def test_default_processes_count_the_idle_cpus(tmp_path, monkeypatch, cpus, loadavg, expected):
     from mltools.files import du
 
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
-    assert du.default_processes() == du.MAX_PROCESSES
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
-    assert du.default_processes() == 1
+    (tmp_path / "loadavg").write_text(loadavg)
+    monkeypatch.setattr(du, "LOADAVG", str(tmp_path / "loadavg"))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    assert du.default_processes() == expected
+
+
+# `mltools` with two walk workers whatever the machine's load (default_processes counts
+# only idle CPUs)
+FORK_TWO = (
+    "import sys\n"
+    "from mltools.files import du\n"
+    "du.default_processes = lambda: 2\n"
+    "from mltools.cli.app import main\n"
+    "sys.argv[0] = 'mltools'\n"
+    "main()\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -400,7 +424,7 @@ def test_signalled_forked_du_exits_cleanly(sig, code):
     outcomes = []
     for _ in range(3):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mltools", "du", "/usr", "--json"],
+            [sys.executable, "-c", FORK_TWO, "du", "/usr", "--json"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
