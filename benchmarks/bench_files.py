@@ -5,9 +5,10 @@
     python benchmarks/bench_files.py --files 50000
 
 Contenders (interleaved, median of N):
-  filetype: `find TREE -type f -print0 | xargs -0 -P2 file --mime-type` vs
+  filetype: `find TREE -type f -print0 | xargs -0 -P2 file --mime-type -b` vs
             `mltools filetype TREE --json` (one libmagic pass: MIME + ML refinement +
-            extension check), `--summary`, and `--json --describe` (two passes)
+            extension check) and `--summary`; `... | xargs -0 -P2 file -b` vs the table
+            and `--json --describe` (two libmagic passes: MIME type and description)
   du:       `du -sx TREE` vs `mltools du TREE --json` and `disk_usage()` in-process, forked
             workers (the default on 2+ CPUs) and one process (`mltools --version` shows the
             interpreter + Typer startup floor)
@@ -147,22 +148,34 @@ def main() -> None:
     t = str(tree)
     results = []
     try:
+        find = f"find {t} -type f -print0 | xargs -0 -P2 file"
         results.append(
             compare(
-                f"filetype on {count} files",
+                f"filetype --json on {count} files (MIME types)",
                 [
                     Case(
-                        "find | xargs -0 -P2 file --mime-type",
-                        ["sh", "-c", f"find {t} -type f -print0 | xargs -0 -P2 file --mime-type"],
+                        "find | xargs -0 -P2 file --mime-type -b",
+                        ["sh", "-c", f"{find} --mime-type -b"],
                     ),
                     Case("mltools filetype --json", mltools_argv("filetype", t, "--json")),
                     Case("mltools filetype --summary", mltools_argv("filetype", t, "--summary")),
+                ],
+                baseline="find | xargs -0 -P2 file --mime-type -b",
+                repeat=repeat,
+            )
+        )
+        results.append(
+            compare(
+                f"filetype table on {count} files (MIME types and descriptions)",
+                [
+                    Case("find | xargs -0 -P2 file -b", ["sh", "-c", f"{find} -b"]),
+                    Case("mltools filetype (table)", mltools_argv("filetype", t)),
                     Case(
                         "mltools filetype --json --describe",
                         mltools_argv("filetype", t, "--json", "--describe"),
                     ),
                 ],
-                baseline="find | xargs -0 -P2 file --mime-type",
+                baseline="find | xargs -0 -P2 file -b",
                 repeat=repeat,
             )
         )

@@ -12,6 +12,7 @@ import datetime as _dt
 import enum
 import json
 import math
+import operator
 import os
 from json.encoder import encode_basestring
 from pathlib import PurePath
@@ -126,12 +127,18 @@ _NONE = type(None)
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _field_names(kind: type) -> tuple[str, ...]:
+def _record_names(kind: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass (cached), ``None`` for any other type."""
     names = _FIELDS.get(kind)
-    if names is None:
-        if not dataclasses.is_dataclass(kind):
-            raise _Unusual
+    if names is None and dataclasses.is_dataclass(kind):
         names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return names
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    names = _record_names(kind)
+    if names is None:
+        raise _Unusual
     return names
 
 
@@ -189,12 +196,42 @@ class _Indented:
             body = ("," + inner).join(map(_INT, items))
         elif kinds == _STRS:
             body = ("," + inner).join(map(_STR, items))
+        elif len(kinds) == 1 and (names := _record_names(kinds.pop())):  # rows of a dataclass
+            body = ("," + inner).join(self.records(items, names, level + 1))
         else:
             value = self.value
             level += 1
             body = ("," + inner).join([value(v, level) for v in items])
             level -= 1
         return "[" + inner + body + self.breaks[level] + "]"
+
+    def records(self, items: Any, names: tuple[str, ...], level: int) -> list[str]:
+        """Dataclass instances of one class at ``level``: ``mapping`` of each, unrolled
+        (fields fetched by one ``attrgetter``, int lists joined in place)."""
+        inner = self.newline(level + 1)
+        deeper = self.newline(level + 2)
+        close, list_close = self.breaks[level], self.breaks[level + 1]
+        sep, list_sep = "," + inner, "," + deeper
+        heads = [_STR(name) + ": " for name in names]
+        fetch = operator.attrgetter(*names) if len(names) > 1 else lambda o: (getattr(o, names[0]),)
+        value = self.value
+        rows = []
+        for values in map(fetch, items):
+            parts = []
+            for head, item in zip(heads, values):
+                kind = type(item)
+                if kind is str:
+                    parts.append(head + _STR(item))
+                elif kind is int:
+                    parts.append(head + _INT(item))
+                elif kind is list and item and set(map(type, item)) == _INTS:
+                    parts.append(
+                        head + "[" + deeper + list_sep.join(map(_INT, item)) + list_close + "]"
+                    )
+                else:
+                    parts.append(head + value(item, level + 1))
+            rows.append("{" + inner + sep.join(parts) + close + "}")
+        return rows
 
     def mapping(self, pairs: Any, level: int) -> str:
         inner = self.newline(level + 1)

@@ -59,6 +59,13 @@ def containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.dictionaries(st.text(max_size=6), children, max_size=5),
         st.builds(Row, st.text(max_size=5), st.lists(st.integers(0, 9), max_size=4), children),
         st.just(Empty()),
+        st.lists(  # rows of one dataclass: the unrolled writer
+            st.builds(
+                Row, st.text(max_size=5), st.lists(st.integers(-5, 2**65), max_size=4), children
+            ),
+            min_size=1,
+            max_size=4,
+        ),
         st.frozensets(st.integers(0, 5), max_size=3),
     )
 
@@ -77,7 +84,15 @@ def test_writer_takes_the_fast_way_on_plain_reports() -> None:
     rows = [
         Row(f"layers.{i}.weight", [4, i], {"lr": 0.1, "ok": True, "n": None}) for i in range(50)
     ]
-    doc = {"schema_version": 1, "tensors": rows, "totals": {"bytes": 7, "by": {}}, "e": []}
+    doc = {
+        "schema_version": 1,
+        "tensors": rows,
+        "totals": {"bytes": 7, "by": {}},
+        "e": [],
+        "dicts": [{"a": 1}, {"b": [1, 2]}],
+        "mixed": [Row("x", [], None), Empty(), Row("y", [1], [Row("z", [2], 0.5)])],
+        "empties": [Empty(), Empty()],
+    }
     text = jsonable._Indented("  ").value(doc, 0)
     assert text == reference(doc, 2)
     assert json.loads(text)["tensors"][3] == {

@@ -142,13 +142,6 @@ _BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
 _FLOATING = ("float", "bfloat", "complex")
 
 
-def _view_key(t: TensorMeta) -> tuple[Any, ...]:
-    """Two records are the same tensor when they view the same bytes the same way."""
-    if t.storage is None:
-        return ("nostorage", id(t))
-    return (t.storage.file, t.storage.key, t.dtype, t.storage_offset, t.shape, t.stride)
-
-
 def _parameters_and_buffers(
     tensors: list[TensorMeta],
     numels: list[int],
@@ -167,7 +160,13 @@ def _parameters_and_buffers(
     params = buffers = 0
     for t, numel in zip(tensors, numels):
         original = originals.get(id(t), t)
-        key = _view_key(original)
+        # two records are the same tensor when they view the same bytes the same way
+        storage = original.storage
+        if storage is None:
+            key: tuple[Any, ...] = ("nostorage", id(original))
+        else:
+            o = original
+            key = (storage.file, storage.key, o.dtype, o.storage_offset, o.shape, o.stride)
         if key in seen:
             continue
         seen.add(key)
@@ -221,16 +220,21 @@ def _inspect(
     tensors: list[TensorMeta] = []
     metadata: dict[str, Any] = {}
     originals: dict[int, TensorMeta] = {}  # id(copy) -> the object in the tree
-    new = TensorMeta.__new__
+    placed_ids: set[int] = set()  # tree objects already named by their first place
     for key_path, leaf in walk(ckpt.root):
         name = ".".join(key_path)
         if isinstance(leaf, TensorMeta):
             # one record per place: a tensor object referenced twice (tied weights of a
-            # whole-module file) keeps both names (a copy as copy.copy makes it)
-            placed = new(type(leaf))
-            placed.__dict__.update(leaf.__dict__)
+            # whole-module file) keeps both names. Its first place names the tree's own
+            # object (the tree is this call's); each later one a copy, as copy.copy makes it
+            if id(leaf) in placed_ids:
+                placed = type(leaf).__new__(type(leaf))
+                placed.__dict__.update(leaf.__dict__)
+                originals[id(placed)] = leaf
+            else:
+                placed = leaf
+                placed_ids.add(id(leaf))
             placed.path, placed.name = key_path, name
-            originals[id(placed)] = leaf
             tensors.append(placed)
         else:
             metadata[name or "<root>"] = jsonable_value(leaf, 0, nodes)
@@ -240,7 +244,7 @@ def _inspect(
 
     node, sd_key = state_dict_node(ckpt.root)
     if node is ckpt.root:  # the walk above saw its tensors already: state_dict_of's flattening
-        state_dict = {t.name: originals[id(t)] for t in tensors}
+        state_dict = {t.name: originals.get(id(t), t) for t in tensors}
     else:
         state_dict, sd_key = state_dict_of(ckpt.root)
     prefix, kind = detect_prefix(list(state_dict))

@@ -33,6 +33,7 @@ import _pickle
 import collections
 import gc
 import io
+import re
 import struct
 import sys
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ _D = 1 << 24
 _ONE_TUPLE = _D | _TUPLE  # a tuple of scalars
 _TOO_DEEP = (MAX_TUPLE_DEPTH + 1) << 24
 _MAX_CALLS = (1 << 21) - 1
+_TEMPLATES = True  # whole tensor records in one step (off: opcode by opcode, for the tests)
 
 # opcodes that push a scalar and take a fixed-size argument: opcode -> argument bytes
 _SCALARS = {
@@ -91,15 +93,19 @@ class Plan:
     built: set[int]  # the REDUCEs (numbered from 1) whose result a BUILD sets state on
 
 
-def prepass(data: bytes) -> Plan | None:
-    """Validate ``data`` for the fast route; ``None`` when the VM must read it."""
+def prepass(data: bytes, trace: dict[str, Any] | None = None) -> Plan | None:
+    """Validate ``data`` for the fast route; ``None`` when the VM must read it.
+
+    ``trace``, when given, receives the final abstract stack and memo (for the tests that
+    hold the one-step tensor records to the opcode loop).
+    """
     try:
-        return _prepass(data)
+        return _prepass(data, trace)
     except (IndexError, KeyError, ValueError, struct.error):
         return None
 
 
-def _prepass(data: bytes) -> Plan | None:
+def _prepass(data: bytes, trace: dict[str, Any] | None) -> Plan | None:
     end = len(data)
     stack: list[int] = []
     marks: list[int] = []
@@ -109,6 +115,8 @@ def _prepass(data: bytes) -> Plan | None:
     u32 = _U32
     scalar_len = _SCALAR_LEN
     counted = _COUNTED
+    record = _RECORD.match
+    templates = _TEMPLATES
     kinds: list[str] = []
     built: set[int] = set()
     calls = 0
@@ -132,6 +140,14 @@ def _prepass(data: bytes) -> Plan | None:
             i += 5
             continue
         elif op == 0x68:  # BINGET
+            if data[i + 2] == 0x28 and templates and (m := record(data, i)) is not None:
+                moved = _record(m.groups(), stack, memo, end, calls)
+                if moved < 0:
+                    return None
+                calls += 2
+                items += moved
+                i = m.end()
+                continue
             push(memo[data[i + 1]])
             i += 2
         elif op == 0x28:  # MARK
@@ -183,6 +199,14 @@ def _prepass(data: bytes) -> Plan | None:
             stack[-1] = slot
             i += 1
         elif op == 0x6A:  # LONG_BINGET
+            if data[i + 5] == 0x28 and templates and (m := record(data, i)) is not None:
+                moved = _record(m.groups(), stack, memo, end, calls)
+                if moved < 0:
+                    return None
+                calls += 2
+                items += moved
+                i = m.end()
+                continue
             push(memo[u32(data, i + 1)[0]])
             i += 5
         elif op == 0x94:  # MEMOIZE
@@ -292,6 +316,8 @@ def _prepass(data: bytes) -> Plan | None:
         return None  # no STOP
     if proto > 5 or calls > _MAX_CALLS:
         return None
+    if trace is not None:
+        trace.update(stack=stack, memo=memo, marks=marks, calls=calls, items=items)
     # every opcode is at least one byte: ``end`` bounds the VM's one unit per opcode
     return Plan(
         proto=proto,
@@ -300,6 +326,118 @@ def _prepass(data: bytes) -> Plan | None:
         globals=kinds,
         built=built,
     )
+
+
+# ``torch.save``'s protocol-2 record of one tensor, after its first (whose globals are
+# GLOBAL opcodes): ``rebuild((storage, type, key, location, numel) as a persistent id,
+# offset, shape, stride, requires_grad, OrderedDict()))``, every object memoized. A 20,000-
+# tensor pickle is 20,000 of these (32 opcodes each); ``_record`` applies one match's
+# effect on the abstract stack and memo exactly as the opcode loop would, in one step.
+def _template() -> re.Pattern[bytes]:
+    get = rb"(?:h(.)|j(.{4}))"
+    put = rb"(?:q(.)|r(.{4}))"
+    num = rb"(?:K.|M..|J.{4})"
+    shape = rb"(\)|" + num + rb"\x85|" + num + rb"{2}\x86|" + num + rb"{3}\x87|\(" + num + rb"*t)"
+    key = b"|".join(re.escape(bytes([n])) + rb"\x00\x00\x00.{%d}" % n for n in range(1, 17))
+    return re.compile(
+        get  # the rebuild function
+        + rb"\(\("
+        + get  # 'storage'
+        + get  # the storage type
+        + rb"(?:X(?:"
+        + key
+        + rb")"
+        + put
+        + rb"|"
+        + get
+        + rb")"  # the key: new, or memoized
+        + get  # the location
+        + num  # numel
+        + rb"t"
+        + put  # the persistent id
+        + rb"Q"
+        + num  # BINPERSID, the offset
+        + shape
+        + put  # shape
+        + shape
+        + put  # stride
+        + rb"[\x88\x89]"  # requires_grad
+        + get  # OrderedDict
+        + rb"\)R"
+        + put  # OrderedDict(): the backward hooks
+        + rb"t"
+        + put  # the arguments
+        + rb"R"
+        + put,  # the tensor
+        re.DOTALL,
+    )
+
+
+_RECORD = _template()
+
+
+def _index(short: bytes | None, long: bytes | None) -> int:
+    return short[0] if short is not None else _U32(long)[0]  # type: ignore[arg-type]
+
+
+_INT_WIDTH = {ord("K"): 2, ord("M"): 3, ord("J"): 5}
+
+
+def _marked(shape: bytes | None) -> int:
+    """How many ints a shape written as MARK ... TUPLE holds (0 for the short forms)."""
+    if shape is None or shape[0] != 0x28:
+        return 0
+    count, at = 0, 1
+    while shape[at] != 0x74:
+        at += _INT_WIDTH[shape[at]]
+        count += 1
+    return count
+
+
+def _record(
+    groups: tuple[bytes | None, ...], stack: list[int], memo: dict[int, int], end: int, calls: int
+) -> int:
+    """Apply one ``_RECORD`` match (``calls`` REDUCEs before it): the entries its MARK
+    opcodes moved, or -1 where the loop refuses.
+
+    The same steps as the loop, in the same order: each GET reads the memo (a missing
+    entry refuses), each LONG_BINPUT index is bounded by the input, the persistent id's
+    tuple takes its depth from what it holds, and the two REDUCEs are numbered.
+    """
+    g = groups
+    fn = memo[_index(g[0], g[1])]  # noqa: F841 (read for the KeyError a missing entry gives)
+    depth = max(memo[_index(g[2], g[3])], memo[_index(g[4], g[5])])
+    if g[8] is not None or g[9] is not None:
+        depth = max(depth, memo[_index(g[8], g[9])])
+    else:
+        put = _index(g[6], g[7])
+        if g[7] is not None and put > end:
+            return -1
+        memo[put] = 0
+    depth = max(depth, memo[_index(g[10], g[11])])
+    slot = ((depth >> 24) + 1) << 24 | _TUPLE  # the persistent id's tuple
+    if slot >= _TOO_DEEP:
+        return -1
+    for short, long, value in (
+        (g[12], g[13], slot),
+        (g[15], g[16], 0 if g[14] == b")" else _ONE_TUPLE),
+        (g[18], g[19], 0 if g[17] == b")" else _ONE_TUPLE),
+    ):
+        put = _index(short, long)
+        if long is not None and put > end:
+            return -1
+        memo[put] = value
+    memo[_index(g[20], g[21])]  # the OrderedDict global: read, as BINGET reads it
+    hooks = _D | (calls + 1) << 3 | _CALL
+    args = 2 << 24 | _TUPLE  # holds the hooks' call (depth 1)
+    tensor = 2 << 24 | (calls + 2) << 3 | _CALL
+    for short, long, value in ((g[22], g[23], hooks), (g[24], g[25], args), (g[26], g[27], tensor)):
+        put = _index(short, long)
+        if long is not None and put > end:
+            return -1
+        memo[put] = value
+    stack.append(tensor)
+    return 11 + _marked(g[14]) + _marked(g[17])  # the two tuples' entries, marked shapes
 
 
 class _Fallback(Exception):
@@ -335,8 +473,7 @@ class _Callee:
         run.nested = True
         result = self.fn(*args, **kwargs)  # an exception ends the fast route: no reset needed
         run.nested = False
-        kind = type(result)
-        if (kind is TensorMeta or kind in _PLAIN_RESULTS) and call not in run.built_calls:
+        if type(result) in _PASSING and call not in run.built_calls:
             return result  # what ``checked`` passes without a BUILD hook
         return run.checked(result, call in run.built_calls)
 
@@ -360,6 +497,9 @@ _PLAIN_RESULTS = frozenset(
 )
 _BUILDABLE = (TensorMeta, OpaqueObject, collections.OrderedDict, collections.Counter)
 _KEPT = (*_BUILDABLE, str)  # str subclasses: the dtype stand-ins
+# the exact types ``checked`` lets through: a stand-in call's result of one of these, that
+# no BUILD targets, needs no look at all
+_PASSING = _PLAIN_RESULTS | {TensorMeta, collections.OrderedDict, collections.Counter}
 
 
 class _FastRun:

@@ -112,7 +112,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A DataLoader worker was killed",
         "role": "cause",
         "patterns": [
-            r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is killed by signal|exited unexpectedly)",
+            r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is kil|exited unexp)",
             r"DataLoader worker is killed by signal",
             r"insufficient shared memory \(shm\)",
             r"workers are out of shared memory",
@@ -185,7 +185,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"EADDRINUSE",
-            r"[Aa]ddress already in use",
+            r"[Aa]ddress already in\b",
             r"errno:? 98\b",
             r"\[Errno 98\]",
         ],
@@ -324,7 +324,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"TCP client failed to connect/validate to host .* timed out",
             r"RendezvousConnectionError",
             r"connection to the C10d store has failed",
-            r"connect\(\) timed out\. Original timeout",
+            r"connect\(\) timed out",
             r"[Tt]imed out after \d+ seconds waiting for (?:clients|workers)",
             r"(?:^|Error: )Socket Timeout",
             r"wait timeout after \d+ ?ms",
@@ -346,7 +346,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "The process group has no backend for the tensor's device",
         "role": "cause",
         "patterns": [
-            r"No backend type associated with device type",
+            r"No backend type associated",
             r"Distributed package doesn't have NCCL built in",
             r"ProcessGroupNCCL is only supported with GPUs",
             r"Could not find the default backend type",
@@ -363,7 +363,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A collective was called before init_process_group",
         "role": "cause",
         "patterns": [
-            r"[Dd]efault process group (?:has not been|is not|was not) initialized",
+            r"[Dd]efault process group (?:has not been|is not|was not) init",
             r"init_process_group\(\)? (?:must|should|has to) be called",
         ],
         "frames": [r", in _get_default_group\b"],  # the function that raises it
@@ -379,7 +379,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A CUDA kernel touched memory it does not own (illegal memory access)",
         "role": "cause",
         "patterns": [
-            r"an illegal memory access",
+            r"an illegal memory\b",
             r"cudaErrorIllegalAddress",
             r"CUDA_ERROR_ILLEGAL_ADDRESS",
             r"misaligned address",
@@ -649,6 +649,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Check failed: ",  # glog/absl CHECK and status reports, their stack-trace banner
     r"Non-OK-status: ",
     r"\* Begin stack trace \*\*\*",  # (a leading "**" goes with the markdown stripper)
+    r"kernel execution error\. \((?:batch: |m: )\d+",  # DeepSpeed's cuBLAS wrappers ("!!!! ...")
+    r"^[\w./-]+\.py: error: ",  # argparse refused the command line, its usage block
+    r" \[-h\] \[--",
+    r"^\s{8,}\[--[\w.-]+(?: [A-Z][\w]*| \{[^}]*\})?\] \[--",
 )
 
 

@@ -1,10 +1,10 @@
 """What is this file really? libmagic's verdict, refined for ML formats, checked against the name.
 
-libmagic (python-magic) gives the MIME type and description; ``ml_formats``
+libmagic gives the MIME type and description (through ``magicdb``: the same verdicts as
+file(1), with the magic entries a file cannot match left out); ``ml_formats``
 recognises what libmagic calls ``data``/``zip`` (safetensors, torch, npy, ...)
 and spots truncated downloads. Directories are walked in the parent; the
-files are typed in a process pool, one ``magic.Magic`` per worker (the
-module-level python-magic functions share handles without a lock).
+files are typed in a process pool, one set of libmagic handles per worker.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mltools.files.magicdb import WHOLE_LIMIT
 from mltools.files.ml_formats import (
     HEAD_BYTES,
     LIBMAGIC_WORDS,
@@ -209,23 +210,21 @@ def _extension_ok(path: str, kind: str, problem: str | None) -> tuple[bool | Non
     return kind in kinds, list(kinds)
 
 
-# --- libmagic, one pair of handles per process -------------------------------------------
+# --- libmagic, one typer per process --------------------------------------------------------
 
-_HANDLES: dict[str, Any] = {}
+_TYPERS: dict[tuple[int, bool], Any] = {}
 
 
-def _magic_handles(describe: bool) -> tuple[Any, Any | None]:
-    """(mime handle, description handle) for this process, created on first use."""
-    pid = os.getpid()
-    if _HANDLES.get("pid") != pid:
-        from mltools._deps import require
+def _typer(describe: bool) -> Any:
+    """This process's ``magicdb.Typer`` (libmagic handles are not shared across a fork)."""
+    key = (os.getpid(), describe)
+    typer = _TYPERS.get(key)
+    if typer is None:
+        from mltools.files.magicdb import Typer
 
-        magic = require("magic")
-        _HANDLES.clear()
-        _HANDLES.update(pid=pid, mime=magic.Magic(mime=True), desc=None, module=magic)
-    if describe and _HANDLES["desc"] is None:
-        _HANDLES["desc"] = _HANDLES["module"].Magic()
-    return _HANDLES["mime"], _HANDLES["desc"] if describe else None
+        _TYPERS.clear()
+        typer = _TYPERS[key] = Typer(describe)
+    return typer
 
 
 def _special(
@@ -254,18 +253,6 @@ def _special(
         )
         return FileType(path, what[0], what[1], "special", None, 0)
     return None
-
-
-def _libmagic(fd: int, describe: bool) -> tuple[str, str]:
-    """(MIME type, description) of an open file from libmagic."""
-    mime_h, desc_h = _magic_handles(describe)
-    os.lseek(fd, 0, os.SEEK_SET)
-    mime = mime_h.from_descriptor(fd)
-    description = ""
-    if desc_h is not None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        description = desc_h.from_descriptor(fd)
-    return mime, description
 
 
 def refine_with_libmagic(
@@ -328,17 +315,31 @@ def _detect_at(
         return _unreadable(path, exc)
     try:
         with io.FileIO(fd, "rb", closefd=False) as f:
-            head = os.pread(fd, HEAD_BYTES, 0)
+            whole = _read_whole(fd) if size <= WHOLE_LIMIT else None
+            head = os.pread(fd, HEAD_BYTES, 0) if whole is None else whole[:HEAD_BYTES]
             found = sniff_binary(head, f, size)
             mime = description = ""
             if needs_libmagic(found):
-                mime, description = _libmagic(fd, describe)
+                mime, description = _typer(describe).identify(fd, whole)
                 found = refine_with_libmagic(found, head, f, size, mime, description)
-    except Exception as exc:  # OSError, or magic.MagicException for what libmagic cannot read
+    except Exception as exc:  # OSError, or MagicError for what libmagic cannot read
         return _unreadable(path, exc)
     finally:
         os.close(fd)
     return _verdict(path, mime, description, found, size)
+
+
+def _read_whole(fd: int) -> bytes | None:
+    """The whole file, to its end, or None when it holds more than ``WHOLE_LIMIT`` bytes."""
+    parts, total = [], 0
+    while True:
+        part = os.pread(fd, WHOLE_LIMIT + 1 - total, total)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        total += len(part)
+        if total > WHOLE_LIMIT:
+            return None
 
 
 def _verdict(path: str, mime: str, description: str, found: Any, size: int) -> FileType:
@@ -369,8 +370,7 @@ def detect_type(
         data = bytes(path_or_bytes)
         if not data:
             return FileType("<bytes>", "inode/x-empty", "empty", "empty", None, 0, "empty")
-        mime_h, desc_h = _magic_handles(True)
-        mime, description = mime_h.from_buffer(data), desc_h.from_buffer(data)
+        mime, description = _typer(True).buffer(data)
         head, buf = data[:HEAD_BYTES], io.BytesIO(data)
         found = refine_with_libmagic(
             refine(head, buf, len(data), mime), head, buf, len(data), mime, description
@@ -507,6 +507,9 @@ def scan_types(
         if not os.path.lexists(root):
             raise FileNotFoundError(2, "No such file or directory", root)
     errors: list[FileType] = []
+    from mltools.files.magicdb import prepare
+
+    prepare()  # the magic index, read once here and inherited by the workers
     groups = list(iter_groups(root_list, follow_symlinks=follow_symlinks, errors=errors))
     total = sum(len(g[3]) for g in groups)
     if on_total:
