@@ -748,6 +748,16 @@ def test_an_empty_log_is_not_a_clean_one(cli, tmp_path):
         ("RuntimeError: Default process group has not been init\n", "pg_not_initialized"),
         ("RuntimeError: connect() timed out\n", "rendezvous_timeout"),
         ("RuntimeError: CUDA error: an illegal memory\n", "illegal_memory_access"),
+        (
+            "RuntimeError: NCCL error in: ProcessGroupNCCL.cpp:912, unhandled system\n",
+            "nccl_system_error",
+        ),
+        ("RuntimeError: NCCL error in: ../nccl.cpp:45, unhandled cuda\n", "nccl_unhandled_cuda"),
+        (
+            "gpu7:901:930 [3] enqueue.cc:88 NCCL WARN Cuda failure 'misaligned addr\n",
+            "illegal_memory_access",
+        ),
+        ("[rank3]: RuntimeError: CUDA error: out of m\n", "cuda_oom"),
     ],
 )
 def test_a_message_cut_mid_word_still_names_its_cause(line, expected):
