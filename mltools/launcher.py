@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -121,6 +122,7 @@ def run_child(
     on_line: LineCallback | None = None,
     on_start: Callable[[int], None] | None = None,
     grace: float = 30.0,
+    inherit: bool = False,
 ) -> ChildResult:
     """Run ``argv`` to the end, streaming its output; a shell's exit code back.
 
@@ -128,9 +130,19 @@ def run_child(
     them); ``log`` gets both, interleaved as they arrive (a failed write stops the log
     only); ``on_line(stream, line)`` sees every line (from a reader thread; lines are
     cut at 1 MiB). ``on_start(pid)`` is called once the child runs. The child's
-    stdin is ours.
+    stdin is ours. ``inherit``: the child writes to our own file descriptors 1 and 2
+    instead (no pipe: on a terminal it sees the terminal, so its output stays
+    line-buffered, coloured and its progress bars redraw); the sinks, ``log`` and
+    ``on_line`` must then be None.
     """
+    if inherit and (stdout or stderr or log or on_line):
+        raise ValueError("inherit=True passes the output through untouched: no sinks")
+    if inherit:  # what we printed so far comes before what the child prints
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
     log_ = _Log(log)
+    proc: subprocess.Popen[bytes] | None = None
     interrupted: KeyboardInterrupt | None = None
     threads: list[threading.Thread] = []
     try:
@@ -140,8 +152,8 @@ def run_child(
                     list(argv),
                     env=None if env is None else dict(env),
                     cwd=cwd,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
+                    stdout=None if inherit else subprocess.PIPE,
+                    stderr=None if inherit else subprocess.PIPE,
                     stdin=None,
                 )
             except FileNotFoundError:
@@ -150,12 +162,12 @@ def run_child(
                 return ChildResult(EXIT_NOT_EXECUTABLE, None, f"permission denied: {argv[0]}")
             except OSError as exc:  # ENOEXEC (no #! line, wrong architecture), ...
                 return ChildResult(EXIT_NOT_EXECUTABLE, None, f"cannot execute {argv[0]}: {exc}")
-            assert proc.stdout is not None and proc.stderr is not None
             threads = [
                 threading.Thread(
                     target=_pump, args=(name, src, sink, log_, on_line), daemon=True
                 )
                 for name, src, sink in (("stdout", proc.stdout, stdout), ("stderr", proc.stderr, stderr))
+                if src is not None  # None: inherited, nothing to pump
             ]  # fmt: skip
             for t in threads:
                 t.start()
@@ -163,7 +175,7 @@ def run_child(
                 on_start(proc.pid)
         returncode = proc.wait()
     except KeyboardInterrupt as exc:
-        if not threads:  # Popen itself failed to finish
+        if proc is None:  # Popen itself failed to finish
             raise
         interrupted = exc
         returncode = stop_child(proc, getattr(exc, "signum", signal.SIGINT), grace=grace)

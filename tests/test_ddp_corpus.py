@@ -25,6 +25,7 @@ MIN_TOP1 = {
     "tuned": 0.98, "held_out": 1.0, "fresh": 0.83, "fresh2": 1.0, "fresh3": 1.0, "fresh4": 1.0,
     "fresh5": 0.80,
     "fresh6": 1.0,
+    "fresh7": 0.71,
 }  # fmt: skip
 
 
@@ -49,12 +50,11 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh3" for e in ENTRIES) >= 150
     assert sum(e.part == "fresh5" for e in ENTRIES) >= 80
     assert sum(e.part == "fresh6" for e in ENTRIES) >= 80
+    assert sum(e.part == "fresh7" for e in ENTRIES) >= 24
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
-@pytest.mark.parametrize(
-    "part", ["tuned", "held_out", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6"]
-)
+@pytest.mark.parametrize("part", list(MIN_TOP1))
 def test_corpus_top1_accuracy_and_never_silent(part):
     entries = [e for e in ENTRIES if e.part == part]
     result = score(entries, _ids)
@@ -68,8 +68,10 @@ def test_corpus_top1_accuracy_and_never_silent(part):
 
 
 # pastes cut before the line that names their cause: a finding, but not the thread's cause
-# (the fifth round's blind misses of other classes were fixed, and all of the sixth's)
+# (the fifth round's blind misses of other classes were fixed, all of the sixth's, and the
+# seventh's two silent ones now give the generic id)
 _CUT = "blind miss [fresh5]: paste cut before the line that names the cause"
+_CUT7 = "blind miss [fresh7]: paste cut before the line that names the cause"
 KNOWN_MISSES = {
     "cuda_oom__lightning-ai-pytorch-lightning-issues-4705.log": "cut inside the traceback",
     "cuda_oom__lightning-ai-pytorch-lightning-issues-9262.log": "cut inside the traceback",
@@ -85,6 +87,11 @@ KNOWN_MISSES = {
     "cuda_oom__deepspeedai-deepspeed-issues-6737.log": _CUT,
     "segfault__facebookresearch-fairseq-issues-1608.log": _CUT,
     "gpu_hardware__huggingface-accelerate-issues-1192.log": _CUT,
+    # the seventh round (after the fixes above), blind
+    "nccl_unhandled_cuda__lightning-ai-pytorch-lightning-issues-13109.log": _CUT7,
+    "device_side_assert__nvidia-megatron-lm-issues-942.log": _CUT7,
+    "illegal_memory_access__deepspeedai-deepspeedexamples-issues-385.log": _CUT7,  # cuBLAS only
+    "local_rank_arg__deepspeedai-megatron-deepspeed-issues-178.log": _CUT7,  # usage lines only
 }
 
 

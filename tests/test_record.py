@@ -482,3 +482,42 @@ def test_ctrl_c_ends_an_attached_recording_and_leaves_the_job(tmp_path):
     finally:
         job.kill()
         job.wait()
+
+
+def test_the_command_sees_the_terminal_and_keeps_its_line_buffering(tmp_path):
+    """Without --mark nothing reads the command's output, so it gets mltools' own stdout:
+    on a terminal, a terminal (Python line-buffers it, progress bars and colours stay);
+    piped, the pipe. With --mark its output goes through record, line by line."""
+    from tests._pty import mltools_argv, run_tty
+
+    probe = "import sys; print('stdout is a tty:', sys.stdout.isatty())"
+    tty = run_tty(
+        mltools_argv(
+            "record",
+            "-o",
+            str(tmp_path / "r1"),
+            "--gpus",
+            "none",
+            "--",
+            sys.executable,
+            "-c",
+            probe,
+        ),
+        columns=100,
+    )
+    assert "stdout is a tty: True" in tty.stdout, tty.stdout
+    marked = run_tty(
+        mltools_argv(
+            "record", "-o", str(tmp_path / "r2"), "--gpus", "none", "--mark", "never", "--",
+            sys.executable, "-c", probe,
+        ),
+        columns=100,
+    )  # fmt: skip
+    assert "stdout is a tty: False" in marked.stdout, marked.stdout
+    piped = subprocess.run(
+        [sys.executable, "-m", "mltools", "record", "-o", str(tmp_path / "r3"), "--gpus", "none", "--",
+         sys.executable, "-c", probe],
+        capture_output=True, text=True, env=mltools_env(), timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == "stdout is a tty: False\n"

@@ -155,9 +155,12 @@ def record(
             gpus=with_gpus,
             marks=mark or [],
             overwrite=yes,
-            stdout=sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None,
-            stderr=sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None,
+            # without --mark nothing reads the output: the command gets our stdout and
+            # stderr themselves (a terminal stays a terminal for it)
+            stdout=None if not mark else sys.stdout.buffer,
+            stderr=None if not mark else sys.stderr.buffer,
             on_start=announce,
+            inherit_output=not mark,
         )
     if result.write_error:
         warn(f"record: samples stopped being written: {result.write_error}")

@@ -157,7 +157,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "NCCL hit a system or network error",
         "role": "cause",
         "patterns": [
-            r"unhandled system error",
+            r"unhandled system\b",
             r"ncclSystemError",
             r"ncclRemoteError",
             r"WARN .*(?:Call to \w+ failed|[Cc]onnect to .* (?:failed|returned \d+\()"
@@ -250,7 +250,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"CUDA out of memory",
             r"(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
-            r"CUDA error: out of memory",
+            r"CUDA error: out of m",
             r"Cuda failure (?:\d+ )?'out of memory'",
             r"CUDA_ERROR_OUT_OF_MEMORY",
         ],
@@ -382,7 +382,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"an illegal memory\b",
             r"cudaErrorIllegalAddress",
             r"CUDA_ERROR_ILLEGAL_ADDRESS",
-            r"misaligned address",
+            r"misaligned addr",
             r"an illegal instruction was encountered",
         ],
         "cause": "A kernel read or wrote out of bounds: a bug in a custom/fused kernel (Triton, "
@@ -422,7 +422,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "NCCL hit a CUDA error it could not handle",
         "role": "cause",
         "patterns": [
-            r"unhandled (?:cuda|CUDA) error",
+            r"unhandled (?:cuda|CUDA)\b",
             r"ncclUnhandledCudaError",
             r"Cuda failure (?:\d+ )?'",
             r"NCCL Error 1\b",
@@ -649,6 +649,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Check failed: ",  # glog/absl CHECK and status reports, their stack-trace banner
     r"Non-OK-status: ",
     r"\* Begin stack trace \*\*\*",  # (a leading "**" goes with the markdown stripper)
+    r"kernel execution error\. \((?:batch: |m: )\d+",  # DeepSpeed's cuBLAS wrappers ("!!!! ...")
+    r"^[\w./-]+\.py: error: ",  # argparse refused the command line, its usage block
+    r" \[-h\] \[--",
+    r"^\s{8,}\[--[\w.-]+(?: [A-Z][\w]*| \{[^}]*\})?\] \[--",
 )
 
 

@@ -421,13 +421,16 @@ def record_command(
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
     on_start: Callable[[Path], None] | None = None,
+    inherit_output: bool = False,
 ) -> RecordResult:
     """Run ``argv`` and record it (and every process it starts) into ``out_dir`` until it ends.
 
     The command runs under the shared launcher (:func:`mltools.launcher.run_child`): its
     output is passed through line by line to ``stdout``/``stderr``, lines matching a
     ``marks`` regular expression become markers, and SIGINT/SIGTERM/SIGHUP are forwarded
-    to it (30 s, then SIGKILL). A thread takes the samples meanwhile. The files are
+    to it (30 s, then SIGKILL). ``inherit_output`` (no ``marks``): the command writes to
+    this process's own stdout and stderr instead, so on a terminal it sees the terminal
+    (its output stays line-buffered, coloured, its progress bars redraw). A thread takes the samples meanwhile. The files are
     completed in every case; a SIGTERM/SIGHUP is then re-raised (exit 128+N).
     Raises :class:`CommandNotFoundError` (exit 127) when ``argv[0]`` does not exist.
     """
@@ -437,6 +440,8 @@ def record_command(
         raise UsageError("no command given", hint="mltools record -- python train.py")
     check_interval(interval)
     patterns = compile_marks(marks)
+    if inherit_output and patterns:
+        raise UsageError("--mark reads the command's output, which inherit_output leaves alone")
     if find_command(argv[0]) is None:
         raise CommandNotFoundError(
             f"command not found: {argv[0]}", hint="check the command name and PATH"
@@ -460,10 +465,11 @@ def record_command(
         child = run_child(
             argv,
             env=env,
-            stdout=stdout,
-            stderr=stderr,
+            stdout=None if inherit_output else stdout,
+            stderr=None if inherit_output else stderr,
             on_line=_marker_matcher(recorder, patterns) if patterns else None,
             on_start=started,
+            inherit=inherit_output,
         )
     except KeyboardInterrupt as exc:  # SIGTERM/SIGHUP: re-raised once the child is gone
         interrupted = exc
