@@ -258,42 +258,75 @@ def test_forked_walk_is_the_serial_walk_and_gnu_du(
     assert whole.dirs == 300 + 1 + 120 + 1
 
 
-def test_idle_worker_gets_part_of_a_busy_workers_folders(tmp_path, monkeypatch):
-    """A worker with nothing to do asks; the busy one gives away its shallowest pending
-    folders (their parent's fd passed over the socket). The busy worker waits for the
-    request before it starts, so the gift always happens."""
+def _gift_always(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A worker with folders waits, before its first one, until a worker asks for some: the
+    request (an event, not a time) makes the hand-over happen on every run."""
     import time
 
     from mltools.files import du_walk
 
-    base = _nested(tmp_path)
-    log = tmp_path / "gifts.log"
-    real_run, real_take = du_walk._Walker.run, du_walk._Walker.take_gift
+    real_run = du_walk._Walker.run
     started = []
 
     def run(self, until=None, flags=None, give=None):  # type: ignore[no-untyped-def]
         if flags is not None and self.stack and not started:
-            started.append(1)  # this process's first batch: wait to be asked (an event)
+            started.append(1)  # this process's first batch
             deadline = time.monotonic() + 60
             while not flags[self.worker] and time.monotonic() < deadline:
                 time.sleep(0.001)
         return real_run(self, until, flags, give)
+
+    monkeypatch.setattr(du_walk._Walker, "run", run)
+    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+
+
+def test_idle_worker_gets_part_of_a_busy_workers_folders(tmp_path, monkeypatch):
+    """A worker with nothing to do asks; the busy one gives away its shallowest pending
+    folders (their parent's fd passed over the socket)."""
+    from mltools.files import du_walk
+
+    base = _nested(tmp_path)
+    log = tmp_path / "gifts.log"
+    real_take = du_walk._Walker.take_gift
 
     def take_gift(self, data, fds):  # type: ignore[no-untyped-def]
         with open(log, "a") as f:
             f.write(f"{os.getpid()} {len(fds)}\n")
         return real_take(self, data, fds)
 
-    monkeypatch.setattr(du_walk._Walker, "run", run)
     monkeypatch.setattr(du_walk._Walker, "take_gift", take_gift)
-    monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+    _gift_always(monkeypatch)
     (forked,) = disk_usage(base, threads=1, processes=2, depth=4, top=15)
     assert log.read_text().strip(), "no worker was given folders"
-    monkeypatch.setattr(du_walk._Walker, "run", real_run)
     (serial,) = disk_usage(base, threads=1, processes=1, depth=4, top=15)
     serial.df = forked.df = None
     assert forked == serial
     assert forked.disk_bytes == gnu_du(base)
+
+
+def test_a_folder_handed_over_but_lost_is_an_error(tmp_path, monkeypatch):
+    """The fds of a hand-over cut off (MSG_CTRUNC: the receiver's fd table was full): the
+    walk fails in one line (a total missing folders would be wrong), no worker is left."""
+    import socket
+
+    from mltools.errors import MltoolsError
+
+    base = _nested(tmp_path)
+    parent = os.getpid()
+    real_recv = socket.recv_fds
+
+    def recv_fds(sock, bufsize, maxfds, flags=0):  # type: ignore[no-untyped-def]
+        data, fds, got, addr = real_recv(sock, bufsize, maxfds, flags)
+        if os.getpid() != parent and data[:1] == b"W":
+            got |= socket.MSG_CTRUNC
+        return data, fds, got, addr
+
+    monkeypatch.setattr(socket, "recv_fds", recv_fds)
+    _gift_always(monkeypatch)
+    with pytest.raises(MltoolsError, match=r"du walk worker \d+ ended early"):
+        disk_usage(base, threads=1, processes=2)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
 
 
 def test_forked_walk_reports_unreadable_folders_in_walk_order(tmp_path, monkeypatch):
@@ -335,19 +368,45 @@ def test_a_worker_that_dies_is_an_error_and_leaves_no_process(tmp_path, monkeypa
 
     monkeypatch.setattr(du_walk._Walker, "step", step)
     monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
-    with pytest.raises(RuntimeError, match=r"du walk worker \d+ ended early"):
+    from mltools.errors import MltoolsError
+
+    with pytest.raises(MltoolsError, match=r"du walk worker \d+ ended early"):
         disk_usage(base, threads=1, processes=2)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # every worker reaped
 
 
-def test_default_processes_follow_the_cpus_this_process_may_use(monkeypatch):
+@pytest.mark.parametrize(
+    ("cpus", "loadavg", "expected"),
+    [
+        (64, "0.00 0.00 0.00 1/300 9", 4),  # idle: up to MAX_PROCESSES
+        (2, "0.10 0.10 0.10 1/300 9", 2),  # only this process runs: both cores
+        (2, "4.50 4.00 3.00 2/300 9", 1),  # one other task runs: one core left
+        (4, "2.00 2.00 2.00 3/300 9", 2),  # two others on four cores
+        (4, "9.00 9.00 9.00 12/300 9", 1),  # all busy: one walk, no fork
+        (1, "0.00 0.00 0.00 1/300 9", 1),  # pinned to one CPU (taskset -c 0)
+        (2, "unreadable", 2),  # no /proc: the CPUs alone
+    ],
+)
+def test_default_processes_count_the_idle_cpus(tmp_path, monkeypatch, cpus, loadavg, expected):
     from mltools.files import du
 
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
-    assert du.default_processes() == du.MAX_PROCESSES
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
-    assert du.default_processes() == 1
+    (tmp_path / "loadavg").write_text(loadavg)
+    monkeypatch.setattr(du, "LOADAVG", str(tmp_path / "loadavg"))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    assert du.default_processes() == expected
+
+
+# `mltools` with two walk workers whatever the machine's load (default_processes counts
+# only idle CPUs)
+FORK_TWO = (
+    "import sys\n"
+    "from mltools.files import du\n"
+    "du.default_processes = lambda: 2\n"
+    "from mltools.cli.app import main\n"
+    "sys.argv[0] = 'mltools'\n"
+    "main()\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -365,7 +424,7 @@ def test_signalled_forked_du_exits_cleanly(sig, code):
     outcomes = []
     for _ in range(3):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mltools", "du", "/usr", "--json"],
+            [sys.executable, "-c", FORK_TWO, "du", "/usr", "--json"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,

@@ -38,6 +38,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from mltools import _signals
+from mltools.errors import MltoolsError
 from mltools.files import walk
 
 if TYPE_CHECKING:
@@ -394,6 +395,18 @@ def _forked(walker: _Walker, processes: int) -> list[list[Any]] | None:
     return records
 
 
+def _receive(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """One control message and the fds passed with it (all of them, or an error)."""
+    import socket
+
+    data, fds, flags, _ = socket.recv_fds(sock, _MSG, GIVE_PARENTS)
+    if flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC):  # the fd table was full
+        for fd in fds:
+            os.close(fd)
+        raise OSError(errno.EMFILE, "du walk: a folder handed over was lost (too many open files)")
+    return data, fds
+
+
 def _stop(workers: list[tuple[int, Any, int]]) -> None:
     """SIGKILL every worker (they are reaped by the caller): waits on nothing they hold."""
     for pid, _, _ in workers:
@@ -419,6 +432,7 @@ def _child(
         if signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, signal.SIG_DFL)
     walker.worker, walker.slots = me, slots
+    walk.raise_fd_limit()  # folders handed over arrive as fds: room for them in this process
     walker.records = []
     walker.stack = share
     for node in nodes.values():  # count only this worker's names; close the other parents
@@ -441,7 +455,7 @@ def _child(
         walker.run(flags=flags, give=give)
         flags[me] = 0
         sock.send(b"I")
-        data, fds, _, _ = socket.recv_fds(sock, _MSG, 1024)
+        data, fds = _receive(sock)
         if data[:1] == b"W":
             walker.take_gift(data[1:], fds)
             continue
@@ -466,9 +480,12 @@ def _coordinate(workers: list[tuple[int, socket.socket, int]], flags: mmap.mmap)
     while True:
         for fd, _ in poller.poll():
             w = index[fd]
-            data, fds, _, _ = socket.recv_fds(workers[w - 1][1], _MSG, 1024)
+            data, fds = _receive(workers[w - 1][1])
             if not data:
-                raise RuntimeError(f"du walk worker {workers[w - 1][0]} ended early")
+                raise MltoolsError(
+                    f"du walk worker {workers[w - 1][0]} ended early",
+                    hint="it was killed or failed (out of memory or of open files?): run it again",
+                )
             if data[:1] == b"G":
                 gifts.append((b"W" + data[1:], fds))
             else:  # b"I": out of work

@@ -37,7 +37,8 @@ def join(base: str, name: str) -> str:
     return base + name if base.endswith(os.sep) else base + os.sep + name
 
 
-def _raise_fd_limit() -> bool:
+def raise_fd_limit() -> bool:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard one; whether it went up."""
     try:
         import resource
 
@@ -58,7 +59,7 @@ def open_dir(name: str, dir_fd: int | None, *, follow: bool = False) -> int:
     try:
         return os.open(name, flags, dir_fd=dir_fd)
     except OSError as exc:
-        if exc.errno == errno.EMFILE and _raise_fd_limit():
+        if exc.errno == errno.EMFILE and raise_fd_limit():
             return os.open(name, flags, dir_fd=dir_fd)
         raise
 
