@@ -58,7 +58,7 @@ def _three_ways(paths: list[str]) -> dict[str, int]:
     for path in paths:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         try:
-            data = _read_whole(fd) if os.fstat(fd).st_size <= magicdb.WHOLE_LIMIT else None
+            data = _read_whole(fd, b"") if os.fstat(fd).st_size <= magicdb.WHOLE_LIMIT else None
             filtered += data is not None
             ours.append(typer.identify(fd, data))
             whole.append(typer.identify(fd, None))
@@ -328,3 +328,10 @@ def test_threads_share_a_typer_safely(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         threaded = list(pool.map(detect_type, paths))
     assert threaded == serial
+
+
+def test_head_that_rules_the_filter_out_is_not_read_further():
+    assert magicdb.needs_whole(b"plain text")  # text: the whole file decides
+    assert magicdb.needs_whole(b"\xff\xd8\xff\xe0 JFIF")  # binary, key bytes missing
+    binary_with_every_key = b"\x80" + magicdb.BINARY_KEYS
+    assert not magicdb.needs_whole(binary_with_every_key)

@@ -90,6 +90,15 @@ _NOT_COARSE = _ALL_TEXT & ~sum(_KEY_BITS[TEXT_KEYS][b] for b in COARSE_KEYS)
 _NEVER = 1 << (8 * len(TEXT_KEYS) + 8)  # a bit no file's key has: a need no text file can meet
 
 
+def needs_whole(head: bytes) -> bool:
+    """Whether a file that starts with ``head`` could get a filtered database at all.
+
+    Not when the head already fails the ASCII test (so the file is not text) and holds
+    every binary key byte: then no key byte can be absent, and the rest is not read.
+    """
+    return head.isascii() or not all(map(head.__contains__, BINARY_KEYS))
+
+
 class MagicError(OSError):
     """libmagic could not type a file (its own message)."""
 
