@@ -381,9 +381,10 @@ def test_a_worker_that_dies_is_an_error_and_leaves_no_process(tmp_path, monkeypa
     [
         (64, "0.00 0.00 0.00 1/300 9", 4),  # idle: up to MAX_PROCESSES
         (2, "0.10 0.10 0.10 1/300 9", 2),  # only this process runs: both cores
-        (2, "4.50 4.00 3.00 2/300 9", 1),  # one other task runs: one core left
-        (4, "2.00 2.00 2.00 3/300 9", 2),  # two others on four cores
-        (4, "9.00 9.00 9.00 12/300 9", 1),  # all busy: one walk, no fork
+        (2, "1.50 1.00 1.00 2/300 9", 2),  # one other task: one idle core, half the other
+        (2, "4.50 4.00 3.00 3/300 9", 1),  # both cores busy: one walk, no fork
+        (4, "2.00 2.00 2.00 3/300 9", 3),  # two others on four cores
+        (4, "9.00 9.00 9.00 12/300 9", 1),  # all busy
         (1, "0.00 0.00 0.00 1/300 9", 1),  # pinned to one CPU (taskset -c 0)
         (2, "unreadable", 2),  # no /proc: the CPUs alone
     ],
