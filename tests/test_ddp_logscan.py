@@ -1079,3 +1079,46 @@ def test_option_lists_of_a_healthy_run_stay_clean():
         "no error: all ranks joined\n"
     )
     assert analyze_text(healthy).findings == []
+
+
+# ---- wraps at 100-160 columns over the whole corpus: the classes they showed ------------
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        # a paste cut to one frame, whose long path pushed ", line N, in f" over the break
+        'step 40 loss 0.33\n  File "/home/someone/miniforge3/envs/train-env/lib/python3.12/site-pac'
+        'kages/acme/run.py", line 4\n2, in main\n',
+        # the traceback's head itself broken (after a progress bar without a newline)
+        "Epoch 0:  50%|█████     | 1/2 [00:09<00:09, loss=1.2]Traceback (most recen\nt call last):\n",
+    ],
+)
+def test_a_failure_line_the_terminal_wrapped_is_still_a_failure(tmp_path, log):
+    assert analyze_text(log).findings
+    assert analyze_log(_log(tmp_path, log)).findings  # the grep path too
+
+
+@pytest.mark.parametrize(
+    ("log", "expected"),
+    [
+        (
+            "/usr/lib/python3/site-packages/torch/autograd/graph.py:744: UserWarning: Grad strides do n"
+            "\not match bucket view strides.\n",
+            "grad_strides",
+        ),
+        (
+            "/build/src/pytorch/aten/src/ATen/native/cuda/ScatterGatherKernel.cu:144: operator(): bl\n"
+            "ock: [7,0,0], thread: [3,0,0] Assertion `idx_dim >= 0 && idx_dim < index_size` failed.\n",
+            "device_side_assert",
+        ),
+    ],
+)
+def test_a_message_broken_inside_its_first_words_names_its_cause(tmp_path, log, expected):
+    assert analyze_text(log).findings[0].id == expected
+    assert analyze_log(_log(tmp_path, log)).findings[0].id == expected
+
+
+def test_the_benign_libibverbs_warning_wrapped_stays_clean():
+    log = "gpu3:411:411 [0] misc/ibvwrap.cc:63 NCCL WARN Failed to open libibve\nrbs.so[.1]\n"
+    assert analyze_text(log).findings == []

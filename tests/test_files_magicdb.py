@@ -42,6 +42,14 @@ def _file1(paths: list[str], *flags: str) -> list[str]:
     return out
 
 
+@pytest.fixture(autouse=True)
+def _build_for_every_key(monkeypatch):
+    """A database for every key at once (no limit): the differential sees every filter."""
+    monkeypatch.setattr(magicdb, "BUILD_AFTER_S", {True: 0.0, False: 0.0})
+    monkeypatch.setattr(magicdb, "MAX_TEXT_DATABASES", 10**6)
+    monkeypatch.setattr(magicdb, "MAX_BINARY_DATABASES", 10**6)
+
+
 def _three_ways(paths: list[str]) -> dict[str, int]:
     """Type ``paths`` three ways; assert they agree; count what went through a filter."""
     typer = magicdb.Typer(describe=True)
@@ -232,6 +240,7 @@ def test_bench_tree_shape_agrees_with_file(tmp_path):
     make_tree(tmp_path, 660)
     counts = _three_ways(_files(tmp_path))
     assert counts["filtered"] >= 600
+    assert counts["built"] >= 10
 
 
 def test_samples_and_edges_agree_with_file(tmp_path):
@@ -252,6 +261,7 @@ def test_mutations_agree_with_file(tmp_path):
         (tmp_path / f"m{i:03d}").write_bytes(data)
     counts = _three_ways(_files(tmp_path))
     assert counts["filtered"] == 400
+    assert counts["built"] > 100
 
 
 @pytest.mark.parametrize(
@@ -304,3 +314,17 @@ def test_scan_types_same_verdicts_with_and_without_the_filter(tmp_path, monkeypa
     slow = scan_types([tmp_path], workers=1)
     assert len(fast) == len(slow) > 360
     assert fast == slow
+
+
+def test_threads_share_a_typer_safely(tmp_path):
+    """detect_type from several threads at once: libmagic handles are used one call at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mltools.files import detect_type
+
+    make_tree(tmp_path, 220)
+    paths = [p for p in _files(tmp_path)]
+    serial = [detect_type(p) for p in paths]
+    with ThreadPoolExecutor(8) as pool:
+        threaded = list(pool.map(detect_type, paths))
+    assert threaded == serial

@@ -44,7 +44,7 @@ PathArg = Annotated[
 
 
 def _shape(shape: list[int]) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
+    return "[" + ", ".join(map(str, shape)) + "]"
 
 
 def _size_line(totals: dict) -> str:
@@ -106,6 +106,12 @@ def inspect(
             [(g.name, g.tensors, f"{g.numel:,}", human_bytes(g.bytes)) for g in report.groups],
         )
     else:
+        sizes: dict[int, str] = {}  # 20,000 tensors have a few sizes: each written once
+
+        def _size(n: int) -> str:
+            sizes[n] = human_bytes(n)
+            return sizes[n]
+
         print_table(
             [
                 Column("name", min_width=16),
@@ -115,7 +121,7 @@ def inspect(
                 Column("device", kind="fixed", priority=1),
             ],
             [
-                (t.name, _shape(t.shape), t.dtype, human_bytes(t.bytes), t.device)
+                (t.name, _shape(t.shape), t.dtype, sizes.get(t.bytes) or _size(t.bytes), t.device)
                 for t in report.tensors
             ],
         )

@@ -63,7 +63,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "Gradient strides differ from DDP's bucket view",
         "role": "cause",
         "patterns": [
-            r"[Gg]rad strides (?:do not|don't|does not) match bucket view",
+            r"[Gg]rad strides (?:do|don't|does)\b",
             r"grad\.strides\(\) = .*bucket_view\.strides\(\)",
         ],
         "cause": "A parameter's layout changed after DDP was built (channels_last, a transpose, "
@@ -98,6 +98,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"device-side assert(?:ion)? triggered",
             r"\.cu:\d+: .*Assertion `",  # " failed." is often wrapped to the next line
             r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion `",  # and the start
+            r"^/\S+\.cu:\d+: \w",  # the kernel's file:line: opens it (the rest wrapped away)
             r"cudaErrorAssert",
         ],
         "cause": "A kernel checked its input and failed: almost always an index out of range "
@@ -609,7 +610,7 @@ GENERIC_FAILURE: dict[str, object] = {
 
 #: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).
 FAILURE_SIGNALS: tuple[str, ...] = (
-    r"Traceback \(most recent call last\)",
+    r"Traceback \(most\b",  # (its shortest start: a terminal may wrap the rest away)
     r"failed \(exitcode: -?[1-9]",
     r"^\s*exitcode\s*:\s*-?[1-9]",
     r"exit code:? -?[1-9]",
@@ -619,8 +620,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"core dumped",
     r"ChildFailedError",
     r"Process(?:Raised|Exited)Exception",
-    r"NCCL WARN (?!Failed to open libibverbs)",
-    r"\] WARN (?!Failed to open libibverbs)",
+    r"NCCL WARN (?!Failed to open libib)",
+    r"\] WARN (?!Failed to open libib)",
     r"NCCL error",
     r"nccl\w+Error",
     r"watchdog thread terminated",

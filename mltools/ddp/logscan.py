@@ -523,7 +523,10 @@ class LogScanner:
                 if self._retries == RETRIES_FAILED:
                     self._add(_BY_ID["nccl_system_error"], rank, name, line_no, raw, weak=True)
             return
-        if self._failure is None and _hits(_SIGNALS, body):
+        if self._failure is None and (
+            _hits(_SIGNALS, body)
+            or (following and any(_hits(_SIGNALS, j) for j in _continued(raw, body, following)))
+        ):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
         if body.lstrip().startswith("Traceback (most recent call last)"):

@@ -9,9 +9,12 @@ files are typed in a process pool, one set of libmagic handles per worker.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import operator
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -213,6 +216,7 @@ def _extension_ok(path: str, kind: str, problem: str | None) -> tuple[bool | Non
 # --- libmagic, one typer per process --------------------------------------------------------
 
 _TYPERS: dict[tuple[int, bool], Any] = {}
+_TYPERS_LOCK = threading.Lock()
 
 
 def _typer(describe: bool) -> Any:
@@ -222,8 +226,12 @@ def _typer(describe: bool) -> Any:
     if typer is None:
         from mltools.files.magicdb import Typer
 
-        _TYPERS.clear()
-        typer = _TYPERS[key] = Typer(describe)
+        with _TYPERS_LOCK:
+            typer = _TYPERS.get(key)
+            if typer is None:
+                for stale in [k for k in _TYPERS if k[0] != key[0]]:
+                    del _TYPERS[stale]
+                typer = _TYPERS[key] = Typer(describe)
     return typer
 
 
@@ -384,6 +392,8 @@ def detect_type(
     return _detect_path(path, follow_symlinks, True)
 
 
+_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(FileType)))
+
 # --- walking and the pool -----------------------------------------------------------------
 
 # (root, names from the root to the directory, directory path, file names); root is None
@@ -471,6 +481,11 @@ def _worker_chunk(args: tuple[list[Group], bool, bool]) -> list[FileType]:
     return out
 
 
+def _as_tuples(results: list[FileType]) -> list[tuple[Any, ...]]:
+    """The verdicts as tuples of their fields, in order (``FileType(*row)`` rebuilds one)."""
+    return [_FIELDS(r) for r in results]
+
+
 def _chunks(groups: Iterable[Group], size: int) -> Iterator[list[Group]]:
     """Jobs of about ``size`` files (a big directory is split, small ones are merged)."""
     job: list[Group] = []
@@ -507,9 +522,6 @@ def scan_types(
         if not os.path.lexists(root):
             raise FileNotFoundError(2, "No such file or directory", root)
     errors: list[FileType] = []
-    from mltools.files.magicdb import prepare
-
-    prepare()  # the magic index, read once here and inherited by the workers
     groups = list(iter_groups(root_list, follow_symlinks=follow_symlinks, errors=errors))
     total = sum(len(g[3]) for g in groups)
     if on_total:
@@ -528,10 +540,13 @@ def scan_types(
 
         chunk_size = max(16, min(_CHUNK, total // (workers * 8) or 16))
         jobs = [(c, follow_symlinks, describe) for c in _chunks(groups, chunk_size)]
-        # the workers inherit ``jobs`` by fork: only a job's number goes to them
-        with ForkPool(lambda i: _worker_chunk(jobs[i]), min(workers, len(jobs))) as pool:
+        # the workers inherit ``jobs`` by fork: only a job's number goes to them, and the
+        # verdicts come back as tuples (a third of a dataclass's pickling)
+        with ForkPool(
+            lambda i: _as_tuples(_worker_chunk(jobs[i])), min(workers, len(jobs))
+        ) as pool:
             for part in pool.imap(len(jobs)):
-                results.extend(part)
+                results.extend(FileType(*row) for row in part)
                 if on_progress:
                     on_progress(len(part))
     return errors + results

@@ -37,6 +37,8 @@ import ctypes
 import itertools
 import os
 import struct
+import threading
+import time
 from typing import Any
 
 # the compiled database format this module reads (libmagic's VERSIONNO 18: 5.40 and later)
@@ -59,21 +61,33 @@ _CASE_FLAGS = 0x4 | 0x8  # c, C
 _ASCII_TEXT = bytes([7, 8, 9, 10, 11, 12, 13, 27, *range(32, 127)])
 _ASCII_TEXT_SET = frozenset(_ASCII_TEXT)
 
-# Bytes whose absence is recorded per file: the databases are keyed by which of them occur.
-# Chosen greedily on 4,200 real files (sources, docs, configs, web pages, images, binaries,
-# the bench tree): each one, in order, rules out the most further work, counting a regular
-# expression as 200 plain tests and a search as 20. Text files are keyed by more bytes (their
-# expensive entries are text tests); other files by a few (little of their work can go).
-TEXT_KEYS = b"(p\x08b:S\\=!vBP@M-%.;u<qxjE_Xz^#U[>"
+# Text files (every byte passes libmagic's ASCII test) are keyed by exactly which text
+# bytes they hold, and, where too few files share that, by which of ``COARSE_KEYS`` they
+# hold (the others counted as present). Other files are keyed by ``BINARY_KEYS``: little
+# of their work can go. Both lists were chosen greedily on 4,200 real files (sources, docs,
+# configs, web pages, images, binaries, the bench tree): each byte, in order, rules out the
+# most further work, counting a regular expression as 200 plain tests and a search as 20.
+TEXT_KEYS = _ASCII_TEXT
+COARSE_KEYS = b"(p\x08b:S\\=!vBP@M-%.;u<qxjE_Xz^#U[>"
 BINARY_KEYS = b"\x01PMS\rFA0"
 WHOLE_LIMIT = 1 << 20  # bytes: bigger files get the whole database
 # databases built per process, for text files and for others; past that, one built for a
 # superset of the file's bytes, or the whole database
 MAX_TEXT_DATABASES = 16
 MAX_BINARY_DATABASES = 6
-BUILD_AFTER = 3  # files with the same key bytes before a database is built for them
-_KEY_BITS = {keys: {b: 1 << i for i, b in enumerate(keys)} for keys in (TEXT_KEYS, BINARY_KEYS)}
-_NEVER = 1 << 64  # a bit no file's key has: a need no text file can meet
+# a database is built for a key once its files have spent this long in libmagic (building
+# one costs about 10 ms): dear files (text) get theirs soon, cheap ones (JSON) rarely
+BUILD_AFTER_S = {True: 0.004, False: 0.02}
+# A key is an int with bit 8*i set when keys[i] occurs: ``int.from_bytes`` of the bytes
+# ``map(data.__contains__, keys)`` makes it in one C loop.
+_KEY_BITS = {
+    keys: {b: 1 << (8 * i) for i, b in enumerate(keys)} for keys in (TEXT_KEYS, BINARY_KEYS)
+}
+_ALL = {keys: sum(bits.values()) for keys, bits in _KEY_BITS.items()}
+_ALL_TEXT = _ALL[TEXT_KEYS]
+# the key bits of the bytes outside COARSE_KEYS: set in a coarse key (counted as present)
+_NOT_COARSE = _ALL_TEXT & ~sum(_KEY_BITS[TEXT_KEYS][b] for b in COARSE_KEYS)
+_NEVER = 1 << (8 * len(TEXT_KEYS) + 8)  # a bit no file's key has: a need no text file can meet
 
 
 class MagicError(OSError):
@@ -372,11 +386,14 @@ def _default_databases() -> list[_Database] | None:
 
 
 _INDEX: dict[str, Any] = {}
+_INDEX_LOCK = threading.Lock()
 
 
 def prepare() -> None:
-    """Read the databases now (in the parent, so forked workers inherit the index)."""
-    if "dbs" not in _INDEX:
+    """Read the default databases once per process (a fork inherits them)."""
+    with _INDEX_LOCK:
+        if "dbs" in _INDEX:
+            return
         try:
             _INDEX["dbs"] = _default_databases()
         except Exception:  # no libmagic symbols we need, an unreadable path: no filter
@@ -443,53 +460,75 @@ class Typer:
         self.full = self._pair(None)
         self.pairs: dict[tuple[int, bool], Pair] = {}
         self.built = {True: 0, False: 0}
-        self.seen: dict[tuple[int, bool], int] = {}
+        self.spent: dict[tuple[int, bool], float] = {}  # seconds in libmagic per key
+        self.lock = threading.Lock()
 
     def _pair(self, buffers: list[Any] | None) -> Pair:
         mime = _Handle(_MIME_TYPE, buffers)
         return mime, _Handle(0, buffers) if self.describe else None
 
-    def _for(self, data: bytes) -> Pair:
+    def _for(self, data: bytes) -> tuple[Pair, list[tuple[int, bool]]]:
+        """The handles for ``data``, and the keys its time in libmagic is charged to."""
         text_ok = data.isascii() and not data.translate(None, _ASCII_TEXT)
         keys = TEXT_KEYS if text_ok else BINARY_KEYS
-        present = 0
-        for bit, byte in enumerate(keys):
-            if byte in data:
-                present |= 1 << bit
-        if not text_ok and present == (1 << len(keys)) - 1:  # nothing can be left out
-            return self.full
-        pair = self.pairs.get((present, text_ok))
+        present = int.from_bytes(bytes(map(data.__contains__, keys)), "little")
+        if not text_ok and present == _ALL[keys]:  # nothing can be left out
+            return self.full, []
+        # the exact key, then (text) the coarse one: a database built for either is right
+        wanted = [(present, text_ok)]
+        if text_ok:
+            wanted.append((present | _NOT_COARSE, True))
+        pair = self.pairs.get(wanted[0])
         if pair is not None:
-            return pair
-        seen = self.seen[(present, text_ok)] = self.seen.get((present, text_ok), 0) + 1
-        room = MAX_TEXT_DATABASES if text_ok else MAX_BINARY_DATABASES
-        if seen >= BUILD_AFTER and self.built[text_ok] < room:
-            assert self.dbs is not None
-            buffers: list[Any] = []
-            for db in self.dbs:
-                without = db.without(keys, present, text_ok)
-                buffers += [ctypes.create_string_buffer(without, len(without)), db.named]
-            pair = self.pairs[(present, text_ok)] = self._pair(buffers)
-            self.built[text_ok] += 1
-            return pair
+            return pair, []
+        room = self.built[text_ok] < (MAX_TEXT_DATABASES if text_ok else MAX_BINARY_DATABASES)
+        for key in wanted:
+            pair = self.pairs.get(key)
+            if pair is None and room and self.spent.get(key, 0.0) >= BUILD_AFTER_S[text_ok]:
+                pair = self._build(key)
+            if pair is not None:
+                return pair, [k for k in wanted if k not in self.pairs]
         # one built for a superset of these bytes keeps more entries, never fewer
         for (other, other_text), pair in self.pairs.items():
             if other_text == text_ok and other & present == present:
-                return pair
-        return self.full
+                return pair, wanted
+        return self.full, wanted
+
+    def _build(self, key: tuple[int, bool]) -> Pair:
+        assert self.dbs is not None
+        present, text_ok = key
+        keys = TEXT_KEYS if text_ok else BINARY_KEYS
+        buffers: list[Any] = []
+        for db in self.dbs:
+            without = db.without(keys, present, text_ok)
+            buffers += [ctypes.create_string_buffer(without, len(without)), db.named]
+        pair = self.pairs[key] = self._pair(buffers)
+        self.built[text_ok] += 1
+        return pair
 
     def buffer(self, data: bytes) -> tuple[str, str]:
         """(MIME type, description) of bytes in memory, from the whole database."""
         mime_h, desc_h = self.full
-        return mime_h.buffer(data), desc_h.buffer(data) if desc_h is not None else ""
+        with self.lock:
+            return mime_h.buffer(data), desc_h.buffer(data) if desc_h is not None else ""
 
     def identify(self, fd: int, data: bytes | None) -> tuple[str, str]:
         """(MIME type, description or "") of the file open on ``fd`` (read from its start)."""
-        mime_h, desc_h = self.full if data is None or self.dbs is None else self._for(data)
-        os.lseek(fd, 0, os.SEEK_SET)
-        mime = mime_h.descriptor(fd)
-        description = ""
-        if desc_h is not None:
+        with self.lock:  # a libmagic handle serves one call at a time
+            charge: list[tuple[int, bool]] = []
+            if data is None or self.dbs is None:
+                mime_h, desc_h = self.full
+            else:
+                (mime_h, desc_h), charge = self._for(data)
+            start = time.perf_counter()
             os.lseek(fd, 0, os.SEEK_SET)
-            description = desc_h.descriptor(fd)
-        return mime, description
+            mime = mime_h.descriptor(fd)
+            description = ""
+            if desc_h is not None:
+                os.lseek(fd, 0, os.SEEK_SET)
+                description = desc_h.descriptor(fd)
+            if charge:
+                spent = time.perf_counter() - start
+                for key in charge:
+                    self.spent[key] = self.spent.get(key, 0.0) + spent
+            return mime, description
