@@ -381,9 +381,10 @@ def test_a_worker_that_dies_is_an_error_and_leaves_no_process(tmp_path, monkeypa
     [
         (64, "0.00 0.00 0.00 1/300 9", 4),  # idle: up to MAX_PROCESSES
         (2, "0.10 0.10 0.10 1/300 9", 2),  # only this process runs: both cores
-        (2, "4.50 4.00 3.00 2/300 9", 1),  # one other task runs: one core left
-        (4, "2.00 2.00 2.00 3/300 9", 2),  # two others on four cores
-        (4, "9.00 9.00 9.00 12/300 9", 1),  # all busy: one walk, no fork
+        (2, "1.50 1.00 1.00 2/300 9", 2),  # one other task: one idle core, half the other
+        (2, "4.50 4.00 3.00 3/300 9", 1),  # both cores busy: one walk, no fork
+        (4, "2.00 2.00 2.00 3/300 9", 3),  # two others on four cores
+        (4, "9.00 9.00 9.00 12/300 9", 1),  # all busy
         (1, "0.00 0.00 0.00 1/300 9", 1),  # pinned to one CPU (taskset -c 0)
         (2, "unreadable", 2),  # no /proc: the CPUs alone
     ],
@@ -534,3 +535,34 @@ def test_folder_swapped_for_a_symlink_mid_walk_is_not_followed(tmp_path, monkeyp
     assert [e.split(":")[0].rsplit("/", 1)[1] for e in report.errors] == ["s07"]
     assert report.apparent_bytes < 1_000_000  # big.bin is not in it
     assert report.dirs == 1 + 19  # a and the 19 folders left; s07 is gone, moved not listed
+
+
+def test_forked_walk_stays_on_one_filesystem(tmp_path, monkeypatch):
+    """tmpfs mounts inside the tree, reached by whichever worker: not entered by default
+    (du -x), entered with one_file_system=False; the serial walk's report both ways."""
+    from mltools.files import du_walk
+    from tests.ci_provides import require
+
+    require("tmpfs mounts")
+    base = _deep_and_wide(tmp_path)
+    mounts = [base / "wide" / f"w{i:03d}" / "mnt" for i in (4, 60, 111)]
+    for point in mounts:
+        point.mkdir()
+    done = []
+    try:
+        for point in mounts:
+            subprocess.run(["mount", "-t", "tmpfs", "none", str(point)], check=True)
+            done.append(point)
+            (point / "big.bin").write_bytes(b"m" * 1_000_000)
+        monkeypatch.setattr(du_walk, "SERIAL_ENTRIES", 1)
+        for one_fs in (True, False):
+            (serial,) = disk_usage(base, processes=1, threads=1, one_file_system=one_fs)
+            (forked,) = disk_usage(base, processes=3, threads=1, one_file_system=one_fs)
+            serial.df = forked.df = None
+            assert forked == serial
+        (alone,) = disk_usage(base, processes=3, threads=1)
+        assert alone.disk_bytes == gnu_du(base)  # du -sx
+        assert forked.apparent_bytes - alone.apparent_bytes >= 3_000_000
+    finally:
+        for point in done:
+            subprocess.run(["umount", str(point)], check=True)

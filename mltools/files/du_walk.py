@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import socket
 
 # The parent walks this many entries before it forks (below it the fork costs more than it saves).
-SERIAL_ENTRIES = 2000
+SERIAL_ENTRIES = 1000
 # At most this many pending directories (of that many parents) are given away at once.
 GIVE_MAX = 128
 GIVE_PARENTS = 8
