@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mltools.files.magicdb import WHOLE_LIMIT
+from mltools.files.magicdb import WHOLE_LIMIT, needs_whole
 from mltools.files.ml_formats import (
     HEAD_BYTES,
     LIBMAGIC_WORDS,
@@ -323,8 +323,9 @@ def _detect_at(
         return _unreadable(path, exc)
     try:
         with io.FileIO(fd, "rb", closefd=False) as f:
-            whole = _read_whole(fd) if size <= WHOLE_LIMIT else None
-            head = os.pread(fd, HEAD_BYTES, 0) if whole is None else whole[:HEAD_BYTES]
+            head = os.pread(fd, HEAD_BYTES, 0)
+            # the whole file, for libmagic's filter, unless its head already rules it out
+            whole = _read_whole(fd, head) if size <= WHOLE_LIMIT and needs_whole(head) else None
             found = sniff_binary(head, f, size)
             mime = description = ""
             if needs_libmagic(found):
@@ -337,17 +338,16 @@ def _detect_at(
     return _verdict(path, mime, description, found, size)
 
 
-def _read_whole(fd: int) -> bytes | None:
-    """The whole file, to its end, or None when it holds more than ``WHOLE_LIMIT`` bytes."""
-    parts, total = [], 0
-    while True:
+def _read_whole(fd: int, head: bytes) -> bytes | None:
+    """The whole file (``head`` is its start), to its end, or None past ``WHOLE_LIMIT``."""
+    parts, total = [head], len(head)
+    while total <= WHOLE_LIMIT:
         part = os.pread(fd, WHOLE_LIMIT + 1 - total, total)
         if not part:
             return b"".join(parts)
         parts.append(part)
         total += len(part)
-        if total > WHOLE_LIMIT:
-            return None
+    return None
 
 
 def _verdict(path: str, mime: str, description: str, found: Any, size: int) -> FileType:

@@ -72,12 +72,13 @@ COARSE_KEYS = b"(p\x08b:S\\=!vBP@M-%.;u<qxjE_Xz^#U[>"
 BINARY_KEYS = b"\x01PMS\rFA0"
 WHOLE_LIMIT = 1 << 20  # bytes: bigger files get the whole database
 # databases built per process, for text files and for others; past that, one built for a
-# superset of the file's bytes, or the whole database
-MAX_TEXT_DATABASES = 16
-MAX_BINARY_DATABASES = 6
+# superset of the file's bytes, or the whole database. Each costs 4-14 MB once used (its
+# entries, and the regular expressions libmagic compiles for each handle).
+MAX_TEXT_DATABASES = 6
+MAX_BINARY_DATABASES = 2
 # a database is built for a key once its files have spent this long in libmagic (building
-# one costs about 10 ms): dear files (text) get theirs soon, cheap ones (JSON) rarely
-BUILD_AFTER_S = {True: 0.004, False: 0.02}
+# one costs about 10 ms): dear files (text) get theirs soon, cheap ones (JSON) late
+BUILD_AFTER_S = {True: 0.01, False: 0.02}
 # A key is an int with bit 8*i set when keys[i] occurs: ``int.from_bytes`` of the bytes
 # ``map(data.__contains__, keys)`` makes it in one C loop.
 _KEY_BITS = {
@@ -88,16 +89,41 @@ _ALL_TEXT = _ALL[TEXT_KEYS]
 # the key bits of the bytes outside COARSE_KEYS: set in a coarse key (counted as present)
 _NOT_COARSE = _ALL_TEXT & ~sum(_KEY_BITS[TEXT_KEYS][b] for b in COARSE_KEYS)
 _NEVER = 1 << (8 * len(TEXT_KEYS) + 8)  # a bit no file's key has: a need no text file can meet
+# what needing exactly byte b means, for a text file and for another: its key bit; 0 for
+# byte 0 (always there) and for a byte outside the keys; _NEVER for a byte no text holds
+_SINGLE = {
+    True: [0 if b == 0 else _KEY_BITS[TEXT_KEYS].get(b, _NEVER) for b in range(256)],
+    False: [_KEY_BITS[BINARY_KEYS].get(b, 0) for b in range(256)],
+}
+
+
+def needs_whole(head: bytes) -> bool:
+    """Whether a file that starts with ``head`` could get a filtered database at all.
+
+    Not when the head already fails the ASCII test (so the file is not text) and holds
+    every binary key byte: then no key byte can be absent, and the rest is not read.
+    """
+    return head.isascii() or not all(map(head.__contains__, BINARY_KEYS))
 
 
 class MagicError(OSError):
     """libmagic could not type a file (its own message)."""
 
 
-def _lib() -> Any:
-    from mltools._deps import require
+_LIB: list[Any] = []
 
-    lib = require("magic").libmagic  # python-magic's handle on the same libmagic
+
+def _lib() -> Any:
+    """libmagic through ctypes: the soname directly (python-magic's loader runs ldconfig
+    and gcc to find it, twice per process), else python-magic's own handle on it."""
+    if _LIB:
+        return _LIB[0]
+    try:
+        lib = ctypes.CDLL("libmagic.so.1")
+    except OSError:
+        from mltools._deps import require
+
+        lib = require("magic").libmagic
     if not getattr(lib, "_mltools_typed", False):
         lib.magic_open.restype = ctypes.c_void_p
         lib.magic_open.argtypes = [ctypes.c_int]
@@ -125,6 +151,7 @@ def _lib() -> Any:
                 ctypes.c_size_t,
             ]
         lib._mltools_typed = True
+    _LIB.append(lib)
     return lib
 
 
@@ -336,8 +363,13 @@ def _masks(
     file (``text``: every byte of it passes libmagic's ASCII test), the bytes that fail
     that test: those are known to be absent. Byte 0 is always present (the padding).
     """
+    single = _SINGLE[text]
     each, one_of = 0, []
     for need in needs:
+        if len(need) == 1:  # most are: one table look-up
+            for b in need:
+                each |= single[b]
+            continue
         if 0 in need:
             continue
         if text:
@@ -425,6 +457,11 @@ class _Handle:
             rc = lib.magic_load_buffers(self.cookie, ptrs, sizes, len(buffers))
         if rc != 0:
             raise MagicError(f"libmagic: {self._error()}")
+
+    def __del__(self) -> None:
+        cookie, self.cookie = getattr(self, "cookie", None), None
+        if cookie:
+            self.lib.magic_close(cookie)
 
     def _error(self) -> str:
         err = self.lib.magic_error(self.cookie)
