@@ -273,3 +273,28 @@ def test_subprocess_pool_run(run_mltools, tmp_path):
         "schema_version": 1,
         "kinds": [{"kind": "json", "mime": "application/json", "files": 300, "size_bytes": 2700}],
     }
+
+
+def test_symlinks_are_described_as_file_1_describes_them(cli, tmp_path):
+    """Without --follow-symlinks a link is described, as `file -b` does: "broken" when its
+    target cannot be stat'ed (missing, a loop), through the walk and named alone."""
+    import subprocess
+
+    root = tmp_path / "links"
+    root.mkdir()
+    os.symlink("/etc/hostname", root / "good")
+    os.symlink("nowhere", root / "broken")
+    os.symlink("loop2", root / "loop1")
+    os.symlink("loop1", root / "loop2")
+    result = cli("filetype", str(root), "--json", "--describe")
+    assert result.exit_code == 0, result.stderr
+    got = {Path(r["path"]).name: r["description"] for r in json.loads(result.stdout)["files"]}
+    names = sorted(got)
+    file_says = subprocess.run(
+        ["file", "-b", "--", *(str(root / n) for n in names)], capture_output=True, text=True
+    ).stdout.splitlines()
+    assert [got[n] for n in names] == file_says
+    assert got["broken"] == "broken symbolic link to nowhere"
+    assert got["good"] == "symbolic link to /etc/hostname"
+    alone = cli("filetype", str(root / "loop1"), "--json", "--describe")
+    assert json.loads(alone.stdout)["files"][0]["description"] == "broken symbolic link to loop2"

@@ -240,13 +240,17 @@ def _special(
 ) -> FileType | None:
     mode = st.st_mode
     if stat.S_ISLNK(mode):
+        link = name if dir_fd is not None else path
         try:
-            target = os.readlink(name if dir_fd is not None else path, dir_fd=dir_fd)
+            target = os.readlink(link, dir_fd=dir_fd)
         except OSError:
             target = "?"
-        return FileType(
-            path, "inode/symlink", f"symbolic link to {target}", "symlink", None, st.st_size
-        )
+        try:  # as file(1): a target that cannot be stat'ed (missing, a loop) makes it broken
+            os.stat(link, dir_fd=dir_fd)
+            what = "symbolic link"
+        except OSError:
+            what = "broken symbolic link"
+        return FileType(path, "inode/symlink", f"{what} to {target}", "symlink", None, st.st_size)
     if stat.S_ISDIR(mode):
         return FileType(path, "inode/directory", "directory", "directory", None, 0)
     if not stat.S_ISREG(mode):
