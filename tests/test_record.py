@@ -391,7 +391,11 @@ def test_torchrun_tree_every_rank_and_worker(tmp_path):
             wait_for(workers_seen, "both ranks' DataLoader workers in the samples", timeout=240)
         except AssertionError:
             proc.kill()
-            raise AssertionError(proc.communicate()[1][-3000:]) from None
+            seen = [(p["name"], p.get("rank")) for p in lines(out, "process")]
+            samples = len(lines(out, "sample"))
+            raise AssertionError(
+                f"processes seen {seen}, {samples} samples; {proc.communicate()[1][-3000:]}"
+            ) from None
         wait_for(
             lambda: len((out / "marks.jsonl").read_text().splitlines()) == 2,
             "both ranks' marks",

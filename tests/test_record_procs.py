@@ -132,3 +132,31 @@ def test_a_launcher_under_srun_is_not_rank_0(tmp_path, torchrun):
         assert sorted(ranks.values()) == [0, 1]
     else:
         assert ranks == {agent.pid: 0}
+
+
+def test_a_process_that_renames_itself_after_it_was_first_seen_is_said_again():
+    """A DataLoader worker is seen between its fork and its rename to pt_data_worker (an
+    exec'd rank between fork and exec): its info comes again once its name changed, with the
+    time it was first seen; the run keeps the later line."""
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; sys.stdin.readline(); open('/proc/self/comm', 'w').write('pt_data_worker');"
+         " print('renamed', flush=True); sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        tree = ProcessTree(child.pid)
+        _, infos = tree.sample(0.5)
+        assert [i.name for i in infos] != ["pt_data_worker"]
+        _, again = tree.sample(1.0)
+        assert again == []  # nothing changed: nothing said
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "renamed\n"
+        _, renamed = tree.sample(1.5)
+        assert [(i.pid, i.name, i.first_seen_seconds) for i in renamed] == [
+            (child.pid, "pt_data_worker", 0.5)
+        ]
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)

@@ -161,7 +161,8 @@ class ProcessTree:
     def __init__(self, root: int, proc_root: str = "/proc") -> None:
         self.root, self.proc_root = root, proc_root
         self._root_start: int | None = None
-        self._seen: dict[int, tuple[int, float, float]] = {}  # pid -> (start, cpu s, when)
+        # pid -> (start ticks, cpu s, when, name, first seen s)
+        self._seen: dict[int, tuple[int, float, float, str, float]] = {}
         first = self._scan().get(root)
         if first is None:
             raise ProcessLookupError(root)
@@ -202,19 +203,24 @@ class ProcessTree:
         uptime = _uptime(self.proc_root)
         samples: list[ProcessSample] = []
         new: list[ProcessInfo] = []
-        live: dict[int, tuple[int, float, float]] = {}
+        live: dict[int, tuple[int, float, float, str, float]] = {}
         for st in sorted(members, key=lambda m: m.pid):
             if st.state == "Z":
                 continue
             seen = self._seen.get(st.pid)
             if seen is None or seen[0] != st.start_ticks:
-                new.append(_info(st, t_seconds, self.proc_root))
+                first = t_seconds
+                new.append(_info(st, first, self.proc_root))
                 wall = uptime - st.start_ticks / _TICKS if uptime is not None else 0.0
                 used = st.cpu_seconds
             else:
-                wall, used = now - seen[2], st.cpu_seconds - seen[1]
+                wall, used, first = now - seen[2], st.cpu_seconds - seen[1], seen[4]
+                if st.comm != seen[3]:
+                    # it exec'd or named itself (a DataLoader worker, seen between its fork
+                    # and its rename): its info again, as it is now (a later line wins)
+                    new.append(_info(st, first, self.proc_root))
             cpu = max(0.0, 100.0 * used / wall) if wall > 0 else None
-            live[st.pid] = (st.start_ticks, st.cpu_seconds, now)
+            live[st.pid] = (st.start_ticks, st.cpu_seconds, now, st.comm, first)
             read, written = _io(st.pid, self.proc_root)
             rss = _statm_rss(st.pid, self.proc_root)
             samples.append(
