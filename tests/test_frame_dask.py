@@ -119,34 +119,14 @@ def test_a_function_from_a_file_travels_by_value(address, tmp_path, run_mltools)
     pd.testing.assert_series_equal(got, df["a"] * 2 + 1, check_names=False)
 
     (tmp_path / "in.csv").write_text("a\n1\n2\n3\n")
-    result = run_mltools(
-        "apply",
-        "in.csv",
-        "-f",
-        "feats.py:double",
-        "--axis",
-        "1",
-        "--scheduler",
-        address,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["a,result", "1,3", "2,5", "3,7"]
-    # a module found in the current directory (module:function) cannot be imported by name
-    # on the cluster either
-    result = run_mltools(
-        "apply",
-        "in.csv",
-        "-f",
-        "feats:double",
-        "--axis",
-        "1",
-        "--scheduler",
-        address,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["a,result", "1,3", "2,5", "3,7"]
+    # the file by path, and as a module found in the current directory (module:function):
+    # the cluster can import neither by name
+    for func in ("feats.py:double", "feats:double"):
+        result = run_mltools(
+            "apply", "in.csv", "-f", func, "--axis", "1", "--scheduler", address, cwd=tmp_path
+        )
+        assert result.returncode == 0, (func, result.stderr)
+        assert result.stdout.splitlines() == ["a,result", "1,3", "2,5", "3,7"], func
 
 
 def test_a_scheduler_without_mltools_is_a_one_line_error_naming_it():

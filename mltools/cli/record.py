@@ -157,8 +157,8 @@ def record(
             overwrite=yes,
             # without --mark nothing reads the output: the command gets our stdout and
             # stderr themselves (a terminal stays a terminal for it)
-            stdout=None if not mark else sys.stdout.buffer,
-            stderr=None if not mark else sys.stderr.buffer,
+            stdout=sys.stdout.buffer if mark and hasattr(sys.stdout, "buffer") else None,
+            stderr=sys.stderr.buffer if mark and hasattr(sys.stderr, "buffer") else None,
             on_start=announce,
             inherit_output=not mark,
         )
