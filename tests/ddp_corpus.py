@@ -28,6 +28,7 @@ FRESH_PARTS = (
     "[fresh6]",
     "[fresh7]",
     "[fresh9]",
+    "[fresh10]",
 )
 
 
