@@ -1122,3 +1122,86 @@ def test_a_message_broken_inside_its_first_words_names_its_cause(tmp_path, log, 
 def test_the_benign_libibverbs_warning_wrapped_stays_clean():
     log = "gpu3:411:411 [0] misc/ibvwrap.cc:63 NCCL WARN Failed to open libibve\nrbs.so[.1]\n"
     assert analyze_text(log).findings == []
+
+
+# ---- a log copied from a terminal that hard-wrapped it at its width ------------------------
+
+_CONTEXT = (
+    "INFO 2025-03-02 10:00:01 trainer.py:88] step 100/5000 loss=2.3141 lr=3.0e-04 grad_norm=1.27"
+    " tokens/s=48211 mem=61.2GiB\n"
+    "INFO 2025-03-02 10:00:09 trainer.py:88] step 110/5000 loss=2.2907 lr=3.0e-04 grad_norm=1.19"
+    " tokens/s=48307 mem=61.2GiB\n"
+)
+
+
+def _broken_inside(message, needle):
+    """The message after two long context lines, all hard-wrapped at the width that puts the
+    break in the middle of ``needle``: neither piece holds the needle whole."""
+    width = message.index(needle) + len(needle) // 2
+    assert width >= 60
+    return _wrap(_CONTEXT + message, width)
+
+
+@pytest.mark.parametrize(
+    ("message", "needle", "expected"),
+    [
+        (
+            "W0301 10:00:12.388000 4412 torch/distributed/elastic/agent/server/api.py:723] "
+            "Received 15 death signal, shutting down workers",
+            "death signal",
+            "agent_signal",
+        ),
+        (
+            "gpu7:1183664:1184669 [0] NCCL INFO socketPollConnect: connect returned No route to "
+            "host, retrying (34/34) after sleep for 3400 msec",
+            "(34/34)",
+            "nccl_system_error",
+        ),
+        (
+            "[rank1]: torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1970, "
+            "remote process exited or there was a network error, NCCL version 2.21.5",
+            "remote process exited",
+            "nccl_system_error",
+        ),
+        (
+            '[rank2]:   File "/opt/venvs/train/lib/python3.12/site-packages/torch/_dynamo/output_graph.py",'
+            " line 1462, in _call_user_compiler\n[rank2]: RuntimeError: Triton Error [CUDA]: out of"
+            " resource: shared memory",
+            "output_graph.py",
+            "compile_ddp",
+        ),
+    ],
+)
+def test_a_needle_the_wrap_cut_in_two_is_found_across_the_break(
+    tmp_path, message, needle, expected
+):
+    log = _broken_inside(message, needle)
+    assert not any(needle in line for line in log.splitlines())  # the needle is in no line
+    assert analyze_text(log).findings[0].id == expected
+    assert analyze_log(_log(tmp_path, log)).findings[0].id == expected  # a file: not grep's path
+
+
+def test_a_watchdog_message_wrapped_over_three_lines_is_a_timeout_not_an_exception():
+    message = (
+        "[rank5]:[E0301 10:30:03.445217639 ProcessGroupNCCL.cpp:1899] [PG ID 0 PG GUID 0(default_pg)"
+        " Rank 5] Process group watchdog thread terminated with exception: [Rank 5] Watchdog caught"
+        " collective operation timeout: WorkNCCL(SeqNum=460631, OpType=ALLREDUCE, NumelIn=1,"
+        " NumelOut=1, Timeout(ms)=600000) ran for 600012 milliseconds before timing out."
+    )
+    for width in (70, 80, 90):
+        ids = [f.id for f in analyze_text(_wrap(_CONTEXT + message, width)).findings]
+        assert ids == ["nccl_timeout"], width
+
+
+def test_lines_that_share_the_longest_length_are_not_joined_with_a_prefixed_next_line():
+    # two complete NCCL WARN lines of the same (longest) length, each followed by a line with
+    # its own prefix: not a wrap, whatever prefix a pasting tool put before all of them
+    log = (
+        "[1,2]<stdout>:h:29880:30398 [0] init.cc:497 NCCL WARN Duplicate GPU detected : rank 2 and rank 0 both on CUDA device 1000\n"
+        "[1,2]<stdout>:h:29880:30398 [0] NCCL INFO init.cc:867 -> 5\n"
+        "[1,4]<stdout>:h:29882:30400 [0] init.cc:497 NCCL WARN Duplicate GPU detected : rank 4 and rank 0 both on CUDA device 1000\n"
+        "[1,4]<stdout>:h:29882:30400 [0] NCCL INFO init.cc:867 -> 5\n"
+    )
+    for prefix in ("", "    ", "Epoch 0:  41%|####      | 205/500 [01:02<01:29,  3.30it/s]"):
+        text = "".join(prefix + line + "\n" for line in log.splitlines())
+        assert analyze_text(text).findings[0].id == "duplicate_gpu", prefix

@@ -35,6 +35,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import IO
 
 from mltools._inputs import check_stream, open_input
@@ -90,6 +91,13 @@ _BAR = re.compile(r"^[^|]{0,200}?\|[^|]{0,200}\| *[\d.]+[kMG]?/[\d.?]+[kMG]? \[[
 # grep -n -A1 output: "N:line" for a candidate, "N-line" for the line after it
 _GREP_LINE = re.compile(rb"(\d+)([:-])")
 _WRAP_MIN = 30  # a line shorter than this was not wrapped by a terminal
+# A log copied from a terminal that hard-wrapped it: its longest lines all have the
+# terminal's width. A needle cut by such a break is in neither line, so the lines of that
+# width are searched across the break too. Pastes are small: a wrapped log up to
+# WRAP_PYTHON_BYTES takes the Python scan, which can do that; grep cannot.
+_WRAP_WIDTH_MIN = 60
+_WRAP_SNIFF_BYTES = 1 << 20
+WRAP_PYTHON_BYTES = 16 << 20
 # a torchrun rank prefix glued to the end of a progress bar, before a log header or a space
 _GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
 _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
@@ -366,6 +374,7 @@ class LogScanner:
         self._group_size: dict[tuple[int | None, int, str], int] = {}
         self._world: int | None = None  # the world size, when the log states it
         self._retries = 0
+        self._wrap_at: int | None = None  # the width a terminal hard-wrapped the log at
         self.files: list[str] = []
         self.lines = 0
         self.bytes = 0
@@ -376,14 +385,24 @@ class LogScanner:
         """Scan a binary stream chunk by chunk (never holds more than ~2 chunks)."""
         self.files.append(name)
         self._summary_rank, self._in_root_block = None, False
-        if self._grep and _is_regular_file(stream) and self._feed_with_grep(stream, name):
-            return
+        self._wrap_at = None
+        if self._grep and _is_regular_file(stream):
+            start = stream.tell()
+            self._wrap_at = _wrap_width(stream.read(_WRAP_SNIFF_BYTES))
+            stream.seek(start)
+            too_big = os.fstat(stream.fileno()).st_size - start > WRAP_PYTHON_BYTES
+            if (self._wrap_at is None or too_big) and self._feed_with_grep(stream, name):
+                return
         line_no = 0
         rest = b""
+        first = True
         while True:
             chunk = stream.read(CHUNK_BYTES)
             if not chunk:
                 break
+            if first:
+                self._wrap_at = self._wrap_at or _wrap_width(chunk[:_WRAP_SNIFF_BYTES])
+                first = False
             self.bytes += len(chunk)
             data = rest + chunk
             cut = data.rfind(b"\n")
@@ -466,6 +485,8 @@ class LogScanner:
                 starts.add(start)
                 end = data.find(b"\n", pos)
                 pos = data.find(needle, end)
+        if self._wrap_at:
+            starts.update(_cut_needle_starts(data, self._wrap_at))
         counted_to = 0
         for start in sorted(starts):
             line_no += data.count(b"\n", counted_to, start)
@@ -498,6 +519,13 @@ class LogScanner:
         self._one_line(raw, name, line_no, following)
 
     def _one_line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
+        if (
+            following
+            and len(raw) == self._wrap_at
+            and len(following) < len(raw)  # the message ends on the next line
+            and (joined := _continued(raw, raw, following))
+        ):
+            raw, following = joined[0], None  # a terminal wrapped it here: read it whole
         line = raw
         if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
             line = line[bar.end() :]  # what was printed right after a progress bar
@@ -514,11 +542,12 @@ class LogScanner:
         if any(word in body for word in ("nranks ", "orld_size", "WORLD_SIZE", "MEMBER: ")):
             self._world_size(body)
         if " NCCL INFO " in body:  # INFO lines: "-> N" return-code chains, connect retries
-            if (
-                not self._chain(body, rank, name, line_no, raw)
-                and not self._weak(body, rank, name, line_no, raw)
-                and _RETRY.search(body)
-            ):
+            texts = (body, *(_continued(raw, body, following) if following else ()))
+            if not any(
+                self._chain(text, rank, name, line_no, raw)
+                or self._weak(text, rank, name, line_no, raw)
+                for text in texts
+            ) and any(_RETRY.search(text) for text in texts):
                 self._retries += 1  # a few retries are normal; a run of them is not
                 if self._retries == RETRIES_FAILED:
                     self._add(_BY_ID["nccl_system_error"], rank, name, line_no, raw, weak=True)
@@ -535,18 +564,14 @@ class LogScanner:
             return
         if body.lstrip().startswith('File "'):  # a traceback frame: remember the innermost
             self._frame[rank] = (line_no, raw[:MAX_LINE_CHARS])
-            if _LOADING.search(body):
+            texts = (body, *(_continued(raw, body, following) if following else ()))
+            if any(_LOADING.search(text) for text in texts):
                 self._loading[rank] = True
-            for entry, guards in _FRAMES:  # the module that raised tells something too
-                if _hits(guards, body):
-                    self._add(entry, rank, name, line_no, raw, weak=True)
-                    break
+            self._frame_hit(texts, rank, name, line_no, raw)  # the module that raised tells too
             return
         if body.lstrip().startswith("frame #"):  # a C++ backtrace frame (c10d, NCCL)
-            for entry, guards in _FRAMES:
-                if _hits(guards, body):
-                    self._add(entry, rank, name, line_no, raw, weak=True)
-                    break
+            texts = (body, *(_continued(raw, body, following) if following else ()))
+            self._frame_hit(texts, rank, name, line_no, raw)
             return
         if "|" in body and (m := _SMI_ROW.search(body)):
             self._smi.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
@@ -569,7 +594,8 @@ class LogScanner:
         if not matched:
             matched = self._chain(body, rank, name, line_no, raw)
         if not matched:
-            matched = self._weak(body, rank, name, line_no, raw)
+            texts = (body, *(_continued(raw, body, following) if following else ()))
+            matched = any(self._weak(text, rank, name, line_no, raw) for text in texts)
         if not matched:
             exc = _EXCEPTION.search(body) if "Error" in body or "Exception" in body else None
             if exc and (
@@ -583,6 +609,16 @@ class LogScanner:
                 if rank in self._frame:  # where it was raised
                     frame_line, frame = self._frame[rank]
                     acc.evidence.append(Evidence(name, frame_line, rank, frame))
+
+    def _frame_hit(
+        self, texts: tuple[str, ...], rank: int | None, name: str, line_no: int, raw: str
+    ) -> None:
+        """A frame of a module that tells the cause (weak evidence); ``texts`` is the line,
+        then the line joined with the next one, for a long path a terminal wrapped."""
+        for entry, guards in _FRAMES:
+            if any(_hits(guards, text) for text in texts):
+                self._add(entry, rank, name, line_no, raw, weak=True)
+                return
 
     def _chain(self, body: str, rank: int | None, name: str, line_no: int, raw: str) -> bool:
         """NCCL's "-> 2" return-code chains (and "retcode 2"): weak evidence of the cause."""
@@ -872,22 +908,58 @@ def _catalogue_hit(body: str) -> dict[str, object] | None:
     return hit
 
 
+def _wrap_width(sample: bytes) -> int | None:
+    """The width a terminal hard-wrapped a log at, from its first bytes: the length of its
+    longest lines, when at least two of them go on in a line with no prefix of its own (a
+    log whose longest lines merely tie is not wrapped) and it is a plausible terminal width."""
+    lines = [line.rstrip(b"\r") for line in sample.split(b"\n")[:-1]]
+    if not lines or (width := max(map(len, lines))) < _WRAP_WIDTH_MIN:
+        return None
+    continued = sum(
+        1
+        for line, after in pairwise(lines)
+        if len(line) == width and not _starts_a_line(after.decode("utf-8", "replace"))
+    )
+    return width if continued >= 2 else None
+
+
+_NEEDLE_REACH = max(map(len, NEEDLES)) - 1
+
+
+def _cut_needle_starts(data: bytes, width: int) -> Iterator[int]:
+    """Where the lines start that a wrap at ``width`` cut a needle at the end of: the line
+    joined with the next one (as it is, and with the space a trimmed break lost) holds it."""
+    for m in re.finditer(rb"(?m)^[^\r\n]{%d}\r?$" % width, data):
+        tail = data[max(m.start(), m.end() - _NEEDLE_REACH) : m.end()].rstrip(b"\r")
+        head_end = data.find(b"\n", m.end() + 1)
+        head = data[m.end() + 1 : head_end if head_end >= 0 else None][:_NEEDLE_REACH]
+        windows = (tail + head, tail + b" " + head)
+        if any(needle in window for window in windows for needle in NEEDLES):
+            yield m.start()
+
+
 def _continued(raw: str, body: str, following: str) -> tuple[str, ...]:
     """The line joined with the next one, when that may be the rest of a message a terminal
     wrapped: the line is long and the next one carries no prefix of its own (a launcher's,
     a frame's). Two joins: as it is, and with the space a trimmed break lost."""
-    if len(raw) < _WRAP_MIN or not following.strip():
-        return ()
-    if (
-        _PREFIX.match(following)
-        or _WRAPPER.match(following)
-        or following.lstrip().startswith(_ANCHOR_WORDS)
-    ):
+    if len(raw) < _WRAP_MIN or _starts_a_line(following):
         return ()
     rest = following[:MAX_LINE_CHARS]
     if body.endswith(" ") or rest.startswith(" "):
         return (body + rest,)
     return (body + rest, body + " " + rest)
+
+
+def _starts_a_line(text: str) -> bool:
+    """Whether a line is one of its own (empty, or opened by a launcher's or another tool's
+    prefix, a frame, a traceback's head, a progress bar), not the rest of the line above."""
+    start = text.lstrip()
+    return (
+        not start
+        or bool(_PREFIX.match(start) or _WRAPPER.match(start))
+        or start.startswith(_ANCHOR_WORDS)
+        or ("|" in start and _BAR.match(start) is not None)
+    )
 
 
 def _cut_unknown_prefix(body: str) -> str:
