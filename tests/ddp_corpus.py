@@ -19,7 +19,10 @@ from pathlib import Path
 
 CORPUS = Path(__file__).parent / "fixtures" / "ddp_logs_real"
 GENERIC_IDS = {"rank_exception", "rank_failed"}
-FRESH_PARTS = ("[fresh]", "[fresh2]", "[fresh3]", "[fresh4]", "[fresh5]", "[fresh6]", "[fresh7]")
+FRESH_PARTS = (
+    "[fresh]", "[fresh2]", "[fresh3]", "[fresh4]", "[fresh5]", "[fresh6]", "[fresh7]",
+    "[fresh8]",
+)  # fmt: skip
 
 
 @dataclass
