@@ -27,6 +27,7 @@ MIN_TOP1 = {
     "fresh6": 1.0,
     "fresh7": 0.71,
     "fresh8": 0.73,
+    "fresh9": 0.72,
 }  # fmt: skip
 
 
@@ -53,6 +54,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh6" for e in ENTRIES) >= 80
     assert sum(e.part == "fresh7" for e in ENTRIES) >= 24
     assert sum(e.part == "fresh8" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh9" for e in ENTRIES) >= 60
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -63,7 +65,7 @@ def test_corpus_top1_accuracy_and_never_silent(part):
     silent = [
         d[0].path.name
         for d in result["details"]
-        if d[2] == "silent" and d[0].path.name not in KNOWN_MISSES
+        if d[2] == "silent" and d[0].path.name not in KNOWN_SILENT
     ]
     alarms = [d[0].path.name for d in result["details"] if d[2] == "alarm"]
     assert silent == [], "failing logs called clean"
@@ -78,7 +80,8 @@ def test_corpus_top1_accuracy_and_never_silent(part):
 # seventh's two silent ones now give the generic id)
 _CUT = "blind miss [fresh5]: paste cut before the line that names the cause"
 _CUT7 = "blind miss [fresh7]: paste cut before the line that names the cause"
-_B8 = "blind miss [fresh8]: "
+_CUT8 = "paste cut before the line that names the cause"
+_CUT9 = "paste cut before the line that names the cause: a failure, the generic id"
 KNOWN_MISSES = {
     "cuda_oom__lightning-ai-pytorch-lightning-issues-4705.log": "cut inside the traceback",
     "cuda_oom__lightning-ai-pytorch-lightning-issues-9262.log": "cut inside the traceback",
@@ -99,36 +102,75 @@ KNOWN_MISSES = {
     "device_side_assert__nvidia-megatron-lm-issues-942.log": _CUT7,
     "illegal_memory_access__deepspeedai-deepspeedexamples-issues-385.log": _CUT7,  # cuBLAS only
     "local_rank_arg__deepspeedai-megatron-deepspeed-issues-178.log": _CUT7,  # usage lines only
-    # the eighth round, blind (scored on main at 2ffe152 before any change)
-    "nccl_system_error__pytorch-pytorch-issues-23363.log": _B8
-    + "NCCL error line whose reason the user retyped with a typo ('unhanled system error'): the id keys on the exact words",
-    "unsettled__pytorch-torchtitan-issues-810.log": _B8
-    + "silent on faulthandler's 'Extension modules:' line, the tail of a fatal-crash dump",
-    "nccl_unhandled_cuda__ray-project-ray-issues-17909.log": _B8
-    + "paste cut before the line that names the cause",
-    "nccl_system_error__mosaicml-diffusion-issues-110.log": _B8
-    + "NCCL proxy-connect failure wording ('Proxy Call to rank N failed (Connect)', 'Failed to execute operation Connect') has no home; the victim symptom 'Connection closed by remote peer' wins",
-    "unsettled__nvidia-nccl-tests-issues-66.log": _B8
-    + "silent on nccl-tests' own 'Test CUDA failure common.cu:N <reason>' line",
-    "compile_ddp__pytorch-pytorch-issues-100239.log": _B8
-    + "paste cut before the line that names the cause (innermost frame in torch/_dynamo/eval_frame.py)",
-    "compile_ddp__pytorch-pytorch-issues-196227.log": _B8
-    + "silent on an IPython/Jupyter traceback ('File ~/x.py:N, in f(...)', '-> N raise ...'): not read as a traceback",
-    "unused_parameters__pytorch-pytorch-issues-57473.log": _B8
-    + "paste cut before the line that names the cause",
-    "version_mismatch__dao-ailab-flash-attention-issues-854.log": _B8
-    + "a .so path turned into a markdown link ('[/x.so](https://...): undefined symbol') breaks the '.so: undefined symbol' anchor",
-    "cuda_oom__meta-pytorch-torchtune-issues-2071.log": _B8
-    + "paste cut before the line that names the cause",
-    "address_in_use__pytorch-examples-issues-840.log": _B8
-    + "paste cut before the line that names the cause",
-    "fsdp_flat_param__pytorch-pytorch-issues-136228.log": _B8
-    + "silent on a state-dict load error without a 'RuntimeError:' head ('Error(s) in loading state_dict for X:' / 'size mismatch for')",
-    "killed_by_signal__ray-project-ray-issues-47461.log": _B8
-    + "over-eager specific id from hedged text: Ray's worker-died boilerplate lists SIGKILL/OOM and SIGSEGV as possible causes and the listed SIGSEGV is taken as a segfault",
-    "unsettled__pytorch-torchtitan-issues-1570.log": _B8
-    + "silent on the launcher's teardown line ('api.py:N] Sending process N c...', cut mid-word)",
+    # the eighth round (pytorch, NCCL, nccl-tests, torchtune/titan/rec, Ray, ...), blind;
+    # "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh8]: " + why
+        for name, why in {
+            "nccl_system_error__pytorch-pytorch-issues-23363.log": "an NCCL error line whose "
+            "reason the user retyped with a typo ('unhanled system error'): the id keys on "
+            "the exact words",
+            "unsettled__pytorch-torchtitan-issues-810.log": "faulthandler's 'Extension "
+            "modules:' line, the tail of a fatal-crash dump, is no failure signal (silent)",
+            "nccl_unhandled_cuda__ray-project-ray-issues-17909.log": _CUT8,
+            "nccl_system_error__mosaicml-diffusion-issues-110.log": "NCCL's proxy-connect "
+            "failure wording ('Proxy Call to rank N failed (Connect)') has no home; the victim "
+            "line 'Connection closed by remote peer' wins",
+            "unsettled__nvidia-nccl-tests-issues-66.log": "nccl-tests' own 'Test CUDA failure "
+            "common.cu:N <reason>' line is no failure signal (silent)",
+            "compile_ddp__pytorch-pytorch-issues-100239.log": _CUT8,
+            "compile_ddp__pytorch-pytorch-issues-196227.log": "an IPython/Jupyter traceback "
+            "('File ~/x.py:N, in f(...)', '-> N raise ...') is not read as a traceback "
+            "(silent)",
+            "unused_parameters__pytorch-pytorch-issues-57473.log": _CUT8,
+            "version_mismatch__dao-ailab-flash-attention-issues-854.log": "a .so path turned "
+            "into a markdown link ('[/x.so](https://...): undefined symbol') breaks the '.so: "
+            "undefined symbol' anchor",
+            "cuda_oom__meta-pytorch-torchtune-issues-2071.log": _CUT8,
+            "address_in_use__pytorch-examples-issues-840.log": _CUT8,
+            "fsdp_flat_param__pytorch-pytorch-issues-136228.log": "a state-dict load error "
+            "without a 'RuntimeError:' head ('Error(s) in loading state_dict for X:', 'size "
+            "mismatch for') is no failure signal (silent)",
+            "killed_by_signal__ray-project-ray-issues-47461.log": "over-eager specific id from "
+            "hedged text: Ray's worker-died boilerplate lists SIGKILL/OOM and SIGSEGV as "
+            "possible causes, and the listed SIGSEGV is taken as a segfault",
+            "unsettled__pytorch-torchtitan-issues-1570.log": "the launcher's teardown line "
+            "('api.py:N] Sending process N c', cut mid-word) is no failure signal (silent)",
+        }.items()
+    },
+    # the ninth round (LLM fine-tuning / RL / serving repos), blind; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh9]: " + why
+        for name, why in {
+            "nccl_unhandled_cuda__openrlhf-openrlhf-issues-1064.log": _CUT9,
+            "cuda_oom__modelscope-ms-swift-issues-6301.log": _CUT9,
+            "nccl_system_error__vllm-project-vllm-issues-39774.log": _CUT9,
+            "nccl_system_error__vllm-project-vllm-issues-5828.log": _CUT9,
+            "segfault__deepspeedai-deepspeed-issues-3581.log": _CUT9,
+            "illegal_memory_access__hiyouga-llamafactory-issues-10440.log": _CUT9,
+            "address_in_use__eleutherai-gpt-neox-issues-768.log": _CUT9,
+            "cuda_init_fork__modelscope-ms-swift-issues-1553.log": _CUT9,
+            "version_mismatch__internlm-lmdeploy-issues-1267.log": "the cause was found outside "
+            "the log (NCCL_DEBUG rerun: driver too old); the paste's 'unhandled cuda error' "
+            "gives the symptom-level id",
+            "duplicate_gpu__hpcaitech-colossalai-issues-4318.log": "a launcher wrapper's "
+            "'Error: failed to run torchrun ... exception: ...' line (ColossalAI CLI) is no "
+            "failure signal; the cause is not in the paste (silent)",
+            "local_rank_arg__nvidia-nemo-speech-pull-8152.log": "the paste holds no failure "
+            "line at all (the launcher's deprecation FutureWarning, cut before the error) "
+            "(silent)",
+            "generic__internlm-lmdeploy-issues-4032.log": "another C++ framework's fatal-level "
+            "tag ('[TM][FATAL] file(N): Check', turbomind) is no failure signal when "
+            "'failed:' is cut away (silent)",
+            "generic__eleutherai-gpt-neox-issues-757.log": "a Python logging error line "
+            "('ERROR:root:<message>', no exception name): the level is stripped as a "
+            "wrapper prefix, so the line reads as plain text (silent)",
+        }.items()
+    },
 }
+# known misses the analyser still calls clean: they may stay silent until fixed, and are left
+# out of their part's never-silent check
+KNOWN_SILENT = {name for name, why in KNOWN_MISSES.items() if why.endswith("(silent)")}
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.path.name)
@@ -136,8 +178,8 @@ def test_corpus_log_names_its_expected_root_cause_first(entry):
     ids = _ids(entry.path)
     verdict = judge(entry, ids)
     if entry.path.name in KNOWN_MISSES:
-        # a blind miss may be wrong or (until its class is fixed) silent, never right
-        assert verdict in ("wrong", "silent"), "a known miss is fixed: drop it from KNOWN_MISSES"
+        allowed = ("wrong", "silent") if entry.path.name in KNOWN_SILENT else ("wrong",)
+        assert verdict in allowed, "a known miss is fixed: drop it from KNOWN_MISSES"
     else:
         assert verdict == "ok", (entry.expected, ids[:3])
 
