@@ -29,6 +29,7 @@ FRESH_PARTS = (
     "[fresh7]",
     "[fresh8]",
     "[fresh9]",
+    "[fresh10]",
 )
 
 
