@@ -6,7 +6,7 @@ thread settled on (a catalogue id), ``generic`` (a failure the catalogue has no 
 ``clean`` (no failure in the paste). The held-out third is chosen by a fixed rule (sha1 of the
 source URL mod 3 == 0), so logs from one thread always fall on the same side. More parts
 were collected after the catalogue was frozen, each scored blind before any change: ``fresh``
-to ``fresh6`` (notes start with "[fresh]", "[fresh2]" ... "[fresh6]").
+to ``fresh9`` (notes start with "[fresh]", "[fresh2]" ... "[fresh9]").
 """
 
 from __future__ import annotations
@@ -19,7 +19,17 @@ from pathlib import Path
 
 CORPUS = Path(__file__).parent / "fixtures" / "ddp_logs_real"
 GENERIC_IDS = {"rank_exception", "rank_failed"}
-FRESH_PARTS = ("[fresh]", "[fresh2]", "[fresh3]", "[fresh4]", "[fresh5]", "[fresh6]", "[fresh7]")
+FRESH_PARTS = (
+    "[fresh]",
+    "[fresh2]",
+    "[fresh3]",
+    "[fresh4]",
+    "[fresh5]",
+    "[fresh6]",
+    "[fresh7]",
+    "[fresh9]",
+    "[fresh10]",
+)
 
 
 @dataclass
