@@ -514,6 +514,15 @@ def _timeouts(ranks, op="ALLREDUCE", nin=9801523, nout=9801523):
         "host:1:2 [0] NCCL INFO comm 0x55 rank 0 nranks 4 cudaDev 0 busId 5000 - Init COMPLETE\n",
         "Namespace(batch_size=16, world_size=4, lr=0.001)\n",
         "initializing ddp: GLOBAL_RANK: 3, MEMBER: 4/4\n",
+        # torchrun's rendezvous result, c10d's store barrier, Lightning, accelerate
+        "  role_world_sizes=[4, 4, 4, 4]\n  global_world_sizes=[4, 4, 4, 4]\n",
+        "INFO:torch.distributed.distributed_c10d:Rank 0: Completed store-based barrier for "
+        "key:store_based_barrier_key:1 with 4 nodes.\n",
+        "All distributed processes registered. Starting with 4 processes\n",
+        "Distributed environment: MULTI_GPU  Backend: nccl\nNum processes: 4\n",
+        # the command the user ran: processes per node times nodes
+        "$ torchrun --nproc_per_node=4 train.py --config cfg.yaml\n",
+        "+ torchrun --nnodes 2 --nproc-per-node 2 --rdzv-endpoint n1:29500 train.py\n",
     ],
 )
 def test_the_rank_that_never_reached_the_collective_is_the_suspect_and_comes_first(world_line):
@@ -532,6 +541,37 @@ def test_no_suspect_without_a_group_size_or_when_most_ranks_are_missing():
     assert analyze_text(_timeouts([1, 0, 2])).findings[0].suspects == []  # size unknown
     partial = "WORLD_SIZE=16\n" + _timeouts([7, 3])  # 2 of 16 pasted: nobody to name
     assert analyze_text(partial).findings[0].suspects == []
+
+
+@pytest.mark.parametrize(
+    ("log", "suspect"),
+    [
+        (_timeouts([1, 2, 3]), 0),  # rank 0 (saving, evaluating) never joined
+        (_timeouts([0, 1, 2, 4, 5, 6, 7]), 3),
+        # the world is at least as big as the ranks the log shows: rank 3's NCCL said something
+        (
+            _timeouts([0, 1, 2])
+            + "gpu1:6729:7171 [3] NCCL INFO [Service thread] Connection closed by localRank 2\n",
+            3,
+        ),
+    ],
+)
+def test_one_gap_among_the_ranks_that_timed_out_is_the_suspect_without_a_world_size(log, suspect):
+    root = analyze_text(log).findings[0]
+    assert (root.id, root.rank, root.suspects) == ("nccl_timeout", suspect, [suspect])
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        _timeouts([1, 6]),  # two ranks pasted: the gap names nobody
+        _timeouts([0, 2]),  # a gap, but only two ranks reported
+        _timeouts([1, 2, 5, 6]),  # three ranks missing
+        "$ torchrun --nnodes=1:4 --nproc_per_node=4 t.py\n" + _timeouts([0, 1, 2, 3]),  # all
+    ],
+)
+def test_no_suspect_when_the_paste_cannot_name_one(log):
+    assert analyze_text(log).findings[0].suspects == []
 
 
 def test_a_culprit_cause_still_comes_before_the_suspect_of_the_victims_timeouts():
@@ -847,7 +887,7 @@ def test_the_grep_needles_stay_specific():
     """A pattern whose only literal is a space or one character would make grep pass every
     line (and _minimal drop every longer needle): the pre-filter would silently vanish."""
     assert min(len(n) for n in logscan.NEEDLES) >= 3
-    assert len(logscan.NEEDLES) <= 145  # grep -F's time grows with their number
+    assert len(logscan.NEEDLES) <= 146  # grep -F's time grows with their number
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------

@@ -139,7 +139,18 @@ _PG = re.compile(r"\[PG (?:ID )?(\d+)")
 _WORLD = re.compile(
     r"\b(?:WORLD_SIZE|world_size|dist_world_size)\b\W{1,3}(\d+)|\bnranks (\d+)\b"
     r"|\bMEMBER: \d+/(\d+)"  # Lightning's "initializing ddp: GLOBAL_RANK: 1, MEMBER: 2/4"
+    r"|_world_sizes=\[(\d+)"  # torchrun's rendezvous result: "global_world_sizes=[8, 8, ...]"
+    r"|store_based_barrier_key:\d+ with (\d+) nodes"  # c10d's store barrier completed
+    r"|processes registered\. Starting with (\d+) processes"  # Lightning
+    r"|\bNum processes: (\d+)"  # accelerate's state
 )
+# a launcher's command line: processes per node, times the nodes (one, unless it says more)
+_NPROC = re.compile(r"nproc[_-]per[_-]node[= ](\d+)\b")
+_NNODES = re.compile(r"nnodes[= ](\d+)\b(?!:)")
+_WORLD_WORDS = (
+    "nranks ", "orld_size", "WORLD_SIZE", "MEMBER: ", "store_based_barrier_key:",
+    "processes registered", "Num processes", "nproc",
+)  # fmt: skip
 # collectives whose output is the input times the group size
 _GATHERS = ("ALLGATHER", "_ALLGATHER_BASE", "ALLGATHER_COALESCED", "GATHER")
 _AGENT_FAILED = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+)")
@@ -175,6 +186,10 @@ _STRUCTURAL_NEEDLES = [
     "Call to connect returned ",
     "WORLD_SIZE",
     "world_size",
+    "store_based_barrier_key:",
+    "processes registered",
+    "Num processes",
+    "nproc",
 ]
 
 
@@ -373,6 +388,7 @@ class LogScanner:
         self._timeouts: dict[tuple[int | None, int, str], set[int]] = {}
         self._group_size: dict[tuple[int | None, int, str], int] = {}
         self._world: int | None = None  # the world size, when the log states it
+        self._top_rank = -1  # the highest rank any line names
         self._retries = 0
         self._wrap_at: int | None = None  # the width a terminal hard-wrapped the log at
         self.files: list[str] = []
@@ -539,7 +555,9 @@ class LogScanner:
         ):
             rank = self._summary_rank
         self._structure(body, rank)
-        if any(word in body for word in ("nranks ", "orld_size", "WORLD_SIZE", "MEMBER: ")):
+        if rank is not None and self._top_rank < rank < 1 << 20:
+            self._top_rank = rank  # the world has at least this many ranks
+        if any(word in body for word in _WORLD_WORDS):
             self._world_size(body)
         if " NCCL INFO " in body:  # INFO lines: "-> N" return-code chains, connect retries
             texts = (body, *(_continued(raw, body, following) if following else ()))
@@ -660,26 +678,35 @@ class LogScanner:
             self._group_size[key] = int(nout) // int(nin)
 
     def _world_size(self, body: str) -> None:
-        for m in _WORLD.finditer(body):
-            size = int(m.group(1) or m.group(2) or m.group(3))
+        sizes = [int(next(filter(None, m.groups()))) for m in _WORLD.finditer(body)]
+        if nproc := _NPROC.search(body):
+            nodes = _NNODES.search(body)
+            sizes.append(int(nproc.group(1)) * (int(nodes.group(1)) if nodes else 1))
+        for size in sizes:
             if 1 < size <= 1 << 20:
                 self._world = max(self._world or 0, size)
 
     def _suspects(self) -> tuple[list[int], list[int], str]:
         """The rank(s) missing from a collective the others timed out in: (suspects,
-        ranks that timed out, the collective). Empty unless the group size is known (the
-        log states it, or an all-gather's sizes give it) and fewer ranks are missing than
-        reported: a paste of two ranks' lines out of sixteen names nobody."""
+        ranks that timed out, the collective). With the group size known (the log states
+        the world size, an all-gather's sizes give it), fewer ranks must be missing than
+        reported: a paste of two ranks' lines out of sixteen names nobody. Without it, the
+        ranks the log shows bound the world from below, and one gap among three or more
+        ranks that timed out (ranks 0-2 and 4-7 did, rank 5 printed something else) is the
+        only one a paste can name."""
         best: tuple[list[int], list[int], str] = ([], [], "")
         for key, ranks in self._timeouts.items():
             pg, seq, op = key
             size = self._group_size.get(key)
             if size is None and pg in (None, 0):
                 size = self._world
-            if size is None or max(ranks) >= size:
-                continue
-            missing = sorted(set(range(size)) - ranks)
-            if 0 < len(missing) < len(ranks) and len(ranks) > len(best[1]):
+            if size is not None:
+                missing = sorted(set(range(size)) - ranks)
+                named = max(ranks) < size and 0 < len(missing) < len(ranks)
+            else:
+                missing = sorted(set(range(max(self._top_rank, *ranks) + 1)) - ranks)
+                named = pg in (None, 0) and len(missing) == 1 and len(ranks) >= 3
+            if named and len(ranks) > len(best[1]):
                 best = (missing, sorted(ranks), f"{op} SeqNum={seq}")
         return best
 
