@@ -81,6 +81,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
             r"raise _env_error\(env_var\)",
             r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT) expected, but not set",
+            # the script requires it, the launcher passes none
+            r": error: the following arguments are required: .*--local[-_]rank",
         ],
         "cause": "torch.distributed.launch passes --local-rank/--local_rank as an argument while "
         "torchrun sets the LOCAL_RANK variable; the script expects the other one (or was started "
@@ -161,12 +163,16 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"unhandled system\b",
             r"ncclSystemError",
             r"ncclRemoteError",
-            r"WARN .*(?:Call to \w+ failed|[Cc]onnect to .* (?:failed|returned \d+\()"
+            r"WARN .*(?:Call to (?:rank \d+|\w+) failed|[Cc]onnect to .* (?:failed|returned \d+\()"
             r"|Socket creation failed|nvmlDeviceGetHandleByPciBusId\(\) failed)",
             r"WARN .*(?:creating shared memory segment|failed to extend /dev/shm)",
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
             r"Got completion from peer .* with (?:error|status=[1-9])",
+            # the proxy could not set up a connection (a firewall, a wrong interface)
+            r"WARN .*Failed to execute operation Connect from rank",
+            # the reason of a "NCCL error" line in any spelling (retyped, cut, reworded)
+            r"NCCL error\b.{0,240}\bsystem\serror",
         ],
         "weak_patterns": [
             r"remote process exited or there was a network error",
@@ -235,6 +241,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"CUDA error \(3\): initialization error",
             r"error=3 : initialization error",
             r"CUDA error: initialization error",
+            r"can't create new processes if CUDA is already initialized",  # Lightning's wording
         ],
         "cause": "The parent process touched CUDA (a .cuda() call, torch.cuda.device_count() in "
         "some versions) and then forked workers (DataLoader workers, multiprocessing) that use "
@@ -271,7 +278,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"NVIDIA driver on your system is too old",
             r"undefined symbol: \w*(?:nccl|cuda|cublas)\w*",
             r"undefined%20symbol:%20\w*(?:nccl|cuda|cublas)",
-            r"\.so(?:\.\d+)*: undefined symbol: _ZN",
+            r"\.so(?:\.\d+)*\)?: undefined symbol: _ZN",  # ")": a markdown link around the path
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
             r"no kernel image is available for exec",
             r"CUDA capability sm_\d+ is not compatible with the current PyTorch",
@@ -447,7 +454,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Signal 11 \(SIGSEGV\)",
             r"[Ss]egmentation fault",
             r"signal SIGSEGV",
-            r"SIGSEGV",
+            # not where it is one of a list of possible causes ("due to SIGSEGV or other
+            # unexpected errors", Ray's worker-died message): hedged text is no evidence
+            r"(?<!due to )SIGSEGV(?! or other)",
             r"exits with return code = -11\b",
         ],
         "cause": "Native code crashed (exit code -11), usually with no Python traceback: a C++/"
@@ -633,7 +642,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\s*frame #\d+: .*(?:c10d?::|libtorch|libc10|\(0x[0-9a-f]+ in \S)",
     r"^\s*File \"[^\"]+\",\sline\s\d+\sin\s",
     r"Fatal Python error:",
-    r"Sending process \d+ closing signal SIG",
+    r"Sending process \d+ c",  # the launcher tears the workers down (its shortest start)
     r"exited with non-zero status|exited on signal \d+",
     r"^\s*Exit code:\s+[1-9]",
     r"connectFullMesh failed",
@@ -654,6 +663,18 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^[\w./-]+\.py: error: ",  # argparse refused the command line, its usage block
     r" \[-h\] \[--",
     r"^\s{8,}\[--[\w.-]+(?: [A-Z][\w]*| \{[^}]*\})?\] \[--",
+    r": error: (?:the following arguments are required|unrecognized arguments|argument -)",
+    r"\bExtension modules: \w[\w.]*, ",  # the tail of faulthandler's fatal-crash dump
+    r"\bTest (?:CUDA|NCCL) failure \S+\.cu\b",  # nccl-tests
+    r"^\s*File [~/][^\s:,]*\.py:\d+, in \w",  # IPython/Jupyter frames
+    r"Error\(s\) in loading state_dict for ",
+    r"CHILD PROCESS FAILED WITH NO ERROR_FILE",  # torch 1.9's elastic agent
+    r"\(local_rank \d+\) FAILED \(exitcode -?[1-9]",
+    r"Process failed with exitcode -?[1-9]",
+    r"torchelastic\.worker\.status\.FAILED",
+    r"^Error: failed to run ",  # launcher wrappers (the ColossalAI CLI)
+    r"\[FATAL\]",  # bracketed levels of other C++ loggers ("[TM][FATAL] file(N): Check")
+    r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
 )
 
 

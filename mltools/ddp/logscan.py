@@ -110,6 +110,14 @@ _WRAPPED = re.compile(
     r"what\(\):\s+.*(?:CUDA error|NCCL error|Error|error)"
     r"|watchdog thread terminated with exception: (?!\[Rank \d+\] Watchdog caught)"
 )
+# a markdown link a renderer made of a path or a location ("[/x.so](https://...)",
+# "[common.cu:334](https://...)"): read as its text, so the message around it is whole
+_MD_LINK = re.compile(r"\[([^\[\]\n]{1,500})\]\((?:https?|vscode|file)[^()\s]{0,2000}\)")
+# an IPython/Jupyter traceback frame: "File ~/x.py:42, in f(args)"
+_IPY_FRAME = re.compile(r"^\s*File [~/][^\s:,]*\.py:\d+, in \w")
+# a Python logging record at error level ("ERROR:root:...", "CRITICAL:app.x:..."): the level
+# goes with the wrapper that is stripped, so it is read before
+_LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):[\w.]+:\S")
 _NOT_A_CAUSE = {"ChildFailedError"}
 _CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
@@ -543,6 +551,8 @@ class LogScanner:
         ):
             raw, following = joined[0], None  # a terminal wrapped it here: read it whole
         line = raw
+        if "](" in line:
+            line = _MD_LINK.sub(r"\1", line)
         if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
             line = line[bar.end() :]  # what was printed right after a progress bar
         rank, body = _split_prefix(line)
@@ -559,7 +569,16 @@ class LogScanner:
             self._top_rank = rank  # the world has at least this many ranks
         if any(word in body for word in _WORLD_WORDS):
             self._world_size(body)
-        if " NCCL INFO " in body:  # INFO lines: "-> N" return-code chains, connect retries
+        if (
+            self._failure is None
+            and ("ERROR:" in line or "CRITICAL:" in line)
+            and _LOG_ERROR.search(line[: len(line) - len(body) + 12])
+        ):
+            self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
+            self._push(self._failure, rank, name, line_no, raw)
+        # INFO lines: "-> N" return-code chains, connect retries (a WARN record joined on the
+        # same line, newlines lost in a paste, is read as the WARN it is)
+        if " NCCL INFO " in body and " NCCL WARN " not in body:
             texts = (body, *(_continued(raw, body, following) if following else ()))
             if not any(
                 self._chain(text, rank, name, line_no, raw)
@@ -586,6 +605,10 @@ class LogScanner:
             if any(_LOADING.search(text) for text in texts):
                 self._loading[rank] = True
             self._frame_hit(texts, rank, name, line_no, raw)  # the module that raised tells too
+            return
+        if body.lstrip().startswith("File ") and _IPY_FRAME.match(body):  # IPython's frames
+            self._frame[rank] = (line_no, raw[:MAX_LINE_CHARS])
+            self._frame_hit((body,), rank, name, line_no, raw)
             return
         if body.lstrip().startswith("frame #"):  # a C++ backtrace frame (c10d, NCCL)
             texts = (body, *(_continued(raw, body, following) if following else ()))
