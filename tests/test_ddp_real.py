@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 import subprocess
 import sys
@@ -208,3 +209,35 @@ def test_real_healthy_runs_with_the_launchers_warnings_stay_clean(tmp_path, opti
     assert "step 1 loss" in text
     assert analyze_log(log).findings == [], text
     assert analyze_text(_hard_wrap(text, 80)).findings == []
+
+
+@pytest.mark.needs("tmux")
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [("segfault", "segfault"), ("compile_backend_fails", "compile_ddp"), ("clean", None)],
+)
+def test_real_log_copied_from_an_80_column_terminal(tmp_path, scenario, expected):
+    """The job runs in a real 80x50 tmux pane; the pane's text, as a user copies it (tmux
+    breaks every long line at the pane's width), is what the doctor reads."""
+    socket_name = f"mltools-ddp-{tmp_path.name}"
+    script = tmp_path / "job.sh"
+    env = mltools_env({"OMP_NUM_THREADS": "1"})
+    script.write_text(
+        f"export PYTHONPATH={shlex.quote(env['PYTHONPATH'])} OMP_NUM_THREADS=1\n"
+        f"{shlex.join(['torchrun', '--nproc-per-node', '2', '--standalone', str(SCENARIOS), scenario])}\n"
+        f"tmux -L {socket_name} wait-for -S job-done\n"
+        "sleep 600\n"
+    )
+    tmux = ["tmux", "-L", socket_name, "-f", "/dev/null"]
+    start = [*tmux, "new-session", "-d", "-x", "80", "-y", "50", "bash", str(script)]
+    subprocess.run(start, check=True, timeout=30)
+    try:
+        subprocess.run([*tmux, "wait-for", "job-done"], check=True, timeout=180)
+        pane = subprocess.run(
+            [*tmux, "capture-pane", "-p", "-S", "-"], capture_output=True, text=True, timeout=30
+        ).stdout
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
+    assert max(map(len, pane.splitlines())) <= 80  # the terminal did wrap it
+    ids = [f.id for f in analyze_text(pane).findings]
+    assert ids[:1] == ([expected] if expected else []), pane
