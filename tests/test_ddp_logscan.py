@@ -1361,3 +1361,37 @@ def test_a_cause_listed_among_possible_ones_is_no_evidence():
     )
     ids = [f.id for f in analyze_text(log).findings]
     assert ids == ["rank_failed"], ids
+
+
+# ---- a paste cut inside the line that names the cause: the shortest stable start ---------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/var/spool/slurmd/job77/slurm_script: line 9: 4242 Segmentation fau", "segfault"),
+        (
+            "slurmstepd: error: *** JOB 77 ON node-3 CANCELLED AT 2025-01-10T15:27:25 DUE TO TIM",
+            "agent_signal",
+        ),
+        ("train.py: error: unrecognized arguments: --local", "local_rank_arg"),
+        ("train.py: error: unrecognized arguments: --local-", "local_rank_arg"),
+        ("RuntimeError: CUDA error: device-side assert tr", "device_side_assert"),
+        ("RuntimeError: CUDA error: initializ", "cuda_init_fork"),
+    ],
+)
+def test_a_line_cut_inside_its_cause_still_names_it(tmp_path, line, expected):
+    log = "step 12 loss 0.88\n" + line + "\n"
+    assert analyze_text(log).findings[0].id == expected
+    assert analyze_log(_log(tmp_path, log)).findings[0].id == expected
+
+
+def test_a_job_slurm_cancelled_is_a_failure_and_the_dsa_hint_is_not_an_assert():
+    cancelled = "slurmstepd: error: *** STEP 77.0 ON node-3 CANCELLED AT 2025-01-10T15:27:25 ***\n"
+    assert analyze_text(cancelled).findings
+    # every CUDA error carries this hint: it is no device-side assert
+    oom = (
+        "RuntimeError: CUDA error: out of memory\n"
+        "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.\n"
+    )
+    assert analyze_text(oom).findings[0].id == "cuda_oom"

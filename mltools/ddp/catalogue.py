@@ -77,7 +77,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "The script and the launcher disagree on how the local rank is passed",
         "role": "cause",
         "patterns": [
-            r"unrecognized arguments?:.*--local[-_]rank",
+            r"unrecognized arguments?:.*--local(?:[-_]|$)",
             r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
             r"raise _env_error\(env_var\)",
             r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT) expected, but not set",
@@ -97,7 +97,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A CUDA kernel assertion failed (device-side assert)",
         "role": "cause",
         "patterns": [
-            r"device-side assert(?:ion)? triggered",
+            r"device-side assert(?:ion)? t",  # "triggered" (not "assertions.", on every error)
             r"\.cu:\d+: .*Assertion `",  # " failed." is often wrapped to the next line
             r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion `",  # and the start
             r"^/\S+\.cu:\d+: \w",  # the kernel's file:line: opens it (the rest wrapped away)
@@ -240,7 +240,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"cuda runtime error \(3\) ?: initialization error",
             r"CUDA error \(3\): initialization error",
             r"error=3 : initialization error",
-            r"CUDA error: initialization error",
+            r"CUDA error: initializ",
             r"can't create new processes if CUDA is already initialized",  # Lightning's wording
         ],
         "cause": "The parent process touched CUDA (a .cuda() call, torch.cuda.device_count() in "
@@ -452,7 +452,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"exitcode\s*:\s*-11\b",
             r"Signal 11 \(SIGSEGV\)",
-            r"[Ss]egmentation fault",
+            r"[Ss]egmentation fa",  # (its shortest start: a paste may be cut inside it)
             r"signal SIGSEGV",
             # not where it is one of a list of possible causes ("due to SIGSEGV or other
             # unexpected errors", Ray's worker-died message): hedged text is no evidence
@@ -557,7 +557,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Received \d+ death signal",
             r"Received Signals\.SIG(?:HUP|INT|QUIT) death signal",
             r"SignalException: Process \d+ got signal",
-            r"CANCELLED AT \S+ DUE TO (?:PREEMPTION|TIME LIMIT|JOB REQUEUE|NODE FAILURE)",
+            r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB|NOD)",  # PREEMPTION, TIME LIMIT, ...
         ],
         "cause": "torchrun itself received a signal and stopped its workers: SIGHUP when the "
         "terminal closed (nohup does not always protect it), SIGINT from Ctrl-C, SIGTERM from "
@@ -656,6 +656,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\*+ Process received signal \*\*\*",
     r"^\*+ [\w ]+ detected \*\*\*",
     r"MPI_ABORT was invoked",
+    r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT \S",  # Slurm stopped the job (scancel, limits)
     r"Check failed: ",  # glog/absl CHECK and status reports, their stack-trace banner
     r"Non-OK-status: ",
     r"\* Begin stack trace \*\*\*",  # (a leading "**" goes with the markdown stripper)
