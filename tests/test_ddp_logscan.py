@@ -1395,3 +1395,18 @@ def test_a_job_slurm_cancelled_is_a_failure_and_the_dsa_hint_is_not_an_assert():
         "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.\n"
     )
     assert analyze_text(oom).findings[0].id == "cuda_oom"
+
+
+def test_a_paste_that_went_through_html_is_read_as_its_text():
+    # entities for quotes and brackets (a web page, an e-mail reply) and no-break spaces
+    log = (
+        "Traceback (most recent call last):\n"
+        "  File &quot;/srv/train.py&quot;, line 12, in &lt;module&gt;\n"
+        "    main()\n"
+        "RuntimeError: CUDA error: an illegal memory access was encountered\n"
+    )
+    assert analyze_text(log).findings[0].id == "illegal_memory_access"
+    nbsp = "torch.distributed.DistNetworkError:\xa0The\xa0server\xa0socket\xa0has\xa0failed\xa0to\xa0listen on any local network address. port: 29500, useIpv6: 0, code: -98, name: EADDRINUSE, message: address already in use\n"
+    assert analyze_text(nbsp).findings[0].id == "address_in_use"
+    frame = "  File &quot;/srv/train.py&quot;, line 12, in &lt;module&gt;\n"
+    assert [f.id for f in analyze_text(frame).findings] == ["rank_failed"]

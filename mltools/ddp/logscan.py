@@ -26,6 +26,7 @@ with the first such line.
 from __future__ import annotations
 
 import copy
+import html
 import io
 import os
 import re
@@ -113,6 +114,9 @@ _WRAPPED = re.compile(
 # a markdown link a renderer made of a path or a location ("[/x.so](https://...)",
 # "[common.cu:334](https://...)"): read as its text, so the message around it is whole
 _MD_LINK = re.compile(r"\[([^\[\]\n]{1,500})\]\((?:https?|vscode|file)[^()\s]{0,2000}\)")
+# a paste that went through HTML (a web page, an e-mail reply): entities for quotes and
+# brackets, no-break spaces; read as the text they stand for
+_ENTITY = re.compile(r"&(?:quot|gt|lt|amp|apos|nbsp|#39|#34|#x27);")
 # an IPython/Jupyter traceback frame: "File ~/x.py:42, in f(args)"
 _IPY_FRAME = re.compile(r"^\s*File [~/][^\s:,]*\.py:\d+, in \w")
 # a Python logging record at error level ("ERROR:root:...", "CRITICAL:app.x:..."): the level
@@ -529,6 +533,7 @@ class LogScanner:
     # ---- one candidate line ------------------------------------------------
 
     def _line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
+        raw, following = _unhtml(raw), following and _unhtml(following)
         if "\x1b" in raw:
             raw = _ANSI.sub("", raw)
         if following and "\x1b" in following:
@@ -921,6 +926,13 @@ def _is_regular_file(stream: IO[bytes]) -> bool:
         return stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and stream.seekable()
     except (OSError, AttributeError, io.UnsupportedOperation):
         return False
+
+
+def _unhtml(line: str) -> str:
+    """The text an HTML rendering stands for: entities decoded, no-break spaces as spaces."""
+    if "&" in line and _ENTITY.search(line):
+        line = html.unescape(line)
+    return line.replace("\xa0", " ") if "\xa0" in line else line
 
 
 def _split_prefix(line: str) -> tuple[int | None, str]:
