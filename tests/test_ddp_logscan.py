@@ -1410,3 +1410,14 @@ def test_a_paste_that_went_through_html_is_read_as_its_text():
     assert analyze_text(nbsp).findings[0].id == "address_in_use"
     frame = "  File &quot;/srv/train.py&quot;, line 12, in &lt;module&gt;\n"
     assert [f.id for f in analyze_text(frame).findings] == ["rank_failed"]
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        "Loading checkpoint shards:  57%|#####7    | 4/7 [00:40<00:29,  9.96s/it]\nKilled\n",
+        "[1]+  Killed                  torchrun --nproc_per_node 8 train.py\n",
+    ],
+)
+def test_the_shells_killed_report_is_sigkill(log):
+    assert analyze_text(log).findings[0].id == "killed_by_signal"

@@ -577,6 +577,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Signal 9 \(SIGKILL\) received by PID",
             r"terminated with signal SIGKILL",
             r"exits with return code = -9\b",
+            # the shell's own report of a child that SIGKILL ended ("Killed", a job "[1]+ Killed")
+            r"^\s*Killed\s*$",
+            r"^\[\d+\]\+?\s+Killed\s+\S",
         ],
         "cause": "The process was killed with SIGKILL: usually the host ran out of RAM and the "
         "kernel's OOM killer picked it (check `dmesg`/`journalctl -k`), or a scheduler (Slurm, "
