@@ -580,6 +580,14 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # the shell's own report of a child that SIGKILL ended ("Killed", a job "[1]+ Killed")
             r"^\s*Killed\s*$",
             r"^\[\d+\]\+?\s+Killed\s+\S",
+            # the host's OOM killer as schedulers and the kernel report it (Slurm's cgroup,
+            # srun, Kubernetes' OOMKilled and exit code 137 = 128 + SIGKILL, dmesg)
+            r"\boom[-_]kill event",
+            r"\bOOM ?Killed\b",
+            r"srun: error: .*: tasks? [\d,-]+: (?:Out Of Memory|Killed)\b",
+            r"exit (?:code|status):? 137\b",
+            r"Exit Code:\s+137\b",
+            r"Out of memory: Kill(?:ed)? process \d+",
         ],
         "cause": "The process was killed with SIGKILL: usually the host ran out of RAM and the "
         "kernel's OOM killer picked it (check `dmesg`/`journalctl -k`), or a scheduler (Slurm, "
@@ -679,6 +687,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^Error: failed to run ",  # launcher wrappers (the ColossalAI CLI)
     r"\[FATAL\]",  # bracketed levels of other C++ loggers ("[TM][FATAL] file(N): Check")
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
+    r"^(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own error reports
 )
 
 
