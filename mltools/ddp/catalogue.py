@@ -501,6 +501,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"optimize_ddp",
             r"BackendCompilerFailed: (?:backend='\w+' raised|compile_fn raised)",
             r"^(?:\w+\.)*BackendCompilerFailed\b",
+            # dynamo's and inductor's own errors (a graph it cannot trace, a lowering it cannot
+            # do): the compile failed, whatever the exception's name ends with
+            r"torch\._dynamo\.exc\.(?:Unsupported|TorchRuntimeError|InternalTorchDynamoError)\b",
+            r"torch\._inductor\.exc\.(?:InductorError|LoweringException|CppCompileError)\b",
         ],
         "frames": [
             r"_dynamo/(?:backends/distributed|convert_frame|output_graph)\.py",
