@@ -887,11 +887,11 @@ def test_the_grep_needles_stay_specific():
     """A pattern whose only literal is a space or one character would make grep pass every
     line (and _minimal drop every longer needle): the pre-filter would silently vanish."""
     assert min(len(n) for n in logscan.NEEDLES) >= 3
-    # grep -F's time grows with their number (146 -> 156 for the eighth to tenth rounds'
+    # grep -F's time grows with their number (146 -> 157 for the eighth to tenth rounds'
     # classes: faulthandler's dump, NCCL's proxy Connect, bracketed FATAL, Lightning's fork
     # wording, torchelastic's FAILED events; the host OOM killer as Slurm, Kubernetes and the
-    # kernel report it; dynamo's and inductor's exception modules)
-    assert len(logscan.NEEDLES) <= 156
+    # kernel report it; dynamo's and inductor's exception modules, KeyboardInterrupt)
+    assert len(logscan.NEEDLES) <= 157
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -1455,3 +1455,29 @@ def test_slurms_own_error_reports_are_failures():
 def test_dynamos_and_inductors_own_errors_are_compile_failures(log):
     # "Unsupported" does not end with Error: it was not even a failure
     assert analyze_text(log).findings[0].id == "compile_ddp"
+
+
+@pytest.mark.parametrize(
+    ("log", "expected"),
+    [
+        ("KeyboardInterrupt\n", "rank_failed"),
+        ("python: /src/x.cpp:42: void f(): Assertion `n > 0' failed.\n", "rank_failed"),
+        ("Assertion failed: (x > 0), function main, file a.c, line 3.\n", "rank_failed"),
+        (
+            "ray.exceptions.RayTaskError(RuntimeError): ray::RayTrainWorker.__execute() (pid=1)\n",
+            "rank_exception",
+        ),
+        # Ray's memory monitor killed the worker for the host's memory: no CUDA OOM
+        (
+            "ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on"
+            " memory.\n",
+            "killed_by_signal",
+        ),
+    ],
+)
+def test_what_ends_a_process_under_other_names_is_a_failure(log, expected):
+    assert analyze_text(log).findings[0].id == expected
+
+
+def test_successful_exits_stay_clean():
+    assert analyze_text("SystemExit: 0\nProcess finished with exit code 0\n").findings == []

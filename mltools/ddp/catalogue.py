@@ -257,7 +257,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"CUDA out of memory",
-            r"(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
+            # (not Ray's: its memory monitor killed a worker for the host's memory)
+            r"(?<!exceptions\.)(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
             r"CUDA error: out of m",
             r"Cuda failure (?:\d+ )?'out of memory'",
             r"CUDA_ERROR_OUT_OF_MEMORY",
@@ -585,12 +586,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"^\s*Killed\s*$",
             r"^\[\d+\]\+?\s+Killed\s+\S",
             # the host's OOM killer as schedulers and the kernel report it (Slurm's cgroup,
-            # srun, Kubernetes' OOMKilled and exit code 137 = 128 + SIGKILL, dmesg)
+            # srun, Kubernetes' OOMKilled, exit code 137 = 128 + SIGKILL, dmesg)
             r"\boom[-_]kill event",
+            r"ray\.exceptions\.OutOfMemoryError\b|killed due to memory pressure",  # Ray's monitor
             r"\bOOM ?Killed\b",
             r"srun: error: .*: tasks? [\d,-]+: (?:Out Of Memory|Killed)\b",
             r"exit (?:code|status):? 137\b",
-            r"Exit Code:\s+137\b",
             r"Out of memory: Kill(?:ed)? process \d+",
         ],
         "cause": "The process was killed with SIGKILL: usually the host ran out of RAM and the "
@@ -692,6 +693,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\[FATAL\]",  # bracketed levels of other C++ loggers ("[TM][FATAL] file(N): Check")
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
     r"^(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own error reports
+    # what ended a process whose name is no Error or Exception, and native assertions
+    r"^\s*KeyboardInterrupt\b",
+    r"Assertion `.*' failed\.",
+    r"^Assertion failed: .*, file .*, line \d+",
 )
 
 

@@ -53,7 +53,8 @@ _PREFIX = re.compile(
     r"|\S+:\d+:\d+ \[(?P<nccl>\d+)\] (?=(?:\S+ )?NCCL ))"
 )
 _EXCEPTION = re.compile(
-    r"(?:^|(?<=[\s>*`'\"|(\[]))(?:[A-Za-z_]\w*\.)*(?P<name>[A-Z]\w*(?:Error|Exception))(?::|\s*$)"
+    r"(?:^|(?<=[\s>*`'\"|(\[]))(?:[A-Za-z_]\w*\.)*(?P<name>[A-Z]\w*(?:Error|Exception))"
+    r"(?:\([\w.]+\))?(?::|\s*$)"  # Ray's "RayTaskError(RuntimeError): ..."
 )
 # wrappers other tools put before a line: Ray/vLLM actors (``(Worker rank=N pid=M, ip=H)``),
 # mpirun --tag-output, markdown quotes, backticks, ANSI remnants, CI and log-shipper
@@ -287,7 +288,7 @@ _SIGNALS = _guard(FAILURE_SIGNALS)
 _COARSE = (
     "CUDA error", "Connection ", "timed out", "atchdog", "exit", "Signal ", "mismatch",
     "insufficient", "illegal", "DataLoader worker ", "unhandled ", "terminat", "ECC",
-    "MPI_", "***",
+    "MPI_", "***", "Assertion",
 )  # fmt: skip
 
 
