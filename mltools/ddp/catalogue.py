@@ -136,6 +136,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Timed out waiting \d+ ?ms for (?:recv|send) operation",
             r"Timeout at NCCL work",
             r"timed out in monitoredBarrier",
+            r"failed to pass monitoredBarrier",
             r"Watchdog caught collective operation",
             r"timed out in blocking wait",
             r"failure detected by watchdog",
@@ -307,7 +308,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Detected mismatch between collectives",
             r"Collectives differ in the following aspects",
             r"op\.preamble\.length <= op\.nbytes",
-            r"Message truncated ?: received \d+ bytes instead of \d+",
+            # (NCCL's socket transport: "message truncated : receiving N bytes instead of M")
+            r"[Mm]essage truncated ?: receiv(?:ed|ing) \d+ bytes instead of \d+",
+            # the model itself differs between ranks (DDP checks it at construction)
+            r"DDP expects same model across all ranks",
             r"Mismatched collective detected",
             r"is running (?:inconsistent )?collective: CollectiveFingerPrint",
             r"[Cc]ollective mismatch error, local size \d+ remote size",
@@ -695,6 +699,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own error reports
     # what ended a process whose name is no Error or Exception, and native assertions
     r"^\s*KeyboardInterrupt\b",
+    r"^Error executing job with overrides: ",  # Hydra hides the traceback behind these
+    r"^Error in call to target '",
     r"Assertion `.*' failed\.",
     r"^Assertion failed: .*, file .*, line \d+",
 )
