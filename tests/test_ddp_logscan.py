@@ -887,12 +887,12 @@ def test_the_grep_needles_stay_specific():
     """A pattern whose only literal is a space or one character would make grep pass every
     line (and _minimal drop every longer needle): the pre-filter would silently vanish."""
     assert min(len(n) for n in logscan.NEEDLES) >= 3
-    # grep -F's time grows with their number (146 -> 159 for the eighth to tenth rounds'
+    # grep -F's time grows with their number (146 -> 161 for the eighth to tenth rounds'
     # classes: faulthandler's dump, NCCL's proxy Connect, bracketed FATAL, Lightning's fork
     # wording, torchelastic's FAILED events; the host OOM killer as Slurm, Kubernetes and the
     # kernel report it; dynamo's and inductor's exception modules, KeyboardInterrupt; DDP's
-    # model check, monitoredBarrier's failure)
-    assert len(logscan.NEEDLES) <= 159
+    # model check, monitoredBarrier's failure; invalid device function, vLLM's KV memory)
+    assert len(logscan.NEEDLES) <= 161
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -1515,3 +1515,36 @@ def test_successful_exits_stay_clean():
 )
 def test_homeless_mismatch_and_timeout_wordings_and_hidden_tracebacks(log, expected):
     assert analyze_text(log).findings[0].id == expected
+
+
+@pytest.mark.parametrize(
+    ("log", "expected"),
+    [
+        ("RuntimeError: CUDA error: invalid device function\n", "version_mismatch"),
+        (
+            "ImportError: libcudart.so.11.0: cannot open shared object file: No such file or"
+            " directory\n",
+            "version_mismatch",
+        ),
+        (
+            "OSError: libnccl.so.2: cannot open shared object file: No such file or directory\n",
+            "version_mismatch",
+        ),
+        (
+            "ValueError: No available memory for the cache blocks. Try increasing"
+            " `gpu_memory_utilization` when initializing the engine.\n",
+            "cuda_oom",
+        ),
+    ],
+)
+def test_homeless_version_and_memory_wordings(log, expected):
+    assert analyze_text(log).findings[0].id == expected
+
+
+def test_a_framework_that_falls_back_when_a_gpu_library_is_missing_stays_clean():
+    log = (
+        "2023-05-10 14:39:19.330622: W tensorflow/stream_executor/platform/default/dso_loader.cc:64]"
+        " Could not load dynamic library 'libcudart.so.11.0'; dlerror: libcudart.so.11.0: cannot"
+        " open shared object file: No such file or directory\n"
+    )
+    assert analyze_text(log).findings == []

@@ -261,6 +261,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (not Ray's: its memory monitor killed a worker for the host's memory)
             r"(?<!exceptions\.)(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
             r"CUDA error: out of m",
+            r"No available memory for the cache blocks",  # vLLM: no GPU memory left for KV
             r"Cuda failure (?:\d+ )?'out of memory'",
             r"CUDA_ERROR_OUT_OF_MEMORY",
         ],
@@ -283,6 +284,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\.so(?:\.\d+)*\)?: undefined symbol: _ZN",  # ")": a markdown link around the path
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
             r"no kernel image is available for exec",
+            r"CUDA error: invalid device function",  # kernels built for another GPU arch
+            # a CUDA or NCCL library the build wants is not there (built for another CUDA)
+            r"(?:ImportError|OSError): lib(?:cudart|cublas\w*|cudnn\w*|nccl|nvrtc|cusparse\w*"
+            r"|cufft\w*|curand\w*|cusolver\w*)\.so[\d.]*: cannot open shared object file",
             r"CUDA capability sm_\d+ is not compatible with the current PyTorch",
             r"cuDNN version (?:incompatibility|mismatch)",
             r"compiled\s+against .* but (?:linked against|found runtime version)",
