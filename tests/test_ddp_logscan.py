@@ -887,12 +887,13 @@ def test_the_grep_needles_stay_specific():
     """A pattern whose only literal is a space or one character would make grep pass every
     line (and _minimal drop every longer needle): the pre-filter would silently vanish."""
     assert min(len(n) for n in logscan.NEEDLES) >= 3
-    # grep -F's time grows with their number (146 -> 161 for the eighth to tenth rounds'
+    # grep -F's time grows with their number (146 -> 163 for the eighth to tenth rounds'
     # classes: faulthandler's dump, NCCL's proxy Connect, bracketed FATAL, Lightning's fork
     # wording, torchelastic's FAILED events; the host OOM killer as Slurm, Kubernetes and the
     # kernel report it; dynamo's and inductor's exception modules, KeyboardInterrupt; DDP's
-    # model check, monitoredBarrier's failure; invalid device function, vLLM's KV memory)
-    assert len(logscan.NEEDLES) <= 161
+    # model check, monitoredBarrier's failure; invalid device function, vLLM's KV memory;
+    # exceptions of errors modules, SGLang's dead scheduler)
+    assert len(logscan.NEEDLES) <= 163
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -1548,3 +1549,25 @@ def test_a_framework_that_falls_back_when_a_gpu_library_is_missing_stays_clean()
         " open shared object file: No such file or directory\n"
     )
     assert analyze_text(log).findings == []
+
+
+@pytest.mark.parametrize(
+    ("log", "expected"),
+    [
+        (
+            "triton.runtime.errors.OutOfResources: out of resource: shared memory, Required:"
+            " 98304, Hardware limit: 65536.\n",
+            "rank_failed",
+        ),
+        ("Rank 0 scheduler is dead. Please check if there are relevant logs.\n", "rank_failed"),
+        (
+            "h:1:2 [2] proxy.cc:1533 NCCL WARN [Service thread] Error encountered progressing"
+            " operation=Connect, res=3, closing connection\n",
+            "nccl_system_error",
+        ),
+        ("RuntimeError: MPS backend out of memory (MPS allocated: 17.82 GB)\n", "cuda_oom"),
+        ("RuntimeError: XPU out of memory. Tried to allocate 2.00 GiB\n", "cuda_oom"),
+    ],
+)
+def test_serving_stacks_and_other_accelerators_wordings(log, expected):
+    assert analyze_text(log).findings[0].id == expected

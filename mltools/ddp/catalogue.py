@@ -172,6 +172,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Got completion from peer .* with (?:error|status=[1-9])",
             # the proxy could not set up a connection (a firewall, a wrong interface)
             r"WARN .*Failed to execute operation Connect from rank",
+            r"WARN \[Service thread\] Error encountered progressing operation=Connect\b",
             # the reason of a "NCCL error" line in any spelling (retyped, cut, reworded)
             r"NCCL error\b.{0,240}\bsystem\serror",
         ],
@@ -262,6 +263,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"(?<!exceptions\.)(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
             r"CUDA error: out of m",
             r"No available memory for the cache blocks",  # vLLM: no GPU memory left for KV
+            r"(?:MPS backend|XPU|NPU) out of memory",  # other accelerators' wording
             r"Cuda failure (?:\d+ )?'out of memory'",
             r"CUDA_ERROR_OUT_OF_MEMORY",
         ],
@@ -704,6 +706,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own error reports
     # what ended a process whose name is no Error or Exception, and native assertions
     r"^\s*KeyboardInterrupt\b",
+    # an exception from an errors module whose name ends otherwise
+    # ("triton.runtime.errors.OutOfResources: out of resource: shared memory")
+    r"\.errors\.[A-Z]\w*(?:\([\w.]+\))?: ",
+    r"\bscheduler is dead\b",  # SGLang's rank scheduler died
     r"^Error executing job with overrides: ",  # Hydra hides the traceback behind these
     r"^Error in call to target '",
     r"Assertion `.*' failed\.",
