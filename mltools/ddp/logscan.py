@@ -34,9 +34,10 @@ import shutil
 import stat
 import subprocess
 import sys
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import IO
 
 from mltools._inputs import check_stream, open_input
@@ -990,16 +991,28 @@ def _wrap_width(sample: bytes) -> int | None:
 _NEEDLE_REACH = max(map(len, NEEDLES)) - 1
 
 
-def _cut_needle_starts(data: bytes, width: int) -> Iterator[int]:
+def _cut_needle_starts(data: bytes, width: int) -> set[int]:
     """Where the lines start that a wrap at ``width`` cut a needle at the end of: the line
-    joined with the next one (as it is, and with the space a trimmed break lost) holds it."""
+    joined with the next one (as it is, and with the space a trimmed break lost) holds it.
+    The windows around the breaks are searched as one buffer, each needle with C's find."""
+    starts: list[int] = []
+    windows: list[bytes] = []
     for m in re.finditer(rb"(?m)^[^\r\n]{%d}\r?$" % width, data):
         tail = data[max(m.start(), m.end() - _NEEDLE_REACH) : m.end()].rstrip(b"\r")
         head_end = data.find(b"\n", m.end() + 1)
         head = data[m.end() + 1 : head_end if head_end >= 0 else None][:_NEEDLE_REACH]
-        windows = (tail + head, tail + b" " + head)
-        if any(needle in window for window in windows for needle in NEEDLES):
-            yield m.start()
+        starts.append(m.start())
+        windows.append(tail + head + b"\n" + tail + b" " + head)
+    offsets = list(accumulate((len(w) + 1 for w in windows), initial=0))
+    buffer = b"\n".join(windows)
+    found: set[int] = set()
+    for needle in NEEDLES:
+        pos = buffer.find(needle)
+        while pos >= 0:
+            k = bisect_right(offsets, pos) - 1
+            found.add(starts[k])
+            pos = buffer.find(needle, offsets[k + 1])  # on to the next break's windows
+    return found
 
 
 def _continued(raw: str, body: str, following: str) -> tuple[str, ...]:
