@@ -140,6 +140,16 @@ def local_rank_argument() -> None:
     parser.parse_args()
 
 
+def compiled_healthy() -> None:
+    """A compiled DDP model that trains two steps (DDPOptimizer splits it into buckets)."""
+    dist.init_process_group("gloo")
+    compiled = torch.compile(torch.nn.Linear(4, 4), backend="eager")
+    model = torch.nn.parallel.DistributedDataParallel(compiled)
+    for _ in range(2):
+        model(torch.randn(2, 4)).sum().backward()
+    print("step 2 done", flush=True)
+
+
 def clean() -> None:
     """A short, successful run."""
     dist.init_process_group("gloo")

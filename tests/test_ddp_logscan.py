@@ -1617,3 +1617,41 @@ def test_a_line_cut_short_still_names_its_cause_or_its_failure(log, expected):
 def test_the_benign_libibverbs_warning_of_nccl_2_0_stays_clean():
     log = "h:3171:3171 [0] misc/ibvwrap.cu:61 WARN Failed to open libibverbs.so[.1]\n"
     assert analyze_text(log).findings == []
+
+
+# ---- verbose logging of healthy runs (found by a real compiled DDP run with +dynamo) -------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[rank0]:I1206 16:01:33.362000 5704 site-packages/torch/_dynamo/backends/distributed.py:104]"
+        " [0/0] DDPOptimizer used bucket cap 26214400 and created 1 buckets.",
+        "[rank0]:V1206 16:01:33.136000 5704 site-packages/torch/_dynamo/convert_frame.py:2041] [0/0]"
+        '   File "/home/me/train.py", line 5, in <module>',
+        "D1206 16:01:33.136000 5704 torch/_dynamo/symbolic_convert.py:1200] Traceback (most recent "
+        "call last):",
+    ],
+)
+def test_info_and_verbose_records_of_a_healthy_run_are_no_failure(line):
+    assert analyze_text("step 1\n" + line + "\nstep 2\n").findings == []
+
+
+@pytest.mark.parametrize(
+    ("log", "expected"),
+    [
+        (
+            "NotImplementedError: DDPOptimizer backend: Found a higher order op in the graph. "
+            "This is not supported.\n",
+            "compile_ddp",
+        ),
+        # a frame at error level, or under no logger at all, is still a failure
+        (
+            "[rank0]:E1206 16:01:33.136000 5704 site-packages/torch/x.py:20] "
+            '  File "/home/me/train.py", line 5, in <module>\n',
+            "rank_failed",
+        ),
+    ],
+)
+def test_what_ddp_optimizer_raises_and_error_level_stacks_still_count(log, expected):
+    assert analyze_text(log).findings[0].id == expected

@@ -513,8 +513,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "torch.compile failed under DDP (DDPOptimizer or the compile backend)",
         "role": "cause",
         "patterns": [
-            r"DDPOptimizer",
-            r"optimize_ddp",
+            # what DDPOptimizer raises, and the advice in its errors; not its INFO lines
+            # ("DDPOptimizer used bucket cap ...", printed by every healthy compiled DDP run)
+            r"DDPOptimizer backend: ",
+            r"DDPOptimizer\b.*\b(?:not supported|failed|[Ee]rror)\b",
+            r"(?:[Tt]urn off|[Dd]isable|[Ss]et) .{0,40}optimize_ddp\s*=\s*False",
             r"BackendCompilerFailed: (?:backend='\w+' raised|compile_fn raised)",
             r"^(?:\w+\.)*BackendCompilerFailed\b",
             # dynamo's and inductor's own errors (a graph it cannot trace, a lowering it cannot

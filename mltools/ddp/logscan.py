@@ -125,6 +125,10 @@ _IPY_FRAME = re.compile(r"^\s*File [~/][^\s:,]*\.py:\d+, in \w")
 # a Python logging record at error level ("ERROR:root:...", "CRITICAL:app.x:..."): the level
 # goes with the wrapper that is stripped, so it is read before
 _LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):[\w.]+:\S")
+# a glog-style record at verbose, debug or info level ("V1206 16:01:33.136000 5704
+# torch/_dynamo/convert_frame.py:2041] "): TORCH_LOGS=+dynamo prints where a compile began
+# as a stack of frames, in every healthy run
+_QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
 _NOT_A_CAUSE = {"ChildFailedError"}
 _CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
@@ -586,6 +590,8 @@ class LogScanner:
             self._push(self._failure, rank, name, line_no, raw)
         # INFO lines: "-> N" return-code chains, connect retries (a WARN record joined on the
         # same line, newlines lost in a paste, is read as the WARN it is)
+        if body.lstrip().startswith(_ANCHOR_WORDS) and _QUIET_RECORD.search(line):
+            return  # a stack a logger printed at verbose, debug or info level: no failure
         if " NCCL INFO " in body and " NCCL WARN " not in body:
             texts = (body, *(_continued(raw, body, following) if following else ()))
             if not any(
