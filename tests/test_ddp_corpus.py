@@ -160,7 +160,7 @@ KNOWN_MISSES = {
             "dataloader_killed__open-mmlab-mmdetection-issues-3495.log": "the paste holds only "
             "healthy INFO lines; the cause is not in it (silent)",
             "device_side_assert__open-mmlab-mmdetection-issues-554.log": "INFO lines and a "
-            "cut '/pytorch/aten/src/THC/T' fragment: no failure line in the paste (silent)",
+            "cut '/pytorch/aten/src/THC/T' fragment: a failure now, but its cause is cut away",
             "rendezvous_timeout__salesforce-lavis-issues-396.log": "env:// rendezvous with "
             "MASTER_ADDR unset (_get_env_or_raise) is read as the local-rank launcher "
             "mismatch, not as a rendezvous misconfiguration",

@@ -887,14 +887,14 @@ def test_the_grep_needles_stay_specific():
     """A pattern whose only literal is a space or one character would make grep pass every
     line (and _minimal drop every longer needle): the pre-filter would silently vanish."""
     assert min(len(n) for n in logscan.NEEDLES) >= 3
-    # grep -F's time grows with their number (146 -> 167 for the eighth to tenth rounds'
+    # grep -F's time grows with their number (146 -> 168 for the eighth to tenth rounds'
     # classes: faulthandler's dump, NCCL's proxy Connect, bracketed FATAL, Lightning's fork
     # wording, torchelastic's FAILED events; the host OOM killer as Slurm, Kubernetes and the
     # kernel report it; dynamo's and inductor's exception modules, KeyboardInterrupt; DDP's
     # model check, monitoredBarrier's failure; invalid device function, vLLM's KV memory;
     # exceptions of errors modules, SGLang's dead scheduler; the shortest starts of a kernel
-    # assertion, THCudaCheck, mpirun's abort, NCCL 2.0's WARN lines)
-    assert len(logscan.NEEDLES) <= 167
+    # assertion, THCudaCheck, a CUDA kernel's source path, mpirun's abort, NCCL 2.0's WARN)
+    assert len(logscan.NEEDLES) <= 168
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -1655,3 +1655,8 @@ def test_info_and_verbose_records_of_a_healthy_run_are_no_failure(line):
 )
 def test_what_ddp_optimizer_raises_and_error_level_stacks_still_count(log, expected):
     assert analyze_text(log).findings[0].id == expected
+
+
+def test_a_cuda_kernels_report_cut_after_its_source_path_is_a_failure():
+    log = "2019-04-28 14:49:10,487 - INFO - Epoch [4][2400/7330] loss: 0.7735\n/pytorch/aten/src/THC/T\n"
+    assert [f.id for f in analyze_text(log).findings] == ["rank_failed"]

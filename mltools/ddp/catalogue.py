@@ -715,6 +715,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\s*KeyboardInterrupt\b",
     r'^\s*File "(?:/|~|[A-Za-z]:\\)',  # a traceback frame, even cut inside its path
     r"^THCudaCheck FAIL file=",  # torch 0.x-1.x
+    r"^/pytorch/aten/src/(?:THC|ATen/native/cuda)/",  # a CUDA kernel's report, cut
     r"\[\d+\] \S+\.(?:cc|cu|c|h):\d+ WARN (?!Failed to open libib)",  # NCCL 2.0-2.3's WARN
     r"^Exception has occurred: \w",  # VS Code's debugger
     r"mpirun detected that one or more processes",
