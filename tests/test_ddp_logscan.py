@@ -887,13 +887,14 @@ def test_the_grep_needles_stay_specific():
     """A pattern whose only literal is a space or one character would make grep pass every
     line (and _minimal drop every longer needle): the pre-filter would silently vanish."""
     assert min(len(n) for n in logscan.NEEDLES) >= 3
-    # grep -F's time grows with their number (146 -> 163 for the eighth to tenth rounds'
+    # grep -F's time grows with their number (146 -> 167 for the eighth to tenth rounds'
     # classes: faulthandler's dump, NCCL's proxy Connect, bracketed FATAL, Lightning's fork
     # wording, torchelastic's FAILED events; the host OOM killer as Slurm, Kubernetes and the
     # kernel report it; dynamo's and inductor's exception modules, KeyboardInterrupt; DDP's
     # model check, monitoredBarrier's failure; invalid device function, vLLM's KV memory;
-    # exceptions of errors modules, SGLang's dead scheduler)
-    assert len(logscan.NEEDLES) <= 163
+    # exceptions of errors modules, SGLang's dead scheduler; the shortest starts of a kernel
+    # assertion, THCudaCheck, mpirun's abort, NCCL 2.0's WARN lines)
+    assert len(logscan.NEEDLES) <= 167
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -1571,6 +1572,51 @@ def test_a_framework_that_falls_back_when_a_gpu_library_is_missing_stays_clean()
 )
 def test_serving_stacks_and_other_accelerators_wordings(log, expected):
     assert analyze_text(log).findings[0].id == expected
+
+
+# a paste cut inside the line that shows its failure (the rest of the log gone): the shortest
+# stable start of the line still names its cause, or at least the failure
+@pytest.mark.parametrize(
+    ("log", "expected"),
+    [
+        ("RuntimeError: DataLoader worker (pid 4242) is k\n", "dataloader_killed"),
+        (
+            "ERROR: Unexpected bus error encountered in worker. This might be caus\n",
+            "dataloader_killed",
+        ),
+        (
+            "[E socket.cpp:957] [c10d] The client socket has timed out after 900s while tr\n",
+            "rendezvous_timeout",
+        ),
+        ("RuntimeError: Cannot re-initialize CUDA in\n", "cuda_init_fork"),
+        ("RuntimeError: CUDA error: no kernel image is available fo\n", "version_mismatch"),
+        ("RuntimeError: CUDA error: device-side\n", "device_side_assert"),
+        (
+            "/src/aten/cuda/Indexing.cu:1146: indexSelectLargeIndex: block: [3,0,0], thread: [0,0,0] A\n",
+            "device_side_assert",
+        ),
+        (
+            "h:7:7 [0] misc/socket.cc:483 NCCL WARN socketStartConnect: Connect to 10.0.0.2<4576>\n",
+            "nccl_system_error",
+        ),
+        ('  File "/home/u/envs/gpt/lib/python3.10/site-packages/torch/distr\n', "rank_failed"),
+        ("THCudaCheck FAIL file=/pytorch/aten/src/THC/THCGeneral.cpp line=50 \n", "rank_failed"),
+        ("h:3171:3171 [0] misc/ibvwrap.cu:61 WARN Failed \n", "rank_failed"),
+        ("h:1:2 [0] transport/p2p.cc:275 NCCL WAR\n", "rank_failed"),
+        ("Exception has occurred: R\n", "rank_failed"),
+        ("mpirun detected that one or more processes exited with non\n", "rank_failed"),
+        ("Trainer script: error: the following argu\n", "rank_failed"),
+        # an exception name glued to CJK text (a Chinese sentence before the paste)
+        ("在执行train.sh后提示：RuntimeError: Expected to mark a v\n", "rank_exception"),
+    ],
+)
+def test_a_line_cut_short_still_names_its_cause_or_its_failure(log, expected):
+    assert analyze_text(log).findings[0].id == expected
+
+
+def test_the_benign_libibverbs_warning_of_nccl_2_0_stays_clean():
+    log = "h:3171:3171 [0] misc/ibvwrap.cu:61 WARN Failed to open libibverbs.so[.1]\n"
+    assert analyze_text(log).findings == []
 
 
 # ---- verbose logging of healthy runs (found by a real compiled DDP run with +dynamo) -------

@@ -97,7 +97,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A CUDA kernel assertion failed (device-side assert)",
         "role": "cause",
         "patterns": [
-            r"device-side assert(?:ion)? t",  # "triggered" (not "assertions.", on every error)
+            r"device-side assert(?:ion)? t",
+            r"CUDA error: device-side\b",
+            r"\.cu:\d+: \w+: block: \[\d+,\d+,\d+\], thread: \[",  # the kernel assertion, cut  # "triggered" (not "assertions.", on every error)
             r"\.cu:\d+: .*Assertion `",  # " failed." is often wrapped to the next line
             r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion `",  # and the start
             r"^/\S+\.cu:\d+: \w",  # the kernel's file:line: opens it (the rest wrapped away)
@@ -115,7 +117,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A DataLoader worker was killed",
         "role": "cause",
         "patterns": [
-            r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is kil|exited unexp)",
+            r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is k|exited unexp)",
+            r"ERROR: Unexpected bus error encountered",  # (its shortest start)
             r"DataLoader worker is killed by signal",
             r"insufficient shared memory \(shm\)",
             r"workers are out of shared memory",
@@ -172,6 +175,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Got completion from peer .* with (?:error|status=[1-9])",
             # the proxy could not set up a connection (a firewall, a wrong interface)
             r"WARN .*Failed to execute operation Connect from rank",
+            r"WARN socketStartConnect: Connect to ",  # (its shortest start: "... failed : ...")
             r"WARN \[Service thread\] Error encountered progressing operation=Connect\b",
             # the reason of a "NCCL error" line in any spelling (retyped, cut, reworded)
             r"NCCL error\b.{0,240}\bsystem\serror",
@@ -237,7 +241,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "CUDA was initialised before a fork",
         "role": "cause",
         "patterns": [
-            r"[Cc]annot re-initialize CUDA in fork",
+            r"[Cc]annot re-initialize CUDA\b",
             r"you must use the .spawn. start method",
             r"cuda runtime error \(3\) ?: initialization error",
             r"CUDA error \(3\): initialization error",
@@ -285,7 +289,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"undefined%20symbol:%20\w*(?:nccl|cuda|cublas)",
             r"\.so(?:\.\d+)*\)?: undefined symbol: _ZN",  # ")": a markdown link around the path
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
-            r"no kernel image is available for exec",
+            r"no kernel image is available\b",
             r"CUDA error: invalid device function",  # kernels built for another GPU arch
             # a CUDA or NCCL library the build wants is not there (built for another CUDA)
             r"(?:ImportError|OSError): lib(?:cudart|cublas\w*|cudnn\w*|nccl|nvrtc|cusparse\w*"
@@ -339,7 +343,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"RendezvousTimeoutError",
             r"[Tt]imed out after \d+ seconds waiting for clients",
-            r"client socket has timed out after .* while trying to connect to",
+            r"client socket has timed out after \d+ ?m?s\b",
             r"DistStoreError: .*[Tt]imed out",
             r"TCP client failed to connect/validate to host .* timed out",
             r"RendezvousConnectionError",
@@ -659,7 +663,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"core dumped",
     r"ChildFailedError",
     r"Process(?:Raised|Exited)Exception",
-    r"NCCL WARN (?!Failed to open libib)",
+    r"NCCL WARN?(?:$| (?!Failed to open libib))",  # (a line may be cut right after it)
     r"\] WARN (?!Failed to open libib)",
     r"NCCL error",
     r"nccl\w+Error",
@@ -694,7 +698,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^[\w./-]+\.py: error: ",  # argparse refused the command line, its usage block
     r" \[-h\] \[--",
     r"^\s{8,}\[--[\w.-]+(?: [A-Z][\w]*| \{[^}]*\})?\] \[--",
-    r": error: (?:the following arguments are required|unrecognized arguments|argument -)",
+    r": error: (?:the following arg|unrecognized arg|argument -)",
     r"\bExtension modules: \w[\w.]*, ",  # the tail of faulthandler's fatal-crash dump
     r"\bTest (?:CUDA|NCCL) failure \S+\.cu\b",  # nccl-tests
     r"^\s*File [~/][^\s:,]*\.py:\d+, in \w",  # IPython/Jupyter frames
@@ -709,6 +713,11 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own error reports
     # what ended a process whose name is no Error or Exception, and native assertions
     r"^\s*KeyboardInterrupt\b",
+    r'^\s*File "(?:/|~|[A-Za-z]:\\)',  # a traceback frame, even cut inside its path
+    r"^THCudaCheck FAIL file=",  # torch 0.x-1.x
+    r"\[\d+\] \S+\.(?:cc|cu|c|h):\d+ WARN (?!Failed to open libib)",  # NCCL 2.0-2.3's WARN
+    r"^Exception has occurred: \w",  # VS Code's debugger
+    r"mpirun detected that one or more processes",
     # an exception from an errors module whose name ends otherwise
     # ("triton.runtime.errors.OutOfResources: out of resource: shared memory")
     r"\.errors\.[A-Z]\w*(?:\([\w.]+\))?: ",

@@ -54,7 +54,8 @@ _PREFIX = re.compile(
     r"|\S+:\d+:\d+ \[(?P<nccl>\d+)\] (?=(?:\S+ )?NCCL ))"
 )
 _EXCEPTION = re.compile(
-    r"(?:^|(?<=[\s>*`'\"|(\[]))(?:[A-Za-z_]\w*\.)*(?P<name>[A-Z]\w*(?:Error|Exception))"
+    r"(?:^|(?<=[\s>*`'\"|(\[]|[^\x00-\x7f]))(?:[A-Za-z_]\w*\.)*"  # (after CJK text too)
+    r"(?P<name>[A-Z]\w*(?:Error|Exception))"
     r"(?:\([\w.]+\))?(?::|\s*$)"  # Ray's "RayTaskError(RuntimeError): ..."
 )
 # wrappers other tools put before a line: Ray/vLLM actors (``(Worker rank=N pid=M, ip=H)``),
