@@ -269,5 +269,5 @@ def test_real_healthy_runs_with_verbose_logging_stay_clean(tmp_path, scenario, e
     code, log = _launch(tmp_path, scenario, argv, **env_vars)
     text = log.read_text(errors="replace")
     assert code == 0, text[-3000:]
-    assert "Warning" in text or len(text.splitlines()) > 100  # what is to be read is there
+    assert any(done in text for done in ("step 1 loss", "step 2 done", "epoch done")), text
     assert analyze_log(log).findings == [], text[-3000:]
