@@ -1660,3 +1660,15 @@ def test_what_ddp_optimizer_raises_and_error_level_stacks_still_count(log, expec
 def test_a_cuda_kernels_report_cut_after_its_source_path_is_a_failure():
     log = "2019-04-28 14:49:10,487 - INFO - Epoch [4][2400/7330] loss: 0.7735\n/pytorch/aten/src/THC/T\n"
     assert [f.id for f in analyze_text(log).findings] == ["rank_failed"]
+
+
+def test_the_cuda_error_nccl_carries_is_the_cause_not_its_envelope():
+    log = (
+        "torch.distributed.DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/"
+        "NCCLUtils.hpp:275, unhandled cuda error (run with NCCL_DEBUG=INFO for details), NCCL"
+        " version 2.20.5\nncclUnhandledCudaError: Call to CUDA function failed.\nLast error:\n"
+        "Cuda failure 'out of memory'\n"
+    )
+    assert [f.id for f in analyze_text(log).findings][:2] == ["cuda_oom", "nccl_unhandled_cuda"]
+    alone = log.replace("Cuda failure 'out of memory'", "Cuda failure 'invalid argument'")
+    assert analyze_text(alone).findings[0].id == "nccl_unhandled_cuda"

@@ -129,6 +129,8 @@ _LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):[\w.]+:\S")
 # torch/_dynamo/convert_frame.py:2041] "): TORCH_LOGS=+dynamo prints where a compile began
 # as a stack of frames, in every healthy run
 _QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
+# CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
+_CARRIED_BY_NCCL = ("cuda_oom", "illegal_memory_access", "gpu_hardware", "device_side_assert")
 _NOT_A_CAUSE = {"ChildFailedError"}
 _CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
@@ -819,6 +821,10 @@ class LogScanner:
         if not accs and self._failure is not None:  # never "clean" on a failed job
             accs.append(self._failure)
 
+        # NCCL's "unhandled cuda error" is the envelope of a CUDA error: the CUDA error it
+        # carries ("Last error: Cuda failure 'out of memory'") is the cause when it is known
+        carried = {i for i in _CARRIED_BY_NCCL if i in self._acc and not self._acc[i].weak}
+
         def key(acc: _Acc) -> tuple[int, int, int]:
             if acc.entry["role"] == "symptom":  # timeouts happen before closed sockets and SIGTERM
                 return (4, _ORDER[str(acc.entry["id"])], acc.seq)
@@ -827,7 +833,9 @@ class LogScanner:
             elif acc.entry is GENERIC_FAILURE:
                 tier = 3
             else:
-                tier = 1 if acc.weak else 0
+                tier = (
+                    1 if acc.weak or (acc.entry["id"] == "nccl_unhandled_cuda" and carried) else 0
+                )
             on_first = 0 if first_failed is not None and first_failed in acc.ranks else 1
             return (tier, on_first, acc.seq)
 
