@@ -1672,3 +1672,15 @@ def test_the_cuda_error_nccl_carries_is_the_cause_not_its_envelope():
     assert [f.id for f in analyze_text(log).findings][:2] == ["cuda_oom", "nccl_unhandled_cuda"]
     alone = log.replace("Cuda failure 'out of memory'", "Cuda failure 'invalid argument'")
     assert analyze_text(alone).findings[0].id == "nccl_unhandled_cuda"
+
+
+def test_the_cuda_drivers_out_of_memory_is_a_cuda_oom():
+    assert (
+        analyze_text("RuntimeError: CUDA driver error: out of memory\n").findings[0].id
+        == "cuda_oom"
+    )
+    # cuBLAS failing to allocate its handle is not one: a broken environment does it too
+    log = (
+        "RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`\n"
+    )
+    assert analyze_text(log).findings[0].id == "rank_exception"

@@ -268,6 +268,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"CUDA error: out of m",
             r"No available memory for the cache blocks",  # vLLM: no GPU memory left for KV
             r"(?:MPS backend|XPU|NPU) out of memory",  # other accelerators' wording
+            r"CUDA driver error: out of memory",
             r"Cuda failure (?:\d+ )?'out of memory'",
             r"CUDA_ERROR_OUT_OF_MEMORY",
         ],
