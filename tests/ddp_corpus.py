@@ -27,6 +27,7 @@ FRESH_PARTS = (
     "[fresh5]",
     "[fresh6]",
     "[fresh7]",
+    "[fresh8]",
     "[fresh9]",
     "[fresh10]",
 )
