@@ -29,6 +29,7 @@ MIN_TOP1 = {
     "fresh8": 0.83,
     "fresh9": 0.76,
     "fresh10": 0.73,
+    "fresh12": 0.68,
 }  # fmt: skip
 
 
@@ -57,6 +58,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh8" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh9" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh10" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh12" for e in ENTRIES) >= 25
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -167,6 +169,33 @@ KNOWN_MISSES = {
             "duplicate_gpu__xiaohangzhan-deocclusion-issues-45.log": "NCCL 'invalid usage' "
             "(ncclInvalidUsage) from more ranks than GPUs: no 'Duplicate GPU' line in the "
             "paste, the cause is the thread's (nproc_per_node above the GPU count)",
+        }.items()
+    },
+    # the twelfth round (same sources as the tenth), held out: scored blind on the fixed code
+    **{
+        name: "blind miss [fresh12]: " + why
+        for name, why in {
+            "segfault__lightning-ai-pytorch-lightning-issues-18130.log": _CUT9,
+            "no_backend_for_device__rozdavid-languagegroundedsemseg-issues-3.log": _CUT9,
+            "cuda_oom__open-mmlab-mmdetection3d-issues-3048.log": _CUT9,
+            "illegal_memory_access__k2-fsa-icefall-issues-1764.log": "only the watchdog's "
+            "CUDA-check C++ stack (c10_cuda_check_implementation, WorkNCCL::"
+            "finishedGPUExecutionInternal), the what() line that names the CUDA error cut away: "
+            "the generic id",
+            "rendezvous_timeout__mlfoundations-open_clip-issues-669.log": "the store "
+            "time-out message '[1] is setting up NCCL communicator and retrieving ncclUniqueId "
+            "from [0] via c10d key-value' cut before 'store->get' / 'Timeout': no anchor on "
+            "its start, the generic id",
+            "generic__kohya-ss-sd-scripts-issues-812.log": "a benign Windows c10d warning "
+            "('[W socket.cpp:601] The client socket has failed to connect to [host]:29500 "
+            "(system error: 10049)', the run goes on) is taken as the rendezvous cause; the "
+            "real failure ('No data found. Please verify arguments') is no failure signal",
+            "nccl_timeout__espnet-espnet-issues-2673.log": "torch 1.x wording of a collective "
+            "time-out ('RuntimeError: Operation timed out!' from work.wait() in all_reduce) "
+            "has no home: the generic id",
+            "generic__espnet-espnet-pull-688.log": "a native runtime's fatal line ('OMP: Error "
+            "#13: Assertion failure at z_Linux_util.cpp(2361).', Intel OpenMP) is no failure "
+            "signal (silent)",
         }.items()
     },
 }
