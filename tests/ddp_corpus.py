@@ -30,6 +30,7 @@ FRESH_PARTS = (
     "[fresh8]",
     "[fresh9]",
     "[fresh10]",
+    "[fresh13]",
 )
 
 
