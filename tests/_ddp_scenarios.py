@@ -140,6 +140,31 @@ def local_rank_argument() -> None:
     parser.parse_args()
 
 
+def compiled_healthy() -> None:
+    """A compiled DDP model that trains two steps (DDPOptimizer splits it into buckets)."""
+    dist.init_process_group("gloo")
+    compiled = torch.compile(torch.nn.Linear(4, 4), backend="eager")
+    model = torch.nn.parallel.DistributedDataParallel(compiled)
+    for _ in range(2):
+        model(torch.randn(2, 4)).sum().backward()
+    print("step 2 done", flush=True)
+
+
+def healthy_with_warnings() -> None:
+    """A healthy epoch that prints the warnings people paste with their logs: more DataLoader
+    workers than cores, checkpoint's use_reentrant, find_unused_parameters with none unused."""
+    import torch.utils.checkpoint as checkpoint
+
+    dist.init_process_group("gloo")
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4))
+    model = torch.nn.parallel.DistributedDataParallel(net, find_unused_parameters=True)
+    rows = torch.utils.data.TensorDataset(torch.randn(8, 4))
+    for (x,) in torch.utils.data.DataLoader(rows, batch_size=2, num_workers=8):
+        checkpoint.checkpoint(model, x.requires_grad_()).sum().backward()
+    dist.barrier()
+    print("epoch done", flush=True)
+
+
 def clean() -> None:
     """A short, successful run."""
     dist.init_process_group("gloo")

@@ -140,10 +140,12 @@ REAL_FAILURES = [
 ]
 
 
-def _launch(tmp_path: Path, name: str, argv: list[str], omp: bool = True) -> tuple[int, Path]:
+def _launch(
+    tmp_path: Path, name: str, argv: list[str], omp: bool = True, **env_vars: str
+) -> tuple[int, Path]:
     """Run a launcher with its output in a log file; ``omp=False`` leaves OMP_NUM_THREADS
     unset, so torchrun prints its warning about it."""
-    env = mltools_env({"OMP_NUM_THREADS": "1"})
+    env = mltools_env({"OMP_NUM_THREADS": "1", **env_vars})
     if not omp:
         del env["OMP_NUM_THREADS"]
     log = tmp_path / f"{name}.log"
@@ -241,3 +243,31 @@ def test_real_log_copied_from_an_80_column_terminal(tmp_path, scenario, expected
     assert max(map(len, pane.splitlines())) <= 80  # the terminal did wrap it
     ids = [f.id for f in analyze_text(pane).findings]
     assert ids[:1] == ([expected] if expected else []), pane
+
+
+@pytest.mark.parametrize(
+    ("scenario", "env_vars"),
+    [
+        # every healthy compiled DDP run logs "DDPOptimizer used bucket cap ..." at INFO, and
+        # +dynamo prints the stack where each compile began, frame by frame, at verbose level
+        ("compiled_healthy", {"TORCH_LOGS": "+dynamo,+distributed"}),
+        # c10d's C++ INFO lines, the agent's INFO logging and the DETAIL debug checks
+        (
+            "clean",
+            {
+                "TORCH_DISTRIBUTED_DEBUG": "DETAIL",
+                "TORCH_CPP_LOG_LEVEL": "INFO",
+                "LOGLEVEL": "INFO",
+            },
+        ),
+        ("healthy_with_warnings", {}),
+    ],
+    ids=["compiled-dynamo-logs", "c10d-info-and-detail", "user-warnings"],
+)
+def test_real_healthy_runs_with_verbose_logging_stay_clean(tmp_path, scenario, env_vars):
+    argv = ["torchrun", "--nproc-per-node", "2", "--standalone", str(SCENARIOS), scenario]
+    code, log = _launch(tmp_path, scenario, argv, **env_vars)
+    text = log.read_text(errors="replace")
+    assert code == 0, text[-3000:]
+    assert any(done in text for done in ("step 1 loss", "step 2 done", "epoch done")), text
+    assert analyze_log(log).findings == [], text[-3000:]
