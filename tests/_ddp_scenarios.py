@@ -49,6 +49,122 @@ def crashed_rank() -> None:
     dist.barrier()
 
 
+def segfault() -> None:
+    """Rank 1 reads address 0 from C: the kernel sends it SIGSEGV."""
+    import ctypes
+
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=30))
+    if dist.get_rank() == 1:
+        ctypes.string_at(0)
+    dist.barrier()
+
+
+def sigkill() -> None:
+    """Rank 1 is killed with SIGKILL, as the kernel's OOM killer does."""
+    import os
+    import signal
+
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=30))
+    if dist.get_rank() == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    dist.barrier()
+
+
+def no_process_group() -> None:
+    """A collective before init_process_group."""
+    dist.all_reduce(torch.ones(2))
+
+
+def dataloader_worker_killed() -> None:
+    """A DataLoader worker of rank 1 dies of SIGKILL (the shm or host-memory killer)."""
+    import os
+    import signal
+
+    class Data(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 8
+
+        def __getitem__(self, i: int) -> torch.Tensor:
+            if int(os.environ["RANK"]) == 1 and i == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return torch.ones(2)
+
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=30))
+    for batch in torch.utils.data.DataLoader(Data(), num_workers=1, batch_size=1):
+        dist.all_reduce(batch)
+
+
+def silent_rank() -> None:
+    """Rank 1 never joins the all-reduce: rank 0 times out waiting for it."""
+    import time
+
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=5))
+    if dist.get_rank() == 1:
+        time.sleep(60)
+    dist.all_reduce(torch.ones(2))
+
+
+def compile_backend_fails() -> None:
+    """torch.compile of a DDP model whose backend raises: dynamo reports the backend."""
+    dist.init_process_group("gloo")
+
+    def broken_backend(gm: torch.fx.GraphModule, example_inputs: list[torch.Tensor]) -> object:
+        raise RuntimeError("the backend cannot lower this graph")
+
+    compiled = torch.compile(torch.nn.Linear(4, 4), backend=broken_backend)
+    model = torch.nn.parallel.DistributedDataParallel(compiled)
+    model(torch.randn(2, 4)).sum().backward()
+
+
+def agent_terminated() -> None:
+    """The launcher itself gets SIGTERM (a scheduler's preemption): it stops every rank."""
+    import os
+    import signal
+    import time
+
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=30))
+    dist.barrier()
+    if dist.get_rank() == 0:
+        os.kill(os.getppid(), signal.SIGTERM)
+    time.sleep(60)
+
+
+def local_rank_argument() -> None:
+    """A script whose argparse does not know the --local-rank that torch.distributed.launch
+    passes (run as python -m torch.distributed.launch ... SCRIPT local_rank_argument)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.parse_args()
+
+
+def compiled_healthy() -> None:
+    """A compiled DDP model that trains two steps (DDPOptimizer splits it into buckets)."""
+    dist.init_process_group("gloo")
+    compiled = torch.compile(torch.nn.Linear(4, 4), backend="eager")
+    model = torch.nn.parallel.DistributedDataParallel(compiled)
+    for _ in range(2):
+        model(torch.randn(2, 4)).sum().backward()
+    print("step 2 done", flush=True)
+
+
+def healthy_with_warnings() -> None:
+    """A healthy epoch that prints the warnings people paste with their logs: more DataLoader
+    workers than cores, checkpoint's use_reentrant, find_unused_parameters with none unused."""
+    import torch.utils.checkpoint as checkpoint
+
+    dist.init_process_group("gloo")
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4))
+    model = torch.nn.parallel.DistributedDataParallel(net, find_unused_parameters=True)
+    rows = torch.utils.data.TensorDataset(torch.randn(8, 4))
+    for (x,) in torch.utils.data.DataLoader(rows, batch_size=2, num_workers=8):
+        checkpoint.checkpoint(model, x.requires_grad_()).sum().backward()
+    dist.barrier()
+    print("epoch done", flush=True)
+
+
 def clean() -> None:
     """A short, successful run."""
     dist.init_process_group("gloo")
@@ -100,6 +216,6 @@ def helpers() -> None:
 
 
 if __name__ == "__main__":
-    globals()[sys.argv[1]]()
+    globals()[next(a for a in sys.argv[1:] if not a.startswith("-"))]()
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -26,6 +26,12 @@ settings.register_profile("derandomized", derandomize=True, print_blob=True)
 settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile("derandomized")
 
+# The signal tests send SIGHUP to the processes they start and expect the default action
+# (or mltools' handler): under `nohup`, SIGHUP arrives ignored and every child inherits that,
+# so the suite restores the default for its children wherever it was started.
+if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
 # Per-test time limits (pytest-timeout; the default is `timeout` in pyproject.toml). The
 # tests that run real multi-process jobs are `live` and get LIVE_TIMEOUT_S, or the seconds
 # given here for their file (pandas' own suite: above its subprocess's own 1500 s limit). A

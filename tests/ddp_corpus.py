@@ -27,7 +27,9 @@ FRESH_PARTS = (
     "[fresh5]",
     "[fresh6]",
     "[fresh7]",
+    "[fresh8]",
     "[fresh9]",
+    "[fresh10]",
 )
 
 

@@ -77,10 +77,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "The script and the launcher disagree on how the local rank is passed",
         "role": "cause",
         "patterns": [
-            r"unrecognized arguments?:.*--local[-_]rank",
+            r"unrecognized arguments?:.*--local(?:[-_]|$)",
             r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
             r"raise _env_error\(env_var\)",
             r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT) expected, but not set",
+            # the script requires it, the launcher passes none
+            r": error: the following arguments are required: .*--local[-_]rank",
         ],
         "cause": "torch.distributed.launch passes --local-rank/--local_rank as an argument while "
         "torchrun sets the LOCAL_RANK variable; the script expects the other one (or was started "
@@ -95,7 +97,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A CUDA kernel assertion failed (device-side assert)",
         "role": "cause",
         "patterns": [
-            r"device-side assert(?:ion)? triggered",
+            r"device-side assert(?:ion)? t",
+            r"CUDA error: device-side\b",
+            r"\.cu:\d+: \w+: block: \[\d+,\d+,\d+\], thread: \[",  # the kernel assertion, cut  # "triggered" (not "assertions.", on every error)
             r"\.cu:\d+: .*Assertion `",  # " failed." is often wrapped to the next line
             r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion `",  # and the start
             r"^/\S+\.cu:\d+: \w",  # the kernel's file:line: opens it (the rest wrapped away)
@@ -113,7 +117,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A DataLoader worker was killed",
         "role": "cause",
         "patterns": [
-            r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is kil|exited unexp)",
+            r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is k|exited unexp)",
+            r"ERROR: Unexpected bus error encountered",  # (its shortest start)
             r"DataLoader worker is killed by signal",
             r"insufficient shared memory \(shm\)",
             r"workers are out of shared memory",
@@ -134,6 +139,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Timed out waiting \d+ ?ms for (?:recv|send) operation",
             r"Timeout at NCCL work",
             r"timed out in monitoredBarrier",
+            r"failed to pass monitoredBarrier",
             r"Watchdog caught collective operation",
             r"timed out in blocking wait",
             r"failure detected by watchdog",
@@ -161,12 +167,18 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"unhandled system\b",
             r"ncclSystemError",
             r"ncclRemoteError",
-            r"WARN .*(?:Call to \w+ failed|[Cc]onnect to .* (?:failed|returned \d+\()"
+            r"WARN .*(?:Call to (?:rank \d+|\w+) failed|[Cc]onnect to .* (?:failed|returned \d+\()"
             r"|Socket creation failed|nvmlDeviceGetHandleByPciBusId\(\) failed)",
             r"WARN .*(?:creating shared memory segment|failed to extend /dev/shm)",
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
             r"Got completion from peer .* with (?:error|status=[1-9])",
+            # the proxy could not set up a connection (a firewall, a wrong interface)
+            r"WARN .*Failed to execute operation Connect from rank",
+            r"WARN socketStartConnect: Connect to ",  # (its shortest start: "... failed : ...")
+            r"WARN \[Service thread\] Error encountered progressing operation=Connect\b",
+            # the reason of a "NCCL error" line in any spelling (retyped, cut, reworded)
+            r"NCCL error\b.{0,240}\bsystem\serror",
         ],
         "weak_patterns": [
             r"remote process exited or there was a network error",
@@ -229,12 +241,13 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "CUDA was initialised before a fork",
         "role": "cause",
         "patterns": [
-            r"[Cc]annot re-initialize CUDA in fork",
+            r"[Cc]annot re-initialize CUDA\b",
             r"you must use the .spawn. start method",
             r"cuda runtime error \(3\) ?: initialization error",
             r"CUDA error \(3\): initialization error",
             r"error=3 : initialization error",
-            r"CUDA error: initialization error",
+            r"CUDA error: initializ",
+            r"can't create new processes if CUDA is already initialized",  # Lightning's wording
         ],
         "cause": "The parent process touched CUDA (a .cuda() call, torch.cuda.device_count() in "
         "some versions) and then forked workers (DataLoader workers, multiprocessing) that use "
@@ -250,8 +263,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"CUDA out of memory",
-            r"(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
+            # (not Ray's: its memory monitor killed a worker for the host's memory)
+            r"(?<!exceptions\.)(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
             r"CUDA error: out of m",
+            r"No available memory for the cache blocks",  # vLLM: no GPU memory left for KV
+            r"(?:MPS backend|XPU|NPU) out of memory",  # other accelerators' wording
+            r"CUDA driver error: out of memory",
             r"Cuda failure (?:\d+ )?'out of memory'",
             r"CUDA_ERROR_OUT_OF_MEMORY",
         ],
@@ -271,9 +288,13 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"NVIDIA driver on your system is too old",
             r"undefined symbol: \w*(?:nccl|cuda|cublas)\w*",
             r"undefined%20symbol:%20\w*(?:nccl|cuda|cublas)",
-            r"\.so(?:\.\d+)*: undefined symbol: _ZN",
+            r"\.so(?:\.\d+)*\)?: undefined symbol: _ZN",  # ")": a markdown link around the path
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
-            r"no kernel image is available for exec",
+            r"no kernel image is available\b",
+            r"CUDA error: invalid device function",  # kernels built for another GPU arch
+            # a CUDA or NCCL library the build wants is not there (built for another CUDA)
+            r"(?:ImportError|OSError): lib(?:cudart|cublas\w*|cudnn\w*|nccl|nvrtc|cusparse\w*"
+            r"|cufft\w*|curand\w*|cusolver\w*)\.so[\d.]*: cannot open shared object file",
             r"CUDA capability sm_\d+ is not compatible with the current PyTorch",
             r"cuDNN version (?:incompatibility|mismatch)",
             r"compiled\s+against .* but (?:linked against|found runtime version)",
@@ -299,7 +320,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Detected mismatch between collectives",
             r"Collectives differ in the following aspects",
             r"op\.preamble\.length <= op\.nbytes",
-            r"Message truncated ?: received \d+ bytes instead of \d+",
+            # (NCCL's socket transport: "message truncated : receiving N bytes instead of M")
+            r"[Mm]essage truncated ?: receiv(?:ed|ing) \d+ bytes instead of \d+",
+            # the model itself differs between ranks (DDP checks it at construction)
+            r"DDP expects same model across all ranks",
             r"Mismatched collective detected",
             r"is running (?:inconsistent )?collective: CollectiveFingerPrint",
             r"[Cc]ollective mismatch error, local size \d+ remote size",
@@ -320,7 +344,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"RendezvousTimeoutError",
             r"[Tt]imed out after \d+ seconds waiting for clients",
-            r"client socket has timed out after .* while trying to connect to",
+            r"client socket has timed out after \d+ ?m?s\b",
             r"DistStoreError: .*[Tt]imed out",
             r"TCP client failed to connect/validate to host .* timed out",
             r"RendezvousConnectionError",
@@ -445,9 +469,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"exitcode\s*:\s*-11\b",
             r"Signal 11 \(SIGSEGV\)",
-            r"[Ss]egmentation fault",
+            r"[Ss]egmentation fa",  # (its shortest start: a paste may be cut inside it)
             r"signal SIGSEGV",
-            r"SIGSEGV",
+            # not where it is one of a list of possible causes ("due to SIGSEGV or other
+            # unexpected errors", Ray's worker-died message): hedged text is no evidence
+            r"(?<!due to )SIGSEGV(?! or other)",
             r"exits with return code = -11\b",
         ],
         "cause": "Native code crashed (exit code -11), usually with no Python traceback: a C++/"
@@ -488,10 +514,17 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "torch.compile failed under DDP (DDPOptimizer or the compile backend)",
         "role": "cause",
         "patterns": [
-            r"DDPOptimizer",
-            r"optimize_ddp",
+            # what DDPOptimizer raises, and the advice in its errors; not its INFO lines
+            # ("DDPOptimizer used bucket cap ...", printed by every healthy compiled DDP run)
+            r"DDPOptimizer backend: ",
+            r"DDPOptimizer\b.*\b(?:not supported|failed|[Ee]rror)\b",
+            r"(?:[Tt]urn off|[Dd]isable|[Ss]et) .{0,40}optimize_ddp\s*=\s*False",
             r"BackendCompilerFailed: (?:backend='\w+' raised|compile_fn raised)",
             r"^(?:\w+\.)*BackendCompilerFailed\b",
+            # dynamo's and inductor's own errors (a graph it cannot trace, a lowering it cannot
+            # do): the compile failed, whatever the exception's name ends with
+            r"torch\._dynamo\.exc\.(?:Unsupported|TorchRuntimeError|InternalTorchDynamoError)\b",
+            r"torch\._inductor\.exc\.(?:InductorError|LoweringException|CppCompileError)\b",
         ],
         "frames": [
             r"_dynamo/(?:backends/distributed|convert_frame|output_graph)\.py",
@@ -548,7 +581,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Received \d+ death signal",
             r"Received Signals\.SIG(?:HUP|INT|QUIT) death signal",
             r"SignalException: Process \d+ got signal",
-            r"CANCELLED AT \S+ DUE TO (?:PREEMPTION|TIME LIMIT|JOB REQUEUE|NODE FAILURE)",
+            r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB|NOD)",  # PREEMPTION, TIME LIMIT, ...
         ],
         "cause": "torchrun itself received a signal and stopped its workers: SIGHUP when the "
         "terminal closed (nohup does not always protect it), SIGINT from Ctrl-C, SIGTERM from "
@@ -568,6 +601,17 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Signal 9 \(SIGKILL\) received by PID",
             r"terminated with signal SIGKILL",
             r"exits with return code = -9\b",
+            # the shell's own report of a child that SIGKILL ended ("Killed", a job "[1]+ Killed")
+            r"^\s*Killed\s*$",
+            r"^\[\d+\]\+?\s+Killed\s+\S",
+            # the host's OOM killer as schedulers and the kernel report it (Slurm's cgroup,
+            # srun, Kubernetes' OOMKilled, exit code 137 = 128 + SIGKILL, dmesg)
+            r"\boom[-_]kill event",
+            r"ray\.exceptions\.OutOfMemoryError\b|killed due to memory pressure",  # Ray's monitor
+            r"\bOOM ?Killed\b",
+            r"srun: error: .*: tasks? [\d,-]+: (?:Out Of Memory|Killed)\b",
+            r"exit (?:code|status):? 137\b",
+            r"Out of memory: Kill(?:ed)? process \d+",
         ],
         "cause": "The process was killed with SIGKILL: usually the host ran out of RAM and the "
         "kernel's OOM killer picked it (check `dmesg`/`journalctl -k`), or a scheduler (Slurm, "
@@ -620,7 +664,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"core dumped",
     r"ChildFailedError",
     r"Process(?:Raised|Exited)Exception",
-    r"NCCL WARN (?!Failed to open libib)",
+    r"NCCL WARN?(?:$| (?!Failed to open libib))",  # (a line may be cut right after it)
     r"\] WARN (?!Failed to open libib)",
     r"NCCL error",
     r"nccl\w+Error",
@@ -633,7 +677,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\s*frame #\d+: .*(?:c10d?::|libtorch|libc10|\(0x[0-9a-f]+ in \S)",
     r"^\s*File \"[^\"]+\",\sline\s\d+\sin\s",
     r"Fatal Python error:",
-    r"Sending process \d+ closing signal SIG",
+    r"Sending process \d+ c",  # the launcher tears the workers down (its shortest start)
     r"exited with non-zero status|exited on signal \d+",
     r"^\s*Exit code:\s+[1-9]",
     r"connectFullMesh failed",
@@ -647,6 +691,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\*+ Process received signal \*\*\*",
     r"^\*+ [\w ]+ detected \*\*\*",
     r"MPI_ABORT was invoked",
+    r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT \S",  # Slurm stopped the job (scancel, limits)
     r"Check failed: ",  # glog/absl CHECK and status reports, their stack-trace banner
     r"Non-OK-status: ",
     r"\* Begin stack trace \*\*\*",  # (a leading "**" goes with the markdown stripper)
@@ -654,6 +699,35 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^[\w./-]+\.py: error: ",  # argparse refused the command line, its usage block
     r" \[-h\] \[--",
     r"^\s{8,}\[--[\w.-]+(?: [A-Z][\w]*| \{[^}]*\})?\] \[--",
+    r": error: (?:the following arg|unrecognized arg|argument -)",
+    r"\bExtension modules: \w[\w.]*, ",  # the tail of faulthandler's fatal-crash dump
+    r"\bTest (?:CUDA|NCCL) failure \S+\.cu\b",  # nccl-tests
+    r"^\s*File [~/][^\s:,]*\.py:\d+, in \w",  # IPython/Jupyter frames
+    r"Error\(s\) in loading state_dict for ",
+    r"CHILD PROCESS FAILED WITH NO ERROR_FILE",  # torch 1.9's elastic agent
+    r"\(local_rank \d+\) FAILED \(exitcode -?[1-9]",
+    r"Process failed with exitcode -?[1-9]",
+    r"torchelastic\.worker\.status\.FAILED",
+    r"^Error: failed to run ",  # launcher wrappers (the ColossalAI CLI)
+    r"\[FATAL\]",  # bracketed levels of other C++ loggers ("[TM][FATAL] file(N): Check")
+    r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
+    r"^(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own error reports
+    # what ended a process whose name is no Error or Exception, and native assertions
+    r"^\s*KeyboardInterrupt\b",
+    r'^\s*File "(?:/|~|[A-Za-z]:\\)',  # a traceback frame, even cut inside its path
+    r"^THCudaCheck FAIL file=",  # torch 0.x-1.x
+    r"^/pytorch/aten/src/(?:THC|ATen/native/cuda)/",  # a CUDA kernel's report, cut
+    r"\[\d+\] \S+\.(?:cc|cu|c|h):\d+ WARN (?!Failed to open libib)",  # NCCL 2.0-2.3's WARN
+    r"^Exception has occurred: \w",  # VS Code's debugger
+    r"mpirun detected that one or more processes",
+    # an exception from an errors module whose name ends otherwise
+    # ("triton.runtime.errors.OutOfResources: out of resource: shared memory")
+    r"\.errors\.[A-Z]\w*(?:\([\w.]+\))?: ",
+    r"\bscheduler is dead\b",  # SGLang's rank scheduler died
+    r"^Error executing job with overrides: ",  # Hydra hides the traceback behind these
+    r"^Error in call to target '",
+    r"Assertion `.*' failed\.",
+    r"^Assertion failed: .*, file .*, line \d+",
 )
 
 

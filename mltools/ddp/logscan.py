@@ -26,6 +26,7 @@ with the first such line.
 from __future__ import annotations
 
 import copy
+import html
 import io
 import os
 import re
@@ -33,9 +34,10 @@ import shutil
 import stat
 import subprocess
 import sys
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import IO
 
 from mltools._inputs import check_stream, open_input
@@ -52,7 +54,9 @@ _PREFIX = re.compile(
     r"|\S+:\d+:\d+ \[(?P<nccl>\d+)\] (?=(?:\S+ )?NCCL ))"
 )
 _EXCEPTION = re.compile(
-    r"(?:^|(?<=[\s>*`'\"|(\[]))(?:[A-Za-z_]\w*\.)*(?P<name>[A-Z]\w*(?:Error|Exception))(?::|\s*$)"
+    r"(?:^|(?<=[\s>*`'\"|(\[]|[^\x00-\x7f]))(?:[A-Za-z_]\w*\.)*"  # (after CJK text too)
+    r"(?P<name>[A-Z]\w*(?:Error|Exception))"
+    r"(?:\([\w.]+\))?(?::|\s*$)"  # Ray's "RayTaskError(RuntimeError): ..."
 )
 # wrappers other tools put before a line: Ray/vLLM actors (``(Worker rank=N pid=M, ip=H)``),
 # mpirun --tag-output, markdown quotes, backticks, ANSI remnants, CI and log-shipper
@@ -110,6 +114,23 @@ _WRAPPED = re.compile(
     r"what\(\):\s+.*(?:CUDA error|NCCL error|Error|error)"
     r"|watchdog thread terminated with exception: (?!\[Rank \d+\] Watchdog caught)"
 )
+# a markdown link a renderer made of a path or a location ("[/x.so](https://...)",
+# "[common.cu:334](https://...)"): read as its text, so the message around it is whole
+_MD_LINK = re.compile(r"\[([^\[\]\n]{1,500})\]\((?:https?|vscode|file)[^()\s]{0,2000}\)")
+# a paste that went through HTML (a web page, an e-mail reply): entities for quotes and
+# brackets, no-break spaces; read as the text they stand for
+_ENTITY = re.compile(r"&(?:quot|gt|lt|amp|apos|nbsp|#39|#34|#x27);")
+# an IPython/Jupyter traceback frame: "File ~/x.py:42, in f(args)"
+_IPY_FRAME = re.compile(r"^\s*File [~/][^\s:,]*\.py:\d+, in \w")
+# a Python logging record at error level ("ERROR:root:...", "CRITICAL:app.x:..."): the level
+# goes with the wrapper that is stripped, so it is read before
+_LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):[\w.]+:\S")
+# a glog-style record at verbose, debug or info level ("V1206 16:01:33.136000 5704
+# torch/_dynamo/convert_frame.py:2041] "): TORCH_LOGS=+dynamo prints where a compile began
+# as a stack of frames, in every healthy run
+_QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
+# CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
+_CARRIED_BY_NCCL = ("cuda_oom", "illegal_memory_access", "gpu_hardware", "device_side_assert")
 _NOT_A_CAUSE = {"ChildFailedError"}
 _CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
@@ -139,7 +160,18 @@ _PG = re.compile(r"\[PG (?:ID )?(\d+)")
 _WORLD = re.compile(
     r"\b(?:WORLD_SIZE|world_size|dist_world_size)\b\W{1,3}(\d+)|\bnranks (\d+)\b"
     r"|\bMEMBER: \d+/(\d+)"  # Lightning's "initializing ddp: GLOBAL_RANK: 1, MEMBER: 2/4"
+    r"|_world_sizes=\[(\d+)"  # torchrun's rendezvous result: "global_world_sizes=[8, 8, ...]"
+    r"|store_based_barrier_key:\d+ with (\d+) nodes"  # c10d's store barrier completed
+    r"|processes registered\. Starting with (\d+) processes"  # Lightning
+    r"|\bNum processes: (\d+)"  # accelerate's state
 )
+# a launcher's command line: processes per node, times the nodes (one, unless it says more)
+_NPROC = re.compile(r"nproc[_-]per[_-]node[= ](\d+)\b")
+_NNODES = re.compile(r"nnodes[= ](\d+)\b(?!:)")
+_WORLD_WORDS = (
+    "nranks ", "orld_size", "WORLD_SIZE", "MEMBER: ", "store_based_barrier_key:",
+    "processes registered", "Num processes", "nproc",
+)  # fmt: skip
 # collectives whose output is the input times the group size
 _GATHERS = ("ALLGATHER", "_ALLGATHER_BASE", "ALLGATHER_COALESCED", "GATHER")
 _AGENT_FAILED = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+)")
@@ -175,6 +207,10 @@ _STRUCTURAL_NEEDLES = [
     "Call to connect returned ",
     "WORLD_SIZE",
     "world_size",
+    "store_based_barrier_key:",
+    "processes registered",
+    "Num processes",
+    "nproc",
 ]
 
 
@@ -260,7 +296,7 @@ _SIGNALS = _guard(FAILURE_SIGNALS)
 _COARSE = (
     "CUDA error", "Connection ", "timed out", "atchdog", "exit", "Signal ", "mismatch",
     "insufficient", "illegal", "DataLoader worker ", "unhandled ", "terminat", "ECC",
-    "MPI_", "***",
+    "MPI_", "***", "Assertion",
 )  # fmt: skip
 
 
@@ -373,6 +409,7 @@ class LogScanner:
         self._timeouts: dict[tuple[int | None, int, str], set[int]] = {}
         self._group_size: dict[tuple[int | None, int, str], int] = {}
         self._world: int | None = None  # the world size, when the log states it
+        self._top_rank = -1  # the highest rank any line names
         self._retries = 0
         self._wrap_at: int | None = None  # the width a terminal hard-wrapped the log at
         self.files: list[str] = []
@@ -505,6 +542,7 @@ class LogScanner:
     # ---- one candidate line ------------------------------------------------
 
     def _line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
+        raw, following = _unhtml(raw), following and _unhtml(following)
         if "\x1b" in raw:
             raw = _ANSI.sub("", raw)
         if following and "\x1b" in following:
@@ -527,6 +565,8 @@ class LogScanner:
         ):
             raw, following = joined[0], None  # a terminal wrapped it here: read it whole
         line = raw
+        if "](" in line:
+            line = _MD_LINK.sub(r"\1", line)
         if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
             line = line[bar.end() :]  # what was printed right after a progress bar
         rank, body = _split_prefix(line)
@@ -539,9 +579,22 @@ class LogScanner:
         ):
             rank = self._summary_rank
         self._structure(body, rank)
-        if any(word in body for word in ("nranks ", "orld_size", "WORLD_SIZE", "MEMBER: ")):
+        if rank is not None and self._top_rank < rank < 1 << 20:
+            self._top_rank = rank  # the world has at least this many ranks
+        if any(word in body for word in _WORLD_WORDS):
             self._world_size(body)
-        if " NCCL INFO " in body:  # INFO lines: "-> N" return-code chains, connect retries
+        if (
+            self._failure is None
+            and ("ERROR:" in line or "CRITICAL:" in line)
+            and _LOG_ERROR.search(line[: len(line) - len(body) + 12])
+        ):
+            self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
+            self._push(self._failure, rank, name, line_no, raw)
+        # INFO lines: "-> N" return-code chains, connect retries (a WARN record joined on the
+        # same line, newlines lost in a paste, is read as the WARN it is)
+        if body.lstrip().startswith(_ANCHOR_WORDS) and _QUIET_RECORD.search(line):
+            return  # a stack a logger printed at verbose, debug or info level: no failure
+        if " NCCL INFO " in body and " NCCL WARN " not in body:
             texts = (body, *(_continued(raw, body, following) if following else ()))
             if not any(
                 self._chain(text, rank, name, line_no, raw)
@@ -568,6 +621,10 @@ class LogScanner:
             if any(_LOADING.search(text) for text in texts):
                 self._loading[rank] = True
             self._frame_hit(texts, rank, name, line_no, raw)  # the module that raised tells too
+            return
+        if body.lstrip().startswith("File ") and _IPY_FRAME.match(body):  # IPython's frames
+            self._frame[rank] = (line_no, raw[:MAX_LINE_CHARS])
+            self._frame_hit((body,), rank, name, line_no, raw)
             return
         if body.lstrip().startswith("frame #"):  # a C++ backtrace frame (c10d, NCCL)
             texts = (body, *(_continued(raw, body, following) if following else ()))
@@ -660,26 +717,35 @@ class LogScanner:
             self._group_size[key] = int(nout) // int(nin)
 
     def _world_size(self, body: str) -> None:
-        for m in _WORLD.finditer(body):
-            size = int(m.group(1) or m.group(2) or m.group(3))
+        sizes = [int(next(filter(None, m.groups()))) for m in _WORLD.finditer(body)]
+        if nproc := _NPROC.search(body):
+            nodes = _NNODES.search(body)
+            sizes.append(int(nproc.group(1)) * (int(nodes.group(1)) if nodes else 1))
+        for size in sizes:
             if 1 < size <= 1 << 20:
                 self._world = max(self._world or 0, size)
 
     def _suspects(self) -> tuple[list[int], list[int], str]:
         """The rank(s) missing from a collective the others timed out in: (suspects,
-        ranks that timed out, the collective). Empty unless the group size is known (the
-        log states it, or an all-gather's sizes give it) and fewer ranks are missing than
-        reported: a paste of two ranks' lines out of sixteen names nobody."""
+        ranks that timed out, the collective). With the group size known (the log states
+        the world size, an all-gather's sizes give it), fewer ranks must be missing than
+        reported: a paste of two ranks' lines out of sixteen names nobody. Without it, the
+        ranks the log shows bound the world from below, and one gap among three or more
+        ranks that timed out (ranks 0-2 and 4-7 did, rank 5 printed something else) is the
+        only one a paste can name."""
         best: tuple[list[int], list[int], str] = ([], [], "")
         for key, ranks in self._timeouts.items():
             pg, seq, op = key
             size = self._group_size.get(key)
             if size is None and pg in (None, 0):
                 size = self._world
-            if size is None or max(ranks) >= size:
-                continue
-            missing = sorted(set(range(size)) - ranks)
-            if 0 < len(missing) < len(ranks) and len(ranks) > len(best[1]):
+            if size is not None:
+                missing = sorted(set(range(size)) - ranks)
+                named = max(ranks) < size and 0 < len(missing) < len(ranks)
+            else:
+                missing = sorted(set(range(max(self._top_rank, *ranks) + 1)) - ranks)
+                named = pg in (None, 0) and len(missing) == 1 and len(ranks) >= 3
+            if named and len(ranks) > len(best[1]):
                 best = (missing, sorted(ranks), f"{op} SeqNum={seq}")
         return best
 
@@ -755,6 +821,10 @@ class LogScanner:
         if not accs and self._failure is not None:  # never "clean" on a failed job
             accs.append(self._failure)
 
+        # NCCL's "unhandled cuda error" is the envelope of a CUDA error: the CUDA error it
+        # carries ("Last error: Cuda failure 'out of memory'") is the cause when it is known
+        carried = {i for i in _CARRIED_BY_NCCL if i in self._acc and not self._acc[i].weak}
+
         def key(acc: _Acc) -> tuple[int, int, int]:
             if acc.entry["role"] == "symptom":  # timeouts happen before closed sockets and SIGTERM
                 return (4, _ORDER[str(acc.entry["id"])], acc.seq)
@@ -763,7 +833,9 @@ class LogScanner:
             elif acc.entry is GENERIC_FAILURE:
                 tier = 3
             else:
-                tier = 1 if acc.weak else 0
+                tier = (
+                    1 if acc.weak or (acc.entry["id"] == "nccl_unhandled_cuda" and carried) else 0
+                )
             on_first = 0 if first_failed is not None and first_failed in acc.ranks else 1
             return (tier, on_first, acc.seq)
 
@@ -873,6 +945,13 @@ def _is_regular_file(stream: IO[bytes]) -> bool:
         return False
 
 
+def _unhtml(line: str) -> str:
+    """The text an HTML rendering stands for: entities decoded, no-break spaces as spaces."""
+    if "&" in line and _ENTITY.search(line):
+        line = html.unescape(line)
+    return line.replace("\xa0", " ") if "\xa0" in line else line
+
+
 def _split_prefix(line: str) -> tuple[int | None, str]:
     """Return (rank, line without its launcher prefix and other tools' wrappers)."""
     mpi_rank = None
@@ -926,16 +1005,28 @@ def _wrap_width(sample: bytes) -> int | None:
 _NEEDLE_REACH = max(map(len, NEEDLES)) - 1
 
 
-def _cut_needle_starts(data: bytes, width: int) -> Iterator[int]:
+def _cut_needle_starts(data: bytes, width: int) -> set[int]:
     """Where the lines start that a wrap at ``width`` cut a needle at the end of: the line
-    joined with the next one (as it is, and with the space a trimmed break lost) holds it."""
+    joined with the next one (as it is, and with the space a trimmed break lost) holds it.
+    The windows around the breaks are searched as one buffer, each needle with C's find."""
+    starts: list[int] = []
+    windows: list[bytes] = []
     for m in re.finditer(rb"(?m)^[^\r\n]{%d}\r?$" % width, data):
         tail = data[max(m.start(), m.end() - _NEEDLE_REACH) : m.end()].rstrip(b"\r")
         head_end = data.find(b"\n", m.end() + 1)
         head = data[m.end() + 1 : head_end if head_end >= 0 else None][:_NEEDLE_REACH]
-        windows = (tail + head, tail + b" " + head)
-        if any(needle in window for window in windows for needle in NEEDLES):
-            yield m.start()
+        starts.append(m.start())
+        windows.append(tail + head + b"\n" + tail + b" " + head)
+    offsets = list(accumulate((len(w) + 1 for w in windows), initial=0))
+    buffer = b"\n".join(windows)
+    found: set[int] = set()
+    for needle in NEEDLES:
+        pos = buffer.find(needle)
+        while pos >= 0:
+            k = bisect_right(offsets, pos) - 1
+            found.add(starts[k])
+            pos = buffer.find(needle, offsets[k + 1])  # on to the next break's windows
+    return found
 
 
 def _continued(raw: str, body: str, following: str) -> tuple[str, ...]:
