@@ -31,6 +31,7 @@ FRESH_PARTS = (
     "[fresh9]",
     "[fresh10]",
     "[fresh11]",
+    "[fresh13]",
 )
 
 

@@ -30,6 +30,7 @@ MIN_TOP1 = {
     "fresh9": 0.76,
     "fresh10": 0.73,
     "fresh11": 0.72,
+    "fresh13": 0.67,
 }  # fmt: skip
 
 
@@ -59,6 +60,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh9" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh10" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh11" for e in ENTRIES) >= 30
+    assert sum(e.part == "fresh13" for e in ENTRIES) >= 70
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -182,6 +184,64 @@ KNOWN_MISSES = {
             "device_side_assert__modelscope-ms-swift-issues-6211.log",
             "nccl_unhandled_cuda__vllm-project-vllm-issues-20226.log",
         )
+    },
+    # the thirteenth round (docs, HPC-centre guides, books, training chronicles, a vendor forum:
+    # no issue threads), blind on the fixed code; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh13]: " + why
+        for name, why in {
+            "rank_mismatch_collective__stas00-mlengineering-desync-report.log": "the desync "
+            "report under a watchdog timeout ('[1] finished collective #2, but didn't join "
+            "collective #3') names the rank that skipped a collective; read as the timeout",
+            "rank_mismatch_collective__pytorch-docs-monitored-barrier-rank1.log": "monitored_"
+            "barrier's 'Rank 1 failed to pass monitoredBarrier in N ms' names the rank that "
+            "skipped the barrier; read as a timeout with a peer gone",
+            "rank_mismatch_collective__pytorch-docs-detail-shape-mismatch.log": "torch's DETAIL "
+            "wording 'Error when verifying shape tensors for collective ALLREDUCE' has no home: "
+            "the generic exception id",
+            "rank_mismatch_collective__hf-accelerate-docs-debug-broadcast-shape-mismatch.log": "Accelerate's "
+            "debug-mode 'DistributedOperationException: Cannot apply desired operation due to "
+            "shape mismatches' has no home: the generic exception id",
+            "unused_parameters__mmengine-docs-detect-anomalous-params.log": "MMEngine's "
+            "detect_anomalous_params report ('<param> with shape ... is not in the computational "
+            "graph') has no home: the generic id",
+            "duplicate_gpu__trl-docs-vllm-same-cuda-device.log": "vLLM/TRL's 'Attempting to use "
+            "the same CUDA device for multiple distinct roles/ranks within the same "
+            "communicator' has no home: the generic exception id",
+            "version_mismatch__awssamples-efa-cheatsheet-ofi-register-memory.log": "the cause is "
+            "outside the paste (an efa-installer/NCCL version pair); the NET/OFI WARN line gives "
+            "the generic id",
+            "gpu_hardware__bigscience-tr1-13b-faulty-node-oom-at-barrier.log": "the cause is "
+            "outside the paste (a faulty GPU the admins found); the paste's 'CUDA error: out of "
+            "memory' gives cuda_oom",
+            "gpu_hardware__bigscience-tr11-176b-cuda-unknown-error.log": "the cause is outside "
+            "the paste (a GPU that crashed); 'CUDA error: unknown error' gives the generic id",
+            "nccl_system_error__stas00-mlengineering-gdb-handlencclguard.log": "a gdb backtrace "
+            "('#6 0x... in c10d::ProcessGroupNCCL::WorkNCCL::handleNCCLGuard() ()', abort/"
+            "std::terminate frames) is no failure signal: only 'frame #N:' backtraces are "
+            "(silent)",
+            "version_mismatch__horovod-docs-ncclallreduce-invalid-data-type.log": "an NCCL call's "
+            "failure in another framework's words ('UnknownError (see above for traceback): "
+            "ncclAllReduce failed: invalid data type') is no failure signal (silent)",
+            "generic__horovod-docs-orte-force-terminate-hwloc.log": "Open MPI's ORTE banner "
+            "('An internal error has occurred in ORTE', 'FORCE-TERMINATE AT', 'ORTE_ERROR_LOG:') "
+            "is no failure signal (silent)",
+            "generic__horovod-docs-orted-command-not-found.log": "a shell's 'bash: orted: "
+            "command not found' and Open MPI's 'ORTE was unable to reliably start one or more "
+            "daemons' banner are no failure signal (silent)",
+            "generic__megatron-docs-weights-unpickler-argparse.log": "torch.load's "
+            "'WeightsUnpickler error: Unsupported global: ...' (no exception name, lower-case "
+            "'error:') is no failure signal (silent)",
+            "rendezvous_timeout__lightning-docs-slurm-stuck-initializing.log": "the paste holds "
+            "no failure line (one 'Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/4' before "
+            "a hang); the cause is the page's (silent)",
+            "rank_mismatch_collective__bigscience-tr11-176b-eval-hang-pulse.log": "a hang with "
+            "no failure line (iteration lines, a job watchdog's PULSE lines); the cause is the "
+            "page's (silent)",
+            "rank_mismatch_collective__bigscience-tr11-176b-pyspy-dataloader-moved-on.log": "a "
+            "py-spy dump of one hung process (idle in the DataLoader) holds no failure line; "
+            "the cause is the page's (silent)",
+        }.items()
     },
 }
 # known misses the analyser still calls clean: they may stay silent until fixed, and are left
