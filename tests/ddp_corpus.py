@@ -6,7 +6,7 @@ thread settled on (a catalogue id), ``generic`` (a failure the catalogue has no 
 ``clean`` (no failure in the paste). The held-out third is chosen by a fixed rule (sha1 of the
 source URL mod 3 == 0), so logs from one thread always fall on the same side. More parts
 were collected after the catalogue was frozen, each scored blind before any change: ``fresh``
-to ``fresh9`` (notes start with "[fresh]", "[fresh2]" ... "[fresh9]").
+to ``fresh11`` (notes start with "[fresh]", "[fresh2]" ... "[fresh11]").
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ FRESH_PARTS = (
     "[fresh8]",
     "[fresh9]",
     "[fresh10]",
+    "[fresh11]",
     "[fresh13]",
 )
 

@@ -29,6 +29,7 @@ MIN_TOP1 = {
     "fresh8": 0.83,
     "fresh9": 0.76,
     "fresh10": 0.73,
+    "fresh11": 0.72,
     "fresh13": 0.71,
 }  # fmt: skip
 
@@ -58,6 +59,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh8" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh9" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh10" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh11" for e in ENTRIES) >= 30
     assert sum(e.part == "fresh13" for e in ENTRIES) >= 70
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
@@ -170,6 +172,18 @@ KNOWN_MISSES = {
             "(ncclInvalidUsage) from more ranks than GPUs: no 'Duplicate GPU' line in the "
             "paste, the cause is the thread's (nproc_per_node above the GPU count)",
         }.items()
+    },
+    # the eleventh round (LLM fine-tuning / RL / serving repos), held out from the fixes, blind
+    **{
+        name: "blind miss [fresh11]: " + _CUT9
+        for name in (
+            "cuda_oom__qwenlm-qwen3-vl-issues-2001.log",
+            "cuda_oom__modelscope-ms-swift-issues-4023.log",
+            "illegal_memory_access__sgl-project-sglang-issues-3892.log",
+            "illegal_memory_access__sgl-project-sglang-issues-4673.log",
+            "device_side_assert__modelscope-ms-swift-issues-6211.log",
+            "nccl_unhandled_cuda__vllm-project-vllm-issues-20226.log",
+        )
     },
     # the thirteenth round (docs, HPC-centre guides, books, training chronicles, a vendor forum:
     # no issue threads), blind on the fixed code; "(silent)": no finding yet
