@@ -1684,3 +1684,31 @@ def test_the_cuda_drivers_out_of_memory_is_a_cuda_oom():
         "RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`\n"
     )
     assert analyze_text(log).findings[0].id == "rank_exception"
+
+
+# ---- [fresh13] (documentation pastes): failures other stacks report their own way ---------
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        "An internal error has occurred in ORTE:\n\n[[1,0],1] FORCE-TERMINATE AT oops\n",
+        "[node7:1234] [[1,0],1] ORTE_ERROR_LOG: Not found in file plm_rsh_module.c at line 9\n",
+        "ORTE was unable to reliably start one or more daemons.\n",
+        "#4  0x00001475 in c10d::ProcessGroupNCCL::workCleanupLoop() ()\n",
+        "#0  0x00007f1c in raise () from /lib64/libc.so.6\n#1  0x00007f1d in abort () from x\n",
+        "UnknownError: ncclBroadcast failed: unhandled cuda error\n",
+        "WeightsUnpickler error: Unsupported global: GLOBAL numpy.dtype was not an allowed global\n",
+    ],
+)
+def test_failures_in_other_runtimes_words_are_never_silent(log):
+    assert analyze_text("(gdb) bt\nstep 3\n" + log).findings
+
+
+def test_gdb_frames_of_a_healthy_program_and_nccl_words_in_prose_stay_clean():
+    healthy = (
+        "#0  0x00007f1c in __libc_recv () from /lib64/libc.so.6\n"
+        "#1  0x00007f1d in PyEval_EvalFrame () from libpython3.11.so\n"
+        "see the ncclAllReduce docs: it fails when counts differ\n"
+    )
+    assert analyze_text(healthy).findings == []

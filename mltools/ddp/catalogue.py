@@ -691,6 +691,16 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\*+ Process received signal \*\*\*",
     r"^\*+ [\w ]+ detected \*\*\*",
     r"MPI_ABORT was invoked",
+    # Open MPI's runtime (ORTE) gave up: its internal-error and daemon-start banners
+    r"An internal error has occurred in ORTE",
+    r"ORTE_ERROR_LOG: ",
+    r"ORTE was unable to reliably start",
+    # a gdb backtrace through native distributed code, or through abort()/raise()
+    r"^#\d+ +0x[0-9a-f]+ in (?:c10d?::|\S*[Nn]ccl|\S*ProcessGroup|raise \(|abort \()",
+    # an NCCL call's failure in another framework's words ("ncclAllReduce failed: ...")
+    r"\bnccl[A-Z]\w* failed: ",
+    # torch.load(weights_only=True) refused a pickle ("WeightsUnpickler error: ...")
+    r"WeightsUnpickler error: ",
     r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT \S",  # Slurm stopped the job (scancel, limits)
     r"Check failed: ",  # glog/absl CHECK and status reports, their stack-trace banner
     r"Non-OK-status: ",
