@@ -194,12 +194,6 @@ KNOWN_MISSES = {
             "('[W socket.cpp:601] The client socket has failed to connect to [host]:29500 "
             "(system error: 10049)', the run goes on) is taken as the rendezvous cause; the "
             "real failure ('No data found. Please verify arguments') is no failure signal",
-            "nccl_timeout__espnet-espnet-issues-2673.log": "torch 1.x wording of a collective "
-            "time-out ('RuntimeError: Operation timed out!' from work.wait() in all_reduce) "
-            "has no home: the generic id",
-            "generic__espnet-espnet-pull-688.log": "a native runtime's fatal line ('OMP: Error "
-            "#13: Assertion failure at z_Linux_util.cpp(2361).', Intel OpenMP) is no failure "
-            "signal (silent)",
         }.items()
     },
     # the eleventh round (LLM fine-tuning / RL / serving repos), held out from the fixes, blind

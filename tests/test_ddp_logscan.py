@@ -1712,3 +1712,10 @@ def test_gdb_frames_of_a_healthy_program_and_nccl_words_in_prose_stay_clean():
         "see the ncclAllReduce docs: it fails when counts differ\n"
     )
     assert analyze_text(healthy).findings == []
+
+
+def test_a_native_runtimes_fatal_line_and_torch_1s_wait_timeout():
+    log = "OMP: Error #13: Assertion failure at z_Linux_util.cpp(2361).\n"
+    assert [f.id for f in analyze_text(log).findings] == ["rank_failed"]
+    log = "RuntimeError: Operation timed out!\n"
+    assert analyze_text(log).findings[0].id == "nccl_timeout"

@@ -140,6 +140,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Timeout at NCCL work",
             r"timed out in monitoredBarrier",
             r"failed to pass monitoredBarrier",
+            r"RuntimeError: Operation timed out!",  # torch 1.x's work.wait() timeout
             r"Watchdog caught collective operation",
             r"timed out in blocking wait",
             r"failure detected by watchdog",
@@ -724,6 +725,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own error reports
     # what ended a process whose name is no Error or Exception, and native assertions
     r"^\s*KeyboardInterrupt\b",
+    r"^\s*OMP: Error #\d+: ",  # the OpenMP runtime's fatal line
     r'^\s*File "(?:/|~|[A-Za-z]:\\)',  # a traceback frame, even cut inside its path
     r"^THCudaCheck FAIL file=",  # torch 0.x-1.x
     r"^/pytorch/aten/src/(?:THC|ATen/native/cuda)/",  # a CUDA kernel's report, cut
