@@ -594,8 +594,9 @@ class LogScanner:
         # same line, newlines lost in a paste, is read as the WARN it is)
         if body.lstrip().startswith(_ANCHOR_WORDS) and _QUIET_RECORD.search(line):
             return  # a stack a logger printed at verbose, debug or info level: no failure
+        # the line, then the line joined with the next one where a terminal may have wrapped it
+        texts = (body, *(_continued(raw, body, following) if following else ()))
         if " NCCL INFO " in body and " NCCL WARN " not in body:
-            texts = (body, *(_continued(raw, body, following) if following else ()))
             if not any(
                 self._chain(text, rank, name, line_no, raw)
                 or self._weak(text, rank, name, line_no, raw)
@@ -605,10 +606,7 @@ class LogScanner:
                 if self._retries == RETRIES_FAILED:
                     self._add(_BY_ID["nccl_system_error"], rank, name, line_no, raw, weak=True)
             return
-        if self._failure is None and (
-            _hits(_SIGNALS, body)
-            or (following and any(_hits(_SIGNALS, j) for j in _continued(raw, body, following)))
-        ):
+        if self._failure is None and any(_hits(_SIGNALS, text) for text in texts):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
         if body.lstrip().startswith("Traceback (most recent call last)"):
@@ -617,7 +615,6 @@ class LogScanner:
             return
         if body.lstrip().startswith('File "'):  # a traceback frame: remember the innermost
             self._frame[rank] = (line_no, raw[:MAX_LINE_CHARS])
-            texts = (body, *(_continued(raw, body, following) if following else ()))
             if any(_LOADING.search(text) for text in texts):
                 self._loading[rank] = True
             self._frame_hit(texts, rank, name, line_no, raw)  # the module that raised tells too
@@ -627,7 +624,6 @@ class LogScanner:
             self._frame_hit((body,), rank, name, line_no, raw)
             return
         if body.lstrip().startswith("frame #"):  # a C++ backtrace frame (c10d, NCCL)
-            texts = (body, *(_continued(raw, body, following) if following else ()))
             self._frame_hit(texts, rank, name, line_no, raw)
             return
         if "|" in body and (m := _SMI_ROW.search(body)):
@@ -639,8 +635,8 @@ class LogScanner:
             self._loading[rank] = True  # the code line under a frame, or a "resuming" line
         matched = False
         hit = _catalogue_hit(body)
-        if hit is None and following and (joined := _continued(raw, body, following)):
-            hit = next(filter(None, map(_catalogue_hit, joined)), None)  # wrapped by a terminal
+        if hit is None and len(texts) > 1:  # wrapped by a terminal
+            hit = next(filter(None, map(_catalogue_hit, texts[1:])), None)
         if hit is not None:
             if hit["id"] == "cuda_oom" and self._loading.get(rank):
                 hit = _BY_ID["oom_on_resume"]
@@ -651,7 +647,6 @@ class LogScanner:
         if not matched:
             matched = self._chain(body, rank, name, line_no, raw)
         if not matched:
-            texts = (body, *(_continued(raw, body, following) if following else ()))
             matched = any(self._weak(text, rank, name, line_no, raw) for text in texts)
         if not matched:
             exc = _EXCEPTION.search(body) if "Error" in body or "Exception" in body else None
