@@ -90,8 +90,11 @@ def dataloader_worker_killed() -> None:
             return torch.ones(2)
 
     dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=30))
-    for batch in torch.utils.data.DataLoader(Data(), num_workers=1, batch_size=1):
-        dist.all_reduce(batch)
+    # batches as plain lists: a tensor batch goes back through a shared-memory handle, and a
+    # worker killed during that hand-over leaves only a "Connection reset by peer"
+    loader = torch.utils.data.DataLoader(Data(), num_workers=1, batch_size=1, collate_fn=list)
+    for batch in loader:
+        dist.all_reduce(torch.stack(batch))
 
 
 def silent_rank() -> None:
