@@ -201,16 +201,9 @@ _STRUCTURAL_NEEDLES = [
     "what():",
     "  C   ",
     "  G   ",
-    "nranks ",
-    "MEMBER: ",
     "esum",
     "Call to connect returned ",
-    "WORLD_SIZE",
-    "world_size",
-    "store_based_barrier_key:",
-    "processes registered",
-    "Num processes",
-    "nproc",
+    *_WORLD_WORDS,  # the lines that state the world size: the scan must see them
 ]
 
 
@@ -590,12 +583,12 @@ class LogScanner:
         ):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
-        # INFO lines: "-> N" return-code chains, connect retries (a WARN record joined on the
-        # same line, newlines lost in a paste, is read as the WARN it is)
         if body.lstrip().startswith(_ANCHOR_WORDS) and _QUIET_RECORD.search(line):
             return  # a stack a logger printed at verbose, debug or info level: no failure
         # the line, then the line joined with the next one where a terminal may have wrapped it
         texts = (body, *(_continued(raw, body, following) if following else ()))
+        # INFO lines: "-> N" return-code chains, connect retries (a WARN record joined on the
+        # same line, newlines lost in a paste, is read as the WARN it is)
         if " NCCL INFO " in body and " NCCL WARN " not in body:
             if not any(
                 self._chain(text, rank, name, line_no, raw)
