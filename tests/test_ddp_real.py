@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import socket
 import subprocess
@@ -223,7 +224,7 @@ def test_real_healthy_runs_with_the_launchers_warnings_stay_clean(tmp_path, opti
 def test_real_log_copied_from_an_80_column_terminal(tmp_path, scenario, expected):
     """The job runs in a real 80x50 tmux pane; the pane's text, as a user copies it (tmux
     breaks every long line at the pane's width), is what the doctor reads."""
-    socket_name = f"mltools-ddp-{tmp_path.name}"
+    socket_name = f"mltools-ddp-{os.getpid()}-{tmp_path.name}"  # unique per test run
     script = tmp_path / "job.sh"
     env = mltools_env({"OMP_NUM_THREADS": "1"})
     script.write_text(
