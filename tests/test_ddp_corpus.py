@@ -32,6 +32,7 @@ MIN_TOP1 = {
     "fresh12": 0.80,
     "fresh11": 0.72,
     "fresh13": 0.84,
+    "fresh14": 0.76,
 }  # fmt: skip
 
 
@@ -63,6 +64,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh12" for e in ENTRIES) >= 25
     assert sum(e.part == "fresh11" for e in ENTRIES) >= 30
     assert sum(e.part == "fresh13" for e in ENTRIES) >= 70
+    assert sum(e.part == "fresh14" for e in ENTRIES) >= 55
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -235,6 +237,32 @@ KNOWN_MISSES = {
             "the cause is the page's (silent)",
         }.items()
     },
+    # the fourteenth round (long-tail science/3D/robotics/medical/speech/embedding/eval repos),
+    # blind on main's code; every miss is a paste cut before its cause ("(silent)": no finding)
+    **{
+        name: "blind miss [fresh14]: " + why
+        for name, why in {
+            "version_mismatch__imoneoi-openchat-issues-121.log": "cause found outside the "
+            "paste (two NCCL wheels); the paste's 'invalid argument ... Invalid config blocking "
+            "attribute' gives the exception id",
+            "address_in_use__coqui-ai-tts-issues-1678.log": "paste cut inside "
+            "init_process_group's rendezvous frames, before the exception",
+            "address_in_use__openseg-group-openseg.pytorch-issues-100.log": "paste cut inside "
+            "init_process_group's rendezvous frames, before the exception",
+            "pg_not_initialized__facias914-sood-mcl-issues-3.log": "paste cut at the "
+            "_get_default_group() frame, before the exception line",
+            "rendezvous_timeout__ymcui-chinese-llama-alpaca-2-issues-274.log": "paste cut in "
+            "the launcher's traceback, before the rendezvous error",
+            "cuda_init_fork__yxlllc-ddsp-svc-issues-146.log": "paste cut after a process "
+            "pool's 'terminated abruptly' lines, before the CUDA re-init error",
+            "nccl_system_error__taiminglu-della-manual-issues-2.log": "paste cut in the "
+            "[rank0] traceback, before the NCCL error",
+            "killed_by_signal__chenhang98-bpr-issues-25.log": "paste cut before the SIGKILL "
+            "(tcmalloc large-alloc lines only) (silent)",
+            "killed_by_signal__databrickslabs-dolly-issues-111.log": "paste cut before the -9 "
+            "(DeepSpeed memory INFO lines only) (silent)",
+        }.items()
+    },
 }
 # known misses the analyser still calls clean: they may stay silent until fixed, and are left
 # out of their part's never-silent check
@@ -279,11 +307,18 @@ PREFIXES = {
 }
 
 
+# blind prefix misses, per prefix: right as pasted, lost through that prefix (the fixer's)
+PREFIX_MISSES = {
+    # [fresh14]: a device-side assertion line indented reads as a frame's continuation
+    "    ": {"device_side_assert__jozhang97-deta-issues-22.log"},
+}
+
+
 @pytest.mark.parametrize("prefix", list(PREFIXES.values()), ids=list(PREFIXES))
 def test_corpus_answers_survive_other_tools_line_prefixes(prefix):
     changed = []
     for e in ENTRIES:
-        if e.path.name in KNOWN_MISSES:
+        if e.path.name in KNOWN_MISSES or e.path.name in PREFIX_MISSES.get(prefix, ()):
             continue
         text = e.path.read_text(errors="replace")
         prefixed = "\n".join(prefix + line for line in text.split("\n"))
