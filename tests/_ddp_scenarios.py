@@ -107,6 +107,17 @@ def silent_rank() -> None:
     dist.all_reduce(torch.ones(2))
 
 
+def skipped_barrier() -> None:
+    """Rank 1 skips a monitored barrier: rank 0's barrier names it after 3 s."""
+    import time
+
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=20))
+    if dist.get_rank() == 1:
+        time.sleep(15)  # (torchrun stops it when rank 0 fails)
+    else:
+        dist.monitored_barrier(timeout=datetime.timedelta(seconds=3))
+
+
 def compile_backend_fails() -> None:
     """torch.compile of a DDP model whose backend raises: dynamo reports the backend."""
     dist.init_process_group("gloo")

@@ -34,6 +34,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"[Ee]xpected to have finished reduc",
             r"parameters that were not used in producing (?:the )?loss",
             r"(?:did not|didn't) receive grad(?:ient)? for rank",
+            # MMEngine's detect_anomalous_params report names each such parameter
+            r"with shape torch\.Size\(\[[\d, ]*\]\) is not in the computational graph",
         ],
         "cause": "Some parameters took no part in the loss on this step (an unused branch, "
         "a frozen head, an early return), so DDP's reducer waited for gradients that never came.",
@@ -139,7 +141,6 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Timed out waiting \d+ ?ms for (?:recv|send) operation",
             r"Timeout at NCCL work",
             r"timed out in monitoredBarrier",
-            r"failed to pass monitoredBarrier",
             r"RuntimeError: Operation timed out!",  # torch 1.x's work.wait() timeout
             r"Watchdog caught collective operation",
             r"timed out in blocking wait",
@@ -217,6 +218,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"Duplicate GPU detected",
             r"both on CUDA device",
+            # NCCL's check as vLLM/TRL word it (a trainer and a vLLM server on one GPU)
+            r"same CUDA device for multiple distinct roles",
         ],
         "cause": "Two ranks selected the same GPU: torch.cuda.set_device(local_rank) was not "
         "called (everyone uses cuda:0), or CUDA_VISIBLE_DEVICES hides the other GPUs.",
@@ -328,6 +331,17 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Mismatched collective detected",
             r"is running (?:inconsistent )?collective: CollectiveFingerPrint",
             r"[Cc]ollective mismatch error, local size \d+ remote size",
+            # TORCH_DISTRIBUTED_DEBUG=DETAIL's shape check; Accelerate's debug-mode check
+            r"Error when verifying shape tensors for collective",
+            r"Cannot apply desired operation due to shape mismatch",
+        ],
+        # torch's own reports name the rank(s) that did not join what the others ran: the
+        # desync report under a watchdog timeout, monitored_barrier's failure. The rank may
+        # also be stuck or dead, so they rank after any cause the log shows for it.
+        "weak_patterns": [
+            r"finished collective #\d+, but didn't join",
+            r"joined but didn't finish collective #",
+            r"failed to pass monitoredBarrier",
         ],
         "cause": "The ranks left the same code path: one rank runs a different collective, a "
         "different tensor shape or dtype, or skips a collective (a rank-dependent if, uneven "
@@ -354,11 +368,16 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"[Tt]imed out after \d+ seconds waiting for (?:clients|workers)",
             r"(?:^|Error: )Socket Timeout",
             r"wait timeout after \d+ ?ms",
-            r"client socket has failed to connect",
+            # ("[W socket.cpp] ... failed to connect to [host]:port" alone is a retry torch
+            # logs on its way to the next address: no failure)
+            r"client socket has failed to connect to any",
+            r"Error: The client socket has failed to connect",
             r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
             r"Timed out initializing process group in store",
             r"(?:host not found|getaddrinfo\S*): Name or service not known",
         ],
+        # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut away)
+        "weak_patterns": [r"retrieving ncclUniqueId from \[\d+\] via c10d key-value"],
         "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "
         "firewall, a node that started late or failed before init, or different --nnodes / "
         "world sizes across nodes.",

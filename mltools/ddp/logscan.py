@@ -177,6 +177,15 @@ _GATHERS = ("ALLGATHER", "_ALLGATHER_BASE", "ALLGATHER_COALESCED", "GATHER")
 _AGENT_FAILED = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+)")
 _LOADING = re.compile(_STRUCTURAL["loading"])
 # a log line that says the run resumes from a checkpoint: a resume OOM's own evidence
+# the rank(s) a report names as the one(s) that did not join: torch's desync report
+# ("[1] finished collective #2, but didn't join collective #3"), monitored_barrier
+# ("Ranks 1, 3 failed to pass monitoredBarrier in 2000 ms")
+_NAMED_RANKS = re.compile(
+    r"(?:^|[\s:])\[(\d+)\] (?:finished|joined)\b|\bRanks? (\d+(?:, \d+)*) failed to pass"
+)
+# a worker died while the main process took a tensor from it through a shared-memory
+# handle: the main process sees only its socket reset, in these frames
+_HANDOVER_FRAME = re.compile(r"\bin (?:rebuild_storage_fd|rebuild_storage_filename)\b")
 _RESUMING = re.compile(r"\b[Rr]esum(?:e|ing) (?:training )?from\b")
 
 _BY_ID = {str(entry["id"]): entry for entry in CATALOGUE}
@@ -289,7 +298,7 @@ _SIGNALS = _guard(FAILURE_SIGNALS)
 _COARSE = (
     "CUDA error", "Connection ", "timed out", "atchdog", "exit", "Signal ", "mismatch",
     "insufficient", "illegal", "DataLoader worker ", "unhandled ", "terminat", "ECC",
-    "MPI_", "***", "Assertion",
+    "MPI_", "***", "Assertion", "collective #",
 )  # fmt: skip
 
 
@@ -389,6 +398,7 @@ class LogScanner:
         self._generic: dict[int | None, _Acc] = {}
         self._loading: dict[int | None, bool] = {}
         self._frame: dict[int | None, tuple[int, str]] = {}
+        self._handover: set[int | None] = set()  # ranks in a shared-memory hand-over's frames
         self._ranks_with_cause: set[int | None] = set()
         self._seq = 0
         self._summary_rank: int | None = None
@@ -605,9 +615,12 @@ class LogScanner:
         if body.lstrip().startswith("Traceback (most recent call last)"):
             self._loading[rank] = False
             self._frame.pop(rank, None)
+            self._handover.discard(rank)
             return
         if body.lstrip().startswith('File "'):  # a traceback frame: remember the innermost
             self._frame[rank] = (line_no, raw[:MAX_LINE_CHARS])
+            if _HANDOVER_FRAME.search(body):
+                self._handover.add(rank)
             if any(_LOADING.search(text) for text in texts):
                 self._loading[rank] = True
             self._frame_hit(texts, rank, name, line_no, raw)  # the module that raised tells too
@@ -636,6 +649,10 @@ class LogScanner:
             if hit["id"] == "nccl_timeout":
                 self._timeout(body, rank)
             self._add(hit, rank, name, line_no, raw, weak=bool(hit.get("weak")))
+            matched = True
+        if rank in self._handover and body.lstrip().startswith("ConnectionResetError"):
+            self._handover.discard(rank)
+            self._add(_BY_ID["dataloader_killed"], rank, name, line_no, raw, weak=True)
             matched = True
         if not matched:
             matched = self._chain(body, rank, name, line_no, raw)
@@ -685,7 +702,9 @@ class LogScanner:
                 if self._failure is None:
                     self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
                     self._push(self._failure, rank, name, line_no, raw)
-                self._add(entry, rank, name, line_no, raw, weak=True)
+                named = _NAMED_RANKS.search(raw)  # (a "[1] " start reads as a wrapper)
+                for subject in _named_ranks(named) if named else [rank]:
+                    self._add(entry, subject, name, line_no, raw, weak=True)
                 return True
         return False
 
@@ -890,6 +909,11 @@ class LogScanner:
             acc = self._acc["oom_on_resume"] = self._acc.pop("cuda_oom")
             acc.entry = _BY_ID["oom_on_resume"]
         acc.evidence = (acc.evidence + self._smi_rows)[:MAX_EVIDENCE]
+
+
+def _named_ranks(m: re.Match[str]) -> list[int | None]:
+    """The ranks a desync or monitored-barrier report names (the subject, not the printer)."""
+    return [int(r) for r in (m.group(1) or m.group(2)).split(", ")]
 
 
 def _ranks(ranks: list[int]) -> str:
