@@ -33,6 +33,7 @@ MIN_TOP1 = {
     "fresh11": 0.72,
     "fresh13": 0.84,
     "fresh16": 0.62,
+    "fresh15": 0.83,
 }  # fmt: skip
 
 
@@ -65,6 +66,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh11" for e in ENTRIES) >= 30
     assert sum(e.part == "fresh13" for e in ENTRIES) >= 70
     assert sum(e.part == "fresh16" for e in ENTRIES) >= 50
+    assert sum(e.part == "fresh15" for e in ENTRIES) >= 60
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -274,6 +276,32 @@ KNOWN_MISSES = {
             "successfully reached monitoredBarrier, but received errors while waiting for "
             "send/recv from rank 0 ... faulty rank' names a faulty peer; the generic "
             "exception id wins",
+        }.items()
+    },
+    # the fifteenth round (Chinese-language issue threads: mmdet/yolo forks, LLM fine-tuning,
+    # Paddle, speech), blind on unchanged code; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh15]: " + why
+        for name, why in {
+            "unused_parameters__erikguo-yolov3-issues-20.log": _CUT9,
+            "rendezvous_timeout__ymcui-chinese-llama-alpaca-2-issues-274.log": _CUT9,
+            "rendezvous_timeout__zai-org-chatglm-6b-issues-748.log": _CUT9,
+            "agent_signal__openmoss-moss-issues-237.log": _CUT9,
+            "nccl_system_error__wangrongsheng-xrayglm-issues-83.log": "NCCL's bare shared-memory "
+            "message ('Error while creating shared memory segment /dev/shm/nccl-... (size N)', "
+            "its 'NCCL WARN' prefix gone) is no NCCL system-error evidence: the traceback's "
+            "generic id wins",
+            "agent_signal__zai-org-chatglm2-6b-issues-262.log": "a retyped SignalException "
+            "('Process N got sigval:1', not 'got signal: 1') misses the agent-signal anchor: "
+            "the exception's generic id",
+            "agent_signal__yangjianxin1-firefly-issues-47.log": "the launcher forwarding SIGHUP "
+            "('Sending process N closing signal SIGHUP', no 'Received 1 death signal' line) is "
+            "read as the generic launcher failure, not as the agent's own hang-up",
+            "rank_mismatch_collective__rt-detrs-rt-detrv4-issues-8.log": "a hand-retyped "
+            "fragment of the collective fingerprint ('but Rank 1 is running collective:"
+            "CollectiveFingerPrint(...OpType=ALLREDUCE,TensorShape=[512]...', 'Tensor Tensor "
+            "shapes:6632333vs 512') without its 'Detected mismatch' head or an exception name "
+            "(silent)",
         }.items()
     },
 }
