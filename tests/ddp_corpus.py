@@ -34,6 +34,7 @@ FRESH_PARTS = (
     "[fresh11]",
     "[fresh13]",
     "[fresh14]",
+    "[fresh16]",
     "[fresh15]",
 )
 

@@ -33,6 +33,7 @@ MIN_TOP1 = {
     "fresh11": 0.72,
     "fresh13": 0.84,
     "fresh14": 0.78,
+    "fresh16": 0.62,
     "fresh15": 0.83,
 }  # fmt: skip
 
@@ -66,6 +67,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh11" for e in ENTRIES) >= 30
     assert sum(e.part == "fresh13" for e in ENTRIES) >= 70
     assert sum(e.part == "fresh14" for e in ENTRIES) >= 55
+    assert sum(e.part == "fresh16" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh15" for e in ENTRIES) >= 60
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
@@ -261,6 +263,45 @@ KNOWN_MISSES = {
             "(tcmalloc large-alloc lines only) (silent)",
             "killed_by_signal__databrickslabs-dolly-issues-111.log": "paste cut before the -9 "
             "(DeepSpeed memory INFO lines only) (silent)",
+        }.items()
+    },
+    # the sixteenth round (LLM training/serving/RL repos' issue threads, 2023-2026), blind on
+    # the code at 771e8a6; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh16]: " + why
+        for name, why in {
+            "compile_ddp__pytorch-pytorch-issues-147143.log": "paste cut before the cause: "
+            "the elastic 'FAILED with no error file' record and launcher frames only",
+            "illegal_memory_access__sgl-project-sglang-issues-18785.log": "paste cut before "
+            "the cause: a watchdog C++ stack (Watchdog::runLoop) without its message",
+            "generic__sgl-project-sglang-issues-1509.log": "never-silent gap: a custom "
+            "all-reduce's CUDA-check line 'Failed: Cuda error <file>:<n> '<msg>'' is no failure "
+            "signal (silent)",
+            "nccl_unhandled_cuda__vllm-project-vllm-issues-406.log": "paste cut before the "
+            "cause: a Ray actor creation-task traceback into the NCCL warm-up",
+            "nccl_timeout__hiyouga-llamafactory-issues-9496.log": "homeless wording: torch 2.6+ "
+            "'Received a dump signal due to a collective timeout from this local rank' is not "
+            "read as a collective timeout (no 'Watchdog caught' sentence in the paste)",
+            "version_mismatch__openrlhf-openrlhf-issues-1193.log": "cause outside the paste: "
+            "the OpenRLHF/vLLM version pair is the maintainer's; vLLM collective_rpc frames",
+            "nccl_system_error__vllm-project-vllm-issues-798.log": "specific line missed: old "
+            "NCCL 'Last error:' / 'Proxy Call to rank N failed (Connect)' split over lines "
+            "behind a Ray actor prefix gives the generic id",
+            "illegal_memory_access__sgl-project-sglang-issues-4585.log": "paste cut before the "
+            "cause: SGLang 'TpModelWorkerClient hit an exception' frames",
+            "nccl_timeout__meta-pytorch-torchtune-issues-2093.log": "paste cut before the "
+            "cause: the last frame of a watchdog stack, SIGTERMs and an exitcode -6 record",
+            "device_side_assert__sgl-project-sglang-issues-543.log": "paste cut before the "
+            "cause: SGLang 'Exception in ModelTpServer' frames",
+            "compile_ddp__pytorch-pytorch-issues-146306.log": "generic fallback over a specific "
+            "family: an inductor cpp_builder CalledProcessError (g++ build of the generated "
+            "wrapper) under torch.compile is not read as a compile failure",
+            "killed_by_signal__deepspeedai-deepspeed-issues-3160.log": "paste cut before the "
+            "cause: the DeepSpeed sigkill_handler ERROR line cut before its return code",
+            "peer_crashed__pytorch-pytorch-issues-76198.log": "homeless wording: 'Rank 1 "
+            "successfully reached monitoredBarrier, but received errors while waiting for "
+            "send/recv from rank 0 ... faulty rank' names a faulty peer; the generic "
+            "exception id wins",
         }.items()
     },
     # the fifteenth round (Chinese-language issue threads: mmdet/yolo forks, LLM fine-tuning,
