@@ -103,8 +103,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"CUDA error: device-side\b",
             r"\.cu:\d+: \w+: block: \[\d+,\d+,\d+\], thread: \[",  # the kernel assertion, cut  # "triggered" (not "assertions.", on every error)
             r"\.cu:\d+: .*Assertion `",  # " failed." is often wrapped to the next line
-            r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion `",  # and the start
-            r"^/\S+\.cu:\d+: \w",  # the kernel's file:line: opens it (the rest wrapped away)
+            # and the start; the assertion with or without backticks (torch 1.8 printed none)
+            r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion \S",
+            # the kernel's file:line opens it (the rest wrapped away), indented or not
+            r"^\s*/\S+\.cu:\d+: \w",
             r"cudaErrorAssert",
         ],
         "cause": "A kernel checked its input and failed: almost always an index out of range "
@@ -151,6 +153,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"watchdog got stuck for \d+ seconds",
             r"due to ProcessGroupNCCL watchdog hang",
             r"Exception raised from checkTimeout at",
+            r"Received a dump signal due to a collective timeout",  # torch >= 2.6
         ],
         "frames": [r"ProcessGroupNCCL::WorkNCCL::checkTimeout"],
         "cause": "This rank waited in a collective that the others never joined: another rank "
@@ -172,6 +175,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"WARN .*(?:Call to (?:rank \d+|\w+) failed|[Cc]onnect to .* (?:failed|returned \d+\()"
             r"|Socket creation failed|nvmlDeviceGetHandleByPciBusId\(\) failed)",
             r"WARN .*(?:creating shared memory segment|failed to extend /dev/shm)",
+            r"Error while creating shared memory segment \S*nccl-",  # no WARN before it
+            r"Proxy Call to rank \d+ failed \(Connect\)",  # NCCL's "Last error:" line
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
             r"Got completion from peer .* with (?:error|status=[1-9])",
@@ -303,6 +308,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"cuDNN version (?:incompatibility|mismatch)",
             r"compiled\s+against .* but (?:linked against|found runtime version)",
             r"CUDA driver version is insufficient",
+            # torch's ncclConfig_t leaves fields at NCCL_CONFIG_UNDEF_INT for NCCL to fill in; a
+            # libnccl older than the one torch was built against rejects that value
+            r"Invalid config \w+(?: \w+)? attribute value -2147483648\b",
         ],
         "cause": "The installed pieces were built for different versions: a torch wheel newer "
         "than the driver supports, a system libnccl or libcudnn (LD_LIBRARY_PATH, conda) "
@@ -329,7 +337,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # the model itself differs between ranks (DDP checks it at construction)
             r"DDP expects same model across all ranks",
             r"Mismatched collective detected",
-            r"is running (?:inconsistent )?collective: CollectiveFingerPrint",
+            r"is running (?:inconsistent )?collective:\s*CollectiveFingerPrint",
             r"[Cc]ollective mismatch error, local size \d+ remote size",
             # TORCH_DISTRIBUTED_DEBUG=DETAIL's shape check; Accelerate's debug-mode check
             r"Error when verifying shape tensors for collective",
@@ -545,10 +553,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # do): the compile failed, whatever the exception's name ends with
             r"torch\._dynamo\.exc\.(?:Unsupported|TorchRuntimeError|InternalTorchDynamoError)\b",
             r"torch\._inductor\.exc\.(?:InductorError|LoweringException|CppCompileError)\b",
+            # inductor's g++ build of the generated code, surfacing as the subprocess error
+            r"CalledProcessError: Command '\['(?:g\+\+|gcc|c\+\+|clang\+\+)', '[^']*torchinductor_",
         ],
         "frames": [
             r"_dynamo/(?:backends/distributed|convert_frame|output_graph)\.py",
-            r"_inductor/compile_fx\.py",
+            r"_inductor/(?:compile_fx|cpp_builder)\.py",
         ],
         "cause": "torch.compile splits a DDP model into graphs at the gradient-bucket "
         "boundaries (DDPOptimizer); that pass fails on some graphs (higher-order ops such as "
@@ -572,6 +582,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Connection closed by remote peer",
             r"Socket recv failed while polling",
             r"terminated with exit code \d+, terminating remaining processes",
+            # monitored_barrier on a rank that reached it: a peer failed to answer
+            r"reached monitoredBarrier, but received errors while waiting for send/recv from rank",
         ],
         "cause": "This rank lost its connection to another rank, which almost always means the "
         "other rank crashed or was killed first. This rank is a victim.",
@@ -600,7 +612,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"Received \d+ death signal",
             r"Received Signals\.SIG(?:HUP|INT|QUIT) death signal",
-            r"SignalException: Process \d+ got signal",
+            r"SignalException: Process \d+ got\b",  # (a retyped paste: "got sigval:1")
+            # the agent passes on what it got (after a worker's failure it sends SIGTERM)
+            r"Sending process \d+ closing\ssignal\sSIG(?:HUP|INT|QUIT)\b",
             r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB|NOD)",  # PREEMPTION, TIME LIMIT, ...
         ],
         "cause": "torchrun itself received a signal and stopped its workers: SIGHUP when the "
@@ -758,6 +772,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^Error executing job with overrides: ",  # Hydra hides the traceback behind these
     r"^Error in call to target '",
     r"Assertion `.*' failed\.",
+    r"\bFailed: Cuda error \S+:\d+ '",  # custom kernels' CUDA check (vLLM/SGLang all-reduce)
     r"^Assertion failed: .*, file .*, line \d+",
 )
 

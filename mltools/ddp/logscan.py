@@ -298,7 +298,7 @@ _SIGNALS = _guard(FAILURE_SIGNALS)
 _COARSE = (
     "CUDA error", "Connection ", "timed out", "atchdog", "exit", "Signal ", "mismatch",
     "insufficient", "illegal", "DataLoader worker ", "unhandled ", "terminat", "ECC",
-    "MPI_", "***", "Assertion", "collective #",
+    "MPI_", "***", "Assertion", "collective #", "monitoredBarrier",
 )  # fmt: skip
 
 
