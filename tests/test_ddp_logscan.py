@@ -1974,3 +1974,54 @@ def test_an_undefined_nccl_config_value_is_a_library_older_than_torch():
         "Invalid config blocking attribute value -2147483648\n"
     )
     assert analyze_text(log).findings[0].id == "version_mismatch"
+
+
+_SUMMARY = (
+    "train.py FAILED\n"
+    "------------------------------------------------------------\n"
+    "Failures:\n"
+    "  <NO_OTHER_FAILURES>\n"
+    "------------------------------------------------------------\n"
+    "Root Cause (first observed failure):\n"
+    "[0]:\n"
+    "  time      : 2025-03-02_09:14:27\n"
+    "  host      : gpu-node-3\n"
+    "  rank      : 2 (local_rank: 2)\n"
+    "  exitcode  : 1 (pid: 8812)\n"
+    "  error_file: <N/A>\n"
+    "  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html\n"
+)
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "2025-03-02 09:14:27.118 | INFO     | launcher:run:88 - ",  # a logger nobody strips
+        "2025-03-02T09:14:27.118243Z stdout F ",  # a container runtime's log file
+        "[pod/trainer-worker-0/pytorch] ",  # kubectl logs --prefix
+    ],
+)
+def test_the_agents_summary_behind_other_tools_prefixes_still_names_the_failed_rank(prefix):
+    log = "".join(prefix + line + "\n" for line in _SUMMARY.splitlines())
+    report = analyze_text(log)
+    assert report.findings and report.findings[0].id == "rank_failed"
+    assert report.first_failed_rank == 2
+
+
+@pytest.mark.parametrize(
+    ("prefix", "rank"),
+    [
+        ("(worker1, rank=1, pid=5521, ip=10.0.0.2) ", 1),  # SkyPilot's per-node prefix
+        ("(head, rank=0, pid=5520) ", 0),
+        ("03/02/2025 09:14:27 - INFO - __main__ - ", None),  # transformers/accelerate logging
+        ("[INFO] ", None),
+    ],
+)
+def test_other_launchers_and_loggers_prefixes_are_read_as_prefixes(prefix, rank):
+    """The rank a launcher's prefix names is the line's rank; a logger's header at a level
+    below error is no part of the line (the agent's summary behind it still counts)."""
+    log = "".join(prefix + line + "\n" for line in _SUMMARY.splitlines())
+    log += prefix + "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    report = analyze_text(log)
+    assert report.findings[0].id == "cuda_oom" and report.findings[0].rank == rank
+    assert report.first_failed_rank == 2

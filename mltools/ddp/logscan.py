@@ -66,7 +66,7 @@ _EXCEPTION = re.compile(
 _WRAPPER = re.compile(
     r"^(?:\s*(?:>+|`+|\*\*)\s?"
     r"|\x1b?\[0?m\s?"
-    r"|\((?:[\w-]+ )?(?:rank=(?P<ray>\d+) )?pid=\d+(?:, ip=[^)]*)?\)\s?"
+    r"|\((?:[\w-]+,? )?(?:rank=(?P<ray>\d+),? )?pid=\d+(?:, ip=[^)]*)?\)\s?"
     r"|\[\d+,(?P<mpi>\d+)\]<std(?:out|err)>:"
     r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:[\w.-]+ [\w./-]+(?:\[\d+\])?: )?"
     r"|\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \w+ \|\| "
@@ -80,15 +80,29 @@ _WRAPPER = re.compile(
     r"|\d+\.\d+\.\d+\.\d+: (?=\S)"
     r"|[\w.-]+ \[std(?:out|err)\] "
     r"|[\w.-]+-\d+: "
-    r"|[\w.-]+ +\| )+"  # docker compose: "trainer-1  | "
+    r"|[\w.-]+ +\| "  # docker compose: "trainer-1  | "
+    r"|\[pod/[\w.-]+/[\w.-]+\] "  # kubectl logs --prefix
+    # logging's levels below error, as transformers/accelerate scripts and bracketed loggers
+    # print them ("05/01/2024 10:11:12 - INFO - __main__ - ", "[INFO] "); an error level stays
+    r"|\d\d/\d\d/\d{4} \d\d:\d\d:\d\d - (?:INFO|WARNING|DEBUG) - [\w.]+ - "
+    r"|\[(?:INFO|DEBUG|WARNING)\] "
+    r"|std(?:out|err) [FP] )+"  # a container runtime's log file: "<time> stdout F <line>"
 )
 # colour codes (SGR and other CSI sequences) anywhere in a line
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # what a line is when a prefix nobody strips stands before it (a frame, a traceback's head,
 # a C++ frame): cut the line there, if what comes before looks like a prefix (no quotes,
 # ends with a space or a separator)
-_ANCHOR = re.compile(r'Traceback \(most recent call last\)|File "[^"]+", line \d+|frame #\d+: ')
-_ANCHOR_WORDS = ("Traceback (", 'File "', "frame #")
+# (the elastic agent's summary block and IPython's frames too)
+_ANCHOR = re.compile(
+    r'Traceback \(most recent call last\)|File "[^"]+", line \d+|frame #\d+: '
+    r"|Root Cause \(first observed failure\)|Failures:$|(?:exitcode|error_file|traceback) +: "
+    r"|rank +: \d+ \(local_rank: |File [~/][^\s:,]*\.py:\d+, in \w"
+)
+_ANCHOR_WORDS = (  # (a stack's three first: a quiet logger's stack is no failure)
+    "Traceback (", 'File "', "frame #", "Root Cause", "Failures:", "exitcode ", "error_file ",
+    "traceback ", "local_rank: ", "File ~", "File /",
+)  # fmt: skip
 # a tqdm bar ("desc:  41%|####  | 205/500 [01:02<01:29, 3.30it/s, loss=0.4]") that a line was
 # printed after, with no newline between
 _BAR = re.compile(r"^[^|]{0,200}?\|[^|]{0,200}\| *[\d.]+[kMG]?/[\d.?]+[kMG]? \[[^\]]{0,300}\]")
@@ -593,7 +607,7 @@ class LogScanner:
         ):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
-        if body.lstrip().startswith(_ANCHOR_WORDS) and _QUIET_RECORD.search(line):
+        if body.lstrip().startswith(_ANCHOR_WORDS[:3]) and _QUIET_RECORD.search(line):
             return  # a stack a logger printed at verbose, debug or info level: no failure
         # the line, then the line joined with the next one where a terminal may have wrapped it
         texts = (body, *(_continued(raw, body, following) if following else ()))
