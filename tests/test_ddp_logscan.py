@@ -2025,3 +2025,21 @@ def test_other_launchers_and_loggers_prefixes_are_read_as_prefixes(prefix, rank)
     report = analyze_text(log)
     assert report.findings[0].id == "cuda_oom" and report.findings[0].rank == rank
     assert report.first_failed_rank == 2
+
+
+def test_env_rendezvous_without_a_master_address_is_a_rendezvous_misconfiguration():
+    """env:// reads RANK and WORLD_SIZE first: missing those, the script was not started by a
+    launcher; having them but no MASTER_ADDR, the job set up ranks but no place to meet."""
+    frames = (
+        "Traceback (most recent call last):\n"
+        '  File "/env/torch/distributed/rendezvous.py", line 243, in _env_rendezvous_handler\n'
+        '    master_addr = _get_env_or_raise("MASTER_ADDR")\n'
+        '  File "/env/torch/distributed/rendezvous.py", line 221, in _get_env_or_raise\n'
+        "    raise _env_error(env_var)\n"
+    )
+    error = "ValueError: Error initializing torch.distributed using env:// rendezvous: "
+    no_master = frames + error + "environment variable MASTER_ADDR expected, but not set\n"
+    assert analyze_text(no_master).findings[0].id == "rendezvous_timeout"
+    no_rank = frames + error + "environment variable RANK expected, but not set\n"
+    assert analyze_text(no_rank).findings[0].id == "local_rank_arg"
+    assert analyze_text(frames).findings[0].id == "local_rank_arg"  # cut before the variable

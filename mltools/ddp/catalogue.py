@@ -81,11 +81,13 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"unrecognized arguments?:.*--local(?:[-_]|$)",
             r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
-            r"raise _env_error\(env_var\)",
-            r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT) expected, but not set",
+            r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE) expected, but not set",
             # the script requires it, the launcher passes none
             r": error: the following arguments are required: .*--local[-_]rank",
         ],
+        # env://'s own raise: which variable it missed is on the next line (a rank variable,
+        # or the master's address: a rendezvous left unconfigured)
+        "weak_patterns": [r"raise _env_error\(env_var\)"],
         "cause": "torch.distributed.launch passes --local-rank/--local_rank as an argument while "
         "torchrun sets the LOCAL_RANK variable; the script expects the other one (or was started "
         "with plain python, so no rank variables exist).",
@@ -366,6 +368,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"RendezvousTimeoutError",
+            # env:// found the ranks but no master to meet at (a job script that sets RANK and
+            # WORLD_SIZE but not MASTER_ADDR/MASTER_PORT)
+            r"variable MASTER_(?:ADDR|PORT) expected, but not set",
             r"[Tt]imed out after \d+ seconds waiting for clients",
             r"client socket has timed out after \d+ ?m?s\b",
             r"DistStoreError: .*[Tt]imed out",
