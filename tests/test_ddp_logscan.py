@@ -2043,3 +2043,19 @@ def test_env_rendezvous_without_a_master_address_is_a_rendezvous_misconfiguratio
     no_rank = frames + error + "environment variable RANK expected, but not set\n"
     assert analyze_text(no_rank).findings[0].id == "local_rank_arg"
     assert analyze_text(frames).findings[0].id == "local_rank_arg"  # cut before the variable
+
+
+def test_infiniband_async_events_that_report_the_fabrics_state_are_no_failure():
+    """A healthy run on an InfiniBand cluster: NCCL warns when a port comes up or the subnet
+    manager re-registers its clients. A port error is a failure."""
+    healthy = (
+        "node4:7101:7190 [3] NCCL INFO comm 0x5e1 rank 3 nranks 8 cudaDev 3 - Init COMPLETE\n"
+        "node4:7101:7202 [3] transport/net_ib.cc:93 NCCL WARN NET/IB : Got async event : "
+        "client reregistration\n"
+        "node4:7102:7205 [4] transport/net_ib.cc:93 NCCL WARN NET/IB : Got async event : "
+        "port active\n"
+        "epoch 1 step 200 loss 2.113\n"
+    )
+    assert analyze_text(healthy).findings == []
+    broken = healthy.replace("port active", "port error")
+    assert analyze_text(broken).findings != []

@@ -691,6 +691,14 @@ GENERIC_FAILURE: dict[str, object] = {
     "reference": "https://pytorch.org/docs/stable/elastic/errors.html",
 }
 
+# NCCL WARN lines a healthy run prints: no libibverbs (falls back to sockets), InfiniBand's
+# async events that only report the fabric's state (a port came up, the subnet manager
+# re-registered its clients); a port error or a fatal device event still counts
+_BENIGN_WARN = (
+    r"Failed to open libib|NET/IB ?: ?Got async event ?: ?(?:client reregistration|port "
+    r"active|GID table change|LID change|P_Key change|SM change)"
+)
+
 #: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).
 FAILURE_SIGNALS: tuple[str, ...] = (
     r"Traceback \(most\b",  # (its shortest start: a terminal may wrap the rest away)
@@ -703,8 +711,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"core dumped",
     r"ChildFailedError",
     r"Process(?:Raised|Exited)Exception",
-    r"NCCL WARN?(?:$| (?!Failed to open libib))",  # (a line may be cut right after it)
-    r"\] WARN (?!Failed to open libib)",
+    rf"NCCL WARN?(?:$| (?!{_BENIGN_WARN}))",  # (a line may be cut right after it)
+    rf"\] WARN (?!{_BENIGN_WARN})",
     r"NCCL error",
     r"nccl\w+Error",
     r"watchdog thread terminated",
@@ -767,7 +775,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r'^\s*File "(?:/|~|[A-Za-z]:\\)',  # a traceback frame, even cut inside its path
     r"^THCudaCheck FAIL file=",  # torch 0.x-1.x
     r"^/pytorch/aten/src/(?:THC|ATen/native/cuda)/",  # a CUDA kernel's report, cut
-    r"\[\d+\] \S+\.(?:cc|cu|c|h):\d+ WARN (?!Failed to open libib)",  # NCCL 2.0-2.3's WARN
+    rf"\[\d+\] \S+\.(?:cc|cu|c|h):\d+ WARN (?!{_BENIGN_WARN})",  # NCCL 2.0-2.3's WARN
     r"^Exception has occurred: \w",  # VS Code's debugger
     r"mpirun detected that one or more processes",
     # an exception from an errors module whose name ends otherwise
