@@ -895,10 +895,10 @@ def test_the_grep_needles_stay_specific():
     # exceptions of errors modules, SGLang's dead scheduler; the shortest starts of a kernel
     # assertion, THCudaCheck, a CUDA kernel's source path, mpirun's abort, NCCL 2.0's WARN;
     # the desync report's named rank, the store wait for the NCCL id, NCCL's one-device check;
-    # 170 -> 174 for the fourteenth to sixteenth rounds': torch 2.6's dump-signal timeout,
+    # 170 -> 175 for the fourteenth to sixteenth rounds': torch 2.6's dump-signal timeout,
     # NCCL's proxy Connect as its last error, the undefined config value, custom kernels'
-    # CUDA check)
-    assert len(logscan.NEEDLES) <= 174
+    # CUDA check, NCCL's failed buffer allocation)
+    assert len(logscan.NEEDLES) <= 175
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -2059,3 +2059,16 @@ def test_infiniband_async_events_that_report_the_fabrics_state_are_no_failure():
     assert analyze_text(healthy).findings == []
     broken = healthy.replace("port active", "port error")
     assert analyze_text(broken).findings != []
+
+
+def test_nccl_failing_to_allocate_its_buffers_is_out_of_memory():
+    """vLLM-style serving leaves NCCL no GPU memory: the envelope is an unhandled cuda error,
+    the reason NCCL's own allocation failure."""
+    log = (
+        "torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:3356, "
+        "unhandled cuda error (run with NCCL_DEBUG=INFO for details), NCCL version 2.21.5\n"
+        "ncclUnhandledCudaError: Call to CUDA function failed.\n"
+        "Last error:\n"
+        "Failed to CUDA calloc async 608 bytes\n"
+    )
+    assert [f.id for f in analyze_text(log).findings][:2] == ["cuda_oom", "nccl_unhandled_cuda"]

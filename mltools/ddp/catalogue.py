@@ -282,6 +282,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"CUDA driver error: out of memory",
             r"Cuda failure (?:\d+ )?'out of memory'",
             r"CUDA_ERROR_OUT_OF_MEMORY",
+            # NCCL could not allocate its buffers on the GPU (its "Last error:" under an
+            # unhandled cuda error): the memory the framework left it is gone
+            r"Failed to CUDA (?:calloc|malloc)(?: async)? \d+ bytes",
         ],
         "cause": "The GPU ran out of memory on this rank (batch too large, activations kept "
         "alive, fragmentation, or another process on the same GPU).",
