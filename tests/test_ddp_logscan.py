@@ -2072,3 +2072,48 @@ def test_nccl_failing_to_allocate_its_buffers_is_out_of_memory():
         "Failed to CUDA calloc async 608 bytes\n"
     )
     assert [f.id for f in analyze_text(log).findings][:2] == ["cuda_oom", "nccl_unhandled_cuda"]
+
+
+# ---- a failure chain that only the launcher tells (found on real torchrun jobs) ----------
+
+_AGENT = (
+    "E1206 10:00:00.000000 99 torch/distributed/elastic/multiprocessing/api.py:882] failed "
+    "(exitcode: -6) local_rank: 1 (pid: 4242) of binary: /usr/bin/python3\n"
+)
+_WARNING = (
+    "/opt/torch/autograd/graph.py:824: UserWarning: Grad strides do not match bucket view "
+    "strides. This may indicate grad was not created according to the gradient layout contract\n"
+)
+
+
+def test_a_warning_comes_after_the_failure_of_a_failed_job():
+    """DDP's grad-strides warning names a real problem, but the job died of something else."""
+    log = _WARNING + "terminate called without an active exception\n" + _AGENT
+    ids = [(f.id, f.rank) for f in analyze_text(log).findings]
+    assert ids[0] == ("rank_failed", 1) and ids[-1][0] == "grad_strides"
+    # the warning alone is still the answer for a log that shows nothing else
+    assert [f.id for f in analyze_text(_WARNING).findings] == ["grad_strides"]
+
+
+def test_the_launcher_names_the_rank_that_died_without_a_word():
+    """Rank 1 aborted (nothing of its own in the log); rank 0 saw its socket reset and was
+    stopped: rank 1 comes first, rank 0 is its victim."""
+    log = (
+        "[rank0]: RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:534] Read error "
+        "[127.0.0.1]:5301: Connection reset by peer\n"
+        + _AGENT
+        + "  rank      : 0 (local_rank: 0)\n"
+        "  exitcode  : -15 (pid: 4241)\n"
+    )
+    root = analyze_text(log).findings[0]
+    assert (root.id, root.rank, root.victims) == ("rank_failed", 1, [0])
+    # a rank's own cause, when the log has it, is still the answer
+    own = "[rank1]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    assert analyze_text(own + log).findings[0].id == "cuda_oom"
+    # and a hang's timeouts stay the story of a hang (the launcher's rank is the watchdog's)
+    hang = (
+        "[rank0]:[E1206 10:00:00.0 ProcessGroupNCCL.cpp:616] [Rank 0] Watchdog caught collective "
+        "operation timeout: WorkNCCL(SeqNum=9, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, "
+        "Timeout(ms)=600000) ran for 600003 milliseconds before timing out.\n" + _AGENT
+    )
+    assert analyze_text(hang).findings[0].id == "nccl_timeout"

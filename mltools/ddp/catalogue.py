@@ -11,6 +11,8 @@ line or a C++ backtrace's ``frame #N:`` line, e.g. the module that raised),
 NCCL's "remote process exited or there was a network error") and ``weak`` (True for an
 entry whose every pattern is such evidence: a frame name, a return-code chain, a signal from
 outside). Weak evidence ranks after every strong cause and before the generic fallbacks.
+``advisory`` (True for an entry that is a warning: a real problem, but no failure by itself)
+ranks after the failure a failed job shows, whatever that failure is.
 ``derived`` replaces ``patterns`` for an entry that no line names by itself: the analyser
 makes it from other evidence (the text says from what).
 
@@ -64,6 +66,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "id": "grad_strides",
         "title": "Gradient strides differ from DDP's bucket view",
         "role": "cause",
+        "advisory": True,  # a UserWarning: training goes on, only slower
         "patterns": [
             r"[Gg]rad strides (?:do|don't|does)\b",
             r"grad\.strides\(\) = .*bucket_view\.strides\(\)",

@@ -146,6 +146,7 @@ _QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\]
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = ("cuda_oom", "illegal_memory_access", "gpu_hardware", "device_side_assert")
 _NOT_A_CAUSE = {"ChildFailedError"}
+_AFTER_A_CRASH = {"peer_crashed", "rank_terminated"}  # (a timeout is the story of a hang)
 _CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
 # structural lines: tracebacks, checkpoint loading frames, the elastic summary
@@ -419,6 +420,7 @@ class LogScanner:
         self._in_root_block = False
         self._root_rank: int | None = None
         self._agent_rank: int | None = None
+        self._launcher_word: Evidence | None = None  # the line that named the first failure
         self._failure: _Acc | None = None  # the first line that shows a failure
         self._smi: dict[int, set[int]] = {}  # nvidia-smi process table: pid -> GPUs
         self._smi_rows: list[Evidence] = []
@@ -595,7 +597,10 @@ class LogScanner:
             and re.match(_STRUCTURAL["summary_field"], body)
         ):
             rank = self._summary_rank
+        first_failed = self._root_rank, self._agent_rank
         self._structure(body, rank)
+        if self._launcher_word is None and first_failed != (self._root_rank, self._agent_rank):
+            self._launcher_word = Evidence(name, line_no, rank, raw[:MAX_LINE_CHARS])
         if rank is not None and self._top_rank < rank < 1 << 20:
             self._top_rank = rank  # the world has at least this many ranks
         if any(word in body for word in _WORLD_WORDS):
@@ -839,8 +844,20 @@ class LogScanner:
             self._exit_evidence(exit_code)
         accs = list(self._acc.values())
         accs += [a for r, a in self._generic.items() if r not in self._ranks_with_cause]
-        if not accs and self._failure is not None:  # never "clean" on a failed job
+        # never "clean" on a failed job, and never only a warning: the failure line says more
+        if self._failure is not None and all(a.entry.get("advisory") for a in accs):
             accs.append(self._failure)
+        elif (
+            first_failed is not None
+            and self._launcher_word is not None
+            and not any(a.entry["role"] == "cause" and not a.entry.get("advisory") for a in accs)
+            and all(a.entry["id"] in _AFTER_A_CRASH for a in accs if a.entry["role"] == "symptom")
+            and not any(first_failed in a.ranks for a in accs if not a.entry.get("advisory"))
+        ):  # the launcher names the rank that failed first and no line of it says why
+            word = self._launcher_word
+            acc = self._new_acc(GENERIC_FAILURE, first_failed, word.file, word.line)
+            acc.ranks, acc.evidence, acc.count = [first_failed], [word], 1
+            accs.append(acc)
 
         # NCCL's "unhandled cuda error" is the envelope of a CUDA error: the CUDA error it
         # carries ("Last error: Cuda failure 'out of memory'") is the cause when it is known
@@ -848,7 +865,9 @@ class LogScanner:
 
         def key(acc: _Acc) -> tuple[int, int, int]:
             if acc.entry["role"] == "symptom":  # timeouts happen before closed sockets and SIGTERM
-                return (4, _ORDER[str(acc.entry["id"])], acc.seq)
+                return (5, _ORDER[str(acc.entry["id"])], acc.seq)
+            if acc.entry.get("advisory"):  # a warning: after whatever failed
+                return (6, 0, acc.seq)
             if acc.entry is GENERIC_EXCEPTION:
                 tier = 2
             elif acc.entry is GENERIC_FAILURE:
@@ -875,11 +894,19 @@ class LogScanner:
         if findings:
             root = findings[0]
             root.root_cause = True
+            generic = root.id in (GENERIC_FAILURE["id"], GENERIC_EXCEPTION["id"])
+            if generic and root.rank is None and first_failed is not None:
+                root.rank, root.ranks = first_failed, [first_failed]  # the launcher's word
             if root.id == "nccl_timeout" and root.suspects:  # the silent rank comes first
                 root.rank = root.suspects[0]
                 root.victims = waited
                 return LogReport(findings, self.files, self.lines, self.bytes, first_failed)
-            culprits = {r for f in findings if f.role == "cause" for r in f.ranks}
+            culprits = {
+                r
+                for f in findings
+                if f.role == "cause" and not _BY_ID.get(f.id, {}).get("advisory")
+                for r in f.ranks
+            }
             seen = {r for f in findings for r in f.ranks}
             if root.rank is not None:
                 root.victims = sorted(seen - culprits - {root.rank})
