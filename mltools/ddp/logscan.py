@@ -99,9 +99,10 @@ _ANCHOR = re.compile(
     r"|Root Cause \(first observed failure\)|Failures:$|(?:exitcode|error_file|traceback) +: "
     r"|rank +: \d+ \(local_rank: |File [~/][^\s:,]*\.py:\d+, in \w"
 )
-_ANCHOR_WORDS = (  # (a stack's three first: a quiet logger's stack is no failure)
-    "Traceback (", 'File "', "frame #", "Root Cause", "Failures:", "exitcode ", "error_file ",
-    "traceback ", "local_rank: ", "File ~", "File /",
+_STACK_WORDS = ("Traceback (", 'File "', "frame #")  # (a quiet logger's stack is no failure)
+_ANCHOR_WORDS = (
+    *_STACK_WORDS, "Root Cause", "Failures:", "exitcode ", "error_file ", "traceback ",
+    "local_rank: ", "File ~", "File /",
 )  # fmt: skip
 # a tqdm bar ("desc:  41%|####  | 205/500 [01:02<01:29, 3.30it/s, loss=0.4]") that a line was
 # printed after, with no newline between
@@ -612,7 +613,7 @@ class LogScanner:
         ):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
-        if body.lstrip().startswith(_ANCHOR_WORDS[:3]) and _QUIET_RECORD.search(line):
+        if body.lstrip().startswith(_STACK_WORDS) and _QUIET_RECORD.search(line):
             return  # a stack a logger printed at verbose, debug or info level: no failure
         # the line, then the line joined with the next one where a terminal may have wrapped it
         texts = (body, *(_continued(raw, body, following) if following else ()))
