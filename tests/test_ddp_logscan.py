@@ -2117,3 +2117,19 @@ def test_the_launcher_names_the_rank_that_died_without_a_word():
         "Timeout(ms)=600000) ran for 600003 milliseconds before timing out.\n" + _AGENT
     )
     assert analyze_text(hang).findings[0].id == "nccl_timeout"
+
+
+@pytest.mark.parametrize("prefix", ["", "[rank3]: "])
+def test_a_traceback_pasted_without_its_newlines_is_read_line_by_line(prefix):
+    """A web page or a chat message collapsed the traceback into one line."""
+    log = prefix + (
+        'Traceback (most recent call last):   File "/srv/train.py", line 120, in <module>'
+        '     main()   File "/srv/train.py", line 98, in main     loss.backward()   File '
+        '"/env/torch/_tensor.py", line 525, in backward     torch.autograd.backward( '
+        "RuntimeError: Expected to have finished reduction in the prior iteration before "
+        "starting a new one. This error indicates that your module has parameters that were "
+        "not used in producing loss.\n"
+    )
+    root = analyze_text(log).findings[0]
+    assert root.id == "unused_parameters"
+    assert root.rank == (3 if prefix else None)

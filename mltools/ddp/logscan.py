@@ -104,6 +104,13 @@ _ANCHOR_WORDS = (
     *_STACK_WORDS, "Root Cause", "Failures:", "exitcode ", "error_file ", "traceback ",
     "local_rank: ", "File ~", "File /",
 )  # fmt: skip
+# a traceback whose newlines a paste lost (a web page, a chat message): where its lines began
+_UNJOIN = re.compile(
+    r"\s+(?=Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|frame #\d+: "
+    r"|During handling of the above exception|The above exception was the direct cause"
+    r"|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: )"
+)
+_UNJOIN_MIN = 200  # a line shorter than this holds no lost traceback worth splitting
 # a tqdm bar ("desc:  41%|####  | 205/500 [01:02<01:29, 3.30it/s, loss=0.4]") that a line was
 # printed after, with no newline between
 _BAR = re.compile(r"^[^|]{0,200}?\|[^|]{0,200}\| *[\d.]+[kMG]?/[\d.?]+[kMG]? \[[^\]]{0,300}\]")
@@ -569,12 +576,10 @@ class LogScanner:
             following = _ANSI.sub("", following)
         if "\r" in raw:  # progress bars: each carriage-return segment is a line of its own
             segments = [segment for segment in raw.split("\r") if segment.strip()]
-            for i, segment in enumerate(segments):
-                self._one_line(
-                    segment, name, line_no, following if i == len(segments) - 1 else None
-                )
-            return
-        self._one_line(raw, name, line_no, following)
+        else:
+            segments = _unjoined(raw)
+        for i, segment in enumerate(segments):
+            self._one_line(segment, name, line_no, following if i == len(segments) - 1 else None)
 
     def _one_line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
         if (
@@ -1093,6 +1098,21 @@ def _continued(raw: str, body: str, following: str) -> tuple[str, ...]:
     if body.endswith(" ") or rest.startswith(" "):
         return (body + rest,)
     return (body + rest, body + " " + rest)
+
+
+def _unjoined(raw: str) -> list[str]:
+    """A traceback pasted without its newlines ('Traceback (most recent call last): File
+    "x.py", line 3, in f  loss.backward() RuntimeError: ...'), split where its lines began;
+    each piece keeps the line's launcher prefix. Any other line is one piece."""
+    if (
+        len(raw) < _UNJOIN_MIN
+        or "\\n" in raw  # an escaped string (JSON, a repr): read whole, as it was printed
+        or (raw.count('File "') < 2 and "Traceback (most recent call last)" not in raw[20:])
+        or len(pieces := _UNJOIN.split(raw)) < 2
+    ):
+        return [raw]
+    prefix = raw[: len(raw) - len(_split_prefix(raw)[1])]
+    return [pieces[0], *(prefix + piece for piece in pieces[1:])]
 
 
 def _starts_a_line(text: str) -> bool:
