@@ -2133,3 +2133,17 @@ def test_a_traceback_pasted_without_its_newlines_is_read_line_by_line(prefix):
     root = analyze_text(log).findings[0]
     assert root.id == "unused_parameters"
     assert root.rank == (3 if prefix else None)
+
+
+def test_nccl_and_torchrun_lines_pasted_without_their_newlines_are_read_line_by_line():
+    """NCCL's INFO chatter first, then the watchdog's report, all on one collapsed line: the
+    INFO start must not hide the rest."""
+    log = (
+        "gpu7:4410:4490 [0] NCCL INFO Channel 00/0 : 0[0] -> 1[1] via P2P/IPC gpu7:4410:4490 "
+        "[0] NCCL INFO Connected all rings [rank0]:[E1106 04:13:02.107228334 "
+        "ProcessGroupNCCL.cpp:632] [Rank 0] Watchdog caught collective operation timeout: "
+        "WorkNCCL(SeqNum=9, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, Timeout(ms)=600000) ran "
+        "for 600010 milliseconds before timing out.\n"
+    )
+    root = analyze_text(log).findings[0]
+    assert (root.id, root.rank) == ("nccl_timeout", 0)

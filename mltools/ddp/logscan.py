@@ -104,12 +104,15 @@ _ANCHOR_WORDS = (
     *_STACK_WORDS, "Root Cause", "Failures:", "exitcode ", "error_file ", "traceback ",
     "local_rank: ", "File ~", "File /",
 )  # fmt: skip
-# a traceback whose newlines a paste lost (a web page, a chat message): where its lines began
+# a log whose newlines a paste lost (a web page, a chat message): where its lines began (a
+# traceback's, NCCL's and torchrun's line starts)
 _UNJOIN = re.compile(
     r"\s+(?=Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|frame #\d+: "
     r"|During handling of the above exception|The above exception was the direct cause"
-    r"|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: )"
+    r"|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: "
+    r"|\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:)"
 )
+_LINE_STARTS = re.compile(r"\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:")
 _UNJOIN_MIN = 200  # a line shorter than this holds no lost traceback worth splitting
 # a tqdm bar ("desc:  41%|####  | 205/500 [01:02<01:29, 3.30it/s, loss=0.4]") that a line was
 # printed after, with no newline between
@@ -1101,13 +1104,18 @@ def _continued(raw: str, body: str, following: str) -> tuple[str, ...]:
 
 
 def _unjoined(raw: str) -> list[str]:
-    """A traceback pasted without its newlines ('Traceback (most recent call last): File
-    "x.py", line 3, in f  loss.backward() RuntimeError: ...'), split where its lines began;
-    each piece keeps the line's launcher prefix. Any other line is one piece."""
+    """A traceback (or NCCL's and torchrun's lines) pasted without its newlines ('Traceback
+    (most recent call last): File "x.py", line 3, in f  loss.backward() RuntimeError: ...'),
+    split where its lines began; each piece keeps the line's launcher prefix. Any other line
+    is one piece."""
     if (
         len(raw) < _UNJOIN_MIN
         or "\\n" in raw  # an escaped string (JSON, a repr): read whole, as it was printed
-        or (raw.count('File "') < 2 and "Traceback (most recent call last)" not in raw[20:])
+        or (
+            raw.count('File "') < 2
+            and "Traceback (most recent call last)" not in raw[20:]
+            and len(_LINE_STARTS.findall(raw, 0, 4 * _UNJOIN_MIN)) < 2
+        )
         or len(pieces := _UNJOIN.split(raw)) < 2
     ):
         return [raw]
