@@ -2147,3 +2147,12 @@ def test_nccl_and_torchrun_lines_pasted_without_their_newlines_are_read_line_by_
     )
     root = analyze_text(log).findings[0]
     assert (root.id, root.rank) == ("nccl_timeout", 0)
+
+
+def test_the_agents_summary_pasted_without_its_newlines_still_names_the_failed_rank():
+    log = " ".join(
+        line.strip() for line in _SUMMARY.replace("rank      : 2", "rank      : 1").splitlines()
+    )
+    report = analyze_text(log + "\n")
+    assert report.findings and report.findings[0].id == "rank_failed"
+    assert report.first_failed_rank == 1

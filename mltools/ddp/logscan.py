@@ -110,7 +110,10 @@ _UNJOIN = re.compile(
     r"\s+(?=Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|frame #\d+: "
     r"|During handling of the above exception|The above exception was the direct cause"
     r"|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: "
-    r"|\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:)"
+    r"|\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:"
+    # the elastic agent's summary block
+    r"|Root Cause \(first observed failure\)|Failures:|\[\d+\]:(?=\s)"
+    r"|(?:time|host|rank|exitcode|error_file|traceback) +: )"
 )
 _LINE_STARTS = re.compile(r"\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:")
 _UNJOIN_MIN = 200  # a line shorter than this holds no lost traceback worth splitting
@@ -1114,6 +1117,7 @@ def _unjoined(raw: str) -> list[str]:
         or (
             raw.count('File "') < 2
             and "Traceback (most recent call last)" not in raw[20:]
+            and "Root Cause (first observed failure)" not in raw[20:]
             and len(_LINE_STARTS.findall(raw, 0, 4 * _UNJOIN_MIN)) < 2
         )
         or len(pieces := _UNJOIN.split(raw)) < 2
