@@ -2156,3 +2156,15 @@ def test_the_agents_summary_pasted_without_its_newlines_still_names_the_failed_r
     report = analyze_text(log + "\n")
     assert report.findings and report.findings[0].id == "rank_failed"
     assert report.first_failed_rank == 1
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["  41 | ", "[10:11:12.345] ", "2025-03-02 10:11:12 INFO ", "2025-03-02 10:11:12 WARNING "],
+)
+def test_a_log_viewers_line_numbers_and_bare_time_or_level_headers_are_prefixes(prefix):
+    """The shell's 'Killed' and OpenMP's fatal line are read at a line's start: what a log
+    viewer or a plain logger put before them must not hide them."""
+    assert analyze_text(prefix + "Killed\n").findings[0].id == "killed_by_signal"
+    omp = prefix + "OMP: Error #13: Assertion failure at z_Linux_util.cpp(2361).\n"
+    assert analyze_text(omp).findings != []

@@ -85,7 +85,9 @@ _WRAPPER = re.compile(
     # logging's levels below error, as transformers/accelerate scripts and bracketed loggers
     # print them ("05/01/2024 10:11:12 - INFO - __main__ - ", "[INFO] "); an error level stays
     r"|\d\d/\d\d/\d{4} \d\d:\d\d:\d\d - (?:INFO|WARNING|DEBUG) - [\w.]+ - "
-    r"|\[(?:INFO|DEBUG|WARNING)\] "
+    r"|\[(?:INFO|DEBUG|WARNING)\] |(?:INFO|DEBUG|WARNING) (?=\S)"
+    r"|\[\d\d:\d\d:\d\d(?:[.,]\d+)?\] "  # a time of day alone
+    r"|\s*\d+ \| "  # a log viewer's line numbers ("  12 | ")
     r"|std(?:out|err) [FP] )+"  # a container runtime's log file: "<time> stdout F <line>"
 )
 # colour codes (SGR and other CSI sequences) anywhere in a line
