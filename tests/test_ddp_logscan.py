@@ -2168,3 +2168,21 @@ def test_a_log_viewers_line_numbers_and_bare_time_or_level_headers_are_prefixes(
     assert analyze_text(prefix + "Killed\n").findings[0].id == "killed_by_signal"
     omp = prefix + "OMP: Error #13: Assertion failure at z_Linux_util.cpp(2361).\n"
     assert analyze_text(omp).findings != []
+
+
+def test_typographic_quotes_a_forum_put_in_are_read_as_straight_ones():
+    """Discourse and word processors turn a pasted log's quotes into curly ones."""
+    log = (
+        "Traceback (most recent call last):\n"
+        "  File \u201c/home/u/train.py\u201d, line 20, in <module>\n"
+        "    dist.init_process_group(\u201cnccl\u201d)\n"
+        "RuntimeError: Distributed package doesn\u2019t have NCCL built in\n"
+    )
+    assert analyze_text(log).findings[0].id == "no_backend_for_device"
+    carried = (
+        "torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1970, "
+        "unhandled cuda error, NCCL version 2.19.3\n"
+        "Last error:\n"
+        "Cuda failure \u2018out of memory\u2019\n"
+    )
+    assert analyze_text(carried).findings[0].id == "cuda_oom"

@@ -144,6 +144,11 @@ _WRAPPED = re.compile(
     r"what\(\):\s+.*(?:CUDA error|NCCL error|Error|error)"
     r"|watchdog thread terminated with exception: (?!\[Rank \d+\] Watchdog caught)"
 )
+# typographic quotes, read as the straight ones a program printed
+_QUOTES = str.maketrans(
+    {"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"'}
+    | {"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'"}
+)
 # a markdown link a renderer made of a path or a location ("[/x.so](https://...)",
 # "[common.cu:334](https://...)"): read as its text, so the message around it is whole
 _MD_LINK = re.compile(r"\[([^\[\]\n]{1,500})\]\((?:https?|vscode|file)[^()\s]{0,2000}\)")
@@ -337,10 +342,19 @@ def _coarse(needle: str) -> str:
     return next((c for c in _COARSE if c in needle), needle)
 
 
+def _quote_free(needle: str) -> str:
+    """The needle's longest part without a quote: a line whose quotes a forum or an editor
+    made typographic (read as straight ones later) must still be a candidate."""
+    if '"' not in needle and "'" not in needle:
+        return needle
+    longest = max(re.split("[\"']", needle), key=len)
+    return longest if len(longest) >= 3 else needle
+
+
 NEEDLES: list[bytes] = [
     n.encode()
     for n in _minimal(
-        _coarse(n)
+        _quote_free(_coarse(n))
         for n in [n for entry in CATALOGUE for p in entry["patterns"] for n in _needles_for(p)]  # type: ignore[union-attr]
         + [n for entry in CATALOGUE for p in entry.get("frames", ()) for n in _needles_for(p)]  # type: ignore[union-attr]
         + [
@@ -1013,10 +1027,13 @@ def _is_regular_file(stream: IO[bytes]) -> bool:
 
 
 def _unhtml(line: str) -> str:
-    """The text an HTML rendering stands for: entities decoded, no-break spaces as spaces."""
+    """The text an HTML rendering stands for: entities decoded, no-break spaces as spaces,
+    typographic quotes a forum or an editor put in as the straight ones printed."""
     if "&" in line and _ENTITY.search(line):
         line = html.unescape(line)
-    return line.replace("\xa0", " ") if "\xa0" in line else line
+    if line.isascii():
+        return line
+    return line.replace("\xa0", " ").translate(_QUOTES)
 
 
 def _split_prefix(line: str) -> tuple[int | None, str]:
