@@ -2186,3 +2186,14 @@ def test_typographic_quotes_a_forum_put_in_are_read_as_straight_ones():
         "Cuda failure \u2018out of memory\u2019\n"
     )
     assert analyze_text(carried).findings[0].id == "cuda_oom"
+
+
+def test_colour_codes_that_lost_their_escape_character_do_not_hide_an_exception():
+    """A notebook's coloured traceback copied from a web page keeps '[0;31m' without ESC."""
+    log = (
+        "[0;31m---------------------------------------------------------------------------[0m\n"
+        "[0;31mValueError[0m                                Traceback (most recent call last)\n"
+        "[0;31mValueError[0m: the loader returned an empty batch on this rank\n"
+    )
+    assert analyze_text(log).findings[0].id == "rank_exception"
+    assert analyze_text("[1;31mValueError[0m: an empty batch\n").findings[0].id == "rank_exception"

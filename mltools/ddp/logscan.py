@@ -92,6 +92,9 @@ _WRAPPER = re.compile(
 )
 # colour codes (SGR and other CSI sequences) anywhere in a line
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# the same colour codes with their escape character lost in a copy ("[0;31mValueError[0m:",
+# a notebook's traceback pasted from a web page)
+_BARE_SGR = re.compile(r"\[(?:\d{1,2};)*\d{1,2}m")
 # what a line is when a prefix nobody strips stands before it (a frame, a traceback's head,
 # a C++ frame): cut the line there, if what comes before looks like a prefix (no quotes,
 # ends with a space or a separator)
@@ -612,6 +615,8 @@ class LogScanner:
         ):
             raw, following = joined[0], None  # a terminal wrapped it here: read it whole
         line = raw
+        if "m" in line and "[" in line:
+            line = _BARE_SGR.sub("", line)
         if "](" in line:
             line = _MD_LINK.sub(r"\1", line)
         if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
