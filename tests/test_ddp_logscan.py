@@ -2197,3 +2197,13 @@ def test_colour_codes_that_lost_their_escape_character_do_not_hide_an_exception(
     )
     assert analyze_text(log).findings[0].id == "rank_exception"
     assert analyze_text("[1;31mValueError[0m: an empty batch\n").findings[0].id == "rank_exception"
+
+
+def test_a_cpu_tensor_given_to_a_nccl_collective_has_no_backend_for_its_device():
+    log = (
+        "Traceback (most recent call last):\n"
+        '  File "/w/eval.py", line 31, in gather_metrics\n'
+        "    dist.all_reduce(correct)\n"
+        "RuntimeError: Tensors must be CUDA and dense\n"
+    )
+    assert analyze_text(log).findings[0].id == "no_backend_for_device"

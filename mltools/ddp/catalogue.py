@@ -414,6 +414,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Distributed package doesn't have NCCL built in",
             r"ProcessGroupNCCL is only supported with GPUs",
             r"Could not find the default backend type",
+            # NCCL's own check on a collective's tensors: a CPU tensor given to a NCCL group
+            r"Tensors must be CUDA and dense",
         ],
         "cause": "A collective got a tensor on a device the process group was not created for "
         "(a CUDA tensor with a gloo-only group, a CPU tensor with NCCL), or the backend is not "
