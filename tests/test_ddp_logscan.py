@@ -2207,3 +2207,26 @@ def test_a_cpu_tensor_given_to_a_nccl_collective_has_no_backend_for_its_device()
         "RuntimeError: Tensors must be CUDA and dense\n"
     )
     assert analyze_text(log).findings[0].id == "no_backend_for_device"
+
+
+@pytest.mark.parametrize(
+    ("xid", "expected"),
+    [
+        ("79, pid=2210, GPU has fallen off the bus.", "gpu_hardware"),
+        ("48, pid=2210, An uncorrectable double bit error (DBE) has been detected", "gpu_hardware"),
+        # a page fault in the GPU's MMU: the application touched an address it does not own
+        (
+            "31, pid=2210, Ch 00000008, intr 10000000. MMU Fault: ENGINE GRAPHICS",
+            "illegal_memory_access",
+        ),
+        # the application's own exception and its cleanup: a failure, no hardware fault
+        (
+            "13, pid=2210, Graphics SM Warp Exception on (GPC 0, TPC 1): Out Of Range Address",
+            "rank_failed",
+        ),
+        ("43, pid=2210, Ch 00000010", "rank_failed"),
+    ],
+)
+def test_an_xid_names_hardware_only_when_the_fault_is_the_hardwares(xid, expected):
+    log = f"[Tue Mar  4 10:11:12 2025] NVRM: Xid (PCI:0000:3b:00): {xid}\n"
+    assert analyze_text(log).findings[0].id == expected

@@ -450,6 +450,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"CUDA_ERROR_ILLEGAL_ADDRESS",
             r"misaligned addr",
             r"an illegal instruction was encountered",
+            # the driver's report of it in the kernel log: Xid 31, a GPU memory page (MMU) fault
+            r"Xid \(PCI:[^)]*\): 31\b",
         ],
         "cause": "A kernel read or wrote out of bounds: a bug in a custom/fused kernel (Triton, "
         "flash-attention, a quantisation kernel), an index past a tensor's end, or a tensor "
@@ -469,7 +471,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"uncorrectable ECC error",
             r"ECC_UNCORRECTABLE",
-            r"Xid \(PCI:[^)]*\): \d+",
+            # (not 13, 31, 43 or 45: the application's own faults, and the cleanup after them)
+            r"Xid \(PCI:[^)]*\): (?!(?:13|31|43|45)\b)\d+",
             r"fallen off the bus",
             r"Unable to determine the device handle for GPU",
             r"GPU is lost",
@@ -793,6 +796,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^Error executing job with overrides: ",  # Hydra hides the traceback behind these
     r"^Error in call to target '",
     r"Assertion `.*' failed\.",
+    r"Xid \(PCI:[^)]*\): \d+",  # the driver's fault report, whichever fault it names
     r"\bFailed: Cuda error \S+:\d+ '",  # custom kernels' CUDA check (vLLM/SGLang all-reduce)
     r"^Assertion failed: .*, file .*, line \d+",
 )
