@@ -2230,3 +2230,12 @@ def test_a_cpu_tensor_given_to_a_nccl_collective_has_no_backend_for_its_device()
 def test_an_xid_names_hardware_only_when_the_fault_is_the_hardwares(xid, expected):
     log = f"[Tue Mar  4 10:11:12 2025] NVRM: Xid (PCI:0000:3b:00): {xid}\n"
     assert analyze_text(log).findings[0].id == expected
+
+
+@pytest.mark.parametrize("tag", ["", "[1,1]<stdout>:"])
+def test_a_check_macro_that_prints_its_message_on_the_next_line_is_read_with_it(tag):
+    """llm.c's cudaCheck prints where it failed, then the CUDA error's text on its own line
+    (under mpirun, each line with its tag)."""
+    log = f"{tag}[CUDA ERROR] at file llmc/zero.cuh:415:\n{tag}out of memory\n"
+    root = analyze_text(log).findings[0]
+    assert (root.id, root.rank) == ("cuda_oom", 1 if tag else None)

@@ -288,6 +288,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # NCCL could not allocate its buffers on the GPU (its "Last error:" under an
             # unhandled cuda error): the memory the framework left it is gone
             r"Failed to CUDA (?:calloc|malloc)(?: async)? \d+ bytes",
+            # llm.c's cudaCheck: "[CUDA ERROR] at file train_gpt2.cu:1234:" and the message on
+            # the next line (read joined with it)
+            r"\[CUDA ERROR\] at file \S+:\d+: ?out of memory",
         ],
         "cause": "The GPU ran out of memory on this rank (batch too large, activations kept "
         "alive, fragmentation, or another process on the same GPU).",

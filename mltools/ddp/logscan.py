@@ -152,6 +152,9 @@ _QUOTES = str.maketrans(
     {"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"'}
     | {"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'"}
 )
+# a CUDA/NCCL/MPI check macro's head whose message is printed on the next line (llm.c:
+# "[CUDA ERROR] at file train_gpt2.cu:1234:")
+_CHECK_HEAD = re.compile(r"\[(?:CUDA|NCCL|MPI|cuBLAS|cuDNN) ERROR\] at file \S+:\d+:$")
 # a markdown link a renderer made of a path or a location ("[/x.so](https://...)",
 # "[common.cu:334](https://...)"): read as its text, so the message around it is whole
 _MD_LINK = re.compile(r"\[([^\[\]\n]{1,500})\]\((?:https?|vscode|file)[^()\s]{0,2000}\)")
@@ -649,6 +652,8 @@ class LogScanner:
             return  # a stack a logger printed at verbose, debug or info level: no failure
         # the line, then the line joined with the next one where a terminal may have wrapped it
         texts = (body, *(_continued(raw, body, following) if following else ()))
+        if following and body.endswith(":") and _CHECK_HEAD.search(body):
+            texts += (body + " " + _split_prefix(following)[1],)  # the message it prints next
         # INFO lines: "-> N" return-code chains, connect retries (a WARN record joined on the
         # same line, newlines lost in a paste, is read as the WARN it is)
         if " NCCL INFO " in body and " NCCL WARN " not in body:
