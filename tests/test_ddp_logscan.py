@@ -2239,3 +2239,12 @@ def test_a_check_macro_that_prints_its_message_on_the_next_line_is_read_with_it(
     log = f"{tag}[CUDA ERROR] at file llmc/zero.cuh:415:\n{tag}out of memory\n"
     root = analyze_text(log).findings[0]
     assert (root.id, root.rank) == ("cuda_oom", 1 if tag else None)
+
+
+def test_the_missing_libibverbs_warning_wrapped_before_the_librarys_name_is_no_failure():
+    log = (
+        "node2:14605:14673 [0] misc/ibvwrap.cc:63 NCCL WARN Failed to open \n"
+        "libibverbs.so[.1]\n"
+        "node2:14605:14673 [0] NCCL INFO NET/Socket : Using [0]ens5:172.31.0.137<0>\n"
+    )
+    assert analyze_text(log).findings == []

@@ -705,11 +705,12 @@ GENERIC_FAILURE: dict[str, object] = {
     "reference": "https://pytorch.org/docs/stable/elastic/errors.html",
 }
 
-# NCCL WARN lines a healthy run prints: no libibverbs (falls back to sockets), InfiniBand's
+# NCCL WARN lines a healthy run prints: no libibverbs (falls back to sockets; the line may
+# be wrapped right before the library's name), InfiniBand's
 # async events that only report the fabric's state (a port came up, the subnet manager
 # re-registered its clients); a port error or a fatal device event still counts
 _BENIGN_WARN = (
-    r"Failed to open libib|NET/IB ?: ?Got async event ?: ?(?:client reregistration|port "
+    r"Failed to open ?(?:libib|$)|NET/IB ?: ?Got async event ?: ?(?:client reregistration|port "
     r"active|GID table change|LID change|P_Key change|SM change)"
 )
 
