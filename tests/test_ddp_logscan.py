@@ -897,8 +897,9 @@ def test_the_grep_needles_stay_specific():
     # the desync report's named rank, the store wait for the NCCL id, NCCL's one-device check;
     # 170 -> 175 for the fourteenth to sixteenth rounds': torch 2.6's dump-signal timeout,
     # NCCL's proxy Connect as its last error, the undefined config value, custom kernels'
-    # CUDA check, NCCL's failed buffer allocation)
-    assert len(logscan.NEEDLES) <= 175
+    # CUDA check, NCCL's failed buffer allocation; 'dump signal' becomes a coarse anchor for
+    # the flight recorder's timeout wordings, plus 2.3's global timeout from another rank)
+    assert len(logscan.NEEDLES) <= 176
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -2248,3 +2249,22 @@ def test_the_missing_libibverbs_warning_wrapped_before_the_librarys_name_is_no_f
         "node2:14605:14673 [0] NCCL INFO NET/Socket : Using [0]ens5:172.31.0.137<0>\n"
     )
     assert analyze_text(log).findings == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[PG 0 Rank 3] Received a global timeout from another rank and will start to dump the "
+        "debug info. Last enqueued NCCL work: 2, last completed NCCL work: 1.",
+        "[PG ID 0 PG GUID 0(default_pg) Rank 1] Observed flight recorder dump signal from "
+        "another rank via TCPStore.",
+        "[PG ID 0 PG GUID 0(default_pg) Rank 1] Received a dump signal from this local rank "
+        "and will start to dump the debug info. Last enqueued NCCL work: 5, last completed "
+        "NCCL work: 4.",
+        "[PG 0 Rank 2] Heartbeat monitor timed out! Process will be terminated after dumping "
+        "debug info. workMetaList_.size()=1",
+    ],
+)
+def test_the_flight_recorders_timeout_wordings_of_torch_2_2_to_2_5_are_timeouts(line):
+    log = "[rank1]:[E1104 08:01:02.123456789 ProcessGroupNCCL.cpp:1402] " + line + "\n"
+    assert analyze_text(log).findings[0].id == "nccl_timeout"

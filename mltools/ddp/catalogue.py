@@ -158,7 +158,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"watchdog got stuck for \d+ seconds",
             r"due to ProcessGroupNCCL watchdog hang",
             r"Exception raised from checkTimeout at",
-            r"Received a dump signal due to a collective timeout",  # torch >= 2.6
+            # the flight recorder's dump on a timeout, in torch 2.3-2.6's wordings (this rank's
+            # own timeout, or another rank's that reached it through the store)
+            r"Received a dump signal (?:due to a collective timeout )?from (?:this local|another) rank",
+            r"Received a global timeout from another rank",
+            r"Observed flight recorder dump signal from another rank",
+            r"Heartbeat monitor timed out!",  # (2.2-2.3's "watchdog got stuck")
         ],
         "frames": [r"ProcessGroupNCCL::WorkNCCL::checkTimeout"],
         "cause": "This rank waited in a collective that the others never joined: another rank "

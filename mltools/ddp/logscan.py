@@ -340,7 +340,7 @@ _SIGNALS = _guard(FAILURE_SIGNALS)
 _COARSE = (
     "CUDA error", "Connection ", "timed out", "atchdog", "exit", "Signal ", "mismatch",
     "insufficient", "illegal", "DataLoader worker ", "unhandled ", "terminat", "ECC",
-    "MPI_", "***", "Assertion", "collective #", "monitoredBarrier",
+    "MPI_", "***", "Assertion", "collective #", "monitoredBarrier", "dump signal",
 )  # fmt: skip
 
 
