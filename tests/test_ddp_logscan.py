@@ -2268,3 +2268,19 @@ def test_the_missing_libibverbs_warning_wrapped_before_the_librarys_name_is_no_f
 def test_the_flight_recorders_timeout_wordings_of_torch_2_2_to_2_5_are_timeouts(line):
     log = "[rank1]:[E1104 08:01:02.123456789 ProcessGroupNCCL.cpp:1402] " + line + "\n"
     assert analyze_text(log).findings[0].id == "nccl_timeout"
+
+
+def test_wandbs_errors_about_its_own_service_are_no_failure_of_the_job():
+    """W&B logs 'wandb: ERROR' for its own metrics and uploads while training goes on; a
+    training failure still shows as one (wandb's own exception when it stops the run)."""
+    healthy = (
+        "wandb: ERROR Failed to sample metric: Not Supported\n"
+        "wandb: ERROR Error while calling W&B API: An internal error occurred. (<Response [500]>)\n"
+        "Steps:  40%|####      | 400/1000 [04:00<06:00, 1.66it/s, loss=0.1]\n"
+    )
+    assert analyze_text(healthy).findings == []
+    stopped = healthy + (
+        "Traceback (most recent call last):\n"
+        "wandb.errors.CommError: Run initialization has timed out after 90.0 sec.\n"
+    )
+    assert analyze_text(stopped).findings != []

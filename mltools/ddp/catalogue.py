@@ -748,7 +748,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"exited with non-zero status|exited on signal \d+",
     r"^\s*Exit code:\s+[1-9]",
     r"connectFullMesh failed",
-    r"\bERROR\b",
+    r"(?<!wandb: )\bERROR\b",  # (not W&B's about its own service: metrics, uploads, retries)
     r"CUresult error",
     r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",
