@@ -2279,6 +2279,11 @@ def test_wandbs_errors_about_its_own_service_are_no_failure_of_the_job():
         "Steps:  40%|####      | 400/1000 [04:00<06:00, 1.66it/s, loss=0.1]\n"
     )
     assert analyze_text(healthy).findings == []
+    preload = (
+        "ERROR: ld.so: object '/usr/lib/x86_64-linux-gnu/libtcmalloc.so' from LD_PRELOAD "
+        "cannot be preloaded (cannot open shared object file): ignored.\n"
+    )
+    assert analyze_text(preload + healthy).findings == []
     stopped = healthy + (
         "Traceback (most recent call last):\n"
         "wandb.errors.CommError: Run initialization has timed out after 90.0 sec.\n"

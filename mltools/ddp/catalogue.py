@@ -748,7 +748,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"exited with non-zero status|exited on signal \d+",
     r"^\s*Exit code:\s+[1-9]",
     r"connectFullMesh failed",
-    r"(?<!wandb: )\bERROR\b",  # (not W&B's about its own service: metrics, uploads, retries)
+    # (not W&B's about its own service: metrics, uploads, retries; not the dynamic loader
+    # skipping an LD_PRELOAD library it cannot find, which it ignores)
+    r"(?<!wandb: )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded)",
     r"CUresult error",
     r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",
