@@ -2289,3 +2289,16 @@ def test_wandbs_errors_about_its_own_service_are_no_failure_of_the_job():
         "wandb.errors.CommError: Run initialization has timed out after 90.0 sec.\n"
     )
     assert analyze_text(stopped).findings != []
+
+
+def test_mpiruns_report_of_a_rank_ended_by_sigkill_is_killed_by_signal():
+    """Open MPI launches llm.c's multi-GPU runs; when the OOM killer takes a rank, its report
+    is the only line naming the signal."""
+    log = (
+        "step  412/19560 | train loss 3.402113 | norm 0.2961 | lr 3.53e-04 | 331.07 ms\n"
+        "--------------------------------------------------------------------------\n"
+        "mpirun noticed that process rank 2 with PID 0 on node gpu-node-07 exited on "
+        "signal 9 (Killed).\n"
+        "--------------------------------------------------------------------------\n"
+    )
+    assert analyze_text(log).findings[0].id == "killed_by_signal"

@@ -659,6 +659,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Signal 9 \(SIGKILL\) received by PID",
             r"terminated with signal SIGKILL",
             r"exits with return code = -9\b",
+            r"exited on signal 9 \(Killed\)",  # Open MPI's mpirun (llm.c's multi-GPU runs)
             # the shell's own report of a child that SIGKILL ended ("Killed", a job "[1]+ Killed")
             r"^\s*Killed\s*$",
             r"^\[\d+\]\+?\s+Killed\s+\S",
