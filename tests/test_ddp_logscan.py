@@ -2302,3 +2302,19 @@ def test_mpiruns_report_of_a_rank_ended_by_sigkill_is_killed_by_signal():
         "--------------------------------------------------------------------------\n"
     )
     assert analyze_text(log).findings[0].id == "killed_by_signal"
+
+
+def test_a_c_programs_failed_file_check_is_a_failure():
+    """llm.c checks its file and memory calls and exits with 'Error: Failed to open file ...':
+    no exception, no signal, yet the job ended there."""
+    log = (
+        "| Parameter             | Value                                              |\n"
+        "| train data pattern    | dev/data/fineweb10B/fineweb_train_*.bin            |\n"
+        "Error: Failed to open file 'dev/data/fineweb10B/fineweb_val_000000.bin' at "
+        "dev/../llmc/dataloader.h:108\n"
+        "Error details:\n"
+        "  File: dev/../llmc/dataloader.h\n"
+        "  Line: 108\n"
+    )
+    assert analyze_text(log).findings[0].id == "rank_failed"
+    assert analyze_text("Error: Memory allocation failed at train_gpt2.c:412\n").findings

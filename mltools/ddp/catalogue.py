@@ -789,6 +789,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Process failed with exitcode -?[1-9]",
     r"torchelastic\.worker\.status\.FAILED",
     r"^Error: failed to run ",  # launcher wrappers (the ColossalAI CLI)
+    # C programs' checks of file and memory calls (llm.c's fopenCheck, freadCheck, mallocCheck)
+    r"^Error: (?:Failed to (?:open|close) file|File read error|Unexpected end of file"
+    r"|Memory allocation failed)\b",
     r"\[FATAL\]",  # bracketed levels of other C++ loggers ("[TM][FATAL] file(N): Check")
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
     r"^(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own error reports
