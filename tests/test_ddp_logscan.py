@@ -2318,3 +2318,28 @@ def test_a_c_programs_failed_file_check_is_a_failure():
     )
     assert analyze_text(log).findings[0].id == "rank_failed"
     assert analyze_text("Error: Memory allocation failed at train_gpt2.c:412\n").findings
+
+
+def test_xformers_logged_triton_check_is_no_failure():
+    """xformers logs its failed optional 'import triton' with the traceback (exc_info) and
+    goes on without it, in every healthy run where triton is missing (Windows, old wheels);
+    a real traceback after it is still read."""
+    check = (
+        "[2025-03-02 09:14:55,101] WARNING: A matching Triton is not available, some "
+        "optimizations will not be enabled\n"
+        "Traceback (most recent call last):\n"
+        '  File "/opt/venv/lib/python3.11/site-packages/xformers/__init__.py", line 57, '
+        "in _is_triton_available\n"
+        "    import triton  # noqa\n"
+        "    ^^^^^^^^^^^^^\n"
+        "ModuleNotFoundError: No module named 'triton'\n"
+        "Steps:   3%|▎         | 30/1000 [00:41<22:10,  1.37s/it, loss=0.0912]\n"
+    )
+    assert analyze_text(check).findings == []
+    crashed = check + (
+        "Traceback (most recent call last):\n"
+        '  File "/home/u/sd/train_lora.py", line 880, in <module>\n'
+        "    main()\n"
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.50 GiB.\n"
+    )
+    assert analyze_text(crashed).findings[0].id == "cuda_oom"

@@ -169,6 +169,11 @@ _LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):[\w.]+:\S")
 # a glog-style record at verbose, debug or info level ("V1206 16:01:33.136000 5704
 # torch/_dynamo/convert_frame.py:2041] "): TORCH_LOGS=+dynamo prints where a compile began
 # as a stack of frames, in every healthy run
+# the frame of a library's check for an optional dependency, which it logs with its traceback
+# and goes on without (xformers' triton check)
+_OPTIONAL_IMPORT = re.compile(
+    r'^\s*File "[^"]*xformers[/\\]__init__\.py", line \d+, in _is_triton_available'
+)
 _QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = ("cuda_oom", "illegal_memory_access", "gpu_hardware", "device_side_assert")
@@ -458,6 +463,8 @@ class LogScanner:
         self._agent_rank: int | None = None
         self._launcher_word: Evidence | None = None  # the line that named the first failure
         self._failure: _Acc | None = None  # the first line that shows a failure
+        self._traceback_at: dict[int | None, int] = {}  # line of each rank's last traceback
+        self._optional: set[int | None] = set()  # ranks inside a logged optional import
         self._smi: dict[int, set[int]] = {}  # nvidia-smi process table: pid -> GPUs
         self._smi_rows: list[Evidence] = []
         # watchdog timeouts: (process group, SeqNum, op) -> ranks that reported it, group size
@@ -650,6 +657,10 @@ class LogScanner:
             self._push(self._failure, rank, name, line_no, raw)
         if body.lstrip().startswith(_STACK_WORDS) and _QUIET_RECORD.search(line):
             return  # a stack a logger printed at verbose, debug or info level: no failure
+        if (
+            rank in self._optional or ("File" in body and _OPTIONAL_IMPORT.search(body))
+        ) and self._optional_import(body, rank):
+            return  # a logged optional import's traceback
         # the line, then the line joined with the next one where a terminal may have wrapped it
         texts = (body, *(_continued(raw, body, following) if following else ()))
         if following and body.endswith(":") and _CHECK_HEAD.search(body):
@@ -670,6 +681,7 @@ class LogScanner:
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
         if body.lstrip().startswith("Traceback (most recent call last)"):
+            self._traceback_at[rank] = line_no
             self._loading[rank] = False
             self._frame.pop(rank, None)
             self._handover.discard(rank)
@@ -728,6 +740,29 @@ class LogScanner:
                 if rank in self._frame:  # where it was raised
                     frame_line, frame = self._frame[rank]
                     acc.evidence.append(Evidence(name, frame_line, rank, frame))
+
+    def _optional_import(self, body: str, rank: int | None) -> bool:
+        """A library that logs, with its traceback, an optional import it went on without
+        (xformers' 'A matching Triton is not available'): that traceback is no failure.
+        True for its lines (its frames and its exception)."""
+        stripped = body.lstrip()
+        if rank not in self._optional:
+            if not stripped.startswith('File "'):
+                return False
+            self._optional.add(rank)
+            failure = self._failure
+            if failure is not None and failure.line == self._traceback_at.get(rank):
+                self._failure = None  # the traceback's head was read as a failure
+            return True
+        if stripped.startswith(('File "', "Traceback (")):
+            return True
+        if _EXCEPTION.search(body) if "Error" in body or "Exception" in body else None:
+            self._optional.discard(rank)  # its end: what it could not import
+            return True
+        if not stripped or stripped.startswith("^") or body.startswith((" ", "\t")):
+            return True  # its code lines
+        self._optional.discard(rank)
+        return False
 
     def _frame_hit(
         self, texts: tuple[str, ...], rank: int | None, name: str, line_no: int, raw: str
