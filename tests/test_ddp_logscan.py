@@ -2284,6 +2284,13 @@ def test_wandbs_errors_about_its_own_service_are_no_failure_of_the_job():
         "cannot be preloaded (cannot open shared object file): ignored.\n"
     )
     assert analyze_text(preload + healthy).findings == []
+    pip = (
+        "ERROR: pip's dependency resolver does not currently take into account all the "
+        "packages that are installed. This behaviour is the source of the following "
+        "dependency conflicts.\n"
+        "torchaudio 2.1.0 requires torch==2.1.0, but you have torch 2.3.1 which is incompatible.\n"
+    )
+    assert analyze_text(pip + healthy).findings == []
     stopped = healthy + (
         "Traceback (most recent call last):\n"
         "wandb.errors.CommError: Run initialization has timed out after 90.0 sec.\n"

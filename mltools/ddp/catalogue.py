@@ -750,8 +750,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\s*Exit code:\s+[1-9]",
     r"connectFullMesh failed",
     # (not W&B's about its own service: metrics, uploads, retries; not the dynamic loader
-    # skipping an LD_PRELOAD library it cannot find, which it ignores)
-    r"(?<!wandb: )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded)",
+    # skipping an LD_PRELOAD library it cannot find, which it ignores; not pip's resolver
+    # note on installed packages it left as they were: the job goes on)
+    r"(?<!wandb: )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded"
+    r"|: pip's dependency resolver does not currently take into account)",
     r"CUresult error",
     r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",
