@@ -193,6 +193,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # the proxy could not set up a connection (a firewall, a wrong interface)
             r"WARN .*Failed to execute operation Connect from rank",
             r"WARN socketStartConnect: Connect to ",  # (its shortest start: "... failed : ...")
+            # NCCL 2.19+'s socket giving up, printed bare ("socketPollConnect: connect to
+            # 10.0.0.2<47479> returned Connection refused, exceeded error retry count ...")
+            r"returned [\w ]+, exceeded error retry count",
             r"WARN \[Service thread\] Error encountered progressing operation=Connect\b",
             # the reason of a "NCCL error" line in any spelling (retyped, cut, reworded)
             r"NCCL error\b.{0,240}\bsystem\serror",
@@ -791,6 +794,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Process failed with exitcode -?[1-9]",
     r"torchelastic\.worker\.status\.FAILED",
     r"^Error: failed to run ",  # launcher wrappers (the ColossalAI CLI)
+    r"python[\d.]*: can't open file .*\[Errno \d+\]",  # a worker that cannot even start
     # C programs' checks of file and memory calls (llm.c's fopenCheck, freadCheck, mallocCheck)
     r"^Error: (?:Failed to (?:open|close) file|File read error|Unexpected end of file"
     r"|Memory allocation failed)\b",
