@@ -35,6 +35,7 @@ MIN_TOP1 = {
     "fresh14": 0.81,
     "fresh16": 0.77,
     "fresh15": 0.91,
+    "fresh18": 0.72,
 }  # fmt: skip
 
 
@@ -69,6 +70,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh14" for e in ENTRIES) >= 55
     assert sum(e.part == "fresh16" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh15" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh18" for e in ENTRIES) >= 60
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -291,6 +293,42 @@ KNOWN_MISSES = {
             "rendezvous_timeout__ymcui-chinese-llama-alpaca-2-issues-274.log": _CUT9,
             "rendezvous_timeout__zai-org-chatglm-6b-issues-748.log": _CUT9,
             "agent_signal__openmoss-moss-issues-237.log": _CUT9,
+        }.items()
+    },
+    # the eighteenth round (issue threads of diffusion/video trainers, multimodal LLMs and small
+    # LLM repos), held out and scored blind on the fixed code; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh18]: " + why
+        for name, why in {
+            "generic__tencent-hunyuan-hunyuanvideo-issues-102.log": "every worker's "
+            "'python: can't open file '...': [Errno 2] No such file or directory' under "
+            "torchrun's banner is no failure signal (silent)",
+            "nccl_system_error__kwsong0113-diffusion-forcing-transformer-issues-31.log": "NCCL's "
+            "bare 'socketPollConnect: connect to <ip><port> returned Connection refused, exceeded "
+            "error retry count after 35 attempts' (no NCCL WARN prefix) is no failure signal "
+            "(silent)",
+            "nccl_system_error__karpathy-nanogpt-pull-55.log": "the cause is outside the paste "
+            "(no InfiniBand, NCCL_IB_DISABLE=1); the take-down lines give nccl_timeout",
+            "rank_mismatch_collective__pku-yuangroup-moe-llava-issues-20.log": "the cause is "
+            "outside the paste (MoE ranks gather different ZeRO-3 parameters); the watchdog "
+            "timeouts give nccl_timeout",
+            "illegal_memory_access__qwenlm-qwen-vl-issues-349.log": _CUT9,
+            "cuda_oom__dlyuangod-tinygpt-v-issues-32.log": _CUT9,
+            "rank_mismatch_collective__pku-yuangroup-chat-univi-issues-6.log": _CUT9,
+            "cuda_oom__haotian-liu-llava-issues-739.log": _CUT9,
+            "segfault__skyworkai-skyreels-v1-issues-17.log": _CUT9,
+            "cuda_oom__stability-ai-stablecascade-issues-53.log": _CUT9,
+            "version_mismatch__kellerjordan-modded-nanogpt-issues-15.log": "the cause is outside "
+            "the paste (a newer nvidia-nccl fixed it); the ChildFailedError summary gives the "
+            "generic id",
+            "generic__llava-vl-llava-next-issues-218.log": "the paste holds no failure line "
+            "(start-up INFO and warnings, cut before the error) (silent)",
+            "generic__opengvlab-llama-adapter-issues-144.log": "the paste holds no failure line "
+            "(distributed init and the Namespace dump, cut before 'Loss is nan, stopping "
+            "training') (silent)",
+            "unsettled__sandy1990418-finetune-qwen2.5-vl-issues-2.log": "a hang pasted as "
+            "torch's benign 'using GPU N to perform barrier ... can potentially cause a hang' "
+            "warnings and a processor dump; no failure line (silent)",
         }.items()
     },
 }
