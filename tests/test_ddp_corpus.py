@@ -35,6 +35,7 @@ MIN_TOP1 = {
     "fresh14": 0.81,
     "fresh16": 0.77,
     "fresh15": 0.91,
+    "fresh17": 1.0,  # 2 unsettled forum logs, no labelled failure: guards never-silent only
     "fresh18": 0.72,
 }  # fmt: skip
 
@@ -70,6 +71,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh14" for e in ENTRIES) >= 55
     assert sum(e.part == "fresh16" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh15" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh17" for e in ENTRIES) >= 2
     assert sum(e.part == "fresh18" for e in ENTRIES) >= 60
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
