@@ -32,6 +32,8 @@ MIN_TOP1 = {
     "fresh12": 0.80,
     "fresh11": 0.72,
     "fresh13": 0.84,
+    "fresh14": 0.78,
+    "fresh16": 0.62,
     "fresh15": 0.83,
 }  # fmt: skip
 
@@ -64,6 +66,8 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh12" for e in ENTRIES) >= 25
     assert sum(e.part == "fresh11" for e in ENTRIES) >= 30
     assert sum(e.part == "fresh13" for e in ENTRIES) >= 70
+    assert sum(e.part == "fresh14" for e in ENTRIES) >= 55
+    assert sum(e.part == "fresh16" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh15" for e in ENTRIES) >= 60
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
@@ -237,6 +241,69 @@ KNOWN_MISSES = {
             "the cause is the page's (silent)",
         }.items()
     },
+    # the fourteenth round (long-tail science/3D/robotics/medical/speech/embedding/eval repos),
+    # blind on main's code; every miss is a paste cut before its cause ("(silent)": no finding)
+    **{
+        name: "blind miss [fresh14]: " + why
+        for name, why in {
+            "version_mismatch__imoneoi-openchat-issues-121.log": "cause found outside the "
+            "paste (two NCCL wheels); the paste's 'invalid argument ... Invalid config blocking "
+            "attribute' gives the exception id",
+            "address_in_use__coqui-ai-tts-issues-1678.log": "paste cut inside "
+            "init_process_group's rendezvous frames, before the exception",
+            "address_in_use__openseg-group-openseg.pytorch-issues-100.log": "paste cut inside "
+            "init_process_group's rendezvous frames, before the exception",
+            "pg_not_initialized__facias914-sood-mcl-issues-3.log": "paste cut at the "
+            "_get_default_group() frame, before the exception line",
+            "cuda_init_fork__yxlllc-ddsp-svc-issues-146.log": "paste cut after a process "
+            "pool's 'terminated abruptly' lines, before the CUDA re-init error",
+            "nccl_system_error__taiminglu-della-manual-issues-2.log": "paste cut in the "
+            "[rank0] traceback, before the NCCL error",
+            "killed_by_signal__chenhang98-bpr-issues-25.log": "paste cut before the SIGKILL "
+            "(tcmalloc large-alloc lines only) (silent)",
+            "killed_by_signal__databrickslabs-dolly-issues-111.log": "paste cut before the -9 "
+            "(DeepSpeed memory INFO lines only) (silent)",
+        }.items()
+    },
+    # the sixteenth round (LLM training/serving/RL repos' issue threads, 2023-2026), blind on
+    # the code at 771e8a6; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh16]: " + why
+        for name, why in {
+            "compile_ddp__pytorch-pytorch-issues-147143.log": "paste cut before the cause: "
+            "the elastic 'FAILED with no error file' record and launcher frames only",
+            "illegal_memory_access__sgl-project-sglang-issues-18785.log": "paste cut before "
+            "the cause: a watchdog C++ stack (Watchdog::runLoop) without its message",
+            "generic__sgl-project-sglang-issues-1509.log": "never-silent gap: a custom "
+            "all-reduce's CUDA-check line 'Failed: Cuda error <file>:<n> '<msg>'' is no failure "
+            "signal (silent)",
+            "nccl_unhandled_cuda__vllm-project-vllm-issues-406.log": "paste cut before the "
+            "cause: a Ray actor creation-task traceback into the NCCL warm-up",
+            "nccl_timeout__hiyouga-llamafactory-issues-9496.log": "homeless wording: torch 2.6+ "
+            "'Received a dump signal due to a collective timeout from this local rank' is not "
+            "read as a collective timeout (no 'Watchdog caught' sentence in the paste)",
+            "version_mismatch__openrlhf-openrlhf-issues-1193.log": "cause outside the paste: "
+            "the OpenRLHF/vLLM version pair is the maintainer's; vLLM collective_rpc frames",
+            "nccl_system_error__vllm-project-vllm-issues-798.log": "specific line missed: old "
+            "NCCL 'Last error:' / 'Proxy Call to rank N failed (Connect)' split over lines "
+            "behind a Ray actor prefix gives the generic id",
+            "illegal_memory_access__sgl-project-sglang-issues-4585.log": "paste cut before the "
+            "cause: SGLang 'TpModelWorkerClient hit an exception' frames",
+            "nccl_timeout__meta-pytorch-torchtune-issues-2093.log": "paste cut before the "
+            "cause: the last frame of a watchdog stack, SIGTERMs and an exitcode -6 record",
+            "device_side_assert__sgl-project-sglang-issues-543.log": "paste cut before the "
+            "cause: SGLang 'Exception in ModelTpServer' frames",
+            "compile_ddp__pytorch-pytorch-issues-146306.log": "generic fallback over a specific "
+            "family: an inductor cpp_builder CalledProcessError (g++ build of the generated "
+            "wrapper) under torch.compile is not read as a compile failure",
+            "killed_by_signal__deepspeedai-deepspeed-issues-3160.log": "paste cut before the "
+            "cause: the DeepSpeed sigkill_handler ERROR line cut before its return code",
+            "peer_crashed__pytorch-pytorch-issues-76198.log": "homeless wording: 'Rank 1 "
+            "successfully reached monitoredBarrier, but received errors while waiting for "
+            "send/recv from rank 0 ... faulty rank' names a faulty peer; the generic "
+            "exception id wins",
+        }.items()
+    },
     # the fifteenth round (Chinese-language issue threads: mmdet/yolo forks, LLM fine-tuning,
     # Paddle, speech), blind on unchanged code; "(silent)": no finding yet
     **{
@@ -307,11 +374,18 @@ PREFIXES = {
 }
 
 
+# blind prefix misses, per prefix: right as pasted, lost through that prefix (the fixer's)
+PREFIX_MISSES = {
+    # [fresh14]: a device-side assertion line indented reads as a frame's continuation
+    "    ": {"device_side_assert__jozhang97-deta-issues-22.log"},
+}
+
+
 @pytest.mark.parametrize("prefix", list(PREFIXES.values()), ids=list(PREFIXES))
 def test_corpus_answers_survive_other_tools_line_prefixes(prefix):
     changed = []
     for e in ENTRIES:
-        if e.path.name in KNOWN_MISSES:
+        if e.path.name in KNOWN_MISSES or e.path.name in PREFIX_MISSES.get(prefix, ()):
             continue
         text = e.path.read_text(errors="replace")
         prefixed = "\n".join(prefix + line for line in text.split("\n"))
