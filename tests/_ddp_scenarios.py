@@ -107,6 +107,20 @@ def silent_rank() -> None:
     dist.all_reduce(torch.ones(2))
 
 
+def aborted_after_a_warning() -> None:
+    """A channels_last model (DDP warns that grad strides differ), then rank 1 aborts."""
+    import os
+
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=30))
+    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Conv2d(3, 8, 3))
+    model = model.to(memory_format=torch.channels_last)
+    for _ in range(2):
+        model(torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)).sum().backward()
+    if dist.get_rank() == 1:
+        os.abort()
+    dist.barrier()
+
+
 def skipped_barrier() -> None:
     """Rank 1 skips a monitored barrier: rank 0's barrier names it after 3 s."""
     import time

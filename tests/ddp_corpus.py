@@ -33,6 +33,7 @@ FRESH_PARTS = (
     "[fresh12]",
     "[fresh11]",
     "[fresh13]",
+    "[fresh14]",
     "[fresh16]",
     "[fresh15]",
 )

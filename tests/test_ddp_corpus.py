@@ -28,12 +28,13 @@ MIN_TOP1 = {
     "fresh7": 0.71,
     "fresh8": 0.83,
     "fresh9": 0.76,
-    "fresh10": 0.73,
+    "fresh10": 0.75,
     "fresh12": 0.80,
     "fresh11": 0.72,
     "fresh13": 0.84,
-    "fresh16": 0.62,
-    "fresh15": 0.83,
+    "fresh14": 0.81,
+    "fresh16": 0.77,
+    "fresh15": 0.91,
 }  # fmt: skip
 
 
@@ -65,6 +66,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh12" for e in ENTRIES) >= 25
     assert sum(e.part == "fresh11" for e in ENTRIES) >= 30
     assert sum(e.part == "fresh13" for e in ENTRIES) >= 70
+    assert sum(e.part == "fresh14" for e in ENTRIES) >= 55
     assert sum(e.part == "fresh16" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh15" for e in ENTRIES) >= 60
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
@@ -171,9 +173,6 @@ KNOWN_MISSES = {
             "healthy INFO lines; the cause is not in it (silent)",
             "device_side_assert__open-mmlab-mmdetection-issues-554.log": "INFO lines and a "
             "cut '/pytorch/aten/src/THC/T' fragment: a failure now, but its cause is cut away",
-            "rendezvous_timeout__salesforce-lavis-issues-396.log": "env:// rendezvous with "
-            "MASTER_ADDR unset (_get_env_or_raise) is read as the local-rank launcher "
-            "mismatch, not as a rendezvous misconfiguration",
             "duplicate_gpu__xiaohangzhan-deocclusion-issues-45.log": "NCCL 'invalid usage' "
             "(ncclInvalidUsage) from more ranks than GPUs: no 'Duplicate GPU' line in the "
             "paste, the cause is the thread's (nproc_per_node above the GPU count)",
@@ -239,6 +238,27 @@ KNOWN_MISSES = {
             "the cause is the page's (silent)",
         }.items()
     },
+    # the fourteenth round (long-tail science/3D/robotics/medical/speech/embedding/eval repos),
+    # blind on main's code; every miss is a paste cut before its cause ("(silent)": no finding)
+    **{
+        name: "blind miss [fresh14]: " + why
+        for name, why in {
+            "address_in_use__coqui-ai-tts-issues-1678.log": "paste cut inside "
+            "init_process_group's rendezvous frames, before the exception",
+            "address_in_use__openseg-group-openseg.pytorch-issues-100.log": "paste cut inside "
+            "init_process_group's rendezvous frames, before the exception",
+            "pg_not_initialized__facias914-sood-mcl-issues-3.log": "paste cut at the "
+            "_get_default_group() frame, before the exception line",
+            "cuda_init_fork__yxlllc-ddsp-svc-issues-146.log": "paste cut after a process "
+            "pool's 'terminated abruptly' lines, before the CUDA re-init error",
+            "nccl_system_error__taiminglu-della-manual-issues-2.log": "paste cut in the "
+            "[rank0] traceback, before the NCCL error",
+            "killed_by_signal__chenhang98-bpr-issues-25.log": "paste cut before the SIGKILL "
+            "(tcmalloc large-alloc lines only) (silent)",
+            "killed_by_signal__databrickslabs-dolly-issues-111.log": "paste cut before the -9 "
+            "(DeepSpeed memory INFO lines only) (silent)",
+        }.items()
+    },
     # the sixteenth round (LLM training/serving/RL repos' issue threads, 2023-2026), blind on
     # the code at 771e8a6; "(silent)": no finding yet
     **{
@@ -248,34 +268,18 @@ KNOWN_MISSES = {
             "the elastic 'FAILED with no error file' record and launcher frames only",
             "illegal_memory_access__sgl-project-sglang-issues-18785.log": "paste cut before "
             "the cause: a watchdog C++ stack (Watchdog::runLoop) without its message",
-            "generic__sgl-project-sglang-issues-1509.log": "never-silent gap: a custom "
-            "all-reduce's CUDA-check line 'Failed: Cuda error <file>:<n> '<msg>'' is no failure "
-            "signal (silent)",
             "nccl_unhandled_cuda__vllm-project-vllm-issues-406.log": "paste cut before the "
             "cause: a Ray actor creation-task traceback into the NCCL warm-up",
-            "nccl_timeout__hiyouga-llamafactory-issues-9496.log": "homeless wording: torch 2.6+ "
-            "'Received a dump signal due to a collective timeout from this local rank' is not "
-            "read as a collective timeout (no 'Watchdog caught' sentence in the paste)",
             "version_mismatch__openrlhf-openrlhf-issues-1193.log": "cause outside the paste: "
             "the OpenRLHF/vLLM version pair is the maintainer's; vLLM collective_rpc frames",
-            "nccl_system_error__vllm-project-vllm-issues-798.log": "specific line missed: old "
-            "NCCL 'Last error:' / 'Proxy Call to rank N failed (Connect)' split over lines "
-            "behind a Ray actor prefix gives the generic id",
             "illegal_memory_access__sgl-project-sglang-issues-4585.log": "paste cut before the "
             "cause: SGLang 'TpModelWorkerClient hit an exception' frames",
             "nccl_timeout__meta-pytorch-torchtune-issues-2093.log": "paste cut before the "
             "cause: the last frame of a watchdog stack, SIGTERMs and an exitcode -6 record",
             "device_side_assert__sgl-project-sglang-issues-543.log": "paste cut before the "
             "cause: SGLang 'Exception in ModelTpServer' frames",
-            "compile_ddp__pytorch-pytorch-issues-146306.log": "generic fallback over a specific "
-            "family: an inductor cpp_builder CalledProcessError (g++ build of the generated "
-            "wrapper) under torch.compile is not read as a compile failure",
             "killed_by_signal__deepspeedai-deepspeed-issues-3160.log": "paste cut before the "
             "cause: the DeepSpeed sigkill_handler ERROR line cut before its return code",
-            "peer_crashed__pytorch-pytorch-issues-76198.log": "homeless wording: 'Rank 1 "
-            "successfully reached monitoredBarrier, but received errors while waiting for "
-            "send/recv from rank 0 ... faulty rank' names a faulty peer; the generic "
-            "exception id wins",
         }.items()
     },
     # the fifteenth round (Chinese-language issue threads: mmdet/yolo forks, LLM fine-tuning,
@@ -287,21 +291,6 @@ KNOWN_MISSES = {
             "rendezvous_timeout__ymcui-chinese-llama-alpaca-2-issues-274.log": _CUT9,
             "rendezvous_timeout__zai-org-chatglm-6b-issues-748.log": _CUT9,
             "agent_signal__openmoss-moss-issues-237.log": _CUT9,
-            "nccl_system_error__wangrongsheng-xrayglm-issues-83.log": "NCCL's bare shared-memory "
-            "message ('Error while creating shared memory segment /dev/shm/nccl-... (size N)', "
-            "its 'NCCL WARN' prefix gone) is no NCCL system-error evidence: the traceback's "
-            "generic id wins",
-            "agent_signal__zai-org-chatglm2-6b-issues-262.log": "a retyped SignalException "
-            "('Process N got sigval:1', not 'got signal: 1') misses the agent-signal anchor: "
-            "the exception's generic id",
-            "agent_signal__yangjianxin1-firefly-issues-47.log": "the launcher forwarding SIGHUP "
-            "('Sending process N closing signal SIGHUP', no 'Received 1 death signal' line) is "
-            "read as the generic launcher failure, not as the agent's own hang-up",
-            "rank_mismatch_collective__rt-detrs-rt-detrv4-issues-8.log": "a hand-retyped "
-            "fragment of the collective fingerprint ('but Rank 1 is running collective:"
-            "CollectiveFingerPrint(...OpType=ALLREDUCE,TensorShape=[512]...', 'Tensor Tensor "
-            "shapes:6632333vs 512') without its 'Detected mismatch' head or an exception name "
-            "(silent)",
         }.items()
     },
 }

@@ -138,6 +138,10 @@ REAL_FAILURES = [
     ("dataloader_worker_killed", [], "dataloader_killed", None),
     ("dataloader_worker_killed", ["--tee", "3"], "dataloader_killed", None),
     ("silent_rank", [], "nccl_timeout", 0),  # gloo's recv timeout on the rank that waited
+    # rank 1 aborts (SIGABRT, no line of its own) after DDP's grad-strides warning: the
+    # launcher's word names it; the warning and rank 0's reset socket come after
+    ("aborted_after_a_warning", [], "rank_failed", 1),
+    ("aborted_after_a_warning", ["--tee", "3"], "rank_failed", 1),
     # rank 0's monitored barrier names rank 1, the one that never arrived
     ("skipped_barrier", [], "rank_mismatch_collective", 1),
     ("compile_backend_fails", [], "compile_ddp", None),

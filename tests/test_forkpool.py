@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from mltools._forkpool import ForkPool, WorkerDied, WorkerFailed
+from tests.conftest import mltools_env
 
 
 def _children() -> set[int]:
@@ -175,3 +176,51 @@ def test_signalled_pools_exit_cleanly_every_time(tree, table, kind, sig, group):
     assert outcomes, "the pool never started: the tree is too small for this machine"
     want = 130 if sig == signal.SIGINT else 128 + sig
     assert set(outcomes) == {want}
+
+
+# A SIGTERM that lands while loky starts its workers (they start as the tasks are submitted,
+# before run_loky holds the pool): the workers must go down with the call, not idle on for
+# minutes holding the caller's stderr open (which read as a hang after SIGTERM).
+_LOKY_TERM_AT_START = r"""
+import os, signal, psutil
+import pandas as pd
+from joblib.externals.loky.reusable_executor import _ReusablePoolExecutor
+from mltools import _signals, parallel_apply
+from mltools.errors import Interrupted
+
+real_submit = _ReusablePoolExecutor.submit
+
+def submit(self, *args, **kwargs):
+    future = real_submit(self, *args, **kwargs)
+    if not getattr(submit, "sent", False):
+        submit.sent = True
+        os.kill(os.getpid(), signal.SIGTERM)  # the workers are starting now
+    return future
+
+_ReusablePoolExecutor.submit = submit
+_signals.install()
+frame = pd.DataFrame({"a": range(400)})
+try:
+    parallel_apply(frame, lambda row: row["a"] + 1, axis=1,
+                   parallel=dict(backend="loky", workers=2, chunksize=10, progress=False))
+    print("finished")
+except Interrupted as exc:
+    print("interrupted", exc.signum)
+workers = [p for p in psutil.Process().children()
+           if "resource_tracker" not in " ".join(p.cmdline())]
+_gone, alive = psutil.wait_procs(workers, timeout=60)  # a hang detector, not a speed limit
+print("left", len(alive))
+"""
+
+
+def test_a_sigterm_while_loky_starts_its_workers_takes_them_down():
+    out = subprocess.run(
+        [sys.executable, "-c", _LOKY_TERM_AT_START],
+        capture_output=True,
+        text=True,
+        env=mltools_env(),
+        timeout=300,
+    )
+    assert out.stdout.split("\n")[:2] == ["interrupted 15", "left 0"], (
+        out.stdout + out.stderr[-2000:]
+    )

@@ -11,6 +11,8 @@ line or a C++ backtrace's ``frame #N:`` line, e.g. the module that raised),
 NCCL's "remote process exited or there was a network error") and ``weak`` (True for an
 entry whose every pattern is such evidence: a frame name, a return-code chain, a signal from
 outside). Weak evidence ranks after every strong cause and before the generic fallbacks.
+``advisory`` (True for an entry that is a warning: a real problem, but no failure by itself)
+ranks after the failure a failed job shows, whatever that failure is.
 ``derived`` replaces ``patterns`` for an entry that no line names by itself: the analyser
 makes it from other evidence (the text says from what).
 
@@ -64,6 +66,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "id": "grad_strides",
         "title": "Gradient strides differ from DDP's bucket view",
         "role": "cause",
+        "advisory": True,  # a UserWarning: training goes on, only slower
         "patterns": [
             r"[Gg]rad strides (?:do|don't|does)\b",
             r"grad\.strides\(\) = .*bucket_view\.strides\(\)",
@@ -81,11 +84,13 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"unrecognized arguments?:.*--local(?:[-_]|$)",
             r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
-            r"raise _env_error\(env_var\)",
-            r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT) expected, but not set",
+            r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE) expected, but not set",
             # the script requires it, the launcher passes none
             r": error: the following arguments are required: .*--local[-_]rank",
         ],
+        # env://'s own raise: which variable it missed is on the next line (a rank variable,
+        # or the master's address: a rendezvous left unconfigured)
+        "weak_patterns": [r"raise _env_error\(env_var\)"],
         "cause": "torch.distributed.launch passes --local-rank/--local_rank as an argument while "
         "torchrun sets the LOCAL_RANK variable; the script expects the other one (or was started "
         "with plain python, so no rank variables exist).",
@@ -103,8 +108,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"CUDA error: device-side\b",
             r"\.cu:\d+: \w+: block: \[\d+,\d+,\d+\], thread: \[",  # the kernel assertion, cut  # "triggered" (not "assertions.", on every error)
             r"\.cu:\d+: .*Assertion `",  # " failed." is often wrapped to the next line
-            r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion `",  # and the start
-            r"^/\S+\.cu:\d+: \w",  # the kernel's file:line: opens it (the rest wrapped away)
+            # and the start; the assertion with or without backticks (torch 1.8 printed none)
+            r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion \S",
+            # the kernel's file:line opens it (the rest wrapped away), indented or not
+            r"^\s*/\S+\.cu:\d+: \w",
             r"cudaErrorAssert",
         ],
         "cause": "A kernel checked its input and failed: almost always an index out of range "
@@ -151,6 +158,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"watchdog got stuck for \d+ seconds",
             r"due to ProcessGroupNCCL watchdog hang",
             r"Exception raised from checkTimeout at",
+            # the flight recorder's dump on a timeout, in torch 2.3-2.6's wordings (this rank's
+            # own timeout, or another rank's that reached it through the store)
+            r"Received a dump signal (?:due to a collective timeout )?from (?:this local|another) rank",
+            r"Received a global timeout from another rank",
+            r"Observed flight recorder dump signal from another rank",
+            r"Heartbeat monitor timed out!",  # (2.2-2.3's "watchdog got stuck")
         ],
         "frames": [r"ProcessGroupNCCL::WorkNCCL::checkTimeout"],
         "cause": "This rank waited in a collective that the others never joined: another rank "
@@ -172,6 +185,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"WARN .*(?:Call to (?:rank \d+|\w+) failed|[Cc]onnect to .* (?:failed|returned \d+\()"
             r"|Socket creation failed|nvmlDeviceGetHandleByPciBusId\(\) failed)",
             r"WARN .*(?:creating shared memory segment|failed to extend /dev/shm)",
+            r"Error while creating shared memory segment \S*nccl-",  # no WARN before it
+            r"Proxy Call to rank \d+ failed \(Connect\)",  # NCCL's "Last error:" line
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
             r"Got completion from peer .* with (?:error|status=[1-9])",
@@ -275,6 +290,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"CUDA driver error: out of memory",
             r"Cuda failure (?:\d+ )?'out of memory'",
             r"CUDA_ERROR_OUT_OF_MEMORY",
+            # NCCL could not allocate its buffers on the GPU (its "Last error:" under an
+            # unhandled cuda error): the memory the framework left it is gone
+            r"Failed to CUDA (?:calloc|malloc)(?: async)? \d+ bytes",
+            # llm.c's cudaCheck: "[CUDA ERROR] at file train_gpt2.cu:1234:" and the message on
+            # the next line (read joined with it)
+            r"\[CUDA ERROR\] at file \S+:\d+: ?out of memory",
         ],
         "cause": "The GPU ran out of memory on this rank (batch too large, activations kept "
         "alive, fragmentation, or another process on the same GPU).",
@@ -303,6 +324,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"cuDNN version (?:incompatibility|mismatch)",
             r"compiled\s+against .* but (?:linked against|found runtime version)",
             r"CUDA driver version is insufficient",
+            # torch's ncclConfig_t leaves fields at NCCL_CONFIG_UNDEF_INT for NCCL to fill in; a
+            # libnccl older than the one torch was built against rejects that value
+            r"Invalid config \w+(?: \w+)? attribute value -2147483648\b",
         ],
         "cause": "The installed pieces were built for different versions: a torch wheel newer "
         "than the driver supports, a system libnccl or libcudnn (LD_LIBRARY_PATH, conda) "
@@ -329,7 +353,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # the model itself differs between ranks (DDP checks it at construction)
             r"DDP expects same model across all ranks",
             r"Mismatched collective detected",
-            r"is running (?:inconsistent )?collective: CollectiveFingerPrint",
+            r"is running (?:inconsistent )?collective:\s*CollectiveFingerPrint",
             r"[Cc]ollective mismatch error, local size \d+ remote size",
             # TORCH_DISTRIBUTED_DEBUG=DETAIL's shape check; Accelerate's debug-mode check
             r"Error when verifying shape tensors for collective",
@@ -358,6 +382,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"RendezvousTimeoutError",
+            # env:// found the ranks but no master to meet at (a job script that sets RANK and
+            # WORLD_SIZE but not MASTER_ADDR/MASTER_PORT)
+            r"variable MASTER_(?:ADDR|PORT) expected, but not set",
             r"[Tt]imed out after \d+ seconds waiting for clients",
             r"client socket has timed out after \d+ ?m?s\b",
             r"DistStoreError: .*[Tt]imed out",
@@ -395,6 +422,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Distributed package doesn't have NCCL built in",
             r"ProcessGroupNCCL is only supported with GPUs",
             r"Could not find the default backend type",
+            # NCCL's own check on a collective's tensors: a CPU tensor given to a NCCL group
+            r"Tensors must be CUDA and dense",
         ],
         "cause": "A collective got a tensor on a device the process group was not created for "
         "(a CUDA tensor with a gloo-only group, a CPU tensor with NCCL), or the backend is not "
@@ -429,6 +458,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"CUDA_ERROR_ILLEGAL_ADDRESS",
             r"misaligned addr",
             r"an illegal instruction was encountered",
+            # the driver's report of it in the kernel log: Xid 31, a GPU memory page (MMU) fault
+            r"Xid \(PCI:[^)]*\): 31\b",
         ],
         "cause": "A kernel read or wrote out of bounds: a bug in a custom/fused kernel (Triton, "
         "flash-attention, a quantisation kernel), an index past a tensor's end, or a tensor "
@@ -448,7 +479,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"uncorrectable ECC error",
             r"ECC_UNCORRECTABLE",
-            r"Xid \(PCI:[^)]*\): \d+",
+            # (not 13, 31, 43 or 45: the application's own faults, and the cleanup after them)
+            r"Xid \(PCI:[^)]*\): (?!(?:13|31|43|45)\b)\d+",
             r"fallen off the bus",
             r"Unable to determine the device handle for GPU",
             r"GPU is lost",
@@ -545,10 +577,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # do): the compile failed, whatever the exception's name ends with
             r"torch\._dynamo\.exc\.(?:Unsupported|TorchRuntimeError|InternalTorchDynamoError)\b",
             r"torch\._inductor\.exc\.(?:InductorError|LoweringException|CppCompileError)\b",
+            # inductor's g++ build of the generated code, surfacing as the subprocess error
+            r"CalledProcessError: Command '\['(?:g\+\+|gcc|c\+\+|clang\+\+)', '[^']*torchinductor_",
         ],
         "frames": [
             r"_dynamo/(?:backends/distributed|convert_frame|output_graph)\.py",
-            r"_inductor/compile_fx\.py",
+            r"_inductor/(?:compile_fx|cpp_builder)\.py",
         ],
         "cause": "torch.compile splits a DDP model into graphs at the gradient-bucket "
         "boundaries (DDPOptimizer); that pass fails on some graphs (higher-order ops such as "
@@ -572,6 +606,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Connection closed by remote peer",
             r"Socket recv failed while polling",
             r"terminated with exit code \d+, terminating remaining processes",
+            # monitored_barrier on a rank that reached it: a peer failed to answer
+            r"reached monitoredBarrier, but received errors while waiting for send/recv from rank",
         ],
         "cause": "This rank lost its connection to another rank, which almost always means the "
         "other rank crashed or was killed first. This rank is a victim.",
@@ -600,7 +636,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"Received \d+ death signal",
             r"Received Signals\.SIG(?:HUP|INT|QUIT) death signal",
-            r"SignalException: Process \d+ got signal",
+            r"SignalException: Process \d+ got\b",  # (a retyped paste: "got sigval:1")
+            # the agent passes on what it got (after a worker's failure it sends SIGTERM)
+            r"Sending process \d+ closing\ssignal\sSIG(?:HUP|INT|QUIT)\b",
             r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB|NOD)",  # PREEMPTION, TIME LIMIT, ...
         ],
         "cause": "torchrun itself received a signal and stopped its workers: SIGHUP when the "
@@ -621,6 +659,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Signal 9 \(SIGKILL\) received by PID",
             r"terminated with signal SIGKILL",
             r"exits with return code = -9\b",
+            r"exited on signal 9 \(Killed\)",  # Open MPI's mpirun (llm.c's multi-GPU runs)
             # the shell's own report of a child that SIGKILL ended ("Killed", a job "[1]+ Killed")
             r"^\s*Killed\s*$",
             r"^\[\d+\]\+?\s+Killed\s+\S",
@@ -672,6 +711,15 @@ GENERIC_FAILURE: dict[str, object] = {
     "reference": "https://pytorch.org/docs/stable/elastic/errors.html",
 }
 
+# NCCL WARN lines a healthy run prints: no libibverbs (falls back to sockets; the line may
+# be wrapped right before the library's name), InfiniBand's
+# async events that only report the fabric's state (a port came up, the subnet manager
+# re-registered its clients); a port error or a fatal device event still counts
+_BENIGN_WARN = (
+    r"Failed to open ?(?:libib|$)|NET/IB ?: ?Got async event ?: ?(?:client reregistration|port "
+    r"active|GID table change|LID change|P_Key change|SM change)"
+)
+
 #: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).
 FAILURE_SIGNALS: tuple[str, ...] = (
     r"Traceback \(most\b",  # (its shortest start: a terminal may wrap the rest away)
@@ -684,8 +732,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"core dumped",
     r"ChildFailedError",
     r"Process(?:Raised|Exited)Exception",
-    r"NCCL WARN?(?:$| (?!Failed to open libib))",  # (a line may be cut right after it)
-    r"\] WARN (?!Failed to open libib)",
+    rf"NCCL WARN?(?:$| (?!{_BENIGN_WARN}))",  # (a line may be cut right after it)
+    rf"\] WARN (?!{_BENIGN_WARN})",
     r"NCCL error",
     r"nccl\w+Error",
     r"watchdog thread terminated",
@@ -701,7 +749,11 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"exited with non-zero status|exited on signal \d+",
     r"^\s*Exit code:\s+[1-9]",
     r"connectFullMesh failed",
-    r"\bERROR\b",
+    # (not W&B's about its own service: metrics, uploads, retries; not the dynamic loader
+    # skipping an LD_PRELOAD library it cannot find, which it ignores; not pip's resolver
+    # note on installed packages it left as they were: the job goes on)
+    r"(?<!wandb: )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded"
+    r"|: pip's dependency resolver does not currently take into account)",
     r"CUresult error",
     r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",
@@ -739,6 +791,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Process failed with exitcode -?[1-9]",
     r"torchelastic\.worker\.status\.FAILED",
     r"^Error: failed to run ",  # launcher wrappers (the ColossalAI CLI)
+    # C programs' checks of file and memory calls (llm.c's fopenCheck, freadCheck, mallocCheck)
+    r"^Error: (?:Failed to (?:open|close) file|File read error|Unexpected end of file"
+    r"|Memory allocation failed)\b",
     r"\[FATAL\]",  # bracketed levels of other C++ loggers ("[TM][FATAL] file(N): Check")
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
     r"^(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own error reports
@@ -748,7 +803,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r'^\s*File "(?:/|~|[A-Za-z]:\\)',  # a traceback frame, even cut inside its path
     r"^THCudaCheck FAIL file=",  # torch 0.x-1.x
     r"^/pytorch/aten/src/(?:THC|ATen/native/cuda)/",  # a CUDA kernel's report, cut
-    r"\[\d+\] \S+\.(?:cc|cu|c|h):\d+ WARN (?!Failed to open libib)",  # NCCL 2.0-2.3's WARN
+    rf"\[\d+\] \S+\.(?:cc|cu|c|h):\d+ WARN (?!{_BENIGN_WARN})",  # NCCL 2.0-2.3's WARN
     r"^Exception has occurred: \w",  # VS Code's debugger
     r"mpirun detected that one or more processes",
     # an exception from an errors module whose name ends otherwise
@@ -758,6 +813,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^Error executing job with overrides: ",  # Hydra hides the traceback behind these
     r"^Error in call to target '",
     r"Assertion `.*' failed\.",
+    r"Xid \(PCI:[^)]*\): \d+",  # the driver's fault report, whichever fault it names
+    r"\bFailed: Cuda error \S+:\d+ '",  # custom kernels' CUDA check (vLLM/SGLang all-reduce)
     r"^Assertion failed: .*, file .*, line \d+",
 )
 

@@ -66,7 +66,7 @@ _EXCEPTION = re.compile(
 _WRAPPER = re.compile(
     r"^(?:\s*(?:>+|`+|\*\*)\s?"
     r"|\x1b?\[0?m\s?"
-    r"|\((?:[\w-]+ )?(?:rank=(?P<ray>\d+) )?pid=\d+(?:, ip=[^)]*)?\)\s?"
+    r"|\((?:[\w-]+,? )?(?:rank=(?P<ray>\d+),? )?pid=\d+(?:, ip=[^)]*)?\)\s?"
     r"|\[\d+,(?P<mpi>\d+)\]<std(?:out|err)>:"
     r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:[\w.-]+ [\w./-]+(?:\[\d+\])?: )?"
     r"|\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \w+ \|\| "
@@ -80,15 +80,48 @@ _WRAPPER = re.compile(
     r"|\d+\.\d+\.\d+\.\d+: (?=\S)"
     r"|[\w.-]+ \[std(?:out|err)\] "
     r"|[\w.-]+-\d+: "
-    r"|[\w.-]+ +\| )+"  # docker compose: "trainer-1  | "
+    r"|[\w.-]+ +\| "  # docker compose: "trainer-1  | "
+    r"|\[pod/[\w.-]+/[\w.-]+\] "  # kubectl logs --prefix
+    # logging's levels below error, as transformers/accelerate scripts and bracketed loggers
+    # print them ("05/01/2024 10:11:12 - INFO - __main__ - ", "[INFO] "); an error level stays
+    r"|\d\d/\d\d/\d{4} \d\d:\d\d:\d\d - (?:INFO|WARNING|DEBUG) - [\w.]+ - "
+    r"|\[(?:INFO|DEBUG|WARNING)\] |(?:INFO|DEBUG|WARNING) (?=\S)"
+    r"|\[\d\d:\d\d:\d\d(?:[.,]\d+)?\] "  # a time of day alone
+    r"|\s*\d+ \| "  # a log viewer's line numbers ("  12 | ")
+    r"|std(?:out|err) [FP] )+"  # a container runtime's log file: "<time> stdout F <line>"
 )
 # colour codes (SGR and other CSI sequences) anywhere in a line
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# the same colour codes with their escape character lost in a copy ("[0;31mValueError[0m:",
+# a notebook's traceback pasted from a web page)
+_BARE_SGR = re.compile(r"\[(?:\d{1,2};)*\d{1,2}m")
 # what a line is when a prefix nobody strips stands before it (a frame, a traceback's head,
 # a C++ frame): cut the line there, if what comes before looks like a prefix (no quotes,
 # ends with a space or a separator)
-_ANCHOR = re.compile(r'Traceback \(most recent call last\)|File "[^"]+", line \d+|frame #\d+: ')
-_ANCHOR_WORDS = ("Traceback (", 'File "', "frame #")
+# (the elastic agent's summary block and IPython's frames too)
+_ANCHOR = re.compile(
+    r'Traceback \(most recent call last\)|File "[^"]+", line \d+|frame #\d+: '
+    r"|Root Cause \(first observed failure\)|Failures:$|(?:exitcode|error_file|traceback) +: "
+    r"|rank +: \d+ \(local_rank: |File [~/][^\s:,]*\.py:\d+, in \w"
+)
+_STACK_WORDS = ("Traceback (", 'File "', "frame #")  # (a quiet logger's stack is no failure)
+_ANCHOR_WORDS = (
+    *_STACK_WORDS, "Root Cause", "Failures:", "exitcode ", "error_file ", "traceback ",
+    "local_rank: ", "File ~", "File /",
+)  # fmt: skip
+# a log whose newlines a paste lost (a web page, a chat message): where its lines began (a
+# traceback's, NCCL's and torchrun's line starts)
+_UNJOIN = re.compile(
+    r"\s+(?=Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|frame #\d+: "
+    r"|During handling of the above exception|The above exception was the direct cause"
+    r"|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: "
+    r"|\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:"
+    # the elastic agent's summary block
+    r"|Root Cause \(first observed failure\)|Failures:|\[\d+\]:(?=\s)"
+    r"|(?:time|host|rank|exitcode|error_file|traceback) +: )"
+)
+_LINE_STARTS = re.compile(r"\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:")
+_UNJOIN_MIN = 200  # a line shorter than this holds no lost traceback worth splitting
 # a tqdm bar ("desc:  41%|####  | 205/500 [01:02<01:29, 3.30it/s, loss=0.4]") that a line was
 # printed after, with no newline between
 _BAR = re.compile(r"^[^|]{0,200}?\|[^|]{0,200}\| *[\d.]+[kMG]?/[\d.?]+[kMG]? \[[^\]]{0,300}\]")
@@ -114,6 +147,14 @@ _WRAPPED = re.compile(
     r"what\(\):\s+.*(?:CUDA error|NCCL error|Error|error)"
     r"|watchdog thread terminated with exception: (?!\[Rank \d+\] Watchdog caught)"
 )
+# typographic quotes, read as the straight ones a program printed
+_QUOTES = str.maketrans(
+    {"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"'}
+    | {"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'"}
+)
+# a CUDA/NCCL/MPI check macro's head whose message is printed on the next line (llm.c:
+# "[CUDA ERROR] at file train_gpt2.cu:1234:")
+_CHECK_HEAD = re.compile(r"\[(?:CUDA|NCCL|MPI|cuBLAS|cuDNN) ERROR\] at file \S+:\d+:$")
 # a markdown link a renderer made of a path or a location ("[/x.so](https://...)",
 # "[common.cu:334](https://...)"): read as its text, so the message around it is whole
 _MD_LINK = re.compile(r"\[([^\[\]\n]{1,500})\]\((?:https?|vscode|file)[^()\s]{0,2000}\)")
@@ -128,10 +169,16 @@ _LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):[\w.]+:\S")
 # a glog-style record at verbose, debug or info level ("V1206 16:01:33.136000 5704
 # torch/_dynamo/convert_frame.py:2041] "): TORCH_LOGS=+dynamo prints where a compile began
 # as a stack of frames, in every healthy run
+# the frame of a library's check for an optional dependency, which it logs with its traceback
+# and goes on without (xformers' triton check)
+_OPTIONAL_IMPORT = re.compile(
+    r'^\s*File "[^"]*xformers[/\\]__init__\.py", line \d+, in _is_triton_available'
+)
 _QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = ("cuda_oom", "illegal_memory_access", "gpu_hardware", "device_side_assert")
 _NOT_A_CAUSE = {"ChildFailedError"}
+_AFTER_A_CRASH = {"peer_crashed", "rank_terminated"}  # (a timeout is the story of a hang)
 _CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
 # structural lines: tracebacks, checkpoint loading frames, the elastic summary
@@ -298,7 +345,7 @@ _SIGNALS = _guard(FAILURE_SIGNALS)
 _COARSE = (
     "CUDA error", "Connection ", "timed out", "atchdog", "exit", "Signal ", "mismatch",
     "insufficient", "illegal", "DataLoader worker ", "unhandled ", "terminat", "ECC",
-    "MPI_", "***", "Assertion", "collective #",
+    "MPI_", "***", "Assertion", "collective #", "monitoredBarrier", "dump signal",
 )  # fmt: skip
 
 
@@ -306,10 +353,19 @@ def _coarse(needle: str) -> str:
     return next((c for c in _COARSE if c in needle), needle)
 
 
+def _quote_free(needle: str) -> str:
+    """The needle's longest part without a quote: a line whose quotes a forum or an editor
+    made typographic (read as straight ones later) must still be a candidate."""
+    if '"' not in needle and "'" not in needle:
+        return needle
+    longest = max(re.split("[\"']", needle), key=len)
+    return longest if len(longest) >= 3 else needle
+
+
 NEEDLES: list[bytes] = [
     n.encode()
     for n in _minimal(
-        _coarse(n)
+        _quote_free(_coarse(n))
         for n in [n for entry in CATALOGUE for p in entry["patterns"] for n in _needles_for(p)]  # type: ignore[union-attr]
         + [n for entry in CATALOGUE for p in entry.get("frames", ()) for n in _needles_for(p)]  # type: ignore[union-attr]
         + [
@@ -405,7 +461,10 @@ class LogScanner:
         self._in_root_block = False
         self._root_rank: int | None = None
         self._agent_rank: int | None = None
+        self._launcher_word: Evidence | None = None  # the line that named the first failure
         self._failure: _Acc | None = None  # the first line that shows a failure
+        self._traceback_at: dict[int | None, int] = {}  # line of each rank's last traceback
+        self._optional: set[int | None] = set()  # ranks inside a logged optional import
         self._smi: dict[int, set[int]] = {}  # nvidia-smi process table: pid -> GPUs
         self._smi_rows: list[Evidence] = []
         # watchdog timeouts: (process group, SeqNum, op) -> ranks that reported it, group size
@@ -552,12 +611,10 @@ class LogScanner:
             following = _ANSI.sub("", following)
         if "\r" in raw:  # progress bars: each carriage-return segment is a line of its own
             segments = [segment for segment in raw.split("\r") if segment.strip()]
-            for i, segment in enumerate(segments):
-                self._one_line(
-                    segment, name, line_no, following if i == len(segments) - 1 else None
-                )
-            return
-        self._one_line(raw, name, line_no, following)
+        else:
+            segments = _unjoined(raw)
+        for i, segment in enumerate(segments):
+            self._one_line(segment, name, line_no, following if i == len(segments) - 1 else None)
 
     def _one_line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
         if (
@@ -568,6 +625,8 @@ class LogScanner:
         ):
             raw, following = joined[0], None  # a terminal wrapped it here: read it whole
         line = raw
+        if "m" in line and "[" in line:
+            line = _BARE_SGR.sub("", line)
         if "](" in line:
             line = _MD_LINK.sub(r"\1", line)
         if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
@@ -581,7 +640,10 @@ class LogScanner:
             and re.match(_STRUCTURAL["summary_field"], body)
         ):
             rank = self._summary_rank
+        first_failed = self._root_rank, self._agent_rank
         self._structure(body, rank)
+        if self._launcher_word is None and first_failed != (self._root_rank, self._agent_rank):
+            self._launcher_word = Evidence(name, line_no, rank, raw[:MAX_LINE_CHARS])
         if rank is not None and self._top_rank < rank < 1 << 20:
             self._top_rank = rank  # the world has at least this many ranks
         if any(word in body for word in _WORLD_WORDS):
@@ -593,10 +655,16 @@ class LogScanner:
         ):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
-        if body.lstrip().startswith(_ANCHOR_WORDS) and _QUIET_RECORD.search(line):
+        if body.lstrip().startswith(_STACK_WORDS) and _QUIET_RECORD.search(line):
             return  # a stack a logger printed at verbose, debug or info level: no failure
+        if (
+            rank in self._optional or ("File" in body and _OPTIONAL_IMPORT.search(body))
+        ) and self._optional_import(body, rank):
+            return  # a logged optional import's traceback
         # the line, then the line joined with the next one where a terminal may have wrapped it
         texts = (body, *(_continued(raw, body, following) if following else ()))
+        if following and body.endswith(":") and _CHECK_HEAD.search(body):
+            texts += (body + " " + _split_prefix(following)[1],)  # the message it prints next
         # INFO lines: "-> N" return-code chains, connect retries (a WARN record joined on the
         # same line, newlines lost in a paste, is read as the WARN it is)
         if " NCCL INFO " in body and " NCCL WARN " not in body:
@@ -613,6 +681,7 @@ class LogScanner:
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
         if body.lstrip().startswith("Traceback (most recent call last)"):
+            self._traceback_at[rank] = line_no
             self._loading[rank] = False
             self._frame.pop(rank, None)
             self._handover.discard(rank)
@@ -671,6 +740,29 @@ class LogScanner:
                 if rank in self._frame:  # where it was raised
                     frame_line, frame = self._frame[rank]
                     acc.evidence.append(Evidence(name, frame_line, rank, frame))
+
+    def _optional_import(self, body: str, rank: int | None) -> bool:
+        """A library that logs, with its traceback, an optional import it went on without
+        (xformers' 'A matching Triton is not available'): that traceback is no failure.
+        True for its lines (its frames and its exception)."""
+        stripped = body.lstrip()
+        if rank not in self._optional:
+            if not stripped.startswith('File "'):
+                return False
+            self._optional.add(rank)
+            failure = self._failure
+            if failure is not None and failure.line == self._traceback_at.get(rank):
+                self._failure = None  # the traceback's head was read as a failure
+            return True
+        if stripped.startswith(('File "', "Traceback (")):
+            return True
+        if _EXCEPTION.search(body) if "Error" in body or "Exception" in body else None:
+            self._optional.discard(rank)  # its end: what it could not import
+            return True
+        if not stripped or stripped.startswith("^") or body.startswith((" ", "\t")):
+            return True  # its code lines
+        self._optional.discard(rank)
+        return False
 
     def _frame_hit(
         self, texts: tuple[str, ...], rank: int | None, name: str, line_no: int, raw: str
@@ -825,8 +917,20 @@ class LogScanner:
             self._exit_evidence(exit_code)
         accs = list(self._acc.values())
         accs += [a for r, a in self._generic.items() if r not in self._ranks_with_cause]
-        if not accs and self._failure is not None:  # never "clean" on a failed job
+        # never "clean" on a failed job, and never only a warning: the failure line says more
+        if self._failure is not None and all(a.entry.get("advisory") for a in accs):
             accs.append(self._failure)
+        elif (
+            first_failed is not None
+            and self._launcher_word is not None
+            and not any(a.entry["role"] == "cause" and not a.entry.get("advisory") for a in accs)
+            and all(a.entry["id"] in _AFTER_A_CRASH for a in accs if a.entry["role"] == "symptom")
+            and not any(first_failed in a.ranks for a in accs if not a.entry.get("advisory"))
+        ):  # the launcher names the rank that failed first and no line of it says why
+            word = self._launcher_word
+            acc = self._new_acc(GENERIC_FAILURE, first_failed, word.file, word.line)
+            acc.ranks, acc.evidence, acc.count = [first_failed], [word], 1
+            accs.append(acc)
 
         # NCCL's "unhandled cuda error" is the envelope of a CUDA error: the CUDA error it
         # carries ("Last error: Cuda failure 'out of memory'") is the cause when it is known
@@ -834,7 +938,9 @@ class LogScanner:
 
         def key(acc: _Acc) -> tuple[int, int, int]:
             if acc.entry["role"] == "symptom":  # timeouts happen before closed sockets and SIGTERM
-                return (4, _ORDER[str(acc.entry["id"])], acc.seq)
+                return (5, _ORDER[str(acc.entry["id"])], acc.seq)
+            if acc.entry.get("advisory"):  # a warning: after whatever failed
+                return (6, 0, acc.seq)
             if acc.entry is GENERIC_EXCEPTION:
                 tier = 2
             elif acc.entry is GENERIC_FAILURE:
@@ -861,11 +967,19 @@ class LogScanner:
         if findings:
             root = findings[0]
             root.root_cause = True
+            generic = root.id in (GENERIC_FAILURE["id"], GENERIC_EXCEPTION["id"])
+            if generic and root.rank is None and first_failed is not None:
+                root.rank, root.ranks = first_failed, [first_failed]  # the launcher's word
             if root.id == "nccl_timeout" and root.suspects:  # the silent rank comes first
                 root.rank = root.suspects[0]
                 root.victims = waited
                 return LogReport(findings, self.files, self.lines, self.bytes, first_failed)
-            culprits = {r for f in findings if f.role == "cause" for r in f.ranks}
+            culprits = {
+                r
+                for f in findings
+                if f.role == "cause" and not _BY_ID.get(f.id, {}).get("advisory")
+                for r in f.ranks
+            }
             seen = {r for f in findings for r in f.ranks}
             if root.rank is not None:
                 root.victims = sorted(seen - culprits - {root.rank})
@@ -958,10 +1072,13 @@ def _is_regular_file(stream: IO[bytes]) -> bool:
 
 
 def _unhtml(line: str) -> str:
-    """The text an HTML rendering stands for: entities decoded, no-break spaces as spaces."""
+    """The text an HTML rendering stands for: entities decoded, no-break spaces as spaces,
+    typographic quotes a forum or an editor put in as the straight ones printed."""
     if "&" in line and _ENTITY.search(line):
         line = html.unescape(line)
-    return line.replace("\xa0", " ") if "\xa0" in line else line
+    if line.isascii():
+        return line
+    return line.replace("\xa0", " ").translate(_QUOTES)
 
 
 def _split_prefix(line: str) -> tuple[int | None, str]:
@@ -1051,6 +1168,27 @@ def _continued(raw: str, body: str, following: str) -> tuple[str, ...]:
     if body.endswith(" ") or rest.startswith(" "):
         return (body + rest,)
     return (body + rest, body + " " + rest)
+
+
+def _unjoined(raw: str) -> list[str]:
+    """A traceback (or NCCL's and torchrun's lines) pasted without its newlines ('Traceback
+    (most recent call last): File "x.py", line 3, in f  loss.backward() RuntimeError: ...'),
+    split where its lines began; each piece keeps the line's launcher prefix. Any other line
+    is one piece."""
+    if (
+        len(raw) < _UNJOIN_MIN
+        or "\\n" in raw  # an escaped string (JSON, a repr): read whole, as it was printed
+        or (
+            raw.count('File "') < 2
+            and "Traceback (most recent call last)" not in raw[20:]
+            and "Root Cause (first observed failure)" not in raw[20:]
+            and len(_LINE_STARTS.findall(raw, 0, 4 * _UNJOIN_MIN)) < 2
+        )
+        or len(pieces := _UNJOIN.split(raw)) < 2
+    ):
+        return [raw]
+    prefix = raw[: len(raw) - len(_split_prefix(raw)[1])]
+    return [pieces[0], *(prefix + piece for piece in pieces[1:])]
 
 
 def _starts_a_line(text: str) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from mltools import _signals
 from mltools._deps import install_hint
 from mltools.errors import UnavailableError, UsageError, first_line
 from mltools.frame._carry import ChunkResult, decode
@@ -116,10 +117,15 @@ def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
     _start_resource_trackers()
-    executor = get_reusable_executor(max_workers=workers, timeout=LOKY_IDLE_S)
-    futures = [executor.submit(run_task, t) for t in tasks]
+    executor = None
     results: list[ChunkResult] = []
     try:
+        # loky starts its workers while the tasks are submitted: a SIGTERM landing there
+        # (before ``executor`` is known) left them running for LOKY_IDLE_S, holding the
+        # caller's stderr open; it is held until the pool is known, then stops it below
+        with _signals.deferred():
+            executor = get_reusable_executor(max_workers=workers, timeout=LOKY_IDLE_S)
+            futures = [executor.submit(run_task, t) for t in tasks]
         for task, future in zip(tasks, futures):
             result = decode(future.result())
             results.append(result)
@@ -134,8 +140,9 @@ def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
             hint=_WORKER_DIED_HINT,
         ) from exc
     except KeyboardInterrupt:
-        _quiet_loky_manager()
-        executor.shutdown(wait=False, kill_workers=True)
+        if executor is not None:
+            _quiet_loky_manager()
+            executor.shutdown(wait=False, kill_workers=True)
         raise
     for future in futures:  # after a failure: the tasks not started yet (the pool stays)
         future.cancel()
