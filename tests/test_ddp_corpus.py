@@ -36,6 +36,7 @@ MIN_TOP1 = {
     "fresh16": 0.77,
     "fresh15": 0.91,
     "fresh20": 0.77,
+    "fresh17": 1.0,  # 2 unsettled forum logs, no labelled failure: guards never-silent only
 }  # fmt: skip
 
 
@@ -71,6 +72,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh16" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh15" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh20" for e in ENTRIES) >= 25
+    assert sum(e.part == "fresh17" for e in ENTRIES) >= 2
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
