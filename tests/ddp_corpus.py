@@ -37,6 +37,7 @@ FRESH_PARTS = (
     "[fresh16]",
     "[fresh15]",
     "[fresh20]",
+    "[fresh19]",
     "[fresh17]",
 )
 
