@@ -36,6 +36,7 @@ FRESH_PARTS = (
     "[fresh14]",
     "[fresh16]",
     "[fresh15]",
+    "[fresh20]",
     "[fresh19]",
     "[fresh17]",
     "[fresh18]",

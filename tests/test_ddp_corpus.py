@@ -35,6 +35,7 @@ MIN_TOP1 = {
     "fresh14": 0.81,
     "fresh16": 0.77,
     "fresh15": 0.91,
+    "fresh20": 0.77,
     "fresh19": 0.86,
     "fresh17": 1.0,  # 2 unsettled forum logs, no labelled failure: guards never-silent only
     "fresh18": 0.72,
@@ -72,6 +73,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh14" for e in ENTRIES) >= 55
     assert sum(e.part == "fresh16" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh15" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh20" for e in ENTRIES) >= 25
     assert sum(e.part == "fresh19" for e in ENTRIES) >= 45
     assert sum(e.part == "fresh17" for e in ENTRIES) >= 2
     assert sum(e.part == "fresh18" for e in ENTRIES) >= 60
@@ -335,6 +337,17 @@ KNOWN_MISSES = {
             "warnings and a processor dump; no failure line (silent)",
         }.items()
     },
+    # the twentieth round (held out: LLM training/serving/RL repos' issue threads, collected
+    # before 19:05 and scored once on the fixed code at bdd5610)
+    **{
+        name: "blind miss [fresh20]: " + _CUT9
+        for name in (
+            "illegal_memory_access__vllm-project-vllm-issues-14404.log",
+            "pg_not_initialized__nvidia-megatron-lm-issues-920.log",
+            "cuda_oom__verl-project-verl-issues-302.log",
+            "cuda_oom__huggingface-trl-issues-3128.log",
+        )
+    },
     # the nineteenth round, held out (Chinese-language issue threads again), scored blind on
     # the fixed code; "(silent)": no finding yet
     **{
@@ -419,12 +432,22 @@ def _hard_wrap(text, width):
 
 # a terminal cuts long lines at its width; the share of answers that survive, per width
 WRAP_FLOORS = {80: 0.99, 90: 0.99, 100: 0.99, 120: 0.99, 160: 1.0, 200: 1.0}
+# held-out wrap misses, per width: right as pasted, lost when wrapped at that width (the fixer's)
+WRAP_MISSES = {
+    # [fresh20]: the agent's 'Received 1 death signal' record glued to a tqdm bar, cut at 200
+    # columns inside the record, leaves no failure line (silent)
+    200: {"agent_signal__hiyouga-llamafactory-issues-9695.log"},
+}
 
 
 @pytest.mark.parametrize("width", list(WRAP_FLOORS))
 def test_corpus_answers_survive_a_terminal_wrap(width):
     kept, alarms, changed = 0, [], []
-    entries = [e for e in ENTRIES if e.path.name not in KNOWN_MISSES]
+    entries = [
+        e
+        for e in ENTRIES
+        if e.path.name not in KNOWN_MISSES and e.path.name not in WRAP_MISSES.get(width, ())
+    ]
     for e in entries:
         ids = [
             f.id
