@@ -36,7 +36,10 @@ FRESH_PARTS = (
     "[fresh14]",
     "[fresh16]",
     "[fresh15]",
+    "[fresh20]",
+    "[fresh19]",
     "[fresh17]",
+    "[fresh18]",
 )
 
 

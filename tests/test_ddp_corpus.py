@@ -35,7 +35,10 @@ MIN_TOP1 = {
     "fresh14": 0.81,
     "fresh16": 0.77,
     "fresh15": 0.91,
+    "fresh20": 0.77,
+    "fresh19": 0.86,
     "fresh17": 1.0,  # 2 unsettled forum logs, no labelled failure: guards never-silent only
+    "fresh18": 0.72,
 }  # fmt: skip
 
 
@@ -70,7 +73,10 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh14" for e in ENTRIES) >= 55
     assert sum(e.part == "fresh16" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh15" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh20" for e in ENTRIES) >= 25
+    assert sum(e.part == "fresh19" for e in ENTRIES) >= 45
     assert sum(e.part == "fresh17" for e in ENTRIES) >= 2
+    assert sum(e.part == "fresh18" for e in ENTRIES) >= 60
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -295,6 +301,67 @@ KNOWN_MISSES = {
             "agent_signal__openmoss-moss-issues-237.log": _CUT9,
         }.items()
     },
+    # the eighteenth round (issue threads of diffusion/video trainers, multimodal LLMs and small
+    # LLM repos), held out and scored blind on the fixed code; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh18]: " + why
+        for name, why in {
+            "generic__tencent-hunyuan-hunyuanvideo-issues-102.log": "every worker's "
+            "'python: can't open file '...': [Errno 2] No such file or directory' under "
+            "torchrun's banner is no failure signal (silent)",
+            "nccl_system_error__kwsong0113-diffusion-forcing-transformer-issues-31.log": "NCCL's "
+            "bare 'socketPollConnect: connect to <ip><port> returned Connection refused, exceeded "
+            "error retry count after 35 attempts' (no NCCL WARN prefix) is no failure signal "
+            "(silent)",
+            "nccl_system_error__karpathy-nanogpt-pull-55.log": "the cause is outside the paste "
+            "(no InfiniBand, NCCL_IB_DISABLE=1); the take-down lines give nccl_timeout",
+            "rank_mismatch_collective__pku-yuangroup-moe-llava-issues-20.log": "the cause is "
+            "outside the paste (MoE ranks gather different ZeRO-3 parameters); the watchdog "
+            "timeouts give nccl_timeout",
+            "illegal_memory_access__qwenlm-qwen-vl-issues-349.log": _CUT9,
+            "cuda_oom__dlyuangod-tinygpt-v-issues-32.log": _CUT9,
+            "rank_mismatch_collective__pku-yuangroup-chat-univi-issues-6.log": _CUT9,
+            "cuda_oom__haotian-liu-llava-issues-739.log": _CUT9,
+            "segfault__skyworkai-skyreels-v1-issues-17.log": _CUT9,
+            "cuda_oom__stability-ai-stablecascade-issues-53.log": _CUT9,
+            "version_mismatch__kellerjordan-modded-nanogpt-issues-15.log": "the cause is outside "
+            "the paste (a newer nvidia-nccl fixed it); the ChildFailedError summary gives the "
+            "generic id",
+            "generic__llava-vl-llava-next-issues-218.log": "the paste holds no failure line "
+            "(start-up INFO and warnings, cut before the error) (silent)",
+            "generic__opengvlab-llama-adapter-issues-144.log": "the paste holds no failure line "
+            "(distributed init and the Namespace dump, cut before 'Loss is nan, stopping "
+            "training') (silent)",
+            "unsettled__sandy1990418-finetune-qwen2.5-vl-issues-2.log": "a hang pasted as "
+            "torch's benign 'using GPU N to perform barrier ... can potentially cause a hang' "
+            "warnings and a processor dump; no failure line (silent)",
+        }.items()
+    },
+    # the twentieth round (held out: LLM training/serving/RL repos' issue threads, collected
+    # before 19:05 and scored once on the fixed code at bdd5610)
+    **{
+        name: "blind miss [fresh20]: " + _CUT9
+        for name in (
+            "illegal_memory_access__vllm-project-vllm-issues-14404.log",
+            "pg_not_initialized__nvidia-megatron-lm-issues-920.log",
+            "cuda_oom__verl-project-verl-issues-302.log",
+            "cuda_oom__huggingface-trl-issues-3128.log",
+        )
+    },
+    # the nineteenth round, held out (Chinese-language issue threads again), scored blind on
+    # the fixed code; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh19]: " + why
+        for name, why in {
+            "cuda_oom__hiyouga-llamafactory-issues-5322.log": "an Ascend NPU out-of-memory (torch_npu 'EL0004 Failed to allocate memory', rtFftsPlusTaskLaunch 'driver error:out of memory', 'ERR00100 PTA call acl api failed') is not read as device memory running out: the generic id",
+            "version_mismatch__vllm-project-vllm-issues-3069.log": "NCCL's 'NCCL cannot be captured in a graph if either it wasn't built with CUDA runtime >= 11.3 or if the installed CUDA driver < R465' warning is no version evidence: the generic id",
+            "unused_parameters__paddlepaddle-paddledetection-issues-3260.log": "Paddle's reducer error ('(PreconditionNotMet) Error happenedPlease set find_unused_parameters=True', '[Hint: Expected has_marked_unused_vars_ == false ...]', terminal padding inside both lines) is not read as unused parameters: the exception's generic id",
+            "segfault__hiyouga-llamafactory-issues-6450.log": "paste cut before the line that names the cause: only the barrier 'using GPU 1' warning and progress bars, no failure line (silent)",
+            "rendezvous_timeout__modalminds-mm-eureka-issues-54.log": "Ray's GCS join timeout ('Failed to connect to GCS at address :6379', 'Timed out while waiting for GCS') after 'ray start --address=:6379' is no failure evidence (silent)",
+            "unsettled__paddlepaddle-paddledetection-issues-1775.log": "Paddle's glog crash report ('*** SIGBUS (@0x...) received by PID N (TID ...) from PID N; stack trace: ***' from two workers) is not read as a crash (silent)",
+            "unsettled__paddlepaddle-paddle-issues-23410.log": "Paddle's install check failing on two GPUs ('WARNING: Your Paddle has some problem with multiple GPU', after 'works well on SINGLE GPU') is no failure evidence (silent)",
+        }.items()
+    },
 }
 # known misses the analyser still calls clean: they may stay silent until fixed, and are left
 # out of their part's never-silent check
@@ -365,12 +432,22 @@ def _hard_wrap(text, width):
 
 # a terminal cuts long lines at its width; the share of answers that survive, per width
 WRAP_FLOORS = {80: 0.99, 90: 0.99, 100: 0.99, 120: 0.99, 160: 1.0, 200: 1.0}
+# held-out wrap misses, per width: right as pasted, lost when wrapped at that width (the fixer's)
+WRAP_MISSES = {
+    # [fresh20]: the agent's 'Received 1 death signal' record glued to a tqdm bar, cut at 200
+    # columns inside the record, leaves no failure line (silent)
+    200: {"agent_signal__hiyouga-llamafactory-issues-9695.log"},
+}
 
 
 @pytest.mark.parametrize("width", list(WRAP_FLOORS))
 def test_corpus_answers_survive_a_terminal_wrap(width):
     kept, alarms, changed = 0, [], []
-    entries = [e for e in ENTRIES if e.path.name not in KNOWN_MISSES]
+    entries = [
+        e
+        for e in ENTRIES
+        if e.path.name not in KNOWN_MISSES and e.path.name not in WRAP_MISSES.get(width, ())
+    ]
     for e in entries:
         ids = [
             f.id
