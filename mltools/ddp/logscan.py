@@ -640,9 +640,7 @@ class LogScanner:
             and re.match(_STRUCTURAL["summary_field"], body)
         ):
             rank = self._summary_rank
-        first_failed = self._root_rank, self._agent_rank
-        self._structure(body, rank)
-        if self._launcher_word is None and first_failed != (self._root_rank, self._agent_rank):
+        if self._structure(body, rank) and self._launcher_word is None:
             self._launcher_word = Evidence(name, line_no, rank, raw[:MAX_LINE_CHARS])
         if rank is not None and self._top_rank < rank < 1 << 20:
             self._top_rank = rank  # the world has at least this many ranks
@@ -848,7 +846,8 @@ class LogScanner:
                 best = (missing, sorted(ranks), f"{op} SeqNum={seq}")
         return best
 
-    def _structure(self, body: str, rank: int | None) -> None:
+    def _structure(self, body: str, rank: int | None) -> bool:
+        """Follow the elastic agent's summary; True on the line that names the first failure."""
         if "Root Cause (first observed failure)" in body:
             self._in_root_block = True
         elif body.startswith("Failures:"):
@@ -857,8 +856,11 @@ class LogScanner:
             self._summary_rank = int(m.group(1))
             if self._in_root_block and self._root_rank is None:
                 self._root_rank = self._summary_rank
+                return True
         elif (m := _AGENT_FAILED.search(body)) and self._agent_rank is None:
             self._agent_rank = int(m.group(2))
+            return True
+        return False
 
     def _new_acc(self, entry: dict[str, object], rank: int | None, name: str, line: int) -> _Acc:
         self._seq += 1
