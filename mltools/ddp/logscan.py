@@ -754,7 +754,7 @@ class LogScanner:
             return True
         if stripped.startswith(('File "', "Traceback (")):
             return True
-        if _EXCEPTION.search(body) if "Error" in body or "Exception" in body else None:
+        if ("Error" in body or "Exception" in body) and _EXCEPTION.search(body):
             self._optional.discard(rank)  # its end: what it could not import
             return True
         if not stripped or stripped.startswith("^") or body.startswith((" ", "\t")):
@@ -919,16 +919,16 @@ class LogScanner:
             self._exit_evidence(exit_code)
         accs = list(self._acc.values())
         accs += [a for r, a in self._generic.items() if r not in self._ranks_with_cause]
+        told = [a for a in accs if not a.entry.get("advisory")]  # (a warning says no failure)
         # never "clean" on a failed job, and never only a warning: the failure line says more
-        if self._failure is not None and all(a.entry.get("advisory") for a in accs):
+        if self._failure is not None and not told:
             accs.append(self._failure)
         elif (
             first_failed is not None
             and self._launcher_word is not None
-            and not any(a.entry["role"] == "cause" and not a.entry.get("advisory") for a in accs)
-            and all(a.entry["id"] in _AFTER_A_CRASH for a in accs if a.entry["role"] == "symptom")
-            and not any(first_failed in a.ranks for a in accs if not a.entry.get("advisory"))
-        ):  # the launcher names the rank that failed first and no line of it says why
+            and all(a.entry["id"] in _AFTER_A_CRASH for a in told)
+            and not any(first_failed in a.ranks for a in told)
+        ):  # only crash symptoms, and the launcher names the rank that failed first, silent
             word = self._launcher_word
             acc = self._new_acc(GENERIC_FAILURE, first_failed, word.file, word.line)
             acc.ranks, acc.evidence, acc.count = [first_failed], [word], 1
