@@ -206,8 +206,15 @@ try:
     print("finished")
 except Interrupted as exc:
     print("interrupted", exc.signum)
-workers = [p for p in psutil.Process().children()
-           if "resource_tracker" not in " ".join(p.cmdline())]
+def is_tracker(proc):
+    try:
+        return "resource_tracker" in " ".join(proc.cmdline())
+    except psutil.ZombieProcess:  # a worker that died and waits to be reaped: wait_procs does
+        return False
+    except psutil.NoSuchProcess:  # already reaped
+        return True
+
+workers = [p for p in psutil.Process().children() if not is_tracker(p)]
 _gone, alive = psutil.wait_procs(workers, timeout=60)  # a hang detector, not a speed limit
 print("left", len(alive))
 """

@@ -16,6 +16,15 @@ import pytest
 from mltools.errors import ExitCode
 from tests.conftest import mltools_env, usage_error
 
+
+def _command(proc: psutil.Process) -> str:
+    """``proc``'s command line, or "" once it has exited (a listed child may be gone)."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 FUNCS = """
 import time
 
@@ -228,9 +237,7 @@ def test_ctrl_c_stops_the_workers(work, backend):
     workers: list[psutil.Process] = []
     while time.monotonic() < deadline and len(workers) < 2:
         workers = [
-            p
-            for p in parent.children(recursive=True)
-            if backend == "fork" or "loky" in " ".join(p.cmdline())
+            p for p in parent.children(recursive=True) if backend == "fork" or "loky" in _command(p)
         ]
         time.sleep(0.2)
     assert workers, "no loky workers started"

@@ -27,6 +27,9 @@ def test_ranks_of_a_torchrun_job_are_labelled_and_nothing_else(tmp_path, fake_nv
     job = Job(tmp_path)
     agent = job.start(job.torchrun_argv(2, port=_sshd.free_port()), world=2)
     try:
+        # A rank acknowledges a phase before it starts its DataLoader; the acknowledgement of
+        # the phase asked again comes from the next step, after a batch came from the workers.
+        job.switch("loader")
         ranks = job.switch("loader")  # {rank: pid}; 2 DataLoader workers per rank
         workers = [
             c.pid for pid in ranks.values() for c in psutil.Process(pid).children(recursive=True)
