@@ -2494,3 +2494,20 @@ def test_a_scripts_shell_reports_its_killed_job():
     """bash names a job the OOM killer took as 'script: line N: PID Killed  command'."""
     log = "./run_pretrain.sh: line 41: 190233 Killed                  python -u train.py\n"
     assert analyze_text(log).findings[0].id == "killed_by_signal"
+
+
+@pytest.mark.parametrize(("timed_out", "world", "suspect"), [(0, 2, 1), (1, 2, 0), (0, 4, None)])
+def test_in_a_two_rank_job_the_rank_that_timed_out_waited_for_the_other(timed_out, world, suspect):
+    """[fresh14]-[fresh16]: of two ranks, one prints the watchdog's timeout and the other
+    nothing (rank 0 busy saving a checkpoint at the end of training): the other is the
+    suspect and comes first. Of four, one rank's timeout names nobody."""
+    log = (
+        f"[rank{timed_out}]:[E ProcessGroupNCCL.cpp:1182] [Rank {timed_out}] NCCL watchdog "
+        f"thread terminated with exception: [Rank {timed_out}] Watchdog caught collective "
+        f"operation timeout: WorkNCCL(SeqNum=2263, OpType=ALLGATHER, NumelIn=1, NumelOut={world}, "
+        "Timeout(ms)=1800000) ran for 1800460 milliseconds before timing out.\n"
+    )
+    first = analyze_text(log).findings[0]
+    assert first.id == "nccl_timeout"
+    assert first.suspects == ([] if suspect is None else [suspect])
+    assert first.rank == (timed_out if suspect is None else suspect)
