@@ -2537,3 +2537,25 @@ def test_a_thread_dumps_frames_say_where_it_waited_not_why():
         "RuntimeError: output tensor size must be equal to world_size times input tensor size\n"
     )
     assert analyze_text(raised).findings[0].id == "fsdp_flat_param"
+
+
+def test_a_log_reflowed_at_word_breaks_is_read_across_them():
+    """A paste re-flowed at the last space that fits a width (a mail, a forum, fold -s) splits
+    'Received 15 | death signal' and 'Sending | process': the doctor went silent (a whole-corpus
+    probe re-flowed at 100 columns: 19 of 1122 answers changed, 9 silent; now 14 and 7)."""
+    import textwrap
+
+    log = (
+        "[2024-05-02 10:11:12] INFO Starting training on 8 GPUs, gradient accumulation 4, "
+        "micro batch 2\n"
+        "W0502 10:41:13.388000 1243 torch/distributed/elastic/agent/server/api.py:723] "
+        "Received 15 death signal, shutting down workers\n"
+        "W0502 10:41:13.389000 1243 torch/distributed/elastic/multiprocessing/api.py:900] "
+        "Sending process 124533 closing signal SIGTERM\n"
+    )
+    reflowed = "".join(part + "\n" for line in log.splitlines() for part in textwrap.wrap(line, 90))
+    assert "15\ndeath" in reflowed
+    assert [f.id for f in analyze_text(reflowed).findings] == ["agent_signal"]
+    # (fold -s keeps the space at the end of the line it breaks)
+    folded = reflowed.replace("15\ndeath", "15 \ndeath")
+    assert [f.id for f in analyze_text(folded).findings] == ["agent_signal"]
