@@ -826,10 +826,10 @@ class LogScanner:
         """The rank(s) missing from a collective the others timed out in: (suspects,
         ranks that timed out, the collective). With the group size known (the log states
         the world size, an all-gather's sizes give it), fewer ranks must be missing than
-        reported: a paste of two ranks' lines out of sixteen names nobody. Without it, the
-        ranks the log shows bound the world from below, and one gap among three or more
-        ranks that timed out (ranks 0-2 and 4-7 did, rank 5 printed something else) is the
-        only one a paste can name."""
+        reported (of two ranks, the other one): a paste of two ranks' lines out of sixteen
+        names nobody. Without it, the ranks the log shows bound the world from below, and one
+        gap among three or more ranks that timed out (ranks 0-2 and 4-7 did, rank 5 printed
+        something else) is the only one a paste can name."""
         best: tuple[list[int], list[int], str] = ([], [], "")
         for key, ranks in self._timeouts.items():
             pg, seq, op = key
@@ -838,7 +838,10 @@ class LogScanner:
                 size = self._world
             if size is not None:
                 missing = sorted(set(range(size)) - ranks)
-                named = max(ranks) < size and 0 < len(missing) < len(ranks)
+                # (in a job of two ranks, the one that timed out waited for the other: that one
+                # is named even when the paste holds only the first one's lines)
+                pair = size == 2 and pg in (None, 0)
+                named = max(ranks) < size and 0 < len(missing) < (2 if pair else len(ranks))
             else:
                 missing = sorted(set(range(max(self._top_rank, *ranks) + 1)) - ranks)
                 named = pg in (None, 0) and len(missing) == 1 and len(ranks) >= 3
