@@ -2511,3 +2511,29 @@ def test_in_a_two_rank_job_the_rank_that_timed_out_waited_for_the_other(timed_ou
     assert first.id == "nccl_timeout"
     assert first.suspects == ([] if suspect is None else [suspect])
     assert first.rank == (timed_out if suspect is None else suspect)
+
+
+def test_a_thread_dumps_frames_say_where_it_waited_not_why():
+    """[fresh17] (discuss.pytorch.org 187207): faulthandler's dump of a thread stuck in FSDP's
+    all-gather under a watchdog timeout named fsdp_flat_param from the frames alone. A thread
+    dump's frames ('line N in f', no comma) are where it was; a traceback's frames still tell
+    which module raised."""
+    dump = (
+        "[E ProcessGroupNCCL.cpp:475] [Rank 3] Watchdog caught collective operation timeout: "
+        "WorkNCCL(SeqNum=9071, OpType=_ALLGATHER_BASE, NumelIn=1, NumelOut=4, Timeout(ms)=1800000)"
+        " ran for 1800228 milliseconds before timing out.\n"
+        "Thread 0x00002ac6175f7700 (most recent call first):\n"
+        '  File "/env/lib/python3.8/site-packages/torch/distributed/fsdp/flat_param.py", '
+        "line 987 in _all_gather_flat_param\n"
+        '  File "/env/lib/python3.8/site-packages/torch/distributed/fsdp/flat_param.py", '
+        "line 919 in unshard\n"
+    )
+    assert [f.id for f in analyze_text(dump).findings] == ["nccl_timeout"]
+    raised = (
+        "Traceback (most recent call last):\n"
+        '  File "/env/lib/python3.8/site-packages/torch/distributed/fsdp/flat_param.py", '
+        "line 987, in _all_gather_flat_param\n"
+        "    dist.all_gather_into_tensor(padded_unsharded_flat_param, sharded_flat_param)\n"
+        "RuntimeError: output tensor size must be equal to world_size times input tensor size\n"
+    )
+    assert analyze_text(raised).findings[0].id == "fsdp_flat_param"

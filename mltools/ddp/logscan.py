@@ -232,6 +232,9 @@ _NAMED_RANKS = re.compile(
 )
 # a worker died while the main process took a tensor from it through a shared-memory
 # handle: the main process sees only its socket reset, in these frames
+# faulthandler's dump of every thread ('File "...", line 987 in unshard', no comma): where each
+# thread was (a watchdog timeout's stuck all-gather), not a module that raised
+_THREAD_FRAME = re.compile(r'\s*File "[^"]*", line \d+ in ')
 _HANDOVER_FRAME = re.compile(r"\bin (?:rebuild_storage_fd|rebuild_storage_filename)\b")
 _RESUMING = re.compile(r"\b[Rr]esum(?:e|ing) (?:training )?from\b")
 
@@ -690,7 +693,8 @@ class LogScanner:
                 self._handover.add(rank)
             if any(_LOADING.search(text) for text in texts):
                 self._loading[rank] = True
-            self._frame_hit(texts, rank, name, line_no, raw)  # the module that raised tells too
+            if not _THREAD_FRAME.match(body):  # (a thread dump's frames say where, not why)
+                self._frame_hit(texts, rank, name, line_no, raw)  # the module that raised tells
             return
         if body.lstrip().startswith("File ") and _IPY_FRAME.match(body):  # IPython's frames
             self._frame[rank] = (line_no, raw[:MAX_LINE_CHARS])
