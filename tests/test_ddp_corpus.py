@@ -39,7 +39,7 @@ MIN_TOP1 = {
     "fresh19": 0.94,
     "fresh17": 1.0,  # 2 unsettled forum logs, no labelled failure: guards never-silent only
     "fresh18": 0.76,
-    "fresh23": 0.63,
+    "fresh23": 0.65,
 }  # fmt: skip
 
 
@@ -366,10 +366,6 @@ KNOWN_MISSES = {
             "no_backend_for_device__areal-project-areal-issues-644.log": _CUT9,
             "cuda_oom__deepspeedai-deepspeed-issues-7021.log": _CUT9,
             "cuda_oom__vllm-project-vllm-issues-15598.log": _CUT9,
-            "nccl_unhandled_cuda__vllm-project-vllm-issues-21661.log": "a paste whose newlines "
-            "were lost: 'RuntimeError: NCCL error: unhandled cuda error' glued mid-line between "
-            "vLLM 'ERROR ... [multiproc_executor.py:597]' records is not read as the NCCL error: "
-            "the generic id",
             "cuda_oom__pytorch-pytorch-issues-152302.log": "paste cut before the line that names "
             "the cause: NCCL_DEBUG=INFO/ALLOC chatter only, no failure line (silent)",
             "gpu_hardware__sgl-project-sglang-issues-3204.log": "paste cut before the line that "
@@ -385,10 +381,9 @@ KNOWN_MISSES = {
             "agent_signal__kohya-ss-musubi-tuner-issues-733.log": "paste cut inside the agent's "
             "record: a tqdm bar glued to 'W1120 ... torch/distributed/elastic/agent/server/api.py:'"
             " with the signal text lost, no failure line (silent)",
-            "nccl_timeout__bytedance-seed-bagel-issues-245.log": "a browser-translated torchrun "
-            "failure summary (each English field glued to its Chinese translation, 'Root Cause "
-            "(first observed failure):根本原因...', 'exitcode : 1 (pid: N)退出代码：1') is not "
-            "read as a failure; the timeout itself is outside the paste (silent)",
+            "nccl_timeout__bytedance-seed-bagel-issues-245.log": "the timeout is outside the "
+            "paste: a browser-translated torchrun summary (each English field glued to its "
+            "Chinese translation) gives rank 4's exit code 1, the generic id",
         }.items()
     },
 }

@@ -2559,3 +2559,39 @@ def test_a_log_reflowed_at_word_breaks_is_read_across_them():
     # (fold -s keeps the space at the end of the line it breaks)
     folded = reflowed.replace("15\ndeath", "15 \ndeath")
     assert [f.id for f in analyze_text(folded).findings] == ["agent_signal"]
+
+
+def test_vllm_records_whose_newlines_a_paste_lost_are_split_again():
+    """[fresh23] vllm-21661: vLLM's 'ERROR 11-04 18:02:56 [file.py:N]' records pasted without
+    newlines put the NCCL error behind the traceback's 'raise' code line, which is skipped as
+    source code: the generic id. Its record headers are where its lines began."""
+    head = "ERROR 11-04 18:02:56 [v1/executor/multiproc_executor.py:597] "
+    log = (
+        " ".join(
+            head + part
+            for part in (
+                'File "/usr/local/lib/python3.12/dist-packages/vllm/distributed/'
+                'device_communicators/pynccl_wrapper.py", line 291, in NCCL_CHECK',
+                'raise RuntimeError(f"NCCL error: {error_str}")',
+                "RuntimeError: NCCL error: unhandled cuda error (run with NCCL_DEBUG=INFO for "
+                "details)",
+            )
+        )
+        + " 02fdc141b80d:213:213 [1] NCCL INFO cudaDriverVersion 12080\n"
+    )
+    assert analyze_text(log).findings[0].id == "nccl_unhandled_cuda"
+
+
+def test_a_torchrun_summary_glued_to_its_translation_is_a_failure():
+    """[fresh23] bagel-245: a browser translated the elastic summary, each English field glued
+    to its Chinese translation on one line ('exitcode : 1 (pid: N)退出代码：1'): silent. The
+    summary's fields are where its lines began; the root-cause rank is read."""
+    log = (
+        "> Root Cause (first observed failure):根本原因（首次观察到的故障）： [0]: time : "
+        "2025-08-25_16:48:32时间：2025-08-25_16:48:32 host : node7主机：node7 rank : 4 "
+        "(local_rank: 4)排名：4（本地排名：4） exitcode : 1 (pid: 484732)退出代码：1（进程 "
+        "ID：484732） error_file: <N/A>  错误文件：<N/A> traceback : To enable traceback see: "
+        "https://pytorch.org/docs/stable/elastic/errors.html\n"
+    )
+    first = analyze_text(log).findings[0]
+    assert (first.id, first.rank) == ("rank_failed", 4)

@@ -116,11 +116,16 @@ _UNJOIN = re.compile(
     r"|During handling of the above exception|The above exception was the direct cause"
     r"|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: "
     r"|\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:"
+    r"|(?:ERROR|WARNING|INFO|DEBUG|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d \["  # vLLM's records
     # the elastic agent's summary block
     r"|Root Cause \(first observed failure\)|Failures:|\[\d+\]:(?=\s)"
-    r"|(?:time|host|rank|exitcode|error_file|traceback) +: )"
+    r"|(?:time|host|rank|exitcode|error_file|traceback) +: |(?:exitcode|error_file): )"
 )
-_LINE_STARTS = re.compile(r"\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:")
+_LINE_STARTS = re.compile(
+    r"\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:"
+    r"|(?:ERROR|WARNING|INFO|DEBUG|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d \["
+    r"|\b(?:exitcode|error_file) *: "  # the elastic agent's summary fields
+)
 _UNJOIN_MIN = 200  # a line shorter than this holds no lost traceback worth splitting
 # a tqdm bar ("desc:  41%|####  | 205/500 [01:02<01:29, 3.30it/s, loss=0.4]") that a line was
 # printed after, with no newline between
