@@ -291,8 +291,10 @@ def test_a_launchers_missing_local_rank_is_named(tmp_path):
             import os, subprocess, sys, time
             env = dict(os.environ, MASTER_PORT="29998", WORLD_SIZE="4", LOCAL_WORLD_SIZE="2",
                        GROUP_RANK="1", RANK="2", LOCAL_RANK="0")
-            k = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], env=env)
-            print(k.pid, flush=True)
+            k = subprocess.Popen([sys.executable, "-c", "import time; print(1, flush=True); "
+                                  "time.sleep(120)"], env=env, stdout=subprocess.PIPE)
+            k.stdout.readline()  # it runs its code now: its environment can be read (Popen
+            print(k.pid, flush=True)  # returns while exec still builds the new one)
             time.sleep(120)
             """
         )
