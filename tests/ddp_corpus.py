@@ -42,6 +42,7 @@ FRESH_PARTS = (
     "[fresh18]",
     "[fresh23]",
     "[fresh22]",
+    "[fresh21]",
 )
 
 
