@@ -909,8 +909,9 @@ def test_the_grep_needles_stay_specific():
     # 198 -> 210 for the twenty-first round's non-NVIDIA stacks: HCCL's timeout, setup and
     # port wordings, oneCCL's transport failures and error records, gloo's device setup,
     # Intel's UR and Gaudi's out-of-memory codes, ROCm's page fault and GPU hang, psm3's
-    # assertion)
-    assert len(logscan.NEEDLES) <= 210
+    # assertion; 210 -> 213 for the twenty-second's launchers: Open MPI's 'not enough slots',
+    # pdsh's ssh refusal, the agent's rendezvous-backend frames)
+    assert len(logscan.NEEDLES) <= 213
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------

@@ -169,3 +169,51 @@ def test_healthy_lines_with_the_same_words_stay_quiet():
         "{'loss': 0.4589, 'grad_norm': 1.04, 'learning_rate': 5.28e-06, 'epoch': 1.22}\n"
     )
     assert analyze_text(log).findings == []
+
+
+# ---- [fresh22] (cluster and launcher layers): launchers that never started the job ---------
+
+
+LAUNCHER_REFUSALS = {
+    "openmpi-slots": "-----------------------------------------------------------------------"
+    "---\nThere are not enough slots available in the system to satisfy the 8 slots \nthat were "
+    "requested by the application:\n  python\n",
+    "pdsh-ssh": "localhost: ssh: connect to host localhost port 22: Connection refused\n",
+}
+
+
+@pytest.mark.parametrize("log", list(LAUNCHER_REFUSALS.values()), ids=list(LAUNCHER_REFUSALS))
+def test_a_launcher_that_could_not_start_the_job_is_never_silent(log):
+    assert _first(log) == "rank_failed"
+
+
+def test_ssh_and_slot_words_of_a_healthy_launch_stay_quiet():
+    log = (
+        "Data for JOB [43521,1] offset 0 Total slots allocated 8\n"
+        "localhost: ssh: key fingerprint is SHA256:abc (ED25519)\n"
+        "[2024-01-31 19:05:36,587] [INFO] [runner.py:585:main] cmd = pdsh -S -f 1024 -w "
+        "worker-1,worker-2 export NCCL_DEBUG=WARN\n"
+    )
+    assert analyze_text(log).findings == []
+
+
+def test_slurms_error_report_is_read_when_indented():
+    log = "    srun: error: Task launch for 36.0 failed on node cn131: Job credential expired\n"
+    assert _first(log) == "rank_failed"
+
+
+def test_a_traceback_cut_inside_the_agents_rendezvous_store_call_points_at_the_rendezvous():
+    """The elastic agent's traceback through its c10d rendezvous backend, cut at 'raise'
+    before the error line: the rendezvous is where it failed (weak evidence)."""
+    prefix = "(CommandActor pid=552, ip=10.130.6.168) "
+    site = "/home/ray/anaconda3/lib/python3.9/site-packages/torch/distributed/elastic/rendezvous"
+    log = "".join(
+        prefix + line + "\n"
+        for line in (
+            f'  File "{site}/dynamic_rendezvous.py", line 408, in sync',
+            "    get_response = self._backend.get_state()",
+            f'  File "{site}/c10d_rendezvous_backend.py", line 115, in _call_store',
+            "    raise",
+        )
+    )
+    assert _first(log) == "rendezvous_timeout"

@@ -444,6 +444,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         ],
         # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut away)
         "weak_patterns": [r"retrieving ncclUniqueId from \[\d+\] via c10d key-value"],
+        # the elastic agent's own rendezvous store calls raised (a paste cut before the error)
+        "frames": [r"rendezvous/c10d_rendezvous_backend\.py"],
         "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "
         "firewall, a node that started late or failed before init, or different --nnodes / "
         "world sizes across nodes.",
@@ -859,7 +861,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"|Memory allocation failed)\b",
     r"\[FATAL\]",  # bracketed levels of other C++ loggers ("[TM][FATAL] file(N): Check")
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
-    r"^(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own error reports
+    r"^\s*(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own reports (indented too)
     # what ended a process whose name is no Error or Exception, and native assertions
     r"^\s*KeyboardInterrupt\b",
     r"^\s*OMP: Error #\d+: ",  # the OpenMP runtime's fatal line
@@ -883,6 +885,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # Assertion failure at psm3/ptl_am/ptl.c:196: ..."), oneCCL's error-level records
     r"Assertion failure at \S+:\d+",
     r"\|CCL_ERROR\| ",
+    # launchers that could not start the job: Open MPI refusing more ranks than the allocation
+    # has slots, pdsh/ssh (DeepSpeed's multi-node runner) not reaching a host
+    r"There are not enough slots available in the system",
+    r"ssh: connect to host \S+ port \d+: ",
 )
 
 
