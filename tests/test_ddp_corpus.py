@@ -396,9 +396,6 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh22]: " + why
         for name, why in {
-            "unsettled__kubeflow-website-issues-4186.log": "a TCPStore '[W...] recvValue failed "
-            "on SocketImpl(...): failed to recv, got 0 bytes' with its C++ frames flattened onto "
-            "the same line is no failure evidence (silent)",
             "unsettled__opennmt-opennmt-py-issues-1606.log": "a hang pasted as NCCL INFO init "
             "lines only; no failure line (silent)",
             "nccl_system_error__pytorch-ci-infra-pull-490.log": "paste cut before the line that "

@@ -217,3 +217,18 @@ def test_a_traceback_cut_inside_the_agents_rendezvous_store_call_points_at_the_r
         )
     )
     assert _first(log) == "rendezvous_timeout"
+
+
+def test_a_cpp_record_with_its_backtrace_flattened_onto_one_line_is_read_as_its_lines():
+    """[fresh22]: a TCPStore record, its 'Exception raised from' and its frames on ONE line
+    (newlines lost in the paste) reads as the multi-line record it was: never silent."""
+    log = (
+        "[W822 03:54:49.636977195 TCPStore.cpp:125] [c10d] recvValue failed on SocketImpl(fd=15,"
+        " addr=[node-0-1]:60560, remote=[node-0-0]:29500): failed to recv, got 0 bytes Exception"
+        " raised from recvBytes at /pytorch/torch/csrc/distributed/c10d/Utils.hpp:678 (most "
+        "recent call first): frame #0: c10::Error::Error(c10::SourceLocation, std::string) + "
+        "0x98 (0x7f0ec5b785e8 in /opt/conda/lib/python3.11/site-packages/torch/lib/libc10.so) "
+        "frame #1: <unknown function> + 0x5ba8afe (0x7f0eaf9a8afe in /opt/conda/lib/python3.11/"
+        "site-packages/torch/lib/libtorch_cpu.so)\n"
+    )
+    assert _first(log) == "rank_failed"

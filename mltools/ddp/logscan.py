@@ -1268,6 +1268,7 @@ def _unjoined(raw: str) -> list[str]:
         or "\\n" in raw  # an escaped string (JSON, a repr): read whole, as it was printed
         or (
             raw.count('File "') < 2
+            and raw.count("frame #") < 2  # a C++ record with its backtrace on one line
             and "Traceback (most recent call last)" not in raw[20:]
             and "Root Cause (first observed failure)" not in raw[20:]
             and len(_LINE_STARTS.findall(raw, 0, 4 * _UNJOIN_MIN)) < 2
