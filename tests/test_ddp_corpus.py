@@ -40,6 +40,7 @@ MIN_TOP1 = {
     "fresh17": 1.0,  # 2 unsettled forum logs, no labelled failure: guards never-silent only
     "fresh18": 0.76,
     "fresh23": 0.65,
+    "fresh22": 0.65,
     "fresh21": 0.54,
 }  # fmt: skip
 
@@ -80,6 +81,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh17" for e in ENTRIES) >= 2
     assert sum(e.part == "fresh18" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh23" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh22" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh21" for e in ENTRIES) >= 85
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
@@ -388,6 +390,56 @@ KNOWN_MISSES = {
             "Chinese translation) gives rank 4's exit code 1, the generic id",
         }.items()
     },
+    # the twenty-second round (cluster and launcher layers: Slurm, mpirun/Open MPI, Kubeflow,
+    # SageMaker, Azure ML, torchx, pdsh, Docker), blind on the code at 3c4aadc; "(silent)": no
+    # finding yet
+    **{
+        name: "blind miss [fresh22]: " + why
+        for name, why in {
+            "generic__mit-han-lab-spvnas-issues-10.log": "Open MPI's launcher refusal 'There "
+            "are not enough slots available in the system to satisfy the N slots' (help text "
+            "between dashed rules) is no failure evidence (silent)",
+            "generic__mit-han-lab-bevfusion-issues-277.log": "Open MPI's launcher refusal 'There "
+            "are not enough slots available in the system to satisfy the N slots' (help text "
+            "between dashed rules) is no failure evidence (silent)",
+            "generic__optuna-optuna-pull-3758.log": "Open MPI's launcher refusal 'There are not "
+            "enough slots available in the system to satisfy the N slots' (help text between "
+            "dashed rules) is no failure evidence (silent)",
+            "generic__deepspeedai-deepspeedexamples-issues-894.log": "the pdsh/ssh launch line "
+            "'localhost: ssh: connect to host localhost port 22: Connection refused' is no "
+            "failure evidence (silent)",
+            "unsettled__kubeflow-website-issues-4186.log": "a TCPStore '[W...] recvValue failed "
+            "on SocketImpl(...): failed to recv, got 0 bytes' with its C++ frames flattened onto "
+            "the same line is no failure evidence (silent)",
+            "unsettled__opennmt-opennmt-py-issues-1606.log": "a hang pasted as NCCL INFO init "
+            "lines only; no failure line (silent)",
+            "nccl_system_error__pytorch-ci-infra-pull-490.log": "paste cut before the line that "
+            "names the cause: the pytest session header only, no failure line (silent)",
+            "address_in_use__ultralytics-yolov5-issues-12429.log": "paste cut before the line "
+            "that names the cause: the job script's echo lines and the torch.distributed.run "
+            "command, no failure line (silent)",
+            "local_rank_arg__speechbrain-speechbrain-issues-2868.log": _CUT9,
+            "nccl_timeout__ignf-myria3d-issues-123.log": "the cause is outside the paste: "
+            "slurmstepd's 'STEP ... CANCELLED AT' glued to a tqdm bar and srun's task "
+            "'Terminated', the generic id",
+            "version_mismatch__aws-deep-learning-containers-issues-3964.log": "the cause is "
+            "outside the paste: NCCL INFO start-up and an NET/OFI WARN cut mid-path, the generic "
+            "id",
+            "rendezvous_timeout__meta-pytorch-torchx-issues-540.log": "paste cut at 'raise' in "
+            "c10d_rendezvous_backend._call_store (Ray '(CommandActor pid=...)' prefix): only "
+            "rendezvous frames, no exception line, the generic id",
+            "version_mismatch__mila-iqia-milabench-issues-183.log": "ncclInternalError 'Failed to "
+            "find reverse path from remNode ...' from NCCL 2.14.3 on H100 (older than the GPU) "
+            "is no version evidence: the exception's generic id",
+            "generic__pytorch-pytorch-issues-173679.log": "an InductorError under DDP's compile "
+            "wrapper reads as compile_ddp; the thread's cause (ranks sharing a Triton cache dir "
+            "on a network filesystem: 'Stale file handle') is cut away. Arguably right for the "
+            "paste",
+            "generic__the-ai-summer-pytorch-ddp-issues-2.log": "KeyError: 'RANK' from a script "
+            "run without any launcher reads as local_rank_arg; labelled generic (no launcher at "
+            "all). Arguably right",
+        }.items()
+    },
     # the twenty-first round, blind (non-NVIDIA stacks: ROCm/RCCL, Ascend/HCCL, Gaudi, Intel
     # XPU/oneCCL, TPU/XLA, Paddle, MLU, MPS, CPU gloo); "(silent)": no finding yet
     **{
@@ -469,11 +521,20 @@ PREFIXES = {
 }
 
 
-@pytest.mark.parametrize("prefix", list(PREFIXES.values()), ids=list(PREFIXES))
-def test_corpus_answers_survive_other_tools_line_prefixes(prefix):
+# blind-round prefix misses, per prefix: right as pasted, lost behind that prefix (the fixer's)
+PREFIX_MISSES = {
+    # [fresh22]: srun's one-line 'srun: error: Task launch for 36.0 failed on node cn131: Job
+    # credential expired' is read at the start of a line only; indented it is silent
+    "indent": {"generic__ai4d-iasc-trixie-issues-58.log"},
+}
+
+
+@pytest.mark.parametrize("name", list(PREFIXES))
+def test_corpus_answers_survive_other_tools_line_prefixes(name):
+    prefix = PREFIXES[name]
     changed = []
     for e in ENTRIES:
-        if e.path.name in KNOWN_MISSES:
+        if e.path.name in KNOWN_MISSES or e.path.name in PREFIX_MISSES.get(name, ()):
             continue
         text = e.path.read_text(errors="replace")
         prefixed = "\n".join(prefix + line for line in text.split("\n"))
@@ -499,7 +560,12 @@ WRAP_FLOORS = {80: 0.99, 90: 0.99, 100: 0.99, 120: 0.99, 160: 1.0, 200: 1.0}
 WRAP_MISSES = {
     # [fresh20]: the agent's 'Received 1 death signal' record glued to a tqdm bar, cut at 200
     # columns inside the record, leaves no failure line (silent)
-    200: {"agent_signal__hiyouga-llamafactory-issues-9695.log"},
+    200: {
+        "agent_signal__hiyouga-llamafactory-issues-9695.log",
+        # [fresh22]: the agent's 209-column 'failed to shutdown the rendezvous ... due to an
+        # error of type RendezvousConnectionError.' cut at 200 inside the error's name
+        "rendezvous_timeout__kubeflow-trainer-issues-2041.log",
+    },
 }
 
 
