@@ -910,8 +910,9 @@ def test_the_grep_needles_stay_specific():
     # port wordings, oneCCL's transport failures and error records, gloo's device setup,
     # Intel's UR and Gaudi's out-of-memory codes, ROCm's page fault and GPU hang, psm3's
     # assertion; 210 -> 213 for the twenty-second's launchers: Open MPI's 'not enough slots',
-    # pdsh's ssh refusal, the agent's rendezvous-backend frames)
-    assert len(logscan.NEEDLES) <= 213
+    # pdsh's ssh refusal, the agent's rendezvous-backend frames; 213 -> 214 for NCCL's refusal
+    # to be graph-captured by a build or driver too old, c15's held-out [fresh19] miss)
+    assert len(logscan.NEEDLES) <= 214
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------

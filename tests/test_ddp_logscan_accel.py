@@ -232,3 +232,16 @@ def test_a_cpp_record_with_its_backtrace_flattened_onto_one_line_is_read_as_its_
         "site-packages/torch/lib/libtorch_cpu.so)\n"
     )
     assert _first(log) == "rank_failed"
+
+
+def test_nccls_refusal_to_be_graph_captured_names_the_versions():
+    """[fresh19] (c15's held-out round): NCCL's warning that its build or the driver is too old
+    for CUDA-graph capture is version evidence (the thread: a pip NCCL built for CUDA 11.0
+    under CUDA 11.6)."""
+    log = (
+        "NCCL：NCCL version 2.19.3+cuda11.0\n"
+        "error：\n"
+        "NCCL WARN NCCL cannot be captured in a graph if either it wasn't built with CUDA runtime"
+        " >= 11.3 or if the installed CUDA driver < R465.\n"
+    )
+    assert _first(log) == "version_mismatch"

@@ -364,6 +364,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # torch's ncclConfig_t leaves fields at NCCL_CONFIG_UNDEF_INT for NCCL to fill in; a
             # libnccl older than the one torch was built against rejects that value
             r"Invalid config \w+(?: \w+)? attribute value -2147483648\b",
+            # NCCL refusing CUDA-graph capture because its build or the driver is too old ("...
+            # if either it wasn't built with CUDA runtime >= 11.3 or if the installed CUDA
+            # driver < R465"): a pip NCCL built for an older CUDA than the one installed
+            r"NCCL cannot be captured in a graph if either it wasn't built with CUDA runtime",
         ],
         "cause": "The installed pieces were built for different versions: a torch wheel newer "
         "than the driver supports, a system libnccl or libcudnn (LD_LIBRARY_PATH, conda) "
