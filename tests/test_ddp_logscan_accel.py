@@ -245,3 +245,16 @@ def test_nccls_refusal_to_be_graph_captured_names_the_versions():
         " >= 11.3 or if the installed CUDA driver < R465.\n"
     )
     assert _first(log) == "version_mismatch"
+
+
+def test_hccl_communicator_setup_through_the_store_reads_as_nccls():
+    """torch_npu fetches HCCL's unique id through the c10d store as torch does NCCL's: the
+    store wait that failed points at the rendezvous (weak), as it does for NCCL."""
+    log = (
+        "(VllmWorkerProcess pid=53843) ERROR 12-17 09:32:03 [multiproc_worker_utils.py:239] "
+        "RuntimeError: [1] is setting up HCCL communicator and retrieving hcclUniqueId from [0] "
+        "via c10d key-value store by key '0', but store->get('0') got error: failed to recv, "
+        "got 0 bytes\n"
+    )
+    nccl = log.replace("HCCL", "NCCL").replace("hcclUniqueId", "ncclUniqueId")
+    assert _first(log) == _first(nccl) == "rendezvous_timeout"

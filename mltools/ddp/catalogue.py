@@ -447,7 +447,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"(?:host not found|getaddrinfo\S*): Name or service not known",
         ],
         # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut away)
-        "weak_patterns": [r"retrieving ncclUniqueId from \[\d+\] via c10d key-value"],
+        # (Ascend's torch_npu sets up its HCCL communicator the same way: "hcclUniqueId")
+        "weak_patterns": [r"retrieving [nh]cclUniqueId from \[\d+\] via c10d key-value"],
         # the elastic agent's own rendezvous store calls raised (a paste cut before the error)
         "frames": [r"rendezvous/c10d_rendezvous_backend\.py"],
         "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "
