@@ -40,6 +40,9 @@ FRESH_PARTS = (
     "[fresh19]",
     "[fresh17]",
     "[fresh18]",
+    "[fresh23]",
+    "[fresh22]",
+    "[fresh21]",
 )
 
 
