@@ -39,6 +39,7 @@ MIN_TOP1 = {
     "fresh19": 0.97,
     "fresh17": 1.0,  # 2 unsettled forum logs, no labelled failure: guards never-silent only
     "fresh18": 0.76,
+    "fresh25": 0.81,
     "fresh23": 0.65,
     "fresh22": 0.78,
     "fresh21": 0.85,
@@ -80,6 +81,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh19" for e in ENTRIES) >= 45
     assert sum(e.part == "fresh17" for e in ENTRIES) >= 2
     assert sum(e.part == "fresh18" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh25" for e in ENTRIES) >= 110
     assert sum(e.part == "fresh23" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh22" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh21" for e in ENTRIES) >= 85
@@ -95,7 +97,11 @@ def test_corpus_top1_accuracy_and_never_silent(part):
         for d in result["details"]
         if d[2] == "silent" and d[0].path.name not in KNOWN_SILENT
     ]
-    alarms = [d[0].path.name for d in result["details"] if d[2] == "alarm"]
+    alarms = [
+        d[0].path.name
+        for d in result["details"]
+        if d[2] == "alarm" and d[0].path.name not in KNOWN_ALARMS
+    ]
     assert silent == [], "failing logs called clean"
     assert alarms == [], "findings on clean logs"
     floor = MIN_TOP1[part]
@@ -440,10 +446,45 @@ KNOWN_MISSES = {
             "rendezvous_timeout__pytorch-pytorch-issues-80638.log": "rendezvous connect failures printed as warnings: '[W ...socket.cpp:558] [c10d] The client socket has failed to connect to ... (system error: 10049 ...)' x4 is no failure evidence (silent)",
         }.items()
     },
+    # the twenty-fifth round, held out (long-tail repos: vision, speech/TTS, science,
+    # graph, RL, OCR, retrieval), scored once on the fixed code at 1ee5c8c; "(silent)":
+    # no finding yet
+    **{
+        name: "blind miss [fresh25]: " + why
+        for name, why in {
+            "illegal_memory_access__nv-tlabs-get3d-issues-156.log": "the cause is outside the paste (the title's 'an illegal memory access was encountered'); the NCCL 'unhandled cuda error' it led to gives nccl_unhandled_cuda",
+            "rendezvous_timeout__alibaba-pai-megatron-patch-issues-468.log": "paste cut before the line that names the cause (DistStoreError: Socket Timeout only in the title; torchrun agent frames under a web viewer's line numbers): a failure, the generic id",
+            "version_mismatch__beir-cellar-beir-issues-67.log": "NCCL 'WARN Cuda failure 'invalid device function'' after 'Min Comp Cap 8' with NCCL 2.4.8+cuda10.1 (a build without kernels for the GPU) is read as an unhandled CUDA error, not a build/version mismatch: nccl_unhandled_cuda",
+            "local_rank_arg__allenai-satlas-super-resolution-issues-19.log": "argparse's 'train.py: error: unrecognized arguments: --use-env' under the usage block (a launcher flag handed to the script, not --local_rank) is not read as the launcher/script argument mismatch: the generic id",
+            "version_mismatch__yueliao-cdn-issues-29.log": "the cause is outside the paste (fixed by a matching CUDA toolkit); the CUBLAS_STATUS_EXECUTION_FAILED RuntimeError gives the generic id",
+            "version_mismatch__isl-org-dpt-issues-4.log": "the cause is outside the paste (the CUDA version); the CUBLAS_STATUS_EXECUTION_FAILED RuntimeError gives the generic id",
+            "no_backend_for_device__ai2cm-ace-issues-562.log": "paste cut before the line that names the cause (all_reduce frames, 'No backend type associated with device type cpu' cut): a failure, the generic id",
+            "clean__yyux-1145-bert-vits2-integration-package-issues-80.log": "a model loader's 'ERROR:models:emb_g.weight is not in the checkpoint' (VITS's routine note when a base model lacks the speaker embedding; training goes on) is read as a rank failure: rank_failed on a clean log (alarm)",
+            "segfault__cjeen-sketchsampler-issues-5.log": "paste cut before the line that names the cause: hydra/Lightning INFO start-up lines only, exit code 139 only in the title, no failure line (silent)",
+            "cuda_init_fork__luoweizhou-densecap-issues-4.log": "paste cut before the line that names the cause: a YAMLLoadWarning and the Namespace dump, no failure line (silent)",
+            "cuda_oom__rwth-i6-returnn-issues-1626.log": "paste cut before the line that names the cause: healthy per-step lines of four ranks, no failure line (silent)",
+            "rank_mismatch_collective__allenai-allennlp-issues-5088.log": "the cause is outside the paste: a hung worker's stack dump ('File: \"...\", line N, in f' frames through spawn into trainer.train), no failure line (silent)",
+            "generic__torchgeo-torchgeo-issues-1198.log": "paste cut before the line that names the cause: Lightning start-up and Windows' benign client-socket warnings, no failure line (silent)",
+            "nccl_timeout__servicenow-tapeagents-issues-104.log": "paste cut before the line that names the cause: accelerate's environment block and start-up INFO, no failure line (silent)",
+            "no_backend_for_device__kennymckormick-pyskl-issues-79.log": "paste cut before the line that names the cause: the launch FutureWarning and Windows' benign client-socket warning, no failure line (silent)",
+            "no_backend_for_device__playvoice-whisper-vits-svc-issues-97.log": "READING GAP: the traceback's source line 'raise RuntimeError(\"Distributed package doesn't have NCCL \" \"built in\")' (the message split over two string literals) is not read as the missing-NCCL error (silent)",
+            "nccl_system_error__oneflow-inc-oneflow-issues-3586.log": "paste cut before the WARN and the ncclGroupEnd failure: NCCL INFO 'Call to connect returned Connection timed out, retrying' lines are not read as a failure (silent)",
+            "unsettled__qcraftai-distill-bev-issues-4.log": "a hang pasted as mmdet INFO lines and torch's benign 'using best-guess GPU ... to perform barrier ... can potentially cause a hang' warning; no failure line (silent)",
+            "unsettled__jdai-cv-fast-reid-issues-552.log": "a hang pasted as setuptools warnings and torch's benign barrier best-guess warning; no failure line (silent)",
+            "unsettled__ecmwf-weathergenerator-issues-1404.log": "NCCL INFO teardown after the last save ('[Service thread] Connection closed by localRank N', 'comm ... Abort COMPLETE') is not read as a failure; cut before any error (silent)",
+            "unsettled__rwth-i6-returnn-issues-1558.log": "a hang pasted as healthy per-step lines of four ranks; no failure line (silent)",
+            "unsettled__lucidrains-audiolm-pytorch-issues-234.log": "READING GAP: the tail of the launcher's ChildFailedError summary ('error_file: <N/A>', 'traceback : To enable traceback see: ...', the ===== rule) is not read as a failure (silent)",
+            "unsettled__threestudio-project-threestudio-issues-81.log": "a start-up hang pasted as Lightning's 'Initializing distributed: GLOBAL_RANK: N, MEMBER: k/4' lines; no failure line (silent)",
+            "unsettled__openai-mlsh-issues-17.log": "READING GAP: MPICH's 'BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES' / 'EXIT CODE: 135' banner and 'APPLICATION TERMINATED WITH THE EXIT STRING: Bus error (signal 7)' are not read as a failure (silent)",
+            "unsettled__opendrivelab-vista-issues-22.log": "a start-up hang pasted as Lightning's seed and 'Initializing distributed' lines; no failure line (silent)",
+        }.items()
+    },
 }
 # known misses the analyser still calls clean: they may stay silent until fixed, and are left
 # out of their part's never-silent check
 KNOWN_SILENT = {name for name, why in KNOWN_MISSES.items() if why.endswith("(silent)")}
+# known false alarms on clean logs ("(alarm)"): left out of their part's no-alarm check until fixed
+KNOWN_ALARMS = {name for name, why in KNOWN_MISSES.items() if why.endswith("(alarm)")}
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.path.name)
@@ -452,6 +493,8 @@ def test_corpus_log_names_its_expected_root_cause_first(entry):
     verdict = judge(entry, ids)
     if entry.path.name in KNOWN_MISSES:
         allowed = ("wrong", "silent") if entry.path.name in KNOWN_SILENT else ("wrong",)
+        if entry.path.name in KNOWN_ALARMS:
+            allowed = ("alarm",)
         assert verdict in allowed, "a known miss is fixed: drop it from KNOWN_MISSES"
     else:
         assert verdict == "ok", (entry.expected, ids[:3])
@@ -486,7 +529,14 @@ PREFIXES = {
 
 # blind-round prefix misses, per prefix: right as pasted, lost behind that prefix (the fixer's)
 # (the [fresh22] indented 'srun: error: Task launch ... failed' is read since c19's fix)
-PREFIX_MISSES: dict[str, set[str]] = {}
+PREFIX_MISSES: dict[str, set[str]] = {
+    # [fresh25], held out: a watchdog record hard-wrapped at ~75 columns; under any of these
+    # prefixes the wrapped "what():  [Rank 1] NCCL watchdog thread terminated with exception:
+    # [Rank 1" line gives rank_exception before nccl_timeout
+    name: {"nccl_timeout__hkuds-graphgpt-issues-44.log"}
+    for name in PREFIXES
+    if name not in ("indent", "colour")
+}
 
 
 @pytest.mark.parametrize("name", list(PREFIXES))
