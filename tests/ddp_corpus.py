@@ -40,6 +40,7 @@ FRESH_PARTS = (
     "[fresh19]",
     "[fresh17]",
     "[fresh18]",
+    "[fresh23]",
 )
 
 

@@ -38,6 +38,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"(?:did not|didn't) receive grad(?:ient)? for rank",
             # MMEngine's detect_anomalous_params report names each such parameter
             r"with shape torch\.Size\(\[[\d, ]*\]\) is not in the computational graph",
+            # Paddle's reducer says it in its own words ("Please set find_unused_parameters=True")
+            r"Expected has_marked_unused_vars_ == false",
+            r"Please set\s+find_unused_parameters\s*=\s*True",
         ],
         "cause": "Some parameters took no part in the loss on this step (an unused branch, "
         "a frozen head, an early return), so DDP's reducer waited for gradients that never came.",
@@ -289,7 +292,16 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"(?<!exceptions\.)(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
             r"CUDA error: out of m",
             r"No available memory for the cache blocks",  # vLLM: no GPU memory left for KV
-            r"(?:MPS backend|XPU|NPU) out of memory",  # other accelerators' wording
+            # other accelerators' and frameworks' wording: ROCm, Intel, Ascend, Apple, Paddle,
+            # XLA on TPU/GPU, and the Ascend runtime's own codes under torch_npu
+            r"(?:MPS backend|XPU|NPU|HIP) out of memory",
+            r"HIP error: out of m",
+            r"hipErrorOutOfMemory",
+            r"Out of memory error on (?:GPU|NPU|XPU|MLU) \d",
+            r"Ran out of memory in memory space (?:hbm|vmem)",
+            r"RESOURCE_EXHAUSTED: Out of memory while trying to allocate",
+            r"EL0004: .*Failed to allocate memory",
+            r"reason=\[driver error:out of memory\]",
             r"CUDA driver error: out of memory",
             r"Cuda failure (?:\d+ )?'out of memory'",
             r"CUDA_ERROR_OUT_OF_MEMORY",
@@ -385,6 +397,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"RendezvousTimeoutError",
+            # a Ray cluster the workers could not join (the head's GCS never answered)
+            r"Timed out while waiting for GCS to become available",
             # env:// found the ranks but no master to meet at (a job script that sets RANK and
             # WORLD_SIZE but not MASTER_ADDR/MASTER_PORT)
             r"variable MASTER_(?:ADDR|PORT) expected, but not set",
@@ -666,6 +680,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # the shell's own report of a child that SIGKILL ended ("Killed", a job "[1]+ Killed")
             r"^\s*Killed\s*$",
             r"^\[\d+\]\+?\s+Killed\s+\S",
+            r": line \d+: +\d+ Killed \s*\S",  # a script's shell reports its killed job
             # the host's OOM killer as schedulers and the kernel report it (Slurm's cgroup,
             # srun, Kubernetes' OOMKilled, exit code 137 = 128 + SIGKILL, dmesg)
             r"\boom[-_]kill event",
@@ -742,8 +757,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"watchdog thread terminated",
     r"taking the entire process down",
     r"\.cc:\d+ -> [1-9]",
-    r"\[E (?:ProcessGroupNCCL|ProcessGroupGloo|socket|TCPStore|NCCLUtils|Utils)\.",
-    r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL)\.cpp",
+    # (HCCL: Ascend's torch_npu; XCCL: Intel's XPU backend)
+    r"\[E (?:ProcessGroup(?:NCCL|Gloo|HCCL|XCCL)|socket|TCPStore|NCCLUtils|Utils)\.",
+    r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL|HCCL|XCCL)\.cpp",
     r"^\s*File \"[^\"]+\",\sline\s\d+,\sin\s",
     r"^\s*frame #\d+: .*(?:c10d?::|libtorch|libc10|\(0x[0-9a-f]+ in \S)",
     r"^\s*File \"[^\"]+\",\sline\s\d+\sin\s",
@@ -785,6 +801,13 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"WeightsUnpickler error: ",
     r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT \S",  # Slurm stopped the job (scancel, limits)
     r"Check failed: ",  # glog/absl CHECK and status reports, their stack-trace banner
+    # glog's failure-signal handler (Paddle, Ray's core, TensorFlow): "*** SIGBUS (@0x7f...)
+    # received by PID 4279 (TID 0x7f...) from PID 2116; stack trace: ***"
+    r"\bSIG[A-Z]{2,6} \(@0x[0-9a-f]+\) received by PID \d+",  # (its "***" reads as markdown)
+    # the shell's word for a process a SIGBUS killed: alone, as a job, or from a script
+    r"(?:^\s*|^\[\d+\]\+?\s+|: line \d+: +\d+ )Bus error\b",
+    # Paddle's multi-GPU install check failed (it worked on one GPU only)
+    r"Your Paddle has some problem with multiple GPU",
     r"Non-OK-status: ",
     r"\* Begin stack trace \*\*\*",  # (a leading "**" goes with the markdown stripper)
     r"kernel execution error\. \((?:batch: |m: )\d+",  # DeepSpeed's cuBLAS wrappers ("!!!! ...")

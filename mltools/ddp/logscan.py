@@ -232,6 +232,9 @@ _NAMED_RANKS = re.compile(
 )
 # a worker died while the main process took a tensor from it through a shared-memory
 # handle: the main process sees only its socket reset, in these frames
+# faulthandler's dump of every thread ('File "...", line 987 in unshard', no comma): where each
+# thread was (a watchdog timeout's stuck all-gather), not a module that raised
+_THREAD_FRAME = re.compile(r'\s*File "[^"]*", line \d+ in ')
 _HANDOVER_FRAME = re.compile(r"\bin (?:rebuild_storage_fd|rebuild_storage_filename)\b")
 _RESUMING = re.compile(r"\b[Rr]esum(?:e|ing) (?:training )?from\b")
 
@@ -690,7 +693,8 @@ class LogScanner:
                 self._handover.add(rank)
             if any(_LOADING.search(text) for text in texts):
                 self._loading[rank] = True
-            self._frame_hit(texts, rank, name, line_no, raw)  # the module that raised tells too
+            if not _THREAD_FRAME.match(body):  # (a thread dump's frames say where, not why)
+                self._frame_hit(texts, rank, name, line_no, raw)  # the module that raised tells
             return
         if body.lstrip().startswith("File ") and _IPY_FRAME.match(body):  # IPython's frames
             self._frame[rank] = (line_no, raw[:MAX_LINE_CHARS])
@@ -826,10 +830,10 @@ class LogScanner:
         """The rank(s) missing from a collective the others timed out in: (suspects,
         ranks that timed out, the collective). With the group size known (the log states
         the world size, an all-gather's sizes give it), fewer ranks must be missing than
-        reported: a paste of two ranks' lines out of sixteen names nobody. Without it, the
-        ranks the log shows bound the world from below, and one gap among three or more
-        ranks that timed out (ranks 0-2 and 4-7 did, rank 5 printed something else) is the
-        only one a paste can name."""
+        reported (of two ranks, the other one): a paste of two ranks' lines out of sixteen
+        names nobody. Without it, the ranks the log shows bound the world from below, and one
+        gap among three or more ranks that timed out (ranks 0-2 and 4-7 did, rank 5 printed
+        something else) is the only one a paste can name."""
         best: tuple[list[int], list[int], str] = ([], [], "")
         for key, ranks in self._timeouts.items():
             pg, seq, op = key
@@ -838,7 +842,10 @@ class LogScanner:
                 size = self._world
             if size is not None:
                 missing = sorted(set(range(size)) - ranks)
-                named = max(ranks) < size and 0 < len(missing) < len(ranks)
+                # (in a job of two ranks, the one that timed out waited for the other: that one
+                # is named even when the paste holds only the first one's lines)
+                pair = size == 2 and pg in (None, 0)
+                named = max(ranks) < size and 0 < len(missing) < (2 if pair else len(ranks))
             else:
                 missing = sorted(set(range(max(self._top_rank, *ranks) + 1)) - ranks)
                 named = pg in (None, 0) and len(missing) == 1 and len(ranks) >= 3
