@@ -42,6 +42,7 @@ MIN_TOP1 = {
     "fresh23": 0.65,
     "fresh22": 0.78,
     "fresh21": 0.85,
+    "fresh24": 0.84,  # pastes, gists, HF pages, committed logs and blog posts, not issue threads
 }  # fmt: skip
 
 
@@ -83,6 +84,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh23" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh22" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh21" for e in ENTRIES) >= 85
+    assert sum(e.part == "fresh24" for e in ENTRIES) >= 50
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -95,7 +97,11 @@ def test_corpus_top1_accuracy_and_never_silent(part):
         for d in result["details"]
         if d[2] == "silent" and d[0].path.name not in KNOWN_SILENT
     ]
-    alarms = [d[0].path.name for d in result["details"] if d[2] == "alarm"]
+    alarms = [
+        d[0].path.name
+        for d in result["details"]
+        if d[2] == "alarm" and d[0].path.name not in KNOWN_ALARMS
+    ]
     assert silent == [], "failing logs called clean"
     assert alarms == [], "findings on clean logs"
     floor = MIN_TOP1[part]
@@ -440,10 +446,29 @@ KNOWN_MISSES = {
             "rendezvous_timeout__pytorch-pytorch-issues-80638.log": "rendezvous connect failures printed as warnings: '[W ...socket.cpp:558] [c10d] The client socket has failed to connect to ... (system error: 10049 ...)' x4 is no failure evidence (silent)",
         }.items()
     },
+    # the twenty-fourth round, held out (logs from outside issue threads: pastebin, gists,
+    # Hugging Face pages, committed run logs, READMEs and blog posts), scored blind on c22 at
+    # aaeb5f6; "(silent)": no finding yet, "(alarm)": a finding on a clean log
+    **{
+        name: "blind miss [fresh24]: " + why
+        for name, why in {
+            "clean__github-newjordan-parameter-golf-naive-baseline-train-log.log": "a healthy 8-GPU run's 'NCCL WARN Call to ibv_open_device failed' / 'NET/IB : Unable to open device' pair per rank (NCCL falls back and the run finishes) is read as nccl_system_error (alarm)",
+            "killed_by_signal__github-jimezsa-parameter-golf-exp-v10-8x-gptq-sigterm.log": "a worker killed from outside with SIGTERM (exitcode -15, 'Signal 15 (SIGTERM) received by PID') gives rank_terminated; the label is the nearest id, killed_by_signal speaks of SIGKILL",
+            "generic__huaweicloud-modelarts-trouble-0111-suspension-before-training.log": "the cause is outside the paste: NCCL INFO lines of a job hung before training, no failure line (silent)",
+            "illegal_memory_access__huggingface-thebloke-falcon-180b-chat-gguf-discussions-11.log": "paste cut before the line that names the cause: mojibake load bars and a langchain warning, no failure line (silent)",
+            "generic__huggingface-spaces-lilmeaty-vllmxd.log": "the failure is told only in the app's own Spanish words ('Error al inicializar el modelo con cpu ... No se pudo inicializar ningun modelo') in a Space banner flattened to one line: no failure evidence (silent)",
+            "unsettled__pastebin-jcyched2.log": "Windows c10d connect warnings ('The client socket has failed to connect to [kubernetes.docker.internal]:29500 (system error: 10049 ...)') repeated, cut before the error: no failure evidence (silent)",
+            "unsettled__huggingface-deepseek-ai-deepseek-coder-v2-instruct-discussions-5.log": "a hang: vLLM start-up INFO and then nothing, no failure line (silent)",
+            "unsettled__pastebin-9sg3tehh.log": "paste cut before any failure line: accelerate defaults, NCCL_* deprecation warnings and the FSDP environment block only (silent)",
+            "unsettled__pastebin-6vcd4ff6.log": "paste cut before any failure line: accelerate defaults and DeepSpeed's 'Unable to find hostfile' only (silent)",
+        }.items()
+    },
 }
 # known misses the analyser still calls clean: they may stay silent until fixed, and are left
 # out of their part's never-silent check
 KNOWN_SILENT = {name for name, why in KNOWN_MISSES.items() if why.endswith("(silent)")}
+# known misses that flag a clean log: left out of their part's no-alarm check until fixed
+KNOWN_ALARMS = {name for name, why in KNOWN_MISSES.items() if why.endswith("(alarm)")}
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.path.name)
@@ -452,6 +477,8 @@ def test_corpus_log_names_its_expected_root_cause_first(entry):
     verdict = judge(entry, ids)
     if entry.path.name in KNOWN_MISSES:
         allowed = ("wrong", "silent") if entry.path.name in KNOWN_SILENT else ("wrong",)
+        if entry.path.name in KNOWN_ALARMS:
+            allowed = ("alarm",)
         assert verdict in allowed, "a known miss is fixed: drop it from KNOWN_MISSES"
     else:
         assert verdict == "ok", (entry.expected, ids[:3])
