@@ -905,8 +905,14 @@ def test_the_grep_needles_stay_specific():
     # handing grep's every "... in ..." line to Python: 15089 candidate lines of a 20 MB
     # healthy log -> 1; 188 -> 198 for other accelerators' and frameworks' words for known
     # failures: HIP, Paddle, XLA and Ascend out-of-memory wordings, Paddle's reducer on unused
-    # parameters, glog's failure-signal report, a bare 'Bus error', Ray's GCS join timeout)
-    assert len(logscan.NEEDLES) <= 198
+    # parameters, glog's failure-signal report, a bare 'Bus error', Ray's GCS join timeout;
+    # 198 -> 210 for the twenty-first round's non-NVIDIA stacks: HCCL's timeout, setup and
+    # port wordings, oneCCL's transport failures and error records, gloo's device setup,
+    # Intel's UR and Gaudi's out-of-memory codes, ROCm's page fault and GPU hang, psm3's
+    # assertion; 210 -> 213 for the twenty-second's launchers: Open MPI's 'not enough slots',
+    # pdsh's ssh refusal, the agent's rendezvous-backend frames; 213 -> 214 for NCCL's refusal
+    # to be graph-captured by a build or driver too old, c15's held-out [fresh19] miss)
+    assert len(logscan.NEEDLES) <= 214
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------

@@ -188,6 +188,10 @@ _QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\]
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = ("cuda_oom", "illegal_memory_access", "gpu_hardware", "device_side_assert")
 _NOT_A_CAUSE = {"ChildFailedError"}
+# an exception that only wraps a collective library's failed call, its reason printed on the
+# lines after it (torch_npu: "RuntimeError: ... OPS function error: HcclAllreduce, error code
+# is 6", then HCCL's "EI0006: ... Remote Rank did not send the data in time")
+_ENVELOPE = re.compile(r"function error: [Hh]ccl\w+")
 _AFTER_A_CRASH = {"peer_crashed", "rank_terminated"}  # (a timeout is the story of a hang)
 _CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
@@ -937,7 +941,13 @@ class LogScanner:
         if exit_code:
             self._exit_evidence(exit_code)
         accs = list(self._acc.values())
-        accs += [a for r, a in self._generic.items() if r not in self._ranks_with_cause]
+        told_ranks = {r for a in accs for r in (a.rank, *a.ranks)}
+        accs += [
+            a
+            for r, a in self._generic.items()
+            if r not in self._ranks_with_cause
+            and not (r in told_ranks and _ENVELOPE.search(a.evidence[0].text))
+        ]
         told = [a for a in accs if not a.entry.get("advisory")]  # (a warning says no failure)
         # never "clean" on a failed job, and never only a warning: the failure line says more
         if self._failure is not None and not told:
@@ -1258,6 +1268,7 @@ def _unjoined(raw: str) -> list[str]:
         or "\\n" in raw  # an escaped string (JSON, a repr): read whole, as it was printed
         or (
             raw.count('File "') < 2
+            and raw.count("frame #") < 2  # a C++ record with its backtrace on one line
             and "Traceback (most recent call last)" not in raw[20:]
             and "Root Cause (first observed failure)" not in raw[20:]
             and len(_LINE_STARTS.findall(raw, 0, 4 * _UNJOIN_MIN)) < 2
