@@ -43,6 +43,7 @@ FRESH_PARTS = (
     "[fresh23]",
     "[fresh22]",
     "[fresh21]",
+    "[fresh26]",
 )
 
 
