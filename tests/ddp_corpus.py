@@ -47,6 +47,7 @@ FRESH_PARTS = (
     "[fresh22]",
     "[fresh21]",
     "[fresh24]",
+    "[fresh26]",
 )
 
 
