@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests import _fake_nvml
-from tests.conftest import mltools_env
+from tests.conftest import mltools_env, wait_exec
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_RUN = str(REPO / "tests" / "_fake_run.py")
@@ -48,7 +48,7 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen]]:
         argv = argv or ("sleep", "300")
         proc = subprocess.Popen(list(argv), env={**os.environ, **(env or {})}, **kwargs)
         children.append(proc)
-        return proc
+        return wait_exec(proc)  # its command line and environment are what tests look up
 
     yield start
     for proc in children:

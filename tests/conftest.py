@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,28 @@ def read_line(stream: IO[Any], timeout: float = 60.0) -> Any:
     if isinstance(box[0], BaseException):
         raise box[0]
     return box[0]
+
+
+def wait_exec(proc: subprocess.Popen) -> subprocess.Popen:
+    """``proc`` once the program it exec'd has its command line, environment and name.
+
+    Popen returns when exec closes the child's error pipe, which the kernel does before it
+    builds the new command line and environment and renames the process: right after Popen
+    /proc/PID/cmdline and environ can read empty and comm be the parent's name (59 of 100
+    reads at once under load, 1 of 100 still after 10 ms beside two busy loops). A test that
+    finds a child by its command line, name or rank variables waits on this first.
+    """
+    deadline = time.monotonic() + 60  # a hang detector: exec ends within milliseconds
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                if f.read():
+                    return proc
+        except OSError:  # gone
+            return proc
+        assert time.monotonic() < deadline, f"pid {proc.pid} did not finish its exec"
+        time.sleep(0.001)
+    return proc
 
 
 def usage_error(result: CliResult | subprocess.CompletedProcess, *words: str) -> str:

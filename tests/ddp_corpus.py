@@ -41,6 +41,8 @@ FRESH_PARTS = (
     "[fresh17]",
     "[fresh18]",
     "[fresh23]",
+    "[fresh22]",
+    "[fresh21]",
 )
 
 

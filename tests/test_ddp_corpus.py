@@ -36,10 +36,12 @@ MIN_TOP1 = {
     "fresh16": 0.77,
     "fresh15": 0.91,
     "fresh20": 0.77,
-    "fresh19": 0.94,
+    "fresh19": 0.97,
     "fresh17": 1.0,  # 2 unsettled forum logs, no labelled failure: guards never-silent only
     "fresh18": 0.76,
-    "fresh23": 0.63,
+    "fresh23": 0.65,
+    "fresh22": 0.78,
+    "fresh21": 0.85,
 }  # fmt: skip
 
 
@@ -79,6 +81,8 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh17" for e in ENTRIES) >= 2
     assert sum(e.part == "fresh18" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh23" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh22" for e in ENTRIES) >= 50
+    assert sum(e.part == "fresh21" for e in ENTRIES) >= 85
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -348,7 +352,6 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh19]: " + why
         for name, why in {
-            "version_mismatch__vllm-project-vllm-issues-3069.log": "NCCL's 'NCCL cannot be captured in a graph if either it wasn't built with CUDA runtime >= 11.3 or if the installed CUDA driver < R465' warning is no version evidence: the generic id",
             "segfault__hiyouga-llamafactory-issues-6450.log": "paste cut before the line that names the cause: only the barrier 'using GPU 1' warning and progress bars, no failure line (silent)",
         }.items()
     },
@@ -366,10 +369,6 @@ KNOWN_MISSES = {
             "no_backend_for_device__areal-project-areal-issues-644.log": _CUT9,
             "cuda_oom__deepspeedai-deepspeed-issues-7021.log": _CUT9,
             "cuda_oom__vllm-project-vllm-issues-15598.log": _CUT9,
-            "nccl_unhandled_cuda__vllm-project-vllm-issues-21661.log": "a paste whose newlines "
-            "were lost: 'RuntimeError: NCCL error: unhandled cuda error' glued mid-line between "
-            "vLLM 'ERROR ... [multiproc_executor.py:597]' records is not read as the NCCL error: "
-            "the generic id",
             "cuda_oom__pytorch-pytorch-issues-152302.log": "paste cut before the line that names "
             "the cause: NCCL_DEBUG=INFO/ALLOC chatter only, no failure line (silent)",
             "gpu_hardware__sgl-project-sglang-issues-3204.log": "paste cut before the line that "
@@ -385,10 +384,60 @@ KNOWN_MISSES = {
             "agent_signal__kohya-ss-musubi-tuner-issues-733.log": "paste cut inside the agent's "
             "record: a tqdm bar glued to 'W1120 ... torch/distributed/elastic/agent/server/api.py:'"
             " with the signal text lost, no failure line (silent)",
-            "nccl_timeout__bytedance-seed-bagel-issues-245.log": "a browser-translated torchrun "
-            "failure summary (each English field glued to its Chinese translation, 'Root Cause "
-            "(first observed failure):根本原因...', 'exitcode : 1 (pid: N)退出代码：1') is not "
-            "read as a failure; the timeout itself is outside the paste (silent)",
+            "nccl_timeout__bytedance-seed-bagel-issues-245.log": "the timeout is outside the "
+            "paste: a browser-translated torchrun summary (each English field glued to its "
+            "Chinese translation) gives rank 4's exit code 1, the generic id",
+        }.items()
+    },
+    # the twenty-second round (cluster and launcher layers: Slurm, mpirun/Open MPI, Kubeflow,
+    # SageMaker, Azure ML, torchx, pdsh, Docker), blind on the code at 3c4aadc; "(silent)": no
+    # finding yet
+    **{
+        name: "blind miss [fresh22]: " + why
+        for name, why in {
+            "unsettled__opennmt-opennmt-py-issues-1606.log": "a hang pasted as NCCL INFO init "
+            "lines only; no failure line (silent)",
+            "nccl_system_error__pytorch-ci-infra-pull-490.log": "paste cut before the line that "
+            "names the cause: the pytest session header only, no failure line (silent)",
+            "address_in_use__ultralytics-yolov5-issues-12429.log": "paste cut before the line "
+            "that names the cause: the job script's echo lines and the torch.distributed.run "
+            "command, no failure line (silent)",
+            "local_rank_arg__speechbrain-speechbrain-issues-2868.log": _CUT9,
+            "nccl_timeout__ignf-myria3d-issues-123.log": "the cause is outside the paste: "
+            "slurmstepd's 'STEP ... CANCELLED AT' glued to a tqdm bar and srun's task "
+            "'Terminated', the generic id",
+            "version_mismatch__aws-deep-learning-containers-issues-3964.log": "the cause is "
+            "outside the paste: NCCL INFO start-up and an NET/OFI WARN cut mid-path, the generic "
+            "id",
+            "version_mismatch__mila-iqia-milabench-issues-183.log": "ncclInternalError 'Failed to "
+            "find reverse path from remNode ...' from NCCL 2.14.3 on H100 (older than the GPU) "
+            "is no version evidence: the exception's generic id",
+            "generic__pytorch-pytorch-issues-173679.log": "an InductorError under DDP's compile "
+            "wrapper reads as compile_ddp; the thread's cause (ranks sharing a Triton cache dir "
+            "on a network filesystem: 'Stale file handle') is cut away. Arguably right for the "
+            "paste",
+            "generic__the-ai-summer-pytorch-ddp-issues-2.log": "KeyError: 'RANK' from a script "
+            "run without any launcher reads as local_rank_arg; labelled generic (no launcher at "
+            "all). Arguably right",
+        }.items()
+    },
+    # the twenty-first round, blind (non-NVIDIA stacks: ROCm/RCCL, Ascend/HCCL, Gaudi, Intel
+    # XPU/oneCCL, TPU/XLA, Paddle, MLU, MPS, CPU gloo); "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh21]: " + why
+        for name, why in {
+            "version_mismatch__rocm-aws-ofi-rccl-issues-16.log": "paste cut before the line that names the cause: a failure, the generic id",
+            "nccl_system_error__paddlepaddle-paddle-issues-27081.log": "paste cut before the line that names the cause: the launcher's own AttributeError, the generic id",
+            "nccl_unhandled_cuda__paddlepaddle-paddleyolo-issues-121.log": "paste cut before the line that names the cause: only Paddle's 'LAUNCH INFO' configuration block, no failure line (silent)",
+            "unsettled__vllm-project-vllm-ascend-issues-541.log": "paste cut before any failure line: gloo hostname warnings and vLLM INFO only (silent)",
+            "unsettled__rocm-rccl-issues-1454.log": "paste cut before any failure line: torchrun's banner and ProcessGroupNCCL's init options only (silent)",
+            "unsettled__rocm-rccl-issues-1055.log": "paste cut before any failure line: RCCL's NCCL INFO bootstrap chatter only (silent)",
+            "unsettled__vllm-project-vllm-ascend-issues-5135.log": "paste cut before any failure line: vLLM worker WARNING/INFO only (silent)",
+            "cuda_oom__intel-intel-extension-for-pytorch-issues-780.log": "the cause is outside the paste: UR_RESULT_ERROR_DEVICE_LOST that the thread traced to memory pressure, the exception's generic id",
+            "generic__habanaai-gaudi-tutorials-pull-6.log": "paste cut before the line that names the cause: the DeepSpeed launcher's INFO and UserWarnings only, no failure line (silent)",
+            "cuda_oom__instructlab-instructlab-issues-2568.log": "paste cut before the line that names the cause: dataset bars and INFO stats only, no failure line (silent)",
+            "rendezvous_timeout__hiyouga-llamafactory-issues-7806.log": "rendezvous connect failures printed as warnings: '[c10d] The client socket has failed to connect to [kubernetes.docker.internal]:port (system error: 10049 ...)' repeated is no failure evidence (silent)",
+            "rendezvous_timeout__pytorch-pytorch-issues-80638.log": "rendezvous connect failures printed as warnings: '[W ...socket.cpp:558] [c10d] The client socket has failed to connect to ... (system error: 10049 ...)' x4 is no failure evidence (silent)",
         }.items()
     },
 }
@@ -435,11 +484,17 @@ PREFIXES = {
 }
 
 
-@pytest.mark.parametrize("prefix", list(PREFIXES.values()), ids=list(PREFIXES))
-def test_corpus_answers_survive_other_tools_line_prefixes(prefix):
+# blind-round prefix misses, per prefix: right as pasted, lost behind that prefix (the fixer's)
+# (the [fresh22] indented 'srun: error: Task launch ... failed' is read since c19's fix)
+PREFIX_MISSES: dict[str, set[str]] = {}
+
+
+@pytest.mark.parametrize("name", list(PREFIXES))
+def test_corpus_answers_survive_other_tools_line_prefixes(name):
+    prefix = PREFIXES[name]
     changed = []
     for e in ENTRIES:
-        if e.path.name in KNOWN_MISSES:
+        if e.path.name in KNOWN_MISSES or e.path.name in PREFIX_MISSES.get(name, ()):
             continue
         text = e.path.read_text(errors="replace")
         prefixed = "\n".join(prefix + line for line in text.split("\n"))
@@ -465,7 +520,12 @@ WRAP_FLOORS = {80: 0.99, 90: 0.99, 100: 0.99, 120: 0.99, 160: 1.0, 200: 1.0}
 WRAP_MISSES = {
     # [fresh20]: the agent's 'Received 1 death signal' record glued to a tqdm bar, cut at 200
     # columns inside the record, leaves no failure line (silent)
-    200: {"agent_signal__hiyouga-llamafactory-issues-9695.log"},
+    200: {
+        "agent_signal__hiyouga-llamafactory-issues-9695.log",
+        # [fresh22]: the agent's 209-column 'failed to shutdown the rendezvous ... due to an
+        # error of type RendezvousConnectionError.' cut at 200 inside the error's name
+        "rendezvous_timeout__kubeflow-trainer-issues-2041.log",
+    },
 }
 
 

@@ -23,6 +23,7 @@ from mltools import _procfs
 from mltools.ddp import hang, hang_bundle, hang_sampling, pyspy
 from mltools.ddp.pyspy import Frame, ThreadStack
 from mltools.errors import MissingDependencyError
+from tests.conftest import wait_exec
 
 USER = "/home/u/train.py"
 C10D = "/usr/lib/python3.11/site-packages/torch/distributed/distributed_c10d.py"
@@ -167,7 +168,7 @@ def test_bundle_material_json_for_hosts(secret_job, cli):
 
 
 def test_a_process_that_is_neither_a_rank_nor_above_one_is_refused(tmp_path):
-    proc = subprocess.Popen(["sleep", "300"])
+    proc = wait_exec(subprocess.Popen(["sleep", "300"]))  # named "sleep" only once exec built it
     try:
         with pytest.raises(hang.HangError) as err:
             hang.discover([proc.pid])

@@ -228,7 +228,17 @@ subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "import time; time.sleep(1
 while True:
     if os.path.exists("orphan") and open("orphan").read().strip():
         break
-print(" ".join(str(k.pid) for k in kids), gone.pid, open("orphan").read().strip(), flush=True)
+orphan = int(open("orphan").read())
+
+
+def runs_python(pid):  # Popen returns before exec has built the command line and environment
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().split(b"\\0")[0] == sys.executable.encode()
+
+
+while not all(runs_python(p) for p in [*(k.pid for k in kids), orphan]):
+    time.sleep(0.001)
+print(" ".join(str(k.pid) for k in kids), gone.pid, orphan, flush=True)
 time.sleep(120)
 """
 
@@ -291,8 +301,10 @@ def test_a_launchers_missing_local_rank_is_named(tmp_path):
             import os, subprocess, sys, time
             env = dict(os.environ, MASTER_PORT="29998", WORLD_SIZE="4", LOCAL_WORLD_SIZE="2",
                        GROUP_RANK="1", RANK="2", LOCAL_RANK="0")
-            k = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], env=env)
-            print(k.pid, flush=True)
+            k = subprocess.Popen([sys.executable, "-c", "import time; print(1, flush=True); "
+                                  "time.sleep(120)"], env=env, stdout=subprocess.PIPE)
+            k.stdout.readline()  # it runs its code now: its environment can be read (Popen
+            print(k.pid, flush=True)  # returns while exec still builds the new one)
             time.sleep(120)
             """
         )
@@ -449,6 +461,8 @@ def test_a_rank_in_a_frozen_cgroup_is_the_suspect(tmp_path, cli):
         "code = 'import time\\ndef waiting():\\n    time.sleep(120)\\nwaiting()\\n'\n"
         "ks = [subprocess.Popen([sys.executable, '-c', code], env={**env, 'RANK': str(r), "
         "'LOCAL_RANK': str(r)}) for r in range(2)]\n"
+        "while not all(open(f'/proc/{k.pid}/cmdline', 'rb').read() for k in ks):\n"
+        "    time.sleep(0.001)  # Popen returns before exec has built the environment\n"
         "print(' '.join(str(k.pid) for k in ks), flush=True)\n"
         "time.sleep(120)\n"
     )

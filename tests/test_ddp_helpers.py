@@ -33,8 +33,12 @@ def test_public_names_resolve_lazily_without_torch():
     assert out.stdout.strip() == "False", out.stderr
 
 
-def test_seed_everything_differs_per_rank_and_is_reproducible():
+def test_seed_everything_differs_per_rank_and_is_reproducible(monkeypatch):
     import torch
+
+    # seed_everything sets PYTHONHASHSEED in os.environ, which every later test's children
+    # inherit: monkeypatch restores (here: removes) it after the test
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
 
     assert seed_everything(7, rank=0) == 7
     a = (random.random(), torch.rand(1).item())
@@ -49,6 +53,7 @@ def test_rank_helpers_follow_rank_env(monkeypatch):
     def save() -> str:
         return "saved"
 
+    monkeypatch.setenv("PYTHONHASHSEED", "0")  # seed_everything sets it: restored after
     monkeypatch.setenv("RANK", "1")
     assert not is_main_process()
     assert save() is None

@@ -14,7 +14,7 @@ import pytest
 
 from mltools.errors import ExitCode
 from mltools.files.kill import find_processes, parse_signal
-from tests.conftest import mltools_env, read_line, usage_error
+from tests.conftest import mltools_env, read_line, usage_error, wait_exec
 
 SLEEPER = "import time, sys; time.sleep(600)"
 STUBBORN = (
@@ -34,7 +34,7 @@ def spawn() -> Iterator:
         proc = subprocess.Popen(
             [sys.executable, "-c", code, *marker], stdout=subprocess.PIPE, text=True
         )
-        procs.append(proc)
+        procs.append(wait_exec(proc))  # found by its command line: once exec has set it
         if "ready" in code:
             assert read_line(proc.stdout).strip() == "ready"
         return proc

@@ -37,13 +37,15 @@ def test_rank_vocabulary(launcher, env, want):
 
 
 TREE = """
-import subprocess, sys
+import subprocess, sys, time
 python, long_name, ready = sys.argv[1:4]
 kids = [subprocess.Popen(['sleep', '300']),
         subprocess.Popen([python, '-c', 'import sys, threading, time; '
                           '[threading.Thread(target=time.sleep, args=(300,), daemon=True).start() for _ in range(3)]; '
                           'b = b"x" * (20 << 20); open(sys.argv[1], "w").close(); time.sleep(300)', ready]),
         subprocess.Popen([long_name, '300'])]
+while not all(open(f'/proc/{k.pid}/cmdline', 'rb').read() for k in kids):
+    time.sleep(0.001)  # Popen returns before exec has built the command line, environment and name
 print(' '.join(str(k.pid) for k in kids), flush=True)
 sys.stdin.read()
 for k in kids:
@@ -97,10 +99,12 @@ def test_tree_agrees_with_psutil(tree):
 
 
 LAUNCHER = """
-import os, subprocess, sys
+import os, subprocess, sys, time
 env = dict(os.environ)
 kids = [subprocess.Popen(['sleep', '300'], env={**env, **extra})
         for extra in ({'RANK': '0', 'LOCAL_RANK': '0'}, {'RANK': '1', 'LOCAL_RANK': '1'})]
+while not all(open(f'/proc/{k.pid}/cmdline', 'rb').read() for k in kids):
+    time.sleep(0.001)  # Popen returns before exec has built the environment (RANK) the test reads
 print('up', flush=True)
 sys.stdin.read()
 for k in kids:

@@ -167,6 +167,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Received a global timeout from another rank",
             r"Observed flight recorder dump signal from another rank",
             r"Heartbeat monitor timed out!",  # (2.2-2.3's "watchdog got stuck")
+            # Ascend's HCCL (torch_npu) in its own words: a peer that never sent its part of a
+            # running collective (EI0006), a notify wait that timed out (EI0002), the runtime's
+            # task timeout (107020) that HCCL_EXEC_TIMEOUT ends a stuck collective with
+            r"Remote Rank did not send the data in time",
+            r"The wait execution of the Notify register times out",
+            r"execute failed, reason=\[task timeout\]",
         ],
         "frames": [r"ProcessGroupNCCL::WorkNCCL::checkTimeout"],
         "cause": "This rank waited in a collective that the others never joined: another rank "
@@ -202,6 +208,16 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"WARN \[Service thread\] Error encountered progressing operation=Connect\b",
             # the reason of a "NCCL error" line in any spelling (retyped, cut, reworded)
             r"NCCL error\b.{0,240}\bsystem\serror",
+            # other collective libraries could not set up their transport: Ascend's HCCL (its
+            # communicator, a connect its peer never answered), Intel's oneCCL (no usable
+            # libfabric provider: '|CCL_ERROR| ... can't find suitable provider'), gloo (no
+            # interface or hostname to bind: Windows, containers)
+            r"HcclCommInitRootInfo\w* fail",
+            r"remote does not initiate a connect request",
+            r"can't find suitable provider",
+            r"can not open network providers",
+            r"failed to initialize ATL",
+            r"GlooDeviceFactory::make\w*Device\(\): interface or hostname can't be empty",
         ],
         "weak_patterns": [
             r"remote process exited or there was a network error",
@@ -224,6 +240,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"[Aa]ddress already in\b",
             r"errno:? 98\b",
             r"\[Errno 98\]",
+            # Ascend's HCCL could not listen on its port ("... the port is been using by other
+            # process")
+            r"whether the port is been using by other process",
         ],
         "cause": "Another process (often a previous run that did not exit, or a second job on "
         "the same node) already listens on MASTER_PORT.",
@@ -300,7 +319,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Out of memory error on (?:GPU|NPU|XPU|MLU) \d",
             r"Ran out of memory in memory space (?:hbm|vmem)",
             r"RESOURCE_EXHAUSTED: Out of memory while trying to allocate",
-            r"EL0004: .*Failed to allocate memory",
+            r"EL0004\)?: .*Failed to allocate memory",  # ("Memory_Allocation_Failure(EL0004): ")
+            # Intel's GPUs (level_zero, the unified runtime), Habana Gaudi's graph workspace
+            r"UR_RESULT_ERROR_OUT_OF_(?:DEVICE_MEMORY|RESOURCES)",
+            r"MODULE:SYNHELPER workspace Allocation of size",
             r"reason=\[driver error:out of memory\]",
             r"CUDA driver error: out of memory",
             r"Cuda failure (?:\d+ )?'out of memory'",
@@ -342,6 +364,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # torch's ncclConfig_t leaves fields at NCCL_CONFIG_UNDEF_INT for NCCL to fill in; a
             # libnccl older than the one torch was built against rejects that value
             r"Invalid config \w+(?: \w+)? attribute value -2147483648\b",
+            # NCCL refusing CUDA-graph capture because its build or the driver is too old ("...
+            # if either it wasn't built with CUDA runtime >= 11.3 or if the installed CUDA
+            # driver < R465"): a pip NCCL built for an older CUDA than the one installed
+            r"NCCL cannot be captured in a graph if either it wasn't built with CUDA runtime",
         ],
         "cause": "The installed pieces were built for different versions: a torch wheel newer "
         "than the driver supports, a system libnccl or libcudnn (LD_LIBRARY_PATH, conda) "
@@ -421,7 +447,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"(?:host not found|getaddrinfo\S*): Name or service not known",
         ],
         # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut away)
-        "weak_patterns": [r"retrieving ncclUniqueId from \[\d+\] via c10d key-value"],
+        # (Ascend's torch_npu sets up its HCCL communicator the same way: "hcclUniqueId")
+        "weak_patterns": [r"retrieving [nh]cclUniqueId from \[\d+\] via c10d key-value"],
+        # the elastic agent's own rendezvous store calls raised (a paste cut before the error)
+        "frames": [r"rendezvous/c10d_rendezvous_backend\.py"],
         "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "
         "firewall, a node that started late or failed before init, or different --nnodes / "
         "world sizes across nodes.",
@@ -477,6 +506,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"an illegal instruction was encountered",
             # the driver's report of it in the kernel log: Xid 31, a GPU memory page (MMU) fault
             r"Xid \(PCI:[^)]*\): 31\b",
+            # ROCm's runtime reports the same page fault ("Memory access fault by GPU node-2
+            # (Agent handle: 0x...) on address 0x.... Reason: Page not present or supervisor
+            # privilege.")
+            r"Memory access fault by GPU node-\d+",
         ],
         "cause": "A kernel read or wrote out of bounds: a bug in a custom/fused kernel (Triton, "
         "flash-attention, a quantisation kernel), an index past a tensor's end, or a tensor "
@@ -501,6 +534,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"fallen off the bus",
             r"Unable to determine the device handle for GPU",
             r"GPU is lost",
+            # ROCm's runtime: the GPU stopped answering ("HW Exception by GPU node-9 (Agent
+            # handle: 0x...) reason :GPU Hang")
+            r"HW Exception by GPU node-\d+ .{0,60}reason ?:GPU Hang",
         ],
         "cause": "The GPU, its memory or its PCIe link failed: an uncorrectable ECC error, an "
         "NVRM Xid in the kernel log (79: fell off the bus, 48/63/64/94/95: memory errors), "
@@ -830,7 +866,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"|Memory allocation failed)\b",
     r"\[FATAL\]",  # bracketed levels of other C++ loggers ("[TM][FATAL] file(N): Check")
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
-    r"^(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own error reports
+    r"^\s*(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own reports (indented too)
     # what ended a process whose name is no Error or Exception, and native assertions
     r"^\s*KeyboardInterrupt\b",
     r"^\s*OMP: Error #\d+: ",  # the OpenMP runtime's fatal line
@@ -850,6 +886,14 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Xid \(PCI:[^)]*\): \d+",  # the driver's fault report, whichever fault it names
     r"\bFailed: Cuda error \S+:\d+ '",  # custom kernels' CUDA check (vLLM/SGLang all-reduce)
     r"^Assertion failed: .*, file .*, line \d+",
+    # other runtimes' native errors: a transport library's assertion (Intel's psm3: "rank1:
+    # Assertion failure at psm3/ptl_am/ptl.c:196: ..."), oneCCL's error-level records
+    r"Assertion failure at \S+:\d+",
+    r"\|CCL_ERROR\| ",
+    # launchers that could not start the job: Open MPI refusing more ranks than the allocation
+    # has slots, pdsh/ssh (DeepSpeed's multi-node runner) not reaching a host
+    r"There are not enough slots available in the system",
+    r"ssh: connect to host \S+ port \d+: ",
 )
 
 

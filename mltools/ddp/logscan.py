@@ -116,11 +116,16 @@ _UNJOIN = re.compile(
     r"|During handling of the above exception|The above exception was the direct cause"
     r"|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: "
     r"|\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:"
+    r"|(?:ERROR|WARNING|INFO|DEBUG|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d \["  # vLLM's records
     # the elastic agent's summary block
     r"|Root Cause \(first observed failure\)|Failures:|\[\d+\]:(?=\s)"
-    r"|(?:time|host|rank|exitcode|error_file|traceback) +: )"
+    r"|(?:time|host|rank|exitcode|error_file|traceback) +: |(?:exitcode|error_file): )"
 )
-_LINE_STARTS = re.compile(r"\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:")
+_LINE_STARTS = re.compile(
+    r"\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:"
+    r"|(?:ERROR|WARNING|INFO|DEBUG|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d \["
+    r"|\b(?:exitcode|error_file) *: "  # the elastic agent's summary fields
+)
 _UNJOIN_MIN = 200  # a line shorter than this holds no lost traceback worth splitting
 # a tqdm bar ("desc:  41%|####  | 205/500 [01:02<01:29, 3.30it/s, loss=0.4]") that a line was
 # printed after, with no newline between
@@ -133,6 +138,11 @@ _WRAP_MIN = 30  # a line shorter than this was not wrapped by a terminal
 # width are searched across the break too. Pastes are small: a wrapped log up to
 # WRAP_PYTHON_BYTES takes the Python scan, which can do that; grep cannot.
 _WRAP_WIDTH_MIN = 60
+# A log re-flowed at the last space that fits a width (a forum, a mail, fold -s, textwrap)
+# breaks its long lines where the next word would not fit: those breaks are read across too.
+_SOFT_WRAP_MAX = 240  # wider than this, a "wrap" is only the longest lines of a log
+_SOFT_WORD_MAX = 40  # a longer first word on the next line was cut, not moved down
+_SOFT_BREAKS_MIN = 2
 _WRAP_SNIFF_BYTES = 1 << 20
 WRAP_PYTHON_BYTES = 16 << 20
 # a torchrun rank prefix glued to the end of a progress bar, before a log header or a space
@@ -178,6 +188,10 @@ _QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\]
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = ("cuda_oom", "illegal_memory_access", "gpu_hardware", "device_side_assert")
 _NOT_A_CAUSE = {"ChildFailedError"}
+# an exception that only wraps a collective library's failed call, its reason printed on the
+# lines after it (torch_npu: "RuntimeError: ... OPS function error: HcclAllreduce, error code
+# is 6", then HCCL's "EI0006: ... Remote Rank did not send the data in time")
+_ENVELOPE = re.compile(r"function error: [Hh]ccl\w+")
 _AFTER_A_CRASH = {"peer_crashed", "rank_terminated"}  # (a timeout is the story of a hang)
 _CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
@@ -476,7 +490,7 @@ class LogScanner:
         self._world: int | None = None  # the world size, when the log states it
         self._top_rank = -1  # the highest rank any line names
         self._retries = 0
-        self._wrap_at: int | None = None  # the width a terminal hard-wrapped the log at
+        self._wrap: _Wrap | None = None  # how the log's long lines were broken, if they were
         self.files: list[str] = []
         self.lines = 0
         self.bytes = 0
@@ -487,13 +501,13 @@ class LogScanner:
         """Scan a binary stream chunk by chunk (never holds more than ~2 chunks)."""
         self.files.append(name)
         self._summary_rank, self._in_root_block = None, False
-        self._wrap_at = None
+        self._wrap = None
         if self._grep and _is_regular_file(stream):
             start = stream.tell()
-            self._wrap_at = _wrap_width(stream.read(_WRAP_SNIFF_BYTES))
+            self._wrap = _wrap_of(stream.read(_WRAP_SNIFF_BYTES))
             stream.seek(start)
             too_big = os.fstat(stream.fileno()).st_size - start > WRAP_PYTHON_BYTES
-            if (self._wrap_at is None or too_big) and self._feed_with_grep(stream, name):
+            if (self._wrap is None or too_big) and self._feed_with_grep(stream, name):
                 return
         line_no = 0
         rest = b""
@@ -503,7 +517,7 @@ class LogScanner:
             if not chunk:
                 break
             if first:
-                self._wrap_at = self._wrap_at or _wrap_width(chunk[:_WRAP_SNIFF_BYTES])
+                self._wrap = self._wrap or _wrap_of(chunk[:_WRAP_SNIFF_BYTES])
                 first = False
             self.bytes += len(chunk)
             data = rest + chunk
@@ -587,8 +601,8 @@ class LogScanner:
                 starts.add(start)
                 end = data.find(b"\n", pos)
                 pos = data.find(needle, end)
-        if self._wrap_at:
-            starts.update(_cut_needle_starts(data, self._wrap_at))
+        if self._wrap:
+            starts.update(_cut_needle_starts(data, self._wrap))
         counted_to = 0
         for start in sorted(starts):
             line_no += data.count(b"\n", counted_to, start)
@@ -622,11 +636,13 @@ class LogScanner:
     def _one_line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
         if (
             following
-            and len(raw) == self._wrap_at
+            and self._wrap
+            and self._wrap.broke(raw, following)
             and len(following) < len(raw)  # the message ends on the next line
             and (joined := _continued(raw, raw, following))
         ):
-            raw, following = joined[0], None  # a terminal wrapped it here: read it whole
+            # wrapped here: read it whole (a re-flow dropped a space, a terminal none)
+            raw, following = joined[-1 if self._wrap.soft else 0], None
         line = raw
         if "m" in line and "[" in line:
             line = _BARE_SGR.sub("", line)
@@ -925,7 +941,13 @@ class LogScanner:
         if exit_code:
             self._exit_evidence(exit_code)
         accs = list(self._acc.values())
-        accs += [a for r, a in self._generic.items() if r not in self._ranks_with_cause]
+        told_ranks = {r for a in accs for r in (a.rank, *a.ranks)}
+        accs += [
+            a
+            for r, a in self._generic.items()
+            if r not in self._ranks_with_cause
+            and not (r in told_ranks and _ENVELOPE.search(a.evidence[0].text))
+        ]
         told = [a for a in accs if not a.entry.get("advisory")]  # (a warning says no failure)
         # never "clean" on a failed job, and never only a warning: the failure line says more
         if self._failure is not None and not told:
@@ -1125,31 +1147,88 @@ def _catalogue_hit(body: str) -> dict[str, object] | None:
     return hit
 
 
-def _wrap_width(sample: bytes) -> int | None:
-    """The width a terminal hard-wrapped a log at, from its first bytes: the length of its
-    longest lines, when at least two of them go on in a line with no prefix of its own (a
-    log whose longest lines merely tie is not wrapped) and it is a plausible terminal width."""
-    lines = [line.rstrip(b"\r") for line in sample.split(b"\n")[:-1]]
-    if not lines or (width := max(map(len, lines))) < _WRAP_WIDTH_MIN:
+@dataclass(frozen=True)
+class _Wrap:
+    """How a log's long lines were broken: by a terminal at its width (hard: every broken
+    line has exactly that width) or re-flowed at the last space that fits it (soft: the next
+    line's first word would not have fit)."""
+
+    width: int
+    soft: bool = False
+
+    def broke(self, line: str, following: str) -> bool:
+        """Whether ``line`` goes on in ``following`` (the break is this wrap's)."""
+        if not self.soft:
+            return len(line) == self.width
+        return _soft_break(line, following, self.width)
+
+    def break_lines(self, data: bytes) -> Iterator[re.Match[bytes]]:
+        """The lines of ``data`` that go on in the next line."""
+        if not self.soft:
+            yield from re.finditer(rb"(?m)^[^\r\n]{%d}\r?$" % self.width, data)
+            return
+        low = max(self.width - _SOFT_WORD_MAX, 1)
+        for m in re.finditer(rb"(?m)^[^\r\n]{%d,%d}\r?$" % (low, self.width), data):
+            end = data.find(b"\n", m.end() + 1)
+            following = data[m.end() + 1 : end if end >= 0 else None][: self.width]
+            if _soft_break(
+                m.group().decode("utf-8", "replace").rstrip("\r"),
+                following.decode("utf-8", "replace").rstrip("\r"),
+                self.width,
+            ):
+                yield m
+
+
+def _soft_break(line: str, following: str, width: int) -> bool:
+    """A break at the last space that fits ``width``: the next line, no line of its own and
+    not indented, opens with a word that would not have fit after this one."""
+    if not following or following[0].isspace() or len(line) > width:
+        return False
+    word = following.find(" ")
+    word = len(following) if word < 0 else word
+    if word > _SOFT_WORD_MAX or len(line.rstrip()) + 1 + word <= width:
+        return False
+    return not _starts_a_line(following)
+
+
+def _wrap_of(sample: bytes) -> _Wrap | None:
+    """How a log was wrapped, from its first bytes. Hard: the length of its longest lines,
+    when at least two of them go on in a line with no prefix of its own (a log whose longest
+    lines merely tie is not wrapped) and it is a plausible terminal width. Soft: at least two
+    lines break where the next word would not fit the longest line's width, and more of them
+    are shorter than that width than have it (a re-flow's lines end where words do)."""
+    raw = [line.rstrip(b"\r") for line in sample.split(b"\n")[:-1]]
+    if not raw or max(map(len, raw)) < _WRAP_WIDTH_MIN:
         return None
+    lines = sample.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")[:-1]
+    width = max(map(len, lines))
+    low = width - _SOFT_WORD_MAX  # (a shorter line had room for any next word)
+    ends = [(line, after) for line, after in pairwise(lines) if len(line) >= low]
+    full = sum(1 for line, after in ends if len(line) == width and not _starts_a_line(after))
+    short = 0
+    if width <= _SOFT_WRAP_MAX:
+        short = sum(len(line) < width and _soft_break(line, after, width) for line, after in ends)
+    if short > full and short + full >= _SOFT_BREAKS_MIN:
+        return _Wrap(width, soft=True)
+    byte_width = max(map(len, raw))  # (a terminal's width, as the pre-filter counts it)
     continued = sum(
         1
-        for line, after in pairwise(lines)
-        if len(line) == width and not _starts_a_line(after.decode("utf-8", "replace"))
+        for line, after in pairwise(raw)
+        if len(line) == byte_width and not _starts_a_line(after.decode("utf-8", "replace"))
     )
-    return width if continued >= 2 else None
+    return _Wrap(byte_width) if continued >= 2 else None
 
 
 _NEEDLE_REACH = max(map(len, NEEDLES)) - 1
 
 
-def _cut_needle_starts(data: bytes, width: int) -> set[int]:
-    """Where the lines start that a wrap at ``width`` cut a needle at the end of: the line
-    joined with the next one (as it is, and with the space a trimmed break lost) holds it.
-    The windows around the breaks are searched as one buffer, each needle with C's find."""
+def _cut_needle_starts(data: bytes, wrap: _Wrap) -> set[int]:
+    """Where the lines start that ``wrap`` cut a needle at the end of: the line joined with
+    the next one (as it is, and with the space a trimmed break lost) holds it. The windows
+    around the breaks are searched as one buffer, each needle with C's find."""
     starts: list[int] = []
     windows: list[bytes] = []
-    for m in re.finditer(rb"(?m)^[^\r\n]{%d}\r?$" % width, data):
+    for m in wrap.break_lines(data):
         tail = data[max(m.start(), m.end() - _NEEDLE_REACH) : m.end()].rstrip(b"\r")
         head_end = data.find(b"\n", m.end() + 1)
         head = data[m.end() + 1 : head_end if head_end >= 0 else None][:_NEEDLE_REACH]
@@ -1189,6 +1268,7 @@ def _unjoined(raw: str) -> list[str]:
         or "\\n" in raw  # an escaped string (JSON, a repr): read whole, as it was printed
         or (
             raw.count('File "') < 2
+            and raw.count("frame #") < 2  # a C++ record with its backtrace on one line
             and "Traceback (most recent call last)" not in raw[20:]
             and "Root Cause (first observed failure)" not in raw[20:]
             and len(_LINE_STARTS.findall(raw, 0, 4 * _UNJOIN_MIN)) < 2

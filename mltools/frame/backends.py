@@ -123,7 +123,7 @@ def run_loky(tasks: list[Task], workers: int, advance: Callable[[int], None]) ->
         # loky starts its workers while the tasks are submitted: a SIGTERM landing there
         # (before ``executor`` is known) left them running for LOKY_IDLE_S, holding the
         # caller's stderr open; it is held until the pool is known, then stops it below
-        with _signals.deferred():
+        with _signals.deferred(), _workers_start_without_sigint():
             executor = get_reusable_executor(max_workers=workers, timeout=LOKY_IDLE_S)
             futures = [executor.submit(run_task, t) for t in tasks]
         for task, future in zip(tasks, futures):
@@ -208,6 +208,25 @@ def _start_resource_trackers() -> None:
     try:
         loky_tracker.ensure_running()
         resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def _workers_start_without_sigint() -> Iterator[None]:
+    """Block SIGINT in this thread while loky starts its workers (and its manager thread,
+    which starts any later ones): a blocked signal stays blocked across fork and exec.
+
+    Ctrl-C reaches the whole process group, and a worker whose interpreter was still
+    starting died of it printing "Fatal Python error: init_import_site ... KeyboardInterrupt".
+    As the fork backend's workers do, they leave Ctrl-C to this process, which gets it (at
+    the latest when this block ends) and kills them. Resource trackers block it already.
+    """
+    import signal
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
