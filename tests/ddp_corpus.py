@@ -41,6 +41,7 @@ FRESH_PARTS = (
     "[fresh17]",
     "[fresh18]",
     "[fresh23]",
+    "[fresh27]",
     "[fresh22]",
     "[fresh21]",
 )
