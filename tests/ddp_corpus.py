@@ -44,6 +44,7 @@ FRESH_PARTS = (
     "[fresh27]",
     "[fresh22]",
     "[fresh21]",
+    "[fresh26]",
 )
 
 

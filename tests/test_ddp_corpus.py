@@ -42,6 +42,7 @@ MIN_TOP1 = {
     "fresh23": 0.65,
     "fresh22": 0.78,
     "fresh21": 0.85,
+    "fresh26": 0.68,
 }  # fmt: skip
 
 
@@ -83,6 +84,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh23" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh27" for e in ENTRIES) >= 46
     assert sum(e.part == "fresh22" for e in ENTRIES) >= 50
+    assert sum(e.part == "fresh26" for e in ENTRIES) >= 45
     assert sum(e.part == "fresh21" for e in ENTRIES) >= 85
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
@@ -420,6 +422,52 @@ KNOWN_MISSES = {
             "generic__the-ai-summer-pytorch-ddp-issues-2.log": "KeyError: 'RANK' from a script "
             "run without any launcher reads as local_rank_arg; labelled generic (no launcher at "
             "all). Arguably right",
+        }.items()
+    },
+    # the twenty-sixth round, held out (cluster and launcher layers again: Slurm, mpirun/MPICH,
+    # SageMaker, SkyPilot, GKE, Docker, pdsh, HPC sites), collected before 23:00 and scored once
+    # on the code at 1ee5c8c; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh26]: " + why
+        for name, why in {
+            "rendezvous_timeout__ashleve-lightning-hydra-template-issues-596.log": "c10d's "
+            "connect failure printed alone ('The client socket has failed to connect to "
+            "[ip6-localhost]:24355 (errno: 99 - Cannot assign requested address)') is no "
+            "failure evidence (silent)",
+            "generic__skypilot-org-skypilot-issues-5031.log": "SkyPilot's managed-job verdict "
+            "('Job 1 is already in terminal state FAILED_CONTROLLER', 'Failure reason: "
+            "Unexpected error occurred: [AssertionError] JobStatus.FAILED_DRIVER') is no "
+            "failure evidence (silent)",
+            "generic__zhijian-liu-torchpack-issues-36.log": "MPICH hydra's launcher refusal "
+            "('[mpiexec@host] match_arg ...: unrecognized argument allow-run-as-root', 'error "
+            "parsing parameters') is no failure evidence (silent)",
+            "generic__lightning-ai-pytorch-lightning-issues-4389.log": "a hang shown only by "
+            "every 'initializing ddp: GLOBAL_RANK: k, MEMBER: k+1/8' line printed twice (two "
+            "nodes both node 0); no failure line (silent)",
+            "unsettled__ashleve-lightning-hydra-template-issues-231.log": "a hang pasted as "
+            "hydra INFO start-up lines only; no failure line (silent)",
+            "unsettled__aws-sagemaker-python-sdk-issues-1372.log": "a stall pasted as SageMaker "
+            "local-mode toolkit INFO and pip lines only; no failure line (silent)",
+            "unsettled__aws-amazon-sagemaker-examples-issues-2044.log": "the toolkit's mpirun "
+            "command, empty tqdm bars and Open MPI's dashed rule, cut before MPI_ABORT; no "
+            "failure line (silent)",
+            "rendezvous_timeout__huggingface-accelerate-issues-2249.log": "paste cut before the "
+            "line that names the cause: exported env, the launch command and pdsh-prefixed "
+            "shell noise, no failure line (silent)",
+            "killed_by_signal__rwth-i6-returnn-issues-1490.log": "paste cut before the line that "
+            "names the cause: RETURNN start-up, MEMORY and step-0 lines, no failure line "
+            "(silent)",
+            "nccl_system_error__awslabs-sockeye-issues-1039.log": _CUT9,
+            "duplicate_gpu__facebookresearch-clusterscope-issues-199.log": _CUT9,
+            "version_mismatch__googlecloudplatform-container-engine-accelerators-issues-414.log": "the cause is outside the paste (torch's bundled NCCL newer than the GPUDirect-TCPX "
+            "plugin the daemonset mounts): a '[5]:' DistBackendError internal error and 'NET/"
+            "GPUDirectTCPX failed t' cut, the generic id",
+            "local_rank_arg__open-mmlab-mmdetection-issues-8940.log": "the cause is outside the "
+            "paste (LOCAL_RANK under mpirun): backticked 'Expected all tensors to be on the same "
+            "device' RuntimeErrors, the exception's generic id",
+            "duplicate_gpu__karpathy-nanogpt-pull-116.log": "the cause is outside the paste "
+            "(every rank touching cuda:0 on GPUs in exclusive-process mode): 'CUDA-capable "
+            "device(s) is/are busy or unavailable', the exception's generic id",
         }.items()
     },
     # the twenty-first round, blind (non-NVIDIA stacks: ROCm/RCCL, Ascend/HCCL, Gaudi, Intel
