@@ -44,6 +44,7 @@ FRESH_PARTS = (
     "[fresh17]",
     "[fresh18]",
     "[fresh23]",
+    "[fresh27]",
     "[fresh22]",
     "[fresh21]",
     "[fresh24]",
