@@ -7,6 +7,9 @@ thread settled on (a catalogue id), ``generic`` (a failure the catalogue has no 
 source URL mod 3 == 0), so logs from one thread always fall on the same side. More parts
 were collected after the catalogue was frozen, each scored blind before any change: ``fresh``
 to ``fresh11`` (notes start with "[fresh]", "[fresh2]" ... "[fresh11]").
+The ``fresh24`` part comes from outside issue threads (pastebin, gists, Hugging Face Hub pages,
+a vendor page, committed run logs, notes and blog posts); its label is what that page, README or
+post says, or the paste's own error where nobody discussed it.
 """
 
 from __future__ import annotations
@@ -42,8 +45,11 @@ FRESH_PARTS = (
     "[fresh18]",
     "[fresh25]",
     "[fresh23]",
+    "[fresh27]",
     "[fresh22]",
     "[fresh21]",
+    "[fresh24]",
+    "[fresh26]",
 )
 
 

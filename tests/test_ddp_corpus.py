@@ -43,6 +43,8 @@ MIN_TOP1 = {
     "fresh23": 0.65,
     "fresh22": 0.78,
     "fresh21": 0.85,
+    "fresh24": 0.84,  # pastes, gists, HF pages, committed logs and blog posts, not issue threads
+    "fresh26": 0.68,
 }  # fmt: skip
 
 
@@ -83,8 +85,11 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh18" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh25" for e in ENTRIES) >= 110
     assert sum(e.part == "fresh23" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh27" for e in ENTRIES) >= 46
     assert sum(e.part == "fresh22" for e in ENTRIES) >= 50
+    assert sum(e.part == "fresh26" for e in ENTRIES) >= 45
     assert sum(e.part == "fresh21" for e in ENTRIES) >= 85
+    assert sum(e.part == "fresh24" for e in ENTRIES) >= 50
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -427,6 +432,52 @@ KNOWN_MISSES = {
             "all). Arguably right",
         }.items()
     },
+    # the twenty-sixth round, held out (cluster and launcher layers again: Slurm, mpirun/MPICH,
+    # SageMaker, SkyPilot, GKE, Docker, pdsh, HPC sites), collected before 23:00 and scored once
+    # on the code at 1ee5c8c; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh26]: " + why
+        for name, why in {
+            "rendezvous_timeout__ashleve-lightning-hydra-template-issues-596.log": "c10d's "
+            "connect failure printed alone ('The client socket has failed to connect to "
+            "[ip6-localhost]:24355 (errno: 99 - Cannot assign requested address)') is no "
+            "failure evidence (silent)",
+            "generic__skypilot-org-skypilot-issues-5031.log": "SkyPilot's managed-job verdict "
+            "('Job 1 is already in terminal state FAILED_CONTROLLER', 'Failure reason: "
+            "Unexpected error occurred: [AssertionError] JobStatus.FAILED_DRIVER') is no "
+            "failure evidence (silent)",
+            "generic__zhijian-liu-torchpack-issues-36.log": "MPICH hydra's launcher refusal "
+            "('[mpiexec@host] match_arg ...: unrecognized argument allow-run-as-root', 'error "
+            "parsing parameters') is no failure evidence (silent)",
+            "generic__lightning-ai-pytorch-lightning-issues-4389.log": "a hang shown only by "
+            "every 'initializing ddp: GLOBAL_RANK: k, MEMBER: k+1/8' line printed twice (two "
+            "nodes both node 0); no failure line (silent)",
+            "unsettled__ashleve-lightning-hydra-template-issues-231.log": "a hang pasted as "
+            "hydra INFO start-up lines only; no failure line (silent)",
+            "unsettled__aws-sagemaker-python-sdk-issues-1372.log": "a stall pasted as SageMaker "
+            "local-mode toolkit INFO and pip lines only; no failure line (silent)",
+            "unsettled__aws-amazon-sagemaker-examples-issues-2044.log": "the toolkit's mpirun "
+            "command, empty tqdm bars and Open MPI's dashed rule, cut before MPI_ABORT; no "
+            "failure line (silent)",
+            "rendezvous_timeout__huggingface-accelerate-issues-2249.log": "paste cut before the "
+            "line that names the cause: exported env, the launch command and pdsh-prefixed "
+            "shell noise, no failure line (silent)",
+            "killed_by_signal__rwth-i6-returnn-issues-1490.log": "paste cut before the line that "
+            "names the cause: RETURNN start-up, MEMORY and step-0 lines, no failure line "
+            "(silent)",
+            "nccl_system_error__awslabs-sockeye-issues-1039.log": _CUT9,
+            "duplicate_gpu__facebookresearch-clusterscope-issues-199.log": _CUT9,
+            "version_mismatch__googlecloudplatform-container-engine-accelerators-issues-414.log": "the cause is outside the paste (torch's bundled NCCL newer than the GPUDirect-TCPX "
+            "plugin the daemonset mounts): a '[5]:' DistBackendError internal error and 'NET/"
+            "GPUDirectTCPX failed t' cut, the generic id",
+            "local_rank_arg__open-mmlab-mmdetection-issues-8940.log": "the cause is outside the "
+            "paste (LOCAL_RANK under mpirun): backticked 'Expected all tensors to be on the same "
+            "device' RuntimeErrors, the exception's generic id",
+            "duplicate_gpu__karpathy-nanogpt-pull-116.log": "the cause is outside the paste "
+            "(every rank touching cuda:0 on GPUs in exclusive-process mode): 'CUDA-capable "
+            "device(s) is/are busy or unavailable', the exception's generic id",
+        }.items()
+    },
     # the twenty-first round, blind (non-NVIDIA stacks: ROCm/RCCL, Ascend/HCCL, Gaudi, Intel
     # XPU/oneCCL, TPU/XLA, Paddle, MLU, MPS, CPU gloo); "(silent)": no finding yet
     **{
@@ -479,11 +530,76 @@ KNOWN_MISSES = {
             "unsettled__opendrivelab-vista-issues-22.log": "a start-up hang pasted as Lightning's seed and 'Initializing distributed' lines; no failure line (silent)",
         }.items()
     },
+    # the twenty-fourth round, held out (logs from outside issue threads: pastebin, gists,
+    # Hugging Face pages, committed run logs, READMEs and blog posts), scored blind on c22 at
+    # aaeb5f6; "(silent)": no finding yet, "(alarm)": a finding on a clean log
+    **{
+        name: "blind miss [fresh24]: " + why
+        for name, why in {
+            "clean__github-newjordan-parameter-golf-naive-baseline-train-log.log": "a healthy 8-GPU run's 'NCCL WARN Call to ibv_open_device failed' / 'NET/IB : Unable to open device' pair per rank (NCCL falls back and the run finishes) is read as nccl_system_error (alarm)",
+            "killed_by_signal__github-jimezsa-parameter-golf-exp-v10-8x-gptq-sigterm.log": "a worker killed from outside with SIGTERM (exitcode -15, 'Signal 15 (SIGTERM) received by PID') gives rank_terminated; the label is the nearest id, killed_by_signal speaks of SIGKILL",
+            "generic__huaweicloud-modelarts-trouble-0111-suspension-before-training.log": "the cause is outside the paste: NCCL INFO lines of a job hung before training, no failure line (silent)",
+            "illegal_memory_access__huggingface-thebloke-falcon-180b-chat-gguf-discussions-11.log": "paste cut before the line that names the cause: mojibake load bars and a langchain warning, no failure line (silent)",
+            "generic__huggingface-spaces-lilmeaty-vllmxd.log": "the failure is told only in the app's own Spanish words ('Error al inicializar el modelo con cpu ... No se pudo inicializar ningun modelo') in a Space banner flattened to one line: no failure evidence (silent)",
+            "unsettled__pastebin-jcyched2.log": "Windows c10d connect warnings ('The client socket has failed to connect to [kubernetes.docker.internal]:29500 (system error: 10049 ...)') repeated, cut before the error: no failure evidence (silent)",
+            "unsettled__huggingface-deepseek-ai-deepseek-coder-v2-instruct-discussions-5.log": "a hang: vLLM start-up INFO and then nothing, no failure line (silent)",
+            "unsettled__pastebin-9sg3tehh.log": "paste cut before any failure line: accelerate defaults, NCCL_* deprecation warnings and the FSDP environment block only (silent)",
+            "unsettled__pastebin-6vcd4ff6.log": "paste cut before any failure line: accelerate defaults and DeepSpeed's 'Unable to find hostfile' only (silent)",
+        }.items()
+    },
+    # the twenty-seventh round, held out (2025-2026 issue threads on NVIDIA stacks, no cluster
+    # layer), collected unseen by the fixer and scored once at 23:00 on main 1ee5c8c;
+    # "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh27]: " + why
+        for name, why in {
+            "no_backend_for_device__hiyouga-llamafactory-issues-8113.log": _CUT9,
+            "nccl_system_error__sgl-project-sglang-issues-3460.log": _CUT9,
+            "cuda_oom__huggingface-gpt-oss-recipes-issues-20.log": _CUT9,
+            "illegal_memory_access__flashinfer-ai-flashinfer-issues-2219.log": "paste cut "
+            "before the line that names the cause: the TCPStore recv failures of the aftermath "
+            "give peer_crashed",
+            "nccl_timeout__hao-ai-lab-fastvideo-issues-228.log": "c10d's store-socket timeout "
+            "('[c10d] waitForInput: socket ... timed out after 600000ms') before a rank's "
+            "traceback is not read as a timeout: the generic id",
+            "segfault__sgl-project-sglang-issues-3778.log": "a faulthandler dump without its "
+            "'Fatal Python error: Segmentation fault' header ('Current thread 0x... (most recent "
+            "call first):' and frames in ncclCommInitRank) reads as a traceback: the generic id",
+            "duplicate_gpu__vllm-project-vllm-issues-44556.log": "the CUDA symmetric-memory "
+            "allocator's 'rendezvous: detected allocations from overlapping devices from "
+            "different ranks' is not read as two ranks on one device: the exception's generic id",
+            "generic__pytorch-pytorch-pull-171779.log": "a bare DTensor error message wrapped over "
+            "two lines ('got mixed torch.Tensor and DTensor, need to convert all torch.Tensor ...'"
+            ") with no exception class is no failure evidence (silent)",
+            "nccl_unhandled_cuda__pytorch-ao-pull-3841.log": "NCCL's 'Failed to bind NVLink SHARP "
+            "(NVLS) Multicast memory: CUDA error 401' is not read as NCCL hitting a CUDA error "
+            "(silent)",
+            "version_mismatch__nvidia-nccl-issues-1637.log": "the cause is outside the paste (NCCL "
+            "2.25 on Blackwell consumer cards); NCCL INFO start-up with 'ncclMaxSharedMem 82240 "
+            "exceeds device/fn maxSharedMem 79856', no failure line (silent)",
+            "nccl_timeout__deepspeedai-deepspeed-issues-7044.log": "paste cut before the line that "
+            "names the cause: the user's own per-device debug prints, no failure line (silent)",
+            "nccl_system_error__xorbitsai-inference-issues-2945.log": "paste cut before the line "
+            "that names the cause: the tail of an extension-module list with SGLang's 'Received "
+            "sigquit from a child proces' spliced in is no failure evidence (silent)",
+            "killed_by_signal__meta-llama-llama-models-issues-334.log": "paste cut before the line "
+            "that names the cause: start-up and the model-args JSON, no failure line (silent)",
+            "unsettled__modelscope-ms-swift-issues-7879.log": "a hang pasted as uvicorn access "
+            "lines, the benign 'hostname of the client socket cannot be retrieved' warning and "
+            "vLLM's NCCL lines; no failure line (silent)",
+            "unsettled__huggingface-trl-issues-3706.log": "a hang pasted as uvicorn access lines "
+            "and vLLM's 'vLLM is using nccl==2.26.2'; no failure line (silent)",
+            "unsettled__vllm-project-vllm-issues-13814.log": "a hang pasted as vLLM's start-up "
+            "lines and args Namespace; no failure line (silent)",
+            "unsettled__openrlhf-openrlhf-issues-670.log": "a hang pasted as DeepSpeed's config "
+            "JSON and two progress bars at 0%; no failure line (silent)",
+        }.items()
+    },
 }
 # known misses the analyser still calls clean: they may stay silent until fixed, and are left
 # out of their part's never-silent check
 KNOWN_SILENT = {name for name, why in KNOWN_MISSES.items() if why.endswith("(silent)")}
-# known false alarms on clean logs ("(alarm)"): left out of their part's no-alarm check until fixed
+# known misses that flag a clean log: left out of their part's no-alarm check until fixed
 KNOWN_ALARMS = {name for name, why in KNOWN_MISSES.items() if why.endswith("(alarm)")}
 
 
