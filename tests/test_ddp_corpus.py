@@ -536,7 +536,6 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh24]: " + why
         for name, why in {
-            "clean__github-newjordan-parameter-golf-naive-baseline-train-log.log": "a healthy 8-GPU run's 'NCCL WARN Call to ibv_open_device failed' / 'NET/IB : Unable to open device' pair per rank (NCCL falls back and the run finishes) is read as nccl_system_error (alarm)",
             "killed_by_signal__github-jimezsa-parameter-golf-exp-v10-8x-gptq-sigterm.log": "a worker killed from outside with SIGTERM (exitcode -15, 'Signal 15 (SIGTERM) received by PID') gives rank_terminated; the label is the nearest id, killed_by_signal speaks of SIGKILL",
             "generic__huaweicloud-modelarts-trouble-0111-suspension-before-training.log": "the cause is outside the paste: NCCL INFO lines of a job hung before training, no failure line (silent)",
             "illegal_memory_access__huggingface-thebloke-falcon-180b-chat-gguf-discussions-11.log": "paste cut before the line that names the cause: mojibake load bars and a langchain warning, no failure line (silent)",

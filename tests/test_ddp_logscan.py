@@ -2601,3 +2601,22 @@ def test_a_torchrun_summary_glued_to_its_translation_is_a_failure():
     )
     first = analyze_text(log).findings[0]
     assert (first.id, first.rank) == ("rank_failed", 4)
+
+
+def test_an_infiniband_device_nccl_cannot_open_at_start_up_is_no_failure():
+    """[fresh24]: a healthy 8-GPU run prints 'Call to ibv_open_device failed' and 'NET/IB :
+    Unable to open device' for every rank, then trains on the other devices (or sockets):
+    it was flagged nccl_system_error. A call that fails later, or to a rank, still is one."""
+    start = (
+        "[2026-03-18 14:38:12] pgut1-0:871784:871848 [5] ibvwrap.c:94 NCCL WARN Call to "
+        "ibv_open_device failed\n"
+        "[2026-03-18 14:38:12] pgut1-0:871784:871848 [5] p2p_plugin.c:565 NCCL WARN NET/IB : "
+        "Unable to open device mlx5_an0\n"
+        "step:200/20000 train_loss:3.1512 train_time:51234ms step_avg:256.17ms\n"
+    )
+    assert analyze_text(start).findings == []
+    failed = start + (
+        "node1:871784:871850 [5] NCCL WARN Call to ibv_reg_mr failed with error Cannot "
+        "allocate memory\n"
+    )
+    assert analyze_text(failed).findings[0].id == "nccl_system_error"

@@ -191,7 +191,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"unhandled system\b",
             r"ncclSystemError",
             r"ncclRemoteError",
-            r"WARN .*(?:Call to (?:rank \d+|\w+) failed|[Cc]onnect to .* (?:failed|returned \d+\()"
+            # (not an InfiniBand device NCCL cannot open at start-up: it uses the others)
+            r"WARN .*(?:Call to (?:rank \d+|(?!ibv_open_device\b)\w+) failed"
+            r"|[Cc]onnect to .* (?:failed|returned \d+\()"
             r"|Socket creation failed|nvmlDeviceGetHandleByPciBusId\(\) failed)",
             r"WARN .*(?:creating shared memory segment|failed to extend /dev/shm)",
             r"Error while creating shared memory segment \S*nccl-",  # no WARN before it
@@ -772,6 +774,8 @@ GENERIC_FAILURE: dict[str, object] = {
 _BENIGN_WARN = (
     r"Failed to open ?(?:libib|$)|NET/IB ?: ?Got async event ?: ?(?:client reregistration|port "
     r"active|GID table change|LID change|P_Key change|SM change)"
+    # an InfiniBand device NCCL cannot open at start-up: it uses the others, or sockets
+    r"|Call to ibv_open_device failed|NET/IB ?: ?Unable to open device"
 )
 
 #: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).

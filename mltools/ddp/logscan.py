@@ -141,7 +141,7 @@ _WRAP_WIDTH_MIN = 60
 # A log re-flowed at the last space that fits a width (a forum, a mail, fold -s, textwrap)
 # breaks its long lines where the next word would not fit: those breaks are read across too.
 _SOFT_WRAP_MAX = 240  # wider than this, a "wrap" is only the longest lines of a log
-_SOFT_WORD_MAX = 40  # a longer first word on the next line was cut, not moved down
+_SOFT_WORD_MAX = 20  # a longer first word on the next line was cut, not moved down
 _SOFT_BREAKS_MIN = 2
 _WRAP_SNIFF_BYTES = 1 << 20
 WRAP_PYTHON_BYTES = 16 << 20
@@ -1195,8 +1195,10 @@ def _wrap_of(sample: bytes) -> _Wrap | None:
     """How a log was wrapped, from its first bytes. Hard: the length of its longest lines,
     when at least two of them go on in a line with no prefix of its own (a log whose longest
     lines merely tie is not wrapped) and it is a plausible terminal width. Soft: at least two
-    lines break where the next word would not fit the longest line's width, and more of them
-    are shorter than that width than have it (a re-flow's lines end where words do)."""
+    lines break where the next word would not fit the longest line's width, over three times
+    as many of them shorter than that width as have it, past the first (a re-flow's lines end
+    where words do; a terminal's all have its width, and a log's own short lines followed by
+    a long first word would read as breaks too)."""
     raw = [line.rstrip(b"\r") for line in sample.split(b"\n")[:-1]]
     if not raw or max(map(len, raw)) < _WRAP_WIDTH_MIN:
         return None
@@ -1208,7 +1210,7 @@ def _wrap_of(sample: bytes) -> _Wrap | None:
     short = 0
     if width <= _SOFT_WRAP_MAX:
         short = sum(len(line) < width and _soft_break(line, after, width) for line, after in ends)
-    if short > full and short + full >= _SOFT_BREAKS_MIN:
+    if short > 3 * (full - 1) and short + full >= _SOFT_BREAKS_MIN:
         return _Wrap(width, soft=True)
     byte_width = max(map(len, raw))  # (a terminal's width, as the pre-filter counts it)
     continued = sum(
