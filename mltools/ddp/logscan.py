@@ -109,22 +109,26 @@ _ANCHOR_WORDS = (
     *_STACK_WORDS, "Root Cause", "Failures:", "exitcode ", "error_file ", "traceback ",
     "local_rank: ", "File ~", "File /",
 )  # fmt: skip
+# NCCL's, torchrun's and vLLM's record starts ("host:pid:tid [0] NCCL ", "[rank3]:",
+# "ERROR 11-04 18:02:56 [file.py:N]")
+_RECORD_STARTS = (
+    r"\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:"
+    r"|(?:ERROR|WARNING|INFO|DEBUG|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d \["
+)
 # a log whose newlines a paste lost (a web page, a chat message): where its lines began (a
-# traceback's, NCCL's and torchrun's line starts)
+# traceback's, NCCL's, torchrun's and vLLM's line starts)
 _UNJOIN = re.compile(
     r"\s+(?=Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|frame #\d+: "
     r"|During handling of the above exception|The above exception was the direct cause"
     r"|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: "
-    r"|\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:"
-    r"|(?:ERROR|WARNING|INFO|DEBUG|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d \["  # vLLM's records
+    rf"|{_RECORD_STARTS}"
     # the elastic agent's summary block
     r"|Root Cause \(first observed failure\)|Failures:|\[\d+\]:(?=\s)"
     r"|(?:time|host|rank|exitcode|error_file|traceback) +: |(?:exitcode|error_file): )"
 )
+# two of these in a long line: its newlines were lost
 _LINE_STARTS = re.compile(
-    r"\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:"
-    r"|(?:ERROR|WARNING|INFO|DEBUG|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d \["
-    r"|\b(?:exitcode|error_file) *: "  # the elastic agent's summary fields
+    _RECORD_STARTS + r"|\b(?:exitcode|error_file) *: "  # (the elastic agent's summary fields)
 )
 _UNJOIN_MIN = 200  # a line shorter than this holds no lost traceback worth splitting
 # a tqdm bar ("desc:  41%|####  | 205/500 [01:02<01:29, 3.30it/s, loss=0.4]") that a line was
@@ -244,11 +248,11 @@ _LOADING = re.compile(_STRUCTURAL["loading"])
 _NAMED_RANKS = re.compile(
     r"(?:^|[\s:])\[(\d+)\] (?:finished|joined)\b|\bRanks? (\d+(?:, \d+)*) failed to pass"
 )
-# a worker died while the main process took a tensor from it through a shared-memory
-# handle: the main process sees only its socket reset, in these frames
 # faulthandler's dump of every thread ('File "...", line 987 in unshard', no comma): where each
 # thread was (a watchdog timeout's stuck all-gather), not a module that raised
 _THREAD_FRAME = re.compile(r'\s*File "[^"]*", line \d+ in ')
+# a worker died while the main process took a tensor from it through a shared-memory
+# handle: the main process sees only its socket reset, in these frames
 _HANDOVER_FRAME = re.compile(r"\bin (?:rebuild_storage_fd|rebuild_storage_filename)\b")
 _RESUMING = re.compile(r"\b[Rr]esum(?:e|ing) (?:training )?from\b")
 
