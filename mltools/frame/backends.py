@@ -204,12 +204,9 @@ def _start_resource_trackers() -> None:
 
     from joblib.externals.loky.backend import resource_tracker as loky_tracker
 
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
-    try:
+    with _blocked(signal.SIGHUP):
         loky_tracker.ensure_running()
         resource_tracker.ensure_running()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager
@@ -224,7 +221,16 @@ def _workers_start_without_sigint() -> Iterator[None]:
     """
     import signal
 
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    with _blocked(signal.SIGINT):
+        yield
+
+
+@contextmanager
+def _blocked(signum: int) -> Iterator[None]:
+    """``signum`` blocked in this thread (and in what it forks or execs) for the block."""
+    import signal
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
     try:
         yield
     finally:
