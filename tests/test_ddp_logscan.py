@@ -248,6 +248,9 @@ def test_cli_log_clean_is_empty_list_and_exit_zero(cli):
     assert result.exit_code == 0
     assert result.stdout == ""
     assert "no known DDP failure" in result.stderr
+    assert "run `mltools ddp-doctor hang` while it hangs" in result.stderr  # a hang's log
+    failed = cli("ddp-doctor", "log", str(FIXTURES / "address_in_use__1.log"))
+    assert failed.exit_code != 0 and "stuck rather than finished" not in failed.stderr
 
 
 def test_cli_log_text_names_root_cause_and_victims(cli, tmp_path):
