@@ -97,6 +97,10 @@ def phased(tmp_path):
             ctl.write(line + "\n")
             ctl.flush()
             t, _ = wait_for(lambda: marks(out).get(mark_name), mark_name)
+            wait_for(  # the output channel's marker too: it is in before the next phase
+                lambda: any(mark_name in m["name"] for m in lines(out, "marker")),
+                f"the output line of {mark_name}",
+            )
             wait_for(
                 lambda: samples_after(out, t) >= then_samples,
                 f"{then_samples} samples after {mark_name}",
@@ -127,7 +131,12 @@ def test_process_tree_series_follow_the_phases(phased):
         alive = [s["t_seconds"] for s in samples if t_up <= s["t_seconds"] <= t_down]
         assert alive and set(alive) <= set(ts), f"{name} missing from samples while alive"
         assert all(t <= t_down + 0.05 for t in ts), f"{name} sampled after it ended"
-        assert min(ts) >= t_up - INTERVAL - 0.05  # not seen before it was started
+        # not seen before it was started: the first sample that lists it was still being
+        # taken then (samples are taken one after another: it ended before the next began)
+        first = next(
+            i for i, s in enumerate(samples) if any(p["pid"] == pid for p in s["processes"])
+        )
+        assert samples[first + 1]["t_seconds"] > found[f"{name} start"][0], name
         # RSS: what it touched, in every sample after it was ready
         rss = [p["rss_bytes"] for t, p in series if t >= t_up]
         assert rss and all(low <= r <= high for r in rss), (name, rss)
@@ -155,15 +164,25 @@ def test_markers_from_mark_and_from_output_agree(phased):
     for m in run.markers:
         key = " ".join(m["name"].replace("phase ", "").split()[:2])
         by_source[m["source"]][key] = m["t_seconds"]
-    assert set(by_source["mark"]) == {"w1 up", "w2 up", "w1 down", "w2 down"}
+    phases = [("w1 start", "w1 up"), ("w2 start", "w2 up"), ("w1 down",), ("w2 down",)]
+    assert set(by_source["mark"]) == {key for phase in phases for key in phase}
     assert set(by_source["output"]) == set(by_source["mark"])
-    for key, t in by_source["mark"].items():
-        assert abs(by_source["output"][key] - t) < 0.5, key  # the same moment, two channels
-        assert abs(found[key][0] - t) < 1e-3
+    # the same moment on two channels: the output line is printed just after the mark and
+    # read by the recorder before the test starts the next phase (it waits for both). No
+    # bound in seconds: the recorder's reader may wait for the CPU.
+    ends = [by_source["mark"][phase[0]] for phase in phases[1:]] + [run.end["t_seconds"]]
+    for phase, end in zip(phases, ends):
+        for key in phase:
+            t = by_source["mark"][key]
+            assert t - 0.001 <= by_source["output"][key] < end, key
+            assert abs(found[key][0] - t) < 1e-3
     order = sorted(by_source["mark"], key=by_source["mark"].get)
-    assert order == ["w1 up", "w2 up", "w1 down", "w2 down"]
+    assert order == [key for phase in phases for key in phase]
     summary = json.loads((run.path / "summary.json").read_text())
-    assert summary["processes_seen"] == 3 and summary["samples_missed"] <= 2
+    assert summary["processes_seen"] == 3  # the parent and its two workers
+    # the ticks the recorder overran, as it counted them or as the gaps show (how many
+    # depends on the load, not on the code)
+    assert summary["samples_missed"] == max(run.end["samples_missed"], summary["samples_gaps"])
 
 
 def test_mark_is_a_no_op_outside_a_recording(monkeypatch, tmp_path):
@@ -305,9 +324,14 @@ def test_sigterm_stops_the_child_and_leaves_complete_files(tmp_path):
     assert end and end[0]["reason"] == "interrupted" and end[0]["exit_code"] == 143
     assert json.loads((out / "summary.json").read_text())["samples"] >= 3
     assert (out / "report.html").read_text().rstrip().endswith("</html>")
-    # -i 0.1: one tick every 0.1 s from the start, each sampled or counted as missed
-    ticks = len(lines(out, "sample")) + end[0]["samples_missed"]
-    assert abs(ticks - end[0]["t_seconds"] / 0.1) <= 2, (ticks, end[0])
+    # -i 0.1: one tick every 0.1 s from the first sample, each sampled or counted as missed:
+    # as many as fit up to the last sample, and none past the end. (Not counted against the
+    # end's time alone: the end line comes when the child is gone and the recorder gets the
+    # CPU, and 0.5 s without it put that 5 ticks past the last one.)
+    samples = lines(out, "sample")
+    ticks = len(samples) + end[0]["samples_missed"]
+    first, last = samples[0]["t_seconds"], samples[-1]["t_seconds"]
+    assert (last - first) / 0.1 - 0.01 < ticks <= end[0]["t_seconds"] / 0.1 + 1.01, (ticks, end[0])
     assert "terminated by SIGTERM" in stderr
 
 
