@@ -501,7 +501,6 @@ KNOWN_MISSES = {
             "version_mismatch__yueliao-cdn-issues-29.log": "the cause is outside the paste (fixed by a matching CUDA toolkit); the CUBLAS_STATUS_EXECUTION_FAILED RuntimeError gives the generic id",
             "version_mismatch__isl-org-dpt-issues-4.log": "the cause is outside the paste (the CUDA version); the CUBLAS_STATUS_EXECUTION_FAILED RuntimeError gives the generic id",
             "no_backend_for_device__ai2cm-ace-issues-562.log": "paste cut before the line that names the cause (all_reduce frames, 'No backend type associated with device type cpu' cut): a failure, the generic id",
-            "clean__yyux-1145-bert-vits2-integration-package-issues-80.log": "a model loader's 'ERROR:models:emb_g.weight is not in the checkpoint' (VITS's routine note when a base model lacks the speaker embedding; training goes on) is read as a rank failure: rank_failed on a clean log (alarm)",
             "segfault__cjeen-sketchsampler-issues-5.log": "paste cut before the line that names the cause: hydra/Lightning INFO start-up lines only, exit code 139 only in the title, no failure line (silent)",
             "cuda_init_fork__luoweizhou-densecap-issues-4.log": "paste cut before the line that names the cause: a YAMLLoadWarning and the Namespace dump, no failure line (silent)",
             "cuda_oom__rwth-i6-returnn-issues-1626.log": "paste cut before the line that names the cause: healthy per-step lines of four ranks, no failure line (silent)",

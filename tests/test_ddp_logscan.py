@@ -742,6 +742,19 @@ def test_a_store_wait_that_timed_out_is_a_weak_timeout_a_specific_cause_outranks
     assert analyze_text(wait + oom).findings[0].id == "cuda_oom"
 
 
+def test_an_error_a_logger_recorded_and_went_on_after_is_no_failure():
+    went_on = (
+        "INFO:models:Loaded checkpoint 'DUR_0.pth' (iteration 0)\n"
+        "ERROR:models:emb_g.weight is not in the checkpoint\n"
+        "INFO:models:Loaded checkpoint 'G_0.pth' (iteration 0)\n"
+    )
+    assert analyze_text(went_on).findings == []
+    # another logger's record next, or nothing after it: the error may be what ended the run
+    other = went_on.replace("INFO:models:Loaded checkpoint 'G", "INFO:trainer:Saving 'G")
+    assert [f.id for f in analyze_text(other).findings] == ["rank_failed"]
+    assert [f.id for f in analyze_text(went_on.splitlines(True)[1]).findings] == ["rank_failed"]
+
+
 def test_launchers_verdicts_in_other_words_are_failures():
     for line in (
         "=   BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES",  # MPICH
