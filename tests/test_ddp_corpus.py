@@ -486,8 +486,6 @@ KNOWN_MISSES = {
             "cuda_oom__intel-intel-extension-for-pytorch-issues-780.log": "the cause is outside the paste: UR_RESULT_ERROR_DEVICE_LOST that the thread traced to memory pressure, the exception's generic id",
             "generic__habanaai-gaudi-tutorials-pull-6.log": "paste cut before the line that names the cause: the DeepSpeed launcher's INFO and UserWarnings only, no failure line (silent)",
             "cuda_oom__instructlab-instructlab-issues-2568.log": "paste cut before the line that names the cause: dataset bars and INFO stats only, no failure line (silent)",
-            "rendezvous_timeout__hiyouga-llamafactory-issues-7806.log": "rendezvous connect failures printed as warnings: '[c10d] The client socket has failed to connect to [kubernetes.docker.internal]:port (system error: 10049 ...)' repeated is no failure evidence (silent)",
-            "rendezvous_timeout__pytorch-pytorch-issues-80638.log": "rendezvous connect failures printed as warnings: '[W ...socket.cpp:558] [c10d] The client socket has failed to connect to ... (system error: 10049 ...)' x4 is no failure evidence (silent)",
         }.items()
     },
     # the twenty-fifth round, held out (long-tail repos: vision, speech/TTS, science,
@@ -526,7 +524,6 @@ KNOWN_MISSES = {
             "generic__huaweicloud-modelarts-trouble-0111-suspension-before-training.log": "the cause is outside the paste: NCCL INFO lines of a job hung before training, no failure line (silent)",
             "illegal_memory_access__huggingface-thebloke-falcon-180b-chat-gguf-discussions-11.log": "paste cut before the line that names the cause: mojibake load bars and a langchain warning, no failure line (silent)",
             "generic__huggingface-spaces-lilmeaty-vllmxd.log": "the failure is told only in the app's own Spanish words ('Error al inicializar el modelo con cpu ... No se pudo inicializar ningun modelo') in a Space banner flattened to one line: no failure evidence (silent)",
-            "unsettled__pastebin-jcyched2.log": "Windows c10d connect warnings ('The client socket has failed to connect to [kubernetes.docker.internal]:29500 (system error: 10049 ...)') repeated, cut before the error: no failure evidence (silent)",
             "unsettled__huggingface-deepseek-ai-deepseek-coder-v2-instruct-discussions-5.log": "a hang: vLLM start-up INFO and then nothing, no failure line (silent)",
             "unsettled__pastebin-9sg3tehh.log": "paste cut before any failure line: accelerate defaults, NCCL_* deprecation warnings and the FSDP environment block only (silent)",
             "unsettled__pastebin-6vcd4ff6.log": "paste cut before any failure line: accelerate defaults and DeepSpeed's 'Unable to find hostfile' only (silent)",
