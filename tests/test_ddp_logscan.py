@@ -765,7 +765,7 @@ def test_a_store_behind_docker_desktops_hosts_entry_is_a_weak_rendezvous_cause()
     assert [f.id for f in analyze_text(docker).findings] == ["rendezvous_timeout"]
     assert analyze_text(warning.format(host="DESKTOP-BP72V")).findings == []  # a retry
     oom = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
-    assert [f.id for f in analyze_text(docker + oom).findings][0] == "cuda_oom"
+    assert analyze_text(docker + oom).findings[0].id == "cuda_oom"
 
 
 def test_launchers_verdicts_in_other_words_are_failures():
