@@ -983,8 +983,14 @@ def test_the_grep_needles_stay_specific():
     # banner, exit string and hydra's refusals, SkyPilot's FAILED verdicts, torchrun's summary
     # tail, the store socket's timed-out wait, symmetric memory's overlapping devices, NVLS's
     # bind failure, NCCL's 'invalid device function'; 223 -> 224 for Docker Desktop's hosts
-    # entry that sends the store's clients to another address)
-    assert len(logscan.NEEDLES) <= 224
+    # entry that sends the store's clients to another address; 224 -> 244 for this round's
+    # blind misses: Ascend HCCL's records for the NCCL-analogue failures (socket establish,
+    # RoCE CQE, topology exchange, heartbeat lost, task timeout, a CANN too old), NCCL's words
+    # quoted without their WARN record (bootstrap interface, IB vendor error, the heartbeat
+    # monitor), the OOM message's tail, the flight recorder's note on a failed collective,
+    # c10d's store-barrier waits, the old launcher's --local-rank warning and the script's
+    # --local_rank, a store connect that timed out, MindSpore's version check, vLLM's engine)
+    assert len(logscan.NEEDLES) <= 244
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
