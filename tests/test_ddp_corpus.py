@@ -45,6 +45,7 @@ MIN_TOP1 = {
     "fresh21": 0.85,
     "fresh24": 0.84,  # pastes, gists, HF pages, committed logs and blog posts, not issue threads
     "fresh26": 0.68,
+    "fresh28": 0.33,  # 5 forum logs only (the stored corpora hold few forum threads)
 }  # fmt: skip
 
 
@@ -88,6 +89,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh27" for e in ENTRIES) >= 46
     assert sum(e.part == "fresh22" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh26" for e in ENTRIES) >= 45
+    assert sum(e.part == "fresh28" for e in ENTRIES) >= 5
     assert sum(e.part == "fresh21" for e in ENTRIES) >= 85
     assert sum(e.part == "fresh24" for e in ENTRIES) >= 50
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
@@ -566,6 +568,24 @@ KNOWN_MISSES = {
             "lines and args Namespace; no failure line (silent)",
             "unsettled__openrlhf-openrlhf-issues-670.log": "a hang pasted as DeepSpeed's config "
             "JSON and two progress bars at 0%; no failure line (silent)",
+        }.items()
+    },
+    # the twenty-eighth round, blind (Discourse-style and vendor community forums: the PyTorch
+    # forum, the Ascend forum), collected unseen by the fixer and scored once at 01:40 on main
+    # 4eef8c2; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh28]: " + why
+        for name, why in {
+            "version_mismatch__hiascend-forum-thread-0275134621771885076.log": "version evidence "
+            "not read: MindSpore's own start-up warning ('MindSpore version 2.2.0 and cuda version "
+            "11.8.89 does not match, CUDA version [...] are supported') before its '[ERROR] "
+            "DISTRIBUTED ... Failed to create comm group on device side for nccl_world_group' "
+            "gives the generic id",
+            "dataloader_killed__discuss-pytorch-training-fails-memory-exhaustion-multiprocessing-"
+            "process-202773.log": _CUT9,
+            "unsettled__hiascend-dev-forum-thread-0237182504660259104.log": "paste cut before any "
+            "failure line: torchrun's OMP_NUM_THREADS banner only (one card runs, two fail) "
+            "(silent)",
         }.items()
     },
 }
