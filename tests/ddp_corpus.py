@@ -51,6 +51,7 @@ FRESH_PARTS = (
     "[fresh24]",
     "[fresh26]",
     "[fresh29]",
+    "[fresh28]",
 )
 
 
