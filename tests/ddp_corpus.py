@@ -50,6 +50,8 @@ FRESH_PARTS = (
     "[fresh21]",
     "[fresh24]",
     "[fresh26]",
+    "[fresh29]",
+    "[fresh28]",
 )
 
 
