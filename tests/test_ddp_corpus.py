@@ -442,13 +442,6 @@ KNOWN_MISSES = {
             "connect failure printed alone ('The client socket has failed to connect to "
             "[ip6-localhost]:24355 (errno: 99 - Cannot assign requested address)') is no "
             "failure evidence (silent)",
-            "generic__skypilot-org-skypilot-issues-5031.log": "SkyPilot's managed-job verdict "
-            "('Job 1 is already in terminal state FAILED_CONTROLLER', 'Failure reason: "
-            "Unexpected error occurred: [AssertionError] JobStatus.FAILED_DRIVER') is no "
-            "failure evidence (silent)",
-            "generic__zhijian-liu-torchpack-issues-36.log": "MPICH hydra's launcher refusal "
-            "('[mpiexec@host] match_arg ...: unrecognized argument allow-run-as-root', 'error "
-            "parsing parameters') is no failure evidence (silent)",
             "generic__lightning-ai-pytorch-lightning-issues-4389.log": "a hang shown only by "
             "every 'initializing ddp: GLOBAL_RANK: k, MEMBER: k+1/8' line printed twice (two "
             "nodes both node 0); no failure line (silent)",
@@ -505,8 +498,6 @@ KNOWN_MISSES = {
         for name, why in {
             "illegal_memory_access__nv-tlabs-get3d-issues-156.log": "the cause is outside the paste (the title's 'an illegal memory access was encountered'); the NCCL 'unhandled cuda error' it led to gives nccl_unhandled_cuda",
             "rendezvous_timeout__alibaba-pai-megatron-patch-issues-468.log": "paste cut before the line that names the cause (DistStoreError: Socket Timeout only in the title; torchrun agent frames under a web viewer's line numbers): a failure, the generic id",
-            "version_mismatch__beir-cellar-beir-issues-67.log": "NCCL 'WARN Cuda failure 'invalid device function'' after 'Min Comp Cap 8' with NCCL 2.4.8+cuda10.1 (a build without kernels for the GPU) is read as an unhandled CUDA error, not a build/version mismatch: nccl_unhandled_cuda",
-            "local_rank_arg__allenai-satlas-super-resolution-issues-19.log": "argparse's 'train.py: error: unrecognized arguments: --use-env' under the usage block (a launcher flag handed to the script, not --local_rank) is not read as the launcher/script argument mismatch: the generic id",
             "version_mismatch__yueliao-cdn-issues-29.log": "the cause is outside the paste (fixed by a matching CUDA toolkit); the CUBLAS_STATUS_EXECUTION_FAILED RuntimeError gives the generic id",
             "version_mismatch__isl-org-dpt-issues-4.log": "the cause is outside the paste (the CUDA version); the CUBLAS_STATUS_EXECUTION_FAILED RuntimeError gives the generic id",
             "no_backend_for_device__ai2cm-ace-issues-562.log": "paste cut before the line that names the cause (all_reduce frames, 'No backend type associated with device type cpu' cut): a failure, the generic id",
@@ -518,15 +509,11 @@ KNOWN_MISSES = {
             "generic__torchgeo-torchgeo-issues-1198.log": "paste cut before the line that names the cause: Lightning start-up and Windows' benign client-socket warnings, no failure line (silent)",
             "nccl_timeout__servicenow-tapeagents-issues-104.log": "paste cut before the line that names the cause: accelerate's environment block and start-up INFO, no failure line (silent)",
             "no_backend_for_device__kennymckormick-pyskl-issues-79.log": "paste cut before the line that names the cause: the launch FutureWarning and Windows' benign client-socket warning, no failure line (silent)",
-            "no_backend_for_device__playvoice-whisper-vits-svc-issues-97.log": "READING GAP: the traceback's source line 'raise RuntimeError(\"Distributed package doesn't have NCCL \" \"built in\")' (the message split over two string literals) is not read as the missing-NCCL error (silent)",
-            "nccl_system_error__oneflow-inc-oneflow-issues-3586.log": "paste cut before the WARN and the ncclGroupEnd failure: NCCL INFO 'Call to connect returned Connection timed out, retrying' lines are not read as a failure (silent)",
             "unsettled__qcraftai-distill-bev-issues-4.log": "a hang pasted as mmdet INFO lines and torch's benign 'using best-guess GPU ... to perform barrier ... can potentially cause a hang' warning; no failure line (silent)",
             "unsettled__jdai-cv-fast-reid-issues-552.log": "a hang pasted as setuptools warnings and torch's benign barrier best-guess warning; no failure line (silent)",
             "unsettled__ecmwf-weathergenerator-issues-1404.log": "NCCL INFO teardown after the last save ('[Service thread] Connection closed by localRank N', 'comm ... Abort COMPLETE') is not read as a failure; cut before any error (silent)",
             "unsettled__rwth-i6-returnn-issues-1558.log": "a hang pasted as healthy per-step lines of four ranks; no failure line (silent)",
-            "unsettled__lucidrains-audiolm-pytorch-issues-234.log": "READING GAP: the tail of the launcher's ChildFailedError summary ('error_file: <N/A>', 'traceback : To enable traceback see: ...', the ===== rule) is not read as a failure (silent)",
             "unsettled__threestudio-project-threestudio-issues-81.log": "a start-up hang pasted as Lightning's 'Initializing distributed: GLOBAL_RANK: N, MEMBER: k/4' lines; no failure line (silent)",
-            "unsettled__openai-mlsh-issues-17.log": "READING GAP: MPICH's 'BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES' / 'EXIT CODE: 135' banner and 'APPLICATION TERMINATED WITH THE EXIT STRING: Bus error (signal 7)' are not read as a failure (silent)",
             "unsettled__opendrivelab-vista-issues-22.log": "a start-up hang pasted as Lightning's seed and 'Initializing distributed' lines; no failure line (silent)",
         }.items()
     },
@@ -558,21 +545,12 @@ KNOWN_MISSES = {
             "illegal_memory_access__flashinfer-ai-flashinfer-issues-2219.log": "paste cut "
             "before the line that names the cause: the TCPStore recv failures of the aftermath "
             "give peer_crashed",
-            "nccl_timeout__hao-ai-lab-fastvideo-issues-228.log": "c10d's store-socket timeout "
-            "('[c10d] waitForInput: socket ... timed out after 600000ms') before a rank's "
-            "traceback is not read as a timeout: the generic id",
             "segfault__sgl-project-sglang-issues-3778.log": "a faulthandler dump without its "
             "'Fatal Python error: Segmentation fault' header ('Current thread 0x... (most recent "
             "call first):' and frames in ncclCommInitRank) reads as a traceback: the generic id",
-            "duplicate_gpu__vllm-project-vllm-issues-44556.log": "the CUDA symmetric-memory "
-            "allocator's 'rendezvous: detected allocations from overlapping devices from "
-            "different ranks' is not read as two ranks on one device: the exception's generic id",
             "generic__pytorch-pytorch-pull-171779.log": "a bare DTensor error message wrapped over "
             "two lines ('got mixed torch.Tensor and DTensor, need to convert all torch.Tensor ...'"
             ") with no exception class is no failure evidence (silent)",
-            "nccl_unhandled_cuda__pytorch-ao-pull-3841.log": "NCCL's 'Failed to bind NVLink SHARP "
-            "(NVLS) Multicast memory: CUDA error 401' is not read as NCCL hitting a CUDA error "
-            "(silent)",
             "version_mismatch__nvidia-nccl-issues-1637.log": "the cause is outside the paste (NCCL "
             "2.25 on Blackwell consumer cards); NCCL INFO start-up with 'ncclMaxSharedMem 82240 "
             "exceeds device/fn maxSharedMem 79856', no failure line (silent)",

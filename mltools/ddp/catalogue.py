@@ -85,7 +85,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "The script and the launcher disagree on how the local rank is passed",
         "role": "cause",
         "patterns": [
-            r"unrecognized arguments?:.*--local(?:[-_]|$)",
+            # (or the old launcher's own --use_env flag, written after the script's name)
+            r"unrecognized arguments?:.*--(?:local(?:[-_]|$)|use[-_]env\b)",
             r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
             r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE) expected, but not set",
             # the script requires it, the launcher passes none
@@ -174,6 +175,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"The wait execution of the Notify register times out",
             r"execute failed, reason=\[task timeout\]",
         ],
+        # a wait on the c10d store that timed out mid-run (a peer never wrote its key); weak,
+        # since the same wait at start-up is a rendezvous that never completed
+        "weak_patterns": [r"waitForInput: socket .{0,300}timed out after \d+ ?ms"],
         "frames": [r"ProcessGroupNCCL::WorkNCCL::checkTimeout"],
         "cause": "This rank waited in a collective that the others never joined: another rank "
         "crashed, is stuck (data loading, a deadlock, a rank-dependent branch), or is running a "
@@ -262,6 +266,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"both on CUDA device",
             # NCCL's check as vLLM/TRL word it (a trainer and a vLLM server on one GPU)
             r"same CUDA device for multiple distinct roles",
+            # torch's CUDA symmetric-memory allocator checks the same at its rendezvous
+            r"detected allocations from overlapping devices",
         ],
         "cause": "Two ranks selected the same GPU: torch.cuda.set_device(local_rank) was not "
         "called (everyone uses cuda:0), or CUDA_VISIBLE_DEVICES hides the other GPUs.",
@@ -355,7 +361,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\.so(?:\.\d+)*\)?: undefined symbol: _ZN",  # ")": a markdown link around the path
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
             r"no kernel image is available\b",
-            r"CUDA error: invalid device function",  # kernels built for another GPU arch
+            # kernels built for another GPU arch (also inside NCCL: "Cuda failure 'invalid ...")
+            r"CUDA error: invalid device function",
+            r"Cuda failure (?:\d+ )?'invalid device function'",
             # a CUDA or NCCL library the build wants is not there (built for another CUDA)
             r"(?:ImportError|OSError): lib(?:cudart|cublas\w*|cudnn\w*|nccl|nvrtc|cusparse\w*"
             r"|cufft\w*|curand\w*|cusolver\w*)\.so[\d.]*: cannot open shared object file",
@@ -467,7 +475,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"No backend type associated",
-            r"Distributed package doesn't have NCCL built in",
+            # (also torch's own raise, the message split over two literals: "... NCCL " "built in")
+            r"Distributed package doesn't have NCCL (?:\" \")?built in",
             r"ProcessGroupNCCL is only supported with GPUs",
             r"Could not find the default backend type",
             # NCCL's own check on a collective's tensors: a CPU tensor given to a NCCL group
@@ -558,6 +567,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"ncclUnhandledCudaError",
             r"Cuda failure (?:\d+ )?'",
             r"NCCL Error 1\b",
+            # NVLS set-up failing on a CUDA driver call ("... Multicast memory: CUDA error 401")
+            r"Failed to bind NVLink SHARP \(NVLS\) Multicast memory",
         ],
         "cause": "A CUDA call inside NCCL failed ('Last error: Cuda failure N ...'): a driver "
         "too old or too new for the NCCL torch ships, a known NCCL bug (fixed in a later "
@@ -898,6 +909,15 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # has slots, pdsh/ssh (DeepSpeed's multi-node runner) not reaching a host
     r"There are not enough slots available in the system",
     r"ssh: connect to host \S+ port \d+: ",
+    # MPICH's launcher: its abort banner, the signal that ended a rank, its own refusals
+    r"BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES",
+    r"APPLICATION TERMINATED WITH THE EXIT STRING: ",
+    r"\bHYD[A-Z]*_\w+ \([\w/.]+:\d+\): ",  # (hydra's internal functions)
+    # SkyPilot's managed-job verdicts
+    r"\bterminal state FAILED\w*",
+    r"\bJobStatus\.FAILED\w*",
+    # the tail of torchrun's failure summary, cut before its header
+    r"traceback\s*: To enable traceback see",
 )
 
 

@@ -190,7 +190,13 @@ _OPTIONAL_IMPORT = re.compile(
 )
 _QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
-_CARRIED_BY_NCCL = ("cuda_oom", "illegal_memory_access", "gpu_hardware", "device_side_assert")
+_CARRIED_BY_NCCL = (
+    "cuda_oom",
+    "illegal_memory_access",
+    "gpu_hardware",
+    "device_side_assert",
+    "version_mismatch",
+)
 _NOT_A_CAUSE = {"ChildFailedError"}
 # an exception that only wraps a collective library's failed call, its reason printed on the
 # lines after it (torch_npu: "RuntimeError: ... OPS function error: HcclAllreduce, error code
@@ -218,7 +224,9 @@ _WORK = re.compile(
 )
 _GROUP_RANK = re.compile(r"\[Rank (\d+)\]")
 # NCCL's bootstrap retrying a connection; RETRIES_FAILED of them in one log is a failure sign
-_RETRY = re.compile(r"Call to connect returned [\w ]+, retrying")
+# (a refused connect is a peer not listening yet, normal at start; one that timed out is a
+# packet nobody answered, a firewall or the wrong interface, and counts as that many at once)
+_RETRY = re.compile(r"Call to connect returned ([\w ]+), retrying")
 RETRIES_FAILED = 3
 _PG = re.compile(r"\[PG (?:ID )?(\d+)")
 # the world size, where a log states it
@@ -693,9 +701,10 @@ class LogScanner:
                 self._chain(text, rank, name, line_no, raw)
                 or self._weak(text, rank, name, line_no, raw)
                 for text in texts
-            ) and any(_RETRY.search(text) for text in texts):
-                self._retries += 1  # a few retries are normal; a run of them is not
-                if self._retries == RETRIES_FAILED:
+            ) and (retry := next(filter(None, map(_RETRY.search, texts)), None)):
+                before = self._retries  # a few retries are normal; a run of them is not
+                self._retries += RETRIES_FAILED if retry[1] == "Connection timed out" else 1
+                if before < RETRIES_FAILED <= self._retries:
                     self._add(_BY_ID["nccl_system_error"], rank, name, line_no, raw, weak=True)
             return
         if self._failure is None and any(_hits(_SIGNALS, text) for text in texts):
