@@ -458,7 +458,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         ],
         # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut away)
         # (Ascend's torch_npu sets up its HCCL communicator the same way: "hcclUniqueId")
-        "weak_patterns": [r"retrieving [nh]cclUniqueId from \[\d+\] via c10d key-value"],
+        # Docker Desktop's hosts entry for the machine's own name ("kubernetes.docker.internal")
+        # sends the store's clients to an address that is not this host's (Windows' 10049)
+        "weak_patterns": [
+            r"retrieving [nh]cclUniqueId from \[\d+\] via c10d key-value",
+            r"failed to connect to \[kubernetes\.docker\.internal\]:\d+",
+        ],
         # the elastic agent's own rendezvous store calls raised (a paste cut before the error)
         "frames": [r"rendezvous/c10d_rendezvous_backend\.py"],
         "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "

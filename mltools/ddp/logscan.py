@@ -179,7 +179,10 @@ _ENTITY = re.compile(r"&(?:quot|gt|lt|amp|apos|nbsp|#39|#34|#x27);")
 _IPY_FRAME = re.compile(r"^\s*File [~/][^\s:,]*\.py:\d+, in \w")
 # a Python logging record at error level ("ERROR:root:...", "CRITICAL:app.x:..."): the level
 # goes with the wrapper that is stripped, so it is read before
-_LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):[\w.]+:\S")
+_LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):(?P<logger>[\w.]+):\S")
+# the same logger's record at info level on the next line: the program went on after the error
+# it logged ("ERROR:models:emb_g.weight is not in the checkpoint", "INFO:models:Loaded ...")
+_LOG_INFO = re.compile(r"(?:^|[\s>\]|:])INFO:(?P<logger>[\w.]+):\S")
 # a glog-style record at verbose, debug or info level ("V1206 16:01:33.136000 5704
 # torch/_dynamo/convert_frame.py:2041] "): TORCH_LOGS=+dynamo prints where a compile began
 # as a stack of frames, in every healthy run
@@ -677,10 +680,12 @@ class LogScanner:
             self._top_rank = rank  # the world has at least this many ranks
         if any(word in body for word in _WORLD_WORDS):
             self._world_size(body)
+        went_on = bool(following) and _went_on(line[: len(line) - len(body) + 80], following)
         if (
             self._failure is None
             and ("ERROR:" in line or "CRITICAL:" in line)
             and _LOG_ERROR.search(line[: len(line) - len(body) + 12])
+            and not went_on
         ):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
@@ -707,7 +712,7 @@ class LogScanner:
                 if before < RETRIES_FAILED <= self._retries:
                     self._add(_BY_ID["nccl_system_error"], rank, name, line_no, raw, weak=True)
             return
-        if self._failure is None and any(_hits(_SIGNALS, text) for text in texts):
+        if self._failure is None and not went_on and any(_hits(_SIGNALS, text) for text in texts):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
         if body.lstrip().startswith("Traceback (most recent call last)"):
@@ -1123,6 +1128,15 @@ def _unhtml(line: str) -> str:
     if line.isascii():
         return line
     return line.replace("\xa0", " ").translate(_QUOTES)
+
+
+def _went_on(head: str, following: str) -> bool:
+    """A logger's error record (in ``head``, the line's start) whose next line is the same
+    logger's info record: the program logged the error and went on, so it is no failure."""
+    if ("ERROR:" not in head and "CRITICAL:" not in head) or "INFO:" not in following[:200]:
+        return False
+    logged, next_record = _LOG_ERROR.search(head), _LOG_INFO.search(following[:200])
+    return bool(logged and next_record and logged["logger"] == next_record["logger"])
 
 
 def _split_prefix(line: str) -> tuple[int | None, str]:
