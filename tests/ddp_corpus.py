@@ -51,6 +51,8 @@ FRESH_PARTS = (
     "[fresh24]",
     "[fresh26]",
     "[fresh30]",
+    "[fresh29]",
+    "[fresh28]",
 )
 
 
