@@ -50,6 +50,7 @@ FRESH_PARTS = (
     "[fresh21]",
     "[fresh24]",
     "[fresh26]",
+    "[fresh30]",
     "[fresh29]",
     "[fresh28]",
 )
