@@ -585,19 +585,7 @@ KNOWN_MISSES = {
             "the generic id",
             "generic__huage001-clear-issues-13.log": "paste cut before any failure line: only the "
             "'[rank0]:   args[N]: ...' tail of a compile error dump (silent)",
-            "local_rank_arg__cnulab-realnet-issues-31.log": "paste cut before the line that names "
-            "the cause: the launch FutureWarning and a usage line declaring --local_rank, no "
-            "'unrecognized arguments' line; the generic id",
-            "local_rank_arg__piddnad-ddcolor-issues-33.log": "paste cut before the line that names "
-            "the cause: the launch FutureWarning and a usage line declaring --local_rank, no "
-            "'unrecognized arguments' line; the generic id",
             "cuda_oom__huang-yh-gaussianformer-issues-49.log": _CUT9,
-            "rendezvous_timeout__fdbtrs-idiff-face-issues-14.log": "c10d's INFO 'Waiting in store "
-            "based barrier to initialize process group ... (world_size=8, worker_count=1, "
-            "timeout=0:30:00)' repeated is a rendezvous that never fills, not read (silent)",
-            "unsettled__gensyn-ai-rl-swarm-issues-197.log": "one [W...] c10d socket.cpp 'client "
-            "socket has failed to connect to [...]:3254 (errno: 110 - Connection timed out)' "
-            "warning is no failure evidence (silent)",
         }.items()
     },
     # the twenty-ninth round, blind (Q&A sites, blogs and non-English pages: Chinese issue-summary
