@@ -585,19 +585,7 @@ KNOWN_MISSES = {
             "the generic id",
             "generic__huage001-clear-issues-13.log": "paste cut before any failure line: only the "
             "'[rank0]:   args[N]: ...' tail of a compile error dump (silent)",
-            "local_rank_arg__cnulab-realnet-issues-31.log": "paste cut before the line that names "
-            "the cause: the launch FutureWarning and a usage line declaring --local_rank, no "
-            "'unrecognized arguments' line; the generic id",
-            "local_rank_arg__piddnad-ddcolor-issues-33.log": "paste cut before the line that names "
-            "the cause: the launch FutureWarning and a usage line declaring --local_rank, no "
-            "'unrecognized arguments' line; the generic id",
             "cuda_oom__huang-yh-gaussianformer-issues-49.log": _CUT9,
-            "rendezvous_timeout__fdbtrs-idiff-face-issues-14.log": "c10d's INFO 'Waiting in store "
-            "based barrier to initialize process group ... (world_size=8, worker_count=1, "
-            "timeout=0:30:00)' repeated is a rendezvous that never fills, not read (silent)",
-            "unsettled__gensyn-ai-rl-swarm-issues-197.log": "one [W...] c10d socket.cpp 'client "
-            "socket has failed to connect to [...]:3254 (errno: 110 - Connection timed out)' "
-            "warning is no failure evidence (silent)",
         }.items()
     },
     # the twenty-ninth round, blind (Q&A sites, blogs and non-English pages: Chinese issue-summary
@@ -605,30 +593,16 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh29]: " + why
         for name, why in {
-            "version_mismatch__blog-gitcode-nccl-version-inconsistent-multinode.log": "version mismatch shown only by its symptom: ncclSocketInit 'family 0 is neither AF_INET(2) nor AF_INET6(10)' (NCCL 2.14 vs 2.19 across nodes) then DistBackendError internal error gives the generic id",
             "version_mismatch__openillumi-pytorch-ddp-nccl-unhandled-cuda-error-libnccl2.log": "the cause is outside the paste (a system libnccl2 shadowing torch's NCCL); 'NCCL error in: ... unhandled cuda error' gives nccl_unhandled_cuda, right for the paste",
             "nccl_system_error__blog-gitcode-llamafactory-multi-gpu-nccl-barrier-unknown-device-hang.log": "a hang pasted as torch's benign 'using GPU 3 to perform barrier as devices used by this process are currently unknown' warning; no failure line (silent)",
             "cuda_oom__jjblogs-threads-224886-nccl-invalid-usage-device-pointer.log": "the cause is outside the paste (GPU memory short); 'NCCL error: invalid usage' / 'invalid device pointer' give the generic id",
-            "cuda_oom__csdn-litchi0-0-146158524-gpu0-oom-process-in-use.log": "the OOM message's tail without its 'CUDA out of memory. Tried to allocate' head ('error:GPU 0 has a total capacity of 23.64 GiB of which 1.61 GiB is free. Process ... has 22.02 GiB memory in use') is not read (silent)",
-            "nccl_timeout__crusoe-support-nccl-debug-logging-collective-timeout.log": "the watchdog's 'Stack trace of the failed collective not found, potentially because FlightRecorder is disabled' line alone (printed only after a collective timed out) is not read as a timeout (silent)",
-            "nccl_timeout__blog-gitcode-openrlhf-multinode-watchdog-got-stuck.log": "the heartbeat monitor's \"ProcessGroupNCCL's watchdog got stuck\" quoted alone, without its record, is not read (silent)",
             "generic__blog-gitcode-vllm-tp4-timed-out-waiting-send.log": "the cause is outside the paste (a vLLM worker-init bug); Gloo's 'Timed out waiting 1800000ms for send operation to complete' gives nccl_timeout, right for the paste",
             "version_mismatch__blog-gitcode-nccl-h100-eks-internal-error-aws-ofi.log": "the cause is outside the paste (an old aws-ofi-nccl plugin); 'NCCL error: internal error' and 'aws-ofi-nccl initialization failed' give the generic id (the plugin failure is version evidence not read)",
-            "nccl_system_error__blog-gitcode-nccl-work-request-status-5-vendor-err-249.log": "NCCL's IB completion error quoted without its 'NET/IB :' prefix ('work request complete err: status 5 and vendor err 249') is not read (silent)",
-            "generic__blog-gitcode-simpletuner-two-node-invalid-device-id.log": "the bare exception message 'Invalid device id' (torch.cuda.get_device_properties on a global rank) with no exception class is no failure evidence (silent)",
             "generic__youkuaiyun-gitblog-openvla-connection-reset-by-peer-standalone.log": "the cause is outside the paste (torchrun --standalone); 'DistNetworkError: Connection reset by peer' from the TCPStore gives peer_crashed, right for the paste",
             "cuda_oom__blog-gitcode-step-audio-vllm-engine-process-failed-to-start.log": "the cause is outside the paste (GPU memory short at TP=6); vLLM's bare 'Engine process failed to start' is not read as a failure (silent)",
-            "nccl_system_error__blog-gitcode-colossalai-yi34b-bootstrap-no-socket-interface.log": "NCCL's 'Bootstrap: no socket interface found' quoted without its NCCL WARN prefix, next to a cut 'NCCL error in: ProcessGroupNCCL.cpp', gives the generic id",
-            "version_mismatch__blog-gitcode-swift-qwenvl-npu-hccl-commi-init-rootinfo-config.log": "torch_npu's 'Failed to find function HcclCommInitRootInfoConfig' (CANN older than torch_npu) is version evidence not read: the generic id",
             "illegal_memory_access__hiascend-cann800-troubleshooting-0019-aicore-args-host-address.log": "Huawei Ascend HCCL/CANN wording (the NPU analogue of an NCCL record) not in the catalogue: 'Aicore kernel execute failed ... fault kernel_name=RealDiv' with a host address among the kernel args gives the generic id",
-            "nccl_system_error__hiascend-cann850a2-hcclug-000050-ei0006-wait-socket-establish-timeout.log": "Huawei Ascend HCCL/CANN wording (the NPU analogue of an NCCL record) not in the catalogue: HCCL 'wait socket establish timeout' and its LINK_ERROR_INFO table (EI0006) give the generic id",
-            "rendezvous_timeout__hiascend-cann850-hcclug-000036-ei0015-ranks-not-connected-to-server.log": "Huawei Ascend HCCL/CANN wording (the NPU analogue of an NCCL record) not in the catalogue: HCCL 'topo exchange server get socket timeout', 'total connected num is [4]', 'Failed to connect agent[...]' (EI0015) give the generic id",
-            "peer_crashed__hiascend-cann850a2-hcclug-000055-heartbeat-lost-cluster-exception.log": "Huawei Ascend HCCL/CANN wording (the NPU analogue of an NCCL record) not in the catalogue: HCCL 'status[LOST]' and 'Cluster Exception ... ExceptionType:[Heartbeat Lost Occurred], Possible Reason:1. Process has exited' give the generic id",
-            "nccl_timeout__hiascend-cann850-hcclug-000025-taskexecstage-timeout-host.log": "Huawei Ascend HCCL/CANN wording (the NPU analogue of an NCCL record) not in the catalogue: HCCL '[TaskExecStage][Timeout][HOST]Task run failed' (cut mid-tag) gives the generic id",
             "nccl_system_error__jjblogs-threads-224990-ddp-7b-nccl-timeout-switch-congestion.log": "the cause is outside the paste (packet loss at an overloaded switch); a bare 'RuntimeError: NCCL timeout' gives the generic id (nccl_timeout would be right for the paste)",
             "nccl_system_error__blog-gitcode-nccl-ib-ring-does-not-loop-back-vllm-two-node.log": "the cause is outside the paste (inconsistent IB setup across nodes); 'NCCL error: internal error' and 'ring 0 does not loop back to start (12 != 0)' give the generic id",
-            "nccl_system_error__hiascend-cann850-hcclug-000061-ei0013-error-roce-cqe.log": "Huawei Ascend HCCL/CANN wording (the NPU analogue of an NCCL record) not in the catalogue: the screen log 'Execution Error ROCE CQE(EI0013): An error CQE occurred during operator execution' (RoCE retransmissions exhausted) is not read (silent)",
-            "rendezvous_timeout__hiascend-cann850a2-hcclug-000036-agent-failed-to-connect-rank-list-size.log": "Huawei Ascend HCCL/CANN wording (the NPU analogue of an NCCL record) not in the catalogue: HCCL 'TopoDetect ERROR ... Failed to connect agent[9,]' and 'rank num[4] is different with rank list size[3]' give the generic id",
         }.items()
     },
     # the twenty-eighth round, blind (Discourse-style and vendor community forums: the PyTorch
@@ -637,11 +611,6 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh28]: " + why
         for name, why in {
-            "version_mismatch__hiascend-forum-thread-0275134621771885076.log": "version evidence "
-            "not read: MindSpore's own start-up warning ('MindSpore version 2.2.0 and cuda version "
-            "11.8.89 does not match, CUDA version [...] are supported') before its '[ERROR] "
-            "DISTRIBUTED ... Failed to create comm group on device side for nccl_world_group' "
-            "gives the generic id",
             "dataloader_killed__discuss-pytorch-training-fails-memory-exhaustion-multiprocessing-"
             "process-202773.log": _CUT9,
             "unsettled__hiascend-dev-forum-thread-0237182504660259104.log": "paste cut before any "
