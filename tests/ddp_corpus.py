@@ -51,6 +51,7 @@ FRESH_PARTS = (
     "[fresh24]",
     "[fresh26]",
     "[fresh30]",
+    "[fresh30b]",
     "[fresh29]",
     "[fresh28]",
 )

@@ -46,6 +46,7 @@ MIN_TOP1 = {
     "fresh24": 0.84,  # pastes, gists, HF pages, committed logs and blog posts, not issue threads
     "fresh26": 0.68,
     "fresh30": 0.82,  # long-tail pre-2026 repos (BEV/3D, TTS, pose, SR, small LLM/RL)
+    "fresh30b": 0.90,  # held-out long-tail repos, scored on the fixed main 30dda6f
     "fresh29": 0.44,  # Q&A sites, blogs and non-English pages (mostly 1-3 quoted lines)
     "fresh28": 0.33,  # 5 forum logs only (the stored corpora hold few forum threads)
 }  # fmt: skip
@@ -95,6 +96,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh21" for e in ENTRIES) >= 85
     assert sum(e.part == "fresh24" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh30" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh30b" for e in ENTRIES) >= 66
     assert sum(e.part == "fresh29" for e in ENTRIES) >= 51
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
@@ -586,6 +588,32 @@ KNOWN_MISSES = {
             "generic__huage001-clear-issues-13.log": "paste cut before any failure line: only the "
             "'[rank0]:   args[N]: ...' tail of a compile error dump (silent)",
             "cuda_oom__huang-yh-gaussianformer-issues-49.log": _CUT9,
+        }.items()
+    },
+    # the thirtieth round's held-out second half (same sources: pre-2026 long-tail GitHub repos,
+    # collected 01:52-01:58 unseen by the fixer), scored once at 02:13 on main 30dda6f (the
+    # [fresh28]-[fresh30] fixes in) with mltools untouched; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh30b]: " + why
+        for name, why in {
+            "rendezvous_timeout__spongebbob-finetune-chatglm2-6b-issues-6.log": "the store-based "
+            "barrier timeout as one lower-case prose line ('timed out initializing process group "
+            "in store based barrier on rank') without 'RuntimeError', key or counts (silent)",
+            "rendezvous_timeout__alibabaresearch-efficientteacher-issues-85.log": "one 'Waiting in "
+            "store based barrier ... (world_size=2, worker_count=4, timeout=1 day, 0:00:00)' line "
+            "between Chinese sentences saying it repeats forever: a single report, and a count "
+            "above world_size, not read as a stalled rendezvous (silent)",
+            "nccl_system_error__genmoai-mochi-issues-36.log": "paste cut before the line that "
+            "names the cause: Ray-prefixed NCCL INFO to 'Init COMPLETE' and a 'misc/shmutils.cc:72 "
+            "NCCL W' cut mid-word (silent)",
+            "unsettled__taokz-biomedgpt-issues-72.log": "paste cut before any failure line: only "
+            "the torch.distributed.launch FutureWarning block in a thread titled 'error' (silent)",
+            "gpu_hardware__fishaudio-fish-speech-issues-390.log": "'CUDA error: unspecified launch "
+            "failure' (a device fault that needs a reboot) with Lightning DDP teardown frames gives "
+            "the generic id",
+            "agent_signal__keyu-tian-spark-issues-19.log": "the bare class name "
+            "'torch.distributed.elastic.multiprocessing.api.SignalException' (no 'got signal: N') "
+            "gives the generic id",
         }.items()
     },
     # the twenty-ninth round, blind (Q&A sites, blogs and non-English pages: Chinese issue-summary
