@@ -264,10 +264,15 @@ class Double:
 
     def __init__(self, profile: str, lib: ctypes.CDLL, spec_path: Path) -> None:
         self.profile, self.lib, self.spec_path = profile, lib, spec_path
+        # The library stays loaded for the whole test process, its count with it: a session
+        # an earlier test left open is not this test's (test_sampler counted 4 after
+        # test_top_cli's stand-in app kept three open).
+        self._before = int(lib.mltools_double_init_count())
 
     def init_count(self) -> int:
-        """``nvmlInit`` calls not yet matched by an ``nvmlShutdown``."""
-        return int(self.lib.mltools_double_init_count())
+        """``nvmlInit`` calls since this test installed the double not yet matched by an
+        ``nvmlShutdown`` (negative when an earlier test's session closes meanwhile)."""
+        return int(self.lib.mltools_double_init_count()) - self._before
 
     def update(self, spec: dict[str, Any]) -> None:
         write_spec(self.spec_path, spec)

@@ -1,7 +1,7 @@
 """A process tree whose phases a test drives: commands arrive one a line on a FIFO.
 
 ``spawn NAME MB``: start a worker (fork) that touches MB MiB, then spins until told to
-stop; ``stop NAME``: stop it, and mark its own CPU seconds and wall time; ``quit``.
+stop (marked as it starts, and once it is up); ``stop NAME``: stop it, and mark its own CPU seconds and wall time; ``quit``.
 Every phase change is marked twice: ``mltools.mark()`` and a ``phase ...`` output line.
 """
 
@@ -36,6 +36,8 @@ def main(control: str) -> None:
                 name, mb = args[0], int(args[1])
                 stop, ready, report = ctx.Event(), ctx.Event(), ctx.Queue()
                 proc = ctx.Process(target=worker, args=(mb, stop, ready, report), name=name)
+                mltools.mark(f"{name} start")  # (before the fork: nothing can list it earlier)
+                print(f"phase {name} start", flush=True)
                 proc.start()
                 ready.wait()
                 workers[name] = (proc, stop, report)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -66,14 +65,7 @@ def drive(
             await pilot.pause()
             await script(app, pilot)
 
-    asyncio.run(main())
-    # The app's sampler thread closes the source (its NVML session) after the app has
-    # exited: wait for that, or it runs into the next test, whose NVML double then counts
-    # this test's nvmlInit (and gets its nvmlShutdown at any moment).
-    for thread in threading.enumerate():
-        if thread.name == "mltools-top-sampler":
-            thread.join(timeout=60)  # a hang detector: it ends within one sample
-            assert not thread.is_alive(), "top's sampler thread outlived the app"
+    asyncio.run(main())  # (returns once the app has closed its sampler and NVML session)
     return app
 
 

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from mltools.ddp import check
 from mltools.ddp.check import FAIL, PASS, WARN, CheckContext, run_checks, select_interfaces
 from mltools.errors import ExitCode
+from tests._ports import free_port
+from tests.conftest import wait_exec
 
 GiB = 1024**3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -203,21 +199,50 @@ def test_infiniband_and_memlock(quiet):
 
 
 def test_leftover_launcher_is_reported(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "torchrun", "--nproc-per-node", "2"]
+    """A real launcher-looking process is found on the real /proc, and the check's row names
+    it. The row names the first five only, so the message is read over a /proc of just this
+    process (a link to its real entry): other launchers on a shared machine (any argv holding
+    "torchrun", a pytest folder test_torchrun_0) took the five places before."""
+    proc = wait_exec(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import time; time.sleep(60)",
+                "torchrun",
+                "--nproc-per-node",
+                "2",
+            ]
+        )
     )
     try:
-        for _ in range(50):
-            found = check.leftover_processes(CheckContext())
-            if any(pid == proc.pid for pid, _, _ in found):
-                break
-            time.sleep(0.1)
-        assert any(pid == proc.pid and what == "launcher" for pid, what, _ in found)
-        (row,) = check.check_leftovers(CheckContext())
-        assert row.status == WARN and str(proc.pid) in row.message
+        found = check.leftover_processes(CheckContext())
+        assert (proc.pid, "launcher") in [(pid, what) for pid, what, _ in found]
+        own = tmp_path / "proc"
+        own.mkdir()
+        (own / str(proc.pid)).symlink_to(f"/proc/{proc.pid}")
+        (row,) = check.check_leftovers(CheckContext(proc_root=str(own)))
+        assert row.status == WARN
+        cmd = f"{sys.executable} -c import time; time.sleep(60) torchrun --nproc-per-node 2"
+        assert row.message == (
+            "1 process(es) from an earlier run may hold GPUs or ports: "
+            f"pid {proc.pid} launcher: {cmd[:80]}"
+        )
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_leftovers_row_names_the_first_five_and_counts_the_rest(tmp_path):
+    for pid in range(4240, 4247):
+        (tmp_path / "proc" / str(pid)).mkdir(parents=True)
+        (tmp_path / "proc" / str(pid) / "cmdline").write_bytes(b"torchrun\0--rdzv-id\0%d\0" % pid)
+    (row,) = check.check_leftovers(CheckContext(proc_root=str(tmp_path / "proc")))
+    assert row.status == WARN
+    named = re.findall(r"pid (\d+) launcher: torchrun --rdzv-id (\d+)", row.message)
+    assert len(named) == 5 and all(a == b for a, b in named), row.message
+    assert len({a for a, _ in named}) == 5 and {int(a) for a, _ in named} < set(range(4240, 4247))
+    assert row.message.startswith("7 process(es) ") and row.message.endswith(" (+2 more)")
 
 
 def test_leftover_gpu_holder_from_fake_proc(tmp_path):

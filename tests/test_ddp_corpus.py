@@ -45,6 +45,10 @@ MIN_TOP1 = {
     "fresh21": 0.85,
     "fresh24": 0.84,  # pastes, gists, HF pages, committed logs and blog posts, not issue threads
     "fresh26": 0.68,
+    "fresh30": 0.82,  # long-tail pre-2026 repos (BEV/3D, TTS, pose, SR, small LLM/RL)
+    "fresh30b": 0.90,  # held-out long-tail repos, scored on the fixed main 30dda6f
+    "fresh29": 0.44,  # Q&A sites, blogs and non-English pages (mostly 1-3 quoted lines)
+    "fresh28": 0.33,  # 5 forum logs only (the stored corpora hold few forum threads)
 }  # fmt: skip
 
 
@@ -88,8 +92,12 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh27" for e in ENTRIES) >= 46
     assert sum(e.part == "fresh22" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh26" for e in ENTRIES) >= 45
+    assert sum(e.part == "fresh28" for e in ENTRIES) >= 5
     assert sum(e.part == "fresh21" for e in ENTRIES) >= 85
     assert sum(e.part == "fresh24" for e in ENTRIES) >= 50
+    assert sum(e.part == "fresh30" for e in ENTRIES) >= 60
+    assert sum(e.part == "fresh30b" for e in ENTRIES) >= 66
+    assert sum(e.part == "fresh29" for e in ENTRIES) >= 51
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -442,13 +450,6 @@ KNOWN_MISSES = {
             "connect failure printed alone ('The client socket has failed to connect to "
             "[ip6-localhost]:24355 (errno: 99 - Cannot assign requested address)') is no "
             "failure evidence (silent)",
-            "generic__skypilot-org-skypilot-issues-5031.log": "SkyPilot's managed-job verdict "
-            "('Job 1 is already in terminal state FAILED_CONTROLLER', 'Failure reason: "
-            "Unexpected error occurred: [AssertionError] JobStatus.FAILED_DRIVER') is no "
-            "failure evidence (silent)",
-            "generic__zhijian-liu-torchpack-issues-36.log": "MPICH hydra's launcher refusal "
-            "('[mpiexec@host] match_arg ...: unrecognized argument allow-run-as-root', 'error "
-            "parsing parameters') is no failure evidence (silent)",
             "generic__lightning-ai-pytorch-lightning-issues-4389.log": "a hang shown only by "
             "every 'initializing ddp: GLOBAL_RANK: k, MEMBER: k+1/8' line printed twice (two "
             "nodes both node 0); no failure line (silent)",
@@ -493,8 +494,6 @@ KNOWN_MISSES = {
             "cuda_oom__intel-intel-extension-for-pytorch-issues-780.log": "the cause is outside the paste: UR_RESULT_ERROR_DEVICE_LOST that the thread traced to memory pressure, the exception's generic id",
             "generic__habanaai-gaudi-tutorials-pull-6.log": "paste cut before the line that names the cause: the DeepSpeed launcher's INFO and UserWarnings only, no failure line (silent)",
             "cuda_oom__instructlab-instructlab-issues-2568.log": "paste cut before the line that names the cause: dataset bars and INFO stats only, no failure line (silent)",
-            "rendezvous_timeout__hiyouga-llamafactory-issues-7806.log": "rendezvous connect failures printed as warnings: '[c10d] The client socket has failed to connect to [kubernetes.docker.internal]:port (system error: 10049 ...)' repeated is no failure evidence (silent)",
-            "rendezvous_timeout__pytorch-pytorch-issues-80638.log": "rendezvous connect failures printed as warnings: '[W ...socket.cpp:558] [c10d] The client socket has failed to connect to ... (system error: 10049 ...)' x4 is no failure evidence (silent)",
         }.items()
     },
     # the twenty-fifth round, held out (long-tail repos: vision, speech/TTS, science,
@@ -505,12 +504,9 @@ KNOWN_MISSES = {
         for name, why in {
             "illegal_memory_access__nv-tlabs-get3d-issues-156.log": "the cause is outside the paste (the title's 'an illegal memory access was encountered'); the NCCL 'unhandled cuda error' it led to gives nccl_unhandled_cuda",
             "rendezvous_timeout__alibaba-pai-megatron-patch-issues-468.log": "paste cut before the line that names the cause (DistStoreError: Socket Timeout only in the title; torchrun agent frames under a web viewer's line numbers): a failure, the generic id",
-            "version_mismatch__beir-cellar-beir-issues-67.log": "NCCL 'WARN Cuda failure 'invalid device function'' after 'Min Comp Cap 8' with NCCL 2.4.8+cuda10.1 (a build without kernels for the GPU) is read as an unhandled CUDA error, not a build/version mismatch: nccl_unhandled_cuda",
-            "local_rank_arg__allenai-satlas-super-resolution-issues-19.log": "argparse's 'train.py: error: unrecognized arguments: --use-env' under the usage block (a launcher flag handed to the script, not --local_rank) is not read as the launcher/script argument mismatch: the generic id",
             "version_mismatch__yueliao-cdn-issues-29.log": "the cause is outside the paste (fixed by a matching CUDA toolkit); the CUBLAS_STATUS_EXECUTION_FAILED RuntimeError gives the generic id",
             "version_mismatch__isl-org-dpt-issues-4.log": "the cause is outside the paste (the CUDA version); the CUBLAS_STATUS_EXECUTION_FAILED RuntimeError gives the generic id",
             "no_backend_for_device__ai2cm-ace-issues-562.log": "paste cut before the line that names the cause (all_reduce frames, 'No backend type associated with device type cpu' cut): a failure, the generic id",
-            "clean__yyux-1145-bert-vits2-integration-package-issues-80.log": "a model loader's 'ERROR:models:emb_g.weight is not in the checkpoint' (VITS's routine note when a base model lacks the speaker embedding; training goes on) is read as a rank failure: rank_failed on a clean log (alarm)",
             "segfault__cjeen-sketchsampler-issues-5.log": "paste cut before the line that names the cause: hydra/Lightning INFO start-up lines only, exit code 139 only in the title, no failure line (silent)",
             "cuda_init_fork__luoweizhou-densecap-issues-4.log": "paste cut before the line that names the cause: a YAMLLoadWarning and the Namespace dump, no failure line (silent)",
             "cuda_oom__rwth-i6-returnn-issues-1626.log": "paste cut before the line that names the cause: healthy per-step lines of four ranks, no failure line (silent)",
@@ -518,15 +514,11 @@ KNOWN_MISSES = {
             "generic__torchgeo-torchgeo-issues-1198.log": "paste cut before the line that names the cause: Lightning start-up and Windows' benign client-socket warnings, no failure line (silent)",
             "nccl_timeout__servicenow-tapeagents-issues-104.log": "paste cut before the line that names the cause: accelerate's environment block and start-up INFO, no failure line (silent)",
             "no_backend_for_device__kennymckormick-pyskl-issues-79.log": "paste cut before the line that names the cause: the launch FutureWarning and Windows' benign client-socket warning, no failure line (silent)",
-            "no_backend_for_device__playvoice-whisper-vits-svc-issues-97.log": "READING GAP: the traceback's source line 'raise RuntimeError(\"Distributed package doesn't have NCCL \" \"built in\")' (the message split over two string literals) is not read as the missing-NCCL error (silent)",
-            "nccl_system_error__oneflow-inc-oneflow-issues-3586.log": "paste cut before the WARN and the ncclGroupEnd failure: NCCL INFO 'Call to connect returned Connection timed out, retrying' lines are not read as a failure (silent)",
             "unsettled__qcraftai-distill-bev-issues-4.log": "a hang pasted as mmdet INFO lines and torch's benign 'using best-guess GPU ... to perform barrier ... can potentially cause a hang' warning; no failure line (silent)",
             "unsettled__jdai-cv-fast-reid-issues-552.log": "a hang pasted as setuptools warnings and torch's benign barrier best-guess warning; no failure line (silent)",
             "unsettled__ecmwf-weathergenerator-issues-1404.log": "NCCL INFO teardown after the last save ('[Service thread] Connection closed by localRank N', 'comm ... Abort COMPLETE') is not read as a failure; cut before any error (silent)",
             "unsettled__rwth-i6-returnn-issues-1558.log": "a hang pasted as healthy per-step lines of four ranks; no failure line (silent)",
-            "unsettled__lucidrains-audiolm-pytorch-issues-234.log": "READING GAP: the tail of the launcher's ChildFailedError summary ('error_file: <N/A>', 'traceback : To enable traceback see: ...', the ===== rule) is not read as a failure (silent)",
             "unsettled__threestudio-project-threestudio-issues-81.log": "a start-up hang pasted as Lightning's 'Initializing distributed: GLOBAL_RANK: N, MEMBER: k/4' lines; no failure line (silent)",
-            "unsettled__openai-mlsh-issues-17.log": "READING GAP: MPICH's 'BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES' / 'EXIT CODE: 135' banner and 'APPLICATION TERMINATED WITH THE EXIT STRING: Bus error (signal 7)' are not read as a failure (silent)",
             "unsettled__opendrivelab-vista-issues-22.log": "a start-up hang pasted as Lightning's seed and 'Initializing distributed' lines; no failure line (silent)",
         }.items()
     },
@@ -540,7 +532,6 @@ KNOWN_MISSES = {
             "generic__huaweicloud-modelarts-trouble-0111-suspension-before-training.log": "the cause is outside the paste: NCCL INFO lines of a job hung before training, no failure line (silent)",
             "illegal_memory_access__huggingface-thebloke-falcon-180b-chat-gguf-discussions-11.log": "paste cut before the line that names the cause: mojibake load bars and a langchain warning, no failure line (silent)",
             "generic__huggingface-spaces-lilmeaty-vllmxd.log": "the failure is told only in the app's own Spanish words ('Error al inicializar el modelo con cpu ... No se pudo inicializar ningun modelo') in a Space banner flattened to one line: no failure evidence (silent)",
-            "unsettled__pastebin-jcyched2.log": "Windows c10d connect warnings ('The client socket has failed to connect to [kubernetes.docker.internal]:29500 (system error: 10049 ...)') repeated, cut before the error: no failure evidence (silent)",
             "unsettled__huggingface-deepseek-ai-deepseek-coder-v2-instruct-discussions-5.log": "a hang: vLLM start-up INFO and then nothing, no failure line (silent)",
             "unsettled__pastebin-9sg3tehh.log": "paste cut before any failure line: accelerate defaults, NCCL_* deprecation warnings and the FSDP environment block only (silent)",
             "unsettled__pastebin-6vcd4ff6.log": "paste cut before any failure line: accelerate defaults and DeepSpeed's 'Unable to find hostfile' only (silent)",
@@ -558,21 +549,12 @@ KNOWN_MISSES = {
             "illegal_memory_access__flashinfer-ai-flashinfer-issues-2219.log": "paste cut "
             "before the line that names the cause: the TCPStore recv failures of the aftermath "
             "give peer_crashed",
-            "nccl_timeout__hao-ai-lab-fastvideo-issues-228.log": "c10d's store-socket timeout "
-            "('[c10d] waitForInput: socket ... timed out after 600000ms') before a rank's "
-            "traceback is not read as a timeout: the generic id",
             "segfault__sgl-project-sglang-issues-3778.log": "a faulthandler dump without its "
             "'Fatal Python error: Segmentation fault' header ('Current thread 0x... (most recent "
             "call first):' and frames in ncclCommInitRank) reads as a traceback: the generic id",
-            "duplicate_gpu__vllm-project-vllm-issues-44556.log": "the CUDA symmetric-memory "
-            "allocator's 'rendezvous: detected allocations from overlapping devices from "
-            "different ranks' is not read as two ranks on one device: the exception's generic id",
             "generic__pytorch-pytorch-pull-171779.log": "a bare DTensor error message wrapped over "
             "two lines ('got mixed torch.Tensor and DTensor, need to convert all torch.Tensor ...'"
             ") with no exception class is no failure evidence (silent)",
-            "nccl_unhandled_cuda__pytorch-ao-pull-3841.log": "NCCL's 'Failed to bind NVLink SHARP "
-            "(NVLS) Multicast memory: CUDA error 401' is not read as NCCL hitting a CUDA error "
-            "(silent)",
             "version_mismatch__nvidia-nccl-issues-1637.log": "the cause is outside the paste (NCCL "
             "2.25 on Blackwell consumer cards); NCCL INFO start-up with 'ncclMaxSharedMem 82240 "
             "exceeds device/fn maxSharedMem 79856', no failure line (silent)",
@@ -592,6 +574,76 @@ KNOWN_MISSES = {
             "lines and args Namespace; no failure line (silent)",
             "unsettled__openrlhf-openrlhf-issues-670.log": "a hang pasted as DeepSpeed's config "
             "JSON and two progress bars at 0%; no failure line (silent)",
+        }.items()
+    },
+    # the thirtieth round, blind (pre-2026 long-tail GitHub repos: BEV/occupancy/3D detection,
+    # TTS/VITS, pose, super-resolution, small LLM/RL trainers), scored once at 01:40 on main
+    # 4eef8c2 with mltools untouched; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh30]: " + why
+        for name, why in {
+            "rendezvous_timeout__mli-lab-deepdewedge-issues-20.log": "paste cut before the line "
+            "that names the cause: a rich-boxed Lightning traceback into _init_dist_connection, "
+            "the generic id",
+            "generic__huage001-clear-issues-13.log": "paste cut before any failure line: only the "
+            "'[rank0]:   args[N]: ...' tail of a compile error dump (silent)",
+            "cuda_oom__huang-yh-gaussianformer-issues-49.log": _CUT9,
+        }.items()
+    },
+    # the thirtieth round's held-out second half (same sources: pre-2026 long-tail GitHub repos,
+    # collected 01:52-01:58 unseen by the fixer), scored once at 02:13 on main 30dda6f (the
+    # [fresh28]-[fresh30] fixes in) with mltools untouched; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh30b]: " + why
+        for name, why in {
+            "rendezvous_timeout__spongebbob-finetune-chatglm2-6b-issues-6.log": "the store-based "
+            "barrier timeout as one lower-case prose line ('timed out initializing process group "
+            "in store based barrier on rank') without 'RuntimeError', key or counts (silent)",
+            "rendezvous_timeout__alibabaresearch-efficientteacher-issues-85.log": "one 'Waiting in "
+            "store based barrier ... (world_size=2, worker_count=4, timeout=1 day, 0:00:00)' line "
+            "between Chinese sentences saying it repeats forever: a single report, and a count "
+            "above world_size, not read as a stalled rendezvous (silent)",
+            "nccl_system_error__genmoai-mochi-issues-36.log": "paste cut before the line that "
+            "names the cause: Ray-prefixed NCCL INFO to 'Init COMPLETE' and a 'misc/shmutils.cc:72 "
+            "NCCL W' cut mid-word (silent)",
+            "unsettled__taokz-biomedgpt-issues-72.log": "paste cut before any failure line: only "
+            "the torch.distributed.launch FutureWarning block in a thread titled 'error' (silent)",
+            "gpu_hardware__fishaudio-fish-speech-issues-390.log": "'CUDA error: unspecified launch "
+            "failure' (a device fault that needs a reboot) with Lightning DDP teardown frames gives "
+            "the generic id",
+            "agent_signal__keyu-tian-spark-issues-19.log": "the bare class name "
+            "'torch.distributed.elastic.multiprocessing.api.SignalException' (no 'got signal: N') "
+            "gives the generic id",
+        }.items()
+    },
+    # the twenty-ninth round, blind (Q&A sites, blogs and non-English pages: Chinese issue-summary
+    # blogs, Huawei Ascend HCCL manuals), scored on main 4eef8c2 at 01:40; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh29]: " + why
+        for name, why in {
+            "version_mismatch__openillumi-pytorch-ddp-nccl-unhandled-cuda-error-libnccl2.log": "the cause is outside the paste (a system libnccl2 shadowing torch's NCCL); 'NCCL error in: ... unhandled cuda error' gives nccl_unhandled_cuda, right for the paste",
+            "nccl_system_error__blog-gitcode-llamafactory-multi-gpu-nccl-barrier-unknown-device-hang.log": "a hang pasted as torch's benign 'using GPU 3 to perform barrier as devices used by this process are currently unknown' warning; no failure line (silent)",
+            "cuda_oom__jjblogs-threads-224886-nccl-invalid-usage-device-pointer.log": "the cause is outside the paste (GPU memory short); 'NCCL error: invalid usage' / 'invalid device pointer' give the generic id",
+            "generic__blog-gitcode-vllm-tp4-timed-out-waiting-send.log": "the cause is outside the paste (a vLLM worker-init bug); Gloo's 'Timed out waiting 1800000ms for send operation to complete' gives nccl_timeout, right for the paste",
+            "version_mismatch__blog-gitcode-nccl-h100-eks-internal-error-aws-ofi.log": "the cause is outside the paste (an old aws-ofi-nccl plugin); 'NCCL error: internal error' and 'aws-ofi-nccl initialization failed' give the generic id (the plugin failure is version evidence not read)",
+            "generic__youkuaiyun-gitblog-openvla-connection-reset-by-peer-standalone.log": "the cause is outside the paste (torchrun --standalone); 'DistNetworkError: Connection reset by peer' from the TCPStore gives peer_crashed, right for the paste",
+            "cuda_oom__blog-gitcode-step-audio-vllm-engine-process-failed-to-start.log": "the cause is outside the paste (GPU memory short at TP=6); vLLM's bare 'Engine process failed to start' is not read as a failure (silent)",
+            "illegal_memory_access__hiascend-cann800-troubleshooting-0019-aicore-args-host-address.log": "Huawei Ascend HCCL/CANN wording (the NPU analogue of an NCCL record) not in the catalogue: 'Aicore kernel execute failed ... fault kernel_name=RealDiv' with a host address among the kernel args gives the generic id",
+            "nccl_system_error__jjblogs-threads-224990-ddp-7b-nccl-timeout-switch-congestion.log": "the cause is outside the paste (packet loss at an overloaded switch); a bare 'RuntimeError: NCCL timeout' gives the generic id (nccl_timeout would be right for the paste)",
+            "nccl_system_error__blog-gitcode-nccl-ib-ring-does-not-loop-back-vllm-two-node.log": "the cause is outside the paste (inconsistent IB setup across nodes); 'NCCL error: internal error' and 'ring 0 does not loop back to start (12 != 0)' give the generic id",
+        }.items()
+    },
+    # the twenty-eighth round, blind (Discourse-style and vendor community forums: the PyTorch
+    # forum, the Ascend forum), collected unseen by the fixer and scored once at 01:40 on main
+    # 4eef8c2; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh28]: " + why
+        for name, why in {
+            "dataloader_killed__discuss-pytorch-training-fails-memory-exhaustion-multiprocessing-"
+            "process-202773.log": _CUT9,
+            "unsettled__hiascend-dev-forum-thread-0237182504660259104.log": "paste cut before any "
+            "failure line: torchrun's OMP_NUM_THREADS banner only (one card runs, two fail) "
+            "(silent)",
         }.items()
     },
 }

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import _sshd
+from tests import _ports
 from tests.conftest import REPO
 from tests.test_ddp_hang_scenarios import REPEAT, REPEAT_HUNG, SCRIPT, Job, _hang, _line, _measure
 
@@ -78,7 +78,7 @@ def _stalled(run_mltools, job: Job, pid: int, launcher: str) -> dict:
 def test_mp_spawn_job_found_from_the_scripts_pid(job, run_mltools):
     """No RANK anywhere: the ranks are the spawn children, rank = the spawn index."""
     parent = job.start(
-        [sys.executable, str(SCRIPT), str(job.control), "--spawn", "2", str(_sshd.free_port())],
+        [sys.executable, str(SCRIPT), str(job.control), "--spawn", "2", str(_ports.free_port())],
         world=2,
     ).pid
     pids = job.switch("paced")
@@ -96,7 +96,7 @@ def test_torchrun_behind_a_bash_wrapper(job, run_mltools, tmp_path):
     """--pid of the wrapper leads to the ranks; a long checkpoint wait is healthy; a poll
     loop and a GIL-holding thread are named."""
     wrapper = tmp_path / "train.sh"
-    argv = job.torchrun_argv(2, port=_sshd.free_port())
+    argv = job.torchrun_argv(2, port=_ports.free_port())
     wrapper.write_text("#!/bin/bash\n" + " ".join(f"'{a}'" for a in argv) + "\necho done\n")
     wrapper.chmod(0o755)
     bash = job.start(["bash", str(wrapper)], world=2).pid
@@ -133,7 +133,7 @@ def test_torchrun_behind_a_bash_wrapper(job, run_mltools, tmp_path):
 def test_mpirun_and_srun_standins(job, run_mltools, tmp_path, launcher):
     standin = tmp_path / launcher
     shutil.copy(STANDIN, standin)
-    job.env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_sshd.free_port()))
+    job.env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_ports.free_port()))
     agent = job.start(
         [sys.executable, str(standin), "-np", "2", "--", sys.executable, str(SCRIPT),
          str(job.control)],
@@ -160,7 +160,7 @@ def test_accelerate_launch(job, run_mltools):
     )
     agent = job.start(
         [*cmd, "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
-         "no", "--dynamo_backend", "no", "--main_process_port", str(_sshd.free_port()),
+         "no", "--dynamo_backend", "no", "--main_process_port", str(_ports.free_port()),
          str(SCRIPT), str(job.control)],
         world=2,
     ).pid  # fmt: skip

@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests import _sshd
+from tests import _ports, _sshd
 from tests.conftest import REPO, mltools_env
 
 pytest.importorskip("torch")
@@ -135,7 +135,7 @@ class Job:
 def job(tmp_path_factory):
     """2 ranks under one torchrun; rank 1 is the one that misbehaves."""
     j = Job(tmp_path_factory.mktemp("hangjob"), env={"STALL_RANK": "1"})
-    agent = j.start(j.torchrun_argv(2, port=_sshd.free_port()), world=2)
+    agent = j.start(j.torchrun_argv(2, port=_ports.free_port()), world=2)
     j.agent = agent.pid  # type: ignore[attr-defined]
     try:
         j.switch("paced")
@@ -263,7 +263,7 @@ def test_text_output_has_the_evidence_column(job, run_mltools):
 @pytest.fixture(scope="module")
 def exited_job(tmp_path_factory):
     j = Job(tmp_path_factory.mktemp("exitjob"), env={"STALL_RANK": "1"})
-    agent = j.start(j.torchrun_argv(2, port=_sshd.free_port()), world=2)
+    agent = j.start(j.torchrun_argv(2, port=_ports.free_port()), world=2)
     j.agent = agent.pid  # type: ignore[attr-defined]
     try:
         j.switch("paced")
@@ -334,10 +334,10 @@ def two_nodes(tmp_path_factory):
         pytest.skip(f"cannot make PID namespaces here: {probe.stderr.decode()[-200:]}")
     d = tmp_path_factory.mktemp("twonodes")
     servers, ssh_config = _sshd.prepare(
-        d, {"node-a": _sshd.free_port(), "node-b": _sshd.free_port()}
+        d, {"node-a": _ports.free_port(), "node-b": _ports.free_port()}
     )
     j = Job(d, env={"STALL_RANK": "3"})
-    port = _sshd.free_port()
+    port = _ports.free_port()
     try:
         for node, alias in enumerate(("node-a", "node-b")):
             torchrun = shlex.join(j.torchrun_argv(2, nnodes=2, node_rank=node, port=port))

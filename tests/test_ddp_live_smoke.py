@@ -24,8 +24,13 @@ def _smoke_processes(parent_pid: int) -> list[int]:
             env = Path(f"/proc/{proc.pid}/environ").read_bytes()
         except OSError:
             continue
-        if f"MLTOOLS_SMOKE_PARENT={parent_pid}\0".encode() in env and proc.status() != "zombie":
-            left.append(proc.pid)
+        if f"MLTOOLS_SMOKE_PARENT={parent_pid}\0".encode() not in env:
+            continue
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                left.append(proc.pid)
+        except psutil.NoSuchProcess:  # ended after its environment was read: not left
+            pass
     return left
 
 

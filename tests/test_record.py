@@ -18,6 +18,7 @@ import pytest
 
 from mltools import mark
 from mltools.record import load_run, record_command
+from tests._ports import free_port
 from tests.conftest import mltools_env
 
 PHASES = str(Path(__file__).with_name("_record_phases.py"))
@@ -96,6 +97,10 @@ def phased(tmp_path):
             ctl.write(line + "\n")
             ctl.flush()
             t, _ = wait_for(lambda: marks(out).get(mark_name), mark_name)
+            wait_for(  # the output channel's marker too: it is in before the next phase
+                lambda: any(mark_name in m["name"] for m in lines(out, "marker")),
+                f"the output line of {mark_name}",
+            )
             wait_for(
                 lambda: samples_after(out, t) >= then_samples,
                 f"{then_samples} samples after {mark_name}",
@@ -126,7 +131,12 @@ def test_process_tree_series_follow_the_phases(phased):
         alive = [s["t_seconds"] for s in samples if t_up <= s["t_seconds"] <= t_down]
         assert alive and set(alive) <= set(ts), f"{name} missing from samples while alive"
         assert all(t <= t_down + 0.05 for t in ts), f"{name} sampled after it ended"
-        assert min(ts) >= t_up - INTERVAL - 0.05  # not seen before it was started
+        # not seen before it was started: the first sample that lists it was still being
+        # taken then (samples are taken one after another: it ended before the next began)
+        first = next(
+            i for i, s in enumerate(samples) if any(p["pid"] == pid for p in s["processes"])
+        )
+        assert samples[first + 1]["t_seconds"] > found[f"{name} start"][0], name
         # RSS: what it touched, in every sample after it was ready
         rss = [p["rss_bytes"] for t, p in series if t >= t_up]
         assert rss and all(low <= r <= high for r in rss), (name, rss)
@@ -154,15 +164,25 @@ def test_markers_from_mark_and_from_output_agree(phased):
     for m in run.markers:
         key = " ".join(m["name"].replace("phase ", "").split()[:2])
         by_source[m["source"]][key] = m["t_seconds"]
-    assert set(by_source["mark"]) == {"w1 up", "w2 up", "w1 down", "w2 down"}
+    phases = [("w1 start", "w1 up"), ("w2 start", "w2 up"), ("w1 down",), ("w2 down",)]
+    assert set(by_source["mark"]) == {key for phase in phases for key in phase}
     assert set(by_source["output"]) == set(by_source["mark"])
-    for key, t in by_source["mark"].items():
-        assert abs(by_source["output"][key] - t) < 0.5, key  # the same moment, two channels
-        assert abs(found[key][0] - t) < 1e-3
+    # the same moment on two channels: the output line is printed just after the mark and
+    # read by the recorder before the test starts the next phase (it waits for both). No
+    # bound in seconds: the recorder's reader may wait for the CPU.
+    ends = [by_source["mark"][phase[0]] for phase in phases[1:]] + [run.end["t_seconds"]]
+    for phase, end in zip(phases, ends):
+        for key in phase:
+            t = by_source["mark"][key]
+            assert t - 0.001 <= by_source["output"][key] < end, key
+            assert abs(found[key][0] - t) < 1e-3
     order = sorted(by_source["mark"], key=by_source["mark"].get)
-    assert order == ["w1 up", "w2 up", "w1 down", "w2 down"]
+    assert order == [key for phase in phases for key in phase]
     summary = json.loads((run.path / "summary.json").read_text())
-    assert summary["processes_seen"] == 3 and summary["samples_missed"] <= 2
+    assert summary["processes_seen"] == 3  # the parent and its two workers
+    # the ticks the recorder overran, as it counted them or as the gaps show (how many
+    # depends on the load, not on the code)
+    assert summary["samples_missed"] == max(run.end["samples_missed"], summary["samples_gaps"])
 
 
 def test_mark_is_a_no_op_outside_a_recording(monkeypatch, tmp_path):
@@ -304,28 +324,61 @@ def test_sigterm_stops_the_child_and_leaves_complete_files(tmp_path):
     assert end and end[0]["reason"] == "interrupted" and end[0]["exit_code"] == 143
     assert json.loads((out / "summary.json").read_text())["samples"] >= 3
     assert (out / "report.html").read_text().rstrip().endswith("</html>")
-    # -i 0.1: one tick every 0.1 s from the start, each sampled or counted as missed
-    ticks = len(lines(out, "sample")) + end[0]["samples_missed"]
-    assert abs(ticks - end[0]["t_seconds"] / 0.1) <= 2, (ticks, end[0])
+    # -i 0.1: one tick every 0.1 s from the first sample, each sampled or counted as missed:
+    # as many as fit up to the last sample, and none past the end. (Not counted against the
+    # end's time alone: the end line comes when the child is gone and the recorder gets the
+    # CPU, and 0.5 s without it put that 5 ticks past the last one.)
+    samples = lines(out, "sample")
+    ticks = len(samples) + end[0]["samples_missed"]
+    first, last = samples[0]["t_seconds"], samples[-1]["t_seconds"]
+    assert (last - first) / 0.1 - 0.01 < ticks <= end[0]["t_seconds"] / 0.1 + 1.01, (ticks, end[0])
     assert "terminated by SIGTERM" in stderr
 
 
+def _stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` has stopped (SIGSTOP is taken thread by thread)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return all(
+        (t / "stat").read_text().rsplit(")", 1)[1].split()[0] in "Tt" for t in tasks.iterdir()
+    )
+
+
 def test_sigkill_of_the_recorder_loses_at_most_one_interval(tmp_path, cli):
+    """Each sample is on disk before the next is taken, so a SIGKILL loses at most the one
+    in flight. Checked on events, not on the clock (a recorder that did not get the CPU for
+    a while has lost nothing): the recorder is frozen at any moment and its file read; once
+    it runs again, the samples it adds may include at most one taken before the freeze (a
+    buffered log would bring back many: a flush every 10 samples failed 3 of 3); then it is
+    SIGKILLed and its files still read."""
     proc, out = _start_record(tmp_path, "--", sys.executable, "-c", CHILD)
     try:
         assert proc.stdout.readline() == "ready\n"
         wait_for(lambda: len(lines(out, "sample")) >= 5, "5 samples")
-        child = lines(out, "meta")[0]["pid"]
-        before = time.monotonic()
+        meta = lines(out, "meta")[0]
+        child = meta["pid"]
+        # Any moment will do, but not the one just after a write was seen (a log flushed
+        # every few samples has nothing pending then): a few intervals on. (Not a wait for
+        # anything: the check holds whenever the freeze comes.)
+        time.sleep(0.25)
+        frozen_at = time.monotonic() - meta["t0_monotonic"]  # (same clock as the samples')
+        proc.send_signal(signal.SIGSTOP)
+        wait_for(lambda: _stopped(proc.pid), "the recorder to stop")
+        on_disk = lines(out, "sample")
+        proc.send_signal(signal.SIGCONT)
+        wait_for(
+            lambda: any(s["t_seconds"] > frozen_at for s in lines(out, "sample")),
+            "a sample taken after the freeze",
+        )
         proc.kill()
         proc.wait(timeout=30)
-        killed_t = before - lines(out, "meta")[0]["t0_monotonic"]
     finally:
         if proc.poll() is None:
             proc.kill()
         os.kill(child, signal.SIGKILL)
     samples = lines(out, "sample")
-    assert samples[-1]["t_seconds"] >= killed_t - 2 * 0.1 - 0.3  # flushed every interval
+    assert samples[: len(on_disk)] == on_disk
+    taken_before = [s for s in samples if s["t_seconds"] < frozen_at]
+    assert len(taken_before) - len(on_disk) <= 1, (len(on_disk), len(taken_before))
     r = cli("record", "show", str(out), "--json")
     assert r.exit_code == 0, r.stderr
     summary = json.loads(r.stdout)
@@ -357,14 +410,6 @@ def test_attach_to_a_running_tree_until_it_ends(tmp_path):
     assert lines(out, "end")[0]["reason"] == "exited"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_torchrun_tree_every_rank_and_worker(tmp_path):
     """Under torchrun: the agent, both ranks (RANK from their environment) and each rank's
     DataLoader worker (the rank of the process that started it) are all recorded."""
@@ -376,7 +421,7 @@ def test_torchrun_tree_every_rank_and_worker(tmp_path):
         [sys.executable, "-m", "mltools", "record", "-i", "0.2", "-o", str(out), "--gpus", "none",
          "--mark", r"rank \d ready", "--", sys.executable, "-m", "torch.distributed.run",
          "--nnodes", "1", "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port",
-         str(_free_port()), "--max-restarts", "0", str(Path(__file__).with_name("_record_ddp.py"))],
+         str(free_port()), "--max-restarts", "0", str(Path(__file__).with_name("_record_ddp.py"))],
         env=mltools_env({"OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
@@ -426,13 +471,21 @@ def test_torchrun_tree_every_rank_and_worker(tmp_path):
     assert [r["rank"] for r in summary["ranks"]] == [0, 1]
 
 
+# The job ends once the recording has filled the small disk: no block left and the log's
+# last block used up to its end, so the recorder's next write (a sample, or the end line)
+# finds no room, however long the recorder waits for the CPU. (A free block count of 0
+# alone is not that: appends go on into the last block's tail.)
 FILL_THEN_EXIT = """
 import os, sys, time
 folder = sys.argv[1]
-while os.statvfs(folder).f_bavail > 0:  # the recording fills the small disk
-    time.sleep(0.05)
+log = os.path.join(folder, "run", "samples.jsonl")
+while True:
+    disk = os.statvfs(folder)
+    size = os.path.getsize(log) if os.path.exists(log) else 1
+    if disk.f_bavail == 0 and size % disk.f_bsize == 0:
+        break
+    time.sleep(0.02)  # (polls for that state)
 print("disk full", flush=True)
-time.sleep(1)  # the job goes on while the recorder's next samples find no room
 sys.exit(5)
 """
 

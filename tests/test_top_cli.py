@@ -116,7 +116,11 @@ def test_options_reach_the_interactive_app(fake_nvml, cli, spawn, monkeypatch, t
     child = spawn()
     fake_nvml(busy_spec(child.pid))
     seen = []
-    monkeypatch.setattr(tui_app.TopApp, "run", lambda self: seen.append(self))
+    # the stand-in for run() closes the source as run() does: an NVML session left open
+    # here was counted by the next test that counts them (test_sampler: 4 == 1)
+    monkeypatch.setattr(
+        tui_app.TopApp, "run", lambda self: (seen.append(self), self.source.close())
+    )
     monkeypatch.setattr(top_cli, "_interactive", lambda: True)
     (tmp_path / "ssh_config").write_text("Host *\n")
     result = cli(

@@ -13,7 +13,7 @@ import json
 import psutil
 import pytest
 
-from tests import _gpu_fixtures, _sshd
+from tests import _gpu_fixtures, _ports
 from tests._fake_nvml import GiB, gpu
 from tests.ci_provides import require
 from tests.test_ddp_hang_scenarios import Job
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def test_ranks_of_a_torchrun_job_are_labelled_and_nothing_else(tmp_path, fake_nvml, cli):
     require("torch", "torchrun")
     job = Job(tmp_path)
-    agent = job.start(job.torchrun_argv(2, port=_sshd.free_port()), world=2)
+    agent = job.start(job.torchrun_argv(2, port=_ports.free_port()), world=2)
     try:
         # A rank acknowledges a phase before it starts its DataLoader; the acknowledgement of
         # the phase asked again comes from the next step, after a batch came from the workers.

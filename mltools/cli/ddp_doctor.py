@@ -249,6 +249,10 @@ def log(
         _render_findings(report, out=sys.stdout)
     else:
         info(f"no known DDP failure in {report.lines_scanned} lines")
+        # most logs of a hung job are start-up lines and then nothing: say where to look next
+        info(
+            "if the job is stuck rather than finished, run `mltools ddp-doctor hang` while it hangs"
+        )
     if report.findings:
         raise CheckFailedError(f"{len(report.findings)} known DDP failure(s) found", shown=True)
 

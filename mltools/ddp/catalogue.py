@@ -85,7 +85,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "The script and the launcher disagree on how the local rank is passed",
         "role": "cause",
         "patterns": [
-            r"unrecognized arguments?:.*--local(?:[-_]|$)",
+            # (or the old launcher's own --use_env flag, written after the script's name)
+            r"unrecognized arguments?:.*--(?:local(?:[-_]|$)|use[-_]env\b)",
             r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
             r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE) expected, but not set",
             # the script requires it, the launcher passes none
@@ -159,6 +160,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"NCCL watchdog thread terminated with exception: .*[Tt]imeout",
             r"\[Rank \d+\] Watchdog caught",
             r"watchdog got stuck for \d+ seconds",
+            r"ProcessGroupNCCL's watchdog got stuck",
+            r"\[TaskExecStage\]\[Timeout\]",  # HCCL's task timeout (EI0002's record)
             r"due to ProcessGroupNCCL watchdog hang",
             r"Exception raised from checkTimeout at",
             # the flight recorder's dump on a timeout, in torch 2.3-2.6's wordings (this rank's
@@ -173,6 +176,14 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Remote Rank did not send the data in time",
             r"The wait execution of the Notify register times out",
             r"execute failed, reason=\[task timeout\]",
+        ],
+        # a wait on the c10d store that timed out mid-run (a peer never wrote its key); weak,
+        # since the same wait at start-up is a rendezvous that never completed
+        "weak_patterns": [
+            r"waitForInput: socket .{0,300}timed out after \d+ ?ms",
+            # the watchdog's note on a collective that failed, printed after it timed out (or
+            # hit an error) when the flight recorder is off
+            r"Stack trace of the failed collective not found",
         ],
         "frames": [r"ProcessGroupNCCL::WorkNCCL::checkTimeout"],
         "cause": "This rank waited in a collective that the others never joined: another rank "
@@ -200,6 +211,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Proxy Call to rank \d+ failed \(Connect\)",  # NCCL's "Last error:" line
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
+            # (the same quoted without its WARN record: words only NCCL's bootstrap prints)
+            r"Bootstrap ?: no socket interface found",
+            # an InfiniBand work completion that failed: its vendor error code, in any wording
+            r"\bvendor err \d+",
             r"Got completion from peer .* with (?:error|status=[1-9])",
             # the proxy could not set up a connection (a firewall, a wrong interface)
             r"WARN .*Failed to execute operation Connect from rank",
@@ -216,6 +231,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # interface or hostname to bind: Windows, containers)
             r"HcclCommInitRootInfo\w* fail",
             r"remote does not initiate a connect request",
+            r"wait socket establish timeout",  # HCCL: a link its peer never completed (EI0006)
+            r"Execution Error ROCE CQE|An error CQE occurred during operator execution",
             r"can't find suitable provider",
             r"can not open network providers",
             r"failed to initialize ATL",
@@ -262,6 +279,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"both on CUDA device",
             # NCCL's check as vLLM/TRL word it (a trainer and a vLLM server on one GPU)
             r"same CUDA device for multiple distinct roles",
+            # torch's CUDA symmetric-memory allocator checks the same at its rendezvous
+            r"detected allocations from overlapping devices",
         ],
         "cause": "Two ranks selected the same GPU: torch.cuda.set_device(local_rank) was not "
         "called (everyone uses cuda:0), or CUDA_VISIBLE_DEVICES hides the other GPUs.",
@@ -335,6 +354,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # llm.c's cudaCheck: "[CUDA ERROR] at file train_gpt2.cu:1234:" and the message on
             # the next line (read joined with it)
             r"\[CUDA ERROR\] at file \S+:\d+: ?out of memory",
+            # the tail of torch's OOM message, quoted without its "CUDA out of memory" head
+            r"GPU \d+ has a total capacity of [\d.]+ \w+ of which [\d.]+ \w+ is free",
         ],
         "cause": "The GPU ran out of memory on this rank (batch too large, activations kept "
         "alive, fragmentation, or another process on the same GPU).",
@@ -355,7 +376,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\.so(?:\.\d+)*\)?: undefined symbol: _ZN",  # ")": a markdown link around the path
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
             r"no kernel image is available\b",
-            r"CUDA error: invalid device function",  # kernels built for another GPU arch
+            # kernels built for another GPU arch (also inside NCCL: "Cuda failure 'invalid ...")
+            r"CUDA error: invalid device function",
+            r"Cuda failure (?:\d+ )?'invalid device function'",
             # a CUDA or NCCL library the build wants is not there (built for another CUDA)
             r"(?:ImportError|OSError): lib(?:cudart|cublas\w*|cudnn\w*|nccl|nvrtc|cusparse\w*"
             r"|cufft\w*|curand\w*|cusolver\w*)\.so[\d.]*: cannot open shared object file",
@@ -370,7 +393,15 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # if either it wasn't built with CUDA runtime >= 11.3 or if the installed CUDA
             # driver < R465"): a pip NCCL built for an older CUDA than the one installed
             r"NCCL cannot be captured in a graph if either it wasn't built with CUDA runtime",
+            # MindSpore's own version check ("MindSpore version 2.2.0 and cuda version 11.8.89
+            # does not match, CUDA version [...] are supported")
+            r"version [\d.]+ and cuda version [\d.]+ does not match",
+            # torch_npu calling an HCCL function its CANN is too old to have
+            r"Failed to find function Hccl\w+",
         ],
+        # NCCL's bootstrap reading a peer's address record it cannot parse (nodes with
+        # different NCCL versions exchange records of different layouts)
+        "weak_patterns": [r"connecting to address with family 0 is neither AF_INET"],
         "cause": "The installed pieces were built for different versions: a torch wheel newer "
         "than the driver supports, a system libnccl or libcudnn (LD_LIBRARY_PATH, conda) "
         "shadowing the one torch ships, nodes with different torch/NCCL builds, a compiled "
@@ -447,10 +478,23 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
             r"Timed out initializing process group in store",
             r"(?:host not found|getaddrinfo\S*): Name or service not known",
+            # Ascend HCCL's rank-table exchange at init (its rendezvous, EI0015): ranks that
+            # never reached the server, or a different rank count from theirs
+            r"topo exchange server get socket timeout",
+            r"TopoDetect ERROR occur.{0,80}Failed to connect agent\[",
+            r"rank num\[\d+\] is different with rank list size\[\d+\]",
         ],
         # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut away)
         # (Ascend's torch_npu sets up its HCCL communicator the same way: "hcclUniqueId")
-        "weak_patterns": [r"retrieving [nh]cclUniqueId from \[\d+\] via c10d key-value"],
+        # Docker Desktop's hosts entry for the machine's own name ("kubernetes.docker.internal")
+        # sends the store's clients to an address that is not this host's (Windows' 10049)
+        "weak_patterns": [
+            r"retrieving [nh]cclUniqueId from \[\d+\] via c10d key-value",
+            r"failed to connect to \[kubernetes\.docker\.internal\]:\d+",
+            # a connect to the store that timed out (nobody answered: a firewall, a wrong
+            # address), unlike a refused one (the store not up yet), which torch just retries
+            r"failed to connect to \[[^\]]*\]:\d+ \((?:errno: 110|system error: 10060)\b",
+        ],
         # the elastic agent's own rendezvous store calls raised (a paste cut before the error)
         "frames": [r"rendezvous/c10d_rendezvous_backend\.py"],
         "cause": "Some nodes or ranks never reached the master: wrong MASTER_ADDR/port, a "
@@ -467,7 +511,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"No backend type associated",
-            r"Distributed package doesn't have NCCL built in",
+            # (also torch's own raise, the message split over two literals: "... NCCL " "built in")
+            r"Distributed package doesn't have NCCL (?:\" \")?built in",
             r"ProcessGroupNCCL is only supported with GPUs",
             r"Could not find the default backend type",
             # NCCL's own check on a collective's tensors: a CPU tensor given to a NCCL group
@@ -558,6 +603,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"ncclUnhandledCudaError",
             r"Cuda failure (?:\d+ )?'",
             r"NCCL Error 1\b",
+            # NVLS set-up failing on a CUDA driver call ("... Multicast memory: CUDA error 401")
+            r"Failed to bind NVLink SHARP \(NVLS\) Multicast memory",
         ],
         "cause": "A CUDA call inside NCCL failed ('Last error: Cuda failure N ...'): a driver "
         "too old or too new for the NCCL torch ships, a known NCCL bug (fixed in a later "
@@ -663,6 +710,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"terminated with exit code \d+, terminating remaining processes",
             # monitored_barrier on a rank that reached it: a peer failed to answer
             r"reached monitoredBarrier, but received errors while waiting for send/recv from rank",
+            r"ExceptionType:\[Heartbeat Lost Occurred\]",  # HCCL: a peer's heartbeat stopped
         ],
         "cause": "This rank lost its connection to another rank, which almost always means the "
         "other rank crashed or was killed first. This rank is a victim.",
@@ -898,6 +946,19 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # has slots, pdsh/ssh (DeepSpeed's multi-node runner) not reaching a host
     r"There are not enough slots available in the system",
     r"ssh: connect to host \S+ port \d+: ",
+    # MPICH's launcher: its abort banner, the signal that ended a rank, its own refusals
+    r"BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES",
+    r"APPLICATION TERMINATED WITH THE EXIT STRING: ",
+    r"\bHYD[A-Z]*_\w+ \([\w/.]+:\d+\): ",  # (hydra's internal functions)
+    # SkyPilot's managed-job verdicts
+    r"\bterminal state FAILED\w*",
+    r"\bJobStatus\.FAILED\w*",
+    # the tail of torchrun's failure summary, cut before its header
+    r"traceback\s*: To enable traceback see",
+    # vLLM's engine that never came up (its RuntimeError's message, often quoted alone)
+    r"Engine process failed to start",
+    r"Engine core initialization failed",
+    r"\bInvalid device id\b",  # torch's check on a device index (get_device_properties)
 )
 
 

@@ -179,7 +179,10 @@ _ENTITY = re.compile(r"&(?:quot|gt|lt|amp|apos|nbsp|#39|#34|#x27);")
 _IPY_FRAME = re.compile(r"^\s*File [~/][^\s:,]*\.py:\d+, in \w")
 # a Python logging record at error level ("ERROR:root:...", "CRITICAL:app.x:..."): the level
 # goes with the wrapper that is stripped, so it is read before
-_LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):[\w.]+:\S")
+_LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):(?P<logger>[\w.]+):\S")
+# the same logger's record at info level on the next line: the program went on after the error
+# it logged ("ERROR:models:emb_g.weight is not in the checkpoint", "INFO:models:Loaded ...")
+_LOG_INFO = re.compile(r"(?:^|[\s>\]|:])INFO:(?P<logger>[\w.]+):\S")
 # a glog-style record at verbose, debug or info level ("V1206 16:01:33.136000 5704
 # torch/_dynamo/convert_frame.py:2041] "): TORCH_LOGS=+dynamo prints where a compile began
 # as a stack of frames, in every healthy run
@@ -190,7 +193,13 @@ _OPTIONAL_IMPORT = re.compile(
 )
 _QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
-_CARRIED_BY_NCCL = ("cuda_oom", "illegal_memory_access", "gpu_hardware", "device_side_assert")
+_CARRIED_BY_NCCL = (
+    "cuda_oom",
+    "illegal_memory_access",
+    "gpu_hardware",
+    "device_side_assert",
+    "version_mismatch",
+)
 _NOT_A_CAUSE = {"ChildFailedError"}
 # an exception that only wraps a collective library's failed call, its reason printed on the
 # lines after it (torch_npu: "RuntimeError: ... OPS function error: HcclAllreduce, error code
@@ -218,8 +227,18 @@ _WORK = re.compile(
 )
 _GROUP_RANK = re.compile(r"\[Rank (\d+)\]")
 # NCCL's bootstrap retrying a connection; RETRIES_FAILED of them in one log is a failure sign
-_RETRY = re.compile(r"Call to connect returned [\w ]+, retrying")
+# (a refused connect is a peer not listening yet, normal at start; one that timed out is a
+# packet nobody answered, a firewall or the wrong interface, and counts as that many at once)
+_RETRY = re.compile(r"Call to connect returned ([\w ]+), retrying")
 RETRIES_FAILED = 3
+# c10d's store-based barrier at init (torch < 2.2) logs every 10 s while ranks are missing;
+# BARRIER_WAITS_FAILED such lines from one rank, and no "Completed", is a rendezvous that
+# never filled (a healthy start logs one or two, then completes)
+_BARRIER_WAIT = re.compile(
+    r"Waiting in store based barrier to initialize process group for rank: (?P<rank>\d+).*?"
+    r"\(world_size=(?P<world>\d+), (?:worker_count|num_workers_joined)=(?P<joined>\d+)"
+)
+BARRIER_WAITS_FAILED = 3
 _PG = re.compile(r"\[PG (?:ID )?(\d+)")
 # the world size, where a log states it
 _WORLD = re.compile(
@@ -280,6 +299,10 @@ _STRUCTURAL_NEEDLES = [
     "  G   ",
     "esum",
     "Call to connect returned ",
+    "store based barrier",
+    "If your script expects `--local-rank`",
+    "[--local_rank",
+    "Completed store-based barrier",
     *_WORLD_WORDS,  # the lines that state the world size: the scan must see them
 ]
 
@@ -494,6 +517,10 @@ class LogScanner:
         self._world: int | None = None  # the world size, when the log states it
         self._top_rank = -1  # the highest rank any line names
         self._retries = 0
+        self._barrier_waits: dict[int, int] = {}  # rank -> store-barrier waits it logged
+        self._barrier_stall: tuple[int, str, int, str] | None = None  # (rank, file, line, raw)
+        self._barrier_done = False
+        self._hyphen_launch = False  # torch >= 2.0's launch passes --local-rank (its warning)
         self._wrap: _Wrap | None = None  # how the log's long lines were broken, if they were
         self.files: list[str] = []
         self.lines = 0
@@ -669,10 +696,12 @@ class LogScanner:
             self._top_rank = rank  # the world has at least this many ranks
         if any(word in body for word in _WORLD_WORDS):
             self._world_size(body)
+        went_on = bool(following) and _went_on(line[: len(line) - len(body) + 80], following)
         if (
             self._failure is None
             and ("ERROR:" in line or "CRITICAL:" in line)
             and _LOG_ERROR.search(line[: len(line) - len(body) + 12])
+            and not went_on
         ):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
@@ -686,6 +715,13 @@ class LogScanner:
         texts = (body, *(_continued(raw, body, following) if following else ()))
         if following and body.endswith(":") and _CHECK_HEAD.search(body):
             texts += (body + " " + _split_prefix(following)[1],)  # the message it prints next
+        if "store" in body and "barrier" in body:
+            self._barrier(body, rank, name, line_no, raw)
+        if "--local" in body:  # the launcher's --local-rank=N, the script's --local_rank only
+            if "If your script expects `--local-rank`" in body:
+                self._hyphen_launch = True
+            elif self._hyphen_launch and "[--local_rank" in body and "--local-rank" not in body:
+                self._add(_BY_ID["local_rank_arg"], rank, name, line_no, raw, weak=True)
         # INFO lines: "-> N" return-code chains, connect retries (a WARN record joined on the
         # same line, newlines lost in a paste, is read as the WARN it is)
         if " NCCL INFO " in body and " NCCL WARN " not in body:
@@ -693,12 +729,13 @@ class LogScanner:
                 self._chain(text, rank, name, line_no, raw)
                 or self._weak(text, rank, name, line_no, raw)
                 for text in texts
-            ) and any(_RETRY.search(text) for text in texts):
-                self._retries += 1  # a few retries are normal; a run of them is not
-                if self._retries == RETRIES_FAILED:
+            ) and (retry := next(filter(None, map(_RETRY.search, texts)), None)):
+                before = self._retries  # a few retries are normal; a run of them is not
+                self._retries += RETRIES_FAILED if retry[1] == "Connection timed out" else 1
+                if before < RETRIES_FAILED <= self._retries:
                     self._add(_BY_ID["nccl_system_error"], rank, name, line_no, raw, weak=True)
             return
-        if self._failure is None and any(_hits(_SIGNALS, text) for text in texts):
+        if self._failure is None and not went_on and any(_hits(_SIGNALS, text) for text in texts):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
         if body.lstrip().startswith("Traceback (most recent call last)"):
@@ -942,6 +979,9 @@ class LogScanner:
         """
         first_failed = self._root_rank if self._root_rank is not None else self._agent_rank
         self._smi_evidence()
+        if self._barrier_stall is not None and not self._barrier_done:
+            self._add(_BY_ID["rendezvous_timeout"], *self._barrier_stall, weak=True)
+            self._barrier_stall = None
         if exit_code:
             self._exit_evidence(exit_code)
         accs = list(self._acc.values())
@@ -1043,6 +1083,17 @@ class LogScanner:
             self._failure = self._new_acc(GENERIC_FAILURE, None, name, 0)
             self._push(self._failure, None, name, 0, text)
 
+    def _barrier(self, body: str, rank: int | None, name: str, line_no: int, raw: str) -> None:
+        """c10d's store-based barrier: a rank still waiting after several of its 10 s
+        reports, and no report that the barrier completed, is a rendezvous that never filled."""
+        if "Completed store-based barrier" in body:
+            self._barrier_done = True
+        elif (m := _BARRIER_WAIT.search(body)) and int(m["joined"]) < int(m["world"]):
+            waiter = int(m["rank"])
+            self._barrier_waits[waiter] = waits = self._barrier_waits.get(waiter, 0) + 1
+            if waits == BARRIER_WAITS_FAILED and self._barrier_stall is None:
+                self._barrier_stall = (waiter if rank is None else rank, name, line_no, raw)
+
     def _smi_evidence(self) -> None:
         """An nvidia-smi table with several ranks' pids on GPU 0 (each also on its own GPU):
         evidence for an out-of-memory the log shows, never a finding by itself (a table is
@@ -1114,6 +1165,15 @@ def _unhtml(line: str) -> str:
     if line.isascii():
         return line
     return line.replace("\xa0", " ").translate(_QUOTES)
+
+
+def _went_on(head: str, following: str) -> bool:
+    """A logger's error record (in ``head``, the line's start) whose next line is the same
+    logger's info record: the program logged the error and went on, so it is no failure."""
+    if ("ERROR:" not in head and "CRITICAL:" not in head) or "INFO:" not in following[:200]:
+        return False
+    logged, next_record = _LOG_ERROR.search(head), _LOG_INFO.search(following[:200])
+    return bool(logged and next_record and logged["logger"] == next_record["logger"])
 
 
 def _split_prefix(line: str) -> tuple[int | None, str]:

@@ -239,10 +239,14 @@ class TopApp(App[None]):
         )
         self._thread.start()
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
+        """Stop the sampler and wait for it: ``run()`` returns with the source (its NVML
+        session) closed and no thread of top's left running (at most one sample's wait)."""
         self._stop.set()
         self._wake.set()
         self.source.stop_children()
+        if self._thread is not None:  # awaited: the loop stays free for what the thread hands it
+            await asyncio.to_thread(self._thread.join)
 
     def _terminate(self, signum: int) -> None:
         self.exit_signal = signum
@@ -377,7 +381,7 @@ class TopApp(App[None]):
             widget.update(content)
 
     def _render(self) -> None:
-        if not self._mounted_ok:
+        if not self._mounted_ok or not self.is_running:  # (a sample that lands while top quits)
             return
         width = self.size.width - 2
         compact, graphs, graph_h = self.layout_now()
