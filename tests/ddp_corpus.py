@@ -50,6 +50,9 @@ FRESH_PARTS = (
     "[fresh21]",
     "[fresh24]",
     "[fresh26]",
+    "[fresh30]",
+    "[fresh30b]",
+    "[fresh29]",
     "[fresh28]",
 )
 

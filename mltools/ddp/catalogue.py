@@ -160,6 +160,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"NCCL watchdog thread terminated with exception: .*[Tt]imeout",
             r"\[Rank \d+\] Watchdog caught",
             r"watchdog got stuck for \d+ seconds",
+            r"ProcessGroupNCCL's watchdog got stuck",
+            r"\[TaskExecStage\]\[Timeout\]",  # HCCL's task timeout (EI0002's record)
             r"due to ProcessGroupNCCL watchdog hang",
             r"Exception raised from checkTimeout at",
             # the flight recorder's dump on a timeout, in torch 2.3-2.6's wordings (this rank's
@@ -177,7 +179,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         ],
         # a wait on the c10d store that timed out mid-run (a peer never wrote its key); weak,
         # since the same wait at start-up is a rendezvous that never completed
-        "weak_patterns": [r"waitForInput: socket .{0,300}timed out after \d+ ?ms"],
+        "weak_patterns": [
+            r"waitForInput: socket .{0,300}timed out after \d+ ?ms",
+            # the watchdog's note on a collective that failed, printed after it timed out (or
+            # hit an error) when the flight recorder is off
+            r"Stack trace of the failed collective not found",
+        ],
         "frames": [r"ProcessGroupNCCL::WorkNCCL::checkTimeout"],
         "cause": "This rank waited in a collective that the others never joined: another rank "
         "crashed, is stuck (data loading, a deadlock, a rank-dependent branch), or is running a "
@@ -204,6 +211,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Proxy Call to rank \d+ failed \(Connect\)",  # NCCL's "Last error:" line
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
+            # (the same quoted without its WARN record: words only NCCL's bootstrap prints)
+            r"Bootstrap ?: no socket interface found",
+            # an InfiniBand work completion that failed: its vendor error code, in any wording
+            r"\bvendor err \d+",
             r"Got completion from peer .* with (?:error|status=[1-9])",
             # the proxy could not set up a connection (a firewall, a wrong interface)
             r"WARN .*Failed to execute operation Connect from rank",
@@ -220,6 +231,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # interface or hostname to bind: Windows, containers)
             r"HcclCommInitRootInfo\w* fail",
             r"remote does not initiate a connect request",
+            r"wait socket establish timeout",  # HCCL: a link its peer never completed (EI0006)
+            r"Execution Error ROCE CQE|An error CQE occurred during operator execution",
             r"can't find suitable provider",
             r"can not open network providers",
             r"failed to initialize ATL",
@@ -341,6 +354,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # llm.c's cudaCheck: "[CUDA ERROR] at file train_gpt2.cu:1234:" and the message on
             # the next line (read joined with it)
             r"\[CUDA ERROR\] at file \S+:\d+: ?out of memory",
+            # the tail of torch's OOM message, quoted without its "CUDA out of memory" head
+            r"GPU \d+ has a total capacity of [\d.]+ \w+ of which [\d.]+ \w+ is free",
         ],
         "cause": "The GPU ran out of memory on this rank (batch too large, activations kept "
         "alive, fragmentation, or another process on the same GPU).",
@@ -378,7 +393,15 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # if either it wasn't built with CUDA runtime >= 11.3 or if the installed CUDA
             # driver < R465"): a pip NCCL built for an older CUDA than the one installed
             r"NCCL cannot be captured in a graph if either it wasn't built with CUDA runtime",
+            # MindSpore's own version check ("MindSpore version 2.2.0 and cuda version 11.8.89
+            # does not match, CUDA version [...] are supported")
+            r"version [\d.]+ and cuda version [\d.]+ does not match",
+            # torch_npu calling an HCCL function its CANN is too old to have
+            r"Failed to find function Hccl\w+",
         ],
+        # NCCL's bootstrap reading a peer's address record it cannot parse (nodes with
+        # different NCCL versions exchange records of different layouts)
+        "weak_patterns": [r"connecting to address with family 0 is neither AF_INET"],
         "cause": "The installed pieces were built for different versions: a torch wheel newer "
         "than the driver supports, a system libnccl or libcudnn (LD_LIBRARY_PATH, conda) "
         "shadowing the one torch ships, nodes with different torch/NCCL builds, a compiled "
@@ -455,6 +478,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
             r"Timed out initializing process group in store",
             r"(?:host not found|getaddrinfo\S*): Name or service not known",
+            # Ascend HCCL's rank-table exchange at init (its rendezvous, EI0015): ranks that
+            # never reached the server, or a different rank count from theirs
+            r"topo exchange server get socket timeout",
+            r"TopoDetect ERROR occur.{0,80}Failed to connect agent\[",
+            r"rank num\[\d+\] is different with rank list size\[\d+\]",
         ],
         # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut away)
         # (Ascend's torch_npu sets up its HCCL communicator the same way: "hcclUniqueId")
@@ -463,6 +491,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "weak_patterns": [
             r"retrieving [nh]cclUniqueId from \[\d+\] via c10d key-value",
             r"failed to connect to \[kubernetes\.docker\.internal\]:\d+",
+            # a connect to the store that timed out (nobody answered: a firewall, a wrong
+            # address), unlike a refused one (the store not up yet), which torch just retries
+            r"failed to connect to \[[^\]]*\]:\d+ \((?:errno: 110|system error: 10060)\b",
         ],
         # the elastic agent's own rendezvous store calls raised (a paste cut before the error)
         "frames": [r"rendezvous/c10d_rendezvous_backend\.py"],
@@ -679,6 +710,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"terminated with exit code \d+, terminating remaining processes",
             # monitored_barrier on a rank that reached it: a peer failed to answer
             r"reached monitoredBarrier, but received errors while waiting for send/recv from rank",
+            r"ExceptionType:\[Heartbeat Lost Occurred\]",  # HCCL: a peer's heartbeat stopped
         ],
         "cause": "This rank lost its connection to another rank, which almost always means the "
         "other rank crashed or was killed first. This rank is a victim.",
@@ -923,6 +955,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\bJobStatus\.FAILED\w*",
     # the tail of torchrun's failure summary, cut before its header
     r"traceback\s*: To enable traceback see",
+    # vLLM's engine that never came up (its RuntimeError's message, often quoted alone)
+    r"Engine process failed to start",
+    r"Engine core initialization failed",
+    r"\bInvalid device id\b",  # torch's check on a device index (get_device_properties)
 )
 
 

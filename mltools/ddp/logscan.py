@@ -231,6 +231,14 @@ _GROUP_RANK = re.compile(r"\[Rank (\d+)\]")
 # packet nobody answered, a firewall or the wrong interface, and counts as that many at once)
 _RETRY = re.compile(r"Call to connect returned ([\w ]+), retrying")
 RETRIES_FAILED = 3
+# c10d's store-based barrier at init (torch < 2.2) logs every 10 s while ranks are missing;
+# BARRIER_WAITS_FAILED such lines from one rank, and no "Completed", is a rendezvous that
+# never filled (a healthy start logs one or two, then completes)
+_BARRIER_WAIT = re.compile(
+    r"Waiting in store based barrier to initialize process group for rank: (?P<rank>\d+).*?"
+    r"\(world_size=(?P<world>\d+), (?:worker_count|num_workers_joined)=(?P<joined>\d+)"
+)
+BARRIER_WAITS_FAILED = 3
 _PG = re.compile(r"\[PG (?:ID )?(\d+)")
 # the world size, where a log states it
 _WORLD = re.compile(
@@ -291,6 +299,10 @@ _STRUCTURAL_NEEDLES = [
     "  G   ",
     "esum",
     "Call to connect returned ",
+    "store based barrier",
+    "If your script expects `--local-rank`",
+    "[--local_rank",
+    "Completed store-based barrier",
     *_WORLD_WORDS,  # the lines that state the world size: the scan must see them
 ]
 
@@ -505,6 +517,10 @@ class LogScanner:
         self._world: int | None = None  # the world size, when the log states it
         self._top_rank = -1  # the highest rank any line names
         self._retries = 0
+        self._barrier_waits: dict[int, int] = {}  # rank -> store-barrier waits it logged
+        self._barrier_stall: tuple[int, str, int, str] | None = None  # (rank, file, line, raw)
+        self._barrier_done = False
+        self._hyphen_launch = False  # torch >= 2.0's launch passes --local-rank (its warning)
         self._wrap: _Wrap | None = None  # how the log's long lines were broken, if they were
         self.files: list[str] = []
         self.lines = 0
@@ -699,6 +715,13 @@ class LogScanner:
         texts = (body, *(_continued(raw, body, following) if following else ()))
         if following and body.endswith(":") and _CHECK_HEAD.search(body):
             texts += (body + " " + _split_prefix(following)[1],)  # the message it prints next
+        if "store" in body and "barrier" in body:
+            self._barrier(body, rank, name, line_no, raw)
+        if "--local" in body:  # the launcher's --local-rank=N, the script's --local_rank only
+            if "If your script expects `--local-rank`" in body:
+                self._hyphen_launch = True
+            elif self._hyphen_launch and "[--local_rank" in body and "--local-rank" not in body:
+                self._add(_BY_ID["local_rank_arg"], rank, name, line_no, raw, weak=True)
         # INFO lines: "-> N" return-code chains, connect retries (a WARN record joined on the
         # same line, newlines lost in a paste, is read as the WARN it is)
         if " NCCL INFO " in body and " NCCL WARN " not in body:
@@ -956,6 +979,9 @@ class LogScanner:
         """
         first_failed = self._root_rank if self._root_rank is not None else self._agent_rank
         self._smi_evidence()
+        if self._barrier_stall is not None and not self._barrier_done:
+            self._add(_BY_ID["rendezvous_timeout"], *self._barrier_stall, weak=True)
+            self._barrier_stall = None
         if exit_code:
             self._exit_evidence(exit_code)
         accs = list(self._acc.values())
@@ -1056,6 +1082,17 @@ class LogScanner:
         elif self._failure is None:
             self._failure = self._new_acc(GENERIC_FAILURE, None, name, 0)
             self._push(self._failure, None, name, 0, text)
+
+    def _barrier(self, body: str, rank: int | None, name: str, line_no: int, raw: str) -> None:
+        """c10d's store-based barrier: a rank still waiting after several of its 10 s
+        reports, and no report that the barrier completed, is a rendezvous that never filled."""
+        if "Completed store-based barrier" in body:
+            self._barrier_done = True
+        elif (m := _BARRIER_WAIT.search(body)) and int(m["joined"]) < int(m["world"]):
+            waiter = int(m["rank"])
+            self._barrier_waits[waiter] = waits = self._barrier_waits.get(waiter, 0) + 1
+            if waits == BARRIER_WAITS_FAILED and self._barrier_stall is None:
+                self._barrier_stall = (waiter if rank is None else rank, name, line_no, raw)
 
     def _smi_evidence(self) -> None:
         """An nvidia-smi table with several ranks' pids on GPU 0 (each also on its own GPU):
