@@ -54,6 +54,7 @@ FRESH_PARTS = (
     "[fresh30b]",
     "[fresh29]",
     "[fresh28]",
+    "[fresh28b]",
     "[fresh31]",
 )
 

@@ -49,6 +49,7 @@ MIN_TOP1 = {
     "fresh30b": 0.90,  # held-out long-tail repos, scored on the fixed main 30dda6f
     "fresh29": 0.44,  # Q&A sites, blogs and non-English pages (mostly 1-3 quoted lines)
     "fresh28": 0.33,  # 5 forum logs only (the stored corpora hold few forum threads)
+    "fresh28b": 0.50,  # 3 held-out Ascend-forum logs, single-NPU runs
     "fresh31": 0.48,  # held-out 2026 threads, on the fixed main 039953e (11/25 cut pastes)
 }  # fmt: skip
 
@@ -94,6 +95,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh22" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh26" for e in ENTRIES) >= 45
     assert sum(e.part == "fresh28" for e in ENTRIES) >= 5
+    assert sum(e.part == "fresh28b" for e in ENTRIES) >= 3
     assert sum(e.part == "fresh21" for e in ENTRIES) >= 85
     assert sum(e.part == "fresh24" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh30" for e in ENTRIES) >= 60
@@ -693,6 +695,18 @@ KNOWN_MISSES = {
             "unsettled__eugr-spark-vllm-docker-issues-16.log": "a compilation-config dict and "
             "Ray's 'Tensor parallel size (2) exceeds available GPU' warning; no failure line "
             "(silent)",
+        }.items()
+    },
+    # [fresh28]'s held-out round (the Ascend forum again: single-NPU torch_npu runs), collected
+    # unseen by the fixer and scored once at 02:24 on main 039953e (the [fresh28]-[fresh30]
+    # fixes in) with mltools untouched
+    **{
+        name: "blind miss [fresh28b]: " + why
+        for name, why in {
+            "version_mismatch__hiascend-forum-thread-0211203155784780047.log": "version evidence "
+            "not read: torch_npu's start-up warnings that it cannot read the CANN version ('Failed "
+            "to find function aclsysGetCANNVersion', 'Version: is invalid') before the _npu_init "
+            "traceback give the generic id",
         }.items()
     },
 }
