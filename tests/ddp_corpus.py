@@ -55,6 +55,7 @@ FRESH_PARTS = (
     "[fresh29]",
     "[fresh29b]",
     "[fresh28]",
+    "[fresh28b]",
 )
 
 

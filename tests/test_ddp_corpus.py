@@ -50,6 +50,7 @@ MIN_TOP1 = {
     "fresh29": 0.44,  # Q&A sites, blogs and non-English pages (mostly 1-3 quoted lines)
     "fresh29b": 0.59,  # held out: the same sources, scored once on the fixed code
     "fresh28": 0.33,  # 5 forum logs only (the stored corpora hold few forum threads)
+    "fresh28b": 0.50,  # 3 held-out Ascend-forum logs, single-NPU runs
 }  # fmt: skip
 
 
@@ -94,6 +95,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh22" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh26" for e in ENTRIES) >= 45
     assert sum(e.part == "fresh28" for e in ENTRIES) >= 5
+    assert sum(e.part == "fresh28b" for e in ENTRIES) >= 3
     assert sum(e.part == "fresh21" for e in ENTRIES) >= 85
     assert sum(e.part == "fresh24" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh30" for e in ENTRIES) >= 60
@@ -666,6 +668,18 @@ KNOWN_MISSES = {
             "cuda_oom__blog-gitcode-glm4v-9b-a100-40g-nvml-nvlink-assert-oom.log": "the cause is outside the paste (GPU memory short for GLM-4V on A100 40G); the c10 'nvmlDeviceGetNvLinkRemoteDeviceType_ INTERNAL ASSERT FAILED' gives the generic id, right for the paste",
             "generic__blog-gitcode-xdit-sd3-single-gpu-nccl-error-5-invalid-usage.log": "a bare exception message quoted without its exception class: NCCL's 'NCCL Error 5: invalid usage' with no 'RuntimeError:' (the same wording with it is read) (silent)",
             "generic__chat-gpts-plus-vllm-45719-diffusiongemma-tp-fake-tensor-matmul.log": "a torch.compile fake-tensor failure ('RuntimeError when making fake tensor call', 'call_function matmul(' ... '): got RuntimeError('a and b must have same reduction dim ...')') whose exception sits inside parentheses is not read (silent)",
+        }.items()
+    },
+    # [fresh28]'s held-out round (the Ascend forum again: single-NPU torch_npu runs), collected
+    # unseen by the fixer and scored once at 02:24 on main 039953e (the [fresh28]-[fresh30]
+    # fixes in) with mltools untouched
+    **{
+        name: "blind miss [fresh28b]: " + why
+        for name, why in {
+            "version_mismatch__hiascend-forum-thread-0211203155784780047.log": "version evidence "
+            "not read: torch_npu's start-up warnings that it cannot read the CANN version ('Failed "
+            "to find function aclsysGetCANNVersion', 'Version: is invalid') before the _npu_init "
+            "traceback give the generic id",
         }.items()
     },
 }
