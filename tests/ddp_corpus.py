@@ -51,8 +51,12 @@ FRESH_PARTS = (
     "[fresh24]",
     "[fresh26]",
     "[fresh30]",
+    "[fresh30b]",
     "[fresh29]",
+    "[fresh29b]",
     "[fresh28]",
+    "[fresh28b]",
+    "[fresh31]",
 )
 
 
