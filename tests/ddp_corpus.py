@@ -57,6 +57,7 @@ FRESH_PARTS = (
     "[fresh28]",
     "[fresh28b]",
     "[fresh31]",
+    "[fresh35]",
 )
 
 
