@@ -613,9 +613,6 @@ KNOWN_MISSES = {
             "gpu_hardware__fishaudio-fish-speech-issues-390.log": "'CUDA error: unspecified launch "
             "failure' (a device fault that needs a reboot) with Lightning DDP teardown frames gives "
             "the generic id",
-            "agent_signal__keyu-tian-spark-issues-19.log": "the bare class name "
-            "'torch.distributed.elastic.multiprocessing.api.SignalException' (no 'got signal: N') "
-            "gives the generic id",
         }.items()
     },
     # the twenty-ninth round, blind (Q&A sites, blogs and non-English pages: Chinese issue-summary

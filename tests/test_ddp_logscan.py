@@ -826,6 +826,21 @@ def test_a_store_behind_docker_desktops_hosts_entry_is_a_weak_rendezvous_cause()
             "version_mismatch",
         ),
         ("RuntimeError: Engine process failed to start", "rank_exception"),
+        ("torch.distributed.elastic.multiprocessing.api.SignalException", "agent_signal"),
+        (
+            "- Error: `torch.distributed.DistBackendError: NCCL communicator was aborted... "
+            "ncclInternalError: Internal check failed` after 600s timeout",
+            "nccl_timeout",
+        ),
+        (
+            "[torch_memory_saver.cpp] cudaError error: 1 (invalid argument) file=csrc/core.cpp "
+            "func=pause line=133",
+            "rank_failed",
+        ),
+        (
+            "The possible cause is that srcRank [2] fails to connect to dstRank [10]",
+            "nccl_system_error",
+        ),
         ("Invalid device id", "rank_failed"),
     ],
 )
@@ -1093,8 +1108,10 @@ def test_the_grep_needles_stay_specific():
     # quoted without their WARN record (bootstrap interface, IB vendor error, the heartbeat
     # monitor), the OOM message's tail, the flight recorder's note on a failed collective,
     # c10d's store-barrier waits, the old launcher's --local-rank warning and the script's
-    # --local_rank, a store connect that timed out, MindSpore's version check, vLLM's engine)
-    assert len(logscan.NEEDLES) <= 244
+    # --local_rank, a store connect that timed out, MindSpore's version check, vLLM's engine;
+    # 244 -> 246 for the held-out rounds' gaps: HCCL's dstRank connect failure, a C++
+    # extension's cudaError check, the agent's SignalException named alone)
+    assert len(logscan.NEEDLES) <= 246
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------

@@ -161,6 +161,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\[Rank \d+\] Watchdog caught",
             r"watchdog got stuck for \d+ seconds",
             r"ProcessGroupNCCL's watchdog got stuck",
+            # an aborted communicator whose reason is a timeout, in any wording
+            r"[Cc]ommunicator was aborted\b.{0,300}\b(?:timed out|timeout)\b",
             r"\[TaskExecStage\]\[Timeout\]",  # HCCL's task timeout (EI0002's record)
             r"due to ProcessGroupNCCL watchdog hang",
             r"Exception raised from checkTimeout at",
@@ -232,6 +234,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"HcclCommInitRootInfo\w* fail",
             r"remote does not initiate a connect request",
             r"wait socket establish timeout",  # HCCL: a link its peer never completed (EI0006)
+            # (not EI0006's "Getting socket times out" alone: with "Remote Rank did not send
+            # the data in time" it is a peer stuck in a collective, a timeout)
+            r"fails to connect to dstRank",
             r"Execution Error ROCE CQE|An error CQE occurred during operator execution",
             r"can't find suitable provider",
             r"can not open network providers",
@@ -740,6 +745,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Received \d+ death signal",
             r"Received Signals\.SIG(?:HUP|INT|QUIT) death signal",
             r"SignalException: Process \d+ got\b",  # (a retyped paste: "got sigval:1")
+            # the agent's exception named alone (a title line, its message cut away)
+            r"elastic\.multiprocessing\.api\.SignalException\s*$",
             # the agent passes on what it got (after a worker's failure it sends SIGTERM)
             r"Sending process \d+ closing\ssignal\sSIG(?:HUP|INT|QUIT)\b",
             r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB|NOD)",  # PREEMPTION, TIME LIMIT, ...
@@ -959,6 +966,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Engine process failed to start",
     r"Engine core initialization failed",
     r"\bInvalid device id\b",  # torch's check on a device index (get_device_properties)
+    # a C++ extension's own CUDA check ("[torch_memory_saver.cpp] cudaError error: 1 (invalid
+    # argument) file=... func=pause line=133")
+    r"\bcudaError\w*[:= ]+(?:error: ?)?\d+ \(",
 )
 
 
