@@ -53,6 +53,7 @@ FRESH_PARTS = (
     "[fresh30]",
     "[fresh30b]",
     "[fresh29]",
+    "[fresh29b]",
     "[fresh28]",
     "[fresh28b]",
 )

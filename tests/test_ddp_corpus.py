@@ -48,6 +48,7 @@ MIN_TOP1 = {
     "fresh30": 0.82,  # long-tail pre-2026 repos (BEV/3D, TTS, pose, SR, small LLM/RL)
     "fresh30b": 0.90,  # held-out long-tail repos, scored on the fixed main 30dda6f
     "fresh29": 0.44,  # Q&A sites, blogs and non-English pages (mostly 1-3 quoted lines)
+    "fresh29b": 0.59,  # held out: the same sources, scored once on the fixed code
     "fresh28": 0.33,  # 5 forum logs only (the stored corpora hold few forum threads)
     "fresh28b": 0.50,  # 3 held-out Ascend-forum logs, single-NPU runs
 }  # fmt: skip
@@ -100,6 +101,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh30" for e in ENTRIES) >= 60
     assert sum(e.part == "fresh30b" for e in ENTRIES) >= 66
     assert sum(e.part == "fresh29" for e in ENTRIES) >= 51
+    assert sum(e.part == "fresh29b" for e in ENTRIES) >= 35
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -643,6 +645,26 @@ KNOWN_MISSES = {
             "unsettled__hiascend-dev-forum-thread-0237182504660259104.log": "paste cut before any "
             "failure line: torchrun's OMP_NUM_THREADS banner only (one card runs, two fail) "
             "(silent)",
+        }.items()
+    },
+    # the twenty-ninth round, held out (same sources as [fresh29], collected before 01:40 and kept
+    # off the branch), scored once on main 039953e at 02:25; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh29b]: " + why
+        for name, why in {
+            "rank_mismatch_collective__hiascend-cann850-hcclug-000051-ei0005-arguments-inconsistent-screen.log": "Huawei Ascend HCCL wording not read: the screen log 'EI0005 ... The arguments for collective communication are inconsistent between ranks:tag[HcomAllReduce_...], parameter[count], local[16512], remote [8320]' (silent)",
+            "rank_mismatch_collective__hiascend-cann850-hcclug-000051-cmd-information-check-fail-plog.log": "Huawei Ascend HCCL wording not read: HCCL '[InitChannelStage][ParameterConflict]CMD information tag/cmdType/op check fail. local[...], remote[...]' gives the generic id",
+            "address_in_use__hiascend-cann81rc1b1-hcclug-000036-opretry-recv-unmatched-ack-port.log": "Huawei Ascend HCCL wording not read: '[OpRetryConnection][RecvAckTag] Recv unmatched ack' and 'Connect to server failed, serverIp_[...] serverPort [60000]' (another job's server on the port) (silent)",
+            "gpu_hardware__hiascend-cann800-troubleshooting-0008-hbm-multibit-ecc-kbox.log": "the kernel's APEI record ('[Hardware Error] Hardware error from APEI Generic Hardware Error Source', 'section_type: memory error', 'error_type: 3, multi-bit ECC') behind a grep path prefix is not read as a hardware fault (silent)",
+            "local_rank_arg__blog-gitcode-open-sora-inference-could-not-find-rank.log": "ColossalAI's launch check \"RuntimeError: Could not find 'RANK' in the torch environment\" (script run without torchrun) gives the generic id, not local_rank_arg",
+            "nccl_system_error__greatytc-f3cc960aba97-qwen3vl-zero3-nccl-p2p-unicodedecodeerror.log": "the cause is outside the paste (NCCL P2P on the host); a cut 'UnicodeDecodeError: ... byte 0xc0...' gives the generic id, right for the paste",
+            "generic__blog-gitcode-openrlhf-3x8-a100-ray-actor-unavailable.log": "a bare exception message quoted without its exception class: Ray's 'Unexpected error occurred: The actor ... is unavailable' (silent)",
+            "fsdp_flat_param__blog-gitcode-qwen15-05b-fsdp-tensor-size-256-vs-1024.log": "a bare exception message quoted without its exception class: 'The size of tensor a (256) must match the size of tensor b (1024)' (silent)",
+            "generic__blog-gitcode-minicpmv-zero3-tensors-cuda0-and-cpu.log": "a bare exception message quoted without its exception class: 'Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!' without 'RuntimeError:' (silent)",
+            "generic__blog-gitcode-open-r1-grpo-global-batch-7-not-divisible-by-8-generations.log": "a bare exception message quoted without its exception class: TRL's 'The global train batch size (7 x 1) must be evenly divisible by the number of generations per prompt (8)' (silent)",
+            "cuda_oom__blog-gitcode-glm4v-9b-a100-40g-nvml-nvlink-assert-oom.log": "the cause is outside the paste (GPU memory short for GLM-4V on A100 40G); the c10 'nvmlDeviceGetNvLinkRemoteDeviceType_ INTERNAL ASSERT FAILED' gives the generic id, right for the paste",
+            "generic__blog-gitcode-xdit-sd3-single-gpu-nccl-error-5-invalid-usage.log": "a bare exception message quoted without its exception class: NCCL's 'NCCL Error 5: invalid usage' with no 'RuntimeError:' (the same wording with it is read) (silent)",
+            "generic__chat-gpts-plus-vllm-45719-diffusiongemma-tp-fake-tensor-matmul.log": "a torch.compile fake-tensor failure ('RuntimeError when making fake tensor call', 'call_function matmul(' ... '): got RuntimeError('a and b must have same reduction dim ...')') whose exception sits inside parentheses is not read (silent)",
         }.items()
     },
     # [fresh28]'s held-out round (the Ascend forum again: single-NPU torch_npu runs), collected
