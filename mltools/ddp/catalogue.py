@@ -89,6 +89,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"unrecognized arguments?:.*--(?:local(?:[-_]|$)|use[-_]env\b)",
             r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
             r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE) expected, but not set",
+            # ColossalAI's launch check: a script started without torchrun
+            r"Could not find '(?:LOCAL_RANK|RANK|WORLD_SIZE)' in the torch environment",
             # the script requires it, the launcher passes none
             r": error: the following arguments are required: .*--local[-_]rank",
         ],
@@ -437,6 +439,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # TORCH_DISTRIBUTED_DEBUG=DETAIL's shape check; Accelerate's debug-mode check
             r"Error when verifying shape tensors for collective",
             r"Cannot apply desired operation due to shape mismatch",
+            # Ascend HCCL's own check (EI0005) and its channel set-up's parameter conflict
+            r"arguments for collective communication are inconsistent between ranks",
+            r"\[ParameterConflict\]CMD information .{0,40}check fail",
         ],
         # torch's own reports name the rank(s) that did not join what the others ran: the
         # desync report under a watchdog timeout, monitored_barrier's failure. The rank may
@@ -584,6 +589,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (not 13, 31, 43 or 45: the application's own faults, and the cleanup after them)
             r"Xid \(PCI:[^)]*\): (?!(?:13|31|43|45)\b)\d+",
             r"fallen off the bus",
+            # the kernel's own report (APEI) of an uncorrectable memory error: HBM, any vendor
+            r"error_type: \d+, multi-bit ECC",
             r"Unable to determine the device handle for GPU",
             r"GPU is lost",
             # ROCm's runtime: the GPU stopped answering ("HW Exception by GPU node-9 (Agent
