@@ -56,6 +56,7 @@ FRESH_PARTS = (
     "[fresh29b]",
     "[fresh28]",
     "[fresh28b]",
+    "[fresh31]",
 )
 
 
