@@ -655,19 +655,10 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh31]: " + why
         for name, why in {
-            "nccl_timeout__nvidia-nemo-rl-issues-1961.log": "one abridged prose line 'NCCL "
-            "communicator was aborted... ncclInternalError ...` after 600s timeout' is read as an "
-            "exception, not the timeout: the generic id",
-            "generic__thudm-slime-issues-1786.log": "a C++ extension's own error line "
-            "'[torch_memory_saver.cpp] cudaError error: 1 (invalid argument) file=... func=pause "
-            "line=133 [repeated 2x across cluster].' is no failure signal (silent)",
             "version_mismatch__nvidia-nemo-megatron-bridge-issues-5206.log": "a '> '-quoted "
             "'Capture cuda graph failed: Assertion error (...): ab.scalar_type() == kPackedFP4 and "
             "arch_major == 10' (an FP4 kernel on H100) is not read as a GPU-architecture mismatch: "
             "the generic id",
-            "nccl_system_error__vllm-project-vllm-ascend-issues-12461.log": "HCCL's "
-            "'Communication_Error_Get_Socket(EI0006): Getting socket times out' and 'srcRank ... "
-            "fails to connect to dstRank' are not read as a network failure: the generic id",
             "cuda_oom__modelscope-ms-swift-issues-8295.log": _CUT9,
             "illegal_memory_access__verl-project-verl-issues-6549.log": _CUT9,
             "illegal_memory_access__verl-project-verl-issues-6281.log": _CUT9,
