@@ -619,9 +619,6 @@ KNOWN_MISSES = {
             "gpu_hardware__fishaudio-fish-speech-issues-390.log": "'CUDA error: unspecified launch "
             "failure' (a device fault that needs a reboot) with Lightning DDP teardown frames gives "
             "the generic id",
-            "agent_signal__keyu-tian-spark-issues-19.log": "the bare class name "
-            "'torch.distributed.elastic.multiprocessing.api.SignalException' (no 'got signal: N') "
-            "gives the generic id",
         }.items()
     },
     # the twenty-ninth round, blind (Q&A sites, blogs and non-English pages: Chinese issue-summary
@@ -660,19 +657,10 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh31]: " + why
         for name, why in {
-            "nccl_timeout__nvidia-nemo-rl-issues-1961.log": "one abridged prose line 'NCCL "
-            "communicator was aborted... ncclInternalError ...` after 600s timeout' is read as an "
-            "exception, not the timeout: the generic id",
-            "generic__thudm-slime-issues-1786.log": "a C++ extension's own error line "
-            "'[torch_memory_saver.cpp] cudaError error: 1 (invalid argument) file=... func=pause "
-            "line=133 [repeated 2x across cluster].' is no failure signal (silent)",
             "version_mismatch__nvidia-nemo-megatron-bridge-issues-5206.log": "a '> '-quoted "
             "'Capture cuda graph failed: Assertion error (...): ab.scalar_type() == kPackedFP4 and "
             "arch_major == 10' (an FP4 kernel on H100) is not read as a GPU-architecture mismatch: "
             "the generic id",
-            "nccl_system_error__vllm-project-vllm-ascend-issues-12461.log": "HCCL's "
-            "'Communication_Error_Get_Socket(EI0006): Getting socket times out' and 'srcRank ... "
-            "fails to connect to dstRank' are not read as a network failure: the generic id",
             "cuda_oom__modelscope-ms-swift-issues-8295.log": _CUT9,
             "illegal_memory_access__verl-project-verl-issues-6549.log": _CUT9,
             "illegal_memory_access__verl-project-verl-issues-6281.log": _CUT9,
@@ -706,11 +694,7 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh29b]: " + why
         for name, why in {
-            "rank_mismatch_collective__hiascend-cann850-hcclug-000051-ei0005-arguments-inconsistent-screen.log": "Huawei Ascend HCCL wording not read: the screen log 'EI0005 ... The arguments for collective communication are inconsistent between ranks:tag[HcomAllReduce_...], parameter[count], local[16512], remote [8320]' (silent)",
-            "rank_mismatch_collective__hiascend-cann850-hcclug-000051-cmd-information-check-fail-plog.log": "Huawei Ascend HCCL wording not read: HCCL '[InitChannelStage][ParameterConflict]CMD information tag/cmdType/op check fail. local[...], remote[...]' gives the generic id",
             "address_in_use__hiascend-cann81rc1b1-hcclug-000036-opretry-recv-unmatched-ack-port.log": "Huawei Ascend HCCL wording not read: '[OpRetryConnection][RecvAckTag] Recv unmatched ack' and 'Connect to server failed, serverIp_[...] serverPort [60000]' (another job's server on the port) (silent)",
-            "gpu_hardware__hiascend-cann800-troubleshooting-0008-hbm-multibit-ecc-kbox.log": "the kernel's APEI record ('[Hardware Error] Hardware error from APEI Generic Hardware Error Source', 'section_type: memory error', 'error_type: 3, multi-bit ECC') behind a grep path prefix is not read as a hardware fault (silent)",
-            "local_rank_arg__blog-gitcode-open-sora-inference-could-not-find-rank.log": "ColossalAI's launch check \"RuntimeError: Could not find 'RANK' in the torch environment\" (script run without torchrun) gives the generic id, not local_rank_arg",
             "nccl_system_error__greatytc-f3cc960aba97-qwen3vl-zero3-nccl-p2p-unicodedecodeerror.log": "the cause is outside the paste (NCCL P2P on the host); a cut 'UnicodeDecodeError: ... byte 0xc0...' gives the generic id, right for the paste",
             "generic__blog-gitcode-openrlhf-3x8-a100-ray-actor-unavailable.log": "a bare exception message quoted without its exception class: Ray's 'Unexpected error occurred: The actor ... is unavailable' (silent)",
             "fsdp_flat_param__blog-gitcode-qwen15-05b-fsdp-tensor-size-256-vs-1024.log": "a bare exception message quoted without its exception class: 'The size of tensor a (256) must match the size of tensor b (1024)' (silent)",

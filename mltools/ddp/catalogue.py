@@ -89,6 +89,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"unrecognized arguments?:.*--(?:local(?:[-_]|$)|use[-_]env\b)",
             r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
             r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE) expected, but not set",
+            # ColossalAI's launch check: a script started without torchrun
+            r"Could not find '(?:LOCAL_RANK|RANK|WORLD_SIZE)' in the torch environment",
             # the script requires it, the launcher passes none
             r": error: the following arguments are required: .*--local[-_]rank",
         ],
@@ -161,6 +163,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\[Rank \d+\] Watchdog caught",
             r"watchdog got stuck for \d+ seconds",
             r"ProcessGroupNCCL's watchdog got stuck",
+            # an aborted communicator whose reason is a timeout, in any wording
+            r"[Cc]ommunicator was aborted\b.{0,300}\b(?:timed out|timeout)\b",
             r"\[TaskExecStage\]\[Timeout\]",  # HCCL's task timeout (EI0002's record)
             r"due to ProcessGroupNCCL watchdog hang",
             r"Exception raised from checkTimeout at",
@@ -232,6 +236,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"HcclCommInitRootInfo\w* fail",
             r"remote does not initiate a connect request",
             r"wait socket establish timeout",  # HCCL: a link its peer never completed (EI0006)
+            # (not EI0006's "Getting socket times out" alone: with "Remote Rank did not send
+            # the data in time" it is a peer stuck in a collective, a timeout)
+            r"fails to connect to dstRank",
             r"Execution Error ROCE CQE|An error CQE occurred during operator execution",
             r"can't find suitable provider",
             r"can not open network providers",
@@ -432,6 +439,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # TORCH_DISTRIBUTED_DEBUG=DETAIL's shape check; Accelerate's debug-mode check
             r"Error when verifying shape tensors for collective",
             r"Cannot apply desired operation due to shape mismatch",
+            # Ascend HCCL's own check (EI0005) and its channel set-up's parameter conflict
+            r"arguments for collective communication are inconsistent between ranks",
+            r"\[ParameterConflict\]CMD information .{0,40}check fail",
         ],
         # torch's own reports name the rank(s) that did not join what the others ran: the
         # desync report under a watchdog timeout, monitored_barrier's failure. The rank may
@@ -579,6 +589,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (not 13, 31, 43 or 45: the application's own faults, and the cleanup after them)
             r"Xid \(PCI:[^)]*\): (?!(?:13|31|43|45)\b)\d+",
             r"fallen off the bus",
+            # the kernel's own report (APEI) of an uncorrectable memory error: HBM, any vendor
+            r"error_type: \d+, multi-bit ECC",
             r"Unable to determine the device handle for GPU",
             r"GPU is lost",
             # ROCm's runtime: the GPU stopped answering ("HW Exception by GPU node-9 (Agent
@@ -740,6 +752,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Received \d+ death signal",
             r"Received Signals\.SIG(?:HUP|INT|QUIT) death signal",
             r"SignalException: Process \d+ got\b",  # (a retyped paste: "got sigval:1")
+            # the agent's exception named alone (a title line, its message cut away)
+            r"elastic\.multiprocessing\.api\.SignalException\s*$",
             # the agent passes on what it got (after a worker's failure it sends SIGTERM)
             r"Sending process \d+ closing\ssignal\sSIG(?:HUP|INT|QUIT)\b",
             r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB|NOD)",  # PREEMPTION, TIME LIMIT, ...
@@ -959,6 +973,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Engine process failed to start",
     r"Engine core initialization failed",
     r"\bInvalid device id\b",  # torch's check on a device index (get_device_properties)
+    # a C++ extension's own CUDA check ("[torch_memory_saver.cpp] cudaError error: 1 (invalid
+    # argument) file=... func=pause line=133")
+    r"\bcudaError\w*[:= ]+(?:error: ?)?\d+ \(",
 )
 
 
