@@ -494,12 +494,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"TopoDetect ERROR occur.{0,80}Failed to connect agent\[",
             r"rank num\[\d+\] is different with rank list size\[\d+\]",
         ],
-        # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut away)
-        # (Ascend's torch_npu sets up its HCCL communicator the same way: "hcclUniqueId")
-        # Docker Desktop's hosts entry for the machine's own name ("kubernetes.docker.internal")
-        # sends the store's clients to an address that is not this host's (Windows' 10049)
         "weak_patterns": [
+            # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut
+            # away) (Ascend's torch_npu sets up its HCCL communicator the same way: "hcclUniqueId")
             r"retrieving [nh]cclUniqueId from \[\d+\] via c10d key-value",
+            # Docker Desktop's hosts entry for the machine's own name ("kubernetes.docker.
+            # internal") sends the store's clients to an address that is not this host's (10049)
             r"failed to connect to \[kubernetes\.docker\.internal\]:\d+",
             # a connect to the store that timed out (nobody answered: a firewall, a wrong
             # address), unlike a refused one (the store not up yet), which torch just retries
