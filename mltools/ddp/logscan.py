@@ -41,12 +41,23 @@ from itertools import accumulate, pairwise
 from typing import IO
 
 from mltools._inputs import check_stream, open_input
-from mltools.ddp.catalogue import CATALOGUE, FAILURE_SIGNALS, GENERIC_EXCEPTION, GENERIC_FAILURE
+from mltools.ddp.catalogue import (
+    CATALOGUE,
+    FAILURE_SIGNALS,
+    GENERIC_EXCEPTION,
+    GENERIC_FAILURE,
+    QUOTED_EXCEPTION,
+)
+from mltools.ddp.messages import quoted_message
 from mltools.errors import InputError
 
 CHUNK_BYTES = 4 * 1024 * 1024
 MAX_LINE_CHARS = 2000  # evidence lines are cut to this length
 MAX_EVIDENCE = 6  # evidence lines kept per finding
+# where a quoted exception message is looked for, when a log shows no failure otherwise: a
+# paste whole, a long log's start and end (a run's error is its last words)
+QUOTE_HEAD_BYTES = 64 << 10
+QUOTE_TAIL_BYTES = 192 << 10
 
 _PREFIX = re.compile(
     r"^(?:\[(?:rank|[A-Za-z_][\w-]*?)(?P<torchrun>\d+)\]:\s?"
@@ -522,6 +533,7 @@ class LogScanner:
         self._barrier_done = False
         self._hyphen_launch = False  # torch >= 2.0's launch passes --local-rank (its warning)
         self._wrap: _Wrap | None = None  # how the log's long lines were broken, if they were
+        self._quoted: _Acc | None = None  # a quoted exception message (see _quote)
         self.files: list[str] = []
         self.lines = 0
         self.bytes = 0
@@ -543,10 +555,12 @@ class LogScanner:
         line_no = 0
         rest = b""
         first = True
+        ends = _Ends()
         while True:
             chunk = stream.read(CHUNK_BYTES)
             if not chunk:
                 break
+            ends.feed(chunk)
             if first:
                 self._wrap = self._wrap or _wrap_of(chunk[:_WRAP_SNIFF_BYTES])
                 first = False
@@ -563,6 +577,7 @@ class LogScanner:
         if rest:
             line_no = self._scan_bytes(rest + b"\n", name, line_no)
         self.lines += line_no
+        self._quote(ends, name, line_no)
 
     def _feed_with_grep(self, stream: IO[bytes], name: str) -> bool:
         """Let grep pick the candidate lines of a regular file; False if grep failed."""
@@ -610,12 +625,15 @@ class LogScanner:
         stream.seek(start)
         lines = size = 0
         last = b"\n"
+        ends = _Ends()
         while chunk := stream.read(CHUNK_BYTES):
             lines += chunk.count(b"\n")
             size += len(chunk)
             last = chunk[-1:]
+            ends.feed(chunk)
         self.lines += lines + (last != b"\n")
         self.bytes += size
+        self._quote(ends, name, lines + (last != b"\n"))
         return True
 
     def feed_text(self, text: str, name: str = "<text>") -> None:
@@ -648,6 +666,32 @@ class LogScanner:
             )
             self._line(raw, name, line_no + 1, following)
         return line_no + data.count(b"\n", counted_to)
+
+    def _quote(self, ends: _Ends, name: str, total: int) -> None:
+        """Remember the first line of a file's start or end that quotes an exception's message
+        without its class, while the log shows no failure otherwise (see mltools.ddp.messages)."""
+        if self._quoted is not None or self._failure is not None or self._generic:
+            return
+        if any(not acc.entry.get("advisory") for acc in self._acc.values()):
+            return
+        for line_no, raw in ends.lines(total):
+            line = _unhtml(raw)
+            if "\x1b" in line:
+                line = _ANSI.sub("", line)
+            line = line.rsplit("\r", 1)[-1]
+            if "m" in line and "[" in line:
+                line = _BARE_SGR.sub("", line)
+            if "|" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
+                line = line[bar.end() :]  # what was printed right after a progress bar
+            rank, body = _split_prefix(line)
+            if (found := quoted_message(body, line)) is not None:
+                entry = {
+                    **QUOTED_EXCEPTION,
+                    "cause": str(QUOTED_EXCEPTION["cause"]).format(library=found[0]),
+                }
+                self._quoted = self._new_acc(entry, rank, name, line_no)
+                self._push(self._quoted, rank, name, line_no, raw)
+                return
 
     # ---- one candidate line ------------------------------------------------
 
@@ -996,6 +1040,8 @@ class LogScanner:
         # never "clean" on a failed job, and never only a warning: the failure line says more
         if self._failure is not None and not told:
             accs.append(self._failure)
+        elif self._quoted is not None and not told:  # a message quoted alone: the last word
+            accs.append(self._quoted)
         elif (
             first_failed is not None
             and self._launcher_word is not None
@@ -1118,6 +1164,45 @@ def _named_ranks(m: re.Match[str]) -> list[int | None]:
 
 def _ranks(ranks: list[int]) -> str:
     return ", ".join(map(str, ranks))
+
+
+class _Ends:
+    """A stream's first and last bytes: where a quoted exception message stands."""
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.tail = b""
+        self.size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self.head) < QUOTE_HEAD_BYTES:
+            self.head += chunk[: QUOTE_HEAD_BYTES - len(self.head)]
+        if len(chunk) >= QUOTE_TAIL_BYTES:
+            self.tail = chunk[-QUOTE_TAIL_BYTES:]
+        else:
+            self.tail = (self.tail + chunk)[-QUOTE_TAIL_BYTES:]
+        self.size += len(chunk)
+
+    def lines(self, total: int) -> Iterator[tuple[int, str]]:
+        """(line number, text) of the whole lines in the head, then in the tail, of a stream
+        of ``total`` lines."""
+        whole = self.size == len(self.head)
+        head = self.head.split(b"\n")
+        if not whole or self.head.endswith(b"\n"):
+            head.pop()  # cut at the window's end, or the empty rest after the last newline
+        for i, raw in enumerate(head, 1):
+            yield i, _text(raw)
+        if whole:
+            return
+        tail = self.tail.split(b"\n")
+        if self.tail.endswith(b"\n"):
+            tail.pop()
+        for i, raw in enumerate(tail[1:] if len(self.tail) < self.size else tail):
+            yield total - (len(tail) - 1) + i + (len(self.tail) < self.size), _text(raw)
+
+
+def _text(raw: bytes) -> str:
+    return raw[: MAX_LINE_CHARS * 4].decode("utf-8", "replace").rstrip("\r")
 
 
 def _finding(acc: _Acc) -> Finding:
