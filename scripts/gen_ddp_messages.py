@@ -16,8 +16,9 @@ Usage::
 
 ``--cpp NAME=DIR`` reads C/C++/CUDA sources under DIR (torch's: aten/, c10/, torch/csrc/);
 ``--py NAME=DIR`` reads Python sources under DIR (an installed package or an unpacked
-wheel). Test directories are skipped. Output: one message per line, ``NAME<TAB>piece<TAB>
-piece...``, where a value the message formats in stands between two pieces; sorted, unique.
+wheel). Test directories are skipped. Output: one message per line, ``piece<TAB>piece...
+<TAB>NAME``, where a value the message formats in stands between two pieces; sorted by the
+message, unique.
 """
 
 from __future__ import annotations
@@ -270,7 +271,8 @@ def first_line(pieces: list[str]) -> list[str] | None:
     while len(out) > 1 and not out[-1].strip():
         out.pop()
     literal = "".join(out)
-    if len(out[0].strip()) < HEAD_MIN or out[0] != out[0].lstrip():
+    # (a "#" first would read as the file's header comments)
+    if len(out[0].strip()) < HEAD_MIN or out[0] != out[0].lstrip() or out[0].startswith("#"):
         return None
     if len(literal.strip()) < LITERAL_MIN or len(literal.split()) < WORDS_MIN:
         return None
@@ -294,12 +296,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows.add((name, *kept))
     sys.stdout.write(
         "# the first lines of the exception messages these libraries raise (see\n"
-        "# scripts/gen_ddp_messages.py): source, then the literal pieces in order\n"
+        "# scripts/gen_ddp_messages.py): the literal pieces in order, then the library\n"
     )
     for note in args.note:
         sys.stdout.write(f"# {note}\n")
-    for row in sorted(rows):
-        sys.stdout.write("\t".join(row) + "\n")
+    # sorted by the message (the reader binary-searches the file by a message's start)
+    for row in sorted({"\t".join((*pieces, name)) for name, *pieces in rows}):
+        sys.stdout.write(row + "\n")
     return 0
 
 

@@ -63,12 +63,14 @@ def test_prose_warnings_and_fragments_are_no_quoted_message(line):
 
 
 def test_the_messages_file_is_sorted_unique_and_each_message_names_itself():
-    rows = [r for r in MESSAGES_FILE.read_text(encoding="utf-8").splitlines() if r[:1] != "#"]
+    lines = MESSAGES_FILE.read_text(encoding="utf-8").splitlines()
+    rows = [r for r in lines if r[:1] != "#"]
+    assert lines[len(lines) - len(rows) :] == rows  # the comments are the header, all of it
     assert len(rows) > 10000
-    assert rows == sorted(set(rows))
+    assert rows == sorted(set(rows))  # the reader binary-searches them
     libraries = set()
     for row in rows:
-        library, *pieces = row.split("\t")
+        *pieces, library = row.split("\t")
         libraries.add(library)
         assert pieces and pieces[0] == pieces[0].lstrip() and len(pieces[0].strip()) >= 8, row
         assert len("".join(pieces).strip()) >= LITERAL_MIN, row
@@ -154,10 +156,18 @@ def test_the_generator_reads_checks_throws_streams_and_raises(tmp_path):
     ).stdout  # fmt: skip
     rows = [r.split("\t") for r in out.splitlines() if not r.startswith("#")]
     assert rows == [
-        ["lib", "The actor ", " is unavailable: ", ". The task may"],
-        ["lib", "The global batch size (", ") must be divisible"],
-        ["torch", "NCCL communicator was aborted on rank ", " for a long reason"],
-        ["torch", "Only one of the sizes may be given as minus one here"],
-        ["torch", "The size of tensor a (", ") must match the size of tensor b (",
-         ") at non-singleton dimension "],
+        ["NCCL communicator was aborted on rank ", " for a long reason", "torch"],
+        ["Only one of the sizes may be given as minus one here", "torch"],
+        ["The actor ", " is unavailable: ", ". The task may", "lib"],
+        ["The global batch size (", ") must be divisible", "lib"],
+        ["The size of tensor a (", ") must match the size of tensor b (",
+         ") at non-singleton dimension ", "torch"],
     ]  # fmt: skip
+
+
+def test_every_row_is_found_by_the_binary_search_first_last_and_a_sample():
+    rows = [r for r in MESSAGES_FILE.read_text(encoding="utf-8").splitlines() if r[:1] != "#"]
+    for row in [rows[0], rows[-1], *rows[:: len(rows) // 50]]:
+        line = "7".join(row.split("\t")[:-1])  # each value a digit
+        found = quoted_message(line)
+        assert found is not None and found[1] == 0, row

@@ -16,7 +16,7 @@ before "clean", never a cause above one the log names.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -35,15 +35,31 @@ _NOT_RAISED = re.compile(
 
 
 @cache
-def _index() -> dict[str, list[tuple[str, tuple[str, ...]]]]:
-    index: dict[str, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
-    with MESSAGES_FILE.open(encoding="utf-8") as fh:
-        for row in fh:
-            if row.startswith("#"):
-                continue
-            source, *pieces = row.rstrip("\n").split("\t")
-            index[pieces[0][:KEY_CHARS]].append((source, tuple(pieces)))
-    return dict(index)
+def _messages() -> tuple[str, int]:
+    """The messages file's text and where its rows begin (after the header's comments)."""
+    text = MESSAGES_FILE.read_text(encoding="utf-8")
+    body = 0
+    while text.startswith("#", body):
+        body = text.index("\n", body) + 1
+    return text, body
+
+
+def _rows_starting(key: str) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """``(library, pieces)`` of every message that starts with ``key``: a binary search of the
+    sorted rows in the file's text (no index to build: most runs never ask)."""
+    text, body = _messages()
+    lo, hi = body, len(text)
+    while lo < hi:  # the first row whose start is not below key
+        row = text.rfind("\n", 0, (lo + hi) // 2) + 1
+        if text[row : row + len(key)] < key:
+            lo = text.find("\n", row) + 1 or len(text)
+        else:
+            hi = row
+    while text.startswith(key, lo):
+        end = text.find("\n", lo)
+        *pieces, library = text[lo:end].split("\t")
+        yield library, tuple(pieces)
+        lo = end + 1
 
 
 def quoted_message(line: str, record: str | None = None) -> tuple[str, int] | None:
@@ -52,14 +68,16 @@ def quoted_message(line: str, record: str | None = None) -> tuple[str, int] | No
     (``record``: the whole line with the prefixes ``line`` lost, when they differ)."""
     if _NOT_RAISED.search(record or line):
         return None
-    index = _index()
     starts = [len(line) - len(line.lstrip())]
     for m in re.finditer(r": ", line):
         if len(starts) >= STARTS_MAX:
             break
         starts.append(m.end())
     for start in starts:
-        for source, pieces in index.get(line[start : start + KEY_CHARS], ()):
+        key = line[start : start + KEY_CHARS]
+        if len(key) < KEY_CHARS:
+            continue
+        for source, pieces in _rows_starting(key):
             if _fits(line, start, pieces):
                 return source, start
     return None
