@@ -268,6 +268,8 @@ def first_line(pieces: list[str]) -> list[str] | None:
         if newline:
             break
     out = [p.replace("\t", " ") for p in out]
+    if len(out) > 1 and not out[0]:  # a value first ("{op}: got mixed torch.Tensor and ..."):
+        out = [out[1].lstrip(" :,;]>)-"), *out[2:]]  # the message proper begins after it
     while len(out) > 1 and not out[-1].strip():
         out.pop()
     literal = "".join(out)

@@ -560,9 +560,6 @@ KNOWN_MISSES = {
             "segfault__sgl-project-sglang-issues-3778.log": "a faulthandler dump without its "
             "'Fatal Python error: Segmentation fault' header ('Current thread 0x... (most recent "
             "call first):' and frames in ncclCommInitRank) reads as a traceback: the generic id",
-            "generic__pytorch-pytorch-pull-171779.log": "a bare DTensor error message wrapped over "
-            "two lines ('got mixed torch.Tensor and DTensor, need to convert all torch.Tensor ...'"
-            ") with no exception class is no failure evidence (silent)",
             "version_mismatch__nvidia-nccl-issues-1637.log": "the cause is outside the paste (NCCL "
             "2.25 on Blackwell consumer cards); NCCL INFO start-up with 'ncclMaxSharedMem 82240 "
             "exceeds device/fn maxSharedMem 79856', no failure line (silent)",
@@ -604,9 +601,6 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh30b]: " + why
         for name, why in {
-            "rendezvous_timeout__spongebbob-finetune-chatglm2-6b-issues-6.log": "the store-based "
-            "barrier timeout as one lower-case prose line ('timed out initializing process group "
-            "in store based barrier on rank') without 'RuntimeError', key or counts (silent)",
             "rendezvous_timeout__alibabaresearch-efficientteacher-issues-85.log": "one 'Waiting in "
             "store based barrier ... (world_size=2, worker_count=4, timeout=1 day, 0:00:00)' line "
             "between Chinese sentences saying it repeats forever: a single report, and a count "

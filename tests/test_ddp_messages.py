@@ -171,3 +171,11 @@ def test_every_row_is_found_by_the_binary_search_first_last_and_a_sample():
         line = "7".join(row.split("\t")[:-1])  # each value a digit
         found = quoted_message(line)
         assert found is not None and found[1] == 0, row
+
+
+def test_a_message_after_a_value_and_cut_inside_its_words_is_read():
+    """DTensor's "{op}: got mixed torch.Tensor and DTensor, ..." as a terminal wrapped it
+    ([fresh27] pytorch-pull-171779): the value before it gone, the line cut inside the words."""
+    line = "  got mixed torch.Tensor and DTensor, need to convert all torch.Tensor"
+    assert quoted_message(line) == ("torch", 2)
+    assert quoted_message("aten.add.Tensor: " + line.strip()) == ("torch", 17)

@@ -492,7 +492,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"client socket has failed to connect to any",
             r"Error: The client socket has failed to connect",
             r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
-            r"Timed out initializing process group in store",
+            r"[Tt]imed out initializing process group in store",  # (prose quotes it lower-case)
             r"(?:host not found|getaddrinfo\S*): Name or service not known",
             # Ascend HCCL's rank-table exchange at init (its rendezvous, EI0015): ranks that
             # never reached the server, or a different rank count from theirs

@@ -87,8 +87,9 @@ def _fits(line: str, start: int, pieces: tuple[str, ...]) -> bool:
     """The pieces stand in the line in order from ``start`` (a value between each two), or
     the line ends inside the message with enough of its words."""
     head = pieces[0]
-    if not line.startswith(head, start):
-        return False
+    if not line.startswith(head, start):  # or the line ends inside it (wrapped, cut)
+        rest = line[start:].rstrip()
+        return len(rest) >= LITERAL_MIN and head.startswith(rest)
     held, pos = len(head), start + len(head)
     for piece in pieces[1:]:
         if not piece:
