@@ -601,10 +601,6 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh30b]: " + why
         for name, why in {
-            "rendezvous_timeout__alibabaresearch-efficientteacher-issues-85.log": "one 'Waiting in "
-            "store based barrier ... (world_size=2, worker_count=4, timeout=1 day, 0:00:00)' line "
-            "between Chinese sentences saying it repeats forever: a single report, and a count "
-            "above world_size, not read as a stalled rendezvous (silent)",
             "nccl_system_error__genmoai-mochi-issues-36.log": "paste cut before the line that "
             "names the cause: Ray-prefixed NCCL INFO to 'Init COMPLETE' and a 'misc/shmutils.cc:72 "
             "NCCL W' cut mid-word (silent)",

@@ -867,6 +867,8 @@ def test_a_store_barrier_that_never_fills_is_a_rendezvous_failure():
     ]
     assert analyze_text(wait.format(n=1) * 2).findings == []  # a slow start logs one or two
     assert analyze_text(wait.format(n=8) * 3).findings == []  # (everyone had joined)
+    # more workers than the world holds: another job's ranks use the store; one report says it
+    assert [f.id for f in analyze_text(wait.format(n=12)).findings] == ["rendezvous_timeout"]
     done = "INFO - Rank 0: Completed store-based barrier for key:store_based_barrier_key:1\n"
     assert analyze_text(stalled + done).findings == []
 

@@ -1131,13 +1131,16 @@ class LogScanner:
 
     def _barrier(self, body: str, rank: int | None, name: str, line_no: int, raw: str) -> None:
         """c10d's store-based barrier: a rank still waiting after several of its 10 s
-        reports, and no report that the barrier completed, is a rendezvous that never filled."""
+        reports, and no report that the barrier completed, is a rendezvous that never filled;
+        one report that more workers joined than the world holds is one that never can (another
+        job's ranks, or a second launch, use the same store)."""
         if "Completed store-based barrier" in body:
             self._barrier_done = True
-        elif (m := _BARRIER_WAIT.search(body)) and int(m["joined"]) < int(m["world"]):
+        elif (m := _BARRIER_WAIT.search(body)) and int(m["joined"]) != int(m["world"]):
             waiter = int(m["rank"])
             self._barrier_waits[waiter] = waits = self._barrier_waits.get(waiter, 0) + 1
-            if waits == BARRIER_WAITS_FAILED and self._barrier_stall is None:
+            over = int(m["joined"]) > int(m["world"])
+            if (over or waits == BARRIER_WAITS_FAILED) and self._barrier_stall is None:
                 self._barrier_stall = (waiter if rank is None else rank, name, line_no, raw)
 
     def _smi_evidence(self) -> None:
