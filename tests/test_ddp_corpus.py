@@ -688,7 +688,6 @@ KNOWN_MISSES = {
             "nccl_system_error__greatytc-f3cc960aba97-qwen3vl-zero3-nccl-p2p-unicodedecodeerror.log": "the cause is outside the paste (NCCL P2P on the host); a cut 'UnicodeDecodeError: ... byte 0xc0...' gives the generic id, right for the paste",
             "fsdp_flat_param__blog-gitcode-qwen15-05b-fsdp-tensor-size-256-vs-1024.log": "a bare exception message quoted without its exception class: 'The size of tensor a (256) must match the size of tensor b (1024)' is read as torch's message (rank_exception); that FSDP's flat parameters caused it is the thread's finding, not the line's",
             "cuda_oom__blog-gitcode-glm4v-9b-a100-40g-nvml-nvlink-assert-oom.log": "the cause is outside the paste (GPU memory short for GLM-4V on A100 40G); the c10 'nvmlDeviceGetNvLinkRemoteDeviceType_ INTERNAL ASSERT FAILED' gives the generic id, right for the paste",
-            "generic__chat-gpts-plus-vllm-45719-diffusiongemma-tp-fake-tensor-matmul.log": "a torch.compile fake-tensor failure ('RuntimeError when making fake tensor call', 'call_function matmul(' ... '): got RuntimeError('a and b must have same reduction dim ...')') whose exception sits inside parentheses is not read (silent)",
         }.items()
     },
     # [fresh35] (clean-only round: healthy runs and the benign warnings pasted with them),

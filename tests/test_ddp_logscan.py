@@ -2830,3 +2830,14 @@ def test_an_infiniband_device_nccl_cannot_open_at_start_up_is_no_failure():
         "allocate memory\n"
     )
     assert analyze_text(failed).findings[0].id == "nccl_system_error"
+
+
+def test_an_exception_shown_as_its_repr_is_a_rank_exception():
+    line = (
+        "torch._dynamo.exc.TorchRuntimeError: Dynamo failed to run FX node with fake tensors: "
+        "call_function matmul(*(FakeTensor(..., size=(2, 3)), FakeTensor(..., size=(4, 5))), "
+        "**{}): got RuntimeError('a and b must have same reduction dim, but got [2, 3] X [4, 5].')"
+    )
+    assert analyze_text(line.split(": got ")[1] + "\n").findings[0].id == "rank_exception"
+    # the raise in a traceback's source line is code, not an exception
+    assert analyze_text("    raise RuntimeError('boom')\n").findings == []

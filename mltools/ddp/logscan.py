@@ -68,7 +68,8 @@ _EXCEPTION = re.compile(
     r"(?:^|(?<=[\s>*`'\"|(\[]|[^\x00-\x7f]))(?:[A-Za-z_]\w*\.)*"  # (after CJK text too)
     r"(?P<name>[A-Z]\w*(?:Error|Exception))"
     r"(?:\([\w.]+\))?(?::|\s*$)"  # Ray's "RayTaskError(RuntimeError): ..."
-)
+    r"|(?:^|(?<=[\s>*`'\"|(\[]))(?:[A-Za-z_]\w*\.)*(?P<repr>[A-Z]\w*(?:Error|Exception))\(['\"]"
+)  # (and an exception's repr, "got RuntimeError('a and b must have same reduction dim')")
 # wrappers other tools put before a line: Ray/vLLM actors (``(Worker rank=N pid=M, ip=H)``),
 # mpirun --tag-output, markdown quotes, backticks, ANSI remnants, CI and log-shipper
 # timestamps (``[2025-05-10 00:18:21]``, ``  | 2024-08-23T22:22:51.873Z | ``), glog and
@@ -833,7 +834,8 @@ class LogScanner:
         if not matched:
             exc = _EXCEPTION.search(body) if "Error" in body or "Exception" in body else None
             if exc and (
-                exc.group("name") in _NOT_A_CAUSE or body.lstrip().startswith(_CODE_KEYWORDS)
+                (exc["name"] or exc["repr"]) in _NOT_A_CAUSE
+                or body.lstrip().startswith(_CODE_KEYWORDS)
             ):
                 exc = None
             wrapped = ("what():" in body or "watchdog thread" in body) and _WRAPPED.search(body)
