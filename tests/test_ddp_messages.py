@@ -23,9 +23,9 @@ QUOTES = [
      "cuda:0 and cpu!", "torch"),
     ("The size of tensor a (256) must match the size of tensor b (1024)", "torch"),  # cut
     ("Unexpected error occurred: The actor 2c5251641e72297b4e3f4d7f01000000 is unavailable",
-     "ray"),  # after the application's own words, cut inside the message
+     "Ray"),  # after the application's own words, cut inside the message
     ("The global train batch size (7 x 1) must be evenly divisible by the number of "
-     "generations per prompt (8)", "trl"),
+     "generations per prompt (8)", "TRL"),
     ("Default process group has not been initialized, please make sure to call "
      "init_process_group.", "torch"),
 ]  # fmt: skip

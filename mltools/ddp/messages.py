@@ -27,6 +27,18 @@ CUT_MIN = 4  # a line cut inside a piece must still hold this much of it
 VALUE_MAX = 40  # a line cut inside a value: what may follow the last piece found
 STARTS_MAX = 4  # where a quoted message may begin: the line's start, after its first ": "s
 
+# how each library writes its own name (the file's rows carry the package's)
+LIBRARY_NAMES = {
+    "deepspeed": "DeepSpeed",
+    "lightning": "Lightning",
+    "megatron": "Megatron-Core",
+    "peft": "PEFT",
+    "ray": "Ray",
+    "sglang": "SGLang",
+    "trl": "TRL",
+    "vllm": "vLLM",
+}
+
 # a line a logger printed below error level, or a warning: what it quotes is no failure
 _NOT_RAISED = re.compile(
     r"\b(?:WARN(?:ING)?|INFO|DEBUG|NOTICE|[A-Z]\w*Warning)\b|[Ww]arning:"
@@ -79,7 +91,7 @@ def quoted_message(line: str, record: str | None = None) -> tuple[str, int] | No
             continue
         for source, pieces in _rows_starting(key):
             if _fits(line, start, pieces):
-                return source, start
+                return LIBRARY_NAMES.get(source, source), start
     return None
 
 
