@@ -560,9 +560,6 @@ KNOWN_MISSES = {
             "segfault__sgl-project-sglang-issues-3778.log": "a faulthandler dump without its "
             "'Fatal Python error: Segmentation fault' header ('Current thread 0x... (most recent "
             "call first):' and frames in ncclCommInitRank) reads as a traceback: the generic id",
-            "generic__pytorch-pytorch-pull-171779.log": "a bare DTensor error message wrapped over "
-            "two lines ('got mixed torch.Tensor and DTensor, need to convert all torch.Tensor ...'"
-            ") with no exception class is no failure evidence (silent)",
             "version_mismatch__nvidia-nccl-issues-1637.log": "the cause is outside the paste (NCCL "
             "2.25 on Blackwell consumer cards); NCCL INFO start-up with 'ncclMaxSharedMem 82240 "
             "exceeds device/fn maxSharedMem 79856', no failure line (silent)",
@@ -604,13 +601,6 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh30b]: " + why
         for name, why in {
-            "rendezvous_timeout__spongebbob-finetune-chatglm2-6b-issues-6.log": "the store-based "
-            "barrier timeout as one lower-case prose line ('timed out initializing process group "
-            "in store based barrier on rank') without 'RuntimeError', key or counts (silent)",
-            "rendezvous_timeout__alibabaresearch-efficientteacher-issues-85.log": "one 'Waiting in "
-            "store based barrier ... (world_size=2, worker_count=4, timeout=1 day, 0:00:00)' line "
-            "between Chinese sentences saying it repeats forever: a single report, and a count "
-            "above world_size, not read as a stalled rendezvous (silent)",
             "nccl_system_error__genmoai-mochi-issues-36.log": "paste cut before the line that "
             "names the cause: Ray-prefixed NCCL INFO to 'Init COMPLETE' and a 'misc/shmutils.cc:72 "
             "NCCL W' cut mid-word (silent)",
@@ -696,25 +686,8 @@ KNOWN_MISSES = {
         for name, why in {
             "address_in_use__hiascend-cann81rc1b1-hcclug-000036-opretry-recv-unmatched-ack-port.log": "Huawei Ascend HCCL wording not read: '[OpRetryConnection][RecvAckTag] Recv unmatched ack' and 'Connect to server failed, serverIp_[...] serverPort [60000]' (another job's server on the port) (silent)",
             "nccl_system_error__greatytc-f3cc960aba97-qwen3vl-zero3-nccl-p2p-unicodedecodeerror.log": "the cause is outside the paste (NCCL P2P on the host); a cut 'UnicodeDecodeError: ... byte 0xc0...' gives the generic id, right for the paste",
-            "generic__blog-gitcode-openrlhf-3x8-a100-ray-actor-unavailable.log": "a bare exception message quoted without its exception class: Ray's 'Unexpected error occurred: The actor ... is unavailable' (silent)",
-            "fsdp_flat_param__blog-gitcode-qwen15-05b-fsdp-tensor-size-256-vs-1024.log": "a bare exception message quoted without its exception class: 'The size of tensor a (256) must match the size of tensor b (1024)' (silent)",
-            "generic__blog-gitcode-minicpmv-zero3-tensors-cuda0-and-cpu.log": "a bare exception message quoted without its exception class: 'Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!' without 'RuntimeError:' (silent)",
-            "generic__blog-gitcode-open-r1-grpo-global-batch-7-not-divisible-by-8-generations.log": "a bare exception message quoted without its exception class: TRL's 'The global train batch size (7 x 1) must be evenly divisible by the number of generations per prompt (8)' (silent)",
+            "fsdp_flat_param__blog-gitcode-qwen15-05b-fsdp-tensor-size-256-vs-1024.log": "a bare exception message quoted without its exception class: 'The size of tensor a (256) must match the size of tensor b (1024)' is read as torch's message (rank_exception); that FSDP's flat parameters caused it is the thread's finding, not the line's",
             "cuda_oom__blog-gitcode-glm4v-9b-a100-40g-nvml-nvlink-assert-oom.log": "the cause is outside the paste (GPU memory short for GLM-4V on A100 40G); the c10 'nvmlDeviceGetNvLinkRemoteDeviceType_ INTERNAL ASSERT FAILED' gives the generic id, right for the paste",
-            "generic__blog-gitcode-xdit-sd3-single-gpu-nccl-error-5-invalid-usage.log": "a bare exception message quoted without its exception class: NCCL's 'NCCL Error 5: invalid usage' with no 'RuntimeError:' (the same wording with it is read) (silent)",
-            "generic__chat-gpts-plus-vllm-45719-diffusiongemma-tp-fake-tensor-matmul.log": "a torch.compile fake-tensor failure ('RuntimeError when making fake tensor call', 'call_function matmul(' ... '): got RuntimeError('a and b must have same reduction dim ...')') whose exception sits inside parentheses is not read (silent)",
-        }.items()
-    },
-    # [fresh28]'s held-out round (the Ascend forum again: single-NPU torch_npu runs), collected
-    # unseen by the fixer and scored once at 02:24 on main 039953e (the [fresh28]-[fresh30]
-    # fixes in) with mltools untouched
-    **{
-        name: "blind miss [fresh28b]: " + why
-        for name, why in {
-            "version_mismatch__hiascend-forum-thread-0211203155784780047.log": "version evidence "
-            "not read: torch_npu's start-up warnings that it cannot read the CANN version ('Failed "
-            "to find function aclsysGetCANNVersion', 'Version: is invalid') before the _npu_init "
-            "traceback give the generic id",
         }.items()
     },
     # [fresh35] (clean-only round: healthy runs and the benign warnings pasted with them),

@@ -867,6 +867,8 @@ def test_a_store_barrier_that_never_fills_is_a_rendezvous_failure():
     ]
     assert analyze_text(wait.format(n=1) * 2).findings == []  # a slow start logs one or two
     assert analyze_text(wait.format(n=8) * 3).findings == []  # (everyone had joined)
+    # more workers than the world holds: another job's ranks use the store; one report says it
+    assert [f.id for f in analyze_text(wait.format(n=12)).findings] == ["rendezvous_timeout"]
     done = "INFO - Rank 0: Completed store-based barrier for key:store_based_barrier_key:1\n"
     assert analyze_text(stalled + done).findings == []
 
@@ -2828,3 +2830,14 @@ def test_an_infiniband_device_nccl_cannot_open_at_start_up_is_no_failure():
         "allocate memory\n"
     )
     assert analyze_text(failed).findings[0].id == "nccl_system_error"
+
+
+def test_an_exception_shown_as_its_repr_is_a_rank_exception():
+    line = (
+        "torch._dynamo.exc.TorchRuntimeError: Dynamo failed to run FX node with fake tensors: "
+        "call_function matmul(*(FakeTensor(..., size=(2, 3)), FakeTensor(..., size=(4, 5))), "
+        "**{}): got RuntimeError('a and b must have same reduction dim, but got [2, 3] X [4, 5].')"
+    )
+    assert analyze_text(line.split(": got ")[1] + "\n").findings[0].id == "rank_exception"
+    # the raise in a traceback's source line is code, not an exception
+    assert analyze_text("    raise RuntimeError('boom')\n").findings == []

@@ -408,7 +408,13 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         ],
         # NCCL's bootstrap reading a peer's address record it cannot parse (nodes with
         # different NCCL versions exchange records of different layouts)
-        "weak_patterns": [r"connecting to address with family 0 is neither AF_INET"],
+        "weak_patterns": [
+            r"connecting to address with family 0 is neither AF_INET",
+            # torch_npu's start-up warning that its CANN has no version call it knows ("Failed
+            # to find function aclsysGetCANNVersion"): a CANN older than torch_npu expects; a
+            # warning, so only weak (the failure, if any, is read from its own lines)
+            r"Failed to find function (?=acl)\w*Version\b",
+        ],
         "cause": "The installed pieces were built for different versions: a torch wheel newer "
         "than the driver supports, a system libnccl or libcudnn (LD_LIBRARY_PATH, conda) "
         "shadowing the one torch ships, nodes with different torch/NCCL builds, a compiled "
@@ -486,7 +492,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"client socket has failed to connect to any",
             r"Error: The client socket has failed to connect",
             r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
-            r"Timed out initializing process group in store",
+            r"[Tt]imed out initializing process group in store",  # (prose quotes it lower-case)
             r"(?:host not found|getaddrinfo\S*): Name or service not known",
             # Ascend HCCL's rank-table exchange at init (its rendezvous, EI0015): ranks that
             # never reached the server, or a different rank count from theirs
@@ -812,6 +818,19 @@ GENERIC_EXCEPTION: dict[str, object] = {
 }
 
 
+#: Used when the only failure in a log is an exception's message quoted without its class (a
+#: one-line quote in a write-up or an issue title) that torch or a training library raises
+#: word for word (``mltools.ddp.messages``); the same id as a rank's exception.
+QUOTED_EXCEPTION: dict[str, object] = {
+    **GENERIC_EXCEPTION,
+    "title": "An exception's message, quoted without its class",
+    "cause": "This line is the message of an exception that {library} raises, quoted without "
+    "its class or traceback; no other line of the log names a failure.",
+    "fix": "Read what the message says (it is that library's own check); for the rank and the "
+    "place it was raised, collect the full traceback of every rank (torchrun --tee 3 --log-dir "
+    "DIR, or `mltools ddp-doctor run`).",
+}
+
 #: Used when a log shows a failure (a traceback, a non-zero exit, a signal, an NCCL error, a
 #: watchdog abort, an error-level log line) but neither an entry above nor an exception
 #: line names it: the analyser never answers "clean" for a crashed job.
@@ -855,6 +874,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     rf"NCCL WARN?(?:$| (?!{_BENIGN_WARN}))",  # (a line may be cut right after it)
     rf"\] WARN (?!{_BENIGN_WARN})",
     r"NCCL error",
+    r"\bNCCL Error \d+: ",  # torch's torch.cuda.nccl calls ("NCCL Error 5: invalid usage")
     r"nccl\w+Error",
     r"watchdog thread terminated",
     r"taking the entire process down",
