@@ -722,10 +722,6 @@ KNOWN_MISSES = {
             "NGC container banner's 'WARNING: The NVIDIA Driver was not detected' before an "
             "init_process_group('nccl') traceback cut in distributed_c10d.py is not read as an "
             "NCCL group on a host without a GPU: the generic id",
-            "nccl_unhandled_cuda__huggingface-hugging-quants-llama-3-1-405b-awq-int4-discussions-8.log": "NCCL's "
-            "'NCCL WARN Failed to execute operation Connect from rank 1, retcode 3' gives "
-            "nccl_system_error before the 'Cuda failure 1 'invalid argument'' under it "
-            "(nccl_unhandled_cuda second)",
             "unsettled__huggingface-thebloke-mixtral-8x7b-v0-1-gptq-discussions-9.log": "paste "
             "cut before any failure line: the docker command and TGI's launcher Args INFO line "
             "(silent)",
@@ -751,10 +747,6 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh36]: " + why
         for name, why in {
-            "generic__sgl-project-sglang-issues-21395.log": "Mooncake transfer-engine glog lines "
-            "not read: 'E0325 ... worker_pool.cpp:294] Worker: Process failed for slice ... "
-            "transport retry counter exceeded', 'Too many errors found in local RNIC', 'Prefill "
-            "transfer failed for request' (an RDMA KV-transfer failure, no c10d/NCCL line) (silent)",
             "nccl_system_error__vllm-project-vllm-ascend-issues-8427.log": "the cause is outside "
             "the paste (HCCL link setup between the P and D nodes): the one line 'Failed to "
             "transfer KV cache ...: Mooncake transfer failed, ret: -1' is not read (silent)",

@@ -220,8 +220,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # an InfiniBand work completion that failed: its vendor error code, in any wording
             r"\bvendor err \d+",
             r"Got completion from peer .* with (?:error|status=[1-9])",
-            # the proxy could not set up a connection (a firewall, a wrong interface)
-            r"WARN .*Failed to execute operation Connect from rank",
+            # the proxy could not set up a connection (a firewall, a wrong interface); not when
+            # its return code says a CUDA call (1) or NCCL itself (3) failed: the "Cuda failure"
+            # line beside it is the cause
+            r"WARN .*Failed to execute operation Connect from rank(?! \d+, retcode [13](?!\d))",
             r"WARN socketStartConnect: Connect to ",  # (its shortest start: "... failed : ...")
             # NCCL 2.19+'s socket giving up, printed bare ("socketPollConnect: connect to
             # 10.0.0.2<47479> returned Connection refused, exceeded error retry count ...")
@@ -1011,6 +1013,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"traceback\s*: To enable traceback see",
     # vLLM's engine that never came up (its RuntimeError's message, often quoted alone)
     r"Engine process failed to start",
+    # an InfiniBand work completion's status in the verbs library's words (Mooncake's transfer
+    # engine logs it at error level: "transport retry counter exceeded")
+    r"\btransport retry counter exceeded\b",
     r"\bShard \d+ failed to start\b",  # Text Generation Inference's launcher
     r"Engine core initialization failed",
     r"\bInvalid device id\b",  # torch's check on a device index (get_device_properties)
