@@ -60,6 +60,7 @@ FRESH_PARTS = (
     "[fresh35]",
     "[fresh37]",
     "[fresh36]",
+    "[fresh36c]",
 )
 
 
