@@ -61,6 +61,7 @@ FRESH_PARTS = (
     "[fresh37]",
     "[fresh36]",
     "[fresh39]",
+    "[fresh36c]",
 )
 
 
