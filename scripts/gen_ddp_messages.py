@@ -5,7 +5,7 @@ device, but found at least two devices, cuda:0 and cpu!", "NCCL Error 5: invalid
 a write-up's one-line paste, an issue title, a chat message. No hand-written pattern list
 keeps up with those sentences, but the libraries' own source has every one of them: this
 script reads the places that raise (C++ ``TORCH_CHECK``-style checks and ``throw``s,
-Python ``raise X(...)``) and writes each message's first line as its literal pieces, in
+Python ``raise X(...)`` and ``assert cond, msg``) and writes each message's first line as its literal pieces, in
 order; the analyser (``mltools.ddp.messages``) reads a line that starts with one as an
 exception's message.
 
@@ -199,9 +199,9 @@ def _py_pieces(node: ast.expr) -> list[str] | None:
 
 
 def _message_args(func: ast.AST, in_error_class: bool) -> Iterator[ast.expr]:
-    """The message expressions a function raises, or hands to an exception's constructor
-    (``super().__init__(msg)`` in an exception class), a local name read back to its last
-    string assignment (``msg = f"..."; raise X(msg)``)."""
+    """The message expressions a function raises, asserts with, or hands to an exception's
+    constructor (``super().__init__(msg)`` in an exception class), a local name read back to
+    its last string assignment (``msg = f"..."; raise X(msg)``)."""
     names: dict[str, ast.expr] = {}
     for node in ast.walk(func):
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -224,6 +224,9 @@ def _message_args(func: ast.AST, in_error_class: bool) -> Iterator[ast.expr]:
             call = node
             if node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "self":
                 call = ast.Call(func=node.func, args=node.args[1:], keywords=[])
+        if isinstance(node, ast.Assert) and node.msg is not None:  # an AssertionError's
+            msg = node.msg
+            yield names.get(msg.id, msg) if isinstance(msg, ast.Name) else msg
         if call is None or not call.args:
             continue
         # a raise's message is its first argument; an exception class hands its message to

@@ -722,16 +722,12 @@ KNOWN_MISSES = {
             "NGC container banner's 'WARNING: The NVIDIA Driver was not detected' before an "
             "init_process_group('nccl') traceback cut in distributed_c10d.py is not read as an "
             "NCCL group on a host without a GPU: the generic id",
-            "nccl_unhandled_cuda__huggingface-hugging-quants-llama-3-1-405b-awq-int4-discussions-8.log": "NCCL's "
-            "'NCCL WARN Failed to execute operation Connect from rank 1, retcode 3' gives "
-            "nccl_system_error before the 'Cuda failure 1 'invalid argument'' under it "
-            "(nccl_unhandled_cuda second)",
             "unsettled__huggingface-thebloke-mixtral-8x7b-v0-1-gptq-discussions-9.log": "paste "
             "cut before any failure line: the docker command and TGI's launcher Args INFO line "
             "(silent)",
             "cuda_oom__huggingface-merlynmind-merlyn-education-teacher-assistant-discussions-1.log": "TGI's "
             "one-line 'Shard 0 failed to start: Error: ShardCannotStart' (a SageMaker deploy on a "
-            "16 GB T4) is not read as a failure (silent)",
+            "16 GB T4) is a failure since the lead's fix, but names no cause: the generic id",
             "unsettled__huggingface-ibm-fms-llama3-8b-accelerator-discussions-1.log": "a hang "
             "pasted as TGIS launcher INFO lines and 'Waiting for shard 0 to be ready...'; no "
             "failure line (silent)",
@@ -741,15 +737,6 @@ KNOWN_MISSES = {
             "generic__huggingface-unsloth-phi-3-mini-4k-instruct-bnb-4bit-discussions-3.log": "paste "
             "cut before any failure line: the docker command and TGI's launcher Args INFO line "
             "(silent)",
-            "killed_by_signal__huaweicloud-modelarts-13-0074-return-code-137.log": "ModelArts' "
-            "'[Modelarts Service Log]Training end with return code: 137' (128 + SIGKILL) is not "
-            "read as a kill (silent)",
-            "killed_by_signal__huggingface-spaces-tbuyuktanir-meta-tryon.log": "the Hugging Face "
-            "Space banner 'Memory limit exceeded (16Gi)' (the platform's memory kill) is not read "
-            "(silent)",
-            "segfault__huggingface-spaces-markvincevarga-medve.log": "the Space banner's 'Exit "
-            "code: 139' (128 + SIGSEGV) before a libpython native backtrace is read as a failure "
-            "but not as a segfault: the generic id",
             "unsettled__huggingface-neuralmagic-llama-3-2-90b-vision-fp8-discussions-3.log": "a "
             "hang pasted as vLLM TP=2 start-up INFO/WARNING lines; no failure line (silent)",
         }.items()
@@ -760,30 +747,15 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh36]: " + why
         for name, why in {
-            "generic__sgl-project-sglang-issues-21395.log": "Mooncake transfer-engine glog lines "
-            "not read: 'E0325 ... worker_pool.cpp:294] Worker: Process failed for slice ... "
-            "transport retry counter exceeded', 'Too many errors found in local RNIC', 'Prefill "
-            "transfer failed for request' (an RDMA KV-transfer failure, no c10d/NCCL line) (silent)",
             "nccl_system_error__vllm-project-vllm-ascend-issues-8427.log": "the cause is outside "
             "the paste (HCCL link setup between the P and D nodes): the one line 'Failed to "
             "transfer KV cache ...: Mooncake transfer failed, ret: -1' is not read (silent)",
-            "nccl_system_error__vllm-project-vllm-ascend-issues-10591.log": "Huawei HCCL link "
-            "wording not read as a transport/system error: '[InitChannelStage][RunFailed]Transport "
-            "init error! createLink para:...' after 'CONNECT TIMEOUT DETECT RESULT' gives the "
-            "generic id",
             "cuda_oom__vllm-project-vllm-ascend-issues-7123.log": "the cause is outside the paste "
             "(the NPU OOM is only in the title): 'WorkerProc failed to start.' and a traceback cut "
             "before the error give the generic id, right for the paste",
             "nccl_system_error__ai-hypercomputer-xpk-pull-965.log": "the cause is outside the "
             "paste (no /dev/shm mount: 'No space left on device'): torchelastic's root-cause block "
             "with a traceback cut inside broadcast() gives the generic id, right for the paste",
-            "address_in_use__sgl-project-sglang-pull-25172.log": "SGLang's port wording not read: "
-            "'ValueError: nccl_port at 36919 is not available in 30 seconds.' / 'nccl_port is used "
-            "by a process already.' (a leftover server holds the port) gives the generic id",
-            "rendezvous_timeout__sgl-project-sglang-pull-25172-2.log": "NVSHMEM bootstrap wording "
-            "not read: 'bootstrap_loader_init returned error for mode UID', 'nvshmem_bootstrap "
-            "failed', 'nvshmemx_api.h:63: non-zero status: 7: Connection timed out' give the "
-            "generic id",
             "nccl_timeout__vipshop-cache-dit-pull-761.log": "paste cut before the line that names "
             "the cause: torch 2.9+'s c10d::ProcessGroupNCCL::Watchdog::run frames and 'Exception "
             "raised from run at .../ProcessGroupNCCL.cpp:2063' (the watchdog's timeout stack) are "
@@ -798,10 +770,6 @@ KNOWN_MISSES = {
             "unsettled__sgl-project-sglang-issues-29562.log": "only SGLang's benign "
             "'CustomAllreduce is disabled ... more than two PCIe-only GPUs' warnings before a "
             "failure the paste does not show (silent)",
-            "clean__nvidia-nccl-issues-2094.log": "NCCL's optional-plugin probing read as a rank "
-            "failure: 'Failed to open libibverbs.so[.1]', 'Failed to initialize NET plugin IB', "
-            "'misc/ibvwrap.cc:173 NCCL WARN lib wrapper not initialized.', 'Failed to initialize "
-            "any GIN plugin' on a socket-only host that then runs fine (alarm)",
         }.items()
     },
 }

@@ -74,7 +74,16 @@ def test_the_messages_file_is_sorted_unique_and_each_message_names_itself():
         libraries.add(library)
         assert pieces and pieces[0] == pieces[0].lstrip() and len(pieces[0].strip()) >= 8, row
         assert len("".join(pieces).strip()) >= LITERAL_MIN, row
-    assert {"torch", "ray", "transformers", "deepspeed", "trl", "vllm", "sglang"} <= libraries
+    assert {
+        "torch",
+        "ray",
+        "transformers",
+        "deepspeed",
+        "trl",
+        "vllm",
+        "sglang",
+        "tgi",
+    } <= libraries
 
 
 def test_a_one_line_quote_is_a_rank_exception_not_clean():
@@ -148,6 +157,8 @@ def test_the_generator_reads_checks_throws_streams_and_raises(tmp_path):
         "    if n:\n"
         '        raise ValueError("The global batch size (%d) must be divisible" % n)\n'
         '    raise RuntimeWarning("a warning class is never read as an error message")\n'
+        "def shard(size, n):\n"
+        '    assert size % n == 0, f"The chosen size {size} is not compatible with sharding"\n'
     )
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "gen_ddp_messages.py"),
@@ -159,6 +170,7 @@ def test_the_generator_reads_checks_throws_streams_and_raises(tmp_path):
         ["NCCL communicator was aborted on rank ", " for a long reason", "torch"],
         ["Only one of the sizes may be given as minus one here", "torch"],
         ["The actor ", " is unavailable: ", ". The task may", "lib"],
+        ["The chosen size ", " is not compatible with sharding", "lib"],
         ["The global batch size (", ") must be divisible", "lib"],
         ["The size of tensor a (", ") must match the size of tensor b (",
          ") at non-singleton dimension ", "torch"],

@@ -3,8 +3,8 @@
 A write-up, an issue title or a chat message often quotes only an error's message: "Expected
 all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!", with
 no ``RuntimeError:`` before it and no traceback around it. A sentence alone could be prose;
-but one that torch, Ray, transformers, DeepSpeed, vLLM or SGLang raise, word for word, is that
-exception. ``messages.tsv`` (built by ``scripts/gen_ddp_messages.py`` from those libraries'
+but one that torch, Ray, transformers, DeepSpeed, vLLM, SGLang or another training or serving
+stack raises (or asserts), word for word, is that exception. ``messages.tsv`` (built by ``scripts/gen_ddp_messages.py`` from those libraries'
 sources) holds the first line of every message they raise as its literal pieces; a line that
 starts with one (or quotes one after a ``: ``), with the values in between and perhaps cut
 before its end, is read as that exception's message.
@@ -29,14 +29,21 @@ STARTS_MAX = 4  # where a quoted message may begin: the line's start, after its 
 
 # how each library writes its own name (the file's rows carry the package's)
 LIBRARY_NAMES = {
+    "colossalai": "ColossalAI",
     "deepspeed": "DeepSpeed",
     "lightning": "Lightning",
+    "llamafactory": "LLaMA-Factory",
+    "lmdeploy": "LMDeploy",
     "megatron": "Megatron-Core",
+    "nemo": "NeMo",
+    "openrlhf": "OpenRLHF",
     "peft": "PEFT",
     "ray": "Ray",
     "sglang": "SGLang",
+    "tgi": "Text Generation Inference",
     "trl": "TRL",
     "vllm": "vLLM",
+    "xtuner": "XTuner",
 }
 
 # a line a logger printed below error level, or a warning: what it quotes is no failure
