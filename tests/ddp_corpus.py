@@ -61,6 +61,7 @@ FRESH_PARTS = (
     "[fresh37]",
     "[fresh37c]",
     "[fresh36]",
+    "[fresh36c]",
 )
 
 
