@@ -59,6 +59,7 @@ FRESH_PARTS = (
     "[fresh31]",
     "[fresh35]",
     "[fresh37]",
+    "[fresh37c]",
     "[fresh36]",
     "[fresh39]",
     "[fresh36c]",
