@@ -58,6 +58,8 @@ FRESH_PARTS = (
     "[fresh28b]",
     "[fresh31]",
     "[fresh35]",
+    "[fresh37]",
+    "[fresh36]",
 )
 
 

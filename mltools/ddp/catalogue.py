@@ -220,8 +220,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # an InfiniBand work completion that failed: its vendor error code, in any wording
             r"\bvendor err \d+",
             r"Got completion from peer .* with (?:error|status=[1-9])",
-            # the proxy could not set up a connection (a firewall, a wrong interface)
-            r"WARN .*Failed to execute operation Connect from rank",
+            # the proxy could not set up a connection (a firewall, a wrong interface); not when
+            # its return code says a CUDA call (1) or NCCL itself (3) failed: the "Cuda failure"
+            # line beside it is the cause
+            r"WARN .*Failed to execute operation Connect from rank(?! \d+, retcode [13](?!\d))",
             r"WARN socketStartConnect: Connect to ",  # (its shortest start: "... failed : ...")
             # NCCL 2.19+'s socket giving up, printed bare ("socketPollConnect: connect to
             # 10.0.0.2<47479> returned Connection refused, exceeded error retry count ...")
@@ -239,6 +241,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (not EI0006's "Getting socket times out" alone: with "Remote Rank did not send
             # the data in time" it is a peer stuck in a collective, a timeout)
             r"fails to connect to dstRank",
+            # HCCL's channel set-up could not build a link to its peer (createLink failed)
+            r"\[InitChannelStage\]\[RunFailed\]Transport init error",
             r"Execution Error ROCE CQE|An error CQE occurred during operator execution",
             r"can't find suitable provider",
             r"can not open network providers",
@@ -269,6 +273,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # Ascend's HCCL could not listen on its port ("... the port is been using by other
             # process")
             r"whether the port is been using by other process",
+            # SGLang's check of its NCCL port ("nccl_port at 36919 is not available in 30 s")
+            r"nccl_port at \d+ is not available",
+            r"nccl_port is used by a process already",
         ],
         "cause": "Another process (often a previous run that did not exit, or a second job on "
         "the same node) already listens on MASTER_PORT.",
@@ -408,7 +415,13 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         ],
         # NCCL's bootstrap reading a peer's address record it cannot parse (nodes with
         # different NCCL versions exchange records of different layouts)
-        "weak_patterns": [r"connecting to address with family 0 is neither AF_INET"],
+        "weak_patterns": [
+            r"connecting to address with family 0 is neither AF_INET",
+            # torch_npu's start-up warning that its CANN has no version call it knows ("Failed
+            # to find function aclsysGetCANNVersion"): a CANN older than torch_npu expects; a
+            # warning, so only weak (the failure, if any, is read from its own lines)
+            r"Failed to find function (?=acl)\w*Version\b",
+        ],
         "cause": "The installed pieces were built for different versions: a torch wheel newer "
         "than the driver supports, a system libnccl or libcudnn (LD_LIBRARY_PATH, conda) "
         "shadowing the one torch ships, nodes with different torch/NCCL builds, a compiled "
@@ -486,7 +499,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"client socket has failed to connect to any",
             r"Error: The client socket has failed to connect",
             r"(?:RuntimeError|DistNetworkError): Connection (?:timed out|refused)\s*$",
-            r"Timed out initializing process group in store",
+            r"[Tt]imed out initializing process group in store",  # (prose quotes it lower-case)
+            # NVSHMEM's own bootstrap (its rendezvous: the unique-id exchange) failed
+            r"nvshmem_bootstrap failed",
+            r"bootstrap_loader_init returned error",
             r"(?:host not found|getaddrinfo\S*): Name or service not known",
             # Ascend HCCL's rank-table exchange at init (its rendezvous, EI0015): ranks that
             # never reached the server, or a different rank count from theirs
@@ -641,6 +657,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # unexpected errors", Ray's worker-died message): hedged text is no evidence
             r"(?<!due to )SIGSEGV(?! or other)",
             r"exits with return code = -11\b",
+            # an exit status of 128+11 as a platform reports it ("Exit code: 139. Reason: ...")
+            r"(?:[Ee]xit|[Rr]eturn) (?:code|status):? 139\b",
         ],
         "cause": "Native code crashed (exit code -11), usually with no Python traceback: a C++/"
         "CUDA extension built against another torch, mismatched library versions, a driver or "
@@ -788,8 +806,14 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\bOOM ?Killed\b",
             r"srun: error: .*: tasks? [\d,-]+: (?:Out Of Memory|Killed)\b",
             r"exit (?:code|status):? 137\b",
+            # platforms' own words for the same kill: an exit status of 128+9 as "Exit code" or
+            # "return code" (Hugging Face Spaces, ModelArts)
+            r"(?:Exit|[Rr]eturn) code:? 137\b",
             r"Out of memory: Kill(?:ed)? process \d+",
         ],
+        # a platform's memory-limit banner (Hugging Face Spaces: "Memory limit exceeded (16Gi)"):
+        # the host-memory kill, but a Space prints it for a GPU out-of-memory as well
+        "weak_patterns": [r"\bMemory limit exceeded \(\d+(?:\.\d+)?[KMGT]i?B?\)"],
         "cause": "The process was killed with SIGKILL: usually the host ran out of RAM and the "
         "kernel's OOM killer picked it (check `dmesg`/`journalctl -k`), or a scheduler (Slurm, "
         "Kubernetes) enforced a memory limit.",
@@ -811,6 +835,19 @@ GENERIC_EXCEPTION: dict[str, object] = {
     "reference": "https://pytorch.org/docs/stable/elastic/errors.html",
 }
 
+
+#: Used when the only failure in a log is an exception's message quoted without its class (a
+#: one-line quote in a write-up or an issue title) that torch or a training library raises
+#: word for word (``mltools.ddp.messages``); the same id as a rank's exception.
+QUOTED_EXCEPTION: dict[str, object] = {
+    **GENERIC_EXCEPTION,
+    "title": "An exception's message, quoted without its class",
+    "cause": "This line is the message of an exception that {library} raises, quoted without "
+    "its class or traceback; no other line of the log names a failure.",
+    "fix": "Read what the message says (it is that library's own check); for the rank and the "
+    "place it was raised, collect the full traceback of every rank (torchrun --tee 3 --log-dir "
+    "DIR, or `mltools ddp-doctor run`).",
+}
 
 #: Used when a log shows a failure (a traceback, a non-zero exit, a signal, an NCCL error, a
 #: watchdog abort, an error-level log line) but neither an entry above nor an exception
@@ -838,6 +875,8 @@ _BENIGN_WARN = (
     r"active|GID table change|LID change|P_Key change|SM change)"
     # an InfiniBand device NCCL cannot open at start-up: it uses the others, or sockets
     r"|Call to ibv_open_device failed|NET/IB ?: ?Unable to open device"
+    # no libibverbs at all: the IB wrapper's calls refuse until NCCL settles on sockets
+    r"|lib wrapper not initialized"
 )
 
 #: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).
@@ -855,10 +894,13 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     rf"NCCL WARN?(?:$| (?!{_BENIGN_WARN}))",  # (a line may be cut right after it)
     rf"\] WARN (?!{_BENIGN_WARN})",
     r"NCCL error",
+    r"\bNCCL Error \d+: ",  # torch's torch.cuda.nccl calls ("NCCL Error 5: invalid usage")
     r"nccl\w+Error",
     r"watchdog thread terminated",
     r"taking the entire process down",
-    r"\.cc:\d+ -> [1-9]",
+    # (not the IB plugin's probe on a host without libibverbs: net_ib/init.cc and gdr.cc
+    # return 3 and NCCL goes on with sockets)
+    r"(?<!net_ib/init)(?<!net_ib/gdr)\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)",
     # (HCCL: Ascend's torch_npu; XCCL: Intel's XPU backend)
     r"\[E (?:ProcessGroup(?:NCCL|Gloo|HCCL|XCCL)|socket|TCPStore|NCCLUtils|Utils)\.",
     r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL|HCCL|XCCL)\.cpp",
@@ -971,6 +1013,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"traceback\s*: To enable traceback see",
     # vLLM's engine that never came up (its RuntimeError's message, often quoted alone)
     r"Engine process failed to start",
+    # an InfiniBand work completion's status in the verbs library's words (Mooncake's transfer
+    # engine logs it at error level: "transport retry counter exceeded")
+    r"\btransport retry counter exceeded\b",
+    r"\bShard \d+ failed to start\b",  # Text Generation Inference's launcher
     r"Engine core initialization failed",
     r"\bInvalid device id\b",  # torch's check on a device index (get_device_properties)
     # a C++ extension's own CUDA check ("[torch_memory_saver.cpp] cudaError error: 1 (invalid

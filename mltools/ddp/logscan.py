@@ -41,12 +41,23 @@ from itertools import accumulate, pairwise
 from typing import IO
 
 from mltools._inputs import check_stream, open_input
-from mltools.ddp.catalogue import CATALOGUE, FAILURE_SIGNALS, GENERIC_EXCEPTION, GENERIC_FAILURE
+from mltools.ddp.catalogue import (
+    CATALOGUE,
+    FAILURE_SIGNALS,
+    GENERIC_EXCEPTION,
+    GENERIC_FAILURE,
+    QUOTED_EXCEPTION,
+)
+from mltools.ddp.messages import quoted_message
 from mltools.errors import InputError
 
 CHUNK_BYTES = 4 * 1024 * 1024
 MAX_LINE_CHARS = 2000  # evidence lines are cut to this length
 MAX_EVIDENCE = 6  # evidence lines kept per finding
+# where a quoted exception message is looked for, when a log shows no failure otherwise: a
+# paste whole, a long log's start and end (a run's error is its last words)
+QUOTE_HEAD_BYTES = 64 << 10
+QUOTE_TAIL_BYTES = 192 << 10
 
 _PREFIX = re.compile(
     r"^(?:\[(?:rank|[A-Za-z_][\w-]*?)(?P<torchrun>\d+)\]:\s?"
@@ -57,7 +68,8 @@ _EXCEPTION = re.compile(
     r"(?:^|(?<=[\s>*`'\"|(\[]|[^\x00-\x7f]))(?:[A-Za-z_]\w*\.)*"  # (after CJK text too)
     r"(?P<name>[A-Z]\w*(?:Error|Exception))"
     r"(?:\([\w.]+\))?(?::|\s*$)"  # Ray's "RayTaskError(RuntimeError): ..."
-)
+    r"|(?:^|(?<=[\s>*`'\"|(\[]))(?:[A-Za-z_]\w*\.)*(?P<repr>[A-Z]\w*(?:Error|Exception))\(['\"]"
+)  # (and an exception's repr, "got RuntimeError('a and b must have same reduction dim')")
 # wrappers other tools put before a line: Ray/vLLM actors (``(Worker rank=N pid=M, ip=H)``),
 # mpirun --tag-output, markdown quotes, backticks, ANSI remnants, CI and log-shipper
 # timestamps (``[2025-05-10 00:18:21]``, ``  | 2024-08-23T22:22:51.873Z | ``), glog and
@@ -153,6 +165,7 @@ WRAP_PYTHON_BYTES = 16 << 20
 _GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
 _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
 # NCCL result codes in "-> N" chains: what each one means for the catalogue
+_IB_PROBE = re.compile(r"net_ib/(?:init|gdr)\.cc:\d+ -> 3$")
 _CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
 # an nvidia-smi process row: GPU, (GI, CI,) PID, type
 _SMI_ROW = re.compile(r"\|\s+(\d+)\s+(?:N/A\s+N/A\s+|\d+\s+\d+\s+)?(\d+)\s+(?:C|G|C\+G)\s+\S")
@@ -522,6 +535,7 @@ class LogScanner:
         self._barrier_done = False
         self._hyphen_launch = False  # torch >= 2.0's launch passes --local-rank (its warning)
         self._wrap: _Wrap | None = None  # how the log's long lines were broken, if they were
+        self._quoted: _Acc | None = None  # a quoted exception message (see _quote)
         self.files: list[str] = []
         self.lines = 0
         self.bytes = 0
@@ -543,10 +557,12 @@ class LogScanner:
         line_no = 0
         rest = b""
         first = True
+        ends = _Ends()
         while True:
             chunk = stream.read(CHUNK_BYTES)
             if not chunk:
                 break
+            ends.feed(chunk)
             if first:
                 self._wrap = self._wrap or _wrap_of(chunk[:_WRAP_SNIFF_BYTES])
                 first = False
@@ -563,6 +579,7 @@ class LogScanner:
         if rest:
             line_no = self._scan_bytes(rest + b"\n", name, line_no)
         self.lines += line_no
+        self._quote(ends, name, line_no)
 
     def _feed_with_grep(self, stream: IO[bytes], name: str) -> bool:
         """Let grep pick the candidate lines of a regular file; False if grep failed."""
@@ -610,12 +627,15 @@ class LogScanner:
         stream.seek(start)
         lines = size = 0
         last = b"\n"
+        ends = _Ends()
         while chunk := stream.read(CHUNK_BYTES):
             lines += chunk.count(b"\n")
             size += len(chunk)
             last = chunk[-1:]
+            ends.feed(chunk)
         self.lines += lines + (last != b"\n")
         self.bytes += size
+        self._quote(ends, name, lines + (last != b"\n"))
         return True
 
     def feed_text(self, text: str, name: str = "<text>") -> None:
@@ -648,6 +668,32 @@ class LogScanner:
             )
             self._line(raw, name, line_no + 1, following)
         return line_no + data.count(b"\n", counted_to)
+
+    def _quote(self, ends: _Ends, name: str, total: int) -> None:
+        """Remember the first line of a file's start or end that quotes an exception's message
+        without its class, while the log shows no failure otherwise (see mltools.ddp.messages)."""
+        if self._quoted is not None or self._failure is not None or self._generic:
+            return
+        if any(not acc.entry.get("advisory") for acc in self._acc.values()):
+            return
+        for line_no, raw in ends.lines(total):
+            line = _unhtml(raw)
+            if "\x1b" in line:
+                line = _ANSI.sub("", line)
+            line = line.rsplit("\r", 1)[-1]
+            if "m" in line and "[" in line:
+                line = _BARE_SGR.sub("", line)
+            if "|" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
+                line = line[bar.end() :]  # what was printed right after a progress bar
+            rank, body = _split_prefix(line)
+            if (found := quoted_message(body, line)) is not None:
+                entry = {
+                    **QUOTED_EXCEPTION,
+                    "cause": str(QUOTED_EXCEPTION["cause"]).format(library=found[0]),
+                }
+                self._quoted = self._new_acc(entry, rank, name, line_no)
+                self._push(self._quoted, rank, name, line_no, raw)
+                return
 
     # ---- one candidate line ------------------------------------------------
 
@@ -789,7 +835,8 @@ class LogScanner:
         if not matched:
             exc = _EXCEPTION.search(body) if "Error" in body or "Exception" in body else None
             if exc and (
-                exc.group("name") in _NOT_A_CAUSE or body.lstrip().startswith(_CODE_KEYWORDS)
+                (exc["name"] or exc["repr"]) in _NOT_A_CAUSE
+                or body.lstrip().startswith(_CODE_KEYWORDS)
             ):
                 exc = None
             wrapped = ("what():" in body or "watchdog thread" in body) and _WRAPPED.search(body)
@@ -837,6 +884,8 @@ class LogScanner:
         """NCCL's "-> 2" return-code chains (and "retcode 2"): weak evidence of the cause."""
         if not (" -> " in body or "retcode" in body) or not (m := _CHAIN.search(body)):
             return False
+        if m.group(1) == "3" and _IB_PROBE.search(body):
+            return False  # the IB plugin's probe on a host without libibverbs: sockets next
         if self._failure is None and int(m.group(1) or m.group(2)):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
@@ -996,6 +1045,8 @@ class LogScanner:
         # never "clean" on a failed job, and never only a warning: the failure line says more
         if self._failure is not None and not told:
             accs.append(self._failure)
+        elif self._quoted is not None and not told:  # a message quoted alone: the last word
+            accs.append(self._quoted)
         elif (
             first_failed is not None
             and self._launcher_word is not None
@@ -1085,13 +1136,16 @@ class LogScanner:
 
     def _barrier(self, body: str, rank: int | None, name: str, line_no: int, raw: str) -> None:
         """c10d's store-based barrier: a rank still waiting after several of its 10 s
-        reports, and no report that the barrier completed, is a rendezvous that never filled."""
+        reports, and no report that the barrier completed, is a rendezvous that never filled;
+        one report that more workers joined than the world holds is one that never can (another
+        job's ranks, or a second launch, use the same store)."""
         if "Completed store-based barrier" in body:
             self._barrier_done = True
-        elif (m := _BARRIER_WAIT.search(body)) and int(m["joined"]) < int(m["world"]):
+        elif (m := _BARRIER_WAIT.search(body)) and int(m["joined"]) != int(m["world"]):
             waiter = int(m["rank"])
             self._barrier_waits[waiter] = waits = self._barrier_waits.get(waiter, 0) + 1
-            if waits == BARRIER_WAITS_FAILED and self._barrier_stall is None:
+            over = int(m["joined"]) > int(m["world"])
+            if (over or waits == BARRIER_WAITS_FAILED) and self._barrier_stall is None:
                 self._barrier_stall = (waiter if rank is None else rank, name, line_no, raw)
 
     def _smi_evidence(self) -> None:
@@ -1118,6 +1172,45 @@ def _named_ranks(m: re.Match[str]) -> list[int | None]:
 
 def _ranks(ranks: list[int]) -> str:
     return ", ".join(map(str, ranks))
+
+
+class _Ends:
+    """A stream's first and last bytes: where a quoted exception message stands."""
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.tail = b""
+        self.size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self.head) < QUOTE_HEAD_BYTES:
+            self.head += chunk[: QUOTE_HEAD_BYTES - len(self.head)]
+        if len(chunk) >= QUOTE_TAIL_BYTES:
+            self.tail = chunk[-QUOTE_TAIL_BYTES:]
+        else:
+            self.tail = (self.tail + chunk)[-QUOTE_TAIL_BYTES:]
+        self.size += len(chunk)
+
+    def lines(self, total: int) -> Iterator[tuple[int, str]]:
+        """(line number, text) of the whole lines in the head, then in the tail, of a stream
+        of ``total`` lines."""
+        whole = self.size == len(self.head)
+        head = self.head.split(b"\n")
+        if not whole or self.head.endswith(b"\n"):
+            head.pop()  # cut at the window's end, or the empty rest after the last newline
+        for i, raw in enumerate(head, 1):
+            yield i, _text(raw)
+        if whole:
+            return
+        tail = self.tail.split(b"\n")
+        if self.tail.endswith(b"\n"):
+            tail.pop()
+        for i, raw in enumerate(tail[1:] if len(self.tail) < self.size else tail):
+            yield total - (len(tail) - 1) + i + (len(self.tail) < self.size), _text(raw)
+
+
+def _text(raw: bytes) -> str:
+    return raw[: MAX_LINE_CHARS * 4].decode("utf-8", "replace").rstrip("\r")
 
 
 def _finding(acc: _Acc) -> Finding:
