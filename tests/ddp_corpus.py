@@ -60,7 +60,9 @@ FRESH_PARTS = (
     "[fresh35]",
     "[fresh38]",
     "[fresh37]",
+    "[fresh37c]",
     "[fresh36]",
+    "[fresh36c]",
 )
 
 

@@ -55,7 +55,9 @@ MIN_TOP1 = {
     "fresh35": 1.0,  # clean logs only (healthy runs, benign warnings): guards no-alarm only
     "fresh38": 0.65,  # held-out Jul-Dec 2026 / Oct-Dec 2025 threads, on the fixed main 5f4788f
     "fresh37": 0.70,  # pastebin, gists, HF Hub discussions/Spaces/log files, vendor pages
+    "fresh37c": 1.0,  # clean logs only (benchmarks, launcher/INFO start-ups, committed run logs)
     "fresh36": 0.66,  # held-out threads opened Jan-Jun 2026, on main 415ba6f (4/24 cause not in paste)
+    "fresh36c": 1.0,  # clean logs only (Jan-Jun 2026 threads): guards no-alarm only, 0/20 at 05:45
 }  # fmt: skip
 
 
@@ -111,7 +113,9 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh35" for e in ENTRIES) >= 58
     assert sum(e.part == "fresh38" for e in ENTRIES) >= 66
     assert sum(e.part == "fresh37" for e in ENTRIES) >= 50
+    assert sum(e.part == "fresh37c" for e in ENTRIES) >= 25
     assert sum(e.part == "fresh36" for e in ENTRIES) >= 52
+    assert sum(e.part == "fresh36c" for e in ENTRIES) >= 20
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
