@@ -58,6 +58,7 @@ FRESH_PARTS = (
     "[fresh28b]",
     "[fresh31]",
     "[fresh35]",
+    "[fresh38]",
     "[fresh37]",
     "[fresh37c]",
     "[fresh36]",
