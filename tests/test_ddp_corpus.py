@@ -118,6 +118,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh36" for e in ENTRIES) >= 52
     assert sum(e.part == "fresh39" for e in ENTRIES) >= 90
     assert sum(e.part == "fresh36c" for e in ENTRIES) >= 20
+    assert sum(e.part == "fresh42" for e in ENTRIES) >= 66
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
