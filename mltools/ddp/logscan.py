@@ -218,6 +218,10 @@ _NOT_A_CAUSE = {"ChildFailedError"}
 # lines after it (torch_npu: "RuntimeError: ... OPS function error: HcclAllreduce, error code
 # is 6", then HCCL's "EI0006: ... Remote Rank did not send the data in time")
 _ENVELOPE = re.compile(r"function error: [Hh]ccl\w+")
+# the shell's own "Killed" for a child SIGKILL ended: after a rank's exception, the launcher
+# tearing down the job that exception ended (SGLang's kill_process_tree, a wrapper's cleanup),
+# not the kernel's OOM killer
+_SHELL_KILLED = re.compile(r"\s*(?:\[\d+\]\+?\s+)?Killed\s*(?:\S.*)?$")
 _AFTER_A_CRASH = {"peer_crashed", "rank_terminated"}  # (a timeout is the story of a hang)
 _CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
@@ -494,6 +498,7 @@ class _Acc:
     count: int = 0
     evidence: list[Evidence] = field(default_factory=list)
     weak: bool = False
+    late: bool = False  # evidence of what followed a rank's exception (ranks after it)
 
 
 class LogScanner:
@@ -822,7 +827,10 @@ class LogScanner:
                 hit = _BY_ID["oom_on_resume"]
             if hit["id"] == "nccl_timeout":
                 self._timeout(body, rank)
-            self._add(hit, rank, name, line_no, raw, weak=bool(hit.get("weak")))
+            late = hit["id"] == "killed_by_signal" and self._generic and _SHELL_KILLED.match(body)
+            self._add(hit, rank, name, line_no, raw, weak=bool(hit.get("weak") or late))
+            if late and (acc := self._acc[str(hit["id"])]).weak:
+                acc.late = True
             matched = True
         if rank in self._handover and body.lstrip().startswith("ConnectionResetError"):
             self._handover.discard(rank)
@@ -995,7 +1003,7 @@ class LogScanner:
             acc = self._acc[entry_id] = self._new_acc(entry, rank, name, line)
             acc.weak = weak
         elif acc.weak and not weak:  # strong evidence for what was circumstantial so far
-            acc.weak = False
+            acc.weak = acc.late = False
             acc.file, acc.line, acc.rank = name, line, rank
             acc.evidence.insert(0, Evidence(name, line, rank, raw[:MAX_LINE_CHARS]))
             acc.count += 1
@@ -1067,6 +1075,8 @@ class LogScanner:
                 return (5, _ORDER[str(acc.entry["id"])], acc.seq)
             if acc.entry.get("advisory"):  # a warning: after whatever failed
                 return (6, 0, acc.seq)
+            if acc.late:
+                return (4, 0, acc.seq)
             if acc.entry is GENERIC_EXCEPTION:
                 tier = 2
             elif acc.entry is GENERIC_FAILURE:
