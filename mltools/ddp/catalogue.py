@@ -249,6 +249,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (its RoCE driver's and HCCL's heartbeat's words: "error cqe status: 0x15")
             r"\[ROCE CQE ERROR\]|handle_error_cqe\b|\berror cqe status\b",
             r"can't find suitable provider",
+            r"pml_ucx\.c:\d+ +Error: ",  # Open MPI's UCX transport (its worker addresses)
             r"can not open network providers",
             r"failed to initialize ATL",
             r"GlooDeviceFactory::make\w*Device\(\): interface or hostname can't be empty",
@@ -994,12 +995,19 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"_Error\w*\(E[A-Z]\d{4}\)",
     r"_Failure\(E[A-Z]\d{4}\)",
     r"_Timeout\(E[A-Z]\d{4}\)",
-    r"\bE[A-Z]9999(?::|\[PID)",  # (one literal each: grep's needles need three characters)
+    # (one literal each: grep's needles need three characters, and "9999" alone is any number)
+    r"9999: Inner Error",
+    r"\bE[A-Z]9999\[PID",
+    r"\bE[A-Z]9999: \d{4}-\d\d-\d\d-\d\d:",
     r"\bEI0\d{3}(?::|\[PID)",
     r"\bEJ0\d{3}(?::|\[PID)",
     r"\bEE1\d{3}(?::|\[PID)",
     r"\bEL0\d{3}(?::|\[PID)",
     r"\bnvcc fatal\s*: ",  # the CUDA compiler gave up (an extension's build)
+    # HCCL's fault records tag the stage and the kind of fault ("[InitGroupStage][EnvConfig]",
+    # "[TaskExecStage][HeartbeatAbnormal]")
+    r"\[(?:Init\w*|TaskExec)Stage\]\[\w+\]",
+    r"\.(?:c|cc|cpp):\d+ +Error: ",  # a C library's own error line (Open MPI's UCX: pml_ucx.c)
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
     r"^\s*(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own reports (indented too)
     # what ended a process whose name is no Error or Exception, and native assertions

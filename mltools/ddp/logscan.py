@@ -682,14 +682,7 @@ class LogScanner:
         if any(not acc.entry.get("advisory") for acc in self._acc.values()):
             return
         for line_no, raw in ends.lines(total):
-            line = _unhtml(raw)
-            if "\x1b" in line:
-                line = _ANSI.sub("", line)
-            line = line.rsplit("\r", 1)[-1]
-            if "m" in line and "[" in line:
-                line = _BARE_SGR.sub("", line)
-            if "|" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
-                line = line[bar.end() :]  # what was printed right after a progress bar
+            line = _visible(_plain(raw).rsplit("\r", 1)[-1])  # (a progress bar's last state)
             rank, body = _split_prefix(line)
             if (found := quoted_message(body, line)) is not None:
                 entry = {
@@ -703,11 +696,7 @@ class LogScanner:
     # ---- one candidate line ------------------------------------------------
 
     def _line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
-        raw, following = _unhtml(raw), following and _unhtml(following)
-        if "\x1b" in raw:
-            raw = _ANSI.sub("", raw)
-        if following and "\x1b" in following:
-            following = _ANSI.sub("", following)
+        raw, following = _plain(raw), following and _plain(following)
         if "\r" in raw:  # progress bars: each carriage-return segment is a line of its own
             segments = [segment for segment in raw.split("\r") if segment.strip()]
         else:
@@ -725,13 +714,7 @@ class LogScanner:
         ):
             # wrapped here: read it whole (a re-flow dropped a space, a terminal none)
             raw, following = joined[-1 if self._wrap.soft else 0], None
-        line = raw
-        if "m" in line and "[" in line:
-            line = _BARE_SGR.sub("", line)
-        if "](" in line:
-            line = _MD_LINK.sub(r"\1", line)
-        if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
-            line = line[bar.end() :]  # what was printed right after a progress bar
+        line = _visible(raw)
         rank, body = _split_prefix(line)
         if any(word in body for word in _ANCHOR_WORDS):
             body = _cut_unknown_prefix(body)
@@ -1258,6 +1241,24 @@ def _is_regular_file(stream: IO[bytes]) -> bool:
         return stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and stream.seekable()
     except (OSError, AttributeError, io.UnsupportedOperation):
         return False
+
+
+def _plain(raw: str) -> str:
+    """The line as text: HTML entities and typographic quotes undone, colour codes gone."""
+    raw = _unhtml(raw)
+    return _ANSI.sub("", raw) if "\x1b" in raw else raw
+
+
+def _visible(line: str) -> str:
+    """What a reader sees of the line: colour codes that lost their escape character, markdown
+    links and a progress bar printed before it (without a newline) taken away."""
+    if "m" in line and "[" in line:
+        line = _BARE_SGR.sub("", line)
+    if "](" in line:
+        line = _MD_LINK.sub(r"\1", line)
+    if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
+        line = line[bar.end() :]  # what was printed right after a progress bar
+    return line
 
 
 def _unhtml(line: str) -> str:
