@@ -802,30 +802,18 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh39]: " + why
         for name, why in {
-            "unused_parameters__duoke360-post-34761-lightningmodule-unused-params.log": "Lightning's own wording 'RuntimeError: It looks like your LightningModule has parameters that were not used in computing the loss' is not read as unused parameters: rank_exception",
             "address_in_use__gitcode-cann-hccl-fault-diagnosis-ei0019-port-bind-fail-screen.log": "Ascend screen-log code not read: 'Communication_Error_Bind_IP_Port(EI0019): Failed to enable listening ... port 50001 have already been bound.' (silent)",
-            "address_in_use__gitcode-cann-hccl-fault-diagnosis-ei0019-port-bind-fail-plog.log": "HCCL plog wording not read: 'socket type[2], listen on ip[...] and specific port[60000] fail. Please check the port status and whether the port is being used by other process' gives the generic id",
             "duplicate_gpu__gitcode-cann-hccl-fault-diagnosis-ei0014-super-device-id-duplicate.log": "HCCL wording not read: 'devices have same superDeviceId[0x3000000] in superPod[...]' gives the generic id",
             "illegal_memory_access__gitcode-cann-hccl-fault-diagnosis-ei0012-sdma-error-screen.log": "Ascend screen-log code not read: 'Execution_Error_SDMA(EI0012): SDMA memory copy task exception occurred' (silent)",
             "illegal_memory_access__gitcode-cann-hccl-fault-diagnosis-ei0012-sdma-error-plog.log": "RUNTIME 'fftsplus task execute failed ... fftsplus task exception' (an SDMA fault) before HCCL's '[TaskExecStage][Timeout]Task run failed' records: the Timeout tag gives nccl_timeout (label arguable)",
-            "generic__gitcode-cann-hccl-fault-diagnosis-ei0001-env-config-entry-log-invalid.log": '\'[InitGroupStage][EnvConfig] ... Env config "HCCL_ENTRY_LOG_ENABLE" value "-1" is invalid\' (no level, no exception name) is no failure signal (silent)',
             "rank_mismatch_collective__gitcode-cann-hccl-fault-diagnosis-ei0002-rank0-allreduce-rank1-allgather.log": "two ranks' HCCL '[Timeout]' task records in one group, rank0 in tag[AllReduce_...] and rank1 in tag[AllGather_...]: the differing op types are not compared, nccl_timeout",
             "generic__gitcode-cann-hccl-fault-diagnosis-ei0002-entry-hcclallreduce-two-streams.log": "the cause is outside the paste: two INFO 'Entry-HcclAllReduce' records on different streams, no failure line (silent)",
-            "generic__gitcode-cann-hccl-fault-diagnosis-ei0001-rdma-sl-invalid-screen.log": "Ascend screen-log code not read: 'Config_Error_Invalid_Environment_Variable(EI0001): Value 1000 for environment variable HCCL_RDMA_SL is invalid.' (silent)",
             "generic__mindspore-docs-zh-faq-distributed-parallel-libgpu-collective-load-failed.log": "MindSpore's 'Loading libgpu_collective.so failed. Many reasons could cause this:' list (no level, no exception name) is no failure signal (silent)",
             "generic__mindspore-docs-zh-faq-distributed-parallel-start-initializing-nccl-hang.log": "the cause is outside the paste: the one INFO 'Start initializing NCCL communicator for device 1' before a hang (silent)",
-            "generic__mindspore-docs-zh-faq-distributed-parallel-init-node-role-invalid.log": "a bracketed '[CRITICAL] DISTRIBUTED [...] InitNodeRole] Role name is invalid...' level is not read (silent)",
-            "nccl_system_error__mindspore-docs-zh-faq-distributed-parallel-openmpi-ucx-worker-address.log": "OpenMPI UCX lines not read: 'pml_ucx.c:175 Error: Failed to receive UCX worker address: Not found (-13)' (silent)",
             "cuda_oom__mindspore-docs-zh-faq-distributed-parallel-hcclcomminitrootinfo-failed-error-2.log": "the cause is outside the paste (device memory short for the communicator): 'Ascend collective Error: \"HcclCommInitRootInfo failed. | Error Number 2' gives nccl_system_error, right for the paste",
-            "generic__mindspore-docs-zh-faq-distributed-parallel-np-tensor-can-not-be-split.log": "a bare exception message quoted without its exception class: 'np_tensor can not be split by strategy!' (silent)",
             "generic__swift-readthedocs-zh-faq-infer-q37-embedding-model-pg-not-destroyed-warning.log": "the cause is outside the paste: only torch's benign 'process group has NOT been destroyed' warning (silent)",
             "generic__juejin-7561493855574016000-llama-factory-failed-to-load-tokenizer-dsw.log": "paste cut before the line that names the cause: shell prompt, TensorFlow/DeepSpeed INFO and a Chinese 'df:' line, cut before the OSError (silent)",
-            "nccl_system_error__gitcode-cann-hccl-error-cqe-ei0013-cann-log-hns-roce.log": "HCCL/RoCE wording not read: 'hns_roce_lite_handle_error_cqe ... error cqe status: 0x15', '[HeartbeatAbnormal][ROCE CQE ERROR]cqe error status[12]' (the IB completion-error analogue) give the generic id",
-            "rendezvous_timeout__gitcode-cann-hccl-topo-detect-timeout-ei0015-agent-connect-server-failed.log": "HCCL wording not read: 'topo exchange agent get socket timeout! timeout[120]' and 'TopoExchangeAgent: connect server[...] failed' give the generic id",
             "rendezvous_timeout__gitcode-cann-hccl-topo-detect-timeout-ei0015-client-recv-ranktable-timeout.log": "HCCL wording not read: 'Wait timeout for sockets recv ... Peerrank did not send the data in time' and 'InitCommRootInfo]Init failed' give the generic id",
-            "rendezvous_timeout__mindspore-docs-zh-master-faq-msrun-master-addr-dns-resolution-failed.log": "msrun's 'RuntimeError: DNS resolution failed: [Errno -2] Name or service not known' is not read as an unreachable rendezvous master: rank_exception",
-            "rendezvous_timeout__mindspore-docs-zh-master-faq-hccl-query-unique-id-timeout.log": "MindSpore's 'QueryUniqueID] Retry to lookup the unique id' retries and 'Failed to fetch the unique id of the collective lib from the meta server node' give rank_exception",
-            "generic__mmdetection-docs-zh-faq-nvcc-unsupported-gpu-architecture-compute-86.log": "a build tool's lower-case 'nvcc fatal : Unsupported gpu architecture 'compute_86'' is no failure signal (silent)",
             "generic__gitcode-ascend-mindspeed-zh-faq-torch-extensions-lock-hang.log": "the cause is outside the paste: eight 'Using ~/.cache/torch_extensions/py38_cpu as PyTorch extensions root...' lines before a lock hang (silent)",
         }.items()
     },
@@ -836,24 +824,11 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh38]: " + why
         for name, why in {
-            "illegal_memory_access__vllm-project-vllm-ascend-issues-14469.log": "Ascend CANN "
-            "device-error wording not read: 'CheckSmmuFault:Get isSmmuFault is 1.', 'fftsplus "
-            "aivector error ... error code = 0x800000' and 'The DDR address of the MTE "
-            "instruction is' (an NPU kernel's out-of-range access) give the generic id",
-            "illegal_memory_access__vllm-project-vllm-ascend-issues-14214.log": "Ascend CANN "
-            "device-error wording not read: 'errorStr: The DDR address of the MTE instruction is "
-            "out of range.' gives the generic id",
-            "nccl_timeout__vllm-project-vllm-ascend-issues-16646.log": "Ascend HCCL wording not "
-            "read: 'hccl fftsplus task timeout occurred during task execution, ... stuck notify "
-            "num:1, timeout=1836s.' (silent)",
             "nccl_system_error__vllm-project-afd-plugin-issues-229.log": "the HCCL error code "
             "'Communication_Error_Get_Socket(EI0006)' quoted alone is not read (silent)",
             "nccl_system_error__nvidia-nccl-issues-1920.log": "a 'socketProgressOpt: Call to "
             "send to ... failed : Connection reset by peer' in NCCL's bootstrap during init gives "
             "peer_crashed, not the socket/system error (label arguable)",
-            "generic__sgl-project-sglang-issues-33943.log": "'tvm.error.InternalError: Check "
-            "failed: num_tokens > 64 ...' is not read as the rank's exception, so the launcher's "
-            "cleanup 'Killed' after 'SIGQUIT received' gives killed_by_signal",
             "illegal_memory_access__vllm-project-vllm-issues-30579.log": "paste cut before the "
             "line that names the cause: a TCPStore 'Failed to recv, got 0 bytes' at shutdown "
             "gives peer_crashed, right for the paste",
