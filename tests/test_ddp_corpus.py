@@ -789,11 +789,8 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh40]: " + why
         for name, why in {
-            "gpu_hardware__zenn-littlemex-books-eks-distributed-ai-eks-gpu-fault-injection-xid79.log": "the EKS node agent's NodeCondition wording is not read: 'False reason=NvidiaXID79Error msg=detected XID-79 on the instance, review kernel logs for additional information.' (silent)",
             "generic__litagin02-style-bert-vits2-issues-38.log": "the cause is outside the paste: webui steps 1-2 INFO lines only, cut by the thread excerpt before the DistNetworkError (silent)",
             "unsettled__litagin02-style-bert-vits2-pull-92.log": "paste cut before any failure line: config, env and dataset-init INFO lines only (silent)",
-            "clean__github-daekeun-ml-distributed-training-on-aws-pcluster-03-distributed-training.log": "NCCL's teardown return-code traces after 'Training job finished successfully!' ('NCCL INFO misc/socket.cc:47 -> 3', INFO level) are read as a failure: rank_failed (alarm)",
-            "clean__github-gonsoomoon-ml-sagemaker-pytorch-step-by-step-cifar10-train-ddp.log": "aws-ofi-nccl's benign 'find_ofi_provider:542 NCCL WARN NET/OFI Couldn't find any optimal provider' (non-EFA instance, the run finishes) is read as a failure: rank_failed (alarm)",
         }.items()
     },
     # the thirty-ninth round, held out (Chinese-language pages: the CANN HCCL manual, torch_npu,

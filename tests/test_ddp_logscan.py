@@ -2965,3 +2965,27 @@ def test_ascend_like_words_in_healthy_lines_are_no_failure(line):
 )  # fmt: skip
 def test_lightning_and_ascend_words_for_known_failures(line, expected):
     assert analyze_text(line + "\n").findings[0].id == expected
+
+
+def test_nccl_lines_of_a_healthy_run_on_aws_are_no_failure():
+    # [fresh40]: sockets closed as the communicators were destroyed after a finished run, and
+    # the libfabric plugin on an instance without EFA (NCCL goes on with sockets)
+    shutdown = (
+        "[Rank 0] Training job finished successfully!\n"
+        "node-2:7070:11027 [0] NCCL INFO misc/socket.cc:47 -> 3\n"
+        "node-2:7070:11027 [0] NCCL INFO misc/socket.cc:781 -> 3\n"
+        "algo-2:137:137 [0] find_ofi_provider:542 NCCL WARN NET/OFI Couldn't find any optimal "
+        "provider\n"
+    )
+    assert analyze_text(shutdown).findings == []
+    # a socket that failed says so in a WARN, or returns another code
+    assert analyze_text("node-2:7070:11027 [0] NCCL INFO misc/socket.cc:47 -> 2\n").findings
+    warned = "node-2:1:2 [0] misc/socket.cc:538 NCCL WARN Net : Connection closed by remote peer\n"
+    assert analyze_text(warned).findings
+
+
+def test_an_xid_in_a_node_monitors_words_is_the_gpus_fault():
+    line = "False reason=NvidiaXID79Error msg=detected XID-79 on the instance"
+    assert analyze_text(line + "\n").findings[0].id == "gpu_hardware"
+    # the application's own faults keep their place (Xid 13, 31, 43, 45)
+    assert analyze_text("NvidiaXID13Error msg=detected XID-13\n").findings == []

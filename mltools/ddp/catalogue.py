@@ -617,6 +617,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"ECC_UNCORRECTABLE",
             # (not 13, 31, 43 or 45: the application's own faults, and the cleanup after them)
             r"Xid \(PCI:[^)]*\): (?!(?:13|31|43|45)\b)\d+",
+            # the same Xid in node monitors' words (EKS's node agent: "NvidiaXID79Error msg=
+            # detected XID-79 on the instance")
+            r"\bNvidiaXID(?!(?:13|31|43|45)Error)\d+Error\b",
+            r"\bdetected XID-(?!(?:13|31|43|45)\b)\d+",
             r"fallen off the bus",
             # the kernel's own report (APEI) of an uncorrectable memory error: HBM, any vendor
             r"error_type: \d+, multi-bit ECC",
@@ -890,6 +894,8 @@ _BENIGN_WARN = (
     r"|Call to ibv_open_device failed|NET/IB ?: ?Unable to open device"
     # no libibverbs at all: the IB wrapper's calls refuse until NCCL settles on sockets
     r"|lib wrapper not initialized"
+    # AWS's libfabric plugin on an instance without EFA: NCCL goes on with sockets
+    r"|NET/OFI Couldn't find any optimal provider"
 )
 
 #: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).
@@ -913,7 +919,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"taking the entire process down",
     # (not the IB plugin's probe on a host without libibverbs: net_ib/init.cc and gdr.cc
     # return 3 and NCCL goes on with sockets)
-    r"(?<!net_ib/init)(?<!net_ib/gdr)\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)",
+    # (nor a socket's "-> 3" with no WARN: a peer closed its end as the job shut down)
+    r"(?<!net_ib/init)(?<!net_ib/gdr)(?<!misc/socket)\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)",
     # (HCCL: Ascend's torch_npu; XCCL: Intel's XPU backend)
     r"\[E (?:ProcessGroup(?:NCCL|Gloo|HCCL|XCCL)|socket|TCPStore|NCCLUtils|Utils)\.",
     r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL|HCCL|XCCL)\.cpp",

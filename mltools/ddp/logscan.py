@@ -165,7 +165,9 @@ WRAP_PYTHON_BYTES = 16 << 20
 _GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
 _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
 # NCCL result codes in "-> N" chains: what each one means for the catalogue
-_IB_PROBE = re.compile(r"net_ib/(?:init|gdr)\.cc:\d+ -> 3$")
+# (and a socket's own chain with no WARN before it: a peer that closed its end as the
+# communicators were destroyed at the end of a healthy run)
+_IB_PROBE = re.compile(r"(?:net_ib/(?:init|gdr)|misc/socket)\.cc:\d+ -> 3$")
 _CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
 # an nvidia-smi process row: GPU, (GI, CI,) PID, type
 _SMI_ROW = re.compile(r"\|\s+(\d+)\s+(?:N/A\s+N/A\s+|\d+\s+\d+\s+)?(\d+)\s+(?:C|G|C\+G)\s+\S")
