@@ -698,19 +698,24 @@ class LogScanner:
     # ---- one candidate line ------------------------------------------------
 
     def _line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
+        # (a terminal broke the line as it was written, colour codes and entities included)
+        broke = bool(following and self._wrap and self._wrap.broke(raw, following))
         raw, following = _plain(raw), following and _plain(following)
         if "\r" in raw:  # progress bars: each carriage-return segment is a line of its own
             segments = [segment for segment in raw.split("\r") if segment.strip()]
         else:
             segments = _unjoined(raw)
         for i, segment in enumerate(segments):
-            self._one_line(segment, name, line_no, following if i == len(segments) - 1 else None)
+            last = i == len(segments) - 1
+            self._one_line(segment, name, line_no, following if last else None, broke)
 
-    def _one_line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
+    def _one_line(
+        self, raw: str, name: str, line_no: int, following: str | None = None, broke: bool = False
+    ) -> None:
         if (
             following
+            and broke
             and self._wrap
-            and self._wrap.broke(raw, following)
             and len(following) < len(raw)  # the message ends on the next line
             and (joined := _continued(raw, raw, following))
         ):
