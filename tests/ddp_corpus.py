@@ -65,6 +65,7 @@ FRESH_PARTS = (
     "[fresh39]",
     "[fresh36c]",
     "[fresh40]",
+    "[fresh44]",
 )
 
 
