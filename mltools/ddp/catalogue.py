@@ -27,6 +27,8 @@ needs no code.
 
 from __future__ import annotations
 
+import re
+
 CATALOGUE: tuple[dict[str, object], ...] = (
     {
         "id": "unused_parameters",
@@ -159,11 +161,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Watchdog caught collective operation",
             r"timed out in blocking wait",
             r"failure detected by watchdog",
-            r"Some NCCL operations have failed or timed",
+            r"Some [NH]CCL operations have failed or timed",  # (HCCL: torch_npu's)
             r"NCCL watchdog thread terminated with exception: .*[Tt]imeout",
             r"\[Rank \d+\] Watchdog caught",
             r"watchdog got stuck for \d+ seconds",
-            r"ProcessGroupNCCL's watchdog got stuck",
+            r"ProcessGroup[NH]CCL's watchdog got stuck",
             # an aborted communicator whose reason is a timeout, in any wording
             r"[Cc]ommunicator was aborted\b.{0,300}\b(?:timed out|timeout)\b",
             r"\[TaskExecStage\]\[Timeout\]",  # HCCL's task timeout (EI0002's record)
@@ -182,6 +184,19 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"The wait execution of the Notify register times out",
             r"execute failed, reason=\[task timeout\]",
             r"hccl fftsplus task timeout occurred",  # (the runtime's device error record)
+            # the CANN error codes of a collective that timed out (the runtime's table,
+            # error_code.json: EI0002 a notify wait, EE1002 a stream synchronize), the runtime
+            # return codes torch_npu quotes (task, stream, event, FFTS+ and CCU timeouts) and
+            # torch_npu's own distributed-timeout code
+            r"\bEI0002(?:\)|:|\[PID)",
+            r"\bEE1002(?:\)|:|\[PID)",
+            r"error code is (?:107020|507046|507047|507048|507915)\b",
+            r"\bERR02011\b",  # (torch_npu's "[ERROR] ... ERR02011 DIST ...")
+            r"Communication operator execution waiting times out",
+            r"Notify register (?:waits for execution|has not received the Notify record)",
+            r"ExceptionType:\[Stuck Occurred\]",  # HCCL's heartbeat verdict on a stuck rank
+            r"(?:notify|event) wait timeout occurred during task execution",
+            r"Process group work \S+, seq_num \d+ dispatch timeout",
         ],
         # a wait on the c10d store that timed out mid-run (a peer never wrote its key); weak,
         # since the same wait at start-up is a rendezvous that never completed
@@ -250,6 +265,28 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\[ROCE CQE ERROR\]|handle_error_cqe\b|\berror cqe status\b",
             r"can't find suitable provider",
             r"pml_ucx\.c:\d+ +Error: ",  # Open MPI's UCX transport (its worker addresses)
+            # Ascend's codes for a link HCCL could not set up or lost: a socket that never
+            # connected (EI0006, unless its reason is a peer stuck in a collective), the
+            # device transport (EI0009), P2P (EI0010), RoCE and UB error CQEs (EI0013, EI0018),
+            # a network port down (EJ0002); its op retry that failed (507904); HCCL's own
+            # result codes for TCP/RoCE connect and transfer and network calls
+            r"\bEI0006(?:\)|:|\[PID)(?!.*Remote Rank did not send)",
+            r"\bEI0009(?:\)|:|\[PID)",
+            r"\bEI0010(?:\)|:|\[PID)",
+            r"\bEI0013(?:\)|:|\[PID)",
+            r"\bEI0018(?:\)|:|\[PID)",
+            r"\bEJ0002(?:\)|:|\[PID)",
+            r"error code is 507904\b",
+            r"HCCL function error: .{0,200}error code is (?:11|12|13|14|19|21)\b",
+            r"P2P communication failed\. Reason: ",
+            r"The network port is down",
+            r"The remote end does not initiate a connection request",
+            r"[Tt]ransport init error[.!]",
+            r"ExceptionType:\[Error cqe Occurred\]|failed CQE status\[",
+            r"get host ip fail by socket Ifname",
+            r"the TLS configurations are inconsistent",
+            r"reason=\[hccl op retry failed\]",
+            r"CONNECT TIMEOUT DETECT RESULT",
             r"can not open network providers",
             r"failed to initialize ATL",
             r"GlooDeviceFactory::make\w*Device\(\): interface or hostname can't be empty",
@@ -278,6 +315,15 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # Ascend's HCCL could not listen on its port ("... the port is been using by other
             # process")
             r"whether the port is (?:been using|being used) by other process",
+            # (its codes, EI0019/EI0020/EJ0003, and their messages)
+            r"\bEI0019(?:\)|:|\[PID)",
+            r"\bEI0020(?:\)|:|\[PID)",
+            r"\bEJ0003(?:\)|:|\[PID)",
+            r"Failed to enable listening for the (?:host|NPU) network adapter socket",
+            r"The IP address and port have been bound already",
+            r"\band port \d+ have already been bound\b",
+            r"listen on ip\[.{0,80}\] and specific port\[\d+\] fail",
+            r"Failed to bind the IP port\. Reason: ",
             # SGLang's check of its NCCL port ("nccl_port at 36919 is not available in 30 s")
             r"nccl_port at \d+ is not available",
             r"nccl_port is used by a process already",
@@ -300,6 +346,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"same CUDA device for multiple distinct roles",
             # torch's CUDA symmetric-memory allocator checks the same at its rendezvous
             r"detected allocations from overlapping devices",
+            # Ascend HCCL's check of a super pod's devices (two with one superDeviceId)
+            r"devices have same superDeviceId",
         ],
         "cause": "Two ranks selected the same GPU: torch.cuda.set_device(local_rank) was not "
         "called (everyone uses cuda:0), or CUDA_VISIBLE_DEVICES hides the other GPUs.",
@@ -359,9 +407,16 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Out of memory error on (?:GPU|NPU|XPU|MLU) \d",
             r"Ran out of memory in memory space (?:hbm|vmem)",
             r"RESOURCE_EXHAUSTED: Out of memory while trying to allocate",
+            # XLA on TPU in its other words: a reservation or a buffer that did not fit in HBM,
+            # the OOM hint TensorFlow's runtime adds, an exception from a TPU core
+            r"RESOURCE_EXHAUSTED: (?:Error (?:allocating device buffer|loading program): )?"
+            r"Attempting to (?:reserve|allocate) [\d.]+\w+",
+            r"Hint: If you want to see a list of allocated tensors when OOM happens",
+            r"Exception in device=TPU:\d+: RESOURCE_EXHAUSTED",
             r"EL0004\)?: .*Failed to allocate memory",  # ("Memory_Allocation_Failure(EL0004): ")
             # Intel's GPUs (level_zero, the unified runtime), Habana Gaudi's graph workspace
             r"UR_RESULT_ERROR_OUT_OF_(?:DEVICE_MEMORY|RESOURCES)",
+            r"ZE_RESULT_ERROR_OUT_OF_DEVICE_M",  # Level Zero's own (oneCCL on Intel GPUs; cut)
             r"MODULE:SYNHELPER workspace Allocation of size",
             r"reason=\[driver error:out of memory\]",
             r"CUDA driver error: out of memory",
@@ -375,6 +430,15 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\[CUDA ERROR\] at file \S+:\d+: ?out of memory",
             # the tail of torch's OOM message, quoted without its "CUDA out of memory" head
             r"GPU \d+ has a total capacity of [\d.]+ \w+ of which [\d.]+ \w+ is free",
+            # Ascend's NPU memory: HCCL's and the driver's codes (EI0007, EI0011, EL0019), the
+            # runtime's return codes (207001, 207018) and their words; MindSpore's own report
+            r"\bEI0007(?:\)|:|\[PID)",
+            r"\bEI0011(?:\)|:|\[PID)",
+            r"\bEL0019(?:\)|:|\[PID)",
+            r"error code is (?:207001|207018)\b",
+            r"Failed to allocate \d+ bytes of NPU memory",
+            r"The memory on the device is exhausted",
+            r"Out of Memory!!! Request memory size: ",
         ],
         "cause": "The GPU ran out of memory on this rank (batch too large, activations kept "
         "alive, fragmentation, or another process on the same GPU).",
@@ -391,6 +455,14 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"driver version is insufficient for CUDA runtime version",
             r"NVIDIA driver on your system is too old",
             r"undefined symbol: \w*(?:nccl|cuda|cublas)\w*",
+            # Ascend: HCCL of another version at a link's other end (EI0008), a driver too old
+            # for the runtime (EE1015), driver and firmware that do not match
+            r"\bEI0008(?:\)|:|\[PID)",
+            r"\bEE1015(?:\)|:|\[PID)",
+            r"The HCCL versions are inconsistent",
+            r"\[InitChannelStage\]\[VersionConflict\]",
+            r"driver and firmware packages do not match",
+            r"The driver version capability is insufficient",
             r"undefined%20symbol:%20\w*(?:nccl|cuda|cublas)",
             r"\.so(?:\.\d+)*\)?: undefined symbol: _ZN",  # ")": a markdown link around the path
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
@@ -460,6 +532,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # Ascend HCCL's own check (EI0005) and its channel set-up's parameter conflict
             r"arguments for collective communication are inconsistent between ranks",
             r"\[ParameterConflict\]CMD information .{0,40}check fail",
+            r"\bEI0005(?:\)|:|\[PID)",
+            r"are inconsistent between ranks, parameter \S+ is",  # (CANN 9's EI0005)
         ],
         # torch's own reports name the rank(s) that did not join what the others ran: the
         # desync report under a watchdog timeout, monitored_barrier's failure. The rank may
@@ -518,6 +592,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"TopoExchangeAgent: connect server\[.{0,80}\] failed",
             r"TopoDetect ERROR occur.{0,80}Failed to connect agent\[",
             r"rank num\[\d+\] is different with rank list size\[\d+\]",
+            r"\bEI0015(?:\)|:|\[PID)",  # (its code, and its messages since CANN 8.5)
+            r"No rank in the communicator can connect to the root node",
+            r"Failed to collect cluster information of the communicator based on rootInfo",
+            r"Start Scheduler node timeout",  # MindSpore's scheduler never heard from its workers
         ],
         "weak_patterns": [
             # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut
@@ -552,6 +630,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Could not find the default backend type",
             # NCCL's own check on a collective's tensors: a CPU tensor given to a NCCL group
             r"Tensors must be CUDA and dense",
+            # a device with no collective backend of its own: gloo handed its tensors (it takes
+            # CPU tensors only), or a c10d operator with no kernel for that device
+            r"ProcessGroupGloo::\w+: invalid tensor type.{0,400}\bgot\b.{0,200}"
+            r"\bdevice=(?:mps|cuda|xpu|hpu|npu|meta)",
+            r"The operator 'c10d::\w+' is not currently implemented for the \w+ device",
         ],
         "cause": "A collective got a tensor on a device the process group was not created for "
         "(a CUDA tensor with a gloo-only group, a CPU tensor with NCCL), or the backend is not "
@@ -596,6 +679,14 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # unit's (SMMU) fault, an MTE instruction's DDR address out of range
             r"The DDR address of the MTE instruction is out of range",
             r"isSmmuFault is 1\b",
+            # the runtime's codes and words for a kernel's bad access: an AI Core or vector core
+            # exception or its read/write overflow trap, an SDMA copy HCCL started (EI0012)
+            r"error code is (?:507015|507035|507042|507043|507044|507045)\b",
+            r"\bEI0012(?:\)|:|\[PID)",
+            r"SDMA memory copy task exception occurred",
+            r"there is an? (?:fftsplus )?sdma error\b",
+            r"hit black list or hit smmu fault",
+            r"MTE accesses an invalid GM address",
         ],
         "cause": "A kernel read or wrote out of bounds: a bug in a custom/fused kernel (Triton, "
         "flash-attention, a quantisation kernel), an index past a tensor's end, or a tensor "
@@ -629,6 +720,16 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # ROCm's runtime: the GPU stopped answering ("HW Exception by GPU node-9 (Agent
             # handle: 0x...) reason :GPU Hang")
             r"HW Exception by GPU node-\d+ .{0,60}reason ?:GPU Hang",
+            # Ascend's NPU: the runtime's codes for a lost device heartbeat, an uncorrectable
+            # (or suspected) device-memory error, multi-bit HBM ECC, a chip-to-chip link error,
+            # and torch_npu's and the runtime's words for them
+            r"error code is (?:507010|507053|507054|507055|507056)\b",
+            r"HBM MULTI BIT ECC ERROR|hbm Multi-bit ECC error",
+            r"get UCE ERROR\b",
+            r"Device\[\d+\] lost heartbeat",
+            r"The task scheduler loses the heartbeat",
+            r"Fault RAS occurs in the system",
+            r"reason=\[(?:suspect )?device mem error\]",
         ],
         "cause": "The GPU, its memory or its PCIe link failed: an uncorrectable ECC error, an "
         "NVRM Xid in the kernel log (79: fell off the bus, 48/63/64/94/95: memory errors), "
@@ -883,6 +984,16 @@ GENERIC_FAILURE: dict[str, object] = {
     "reference": "https://pytorch.org/docs/stable/elastic/errors.html",
 }
 
+
+def _or_cut(word: str) -> str:
+    """A pattern for ``word`` or any start of it: what is left of it where a terminal's wrap
+    ended the line inside it ("Mis" of "Missing"); the caller anchors it at the line's end."""
+    tail = ""
+    for char in reversed(word[1:]):
+        tail = f"(?:{re.escape(char)}{tail})?"
+    return re.escape(word[0]) + tail
+
+
 # NCCL WARN lines a healthy run prints: no libibverbs (falls back to sockets; the line may
 # be wrapped right before the library's name), InfiniBand's
 # async events that only report the fabric's state (a port came up, the subnet manager
@@ -895,7 +1006,11 @@ _BENIGN_WARN = (
     # no libibverbs at all: the IB wrapper's calls refuse until NCCL settles on sockets
     r"|lib wrapper not initialized"
     # AWS's libfabric plugin on an instance without EFA: NCCL goes on with sockets
+    # (these two also cut anywhere by a terminal's wrap, the line ending inside their words)
     r"|NET/OFI Couldn't find any optimal provider"
+    r"|NET/OFI " + _or_cut("Couldn't find any optimal provider") + "$"
+    # RCCL's advice on the host's set-up ('Missing "iommu=pt" from kernel command line ...')
+    r"|" + _or_cut("Missing") + r'$|Missing "[\w=. -]*(?:$|"[\w ,!]*$)'
 )
 
 #: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).
@@ -968,6 +1083,11 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # glog's failure-signal handler (Paddle, Ray's core, TensorFlow): "*** SIGBUS (@0x7f...)
     # received by PID 4279 (TID 0x7f...) from PID 2116; stack trace: ***"
     r"\bSIG[A-Z]{2,6} \(@0x[0-9a-f]+\) received by PID \d+",  # (its "***" reads as markdown)
+    r"\bSIG[A-Z]{2,6} received by PID \d+ \(TID \d+\)",  # (absl's: "... on cpu 6 from PID 7408")
+    # Gaudi's kernel driver could not bring a device up (one literal each, the longest a
+    # needle: ": Failed to " alone passes many a healthy line to the scan)
+    r"habanalabs [\w:.]+: Failed to communicate with Device CPU",
+    r"habanalabs [\w:.]+: Failed to initialize hl\d+",
     # the shell's word for a process a SIGBUS killed: alone, as a job, or from a script
     r"(?:^\s*|^\[\d+\]\+?\s+|: line \d+: +\d+ )Bus error\b",
     # Paddle's multi-GPU install check failed (it worked on one GPU only)

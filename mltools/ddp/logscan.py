@@ -390,7 +390,19 @@ def _hits(guards: tuple[tuple[str, re.Pattern[str]], ...], text: str) -> bool:
     return False
 
 
-_ENTRIES = [(entry, _guard(entry["patterns"])) for entry in CATALOGUE]  # type: ignore[arg-type]
+def _by_needle(
+    entries: Iterable[dict[str, object]],
+) -> tuple[tuple[str, tuple[tuple[int, re.Pattern[str]], ...]], ...]:
+    """Each needle with the (entry's place, regex) pairs it guards: a line is tested for each
+    needle once, not once for every pattern that shares it (the hot path of the scan)."""
+    table: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
+    for place, entry in enumerate(entries):
+        for needle, regex in _guard(entry["patterns"]):  # type: ignore[arg-type]
+            table.setdefault(needle, []).append((place, regex))
+    return tuple((needle, tuple(pairs)) for needle, pairs in table.items())
+
+
+_ENTRY_NEEDLES = _by_needle(CATALOGUE)
 _FRAMES = [
     (entry, _guard(entry["frames"]))  # type: ignore[arg-type]
     for entry in CATALOGUE
@@ -1312,14 +1324,18 @@ def _split_prefix(line: str) -> tuple[int | None, str]:
 
 
 def _catalogue_hit(body: str) -> dict[str, object] | None:
-    """The first cause whose pattern matches the line; a symptom only if no cause does."""
-    hit = None
-    for entry, guards in _ENTRIES:
-        if _hits(guards, body):
-            if entry["role"] == "cause":
-                return entry
-            hit = hit or entry
-    return hit
+    """The first cause (in the catalogue's order) whose pattern matches the line; a symptom
+    only if no cause does."""
+    matched: set[int] = set()
+    for needle, pairs in _ENTRY_NEEDLES:
+        if needle in body:
+            for place, regex in pairs:
+                if place not in matched and regex.search(body):
+                    matched.add(place)
+    if not matched:
+        return None
+    entries = [CATALOGUE[place] for place in sorted(matched)]
+    return next((entry for entry in entries if entry["role"] == "cause"), entries[0])
 
 
 @dataclass(frozen=True)
