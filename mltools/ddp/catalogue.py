@@ -1010,7 +1010,11 @@ _BENIGN_WARN = (
     r"|NET/OFI Couldn't find any optimal provider"
     r"|NET/OFI " + _or_cut("Couldn't find any optimal provider") + "$"
     # RCCL's advice on the host's set-up ('Missing "iommu=pt" from kernel command line ...')
-    r"|" + _or_cut("Missing") + r'$|Missing "[\w=. -]*(?:$|"[\w ,!]*$)'
+    r'|Missing "[\w=.-]+" from |'
+    + _or_cut("Missing")
+    + r'$|Missing "[\w=. -]*(?:" ?(?:'
+    + _or_cut("from")
+    + ")?)?$"
 )
 
 #: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).

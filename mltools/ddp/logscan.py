@@ -766,6 +766,8 @@ class LogScanner:
             return  # a logged optional import's traceback
         # the line, then the line joined with the next one where a terminal may have wrapped it
         texts = (body, *(_continued(raw, body, following) if following else ()))
+        if self._wrap is not None and not self._wrap.soft:
+            texts = texts[:2]  # a terminal's hard wrap loses no space: the join as it is
         if following and body.endswith(":") and _CHECK_HEAD.search(body):
             texts += (body + " " + _split_prefix(following)[1],)  # the message it prints next
         if "store" in body and "barrier" in body:
