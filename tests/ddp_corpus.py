@@ -65,6 +65,8 @@ FRESH_PARTS = (
     "[fresh39]",
     "[fresh36c]",
     "[fresh41]",
+    "[fresh40]",
+    "[fresh44]",
 )
 
 

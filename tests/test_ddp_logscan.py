@@ -1124,8 +1124,11 @@ def test_the_grep_needles_stay_specific():
     # record, ColossalAI's missing-RANK check; 249 -> 256 for this round's blind misses: exit
     # statuses 137 and 139 in platforms' words, a Space's memory-limit banner, SGLang's NCCL
     # port check (two wordings), NVSHMEM's bootstrap (two), HCCL's channel set-up, TGI's shard;
-    # 256 -> 257: an InfiniBand completion's 'transport retry counter exceeded' (Mooncake))
-    assert len(logscan.NEEDLES) <= 257
+    # 256 -> 257: an InfiniBand completion's 'transport retry counter exceeded' (Mooncake);
+    # 257 -> 278 for the Ascend stack's own reports: the CANN error manager's header and
+    # codes (9: one literal per code family), HCCL's stage tags and wordings, MindSpore's
+    # level and rendezvous, a C library's and nvcc's error lines)
+    assert len(logscan.NEEDLES) <= 278
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -2888,3 +2891,101 @@ def test_nccl_probing_ib_on_a_host_without_libibverbs_is_no_failure():
     # the same chain from IB's connect, or another return code, is still a failure
     assert analyze_text("[5] NCCL INFO transport/net_ib/connect.cc:396 -> 3\n").findings
     assert analyze_text("[5] NCCL INFO transport/net_ib/init.cc:396 -> 2\n").findings
+
+
+# ---- issue 23, session 8: a launcher's teardown, Ascend's error reports ---------------------
+
+
+def test_a_shell_killed_after_a_rank_exception_is_the_teardown_not_the_cause():
+    # SGLang: the scheduler's TVM check failed, the launcher killed its process tree
+    log = (
+        "tvm.error.InternalError: Check failed: num_tokens > 64 (5 vs. 64) : Decode\n"
+        "[2026-08-07 10:32:36] SIGQUIT received. signum=None, frame=None. It usually means one "
+        "child failed.\n"
+        "[2026-08-07 10:32:41] kill_process_tree called: parent_pid=930077\n"
+        "Killed\n"
+    )
+    ids = [f.id for f in analyze_text(log).findings]
+    assert ids == ["rank_exception", "killed_by_signal"]
+    # alone, or before any exception, the shell's "Killed" is still the kill
+    assert analyze_text("Killed\n").findings[0].id == "killed_by_signal"
+    before = "Killed\nRuntimeError: DataLoader timed out\n"
+    assert analyze_text(before).findings[0].id == "killed_by_signal"
+    # a kill the log names in stronger words keeps its place after an exception
+    strong = "ValueError: bad batch\nexitcode  : -9 (pid: 123)\n"
+    assert analyze_text(strong).findings[0].id == "killed_by_signal"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # the Ascend runtime's error reports (CANN's error manager), verbatim from the HCCL
+        # fault-diagnosis manual and vllm-ascend threads: a failure whatever code they carry
+        "[PID:3729526]2025-10-23-17:30:40.098.984Config_Error_Invalid_Environment_Variable"
+        "(EI0001): Value 1000 for environment variable HCCL_RDMA_SL is invalid.",
+        "EZ9999: Inner Error!",
+        "EE1001: [PID: 2228607] 2025-08-06-16:15:27.377.593 The argument is invalid.",
+        "EJ0001: 2024-05-21-11:57:54.167.645 Failed to initialize the HCCP process.",
+        "[CRITICAL] DISTRIBUTED(1,7f,python):2024-01-01-10:00:00.000.000 [cluster_context.cc:240]"
+        " InitNodeRole] Role name is invalid...",
+        "nvcc fatal : Unsupported gpu architecture 'compute_86'",
+    ],
+)
+def test_other_stacks_error_reports_are_never_clean(line):
+    assert analyze_text(line + "\n").findings
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # a logger's pid field, a code-like word in prose, a warning code: no failure
+        "[2023-12-16 22:47:07,841] [INFO] [axolotl.load_tokenizer:167] [PID:441] [RANK:0] EOS: 2",
+        "see the EI0006 entry of the manual for what the socket timeout means",
+        "W Warning code WI0001 is informational only",
+    ],
+)
+def test_ascend_like_words_in_healthy_lines_are_no_failure(line):
+    assert analyze_text(line + "\n").findings == []
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("RuntimeError: It looks like your LightningModule has parameters that were not used in "
+         "computing the loss", "unused_parameters"),
+        ("hns_roce_lite_handle_error_cqe: error cqe status: 0x15", "nccl_system_error"),
+        ("[ERROR] HCCL(1,python):2025-01-01-10:00:00.000.000 [topo_exchange_agent.cc:98] "
+         "TopoExchangeAgent: connect server[10.0.0.1 : 60000] failed", "rendezvous_timeout"),
+        ("RuntimeError: DNS resolution failed: [Errno -2] Name or service not known",
+         "rendezvous_timeout"),
+        ("errorStr: The DDR address of the MTE instruction is out of range.",
+         "illegal_memory_access"),
+        ("hccl fftsplus task timeout occurred during task execution,", "nccl_timeout"),
+    ],
+)  # fmt: skip
+def test_lightning_and_ascend_words_for_known_failures(line, expected):
+    assert analyze_text(line + "\n").findings[0].id == expected
+
+
+def test_nccl_lines_of_a_healthy_run_on_aws_are_no_failure():
+    # [fresh40]: sockets closed as the communicators were destroyed after a finished run, and
+    # the libfabric plugin on an instance without EFA (NCCL goes on with sockets)
+    shutdown = (
+        "[Rank 0] Training job finished successfully!\n"
+        "node-2:7070:11027 [0] NCCL INFO misc/socket.cc:47 -> 3\n"
+        "node-2:7070:11027 [0] NCCL INFO misc/socket.cc:781 -> 3\n"
+        "algo-2:137:137 [0] find_ofi_provider:542 NCCL WARN NET/OFI Couldn't find any optimal "
+        "provider\n"
+    )
+    assert analyze_text(shutdown).findings == []
+    # a socket that failed says so in a WARN, or returns another code
+    assert analyze_text("node-2:7070:11027 [0] NCCL INFO misc/socket.cc:47 -> 2\n").findings
+    warned = "node-2:1:2 [0] misc/socket.cc:538 NCCL WARN Net : Connection closed by remote peer\n"
+    assert analyze_text(warned).findings
+
+
+def test_an_xid_in_a_node_monitors_words_is_the_gpus_fault():
+    line = "False reason=NvidiaXID79Error msg=detected XID-79 on the instance"
+    assert analyze_text(line + "\n").findings[0].id == "gpu_hardware"
+    # the application's own faults keep their place (Xid 13, 31, 43, 45)
+    assert analyze_text("NvidiaXID13Error msg=detected XID-13\n").findings == []

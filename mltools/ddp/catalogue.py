@@ -34,7 +34,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"[Ee]xpected to have finished reduc",
-            r"parameters that were not used in producing (?:the )?loss",
+            # (Lightning's own check says "computing the loss")
+            r"parameters that were not used in (?:producing|computing) (?:the )?loss",
             r"(?:did not|didn't) receive grad(?:ient)? for rank",
             # MMEngine's detect_anomalous_params report names each such parameter
             r"with shape torch\.Size\(\[[\d, ]*\]\) is not in the computational graph",
@@ -180,6 +181,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Remote Rank did not send the data in time",
             r"The wait execution of the Notify register times out",
             r"execute failed, reason=\[task timeout\]",
+            r"hccl fftsplus task timeout occurred",  # (the runtime's device error record)
         ],
         # a wait on the c10d store that timed out mid-run (a peer never wrote its key); weak,
         # since the same wait at start-up is a rendezvous that never completed
@@ -244,7 +246,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # HCCL's channel set-up could not build a link to its peer (createLink failed)
             r"\[InitChannelStage\]\[RunFailed\]Transport init error",
             r"Execution Error ROCE CQE|An error CQE occurred during operator execution",
+            # (its RoCE driver's and HCCL's heartbeat's words: "error cqe status: 0x15")
+            r"\[ROCE CQE ERROR\]|handle_error_cqe\b|\berror cqe status\b",
             r"can't find suitable provider",
+            r"pml_ucx\.c:\d+ +Error: ",  # Open MPI's UCX transport (its worker addresses)
             r"can not open network providers",
             r"failed to initialize ATL",
             r"GlooDeviceFactory::make\w*Device\(\): interface or hostname can't be empty",
@@ -272,7 +277,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\[Errno 98\]",
             # Ascend's HCCL could not listen on its port ("... the port is been using by other
             # process")
-            r"whether the port is been using by other process",
+            r"whether the port is (?:been using|being used) by other process",
             # SGLang's check of its NCCL port ("nccl_port at 36919 is not available in 30 s")
             r"nccl_port at \d+ is not available",
             r"nccl_port is used by a process already",
@@ -504,9 +509,13 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"nvshmem_bootstrap failed",
             r"bootstrap_loader_init returned error",
             r"(?:host not found|getaddrinfo\S*): Name or service not known",
+            r"DNS resolution failed: \[Errno -?\d+\] Name or service not known",  # (MindSpore's msrun)
+            # MindSpore's ranks could not get the collective library's id from its scheduler
+            r"Failed to fetch the unique id of the collective lib",
             # Ascend HCCL's rank-table exchange at init (its rendezvous, EI0015): ranks that
             # never reached the server, or a different rank count from theirs
-            r"topo exchange server get socket timeout",
+            r"topo exchange (?:server|agent) get socket timeout",
+            r"TopoExchangeAgent: connect server\[.{0,80}\] failed",
             r"TopoDetect ERROR occur.{0,80}Failed to connect agent\[",
             r"rank num\[\d+\] is different with rank list size\[\d+\]",
         ],
@@ -583,6 +592,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (Agent handle: 0x...) on address 0x.... Reason: Page not present or supervisor
             # privilege.")
             r"Memory access fault by GPU node-\d+",
+            # the Ascend runtime's report of an NPU kernel's out-of-range access: its memory
+            # unit's (SMMU) fault, an MTE instruction's DDR address out of range
+            r"The DDR address of the MTE instruction is out of range",
+            r"isSmmuFault is 1\b",
         ],
         "cause": "A kernel read or wrote out of bounds: a bug in a custom/fused kernel (Triton, "
         "flash-attention, a quantisation kernel), an index past a tensor's end, or a tensor "
@@ -604,6 +617,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"ECC_UNCORRECTABLE",
             # (not 13, 31, 43 or 45: the application's own faults, and the cleanup after them)
             r"Xid \(PCI:[^)]*\): (?!(?:13|31|43|45)\b)\d+",
+            # the same Xid in node monitors' words (EKS's node agent: "NvidiaXID79Error msg=
+            # detected XID-79 on the instance")
+            r"\bNvidiaXID(?!(?:13|31|43|45)Error)\d+Error\b",
+            r"\bdetected XID-(?!(?:13|31|43|45)\b)\d+",
             r"fallen off the bus",
             # the kernel's own report (APEI) of an uncorrectable memory error: HBM, any vendor
             r"error_type: \d+, multi-bit ECC",
@@ -877,6 +894,8 @@ _BENIGN_WARN = (
     r"|Call to ibv_open_device failed|NET/IB ?: ?Unable to open device"
     # no libibverbs at all: the IB wrapper's calls refuse until NCCL settles on sockets
     r"|lib wrapper not initialized"
+    # AWS's libfabric plugin on an instance without EFA: NCCL goes on with sockets
+    r"|NET/OFI Couldn't find any optimal provider"
 )
 
 #: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).
@@ -900,7 +919,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"taking the entire process down",
     # (not the IB plugin's probe on a host without libibverbs: net_ib/init.cc and gdr.cc
     # return 3 and NCCL goes on with sockets)
-    r"(?<!net_ib/init)(?<!net_ib/gdr)\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)",
+    # (nor a socket's "-> 3" with no WARN: a peer closed its end as the job shut down)
+    r"(?<!net_ib/init)(?<!net_ib/gdr)(?<!misc/socket)\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)",
     # (HCCL: Ascend's torch_npu; XCCL: Intel's XPU backend)
     r"\[E (?:ProcessGroup(?:NCCL|Gloo|HCCL|XCCL)|socket|TCPStore|NCCLUtils|Utils)\.",
     r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL|HCCL|XCCL)\.cpp",
@@ -973,6 +993,28 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^Error: (?:Failed to (?:open|close) file|File read error|Unexpected end of file"
     r"|Memory allocation failed)\b",
     r"\[FATAL\]",  # bracketed levels of other C++ loggers ("[TM][FATAL] file(N): Check")
+    r"\[CRITICAL\] ",  # (MindSpore's "[CRITICAL] DISTRIBUTED(pid,...) ...")
+    # the Ascend CANN runtime's error report: its "[PID: N] date" header, a named code
+    # ("Communication_Error_Bind_IP_Port(EI0019): ..."), a code before its message ("EI0006:
+    # ...", "EZ9999: Inner Error!"): HCCL (EI, EJ), the runtime and driver (EE, EH, EL), inner
+    # errors (EZ9999)
+    r"\[PID: ?\d+\] ?\d{4}-\d\d-\d\d-\d\d:\d\d:",
+    r"_Error\w*\(E[A-Z]\d{4}\)",
+    r"_Failure\(E[A-Z]\d{4}\)",
+    r"_Timeout\(E[A-Z]\d{4}\)",
+    # (one literal each: grep's needles need three characters, and "9999" alone is any number)
+    r"9999: Inner Error",
+    r"\bE[A-Z]9999\[PID",
+    r"\bE[A-Z]9999: \d{4}-\d\d-\d\d-\d\d:",
+    r"\bEI0\d{3}(?::|\[PID)",
+    r"\bEJ0\d{3}(?::|\[PID)",
+    r"\bEE1\d{3}(?::|\[PID)",
+    r"\bEL0\d{3}(?::|\[PID)",
+    r"\bnvcc fatal\s*: ",  # the CUDA compiler gave up (an extension's build)
+    # HCCL's fault records tag the stage and the kind of fault ("[InitGroupStage][EnvConfig]",
+    # "[TaskExecStage][HeartbeatAbnormal]")
+    r"\[(?:Init\w*|TaskExec)Stage\]\[\w+\]",
+    r"\.(?:c|cc|cpp):\d+ +Error: ",  # a C library's own error line (Open MPI's UCX: pml_ucx.c)
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
     r"^\s*(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own reports (indented too)
     # what ended a process whose name is no Error or Exception, and native assertions

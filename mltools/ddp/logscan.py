@@ -165,7 +165,9 @@ WRAP_PYTHON_BYTES = 16 << 20
 _GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
 _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
 # NCCL result codes in "-> N" chains: what each one means for the catalogue
-_IB_PROBE = re.compile(r"net_ib/(?:init|gdr)\.cc:\d+ -> 3$")
+# (and a socket's own chain with no WARN before it: a peer that closed its end as the
+# communicators were destroyed at the end of a healthy run)
+_IB_PROBE = re.compile(r"(?:net_ib/(?:init|gdr)|misc/socket)\.cc:\d+ -> 3$")
 _CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
 # an nvidia-smi process row: GPU, (GI, CI,) PID, type
 _SMI_ROW = re.compile(r"\|\s+(\d+)\s+(?:N/A\s+N/A\s+|\d+\s+\d+\s+)?(\d+)\s+(?:C|G|C\+G)\s+\S")
@@ -218,6 +220,10 @@ _NOT_A_CAUSE = {"ChildFailedError"}
 # lines after it (torch_npu: "RuntimeError: ... OPS function error: HcclAllreduce, error code
 # is 6", then HCCL's "EI0006: ... Remote Rank did not send the data in time")
 _ENVELOPE = re.compile(r"function error: [Hh]ccl\w+")
+# the shell's own "Killed" for a child SIGKILL ended: after a rank's exception, the launcher
+# tearing down the job that exception ended (SGLang's kill_process_tree, a wrapper's cleanup),
+# not the kernel's OOM killer
+_SHELL_KILLED = re.compile(r"\s*(?:\[\d+\]\+?\s+)?Killed\s*(?:\S.*)?$")
 _AFTER_A_CRASH = {"peer_crashed", "rank_terminated"}  # (a timeout is the story of a hang)
 _CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
@@ -494,6 +500,7 @@ class _Acc:
     count: int = 0
     evidence: list[Evidence] = field(default_factory=list)
     weak: bool = False
+    late: bool = False  # evidence of what followed a rank's exception (ranks after it)
 
 
 class LogScanner:
@@ -677,14 +684,7 @@ class LogScanner:
         if any(not acc.entry.get("advisory") for acc in self._acc.values()):
             return
         for line_no, raw in ends.lines(total):
-            line = _unhtml(raw)
-            if "\x1b" in line:
-                line = _ANSI.sub("", line)
-            line = line.rsplit("\r", 1)[-1]
-            if "m" in line and "[" in line:
-                line = _BARE_SGR.sub("", line)
-            if "|" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
-                line = line[bar.end() :]  # what was printed right after a progress bar
+            line = _visible(_plain(raw).rsplit("\r", 1)[-1])  # (a progress bar's last state)
             rank, body = _split_prefix(line)
             if (found := quoted_message(body, line)) is not None:
                 entry = {
@@ -698,35 +698,30 @@ class LogScanner:
     # ---- one candidate line ------------------------------------------------
 
     def _line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
-        raw, following = _unhtml(raw), following and _unhtml(following)
-        if "\x1b" in raw:
-            raw = _ANSI.sub("", raw)
-        if following and "\x1b" in following:
-            following = _ANSI.sub("", following)
+        # (a terminal broke the line as it was written, colour codes and entities included)
+        broke = bool(following and self._wrap and self._wrap.broke(raw, following))
+        raw, following = _plain(raw), following and _plain(following)
         if "\r" in raw:  # progress bars: each carriage-return segment is a line of its own
             segments = [segment for segment in raw.split("\r") if segment.strip()]
         else:
             segments = _unjoined(raw)
         for i, segment in enumerate(segments):
-            self._one_line(segment, name, line_no, following if i == len(segments) - 1 else None)
+            last = i == len(segments) - 1
+            self._one_line(segment, name, line_no, following if last else None, broke)
 
-    def _one_line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
+    def _one_line(
+        self, raw: str, name: str, line_no: int, following: str | None = None, broke: bool = False
+    ) -> None:
         if (
             following
+            and broke
             and self._wrap
-            and self._wrap.broke(raw, following)
             and len(following) < len(raw)  # the message ends on the next line
             and (joined := _continued(raw, raw, following))
         ):
             # wrapped here: read it whole (a re-flow dropped a space, a terminal none)
             raw, following = joined[-1 if self._wrap.soft else 0], None
-        line = raw
-        if "m" in line and "[" in line:
-            line = _BARE_SGR.sub("", line)
-        if "](" in line:
-            line = _MD_LINK.sub(r"\1", line)
-        if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
-            line = line[bar.end() :]  # what was printed right after a progress bar
+        line = _visible(raw)
         rank, body = _split_prefix(line)
         if any(word in body for word in _ANCHOR_WORDS):
             body = _cut_unknown_prefix(body)
@@ -822,7 +817,10 @@ class LogScanner:
                 hit = _BY_ID["oom_on_resume"]
             if hit["id"] == "nccl_timeout":
                 self._timeout(body, rank)
-            self._add(hit, rank, name, line_no, raw, weak=bool(hit.get("weak")))
+            late = hit["id"] == "killed_by_signal" and self._generic and _SHELL_KILLED.match(body)
+            self._add(hit, rank, name, line_no, raw, weak=bool(hit.get("weak") or late))
+            if late and (acc := self._acc[str(hit["id"])]).weak:
+                acc.late = True
             matched = True
         if rank in self._handover and body.lstrip().startswith("ConnectionResetError"):
             self._handover.discard(rank)
@@ -995,7 +993,7 @@ class LogScanner:
             acc = self._acc[entry_id] = self._new_acc(entry, rank, name, line)
             acc.weak = weak
         elif acc.weak and not weak:  # strong evidence for what was circumstantial so far
-            acc.weak = False
+            acc.weak = acc.late = False
             acc.file, acc.line, acc.rank = name, line, rank
             acc.evidence.insert(0, Evidence(name, line, rank, raw[:MAX_LINE_CHARS]))
             acc.count += 1
@@ -1067,6 +1065,8 @@ class LogScanner:
                 return (5, _ORDER[str(acc.entry["id"])], acc.seq)
             if acc.entry.get("advisory"):  # a warning: after whatever failed
                 return (6, 0, acc.seq)
+            if acc.late:
+                return (4, 0, acc.seq)
             if acc.entry is GENERIC_EXCEPTION:
                 tier = 2
             elif acc.entry is GENERIC_FAILURE:
@@ -1248,6 +1248,24 @@ def _is_regular_file(stream: IO[bytes]) -> bool:
         return stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and stream.seekable()
     except (OSError, AttributeError, io.UnsupportedOperation):
         return False
+
+
+def _plain(raw: str) -> str:
+    """The line as text: HTML entities and typographic quotes undone, colour codes gone."""
+    raw = _unhtml(raw)
+    return _ANSI.sub("", raw) if "\x1b" in raw else raw
+
+
+def _visible(line: str) -> str:
+    """What a reader sees of the line: colour codes that lost their escape character, markdown
+    links and a progress bar printed before it (without a newline) taken away."""
+    if "m" in line and "[" in line:
+        line = _BARE_SGR.sub("", line)
+    if "](" in line:
+        line = _MD_LINK.sub(r"\1", line)
+    if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
+        line = line[bar.end() :]  # what was printed right after a progress bar
+    return line
 
 
 def _unhtml(line: str) -> str:
