@@ -792,27 +792,8 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh41]: " + why
         for name, why in {
-            "nccl_system_error__nvidia-nccl-docs-runtime-issues-systemd-unlink-shm-2.log": "'NCCL "
-            "WARN unlink shared memory /dev/shm/nccl-... failed, error: No such file or directory' "
-            "(systemd RemoveIPC wiping /dev/shm) is not read as a shm/system error: rank_failed",
-            "illegal_memory_access__stas00-mlengineering-compute-sanitizer-invalid-global-write.log": "compute-sanitizer's '========= Invalid __global__ write of size 4 bytes' and 'is out "
-            "of bounds' are not read as an illegal access: rank_failed",
-            "killed_by_signal__stas00-art-of-debugging-dmesg-memory-cgroup-oom-ray-deepspeed.log": "the dmesg wording 'Memory cgroup out of memory: Killed process ...' is not read "
-            "('Out of memory: Killed process' is) (silent)",
-            "generic__lumi-training-g-20230111-hedgedoc-miopen-sqlite-locking-protocol.log": "'MIOpen "
-            "Error: .../sqlite_db.cpp:220: Internal error while accessing SQLite database: "
-            "locking protocol' is no failure signal (silent)",
-            "rank_mismatch_collective__pytorch-tutorials-flight-recorder-torchfrtrace-missing-rank.log": "torchfrtrace's 'Not all ranks joining collective 5 at entry 4' / 'missing ranks: {1}' "
-            "report is not read (silent)",
-            "generic__hf-m4-logs-tr141-slurm-node-failure-step-cancelled.log": "'srun: error: Node "
-            "failure on ...' is not read as the cause, so slurmstepd's 'CANCELLED ... DUE TO NODE "
-            "FAILURE' gives agent_signal",
             "generic__hf-m4-logs-tr141-try3-pyspy-ranks-waiting-in-barrier.log": "the cause is "
             "outside the paste: a py-spy stack parked in barrier/wait_for_everyone (silent)",
-            "clean__pytorch-tutorials-fsdp1-auto-wrap-model-repr.log": "a printed FSDP model repr "
-            "('(_fsdp_wrapped_module): FlattenParamsWrapper(') gives fsdp_flat_param (alarm)",
-            "nccl_system_error__lumi-ai-20250204-aws-ofi-rccl-couldnt-open-fabric-access-domain.log": "'NCCL WARN NET/OFI Couldn't open a fabric access domain. RC: -38' (aws-ofi-rccl without "
-            "the host libfabric binds) is not read as a network/system error: rank_failed",
         }.items()
     },
     # the forty-fourth round, blind (distributed runs on non-NVIDIA accelerators: ROCm/RCCL on

@@ -229,6 +229,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"|Socket creation failed|nvmlDeviceGetHandleByPciBusId\(\) failed)",
             r"WARN .*(?:creating shared memory segment|failed to extend /dev/shm)",
             r"Error while creating shared memory segment \S*nccl-",  # no WARN before it
+            # NCCL's segment removed under it (systemd's RemoveIPC at logout)
+            r"WARN unlink shared memory \S*nccl-\S* failed",
+            # AWS's libfabric plugin could not use the fabric (its provider's negative code)
+            r"NET/OFI Couldn't open a fabric access domain",
+            r"WARN NET/OFI .*\bRC: -\d+",
             r"Proxy Call to rank \d+ failed \(Connect\)",  # NCCL's "Last error:" line
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
@@ -531,6 +536,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Cannot apply desired operation due to shape mismatch",
             # Ascend HCCL's own check (EI0005) and its channel set-up's parameter conflict
             r"arguments for collective communication are inconsistent between ranks",
+            # the flight recorder's analyser (torchfrtrace) on the ranks' dumps
+            r"Not all ranks joining collective \d+ at entry \d+",
             r"\[ParameterConflict\]CMD information .{0,40}check fail",
             r"\bEI0005(?:\)|:|\[PID)",
             r"are inconsistent between ranks, parameter \S+ is",  # (CANN 9's EI0005)
@@ -675,6 +682,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (Agent handle: 0x...) on address 0x.... Reason: Page not present or supervisor
             # privilege.")
             r"Memory access fault by GPU node-\d+",
+            # compute-sanitizer's memcheck report of the access
+            r"Invalid __(?:global|shared|local)__ (?:read|write|atomic) of size \d+",
             # the Ascend runtime's report of an NPU kernel's out-of-range access: its memory
             # unit's (SMMU) fault, an MTE instruction's DDR address out of range
             r"The DDR address of the MTE instruction is out of range",
@@ -794,7 +803,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"`?FlatParameter`? requires uniform `?requires_grad",
             r"[Mm]ust flatten tensors with uniform",
             r"FlatParam(?:eter|Handle)",
-            r"FlattenParamsWrapper",
+            r"FlattenParamsWrapper(?!\()",  # (not a printed model's module tree)
             r"_fsdp_wrapped_module\.",
             r"Size mismatch between saved torch\.Size\(\[[\d, ]+\]\) and current",
             r"mismatch sizes torch\.Size\(",
@@ -892,7 +901,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"elastic\.multiprocessing\.api\.SignalException\s*$",
             # the agent passes on what it got (after a worker's failure it sends SIGTERM)
             r"Sending process \d+ closing\ssignal\sSIG(?:HUP|INT|QUIT)\b",
-            r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB|NOD)",  # PREEMPTION, TIME LIMIT, ...
+            # PREEMPTION, TIME LIMIT, ... (not a NODE FAILURE: the machine went, no signal did)
+            r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB)",
         ],
         "cause": "torchrun itself received a signal and stopped its workers: SIGHUP when the "
         "terminal closed (nohup does not always protect it), SIGINT from Ctrl-C, SIGTERM from "
@@ -927,7 +937,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # platforms' own words for the same kill: an exit status of 128+9 as "Exit code" or
             # "return code" (Hugging Face Spaces, ModelArts)
             r"(?:Exit|[Rr]eturn) code:? 137\b",
-            r"Out of memory: Kill(?:ed)? process \d+",
+            r"[Oo]ut of memory: Kill(?:ed)? process \d+",  # (and "Memory cgroup out of ...")
         ],
         # a platform's memory-limit banner (Hugging Face Spaces: "Memory limit exceeded (16Gi)"):
         # the host-memory kill, but a Space prints it for a GPU out-of-memory as well
@@ -1090,6 +1100,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\bSIG[A-Z]{2,6} received by PID \d+ \(TID \d+\)",  # (absl's: "... on cpu 6 from PID 7408")
     # Gaudi's kernel driver could not bring a device up (one literal each, the longest a
     # needle: ": Failed to " alone passes many a healthy line to the scan)
+    r"\bMIOpen Error: ",  # ROCm's kernel library
     r"habanalabs [\w:.]+: Failed to communicate with Device CPU",
     r"habanalabs [\w:.]+: Failed to initialize hl\d+",
     # the shell's word for a process a SIGBUS killed: alone, as a job, or from a script
