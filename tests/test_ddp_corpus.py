@@ -789,13 +789,7 @@ KNOWN_MISSES = {
     # the forty-first round, blind (operator/HPC docs: NVIDIA NCCL, vLLM, LUMI, ALCF, OLCF; training
     # post-mortems: BLOOM, IDEFICS/M4; The Art of Debugging and ML Engineering books; personal blogs),
     # scored once at 07:56 on main 60e8921 with mltools untouched; "(silent)": no finding yet
-    **{
-        name: "blind miss [fresh41]: " + why
-        for name, why in {
-            "generic__hf-m4-logs-tr141-try3-pyspy-ranks-waiting-in-barrier.log": "the cause is "
-            "outside the paste: a py-spy stack parked in barrier/wait_for_everyone (silent)",
-        }.items()
-    },
+    **{name: "blind miss [fresh41]: " + why for name, why in {}.items()},
     # the forty-fourth round, blind (distributed runs on non-NVIDIA accelerators: ROCm/RCCL on
     # MI50-MI300X and Radeon, Intel Gaudi, Intel XPU with oneCCL/XCCL, AWS Trainium/Neuron,
     # Google TPU with torch_xla, Apple MPS with gloo), scored once at 07:48 on main 5558408 with

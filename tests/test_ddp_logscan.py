@@ -1133,8 +1133,8 @@ def test_the_grep_needles_stay_specific():
     # and Gaudi's words, a node monitor's Xid; the scan tests each needle once a line, not
     # once per pattern, to pay for them: 1.07x the time of 60e8921 on a clean 20 MB log;
     # 319 -> 322 for [fresh41]: NCCL's shm segment unlinked under it, compute-sanitizer's
-    # memcheck, MIOpen's error line)
-    assert len(logscan.NEEDLES) <= 322
+    # memcheck, MIOpen's error line; 322 -> 323: py-spy's frame in distributed_c10d.py)
+    assert len(logscan.NEEDLES) <= 323
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -3126,3 +3126,13 @@ def test_operators_words_for_known_failures(line, expected):
 def test_a_printed_fsdp1_model_is_no_flat_parameter_error():
     model = "FullyShardedDataParallel(\n  (_fsdp_wrapped_module): FlattenParamsWrapper(\n"
     assert analyze_text(model).findings == []
+
+
+def test_a_py_spy_dump_inside_a_collective_is_never_clean():
+    # [fresh41]: the stacks of ranks waiting in a barrier (a hang, dumped with py-spy)
+    dump = (
+        'Thread 0x7F (active): "MainThread"\n'
+        "    barrier (torch/distributed/distributed_c10d.py:2784)\n"
+        "    main (train.py:88)\n"
+    )
+    assert analyze_text(dump).findings[0].id == "rank_failed"
