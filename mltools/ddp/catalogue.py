@@ -1103,7 +1103,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\bMIOpen Error: ",  # ROCm's kernel library
     # py-spy's dump of a rank inside a collective ("    barrier (torch/distributed/
     # distributed_c10d.py:2784)"): taken because the job hangs there
-    r"^\s+\w+ \(\S*torch/distributed/distributed_c10d\.py:\d+\)",
+    r"^\s*\w+ \(\S*torch/distributed/distributed_c10d\.py:\d+\)",
     r"habanalabs [\w:.]+: Failed to communicate with Device CPU",
     r"habanalabs [\w:.]+: Failed to initialize hl\d+",
     # the shell's word for a process a SIGBUS killed: alone, as a job, or from a script
