@@ -59,7 +59,7 @@ MIN_TOP1 = {
     "fresh36": 0.66,  # held-out threads opened Jan-Jun 2026, on main 415ba6f (4/24 cause not in paste)
     "fresh39": 0.85,  # held out: Chinese pages (CANN/MindSpore manuals, FAQs, blogs): 43/68, now 58/68
     "fresh36c": 1.0,  # clean logs only (Jan-Jun 2026 threads): guards no-alarm only, 0/20 at 05:45
-    "fresh41": 0.96,  # blind: forums, operator/HPC docs, blog post-mortems (24/32 on 60e8921, 31/32 fixed)
+    "fresh41": 1.0,  # blind: forums, operator/HPC docs, blog post-mortems (24/32 on 60e8921, 32/32 fixed)
     "fresh40": 0.90,  # (10/11 fixed) non-English pages (ja/ko: Zenn, tistory, Korean/Japanese repos, SBV2/rvc-webui issues), blind 9/11 on 60e8921
     "fresh44": 0.89,  # (25/28 fixed) non-NVIDIA accelerators (ROCm/RCCL, Gaudi, Intel XPU/oneCCL, Neuron, TPU/torch_xla, Apple MPS), blind 17/28 on 5558408
 }  # fmt: skip
