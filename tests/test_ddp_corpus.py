@@ -844,21 +844,12 @@ KNOWN_MISSES = {
             "address_in_use__facebookresearch-slowfast-issues-337.log": "the cause is outside "
             "the paste: init_process_group -> _tcp_rendezvous_handler -> TCPStore(...) frames, cut "
             "before 'RuntimeError: Address already in use' (title only), give rank_failed",
-            "fsdp_flat_param__facebookresearch-dinov2-issues-134.log": "FSDP wording not known: "
-            "'RuntimeError: ``local_state_dict`` can only be used when parameters are flatten and "
-            "sharded.' gives the generic rank_exception",
-            "generic__lightning-ai-pytorch-lightning-issues-6893.log": "the bare pickling message "
-            "\"Can't pickle <function BoringModel.training_step ...>: it's not the same object as "
-            '__main__.BoringModel.training_step" (no exception name) is no failure signal (silent)',
             "mark_ready_twice__huggingface-trl-issues-4782.log": "the cause is outside the paste: "
             "the '[rank1]:' traceback is cut at inner_training_loop, before 'Expected to mark a "
             "variable ready only once' (title only), and gives rank_failed",
             "generic__nvidia-megatron-lm-issues-702.log": "the cause is outside the paste: the "
             "shell prompt and the script's 'sh -x' trace, cut before 'no module named "
             "transformer_engine' (silent)",
-            "killed_by_signal__open-mmlab-mmsegmentation-issues-308.log": "the Chinese-locale "
-            "shell's 'Killed', glued to the eval progress bar ('... ETA: 157s已杀死'), is not read "
-            "(silent)",
             "unsettled__facebookresearch-detectron2-issues-3319.log": "a Slurm start-up hang: "
             "module-reload lines, Command Line Args and two '[W ProcessGroupNCCL.cpp:1569] ... "
             "best-guess GPU' barrier warnings; no failure line (silent)",

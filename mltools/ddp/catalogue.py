@@ -803,6 +803,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"`?FlatParameter`? requires uniform `?requires_grad",
             r"[Mm]ust flatten tensors with uniform",
             r"FlatParam(?:eter|Handle)",
+            # FSDP's state-dict types that need flattened, sharded parameters
+            r"can only be used when parameters are flatten and sharded",
             r"FlattenParamsWrapper(?!\()",  # (not a printed model's module tree)
             r"_fsdp_wrapped_module\.",
             r"Size mismatch between saved torch\.Size\(\[[\d, ]+\]\) and current",
@@ -927,6 +929,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"^\s*Killed\s*$",
             r"^\[\d+\]\+?\s+Killed\s+\S",
             r": line \d+: +\d+ Killed \s*\S",  # a script's shell reports its killed job
+            # the same in a Chinese locale (glibc's zh_CN strsignal), glued to a progress bar
+            r"已杀死\s*$",
             # the host's OOM killer as schedulers and the kernel report it (Slurm's cgroup,
             # srun, Kubernetes' OOMKilled, exit code 137 = 128 + SIGKILL, dmesg)
             r"\boom[-_]kill event",
@@ -1121,6 +1125,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\bTest (?:CUDA|NCCL) failure \S+\.cu\b",  # nccl-tests
     r"^\s*File [~/][^\s:,]*\.py:\d+, in \w",  # IPython/Jupyter frames
     r"Error\(s\) in loading state_dict for ",
+    # pickle's refusal quoted without its class (spawned workers, DDP's model copies)
+    r"^Can't pickle <[^>]+>: ",
     r"CHILD PROCESS FAILED WITH NO ERROR_FILE",  # torch 1.9's elastic agent
     r"\(local_rank \d+\) FAILED \(exitcode -?[1-9]",
     r"Process failed with exitcode -?[1-9]",
