@@ -1126,7 +1126,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\s*File [~/][^\s:,]*\.py:\d+, in \w",  # IPython/Jupyter frames
     r"Error\(s\) in loading state_dict for ",
     # pickle's refusal quoted without its class (spawned workers, DDP's model copies)
-    r"^Can't pickle <[^>]+>: ",
+    r"^\s*Can't pickle <[^>]+>: ",
     r"CHILD PROCESS FAILED WITH NO ERROR_FILE",  # torch 1.9's elastic agent
     r"\(local_rank \d+\) FAILED \(exitcode -?[1-9]",
     r"Process failed with exitcode -?[1-9]",
