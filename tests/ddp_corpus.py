@@ -65,6 +65,9 @@ FRESH_PARTS = (
     "[fresh39]",
     "[fresh36c]",
     "[fresh43]",
+    "[fresh41]",
+    "[fresh40]",
+    "[fresh44]",
 )
 
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import site
 import subprocess
 import sys
 import tarfile
@@ -240,6 +241,16 @@ def test_unactivated_venv_run_by_full_path_finds_its_pyspy(tmp_path, run_mltools
     bindir.mkdir()
     (bindir / "python").symlink_to(sys.executable)
     (bindir / "py-spy").symlink_to(real)
+    # a venv of its own, whose packages are this one's: a python linked from elsewhere finds
+    # its venv by the pyvenv.cfg beside its bin/ (without it, it is the base interpreter, and
+    # the packages installed in this venv, typer first, are not there)
+    if (config := Path(sys.prefix) / "pyvenv.cfg").exists():
+        (tmp_path / "pyvenv.cfg").write_text(config.read_text())
+        for packages in map(Path, site.getsitepackages()):
+            if packages.is_relative_to(sys.prefix):
+                link = tmp_path / packages.relative_to(sys.prefix)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(packages)
     proc = subprocess.Popen([sys.executable, "-c", RANK_CODE], env={**os.environ, "RANK": "0"})
     try:
         result = subprocess.run(

@@ -1124,8 +1124,17 @@ def test_the_grep_needles_stay_specific():
     # record, ColossalAI's missing-RANK check; 249 -> 256 for this round's blind misses: exit
     # statuses 137 and 139 in platforms' words, a Space's memory-limit banner, SGLang's NCCL
     # port check (two wordings), NVSHMEM's bootstrap (two), HCCL's channel set-up, TGI's shard;
-    # 256 -> 257: an InfiniBand completion's 'transport retry counter exceeded' (Mooncake))
-    assert len(logscan.NEEDLES) <= 257
+    # 256 -> 257: an InfiniBand completion's 'transport retry counter exceeded' (Mooncake);
+    # 257 -> 278 for the Ascend stack's own reports: the CANN error manager's header and
+    # codes (9: one literal per code family), HCCL's stage tags and wordings, MindSpore's
+    # level and rendezvous, a C library's and nvcc's error lines; 278 -> 319 for the CANN
+    # runtime's and HCCL's own words for each cause (their error-code table and sources:
+    # the codes share their family's needle, the messages do not), TPU/XLA's, Level Zero's
+    # and Gaudi's words, a node monitor's Xid; the scan tests each needle once a line, not
+    # once per pattern, to pay for them: 1.07x the time of 60e8921 on a clean 20 MB log;
+    # 319 -> 322 for [fresh41]: NCCL's shm segment unlinked under it, compute-sanitizer's
+    # memcheck, MIOpen's error line; 322 -> 323: py-spy's frame in distributed_c10d.py)
+    assert len(logscan.NEEDLES) <= 323
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -2888,3 +2897,242 @@ def test_nccl_probing_ib_on_a_host_without_libibverbs_is_no_failure():
     # the same chain from IB's connect, or another return code, is still a failure
     assert analyze_text("[5] NCCL INFO transport/net_ib/connect.cc:396 -> 3\n").findings
     assert analyze_text("[5] NCCL INFO transport/net_ib/init.cc:396 -> 2\n").findings
+
+
+# ---- issue 23, session 8: a launcher's teardown, Ascend's error reports ---------------------
+
+
+def test_a_shell_killed_after_a_rank_exception_is_the_teardown_not_the_cause():
+    # SGLang: the scheduler's TVM check failed, the launcher killed its process tree
+    log = (
+        "tvm.error.InternalError: Check failed: num_tokens > 64 (5 vs. 64) : Decode\n"
+        "[2026-08-07 10:32:36] SIGQUIT received. signum=None, frame=None. It usually means one "
+        "child failed.\n"
+        "[2026-08-07 10:32:41] kill_process_tree called: parent_pid=930077\n"
+        "Killed\n"
+    )
+    ids = [f.id for f in analyze_text(log).findings]
+    assert ids == ["rank_exception", "killed_by_signal"]
+    # alone, or before any exception, the shell's "Killed" is still the kill
+    assert analyze_text("Killed\n").findings[0].id == "killed_by_signal"
+    before = "Killed\nRuntimeError: DataLoader timed out\n"
+    assert analyze_text(before).findings[0].id == "killed_by_signal"
+    # a kill the log names in stronger words keeps its place after an exception
+    strong = "ValueError: bad batch\nexitcode  : -9 (pid: 123)\n"
+    assert analyze_text(strong).findings[0].id == "killed_by_signal"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # the Ascend runtime's error reports (CANN's error manager), verbatim from the HCCL
+        # fault-diagnosis manual and vllm-ascend threads: a failure whatever code they carry
+        "[PID:3729526]2025-10-23-17:30:40.098.984Config_Error_Invalid_Environment_Variable"
+        "(EI0001): Value 1000 for environment variable HCCL_RDMA_SL is invalid.",
+        "EZ9999: Inner Error!",
+        "EE1001: [PID: 2228607] 2025-08-06-16:15:27.377.593 The argument is invalid.",
+        "EJ0001: 2024-05-21-11:57:54.167.645 Failed to initialize the HCCP process.",
+        "[CRITICAL] DISTRIBUTED(1,7f,python):2024-01-01-10:00:00.000.000 [cluster_context.cc:240]"
+        " InitNodeRole] Role name is invalid...",
+        "nvcc fatal : Unsupported gpu architecture 'compute_86'",
+    ],
+)
+def test_other_stacks_error_reports_are_never_clean(line):
+    assert analyze_text(line + "\n").findings
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # a logger's pid field, a code-like word in prose, a warning code: no failure
+        "[2023-12-16 22:47:07,841] [INFO] [axolotl.load_tokenizer:167] [PID:441] [RANK:0] EOS: 2",
+        "see the EI0006 entry of the manual for what the socket timeout means",
+        "W Warning code WI0001 is informational only",
+    ],
+)
+def test_ascend_like_words_in_healthy_lines_are_no_failure(line):
+    assert analyze_text(line + "\n").findings == []
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("RuntimeError: It looks like your LightningModule has parameters that were not used in "
+         "computing the loss", "unused_parameters"),
+        ("hns_roce_lite_handle_error_cqe: error cqe status: 0x15", "nccl_system_error"),
+        ("[ERROR] HCCL(1,python):2025-01-01-10:00:00.000.000 [topo_exchange_agent.cc:98] "
+         "TopoExchangeAgent: connect server[10.0.0.1 : 60000] failed", "rendezvous_timeout"),
+        ("RuntimeError: DNS resolution failed: [Errno -2] Name or service not known",
+         "rendezvous_timeout"),
+        ("errorStr: The DDR address of the MTE instruction is out of range.",
+         "illegal_memory_access"),
+        ("hccl fftsplus task timeout occurred during task execution,", "nccl_timeout"),
+    ],
+)  # fmt: skip
+def test_lightning_and_ascend_words_for_known_failures(line, expected):
+    assert analyze_text(line + "\n").findings[0].id == expected
+
+
+def test_nccl_lines_of_a_healthy_run_on_aws_are_no_failure():
+    # [fresh40]: sockets closed as the communicators were destroyed after a finished run, and
+    # the libfabric plugin on an instance without EFA (NCCL goes on with sockets)
+    shutdown = (
+        "[Rank 0] Training job finished successfully!\n"
+        "node-2:7070:11027 [0] NCCL INFO misc/socket.cc:47 -> 3\n"
+        "node-2:7070:11027 [0] NCCL INFO misc/socket.cc:781 -> 3\n"
+        "algo-2:137:137 [0] find_ofi_provider:542 NCCL WARN NET/OFI Couldn't find any optimal "
+        "provider\n"
+    )
+    assert analyze_text(shutdown).findings == []
+    # a socket that failed says so in a WARN, or returns another code
+    assert analyze_text("node-2:7070:11027 [0] NCCL INFO misc/socket.cc:47 -> 2\n").findings
+    warned = "node-2:1:2 [0] misc/socket.cc:538 NCCL WARN Net : Connection closed by remote peer\n"
+    assert analyze_text(warned).findings
+
+
+def test_an_xid_in_a_node_monitors_words_is_the_gpus_fault():
+    line = "False reason=NvidiaXID79Error msg=detected XID-79 on the instance"
+    assert analyze_text(line + "\n").findings[0].id == "gpu_hardware"
+    # the application's own faults keep their place (Xid 13, 31, 43, 45)
+    assert analyze_text("NvidiaXID13Error msg=detected XID-13\n").findings == []
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # the CANN error codes, as CANN 8.5+ prints them (title, then the code) and as older
+        # CANN did (the code first), and torch_npu's quote of a runtime return code: what
+        # each code means comes from the runtime's own table (error_code.json, rt_error_codes.h)
+        ("[PID: 2267203] 2025-11-21-11:38:29.575.404 Communication_Error_Bind_IP_Port(EI0019): "
+         "Failed to enable listening for the host network adapter socket.", "address_in_use"),
+        ("EJ0003: [PID: 1] 2025-01-01-10:00:00.000.000 Failed to bind the IP port. Reason: The "
+         "IP address and port have been bound already.", "address_in_use"),
+        ("EI0002: [PID: 7277] 2024-11-28-11:59:30.645.648 The wait execution of the Notify "
+         "register times out.", "nccl_timeout"),
+        ("EI0006: 2024-08-05-18:15:21.270.506 Getting socket times out. Reason: Remote Rank did "
+         "not send the data in time.", "nccl_timeout"),
+        ("[PID: 7516] 2026-07-21-14:35:58.248.062 Communication_Error_Get_Socket(EI0006): Getting "
+         "socket times out. Reason: ", "nccl_system_error"),
+        ("Execution_Error_ROCE_CQE(EI0013): An error CQE occurred", "nccl_system_error"),
+        ("EI0015: rootInfo detect failed", "rendezvous_timeout"),
+        ("EI0005: The arguments for collective communication are inconsistent", "rank_mismatch_collective"),
+        ("Package_Error_Incorrect_HCCL_Version(EI0008): The HCCL versions are inconsistent",
+         "version_mismatch"),
+        ("Execution_Error_SDMA(EI0012): SDMA memory copy task exception occurred.",
+         "illegal_memory_access"),
+        ("RuntimeError: NPU function error: aclrtSynchronizeDevice, error code is 507015",
+         "illegal_memory_access"),
+        ("RuntimeError: NPU function error: c10_npu::acl::AclrtSynchronizeDeviceWithTimeout, "
+         "error code is 507048", "nccl_timeout"),
+        ("RuntimeError: NPU function error: aclrtMemcpy, error code is 507054", "gpu_hardware"),
+        ("Resource_Error_Insufficient_Device_Memory(EL0019): Failed to allocate memory",
+         "cuda_oom"),
+        ("HCCL function error: HcclGetRootInfo(&hcclID), error code is 11", "nccl_system_error"),
+        ("[ERROR] HCCL(1,python):2025-01-01-10:00:00.000.000 [hccl_comm.cc:88] devices have same "
+         "superDeviceId[0x3000000] in superPod[0]", "duplicate_gpu"),
+    ],
+)  # fmt: skip
+def test_ascend_error_codes_name_their_cause(line, expected):
+    assert analyze_text(line + "\n").findings[0].id == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # [fresh44]: TPU/XLA, Intel XPU (Level Zero), Apple MPS with gloo
+        ("2022-04-04 00:27:49.642380: E tensorflow/compiler/xla/xla_client/xla_util.cc:88]   (1) "
+         "RESOURCE_EXHAUSTED: Attempting to reserve 6.48G at the bottom of memory. That was not "
+         "possible.", "cuda_oom"),
+        ("Exception in device=TPU:6: RESOURCE_EXHAUSTED: From /job:localservice/replica:0/task:0:",
+         "cuda_oom"),
+        ("RuntimeError: Bad StatusOr access: RESOURCE_EXHAUSTED: Error allocating device buffer: "
+         "Attempting to allocate 196.00M. That was not possible.", "cuda_oom"),
+        ("|CCL_ERROR| worker.cpp:338 ccl_worker_func: worker 0 caught internal exception: "
+         "oneCCL: ze_call.cpp:28 do_call: EXCEPTION: ze error at zeCommandQueueExecuteCommandLists,"
+         " code: ZE_RESULT_ERROR_OUT_OF_DEVICE_MEMORY", "cuda_oom"),
+        ("[rank0]: NotImplementedError: The operator 'c10d::broadcast_' is not currently "
+         "implemented for the XPU device.", "no_backend_for_device"),
+        ("[rank1]: RuntimeError: ProcessGroupGloo::allgather: invalid tensor type at index 0 "
+         "(expected TensorOptions(dtype=long long, device=cpu, layout=Strided), got "
+         "TensorOptions(dtype=long long, device=mps:0, layout=Strided)", "no_backend_for_device"),
+        ("*** SIGTERM received by PID 7636 (TID 7636) on cpu 6 from PID 7408; stack trace: ***",
+         "rank_failed"),
+        ("[   72.993087] habanalabs hl2: Failed to communicate with Device CPU (CPU-CP timeout)",
+         "rank_failed"),
+    ],
+)  # fmt: skip
+def test_other_accelerators_words_for_known_failures(line, expected):
+    assert analyze_text(line + "\n").findings[0].id == expected
+
+
+def test_rccl_advice_on_the_hosts_set_up_is_no_failure():
+    advice = (
+        "g1064:11143:11143 [0] /src/extlibs/rccl/build/src/init.cpp:122 NCCL WARN Missing "
+        '"iommu=pt" from kernel command line which can lead to system instablity or hang!\n'
+        "g1064:11143:11143 [0] /src/extlibs/rccl/build/src/init.cpp:126 NCCL WARN Missing "
+        '"HSA_FORCE_FINE_GRAIN_PCIE=1" from environment which can lead to low RCCL performance\n'
+    )
+    assert analyze_text(advice).findings == []
+    # a gloo dtype mismatch on CPU tensors is no device without a backend
+    dtype = (
+        "RuntimeError: ProcessGroupGloo::allgather: invalid tensor type at index 0 (expected "
+        "TensorOptions(dtype=long long, device=cpu), got TensorOptions(dtype=float, device=cpu)\n"
+    )
+    assert analyze_text(dtype).findings[0].id == "rank_exception"
+
+
+@pytest.mark.parametrize("width", [80, 90, 100, 120])
+def test_benign_warnings_cut_by_a_terminal_stay_benign(width):
+    lines = [
+        "supllm:402:402 [0] /longer_pathname_so_that_rpms_can_support_packaging_the_debug_info"
+        '_for_all_os_profiles/src/init.cc:179 NCCL WARN Missing "iommu=pt" from kernel command '
+        "line which can lead to system instablity or hang!",
+        "algo-2:137:137 [0] find_ofi_provider:542 NCCL WARN NET/OFI Couldn't find any optimal "
+        "provider",
+    ]
+    for line in lines:  # (as every rank prints it: the wrap is plain to see)
+        cut = "\n".join(line[i : i + width] for i in range(0, len(line), width)) + "\n"
+        assert analyze_text(cut * 8).findings == []
+    # the same start, then a failure: still a failure
+    failed = "x:1:1 [0] NCCL WARN NET/OFI Couldn't open a fabric access domain. RC: -38\n"
+    assert analyze_text(failed).findings
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # [fresh41]: operators' docs and post-mortems
+        ("node1:1:1 [0] NCCL WARN unlink shared memory /dev/shm/nccl-2bIq0q failed, error: No "
+         "such file or directory", "nccl_system_error"),
+        ("x:1:1 [0] NCCL WARN NET/OFI Couldn't open a fabric access domain. RC: -38, ERROR: "
+         "Function not implemented", "nccl_system_error"),
+        ("========= Invalid __global__ write of size 4 bytes", "illegal_memory_access"),
+        ("[Mon Jan  1 10:00:00 2024] Memory cgroup out of memory: Killed process 3128934 "
+         "(ray::_DeepSpeed)", "killed_by_signal"),
+        ("Not all ranks joining collective 5 at entry 4, missing ranks: {1}",
+         "rank_mismatch_collective"),
+        ("MIOpen Error: /long_pathname/src/sqlite_db.cpp:220: Internal error while accessing "
+         "SQLite database: locking protocol", "rank_failed"),
+        # a node that went away is no signal to the launcher
+        ("slurmstepd: error: *** STEP 1943824.0 ON jean-zay-iam17 CANCELLED AT "
+         "2023-03-06T03:17:51 DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***",
+         "rank_failed"),
+    ],
+)  # fmt: skip
+def test_operators_words_for_known_failures(line, expected):
+    assert analyze_text(line + "\n").findings[0].id == expected
+
+
+def test_a_printed_fsdp1_model_is_no_flat_parameter_error():
+    model = "FullyShardedDataParallel(\n  (_fsdp_wrapped_module): FlattenParamsWrapper(\n"
+    assert analyze_text(model).findings == []
+
+
+def test_a_py_spy_dump_inside_a_collective_is_never_clean():
+    # [fresh41]: the stacks of ranks waiting in a barrier (a hang, dumped with py-spy)
+    dump = (
+        'Thread 0x7F (active): "MainThread"\n'
+        "    barrier (torch/distributed/distributed_c10d.py:2784)\n"
+        "    main (train.py:88)\n"
+    )
+    assert analyze_text(dump).findings[0].id == "rank_failed"

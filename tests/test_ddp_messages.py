@@ -28,6 +28,12 @@ QUOTES = [
      "generations per prompt (8)", "TRL"),
     ("Default process group has not been initialized, please make sure to call "
      "init_process_group.", "torch"),
+    # Ascend's stacks ([fresh39], [fresh36]): MindSpore's Python, vLLM Ascend's
+    ("np_tensor can not be split by strategy!", "MindSpore"),
+    ("Failed to transfer KV cache for request chatcmpl-xxxxxxxx: Mooncake transfer failed, "
+     "ret: -1", "vLLM Ascend"),
+    ("Failed to prepare HCCL status save directory. Please verify the path is accessible and "
+     "writable.", "torch_npu"),
 ]  # fmt: skip
 
 

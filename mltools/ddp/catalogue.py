@@ -27,6 +27,8 @@ needs no code.
 
 from __future__ import annotations
 
+import re
+
 CATALOGUE: tuple[dict[str, object], ...] = (
     {
         "id": "unused_parameters",
@@ -34,7 +36,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "role": "cause",
         "patterns": [
             r"[Ee]xpected to have finished reduc",
-            r"parameters that were not used in producing (?:the )?loss",
+            # (Lightning's own check says "computing the loss")
+            r"parameters that were not used in (?:producing|computing) (?:the )?loss",
             r"(?:did not|didn't) receive grad(?:ient)? for rank",
             # MMEngine's detect_anomalous_params report names each such parameter
             r"with shape torch\.Size\(\[[\d, ]*\]\) is not in the computational graph",
@@ -158,11 +161,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Watchdog caught collective operation",
             r"timed out in blocking wait",
             r"failure detected by watchdog",
-            r"Some NCCL operations have failed or timed",
+            r"Some [NH]CCL operations have failed or timed",  # (HCCL: torch_npu's)
             r"NCCL watchdog thread terminated with exception: .*[Tt]imeout",
             r"\[Rank \d+\] Watchdog caught",
             r"watchdog got stuck for \d+ seconds",
-            r"ProcessGroupNCCL's watchdog got stuck",
+            r"ProcessGroup[NH]CCL's watchdog got stuck",
             # an aborted communicator whose reason is a timeout, in any wording
             r"[Cc]ommunicator was aborted\b.{0,300}\b(?:timed out|timeout)\b",
             r"\[TaskExecStage\]\[Timeout\]",  # HCCL's task timeout (EI0002's record)
@@ -180,6 +183,20 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Remote Rank did not send the data in time",
             r"The wait execution of the Notify register times out",
             r"execute failed, reason=\[task timeout\]",
+            r"hccl fftsplus task timeout occurred",  # (the runtime's device error record)
+            # the CANN error codes of a collective that timed out (the runtime's table,
+            # error_code.json: EI0002 a notify wait, EE1002 a stream synchronize), the runtime
+            # return codes torch_npu quotes (task, stream, event, FFTS+ and CCU timeouts) and
+            # torch_npu's own distributed-timeout code
+            r"\bEI0002(?:\)|:|\[PID)",
+            r"\bEE1002(?:\)|:|\[PID)",
+            r"error code is (?:107020|507046|507047|507048|507915)\b",
+            r"\bERR02011\b",  # (torch_npu's "[ERROR] ... ERR02011 DIST ...")
+            r"Communication operator execution waiting times out",
+            r"Notify register (?:waits for execution|has not received the Notify record)",
+            r"ExceptionType:\[Stuck Occurred\]",  # HCCL's heartbeat verdict on a stuck rank
+            r"(?:notify|event) wait timeout occurred during task execution",
+            r"Process group work \S+, seq_num \d+ dispatch timeout",
         ],
         # a wait on the c10d store that timed out mid-run (a peer never wrote its key); weak,
         # since the same wait at start-up is a rendezvous that never completed
@@ -212,6 +229,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"|Socket creation failed|nvmlDeviceGetHandleByPciBusId\(\) failed)",
             r"WARN .*(?:creating shared memory segment|failed to extend /dev/shm)",
             r"Error while creating shared memory segment \S*nccl-",  # no WARN before it
+            # NCCL's segment removed under it (systemd's RemoveIPC at logout)
+            r"WARN unlink shared memory \S*nccl-\S* failed",
+            # AWS's libfabric plugin could not use the fabric (its provider's negative code)
+            r"NET/OFI Couldn't open a fabric access domain",
+            r"WARN NET/OFI .*\bRC: -\d+",
             r"Proxy Call to rank \d+ failed \(Connect\)",  # NCCL's "Last error:" line
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
@@ -244,7 +266,32 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # HCCL's channel set-up could not build a link to its peer (createLink failed)
             r"\[InitChannelStage\]\[RunFailed\]Transport init error",
             r"Execution Error ROCE CQE|An error CQE occurred during operator execution",
+            # (its RoCE driver's and HCCL's heartbeat's words: "error cqe status: 0x15")
+            r"\[ROCE CQE ERROR\]|handle_error_cqe\b|\berror cqe status\b",
             r"can't find suitable provider",
+            r"pml_ucx\.c:\d+ +Error: ",  # Open MPI's UCX transport (its worker addresses)
+            # Ascend's codes for a link HCCL could not set up or lost: a socket that never
+            # connected (EI0006, unless its reason is a peer stuck in a collective), the
+            # device transport (EI0009), P2P (EI0010), RoCE and UB error CQEs (EI0013, EI0018),
+            # a network port down (EJ0002); its op retry that failed (507904); HCCL's own
+            # result codes for TCP/RoCE connect and transfer and network calls
+            r"\bEI0006(?:\)|:|\[PID)(?!.*Remote Rank did not send)",
+            r"\bEI0009(?:\)|:|\[PID)",
+            r"\bEI0010(?:\)|:|\[PID)",
+            r"\bEI0013(?:\)|:|\[PID)",
+            r"\bEI0018(?:\)|:|\[PID)",
+            r"\bEJ0002(?:\)|:|\[PID)",
+            r"error code is 507904\b",
+            r"HCCL function error: .{0,200}error code is (?:11|12|13|14|19|21)\b",
+            r"P2P communication failed\. Reason: ",
+            r"The network port is down",
+            r"The remote end does not initiate a connection request",
+            r"[Tt]ransport init error[.!]",
+            r"ExceptionType:\[Error cqe Occurred\]|failed CQE status\[",
+            r"get host ip fail by socket Ifname",
+            r"the TLS configurations are inconsistent",
+            r"reason=\[hccl op retry failed\]",
+            r"CONNECT TIMEOUT DETECT RESULT",
             r"can not open network providers",
             r"failed to initialize ATL",
             r"GlooDeviceFactory::make\w*Device\(\): interface or hostname can't be empty",
@@ -272,7 +319,16 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\[Errno 98\]",
             # Ascend's HCCL could not listen on its port ("... the port is been using by other
             # process")
-            r"whether the port is been using by other process",
+            r"whether the port is (?:been using|being used) by other process",
+            # (its codes, EI0019/EI0020/EJ0003, and their messages)
+            r"\bEI0019(?:\)|:|\[PID)",
+            r"\bEI0020(?:\)|:|\[PID)",
+            r"\bEJ0003(?:\)|:|\[PID)",
+            r"Failed to enable listening for the (?:host|NPU) network adapter socket",
+            r"The IP address and port have been bound already",
+            r"\band port \d+ have already been bound\b",
+            r"listen on ip\[.{0,80}\] and specific port\[\d+\] fail",
+            r"Failed to bind the IP port\. Reason: ",
             # SGLang's check of its NCCL port ("nccl_port at 36919 is not available in 30 s")
             r"nccl_port at \d+ is not available",
             r"nccl_port is used by a process already",
@@ -295,6 +351,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"same CUDA device for multiple distinct roles",
             # torch's CUDA symmetric-memory allocator checks the same at its rendezvous
             r"detected allocations from overlapping devices",
+            # Ascend HCCL's check of a super pod's devices (two with one superDeviceId)
+            r"devices have same superDeviceId",
         ],
         "cause": "Two ranks selected the same GPU: torch.cuda.set_device(local_rank) was not "
         "called (everyone uses cuda:0), or CUDA_VISIBLE_DEVICES hides the other GPUs.",
@@ -354,9 +412,16 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Out of memory error on (?:GPU|NPU|XPU|MLU) \d",
             r"Ran out of memory in memory space (?:hbm|vmem)",
             r"RESOURCE_EXHAUSTED: Out of memory while trying to allocate",
+            # XLA on TPU in its other words: a reservation or a buffer that did not fit in HBM,
+            # the OOM hint TensorFlow's runtime adds, an exception from a TPU core
+            r"RESOURCE_EXHAUSTED: (?:Error (?:allocating device buffer|loading program): )?"
+            r"Attempting to (?:reserve|allocate) [\d.]+\w+",
+            r"Hint: If you want to see a list of allocated tensors when OOM happens",
+            r"Exception in device=TPU:\d+: RESOURCE_EXHAUSTED",
             r"EL0004\)?: .*Failed to allocate memory",  # ("Memory_Allocation_Failure(EL0004): ")
             # Intel's GPUs (level_zero, the unified runtime), Habana Gaudi's graph workspace
             r"UR_RESULT_ERROR_OUT_OF_(?:DEVICE_MEMORY|RESOURCES)",
+            r"ZE_RESULT_ERROR_OUT_OF_DEVICE_M",  # Level Zero's own (oneCCL on Intel GPUs; cut)
             r"MODULE:SYNHELPER workspace Allocation of size",
             r"reason=\[driver error:out of memory\]",
             r"CUDA driver error: out of memory",
@@ -370,6 +435,15 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\[CUDA ERROR\] at file \S+:\d+: ?out of memory",
             # the tail of torch's OOM message, quoted without its "CUDA out of memory" head
             r"GPU \d+ has a total capacity of [\d.]+ \w+ of which [\d.]+ \w+ is free",
+            # Ascend's NPU memory: HCCL's and the driver's codes (EI0007, EI0011, EL0019), the
+            # runtime's return codes (207001, 207018) and their words; MindSpore's own report
+            r"\bEI0007(?:\)|:|\[PID)",
+            r"\bEI0011(?:\)|:|\[PID)",
+            r"\bEL0019(?:\)|:|\[PID)",
+            r"error code is (?:207001|207018)\b",
+            r"Failed to allocate \d+ bytes of NPU memory",
+            r"The memory on the device is exhausted",
+            r"Out of Memory!!! Request memory size: ",
         ],
         "cause": "The GPU ran out of memory on this rank (batch too large, activations kept "
         "alive, fragmentation, or another process on the same GPU).",
@@ -386,6 +460,14 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"driver version is insufficient for CUDA runtime version",
             r"NVIDIA driver on your system is too old",
             r"undefined symbol: \w*(?:nccl|cuda|cublas)\w*",
+            # Ascend: HCCL of another version at a link's other end (EI0008), a driver too old
+            # for the runtime (EE1015), driver and firmware that do not match
+            r"\bEI0008(?:\)|:|\[PID)",
+            r"\bEE1015(?:\)|:|\[PID)",
+            r"The HCCL versions are inconsistent",
+            r"\[InitChannelStage\]\[VersionConflict\]",
+            r"driver and firmware packages do not match",
+            r"The driver version capability is insufficient",
             r"undefined%20symbol:%20\w*(?:nccl|cuda|cublas)",
             r"\.so(?:\.\d+)*\)?: undefined symbol: _ZN",  # ")": a markdown link around the path
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
@@ -454,7 +536,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Cannot apply desired operation due to shape mismatch",
             # Ascend HCCL's own check (EI0005) and its channel set-up's parameter conflict
             r"arguments for collective communication are inconsistent between ranks",
+            # the flight recorder's analyser (torchfrtrace) on the ranks' dumps
+            r"Not all ranks joining collective \d+ at entry \d+",
             r"\[ParameterConflict\]CMD information .{0,40}check fail",
+            r"\bEI0005(?:\)|:|\[PID)",
+            r"are inconsistent between ranks, parameter \S+ is",  # (CANN 9's EI0005)
         ],
         # torch's own reports name the rank(s) that did not join what the others ran: the
         # desync report under a watchdog timeout, monitored_barrier's failure. The rank may
@@ -504,11 +590,19 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"nvshmem_bootstrap failed",
             r"bootstrap_loader_init returned error",
             r"(?:host not found|getaddrinfo\S*): Name or service not known",
+            r"DNS resolution failed: \[Errno -?\d+\] Name or service not known",  # (MindSpore's msrun)
+            # MindSpore's ranks could not get the collective library's id from its scheduler
+            r"Failed to fetch the unique id of the collective lib",
             # Ascend HCCL's rank-table exchange at init (its rendezvous, EI0015): ranks that
             # never reached the server, or a different rank count from theirs
-            r"topo exchange server get socket timeout",
+            r"topo exchange (?:server|agent) get socket timeout",
+            r"TopoExchangeAgent: connect server\[.{0,80}\] failed",
             r"TopoDetect ERROR occur.{0,80}Failed to connect agent\[",
             r"rank num\[\d+\] is different with rank list size\[\d+\]",
+            r"\bEI0015(?:\)|:|\[PID)",  # (its code, and its messages since CANN 8.5)
+            r"No rank in the communicator can connect to the root node",
+            r"Failed to collect cluster information of the communicator based on rootInfo",
+            r"Start Scheduler node timeout",  # MindSpore's scheduler never heard from its workers
         ],
         "weak_patterns": [
             # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut
@@ -543,6 +637,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Could not find the default backend type",
             # NCCL's own check on a collective's tensors: a CPU tensor given to a NCCL group
             r"Tensors must be CUDA and dense",
+            # a device with no collective backend of its own: gloo handed its tensors (it takes
+            # CPU tensors only), or a c10d operator with no kernel for that device
+            r"ProcessGroupGloo::\w+: invalid tensor type.{0,400}\bgot\b.{0,200}"
+            r"\bdevice=(?:mps|cuda|xpu|hpu|npu|meta)",
+            r"The operator 'c10d::\w+' is not currently implemented for the \w+ device",
         ],
         "cause": "A collective got a tensor on a device the process group was not created for "
         "(a CUDA tensor with a gloo-only group, a CPU tensor with NCCL), or the backend is not "
@@ -583,6 +682,20 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (Agent handle: 0x...) on address 0x.... Reason: Page not present or supervisor
             # privilege.")
             r"Memory access fault by GPU node-\d+",
+            # compute-sanitizer's memcheck report of the access
+            r"Invalid __(?:global|shared|local)__ (?:read|write|atomic) of size \d+",
+            # the Ascend runtime's report of an NPU kernel's out-of-range access: its memory
+            # unit's (SMMU) fault, an MTE instruction's DDR address out of range
+            r"The DDR address of the MTE instruction is out of range",
+            r"isSmmuFault is 1\b",
+            # the runtime's codes and words for a kernel's bad access: an AI Core or vector core
+            # exception or its read/write overflow trap, an SDMA copy HCCL started (EI0012)
+            r"error code is (?:507015|507035|507042|507043|507044|507045)\b",
+            r"\bEI0012(?:\)|:|\[PID)",
+            r"SDMA memory copy task exception occurred",
+            r"there is an? (?:fftsplus )?sdma error\b",
+            r"hit black list or hit smmu fault",
+            r"MTE accesses an invalid GM address",
         ],
         "cause": "A kernel read or wrote out of bounds: a bug in a custom/fused kernel (Triton, "
         "flash-attention, a quantisation kernel), an index past a tensor's end, or a tensor "
@@ -604,6 +717,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"ECC_UNCORRECTABLE",
             # (not 13, 31, 43 or 45: the application's own faults, and the cleanup after them)
             r"Xid \(PCI:[^)]*\): (?!(?:13|31|43|45)\b)\d+",
+            # the same Xid in node monitors' words (EKS's node agent: "NvidiaXID79Error msg=
+            # detected XID-79 on the instance")
+            r"\bNvidiaXID(?!(?:13|31|43|45)Error)\d+Error\b",
+            r"\bdetected XID-(?!(?:13|31|43|45)\b)\d+",
             r"fallen off the bus",
             # the kernel's own report (APEI) of an uncorrectable memory error: HBM, any vendor
             r"error_type: \d+, multi-bit ECC",
@@ -612,6 +729,16 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # ROCm's runtime: the GPU stopped answering ("HW Exception by GPU node-9 (Agent
             # handle: 0x...) reason :GPU Hang")
             r"HW Exception by GPU node-\d+ .{0,60}reason ?:GPU Hang",
+            # Ascend's NPU: the runtime's codes for a lost device heartbeat, an uncorrectable
+            # (or suspected) device-memory error, multi-bit HBM ECC, a chip-to-chip link error,
+            # and torch_npu's and the runtime's words for them
+            r"error code is (?:507010|507053|507054|507055|507056)\b",
+            r"HBM MULTI BIT ECC ERROR|hbm Multi-bit ECC error",
+            r"get UCE ERROR\b",
+            r"Device\[\d+\] lost heartbeat",
+            r"The task scheduler loses the heartbeat",
+            r"Fault RAS occurs in the system",
+            r"reason=\[(?:suspect )?device mem error\]",
         ],
         "cause": "The GPU, its memory or its PCIe link failed: an uncorrectable ECC error, an "
         "NVRM Xid in the kernel log (79: fell off the bus, 48/63/64/94/95: memory errors), "
@@ -676,7 +803,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"`?FlatParameter`? requires uniform `?requires_grad",
             r"[Mm]ust flatten tensors with uniform",
             r"FlatParam(?:eter|Handle)",
-            r"FlattenParamsWrapper",
+            r"FlattenParamsWrapper(?!\()",  # (not a printed model's module tree)
             r"_fsdp_wrapped_module\.",
             r"Size mismatch between saved torch\.Size\(\[[\d, ]+\]\) and current",
             r"mismatch sizes torch\.Size\(",
@@ -774,7 +901,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"elastic\.multiprocessing\.api\.SignalException\s*$",
             # the agent passes on what it got (after a worker's failure it sends SIGTERM)
             r"Sending process \d+ closing\ssignal\sSIG(?:HUP|INT|QUIT)\b",
-            r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB|NOD)",  # PREEMPTION, TIME LIMIT, ...
+            # PREEMPTION, TIME LIMIT, ... (not a NODE FAILURE: the machine went, no signal did)
+            r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB)",
         ],
         "cause": "torchrun itself received a signal and stopped its workers: SIGHUP when the "
         "terminal closed (nohup does not always protect it), SIGINT from Ctrl-C, SIGTERM from "
@@ -809,7 +937,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # platforms' own words for the same kill: an exit status of 128+9 as "Exit code" or
             # "return code" (Hugging Face Spaces, ModelArts)
             r"(?:Exit|[Rr]eturn) code:? 137\b",
-            r"Out of memory: Kill(?:ed)? process \d+",
+            r"[Oo]ut of memory: Kill(?:ed)? process \d+",  # (and "Memory cgroup out of ...")
         ],
         # a platform's memory-limit banner (Hugging Face Spaces: "Memory limit exceeded (16Gi)"):
         # the host-memory kill, but a Space prints it for a GPU out-of-memory as well
@@ -866,6 +994,16 @@ GENERIC_FAILURE: dict[str, object] = {
     "reference": "https://pytorch.org/docs/stable/elastic/errors.html",
 }
 
+
+def _or_cut(word: str) -> str:
+    """A pattern for ``word`` or any start of it: what is left of it where a terminal's wrap
+    ended the line inside it ("Mis" of "Missing"); the caller anchors it at the line's end."""
+    tail = ""
+    for char in reversed(word[1:]):
+        tail = f"(?:{re.escape(char)}{tail})?"
+    return re.escape(word[0]) + tail
+
+
 # NCCL WARN lines a healthy run prints: no libibverbs (falls back to sockets; the line may
 # be wrapped right before the library's name), InfiniBand's
 # async events that only report the fabric's state (a port came up, the subnet manager
@@ -877,6 +1015,16 @@ _BENIGN_WARN = (
     r"|Call to ibv_open_device failed|NET/IB ?: ?Unable to open device"
     # no libibverbs at all: the IB wrapper's calls refuse until NCCL settles on sockets
     r"|lib wrapper not initialized"
+    # AWS's libfabric plugin on an instance without EFA: NCCL goes on with sockets
+    # (these two also cut anywhere by a terminal's wrap, the line ending inside their words)
+    r"|NET/OFI Couldn't find any optimal provider"
+    r"|NET/OFI " + _or_cut("Couldn't find any optimal provider") + "$"
+    # RCCL's advice on the host's set-up ('Missing "iommu=pt" from kernel command line ...')
+    r'|Missing "[\w=.-]+" from |'
+    + _or_cut("Missing")
+    + r'$|Missing "[\w=. -]*(?:" ?(?:'
+    + _or_cut("from")
+    + ")?)?$"
 )
 
 #: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).
@@ -900,7 +1048,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"taking the entire process down",
     # (not the IB plugin's probe on a host without libibverbs: net_ib/init.cc and gdr.cc
     # return 3 and NCCL goes on with sockets)
-    r"(?<!net_ib/init)(?<!net_ib/gdr)\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)",
+    # (nor a socket's "-> 3" with no WARN: a peer closed its end as the job shut down)
+    r"(?<!net_ib/init)(?<!net_ib/gdr)(?<!misc/socket)\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)",
     # (HCCL: Ascend's torch_npu; XCCL: Intel's XPU backend)
     r"\[E (?:ProcessGroup(?:NCCL|Gloo|HCCL|XCCL)|socket|TCPStore|NCCLUtils|Utils)\.",
     r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL|HCCL|XCCL)\.cpp",
@@ -948,6 +1097,15 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # glog's failure-signal handler (Paddle, Ray's core, TensorFlow): "*** SIGBUS (@0x7f...)
     # received by PID 4279 (TID 0x7f...) from PID 2116; stack trace: ***"
     r"\bSIG[A-Z]{2,6} \(@0x[0-9a-f]+\) received by PID \d+",  # (its "***" reads as markdown)
+    r"\bSIG[A-Z]{2,6} received by PID \d+ \(TID \d+\)",  # (absl's: "... on cpu 6 from PID 7408")
+    # Gaudi's kernel driver could not bring a device up (one literal each, the longest a
+    # needle: ": Failed to " alone passes many a healthy line to the scan)
+    r"\bMIOpen Error: ",  # ROCm's kernel library
+    # py-spy's dump of a rank inside a collective ("    barrier (torch/distributed/
+    # distributed_c10d.py:2784)"): taken because the job hangs there
+    r"^\s*\w+ \(\S*torch/distributed/distributed_c10d\.py:\d+\)",
+    r"habanalabs [\w:.]+: Failed to communicate with Device CPU",
+    r"habanalabs [\w:.]+: Failed to initialize hl\d+",
     # the shell's word for a process a SIGBUS killed: alone, as a job, or from a script
     r"(?:^\s*|^\[\d+\]\+?\s+|: line \d+: +\d+ )Bus error\b",
     # Paddle's multi-GPU install check failed (it worked on one GPU only)
@@ -973,6 +1131,28 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^Error: (?:Failed to (?:open|close) file|File read error|Unexpected end of file"
     r"|Memory allocation failed)\b",
     r"\[FATAL\]",  # bracketed levels of other C++ loggers ("[TM][FATAL] file(N): Check")
+    r"\[CRITICAL\] ",  # (MindSpore's "[CRITICAL] DISTRIBUTED(pid,...) ...")
+    # the Ascend CANN runtime's error report: its "[PID: N] date" header, a named code
+    # ("Communication_Error_Bind_IP_Port(EI0019): ..."), a code before its message ("EI0006:
+    # ...", "EZ9999: Inner Error!"): HCCL (EI, EJ), the runtime and driver (EE, EH, EL), inner
+    # errors (EZ9999)
+    r"\[PID: ?\d+\] ?\d{4}-\d\d-\d\d-\d\d:\d\d:",
+    r"_Error\w*\(E[A-Z]\d{4}\)",
+    r"_Failure\(E[A-Z]\d{4}\)",
+    r"_Timeout\(E[A-Z]\d{4}\)",
+    # (one literal each: grep's needles need three characters, and "9999" alone is any number)
+    r"9999: Inner Error",
+    r"\bE[A-Z]9999\[PID",
+    r"\bE[A-Z]9999: \d{4}-\d\d-\d\d-\d\d:",
+    r"\bEI0\d{3}(?::|\[PID)",
+    r"\bEJ0\d{3}(?::|\[PID)",
+    r"\bEE1\d{3}(?::|\[PID)",
+    r"\bEL0\d{3}(?::|\[PID)",
+    r"\bnvcc fatal\s*: ",  # the CUDA compiler gave up (an extension's build)
+    # HCCL's fault records tag the stage and the kind of fault ("[InitGroupStage][EnvConfig]",
+    # "[TaskExecStage][HeartbeatAbnormal]")
+    r"\[(?:Init\w*|TaskExec)Stage\]\[\w+\]",
+    r"\.(?:c|cc|cpp):\d+ +Error: ",  # a C library's own error line (Open MPI's UCX: pml_ucx.c)
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
     r"^\s*(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own reports (indented too)
     # what ended a process whose name is no Error or Exception, and native assertions

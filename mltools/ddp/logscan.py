@@ -165,7 +165,9 @@ WRAP_PYTHON_BYTES = 16 << 20
 _GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
 _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
 # NCCL result codes in "-> N" chains: what each one means for the catalogue
-_IB_PROBE = re.compile(r"net_ib/(?:init|gdr)\.cc:\d+ -> 3$")
+# (and a socket's own chain with no WARN before it: a peer that closed its end as the
+# communicators were destroyed at the end of a healthy run)
+_IB_PROBE = re.compile(r"(?:net_ib/(?:init|gdr)|misc/socket)\.cc:\d+ -> 3$")
 _CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
 # an nvidia-smi process row: GPU, (GI, CI,) PID, type
 _SMI_ROW = re.compile(r"\|\s+(\d+)\s+(?:N/A\s+N/A\s+|\d+\s+\d+\s+)?(\d+)\s+(?:C|G|C\+G)\s+\S")
@@ -218,6 +220,10 @@ _NOT_A_CAUSE = {"ChildFailedError"}
 # lines after it (torch_npu: "RuntimeError: ... OPS function error: HcclAllreduce, error code
 # is 6", then HCCL's "EI0006: ... Remote Rank did not send the data in time")
 _ENVELOPE = re.compile(r"function error: [Hh]ccl\w+")
+# the shell's own "Killed" for a child SIGKILL ended: after a rank's exception, the launcher
+# tearing down the job that exception ended (SGLang's kill_process_tree, a wrapper's cleanup),
+# not the kernel's OOM killer
+_SHELL_KILLED = re.compile(r"\s*(?:\[\d+\]\+?\s+)?Killed\s*(?:\S.*)?$")
 _AFTER_A_CRASH = {"peer_crashed", "rank_terminated"}  # (a timeout is the story of a hang)
 _CODE_KEYWORDS = ("except ", "raise ", "if ", "elif ", "assert ", "return ", "def ", "class ")
 
@@ -384,7 +390,19 @@ def _hits(guards: tuple[tuple[str, re.Pattern[str]], ...], text: str) -> bool:
     return False
 
 
-_ENTRIES = [(entry, _guard(entry["patterns"])) for entry in CATALOGUE]  # type: ignore[arg-type]
+def _by_needle(
+    entries: Iterable[dict[str, object]],
+) -> tuple[tuple[str, tuple[tuple[int, re.Pattern[str]], ...]], ...]:
+    """Each needle with the (entry's place, regex) pairs it guards: a line is tested for each
+    needle once, not once for every pattern that shares it (the hot path of the scan)."""
+    table: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
+    for place, entry in enumerate(entries):
+        for needle, regex in _guard(entry["patterns"]):  # type: ignore[arg-type]
+            table.setdefault(needle, []).append((place, regex))
+    return tuple((needle, tuple(pairs)) for needle, pairs in table.items())
+
+
+_ENTRY_NEEDLES = _by_needle(CATALOGUE)
 _FRAMES = [
     (entry, _guard(entry["frames"]))  # type: ignore[arg-type]
     for entry in CATALOGUE
@@ -494,6 +512,7 @@ class _Acc:
     count: int = 0
     evidence: list[Evidence] = field(default_factory=list)
     weak: bool = False
+    late: bool = False  # evidence of what followed a rank's exception (ranks after it)
 
 
 class LogScanner:
@@ -677,14 +696,7 @@ class LogScanner:
         if any(not acc.entry.get("advisory") for acc in self._acc.values()):
             return
         for line_no, raw in ends.lines(total):
-            line = _unhtml(raw)
-            if "\x1b" in line:
-                line = _ANSI.sub("", line)
-            line = line.rsplit("\r", 1)[-1]
-            if "m" in line and "[" in line:
-                line = _BARE_SGR.sub("", line)
-            if "|" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
-                line = line[bar.end() :]  # what was printed right after a progress bar
+            line = _visible(_plain(raw).rsplit("\r", 1)[-1])  # (a progress bar's last state)
             rank, body = _split_prefix(line)
             if (found := quoted_message(body, line)) is not None:
                 entry = {
@@ -698,35 +710,30 @@ class LogScanner:
     # ---- one candidate line ------------------------------------------------
 
     def _line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
-        raw, following = _unhtml(raw), following and _unhtml(following)
-        if "\x1b" in raw:
-            raw = _ANSI.sub("", raw)
-        if following and "\x1b" in following:
-            following = _ANSI.sub("", following)
+        # (a terminal broke the line as it was written, colour codes and entities included)
+        broke = bool(following and self._wrap and self._wrap.broke(raw, following))
+        raw, following = _plain(raw), following and _plain(following)
         if "\r" in raw:  # progress bars: each carriage-return segment is a line of its own
             segments = [segment for segment in raw.split("\r") if segment.strip()]
         else:
             segments = _unjoined(raw)
         for i, segment in enumerate(segments):
-            self._one_line(segment, name, line_no, following if i == len(segments) - 1 else None)
+            last = i == len(segments) - 1
+            self._one_line(segment, name, line_no, following if last else None, broke)
 
-    def _one_line(self, raw: str, name: str, line_no: int, following: str | None = None) -> None:
+    def _one_line(
+        self, raw: str, name: str, line_no: int, following: str | None = None, broke: bool = False
+    ) -> None:
         if (
             following
+            and broke
             and self._wrap
-            and self._wrap.broke(raw, following)
             and len(following) < len(raw)  # the message ends on the next line
             and (joined := _continued(raw, raw, following))
         ):
             # wrapped here: read it whole (a re-flow dropped a space, a terminal none)
             raw, following = joined[-1 if self._wrap.soft else 0], None
-        line = raw
-        if "m" in line and "[" in line:
-            line = _BARE_SGR.sub("", line)
-        if "](" in line:
-            line = _MD_LINK.sub(r"\1", line)
-        if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
-            line = line[bar.end() :]  # what was printed right after a progress bar
+        line = _visible(raw)
         rank, body = _split_prefix(line)
         if any(word in body for word in _ANCHOR_WORDS):
             body = _cut_unknown_prefix(body)
@@ -759,6 +766,8 @@ class LogScanner:
             return  # a logged optional import's traceback
         # the line, then the line joined with the next one where a terminal may have wrapped it
         texts = (body, *(_continued(raw, body, following) if following else ()))
+        if self._wrap is not None and not self._wrap.soft:
+            texts = texts[:2]  # a terminal's hard wrap loses no space: the join as it is
         if following and body.endswith(":") and _CHECK_HEAD.search(body):
             texts += (body + " " + _split_prefix(following)[1],)  # the message it prints next
         if "store" in body and "barrier" in body:
@@ -822,7 +831,10 @@ class LogScanner:
                 hit = _BY_ID["oom_on_resume"]
             if hit["id"] == "nccl_timeout":
                 self._timeout(body, rank)
-            self._add(hit, rank, name, line_no, raw, weak=bool(hit.get("weak")))
+            late = hit["id"] == "killed_by_signal" and self._generic and _SHELL_KILLED.match(body)
+            self._add(hit, rank, name, line_no, raw, weak=bool(hit.get("weak") or late))
+            if late and (acc := self._acc[str(hit["id"])]).weak:
+                acc.late = True
             matched = True
         if rank in self._handover and body.lstrip().startswith("ConnectionResetError"):
             self._handover.discard(rank)
@@ -995,7 +1007,7 @@ class LogScanner:
             acc = self._acc[entry_id] = self._new_acc(entry, rank, name, line)
             acc.weak = weak
         elif acc.weak and not weak:  # strong evidence for what was circumstantial so far
-            acc.weak = False
+            acc.weak = acc.late = False
             acc.file, acc.line, acc.rank = name, line, rank
             acc.evidence.insert(0, Evidence(name, line, rank, raw[:MAX_LINE_CHARS]))
             acc.count += 1
@@ -1067,6 +1079,8 @@ class LogScanner:
                 return (5, _ORDER[str(acc.entry["id"])], acc.seq)
             if acc.entry.get("advisory"):  # a warning: after whatever failed
                 return (6, 0, acc.seq)
+            if acc.late:
+                return (4, 0, acc.seq)
             if acc.entry is GENERIC_EXCEPTION:
                 tier = 2
             elif acc.entry is GENERIC_FAILURE:
@@ -1250,6 +1264,24 @@ def _is_regular_file(stream: IO[bytes]) -> bool:
         return False
 
 
+def _plain(raw: str) -> str:
+    """The line as text: HTML entities and typographic quotes undone, colour codes gone."""
+    raw = _unhtml(raw)
+    return _ANSI.sub("", raw) if "\x1b" in raw else raw
+
+
+def _visible(line: str) -> str:
+    """What a reader sees of the line: colour codes that lost their escape character, markdown
+    links and a progress bar printed before it (without a newline) taken away."""
+    if "m" in line and "[" in line:
+        line = _BARE_SGR.sub("", line)
+    if "](" in line:
+        line = _MD_LINK.sub(r"\1", line)
+    if "|" in line and "]" in line and (bar := _BAR.match(line)) and line[bar.end() :].strip():
+        line = line[bar.end() :]  # what was printed right after a progress bar
+    return line
+
+
 def _unhtml(line: str) -> str:
     """The text an HTML rendering stands for: entities decoded, no-break spaces as spaces,
     typographic quotes a forum or an editor put in as the straight ones printed."""
@@ -1294,14 +1326,18 @@ def _split_prefix(line: str) -> tuple[int | None, str]:
 
 
 def _catalogue_hit(body: str) -> dict[str, object] | None:
-    """The first cause whose pattern matches the line; a symptom only if no cause does."""
-    hit = None
-    for entry, guards in _ENTRIES:
-        if _hits(guards, body):
-            if entry["role"] == "cause":
-                return entry
-            hit = hit or entry
-    return hit
+    """The first cause (in the catalogue's order) whose pattern matches the line; a symptom
+    only if no cause does."""
+    matched: set[int] = set()
+    for needle, pairs in _ENTRY_NEEDLES:
+        if needle in body:
+            for place, regex in pairs:
+                if place not in matched and regex.search(body):
+                    matched.add(place)
+    if not matched:
+        return None
+    entries = [CATALOGUE[place] for place in sorted(matched)]
+    return next((entry for entry in entries if entry["role"] == "cause"), entries[0])
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ LIBRARY_NAMES = {
     "llamafactory": "LLaMA-Factory",
     "lmdeploy": "LMDeploy",
     "megatron": "Megatron-Core",
+    "mindspore": "MindSpore",
     "nemo": "NeMo",
     "openrlhf": "OpenRLHF",
     "peft": "PEFT",
@@ -43,6 +44,7 @@ LIBRARY_NAMES = {
     "tgi": "Text Generation Inference",
     "trl": "TRL",
     "vllm": "vLLM",
+    "vllm_ascend": "vLLM Ascend",
     "xtuner": "XTuner",
 }
 
