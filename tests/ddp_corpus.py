@@ -65,6 +65,7 @@ FRESH_PARTS = (
     "[fresh39]",
     "[fresh36c]",
     "[fresh43]",
+    "[fresh42]",
     "[fresh41]",
     "[fresh40]",
     "[fresh44]",
