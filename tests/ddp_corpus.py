@@ -64,6 +64,7 @@ FRESH_PARTS = (
     "[fresh36]",
     "[fresh39]",
     "[fresh36c]",
+    "[fresh43]",
     "[fresh42]",
     "[fresh41]",
     "[fresh40]",
