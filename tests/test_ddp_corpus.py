@@ -797,18 +797,10 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh43]: " + why
         for name, why in {
-            "no_backend_for_device__tensorflow-tensorflow-issues-33656.log": "TensorFlow wording not read: 'No OpKernel was registered to support Op 'NcclAllReduce' ... Registered kernels: <no registered kernels>' (a Windows build without NCCL) gives rank_exception",
-            "killed_by_signal__coqui-ai-stt-issues-2238.log": "Slurm wording not read: 'slurmstepd: error: Job 7518 exceeded memory limit (626359956 > 512000000), being killed' gives rank_failed",
-            "fsdp_flat_param__neelsjain-neftune-issues-2.log": "FSDP wording not read: 'RuntimeError: ``sharded_state_dict`` can only be used when parameters are flatten and sharded.' gives rank_exception",
             "cuda_init_fork__pattanaikl-geomol-issues-8.log": "the cause is outside the paste: a DataLoader traceback cut at data.reraise(), before 'Cannot re-initialize CUDA in forked subprocess', gives rank_failed",
             "nccl_system_error__chainer-chainermn-issues-285.log": "the cause is outside the paste: ChainerMN allreduce_grad frames cut before the NCCL_ERROR_SYSTEM_ERROR line give rank_failed",
             "rendezvous_timeout__tczhangzhi-pytorch-distributed-issues-18.log": "the cause is outside the paste: an mp.spawn ProcessRaisedException cut inside main_worker, before the store-based-barrier timeout, gives rank_exception",
             "rank_mismatch_collective__alan-turing-institute-autocast-issues-381.log": "the cause is outside the paste (a barrier entered by rank 0 only): the watchdog's ALLREDUCE timeout gives nccl_timeout, right for the paste",
-            "gpu_hardware__cyridd-cmpunlocker-issues-4.log": "dmesg NVRM lines not read: 'NVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x22:0x56:894)' and 'osInitNvMapping: *** Cannot attach gpu' (the Xid line is outside the paste) (silent)",
-            "generic__google-flax-issues-4942.log": "glog-prefixed XLA line not read: 'E0912 ... Execution of replica 0 failed: INTERNAL: NCCL operation ncclAllReduce(...) failed: invalid argument' (silent)",
-            "nccl_system_error__facebookresearch-video-nonlocal-net-issues-14.log": "Caffe2 wording not read: '[enforce fail at cuda_nccl_gpu.cc:24] status == ncclSuccess. 2 vs 0. ... system error' (silent)",
-            "generic__apache-mxnet-issues-5297.log": "dmlc/MXNet fatal not read: 'src/kvstore/kvstore.cc:37: compile with USE_DIST_KVSTORE=1 to use dist_sync' with its [bt] stack (silent)",
-            "cuda_oom__alexeyab-darknet-issues-5301.log": "darknet's 'CUDA Error: out of memory' and 'CUDA status Error: ... cuda_make_array()' lines behind the markdown '> ' quote prefix are not read (silent)",
             "cuda_oom__svip-lab-lbylnet-issues-2.log": "the cause is outside the paste: only the interpreter's 'leaked semaphores to clean up at shutdown' warning, the CUDA OOM is in the attached log (silent)",
             "unsettled__hailanyi-virconv-issues-56.log": "the cause is outside the paste: only the launcher's FutureWarning and OMP_NUM_THREADS banner (silent)",
         }.items()

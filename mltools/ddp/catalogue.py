@@ -253,6 +253,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"WARN \[Service thread\] Error encountered progressing operation=Connect\b",
             # the reason of a "NCCL error" line in any spelling (retyped, cut, reworded)
             r"NCCL error\b.{0,240}\bsystem\serror",
+            # Caffe2's check of an NCCL call: its result code 2 is ncclSystemError
+            r"status == ncclSuccess\. 2 vs 0\b",
             # other collective libraries could not set up their transport: Ascend's HCCL (its
             # communicator, a connect its peer never answered), Intel's oneCCL (no usable
             # libfabric provider: '|CCL_ERROR| ... can't find suitable provider'), gloo (no
@@ -402,7 +404,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"CUDA out of memory",
             # (not Ray's: its memory monitor killed a worker for the host's memory)
             r"(?<!exceptions\.)(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
-            r"CUDA error: out of m",
+            r"CUDA [Ee]rror: out of m",  # (darknet's "CUDA Error: out of memory")
             r"No available memory for the cache blocks",  # vLLM: no GPU memory left for KV
             # other accelerators' and frameworks' wording: ROCm, Intel, Ascend, Apple, Paddle,
             # XLA on TPU/GPU, and the Ascend runtime's own codes under torch_npu
@@ -642,6 +644,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"ProcessGroupGloo::\w+: invalid tensor type.{0,400}\bgot\b.{0,200}"
             r"\bdevice=(?:mps|cuda|xpu|hpu|npu|meta)",
             r"The operator 'c10d::\w+' is not currently implemented for the \w+ device",
+            # TensorFlow without NCCL (Windows): no kernel for its NCCL ops
+            r"No OpKernel was registered to support Op 'Nccl\w+'",
         ],
         "cause": "A collective got a tensor on a device the process group was not created for "
         "(a CUDA tensor with a gloo-only group, a CPU tensor with NCCL), or the backend is not "
@@ -729,6 +733,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # ROCm's runtime: the GPU stopped answering ("HW Exception by GPU node-9 (Agent
             # handle: 0x...) reason :GPU Hang")
             r"HW Exception by GPU node-\d+ .{0,60}reason ?:GPU Hang",
+            r"NVRM: GPU \S+: RmInitAdapter failed",  # the driver could not bring the GPU up
             # Ascend's NPU: the runtime's codes for a lost device heartbeat, an uncorrectable
             # (or suspected) device-memory error, multi-bit HBM ECC, a chip-to-chip link error,
             # and torch_npu's and the runtime's words for them
@@ -931,6 +936,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r": line \d+: +\d+ Killed \s*\S",  # a script's shell reports its killed job
             # the same in a Chinese locale (glibc's zh_CN strsignal), glued to a progress bar
             r"已杀死\s*$",
+            r"exceeded memory limit \(\d+ > \d+\), being killed",  # Slurm's cgroup
             # the host's OOM killer as schedulers and the kernel report it (Slurm's cgroup,
             # srun, Kubernetes' OOMKilled, exit code 137 = 128 + SIGKILL, dmesg)
             r"\boom[-_]kill event",
@@ -1127,6 +1133,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Error\(s\) in loading state_dict for ",
     # pickle's refusal quoted without its class (spawned workers, DDP's model copies)
     r"^\s*Can't pickle <[^>]+>: ",
+    # XLA's replica that failed (JAX/Flax: "INTERNAL: NCCL operation ncclAllReduce(...) failed")
+    r"Execution of replica \d+ failed: ",
+    r"\benforce fail at \S+:\d+\]",  # Caffe2's CAFFE_ENFORCE
+    r"dmlc\S*/logging\.h:\d+: \[",  # MXNet's LOG(FATAL), which throws
     r"CHILD PROCESS FAILED WITH NO ERROR_FILE",  # torch 1.9's elastic agent
     r"\(local_rank \d+\) FAILED \(exitcode -?[1-9]",
     r"Process failed with exitcode -?[1-9]",
