@@ -1037,6 +1037,12 @@ _BENIGN_WARN = (
     + ")?)?$"
 )
 
+#: NCCL sources whose "-> 3" return-code chain is no failure by itself: the IB plugin's probe
+#: on a host without libibverbs (net_ib/init.cc, gdr.cc: NCCL goes on with sockets), and a
+#: socket's chain with no WARN before it (misc/socket.cc: a peer closed its end as the
+#: communicators were destroyed at the end of a healthy run)
+BENIGN_CHAIN_SOURCES = ("net_ib/init", "net_ib/gdr", "misc/socket")
+
 #: Lines that show a failure even when nothing more specific matches (see GENERIC_FAILURE).
 FAILURE_SIGNALS: tuple[str, ...] = (
     r"Traceback \(most\b",  # (its shortest start: a terminal may wrap the rest away)
@@ -1056,10 +1062,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"nccl\w+Error",
     r"watchdog thread terminated",
     r"taking the entire process down",
-    # (not the IB plugin's probe on a host without libibverbs: net_ib/init.cc and gdr.cc
-    # return 3 and NCCL goes on with sockets)
-    # (nor a socket's "-> 3" with no WARN: a peer closed its end as the job shut down)
-    r"(?<!net_ib/init)(?<!net_ib/gdr)(?<!misc/socket)\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)",
+    # (not the "-> 3" of a benign chain source, see BENIGN_CHAIN_SOURCES)
+    "".join(f"(?<!{re.escape(source)})" for source in BENIGN_CHAIN_SOURCES)
+    + r"\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)",
     # (HCCL: Ascend's torch_npu; XCCL: Intel's XPU backend)
     r"\[E (?:ProcessGroup(?:NCCL|Gloo|HCCL|XCCL)|socket|TCPStore|NCCLUtils|Utils)\.",
     r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL|HCCL|XCCL)\.cpp",

@@ -42,6 +42,7 @@ from typing import IO
 
 from mltools._inputs import check_stream, open_input
 from mltools.ddp.catalogue import (
+    BENIGN_CHAIN_SOURCES,
     CATALOGUE,
     FAILURE_SIGNALS,
     GENERIC_EXCEPTION,
@@ -164,10 +165,10 @@ WRAP_PYTHON_BYTES = 16 << 20
 # a torchrun rank prefix glued to the end of a progress bar, before a log header or a space
 _GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
 _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
+_BENIGN_CHAIN = re.compile(
+    rf"(?:{'|'.join(map(re.escape, BENIGN_CHAIN_SOURCES))})\.cc:\d+ -> 3$"
+)
 # NCCL result codes in "-> N" chains: what each one means for the catalogue
-# (and a socket's own chain with no WARN before it: a peer that closed its end as the
-# communicators were destroyed at the end of a healthy run)
-_IB_PROBE = re.compile(r"(?:net_ib/(?:init|gdr)|misc/socket)\.cc:\d+ -> 3$")
 _CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
 # an nvidia-smi process row: GPU, (GI, CI,) PID, type
 _SMI_ROW = re.compile(r"\|\s+(\d+)\s+(?:N/A\s+N/A\s+|\d+\s+\d+\s+)?(\d+)\s+(?:C|G|C\+G)\s+\S")
@@ -896,8 +897,8 @@ class LogScanner:
         """NCCL's "-> 2" return-code chains (and "retcode 2"): weak evidence of the cause."""
         if not (" -> " in body or "retcode" in body) or not (m := _CHAIN.search(body)):
             return False
-        if m.group(1) == "3" and _IB_PROBE.search(body):
-            return False  # the IB plugin's probe on a host without libibverbs: sockets next
+        if m.group(1) == "3" and _BENIGN_CHAIN.search(body):
+            return False  # an IB probe or a socket closing at shutdown (no failure by itself)
         if self._failure is None and int(m.group(1) or m.group(2)):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
