@@ -2958,23 +2958,18 @@ def test_ascend_like_words_in_healthy_lines_are_no_failure(line):
     assert analyze_text(line + "\n").findings == []
 
 
-@pytest.mark.parametrize(
-    ("line", "expected"),
-    [
-        ("RuntimeError: It looks like your LightningModule has parameters that were not used in "
-         "computing the loss", "unused_parameters"),
-        ("hns_roce_lite_handle_error_cqe: error cqe status: 0x15", "nccl_system_error"),
-        ("[ERROR] HCCL(1,python):2025-01-01-10:00:00.000.000 [topo_exchange_agent.cc:98] "
-         "TopoExchangeAgent: connect server[10.0.0.1 : 60000] failed", "rendezvous_timeout"),
-        ("RuntimeError: DNS resolution failed: [Errno -2] Name or service not known",
-         "rendezvous_timeout"),
-        ("errorStr: The DDR address of the MTE instruction is out of range.",
-         "illegal_memory_access"),
-        ("hccl fftsplus task timeout occurred during task execution,", "nccl_timeout"),
-    ],
-)  # fmt: skip
-def test_lightning_and_ascend_words_for_known_failures(line, expected):
-    assert analyze_text(line + "\n").findings[0].id == expected
+LIGHTNING_AND_ASCEND_WORDS = [
+    ("RuntimeError: It looks like your LightningModule has parameters that were not used in "
+     "computing the loss", "unused_parameters"),
+    ("hns_roce_lite_handle_error_cqe: error cqe status: 0x15", "nccl_system_error"),
+    ("[ERROR] HCCL(1,python):2025-01-01-10:00:00.000.000 [topo_exchange_agent.cc:98] "
+     "TopoExchangeAgent: connect server[10.0.0.1 : 60000] failed", "rendezvous_timeout"),
+    ("RuntimeError: DNS resolution failed: [Errno -2] Name or service not known",
+     "rendezvous_timeout"),
+    ("errorStr: The DDR address of the MTE instruction is out of range.",
+     "illegal_memory_access"),
+    ("hccl fftsplus task timeout occurred during task execution,", "nccl_timeout"),
+]  # fmt: skip
 
 
 def test_nccl_lines_of_a_healthy_run_on_aws_are_no_failure():
@@ -3001,72 +2996,62 @@ def test_an_xid_in_a_node_monitors_words_is_the_gpus_fault():
     assert analyze_text("NvidiaXID13Error msg=detected XID-13\n").findings == []
 
 
-@pytest.mark.parametrize(
-    ("line", "expected"),
-    [
-        # the CANN error codes, as CANN 8.5+ prints them (title, then the code) and as older
-        # CANN did (the code first), and torch_npu's quote of a runtime return code: what
-        # each code means comes from the runtime's own table (error_code.json, rt_error_codes.h)
-        ("[PID: 2267203] 2025-11-21-11:38:29.575.404 Communication_Error_Bind_IP_Port(EI0019): "
-         "Failed to enable listening for the host network adapter socket.", "address_in_use"),
-        ("EJ0003: [PID: 1] 2025-01-01-10:00:00.000.000 Failed to bind the IP port. Reason: The "
-         "IP address and port have been bound already.", "address_in_use"),
-        ("EI0002: [PID: 7277] 2024-11-28-11:59:30.645.648 The wait execution of the Notify "
-         "register times out.", "nccl_timeout"),
-        ("EI0006: 2024-08-05-18:15:21.270.506 Getting socket times out. Reason: Remote Rank did "
-         "not send the data in time.", "nccl_timeout"),
-        ("[PID: 7516] 2026-07-21-14:35:58.248.062 Communication_Error_Get_Socket(EI0006): Getting "
-         "socket times out. Reason: ", "nccl_system_error"),
-        ("Execution_Error_ROCE_CQE(EI0013): An error CQE occurred", "nccl_system_error"),
-        ("EI0015: rootInfo detect failed", "rendezvous_timeout"),
-        ("EI0005: The arguments for collective communication are inconsistent", "rank_mismatch_collective"),
-        ("Package_Error_Incorrect_HCCL_Version(EI0008): The HCCL versions are inconsistent",
-         "version_mismatch"),
-        ("Execution_Error_SDMA(EI0012): SDMA memory copy task exception occurred.",
-         "illegal_memory_access"),
-        ("RuntimeError: NPU function error: aclrtSynchronizeDevice, error code is 507015",
-         "illegal_memory_access"),
-        ("RuntimeError: NPU function error: c10_npu::acl::AclrtSynchronizeDeviceWithTimeout, "
-         "error code is 507048", "nccl_timeout"),
-        ("RuntimeError: NPU function error: aclrtMemcpy, error code is 507054", "gpu_hardware"),
-        ("Resource_Error_Insufficient_Device_Memory(EL0019): Failed to allocate memory",
-         "cuda_oom"),
-        ("HCCL function error: HcclGetRootInfo(&hcclID), error code is 11", "nccl_system_error"),
-        ("[ERROR] HCCL(1,python):2025-01-01-10:00:00.000.000 [hccl_comm.cc:88] devices have same "
-         "superDeviceId[0x3000000] in superPod[0]", "duplicate_gpu"),
-    ],
-)  # fmt: skip
-def test_ascend_error_codes_name_their_cause(line, expected):
-    assert analyze_text(line + "\n").findings[0].id == expected
+ASCEND_ERROR_CODES = [
+    # the CANN error codes, as CANN 8.5+ prints them (title, then the code) and as older
+    # CANN did (the code first), and torch_npu's quote of a runtime return code: what
+    # each code means comes from the runtime's own table (error_code.json, rt_error_codes.h)
+    ("[PID: 2267203] 2025-11-21-11:38:29.575.404 Communication_Error_Bind_IP_Port(EI0019): "
+     "Failed to enable listening for the host network adapter socket.", "address_in_use"),
+    ("EJ0003: [PID: 1] 2025-01-01-10:00:00.000.000 Failed to bind the IP port. Reason: The "
+     "IP address and port have been bound already.", "address_in_use"),
+    ("EI0002: [PID: 7277] 2024-11-28-11:59:30.645.648 The wait execution of the Notify "
+     "register times out.", "nccl_timeout"),
+    ("EI0006: 2024-08-05-18:15:21.270.506 Getting socket times out. Reason: Remote Rank did "
+     "not send the data in time.", "nccl_timeout"),
+    ("[PID: 7516] 2026-07-21-14:35:58.248.062 Communication_Error_Get_Socket(EI0006): Getting "
+     "socket times out. Reason: ", "nccl_system_error"),
+    ("Execution_Error_ROCE_CQE(EI0013): An error CQE occurred", "nccl_system_error"),
+    ("EI0015: rootInfo detect failed", "rendezvous_timeout"),
+    ("EI0005: The arguments for collective communication are inconsistent", "rank_mismatch_collective"),
+    ("Package_Error_Incorrect_HCCL_Version(EI0008): The HCCL versions are inconsistent",
+     "version_mismatch"),
+    ("Execution_Error_SDMA(EI0012): SDMA memory copy task exception occurred.",
+     "illegal_memory_access"),
+    ("RuntimeError: NPU function error: aclrtSynchronizeDevice, error code is 507015",
+     "illegal_memory_access"),
+    ("RuntimeError: NPU function error: c10_npu::acl::AclrtSynchronizeDeviceWithTimeout, "
+     "error code is 507048", "nccl_timeout"),
+    ("RuntimeError: NPU function error: aclrtMemcpy, error code is 507054", "gpu_hardware"),
+    ("Resource_Error_Insufficient_Device_Memory(EL0019): Failed to allocate memory",
+     "cuda_oom"),
+    ("HCCL function error: HcclGetRootInfo(&hcclID), error code is 11", "nccl_system_error"),
+    ("[ERROR] HCCL(1,python):2025-01-01-10:00:00.000.000 [hccl_comm.cc:88] devices have same "
+     "superDeviceId[0x3000000] in superPod[0]", "duplicate_gpu"),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("line", "expected"),
-    [
-        # [fresh44]: TPU/XLA, Intel XPU (Level Zero), Apple MPS with gloo
-        ("2022-04-04 00:27:49.642380: E tensorflow/compiler/xla/xla_client/xla_util.cc:88]   (1) "
-         "RESOURCE_EXHAUSTED: Attempting to reserve 6.48G at the bottom of memory. That was not "
-         "possible.", "cuda_oom"),
-        ("Exception in device=TPU:6: RESOURCE_EXHAUSTED: From /job:localservice/replica:0/task:0:",
-         "cuda_oom"),
-        ("RuntimeError: Bad StatusOr access: RESOURCE_EXHAUSTED: Error allocating device buffer: "
-         "Attempting to allocate 196.00M. That was not possible.", "cuda_oom"),
-        ("|CCL_ERROR| worker.cpp:338 ccl_worker_func: worker 0 caught internal exception: "
-         "oneCCL: ze_call.cpp:28 do_call: EXCEPTION: ze error at zeCommandQueueExecuteCommandLists,"
-         " code: ZE_RESULT_ERROR_OUT_OF_DEVICE_MEMORY", "cuda_oom"),
-        ("[rank0]: NotImplementedError: The operator 'c10d::broadcast_' is not currently "
-         "implemented for the XPU device.", "no_backend_for_device"),
-        ("[rank1]: RuntimeError: ProcessGroupGloo::allgather: invalid tensor type at index 0 "
-         "(expected TensorOptions(dtype=long long, device=cpu, layout=Strided), got "
-         "TensorOptions(dtype=long long, device=mps:0, layout=Strided)", "no_backend_for_device"),
-        ("*** SIGTERM received by PID 7636 (TID 7636) on cpu 6 from PID 7408; stack trace: ***",
-         "rank_failed"),
-        ("[   72.993087] habanalabs hl2: Failed to communicate with Device CPU (CPU-CP timeout)",
-         "rank_failed"),
-    ],
-)  # fmt: skip
-def test_other_accelerators_words_for_known_failures(line, expected):
-    assert analyze_text(line + "\n").findings[0].id == expected
+OTHER_ACCELERATORS_WORDS = [
+    # [fresh44]: TPU/XLA, Intel XPU (Level Zero), Apple MPS with gloo
+    ("2022-04-04 00:27:49.642380: E tensorflow/compiler/xla/xla_client/xla_util.cc:88]   (1) "
+     "RESOURCE_EXHAUSTED: Attempting to reserve 6.48G at the bottom of memory. That was not "
+     "possible.", "cuda_oom"),
+    ("Exception in device=TPU:6: RESOURCE_EXHAUSTED: From /job:localservice/replica:0/task:0:",
+     "cuda_oom"),
+    ("RuntimeError: Bad StatusOr access: RESOURCE_EXHAUSTED: Error allocating device buffer: "
+     "Attempting to allocate 196.00M. That was not possible.", "cuda_oom"),
+    ("|CCL_ERROR| worker.cpp:338 ccl_worker_func: worker 0 caught internal exception: "
+     "oneCCL: ze_call.cpp:28 do_call: EXCEPTION: ze error at zeCommandQueueExecuteCommandLists,"
+     " code: ZE_RESULT_ERROR_OUT_OF_DEVICE_MEMORY", "cuda_oom"),
+    ("[rank0]: NotImplementedError: The operator 'c10d::broadcast_' is not currently "
+     "implemented for the XPU device.", "no_backend_for_device"),
+    ("[rank1]: RuntimeError: ProcessGroupGloo::allgather: invalid tensor type at index 0 "
+     "(expected TensorOptions(dtype=long long, device=cpu, layout=Strided), got "
+     "TensorOptions(dtype=long long, device=mps:0, layout=Strided)", "no_backend_for_device"),
+    ("*** SIGTERM received by PID 7636 (TID 7636) on cpu 6 from PID 7408; stack trace: ***",
+     "rank_failed"),
+    ("[   72.993087] habanalabs hl2: Failed to communicate with Device CPU (CPU-CP timeout)",
+     "rank_failed"),
+]  # fmt: skip
 
 
 def test_rccl_advice_on_the_hosts_set_up_is_no_failure():
@@ -3102,29 +3087,24 @@ def test_benign_warnings_cut_by_a_terminal_stay_benign(width):
     assert analyze_text(failed).findings
 
 
-@pytest.mark.parametrize(
-    ("line", "expected"),
-    [
-        # [fresh41]: operators' docs and post-mortems
-        ("node1:1:1 [0] NCCL WARN unlink shared memory /dev/shm/nccl-2bIq0q failed, error: No "
-         "such file or directory", "nccl_system_error"),
-        ("x:1:1 [0] NCCL WARN NET/OFI Couldn't open a fabric access domain. RC: -38, ERROR: "
-         "Function not implemented", "nccl_system_error"),
-        ("========= Invalid __global__ write of size 4 bytes", "illegal_memory_access"),
-        ("[Mon Jan  1 10:00:00 2024] Memory cgroup out of memory: Killed process 3128934 "
-         "(ray::_DeepSpeed)", "killed_by_signal"),
-        ("Not all ranks joining collective 5 at entry 4, missing ranks: {1}",
-         "rank_mismatch_collective"),
-        ("MIOpen Error: /long_pathname/src/sqlite_db.cpp:220: Internal error while accessing "
-         "SQLite database: locking protocol", "rank_failed"),
-        # a node that went away is no signal to the launcher
-        ("slurmstepd: error: *** STEP 1943824.0 ON jean-zay-iam17 CANCELLED AT "
-         "2023-03-06T03:17:51 DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***",
-         "rank_failed"),
-    ],
-)  # fmt: skip
-def test_operators_words_for_known_failures(line, expected):
-    assert analyze_text(line + "\n").findings[0].id == expected
+OPERATORS_WORDS = [
+    # [fresh41]: operators' docs and post-mortems
+    ("node1:1:1 [0] NCCL WARN unlink shared memory /dev/shm/nccl-2bIq0q failed, error: No "
+     "such file or directory", "nccl_system_error"),
+    ("x:1:1 [0] NCCL WARN NET/OFI Couldn't open a fabric access domain. RC: -38, ERROR: "
+     "Function not implemented", "nccl_system_error"),
+    ("========= Invalid __global__ write of size 4 bytes", "illegal_memory_access"),
+    ("[Mon Jan  1 10:00:00 2024] Memory cgroup out of memory: Killed process 3128934 "
+     "(ray::_DeepSpeed)", "killed_by_signal"),
+    ("Not all ranks joining collective 5 at entry 4, missing ranks: {1}",
+     "rank_mismatch_collective"),
+    ("MIOpen Error: /long_pathname/src/sqlite_db.cpp:220: Internal error while accessing "
+     "SQLite database: locking protocol", "rank_failed"),
+    # a node that went away is no signal to the launcher
+    ("slurmstepd: error: *** STEP 1943824.0 ON jean-zay-iam17 CANCELLED AT "
+     "2023-03-06T03:17:51 DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***",
+     "rank_failed"),
+]  # fmt: skip
 
 
 def test_a_printed_fsdp1_model_is_no_flat_parameter_error():
@@ -3142,34 +3122,43 @@ def test_a_py_spy_dump_inside_a_collective_is_never_clean():
     assert analyze_text(dump).findings[0].id == "rank_failed"
 
 
+HELD_OUT_THREADS_WORDS = [
+    # [fresh42] (held out): a Chinese-locale shell's "Killed" glued to a progress bar,
+    # FSDP's local state dict without flat parameters, pickle's refusal without its class
+    ("[>>>>>>>>>>>>>>>>>>>>>>   ] 3217/3849, 4.0 task/s, elapsed: 799s, ETA:   157s已杀死",
+     "killed_by_signal"),
+    ("RuntimeError: ``local_state_dict`` can only be used when parameters are flatten and "
+     "sharded.", "fsdp_flat_param"),
+    ("Can't pickle <function BoringModel.training_step at 0x7f8d684573b0>: it's not the same "
+     "object as __main__.BoringModel.training_step", "rank_failed"),
+    # [fresh43] (held out): long-tail repos and other frameworks
+    ("slurmstepd: error: Job 7518 exceeded memory limit (626359956 > 512000000), being killed",
+     "killed_by_signal"),
+    ("tensorflow.python.framework.errors_impl.InvalidArgumentError: No OpKernel was "
+     "registered to support Op 'NcclAllReduce' used by {{node Adam/NcclAllReduce}}",
+     "no_backend_for_device"),
+    ("[   21.091872] NVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x22:0x56:894)",
+     "gpu_hardware"),
+    ("caffe2::EnforceNotMet: [enforce fail at cuda_nccl_gpu.cc:24] status == ncclSuccess. 2 "
+     "vs 0.", "nccl_system_error"),
+    (">  CUDA Error: out of memory", "cuda_oom"),
+    ("E0912 23:44:51.552719 2536982 pjrt_stream_executor_client.cc:3008] Execution of "
+     "replica 0 failed: INTERNAL: NCCL operation ncclAllReduce(", "rank_failed"),
+    ("[08:41:20] /mxnet/dmlc-core/include/dmlc/./logging.h:300: [08:41:20] "
+     "src/kvstore/kvstore.cc:37: compile with USE_DIST_KVSTORE=1 to use dist_sync",
+     "rank_failed"),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
-    [
-        # [fresh42] (held out): a Chinese-locale shell's "Killed" glued to a progress bar,
-        # FSDP's local state dict without flat parameters, pickle's refusal without its class
-        ("[>>>>>>>>>>>>>>>>>>>>>>   ] 3217/3849, 4.0 task/s, elapsed: 799s, ETA:   157s已杀死",
-         "killed_by_signal"),
-        ("RuntimeError: ``local_state_dict`` can only be used when parameters are flatten and "
-         "sharded.", "fsdp_flat_param"),
-        ("Can't pickle <function BoringModel.training_step at 0x7f8d684573b0>: it's not the same "
-         "object as __main__.BoringModel.training_step", "rank_failed"),
-        # [fresh43] (held out): long-tail repos and other frameworks
-        ("slurmstepd: error: Job 7518 exceeded memory limit (626359956 > 512000000), being killed",
-         "killed_by_signal"),
-        ("tensorflow.python.framework.errors_impl.InvalidArgumentError: No OpKernel was "
-         "registered to support Op 'NcclAllReduce' used by {{node Adam/NcclAllReduce}}",
-         "no_backend_for_device"),
-        ("[   21.091872] NVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x22:0x56:894)",
-         "gpu_hardware"),
-        ("caffe2::EnforceNotMet: [enforce fail at cuda_nccl_gpu.cc:24] status == ncclSuccess. 2 "
-         "vs 0.", "nccl_system_error"),
-        (">  CUDA Error: out of memory", "cuda_oom"),
-        ("E0912 23:44:51.552719 2536982 pjrt_stream_executor_client.cc:3008] Execution of "
-         "replica 0 failed: INTERNAL: NCCL operation ncclAllReduce(", "rank_failed"),
-        ("[08:41:20] /mxnet/dmlc-core/include/dmlc/./logging.h:300: [08:41:20] "
-         "src/kvstore/kvstore.cc:37: compile with USE_DIST_KVSTORE=1 to use dist_sync",
-         "rank_failed"),
-    ],
-)  # fmt: skip
-def test_held_out_threads_words(line, expected):
+    LIGHTNING_AND_ASCEND_WORDS
+    + ASCEND_ERROR_CODES
+    + OTHER_ACCELERATORS_WORDS
+    + OPERATORS_WORDS
+    + HELD_OUT_THREADS_WORDS,
+)
+def test_this_rounds_sources_words_for_known_failures(line, expected):
+    """The tables above, one per source: Lightning's and the Ascend stack's words, the CANN
+    error codes, other accelerators', operators' and the held-out threads' words."""
     assert analyze_text(line + "\n").findings[0].id == expected
