@@ -165,9 +165,7 @@ WRAP_PYTHON_BYTES = 16 << 20
 # a torchrun rank prefix glued to the end of a progress bar, before a log header or a space
 _GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
 _CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
-_BENIGN_CHAIN = re.compile(
-    rf"(?:{'|'.join(map(re.escape, BENIGN_CHAIN_SOURCES))})\.cc:\d+ -> 3$"
-)
+_BENIGN_CHAIN = re.compile(rf"(?:{'|'.join(map(re.escape, BENIGN_CHAIN_SOURCES))})\.cc:\d+ -> 3$")
 # NCCL result codes in "-> N" chains: what each one means for the catalogue
 _CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
 # an nvidia-smi process row: GPU, (GI, CI,) PID, type
