@@ -856,13 +856,9 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh47]: " + why
         for name, why in {
-            "killed_by_signal__je-santos-mplbm-ut-issues-92.log": "MPICH's 'BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES ... EXIT CODE: 9' box is not read as SIGKILL: the generic id from its first line",
             "segfault__pytorch-pytorch-issues-58817.log": "the cause is outside the paste: the launcher's CalledProcessError is cut before 'died with <Signals.SIGSEGV: 11>', rank_exception",
             "cuda_oom__horovod-horovod-issues-2656.log": "the cause is outside the paste: only Open MPI's 'Primary job  terminated normally, but 1 process returned a non-zero exit code' box (silent)",
-            "killed_by_signal__flyteorg-flyte-issues-2376.log": "Flyte's 'terminated with exit code (137). Reason [Error].' is not read as SIGKILL (silent)",
             "unsettled__horovod-horovod-issues-609.log": "a killed run pasted as TF INFO loss/global_step lines only; no failure line (silent)",
-            "unsettled__horovod-horovod-issues-410.log": "Open MPI's 'Primary job  terminated normally, but 1 process returned a non-zero exit code' box and TF 'OP_REQUIRES failed ... Aborted: Horovod has been shut down' lines are not read as a failure (silent)",
-            "unsettled__bytedance-byteps-issues-84.log": "tcmalloc's 'src/tcmalloc.cc:277] Attempt to free invalid pointer' (markdown-bold) is not read as a crash (silent)",
             "unsettled__facebookresearch-detectron-issues-32.log": "a hang pasted as caffe2 'context_gpu.cu:321] GPU N: xxxx MB' lines only; no failure line (silent)",
         }.items()
     },
