@@ -76,6 +76,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"[Gg]rad strides (?:do|don't|does)\b",
             r"grad\.strides\(\) = .*bucket_view\.strides\(\)",
+            # the warning's detail lines quoted without its first line (one per line)
+            r"^\W*grad\.sizes\(\) = \[[\d, ]*\], strides\(\) = \[",
+            r"^\W*bucket_view\.sizes\(\) = \[[\d, ]*\], strides\(\) = \[",
         ],
         "cause": "A parameter's layout changed after DDP was built (channels_last, a transpose, "
         "a non-contiguous view), so every step copies gradients into the bucket.",
@@ -239,6 +242,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
             # (the same quoted without its WARN record: words only NCCL's bootstrap prints)
             r"Bootstrap ?: no socket interface found",
+            r"^\W*no socket interface found\s*$",  # (and quoted alone)
+            # NCCL's topology search could not place a NIC (an XML topology, an odd platform)
+            r"Attribute busid of node nic not found",
             # an InfiniBand work completion that failed: its vendor error code, in any wording
             r"\bvendor err \d+",
             r"Got completion from peer .* with (?:error|status=[1-9])",
@@ -580,7 +586,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"connection to the C10d store has failed",
             r"connect\(\) timed out",
             r"[Tt]imed out after \d+ seconds waiting for (?:clients|workers)",
-            r"(?:^|Error: )Socket Timeout",
+            r"(?:^|[Ee]rror: )Socket Timeout",  # (torch_npu: "The inner error: Socket Timeout")
             r"wait timeout after \d+ ?ms",
             # ("[W socket.cpp] ... failed to connect to [host]:port" alone is a retry torch
             # logs on its way to the next address: no failure)
@@ -599,6 +605,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # never reached the server, or a different rank count from theirs
             r"topo exchange (?:server|agent) get socket timeout",
             r"TopoExchangeAgent: connect server\[.{0,80}\] failed",
+            # HCCL's peer-to-peer link set-up at init, on a server whose ranks did not all come
+            r"Wait timeout for get P2P status",
             r"TopoDetect ERROR occur.{0,80}Failed to connect agent\[",
             r"rank num\[\d+\] is different with rank list size\[\d+\]",
             r"\bEI0015(?:\)|:|\[PID)",  # (its code, and its messages since CANN 8.5)
@@ -635,6 +643,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"No backend type associated",
             # (also torch's own raise, the message split over two literals: "... NCCL " "built in")
             r"Distributed package doesn't have NCCL (?:\" \")?built in",
+            # torch's warning on the way to that error (Windows, CPU-only wheels)
+            r"default timeout for nccl backend, but NCCL support is not compiled",
             r"ProcessGroupNCCL is only supported with GPUs",
             r"Could not find the default backend type",
             # NCCL's own check on a collective's tensors: a CPU tensor given to a NCCL group
@@ -1194,6 +1204,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\[(?:Init\w*|TaskExec)Stage\]\[\w+\]",
     r"\.(?:c|cc|cpp):\d+ +Error: ",  # a C library's own error line (Open MPI's UCX: pml_ucx.c)
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
+    r"A worker died or was killed while executing a task by an unexpected",  # (its first line)
+    # DeepEP's kernels gave up waiting for a peer's tokens; NVSHMEM's status check exiting
+    r"\bDeepEP \w+ \w+ (?:receiver|sender) timeout\b",
+    r"\bnon-zero status: \d+: .*exiting",
     r"^\s*(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own reports (indented too)
     # what ended a process whose name is no Error or Exception, and native assertions
     r"^\s*KeyboardInterrupt\b",
@@ -1214,6 +1228,12 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # ("triton.runtime.errors.OutOfResources: out of resource: shared memory")
     r"\.errors\.[A-Z]\w*(?:\([\w.]+\))?: ",
     r"\bscheduler is dead\b",  # SGLang's rank scheduler died
+    # a Ray worker that could not join its node, a node that could not reach the head
+    r"Unable to register worker with raylet",
+    r"Failed to connect to GCS server",
+    # a process group without the collective called (oneCCL's: "ProcessGroupCCL does not
+    # support reduce_scatter")
+    r"\bProcessGroup\w+ does not support \w+",
     r"^Error executing job with overrides: ",  # Hydra hides the traceback behind these
     r"^Error in call to target '",
     r"Assertion `.*' failed\.",

@@ -206,6 +206,7 @@ _OPTIONAL_IMPORT = re.compile(
     r'^\s*File "[^"]*xformers[/\\]__init__\.py", line \d+, in _is_triton_available'
 )
 _QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
+_SHM_SEGMENT = re.compile(r"shared memory segment|/dev/shm")
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = (
     "cuda_oom",
@@ -1072,6 +1073,11 @@ class LogScanner:
         # NCCL's "unhandled cuda error" is the envelope of a CUDA error: the CUDA error it
         # carries ("Last error: Cuda failure 'out of memory'") is the cause when it is known
         carried = {i for i in _CARRIED_BY_NCCL if i in self._acc and not self._acc[i].weak}
+        # NCCL's shared-memory transport registers its /dev/shm segment with CUDA: a segment
+        # it could not create surfaces first as a "Cuda failure", and the segment is the cause
+        system = self._acc.get("nccl_system_error")
+        if system is not None and any(_SHM_SEGMENT.search(e.text) for e in system.evidence):
+            carried.add("nccl_system_error")
 
         def key(acc: _Acc) -> tuple[int, int, int]:
             if acc.entry["role"] == "symptom":  # timeouts happen before closed sockets and SIGTERM
