@@ -791,6 +791,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"exits with return code = -11\b",
             # an exit status of 128+11 as a platform reports it ("Exit code: 139. Reason: ...")
             r"(?:[Ee]xit|[Rr]eturn) (?:code|status):? 139\b",
+            r"exit code \(139\)",
+            r"^\W*EXIT CODE: (?:11|139)\s*$",  # (MPICH's hydra banner, as above)
         ],
         "cause": "Native code crashed (exit code -11), usually with no Python traceback: a C++/"
         "CUDA extension built against another torch, mismatched library versions, a driver or "
@@ -872,6 +874,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Connection closed by remote peer",
             r"Socket recv failed while polling",
             r"terminated with exit code \d+, terminating remaining processes",
+            # Horovod's op on a rank whose peer raised ("Horovod has been shut down. This was
+            # caused by an exception on one of the ranks or ...")
+            r"Horovod has been shut down\. This was caused by an exception on one of the ranks",
             # monitored_barrier on a rank that reached it: a peer failed to answer
             r"reached monitoredBarrier, but received errors while waiting for send/recv from rank",
             r"ExceptionType:\[Heartbeat Lost Occurred\]",  # HCCL: a peer's heartbeat stopped
@@ -944,9 +949,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\bOOM ?Killed\b",
             r"srun: error: .*: tasks? [\d,-]+: (?:Out Of Memory|Killed)\b",
             r"exit (?:code|status):? 137\b",
+            r"exit code \(137\)",  # (Flyte's pod status)
             # platforms' own words for the same kill: an exit status of 128+9 as "Exit code" or
             # "return code" (Hugging Face Spaces, ModelArts)
             r"(?:Exit|[Rr]eturn) code:? 137\b",
+            # MPICH's hydra banner: the status of the rank it names, a signal as its number
+            r"^\W*EXIT CODE: (?:9|137)\s*$",
             r"[Oo]ut of memory: Kill(?:ed)? process \d+",  # (and "Memory cgroup out of ...")
         ],
         # a platform's memory-limit banner (Hugging Face Spaces: "Memory limit exceeded (16Gi)"):
@@ -1049,6 +1057,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"failed \(exitcode: -?[1-9]",
     r"^\s*exitcode\s*:\s*-?[1-9]",
     r"exit code:? -?[1-9]",
+    r"exit code \(-?[1-9]",
     r"exited with (?:error )?code:? -?[1-9]",
     r"exit status -?[1-9]",
     r"terminate called (?:after throwing|without an active)",
@@ -1185,6 +1194,12 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     rf"\[\d+\] \S+\.(?:cc|cu|c|h):\d+ WARN (?!{_BENIGN_WARN})",  # NCCL 2.0-2.3's WARN
     r"^Exception has occurred: \w",  # VS Code's debugger
     r"mpirun detected that one or more processes",
+    # Open MPI's box when a rank exits non-zero ("Primary job  terminated normally, but 1
+    # process returned\na non-zero exit code."), printed before mpirun's own summary
+    r"Primary job +terminated normally, but \d+ process(?:es)? returned",
+    # allocators that abort on a corrupt heap: tcmalloc's check, glibc's malloc checks
+    r"\btcmalloc\.cc:\d+\] Attempt to free invalid pointer",
+    r"\b(?:free|realloc|malloc)\(\): (?:invalid|corrupted)\b|double free or corruption",
     # an exception from an errors module whose name ends otherwise
     # ("triton.runtime.errors.OutOfResources: out of resource: shared memory")
     r"\.errors\.[A-Z]\w*(?:\([\w.]+\))?: ",
