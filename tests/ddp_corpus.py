@@ -70,6 +70,7 @@ FRESH_PARTS = (
     "[fresh40]",
     "[fresh44]",
     "[fresh45]",
+    "[fresh46]",
     "[fresh47]",
 )
 

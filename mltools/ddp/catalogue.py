@@ -792,6 +792,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # an exit status of 128+11 as a platform reports it ("Exit code: 139. Reason: ...")
             r"(?:[Ee]xit|[Rr]eturn) (?:code|status):? 139\b",
             r"exit code \(139\)",
+            r"exited with code 139\b",
+            r"\bexitCode\W{1,3}139\b",
+            r"non-zero exit status -11\b",
+            # Windows' access violation (STATUS_ACCESS_VIOLATION), as a signed or hex status
+            r"\b0xC0000005\b|exit code -1073741819\b|exit code 3221225477\b",
             r"^\W*EXIT CODE: (?:11|139)\s*$",  # (MPICH's hydra banner, as above)
         ],
         "cause": "Native code crashed (exit code -11), usually with no Python traceback: a C++/"
@@ -950,6 +955,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"srun: error: .*: tasks? [\d,-]+: (?:Out Of Memory|Killed)\b",
             r"exit (?:code|status):? 137\b",
             r"exit code \(137\)",  # (Flyte's pod status)
+            r"exited with code 137\b",  # (docker compose)
+            r"\bexitCode\W{1,3}137\b",  # a Kubernetes container status (YAML or JSON)
+            # subprocess.CalledProcessError of a child SIGKILL ended (a launcher's own child)
+            r"non-zero exit status -9\b",
+            r"died with <Signals\.SIGKILL: 9>",
             # platforms' own words for the same kill: an exit status of 128+9 as "Exit code" or
             # "return code" (Hugging Face Spaces, ModelArts)
             r"(?:Exit|[Rr]eturn) code:? 137\b",
