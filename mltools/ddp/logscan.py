@@ -82,6 +82,8 @@ _WRAPPER = re.compile(
     r"|\((?:[\w-]+,? )?(?:rank=(?P<ray>\d+),? )?pid=\d+(?:, ip=[^)]*)?\)\s?"
     r"|\[\d+,(?P<mpi>\d+)\]<std(?:out|err)>:"
     r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:[\w.-]+ [\w./-]+(?:\[\d+\])?: )?"
+    r"|[\w.-]+ [\w./-]+\[\d+\]: "  # (syslog's host and program after an ISO time)
+    r"|\| "  # (a log viewer's column separator after its time)
     r"|\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \w+ \|\| "
     r"|\s*\|?\s*\d{4}-\d\d-\d\dT[\d:.]+Z \| "
     r"|\[?\d{4}-\d\d-\d\d[ T][\d:,.]+(?:Z|[+-]\d\d:?\d\d)?\]?\s+"
@@ -322,6 +324,9 @@ _STRUCTURAL_NEEDLES = [
     "If your script expects `--local-rank`",
     "[--local_rank",
     "Completed store-based barrier",
+    # a no-break space: a paste from a rendered page or a chat app may hold one for every
+    # space, which no needle spelled with spaces finds (the line is read with spaces, _plain)
+    "\xa0",
     *_WORLD_WORDS,  # the lines that state the world size: the scan must see them
 ]
 
@@ -817,7 +822,7 @@ class LogScanner:
         if body.lstrip().startswith("frame #"):  # a C++ backtrace frame (c10d, NCCL)
             self._frame_hit(texts, rank, name, line_no, raw)
             return
-        if "|" in body and (m := _SMI_ROW.search(body)):
+        if "|" in line and (m := _SMI_ROW.search(line)):  # (its "|" may read as a wrapper)
             self._smi.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
             if len(self._smi_rows) < MAX_EVIDENCE:
                 self._smi_rows.append(Evidence(name, line_no, rank, raw[:MAX_LINE_CHARS]))
