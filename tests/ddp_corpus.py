@@ -72,6 +72,7 @@ FRESH_PARTS = (
     "[fresh45]",
     "[fresh46]",
     "[fresh47]",
+    "[fresh51]",
 )
 
 
