@@ -73,6 +73,7 @@ FRESH_PARTS = (
     "[fresh46]",
     "[fresh47]",
     "[fresh50]",
+    "[fresh51]",
 )
 
 

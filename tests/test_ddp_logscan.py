@@ -1142,8 +1142,9 @@ def test_the_grep_needles_stay_specific():
     # 337 -> 339: subprocess's, docker's, Kubernetes' and Windows' words for exit statuses;
     # 339 -> 340 for [fresh46] and [fresh45]: Ray's raylet/GCS and dead worker, HCCL's P2P wait,
     # NCCL's NIC and socket words, a process group without the collective, DDP's stride detail
-    # lines, DeepEP's and NVSHMEM's timeouts (most share needles with older patterns)
-    assert len(logscan.NEEDLES) <= 340
+    # lines, DeepEP's and NVSHMEM's timeouts (most share needles with older patterns); 340 ->
+    # 341: a Ray node marked dead)
+    assert len(logscan.NEEDLES) <= 341
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -3208,6 +3209,9 @@ FOREIGN_PAGES_WORDS = [
      "tail: 44", "rank_failed"),
     ("/sgl-workspace/nvshmem/install/include/host/nvshmemx_api.h:63: non-zero status: 7: "
      "Connection timed out, exiting...", "rank_failed"),
+    ("(raylet) The node with node id: 5e7a and address: 10.0.0.2 and node name: 10.0.0.2 has "
+     "been marked dead because the detector has missed too many heartbeats from it.",
+     "rank_failed"),
 ]  # fmt: skip
 
 
@@ -3225,3 +3229,38 @@ def test_this_rounds_sources_words_for_known_failures(line, expected):
     """The tables above, one per source: Lightning's and the Ascend stack's words, the CANN
     error codes, other accelerators', operators' and the held-out threads' words."""
     assert analyze_text(line + "\n").findings[0].id == expected
+
+
+def _watchdog_line(rank, op, numel):
+    return (
+        f"[rank{rank}]:[E1107 10:00:00.000000 1 ProcessGroupNCCL.cpp:632] [Rank {rank}] Watchdog "
+        f"caught collective operation timeout: WorkNCCL(SeqNum=812, OpType={op}, "
+        f"NumelIn={numel}, NumelOut={numel}, Timeout(ms)=600000) ran for 600010 milliseconds "
+        "before timing out."
+    )
+
+
+@pytest.mark.parametrize(
+    ("other", "said"),
+    [
+        (("BROADCAST", 4096), "rank 3 in BROADCAST of 4096 elements"),
+        (("ALLREDUCE", 10942336), "rank 3 in ALLREDUCE of 10942336 elements"),
+    ],
+)
+def test_ranks_timed_out_in_different_collectives_at_one_seqnum_are_named(other, said):
+    log = "\n".join(
+        [_watchdog_line(r, "ALLREDUCE", 11274112) for r in (0, 1, 2)] + [_watchdog_line(3, *other)]
+    )
+    root = analyze_text(log + "\n").findings[0]
+    assert root.id == "nccl_timeout"
+    assert (
+        "At SeqNum=812 the ranks were not in the same collective (ranks 0, 1, 2 in " in root.cause
+    )
+    assert said in root.cause
+
+
+def test_ranks_in_the_same_collective_or_a_cut_op_name_are_not_out_of_step():
+    same = "\n".join(_watchdog_line(r, "ALLREDUCE", 1024) for r in range(4))
+    cut = _watchdog_line(0, "_ALLGATHER_BASE", 64) + "\n" + _watchdog_line(1, "_ALLGATHER_BA", 64)
+    for log in (same, cut):
+        assert "not in the same collective" not in analyze_text(log + "\n").findings[0].cause

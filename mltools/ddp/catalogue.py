@@ -1205,6 +1205,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\.(?:c|cc|cpp):\d+ +Error: ",  # a C library's own error line (Open MPI's UCX: pml_ucx.c)
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
     r"A worker died or was killed while executing a task by an unexpected",  # (its first line)
+    r"has been marked dead because the detector has missed too many heartbeats",  # a Ray node
     # DeepEP's kernels gave up waiting for a peer's tokens; NVSHMEM's status check exiting
     r"\bDeepEP \w+ \w+ (?:receiver|sender) timeout\b",
     r"\bnon-zero status: \d+: .*exiting",

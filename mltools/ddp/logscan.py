@@ -545,6 +545,8 @@ class LogScanner:
         self._smi_rows: list[Evidence] = []
         # watchdog timeouts: (process group, SeqNum, op) -> ranks that reported it, group size
         self._timeouts: dict[tuple[int | None, int, str], set[int]] = {}
+        # what each rank timed out in, by (process group, SeqNum): (op, NumelIn) -> ranks
+        self._timed_ops: dict[tuple[int | None, int], dict[tuple[str, int | None], set[int]]] = {}
         self._group_size: dict[tuple[int | None, int, str], int] = {}
         self._world: int | None = None  # the world size, when the log states it
         self._top_rank = -1  # the highest rank any line names
@@ -931,6 +933,8 @@ class LogScanner:
         pg = _PG.search(body)
         key = (int(pg.group(1)) if pg else None, int(work.group("seq")), work.group("op"))
         self._timeouts.setdefault(key, set()).add(who)
+        op = (work.group("op"), int(work.group("nin")) if work.group("nin") else None)
+        self._timed_ops.setdefault(key[:2], {}).setdefault(op, set()).add(who)
         nin, nout = work.group("nin"), work.group("nout")
         if nin and nout and int(nin) > 0 and work.group("op") in _GATHERS:
             self._group_size[key] = int(nout) // int(nin)
@@ -970,6 +974,28 @@ class LogScanner:
             if named and len(ranks) > len(best[1]):
                 best = (missing, sorted(ranks), f"{op} SeqNum={seq}")
         return best
+
+    def _out_of_step(self) -> str:
+        """Ranks that timed out at the same SeqNum of one process group in different
+        collectives (another op, or the same op on another element count): they had left the
+        same code path before the hang, so the sentence that says so."""
+        for (_pg, seq), ops in self._timed_ops.items():
+            # (a paste cut inside the op's name gives a prefix of it: not another op)
+            names = {name for name, _ in ops}
+            if len(ops) < 2 or any(a != b and b.startswith(a) for a in names for b in names):
+                continue
+            parts = [
+                f"rank{'s' if len(ranks) > 1 else ''} {_ranks(sorted(ranks))} in {name}"
+                + (f" of {numel} elements" if numel is not None else "")
+                for (name, numel), ranks in sorted(ops.items(), key=lambda kv: min(kv[1]))
+            ]
+            return (
+                f"At SeqNum={seq} the ranks were not in the same collective ("
+                + "; ".join(parts)
+                + "): they left the same code path (a rank-dependent branch, uneven data, "
+                "parameters gathered in a different order) before the hang. "
+            )
+        return ""
 
     def _structure(self, body: str, rank: int | None) -> bool:
         """Follow the elastic agent's summary; True on the line that names the first failure."""
@@ -1100,7 +1126,10 @@ class LogScanner:
         accs.sort(key=key)
         findings = [_finding(acc) for acc in accs]
         suspects, waited, collective = self._suspects()
+        out_of_step = self._out_of_step()
         for f in findings:
+            if f.id == "nccl_timeout" and out_of_step:
+                f.cause = out_of_step + f.cause
             if f.id == "nccl_timeout" and suspects:
                 f.suspects = suspects
                 f.cause = (
