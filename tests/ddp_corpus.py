@@ -72,6 +72,8 @@ FRESH_PARTS = (
     "[fresh45]",
     "[fresh46]",
     "[fresh47]",
+    "[fresh50]",
+    "[fresh51]",
 )
 
 
