@@ -888,16 +888,10 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh50]: " + why
         for name, why in {
-            "rank_mismatch_collective__nvidia-nccl-issues-615.log": "wording not known: 'transport/net_ib.cc:665 NCCL WARN NET/IB : collective mismatch error local size 546816 remote 524288 addr ... seq 14/1c' (NCCL 2.9, no comma, no 'remote size') gives rank_failed",
             "nccl_system_error__nvidia-nccl-issues-1016.log": "the cause is outside the paste: the 'unhandled system error' is in the title, the paste is the agent's SIGTERM lines, 'failed (exitcode: 1)' and the exit-barrier traceback: rank_failed, right for the paste",
             "version_mismatch__pytorch-pytorch-issues-107174.log": "the cause is outside the paste (an NCCL build that does not match the installed CUDA): 'invalid usage, NCCL version 2.10.3' / 'ncclInvalidUsage' give rank_exception",
-            "nccl_unhandled_cuda__horovod-horovod-issues-785.log": "wording not known: 'transport/p2p.cu:548 NCCL WARN failed to open CUDA IPC handle : 64 peer access is not supported between these two devices' and the 'init.cu:568 -> 1' chain (NCCL 2.3, no 'unhandled cuda error' line) give rank_failed",
             "oom_on_resume__hrnet-hrformer-issues-1.log": "the cause is outside the paste: the DDP forward traceback is cut inside the backbone, before the CUDA OOM; rank_failed, right for the paste",
             "oom_on_resume__progamergov-neural-dream-pull-6.log": "the cause is outside the paste: the torch.load -> persistent_load traceback is cut before 'CUDA error: out of memory'; rank_failed, right for the paste",
-            "nccl_system_error__lightning-ai-lit-llama-issues-380.log": "wording not known: eight 'transport/net_ib.cc:93 NCCL WARN NET/IB : Got async event : port error' lines (an InfiniBand port going down) give rank_failed",
-            "generic__microsoft-dion-issues-23.log": "'torch._dynamo.exc.FailOnRecompileLimitHit: recompile_limit reached with fullgraph=True' (an exception class without Error/Exception in its name) is not read as a failure (silent)",
-            "compile_ddp__huggingface-transformers-issues-23341.log": "wording not known: 'AssertionError: Dynamo only supports FSDP with use_orig_params=True' (torch.compile under FSDP) gives rank_exception",
-            "compile_ddp__lightning-ai-lit-llama-issues-62.log": "wording not known: dynamo builder.py frames and 'AssertionError: Dynamo only supports FSDP with use_orig_params=True' give rank_exception",
             "peer_crashed__nvidia-nccl-issues-795.log": "the first WARN 'Net : Call to recv from ... failed : Broken pipe' gives nccl_system_error ahead of peer_crashed (from 'Connection closed by remote peer'); the reporter saw a remote rank segfault first (label arguable)",
             "unsettled__pytorch-pytorch-issues-167288.log": "an elastic restart pasted as the launch script and 'NCCL INFO socketPollConnect: connect to ... returned Connection refused, retrying (N/34)' INFO lines; no failure line (silent)",
         }.items()
@@ -997,12 +991,7 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh51]: " + why
         for name, why in {
-            "nccl_system_error__pytorch-pytorch-issues-40273.log": "NCCL 2.4's 'include/topo.h:27 NCCL WARN Could not find real path of /sys/class/pci_bus/...' and its 'init.cu:864 -> 2' return-code chain (no RuntimeError line in the paste) give rank_failed",
-            "cuda_oom__jiesutd-ncrfpp-issues-121.log": "the THC-era 'THCudaCheck FAIL file=.../THCStorage.cu line=58 error=2 : out of memory' and 'RuntimeError: cuda runtime error (2) : out of memory at ...' are not read as an OOM: rank_exception",
-            "cuda_oom__levyfan-reid-mgn-issues-9.log": "the THC-era 'THCudaCheck FAIL file=/pytorch/aten/src/THC/THCTensorRandom.cu line=25 error=2 : out of memory' before a cut traceback gives rank_failed",
-            "local_rank_arg__hzwer-eccv2022-rife-issues-52.log": "torch 1.7's literal 'raise _env_error(\"MASTER_ADDR\")' (the ValueError line not pasted) of a script started without the launcher gives rank_failed",
             "pg_not_initialized__facebookresearch-detectron2-issues-2174.log": "the cause is outside the paste: the launch -> run_step -> backbone traceback is cut before 'Default process group is not initialized', rank_failed",
-            "local_rank_arg__airbert-vln-bnb-dataset-issues-6.log": "'Error: unrecognized arguments: \u2013local_rank=19' with an en dash for '--' is not read (silent)",
             "nccl_system_error__nvidia-megatron-lm-issues-71.log": "the cause is outside the paste: the launcher banner and Megatron's arguments dump only, before the title's unhandled system error (silent)",
             "unsettled__lightning-ai-pytorch-lightning-issues-13087.log": "a start-up hang: hydra INFO lines, 'initializing distributed: GLOBAL_RANK: N' and a store_based_barrier_key line; no failure line (silent)",
         }.items()

@@ -93,6 +93,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             # (or the old launcher's own --use_env flag, written after the script's name)
             r"unrecognized arguments?:.*--(?:local(?:[-_]|$)|use[-_]env\b)",
+            r"unrecognized arguments?:.*[\u2013\u2014]local[-_]rank",  # ("--" a page made a dash)
             r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
             r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE) expected, but not set",
             # ColossalAI's launch check: a script started without torchrun
@@ -102,7 +103,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         ],
         # env://'s own raise: which variable it missed is on the next line (a rank variable,
         # or the master's address: a rendezvous left unconfigured)
-        "weak_patterns": [r"raise _env_error\(env_var\)"],
+        "weak_patterns": [r"raise _env_error\((?:env_var|\"(?:MASTER_ADDR|MASTER_PORT|RANK)\")\)"],
         "cause": "torch.distributed.launch passes --local-rank/--local_rank as an argument while "
         "torchrun sets the LOCAL_RANK variable; the script expects the other one (or was started "
         "with plain python, so no rank variables exist).",
@@ -239,6 +240,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"WARN NET/OFI .*\bRC: -\d+",
             r"Proxy Call to rank \d+ failed \(Connect\)",  # NCCL's "Last error:" line
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
+            # an InfiniBand port or device fault the verbs library reported asynchronously
+            r"NET/IB : Got async event : [\w ]*(?:error|catastrophic|fatal)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
             # (the same quoted without its WARN record: words only NCCL's bootstrap prints)
             r"Bootstrap ?: no socket interface found",
@@ -411,6 +414,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (not Ray's: its memory monitor killed a worker for the host's memory)
             r"(?<!exceptions\.)(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
             r"CUDA [Ee]rror: out of m",  # (darknet's "CUDA Error: out of memory")
+            # torch 0.x-1.x's THC: its check of a CUDA call, and the RuntimeError it raised
+            r"THCudaCheck FAIL file=\S+ line=\d+ error=2 : out of memory",
+            r"cuda runtime error \(2\) : out of memory",
             r"No available memory for the cache blocks",  # vLLM: no GPU memory left for KV
             # other accelerators' and frameworks' wording: ROCm, Intel, Ascend, Apple, Paddle,
             # XLA on TPU/GPU, and the Ascend runtime's own codes under torch_npu
@@ -539,6 +545,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Mismatched collective detected",
             r"is running (?:inconsistent )?collective:\s*CollectiveFingerPrint",
             r"[Cc]ollective mismatch error, local size \d+ remote size",
+            # (NCCL 2.9's IB transport: "collective mismatch error local size 546816 remote
+            # 524288 addr ...")
+            r"[Cc]ollective mismatch error local size \d+ remote \d+",
             # TORCH_DISTRIBUTED_DEBUG=DETAIL's shape check; Accelerate's debug-mode check
             r"Error when verifying shape tensors for collective",
             r"Cannot apply desired operation due to shape mismatch",
@@ -860,6 +869,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # do): the compile failed, whatever the exception's name ends with
             r"torch\._dynamo\.exc\.(?:Unsupported|TorchRuntimeError|InternalTorchDynamoError)\b",
             r"torch\._inductor\.exc\.(?:InductorError|LoweringException|CppCompileError)\b",
+            # dynamo's refusal of FSDP1 with flattened parameters (torch.compile of an FSDP model)
+            r"Dynamo only supports FSDP with use_orig_params=True",
             # inductor's g++ build of the generated code, surfacing as the subprocess error
             r"CalledProcessError: Command '\['(?:g\+\+|gcc|c\+\+|clang\+\+)', '[^']*torchinductor_",
         ],
@@ -1093,7 +1104,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"taking the entire process down",
     # (not the "-> 3" of a benign chain source, see BENIGN_CHAIN_SOURCES)
     "".join(f"(?<!{re.escape(source)})" for source in BENIGN_CHAIN_SOURCES)
-    + r"\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)",
+    + r"\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)"
+    r"|\.cu:\d+ -> [124-9]\b",  # (NCCL up to 2.8 had .cu sources: "init.cu:864 -> 2")
     # (HCCL: Ascend's torch_npu; XCCL: Intel's XPU backend)
     r"\[E (?:ProcessGroup(?:NCCL|Gloo|HCCL|XCCL)|socket|TCPStore|NCCLUtils|Utils)\.",
     r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL|HCCL|XCCL)\.cpp",
@@ -1229,6 +1241,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # ("triton.runtime.errors.OutOfResources: out of resource: shared memory")
     r"\.errors\.[A-Z]\w*(?:\([\w.]+\))?: ",
     r"\bscheduler is dead\b",  # SGLang's rank scheduler died
+    r"\btorch\._dynamo\.exc\.[A-Z]\w*: ",  # (FailOnRecompileLimitHit ends in no Error)
     # a Ray worker that could not join its node, a node that could not reach the head
     r"Unable to register worker with raylet",
     r"Failed to connect to GCS server",

@@ -166,7 +166,7 @@ _WRAP_SNIFF_BYTES = 1 << 20
 WRAP_PYTHON_BYTES = 16 << 20
 # a torchrun rank prefix glued to the end of a progress bar, before a log header or a space
 _GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
-_CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
+_CHAIN = re.compile(r"\.c[cu]:\d+ -> (\d+)|retcode (\d+)")  # (.cu: NCCL up to 2.8)
 _BENIGN_CHAIN = re.compile(rf"(?:{'|'.join(map(re.escape, BENIGN_CHAIN_SOURCES))})\.cc:\d+ -> 3$")
 # NCCL result codes in "-> N" chains: what each one means for the catalogue
 _CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
