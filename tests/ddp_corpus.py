@@ -75,6 +75,7 @@ FRESH_PARTS = (
     "[fresh50]",
     "[fresh51]",
     "[fresh53]",
+    "[fresh52]",
 )
 
 
