@@ -1018,6 +1018,8 @@ KNOWN_MISSES = {
             "unsettled__lightning-ai-pytorch-lightning-issues-19606.log": "a start-up hang: 'Seed set to 42' and 'Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/5'; no failure line (silent)",
             "unsettled__huggingface-accelerate-issues-412.log": "a multi-node hang at accelerator.prepare: NCCL INFO init lines ending 'Connected all rings'; no failure line (silent)",
             "unsettled__pytorch-pytorch-issues-72835.log": "a barrier() hang: the torchrun banner and NCCL INFO init/P2P lines; no failure line (silent)",
+        }.items()
+    },
     # the fifty-second round, blind (Chinese-language and Chinese-user GitHub threads of model and
     # framework repos: LLaMA-Factory, ms-swift, Qwen/GLM/ChatGLM/CogVLM/CodeGeeX, MiniCPM, BELLE,
     # Chinese-LLaMA-Alpaca, lmdeploy, Paddle*, MindSpore/Ascend, FunASR, Open-Sora, HunyuanVideo,
