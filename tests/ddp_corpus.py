@@ -74,6 +74,7 @@ FRESH_PARTS = (
     "[fresh47]",
     "[fresh50]",
     "[fresh51]",
+    "[fresh52]",
 )
 
 
