@@ -1028,10 +1028,8 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh52]: " + why
         for name, why in {
-            "cuda_oom__internlm-lmdeploy-issues-2993.log": "lmdeploy turbomind's 'Error: [rank3]: RuntimeError: [TM][ERROR] CUDA runtime error: out of memory .../memory_utils.cu:31' (a CUDA runtime OOM in TurboMind's own wording, behind an 'Error: ' prefix) gives rank_exception",
             "rank_mismatch_collective__open-mmlab-mmdetection-issues-1979.log": "the cause is outside the paste (ranks all-reduce different loss keys and hang): one mmdet 'workflow: [('train', 1)], max: 12 epochs' INFO line (silent)",
             "rank_mismatch_collective__modelscope-funasr-issues-2317.log": "two watchdog lines for the same SeqNum=3437 ALLREDUCE with NumelIn=4311252 on rank 0 and NumelIn=1 on rank 1 (ranks in different collectives) give nccl_timeout",
-            "version_mismatch__zai-org-glm-4-issues-275.log": "'Can't find nvmlDeviceGetNvLinkRemoteDeviceType: /lib64/libnvidia-ml.so.1: undefined symbol: nvmlDeviceGetNvLinkRemoteDeviceType' (a driver older than the torch build) inside an INTERNAL ASSERT gives rank_exception",
         }.items()
     },
 }

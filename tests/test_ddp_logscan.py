@@ -3240,6 +3240,11 @@ OLDER_AND_TARGETED_WORDS = [
     ("AssertionError: Dynamo only supports FSDP with use_orig_params=True", "compile_ddp"),
     ("torch._dynamo.exc.FailOnRecompileLimitHit: recompile_limit reached with fullgraph=True.",
      "rank_failed"),
+    # [fresh52] (blind): Chinese-language threads of model repos
+    ("Error: [rank3]: RuntimeError: [TM][ERROR] CUDA runtime error: out of memory /lmdeploy/src/"
+     "turbomind/utils/memory_utils.cu:31", "cuda_oom"),
+    ("Can't find nvmlDeviceGetNvLinkRemoteDeviceType: /lib64/libnvidia-ml.so.1: undefined symbol: "
+     "nvmlDeviceGetNvLinkRemoteDeviceType", "version_mismatch"),
 ]  # fmt: skip
 
 
@@ -3293,3 +3298,17 @@ def test_ranks_in_the_same_collective_or_a_cut_op_name_are_not_out_of_step():
     cut = _watchdog_line(0, "_ALLGATHER_BASE", 64) + "\n" + _watchdog_line(1, "_ALLGATHER_BA", 64)
     for log in (same, cut):
         assert "not in the same collective" not in analyze_text(log + "\n").findings[0].cause
+
+
+def test_a_log_viewers_column_never_hides_an_error_level():
+    """'| ' after a time is a viewer's column and is stripped; loguru's level column after it
+    ('| ERROR    | ') is the line's level, not a container's name ('trainer-1  | ')."""
+    error = "2025-12-07 10:00:00.123 | ERROR    | trainer:step:88 - all-reduce stalled on rank 3"
+    info = "2025-12-07 10:00:00.123 | INFO     | trainer:step:88 - step 3 loss 0.1"
+    assert [f.id for f in analyze_text(error + "\n").findings] == ["rank_failed"]
+    assert analyze_text(info + "\n").findings == []
+    # (loguru's record below error level is a prefix: the traceback line after it is read)
+    logged = "2025-12-07 10:00:00.123 | INFO     | __main__:main:42 - Traceback (most recent call"
+    assert [f.id for f in analyze_text(logged + "\n").findings] == ["rank_failed"]
+    viewer = "2024-05-01T10:11:12.345+08:00 | Killed"
+    assert [f.id for f in analyze_text(viewer + "\n").findings] == ["killed_by_signal"]

@@ -417,6 +417,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # torch 0.x-1.x's THC: its check of a CUDA call, and the RuntimeError it raised
             r"THCudaCheck FAIL file=\S+ line=\d+ error=2 : out of memory",
             r"cuda runtime error \(2\) : out of memory",
+            r"CUDA runtime error: out of memory",  # (lmdeploy's TurboMind: "[TM][ERROR] ...")
             r"No available memory for the cache blocks",  # vLLM: no GPU memory left for KV
             # other accelerators' and frameworks' wording: ROCm, Intel, Ascend, Apple, Paddle,
             # XLA on TPU/GPU, and the Ascend runtime's own codes under torch_npu
@@ -473,7 +474,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"driver version is insufficient for CUDA runtime version",
             r"NVIDIA driver on your system is too old",
-            r"undefined symbol: \w*(?:nccl|cuda|cublas)\w*",
+            r"undefined symbol: \w*(?:nccl|cuda|cublas|nvml)\w*",  # (nvml: a driver older than it)
             # Ascend: HCCL of another version at a link's other end (EI0008), a driver too old
             # for the runtime (EE1015), driver and firmware that do not match
             r"\bEI0008(?:\)|:|\[PID)",
@@ -1244,7 +1245,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\btorch\._dynamo\.exc\.[A-Z]\w*: ",  # (FailOnRecompileLimitHit ends in no Error)
     # a Ray worker that could not join its node, a node that could not reach the head
     r"Unable to register worker with raylet",
-    r"Failed to connect to GCS server",
+    r"Failed to connect to GCS (?:server|at address)",
     # a process group without the collective called (oneCCL's: "ProcessGroupCCL does not
     # support reduce_scatter")
     r"\bProcessGroup\w+ does not support \w+",

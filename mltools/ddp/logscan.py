@@ -95,7 +95,10 @@ _WRAPPER = re.compile(
     r"|\d+\.\d+\.\d+\.\d+: (?=\S)"
     r"|[\w.-]+ \[std(?:out|err)\] "
     r"|[\w.-]+-\d+: "
-    r"|[\w.-]+ +\| "  # docker compose: "trainer-1  | "
+    # loguru's record below error level ("INFO     | __main__:main:42 - "); then docker
+    # compose's service column: "trainer-1  | " (not loguru's "ERROR    | ", a level)
+    r"|(?:TRACE|DEBUG|INFO|SUCCESS|WARNING) +\| [\w.<>-]+:[\w.<>-]+:\d+ - "
+    r"|(?!(?:ERROR|CRITICAL|FATAL)\b)[\w.-]+ +\| "
     r"|\[pod/[\w.-]+/[\w.-]+\] "  # kubectl logs --prefix
     # logging's levels below error, as transformers/accelerate scripts and bracketed loggers
     # print them ("05/01/2024 10:11:12 - INFO - __main__ - ", "[INFO] "); an error level stays
