@@ -1009,9 +1009,6 @@ KNOWN_MISSES = {
         for name, why in {
             "nccl_system_error__msr-fiddle-pipedream-issues-76.log": "a UCX-style '[host:pid :0:tid] Caught signal 7 (Bus error: nonexistent physical address)' with an ncclGroupEnd/ncclGetUniqueId backtrace (Docker's 64 MB /dev/shm) is not read as NCCL's shared-memory failure; the ChildFailedError gives rank_failed",
             "cuda_init_fork__lightning-ai-pytorch-lightning-issues-21389.log": "the cause is outside the paste: the Jupyter traceback is cut at trainer.strategy.launcher.launch, before Lightning's 'can't create new processes if CUDA is already initialized', rank_failed",
-            "generic__duanyiqun-auto-reid-fast-issues-3.log": "the one line 'bash: srun: command not found' (no Slurm on the machine) is not read (silent)",
-            "nccl_system_error__eleutherai-gpt-neox-issues-1147.log": "pdsh-prefixed 'node2: Last error:' / 'node2: Net : Call to recv from NODE2_IP<56843> failed : Connection refused' (NCCL's socket error without its WARN prefix, padded) is not read (silent)",
-            "generic__flagai-open-flagai-issues-511.log": "a Chinese-locale bash 'bmtrain_mgpu.sh: 行 84: torchrun：未找到命令' (torchrun: command not found) is not read (silent)",
             "unsettled__blaisewf-rvc-cli-issues-52.log": "the one Kaggle line '[W socket.cpp:663] [c10d] The client socket has failed to connect to [localhost]:55292 (errno: 99 - Cannot assign requested address).' gives no finding (silent)",
             "unsettled__lightning-ai-pytorch-lightning-issues-17228.log": "a Slurm start-up hang: absl node-list lines and 'Initializing distributed: GLOBAL_RANK: N, MEMBER: M/32'; no failure line (silent)",
             "unsettled__lightning-ai-pytorch-lightning-issues-8707.log": "a multi-node Slurm hang: four of eight 'initializing ddp: GLOBAL_RANK' lines; no failure line (silent)",

@@ -256,6 +256,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # line beside it is the cause
             r"WARN .*Failed to execute operation Connect from rank(?! \d+, retcode [13](?!\d))",
             r"WARN socketStartConnect: Connect to ",  # (its shortest start: "... failed : ...")
+            # a socket call of NCCL's net transport that found no peer listening or no route,
+            # printed without its WARN record (not a reset: a peer that died, a victim's line)
+            r"\bNet : Call to (?:recv|send|connect) (?:from|to) \S+ failed : (?:Connection "
+            r"refused|No route to host|Network is unreachable|Connection timed out)",
             # NCCL 2.19+'s socket giving up, printed bare ("socketPollConnect: connect to
             # 10.0.0.2<47479> returned Connection refused, exceeded error retry count ...")
             r"returned [\w ]+, exceeded error retry count",
@@ -1189,6 +1193,11 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Process failed with exitcode -?[1-9]",
     r"torchelastic\.worker\.status\.FAILED",
     r"^Error: failed to run ",  # launcher wrappers (the ColossalAI CLI)
+    # the shell could not find the launcher itself (also in a zh_CN locale: "未找到命令")
+    r"\b(?:srun|sbatch|torchrun|deepspeed|mpirun|mpiexec|horovodrun|accelerate|pdsh|python3?)"
+    r": command not found",
+    r"\b(?:srun|sbatch|torchrun|deepspeed|mpirun|mpiexec|horovodrun|accelerate|pdsh|python3?)"
+    r"：未找到命令",
     r"python[\d.]*: can't open file .*\[Errno \d+\]",  # a worker that cannot even start
     # C programs' checks of file and memory calls (llm.c's fopenCheck, freadCheck, mallocCheck)
     r"^Error: (?:Failed to (?:open|close) file|File read error|Unexpected end of file"
