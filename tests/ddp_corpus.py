@@ -69,6 +69,13 @@ FRESH_PARTS = (
     "[fresh41]",
     "[fresh40]",
     "[fresh44]",
+    "[fresh45]",
+    "[fresh46]",
+    "[fresh47]",
+    "[fresh50]",
+    "[fresh51]",
+    "[fresh53]",
+    "[fresh52]",
     "[fresh49]",
 )
 
