@@ -1038,12 +1038,8 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh49]: " + why
         for name, why in {
-            "dataloader_killed__csdn-vah101-docker-bus-error-shm.log": "DataLoader's one-line 'unexpected bus error encountered in worker. This might be caused by insufficient shared memory(shm)' (no 'ERROR:' prefix, no traceback) is not read (silent)",
-            "cuda_init_fork__gist-zou3519-profiler-cuda-dataloader-workers-initialization-error.log": "the profiler's 'what(): ../torch/csrc/autograd/profiler_cuda.cpp:36: CUDA initialization error. This can occur if one ru' (a fork-time CUDA init failure in DataLoader workers, hard-wrapped by the gist) gives rank_exception",
             "cuda_init_fork__huggingface-zero-gpu-explorers-discussions-100-forked-cuda.log": "the cause is outside the paste: a gradio/spaces traceback cut at 'raise res.value', before 'Cannot re-initialize CUDA in forked subprocess' (only in the thread title), gives rank_failed",
             "cuda_oom__open-assistant-discussions-3554-llama13b-4gpu-oom.log": "the cause is outside the paste: a rich-boxed module._apply -> t.to(device) traceback cut before the OutOfMemoryError line gives rank_failed",
-            "unsettled__nvidia-forums-374812-vllm-two-sparks-tp-exceeds-gpus.log": "vLLM's '[ray_utils.py:556] Tensor parallel size (2) exceeds available GPUs (1)' WARNING, glued to the playbook step line, and ray status output; no failure line read (silent)",
-            "clean__huggingface-space-pgscom-starvector-controller-log.log": "a FastChat controller log that tags uvicorn's start-up INFO lines '| ERROR | stderr |' gives rank_failed (alarm)",
         }.items()
     },
 }

@@ -141,6 +141,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is k|exited unexp)",
             r"ERROR: Unexpected bus error encountered",  # (its shortest start)
+            r"[Uu]nexpected bus error encountered in worker",  # (quoted alone, in any case)
             r"DataLoader worker is killed by signal",
             r"insufficient shared memory \(shm\)",
             r"workers are out of shared memory",
@@ -400,6 +401,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"error=3 : initialization error",
             r"CUDA error: initializ",
             r"can't create new processes if CUDA is already initialized",  # Lightning's wording
+            # the profiler's CUDA mode in forked DataLoader workers (profiler_cuda.cpp)
+            r"CUDA initialization error\. This can occur if one ru",
         ],
         "cause": "The parent process touched CUDA (a .cuda() call, torch.cuda.device_count() in "
         "some versions) and then forked workers (DataLoader workers, multiprocessing) that use "
@@ -1125,8 +1128,11 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # (not W&B's about its own service: metrics, uploads, retries; not the dynamic loader
     # skipping an LD_PRELOAD library it cannot find, which it ignores; not pip's resolver
     # note on installed packages it left as they were: the job goes on)
+    # not FastChat's controller, which logs the stderr of a healthy server at ERROR ("| ERROR |
+    # stderr | INFO: Started server process"): the level is the record's inside it)
     r"(?<!wandb: )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded"
-    r"|: pip's dependency resolver does not currently take into account)",
+    r"|: pip's dependency resolver does not currently take into account"
+    r"| \| stderr \| (?:\W*\[[\d;]*m)?(?:INFO|DEBUG|WARNING)\b)",
     r"CUresult error",
     r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",
@@ -1251,6 +1257,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # ("triton.runtime.errors.OutOfResources: out of resource: shared memory")
     r"\.errors\.[A-Z]\w*(?:\([\w.]+\))?: ",
     r"\bscheduler is dead\b",  # SGLang's rank scheduler died
+    r"Tensor parallel size \(\d+\) exceeds available GPUs",  # vLLM's check, quoted alone
     r"\btorch\._dynamo\.exc\.[A-Z]\w*: ",  # (FailOnRecompileLimitHit ends in no Error)
     # a Ray worker that could not join its node, a node that could not reach the head
     r"Unable to register worker with raylet",
