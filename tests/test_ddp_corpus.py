@@ -128,6 +128,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh40" for e in ENTRIES) >= 29
     assert sum(e.part == "fresh44" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh43" for e in ENTRIES) >= 88
+    assert sum(e.part == "fresh48" for e in ENTRIES) >= 90
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
