@@ -70,6 +70,13 @@ FRESH_PARTS = (
     "[fresh40]",
     "[fresh44]",
     "[fresh48]",
+    "[fresh45]",
+    "[fresh46]",
+    "[fresh47]",
+    "[fresh50]",
+    "[fresh51]",
+    "[fresh53]",
+    "[fresh52]",
 )
 
 

@@ -76,6 +76,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"[Gg]rad strides (?:do|don't|does)\b",
             r"grad\.strides\(\) = .*bucket_view\.strides\(\)",
+            # the warning's detail lines quoted without its first line (one per line)
+            r"^\W*grad\.sizes\(\) = \[[\d, ]*\], strides\(\) = \[",
+            r"^\W*bucket_view\.sizes\(\) = \[[\d, ]*\], strides\(\) = \[",
         ],
         "cause": "A parameter's layout changed after DDP was built (channels_last, a transpose, "
         "a non-contiguous view), so every step copies gradients into the bucket.",
@@ -90,6 +93,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             # (or the old launcher's own --use_env flag, written after the script's name)
             r"unrecognized arguments?:.*--(?:local(?:[-_]|$)|use[-_]env\b)",
+            r"unrecognized arguments?:.*[\u2013\u2014]local[-_]rank",  # ("--" a page made a dash)
             r"KeyError: '(?:LOCAL_RANK|RANK|WORLD_SIZE|MASTER_ADDR|MASTER_PORT)(?:'|\s*$)",
             r"environment variable (?:LOCAL_RANK|RANK|WORLD_SIZE) expected, but not set",
             # ColossalAI's launch check: a script started without torchrun
@@ -99,7 +103,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         ],
         # env://'s own raise: which variable it missed is on the next line (a rank variable,
         # or the master's address: a rendezvous left unconfigured)
-        "weak_patterns": [r"raise _env_error\(env_var\)"],
+        "weak_patterns": [r"raise _env_error\((?:env_var|\"(?:MASTER_ADDR|MASTER_PORT|RANK)\")\)"],
         "cause": "torch.distributed.launch passes --local-rank/--local_rank as an argument while "
         "torchrun sets the LOCAL_RANK variable; the script expects the other one (or was started "
         "with plain python, so no rank variables exist).",
@@ -236,9 +240,14 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"WARN NET/OFI .*\bRC: -\d+",
             r"Proxy Call to rank \d+ failed \(Connect\)",  # NCCL's "Last error:" line
             r"WARN .*(?:NET/IB ?: ?Got completion|NET/IB : .* failed|IBV_WC_)",
+            # an InfiniBand port or device fault the verbs library reported asynchronously
+            r"NET/IB : Got async event : [\w ]*(?:error|catastrophic|fatal)",
             r"WARN .*(?:Bootstrap : no socket interface found|No usable listening interface)",
             # (the same quoted without its WARN record: words only NCCL's bootstrap prints)
             r"Bootstrap ?: no socket interface found",
+            r"^\W*no socket interface found\s*$",  # (and quoted alone)
+            # NCCL's topology search could not place a NIC (an XML topology, an odd platform)
+            r"Attribute busid of node nic not found",
             # an InfiniBand work completion that failed: its vendor error code, in any wording
             r"\bvendor err \d+",
             r"Got completion from peer .* with (?:error|status=[1-9])",
@@ -247,6 +256,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # line beside it is the cause
             r"WARN .*Failed to execute operation Connect from rank(?! \d+, retcode [13](?!\d))",
             r"WARN socketStartConnect: Connect to ",  # (its shortest start: "... failed : ...")
+            # a socket call of NCCL's net transport that found no peer listening or no route,
+            # printed without its WARN record (not a reset: a peer that died, a victim's line)
+            r"\bNet : Call to (?:recv|send|connect) (?:from|to) \S+ failed : (?:Connection "
+            r"refused|No route to host|Network is unreachable|Connection timed out)",
             # NCCL 2.19+'s socket giving up, printed bare ("socketPollConnect: connect to
             # 10.0.0.2<47479> returned Connection refused, exceeded error retry count ...")
             r"returned [\w ]+, exceeded error retry count",
@@ -405,6 +418,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (not Ray's: its memory monitor killed a worker for the host's memory)
             r"(?<!exceptions\.)(?:torch\.(?:cuda\.)?)?OutOfMemoryError",
             r"CUDA [Ee]rror: out of m",  # (darknet's "CUDA Error: out of memory")
+            # torch 0.x-1.x's THC: its check of a CUDA call, and the RuntimeError it raised
+            r"THCudaCheck FAIL file=\S+ line=\d+ error=2 : out of memory",
+            r"cuda runtime error \(2\) : out of memory",
+            r"CUDA runtime error: out of memory",  # (lmdeploy's TurboMind: "[TM][ERROR] ...")
             r"No available memory for the cache blocks",  # vLLM: no GPU memory left for KV
             # other accelerators' and frameworks' wording: ROCm, Intel, Ascend, Apple, Paddle,
             # XLA on TPU/GPU, and the Ascend runtime's own codes under torch_npu
@@ -461,7 +478,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"driver version is insufficient for CUDA runtime version",
             r"NVIDIA driver on your system is too old",
-            r"undefined symbol: \w*(?:nccl|cuda|cublas)\w*",
+            r"undefined symbol: \w*(?:nccl|cuda|cublas|nvml)\w*",  # (nvml: a driver older than it)
             # Ascend: HCCL of another version at a link's other end (EI0008), a driver too old
             # for the runtime (EE1015), driver and firmware that do not match
             r"\bEI0008(?:\)|:|\[PID)",
@@ -533,6 +550,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Mismatched collective detected",
             r"is running (?:inconsistent )?collective:\s*CollectiveFingerPrint",
             r"[Cc]ollective mismatch error, local size \d+ remote size",
+            # (NCCL 2.9's IB transport: "collective mismatch error local size 546816 remote
+            # 524288 addr ...")
+            r"[Cc]ollective mismatch error local size \d+ remote \d+",
             # TORCH_DISTRIBUTED_DEBUG=DETAIL's shape check; Accelerate's debug-mode check
             r"Error when verifying shape tensors for collective",
             r"Cannot apply desired operation due to shape mismatch",
@@ -580,7 +600,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"connection to the C10d store has failed",
             r"connect\(\) timed out",
             r"[Tt]imed out after \d+ seconds waiting for (?:clients|workers)",
-            r"(?:^|Error: )Socket Timeout",
+            r"(?:^|[Ee]rror: )Socket Timeout",  # (torch_npu: "The inner error: Socket Timeout")
             r"wait timeout after \d+ ?ms",
             # ("[W socket.cpp] ... failed to connect to [host]:port" alone is a retry torch
             # logs on its way to the next address: no failure)
@@ -599,6 +619,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # never reached the server, or a different rank count from theirs
             r"topo exchange (?:server|agent) get socket timeout",
             r"TopoExchangeAgent: connect server\[.{0,80}\] failed",
+            # HCCL's peer-to-peer link set-up at init, on a server whose ranks did not all come
+            r"Wait timeout for get P2P status",
             r"TopoDetect ERROR occur.{0,80}Failed to connect agent\[",
             r"rank num\[\d+\] is different with rank list size\[\d+\]",
             r"\bEI0015(?:\)|:|\[PID)",  # (its code, and its messages since CANN 8.5)
@@ -635,6 +657,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"No backend type associated",
             # (also torch's own raise, the message split over two literals: "... NCCL " "built in")
             r"Distributed package doesn't have NCCL (?:\" \")?built in",
+            # torch's warning on the way to that error (Windows, CPU-only wheels)
+            r"default timeout for nccl backend, but NCCL support is not compiled",
             r"ProcessGroupNCCL is only supported with GPUs",
             r"Could not find the default backend type",
             # NCCL's own check on a collective's tensors: a CPU tensor given to a NCCL group
@@ -791,6 +815,13 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"exits with return code = -11\b",
             # an exit status of 128+11 as a platform reports it ("Exit code: 139. Reason: ...")
             r"(?:[Ee]xit|[Rr]eturn) (?:code|status):? 139\b",
+            r"exit code \(139\)",
+            r"exited with code 139\b",
+            r"\bexitCode\W{1,3}139\b",
+            r"non-zero exit status -11\b",
+            # Windows' access violation (STATUS_ACCESS_VIOLATION), as a signed or hex status
+            r"\b0xC0000005\b|exit code -1073741819\b|exit code 3221225477\b",
+            r"^\W*EXIT CODE: (?:11|139)\s*$",  # (MPICH's hydra banner, as above)
         ],
         "cause": "Native code crashed (exit code -11), usually with no Python traceback: a C++/"
         "CUDA extension built against another torch, mismatched library versions, a driver or "
@@ -843,6 +874,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # do): the compile failed, whatever the exception's name ends with
             r"torch\._dynamo\.exc\.(?:Unsupported|TorchRuntimeError|InternalTorchDynamoError)\b",
             r"torch\._inductor\.exc\.(?:InductorError|LoweringException|CppCompileError)\b",
+            # dynamo's refusal of FSDP1 with flattened parameters (torch.compile of an FSDP model)
+            r"Dynamo only supports FSDP with use_orig_params=True",
             # inductor's g++ build of the generated code, surfacing as the subprocess error
             r"CalledProcessError: Command '\['(?:g\+\+|gcc|c\+\+|clang\+\+)', '[^']*torchinductor_",
         ],
@@ -872,6 +905,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Connection closed by remote peer",
             r"Socket recv failed while polling",
             r"terminated with exit code \d+, terminating remaining processes",
+            # Horovod's op on a rank whose peer raised ("Horovod has been shut down. This was
+            # caused by an exception on one of the ranks or ...")
+            r"Horovod has been shut down\. This was caused by an exception on one of the ranks",
             # monitored_barrier on a rank that reached it: a peer failed to answer
             r"reached monitoredBarrier, but received errors while waiting for send/recv from rank",
             r"ExceptionType:\[Heartbeat Lost Occurred\]",  # HCCL: a peer's heartbeat stopped
@@ -944,9 +980,17 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\bOOM ?Killed\b",
             r"srun: error: .*: tasks? [\d,-]+: (?:Out Of Memory|Killed)\b",
             r"exit (?:code|status):? 137\b",
+            r"exit code \(137\)",  # (Flyte's pod status)
+            r"exited with code 137\b",  # (docker compose)
+            r"\bexitCode\W{1,3}137\b",  # a Kubernetes container status (YAML or JSON)
+            # subprocess.CalledProcessError of a child SIGKILL ended (a launcher's own child)
+            r"non-zero exit status -9\b",
+            r"died with <Signals\.SIGKILL: 9>",
             # platforms' own words for the same kill: an exit status of 128+9 as "Exit code" or
             # "return code" (Hugging Face Spaces, ModelArts)
             r"(?:Exit|[Rr]eturn) code:? 137\b",
+            # MPICH's hydra banner: the status of the rank it names, a signal as its number
+            r"^\W*EXIT CODE: (?:9|137)\s*$",
             r"[Oo]ut of memory: Kill(?:ed)? process \d+",  # (and "Memory cgroup out of ...")
         ],
         # a platform's memory-limit banner (Hugging Face Spaces: "Memory limit exceeded (16Gi)"):
@@ -1049,6 +1093,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"failed \(exitcode: -?[1-9]",
     r"^\s*exitcode\s*:\s*-?[1-9]",
     r"exit code:? -?[1-9]",
+    r"exit code \(-?[1-9]",
     r"exited with (?:error )?code:? -?[1-9]",
     r"exit status -?[1-9]",
     r"terminate called (?:after throwing|without an active)",
@@ -1064,7 +1109,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"taking the entire process down",
     # (not the "-> 3" of a benign chain source, see BENIGN_CHAIN_SOURCES)
     "".join(f"(?<!{re.escape(source)})" for source in BENIGN_CHAIN_SOURCES)
-    + r"\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)",
+    + r"\.cc:\d+ -> [1-9]|\.cc:\d+ -> (?:[124-9]|3\d)"
+    r"|\.cu:\d+ -> [124-9]\b",  # (NCCL up to 2.8 had .cu sources: "init.cu:864 -> 2")
     # (HCCL: Ascend's torch_npu; XCCL: Intel's XPU backend)
     r"\[E (?:ProcessGroup(?:NCCL|Gloo|HCCL|XCCL)|socket|TCPStore|NCCLUtils|Utils)\.",
     r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL|HCCL|XCCL)\.cpp",
@@ -1147,6 +1193,11 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"Process failed with exitcode -?[1-9]",
     r"torchelastic\.worker\.status\.FAILED",
     r"^Error: failed to run ",  # launcher wrappers (the ColossalAI CLI)
+    # the shell could not find the launcher itself (also in a zh_CN locale: "未找到命令")
+    r"\b(?:srun|sbatch|torchrun|deepspeed|mpirun|mpiexec|horovodrun|accelerate|pdsh|python3?)"
+    r": command not found",
+    r"\b(?:srun|sbatch|torchrun|deepspeed|mpirun|mpiexec|horovodrun|accelerate|pdsh|python3?)"
+    r"：未找到命令",
     r"python[\d.]*: can't open file .*\[Errno \d+\]",  # a worker that cannot even start
     # C programs' checks of file and memory calls (llm.c's fopenCheck, freadCheck, mallocCheck)
     r"^Error: (?:Failed to (?:open|close) file|File read error|Unexpected end of file"
@@ -1175,6 +1226,11 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\[(?:Init\w*|TaskExec)Stage\]\[\w+\]",
     r"\.(?:c|cc|cpp):\d+ +Error: ",  # a C library's own error line (Open MPI's UCX: pml_ucx.c)
     r"Worker exit type: (?:SYSTEM_ERROR|UNEXPECTED_SYSTEM_EXIT)",  # Ray's worker died
+    r"A worker died or was killed while executing a task by an unexpected",  # (its first line)
+    r"has been marked dead because the detector has missed too many heartbeats",  # a Ray node
+    # DeepEP's kernels gave up waiting for a peer's tokens; NVSHMEM's status check exiting
+    r"\bDeepEP \w+ \w+ (?:receiver|sender) timeout\b",
+    r"\bnon-zero status: \d+: .*exiting",
     r"^\s*(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own reports (indented too)
     # what ended a process whose name is no Error or Exception, and native assertions
     r"^\s*KeyboardInterrupt\b",
@@ -1185,10 +1241,23 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     rf"\[\d+\] \S+\.(?:cc|cu|c|h):\d+ WARN (?!{_BENIGN_WARN})",  # NCCL 2.0-2.3's WARN
     r"^Exception has occurred: \w",  # VS Code's debugger
     r"mpirun detected that one or more processes",
+    # Open MPI's box when a rank exits non-zero ("Primary job  terminated normally, but 1
+    # process returned\na non-zero exit code."), printed before mpirun's own summary
+    r"Primary job +terminated normally, but \d+ process(?:es)? returned",
+    # allocators that abort on a corrupt heap: tcmalloc's check, glibc's malloc checks
+    r"\btcmalloc\.cc:\d+\] Attempt to free invalid pointer",
+    r"\b(?:free|realloc|malloc)\(\): (?:invalid|corrupted)\b|double free or corruption",
     # an exception from an errors module whose name ends otherwise
     # ("triton.runtime.errors.OutOfResources: out of resource: shared memory")
     r"\.errors\.[A-Z]\w*(?:\([\w.]+\))?: ",
     r"\bscheduler is dead\b",  # SGLang's rank scheduler died
+    r"\btorch\._dynamo\.exc\.[A-Z]\w*: ",  # (FailOnRecompileLimitHit ends in no Error)
+    # a Ray worker that could not join its node, a node that could not reach the head
+    r"Unable to register worker with raylet",
+    r"Failed to connect to GCS (?:server|at address)",
+    # a process group without the collective called (oneCCL's: "ProcessGroupCCL does not
+    # support reduce_scatter")
+    r"\bProcessGroup\w+ does not support \w+",
     r"^Error executing job with overrides: ",  # Hydra hides the traceback behind these
     r"^Error in call to target '",
     r"Assertion `.*' failed\.",

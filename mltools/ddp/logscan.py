@@ -82,6 +82,8 @@ _WRAPPER = re.compile(
     r"|\((?:[\w-]+,? )?(?:rank=(?P<ray>\d+),? )?pid=\d+(?:, ip=[^)]*)?\)\s?"
     r"|\[\d+,(?P<mpi>\d+)\]<std(?:out|err)>:"
     r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:[\w.-]+ [\w./-]+(?:\[\d+\])?: )?"
+    r"|[\w.-]+ [\w./-]+\[\d+\]: "  # (syslog's host and program after an ISO time)
+    r"|\| "  # (a log viewer's column separator after its time)
     r"|\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \w+ \|\| "
     r"|\s*\|?\s*\d{4}-\d\d-\d\dT[\d:.]+Z \| "
     r"|\[?\d{4}-\d\d-\d\d[ T][\d:,.]+(?:Z|[+-]\d\d:?\d\d)?\]?\s+"
@@ -93,7 +95,10 @@ _WRAPPER = re.compile(
     r"|\d+\.\d+\.\d+\.\d+: (?=\S)"
     r"|[\w.-]+ \[std(?:out|err)\] "
     r"|[\w.-]+-\d+: "
-    r"|[\w.-]+ +\| "  # docker compose: "trainer-1  | "
+    # loguru's record below error level ("INFO     | __main__:main:42 - "); then docker
+    # compose's service column: "trainer-1  | " (not loguru's "ERROR    | ", a level)
+    r"|(?:TRACE|DEBUG|INFO|SUCCESS|WARNING) +\| [\w.<>-]+:[\w.<>-]+:\d+ - "
+    r"|(?!(?:ERROR|CRITICAL|FATAL)\b)[\w.-]+ +\| "
     r"|\[pod/[\w.-]+/[\w.-]+\] "  # kubectl logs --prefix
     # logging's levels below error, as transformers/accelerate scripts and bracketed loggers
     # print them ("05/01/2024 10:11:12 - INFO - __main__ - ", "[INFO] "); an error level stays
@@ -164,7 +169,7 @@ _WRAP_SNIFF_BYTES = 1 << 20
 WRAP_PYTHON_BYTES = 16 << 20
 # a torchrun rank prefix glued to the end of a progress bar, before a log header or a space
 _GLUED = re.compile(r"\[rank(\d+)\]:(?=\[[EWIF]\d|\s)")
-_CHAIN = re.compile(r"\.cc:\d+ -> (\d+)|retcode (\d+)")
+_CHAIN = re.compile(r"\.c[cu]:\d+ -> (\d+)|retcode (\d+)")  # (.cu: NCCL up to 2.8)
 _BENIGN_CHAIN = re.compile(rf"(?:{'|'.join(map(re.escape, BENIGN_CHAIN_SOURCES))})\.cc:\d+ -> 3$")
 # NCCL result codes in "-> N" chains: what each one means for the catalogue
 _CHAIN_IDS = {1: "nccl_unhandled_cuda", 2: "nccl_system_error", 6: "peer_crashed"}
@@ -206,6 +211,7 @@ _OPTIONAL_IMPORT = re.compile(
     r'^\s*File "[^"]*xformers[/\\]__init__\.py", line \d+, in _is_triton_available'
 )
 _QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
+_SHM_SEGMENT = re.compile(r"shared memory segment|/dev/shm")
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = (
     "cuda_oom",
@@ -321,6 +327,9 @@ _STRUCTURAL_NEEDLES = [
     "If your script expects `--local-rank`",
     "[--local_rank",
     "Completed store-based barrier",
+    # a no-break space: a paste from a rendered page or a chat app may hold one for every
+    # space, which no needle spelled with spaces finds (the line is read with spaces, _plain)
+    "\xa0",
     *_WORLD_WORDS,  # the lines that state the world size: the scan must see them
 ]
 
@@ -544,6 +553,8 @@ class LogScanner:
         self._smi_rows: list[Evidence] = []
         # watchdog timeouts: (process group, SeqNum, op) -> ranks that reported it, group size
         self._timeouts: dict[tuple[int | None, int, str], set[int]] = {}
+        # what each rank timed out in, by (process group, SeqNum): (op, NumelIn) -> ranks
+        self._timed_ops: dict[tuple[int | None, int], dict[tuple[str, int | None], set[int]]] = {}
         self._group_size: dict[tuple[int | None, int, str], int] = {}
         self._world: int | None = None  # the world size, when the log states it
         self._top_rank = -1  # the highest rank any line names
@@ -814,7 +825,7 @@ class LogScanner:
         if body.lstrip().startswith("frame #"):  # a C++ backtrace frame (c10d, NCCL)
             self._frame_hit(texts, rank, name, line_no, raw)
             return
-        if "|" in body and (m := _SMI_ROW.search(body)):
+        if "|" in line and (m := _SMI_ROW.search(line)):  # (its "|" may read as a wrapper)
             self._smi.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
             if len(self._smi_rows) < MAX_EVIDENCE:
                 self._smi_rows.append(Evidence(name, line_no, rank, raw[:MAX_LINE_CHARS]))
@@ -930,6 +941,8 @@ class LogScanner:
         pg = _PG.search(body)
         key = (int(pg.group(1)) if pg else None, int(work.group("seq")), work.group("op"))
         self._timeouts.setdefault(key, set()).add(who)
+        op = (work.group("op"), int(work.group("nin")) if work.group("nin") else None)
+        self._timed_ops.setdefault(key[:2], {}).setdefault(op, set()).add(who)
         nin, nout = work.group("nin"), work.group("nout")
         if nin and nout and int(nin) > 0 and work.group("op") in _GATHERS:
             self._group_size[key] = int(nout) // int(nin)
@@ -969,6 +982,28 @@ class LogScanner:
             if named and len(ranks) > len(best[1]):
                 best = (missing, sorted(ranks), f"{op} SeqNum={seq}")
         return best
+
+    def _out_of_step(self) -> str:
+        """Ranks that timed out at the same SeqNum of one process group in different
+        collectives (another op, or the same op on another element count): they had left the
+        same code path before the hang, so the sentence that says so."""
+        for (_pg, seq), ops in self._timed_ops.items():
+            # (a paste cut inside the op's name gives a prefix of it: not another op)
+            names = {name for name, _ in ops}
+            if len(ops) < 2 or any(a != b and b.startswith(a) for a in names for b in names):
+                continue
+            parts = [
+                f"rank{'s' if len(ranks) > 1 else ''} {_ranks(sorted(ranks))} in {name}"
+                + (f" of {numel} elements" if numel is not None else "")
+                for (name, numel), ranks in sorted(ops.items(), key=lambda kv: min(kv[1]))
+            ]
+            return (
+                f"At SeqNum={seq} the ranks were not in the same collective ("
+                + "; ".join(parts)
+                + "): they left the same code path (a rank-dependent branch, uneven data, "
+                "parameters gathered in a different order) before the hang. "
+            )
+        return ""
 
     def _structure(self, body: str, rank: int | None) -> bool:
         """Follow the elastic agent's summary; True on the line that names the first failure."""
@@ -1072,6 +1107,11 @@ class LogScanner:
         # NCCL's "unhandled cuda error" is the envelope of a CUDA error: the CUDA error it
         # carries ("Last error: Cuda failure 'out of memory'") is the cause when it is known
         carried = {i for i in _CARRIED_BY_NCCL if i in self._acc and not self._acc[i].weak}
+        # NCCL's shared-memory transport registers its /dev/shm segment with CUDA: a segment
+        # it could not create surfaces first as a "Cuda failure", and the segment is the cause
+        system = self._acc.get("nccl_system_error")
+        if system is not None and any(_SHM_SEGMENT.search(e.text) for e in system.evidence):
+            carried.add("nccl_system_error")
 
         def key(acc: _Acc) -> tuple[int, int, int]:
             if acc.entry["role"] == "symptom":  # timeouts happen before closed sockets and SIGTERM
@@ -1094,7 +1134,10 @@ class LogScanner:
         accs.sort(key=key)
         findings = [_finding(acc) for acc in accs]
         suspects, waited, collective = self._suspects()
+        out_of_step = self._out_of_step()
         for f in findings:
+            if f.id == "nccl_timeout" and out_of_step:
+                f.cause = out_of_step + f.cause
             if f.id == "nccl_timeout" and suspects:
                 f.suspects = suspects
                 f.cause = (
