@@ -77,6 +77,7 @@ FRESH_PARTS = (
     "[fresh51]",
     "[fresh53]",
     "[fresh52]",
+    "[fresh49]",
 )
 
 
