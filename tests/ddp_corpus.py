@@ -69,6 +69,7 @@ FRESH_PARTS = (
     "[fresh41]",
     "[fresh40]",
     "[fresh44]",
+    "[fresh48]",
     "[fresh45]",
     "[fresh46]",
     "[fresh47]",
