@@ -1040,17 +1040,13 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh48]: " + why
         for name, why in {
-            "nccl_system_error__nvidia-nccl-issues-1837.log": "'[trainer0|0]:ncclInternalError: Internal check failed.' / 'ncclSocketInit: connecting to address  with family 59936 is neither AF_INET(2) nor AF_INET6(10)' (NCCL_SOCKET_IFNAME names no interface) is not read as a socket/network error: rank_failed",
             "oom_on_resume__rwth-i6-returnn-issues-1345.log": "the cause is outside the paste (every rank loads rank 0's checkpoint onto cuda:0): the bare 'OutOfMemoryError: CUDA out of memory' gives cuda_oom, right for the paste",
             "version_mismatch__nvidia-nccl-issues-276.log": "'misc/argcheck.cc:40 NCCL WARN Reduce : invalid root 0 (root should be in the 0..0 range)' then 'what():  NCCL Error 4: invalid argument' under 'NCCL version 2.5.6' (a torch built for an older NCCL) gives rank_exception",
             "killed_by_signal__deepspeedai-deepspeed-issues-4571.log": "the cause is outside the paste (the -9 return code is not quoted): 'CPU Virtual Memory: used = 26.4 GB, percent = 84.6%' then 'launch.py:315:sigkill_handler] Killing subprocess 1080504' give rank_failed",
-            "nccl_system_error__pytorch-gloo-issues-399.log": "gloo's '[enforce fail at ../third_party/gloo/gloo/transport/tcp/[device.cc:276](http://device.cc:276/)] ss1.ss_family == ss2.ss_family. 2 vs 10' (IPv4 vs IPv6 peers; the file name a markdown link) is not read as a transport error: rank_exception",
-            "nccl_system_error__pytorch-pytorch-issues-135355.log": "'[rank0]: **RuntimeError: [enforce fail at ../third_party/gloo/gloo/transport/tcp/device.cc:276] ss1.ss_family == ss2.ss_family. 2 vs 10**' (IPv4 vs IPv6 peers, in markdown bold) is not read as a transport error: rank_exception",
             "fsdp_flat_param__facebookresearch-fairscale-issues-815.log": "'consolidated_weights[dest_path] = consolidated_weights[src_path]' / 'KeyError: 'embed_tokens.weight'' inside FSDP.consolidate_shard_weights (sharded-state shared-parameter metadata) gives rank_exception",
             "gpu_hardware__akash-network-support-issues-244.log": "the Xid 31 'MMU Fault: ENGINE GRAPHICS ... FAULT_PDE' line ranks illegal_memory_access before gpu_hardware for 'NVRM: Xid (PCI:0000:00:08): 94, ... Contained: SM (0x1)' (the contained ECC error that made the GPU unhealthy)",
             "gpu_hardware__nvidia-open-gpu-kernel-modules-issues-1150.log": "'kernel: NVRM: Xid (PCI:0000:dc:00): 45, pid=..., name=python3, Ch 00000001 caused by previous Xid 149' (an NVLink/GPU fault, Xid 145/149) gives rank_failed",
             "segfault__pytorch-pytorch-issues-31906.log": "glibc's '*** Error in `python': malloc(): memory corruption (fast): 0x00007ffef09a9958 ***' and its '======= Backtrace: =========' frames (native memory corruption) give rank_failed",
-            "unsettled__horovod-horovod-issues-1012.log": "Horovod's stall warnings '[1,0]<stderr>:[... W horovod/common/operations.cc:588] HorovodBroadcast_..._0 [missing ranks: 1]', some with a second '[1,0]<stderr>:' spliced mid-line, are not read as a failure (silent)",
             "unsettled__pytorch-pytorch-issues-154102.log": "a hang in init_process_group pasted as two '[c10d] The hostname of the client socket cannot be retrieved. err=-3' warnings; no failure line (silent)",
         }.items()
     },

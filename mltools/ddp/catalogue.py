@@ -269,6 +269,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"NCCL error\b.{0,240}\bsystem\serror",
             # Caffe2's check of an NCCL call: its result code 2 is ncclSystemError
             r"status == ncclSuccess\. 2 vs 0\b",
+            # the socket layer met an address of no family it knows (NCCL_SOCKET_IFNAME naming
+            # no interface), gloo peers of two families (IPv4 and IPv6)
+            # (family 0 is a record of another NCCL's layout: version_mismatch)
+            r"with family [1-9]\d* is neither AF_INET\(2\) nor AF_INET6\(10\)",
+            r"ss1\.ss_family == ss2\.ss_family",
             # other collective libraries could not set up their transport: Ascend's HCCL (its
             # communicator, a connect its peer never answered), Intel's oneCCL (no usable
             # libfabric provider: '|CCL_ERROR| ... can't find suitable provider'), gloo (no
@@ -1258,6 +1263,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\.errors\.[A-Z]\w*(?:\([\w.]+\))?: ",
     r"\bscheduler is dead\b",  # SGLang's rank scheduler died
     r"Tensor parallel size \(\d+\) exceeds available GPUs",  # vLLM's check, quoted alone
+    r"\] \w+ \[missing ranks: \d[\d, ]*\]",  # Horovod's stall report: ranks never joined
     r"\btorch\._dynamo\.exc\.[A-Z]\w*: ",  # (FailOnRecompileLimitHit ends in no Error)
     # a Ray worker that could not join its node, a node that could not reach the head
     r"Unable to register worker with raylet",
