@@ -48,10 +48,10 @@ python -m pytest -q
 
 echo "== stage 3/4: the DataFrame tests on pandas 2.2 (pandarallel imports there)"
 python -m venv .venv-pandas22
-.venv-pandas22/bin/pip install -q -e ".[frame,pandarallel,dask,test]" "pandas==2.2.3"
+.venv-pandas22/bin/pip install -q -e ".[frame,pandarallel,dask,test-base]" "pandas==2.2.3"
 MLTOOLS_TEST_STAGE=pandas22 .venv-pandas22/bin/python -m pytest -q tests/test_frame_apply.py tests/test_frame_cli.py tests/test_frame_dask.py tests/test_frame_pandas_suite.py
 
 echo "== stage 4/4: the GPU tests on nvidia-ml-py 12.535.77"
 python -m venv .venv-nvml-old
-.venv-nvml-old/bin/pip install -q -e . pytest pytest-timeout hypothesis "nvidia-ml-py==12.535.77"
+.venv-nvml-old/bin/pip install -q -e ".[test-base]" "nvidia-ml-py==12.535.77"
 MLTOOLS_TEST_STAGE=nvml-old .venv-nvml-old/bin/python -m pytest -q tests/test_gpu_cli.py tests/test_gpu_kill.py tests/test_gpu_nvml_double.py tests/test_gpu_remote.py tests/test_gpu_select.py tests/test_gpu_snapshot.py tests/test_gpu_topo.py

@@ -82,11 +82,11 @@ def test_test_sh_installs_the_missing_packages_then_runs_every_stage(tmp_path):
         "python -m ruff format --check .",
         "python -m pytest -q",
         "python -m venv .venv-pandas22",
-        "pip install -q -e .[frame,pandarallel,dask,test] pandas==2.2.3",
+        "pip install -q -e .[frame,pandarallel,dask,test-base] pandas==2.2.3",
         "python -m pytest -q tests/test_frame_apply.py tests/test_frame_cli.py"
         " tests/test_frame_dask.py tests/test_frame_pandas_suite.py",
         "python -m venv .venv-nvml-old",
-        "pip install -q -e . pytest pytest-timeout hypothesis nvidia-ml-py==12.535.77",
+        "pip install -q -e .[test-base] nvidia-ml-py==12.535.77",
         "python -m pytest -q tests/test_gpu_cli.py tests/test_gpu_kill.py"
         " tests/test_gpu_nvml_double.py tests/test_gpu_remote.py tests/test_gpu_select.py"
         " tests/test_gpu_snapshot.py tests/test_gpu_topo.py",
@@ -122,6 +122,76 @@ def test_test_sh_refuses_to_run_outside_a_virtual_environment(tmp_path):
     )
     assert proc.returncode == 2
     assert "run it in the virtual environment" in proc.stderr
+
+
+# The names a side stage must not pull: torch is multi-GB (its CUDA build several GB more
+# where no local CPU wheel lies), and stage 2 has installed it once already.
+HEAVY = {"torch", "accelerate", "torchvision", "deepspeed"}
+
+
+def _requirement_names(extras: set[str]) -> set[str]:
+    """Every distribution the project's own pyproject names for `-e .[extras]`, extras of
+    the project itself (`mltools-cli[test-base]`) followed."""
+    import tomllib
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    names, todo, seen = set(), [None, *extras], set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        lines = (
+            project["dependencies"] if extra is None else project["optional-dependencies"][extra]
+        )
+        for line in lines:
+            req = Requirement(line)
+            if req.name == project["name"]:
+                todo.extend(req.extras)
+            else:
+                names.add(req.name.lower())
+    return names
+
+
+def _closure(names: set[str]) -> set[str]:
+    """`names` and what they require in this environment's metadata, transitively (no
+    extras): what pip installs beside them, as far as this machine can tell."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    out, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in out:
+            continue
+        out.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for line in requires:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name.lower().replace("_", "-"))
+    return out
+
+
+def test_side_stages_install_no_second_torch():
+    """Stages 3 and 4 make fresh venvs: what they install must not reach torch, directly or
+    through a dependency (the `test` extra's accelerate did, and filled CI's disk)."""
+    text = (REPO / "scripts" / "test.sh").read_text()
+    installs = re.findall(r"^\.venv-[\w-]+/bin/pip install (.*)$", text, re.M)
+    assert len(installs) == 2
+    for line in installs:
+        extras = re.search(r'-e "?\.\[([\w,-]+)\]', line)
+        names = _requirement_names(set(extras.group(1).split(",")) if extras else set())
+        names |= {w.strip('"').split("=")[0].lower() for w in line.split() if "==" in w}
+        pulled = _closure(names) & HEAVY
+        assert not pulled, f"{line!r} pulls {sorted(pulled)}"
+    # and the check can fail: the whole `test` extra does pull them
+    assert _closure(_requirement_names({"test"})) & HEAVY >= {"accelerate", "torch"}
 
 
 def test_every_declared_package_is_a_debian_package_name():
