@@ -1070,12 +1070,8 @@ KNOWN_MISSES = {
         name: "blind miss [fresh57]: " + why
         for name, why in {
             "nccl_timeout__huggingface-accelerate-issues-3861.log": "the cause is outside the paste: the tail of a watchdog C++ dump, agent 'Sending process N closing signal SIGTERM' lines and 'failed (exitcode: -6) local_rank: 3' (the watchdog's abort after the validation step outran the time-out) give rank_failed",
-            "cuda_oom__huggingface-text-generation-inference-issues-563.log": "TGI's Rust router panic 'Unable to warmup model: Generation(\"Allocation on device 0 would exceed allowed memory. (out of memory)\\nCurrently allocated ...' (the OOM with literal \\n escapes) is not read; 'ERROR text_generation_launcher: Webserver Crashed' gives rank_failed",
             "fsdp_flat_param__huggingface-trl-issues-1723.log": "the cause is outside the paste: a [rank0] traceback through Trainer.train -> accelerator.prepare -> _prepare_one, cut before 'Must flatten tensors with uniform dtype', gives rank_failed",
             "no_backend_for_device__huggingface-trl-issues-949.log": "the cause is outside the paste: the ranks' gather_stats -> dist.all_reduce tracebacks interleaved mid-line, cut before 'Tensors must be CUDA and dense', give rank_failed",
-            "no_backend_for_device__huggingface-text-generation-inference-issues-166.log": "'NotImplementedError: Could not run 'c10d::allreduce_' with arguments from the 'Meta' backend ... only available for these backends: [CPU, CUDA, ...]' (meta tensors reaching a collective) gives rank_exception",
-            "cuda_oom__huggingface-text-generation-inference-issues-1067.log": "TGI's warm-up check 'RuntimeError: Not enough memory to handle 4096 prefill tokens. You need to decrease `--max-batch-prefill-tokens`' gives rank_exception",
-            "address_in_use__huggingface-accelerate-issues-2955.log": "accelerate's own port check 'ConnectionError: Tried to launch distributed communication on port `29144`, but another process is utilizing it.' gives rank_exception",
             "local_rank_arg__huggingface-transformers-issues-22171.log": "the cause is outside the paste: torch 2.0's launch.py FutureWarning ('If your script expects `--local-rank` argument to be set, please change it to read from os.environ['LOCAL_RANK']') and the OMP banner, cut before HfArgumentParser's 'not used ... ['--local-rank=0']' (silent)",
         }.items()
     },
@@ -1086,8 +1082,6 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh55]: " + why
         for name, why in {
-            "cuda_init_fork__bentrevett-pytorch-sentiment-analysis-issues-47.log": "the one quoted raising source line '\"cannot re-initialize cuda in forked subprocess. \" + msg)' (lower-cased by the reporter, no RuntimeError head) is not read (silent)",
-            "device_side_assert__dbolya-yolact-issues-333.log": "the kernel assertion cut at the front and opened by a backtick, '`ad: [47,0,0] Assertion `cur_target >= 0 && cur_target < n_classes` failed.', is not read as a device-side assert; the DataParallel traceback gives rank_failed",
             "generic__kohya-ss-sd-scripts-issues-1047.log": "the cause is outside the paste (gloo's 'RuntimeError: Invalid scalar type' is in the title): only a Windows '[c10d] The client socket has failed to connect to [pc]:29500 (system error: 10049 - unknown error).' warning (silent)",
             "mark_ready_twice__openvla-openvla-issues-90.log": "the cause is outside the paste (the title's 'Expected to mark a variable ready only once'): a progress bar glued to absl's InitializeLog warning and a TF 'W0000 00:00:... op_level_cost_estimator.cc:699] Error in PredictCost()' line (silent)",
             "no_backend_for_device__enhuiz-vall-e-issues-101.log": "the cause is outside the paste (the title's 'Distributed package doesn't have NCCL built in', macOS): DeepSpeed's 'Initializing TorchBackend in DeepSpeed with backend nccl' and a runpy traceback cut at main() give rank_failed",
