@@ -1078,12 +1078,8 @@ KNOWN_MISSES = {
             "cuda_oom__openrlhf-openrlhf-issues-1050.log": "the cause is outside the paste: Ray-prefixed 'Train epoch' progress bars and a bare 'Traceback (most recent call last):' (the OOM is only in the title) give rank_failed",
             "unused_parameters__open-mmlab-mmdetection-issues-7803.log": "the cause is outside the paste: an mmdet train.py traceback cut at runner.run, before 'Expected to have finished reduction in the prior iteration', gives rank_failed",
             "pg_not_initialized__facebookresearch-detectron2-issues-2994.log": "the cause is outside the paste: d2's 'Exception during training:' traceback cut at the backbone forward, before 'Default process group has not been initialized' (SyncBN on one process), gives rank_failed",
-            "version_mismatch__nvidia-nemo-speech-issues-9268.log": "the container banner 'ERROR: The NVIDIA Driver is present, but CUDA failed to initialize.' / '[[ Forward compatibility was attempted on non supported HW (error 804) ]]' (driver older than the container's CUDA, no forward compatibility on GeForce) is not known: rank_failed",
-            "pg_not_initialized__mosaicml-diffusion-issues-22.log": "composer's wording 'RuntimeError: The world_size(8) > 1, but the distributed package is not available or has not been initialized. ... `composer.utils.dist.initialize_dist`' (hard-wrapped) is not known: rank_exception",
             "cuda_oom__deepspeedai-deepspeed-issues-5022.log": "the cause is outside the paste: indented NCCL INFO topology lines of a healthy node; the CUDA OOM on node3 is only in the comment's prose (silent)",
             "generic__servicenow-fast-llm-issues-152.log": 'Fast-LLM\'s one line \'Global counter mismatch for parameter "layers.1.norm_1.weight" and shard "weights": 20480 != 5120\' has no exception class and is not read (silent)',
-            "unsettled__marin-community-marin-issues-7650.log": "a JAX coordination-service failure, '[rank0] :UNAVAILABLE:failed to connect to all addresses; ... Failed to connect to remote host: Connection refused' and 'WatchTasksAsync failed for task 3', is not read (silent)",
-            "unsettled__saturncloud-dask-pytorch-ddp-issues-17.log": "Dask workers' 'distributed.worker - WARNING - Compute Failed' blocks ending \"Exception: 'AssertionError()'\" behind docker-compose 'daskcluster-worker-N |' prefixes are not read (silent)",
         }.items()
     },
     # the fifty-seventh round, blind (the Hugging Face stack: GitHub threads of accelerate,
