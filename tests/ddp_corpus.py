@@ -79,6 +79,8 @@ FRESH_PARTS = (
     "[fresh52]",
     "[fresh49]",
     "[fresh56]",
+    "[fresh57]",
+    "[fresh55]",
 )
 
 
