@@ -823,7 +823,6 @@ KNOWN_MISSES = {
         for name, why in {
             "nccl_system_error__rhkb-cn-news-463024-multinode-ncclinternalerror-socket-ifname.log": "the cause (NCCL picked the wrong NIC) is outside the paste: one line with 'ainode01:' host prefixes, 'DistBackendError: NCCL error in: ... internal error ... ncclInternalError: Internal check failed.', gives rank_exception",
             "rendezvous_timeout__huaweicloud-modelarts-10-1668-qwen-npu-ei0006-getting-socket-times-out.log": "'EI0006: Getting socket times out' (HCCL link setup timed out: raise HCCL_CONNECT_TIMEOUT) gives nccl_system_error, not the rendezvous timeout",
-            "nccl_system_error__csdndoc-9933-vllm-multinode-gloo-connectfullmesh-failed.log": "'Gloo connectFullMesh failed' inside a Chinese sentence (firewall / wrong NIC name) gives rank_failed",
             "killed_by_signal__blog-gitcode-llamafactory-preprocess-killed-oom-killer.log": "the OOM killer's bare 'Killed', quoted inside a Chinese sentence, is not read (silent)",
             "rendezvous_timeout__hiascend-caselibrary-ptacase-0042-ranktable-inner-error-hccl-connect-timeout.log": "the cause (ranktable link setup past HCCL_CONNECT_TIMEOUT) is outside the paste: the elided 'RuntimeError: The Inner Error ...' gives rank_exception, right for the paste",
         }.items()
@@ -1051,7 +1050,6 @@ KNOWN_MISSES = {
             "killed_by_signal__deepspeedai-deepspeed-issues-4571.log": "the cause is outside the paste (the -9 return code is not quoted): 'CPU Virtual Memory: used = 26.4 GB, percent = 84.6%' then 'launch.py:315:sigkill_handler] Killing subprocess 1080504' give rank_failed",
             "fsdp_flat_param__facebookresearch-fairscale-issues-815.log": "'consolidated_weights[dest_path] = consolidated_weights[src_path]' / 'KeyError: 'embed_tokens.weight'' inside FSDP.consolidate_shard_weights (sharded-state shared-parameter metadata) gives rank_exception",
             "gpu_hardware__akash-network-support-issues-244.log": "the Xid 31 'MMU Fault: ENGINE GRAPHICS ... FAULT_PDE' line ranks illegal_memory_access before gpu_hardware for 'NVRM: Xid (PCI:0000:00:08): 94, ... Contained: SM (0x1)' (the contained ECC error that made the GPU unhealthy)",
-            "gpu_hardware__nvidia-open-gpu-kernel-modules-issues-1150.log": "'kernel: NVRM: Xid (PCI:0000:dc:00): 45, pid=..., name=python3, Ch 00000001 caused by previous Xid 149' (an NVLink/GPU fault, Xid 145/149) gives rank_failed",
             "segfault__pytorch-pytorch-issues-31906.log": "glibc's '*** Error in `python': malloc(): memory corruption (fast): 0x00007ffef09a9958 ***' and its '======= Backtrace: =========' frames (native memory corruption) give rank_failed",
             "unsettled__pytorch-pytorch-issues-154102.log": "a hang in init_process_group pasted as two '[c10d] The hostname of the client socket cannot be retrieved. err=-3' warnings; no failure line (silent)",
         }.items()

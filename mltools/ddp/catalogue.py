@@ -274,6 +274,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (family 0 is a record of another NCCL's layout: version_mismatch)
             r"with family [1-9]\d* is neither AF_INET\(2\) nor AF_INET6\(10\)",
             r"ss1\.ss_family == ss2\.ss_family",
+            # gloo's full mesh could not be wired (a firewall, GLOO_SOCKET_IFNAME naming the
+            # wrong NIC: its pair.cc reports "no error")
+            r"Gloo connectFullMesh failed",
             # other collective libraries could not set up their transport: Ascend's HCCL (its
             # communicator, a connect its peer never answered), Intel's oneCCL (no usable
             # libfabric provider: '|CCL_ERROR| ... can't find suitable provider'), gloo (no
@@ -753,6 +756,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"ECC_UNCORRECTABLE",
             # (not 13, 31, 43 or 45: the application's own faults, and the cleanup after them)
             r"Xid \(PCI:[^)]*\): (?!(?:13|31|43|45)\b)\d+",
+            # the cleanup Xid 45 after a hardware one ("45, pid=..., caused by previous Xid 149")
+            r"Xid \(PCI:[^)]*\): 45\b.{0,120}caused\sby\sprevious\sXid\s(?!(?:13|31|43|45)\b)\d+",
             # the same Xid in node monitors' words (EKS's node agent: "NvidiaXID79Error msg=
             # detected XID-79 on the instance")
             r"\bNvidiaXID(?!(?:13|31|43|45)Error)\d+Error\b",
