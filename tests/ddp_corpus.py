@@ -79,6 +79,7 @@ FRESH_PARTS = (
     "[fresh52]",
     "[fresh49]",
     "[fresh56]",
+    "[fresh54]",
     "[fresh57]",
     "[fresh55]",
 )
