@@ -82,6 +82,7 @@ FRESH_PARTS = (
     "[fresh54]",
     "[fresh57]",
     "[fresh55]",
+    "[fresh59]",
 )
 
 
