@@ -1308,9 +1308,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\[\d+\] +\d+ bus error +\S",
     # torchelastic restarted the workers after one failed (the failure is the worker's)
     r"Worker group FAILED\. \d+/\d+ attempts left",
-    r"oneCCL: failed to start worker",
+    r"oneCCL: failed to start worker",  # Intel's oneCCL could not start its progress worker
     r"distributed\.worker - WARNING - Compute Failed",  # a Dask worker's task raised
-    r"UNAVAILABLE: ?failed to connect to all addresses",  # gRPC (JAX's coordinator, Ray)  # Intel's oneCCL could not start its progress worker
+    r"UNAVAILABLE: ?failed to connect to all addresses",  # gRPC (JAX's coordinator, Ray)
     r"Xid \(PCI:[^)]*\): \d+",  # the driver's fault report, whichever fault it names
     r"\bFailed: Cuda error \S+:\d+ '",  # custom kernels' CUDA check (vLLM/SGLang all-reduce)
     r"^Assertion failed: .*, file .*, line \d+",
