@@ -1153,8 +1153,10 @@ def test_the_grep_needles_stay_specific():
     # 353 -> 365 for [fresh54]-[fresh57]: TGI's and accelerate's words, torch's memory
     # fraction, the TPU runtime's reservations, Metal's assertion, zsh's job reports (abort,
     # killed, bus error), torchelastic's restart, oneCCL's worker, Dask's failed task, gRPC's
-    # unreachable peers, a container's forward compatibility, MPS's and MPI's backend words)
-    assert len(logscan.NEEDLES) <= 365
+    # unreachable peers, a container's forward compatibility, MPS's and MPI's backend words;
+    # 365 -> 369 for [fresh58]/[fresh59]: JAX's barrier and registration, XLA's stuck clique
+    # and BFC allocator, NCCL's missing net plugin, Cray MPICH's cxil_map, Ctrl-C's words)
+    assert len(logscan.NEEDLES) <= 369
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -1723,7 +1725,8 @@ def test_dynamos_and_inductors_own_errors_are_compile_failures(log):
 @pytest.mark.parametrize(
     ("log", "expected"),
     [
-        ("KeyboardInterrupt\n", "rank_failed"),
+        # Ctrl-C: a signal from outside, what agent_signal names (3 corpus logs say so)
+        ("KeyboardInterrupt\n", "agent_signal"),
         ("python: /src/x.cpp:42: void f(): Assertion `n > 0' failed.\n", "rank_failed"),
         ("Assertion failed: (x > 0), function main, file a.c, line 3.\n", "rank_failed"),
         (
@@ -3343,6 +3346,28 @@ THIS_STOPS_BLIND_WORDS = [
 ]  # fmt: skip
 
 
+THIS_STOPS_HELD_OUT_WORDS = [
+    # [fresh58]/[fresh59] (held out; fixed after their scores): JAX's coordination service
+    # and XLA, NCCL's missing net plugin, Cray MPICH, Ctrl-C in the workers' words
+    ("jaxlib.xla_extension.XlaRuntimeError: DEADLINE_EXCEEDED: Barrier timed out. Barrier_id: "
+     "multihost_broadcast_sync0.", "rendezvous_timeout"),
+    ("Stopping coordination service as cluster registration failed. This may be due to 1) "
+     "some tasks crashed earlier before connecting", "rendezvous_timeout"),
+    ("E0718 10:00:00.000000 1 rendezvous.cc:38] This thread has been waiting for `initialize "
+     "clique for rank 6` for 10 seconds and may be stuck.", "rank_failed"),
+    ("2025-08-01 10:00:00.000000: W external/xla/xla/tsl/framework/bfc_allocator.cc:497] "
+     "Allocator (GPU_2_bfc) ran out of memory trying to allocate 91.27GiB (rounded to "
+     "98000028160)requested by op", "cuda_oom"),
+    ("nid001:123:456 [0] net.cc:626 NCCL WARN Error: network AWS Libfabric not found.",
+     "nccl_system_error"),
+    ("cxil_map: write error", "rank_failed"),
+    ("[rank0]: KeyboardInterrupt", "agent_signal"),
+    ("UserWarning: Detected KeyboardInterrupt, attempting graceful shutdown...", "agent_signal"),
+    ("[2025-08-15 08:42:11,420] [INFO] [launch.py:328:sigkill_handler] Main process received "
+     "SIGINT, exiting", "agent_signal"),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     LIGHTNING_AND_ASCEND_WORDS
@@ -3354,7 +3379,8 @@ THIS_STOPS_BLIND_WORDS = [
     + FOREIGN_PAGES_WORDS
     + OLDER_AND_TARGETED_WORDS
     + LEFT_FROM_LAST_STOP_WORDS
-    + THIS_STOPS_BLIND_WORDS,
+    + THIS_STOPS_BLIND_WORDS
+    + THIS_STOPS_HELD_OUT_WORDS,
 )
 def test_this_rounds_sources_words_for_known_failures(line, expected):
     """The tables above, one per source: Lightning's and the Ascend stack's words, the CANN

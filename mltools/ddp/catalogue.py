@@ -276,6 +276,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (family 0 is a record of another NCCL's layout: version_mismatch)
             r"with family [1-9]\d* is neither AF_INET\(2\) nor AF_INET6\(10\)",
             r"ss1\.ss_family == ss2\.ss_family",
+            # NCCL_NET names a network plugin that is not there ("network AWS Libfabric")
+            r"NCCL WARN Error: network [\w ]+ not found",
             # gloo's full mesh could not be wired (a firewall, GLOO_SOCKET_IFNAME naming the
             # wrong NIC: its pair.cc reports "no error")
             r"Gloo connectFullMesh failed",
@@ -455,6 +457,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Attempting to (?:reserve|allocate) [\d.]+\w+",
             r"Hint: If you want to see a list of allocated tensors when OOM happens",
             r"Exception in device=TPU:\d+: RESOURCE_EXHAUSTED",
+            # XLA's and TF's BFC allocator (not its note on a retry that found memory: "The caller
+            # indicates that this is not a failure")
+            r"Allocator \(\w+_bfc\) ran out of memory trying to allocate (?!.{0,200}is not a failure)",
             # the XRT-era TPU runtime's words, its reason on the next line or after a host column
             r"Attempting to reserve [\d.]+\w* at the bottom of memory",
             r"Attempting to allocate [\d.]+\w*\. That was not possible",
@@ -652,6 +657,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"No rank in the communicator can connect to the root node",
             r"Failed to collect cluster information of the communicator based on rootInfo",
             r"Start Scheduler node timeout",  # MindSpore's scheduler never heard from its workers
+            # JAX's coordination service: a barrier some processes never reached, tasks that
+            # never registered (crashed, not scheduled)
+            r"DEADLINE_EXCEEDED: Barrier timed out",
+            r"Stopping coordination service as cluster registration failed",
         ],
         "weak_patterns": [
             # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut
@@ -981,6 +990,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Sending process \d+ closing\ssignal\sSIG(?:HUP|INT|QUIT)\b",
             # PREEMPTION, TIME LIMIT, ... (not a NODE FAILURE: the machine went, no signal did)
             r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB)",
+            # Ctrl-C in the workers' own words: Python's exception ending a traceback,
+            # Lightning's shutdown on it, DeepSpeed's launcher passing it on
+            r"^\s*KeyboardInterrupt\s*$",
+            r"Detected KeyboardInterrupt, attempting graceful shutdown",
+            r"Main process received SIG(?:INT|HUP|TERM), exiting",
         ],
         "cause": "torchrun itself received a signal and stopped its workers: SIGHUP when the "
         "terminal closed (nohup does not always protect it), SIGINT from Ctrl-C, SIGTERM from "
@@ -1311,6 +1325,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"oneCCL: failed to start worker",  # Intel's oneCCL could not start its progress worker
     r"distributed\.worker - WARNING - Compute Failed",  # a Dask worker's task raised
     r"UNAVAILABLE: ?failed to connect to all addresses",  # gRPC (JAX's coordinator, Ray)
+    r"\bcxil_map: write error",  # Cray MPICH on Slingshot could not map memory
+    # XLA's collective set-up stalled ("waiting for `initialize clique ...` ... may be stuck")
+    r"This thread has been waiting for `[^`]*` for \d+ seconds and may be stuck",
     r"Xid \(PCI:[^)]*\): \d+",  # the driver's fault report, whichever fault it names
     r"\bFailed: Cuda error \S+:\d+ '",  # custom kernels' CUDA check (vLLM/SGLang all-reduce)
     r"^Assertion failed: .*, file .*, line \d+",
