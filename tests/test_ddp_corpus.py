@@ -1136,11 +1136,6 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh59]: " + why
         for name, why in {
-            "nccl_system_error__cscs-docs-nccl-net-plugin-aws-libfabric-not-found.log": "wording not known: 'net.cc:626 NCCL WARN Error: network AWS Libfabric not found.' (the NCCL net plugin missing) gives rank_failed",
-            "generic__cscs-docs-cray-mpich-cxil-map-write-error.log": "silent on a failure line: Cray MPICH's 'cxil_map: write error' on a Slingshot node (silent)",
-            "agent_signal__yyt-t-xyzo-wandb-latest-run-keyboardinterrupt.log": "wording not known: a bare 'KeyboardInterrupt' ending a wandb output.log traceback gives rank_failed",
-            "agent_signal__generative-xai-kookmin-sdxl-wandb-lightning-keyboardinterrupt.log": "wording not known: Lightning's 'UserWarning: Detected KeyboardInterrupt, attempting graceful shutdown...' (silent)",
-            "agent_signal__linskybing-llm-zero-3-amd-deepspeed-sigint.log": "wording not known: DeepSpeed's '[launch.py:328:sigkill_handler] Main process received SIGINT, exiting'; its 'Killing subprocess' line gives rank_failed",
             "clean__linskybing-llm-nv-zero-3-conda-error-cache-flush-warning.log": "a clean DeepSpeed run whose job script then prints \"CondaError: Run 'conda init' before 'conda deactivate'\" gives rank_exception (alarm)",
             "nccl_timeout__aaryangrg-cirkd-outs-train-out-watchdog-and-port-in-use.log": "two launches interleaved in one train.out: the second launch's port-in-use error gives address_in_use ahead of the failing job's '[E ProcessGroupNCCL.cpp:828] [Rank 1] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=1, OpType=ALLREDUCE ...' (nccl_timeout second)",
         }.items()

@@ -3388,6 +3388,19 @@ def test_this_rounds_sources_words_for_known_failures(line, expected):
     assert analyze_text(line + "\n").findings[0].id == expected
 
 
+def test_the_bfc_allocators_retry_note_is_no_failure():
+    """TF's and XLA's allocator note on a retry that found memory stays clean, also cut by a
+    terminal before it says so; its failure (the size rounded) is an OOM."""
+    note = (
+        "2023-10-26 09:19:04.088319: W tensorflow/core/common_runtime/bfc_allocator.cc:242] "
+        "Allocator (GPU_0_bfc) ran out of memory trying to allocate 0B with freed_by_count=0. "
+        "The caller indicates that this is not a failure, but may mean that there could be "
+        "performance gains if more memory were available.\n"
+    )
+    assert analyze_text(note).findings == []
+    assert analyze_text(note[:150] + "\n" + note[150:]).findings == []
+
+
 def _watchdog_line(rank, op, numel):
     return (
         f"[rank{rank}]:[E1107 10:00:00.000000 1 ProcessGroupNCCL.cpp:632] [Rank {rank}] Watchdog "

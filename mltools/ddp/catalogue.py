@@ -457,9 +457,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Attempting to (?:reserve|allocate) [\d.]+\w+",
             r"Hint: If you want to see a list of allocated tensors when OOM happens",
             r"Exception in device=TPU:\d+: RESOURCE_EXHAUSTED",
-            # XLA's and TF's BFC allocator (not its note on a retry that found memory: "The caller
-            # indicates that this is not a failure")
-            r"Allocator \(\w+_bfc\) ran out of memory trying to allocate (?!.{0,200}is not a failure)",
+            # XLA's and TF's BFC allocator: its failure rounds the size ("91.27GiB (rounded to
+            # 98000028160)"), its note on a retry that found memory does not ("... with
+            # freed_by_count=0. The caller indicates that this is not a failure")
+            r"Allocator \(\w+_bfc\) ran out of memory trying to allocate [\d.]+\w* \(rounded to",
             # the XRT-era TPU runtime's words, its reason on the next line or after a host column
             r"Attempting to reserve [\d.]+\w* at the bottom of memory",
             r"Attempting to allocate [\d.]+\w*\. That was not possible",
