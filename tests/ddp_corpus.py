@@ -79,6 +79,10 @@ FRESH_PARTS = (
     "[fresh52]",
     "[fresh49]",
     "[fresh58]",
+    "[fresh56]",
+    "[fresh54]",
+    "[fresh57]",
+    "[fresh55]",
 )
 
 

@@ -1149,8 +1149,12 @@ def test_the_grep_needles_stay_specific():
     # 2.9's IB collective mismatch, its IB async events, dynamo's FSDP refusal and exc module;
     # 344 -> 347 for [fresh53]: a launcher the shell cannot find, NCCL's bare net socket call;
     # 347 -> 350 for [fresh49]: the bus error quoted alone, the profiler's fork error, vLLM's
-    # tensor-parallel check; 350 -> 353 for [fresh48]: address families, Horovod's stall)
-    assert len(logscan.NEEDLES) <= 353
+    # tensor-parallel check; 350 -> 353 for [fresh48]: address families, Horovod's stall;
+    # 353 -> 365 for [fresh54]-[fresh57]: TGI's and accelerate's words, torch's memory
+    # fraction, the TPU runtime's reservations, Metal's assertion, zsh's job reports (abort,
+    # killed, bus error), torchelastic's restart, oneCCL's worker, Dask's failed task, gRPC's
+    # unreachable peers, a container's forward compatibility, MPS's and MPI's backend words)
+    assert len(logscan.NEEDLES) <= 365
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------
@@ -3269,6 +3273,76 @@ OLDER_AND_TARGETED_WORDS = [
 ]  # fmt: skip
 
 
+LEFT_FROM_LAST_STOP_WORDS = [
+    # [fresh48]/[fresh46] misses left last stop: the cleanup Xid after a hardware one, gloo's
+    # unwired mesh (in a sentence too); the cleanup Xid alone, or after an application
+    # fault (13), is no hardware fault
+    ("kernel: NVRM: Xid (PCI:0000:dc:00): 45, pid=1818990, name=python3, Ch 00000001 caused "
+     "by previous Xid 149", "gpu_hardware"),
+    ("kernel: NVRM: Xid (PCI:0000:dc:00): 45, pid=1818990, name=python3, Ch 00000001 caused "
+     "by previous Xid 13", "rank_failed"),
+    ("kernel: NVRM: Xid (PCI:0000:dc:00): 45, pid=1818990, name=python3, Ch 00000001",
+     "rank_failed"),
+    ("RuntimeError: Gloo connectFullMesh failed with [../third_party/gloo/gloo/transport/tcp/"
+     "pair.cc:144] no error", "nccl_system_error"),
+    ("\u82e5\u51fa\u73b0Gloo connectFullMesh failed\u9519\u8bef,\u9700\u68c0\u67e5",
+     "nccl_system_error"),
+]  # fmt: skip
+
+
+THIS_STOPS_BLIND_WORDS = [
+    # [fresh57] (blind, the Hugging Face stack): TGI's and accelerate's own words
+    ("thread 'main' panicked at 'Unable to warmup model: Generation(\"Allocation on device 0 "
+     "would exceed allowed memory. (out of memory)\\nCurrently allocated     : 16.08 GiB",
+     "cuda_oom"),
+    ("RuntimeError: Not enough memory to handle 4096 prefill tokens. You need to decrease "
+     "`--max-batch-prefill-tokens`", "cuda_oom"),
+    ("NotImplementedError: Could not run 'c10d::allreduce_' with arguments from the 'Meta' "
+     "backend.", "no_backend_for_device"),
+    ("ConnectionError: Tried to launch distributed communication on port 29144, but another "
+     "process is utilizing it. Please specify a different port", "address_in_use"),
+    # [fresh55] (blind): a kernel assertion cut before "block:", torch's source line lower-cased
+    ("`ad: [47,0,0] Assertion `cur_target >= 0 && cur_target < n_classes` failed.",
+     "device_side_assert"),
+    ('"cannot re-initialize cuda in forked subprocess. " + msg)', "cuda_init_fork"),
+    # [fresh56] (blind, other backends): MPS, ROCm, MPI, TPU, an NPU's OOM while loading
+    ("ValueError: We detected accelerator mps on your machine. But we don't know which "
+     "communication backend to use for this accelerator.", "no_backend_for_device"),
+    ('hip_code_object.cpp:120: guarantee(false && "hipErrorNoBinaryForGpu: Coudn\'t find '
+     'binary for current devices!")', "version_mismatch"),
+    ("RuntimeError: CUDA tensor detected and the MPI used doesn't have CUDA-aware MPI support",
+     "no_backend_for_device"),
+    ("Attempting to reserve 3.95G at the bottom of memory. That was not possible. There are "
+     "3.20G free, 0B reserved, and 3.20G reservable.", "cuda_oom"),
+    ("2020-10-22 02:48:58 10.128.0.33 [3]   (1) Resource exhausted: Attempting to allocate "
+     "180.59M. That was not possible. There are 142.58M free.; (0x3x0_HBM1)", "cuda_oom"),
+    ('  File "transformers/modeling_utils.py", line 936, in _load_state_dict_into_meta_model\n'
+     "    new_error_msgs, offload_index, state_dict_index = _load_state_dict_into_meta_model(\n"
+     "RuntimeError: NPU out of memory. Tried to allocate 386.00 MiB (NPU 2; 60.97 GiB total "
+     "capacity; 59.57 GiB already allocated)", "cuda_oom"),  # (device 2: no resume OOM)
+    ("Traceback (most recent call last):\n  File \"x.py\", line 9, in <module>\n"
+     "    model.load_state_dict(torch.load(path))\nRuntimeError: NPU out of memory. Tried to "
+     "allocate 386.00 MiB (NPU 0; 60.97 GiB total capacity)", "oom_on_resume"),  # (its twin)
+    ("/AppleInternal/Library/BuildRoots/c651/MPSNDArrayGatherND.mm:234: failed assertion `Rank "
+     "of updates array (1) must be greater than or equal to inner-most dimension'",
+     "rank_failed"),
+    ("[1]    11201 abort      python src/evaluate.py --valid_dir database/valid", "rank_failed"),
+    ("[1]    11201 killed     python train.py --epochs 3", "killed_by_signal"),
+    ("INFO:torch.distributed.elastic.agent.server.api:[default] Worker group FAILED. 3/3 "
+     "attempts left; will restart worker group", "rank_failed"),
+    ("oneCCL: failed to start worker #0", "rank_failed"),
+    # [fresh54] (blind, training frameworks): composer, a container's CUDA on an old driver
+    ("RuntimeError: The world_size(8) > 1, but the distributed package is not available or "
+     "has not been initialized. Please check y$", "pg_not_initialized"),
+    ("[[ Forward compatibility was attempted on non supported HW (error 804) ]]",
+     "version_mismatch"),
+    ("daskcluster-worker-1     | 2022-11-13 17:01:17,386 - distributed.worker - WARNING - "
+     "Compute Failed", "rank_failed"),
+    ("[rank0] :UNAVAILABLE:failed to connect to all addresses; last error: UNKNOWN:",
+     "rank_failed"),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     LIGHTNING_AND_ASCEND_WORDS
@@ -3278,7 +3352,9 @@ OLDER_AND_TARGETED_WORDS = [
     + HELD_OUT_THREADS_WORDS
     + NEGATIVES_ROUND_WORDS
     + FOREIGN_PAGES_WORDS
-    + OLDER_AND_TARGETED_WORDS,
+    + OLDER_AND_TARGETED_WORDS
+    + LEFT_FROM_LAST_STOP_WORDS
+    + THIS_STOPS_BLIND_WORDS,
 )
 def test_this_rounds_sources_words_for_known_failures(line, expected):
     """The tables above, one per source: Lightning's and the Ascend stack's words, the CANN

@@ -52,6 +52,10 @@ def test_no_stale_install_hint_anywhere_in_the_repo():
     assert found == []
 
 
+# the extras the test stages install (scripts/test.sh), not features a user installs
+TEST_EXTRAS = {"test", "test-base"}
+
+
 def _pyproject() -> dict:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     return tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -73,7 +77,7 @@ def test_readme_extras_table_names_the_distribution():
     rows = re.findall(r"^\| `([^`]+)\[(\w+)\]` \|", readme, flags=re.M)
     assert rows and {name for name, _ in rows} == {DIST_NAME}
     extras = _pyproject()["project"]["optional-dependencies"]
-    assert {extra for _, extra in rows} == set(extras) - {"test"}
+    assert {extra for _, extra in rows} == set(extras) - TEST_EXTRAS
 
 
 def test_missing_dependency_hint_names_real_packages_and_the_installable_extra(monkeypatch):
@@ -160,7 +164,7 @@ def test_extra_packages_mirror_pyproject():
     for extra, packages in EXTRA_PACKAGES.items():
         declared = [name.match(req).group(0) for req in extras[extra]]
         assert [name.match(p).group(0) for p in packages] == declared, extra
-    assert set(EXTRA_PACKAGES) == set(extras) - {"test", "all"}
+    assert set(EXTRA_PACKAGES) == set(extras) - TEST_EXTRAS - {"all"}
 
 
 def test_all_extra_installs_only_what_imports_together():

@@ -123,6 +123,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\.cu:\d+: .*Assertion `",  # " failed." is often wrapped to the next line
             # and the start; the assertion with or without backticks (torch 1.8 printed none)
             r"block: \[\d+,\d+,\d+\], thread: \[\d+,\d+,\d+\] Assertion \S",
+            # the same, cut before "block:" (glibc's host asserts end "...' failed", not "`")
+            r"\[\d+,\d+,\d+\] Assertion `[^`]*` failed",
             # the kernel's file:line opens it (the rest wrapped away), indented or not
             r"^\s*/\S+\.cu:\d+: \w",
             r"cudaErrorAssert",
@@ -274,6 +276,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (family 0 is a record of another NCCL's layout: version_mismatch)
             r"with family [1-9]\d* is neither AF_INET\(2\) nor AF_INET6\(10\)",
             r"ss1\.ss_family == ss2\.ss_family",
+            # gloo's full mesh could not be wired (a firewall, GLOO_SOCKET_IFNAME naming the
+            # wrong NIC: its pair.cc reports "no error")
+            r"Gloo connectFullMesh failed",
             # other collective libraries could not set up their transport: Ascend's HCCL (its
             # communicator, a connect its peer never answered), Intel's oneCCL (no usable
             # libfabric provider: '|CCL_ERROR| ... can't find suitable provider'), gloo (no
@@ -353,6 +358,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # SGLang's check of its NCCL port ("nccl_port at 36919 is not available in 30 s")
             r"nccl_port at \d+ is not available",
             r"nccl_port is used by a process already",
+            r"but another process is utilizing it",  # accelerate's check of the main port
         ],
         "cause": "Another process (often a previous run that did not exit, or a second job on "
         "the same node) already listens on MASTER_PORT.",
@@ -399,7 +405,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "CUDA was initialised before a fork",
         "role": "cause",
         "patterns": [
-            r"[Cc]annot re-initialize CUDA\b",
+            r"[Cc]annot re-initialize (?:CUDA|cuda)\b",  # (torch's source line, as a frame quotes it)
             r"you must use the .spawn. start method",
             r"cuda runtime error \(3\) ?: initialization error",
             r"CUDA error \(3\): initialization error",
@@ -431,6 +437,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"cuda runtime error \(2\) : out of memory",
             r"CUDA runtime error: out of memory",  # (lmdeploy's TurboMind: "[TM][ERROR] ...")
             r"No available memory for the cache blocks",  # vLLM: no GPU memory left for KV
+            # torch over its per-process fraction (set_per_process_memory_fraction), as TGI's
+            # warm-up quotes it; TGI's own refusal of a prefill budget that does not fit
+            r"Allocation on device \d+ would exceed allowed memory",
+            r"Not enough memory to handle \d+ prefill tokens",
             # other accelerators' and frameworks' wording: ROCm, Intel, Ascend, Apple, Paddle,
             # XLA on TPU/GPU, and the Ascend runtime's own codes under torch_npu
             r"(?:MPS backend|XPU|NPU|HIP) out of memory",
@@ -445,6 +455,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Attempting to (?:reserve|allocate) [\d.]+\w+",
             r"Hint: If you want to see a list of allocated tensors when OOM happens",
             r"Exception in device=TPU:\d+: RESOURCE_EXHAUSTED",
+            # the XRT-era TPU runtime's words, its reason on the next line or after a host column
+            r"Attempting to reserve [\d.]+\w* at the bottom of memory",
+            r"Attempting to allocate [\d.]+\w*\. That was not possible",
             r"EL0004\)?: .*Failed to allocate memory",  # ("Memory_Allocation_Failure(EL0004): ")
             # Intel's GPUs (level_zero, the unified runtime), Habana Gaudi's graph workspace
             r"UR_RESULT_ERROR_OUT_OF_(?:DEVICE_MEMORY|RESOURCES)",
@@ -486,6 +499,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"driver version is insufficient for CUDA runtime version",
             r"NVIDIA driver on your system is too old",
+            # a container's CUDA forward compatibility on a GPU it does not cover (error 804,
+            # CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE): the host's driver is too old for it
+            r"Forward compatibility was attempted on non supported HW",
             r"undefined symbol: \w*(?:nccl|cuda|cublas|nvml)\w*",  # (nvml: a driver older than it)
             # Ascend: HCCL of another version at a link's other end (EI0008), a driver too old
             # for the runtime (EE1015), driver and firmware that do not match
@@ -499,6 +515,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"\.so(?:\.\d+)*\)?: undefined symbol: _ZN",  # ")": a markdown link around the path
             r"NCCL version mismatch|[Mm]ismatched NCCL version",
             r"no kernel image is available\b",
+            r"hipErrorNoBinaryForGpu",  # ROCm's: no code object for this card's gfx arch
             # kernels built for another GPU arch (also inside NCCL: "Cuda failure 'invalid ...")
             r"CUDA error: invalid device function",
             r"Cuda failure (?:\d+ )?'invalid device function'",
@@ -676,6 +693,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"ProcessGroupGloo::\w+: invalid tensor type.{0,400}\bgot\b.{0,200}"
             r"\bdevice=(?:mps|cuda|xpu|hpu|npu|meta)",
             r"The operator 'c10d::\w+' is not currently implemented for the \w+ device",
+            # a collective on tensors of a device whose dispatch has no c10d kernel ('Meta')
+            r"Could not run 'c10d::\w+' with arguments from the '\w+' backend",
+            # torch found an accelerator it has no default collective backend for (mps)
+            r"But we don't know which communication backend to use",
+            # the MPI process group on GPU tensors, with an MPI built without CUDA support
+            r"the MPI used doesn't have CUDA-aware MPI support",
             # TensorFlow without NCCL (Windows): no kernel for its NCCL ops
             r"No OpKernel was registered to support Op 'Nccl\w+'",
         ],
@@ -693,6 +716,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"[Dd]efault process group (?:has not been|is not|was not) init",
             r"init_process_group\(\)? (?:must|should|has to) be called",
+            # composer's ("The world_size(8) > 1, but the distributed package is not ...")
+            r"the distributed package is not available or has not been init",
         ],
         "frames": [r", in _get_default_group\b"],  # the function that raises it
         "cause": "Code used torch.distributed (a collective, get_rank, DDP) before "
@@ -753,6 +778,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"ECC_UNCORRECTABLE",
             # (not 13, 31, 43 or 45: the application's own faults, and the cleanup after them)
             r"Xid \(PCI:[^)]*\): (?!(?:13|31|43|45)\b)\d+",
+            # the cleanup Xid 45 after a hardware one ("45, pid=..., caused by previous Xid 149")
+            r"Xid \(PCI:[^)]*\): 45\b.{0,120}caused\sby\sprevious\sXid\s(?!(?:13|31|43|45)\b)\d+",
             # the same Xid in node monitors' words (EKS's node agent: "NvidiaXID79Error msg=
             # detected XID-79 on the instance")
             r"\bNvidiaXID(?!(?:13|31|43|45)Error)\d+Error\b",
@@ -977,6 +1004,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # the shell's own report of a child that SIGKILL ended ("Killed", a job "[1]+ Killed")
             r"^\s*Killed\s*$",
             r"^\[\d+\]\+?\s+Killed\s+\S",
+            r"^\[\d+\] +\d+ killed +\S",  # (zsh's: "[1]    11201 killed     python ...")
             r": line \d+: +\d+ Killed \s*\S",  # a script's shell reports its killed job
             # the same in a Chinese locale (glibc's zh_CN strsignal), glued to a progress bar
             r"已杀死\s*$",
@@ -1274,6 +1302,15 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^Error executing job with overrides: ",  # Hydra hides the traceback behind these
     r"^Error in call to target '",
     r"Assertion `.*' failed\.",
+    r"\.mm?:\d+: failed assertion `",  # Apple's frameworks (Metal, MPS): "File.mm:234: ..."
+    # zsh's report of a job a signal ended ("[1]    11201 abort      python train.py")
+    r"^\[\d+\] +\d+ abort +\S",
+    r"^\[\d+\] +\d+ bus error +\S",
+    # torchelastic restarted the workers after one failed (the failure is the worker's)
+    r"Worker group FAILED\. \d+/\d+ attempts left",
+    r"oneCCL: failed to start worker",  # Intel's oneCCL could not start its progress worker
+    r"distributed\.worker - WARNING - Compute Failed",  # a Dask worker's task raised
+    r"UNAVAILABLE: ?failed to connect to all addresses",  # gRPC (JAX's coordinator, Ray)
     r"Xid \(PCI:[^)]*\): \d+",  # the driver's fault report, whichever fault it names
     r"\bFailed: Cuda error \S+:\d+ '",  # custom kernels' CUDA check (vLLM/SGLang all-reduce)
     r"^Assertion failed: .*, file .*, line \d+",

@@ -298,6 +298,9 @@ _THREAD_FRAME = re.compile(r'\s*File "[^"]*", line \d+ in ')
 # handle: the main process sees only its socket reset, in these frames
 _HANDOVER_FRAME = re.compile(r"\bin (?:rebuild_storage_fd|rebuild_storage_filename)\b")
 _RESUMING = re.compile(r"\b[Rr]esum(?:e|ing) (?:training )?from\b")
+# the device an out-of-memory message names ("(GPU 2; 79.15 GiB total capacity", "NPU 2 has a
+# total capacity"): a resume OOM piles every rank's copy onto device 0, so another is not one
+_OOM_DEVICE = re.compile(r"\((?:GPU|NPU|XPU|HPU) (\d+);|\b(?:GPU|NPU|XPU|HPU) (\d+) has a total c")
 
 _BY_ID = {str(entry["id"]): entry for entry in CATALOGUE}
 _ORDER = {str(entry["id"]): i for i, entry in enumerate(CATALOGUE)}
@@ -833,11 +836,13 @@ class LogScanner:
         if (rank in self._frame and _LOADING.search(body)) or _RESUMING.search(body):
             self._loading[rank] = True  # the code line under a frame, or a "resuming" line
         matched = False
-        hit = _catalogue_hit(body)
+        hit, hit_text = _catalogue_hit(body), body
         if hit is None and len(texts) > 1:  # wrapped by a terminal
-            hit = next(filter(None, map(_catalogue_hit, texts[1:])), None)
+            hit, hit_text = next(
+                ((h, t) for t in texts[1:] if (h := _catalogue_hit(t))), (None, body)
+            )
         if hit is not None:
-            if hit["id"] == "cuda_oom" and self._loading.get(rank):
+            if hit["id"] == "cuda_oom" and self._loading.get(rank) and _on_device_zero(hit_text):
                 hit = _BY_ID["oom_on_resume"]
             if hit["id"] == "nccl_timeout":
                 self._timeout(body, rank)
@@ -1219,6 +1224,12 @@ class LogScanner:
             acc = self._acc["oom_on_resume"] = self._acc.pop("cuda_oom")
             acc.entry = _BY_ID["oom_on_resume"]
         acc.evidence = (acc.evidence + self._smi_rows)[:MAX_EVIDENCE]
+
+
+def _on_device_zero(oom: str) -> bool:
+    """Whether an out-of-memory line may be a resume OOM: it names device 0, or no device."""
+    m = _OOM_DEVICE.search(oom)
+    return m is None or (m.group(1) or m.group(2)) == "0"
 
 
 def _named_ranks(m: re.Match[str]) -> list[int | None]:
