@@ -83,6 +83,7 @@ FRESH_PARTS = (
     "[fresh54]",
     "[fresh57]",
     "[fresh55]",
+    "[fresh59]",
 )
 
 
