@@ -1147,6 +1147,8 @@ KNOWN_MISSES = {
             "version_mismatch__paddlepaddle-paddle-issues-28746.log": "Paddle's glog 'Please NOTE: device: 0, CUDA Capability: 75, Driver API Version: 10.1, Runtime API Version: 10.0' (a wheel built for another CUDA) is not read; the '*** SIGSEGV (@0x0) received by PID' and 'Segmentation fault (core dumped)' it led to give segfault",
             "oom_on_resume__verl-project-verl-pull-7286.log": "the cause is outside the paste (torch.load without map_location revives checkpoint shards on the saved GPU when resuming): the bare 'torch.OutOfMemoryError: Tried to allocate 4.64 GiB.' gives cuda_oom, right for the paste",
             "cuda_oom__dattalab-keypoint-moseq-issues-236.log": "XLA's BFC allocator 'W ... bfc_allocator.cc:501] Allocator (GPU_2_bfc) ran out of memory trying to allocate 91.27GiB' and 'Can't reduce memory use below 71.10GiB ... by rematerialization', quoted behind '> ' (silent)",
+        }.items()
+    },
     # the fifty-ninth round, blind (not GitHub issues: committed wandb/Slurm/nohup run logs, HPC
     # docs, research notes, a Chinese blog), scored once at 15:25 on 2096591 with mltools
     # untouched; "(silent)": no finding yet, "(alarm)": a finding on a clean log
