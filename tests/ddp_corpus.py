@@ -78,6 +78,7 @@ FRESH_PARTS = (
     "[fresh53]",
     "[fresh52]",
     "[fresh49]",
+    "[fresh58]",
     "[fresh56]",
     "[fresh54]",
     "[fresh57]",
