@@ -1139,14 +1139,9 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh58]: " + why
         for name, why in {
-            "rendezvous_timeout__ayaka14732-llama-2-jax-issues-20.log": "jax.distributed.initialize's 'jaxlib.xla_extension.XlaRuntimeError: DEADLINE_EXCEEDED: Barrier timed out. Barrier_id: PjRT_Client_Connect. Timed out task names:' (seven of eight processes never connected to the coordinator) gives rank_exception",
-            "rendezvous_timeout__marin-community-levanter-issues-432.log": "'XlaRuntimeError: DEADLINE_EXCEEDED: Barrier timed out. Barrier_id: multihost_broadcast_sync0. Timed out task names:' (a JAX coordination-service barrier some tasks never reached) gives rank_exception",
-            "rendezvous_timeout__ai-hypercomputer-gpu-recipes-issues-2.log": "JAX's 'Stopping coordination service as cluster registration failed.' and 'Original error: DEADLINE_EXCEEDED: Barrier timed out. Id: [Init]Wait_for_all_tasks_to_register::0' (silent)",
-            "unsettled__jax-ml-jax-issues-22740.log": "XLA's 'E external/xla/xla/service/rendezvous.cc:38] This thread has been waiting for `initialize clique ...` for 10 seconds and may be stuck. Expected 8 threads to join the rendezvous, but not all of them arrived on time.' (silent)",
             "rank_mismatch_collective__horovod-horovod-issues-1407.log": "Horovod's 'RuntimeError: Horovod has been shut down. This was caused by an exception on one of the ranks or an attempt to allreduce ... after one of the ranks finished execution.' after per-rank batch counts 26/25 (uneven data, one rank finished first) gives peer_crashed",
             "version_mismatch__paddlepaddle-paddle-issues-28746.log": "Paddle's glog 'Please NOTE: device: 0, CUDA Capability: 75, Driver API Version: 10.1, Runtime API Version: 10.0' (a wheel built for another CUDA) is not read; the '*** SIGSEGV (@0x0) received by PID' and 'Segmentation fault (core dumped)' it led to give segfault",
             "oom_on_resume__verl-project-verl-pull-7286.log": "the cause is outside the paste (torch.load without map_location revives checkpoint shards on the saved GPU when resuming): the bare 'torch.OutOfMemoryError: Tried to allocate 4.64 GiB.' gives cuda_oom, right for the paste",
-            "cuda_oom__dattalab-keypoint-moseq-issues-236.log": "XLA's BFC allocator 'W ... bfc_allocator.cc:501] Allocator (GPU_2_bfc) ran out of memory trying to allocate 91.27GiB' and 'Can't reduce memory use below 71.10GiB ... by rematerialization', quoted behind '> ' (silent)",
         }.items()
     },
     # the fifty-ninth round, blind (not GitHub issues: committed wandb/Slurm/nohup run logs, HPC
