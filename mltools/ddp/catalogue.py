@@ -341,6 +341,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "The master port is already in use",
         "role": "cause",
         "patterns": [
+            # Windows' WSAEADDRINUSE (c10d's "failed to bind to [host]:10086 (system error: 10048
+            # - ..." in the system's language, Python's "[WinError 10048]")
+            r"system error: 10048\b",
+            r"\[WinError 10048\]",
             r"EADDRINUSE",
             r"[Aa]ddress already in\b",
             r"errno:? 98\b",
@@ -503,6 +507,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "Driver, CUDA, NCCL or GPU architecture versions do not match",
         "role": "cause",
         "patterns": [
+            # torch's check of the GPU's compute capability, its source line shown by the warning
+            # when the message itself is cut ("warnings.warn(incompatible_device_warn.format(")
+            r"warn\(incompatible_device_warn\b",
             r"driver version is insufficient for CUDA runtime version",
             r"NVIDIA driver on your system is too old",
             # a container's CUDA forward compatibility on a GPU it does not cover (error 804,
@@ -850,6 +857,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A rank crashed with a segmentation fault (SIGSEGV)",
         "role": "cause",
         "patterns": [
+            # the kernel's log of it (dmesg, journalctl -k): "python3.10[3078129]: segfault at 60
+            # ip 00007f24b8cf2616 sp 00007ffc0f212680 error 4 in libc10_cuda.so[...]"
+            r"\]: segfault at [0-9a-f]+ ip [0-9a-f]+ sp [0-9a-f]+ error",
             r"exitcode\s*:\s*-11\b",
             r"Signal 11 \(SIGSEGV\)",
             r"[Ss]egmentation fa",  # (its shortest start: a paste may be cut inside it)
@@ -1230,6 +1240,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL|HCCL|XCCL)\.cpp",
     r"^\s*File \"[^\"]+\",\sline\s\d+,\sin\s",
     r"^\s*frame #\d+: .*(?:c10d?::|libtorch|libc10|\(0x[0-9a-f]+ in \S)",
+    # glibc's backtrace_symbols() form of the same frames ("libtorch_cuda.so(+0xe5c7aa)
+    # [0x7f454ce5c7aa] c10d::ProcessGroupNCCL::ncclCommWatchdog()"), and a C++ terminate's
+    r"\(\+0x[0-9a-f]+\) \[0x[0-9a-f]+\] c10d?::",
+    r"__cxxabiv1::__terminate\(",
     r"^\s*File \"[^\"]+\",\sline\s\d+\sin\s",
     r"Fatal Python error:",
     r"Sending process \d+ c",  # the launcher tears the workers down (its shortest start)
