@@ -84,6 +84,8 @@ FRESH_PARTS = (
     "[fresh57]",
     "[fresh55]",
     "[fresh59]",
+    "[fresh63]",
+    "[fresh60]",
 )
 
 
