@@ -1164,20 +1164,9 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh63]: " + why
         for name, why in {
-            "rank_mismatch_collective__horovod-horovod-issues-100.log": "Horovod's stall warning 'This may indicate that different ranks are trying to submit different tensors ... which will cause deadlock.' and its 'Stalled ops: ... [ready ranks: 1]' list are not read (silent)",
-            "agent_signal__ray-project-ray-pull-63807.log": "Ray Train's 'the actor's node was preempted: preemption_integration_demo: simulating node drain' (behind '(TrainController pid=N)') is not read; the cut 'Traceback (most recent call last):' gives rank_failed",
-            "unsettled__horovod-horovod-issues-1442.log": "Horovod's '[1,0]<stderr>:[... W horovod/common/stall_inspector.cc:105] One or more tensors were submitted ... waiting for remaind' (wrapped mid-word) and 'Stalled ranks:' are not read (silent)",
-            "generic__intelligent-machine-learning-dlrover-pull-1046.log": "dlrover's agent line 'The worker fails with {0: ProcessFailure(local_rank=0, pid=54, exitcode=-7, ... message='Signal 7 (SIGBUS) received by PID 54' ...)}' is not read (silent)",
-            "unsettled__nvidia-tensorrt-llm-issues-2560.log": "a hang pasted as a gdb thread dump only (libcudadebugger/libcuda/poll/epoll_wait frames); no failure line (silent)",
-            "generic__kubeflow-trainer-issues-1579.log": "kubectl's 'pytorchjob   Failed   12m' and 'pytorchjob-worker-0 ... 0/1     Error' rows are not read (silent)",
-            "unsettled__kubeflow-katib-issues-1112.log": "kubectl's 'pytorchjob-example-...-master-0 0/2 CrashLoopBackOff 8' rows are not read (silent)",
-            "rendezvous_timeout__google-research-t5x-issues-997.log": "JAX's '> UserWarning: TPU backend initialization is taking more than 60.0 seconds. Did you run your code on all TPU hosts?' (other hosts never joined) is not read (silent)",
-            "unsettled__jax-ml-jax-issues-19971.log": "JAX's 'UserWarning: TPU backend initialization is taking more than 60.0 seconds. Did you run your code on all TPU hosts?' (a hang) is not read (silent)",
             "unsettled__pytorch-xla-issues-2137.log": "torch-xla's backticked 'mesh_service.cc:208] Waiting to connect to client mesh master (300 seconds)' (a hang) is not read (silent)",
             "rendezvous_timeout__rhasspy-piper-issues-95.log": "the store-barrier wait 'INFO:torch.distributed.distributed_c10d:Waiting in store based barrier ... (world_size=4, worker_count=1, timeout=0:30:00)`' (a backtick glued after the closing parenthesis) is not read (silent)",
             "generic__jax-ml-jax-issues-10218.log": "gRPC's 'E0410 ... no server name supplied in dns URI' and 'channel stack builder failed: {...the target uri is not valid: dns:...}' (a JAX 0.3.5 stall on pods) are not read (silent)",
-            "killed_by_signal__gensyn-ai-rl-swarm-issues-463.log": "the kernel's '[597411.196310] p2pd invoked oom-killer: gfp_mask=...' and its oom_kill_process / out_of_memory trace are not read (silent)",
-            "killed_by_signal__horovod-horovod-issues-3472.log": "horovodrun's 'Process 0 exit with status code 137.' is not read; the launcher traceback after it gives rank_failed",
             "segfault__horovod-horovod-issues-1941.log": "the cause is outside the paste (the title's 'mpirun failed with exit code 139'): '[1,N]<stderr>:' Open MPI backtrace frames ending '*** End of error message ***' only (silent)",
             "agent_signal__mozilla-translations-issues-400.log": "a preempted GCP spot VM's journal, 'start-worker ... polling for termination-time' then 'systemd-logind Power key pressed.', is not read (silent)",
         }.items()
@@ -1188,10 +1177,6 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh60]: " + why
         for name, why in {
-            "segfault__modelscope-ms-swift-issues-4689.log": "the kernel's dmesg lines '[Mon Jun 23 19:39:31 2025] python3.10[3078129]: segfault at 60 ip ... error 4 in libc10_cuda.so[...]' are not read as a rank's SIGSEGV; the tqdm bar glued to resource_tracker's leaked-semaphore warning gives nothing (silent)",
-            "unsettled__hiyouga-easyr1-issues-300.log": "Ray '(WorkerDict pid=...)'-prefixed C++ frames ending '__cxxabiv1::__terminate()' and 'c10d::ProcessGroupNCCL::ncclCommWatchdog()' (the watchdog aborting, its message cut) are not read as a failure (silent)",
-            "version_mismatch__yijinhuang-ssit-issues-19.log": "only the source line of torch's incompatible-device warning, 'warnings.warn(incompatible_device_warn.format(device_name, capability, \" \".join(arch_list), device_name))', is in the paste (its message is not); the spawn 'ProcessRaisedException' gives rank_exception",
-            "address_in_use__yyux-1145-bert-vits2-integration-package-issues-54.log": "Windows' '[c10d] The server socket has failed to bind to [DESKTOP-L9L2GVM]:10086 (system error: 10048 - <Chinese WSAEADDRINUSE text>)' and '[E socket.cpp:472] [c10d] The server socket has failed to listen on any local network address.' give rank_failed instead of address_in_use",
             "nccl_system_error__xorbitsai-inference-issues-1622.log": "the cause is outside the paste (the pod's 64MB /dev/shm too small for NCCL): Ray 'frame #29..#32' C++ frame lines only give rank_failed",
             "address_in_use__ylsung-vl-merging-issues-2.log": "the cause is outside the paste (the title's 'RuntimeError: Address already in use'): a Lightning ddp_spawn traceback cut at strategy.setup_environment() gives rank_failed",
             "unused_parameters__open-mmlab-mmaction-issues-150.log": "the cause is outside the paste (the title's 'Expected to have finished reduction in the prior iteration'): mmcv runner frames cut at 'losses = model(**data)' give rank_failed",
@@ -1279,18 +1264,6 @@ for _name in PREFIXES:
         PREFIX_MISSES.setdefault(_name, set()).add(
             "nccl_timeout__facebookresearch-optimizers-pull-269.log"
         )
-
-# [fresh63], blind: Horovod's stall warning pasted with a leading space (' WARNING: One or more
-# tensors were submitted ...') is read as pasted but not behind any of these prefixes (silent);
-# gdb 'thread apply all bt' dumps ('#0  0x... in ...') are no longer read once indented (silent)
-for _name in PREFIXES:
-    if _name != "colour":
-        PREFIX_MISSES.setdefault(_name, set()).add("unsettled__horovod-horovod-issues-534.log")
-PREFIX_MISSES["indent"] |= {
-    "unsettled__nvidia-nccl-issues-1013.log",
-    "unsettled__nvidia-nccl-issues-1774.log",
-    "unsettled__nvidia-nccl-issues-719.log",
-}
 
 
 @pytest.mark.parametrize("name", list(PREFIXES))

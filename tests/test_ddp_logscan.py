@@ -1558,6 +1558,10 @@ def test_crash_dump_tails_tool_failures_and_banners_are_never_clean(log):
         "INFO:root:Extension modules loaded: 3\nWARNING:root:falling back to gloo for CPU tensors\n",
         "#  Out of bounds values : 0 OK\n#  Avg bus bandwidth    : 21.53\n",
         "File saved to /tmp/out.py\nusage notes: see --help\n",
+        # kubectl's healthy pods and jobs; a note that mentions an error count
+        "pytorchjob-master-0   1/1   Running   0   12m\npytorchjob-worker-0   0/1   Completed   0   "
+        "12m\npytorchjob   Succeeded   12m\n",
+        "step 12: Error rate 0.03 on 2/3 shards\n",
     ],
 )
 def test_their_healthy_neighbours_stay_clean(log):
@@ -3383,6 +3387,30 @@ FRESH60_TO_63_BLIND_WORDS = [
      "(+0xe5c7aa) [0x7f54c245c7aa] c10d::ProcessGroupNCCL::ncclCommWatchdog()", "rank_failed"),
     ("(WorkerDict pid=1009100) /envs/bin/../lib/libstdc++.so.6(+0xb135a) [0x7f84808b135a] "
      "__cxxabiv1::__terminate()", "rank_failed"),
+    # Horovod's stall inspector, the kernel's OOM-killer report, horovodrun's exit status,
+    # Ray's preempted node, JAX's wait for a TPU pod's hosts; never clean: elastic's
+    # ProcessFailure repr, Open MPI's signal report cut to its end, kubectl's failed pods, a
+    # gdb dump of all threads (also indented)
+    ("[1,0]<stderr>:[2019-10-10 05:48:22.606998: W horovod/common/stall_inspector.cc:105] One "
+     "or more tensors were submitted to be reduced, gathered or broadcasted by subset of ranks "
+     "and are waiting for remainder of ranks for more than 60 seconds.",
+     "rank_mismatch_collective"),
+    ("[5017.1] p2pd invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, "
+     "oom_score_adj=0", "killed_by_signal"),
+    ("Process 0 exit with status code 137.", "killed_by_signal"),
+    ("(TrainController pid=79312) \tthe actor's node was preempted: demo: simulating node "
+     "drain", "agent_signal"),
+    ("/usr/lib/python3.10/site-packages/jax/_src/xla_bridge.py:146: UserWarning: TPU backend "
+     "initialization is taking more than 60.0 seconds. Did you run your code on all TPU "
+     "hosts?", "rendezvous_timeout"),
+    ("The worker fails with {0: ProcessFailure(local_rank=0, pid=54, exitcode=-7, "
+     "error_file='<N/A>', error_file_data={'message': '<NONE>'})}", "rank_failed"),
+    ("[1,2]<stderr>:[h1:00512] *** End of error message ***", "rank_failed"),
+    ("pytorchjob-worker-0                 0/1     Error     0          12m", "rank_failed"),
+    ("pytorchjob-example-82cjcqdz-master-0   0/2   CrashLoopBackOff   8   2m32s", "rank_failed"),
+    ("pytorchjob   Failed   12m", "rank_failed"),
+    ('Thread 4 (Thread 0x7fd09a759000 (LWP 3913167) "cuda00006000019"):', "rank_failed"),
+    ("    #3  0x00007f3b2d0f5e9c in ncclProxyProgress () from libnccl.so.2", "rank_failed"),
 ]  # fmt: skip
 
 

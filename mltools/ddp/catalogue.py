@@ -578,6 +578,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "Ranks called different collectives (or different shapes)",
         "role": "cause",
         "patterns": [
+            # Horovod's stall inspector: a subset of ranks submitted a tensor the others never did
+            r"submitted to be reduced, gathered or broadcasted by subset of ranks",
+            r"different ranks are trying to submit different tensors",
             r"Detected mismatch between collectives",
             r"Collectives differ in the following aspects",
             r"op\.preamble\.length <= op\.nbytes",
@@ -671,6 +674,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Stopping coordination service as cluster registration failed",
         ],
         "weak_patterns": [
+            # JAX's note while a TPU pod's hosts have not all joined ("TPU backend initialization
+            # is taking more than 60.0 seconds. Did you run your code on all TPU hosts?")
+            r"TPU backend initialization is taking more than [\d.]+ seconds",
             # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut
             # away) (Ascend's torch_npu sets up its HCCL communicator the same way: "hcclUniqueId")
             r"retrieving [nh]cclUniqueId from \[\d+\] via c10d key-value",
@@ -857,6 +863,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A rank crashed with a segmentation fault (SIGSEGV)",
         "role": "cause",
         "patterns": [
+            r"\bexit(?:ed)? with status(?: code)?:? 139\b",
             # the kernel's log of it (dmesg, journalctl -k): "python3.10[3078129]: segfault at 60
             # ip 00007f24b8cf2616 sp 00007ffc0f212680 error 4 in libc10_cuda.so[...]"
             r"\]: segfault at [0-9a-f]+ ip [0-9a-f]+ sp [0-9a-f]+ error",
@@ -1001,6 +1008,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Sending process \d+ closing\ssignal\sSIG(?:HUP|INT|QUIT)\b",
             # PREEMPTION, TIME LIMIT, ... (not a NODE FAILURE: the machine went, no signal did)
             r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB)",
+            r"\bnode was preempted\b",  # (Ray: "the actor's node was preempted: ...")
             # Ctrl-C in the workers' own words: Python's exception ending a traceback,
             # Lightning's shutdown on it, DeepSpeed's launcher passing it on
             r"^\s*KeyboardInterrupt\s*$",
@@ -1021,6 +1029,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A rank was killed by SIGKILL (often the kernel's OOM killer)",
         "role": "cause",
         "patterns": [
+            # the kernel's OOM-killer report, its first line ("p2pd invoked oom-killer:
+            # gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0")
+            r"\binvoked oom-killer: gfp_mask=",
+            r"\bexit(?:ed)? with status(?: code)?:? 137\b",  # (horovodrun's "Process 0 exit with")
             r"exitcode\s*:\s*-9\b",
             r"Signal 9 \(SIGKILL\) received by PID",
             r"terminated with signal SIGKILL",
@@ -1274,18 +1286,28 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # a gdb backtrace through native distributed code, or through abort()/raise(): one
     # pattern per frame kind, so each keeps a literal that only such a frame holds (a shared
     # " in " made grep hand every "... in ..." line of a healthy log to Python, 4x slower)
-    r"^#\d+ +0x[0-9a-f]+ in c10d?::",
-    r"^#\d+ +0x[0-9a-f]+ in nccl",
-    r"^#\d+ +0x[0-9a-f]+ in \S+::nccl",
-    r"^#\d+ +0x[0-9a-f]+ in \S*ProcessGroup",
-    r"^#\d+ +0x[0-9a-f]+ in raise \(",
-    r"^#\d+ +0x[0-9a-f]+ in abort \(",
+    r"^\s*#\d+ +0x[0-9a-f]+ in c10d?::",
+    r"^\s*#\d+ +0x[0-9a-f]+ in nccl",
+    r"^\s*#\d+ +0x[0-9a-f]+ in \S+::nccl",
+    r"^\s*#\d+ +0x[0-9a-f]+ in \S*ProcessGroup",
+    r"^\s*#\d+ +0x[0-9a-f]+ in raise \(",
+    r"^\s*#\d+ +0x[0-9a-f]+ in abort \(",
+    # gdb's "thread apply all bt" of a process, the way a hang is looked into: each thread's
+    # header ("Thread 4 (Thread 0x7fd09a759000 (LWP 3913167) "cuda00006000019"):")
+    r"^\s*Thread \d+ \(Thread 0x[0-9a-f]+ \(LWP \d+\)",
     # an NCCL call's failure in another framework's words ("ncclAllReduce failed: ...")
     r"\bnccl[A-Z]\w* failed: ",
     # torch.load(weights_only=True) refused a pickle ("WeightsUnpickler error: ...")
     r"WeightsUnpickler error: ",
     r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT \S",  # Slurm stopped the job (scancel, limits)
-    r"Check failed: ",  # glog/absl CHECK and status reports, their stack-trace banner
+    r"Check failed: ",
+    # Open MPI's (and horovodrun's) fatal-signal report ends so, its signal line cut away
+    r"\*\*\* End of error message \*\*\*",
+    # torch.distributed.elastic's ProcessFailure as its repr prints it, in a launcher's own log
+    r"\bProcessFailure\(local_rank=\d+, pid=\d+, exitcode=-?[1-9]",
+    # a Kubernetes job whose pods failed, as kubectl lists them (STATUS column)
+    r"^\s*\S+ +\d+/\d+ +(?:Error|CrashLoopBackOff|OOMKilled) +\d+",
+    r"^\s*\S*(?:pytorchjob|mpijob|tfjob|job)\S* +Failed +\d",  # glog/absl CHECK and status reports, their stack-trace banner
     # glog's failure-signal handler (Paddle, Ray's core, TensorFlow): "*** SIGBUS (@0x7f...)
     # received by PID 4279 (TID 0x7f...) from PID 2116; stack trace: ***"
     r"\bSIG[A-Z]{2,6} \(@0x[0-9a-f]+\) received by PID \d+",  # (its "***" reads as markdown)
