@@ -1163,12 +1163,7 @@ KNOWN_MISSES = {
     # the sixty-first round, blind (not GitHub: Ascend HCCL manuals and forum, HF-hosted run logs,
     # vendor and framework docs, blogs), scored once at 16:53 on d969557 with mltools untouched;
     # "(alarm)": a finding on a clean log
-    **{
-        name: "blind miss [fresh61]: " + why
-        for name, why in {
-            "clean__maxview-github-io-maxtext-tpu-v6e-checkpoint-async-true-save.log": "a healthy MaxText JAX run on a TPU host whose benign first line 'E external/local_xla/xla/stream_executor/cuda/cuda_platform.cc:51] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)' (no GPU there) gives rank_failed (alarm)",
-        }.items()
-    },
+    **{name: "blind miss [fresh61]: " + why for name, why in {}.items()},
     # the sixty-third round, blind (jobs whose failure is not a Python exception: hangs, job
     # schedulers' and launchers' own output, C++/gdb dumps, kernel lines; healthy noisy runs),
     # scored once at 16:51 on main d969557 with mltools untouched; "(silent)": no finding yet
@@ -1178,7 +1173,7 @@ KNOWN_MISSES = {
             "unsettled__pytorch-xla-issues-2137.log": "torch-xla's backticked 'mesh_service.cc:208] Waiting to connect to client mesh master (300 seconds)' (a hang) is not read (silent)",
             "rendezvous_timeout__rhasspy-piper-issues-95.log": "the store-barrier wait 'INFO:torch.distributed.distributed_c10d:Waiting in store based barrier ... (world_size=4, worker_count=1, timeout=0:30:00)`' (a backtick glued after the closing parenthesis) is not read (silent)",
             "generic__jax-ml-jax-issues-10218.log": "gRPC's 'E0410 ... no server name supplied in dns URI' and 'channel stack builder failed: {...the target uri is not valid: dns:...}' (a JAX 0.3.5 stall on pods) are not read (silent)",
-            "segfault__horovod-horovod-issues-1941.log": "the cause is outside the paste (the title's 'mpirun failed with exit code 139'): '[1,N]<stderr>:' Open MPI backtrace frames ending '*** End of error message ***' only (silent)",
+            "segfault__horovod-horovod-issues-1941.log": "the cause is outside the paste (the title's 'mpirun failed with exit code 139'): '[1,N]<stderr>:' Open MPI backtrace frames ending '*** End of error message ***' only: a failure, the signal not named (rank_failed)",
             "agent_signal__mozilla-translations-issues-400.log": "a preempted GCP spot VM's journal, 'start-worker ... polling for termination-time' then 'systemd-logind Power key pressed.', is not read (silent)",
         }.items()
     },

@@ -1562,6 +1562,10 @@ def test_crash_dump_tails_tool_failures_and_banners_are_never_clean(log):
         "pytorchjob-master-0   1/1   Running   0   12m\npytorchjob-worker-0   0/1   Completed   0   "
         "12m\npytorchjob   Succeeded   12m\n",
         "step 12: Error rate 0.03 on 2/3 shards\n",
+        # XLA's CUDA probe on a TPU host
+        "2026-04-17 13:11:11.004014: E external/local_xla/xla/stream_executor/cuda/cuda_platform."
+        "cc:51] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR "
+        "(303)\n",
     ],
 )
 def test_their_healthy_neighbours_stay_clean(log):

@@ -1170,7 +1170,7 @@ FAMILY_WORDS: tuple[tuple[str, str], ...] = (
     (
         "no_backend_for_device",
         r"(?:backend|nccl|gloo|mpi|xccl|hccl)\b.{0,40}\bnot (?:available|built|supported|compiled)"
-        r"|doesn't have (?:nccl|gloo|mpi)\b|no (?:distributed )?backend (?:is )?(?:available|for)",
+        r"|doesn't have (?:nccl|gloo|mpi)\b",
     ),
     (
         "pg_not_initialized",
@@ -1267,9 +1267,13 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # note on installed packages it left as they were: the job goes on)
     # not FastChat's controller, which logs the stderr of a healthy server at ERROR ("| ERROR |
     # stderr | INFO: Started server process"): the level is the record's inside it)
-    r"(?<!wandb: )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded"
+    # (not XLA's probe of a CUDA driver on a host without a GPU, a TPU host: "failed call to
+    # cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)"; it goes on;
+    # a terminal's wrap may leave its "ERROR (303)" alone on a line)
+    r"(?<!wandb: )(?<!cuInit: UNKNOWN )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded"
     r"|: pip's dependency resolver does not currently take into account"
-    r"| \| stderr \| (?:\W*\[[\d;]*m)?(?:INFO|DEBUG|WARNING)\b)",
+    r"| \| stderr \| (?:\W*\[[\d;]*m)?(?:INFO|DEBUG|WARNING)\b"
+    r"| \(\d+\)\s*$)",
     r"CUresult error",
     r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",
@@ -1306,8 +1310,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # torch.distributed.elastic's ProcessFailure as its repr prints it, in a launcher's own log
     r"\bProcessFailure\(local_rank=\d+, pid=\d+, exitcode=-?[1-9]",
     # a Kubernetes job whose pods failed, as kubectl lists them (STATUS column)
-    r"^\s*\S+ +\d+/\d+ +(?:Error|CrashLoopBackOff|OOMKilled) +\d+",
-    r"^\s*\S*(?:pytorchjob|mpijob|tfjob|job)\S* +Failed +\d",  # glog/absl CHECK and status reports, their stack-trace banner
+    r"^\s*\S+ +\d+/\d+ +Error +\d+",
+    r"^\s*\S+ +\d+/\d+ +CrashLoopBackOff +\d+",
+    r"^\s*\S*job\S* +Failed +\d",  # glog/absl CHECK and status reports, their stack-trace banner
     # glog's failure-signal handler (Paddle, Ray's core, TensorFlow): "*** SIGBUS (@0x7f...)
     # received by PID 4279 (TID 0x7f...) from PID 2116; stack trace: ***"
     r"\bSIG[A-Z]{2,6} \(@0x[0-9a-f]+\) received by PID \d+",  # (its "***" reads as markdown)
