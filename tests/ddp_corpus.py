@@ -85,6 +85,7 @@ FRESH_PARTS = (
     "[fresh55]",
     "[fresh59]",
     "[fresh62]",
+    "[fresh60]",
 )
 
 

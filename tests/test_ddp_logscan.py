@@ -1523,7 +1523,7 @@ def test_lines_that_share_the_longest_length_are_not_joined_with_a_prefixed_next
         # the tail of faulthandler's fatal-crash dump, behind a torchrun prefix
         "[rank3]:Extension modules: numpy.core._multiarray_umath, torch._C, yaml._yaml (total: 3)\n",
         # nccl-tests' own failure lines
-        "gpu-a: Test CUDA failure common.cu:412 'out of memory'\n .. gpu-a pid 77: Test failure common.cu:501\n",
+        "gpu-a: Test CUDA failure common.cu:412 'invalid argument'\n .. gpu-a pid 77: Test failure common.cu:501\n",
         # an IPython/Jupyter traceback
         "File ~/work/train.py:42, in step(batch)\n     40 x = batch.cuda()\n---> 42 loss = model(x)\n",
         # a state-dict load error without its RuntimeError head
@@ -3399,6 +3399,38 @@ def test_the_bfc_allocators_retry_note_is_no_failure():
     )
     assert analyze_text(note).findings == []
     assert analyze_text(note[:150] + "\n" + note[150:]).findings == []
+
+
+# exceptions whose message no catalogue pattern knows, in words of a failure family: the family
+# is the root cause, said to be read from the words; words that only guess ("potential root
+# causes ... OOM killer"), or that name the family's word in another sense, stay generic
+FAMILY_WORDS_CASES = [
+    ("FooRuntimeError: device ran OOM while growing the KV cache", "cuda_oom"),
+    ("paddle.MemoryError: ResourceExhaustedError: insufficient GPU memory for tensor",
+     "cuda_oom"),
+    ("RuntimeError: rendezvous round 3 timed out waiting for 8 workers", "rendezvous_timeout"),
+    ("jax.errors.JaxRuntimeError: the coordinator's barrier timed out after 300 s",
+     "rendezvous_timeout"),
+    ("FooError: the driver version is too old for this build of the kernels", "version_mismatch"),
+    ("RuntimeError: XCCL backend is not available on this build", "no_backend_for_device"),
+    ("RuntimeError: default group has not been initialized yet", "pg_not_initialized"),
+    ("HorovodInternalError: NET/IB send failed on the second rail", "nccl_system_error"),
+    ("ValueError: shapes (3,4) and (5,6) not aligned", "rank_exception"),
+    ("ConnectionRefusedError: [Errno 111] Connection refused", "rank_exception"),
+    ('TypeError: __init__(): incompatible constructor arguments: TCPStore(host_name: str, '
+     'port: int, world_size: int, is_master: bool, timeout: timedelta)', "rank_exception"),
+    ("RuntimeError: The actor died unexpectedly. Some common causes include: (1) the process "
+     "was killed by the OOM killer", "rank_exception"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "expected"), FAMILY_WORDS_CASES)
+def test_an_unknown_message_is_read_by_its_familys_words(line, expected):
+    """A rank's exception no pattern knows, in the words of a failure family, is that
+    family's finding, which says it was read from the words; other exceptions stay generic."""
+    findings = analyze_text("Traceback (most recent call last):\n" + line + "\n").findings
+    assert findings[0].id == expected
+    assert ("No known message" in findings[0].cause) == (expected != "rank_exception")
 
 
 def _watchdog_line(rank, op, numel):

@@ -1100,6 +1100,69 @@ GENERIC_FAILURE: dict[str, object] = {
 }
 
 
+#: A failure line that no entry's pattern knows can still say what family it is in: an
+#: allocator's "ran out of memory" in a framework's own words, a barrier that "timed out"
+#: in another launcher's. When the root cause would otherwise be the generic finding, the
+#: words of its line pick the family (the first that matches, in this order); the finding
+#: says it was read from the words, not from a known message. Each family's words are the
+#: ones its errors share across stacks (torch, JAX/XLA, TensorFlow, NCCL/RCCL/HCCL, MPI,
+#: the launchers), not one project's sentence.
+FAMILY_WORDS: tuple[tuple[str, str], ...] = (
+    ("device_side_assert", r"device-side assert"),
+    (
+        "illegal_memory_access",
+        r"illegal (?:memory )?(?:access|address)|invalid memory access|misaligned address"
+        r"|memory access fault",
+    ),
+    (
+        "gpu_hardware",
+        r"\bECC\b|fallen off the bus|uncorrectable|NVLink (?:error|fault|is down)"
+        r"|GPU (?:is |has been )?lost|GPU (?:hardware|hang) (?:error|detected)",
+    ),
+    (
+        "cuda_oom",
+        r"out of (?:device |gpu |cuda |npu |hbm )?memory|\bOOM\b|OutOfMemory|RESOURCE_EXHAUSTED"
+        r"|ResourceExhausted|failed to allocate|allocation (?:of .{1,40} )?failed"
+        r"|insufficient (?:device |gpu |npu |cuda )?memory|not enough (?:device |gpu |cuda )?memory"
+        r"|memory (?:is )?exhausted",
+    ),
+    ("segfault", r"segmentation fault|SIGSEGV|\bsegfault|signal 11\b"),
+    (
+        "address_in_use",
+        r"address already in use|EADDRINUSE|port \d+ is (?:already )?(?:in use|occupied)",
+    ),
+    (
+        "rendezvous_timeout",
+        r"(?:barrier|rendezvous|regist|coordinat|store\b|master).{0,80}(?:{timed_out})"
+        r"|(?:{timed_out}).{0,80}(?:barrier|rendezvous|regist|coordinat|store\b)".replace(
+            "{timed_out}", r"timed out|DEADLINE_EXCEEDED|timeout (?:expired|exceeded|reached)"
+        ),
+    ),
+    (
+        "version_mismatch",
+        r"undefined symbol|version mismatch|mismatched versions?|no kernel image"
+        r"|(?:driver|runtime|cuda|nccl|torch|library) version (?:is )?(?:too old|insufficient|mismatch)"
+        r"|not compiled for (?:this|your)"
+        r"|compiled (?:with|against|for) (?:a )?(?:different|older|newer)",
+    ),
+    (
+        "no_backend_for_device",
+        r"(?:backend|nccl|gloo|mpi|xccl|hccl)\b.{0,40}\bnot (?:available|built|supported|compiled)"
+        r"|doesn't have (?:nccl|gloo|mpi)\b|no (?:distributed )?backend (?:is )?(?:available|for)",
+    ),
+    (
+        "pg_not_initialized",
+        r"(?:process group|default group|distributed).{0,60}not (?:been |yet )?initiali[sz]ed"
+        r"|must (?:first )?call init_process_group",
+    ),
+    ("cuda_init_fork", r"re-?initiali[sz]e cuda|cuda.{0,60}forked|forked.{0,60}cuda"),
+    (
+        "nccl_system_error",
+        r"\bNET/(?:IB|Socket|OFI)\b|ibv_\w+ failed|no route to host|network is unreachable",
+    ),
+)
+
+
 def _or_cut(word: str) -> str:
     """A pattern for ``word`` or any start of it: what is left of it where a terminal's wrap
     ended the line inside it ("Mis" of "Missing"); the caller anchors it at the line's end."""

@@ -45,6 +45,7 @@ from mltools.ddp.catalogue import (
     BENIGN_CHAIN_SOURCES,
     CATALOGUE,
     FAILURE_SIGNALS,
+    FAMILY_WORDS,
     GENERIC_EXCEPTION,
     GENERIC_FAILURE,
     QUOTED_EXCEPTION,
@@ -303,6 +304,14 @@ _RESUMING = re.compile(r"\b[Rr]esum(?:e|ing) (?:training )?from\b")
 _OOM_DEVICE = re.compile(r"\((?:GPU|NPU|XPU|HPU) (\d+);|\b(?:GPU|NPU|XPU|HPU) (\d+) has a total c")
 
 _BY_ID = {str(entry["id"]): entry for entry in CATALOGUE}
+_FAMILIES = tuple((_BY_ID[i], re.compile(words, re.IGNORECASE)) for i, words in FAMILY_WORDS)
+# where a failure line goes on to guess ("There are some potential root causes. (1) ... OOM
+# killer ..."): the words after it are no evidence of the family
+_GUESSES = re.compile(
+    r"(?:potential|possible|common|likely) (?:root )?causes?|causes? include|may be (?:caused|due)"
+    r"|might be|could be",
+    re.IGNORECASE,
+)
 _ORDER = {str(entry["id"]): i for i, entry in enumerate(CATALOGUE)}
 # needles that find the structural lines (each is a substring of every such line)
 _STRUCTURAL_NEEDLES = [
@@ -1157,6 +1166,8 @@ class LogScanner:
             generic = root.id in (GENERIC_FAILURE["id"], GENERIC_EXCEPTION["id"])
             if generic and root.rank is None and first_failed is not None:
                 root.rank, root.ranks = first_failed, [first_failed]  # the launcher's word
+            if generic:
+                _by_its_words(root)
             if root.id == "nccl_timeout" and root.suspects:  # the silent rank comes first
                 root.rank = root.suspects[0]
                 root.victims = waited
@@ -1297,6 +1308,22 @@ def _finding(acc: _Acc) -> Finding:
         fix=str(e["fix"]),
         reference=str(e["reference"]),
     )
+
+
+def _by_its_words(finding: Finding) -> None:
+    """A generic root cause whose failure line says, in words no pattern knows, which family
+    of failure it is (``FAMILY_WORDS``) becomes that family's finding, saying so."""
+    text = _visible(finding.evidence[0].text)  # the exception, or the failure line
+    text = text[: m.start()] if (m := _GUESSES.search(text)) else text
+    for entry, words in _FAMILIES:
+        if m := words.search(text):
+            finding.id, finding.title = str(entry["id"]), str(entry["title"])
+            finding.cause = (
+                f"No known message, but the failure line's words ({m[0]!r}) are this "
+                f"family's. {entry['cause']}"
+            )
+            finding.fix, finding.reference = str(entry["fix"]), str(entry["reference"])
+            return
 
 
 GREP_MEMORY_BYTES = 128 << 20  # grep holds a whole line: past this, the Python scan takes over
