@@ -85,6 +85,8 @@ FRESH_PARTS = (
     "[fresh55]",
     "[fresh59]",
     "[fresh62]",
+    "[fresh61]",
+    "[fresh63]",
     "[fresh60]",
 )
 
