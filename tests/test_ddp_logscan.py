@@ -3415,6 +3415,13 @@ FRESH60_TO_63_BLIND_WORDS = [
     ("pytorchjob   Failed   12m", "rank_failed"),
     ('Thread 4 (Thread 0x7fd09a759000 (LWP 3913167) "cuda00006000019"):', "rank_failed"),
     ("    #3  0x00007f3b2d0f5e9c in ncclProxyProgress () from libnccl.so.2", "rank_failed"),
+    # Open MPI's signal banner behind its host:pid; NVSHMEM's status report is no kernel
+    # assertion; an exception inside inductor's generated code is the compiled graph's
+    ("[rtptest1621:405884] *** Process received signal ***", "rank_failed"),
+    ("/sgl-workspace/nvshmem/src/host/init/init.cu:998: non-zero status: 3 building transport "
+     "map failed", "rank_failed"),
+    ('[rank0]:   File "/tmp/torchinductor_vasiliy/fa/cfaqkfhrkudjkifn56.py", line 559, in '
+     "call", "compile_ddp"),
 ]  # fmt: skip
 
 
@@ -3437,6 +3444,29 @@ def test_this_rounds_sources_words_for_known_failures(line, expected):
     """The tables above, one per source: Lightning's and the Ascend stack's words, the CANN
     error codes, other accelerators', operators' and the held-out threads' words."""
     assert analyze_text(line + "\n").findings[0].id == expected
+
+
+def test_a_stack_under_an_info_level_record_is_no_failure():
+    """torch logs at info level, with the C++ stack on the lines after it, that the main
+    process destroyed CUDA before the watchdog exited (a healthy exit); a stack after an
+    error-level record, or alone, still shows a failure."""
+    stack = (
+        "CUDA kernel errors might be asynchronously reported at some other API call.\n\n"
+        "Exception raised from c10_cuda_check_implementation at c10/cuda/CUDAException.cpp:43 "
+        "(most recent call first):\n"
+        "frame #0: c10::Error::Error(c10::SourceLocation, std::string) + 0xac (0x79f0 in "
+        "/usr/lib/libc10.so)\n"
+        "frame #1: c10d::ProcessGroupNCCL::ncclCommWatchdog() + 0x8c (0x79f1 in "
+        "/usr/lib/libtorch_cuda.so)\n"
+    )
+    record = (
+        "[{level}628 20:15:42.000370615 ProcessGroupNCCL.cpp:1501] [PG  Rank 1] main process "
+        "destroyed cuda before watchdog loop exited, terminating watchdog. (Watchdog caught "
+        "exception: CUDA error: driver shutting down\n"
+    )
+    assert analyze_text(record.format(level="I") + stack).findings == []
+    assert analyze_text(record.format(level="E") + stack).findings
+    assert analyze_text(record.format(level="I") + "step 3\n" * 12 + stack).findings
 
 
 def test_the_bfc_allocators_retry_note_is_no_failure():
@@ -3466,6 +3496,12 @@ FAMILY_WORDS_CASES = [
     ("RuntimeError: XCCL backend is not available on this build", "no_backend_for_device"),
     ("RuntimeError: default group has not been initialized yet", "pg_not_initialized"),
     ("HorovodInternalError: NET/IB send failed on the second rail", "nccl_system_error"),
+    ("AssertionError: CUDA device, driver and/or toolkit version does not support comm+GEMM "
+     "overlap with CUDA Multicast.", "version_mismatch"),
+    ("RuntimeError: /te/userbuffers/userbuffers-host.cpp:208 in function "
+     "create_communicator_grouped2: CUDA Error: operation not supported", "version_mismatch"),
+    ("RuntimeError: No backend for the parent process group or its backend does not support "
+     "splitting", "rank_exception"),
     ("ValueError: shapes (3,4) and (5,6) not aligned", "rank_exception"),
     ("ConnectionRefusedError: [Errno 111] Connection refused", "rank_exception"),
     ('TypeError: __init__(): incompatible constructor arguments: TCPStore(host_name: str, '

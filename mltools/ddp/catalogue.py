@@ -126,7 +126,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # the same, cut before "block:" (glibc's host asserts end "...' failed", not "`")
             r"\[\d+,\d+,\d+\] Assertion `[^`]*` failed",
             # the kernel's file:line opens it (the rest wrapped away), indented or not
-            r"^\s*/\S+\.cu:\d+: \w",
+            # (not NVSHMEM's status report, "init.cu:998: non-zero status: 3 building ...")
+            r"^\s*/\S+\.cu:\d+: (?!non-zero status)\w",
             r"cudaErrorAssert",
         ],
         "cause": "A kernel checked its input and failed: almost always an index out of range "
@@ -944,6 +945,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "frames": [
             r"_dynamo/(?:backends/distributed|convert_frame|output_graph)\.py",
             r"_inductor/(?:compile_fx|cpp_builder)\.py",
+            # the code inductor generated ("/tmp/torchinductor_user/fa/cfaq....py", in call):
+            # an exception raised inside it is the compiled graph's (assert_size_stride)
+            r"/torchinductor_[^/\s]+/\w+/\w+\.py",
         ],
         "cause": "torch.compile splits a DDP model into graphs at the gradient-bucket "
         "boundaries (DDPOptimizer); that pass fails on some graphs (higher-order ops such as "
@@ -1164,7 +1168,8 @@ FAMILY_WORDS: tuple[tuple[str, str], ...] = (
         "version_mismatch",
         r"undefined symbol|version mismatch|mismatched versions?|no kernel image"
         r"|(?:driver|runtime|cuda|nccl|torch|library) version (?:is )?(?:too old|insufficient|mismatch)"
-        r"|not compiled for (?:this|your)"
+        r"|not compiled for (?:this|your)|version (?:does not|doesn't|do not) support"
+        r"|CUDA error: operation not supported"
         r"|compiled (?:with|against|for) (?:a )?(?:different|older|newer)",
     ),
     (
@@ -1281,6 +1286,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\*+ An error occurred in MPI_",  # Open MPI's abort banner; a leading "**" is markdown
     r"^\*+ Error in `",  # to the prefix stripper, so one "*" or more
     r"^\*+ Process received signal \*\*\*",
+    r"^\[[\w.-]+:\d+\] \*\*\* Process received signal \*\*\*",  # ("[host:pid] *** ...")
     r"^\*+ [\w ]+ detected \*\*\*",
     r"MPI_ABORT was invoked",
     # Open MPI's runtime (ORTE) gave up: its internal-error and daemon-start banners
@@ -1389,6 +1395,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # DeepEP's kernels gave up waiting for a peer's tokens; NVSHMEM's status check exiting
     r"\bDeepEP \w+ \w+ (?:receiver|sender) timeout\b",
     r"\bnon-zero status: \d+: .*exiting",
+    r"\.cu:\d+: non-zero status: \d+ ",  # (NVSHMEM: "init.cu:998: non-zero status: 3 building")
     r"^\s*(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own reports (indented too)
     # what ended a process whose name is no Error or Exception, and native assertions
     r"^\s*KeyboardInterrupt\b",

@@ -54,6 +54,7 @@ from mltools.ddp.messages import quoted_message
 from mltools.errors import InputError
 
 CHUNK_BYTES = 4 * 1024 * 1024
+QUIET_STACK_GAP = 8  # lines from an info-level record, or a frame of its stack, to the next
 MAX_LINE_CHARS = 2000  # evidence lines are cut to this length
 MAX_EVIDENCE = 6  # evidence lines kept per finding
 # where a quoted exception message is looked for, when a log shows no failure otherwise: a
@@ -211,7 +212,9 @@ _LOG_INFO = re.compile(r"(?:^|[\s>\]|:])INFO:(?P<logger>[\w.]+):\S")
 _OPTIONAL_IMPORT = re.compile(
     r'^\s*File "[^"]*xformers[/\\]__init__\.py", line \d+, in _is_triton_available'
 )
-_QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
+# (glog's "I0628 20:15:42.000370 1234 file.cc:12] ", torch's c10 logger's "[I628 20:15:42.000370615
+# ProcessGroupNCCL.cpp:1501] ")
+_QUIET_RECORD = re.compile(r"(?:^|[\]:\s\[])[VDI]\d{3,4} [\d:.]+ +(?:\d+ +)?[\w./-]+:\d+\] ")
 _SHM_SEGMENT = re.compile(r"shared memory segment|/dev/shm")
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = (
@@ -577,6 +580,8 @@ class LogScanner:
         self._hyphen_launch = False  # torch >= 2.0's launch passes --local-rank (its warning)
         self._wrap: _Wrap | None = None  # how the log's long lines were broken, if they were
         self._quoted: _Acc | None = None  # a quoted exception message (see _quote)
+        # rank -> the last line a stack under an info-level record may still reach
+        self._quiet_until: dict[int | None, int] = {}
         self.files: list[str] = []
         self.lines = 0
         self.bytes = 0
@@ -782,6 +787,16 @@ class LogScanner:
             self._push(self._failure, rank, name, line_no, raw)
         if body.lstrip().startswith(_STACK_WORDS) and _QUIET_RECORD.search(line):
             return  # a stack a logger printed at verbose, debug or info level: no failure
+        if "xception" in body and _QUIET_RECORD.search(line):
+            # an info-level record that carries an exception (torch at exit: "main process
+            # destroyed cuda before watchdog loop exited ... Watchdog caught exception: ..."):
+            # the C++ stack printed on the lines after it is that record's, no failure
+            self._quiet_until[rank] = line_no + QUIET_STACK_GAP
+        elif body.lstrip().startswith(("frame #", "Exception raised from")) and (
+            line_no <= self._quiet_until.get(rank, -1)
+        ):
+            self._quiet_until[rank] = line_no + QUIET_STACK_GAP
+            return
         if (
             rank in self._optional or ("File" in body and _OPTIONAL_IMPORT.search(body))
         ) and self._optional_import(body, rank):
