@@ -1369,16 +1369,18 @@ for _w in (80, 90, 100, 120):
 
 # [fresh63], blind: c10d's store-barrier wait ('INFO Waiting in store based barrier to initialize
 # process group for rank: 0, key: store_based_barrier_key:1 (world_size=6, worker_count=287,
-# ...)') and Horovod's stall warning, cut at these widths, are no longer read (silent)
+# ...)'), cut at these widths, is no longer read (silent)
 for _w in (80, 90, 100, 120, 160):
-    WRAP_MISSES.setdefault(_w, set()).update(
-        {
-            "rendezvous_timeout__wenet-e2e-wenet-issues-1097.log",
-            "unsettled__horovod-horovod-issues-534.log",
-        }
-    )
+    WRAP_MISSES.setdefault(_w, set()).add("rendezvous_timeout__wenet-e2e-wenet-issues-1097.log")
 for _w in (80, 90, 100):
     WRAP_MISSES[_w].add("rendezvous_timeout__uzh-rpg-rvt-issues-18.log")
+# [fresh62], blind: TransformerEngine's 'RuntimeError: .../userbuffers-host.cpp:208 in function
+# create_communicator_grouped2: CUDA Error: operation not supported' is read by its family's words
+# at its line's end; a wrap at these widths moves the words to the next line (rank_exception)
+for _w in (80, 90, 100, 160, 200):
+    WRAP_MISSES.setdefault(_w, set()).add(
+        "version_mismatch__nvidia-transformerengine-issues-991.log"
+    )
 
 
 @pytest.mark.parametrize("width", list(WRAP_FLOORS))

@@ -3467,6 +3467,11 @@ def test_a_stack_under_an_info_level_record_is_no_failure():
     assert analyze_text(record.format(level="I") + stack).findings == []
     assert analyze_text(record.format(level="E") + stack).findings
     assert analyze_text(record.format(level="I") + "step 3\n" * 12 + stack).findings
+    error = "RuntimeError: CUDA error: an illegal instruction was encountered\n"
+    assert analyze_text(record.format(level="I") + error + stack).findings
+    wrapped = record.format(level="I")
+    wrapped = "\n".join(wrapped[i : i + 80] for i in range(0, len(wrapped), 80))
+    assert analyze_text(wrapped + stack).findings == []
 
 
 def test_the_bfc_allocators_retry_note_is_no_failure():

@@ -1286,7 +1286,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\*+ An error occurred in MPI_",  # Open MPI's abort banner; a leading "**" is markdown
     r"^\*+ Error in `",  # to the prefix stripper, so one "*" or more
     r"^\*+ Process received signal \*\*\*",
-    r"^\[[\w.-]+:\d+\] \*\*\* Process received signal \*\*\*",  # ("[host:pid] *** ...")
+    r"^\s*\[[\w.-]+:\d+\] \*\*\* Process received signal \*\*\*",  # ("[host:pid] *** ...")
     r"^\*+ [\w ]+ detected \*\*\*",
     r"MPI_ABORT was invoked",
     # Open MPI's runtime (ORTE) gave up: its internal-error and daemon-start banners

@@ -215,6 +215,7 @@ _OPTIONAL_IMPORT = re.compile(
 # (glog's "I0628 20:15:42.000370 1234 file.cc:12] ", torch's c10 logger's "[I628 20:15:42.000370615
 # ProcessGroupNCCL.cpp:1501] ")
 _QUIET_RECORD = re.compile(r"(?:^|[\]:\s\[])[VDI]\d{3,4} [\d:.]+ +(?:\d+ +)?[\w./-]+:\d+\] ")
+_LOUD_RECORD = re.compile(r"(?:^|[\]:\s\[])[WEF]\d{3,4} [\d:.]+ +(?:\d+ +)?[\w./-]+:\d+\] ")
 _SHM_SEGMENT = re.compile(r"shared memory segment|/dev/shm")
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = (
@@ -787,16 +788,20 @@ class LogScanner:
             self._push(self._failure, rank, name, line_no, raw)
         if body.lstrip().startswith(_STACK_WORDS) and _QUIET_RECORD.search(line):
             return  # a stack a logger printed at verbose, debug or info level: no failure
-        if "xception" in body and _QUIET_RECORD.search(line):
-            # an info-level record that carries an exception (torch at exit: "main process
-            # destroyed cuda before watchdog loop exited ... Watchdog caught exception: ..."):
-            # the C++ stack printed on the lines after it is that record's, no failure
-            self._quiet_until[rank] = line_no + QUIET_STACK_GAP
-        elif body.lstrip().startswith(("frame #", "Exception raised from")) and (
+        # a C++ stack printed on the lines after an info-level record is that record's (torch
+        # at exit: "main process destroyed cuda before watchdog loop exited ... Watchdog
+        # caught exception: ..."), no failure; an exception or error record between ends it
+        if body.lstrip().startswith(("frame #", "Exception raised from")) and (
             line_no <= self._quiet_until.get(rank, -1)
         ):
             self._quiet_until[rank] = line_no + QUIET_STACK_GAP
             return
+        if _QUIET_RECORD.search(line):
+            self._quiet_until[rank] = line_no + QUIET_STACK_GAP
+        elif rank in self._quiet_until and (
+            "what():" in body or _LOUD_RECORD.search(line) or _EXCEPTION.search(body)
+        ):
+            del self._quiet_until[rank]
         if (
             rank in self._optional or ("File" in body and _OPTIONAL_IMPORT.search(body))
         ) and self._optional_import(body, rank):
