@@ -232,9 +232,6 @@ KNOWN_MISSES = {
             "fsdp_flat_param__pytorch-pytorch-issues-136228.log": "a state-dict load error "
             "without its 'RuntimeError:' head is a failure now, but nothing in the paste is "
             "FSDP's: the generic id",
-            "killed_by_signal__ray-project-ray-issues-47461.log": "Ray's worker-died message "
-            "lists SIGKILL/OOM and SIGSEGV as possible causes: hedged text is no evidence "
-            "(it was read as a segfault), so the generic id; the thread's OOM is not in it",
         }.items()
     },
     # the ninth round (LLM fine-tuning / RL / serving repos), blind; "(silent)": no finding yet
@@ -1219,13 +1216,9 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh65]: " + why
         for name, why in {
-            "killed_by_signal__openrlhf-openrlhf-issues-970.log": "Ray's 'The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR Worker exit detail: Worker unexpectedly exits with a connection error code 2 ... (1) The process is killed by SIGKILL by OOM killer' (the reporter: the host OOM killer took a worker) is not read as a kill; the surviving ranks' '[rank9]:[E416 ...] Watchdog caught collective operation timeout: WorkNCCL(... OpType=BROADCAST ...)' lines, all run together on one line with it, give nccl_timeout",
             "nccl_unhandled_cuda__nvidia-nemo-rl-issues-564.log": "the cause is outside the paste (a contributor traced it to NCCL's 'transport/p2p.cc:298 NCCL WARN Cuda failure 'invalid argument'' in the legacy CUDA IPC path): the two lines 'RuntimeError: NCCL error: unhandled system error (run with NCCL_DEBUG=INFO for details)' give nccl_system_error, right for the paste",
             "cuda_oom__meta-llama-llama-cookbook-pull-898.log": "the cause is outside the paste (the reviewer: 8 L4s do not fit batch 64, batch 16 works): only the tail of torchrun's ChildFailedError summary ('full_finetune_distributed.py FAILED', rank 0, exitcode 1, error_file <N/A>) gives rank_failed, right for the paste",
             "cuda_oom__dataarctech-sql-r1-issues-18.log": "the cause is outside the paste (a maintainer: the defaults are for 8 GPUs, memory on 4x48GB): the '(WorkerDict pid=...) [rank2]:[E816 ...] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=1, OpType=ALLREDUCE ...)' lines give nccl_timeout, right for the paste",
-            "unsettled__vllm-project-vllm-issues-8908.log": "Ray's autoscaler 'ESC[33m(autoscaler +21m12s)ESC[0m Error: No available node types can fulfill resource request {'node:10.2.0.127': 0.001, 'GPU': 1.0}.' (literal colour codes) and vLLM's 'ray_utils.py:183] Waiting for creating a placement group of specs for 1270 seconds.' are not read as a failure (silent)",
-            "killed_by_signal__openrlhf-openrlhf-issues-187.log": "the one line 'The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR Worker exit detail: Worker unexpectedly exits with a connection error code 2. End of file. There are some potential root causes. (1) The process is killed by SIGKILL by OOM killer ...' (the reporter: 537 GB used against the container's 500 GB limit) gives rank_failed",
-            "killed_by_signal__alibaba-roll-issues-80.log": "the cause is outside the paste (the thread: a host-memory leak in vLLM's multimodal preprocessor cache, i.e. the OOM killer): 'ray.exceptions.ActorDiedError: The actor died unexpectedly before finishing this task.' and Ray's SYSTEM_ERROR 'connection error code 2' line give rank_exception",
         }.items()
     },
 }

@@ -1072,7 +1072,13 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         ],
         # a platform's memory-limit banner (Hugging Face Spaces: "Memory limit exceeded (16Gi)"):
         # the host-memory kill, but a Space prints it for a GPU out-of-memory as well
-        "weak_patterns": [r"\bMemory limit exceeded \(\d+(?:\.\d+)?[KMGT]i?B?\)"],
+        "weak_patterns": [
+            r"\bMemory limit exceeded \(\d+(?:\.\d+)?[KMGT]i?B?\)",
+            # Ray's word for a worker that died without a word (its socket hit end of file);
+            # Ray lists the OOM killer's SIGKILL first among the possible causes, and the
+            # threads that found the cause found that one
+            r"Worker unexpectedly exits with a connection error code 2\b",
+        ],
         "cause": "The process was killed with SIGKILL: usually the host ran out of RAM and the "
         "kernel's OOM killer picked it (check `dmesg`/`journalctl -k`), or a scheduler (Slurm, "
         "Kubernetes) enforced a memory limit.",
@@ -1311,6 +1317,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"WeightsUnpickler error: ",
     r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT \S",  # Slurm stopped the job (scancel, limits)
     r"Check failed: ",
+    # Ray's autoscaler cannot place what the job asks for: it waits for ever
+    r"No available node types can fulfill resource request",
     # Open MPI's (and horovodrun's) fatal-signal report ends so, its signal line cut away
     r"\*\*\* End of error message \*\*\*",
     # torch.distributed.elastic's ProcessFailure as its repr prints it, in a launcher's own log
