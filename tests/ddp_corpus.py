@@ -84,6 +84,7 @@ FRESH_PARTS = (
     "[fresh57]",
     "[fresh55]",
     "[fresh59]",
+    "[fresh64]",
 )
 
 

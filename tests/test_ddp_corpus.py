@@ -158,6 +158,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh55" for e in ENTRIES) >= 51
     assert sum(e.part == "fresh58" for e in ENTRIES) >= 56
     assert sum(e.part == "fresh59" for e in ENTRIES) >= 41
+    assert sum(e.part == "fresh64" for e in ENTRIES) >= 65
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
