@@ -84,6 +84,10 @@ FRESH_PARTS = (
     "[fresh57]",
     "[fresh55]",
     "[fresh59]",
+    "[fresh62]",
+    "[fresh61]",
+    "[fresh63]",
+    "[fresh60]",
     "[fresh64]",
 )
 

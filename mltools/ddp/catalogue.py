@@ -126,7 +126,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # the same, cut before "block:" (glibc's host asserts end "...' failed", not "`")
             r"\[\d+,\d+,\d+\] Assertion `[^`]*` failed",
             # the kernel's file:line opens it (the rest wrapped away), indented or not
-            r"^\s*/\S+\.cu:\d+: \w",
+            # (not NVSHMEM's status report, "init.cu:998: non-zero status: 3 building ...")
+            r"^\s*/\S+\.cu:\d+: (?!non-zero status)\w",
             r"cudaErrorAssert",
         ],
         "cause": "A kernel checked its input and failed: almost always an index out of range "
@@ -341,6 +342,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "The master port is already in use",
         "role": "cause",
         "patterns": [
+            # Windows' WSAEADDRINUSE (c10d's "failed to bind to [host]:10086 (system error: 10048
+            # - ..." in the system's language, Python's "[WinError 10048]")
+            r"system error: 10048\b",
+            r"\[WinError 10048\]",
             r"EADDRINUSE",
             r"[Aa]ddress already in\b",
             r"errno:? 98\b",
@@ -503,6 +508,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "Driver, CUDA, NCCL or GPU architecture versions do not match",
         "role": "cause",
         "patterns": [
+            # torch's check of the GPU's compute capability, its source line shown by the warning
+            # when the message itself is cut ("warnings.warn(incompatible_device_warn.format(")
+            r"warn\(incompatible_device_warn\b",
             r"driver version is insufficient for CUDA runtime version",
             r"NVIDIA driver on your system is too old",
             # a container's CUDA forward compatibility on a GPU it does not cover (error 804,
@@ -571,6 +579,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "Ranks called different collectives (or different shapes)",
         "role": "cause",
         "patterns": [
+            # Horovod's stall inspector: a subset of ranks submitted a tensor the others never did
+            r"submitted to be reduced, gathered or broadcasted by subset of ranks",
+            r"different ranks are trying to submit different tensors",
             r"Detected mismatch between collectives",
             r"Collectives differ in the following aspects",
             r"op\.preamble\.length <= op\.nbytes",
@@ -664,6 +675,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Stopping coordination service as cluster registration failed",
         ],
         "weak_patterns": [
+            # JAX's note while a TPU pod's hosts have not all joined ("TPU backend initialization
+            # is taking more than 60.0 seconds. Did you run your code on all TPU hosts?")
+            r"TPU backend initialization is taking more than [\d.]+ seconds",
             # a rank waited for rank 0's NCCL id in the store and the wait failed (how is cut
             # away) (Ascend's torch_npu sets up its HCCL communicator the same way: "hcclUniqueId")
             r"retrieving [nh]cclUniqueId from \[\d+\] via c10d key-value",
@@ -850,6 +864,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A rank crashed with a segmentation fault (SIGSEGV)",
         "role": "cause",
         "patterns": [
+            r"\bexit(?:ed)? with status(?: code)?:? 139\b",
+            # the kernel's log of it (dmesg, journalctl -k): "python3.10[3078129]: segfault at 60
+            # ip 00007f24b8cf2616 sp 00007ffc0f212680 error 4 in libc10_cuda.so[...]"
+            r"\]: segfault at [0-9a-f]+ ip [0-9a-f]+ sp [0-9a-f]+ error",
             r"exitcode\s*:\s*-11\b",
             r"Signal 11 \(SIGSEGV\)",
             r"[Ss]egmentation fa",  # (its shortest start: a paste may be cut inside it)
@@ -927,6 +945,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "frames": [
             r"_dynamo/(?:backends/distributed|convert_frame|output_graph)\.py",
             r"_inductor/(?:compile_fx|cpp_builder)\.py",
+            # the code inductor generated ("/tmp/torchinductor_user/fa/cfaq....py", in call):
+            # an exception raised inside it is the compiled graph's (assert_size_stride)
+            r"/torchinductor_[^/\s]+/\w+/\w+\.py",
         ],
         "cause": "torch.compile splits a DDP model into graphs at the gradient-bucket "
         "boundaries (DDPOptimizer); that pass fails on some graphs (higher-order ops such as "
@@ -991,6 +1012,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Sending process \d+ closing\ssignal\sSIG(?:HUP|INT|QUIT)\b",
             # PREEMPTION, TIME LIMIT, ... (not a NODE FAILURE: the machine went, no signal did)
             r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB)",
+            r"\bnode was preempted\b",  # (Ray: "the actor's node was preempted: ...")
             # Ctrl-C in the workers' own words: Python's exception ending a traceback,
             # Lightning's shutdown on it, DeepSpeed's launcher passing it on
             r"^\s*KeyboardInterrupt\s*$",
@@ -1011,6 +1033,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A rank was killed by SIGKILL (often the kernel's OOM killer)",
         "role": "cause",
         "patterns": [
+            # the kernel's OOM-killer report, its first line ("p2pd invoked oom-killer:
+            # gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0")
+            r"\binvoked oom-killer: gfp_mask=",
+            r"\bexit(?:ed)? with status(?: code)?:? 137\b",  # (horovodrun's "Process 0 exit with")
             r"exitcode\s*:\s*-9\b",
             r"Signal 9 \(SIGKILL\) received by PID",
             r"terminated with signal SIGKILL",
@@ -1100,6 +1126,70 @@ GENERIC_FAILURE: dict[str, object] = {
 }
 
 
+#: A failure line that no entry's pattern knows can still say what family it is in: an
+#: allocator's "ran out of memory" in a framework's own words, a barrier that "timed out"
+#: in another launcher's. When the root cause would otherwise be the generic finding, the
+#: words of its line pick the family (the first that matches, in this order); the finding
+#: says it was read from the words, not from a known message. Each family's words are the
+#: ones its errors share across stacks (torch, JAX/XLA, TensorFlow, NCCL/RCCL/HCCL, MPI,
+#: the launchers), not one project's sentence.
+FAMILY_WORDS: tuple[tuple[str, str], ...] = (
+    ("device_side_assert", r"device-side assert"),
+    (
+        "illegal_memory_access",
+        r"illegal (?:memory )?(?:access|address)|invalid memory access|misaligned address"
+        r"|memory access fault",
+    ),
+    (
+        "gpu_hardware",
+        r"\bECC\b|fallen off the bus|uncorrectable|NVLink (?:error|fault|is down)"
+        r"|GPU (?:is |has been )?lost|GPU (?:hardware|hang) (?:error|detected)",
+    ),
+    (
+        "cuda_oom",
+        r"out of (?:device |gpu |cuda |npu |hbm )?memory|\bOOM\b|OutOfMemory|RESOURCE_EXHAUSTED"
+        r"|ResourceExhausted|failed to allocate|allocation (?:of .{1,40} )?failed"
+        r"|insufficient (?:device |gpu |npu |cuda )?memory|not enough (?:device |gpu |cuda )?memory"
+        r"|memory (?:is )?exhausted",
+    ),
+    ("segfault", r"segmentation fault|SIGSEGV|\bsegfault|signal 11\b"),
+    (
+        "address_in_use",
+        r"address already in use|EADDRINUSE|port \d+ is (?:already )?(?:in use|occupied)",
+    ),
+    (
+        "rendezvous_timeout",
+        r"(?:barrier|rendezvous|regist|coordinat|store\b|master).{0,80}(?:{timed_out})"
+        r"|(?:{timed_out}).{0,80}(?:barrier|rendezvous|regist|coordinat|store\b)".replace(
+            "{timed_out}", r"timed out|DEADLINE_EXCEEDED|timeout (?:expired|exceeded|reached)"
+        ),
+    ),
+    (
+        "version_mismatch",
+        r"undefined symbol|version mismatch|mismatched versions?|no kernel image"
+        r"|(?:driver|runtime|cuda|nccl|torch|library) version (?:is )?(?:too old|insufficient|mismatch)"
+        r"|not compiled for (?:this|your)|version (?:does not|doesn't|do not) support"
+        r"|CUDA error: operation not supported"
+        r"|compiled (?:with|against|for) (?:a )?(?:different|older|newer)",
+    ),
+    (
+        "no_backend_for_device",
+        r"(?:backend|nccl|gloo|mpi|xccl|hccl)\b.{0,40}\bnot (?:available|built|supported|compiled)"
+        r"|doesn't have (?:nccl|gloo|mpi)\b",
+    ),
+    (
+        "pg_not_initialized",
+        r"(?:process group|default group|distributed).{0,60}not (?:been |yet )?initiali[sz]ed"
+        r"|must (?:first )?call init_process_group",
+    ),
+    ("cuda_init_fork", r"re-?initiali[sz]e cuda|cuda.{0,60}forked|forked.{0,60}cuda"),
+    (
+        "nccl_system_error",
+        r"\bNET/(?:IB|Socket|OFI)\b|ibv_\w+ failed|no route to host|network is unreachable",
+    ),
+)
+
+
 def _or_cut(word: str) -> str:
     """A pattern for ``word`` or any start of it: what is left of it where a terminal's wrap
     ended the line inside it ("Mis" of "Missing"); the caller anchors it at the line's end."""
@@ -1167,6 +1257,10 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\[[EF]\d{3,4} [\d:.]+ (?:\d+ )?ProcessGroup(?:Gloo|NCCL|HCCL|XCCL)\.cpp",
     r"^\s*File \"[^\"]+\",\sline\s\d+,\sin\s",
     r"^\s*frame #\d+: .*(?:c10d?::|libtorch|libc10|\(0x[0-9a-f]+ in \S)",
+    # glibc's backtrace_symbols() form of the same frames ("libtorch_cuda.so(+0xe5c7aa)
+    # [0x7f454ce5c7aa] c10d::ProcessGroupNCCL::ncclCommWatchdog()"), and a C++ terminate's
+    r"\(\+0x[0-9a-f]+\) \[0x[0-9a-f]+\] c10d?::",
+    r"__cxxabiv1::__terminate\(",
     r"^\s*File \"[^\"]+\",\sline\s\d+\sin\s",
     r"Fatal Python error:",
     r"Sending process \d+ c",  # the launcher tears the workers down (its shortest start)
@@ -1178,9 +1272,13 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # note on installed packages it left as they were: the job goes on)
     # not FastChat's controller, which logs the stderr of a healthy server at ERROR ("| ERROR |
     # stderr | INFO: Started server process"): the level is the record's inside it)
-    r"(?<!wandb: )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded"
+    # (not XLA's probe of a CUDA driver on a host without a GPU, a TPU host: "failed call to
+    # cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)"; it goes on;
+    # a terminal's wrap may leave its "ERROR (303)" alone on a line)
+    r"(?<!wandb: )(?<!cuInit: UNKNOWN )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded"
     r"|: pip's dependency resolver does not currently take into account"
-    r"| \| stderr \| (?:\W*\[[\d;]*m)?(?:INFO|DEBUG|WARNING)\b)",
+    r"| \| stderr \| (?:\W*\[[\d;]*m)?(?:INFO|DEBUG|WARNING)\b"
+    r"| \(\d+\)\s*$)",
     r"CUresult error",
     r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",
@@ -1188,6 +1286,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\*+ An error occurred in MPI_",  # Open MPI's abort banner; a leading "**" is markdown
     r"^\*+ Error in `",  # to the prefix stripper, so one "*" or more
     r"^\*+ Process received signal \*\*\*",
+    r"^\s*\[[\w.-]+:\d+\] \*\*\* Process received signal \*\*\*",  # ("[host:pid] *** ...")
     r"^\*+ [\w ]+ detected \*\*\*",
     r"MPI_ABORT was invoked",
     # Open MPI's runtime (ORTE) gave up: its internal-error and daemon-start banners
@@ -1197,18 +1296,29 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # a gdb backtrace through native distributed code, or through abort()/raise(): one
     # pattern per frame kind, so each keeps a literal that only such a frame holds (a shared
     # " in " made grep hand every "... in ..." line of a healthy log to Python, 4x slower)
-    r"^#\d+ +0x[0-9a-f]+ in c10d?::",
-    r"^#\d+ +0x[0-9a-f]+ in nccl",
-    r"^#\d+ +0x[0-9a-f]+ in \S+::nccl",
-    r"^#\d+ +0x[0-9a-f]+ in \S*ProcessGroup",
-    r"^#\d+ +0x[0-9a-f]+ in raise \(",
-    r"^#\d+ +0x[0-9a-f]+ in abort \(",
+    r"^\s*#\d+ +0x[0-9a-f]+ in c10d?::",
+    r"^\s*#\d+ +0x[0-9a-f]+ in nccl",
+    r"^\s*#\d+ +0x[0-9a-f]+ in \S+::nccl",
+    r"^\s*#\d+ +0x[0-9a-f]+ in \S*ProcessGroup",
+    r"^\s*#\d+ +0x[0-9a-f]+ in raise \(",
+    r"^\s*#\d+ +0x[0-9a-f]+ in abort \(",
+    # gdb's "thread apply all bt" of a process, the way a hang is looked into: each thread's
+    # header ("Thread 4 (Thread 0x7fd09a759000 (LWP 3913167) "cuda00006000019"):")
+    r"^\s*Thread \d+ \(Thread 0x[0-9a-f]+ \(LWP \d+\)",
     # an NCCL call's failure in another framework's words ("ncclAllReduce failed: ...")
     r"\bnccl[A-Z]\w* failed: ",
     # torch.load(weights_only=True) refused a pickle ("WeightsUnpickler error: ...")
     r"WeightsUnpickler error: ",
     r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT \S",  # Slurm stopped the job (scancel, limits)
-    r"Check failed: ",  # glog/absl CHECK and status reports, their stack-trace banner
+    r"Check failed: ",
+    # Open MPI's (and horovodrun's) fatal-signal report ends so, its signal line cut away
+    r"\*\*\* End of error message \*\*\*",
+    # torch.distributed.elastic's ProcessFailure as its repr prints it, in a launcher's own log
+    r"\bProcessFailure\(local_rank=\d+, pid=\d+, exitcode=-?[1-9]",
+    # a Kubernetes job whose pods failed, as kubectl lists them (STATUS column)
+    r"^\s*\S+ +\d+/\d+ +Error +\d+",
+    r"^\s*\S+ +\d+/\d+ +CrashLoopBackOff +\d+",
+    r"^\s*\S*job\S* +Failed +\d",  # glog/absl CHECK and status reports, their stack-trace banner
     # glog's failure-signal handler (Paddle, Ray's core, TensorFlow): "*** SIGBUS (@0x7f...)
     # received by PID 4279 (TID 0x7f...) from PID 2116; stack trace: ***"
     r"\bSIG[A-Z]{2,6} \(@0x[0-9a-f]+\) received by PID \d+",  # (its "***" reads as markdown)
@@ -1285,6 +1395,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # DeepEP's kernels gave up waiting for a peer's tokens; NVSHMEM's status check exiting
     r"\bDeepEP \w+ \w+ (?:receiver|sender) timeout\b",
     r"\bnon-zero status: \d+: .*exiting",
+    r"\.cu:\d+: non-zero status: \d+ ",  # (NVSHMEM: "init.cu:998: non-zero status: 3 building")
     r"^\s*(?:slurmstepd|srun)(?:-[\w.-]+)?: error: ",  # Slurm's own reports (indented too)
     # what ended a process whose name is no Error or Exception, and native assertions
     r"^\s*KeyboardInterrupt\b",

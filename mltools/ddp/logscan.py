@@ -45,6 +45,7 @@ from mltools.ddp.catalogue import (
     BENIGN_CHAIN_SOURCES,
     CATALOGUE,
     FAILURE_SIGNALS,
+    FAMILY_WORDS,
     GENERIC_EXCEPTION,
     GENERIC_FAILURE,
     QUOTED_EXCEPTION,
@@ -53,6 +54,7 @@ from mltools.ddp.messages import quoted_message
 from mltools.errors import InputError
 
 CHUNK_BYTES = 4 * 1024 * 1024
+QUIET_STACK_GAP = 8  # lines from an info-level record, or a frame of its stack, to the next
 MAX_LINE_CHARS = 2000  # evidence lines are cut to this length
 MAX_EVIDENCE = 6  # evidence lines kept per finding
 # where a quoted exception message is looked for, when a log shows no failure otherwise: a
@@ -210,7 +212,10 @@ _LOG_INFO = re.compile(r"(?:^|[\s>\]|:])INFO:(?P<logger>[\w.]+):\S")
 _OPTIONAL_IMPORT = re.compile(
     r'^\s*File "[^"]*xformers[/\\]__init__\.py", line \d+, in _is_triton_available'
 )
-_QUIET_RECORD = re.compile(r"(?:^|[\]:\s])[VDI]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
+# (glog's "I0628 20:15:42.000370 1234 file.cc:12] ", torch's c10 logger's "[I628 20:15:42.000370615
+# ProcessGroupNCCL.cpp:1501] ")
+_QUIET_RECORD = re.compile(r"(?:^|[\]:\s\[])[VDI]\d{3,4} [\d:.]+ +(?:\d+ +)?[\w./-]+:\d+\] ")
+_LOUD_RECORD = re.compile(r"(?:^|[\]:\s\[])[WEF]\d{3,4} [\d:.]+ +(?:\d+ +)?[\w./-]+:\d+\] ")
 _SHM_SEGMENT = re.compile(r"shared memory segment|/dev/shm")
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = (
@@ -303,6 +308,14 @@ _RESUMING = re.compile(r"\b[Rr]esum(?:e|ing) (?:training )?from\b")
 _OOM_DEVICE = re.compile(r"\((?:GPU|NPU|XPU|HPU) (\d+);|\b(?:GPU|NPU|XPU|HPU) (\d+) has a total c")
 
 _BY_ID = {str(entry["id"]): entry for entry in CATALOGUE}
+_FAMILIES = tuple((_BY_ID[i], re.compile(words, re.IGNORECASE)) for i, words in FAMILY_WORDS)
+# where a failure line goes on to guess ("There are some potential root causes. (1) ... OOM
+# killer ..."): the words after it are no evidence of the family
+_GUESSES = re.compile(
+    r"(?:potential|possible|common|likely) (?:root )?causes?|causes? include|may be (?:caused|due)"
+    r"|might be|could be",
+    re.IGNORECASE,
+)
 _ORDER = {str(entry["id"]): i for i, entry in enumerate(CATALOGUE)}
 # needles that find the structural lines (each is a substring of every such line)
 _STRUCTURAL_NEEDLES = [
@@ -568,6 +581,8 @@ class LogScanner:
         self._hyphen_launch = False  # torch >= 2.0's launch passes --local-rank (its warning)
         self._wrap: _Wrap | None = None  # how the log's long lines were broken, if they were
         self._quoted: _Acc | None = None  # a quoted exception message (see _quote)
+        # rank -> the last line a stack under an info-level record may still reach
+        self._quiet_until: dict[int | None, int] = {}
         self.files: list[str] = []
         self.lines = 0
         self.bytes = 0
@@ -773,6 +788,20 @@ class LogScanner:
             self._push(self._failure, rank, name, line_no, raw)
         if body.lstrip().startswith(_STACK_WORDS) and _QUIET_RECORD.search(line):
             return  # a stack a logger printed at verbose, debug or info level: no failure
+        # a C++ stack printed on the lines after an info-level record is that record's (torch
+        # at exit: "main process destroyed cuda before watchdog loop exited ... Watchdog
+        # caught exception: ..."), no failure; an exception or error record between ends it
+        if body.lstrip().startswith(("frame #", "Exception raised from")) and (
+            line_no <= self._quiet_until.get(rank, -1)
+        ):
+            self._quiet_until[rank] = line_no + QUIET_STACK_GAP
+            return
+        if _QUIET_RECORD.search(line):
+            self._quiet_until[rank] = line_no + QUIET_STACK_GAP
+        elif rank in self._quiet_until and (
+            "what():" in body or _LOUD_RECORD.search(line) or _EXCEPTION.search(body)
+        ):
+            del self._quiet_until[rank]
         if (
             rank in self._optional or ("File" in body and _OPTIONAL_IMPORT.search(body))
         ) and self._optional_import(body, rank):
@@ -1157,6 +1186,8 @@ class LogScanner:
             generic = root.id in (GENERIC_FAILURE["id"], GENERIC_EXCEPTION["id"])
             if generic and root.rank is None and first_failed is not None:
                 root.rank, root.ranks = first_failed, [first_failed]  # the launcher's word
+            if generic:
+                _by_its_words(root)
             if root.id == "nccl_timeout" and root.suspects:  # the silent rank comes first
                 root.rank = root.suspects[0]
                 root.victims = waited
@@ -1297,6 +1328,22 @@ def _finding(acc: _Acc) -> Finding:
         fix=str(e["fix"]),
         reference=str(e["reference"]),
     )
+
+
+def _by_its_words(finding: Finding) -> None:
+    """A generic root cause whose failure line says, in words no pattern knows, which family
+    of failure it is (``FAMILY_WORDS``) becomes that family's finding, saying so."""
+    text = _visible(finding.evidence[0].text)  # the exception, or the failure line
+    text = text[: m.start()] if (m := _GUESSES.search(text)) else text
+    for entry, words in _FAMILIES:
+        if m := words.search(text):
+            finding.id, finding.title = str(entry["id"]), str(entry["title"])
+            finding.cause = (
+                f"No known message, but the failure line's words ({m[0]!r}) are this "
+                f"family's. {entry['cause']}"
+            )
+            finding.fix, finding.reference = str(entry["fix"]), str(entry["reference"])
+            return
 
 
 GREP_MEMORY_BYTES = 128 << 20  # grep holds a whole line: past this, the Python scan takes over
