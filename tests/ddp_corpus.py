@@ -89,6 +89,7 @@ FRESH_PARTS = (
     "[fresh63]",
     "[fresh60]",
     "[fresh65]",
+    "[fresh64]",
 )
 
 
