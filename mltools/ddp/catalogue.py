@@ -142,7 +142,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "title": "A DataLoader worker was killed",
         "role": "cause",
         "patterns": [
-            r"DataLoader worker \(pid\(?s?\)?[^)]*\)+ (?:is k|exited unexp)",
+            # (also YOLOP's retyped "RuntimeError:Dataloader worker (pid 6479) is killed by ...")
+            r"Data[Ll]oader worker \(pid\(?s?\)?[^)]*\)+ (?:is k|exited unexp)",
             r"ERROR: Unexpected bus error encountered",  # (its shortest start)
             r"[Uu]nexpected bus error encountered in worker",  # (quoted alone, in any case)
             r"DataLoader worker is killed by signal",
@@ -222,6 +223,43 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "hang` while it is stuck, or re-run with the `hang` preset for the flight recorder; raise "
         "the timeout only for known slow steps (init_process_group(timeout=...)).",
         "reference": "https://pytorch.org/docs/stable/distributed.html#debugging-torch-distributed-applications",
+    },
+    {
+        "id": "address_in_use",
+        "title": "The master port is already in use",
+        "role": "cause",
+        "patterns": [
+            # Windows' WSAEADDRINUSE (c10d's "failed to bind to [host]:10086 (system error: 10048
+            # - ..." in the system's language, Python's "[WinError 10048]")
+            r"system error: 10048\b",
+            r"\[WinError 10048\]",
+            r"EADDRINUSE",
+            r"[Aa]ddress already in\b",
+            r"errno:? 98\b",
+            r"\[Errno 98\]",
+            # Ascend's HCCL could not listen on its port ("... the port is been using by other
+            # process")
+            r"whether the port is (?:been using|being used) by other process",
+            # (its codes, EI0019/EI0020/EJ0003, and their messages)
+            r"\bEI0019(?:\)|:|\[PID)",
+            r"\bEI0020(?:\)|:|\[PID)",
+            r"\bEJ0003(?:\)|:|\[PID)",
+            r"Failed to enable listening for the (?:host|NPU) network adapter socket",
+            r"The IP address and port have been bound already",
+            r"\band port \d+ have already been bound\b",
+            r"listen on ip\[.{0,80}\] and specific port\[\d+\] fail",
+            r"Failed to bind the IP port\. Reason: ",
+            # SGLang's check of its NCCL port ("nccl_port at 36919 is not available in 30 s")
+            r"nccl_port at \d+ is not available",
+            r"nccl_port is used by a process already",
+            r"but another process is utilizing it",  # accelerate's check of the main port
+        ],
+        "cause": "Another process (often a previous run that did not exit, or a second job on "
+        "the same node) already listens on MASTER_PORT.",
+        "fix": "Pick another port (--master-port, or --rdzv-endpoint host:0 / "
+        "--standalone), or find and stop the leftover: `mltools ddp-doctor check` names the "
+        "process holding the port.",
+        "reference": "https://pytorch.org/docs/stable/elastic/run.html",
     },
     {
         "id": "nccl_system_error",
@@ -336,43 +374,6 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "NCCL_SOCKET_IFNAME to the interface that reaches the other nodes (preset ifname); try "
         "the ib-off, p2p-off or shm-off presets to isolate the transport.",
         "reference": "https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html",
-    },
-    {
-        "id": "address_in_use",
-        "title": "The master port is already in use",
-        "role": "cause",
-        "patterns": [
-            # Windows' WSAEADDRINUSE (c10d's "failed to bind to [host]:10086 (system error: 10048
-            # - ..." in the system's language, Python's "[WinError 10048]")
-            r"system error: 10048\b",
-            r"\[WinError 10048\]",
-            r"EADDRINUSE",
-            r"[Aa]ddress already in\b",
-            r"errno:? 98\b",
-            r"\[Errno 98\]",
-            # Ascend's HCCL could not listen on its port ("... the port is been using by other
-            # process")
-            r"whether the port is (?:been using|being used) by other process",
-            # (its codes, EI0019/EI0020/EJ0003, and their messages)
-            r"\bEI0019(?:\)|:|\[PID)",
-            r"\bEI0020(?:\)|:|\[PID)",
-            r"\bEJ0003(?:\)|:|\[PID)",
-            r"Failed to enable listening for the (?:host|NPU) network adapter socket",
-            r"The IP address and port have been bound already",
-            r"\band port \d+ have already been bound\b",
-            r"listen on ip\[.{0,80}\] and specific port\[\d+\] fail",
-            r"Failed to bind the IP port\. Reason: ",
-            # SGLang's check of its NCCL port ("nccl_port at 36919 is not available in 30 s")
-            r"nccl_port at \d+ is not available",
-            r"nccl_port is used by a process already",
-            r"but another process is utilizing it",  # accelerate's check of the main port
-        ],
-        "cause": "Another process (often a previous run that did not exit, or a second job on "
-        "the same node) already listens on MASTER_PORT.",
-        "fix": "Pick another port (--master-port, or --rdzv-endpoint host:0 / "
-        "--standalone), or find and stop the leftover: `mltools ddp-doctor check` names the "
-        "process holding the port.",
-        "reference": "https://pytorch.org/docs/stable/elastic/run.html",
     },
     {
         "id": "duplicate_gpu",
