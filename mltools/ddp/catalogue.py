@@ -1133,6 +1133,9 @@ GENERIC_FAILURE: dict[str, object] = {
 }
 
 
+# a timeout's words, in any stack's spelling (for FAMILY_WORDS)
+_TIMED_OUT = r"(?:timed out|DEADLINE_EXCEEDED|timeout (?:expired|exceeded|reached))"
+
 #: A failure line that no entry's pattern knows can still say what family it is in: an
 #: allocator's "ran out of memory" in a framework's own words, a barrier that "timed out"
 #: in another launcher's. When the root cause would otherwise be the generic finding, the
@@ -1166,10 +1169,8 @@ FAMILY_WORDS: tuple[tuple[str, str], ...] = (
     ),
     (
         "rendezvous_timeout",
-        r"(?:barrier|rendezvous|regist|coordinat|store\b|master).{0,80}(?:{timed_out})"
-        r"|(?:{timed_out}).{0,80}(?:barrier|rendezvous|regist|coordinat|store\b)".replace(
-            "{timed_out}", r"timed out|DEADLINE_EXCEEDED|timeout (?:expired|exceeded|reached)"
-        ),
+        rf"(?:barrier|rendezvous|regist|coordinat|store\b|master).{{0,80}}{_TIMED_OUT}"
+        rf"|{_TIMED_OUT}.{{0,80}}(?:barrier|rendezvous|regist|coordinat|store\b)",
     ),
     (
         "version_mismatch",
