@@ -786,7 +786,8 @@ class LogScanner:
         ):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
-        if body.lstrip().startswith(_STACK_WORDS) and _QUIET_RECORD.search(line):
+        quiet = _QUIET_RECORD.search(line)  # a record at verbose, debug or info level
+        if quiet and body.lstrip().startswith(_STACK_WORDS):
             return  # a stack a logger printed at verbose, debug or info level: no failure
         # a C++ stack printed on the lines after an info-level record is that record's (torch
         # at exit: "main process destroyed cuda before watchdog loop exited ... Watchdog
@@ -796,7 +797,7 @@ class LogScanner:
         ):
             self._quiet_until[rank] = line_no + QUIET_STACK_GAP
             return
-        if _QUIET_RECORD.search(line):
+        if quiet:
             self._quiet_until[rank] = line_no + QUIET_STACK_GAP
         elif rank in self._quiet_until and (
             "what():" in body or _LOUD_RECORD.search(line) or _EXCEPTION.search(body)
