@@ -90,6 +90,7 @@ FRESH_PARTS = (
     "[fresh60]",
     "[fresh65]",
     "[fresh64]",
+    "[fresh68]",
 )
 
 
