@@ -2893,6 +2893,20 @@ def test_an_exception_shown_as_its_repr_is_a_rank_exception():
     assert analyze_text("    raise RuntimeError('boom')\n").findings == []
 
 
+def test_a_bare_exception_is_a_rank_exception_quoting_it():
+    """``raise Exception("...")`` prints the bare class name: it is read like any other."""
+    log = (
+        "[rank1]: Traceback (most recent call last):\n"
+        '[rank1]:   File "train.py", line 7, in <module>\n'
+        "[rank1]: Exception: shard 3 of the dataset is missing\n"
+    )
+    root = analyze_text(log).findings[0]
+    assert (root.id, root.rank) == ("rank_exception", 1)
+    assert root.evidence[0].text == "[rank1]: Exception: shard 3 of the dataset is missing"
+    # a word ending in "Exception" inside a sentence is no exception line
+    assert analyze_text("INFO the handler logs every Exception it sees\n").findings == []
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

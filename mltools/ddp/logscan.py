@@ -69,7 +69,7 @@ _PREFIX = re.compile(
 )
 _EXCEPTION = re.compile(
     r"(?:^|(?<=[\s>*`'\"|(\[]|[^\x00-\x7f]))(?:[A-Za-z_]\w*\.)*"  # (after CJK text too)
-    r"(?P<name>[A-Z]\w*(?:Error|Exception))"
+    r"(?P<name>[A-Z]\w*(?:Error|Exception)|Exception)"
     r"(?:\([\w.]+\))?(?::|\s*$)"  # Ray's "RayTaskError(RuntimeError): ..."
     r"|(?:^|(?<=[\s>*`'\"|(\[]))(?:[A-Za-z_]\w*\.)*(?P<repr>[A-Z]\w*(?:Error|Exception))\(['\"]"
 )  # (and an exception's repr, "got RuntimeError('a and b must have same reduction dim')")
@@ -204,18 +204,18 @@ _LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):(?P<logger>[\w.]+):\
 # the same logger's record at info level on the next line: the program went on after the error
 # it logged ("ERROR:models:emb_g.weight is not in the checkpoint", "INFO:models:Loaded ...")
 _LOG_INFO = re.compile(r"(?:^|[\s>\]|:])INFO:(?P<logger>[\w.]+):\S")
-# a glog-style record at verbose, debug or info level ("V1206 16:01:33.136000 5704
-# torch/_dynamo/convert_frame.py:2041] "): TORCH_LOGS=+dynamo prints where a compile began
-# as a stack of frames, in every healthy run
 # the frame of a library's check for an optional dependency, which it logs with its traceback
 # and goes on without (xformers' triton check)
 _OPTIONAL_IMPORT = re.compile(
     r'^\s*File "[^"]*xformers[/\\]__init__\.py", line \d+, in _is_triton_available'
 )
-# (glog's "I0628 20:15:42.000370 1234 file.cc:12] ", torch's c10 logger's "[I628 20:15:42.000370615
-# ProcessGroupNCCL.cpp:1501] ")
-_QUIET_RECORD = re.compile(r"(?:^|[\]:\s\[])[VDI]\d{3,4} [\d:.]+ +(?:\d+ +)?[\w./-]+:\d+\] ")
-_LOUD_RECORD = re.compile(r"(?:^|[\]:\s\[])[WEF]\d{3,4} [\d:.]+ +(?:\d+ +)?[\w./-]+:\d+\] ")
+# a glog-style record and its level (glog's "I0628 20:15:42.000370 1234 file.cc:12] ", torch's
+# c10 logger's "[I628 20:15:42.000370615 ProcessGroupNCCL.cpp:1501] "); at verbose, debug or info
+# level it is quiet: TORCH_LOGS=+dynamo prints where a compile began as a stack of frames, in
+# every healthy run
+_GLOG_RECORD = re.compile(
+    r"(?:^|[\]:\s\[])(?P<level>[VDIWEF])\d{3,4} [\d:.]+ +(?:\d+ +)?[\w./-]+:\d+\] "
+)
 _SHM_SEGMENT = re.compile(r"shared memory segment|/dev/shm")
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = (
@@ -786,7 +786,8 @@ class LogScanner:
         ):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
-        quiet = _QUIET_RECORD.search(line)  # a record at verbose, debug or info level
+        record = _GLOG_RECORD.search(line)
+        quiet = record is not None and record["level"] in "VDI"
         if quiet and body.lstrip().startswith(_STACK_WORDS):
             return  # a stack a logger printed at verbose, debug or info level: no failure
         # a C++ stack printed on the lines after an info-level record is that record's (torch
@@ -800,7 +801,7 @@ class LogScanner:
         if quiet:
             self._quiet_until[rank] = line_no + QUIET_STACK_GAP
         elif rank in self._quiet_until and (
-            "what():" in body or _LOUD_RECORD.search(line) or _EXCEPTION.search(body)
+            "what():" in body or record is not None or _EXCEPTION.search(body)
         ):
             del self._quiet_until[rank]
         if (
