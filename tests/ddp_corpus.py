@@ -91,6 +91,7 @@ FRESH_PARTS = (
     "[fresh65]",
     "[fresh64]",
     "[fresh67]",
+    "[fresh68]",
     "[fresh69]",
     "[fresh66]",
 )
