@@ -90,6 +90,10 @@ FRESH_PARTS = (
     "[fresh60]",
     "[fresh65]",
     "[fresh64]",
+    "[fresh67]",
+    "[fresh68]",
+    "[fresh69]",
+    "[fresh66]",
     "[fresh70]",
 )
 
