@@ -86,6 +86,7 @@ MIN_TOP1 = {
     "fresh65": 0.95,  # 61/64 after its fixes; held out: LLM post-training and serving threads (verl, OpenRLHF, trl, ROLL, AReaL, NeMo-RL, slime, EasyR1, LLaMA-Factory, ms-swift, axolotl, torchtune, vLLM/SGLang/TensorRT-LLM/gpustack on Ray; 2023-2026), blind 58/64 on main dfa2d37 (57/59 in paste; 11 clean, 7 unsettled)
     "fresh68": 0.91,  # 33/36 after session 12's fixes; blind: breadth of each catalogue class (new wordings, eras, launchers and backends per id: gloo/RCCL/oneCCL/Paddle/JAX-XLA NCCL errors, torch 0.3-2.9 DDP/FSDP/c10d wordings, PR-quoted messages, Horovod/mpirun prefixes, plain user errors under torchrun, clean benchmarks and benign warnings), 30/36 on b0985457 (30/34 in paste; 5 clean, 7 unsettled, 0/5 clean flagged)
     "fresh64": 0.70,  # 36/51 after its fixes; held out: vision and speech trainers under DDP (ultralytics YOLOv5/v8/YOLOX, mmdet/mmseg/mmaction, detectron2 and its forks, MAE/DINOv2/SAM/DiT, ESPnet, WeNet, SpeechBrain, fairseq/HuBERT, NeMo ASR, tacotron2/Coqui TTS, RETURNN, FunASR, s3prl; 2018-2026, English/Chinese), 34/51 on main dfa2d37 (34/38 in paste, 34/37 once one note's marker was corrected; 8 clean, 6 unsettled, 0/8 clean flagged)
+    "fresh70": 0.71,  # held out: GitHub issue/PR threads of any repository found by symptom, mostly 2024-2026 (pytorch, NVIDIA/nccl and nccl-tests, vLLM/SGLang, accelerate/transformers/trl, DeepSpeed, Megatron/TE/NeMo/NeMo-RL, LLaMA-Factory, torchtitan, JAX/marin GB200 reports, ROCm rccl/iris, Intel XPU/oneCCL, 2026 fix PRs of small repos (aws-do-eks, deepspeed-course), ~25 research repos; English/Chinese), blind 43/60 on main 40bf496 (42/49 in paste; 16 clean, 13 unsettled, 0/16 clean flagged; 90 collected, 1 also landed by [fresh68] dropped)
     "fresh67": 1.00,  # 26/26 after session 12's fixes; blind: whole run logs, not pastes in a question (committed training/benchmark logs and Slurm outputs of DeepSpeedExamples, Megatron-DeepSpeed, bigscience experiments, nccl-tests forks, Oumi/LSF run files; HPC-centre docs and course notes: ALCF, OLCF, CSCS, LUMI, ULHPC; ezpz docs on Aurora XPUs; 2021-2026), 25/26 on main 0985457 (23/24 in paste; 27 clean, 1 unsettled, 1/27 clean flagged)
     "fresh69": 0.94,  # 33/35 after session 12's fixes; blind: issue-23 shapes under multi-rank line prefixes, freshly sourced (lightning-thunder, Horovod mpirun/srun, ColossalAI, sglang/vLLM/llm-d on Ray and k8s, NeMo-Run, kaito, xinference, torchrun '[rankN]:', '[defaultN]:', CloudWatch/grep/timestamp prefixes, watchdog-only C++ stacks, OOM in resumed runs vs checkpoint loads, /dev/shm system errors vs unhandled cuda errors, compile under FSDP, a Gloo size-mismatch report; 2017-2026), 30/35 on b0985457 (30/33 in paste; 9 clean, 4 unsettled; 3 silent, 1/9 clean flagged)
     "fresh66": 0.95,  # blind: science/domain projects and HPC centres (OpenFold, DGL, MACE, FourCastNet/makani, ECMWF WeatherGenerator, py4cast, openMLIP, matsciml, DeePMD/dpgen, FreeSurfer, nnU-Net, nerfstudio/3DGS, LeRobot/XSkill/4D-Humans, ezpz on ALCF Aurora, NERSC/LUMI/CSCS/JADE/TACC/Jean Zay jobs, Azure HPC images, Lightning/ignite on Slurm; 2018-2026), 23/24 on b0985457 (21/21 in paste; 9 clean, 10 unsettled, 0/9 clean flagged)
@@ -146,13 +147,13 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh37" for e in ENTRIES) >= 50
     assert sum(e.part == "fresh37c" for e in ENTRIES) >= 25
     assert sum(e.part == "fresh36" for e in ENTRIES) >= 52
-    assert sum(e.part == "fresh39" for e in ENTRIES) >= 89
+    assert sum(e.part == "fresh39" for e in ENTRIES) >= 90
     assert sum(e.part == "fresh36c" for e in ENTRIES) >= 20
     assert sum(e.part == "fresh42" for e in ENTRIES) >= 66
     assert sum(e.part == "fresh41" for e in ENTRIES) >= 51
     assert sum(e.part == "fresh40" for e in ENTRIES) >= 29
     assert sum(e.part == "fresh44" for e in ENTRIES) >= 50
-    assert sum(e.part == "fresh43" for e in ENTRIES) >= 89
+    assert sum(e.part == "fresh43" for e in ENTRIES) >= 88
     assert sum(e.part == "fresh48" for e in ENTRIES) >= 96
     assert sum(e.part == "fresh45" for e in ENTRIES) >= 57
     assert sum(e.part == "fresh46" for e in ENTRIES) >= 51
@@ -1298,6 +1299,32 @@ KNOWN_MISSES = {
             "fsdp_flat_param__facebookresearch-dinov2-issues-273.log": "the cause is outside the paste (the title's '``local_state_dict`` can only be used when parameters are flatten and sharded.'): two healthy DINOv2 'Training [ 3700/125000]' lines (silent)",
             "generic__coqui-ai-tts-issues-1639.log": "the cause is outside the paste (\"'DistributedDataParallel' object has no attribute 'test_log'\"): the ranks' argv lines and Audio Processor settings only (silent)",
             "nccl_unhandled_cuda__open-mmlab-mmdetection-issues-4749.log": "the cause is outside the paste (the title's 'NCCL error unhandled cuda error, NCCL version 2.4.8'): dist_test.sh's command, the OMP banner, '--options is deprecated' UserWarnings and COCO loading lines (silent)",
+        }.items()
+    },
+    # the seventieth round, held out (GitHub issue/PR threads of any repository found by symptom,
+    # mostly 2024-2026: pytorch, NCCL, vLLM/SGLang, HF, DeepSpeed, NeMo, marin, ROCm, XPU/oneCCL,
+    # 2026 fix PRs, small research repos), scored once at 21:30 on the merged main 40bf496 with
+    # mltools untouched; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh70]: " + why
+        for name, why in {
+            "unused_parameters__open-mmlab-mmsegmentation-issues-3737.log": "the cause is outside the paste (the unused-parameters reduction error is in the thread, not the excerpt): mmengine '[rank0]:' frames cut at 'results = self(**data, mode=mode)' give rank_failed",
+            "rendezvous_timeout__pytorch-pytorch-pull-129985.log": "a TCPStore client that cannot reach the store at start-up ('[trainer85612|12]:W0701 ... TCPStore.cpp:182] [c10d] recvValue failed on SocketImpl(fd=24, ...): Connection reset by peer' in frames under 'c10d::TCPStore::TCPStore(') is read as a peer gone mid-collective (peer_crashed)",
+            "no_backend_for_device__ofa-sys-ofa-issues-304.log": "'RuntimeError: ProcessGroupNCCL is' (cut; the NCCL backend is not built into that torch) after 'pg = ProcessGroupNCCL(prefix_store, rank, world_size, pg_options)' gives rank_exception",
+            "no_backend_for_device__tatsu-lab-stanford-alpaca-issues-258.log": "the cause is outside the paste (ProcessGroupNCCL is only available with GPUs, a CPU-only torch): interleaved ranks' '        RuntimeErrorbackend_class = ProcessGroupNCCL(...)backend_class' frames give rank_failed",
+            "version_mismatch__nvidia-nccl-issues-1611.log": "the cause is outside the paste (an NCCL/driver version mismatch found in the thread): 'free(): corrupted unsorted chunks' and 'Signal: Aborted (6)' give rank_failed",
+            "rank_mismatch_collective__ultralytics-yolov5-issues-4290.log": "DDP's parameter-shape check across ranks, 'RuntimeError: replicas[0][0] in this process with sizes [48, 12, 3, 3] appears not to match sizes of the same param in process 0.', gives rank_exception, then nccl_timeout",
+            "cuda_oom__sgl-project-sglang-issues-445.log": "the cause is outside the paste (the out-of-memory is in the thread): rpyc model_runner.load_model -> LlamaModel frames cut before the exception give rank_failed",
+            "generic__deepspeedai-deepspeed-issues-5570.log": "a checkpoint-load shape mismatch behind the torchrun prefix, '[rank1]:        size mismatch for model.layers.1.self_attn.o_proj.weight: copying a param with shape torch.Size([1024, 1024]) from checkpoint, ...', is not read (silent)",
+            "fsdp_flat_param__huggingface-transformers-issues-34080.log": "the cause is outside the paste (the FSDP flat-parameter error is in the thread): a notebook traceback to model_class.from_pretrained gives rank_failed",
+            "killed_by_signal__raywzy-ict-issues-38.log": "the cause is outside the paste (a SIGKILL, host memory): mp.spawn frames cut at 'while not context.join():' give rank_failed",
+            "nccl_unhandled_cuda__wan-video-wan2-1-issues-139.log": "the cause is outside the paste (the title's 'NCCL Error 1: unhandled cuda error'): '[rank4]:' FSDP forward frames cut before the exception give rank_failed",
+            "version_mismatch__pytorch-pytorch-issues-130414.log": "the cause is outside the paste (torch 2.3's single-device collectives need NCCL >= 2.13; the 2.12.10 in use is named only in the thread): 'enqueue.cc:336 NCCL WARN Cuda failure 'invalid resource handle'' gives nccl_unhandled_cuda, right for the paste",
+            "rendezvous_timeout__jax-ml-jax-issues-23599.log": "JAX's coordination-service 'has been set to ERROR in coordination service: UNAVAILABLE: Task /job:jax_worker/replica:0/task:0 heartbeat timeout.' (a task slow to join) gives rank_failed",
+            "nccl_system_error__aws-samples-aws-do-eks-pull-51.log": "Gloo's 'RuntimeError: [enforce fail at .../gloo/transport/tcp/device.cc:84]' / '  ifa != nullptr. Unable to find address for: ^lo' (GLOO_SOCKET_IFNAME given NCCL's exclusion syntax) gives rank_exception",
+            "duplicate_gpu__yiqiao-yin-deepspeed-course-pull-17.log": "the cause is outside the paste (both ranks ran the barrier on cuda:0 before set_device): the wrapped 'WorkNCCL(SeqNum=1, OpType=ALLREDUCE, ...)' / '  ran for 721595 milliseconds before timing out' gives nccl_timeout, right for the paste",
+            "duplicate_gpu__open-compass-vlmevalkit-issues-1036.log": "the cause is outside the paste (run.py's GPU reassignment put both ranks on GPU 0): '[rankN]: Cuda failure 217 'peer access is not supported between these two devices'' gives nccl_unhandled_cuda, right for the paste",
+            "nccl_system_error__uxlfoundation-oneccl-issues-121.log": "oneCCL's 'RuntimeError: oneCCL: ze_fd_manager.cpp:143 init_device_fds: EXCEPTION: opendir failed: could not open device directory' (no /dev/dri/by-path in the container) gives rank_exception",
         }.items()
     },
 }
