@@ -91,6 +91,10 @@ FRESH_PARTS = (
     "[fresh71]",
     "[fresh65]",
     "[fresh64]",
+    "[fresh67]",
+    "[fresh68]",
+    "[fresh69]",
+    "[fresh66]",
 )
 
 

@@ -103,7 +103,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         ],
         # env://'s own raise: which variable it missed is on the next line (a rank variable,
         # or the master's address: a rendezvous left unconfigured)
-        "weak_patterns": [r"raise _env_error\((?:env_var|\"(?:MASTER_ADDR|MASTER_PORT|RANK)\")\)"],
+        "weak_patterns": [
+            r"raise _env_error\((?:env_var|\"(?:MASTER_ADDR|MASTER_PORT|RANK)\")\)",
+            # the KeyError's message printed alone (a reversed or reformatted traceback)
+            r"^\s*'(?:LOCAL_)?RANK'\s*$",
+            r"^\s*'WORLD_SIZE'\s*$",
+        ],
         "cause": "torch.distributed.launch passes --local-rank/--local_rank as an argument while "
         "torchrun sets the LOCAL_RANK variable; the script expects the other one (or was started "
         "with plain python, so no rank variables exist).",
@@ -320,6 +325,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # gloo's full mesh could not be wired (a firewall, GLOO_SOCKET_IFNAME naming the
             # wrong NIC: its pair.cc reports "no error")
             r"Gloo connectFullMesh failed",
+            # gloo's pair could not reach a peer's address (a hostname that resolves to the
+            # loopback, GLOO_SOCKET_IFNAME unset on a multi-NIC host)
+            r"gloo/transport/tcp/pair\.cc:\d+\] connect \S+: (?:Connection refused|No route to "
+            r"host|Network is unreachable|Cannot assign requested address)",
             # other collective libraries could not set up their transport: Ascend's HCCL (its
             # communicator, a connect its peer never answered), Intel's oneCCL (no usable
             # libfabric provider: '|CCL_ERROR| ... can't find suitable provider'), gloo (no
@@ -643,7 +652,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"connection to the C10d store has failed",
             r"connect\(\) timed out",
             r"[Tt]imed out after \d+ seconds waiting for (?:clients|workers)",
-            r"(?:^|[Ee]rror: )Socket Timeout",  # (torch_npu: "The inner error: Socket Timeout")
+            # (torch_npu: "The inner error: Socket Timeout"; torch 1.11: "store->get('0') got
+            # exception: Socket Timeout")
+            r"(?:^|[Ee]rror: |got exception: )Socket Timeout",
+            # a store client pointed at port 0, where nothing ever listens (a rendezvous endpoint
+            # left at its "pick a free port" default on the clients' side): it retries for ever
+            r"No socket on \([^,()]+, 0\) is listening",
             r"wait timeout after \d+ ?ms",
             # ("[W socket.cpp] ... failed to connect to [host]:port" alone is a retry torch
             # logs on its way to the next address: no failure)
@@ -940,6 +954,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"torch\._inductor\.exc\.(?:InductorError|LoweringException|CppCompileError)\b",
             # dynamo's refusal of FSDP1 with flattened parameters (torch.compile of an FSDP model)
             r"Dynamo only supports FSDP with use_orig_params=True",
+            # dynamo's Unsupported reported without its class, by the variable it could not
+            # trace ("An error occurred: Unsupported - setattr(FSDPManagedNNModuleVariable(...")
+            r"[Ee]rror\b.{0,40}\bUnsupported\b.{0,200}?\b[A-Z]\w*Variable\(",
             # inductor's g++ build of the generated code, surfacing as the subprocess error
             r"CalledProcessError: Command '\['(?:g\+\+|gcc|c\+\+|clang\+\+)', '[^']*torchinductor_",
         ],
@@ -1460,9 +1477,13 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # launchers that could not start the job: Open MPI refusing more ranks than the allocation
     # has slots, pdsh/ssh (DeepSpeed's multi-node runner) not reaching a host
     r"There are not enough slots available in the system",
+    r"\bmpirun was unable to (?:find|launch|start)\b",  # (no executable, no access to it)
     r"ssh: connect to host \S+ port \d+: ",
     # MPICH's launcher: its abort banner, the signal that ended a rank, its own refusals
     r"BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES",
+    # MPICH's abort record and its launcher's (PALS, Hydra) report of a rank a signal ended
+    r"application called MPI_Abort\(",
+    r"\brank \d+ died from signal \d+",
     r"APPLICATION TERMINATED WITH THE EXIT STRING: ",
     r"\bHYD[A-Z]*_\w+ \([\w/.]+:\d+\): ",  # (hydra's internal functions)
     # SkyPilot's managed-job verdicts

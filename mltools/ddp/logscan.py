@@ -69,7 +69,7 @@ _PREFIX = re.compile(
 )
 _EXCEPTION = re.compile(
     r"(?:^|(?<=[\s>*`'\"|(\[]|[^\x00-\x7f]))(?:[A-Za-z_]\w*\.)*"  # (after CJK text too)
-    r"(?P<name>[A-Z]\w*(?:Error|Exception))"
+    r"(?P<name>[A-Z]\w*(?:Error|Exception)|Exception)"
     r"(?:\([\w.]+\))?(?::|\s*$)"  # Ray's "RayTaskError(RuntimeError): ..."
     r"|(?:^|(?<=[\s>*`'\"|(\[]))(?:[A-Za-z_]\w*\.)*(?P<repr>[A-Z]\w*(?:Error|Exception))\(['\"]"
 )  # (and an exception's repr, "got RuntimeError('a and b must have same reduction dim')")
@@ -204,18 +204,29 @@ _LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):(?P<logger>[\w.]+):\
 # the same logger's record at info level on the next line: the program went on after the error
 # it logged ("ERROR:models:emb_g.weight is not in the checkpoint", "INFO:models:Loaded ...")
 _LOG_INFO = re.compile(r"(?:^|[\s>\]|:])INFO:(?P<logger>[\w.]+):\S")
-# a glog-style record at verbose, debug or info level ("V1206 16:01:33.136000 5704
-# torch/_dynamo/convert_frame.py:2041] "): TORCH_LOGS=+dynamo prints where a compile began
-# as a stack of frames, in every healthy run
 # the frame of a library's check for an optional dependency, which it logs with its traceback
 # and goes on without (xformers' triton check)
 _OPTIONAL_IMPORT = re.compile(
     r'^\s*File "[^"]*xformers[/\\]__init__\.py", line \d+, in _is_triton_available'
 )
-# (glog's "I0628 20:15:42.000370 1234 file.cc:12] ", torch's c10 logger's "[I628 20:15:42.000370615
-# ProcessGroupNCCL.cpp:1501] ")
-_QUIET_RECORD = re.compile(r"(?:^|[\]:\s\[])[VDI]\d{3,4} [\d:.]+ +(?:\d+ +)?[\w./-]+:\d+\] ")
-_LOUD_RECORD = re.compile(r"(?:^|[\]:\s\[])[WEF]\d{3,4} [\d:.]+ +(?:\d+ +)?[\w./-]+:\d+\] ")
+# a glog-style record and its level (glog's "I0628 20:15:42.000370 1234 file.cc:12] ", torch's
+# c10 logger's "[I628 20:15:42.000370615 ProcessGroupNCCL.cpp:1501] "); at verbose, debug or info
+# level it is quiet: TORCH_LOGS=+dynamo prints where a compile began as a stack of frames, in
+# every healthy run
+_GLOG_RECORD = re.compile(
+    r"(?:^|[\]:\s\[])(?P<level>[VDIWEF])\d{3,4} [\d:.]+ +(?:\d+ +)?[\w./-]+:\d+\] "
+)
+# the digits of a time or a date ("2024-05-01 10:11:12,345", "10.0.0.5"), that change from one
+# line's prefix to the next; a host's or a process's number stays
+_TIME_DIGITS = re.compile(r"\d+(?=[-:.,T/]\d)|(?<=\d[-:.,T/])\d+")
+# an exception's line ("torch.OutOfMemoryError: ...", "RayTaskError(RuntimeError): ...")
+_RAISED = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: ")
+# torch's c10 logger's record head, old and new ("[E ProcessGroupNCCL.cpp:537] ", "[W117
+# 11:40:54.2 socket.cpp:601] "): a record of its own, never the rest of the line above
+_BRACKETED_RECORD = re.compile(r"\[[VDIWEF](?:\d{3,4} [\d:.]+)? *(?:\d+ +)?[\w./-]+:\d+\] ")
+# a library's note that an optional extension would not load and it goes on without it
+# (lightning-thunder: "xentropy_cuda failed to import with exception ...so: undefined symbol")
+_OPTIONAL_NOTE = re.compile(r"(?:^|[\s:\]])[\w.]+ failed to import with exception ")
 _SHM_SEGMENT = re.compile(r"shared memory segment|/dev/shm")
 # CUDA errors NCCL reports as "unhandled cuda error" ("Last error: Cuda failure '...'")
 _CARRIED_BY_NCCL = (
@@ -343,6 +354,7 @@ _STRUCTURAL_NEEDLES = [
     "If your script expects `--local-rank`",
     "[--local_rank",
     "Completed store-based barrier",
+    "failed to import with",  # (a library's optional extension: a note, see _OPTIONAL_NOTE)
     # a no-break space: a paste from a rendered page or a chat app may hold one for every
     # space, which no needle spelled with spaces finds (the line is read with spaces, _plain)
     "\xa0",
@@ -565,6 +577,7 @@ class LogScanner:
         self._failure: _Acc | None = None  # the first line that shows a failure
         self._traceback_at: dict[int | None, int] = {}  # line of each rank's last traceback
         self._optional: set[int | None] = set()  # ranks inside a logged optional import
+        self._note_end = -1  # the last line of an optional extension's note
         self._smi: dict[int, set[int]] = {}  # nvidia-smi process table: pid -> GPUs
         self._smi_rows: list[Evidence] = []
         # watchdog timeouts: (process group, SeqNum, op) -> ranks that reported it, group size
@@ -786,7 +799,8 @@ class LogScanner:
         ):
             self._failure = self._new_acc(GENERIC_FAILURE, rank, name, line_no)
             self._push(self._failure, rank, name, line_no, raw)
-        quiet = _QUIET_RECORD.search(line)  # a record at verbose, debug or info level
+        record = _GLOG_RECORD.search(line)
+        quiet = record is not None and record["level"] in "VDI"
         if quiet and body.lstrip().startswith(_STACK_WORDS):
             return  # a stack a logger printed at verbose, debug or info level: no failure
         # a C++ stack printed on the lines after an info-level record is that record's (torch
@@ -800,13 +814,19 @@ class LogScanner:
         if quiet:
             self._quiet_until[rank] = line_no + QUIET_STACK_GAP
         elif rank in self._quiet_until and (
-            "what():" in body or _LOUD_RECORD.search(line) or _EXCEPTION.search(body)
+            "what():" in body or record is not None or _EXCEPTION.search(body)
         ):
             del self._quiet_until[rank]
         if (
             rank in self._optional or ("File" in body and _OPTIONAL_IMPORT.search(body))
         ) and self._optional_import(body, rank):
             return  # a logged optional import's traceback
+        if "failed to import with" in body and _OPTIONAL_NOTE.search(body):
+            self._note_end = line_no
+            return  # a library's note that an optional extension is missing; it goes on
+        if self._note_end == line_no - 1 and not _starts_a_line(body):
+            self._note_end = line_no
+            return  # the rest of that note, which a terminal wrapped
         # the line, then the line joined with the next one where a terminal may have wrapped it
         texts = (body, *(_continued(raw, body, following) if following else ()))
         if self._wrap is not None and not self._wrap.soft:
@@ -1476,13 +1496,13 @@ class _Wrap:
 def _soft_break(line: str, following: str, width: int) -> bool:
     """A break at the last space that fits ``width``: the next line, no line of its own and
     not indented, opens with a word that would not have fit after this one."""
-    if not following or following[0].isspace() or len(line) > width:
+    if not following or len(line) > width:
         return False
-    word = following.find(" ")
-    word = len(following) if word < 0 else word
-    if word > _SOFT_WORD_MAX or len(line.rstrip()) + 1 + word <= width:
+    if (rest := _rest_of(line, following)) is None or not rest or rest[0].isspace():
         return False
-    return not _starts_a_line(following)
+    word = rest.find(" ")
+    word = len(rest) if word < 0 else word
+    return word <= _SOFT_WORD_MAX and len(line.rstrip()) + 1 + word > width
 
 
 def _wrap_of(sample: bytes) -> _Wrap | None:
@@ -1500,7 +1520,9 @@ def _wrap_of(sample: bytes) -> _Wrap | None:
     width = max(map(len, lines))
     low = width - _SOFT_WORD_MAX  # (a shorter line had room for any next word)
     ends = [(line, after) for line, after in pairwise(lines) if len(line) >= low]
-    full = sum(1 for line, after in ends if len(line) == width and not _starts_a_line(after))
+    full = sum(
+        1 for line, after in ends if len(line) == width and _rest_of(line, after) is not None
+    )
     short = 0
     if width <= _SOFT_WRAP_MAX:
         short = sum(len(line) < width and _soft_break(line, after, width) for line, after in ends)
@@ -1510,7 +1532,8 @@ def _wrap_of(sample: bytes) -> _Wrap | None:
     continued = sum(
         1
         for line, after in pairwise(raw)
-        if len(line) == byte_width and not _starts_a_line(after.decode("utf-8", "replace"))
+        if len(line) == byte_width
+        and _rest_of(line.decode("utf-8", "replace"), after.decode("utf-8", "replace")) is not None
     )
     return _Wrap(byte_width) if continued >= 2 else None
 
@@ -1527,7 +1550,11 @@ def _cut_needle_starts(data: bytes, wrap: _Wrap) -> set[int]:
     for m in wrap.break_lines(data):
         tail = data[max(m.start(), m.end() - _NEEDLE_REACH) : m.end()].rstrip(b"\r")
         head_end = data.find(b"\n", m.end() + 1)
-        head = data[m.end() + 1 : head_end if head_end >= 0 else None][:_NEEDLE_REACH]
+        head = data[m.end() + 1 : head_end if head_end >= 0 else None]
+        line, following = m.group().decode("utf-8", "replace"), head.decode("utf-8", "replace")
+        if (rest := _past_a_shared_prefix(line, following)) is not None:
+            head = rest.encode()  # (the prefix the next line shares with this one is no part)
+        head = head[:_NEEDLE_REACH]
         starts.append(m.start())
         windows.append(tail + head + b"\n" + tail + b" " + head)
     offsets = list(accumulate((len(w) + 1 for w in windows), initial=0))
@@ -1545,13 +1572,40 @@ def _cut_needle_starts(data: bytes, wrap: _Wrap) -> set[int]:
 def _continued(raw: str, body: str, following: str) -> tuple[str, ...]:
     """The line joined with the next one, when that may be the rest of a message a terminal
     wrapped: the line is long and the next one carries no prefix of its own (a launcher's,
-    a frame's). Two joins: as it is, and with the space a trimmed break lost."""
-    if len(raw) < _WRAP_MIN or _starts_a_line(following):
+    a frame's) but the one this line has too. Two joins: as it is, and with the space a
+    trimmed break lost."""
+    if len(raw) < _WRAP_MIN or (rest := _rest_of(raw, following)) is None:
         return ()
-    rest = following[:MAX_LINE_CHARS]
+    rest = rest[:MAX_LINE_CHARS]
     if body.endswith(" ") or rest.startswith(" "):
         return (body + rest,)
     return (body + rest, body + " " + rest)
+
+
+def _rest_of(line: str, following: str) -> str | None:
+    """The next line as the rest of this one, or None where it opens a line of its own: itself
+    when no prefix opens it, what follows the prefix when it is the one this line has."""
+    if (rest := _past_a_shared_prefix(line, following)) is not None:
+        return None if _starts_a_line(rest) else rest
+    return None if _starts_a_line(following) else following
+
+
+def _past_a_shared_prefix(line: str, following: str) -> str | None:
+    """The next line after the prefix it shares with this one, or None: a tool that prefixes
+    every line (a launcher's rank, a collector's timestamp, a journal's host and unit) puts the
+    same prefix, its time aside, before each piece of a message a terminal wrapped."""
+    rank, rest = _split_prefix(following)
+    if rest == following:  # no tool's prefix; an indent both lines have is one
+        indent = following[: len(following) - len(following.lstrip())]
+        shared = indent and line.startswith(indent) and not line[len(indent) :][:1].isspace()
+        return following[len(indent) :] if shared else None
+    line_rank, line_rest = _split_prefix(line)
+    head, line_head = following[: len(following) - len(rest)], line[: len(line) - len(line_rest)]
+    if rank != line_rank or (
+        _TIME_DIGITS.sub("0", head.rstrip()) != _TIME_DIGITS.sub("0", line_head.rstrip())
+    ):
+        return None
+    return rest
 
 
 def _unjoined(raw: str) -> list[str]:
@@ -1582,7 +1636,8 @@ def _starts_a_line(text: str) -> bool:
     start = text.lstrip()
     return (
         not start
-        or bool(_PREFIX.match(start) or _WRAPPER.match(start))
+        or bool(_PREFIX.match(start) or _WRAPPER.match(start) or _BRACKETED_RECORD.match(start))
+        or bool(_RAISED.match(start))
         or start.startswith(_ANCHOR_WORDS)
         or ("|" in start and _BAR.match(start) is not None)
     )
