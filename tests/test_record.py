@@ -446,6 +446,13 @@ def test_torchrun_tree_every_rank_and_worker(tmp_path):
             "both ranks' marks",
             timeout=60,
         )
+        # and both ranks' "ready" lines, read from the job's output, before rank 0 goes on (a
+        # CI run under load once ended with one of them: the wait is on the event, not a time)
+        wait_for(
+            lambda: sum(m["source"] == "output" for m in lines(out, "marker")) == 2,
+            "both ranks' ready lines",
+            timeout=120,
+        )
         _, stderr = proc.communicate("go\n", timeout=240)
     finally:
         if proc.poll() is None:
