@@ -88,6 +88,7 @@ FRESH_PARTS = (
     "[fresh61]",
     "[fresh63]",
     "[fresh60]",
+    "[fresh71]",
     "[fresh65]",
     "[fresh64]",
     "[fresh67]",
