@@ -325,6 +325,12 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # gloo's full mesh could not be wired (a firewall, GLOO_SOCKET_IFNAME naming the
             # wrong NIC: its pair.cc reports "no error")
             r"Gloo connectFullMesh failed",
+            # gloo found no interface by the name it was given (GLOO_SOCKET_IFNAME holding
+            # NCCL's "^lo,docker" exclusion syntax, a name this host lacks)
+            r"Unable to find address for: \S",
+            # Intel's oneCCL could not open the GPUs' device nodes (a container without
+            # /dev/dri/by-path)
+            r"ze_fd_manager\.cpp:\d+ \w+: EXCEPTION: ",
             # gloo's pair could not reach a peer's address (a hostname that resolves to the
             # loopback, GLOO_SOCKET_IFNAME unset on a multi-NIC host)
             r"gloo/transport/tcp/pair\.cc:\d+\] connect \S+: (?:Connection refused|No route to "
@@ -599,6 +605,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"[Mm]essage truncated ?: receiv(?:ed|ing) \d+ bytes instead of \d+",
             # the model itself differs between ranks (DDP checks it at construction)
             r"DDP expects same model across all ranks",
+            # (torch 1.x's words for it: "replicas[0][0] in this process with sizes [...]
+            # appears not to match sizes of the same param in process 0")
+            r"appears not to match sizes of the same param in process \d+",
             r"Mismatched collective detected",
             r"is running (?:inconsistent )?collective:\s*CollectiveFingerPrint",
             r"[Cc]ollective mismatch error, local size \d+ remote size",
@@ -724,6 +733,7 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # torch's warning on the way to that error (Windows, CPU-only wheels)
             r"default timeout for nccl backend, but NCCL support is not compiled",
             r"ProcessGroupNCCL is only supported with GPUs",
+            r"RuntimeError: ProcessGroupNCCL is(?: only)?\s*$",  # (its message cut there)
             r"Could not find the default backend type",
             # NCCL's own check on a collective's tensors: a CPU tensor given to a NCCL group
             r"Tensors must be CUDA and dense",
@@ -1483,6 +1493,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES",
     # MPICH's abort record and its launcher's (PALS, Hydra) report of a rank a signal ended
     r"application called MPI_Abort\(",
+    # a state dict that does not fit the model, its per-parameter lines without their head
+    r"size mismatch for [\w.]+: copying a param with shape",
     r"\brank \d+ died from signal \d+",
     r"APPLICATION TERMINATED WITH THE EXIT STRING: ",
     r"\bHYD[A-Z]*_\w+ \([\w/.]+:\d+\): ",  # (hydra's internal functions)
