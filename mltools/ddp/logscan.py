@@ -135,12 +135,14 @@ _RECORD_STARTS = (
     r"\S+:\d+:\d+ \[\d+\] (?:\S+ )?NCCL |\[rank\d+\]:"
     r"|(?:ERROR|WARNING|INFO|DEBUG|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d \["
 )
+# an exception's line ("torch.OutOfMemoryError: ...", "RayTaskError(RuntimeError): ...")
+_RAISED = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: ")
 # a log whose newlines a paste lost (a web page, a chat message): where its lines began (a
 # traceback's, NCCL's, torchrun's and vLLM's line starts)
 _UNJOIN = re.compile(
     r"\s+(?=Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|frame #\d+: "
     r"|During handling of the above exception|The above exception was the direct cause"
-    r"|(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: "
+    rf"|{_RAISED.pattern}"
     rf"|{_RECORD_STARTS}"
     # the elastic agent's summary block
     r"|Root Cause \(first observed failure\)|Failures:|\[\d+\]:(?=\s)"
@@ -219,8 +221,6 @@ _GLOG_RECORD = re.compile(
 # the digits of a time or a date ("2024-05-01 10:11:12,345", "10.0.0.5"), that change from one
 # line's prefix to the next; a host's or a process's number stays
 _TIME_DIGITS = re.compile(r"\d+(?=[-:.,T/]\d)|(?<=\d[-:.,T/])\d+")
-# an exception's line ("torch.OutOfMemoryError: ...", "RayTaskError(RuntimeError): ...")
-_RAISED = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\([\w.]+\))?: ")
 # torch's c10 logger's record head, old and new ("[E ProcessGroupNCCL.cpp:537] ", "[W117
 # 11:40:54.2 socket.cpp:601] "): a record of its own, never the rest of the line above
 _BRACKETED_RECORD = re.compile(r"\[[VDIWEF](?:\d{3,4} [\d:.]+)? *(?:\d+ +)?[\w./-]+:\d+\] ")
@@ -1632,12 +1632,12 @@ def _unjoined(raw: str) -> list[str]:
 
 def _starts_a_line(text: str) -> bool:
     """Whether a line is one of its own (empty, or opened by a launcher's or another tool's
-    prefix, a frame, a traceback's head, a progress bar), not the rest of the line above."""
+    prefix, a c10 record's head, an exception, a frame, a traceback's head, a progress bar),
+    not the rest of the line above."""
     start = text.lstrip()
     return (
         not start
-        or bool(_PREFIX.match(start) or _WRAPPER.match(start) or _BRACKETED_RECORD.match(start))
-        or bool(_RAISED.match(start))
+        or any(p.match(start) for p in (_PREFIX, _WRAPPER, _BRACKETED_RECORD, _RAISED))
         or start.startswith(_ANCHOR_WORDS)
         or ("|" in start and _BAR.match(start) is not None)
     )
