@@ -97,6 +97,8 @@ FRESH_PARTS = (
     "[fresh66]",
     "[fresh70]",
     "[fresh75]",
+    "[fresh72]",
+    "[fresh73]",
 )
 
 

@@ -92,6 +92,8 @@ MIN_TOP1 = {
     "fresh75": 0.75,  # blind: documentation that quotes real failures (troubleshooting pages, FAQs, known issues and tutorials: AWS Neuron SDK, vLLM, OLCF Frontier, ALCF Polaris/Aurora, CSCS, ARCHER2, LUMI course notes, Mila, NERSC SC23 tutorial, Harvard FASRC, NCAR, Open Telekom Cloud ModelArts, GCP Cluster Toolkit, AWS awsome-distributed-training, PaddlePaddle, NeMo, ms-swift FAQ, ML Engineering book, llm-jp), 22/29 on bfd3af8f (21/27 in paste; 14 clean, 5 unsettled; 1 silent, 1/14 clean flagged)
     "fresh69": 0.94,  # 33/35 after session 12's fixes; blind: issue-23 shapes under multi-rank line prefixes, freshly sourced (lightning-thunder, Horovod mpirun/srun, ColossalAI, sglang/vLLM/llm-d on Ray and k8s, NeMo-Run, kaito, xinference, torchrun '[rankN]:', '[defaultN]:', CloudWatch/grep/timestamp prefixes, watchdog-only C++ stacks, OOM in resumed runs vs checkpoint loads, /dev/shm system errors vs unhandled cuda errors, compile under FSDP, a Gloo size-mismatch report; 2017-2026), 30/35 on b0985457 (30/33 in paste; 9 clean, 4 unsettled; 3 silent, 1/9 clean flagged)
     "fresh66": 0.95,  # blind: science/domain projects and HPC centres (OpenFold, DGL, MACE, FourCastNet/makani, ECMWF WeatherGenerator, py4cast, openMLIP, matsciml, DeePMD/dpgen, FreeSurfer, nnU-Net, nerfstudio/3DGS, LeRobot/XSkill/4D-Humans, ezpz on ALCF Aurora, NERSC/LUMI/CSCS/JADE/TACC/Jean Zay jobs, Azure HPC images, Lightning/ignite on Slurm; 2018-2026), 23/24 on b0985457 (21/21 in paste; 9 clean, 10 unsettled, 0/9 clean flagged)
+    "fresh72": 0.90,  # blind: breadth of each class, thinnest first (GitHub issue/PR threads and committed READMEs/notes of small repos: GraphStorm, OpenNMT-tf/Horovod, LLaMA-Factory/ChatGLM, LLaVA, verl/sglang, trl, F5-TTS, OneFlow/LiBai, EPL, darts, mmaction/mmskeleton, ms-swift, kohya sd-scripts, unsloth, Open-Sora, NaviLLM, Sana, NCCL; 2018-2026, English/Chinese; journald, backtick, strikethrough, tqdm-glued and title-only lines), blind 38/42 on fd3af8f (38/39 in paste as first printed, 38/38 once one note's marker was corrected; 8 clean, 5 unsettled, 0/8 clean flagged, 2 silent hangs; 55 collected, 1 clean also landed by [fresh73] dropped)
+    "fresh73": 0.57,  # blind: quiet failures and alarming healthy runs (kubectl eviction and OpenPAI OOMKilled reports, Slurm/srun cancellations, torchrun/DeepSpeed/mpirun exit-code and signal summaries, Ray memory-monitor and actor-died lines, dmesg/amdgpu and NVLink Xid lines, INFO-only NCCL hangs, DeepSpeed OVERFLOW and cache-flush warnings, NaN grad-norm lines, Windows c10d socket and redirect notices; 2017-2026), 11/19 on bfd3af8f (11/18 in paste; 25 clean, 4 unsettled; 2 silent, 1/25 clean flagged)
 }  # fmt: skip
 
 
@@ -184,6 +186,8 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh66" for e in ENTRIES) >= 43
     assert sum(e.part == "fresh70" for e in ENTRIES) >= 89
     assert sum(e.part == "fresh75" for e in ENTRIES) >= 47
+    assert sum(e.part == "fresh72" for e in ENTRIES) >= 54
+    assert sum(e.part == "fresh73" for e in ENTRIES) >= 48
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
@@ -1314,6 +1318,20 @@ KNOWN_MISSES = {
             "nccl_unhandled_cuda__open-mmlab-mmdetection-issues-4749.log": "the cause is outside the paste (the title's 'NCCL error unhandled cuda error, NCCL version 2.4.8'): dist_test.sh's command, the OMP banner, '--options is deprecated' UserWarnings and COCO loading lines (silent)",
         }.items()
     },
+    # the seventy-second round, blind (breadth of each catalogue class, thinnest first: GitHub
+    # threads and committed notes of small repos, 2018-2026), scored once at 23:32 on fd3af8f
+    # with mltools untouched; "(silent)": no finding yet
+    **{
+        name: "blind miss [fresh72]: " + why
+        for name, why in {
+            "oom_on_resume__awslabs-graphstorm-issues-344.log": "the cause is outside the paste (the title's 'GPU OOM when restoring optimizer state'): restore_model -> load_opt_state -> 'checkpoint = th.load(...optimizers.bin)' -> serialization.py frames cut before the exception give rank_failed",
+            "nccl_system_error__swivid-f5-tts-issues-1008.log": "the cause is outside the paste (the ranks could not reach each other over the network; NCCL_SOCKET_IFNAME/IB settings fixed it): the bolded '**RuntimeError: DDP expects same model across all ranks, but Rank 2 has 363 params, while rank 0 has inconsistent 0 params.**' gives rank_mismatch_collective, right for the paste",
+            "duplicate_gpu__huggingface-trl-pull-3762.log": "the cause is outside the paste (the PR: the trainer's NCCL client rank sat on a vLLM worker's GPU): vLLM's 'ERROR ... [core.py:583] RuntimeError: Worker failed with error 'NCCL error: invalid usage (run with NCCL_DEBUG=WARN for details)'' gives rank_exception",
+            "unused_parameters__open-mmlab-mmaction-issues-211.log": "the cause is outside the paste (the title's 'Expected to have finished reduction in the prior iteration'): mmcv epoch_based_runner frames to batch_processor cut before the exception give rank_failed",
+            "unsettled__sense-x-uniformer-issues-33.log": "a hang at the end of the first epoch shown only as '[W ProcessGroupNCCL.cpp:1569] Rank N using best-guess GPU N to perform barrier' warnings and 'Start training for 300 epochs'; no failure line (silent)",
+            "unsettled__modelscope-ms-swift-issues-283.log": "a Mixtral fine-tuning hang shown only as the prose-prefixed accelerate warning '问题如上，Detected kernel version 5.4.143, which is below the recommended minimum of 5.5.0; this can cause the process to hang.'; no failure line (silent)",
+        }.items()
+    },
     # the seventieth round, held out (GitHub issue/PR threads of any repository found by symptom,
     # mostly 2024-2026: pytorch, NCCL, vLLM/SGLang, HF, DeepSpeed, NeMo, marin, ROCm, XPU/oneCCL,
     # 2026 fix PRs, small research repos), scored once at 21:30 on the merged main 40bf496 with
@@ -1351,6 +1369,22 @@ KNOWN_MISSES = {
             "version_mismatch__otc-modelarts-trouble-0047-reinstalled-cuda-version-mismatch.log": "the quoted, numbered '2. \"libcudart.so.9.0 cannot open shared object file no such file or directory\"' (the loader's message without its colons) is not known as a CUDA version mismatch; '1. \"RuntimeError: cuda runtime error (11) : invalid argument at .../THCCachingHostAllocator.cpp:278\"' gives rank_exception",
             "clean__alcf-aurora-known-issues-pmix-err-not-found-ignorable.log": "PMIx's benign single-node noise 'PMIX ERROR: PMIX_ERR_NOT_FOUND in file dstore_base.c at line 1567' (the page: safely ignored) gives rank_failed (alarm)",
             "unsettled__alcf-polaris-known-issues-rpc-launch-resource-unavailable.log": "PALS's job-launch failure 'launch failed on x3104c0s1b0n0: Couldn't forward RPC launch(...) to child x3104c0s31b0n0.hsn.cm.polaris.alcf.anl.gov: Resource temporarily unavailable' (silent)",
+    # the seventy-third round, blind (quiet failures whose paste holds no Python exception of the
+    # cause, and healthy runs or benign warnings that look alarming), scored once on bfd3af8f with
+    # mltools untouched; "(silent)": no finding yet, "(alarm)": a finding on a clean log
+    **{
+        name: "blind miss [fresh73]: " + why
+        for name, why in {
+            "agent_signal__kubeflow-trainer-issues-301.log": "a kubelet eviction shown only by kubectl: pods listed 'Evicted' and 'kubectl describe pod' with 'Reason:         Evicted' / 'Message:        The node was low on resource: memory.' (silent)",
+            "agent_signal__ascii-supply-networks-dagster-slurm-issues-72.log": "a step cancelled from outside ('srun: forcing job termination', 'slurmstepd: error: *** STEP 22051979.1 ON lrdn1786 CANCELLED AT 2025-10-23T14:31:08 ***', no DUE TO reason, behind a '[SLURM STDERR fallback] ' prefix) is read from 'srun: error: lrdn1786: task 0: Killed' as a SIGKILL (killed_by_signal)",
+            "agent_signal__pytorch-pytorch-issues-114097.log": "torch 2.4's agent line 'api.py:688] Received Signals.SIGTERM death signal, shutting down workers' (the node killed on purpose) is not known; the 'Sending process N closing signal SIGTERM' lines after it give rank_terminated",
+            "clean__nvidia-nccl-issues-851.log": "NCCL's teardown chatter after the script printed 'end:' ('NCCL INFO [Service thread] Connection closed by localRank -1', 'proxy.cc:1111 NCCL WARN [Service thread] Unknown command 66326 from localRank -1') gives rank_failed (alarm)",
+            "unsettled__rocm-amdgpu-issues-150.log": "an AMD GPU fault shown only by dmesg under torchrun ('amdgpu: [mmhub0] no-retry page fault (src_id:0 ring:24 vmid:8 pasid:32768, for process ipython3 ...)', 'VM_L2_PROTECTION_FAULT_STATUS:0x00800031') (silent)",
+            "dataloader_killed__nvidia-retinanet-examples-issues-59.log": "the shell's bare 'Bus error (core dumped)' after model loading in the project's container (the thread: too little /dev/shm, --ipc=host fixes it) gives rank_failed",
+            "agent_signal__novasky-ai-skyrl-pull-1688.log": "Ray's autoscaler lines '(autoscaler +44m27s) Instance k-... will be terminated soon (reason: kubernetes-pod-termination).' are not known; the victim's 'RuntimeError: Failed to create placement group ...' gives rank_exception",
+            "killed_by_signal__openrlhf-openrlhf-issues-911.log": "the tail of Ray's memory-monitor report ('(ActorModelRayActor pid=8249) Refer to the documentation on how to address the out of memory issue: https://docs.ray.io/.../ray-oom-prevention.html ...', its 'killed due to memory pressure' head cut off) is not known; the job CLI's 'Job entrypoint command failed with exit code 1' gives rank_failed",
+            "cuda_oom__deepspeedai-deepspeedexamples-issues-380.log": "the cause is outside the paste (the reporter: an OOM, a smaller model goes through): DeepSpeed's 'Killing subprocess 22610' and '[launch.py:434:sigkill_handler] [...] exits with return code = 1' give rank_failed, right for the paste",
+            "dataloader_killed__thu-da-6d-pose-group-gdr-net-issues-47.log": "the DataLoader's own 'ERROR: Unexpected segmentation fault encountered in worker.' (a worker crashing, fixed by NUM_WORKERS=1) is read as a rank segfault (segfault)",
         }.items()
     },
 }
