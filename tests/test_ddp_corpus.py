@@ -1369,6 +1369,8 @@ KNOWN_MISSES = {
             "version_mismatch__otc-modelarts-trouble-0047-reinstalled-cuda-version-mismatch.log": "the quoted, numbered '2. \"libcudart.so.9.0 cannot open shared object file no such file or directory\"' (the loader's message without its colons) is not known as a CUDA version mismatch; '1. \"RuntimeError: cuda runtime error (11) : invalid argument at .../THCCachingHostAllocator.cpp:278\"' gives rank_exception",
             "clean__alcf-aurora-known-issues-pmix-err-not-found-ignorable.log": "PMIx's benign single-node noise 'PMIX ERROR: PMIX_ERR_NOT_FOUND in file dstore_base.c at line 1567' (the page: safely ignored) gives rank_failed (alarm)",
             "unsettled__alcf-polaris-known-issues-rpc-launch-resource-unavailable.log": "PALS's job-launch failure 'launch failed on x3104c0s1b0n0: Couldn't forward RPC launch(...) to child x3104c0s31b0n0.hsn.cm.polaris.alcf.anl.gov: Resource temporarily unavailable' (silent)",
+        }.items()
+    },
     # the seventy-third round, blind (quiet failures whose paste holds no Python exception of the
     # cause, and healthy runs or benign warnings that look alarming), scored once on bfd3af8f with
     # mltools untouched; "(silent)": no finding yet, "(alarm)": a finding on a clean log
