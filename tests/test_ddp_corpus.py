@@ -1376,16 +1376,9 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh73]: " + why
         for name, why in {
-            "agent_signal__kubeflow-trainer-issues-301.log": "a kubelet eviction shown only by kubectl: pods listed 'Evicted' and 'kubectl describe pod' with 'Reason:         Evicted' / 'Message:        The node was low on resource: memory.' (silent)",
             "agent_signal__ascii-supply-networks-dagster-slurm-issues-72.log": "a step cancelled from outside ('srun: forcing job termination', 'slurmstepd: error: *** STEP 22051979.1 ON lrdn1786 CANCELLED AT 2025-10-23T14:31:08 ***', no DUE TO reason, behind a '[SLURM STDERR fallback] ' prefix) is read from 'srun: error: lrdn1786: task 0: Killed' as a SIGKILL (killed_by_signal)",
-            "agent_signal__pytorch-pytorch-issues-114097.log": "torch 2.4's agent line 'api.py:688] Received Signals.SIGTERM death signal, shutting down workers' (the node killed on purpose) is not known; the 'Sending process N closing signal SIGTERM' lines after it give rank_terminated",
-            "clean__nvidia-nccl-issues-851.log": "NCCL's teardown chatter after the script printed 'end:' ('NCCL INFO [Service thread] Connection closed by localRank -1', 'proxy.cc:1111 NCCL WARN [Service thread] Unknown command 66326 from localRank -1') gives rank_failed (alarm)",
-            "unsettled__rocm-amdgpu-issues-150.log": "an AMD GPU fault shown only by dmesg under torchrun ('amdgpu: [mmhub0] no-retry page fault (src_id:0 ring:24 vmid:8 pasid:32768, for process ipython3 ...)', 'VM_L2_PROTECTION_FAULT_STATUS:0x00800031') (silent)",
             "dataloader_killed__nvidia-retinanet-examples-issues-59.log": "the shell's bare 'Bus error (core dumped)' after model loading in the project's container (the thread: too little /dev/shm, --ipc=host fixes it) gives rank_failed",
-            "agent_signal__novasky-ai-skyrl-pull-1688.log": "Ray's autoscaler lines '(autoscaler +44m27s) Instance k-... will be terminated soon (reason: kubernetes-pod-termination).' are not known; the victim's 'RuntimeError: Failed to create placement group ...' gives rank_exception",
-            "killed_by_signal__openrlhf-openrlhf-issues-911.log": "the tail of Ray's memory-monitor report ('(ActorModelRayActor pid=8249) Refer to the documentation on how to address the out of memory issue: https://docs.ray.io/.../ray-oom-prevention.html ...', its 'killed due to memory pressure' head cut off) is not known; the job CLI's 'Job entrypoint command failed with exit code 1' gives rank_failed",
             "cuda_oom__deepspeedai-deepspeedexamples-issues-380.log": "the cause is outside the paste (the reporter: an OOM, a smaller model goes through): DeepSpeed's 'Killing subprocess 22610' and '[launch.py:434:sigkill_handler] [...] exits with return code = 1' give rank_failed, right for the paste",
-            "dataloader_killed__thu-da-6d-pose-group-gdr-net-issues-47.log": "the DataLoader's own 'ERROR: Unexpected segmentation fault encountered in worker.' (a worker crashing, fixed by NUM_WORKERS=1) is read as a rank segfault (segfault)",
         }.items()
     },
 }

@@ -1165,8 +1165,10 @@ def test_the_grep_needles_stay_specific():
     # 0, dynamo's Unsupported without its class, mpirun's missing executable, a bare rank key,
     # MPICH's abort and its launcher's rank that a signal ended, an optional extension's note;
     # 377 -> 380 for [fresh70]: torch 1.x's model mismatch, a cut ProcessGroupNCCL message,
-    # gloo's missing interface, oneCCL's device nodes, a state dict's size-mismatch lines)
-    assert len(logscan.NEEDLES) <= 380
+    # gloo's missing interface, oneCCL's device nodes, a state dict's size-mismatch lines;
+    # 380 -> 384 for [fresh72]-[fresh75]: a DataLoader worker's crash handlers, Kubernetes'
+    # eviction, a frame reading a rank variable, amdgpu's page fault in the kernel log)
+    assert len(logscan.NEEDLES) <= 384
 
 
 # ---- issue 23, sixth blind round ([fresh6], collected by f5b): its classes ---------------

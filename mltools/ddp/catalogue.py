@@ -108,6 +108,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # the KeyError's message printed alone (a reversed or reformatted traceback)
             r"^\s*'(?:LOCAL_)?RANK'\s*$",
             r"^\s*'WORLD_SIZE'\s*$",
+            # a traceback's frame whose line reads a launcher's rank variable, the message cut
+            # away ("    rank = int(os.environ['RANK'])"): nothing below it to raise but a KeyError
+            r"^\W{0,6}(?:---> \d+ )?[\w.\[\]'\", ]*\w\s*=\s*(?:int\()?os\.environ\[['\"](?:LOCAL_"
+            r"RANK|RANK|WORLD_SIZE|LOCAL_WORLD_SIZE|MASTER_ADDR|MASTER_PORT|SLURM_PROCID|SLURM_"
+            r"LOCALID|SLURM_NTASKS|OMPI_COMM_WORLD_(?:LOCAL_)?RANK|OMPI_COMM_WORLD_SIZE)['\"]\]\)?\s*$",
         ],
         "cause": "torch.distributed.launch passes --local-rank/--local_rank as an argument while "
         "torchrun sets the LOCAL_RANK variable; the script expects the other one (or was started "
@@ -151,6 +156,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Data[Ll]oader worker \(pid\(?s?\)?[^)]*\)+ (?:is k|exited unexp)",
             r"ERROR: Unexpected bus error encountered",  # (its shortest start)
             r"[Uu]nexpected bus error encountered in worker",  # (quoted alone, in any case)
+            # the worker's own signal handler for the other crashes (torch's DataLoader.cpp):
+            # the worker died, not the rank ("ERROR: Unexpected segmentation fault encountered
+            # in worker."); fewer workers, or num_workers=0 for the worker's own error
+            r"[Uu]nexpected (?:segmentation fault|floating-point exception) encountered in worker",
             r"DataLoader worker is killed by signal",
             r"insufficient shared memory \(shm\)",
             r"workers are out of shared memory",
@@ -792,6 +801,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (Agent handle: 0x...) on address 0x.... Reason: Page not present or supervisor
             # privilege.")
             r"Memory access fault by GPU node-\d+",
+            # and the amdgpu kernel driver's report of it (dmesg): the analogue of Xid 31
+            r"\bamdgpu: \[\w+\] (?:no-)?retry page fault\b",
             # compute-sanitizer's memcheck report of the access
             r"Invalid __(?:global|shared|local)__ (?:read|write|atomic) of size \d+",
             # the Ascend runtime's report of an NPU kernel's out-of-range access: its memory
@@ -1018,7 +1029,6 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"exitcode\s*:\s*-15\b",
             r"Signal 15 \(SIGTERM\) received by PID",
-            r"Received Signals\.SIGTERM death signal",
         ],
         "cause": "torchrun sends SIGTERM to the surviving ranks once one rank fails; these "
         "ranks are victims.",
@@ -1046,6 +1056,16 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"^\s*KeyboardInterrupt\s*$",
             r"Detected KeyboardInterrupt, attempting graceful shutdown",
             r"Main process received SIG(?:INT|HUP|TERM), exiting",
+            # torchrun's own agent got SIGTERM (scancel, a pod deleted, a node drained) and
+            # stops its workers: "api.py:688] Received Signals.SIGTERM death signal, shutting
+            # down workers"; the "closing signal SIGTERM" lines after it are its doing
+            r"Received Signals\.SIGTERM death signal",
+            # Kubernetes evicted the pod (kubelet under memory or disk pressure): kubectl's
+            # STATUS column, `kubectl describe pod`'s status or reason
+            r"^\s*\S+ +\d+/\d+ +Evicted +\d+",
+            r"^\s*(?:Reason|Status):\s+Evicted\s*$",
+            # Ray's autoscaler reports the pod under a node being deleted by Kubernetes
+            r"\(reason: kubernetes-pod-termination\)",
         ],
         "cause": "torchrun itself received a signal and stopped its workers: SIGHUP when the "
         "terminal closed (nohup does not always protect it), SIGINT from Ctrl-C, SIGTERM from "
@@ -1082,6 +1102,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # srun, Kubernetes' OOMKilled, exit code 137 = 128 + SIGKILL, dmesg)
             r"\boom[-_]kill event",
             r"ray\.exceptions\.OutOfMemoryError\b|killed due to memory pressure",  # Ray's monitor
+            # the same report's last sentence, where a terminal or a paste kept only its end
+            r"Refer to the documentation on how to address the out of memory issue\b",
             r"\bOOM ?Killed\b",
             r"srun: error: .*: tasks? [\d,-]+: (?:Out Of Memory|Killed)\b",
             r"exit (?:code|status):? 137\b",
@@ -1245,6 +1267,9 @@ _BENIGN_WARN = (
     r"|Call to ibv_open_device failed|NET/IB ?: ?Unable to open device"
     # no libibverbs at all: the IB wrapper's calls refuse until NCCL settles on sockets
     r"|lib wrapper not initialized"
+    # the proxy's service thread reading from a connection already closed (localRank -1): the
+    # communicators being torn down at the end of a run
+    r"|\[Service thread\] Unknown command \d+ from localRank -1"
     # AWS's libfabric plugin on an instance without EFA: NCCL goes on with sockets
     # (these two also cut anywhere by a terminal's wrap, the line ending inside their words)
     r"|NET/OFI Couldn't find any optimal provider"
