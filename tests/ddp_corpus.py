@@ -97,6 +97,7 @@ FRESH_PARTS = (
     "[fresh66]",
     "[fresh70]",
     "[fresh75]",
+    "[fresh74]",
     "[fresh72]",
     "[fresh73]",
 )
