@@ -1365,8 +1365,6 @@ KNOWN_MISSES = {
             "device_side_assert__deepspeedai-megatron-deepspeed-issues-207.log": "the cause is outside the paste (the title's device-side assert): the agent's 'Sending process N closing signal SIGTERM' lines and 'failed (exitcode: -6) local_rank: 0' give rank_failed",
             "cuda_oom__openrlhf-openrlhf-issues-749.log": "the cause is outside the paste (the title's OOM): '[rank3]:' DeepSpeed backward frames cut at 'ret_val = func(*args, **kwargs)' give rank_failed",
             "unused_parameters__open-mmlab-mmdetection-issues-2117.log": "the cause is outside the paste (the title's 'Expected to have finished reduction in the prior iteration'): mmdet _dist_train frames cut at 'runner.run(data_loaders, ...)' give rank_failed",
-            "local_rank_arg__hpcaitech-colossalai-issues-1023.log": "the frame 'rank = int(os.environ['SLURM_PROCID'])' under colossalai's launch_from_slurm, in a job started by torchrun (its OMP banner above), should tell a script expecting another launcher's rank variables; the KeyError line is cut and the analyser gives rank_failed",
-            "local_rank_arg__open-mmlab-mmdetection-issues-9407.log": "the frame 'rank = int(os.environ['RANK'])' in mmcv's _init_dist_pytorch, under a plain 'python tools/train.py' command, should tell a script started without torchrun's rank variables; the KeyError line is cut and the analyser gives rank_failed",
             "generic__vllm-project-vllm-issues-2406.log": "vLLM's ValueError message quoted alone, 'Ray does not allocate any GPUs on the driver node. Consider adjusting the Ray placement group or running the driver on a GPU node.', is no failure to the analyser (silent)",
         }.items()
     },

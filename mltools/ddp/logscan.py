@@ -1298,11 +1298,10 @@ def _before_its_victims(failure: _Acc, told: list[_Acc]) -> bool:
     text = failure.evidence[0].text if failure.evidence else ""
 
     def after(acc: _Acc) -> bool:  # (on the same line: read from the next line, joined to it)
-        return acc.file == failure.file and (
-            acc.line > failure.line
-            or acc.line == failure.line
-            and not any(re.search(p, text) for p in acc.entry["patterns"])  # type: ignore[attr-defined]
-        )
+        if acc.file != failure.file or acc.line < failure.line:
+            return False
+        patterns: list[str] = acc.entry["patterns"]  # type: ignore[assignment]
+        return acc.line > failure.line or not any(re.search(p, text) for p in patterns)
 
     return (
         all(a.entry["id"] in _AFTER_A_CRASH and after(a) for a in told)
