@@ -3746,7 +3746,10 @@ def test_a_failure_before_a_lost_peer_leads_the_chain():
         "Inconsistency detected by ld.so: ../elf/dl-tls.c: 488: _dl_allocate_tls_init: "
         "Assertion `listp->slotinfo[cnt].gen <= GL(dl_tls_generation)' failed!\n"
     )
-    reset = 'W grpc_remote_master.cc:157] RPC failed with status = "UNAVAILABLE: Connection reset by peer"\n'
+    reset = (
+        "W1003 02:16:04.488054 4176 grpc_remote_master.cc:157] RPC failed with status = "
+        '"UNAVAILABLE: Connection reset by peer"\n'
+    )
     ids = [f.id for f in analyze_text(ld + reset).findings]
     assert ids == ["rank_failed", "peer_crashed"]
     assert analyze_text(reset + ld).findings[0].id == "peer_crashed"  # (after it)

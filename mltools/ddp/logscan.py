@@ -1296,15 +1296,11 @@ def _before_its_victims(failure: _Acc, told: list[_Acc]) -> bool:
     traceback's head (the victim's own exception on its way) nor the launcher closing the
     other ranks, and only where the line shows the failure by itself."""
     text = failure.evidence[0].text if failure.evidence else ""
-
-    def after(acc: _Acc) -> bool:  # (on the same line: read from the next line, joined to it)
-        if acc.file != failure.file or acc.line < failure.line:
-            return False
-        patterns: list[str] = acc.entry["patterns"]  # type: ignore[assignment]
-        return acc.line > failure.line or not any(re.search(p, text) for p in patterns)
-
     return (
-        all(a.entry["id"] in _AFTER_A_CRASH and after(a) for a in told)
+        all(
+            a.entry["id"] in _AFTER_A_CRASH and a.file == failure.file and a.line > failure.line
+            for a in told
+        )
         and not any(word in text for word in (*_STACK_WORDS, "Exception raised from", "closing"))
         and _hits(_SIGNALS, text)  # (the line itself, not its join with the next one)
     )
