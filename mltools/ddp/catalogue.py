@@ -565,6 +565,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"cuDNN version (?:incompatibility|mismatch)",
             r"compiled\s+against .* but (?:linked against|found runtime version)",
             r"CUDA driver version is insufficient",
+            # a runtime that names the driver it needs (Neuron's "This runtime requires Neuron
+            # Driver version 2.0 or greater. Please upgrade aws-neuron-dkms package.")
+            r"\brequires (?:[\w-]+ ){0,3}[Dd]river version \S+ or (?:greater|higher|newer|later)\b",
             # torch's ncclConfig_t leaves fields at NCCL_CONFIG_UNDEF_INT for NCCL to fill in; a
             # libnccl older than the one torch was built against rejects that value
             r"Invalid config \w+(?: \w+)? attribute value -2147483648\b",
@@ -1323,6 +1326,11 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"__cxxabiv1::__terminate\(",
     r"^\s*File \"[^\"]+\",\sline\s\d+\sin\s",
     r"Fatal Python error:",
+    # glibc's dynamic loader failed its own check and aborted the process ("Inconsistency
+    # detected by ld.so: ../elf/dl-tls.c: 488: _dl_allocate_tls_init: Assertion ... failed!")
+    r"Inconsistency detected by ld\.so: ",
+    # HPE PALS (Cray's mpiexec) could not start the ranks on a node
+    r"\blaunch failed on \S+: ",
     r"Sending process \d+ c",  # the launcher tears the workers down (its shortest start)
     r"exited with non-zero status|exited on signal \d+",
     r"^\s*Exit code:\s+[1-9]",
@@ -1334,11 +1342,14 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # stderr | INFO: Started server process"): the level is the record's inside it)
     # (not XLA's probe of a CUDA driver on a host without a GPU, a TPU host: "failed call to
     # cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)"; it goes on;
-    # a terminal's wrap may leave its "ERROR (303)" alone on a line)
+    # a terminal's wrap may leave its "ERROR (303)" alone on a line; not PMIx's shared-memory
+    # store that misses a key it then asks the server for: "PMIX ERROR: PMIX_ERR_NOT_FOUND in
+    # file dstore_base.c at line 1567", printed by healthy MPI jobs on some PMIx versions)
     r"(?<!wandb: )(?<!cuInit: UNKNOWN )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded"
     r"|: pip's dependency resolver does not currently take into account"
     r"| \| stderr \| (?:\W*\[[\d;]*m)?(?:INFO|DEBUG|WARNING)\b"
-    r"| \(\d+\)\s*$)",
+    r"| \(\d+\)\s*$"
+    r"|: PMIX_ERR(?:OR|_\w+) in file dstore_\w+\.c at line \d)",
     r"CUresult error",
     r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",
