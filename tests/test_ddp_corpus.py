@@ -1473,10 +1473,6 @@ for _name in ("indent", "progress-bar"):
     PREFIX_MISSES.setdefault(_name, set()).add(
         "illegal_memory_access__allenai-molmoact-issues-10.log"
     )
-# [fresh74], blind: ColossalAI's CLI line 'Error: failed to run torchrun ... on 127.0.0.1', the
-# whole paste, is a failure as pasted but not once indented (the line-start check wants it at
-# the start of the line)
-PREFIX_MISSES.setdefault("indent", set()).add("unsettled__hpcaitech-colossalai-issues-2441.log")
 
 
 @pytest.mark.parametrize("name", list(PREFIXES))

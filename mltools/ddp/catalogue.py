@@ -1429,7 +1429,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\(local_rank \d+\) FAILED \(exitcode -?[1-9]",
     r"Process failed with exitcode -?[1-9]",
     r"torchelastic\.worker\.status\.FAILED",
-    r"^Error: failed to run ",  # launcher wrappers (the ColossalAI CLI)
+    r"^\s*Error: failed to run ",  # launcher wrappers (the ColossalAI CLI), as pasted or indented
     # the shell could not find the launcher itself (also in a zh_CN locale: "未找到命令")
     r"\b(?:srun|sbatch|torchrun|deepspeed|mpirun|mpiexec|horovodrun|accelerate|pdsh|python3?)"
     r": command not found",
