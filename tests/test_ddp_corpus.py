@@ -1584,15 +1584,6 @@ for _w in (80, 90, 100, 160, 200):
 # as the unhandled CUDA error (nccl_unhandled_cuda; cuda_oom as pasted)
 WRAP_MISSES[200].add("cuda_oom__openxla-xla-pull-7201.log")
 
-# [fresh75], blind: XALT's benign 'ERROR: ld.so: object '/soft/xalt/.../libxalt_init.so' from
-# LD_PRELOAD cannot be preloaded (cannot open shared object file): ignored.' is clean as pasted
-# (its closing 'ignored.'); cut at these widths the 'ignored.' lands on the next line and the
-# line's head reads as a failure (rank_failed, an alarm)
-for _w in (80, 90, 100):
-    WRAP_MISSES.setdefault(_w, set()).add(
-        "clean__alcf-polaris-known-issues-xalt-ld-preload-ignored.log"
-    )
-
 
 @pytest.mark.parametrize("width", list(WRAP_FLOORS))
 def test_corpus_answers_survive_a_terminal_wrap(width):

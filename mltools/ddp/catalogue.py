@@ -1336,8 +1336,9 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"^\s*Exit code:\s+[1-9]",
     r"connectFullMesh failed",
     # (not W&B's about its own service: metrics, uploads, retries; not the dynamic loader
-    # skipping an LD_PRELOAD library it cannot find, which it ignores; not pip's resolver
-    # note on installed packages it left as they were: the job goes on)
+    # skipping a preload library it cannot find, which it ignores: glibc prints no other
+    # "ERROR: ld.so: object '...", so a terminal's wrap anywhere after it changes nothing;
+    # not pip's resolver note on installed packages it left as they were: the job goes on)
     # not FastChat's controller, which logs the stderr of a healthy server at ERROR ("| ERROR |
     # stderr | INFO: Started server process"): the level is the record's inside it)
     # (not XLA's probe of a CUDA driver on a host without a GPU, a TPU host: "failed call to
@@ -1345,7 +1346,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # a terminal's wrap may leave its "ERROR (303)" alone on a line; not PMIx's shared-memory
     # store that misses a key it then asks the server for: "PMIX ERROR: PMIX_ERR_NOT_FOUND in
     # file dstore_base.c at line 1567", printed by healthy MPI jobs on some PMIx versions)
-    r"(?<!wandb: )(?<!cuInit: UNKNOWN )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded"
+    r"(?<!wandb: )(?<!cuInit: UNKNOWN )\bERROR\b(?!: ld\.so: object '"
     r"|: pip's dependency resolver does not currently take into account"
     r"| \| stderr \| (?:\W*\[[\d;]*m)?(?:INFO|DEBUG|WARNING)\b"
     r"| \(\d+\)\s*$"
