@@ -535,6 +535,11 @@ KNOWN_MISSES = {
     **{
         name: "blind miss [fresh26]: " + why
         for name, why in {
+            "generic__lightning-ai-torchmetrics-issues-2300.log": "a job that hung (Lightning "
+            "took Slurm's 96 tasks for the world) and was then cancelled with no reason given "
+            "('*** JOB 168885 ON scn67-10g CANCELLED AT 2023-08-31T18:04:42 ***') gives "
+            "agent_signal since session 13 (four other logs, labelled agent_signal, show a "
+            "bare cancel as the cause); the hang's cause is not in the paste",
             "rendezvous_timeout__ashleve-lightning-hydra-template-issues-596.log": "c10d's "
             "connect failure printed alone ('The client socket has failed to connect to "
             "[ip6-localhost]:24355 (errno: 99 - Cannot assign requested address)') is no "

@@ -723,6 +723,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # a connect to the store that timed out (nobody answered: a firewall, a wrong
             # address), unlike a refused one (the store not up yet), which torch just retries
             r"failed to connect to \[[^\]]*\]:\d+ \((?:errno: 110|system error: 10060)\b",
+            # the store's host name could not be looked up at all (EAI_AGAIN: no name server
+            # answers for it, the container's or the node's own name is in no hosts file);
+            # "gai error: -2" for IPv6 alone is a host without IPv6, and IPv4 goes on
+            r"IPv6 network addresses of \(.{1,200}, \d+\) cannot be retrieved \(gai error: -3\b",
         ],
         # the elastic agent's own rendezvous store calls raised (a paste cut before the error)
         "frames": [r"rendezvous/c10d_rendezvous_backend\.py"],
@@ -1053,6 +1057,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Sending process \d+ closing\ssignal\sSIG(?:HUP|INT|QUIT)\b",
             # PREEMPTION, TIME LIMIT, ... (not a NODE FAILURE: the machine went, no signal did)
             r"CANCELLED AT \S+ DUE TO (?:PRE|TIM|JOB)",
+            # with no reason at all: scancel, by the user or an orchestrator
+            r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT \S+ \*\*\*",
             r"\bnode was preempted\b",  # (Ray: "the actor's node was preempted: ...")
             # Ctrl-C in the workers' own words: Python's exception ending a traceback,
             # Lightning's shutdown on it, DeepSpeed's launcher passing it on
@@ -1329,6 +1335,8 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # glibc's dynamic loader failed its own check and aborted the process ("Inconsistency
     # detected by ld.so: ../elf/dl-tls.c: 488: _dl_allocate_tls_init: Assertion ... failed!")
     r"Inconsistency detected by ld\.so: ",
+    # NVSHMEM (DeepEP's transport) could not exchange its heap's handles between processes
+    r"\bFatal IPC Failure\b",
     # HPE PALS (Cray's mpiexec) could not start the ranks on a node
     r"\blaunch failed on \S+: ",
     r"Sending process \d+ c",  # the launcher tears the workers down (its shortest start)
@@ -1344,13 +1352,15 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     # (not XLA's probe of a CUDA driver on a host without a GPU, a TPU host: "failed call to
     # cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)"; it goes on;
     # a terminal's wrap may leave its "ERROR (303)" alone on a line; not PMIx's shared-memory
-    # store that misses a key it then asks the server for: "PMIX ERROR: PMIX_ERR_NOT_FOUND in
-    # file dstore_base.c at line 1567", printed by healthy MPI jobs on some PMIx versions)
-    r"(?<!wandb: )(?<!cuInit: UNKNOWN )\bERROR\b(?!: ld\.so: object '"
+    # data store (dstore, gds_ds12/ds21) that misses a key it then asks the server for or
+    # finds its lock taken: "PMIX ERROR: PMIX_ERR_NOT_FOUND in file dstore_base.c at line
+    # 1567", "PMIX ERROR: ERROR in file gds_ds12_lock_pthread.c at line 168", printed by
+    # healthy MPI jobs on some PMIx versions)
+    r"(?<!wandb: )(?<!cuInit: UNKNOWN )(?<!PMIX ERROR: )\bERROR\b(?!: ld\.so: object '"
     r"|: pip's dependency resolver does not currently take into account"
     r"| \| stderr \| (?:\W*\[[\d;]*m)?(?:INFO|DEBUG|WARNING)\b"
     r"| \(\d+\)\s*$"
-    r"|: PMIX_ERR(?:OR|_\w+) in file dstore_\w+\.c at line \d)",
+    r"|: (?:PMIX_)?ERR(?:OR|_\w+) in file (?:dstore|gds_ds)\w*\.c at line \d)",
     r"CUresult error",
     r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",

@@ -206,10 +206,12 @@ _LOG_ERROR = re.compile(r"(?:^|[\s>\]|:])(?:ERROR|CRITICAL):(?P<logger>[\w.]+):\
 # the same logger's record at info level on the next line: the program went on after the error
 # it logged ("ERROR:models:emb_g.weight is not in the checkpoint", "INFO:models:Loaded ...")
 _LOG_INFO = re.compile(r"(?:^|[\s>\]|:])INFO:(?P<logger>[\w.]+):\S")
-# the frame of a library's check for an optional dependency, which it logs with its traceback
-# and goes on without (xformers' triton check)
-_OPTIONAL_IMPORT = re.compile(
+# the first frame of a traceback its code prints and goes on from: a library's check for an
+# optional dependency (xformers' triton check), multiprocessing's finalizers run at exit (a
+# semaphore already unlinked: "sem_unlink(name)" / "FileNotFoundError: [Errno 2] ...")
+_IGNORED_TRACEBACK = re.compile(
     r'^\s*File "[^"]*xformers[/\\]__init__\.py", line \d+, in _is_triton_available'
+    r'|^\s*File "[^"]*multiprocessing[/\\]util\.py", line \d+, in _run_finalizers'
 )
 # a glog-style record and its level (glog's "I0628 20:15:42.000370 1234 file.cc:12] ", torch's
 # c10 logger's "[I628 20:15:42.000370615 ProcessGroupNCCL.cpp:1501] "); at verbose, debug or info
@@ -576,7 +578,7 @@ class LogScanner:
         self._launcher_word: Evidence | None = None  # the line that named the first failure
         self._failure: _Acc | None = None  # the first line that shows a failure
         self._traceback_at: dict[int | None, int] = {}  # line of each rank's last traceback
-        self._optional: set[int | None] = set()  # ranks inside a logged optional import
+        self._ignored: set[int | None] = set()  # ranks inside a traceback printed and ignored
         self._note_end = -1  # the last line of an optional extension's note
         self._smi: dict[int, set[int]] = {}  # nvidia-smi process table: pid -> GPUs
         self._smi_rows: list[Evidence] = []
@@ -818,8 +820,8 @@ class LogScanner:
         ):
             del self._quiet_until[rank]
         if (
-            rank in self._optional or ("File" in body and _OPTIONAL_IMPORT.search(body))
-        ) and self._optional_import(body, rank):
+            rank in self._ignored or ("File" in body and _IGNORED_TRACEBACK.search(body))
+        ) and self._ignored_traceback(body, rank):
             return  # a logged optional import's traceback
         if "failed to import with" in body and _OPTIONAL_NOTE.search(body):
             self._note_end = line_no
@@ -924,15 +926,15 @@ class LogScanner:
                     frame_line, frame = self._frame[rank]
                     acc.evidence.append(Evidence(name, frame_line, rank, frame))
 
-    def _optional_import(self, body: str, rank: int | None) -> bool:
-        """A library that logs, with its traceback, an optional import it went on without
-        (xformers' 'A matching Triton is not available'): that traceback is no failure.
-        True for its lines (its frames and its exception)."""
+    def _ignored_traceback(self, body: str, rank: int | None) -> bool:
+        """A traceback its code prints and goes on from (an optional import a library went
+        on without, xformers' 'A matching Triton is not available'; a finalizer at exit):
+        no failure. True for its lines (its frames and its exception)."""
         stripped = body.lstrip()
-        if rank not in self._optional:
+        if rank not in self._ignored:
             if not stripped.startswith('File "'):
                 return False
-            self._optional.add(rank)
+            self._ignored.add(rank)
             failure = self._failure
             if failure is not None and failure.line == self._traceback_at.get(rank):
                 self._failure = None  # the traceback's head was read as a failure
@@ -940,11 +942,11 @@ class LogScanner:
         if stripped.startswith(('File "', "Traceback (")):
             return True
         if ("Error" in body or "Exception" in body) and _EXCEPTION.search(body):
-            self._optional.discard(rank)  # its end: what it could not import
+            self._ignored.discard(rank)  # its end: the exception it printed
             return True
         if not stripped or stripped.startswith("^") or body.startswith((" ", "\t")):
             return True  # its code lines
-        self._optional.discard(rank)
+        self._ignored.discard(rank)
         return False
 
     def _frame_hit(
