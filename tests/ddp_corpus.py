@@ -96,6 +96,7 @@ FRESH_PARTS = (
     "[fresh69]",
     "[fresh66]",
     "[fresh70]",
+    "[fresh76]",
 )
 
 

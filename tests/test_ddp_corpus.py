@@ -182,6 +182,7 @@ def test_corpus_index_is_complete_and_labels_are_known():
     assert sum(e.part == "fresh69" for e in ENTRIES) >= 48
     assert sum(e.part == "fresh66" for e in ENTRIES) >= 43
     assert sum(e.part == "fresh70" for e in ENTRIES) >= 89
+    assert sum(e.part == "fresh76" for e in ENTRIES) >= 45
     assert len({e.url for e in ENTRIES}) >= 340  # one thread, one paste (a few threads give two)
 
 
