@@ -3781,6 +3781,10 @@ def test_held_out_round_classes_of_session_13():
     assert analyze_text(cancel).findings[0].id == "agent_signal"
     oom = "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=9411285.0.\n"
     assert analyze_text(oom + cancel).findings[0].id == "killed_by_signal"  # (the cancel's why)
+    bus = "srun: error: nid007242: task 3: Bus error\n"  # a task failed first, then the cancel
+    assert [f.id for f in analyze_text(bus + cancel).findings] == ["rank_failed", "agent_signal"]
+    torn = "srun: error: nid007242: tasks 0,2: Terminated\n"  # (srun's teardown: no first failure)
+    assert analyze_text(torn + cancel).findings[0].id == "agent_signal"
     pmix = "[node-73:348287] PMIX ERROR: {} in file {} at line 168\n"
     for code, file in (
         ("ERROR", "gds_ds12_lock_pthread.c"),

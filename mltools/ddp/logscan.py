@@ -1146,8 +1146,12 @@ class LogScanner:
         ]
         told = [a for a in accs if not a.entry.get("advisory")]  # (a warning says no failure)
         # never "clean" on a failed job, and never only a warning: the failure line says more
-        if self._failure is not None and (not told or _before_its_victims(self._failure, told)):
-            accs.append(self._failure)
+        failure = self._failure
+        leads = (
+            failure if failure is not None and told and _before_its_victims(failure, told) else None
+        )
+        if failure is not None and (not told or leads):
+            accs.append(failure)
         elif self._quoted is not None and not told:  # a message quoted alone: the last word
             accs.append(self._quoted)
         elif (
@@ -1171,6 +1175,8 @@ class LogScanner:
             carried.add("nccl_system_error")
 
         def key(acc: _Acc) -> tuple[int, int, int]:
+            if acc is leads:  # the chain's first failure, before every finding
+                return (-1, 0, acc.seq)
             if acc.entry["role"] == "symptom":  # timeouts happen before closed sockets and SIGTERM
                 return (5, _ORDER[str(acc.entry["id"])], acc.seq)
             if acc.entry.get("advisory"):  # a warning: after whatever failed
@@ -1291,19 +1297,27 @@ def _named_ranks(m: re.Match[str]) -> list[int | None]:
     return [int(r) for r in (m.group(1) or m.group(2)).split(", ")]
 
 
+# a failure line that is a consequence, not a start: a traceback on its way to its exception, a
+# launcher tearing the other ranks down (torchrun's "closing signal", DeepSpeed's "Killing
+# subprocess", srun's "tasks 0,2: Terminated")
+_NOT_A_FIRST_FAILURE = (*_STACK_WORDS, "Exception raised from", "closing", "Killing", "Terminat")
+
+
 def _before_its_victims(failure: _Acc, told: list[_Acc]) -> bool:
     """Whether a failure line the catalogue has no id for came before the only findings, a
-    victim's lost peer or its stop by the launcher: the failure chain starts there (glibc's
-    loader aborting a server, then its clients' "Connection reset by peer"). Not a frame or a
-    traceback's head (the victim's own exception on its way) nor the launcher closing the
-    other ranks, and only where the line shows the failure by itself."""
+    victim's lost peer, its stop by the launcher, or a signal from outside: the failure chain
+    starts there (glibc's loader aborting a server, then its clients' "Connection reset by
+    peer"; a task's bus error, then Slurm cancelling the step). Not a consequence
+    (_NOT_A_FIRST_FAILURE), and only where the line shows the failure by itself."""
     text = failure.evidence[0].text if failure.evidence else ""
     return (
         all(
-            a.entry["id"] in _AFTER_A_CRASH and a.file == failure.file and a.line > failure.line
+            (a.entry["id"] in _AFTER_A_CRASH or a.entry["id"] == "agent_signal")
+            and a.file == failure.file
+            and a.line > failure.line
             for a in told
         )
-        and not any(word in text for word in (*_STACK_WORDS, "Exception raised from", "closing"))
+        and not any(word in text for word in _NOT_A_FIRST_FAILURE)
         and _hits(_SIGNALS, text)  # (the line itself, not its join with the next one)
     )
 
