@@ -96,6 +96,10 @@ FRESH_PARTS = (
     "[fresh69]",
     "[fresh66]",
     "[fresh70]",
+    "[fresh75]",
+    "[fresh74]",
+    "[fresh72]",
+    "[fresh73]",
 )
 
 

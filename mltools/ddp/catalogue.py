@@ -108,6 +108,11 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # the KeyError's message printed alone (a reversed or reformatted traceback)
             r"^\s*'(?:LOCAL_)?RANK'\s*$",
             r"^\s*'WORLD_SIZE'\s*$",
+            # a traceback's frame whose line reads a launcher's rank variable, the message cut
+            # away ("    rank = int(os.environ['RANK'])"): nothing below it to raise but a KeyError
+            r"^\W{0,6}(?:---> \d+ )?[\w.\[\]'\", ]*\w\s*=\s*(?:int\()?os\.environ\[['\"](?:LOCAL_"
+            r"RANK|RANK|WORLD_SIZE|LOCAL_WORLD_SIZE|MASTER_ADDR|MASTER_PORT|SLURM_PROCID|SLURM_"
+            r"LOCALID|SLURM_NTASKS|OMPI_COMM_WORLD_(?:LOCAL_)?RANK|OMPI_COMM_WORLD_SIZE)['\"]\]\)?\s*$",
         ],
         "cause": "torch.distributed.launch passes --local-rank/--local_rank as an argument while "
         "torchrun sets the LOCAL_RANK variable; the script expects the other one (or was started "
@@ -151,6 +156,10 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"Data[Ll]oader worker \(pid\(?s?\)?[^)]*\)+ (?:is k|exited unexp)",
             r"ERROR: Unexpected bus error encountered",  # (its shortest start)
             r"[Uu]nexpected bus error encountered in worker",  # (quoted alone, in any case)
+            # the worker's own signal handler for the other crashes (torch's DataLoader.cpp):
+            # the worker died, not the rank ("ERROR: Unexpected segmentation fault encountered
+            # in worker."); fewer workers, or num_workers=0 for the worker's own error
+            r"[Uu]nexpected (?:segmentation fault|floating-point exception) encountered in worker",
             r"DataLoader worker is killed by signal",
             r"insufficient shared memory \(shm\)",
             r"workers are out of shared memory",
@@ -556,6 +565,9 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"cuDNN version (?:incompatibility|mismatch)",
             r"compiled\s+against .* but (?:linked against|found runtime version)",
             r"CUDA driver version is insufficient",
+            # a runtime that names the driver it needs (Neuron's "This runtime requires Neuron
+            # Driver version 2.0 or greater. Please upgrade aws-neuron-dkms package.")
+            r"\brequires (?:[\w-]+ ){0,3}[Dd]river version \S+ or (?:greater|higher|newer|later)\b",
             # torch's ncclConfig_t leaves fields at NCCL_CONFIG_UNDEF_INT for NCCL to fill in; a
             # libnccl older than the one torch was built against rejects that value
             r"Invalid config \w+(?: \w+)? attribute value -2147483648\b",
@@ -792,6 +804,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # (Agent handle: 0x...) on address 0x.... Reason: Page not present or supervisor
             # privilege.")
             r"Memory access fault by GPU node-\d+",
+            # and the amdgpu kernel driver's report of it (dmesg): the analogue of Xid 31
+            r"\bamdgpu: \[\w+\] (?:no-)?retry page fault\b",
             # compute-sanitizer's memcheck report of the access
             r"Invalid __(?:global|shared|local)__ (?:read|write|atomic) of size \d+",
             # the Ascend runtime's report of an NPU kernel's out-of-range access: its memory
@@ -1018,7 +1032,6 @@ CATALOGUE: tuple[dict[str, object], ...] = (
         "patterns": [
             r"exitcode\s*:\s*-15\b",
             r"Signal 15 \(SIGTERM\) received by PID",
-            r"Received Signals\.SIGTERM death signal",
         ],
         "cause": "torchrun sends SIGTERM to the surviving ranks once one rank fails; these "
         "ranks are victims.",
@@ -1046,6 +1059,16 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             r"^\s*KeyboardInterrupt\s*$",
             r"Detected KeyboardInterrupt, attempting graceful shutdown",
             r"Main process received SIG(?:INT|HUP|TERM), exiting",
+            # torchrun's own agent got SIGTERM (scancel, a pod deleted, a node drained) and
+            # stops its workers: "api.py:688] Received Signals.SIGTERM death signal, shutting
+            # down workers"; the "closing signal SIGTERM" lines after it are its doing
+            r"Received Signals\.SIGTERM death signal",
+            # Kubernetes evicted the pod (kubelet under memory or disk pressure): kubectl's
+            # STATUS column, `kubectl describe pod`'s status or reason
+            r"^\s*\S+ +\d+/\d+ +Evicted +\d+",
+            r"^\s*(?:Reason|Status):\s+Evicted\s*$",
+            # Ray's autoscaler reports the pod under a node being deleted by Kubernetes
+            r"\(reason: kubernetes-pod-termination\)",
         ],
         "cause": "torchrun itself received a signal and stopped its workers: SIGHUP when the "
         "terminal closed (nohup does not always protect it), SIGINT from Ctrl-C, SIGTERM from "
@@ -1082,6 +1105,8 @@ CATALOGUE: tuple[dict[str, object], ...] = (
             # srun, Kubernetes' OOMKilled, exit code 137 = 128 + SIGKILL, dmesg)
             r"\boom[-_]kill event",
             r"ray\.exceptions\.OutOfMemoryError\b|killed due to memory pressure",  # Ray's monitor
+            # the same report's last sentence, where a terminal or a paste kept only its end
+            r"Refer to the documentation on how to address the out of memory issue\b",
             r"\bOOM ?Killed\b",
             r"srun: error: .*: tasks? [\d,-]+: (?:Out Of Memory|Killed)\b",
             r"exit (?:code|status):? 137\b",
@@ -1245,6 +1270,9 @@ _BENIGN_WARN = (
     r"|Call to ibv_open_device failed|NET/IB ?: ?Unable to open device"
     # no libibverbs at all: the IB wrapper's calls refuse until NCCL settles on sockets
     r"|lib wrapper not initialized"
+    # the proxy's service thread reading from a connection already closed (localRank -1): the
+    # communicators being torn down at the end of a run
+    r"|\[Service thread\] Unknown command \d+ from localRank -1"
     # AWS's libfabric plugin on an instance without EFA: NCCL goes on with sockets
     # (these two also cut anywhere by a terminal's wrap, the line ending inside their words)
     r"|NET/OFI Couldn't find any optimal provider"
@@ -1298,22 +1326,31 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"__cxxabiv1::__terminate\(",
     r"^\s*File \"[^\"]+\",\sline\s\d+\sin\s",
     r"Fatal Python error:",
+    # glibc's dynamic loader failed its own check and aborted the process ("Inconsistency
+    # detected by ld.so: ../elf/dl-tls.c: 488: _dl_allocate_tls_init: Assertion ... failed!")
+    r"Inconsistency detected by ld\.so: ",
+    # HPE PALS (Cray's mpiexec) could not start the ranks on a node
+    r"\blaunch failed on \S+: ",
     r"Sending process \d+ c",  # the launcher tears the workers down (its shortest start)
     r"exited with non-zero status|exited on signal \d+",
     r"^\s*Exit code:\s+[1-9]",
     r"connectFullMesh failed",
     # (not W&B's about its own service: metrics, uploads, retries; not the dynamic loader
-    # skipping an LD_PRELOAD library it cannot find, which it ignores; not pip's resolver
-    # note on installed packages it left as they were: the job goes on)
+    # skipping a preload library it cannot find, which it ignores: glibc prints no other
+    # "ERROR: ld.so: object '...", so a terminal's wrap anywhere after it changes nothing;
+    # not pip's resolver note on installed packages it left as they were: the job goes on)
     # not FastChat's controller, which logs the stderr of a healthy server at ERROR ("| ERROR |
     # stderr | INFO: Started server process"): the level is the record's inside it)
     # (not XLA's probe of a CUDA driver on a host without a GPU, a TPU host: "failed call to
     # cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)"; it goes on;
-    # a terminal's wrap may leave its "ERROR (303)" alone on a line)
-    r"(?<!wandb: )(?<!cuInit: UNKNOWN )\bERROR\b(?!: ld\.so: object \S+ from LD_PRELOAD cannot be preloaded"
+    # a terminal's wrap may leave its "ERROR (303)" alone on a line; not PMIx's shared-memory
+    # store that misses a key it then asks the server for: "PMIX ERROR: PMIX_ERR_NOT_FOUND in
+    # file dstore_base.c at line 1567", printed by healthy MPI jobs on some PMIx versions)
+    r"(?<!wandb: )(?<!cuInit: UNKNOWN )\bERROR\b(?!: ld\.so: object '"
     r"|: pip's dependency resolver does not currently take into account"
     r"| \| stderr \| (?:\W*\[[\d;]*m)?(?:INFO|DEBUG|WARNING)\b"
-    r"| \(\d+\)\s*$)",
+    r"| \(\d+\)\s*$"
+    r"|: PMIX_ERR(?:OR|_\w+) in file dstore_\w+\.c at line \d)",
     r"CUresult error",
     r"sigkill_handler\] Killing subprocess",
     r"^\s*Killed\s*$",
@@ -1393,7 +1430,7 @@ FAILURE_SIGNALS: tuple[str, ...] = (
     r"\(local_rank \d+\) FAILED \(exitcode -?[1-9]",
     r"Process failed with exitcode -?[1-9]",
     r"torchelastic\.worker\.status\.FAILED",
-    r"^Error: failed to run ",  # launcher wrappers (the ColossalAI CLI)
+    r"^\s*Error: failed to run ",  # launcher wrappers (the ColossalAI CLI), as pasted or indented
     # the shell could not find the launcher itself (also in a zh_CN locale: "未找到命令")
     r"\b(?:srun|sbatch|torchrun|deepspeed|mpirun|mpiexec|horovodrun|accelerate|pdsh|python3?)"
     r": command not found",

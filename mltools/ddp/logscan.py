@@ -1144,7 +1144,7 @@ class LogScanner:
         ]
         told = [a for a in accs if not a.entry.get("advisory")]  # (a warning says no failure)
         # never "clean" on a failed job, and never only a warning: the failure line says more
-        if self._failure is not None and not told:
+        if self._failure is not None and (not told or _before_its_victims(self._failure, told)):
             accs.append(self._failure)
         elif self._quoted is not None and not told:  # a message quoted alone: the last word
             accs.append(self._quoted)
@@ -1287,6 +1287,23 @@ def _on_device_zero(oom: str) -> bool:
 def _named_ranks(m: re.Match[str]) -> list[int | None]:
     """The ranks a desync or monitored-barrier report names (the subject, not the printer)."""
     return [int(r) for r in (m.group(1) or m.group(2)).split(", ")]
+
+
+def _before_its_victims(failure: _Acc, told: list[_Acc]) -> bool:
+    """Whether a failure line the catalogue has no id for came before the only findings, a
+    victim's lost peer or its stop by the launcher: the failure chain starts there (glibc's
+    loader aborting a server, then its clients' "Connection reset by peer"). Not a frame or a
+    traceback's head (the victim's own exception on its way) nor the launcher closing the
+    other ranks, and only where the line shows the failure by itself."""
+    text = failure.evidence[0].text if failure.evidence else ""
+    return (
+        all(
+            a.entry["id"] in _AFTER_A_CRASH and a.file == failure.file and a.line > failure.line
+            for a in told
+        )
+        and not any(word in text for word in (*_STACK_WORDS, "Exception raised from", "closing"))
+        and _hits(_SIGNALS, text)  # (the line itself, not its join with the next one)
+    )
 
 
 def _ranks(ranks: list[int]) -> str:
