@@ -101,6 +101,7 @@ FRESH_PARTS = (
     "[fresh72]",
     "[fresh73]",
     "[fresh77]",
+    "[fresh76]",
 )
 
 
