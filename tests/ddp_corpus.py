@@ -100,6 +100,7 @@ FRESH_PARTS = (
     "[fresh74]",
     "[fresh72]",
     "[fresh73]",
+    "[fresh77]",
     "[fresh76]",
 )
 
